@@ -1,0 +1,243 @@
+//! Documents, keys and key paths: the validation rules every write passes before it can touch
+//! storage.
+//!
+//! A Wharf document is a JSON object (it travels to the server as JSON), identified by a key found
+//! at the collection's key path. Keys are non-empty strings or finite numbers: the subset of
+//! IndexedDB keys that JSON represents exactly on every server.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::error::CoreError;
+
+/// Longest accepted key, in UTF-8 bytes. Keys travel in URLs, headers and indexes.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// A document key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Key {
+    Text(String),
+    Number(f64),
+}
+
+impl Key {
+    /// Validates a string key.
+    pub fn text(value: &str) -> Result<Key, CoreError> {
+        if value.is_empty() {
+            return Err(CoreError::InvalidKey("a key cannot be the empty string".into()));
+        }
+        if value.len() > MAX_KEY_BYTES {
+            return Err(CoreError::InvalidKey(format!(
+                "a key is at most {MAX_KEY_BYTES} bytes of UTF-8, this one has {}",
+                value.len()
+            )));
+        }
+        Ok(Key::Text(value.to_owned()))
+    }
+
+    /// Validates a numeric key.
+    pub fn number(value: f64) -> Result<Key, CoreError> {
+        if value.is_finite() {
+            Ok(Key::Number(value))
+        } else {
+            Err(CoreError::InvalidKey(format!("a numeric key must be finite, got {value}")))
+        }
+    }
+
+    /// Reads a key out of a JSON value found at the key path.
+    pub fn from_json(value: &Value) -> Result<Key, CoreError> {
+        match value {
+            Value::String(s) => Key::text(s),
+            Value::Number(n) => Key::number(n.as_f64().unwrap_or(f64::NAN)),
+            other => Err(CoreError::InvalidKey(format!(
+                "a key must be a non-empty string or a finite number, got {}",
+                json_type_name(other)
+            ))),
+        }
+    }
+
+    /// Describes the key for messages: strings quoted, numbers bare.
+    pub fn describe(&self) -> String {
+        match self {
+            Key::Text(s) => format!("{s:?}"),
+            Key::Number(n) => n.to_string(),
+        }
+    }
+}
+
+/// A dotted key path such as `id` or `meta.id`, as IndexedDB understands it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPath {
+    text: String,
+    segments: Vec<String>,
+}
+
+impl KeyPath {
+    /// Parses a key path: dot-separated identifiers (ASCII letters, digits, `_` and `$`, not
+    /// starting with a digit).
+    pub fn parse(text: &str) -> Result<KeyPath, CoreError> {
+        let segments: Vec<String> = text.split('.').map(str::to_owned).collect();
+        let valid_segment = |s: &String| {
+            let mut chars = s.chars();
+            matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '$')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+        };
+        if text.is_empty() || !segments.iter().all(valid_segment) {
+            return Err(CoreError::InvalidSchema(format!(
+                "key path {text:?} is not a dot-separated list of identifiers such as \"id\" or \"meta.id\""
+            )));
+        }
+        Ok(KeyPath { text: text.to_owned(), segments })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The value at this path, if every step exists.
+    pub fn lookup<'a>(&self, doc: &'a Value) -> Option<&'a Value> {
+        self.segments.iter().try_fold(doc, |node, segment| node.as_object()?.get(segment))
+    }
+
+    fn first_segment(&self) -> &str {
+        &self.segments[0]
+    }
+}
+
+/// The JSON type of a value, for error messages.
+pub fn json_type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn parse_object(json: &str, what: &str) -> Result<Map<String, Value>, CoreError> {
+    match serde_json::from_str::<Value>(json) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(CoreError::InvalidDocument(format!(
+            "{what} must be a plain object, got {}",
+            json_type_name(&other)
+        ))),
+        Err(e) if e.to_string().contains("recursion limit") => Err(CoreError::InvalidDocument(
+            format!("{what} is nested more than 127 levels deep"),
+        )),
+        Err(e) => Err(CoreError::InvalidDocument(format!("{what} is not valid JSON: {e}"))),
+    }
+}
+
+/// Validates a whole document given as JSON text and returns its key.
+pub fn document_key(json: &str, key_path: &KeyPath) -> Result<Key, CoreError> {
+    let doc = Value::Object(parse_object(json, "a document")?);
+    let found = key_path
+        .lookup(&doc)
+        .ok_or_else(|| CoreError::MissingKey { key_path: key_path.as_str().to_owned() })?;
+    Key::from_json(found)
+}
+
+/// Validates a shallow patch for the document with key `target`.
+///
+/// A patch is merged with `{ ...current, ...patch }`, so it may not replace the key: if it
+/// touches the key path's first field at all, the key found there must still be `target`.
+pub fn validate_patch(json: &str, key_path: &KeyPath, target: &Key) -> Result<(), CoreError> {
+    let patch = Value::Object(parse_object(json, "a patch")?);
+    if patch.get(key_path.first_segment()).is_none() {
+        return Ok(());
+    }
+    match key_path.lookup(&patch).map(Key::from_json) {
+        Some(Ok(key)) if key == *target => Ok(()),
+        _ => Err(CoreError::InvalidDocument(format!(
+            "a patch cannot change or remove the key at \"{}\" (the document's key is {})",
+            key_path.as_str(),
+            target.describe()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(p: &str) -> KeyPath {
+        KeyPath::parse(p).unwrap()
+    }
+
+    #[test]
+    fn key_paths_accept_identifiers_only() {
+        for ok in ["id", "meta.id", "_x", "$a.b_2"] {
+            assert!(KeyPath::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "a.", ".a", "1a", "a b", "a-b", "a..b"] {
+            let err = KeyPath::parse(bad).unwrap_err();
+            assert_eq!(err.code().as_str(), "INVALID_SCHEMA", "{bad}");
+        }
+    }
+
+    #[test]
+    fn finds_string_number_and_nested_keys() {
+        assert_eq!(document_key(r#"{"id":"a"}"#, &path("id")), Ok(Key::Text("a".into())));
+        assert_eq!(document_key(r#"{"id":7}"#, &path("id")), Ok(Key::Number(7.0)));
+        assert_eq!(
+            document_key(r#"{"m":{"id":"x"}}"#, &path("m.id")),
+            Ok(Key::Text("x".into()))
+        );
+    }
+
+    #[test]
+    fn rejects_non_objects_with_their_type() {
+        for (json, ty) in [("[1]", "an array"), ("3", "a number"), ("null", "null"), ("\"s\"", "a string")] {
+            let err = document_key(json, &path("id")).unwrap_err();
+            assert_eq!(err.code().as_str(), "INVALID_DOCUMENT");
+            assert!(err.to_string().contains(ty), "{err}");
+        }
+    }
+
+    #[test]
+    fn missing_and_invalid_keys() {
+        let err = document_key(r#"{"name":"x"}"#, &path("id")).unwrap_err();
+        assert_eq!(err.code().as_str(), "MISSING_KEY");
+        let err = document_key(r#"{"m":3}"#, &path("m.id")).unwrap_err();
+        assert_eq!(err.code().as_str(), "MISSING_KEY");
+        for json in [r#"{"id":""}"#, r#"{"id":true}"#, r#"{"id":null}"#, r#"{"id":[1]}"#, r#"{"id":{}}"#] {
+            let err = document_key(json, &path("id")).unwrap_err();
+            assert_eq!(err.code().as_str(), "INVALID_KEY", "{json}");
+        }
+        let long = format!(r#"{{"id":"{}"}}"#, "k".repeat(MAX_KEY_BYTES + 1));
+        assert_eq!(document_key(&long, &path("id")).unwrap_err().code().as_str(), "INVALID_KEY");
+    }
+
+    #[test]
+    fn rejects_too_deep_nesting_with_a_clear_message() {
+        let deep = format!(r#"{{"id":"a","x":{}{}}}"#, "[".repeat(200), "]".repeat(200));
+        let err = document_key(&deep, &path("id")).unwrap_err();
+        assert_eq!(err.code().as_str(), "INVALID_DOCUMENT");
+        assert!(err.to_string().contains("nested"), "{err}");
+    }
+
+    #[test]
+    fn number_keys_must_be_finite() {
+        assert!(Key::number(f64::NAN).is_err());
+        assert!(Key::number(f64::INFINITY).is_err());
+        assert_eq!(Key::number(-0.5), Ok(Key::Number(-0.5)));
+    }
+
+    #[test]
+    fn patches_may_not_change_the_key() {
+        let target = Key::Text("a".into());
+        assert!(validate_patch(r#"{"title":"x"}"#, &path("id"), &target).is_ok());
+        assert!(validate_patch(r#"{"id":"a","t":1}"#, &path("id"), &target).is_ok());
+        assert!(validate_patch(r#"{"id":"b"}"#, &path("id"), &target).is_err());
+        assert!(validate_patch(r#"{"id":null}"#, &path("id"), &target).is_err());
+        assert!(validate_patch(r#"{"m":{"x":1}}"#, &path("m.id"), &target).is_err());
+        assert!(validate_patch(r#"{"m":{"id":"a"}}"#, &path("m.id"), &target).is_ok());
+        assert_eq!(
+            validate_patch("[1]", &path("id"), &target).unwrap_err().code().as_str(),
+            "INVALID_DOCUMENT"
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! Errors of the pure core, and the stable error codes every layer maps onto.
+//!
+//! The codes are a public contract: JavaScript callers branch on `error.code`, so a code never
+//! changes meaning once released. Messages may improve freely.
+
+use thiserror::Error;
+
+/// Stable, machine-readable error codes, surfaced to JavaScript as `WharfError.code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    InvalidDocument,
+    MissingKey,
+    InvalidKey,
+    UnknownCollection,
+    InvalidSchema,
+    InvalidQuery,
+    InvalidOptions,
+    NotFound,
+    QuotaExceeded,
+    Closed,
+    Aborted,
+    Storage,
+    Unsupported,
+}
+
+impl ErrorCode {
+    /// Every code, for documentation and exhaustiveness tests.
+    pub const ALL: [ErrorCode; 13] = [
+        ErrorCode::InvalidDocument,
+        ErrorCode::MissingKey,
+        ErrorCode::InvalidKey,
+        ErrorCode::UnknownCollection,
+        ErrorCode::InvalidSchema,
+        ErrorCode::InvalidQuery,
+        ErrorCode::InvalidOptions,
+        ErrorCode::NotFound,
+        ErrorCode::QuotaExceeded,
+        ErrorCode::Closed,
+        ErrorCode::Aborted,
+        ErrorCode::Storage,
+        ErrorCode::Unsupported,
+    ];
+
+    /// The string JavaScript sees in `error.code`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidDocument => "INVALID_DOCUMENT",
+            ErrorCode::MissingKey => "MISSING_KEY",
+            ErrorCode::InvalidKey => "INVALID_KEY",
+            ErrorCode::UnknownCollection => "UNKNOWN_COLLECTION",
+            ErrorCode::InvalidSchema => "INVALID_SCHEMA",
+            ErrorCode::InvalidQuery => "INVALID_QUERY",
+            ErrorCode::InvalidOptions => "INVALID_OPTIONS",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::QuotaExceeded => "QUOTA_EXCEEDED",
+            ErrorCode::Closed => "CLOSED",
+            ErrorCode::Aborted => "ABORTED",
+            ErrorCode::Storage => "STORAGE",
+            ErrorCode::Unsupported => "UNSUPPORTED",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A rule of the data model was broken by the caller's input. Nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CoreError {
+    #[error("invalid document: {0}")]
+    InvalidDocument(String),
+    #[error("the document has no key at \"{key_path}\"; every document needs one")]
+    MissingKey { key_path: String },
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
+    #[error("unknown collection \"{0}\"; declare it in Wharf.open({{ collections }})")]
+    UnknownCollection(String),
+    #[error("invalid schema: {0}")]
+    InvalidSchema(String),
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    #[error("invalid options: {0}")]
+    InvalidOptions(String),
+    #[error("no document with key {key} in \"{collection}\"")]
+    NotFound { collection: String, key: String },
+}
+
+impl CoreError {
+    /// The stable code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            CoreError::InvalidDocument(_) => ErrorCode::InvalidDocument,
+            CoreError::MissingKey { .. } => ErrorCode::MissingKey,
+            CoreError::InvalidKey(_) => ErrorCode::InvalidKey,
+            CoreError::UnknownCollection(_) => ErrorCode::UnknownCollection,
+            CoreError::InvalidSchema(_) => ErrorCode::InvalidSchema,
+            CoreError::InvalidQuery(_) => ErrorCode::InvalidQuery,
+            CoreError::InvalidOptions(_) => ErrorCode::InvalidOptions,
+            CoreError::NotFound { .. } => ErrorCode::NotFound,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_upper_snake_case() {
+        let mut seen = HashSet::new();
+        for code in ErrorCode::ALL {
+            let s = code.as_str();
+            assert!(seen.insert(s), "duplicate code {s}");
+            assert!(s.chars().all(|c| c.is_ascii_uppercase() || c == '_'), "{s}");
+        }
+    }
+
+    #[test]
+    fn messages_name_the_problem() {
+        let e = CoreError::UnknownCollection("todo".into());
+        assert_eq!(e.code().as_str(), "UNKNOWN_COLLECTION");
+        assert!(e.to_string().contains("\"todo\""));
+        let e = CoreError::MissingKey { key_path: "id".into() };
+        assert!(e.to_string().contains("\"id\""));
+    }
+}

@@ -1,0 +1,18 @@
+//! The pure core of Wharf: data model, validation and planning, with no browser dependency.
+//!
+//! Everything here compiles and is tested on the host with plain `cargo test`; the browser
+//! adapters in `platform` and the JavaScript boundary in `api` build on it.
+
+pub mod document;
+pub mod error;
+pub mod id;
+pub mod outbox;
+pub mod query;
+pub mod schema;
+
+pub use document::{document_key, validate_patch, Key, KeyPath};
+pub use error::{CoreError, ErrorCode};
+pub use id::{OpId, OpIdGenerator};
+pub use outbox::{LastError, OpKind, OutboxEntry};
+pub use query::{KeySelection, ValidQuery};
+pub use schema::{DatabaseSchema, IndexKeyPath, IndexSchema, StoreShape, UpgradeStep, OUTBOX_STORE, META_STORE};

@@ -1,0 +1,336 @@
+//! The database schema a caller declares in `Wharf.open`, its validation, and the upgrade plan
+//! that turns whatever object stores already exist into the declared ones without losing data.
+//!
+//! The plan is computed here, natively testable; the platform layer only describes the stores it
+//! finds and applies the steps inside IndexedDB's `upgradeneeded` transaction.
+
+use serde::Deserialize;
+use std::collections::HashSet;
+
+use super::document::KeyPath;
+use super::error::CoreError;
+
+/// Object store holding the outbox: auto-increment keys give a total commit order across tabs.
+pub const OUTBOX_STORE: &str = "__wharf_outbox";
+/// Object store for Wharf's own small records (client id, cursors, clocks).
+pub const META_STORE: &str = "__wharf_meta";
+/// Prefix reserved for Wharf's own stores.
+pub const RESERVED_PREFIX: &str = "__wharf";
+
+/// The options of `Wharf.open`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OpenOptions {
+    pub name: String,
+    pub collections: Vec<CollectionSchema>,
+    #[serde(default)]
+    pub persist: bool,
+}
+
+/// One declared collection.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CollectionSchema {
+    pub name: String,
+    pub key_path: String,
+    #[serde(default)]
+    pub indexes: Vec<IndexSchema>,
+}
+
+/// A key path of an index: one path, or several for a compound index.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum IndexKeyPath {
+    Single(String),
+    Compound(Vec<String>),
+}
+
+/// One declared index.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IndexSchema {
+    pub name: String,
+    pub key_path: IndexKeyPath,
+    #[serde(default)]
+    pub unique: bool,
+    #[serde(default)]
+    pub multi_entry: bool,
+}
+
+/// A validated collection with its parsed key path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Collection {
+    pub schema: CollectionSchema,
+    pub key_path: KeyPath,
+}
+
+impl Collection {
+    pub fn name(&self) -> &str {
+        &self.schema.name
+    }
+
+    pub fn index(&self, name: &str) -> Option<&IndexSchema> {
+        self.schema.indexes.iter().find(|i| i.name == name)
+    }
+}
+
+/// A validated `open` request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatabaseSchema {
+    pub name: String,
+    pub collections: Vec<Collection>,
+    pub persist: bool,
+}
+
+impl DatabaseSchema {
+    /// Validates options from JSON text (the shape of `Wharf.open`'s argument).
+    pub fn from_json(json: &str) -> Result<DatabaseSchema, CoreError> {
+        let options: OpenOptions = serde_json::from_str(json)
+            .map_err(|e| CoreError::InvalidOptions(format!("Wharf.open options: {e}")))?;
+        DatabaseSchema::validate(options)
+    }
+
+    /// Validates names, key paths and indexes.
+    pub fn validate(options: OpenOptions) -> Result<DatabaseSchema, CoreError> {
+        if options.name.trim().is_empty() {
+            return Err(CoreError::InvalidOptions("the database name cannot be empty".into()));
+        }
+        if options.collections.is_empty() {
+            return Err(CoreError::InvalidSchema("declare at least one collection".into()));
+        }
+        let mut names = HashSet::new();
+        let mut collections = Vec::with_capacity(options.collections.len());
+        for schema in options.collections {
+            if schema.name.is_empty() || schema.name.starts_with(RESERVED_PREFIX) {
+                return Err(CoreError::InvalidSchema(format!(
+                    "collection name {:?} is empty or starts with the reserved prefix \"{RESERVED_PREFIX}\"",
+                    schema.name
+                )));
+            }
+            if !names.insert(schema.name.clone()) {
+                return Err(CoreError::InvalidSchema(format!("collection \"{}\" is declared twice", schema.name)));
+            }
+            let key_path = KeyPath::parse(&schema.key_path)?;
+            validate_indexes(&schema)?;
+            collections.push(Collection { schema, key_path });
+        }
+        Ok(DatabaseSchema { name: options.name, collections, persist: options.persist })
+    }
+
+    pub fn collection(&self, name: &str) -> Result<&Collection, CoreError> {
+        self.collections
+            .iter()
+            .find(|c| c.name() == name)
+            .ok_or_else(|| CoreError::UnknownCollection(name.to_owned()))
+    }
+
+    /// Every object store this schema needs, Wharf's own included, as the shapes they must have.
+    pub fn required_stores(&self) -> Vec<StoreShape> {
+        let mut stores: Vec<StoreShape> = self
+            .collections
+            .iter()
+            .map(|c| StoreShape {
+                name: c.name().to_owned(),
+                key_path: Some(IndexKeyPath::Single(c.schema.key_path.clone())),
+                auto_increment: false,
+                indexes: c.schema.indexes.clone(),
+            })
+            .collect();
+        for internal in [OUTBOX_STORE, META_STORE] {
+            stores.push(StoreShape {
+                name: internal.to_owned(),
+                key_path: None,
+                auto_increment: internal == OUTBOX_STORE,
+                indexes: Vec::new(),
+            });
+        }
+        stores
+    }
+
+    /// Names of every store a local write transaction spans.
+    pub fn write_scope(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.collections.iter().map(|c| c.name().to_owned()).collect();
+        names.push(OUTBOX_STORE.to_owned());
+        names
+    }
+}
+
+fn validate_indexes(schema: &CollectionSchema) -> Result<(), CoreError> {
+    let mut names = HashSet::new();
+    for index in &schema.indexes {
+        let context = format!("index \"{}\" of collection \"{}\"", index.name, schema.name);
+        if index.name.is_empty() || !names.insert(index.name.as_str()) {
+            return Err(CoreError::InvalidSchema(format!("{context}: name is empty or used twice")));
+        }
+        match &index.key_path {
+            IndexKeyPath::Single(path) => {
+                KeyPath::parse(path)?;
+            }
+            IndexKeyPath::Compound(paths) => {
+                if paths.is_empty() {
+                    return Err(CoreError::InvalidSchema(format!("{context}: a compound key path needs at least one path")));
+                }
+                if index.multi_entry {
+                    return Err(CoreError::InvalidSchema(format!(
+                        "{context}: multiEntry cannot be combined with a compound key path"
+                    )));
+                }
+                for path in paths {
+                    KeyPath::parse(path)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An object store as it exists (described by the platform) or as it must exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreShape {
+    pub name: String,
+    pub key_path: Option<IndexKeyPath>,
+    pub auto_increment: bool,
+    pub indexes: Vec<IndexSchema>,
+}
+
+/// One change applied inside an IndexedDB version upgrade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpgradeStep {
+    CreateStore { name: String, key_path: Option<IndexKeyPath>, auto_increment: bool },
+    CreateIndex { store: String, index: IndexSchema },
+    DeleteIndex { store: String, name: String },
+}
+
+/// What must change so that `existing` stores satisfy `schema`.
+///
+/// Never deletes a store or a record: stores and indexes the schema does not mention are kept (a
+/// newer version of the app in another tab may rely on them). An index whose definition changed
+/// is rebuilt, which loses no data. A store whose key path changed cannot be migrated
+/// automatically and is an `INVALID_SCHEMA` error.
+pub fn plan_upgrade(existing: &[StoreShape], schema: &DatabaseSchema) -> Result<Vec<UpgradeStep>, CoreError> {
+    let mut steps = Vec::new();
+    for wanted in schema.required_stores() {
+        let Some(found) = existing.iter().find(|s| s.name == wanted.name) else {
+            steps.push(UpgradeStep::CreateStore {
+                name: wanted.name.clone(),
+                key_path: wanted.key_path.clone(),
+                auto_increment: wanted.auto_increment,
+            });
+            steps.extend(
+                wanted.indexes.iter().map(|i| UpgradeStep::CreateIndex { store: wanted.name.clone(), index: i.clone() }),
+            );
+            continue;
+        };
+        if found.key_path != wanted.key_path || found.auto_increment != wanted.auto_increment {
+            return Err(CoreError::InvalidSchema(format!(
+                "collection \"{}\" already exists with key path {:?}; changing it to {:?} needs a data migration \
+                 (use a new collection name)",
+                wanted.name, found.key_path, wanted.key_path
+            )));
+        }
+        for index in &wanted.indexes {
+            match found.indexes.iter().find(|i| i.name == index.name) {
+                Some(current) if current == index => {}
+                Some(_) => {
+                    steps.push(UpgradeStep::DeleteIndex { store: wanted.name.clone(), name: index.name.clone() });
+                    steps.push(UpgradeStep::CreateIndex { store: wanted.name.clone(), index: index.clone() });
+                }
+                None => steps.push(UpgradeStep::CreateIndex { store: wanted.name.clone(), index: index.clone() }),
+            }
+        }
+    }
+    Ok(steps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema(json: &str) -> DatabaseSchema {
+        DatabaseSchema::from_json(json).unwrap()
+    }
+
+    const TODOS: &str = r#"{"name":"db","collections":[{"name":"todos","keyPath":"id",
+        "indexes":[{"name":"by_title","keyPath":"title"}]}]}"#;
+
+    #[test]
+    fn fresh_database_creates_everything() {
+        let steps = plan_upgrade(&[], &schema(TODOS)).unwrap();
+        assert!(steps.contains(&UpgradeStep::CreateStore {
+            name: OUTBOX_STORE.into(),
+            key_path: None,
+            auto_increment: true
+        }));
+        assert!(steps.iter().any(|s| matches!(s, UpgradeStep::CreateStore { name, .. } if name == "todos")));
+        assert!(steps.iter().any(|s| matches!(s, UpgradeStep::CreateIndex { index, .. } if index.name == "by_title")));
+    }
+
+    #[test]
+    fn applied_plan_is_a_fixed_point() {
+        let s = schema(TODOS);
+        let existing = s.required_stores();
+        assert_eq!(plan_upgrade(&existing, &s).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn new_collection_and_index_are_added_and_unknown_stores_kept() {
+        let old = schema(TODOS);
+        let mut existing = old.required_stores();
+        existing.push(StoreShape { name: "legacy".into(), key_path: None, auto_increment: false, indexes: vec![] });
+        let new = schema(
+            r#"{"name":"db","collections":[{"name":"todos","keyPath":"id","indexes":[
+              {"name":"by_title","keyPath":"title"},{"name":"by_tag","keyPath":"tags","multiEntry":true}]},
+              {"name":"notes","keyPath":"id"}]}"#,
+        );
+        let steps = plan_upgrade(&existing, &new).unwrap();
+        assert_eq!(steps.len(), 2, "{steps:?}");
+        assert!(matches!(&steps[0], UpgradeStep::CreateIndex { store, index } if store == "todos" && index.name == "by_tag"));
+        assert!(matches!(&steps[1], UpgradeStep::CreateStore { name, .. } if name == "notes"));
+    }
+
+    #[test]
+    fn changed_index_is_rebuilt() {
+        let existing = schema(TODOS).required_stores();
+        let new = schema(r#"{"name":"db","collections":[{"name":"todos","keyPath":"id",
+            "indexes":[{"name":"by_title","keyPath":"title","unique":true}]}]}"#);
+        let steps = plan_upgrade(&existing, &new).unwrap();
+        assert!(matches!(&steps[0], UpgradeStep::DeleteIndex { name, .. } if name == "by_title"));
+        assert!(matches!(&steps[1], UpgradeStep::CreateIndex { index, .. } if index.unique));
+    }
+
+    #[test]
+    fn changed_key_path_is_refused() {
+        let existing = schema(TODOS).required_stores();
+        let new = schema(r#"{"name":"db","collections":[{"name":"todos","keyPath":"uuid"}]}"#);
+        let err = plan_upgrade(&existing, &new).unwrap_err();
+        assert_eq!(err.code().as_str(), "INVALID_SCHEMA");
+        assert!(err.to_string().contains("todos"));
+    }
+
+    #[test]
+    fn invalid_options_are_explained() {
+        let cases = [
+            (r#"{"name":"","collections":[{"name":"a","keyPath":"id"}]}"#, "INVALID_OPTIONS"),
+            (r#"{"name":"d","collections":[]}"#, "INVALID_SCHEMA"),
+            (r#"{"name":"d","collections":[{"name":"a","keyPath":"id"},{"name":"a","keyPath":"id"}]}"#, "INVALID_SCHEMA"),
+            (r#"{"name":"d","collections":[{"name":"__wharf_x","keyPath":"id"}]}"#, "INVALID_SCHEMA"),
+            (r#"{"name":"d","collections":[{"name":"a","keyPath":"1x"}]}"#, "INVALID_SCHEMA"),
+            (r#"{"name":"d","collections":[{"name":"a","keyPath":"id","indexes":[{"name":"i","keyPath":["x","y"],"multiEntry":true}]}]}"#, "INVALID_SCHEMA"),
+            (r#"{"name":"d","collections":[{"name":"a","keyPath":"id","indexes":[{"name":"i","keyPath":"x"},{"name":"i","keyPath":"y"}]}]}"#, "INVALID_SCHEMA"),
+            (r#"{"name":"d","collections":[{"name":"a","keyPath":"id"}],"bogus":1}"#, "INVALID_OPTIONS"),
+            (r#"{"name":"d"}"#, "INVALID_OPTIONS"),
+            (r#"[]"#, "INVALID_OPTIONS"),
+        ];
+        for (json, code) in cases {
+            let err = DatabaseSchema::from_json(json).unwrap_err();
+            assert_eq!(err.code().as_str(), code, "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn write_scope_spans_collections_and_outbox() {
+        let s = schema(TODOS);
+        assert_eq!(s.write_scope(), vec!["todos".to_owned(), OUTBOX_STORE.to_owned()]);
+        assert_eq!(s.collection("nope").unwrap_err().code().as_str(), "UNKNOWN_COLLECTION");
+    }
+}
