@@ -68,12 +68,20 @@ pub struct OpIdGenerator {
 impl OpIdGenerator {
     /// `seed` should come from a cryptographic source (the platform passes `crypto.getRandomValues`).
     pub fn new(seed: u64) -> Self {
-        OpIdGenerator { rng: SplitMix64(seed), last_time: 0, last_random: 0 }
+        OpIdGenerator {
+            rng: SplitMix64(seed),
+            last_time: 0,
+            last_random: 0,
+        }
     }
 
     /// The next id for wall-clock time `now_ms` (milliseconds since the Unix epoch).
     pub fn next_id(&mut self, now_ms: f64) -> OpId {
-        let now = if now_ms.is_finite() && now_ms > 0.0 { (now_ms as u64).min(MAX_TIME) } else { 0 };
+        let now = if now_ms.is_finite() && now_ms > 0.0 {
+            (now_ms as u64).min(MAX_TIME)
+        } else {
+            0
+        };
         if now > self.last_time {
             self.last_time = now;
             let high = u128::from(self.rng.next() & 0xFFFF);

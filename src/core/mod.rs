@@ -15,4 +15,6 @@ pub use error::{CoreError, ErrorCode};
 pub use id::{OpId, OpIdGenerator};
 pub use outbox::{LastError, OpKind, OutboxEntry};
 pub use query::{KeySelection, ValidQuery};
-pub use schema::{DatabaseSchema, IndexKeyPath, IndexSchema, StoreShape, UpgradeStep, OUTBOX_STORE, META_STORE};
+pub use schema::{
+    DatabaseSchema, IndexKeyPath, IndexSchema, StoreShape, UpgradeStep, META_STORE, OUTBOX_STORE,
+};

@@ -93,10 +93,14 @@ impl DatabaseSchema {
     /// Validates names, key paths and indexes.
     pub fn validate(options: OpenOptions) -> Result<DatabaseSchema, CoreError> {
         if options.name.trim().is_empty() {
-            return Err(CoreError::InvalidOptions("the database name cannot be empty".into()));
+            return Err(CoreError::InvalidOptions(
+                "the database name cannot be empty".into(),
+            ));
         }
         if options.collections.is_empty() {
-            return Err(CoreError::InvalidSchema("declare at least one collection".into()));
+            return Err(CoreError::InvalidSchema(
+                "declare at least one collection".into(),
+            ));
         }
         let mut names = HashSet::new();
         let mut collections = Vec::with_capacity(options.collections.len());
@@ -108,13 +112,20 @@ impl DatabaseSchema {
                 )));
             }
             if !names.insert(schema.name.clone()) {
-                return Err(CoreError::InvalidSchema(format!("collection \"{}\" is declared twice", schema.name)));
+                return Err(CoreError::InvalidSchema(format!(
+                    "collection \"{}\" is declared twice",
+                    schema.name
+                )));
             }
             let key_path = KeyPath::parse(&schema.key_path)?;
             validate_indexes(&schema)?;
             collections.push(Collection { schema, key_path });
         }
-        Ok(DatabaseSchema { name: options.name, collections, persist: options.persist })
+        Ok(DatabaseSchema {
+            name: options.name,
+            collections,
+            persist: options.persist,
+        })
     }
 
     pub fn collection(&self, name: &str) -> Result<&Collection, CoreError> {
@@ -149,7 +160,11 @@ impl DatabaseSchema {
 
     /// Names of every store a local write transaction spans.
     pub fn write_scope(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.collections.iter().map(|c| c.name().to_owned()).collect();
+        let mut names: Vec<String> = self
+            .collections
+            .iter()
+            .map(|c| c.name().to_owned())
+            .collect();
         names.push(OUTBOX_STORE.to_owned());
         names
     }
@@ -160,7 +175,9 @@ fn validate_indexes(schema: &CollectionSchema) -> Result<(), CoreError> {
     for index in &schema.indexes {
         let context = format!("index \"{}\" of collection \"{}\"", index.name, schema.name);
         if index.name.is_empty() || !names.insert(index.name.as_str()) {
-            return Err(CoreError::InvalidSchema(format!("{context}: name is empty or used twice")));
+            return Err(CoreError::InvalidSchema(format!(
+                "{context}: name is empty or used twice"
+            )));
         }
         match &index.key_path {
             IndexKeyPath::Single(path) => {
@@ -168,7 +185,9 @@ fn validate_indexes(schema: &CollectionSchema) -> Result<(), CoreError> {
             }
             IndexKeyPath::Compound(paths) => {
                 if paths.is_empty() {
-                    return Err(CoreError::InvalidSchema(format!("{context}: a compound key path needs at least one path")));
+                    return Err(CoreError::InvalidSchema(format!(
+                        "{context}: a compound key path needs at least one path"
+                    )));
                 }
                 if index.multi_entry {
                     return Err(CoreError::InvalidSchema(format!(
@@ -196,9 +215,19 @@ pub struct StoreShape {
 /// One change applied inside an IndexedDB version upgrade.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpgradeStep {
-    CreateStore { name: String, key_path: Option<IndexKeyPath>, auto_increment: bool },
-    CreateIndex { store: String, index: IndexSchema },
-    DeleteIndex { store: String, name: String },
+    CreateStore {
+        name: String,
+        key_path: Option<IndexKeyPath>,
+        auto_increment: bool,
+    },
+    CreateIndex {
+        store: String,
+        index: IndexSchema,
+    },
+    DeleteIndex {
+        store: String,
+        name: String,
+    },
 }
 
 /// What must change so that `existing` stores satisfy `schema`.
@@ -207,7 +236,10 @@ pub enum UpgradeStep {
 /// newer version of the app in another tab may rely on them). An index whose definition changed
 /// is rebuilt, which loses no data. A store whose key path changed cannot be migrated
 /// automatically and is an `INVALID_SCHEMA` error.
-pub fn plan_upgrade(existing: &[StoreShape], schema: &DatabaseSchema) -> Result<Vec<UpgradeStep>, CoreError> {
+pub fn plan_upgrade(
+    existing: &[StoreShape],
+    schema: &DatabaseSchema,
+) -> Result<Vec<UpgradeStep>, CoreError> {
     let mut steps = Vec::new();
     for wanted in schema.required_stores() {
         let Some(found) = existing.iter().find(|s| s.name == wanted.name) else {
@@ -216,9 +248,10 @@ pub fn plan_upgrade(existing: &[StoreShape], schema: &DatabaseSchema) -> Result<
                 key_path: wanted.key_path.clone(),
                 auto_increment: wanted.auto_increment,
             });
-            steps.extend(
-                wanted.indexes.iter().map(|i| UpgradeStep::CreateIndex { store: wanted.name.clone(), index: i.clone() }),
-            );
+            steps.extend(wanted.indexes.iter().map(|i| UpgradeStep::CreateIndex {
+                store: wanted.name.clone(),
+                index: i.clone(),
+            }));
             continue;
         };
         if found.key_path != wanted.key_path || found.auto_increment != wanted.auto_increment {
@@ -232,10 +265,19 @@ pub fn plan_upgrade(existing: &[StoreShape], schema: &DatabaseSchema) -> Result<
             match found.indexes.iter().find(|i| i.name == index.name) {
                 Some(current) if current == index => {}
                 Some(_) => {
-                    steps.push(UpgradeStep::DeleteIndex { store: wanted.name.clone(), name: index.name.clone() });
-                    steps.push(UpgradeStep::CreateIndex { store: wanted.name.clone(), index: index.clone() });
+                    steps.push(UpgradeStep::DeleteIndex {
+                        store: wanted.name.clone(),
+                        name: index.name.clone(),
+                    });
+                    steps.push(UpgradeStep::CreateIndex {
+                        store: wanted.name.clone(),
+                        index: index.clone(),
+                    });
                 }
-                None => steps.push(UpgradeStep::CreateIndex { store: wanted.name.clone(), index: index.clone() }),
+                None => steps.push(UpgradeStep::CreateIndex {
+                    store: wanted.name.clone(),
+                    index: index.clone(),
+                }),
             }
         }
     }
@@ -261,8 +303,12 @@ mod tests {
             key_path: None,
             auto_increment: true
         }));
-        assert!(steps.iter().any(|s| matches!(s, UpgradeStep::CreateStore { name, .. } if name == "todos")));
-        assert!(steps.iter().any(|s| matches!(s, UpgradeStep::CreateIndex { index, .. } if index.name == "by_title")));
+        assert!(steps
+            .iter()
+            .any(|s| matches!(s, UpgradeStep::CreateStore { name, .. } if name == "todos")));
+        assert!(steps.iter().any(
+            |s| matches!(s, UpgradeStep::CreateIndex { index, .. } if index.name == "by_title")
+        ));
     }
 
     #[test]
@@ -276,7 +322,12 @@ mod tests {
     fn new_collection_and_index_are_added_and_unknown_stores_kept() {
         let old = schema(TODOS);
         let mut existing = old.required_stores();
-        existing.push(StoreShape { name: "legacy".into(), key_path: None, auto_increment: false, indexes: vec![] });
+        existing.push(StoreShape {
+            name: "legacy".into(),
+            key_path: None,
+            auto_increment: false,
+            indexes: vec![],
+        });
         let new = schema(
             r#"{"name":"db","collections":[{"name":"todos","keyPath":"id","indexes":[
               {"name":"by_title","keyPath":"title"},{"name":"by_tag","keyPath":"tags","multiEntry":true}]},
@@ -284,15 +335,19 @@ mod tests {
         );
         let steps = plan_upgrade(&existing, &new).unwrap();
         assert_eq!(steps.len(), 2, "{steps:?}");
-        assert!(matches!(&steps[0], UpgradeStep::CreateIndex { store, index } if store == "todos" && index.name == "by_tag"));
+        assert!(
+            matches!(&steps[0], UpgradeStep::CreateIndex { store, index } if store == "todos" && index.name == "by_tag")
+        );
         assert!(matches!(&steps[1], UpgradeStep::CreateStore { name, .. } if name == "notes"));
     }
 
     #[test]
     fn changed_index_is_rebuilt() {
         let existing = schema(TODOS).required_stores();
-        let new = schema(r#"{"name":"db","collections":[{"name":"todos","keyPath":"id",
-            "indexes":[{"name":"by_title","keyPath":"title","unique":true}]}]}"#);
+        let new = schema(
+            r#"{"name":"db","collections":[{"name":"todos","keyPath":"id",
+            "indexes":[{"name":"by_title","keyPath":"title","unique":true}]}]}"#,
+        );
         let steps = plan_upgrade(&existing, &new).unwrap();
         assert!(matches!(&steps[0], UpgradeStep::DeleteIndex { name, .. } if name == "by_title"));
         assert!(matches!(&steps[1], UpgradeStep::CreateIndex { index, .. } if index.unique));
@@ -310,14 +365,35 @@ mod tests {
     #[test]
     fn invalid_options_are_explained() {
         let cases = [
-            (r#"{"name":"","collections":[{"name":"a","keyPath":"id"}]}"#, "INVALID_OPTIONS"),
+            (
+                r#"{"name":"","collections":[{"name":"a","keyPath":"id"}]}"#,
+                "INVALID_OPTIONS",
+            ),
             (r#"{"name":"d","collections":[]}"#, "INVALID_SCHEMA"),
-            (r#"{"name":"d","collections":[{"name":"a","keyPath":"id"},{"name":"a","keyPath":"id"}]}"#, "INVALID_SCHEMA"),
-            (r#"{"name":"d","collections":[{"name":"__wharf_x","keyPath":"id"}]}"#, "INVALID_SCHEMA"),
-            (r#"{"name":"d","collections":[{"name":"a","keyPath":"1x"}]}"#, "INVALID_SCHEMA"),
-            (r#"{"name":"d","collections":[{"name":"a","keyPath":"id","indexes":[{"name":"i","keyPath":["x","y"],"multiEntry":true}]}]}"#, "INVALID_SCHEMA"),
-            (r#"{"name":"d","collections":[{"name":"a","keyPath":"id","indexes":[{"name":"i","keyPath":"x"},{"name":"i","keyPath":"y"}]}]}"#, "INVALID_SCHEMA"),
-            (r#"{"name":"d","collections":[{"name":"a","keyPath":"id"}],"bogus":1}"#, "INVALID_OPTIONS"),
+            (
+                r#"{"name":"d","collections":[{"name":"a","keyPath":"id"},{"name":"a","keyPath":"id"}]}"#,
+                "INVALID_SCHEMA",
+            ),
+            (
+                r#"{"name":"d","collections":[{"name":"__wharf_x","keyPath":"id"}]}"#,
+                "INVALID_SCHEMA",
+            ),
+            (
+                r#"{"name":"d","collections":[{"name":"a","keyPath":"1x"}]}"#,
+                "INVALID_SCHEMA",
+            ),
+            (
+                r#"{"name":"d","collections":[{"name":"a","keyPath":"id","indexes":[{"name":"i","keyPath":["x","y"],"multiEntry":true}]}]}"#,
+                "INVALID_SCHEMA",
+            ),
+            (
+                r#"{"name":"d","collections":[{"name":"a","keyPath":"id","indexes":[{"name":"i","keyPath":"x"},{"name":"i","keyPath":"y"}]}]}"#,
+                "INVALID_SCHEMA",
+            ),
+            (
+                r#"{"name":"d","collections":[{"name":"a","keyPath":"id"}],"bogus":1}"#,
+                "INVALID_OPTIONS",
+            ),
             (r#"{"name":"d"}"#, "INVALID_OPTIONS"),
             (r#"[]"#, "INVALID_OPTIONS"),
         ];
@@ -330,7 +406,13 @@ mod tests {
     #[test]
     fn write_scope_spans_collections_and_outbox() {
         let s = schema(TODOS);
-        assert_eq!(s.write_scope(), vec!["todos".to_owned(), OUTBOX_STORE.to_owned()]);
-        assert_eq!(s.collection("nope").unwrap_err().code().as_str(), "UNKNOWN_COLLECTION");
+        assert_eq!(
+            s.write_scope(),
+            vec!["todos".to_owned(), OUTBOX_STORE.to_owned()]
+        );
+        assert_eq!(
+            s.collection("nope").unwrap_err().code().as_str(),
+            "UNKNOWN_COLLECTION"
+        );
     }
 }

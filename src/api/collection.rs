@@ -1,0 +1,203 @@
+//! The `Collection` JavaScript class: CRUD and index queries on one collection.
+//!
+//! Writes validate synchronously and are placed in IndexedDB during the call (see
+//! `platform::write_batch`); every method returns a promise, and bad input rejects it with a
+//! `WharfError` without writing anything.
+
+use std::rc::Rc;
+
+use js_sys::{Array, Promise};
+use serde_json::value::RawValue;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use super::json::{encode_document, encode_json, key_from_js};
+use crate::core::schema::Collection as CollectionSchema;
+use crate::core::{CoreError, Key, ValidQuery};
+use crate::platform::store::PreparedPatch;
+use crate::platform::write_batch::PreparedWrite;
+use crate::platform::{LocalStore, StorageError};
+
+/// A collection of JSON documents identified by the key at its key path.
+#[wasm_bindgen]
+pub struct Collection {
+    store: Rc<LocalStore>,
+    position: usize,
+}
+
+fn reject(error: impl Into<StorageError>) -> Promise {
+    Promise::reject(&error.into().to_js())
+}
+
+/// Names the offending element of a batch in the error, keeping its code.
+fn in_batch(position: usize, error: StorageError) -> StorageError {
+    let message = format!("documents[{position}]: {error}");
+    match error.code().as_str() {
+        "MISSING_KEY" | "INVALID_KEY" => CoreError::InvalidKey(message).into(),
+        _ => CoreError::InvalidDocument(message).into(),
+    }
+}
+
+impl Collection {
+    pub(crate) fn new(store: Rc<LocalStore>, position: usize) -> Collection {
+        Collection { store, position }
+    }
+
+    fn schema(&self) -> &CollectionSchema {
+        &self.store.schema().collections[self.position]
+    }
+
+    fn prepare_put(&self, doc: &JsValue) -> Result<PreparedWrite, StorageError> {
+        let json = encode_document(doc, "a document")?;
+        self.store.prepare_put(self.schema(), &json)
+    }
+
+    fn prepare_put_many(&self, docs: &JsValue) -> Result<Vec<PreparedWrite>, StorageError> {
+        if !Array::is_array(docs) {
+            return Err(
+                CoreError::InvalidDocument("putMany expects an array of documents".into()).into(),
+            );
+        }
+        let json = encode_document(docs, "the documents")?;
+        let items: Vec<&RawValue> = serde_json::from_str(&json)
+            .map_err(|e| CoreError::InvalidDocument(format!("the documents: {e}")))?;
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| {
+                self.store
+                    .prepare_put(self.schema(), raw.get())
+                    .map_err(|e| in_batch(i, e))
+            })
+            .collect()
+    }
+
+    fn prepare_patch(
+        &self,
+        key: &JsValue,
+        partial: &JsValue,
+    ) -> Result<PreparedPatch, StorageError> {
+        let key = key_from_js(key)?;
+        let json = encode_document(partial, "a patch")?;
+        self.store.prepare_patch(self.schema(), key, &json)
+    }
+
+    fn keys(values: &JsValue) -> Result<Vec<Key>, StorageError> {
+        if !Array::is_array(values) {
+            return Err(CoreError::InvalidKey("getMany expects an array of keys".into()).into());
+        }
+        let array: &Array = values.unchecked_ref();
+        array
+            .iter()
+            .map(|k| key_from_js(&k).map_err(StorageError::from))
+            .collect()
+    }
+
+    /// Runs a read against this collection's schema on a cloned store handle.
+    fn read<F, Fut>(&self, read: F) -> Promise
+    where
+        F: FnOnce(Rc<LocalStore>, usize) -> Fut + 'static,
+        Fut: std::future::Future<Output = Result<JsValue, StorageError>> + 'static,
+    {
+        let future = read(Rc::clone(&self.store), self.position);
+        future_to_promise(async move { future.await.map_err(JsValue::from) })
+    }
+}
+
+#[wasm_bindgen]
+impl Collection {
+    /// The collection name.
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.schema().name().to_owned()
+    }
+
+    /// Stores a document (insert or replace) and queues it; resolves once committed.
+    pub fn put(&self, doc: JsValue) -> Promise {
+        match self.prepare_put(&doc) {
+            Ok(write) => self.store.submit_writes(vec![write]),
+            Err(e) => reject(e),
+        }
+    }
+
+    /// Stores several documents in one transaction: all of them or, on any bad document, none.
+    #[wasm_bindgen(js_name = putMany)]
+    pub fn put_many(&self, docs: JsValue) -> Promise {
+        match self.prepare_put_many(&docs) {
+            Ok(writes) if writes.is_empty() => Promise::resolve(&JsValue::UNDEFINED),
+            Ok(writes) => self.store.submit_writes(writes),
+            Err(e) => reject(e),
+        }
+    }
+
+    /// Shallow-merges `partial` into the stored document (`{ ...current, ...partial }`) and
+    /// queues the patch; rejects with `NOT_FOUND` when there is no such document.
+    pub fn patch(&self, key: JsValue, partial: JsValue) -> Promise {
+        match self.prepare_patch(&key, &partial) {
+            Ok(patch) => self.store.submit_patch(patch),
+            Err(e) => reject(e),
+        }
+    }
+
+    /// Deletes a document and queues the deletion (the queued entry is its tombstone until synced).
+    pub fn delete(&self, key: JsValue) -> Promise {
+        let prepared = key_from_js(&key)
+            .map_err(StorageError::from)
+            .and_then(|key| self.store.prepare_delete(self.schema(), key));
+        match prepared {
+            Ok(write) => self.store.submit_writes(vec![write]),
+            Err(e) => reject(e),
+        }
+    }
+
+    /// The document with this key, or `undefined`.
+    pub fn get(&self, key: JsValue) -> Promise {
+        match key_from_js(&key) {
+            Ok(key) => self.read(move |store, at| async move {
+                store.get(&store.schema().collections[at], &key).await
+            }),
+            Err(e) => reject(e),
+        }
+    }
+
+    /// The documents with these keys, in order, `undefined` where missing.
+    #[wasm_bindgen(js_name = getMany)]
+    pub fn get_many(&self, keys: JsValue) -> Promise {
+        match Collection::keys(&keys) {
+            Ok(keys) => self.read(move |store, at| async move {
+                store
+                    .get_many(&store.schema().collections[at], &keys)
+                    .await
+                    .map(JsValue::from)
+            }),
+            Err(e) => reject(e),
+        }
+    }
+
+    /// Every document, in key order.
+    #[wasm_bindgen(js_name = getAll)]
+    pub fn get_all(&self) -> Promise {
+        self.read(|store, at| async move { store.get_all(&store.schema().collections[at]).await })
+    }
+
+    /// Documents selected on a declared index: `{ index, equals | range, limit, reverse }`.
+    pub fn query(&self, query: JsValue) -> Promise {
+        let valid = encode_json(&query)
+            .map_err(CoreError::InvalidQuery)
+            .and_then(|json| ValidQuery::from_json(&json, self.schema()));
+        match valid {
+            Ok(query) => self.read(move |store, at| async move {
+                store.query(&store.schema().collections[at], &query).await
+            }),
+            Err(e) => reject(e),
+        }
+    }
+
+    /// Number of documents.
+    pub fn count(&self) -> Promise {
+        self.read(|store, at| async move {
+            let name = store.schema().collections[at].name().to_owned();
+            store.count(&name).await
+        })
+    }
+}

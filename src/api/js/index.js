@@ -1,0 +1,44 @@
+// Wharf's package entry. It loads the WebAssembly module once, on first use, so the common path
+// is just `await Wharf.open(...)`; service workers and other hosts that must control loading call
+// `init(url)` or `initSync(bytes)` first. Everything else is the wasm-bindgen classes themselves.
+
+import initWasm, { initSync as initWasmSync, Database } from "./wharf_wasm.js";
+
+let ready = null;
+
+export function init(input) {
+  if (ready === null) {
+    ready = initWasm(input === undefined ? undefined : { module_or_path: input }).then(
+      () => undefined,
+      (error) => {
+        ready = null;
+        throw error;
+      },
+    );
+  }
+  return ready;
+}
+
+export function initSync(module) {
+  if (ready === null) {
+    initWasmSync({ module });
+    ready = Promise.resolve();
+  }
+}
+
+export const Wharf = Object.freeze({
+  async open(options) {
+    await init();
+    return Database.open(options);
+  },
+  async deleteDatabase(name) {
+    await init();
+    return Database.deleteDatabase(name);
+  },
+});
+
+export function isWharfError(error) {
+  return error instanceof Error && error.name === "WharfError" && typeof error.code === "string";
+}
+
+export { Database };

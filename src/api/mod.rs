@@ -1,0 +1,13 @@
+//! The JavaScript boundary: the only `#[wasm_bindgen]` code, one file per JavaScript class.
+//!
+//! Caller data crosses once per call (or once per batch), as JSON text produced by
+//! `js/encode.js`; errors leave as `WharfError` objects with a stable `code`.
+
+pub mod collection;
+pub mod database;
+pub mod json;
+pub mod outbox;
+
+pub use collection::Collection;
+pub use database::Database;
+pub use outbox::Outbox;

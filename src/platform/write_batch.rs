@@ -1,0 +1,152 @@
+//! Group commit: every local write issued while a write transaction is still active joins it, so
+//! a burst of writes in one tick costs one IndexedDB commit, while a lone awaited write costs
+//! exactly the one transaction a hand-written outbox would use.
+//!
+//! Requests are placed synchronously, inside the caller's call: IndexedDB clones the record at
+//! that moment, and the order of writes is the order of calls. Each write's record change and
+//! outbox entry are placed together in one transaction, so they commit or vanish together.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Array, Promise};
+use wasm_bindgen::JsValue;
+use web_sys::{IdbDatabase, IdbTransaction, IdbTransactionMode};
+
+use super::error::{dom_error_name, StorageError};
+use super::request::{then_with, transaction_settled};
+use crate::core::OUTBOX_STORE;
+
+/// A record change and its outbox entry, ready to be placed.
+pub struct PreparedWrite {
+    pub store: String,
+    pub key: JsValue,
+    /// The normalized record for a put; `None` deletes `key`.
+    pub record: Option<JsValue>,
+    pub entry: JsValue,
+}
+
+struct OpenBatch {
+    tx: IdbTransaction,
+    committed: Promise,
+}
+
+/// The transaction currently accepting writes, if any.
+#[derive(Default)]
+pub struct WriteBatcher {
+    current: RefCell<Option<OpenBatch>>,
+}
+
+/// Turns a transaction's abort event into a `WharfError`, and clears the finished batch.
+pub type SettleHandlers = (js_sys::Function, js_sys::Function);
+
+enum PlaceError {
+    /// The transaction can no longer take requests; nothing was placed.
+    Inactive,
+    Fatal(StorageError),
+}
+
+impl WriteBatcher {
+    /// Places `writes` in the open batch, or in a new transaction when there is none or it has
+    /// retired. Returns the promise of that transaction's commit and whether a transaction began.
+    pub fn place(
+        &self,
+        db: &IdbDatabase,
+        scope: &Array,
+        writes: &[PreparedWrite],
+        settle: &SettleHandlers,
+    ) -> Result<(Promise, bool), StorageError> {
+        let open = self
+            .current
+            .borrow()
+            .as_ref()
+            .map(|b| (b.tx.clone(), b.committed.clone()));
+        if let Some((tx, committed)) = open {
+            match place_all(&tx, writes) {
+                Ok(()) => return Ok((committed, false)),
+                Err(PlaceError::Inactive) => self.seal(),
+                Err(PlaceError::Fatal(e)) => return Err(e),
+            }
+        }
+        let tx = begin(db, scope)?;
+        let committed = then_with(&transaction_settled(&tx), &settle.0, &settle.1);
+        match place_all(&tx, writes) {
+            Ok(()) => {}
+            Err(PlaceError::Inactive) => {
+                return Err(StorageError::Aborted(
+                    "a new transaction was inactive at once".to_owned(),
+                ))
+            }
+            Err(PlaceError::Fatal(e)) => return Err(e),
+        }
+        *self.current.borrow_mut() = Some(OpenBatch {
+            tx,
+            committed: committed.clone(),
+        });
+        Ok((committed, true))
+    }
+
+    /// Stops later writes from joining the open batch (it still commits normally).
+    pub fn seal(&self) {
+        self.current.borrow_mut().take();
+    }
+
+    /// Forgets the batch if `tx` is the one open (called once it committed or aborted).
+    pub fn finished(&self, tx: &JsValue) {
+        let mut current = self.current.borrow_mut();
+        if current
+            .as_ref()
+            .is_some_and(|b| JsValue::from(b.tx.clone()) == *tx)
+        {
+            current.take();
+        }
+    }
+}
+
+/// Starts a read-write transaction over every collection and the outbox.
+pub fn begin(db: &IdbDatabase, scope: &Array) -> Result<IdbTransaction, StorageError> {
+    db.transaction_with_str_sequence_and_mode(scope, IdbTransactionMode::Readwrite)
+        .map_err(|e| {
+            match dom_error_name(&e).as_deref() {
+                // The connection is closing (version change) or closed by the browser.
+                Some("InvalidStateError") => StorageError::ConnectionLost,
+                _ => StorageError::from_js(e),
+            }
+        })
+}
+
+fn place_all(tx: &IdbTransaction, writes: &[PreparedWrite]) -> Result<(), PlaceError> {
+    for (i, write) in writes.iter().enumerate() {
+        match place_one(tx, write) {
+            Ok(()) => {}
+            Err(e) if i == 0 && is_retired(&e) => return Err(PlaceError::Inactive),
+            Err(e) => {
+                // Part of this batch is placed: abort it whole rather than commit a half.
+                let _ = tx.abort();
+                return Err(PlaceError::Fatal(StorageError::from_js(e)));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_retired(error: &JsValue) -> bool {
+    matches!(
+        dom_error_name(error).as_deref(),
+        Some("TransactionInactiveError" | "InvalidStateError")
+    )
+}
+
+fn place_one(tx: &IdbTransaction, write: &PreparedWrite) -> Result<(), JsValue> {
+    let store = tx.object_store(&write.store)?;
+    let record_request = match &write.record {
+        Some(record) => store.put(record)?,
+        None => store.delete(&write.key)?,
+    };
+    let outbox_request = tx.object_store(OUTBOX_STORE)?.add(&write.entry)?;
+    super::faults::after_placed(tx, &record_request, &outbox_request);
+    Ok(())
+}
+
+/// Shared handle so the commit handlers can clear the batch without owning the store.
+pub type SharedBatcher = Rc<WriteBatcher>;

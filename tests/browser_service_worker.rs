@@ -1,0 +1,6 @@
+//! The browser suite in a service worker scope (same body as the other scopes: tests/common/).
+#![cfg(target_arch = "wasm32")]
+
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_service_worker);
+
+include!("common/store_suite.rs");

@@ -1,0 +1,6 @@
+//! The browser suite in a window scope (same body as the other scopes: tests/common/).
+#![cfg(target_arch = "wasm32")]
+
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+include!("common/store_suite.rs");
