@@ -308,7 +308,7 @@ async fn bad_open_options_are_rejected() {
     let with_function = json(r#"{"name":"x","collections":[{"name":"a","keyPath":"id"}]}"#);
     set(&with_function, "name", &js_sys::Function::new_no_args("").into());
     expect_wharf_error(&Database::open(with_function).await.err().expect("rejected"), "INVALID_OPTIONS");
-    expect_wharf_error(&Database::delete_database(JsValue::from_f64(1.0)).await.err().expect("rejected"), "INVALID_OPTIONS");
+    expect_wharf_error(&Database::delete_database(JsValue::from_f64(1.0)).await.expect_err("rejected"), "INVALID_OPTIONS");
 }
 
 #[wasm_bindgen_test]
