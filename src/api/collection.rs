@@ -14,6 +14,7 @@ use wasm_bindgen_futures::future_to_promise;
 use super::json::{encode_document, encode_json, key_from_js};
 use crate::core::schema::Collection as CollectionSchema;
 use crate::core::{CoreError, Key, ValidQuery};
+use crate::platform::error::wharf_error;
 use crate::platform::store::PreparedPatch;
 use crate::platform::write_batch::PreparedWrite;
 use crate::platform::{LocalStore, StorageError};
@@ -30,12 +31,8 @@ fn reject(error: impl Into<StorageError>) -> Promise {
 }
 
 /// Names the offending element of a batch in the error, keeping its code.
-fn in_batch(position: usize, error: StorageError) -> StorageError {
-    let message = format!("documents[{position}]: {error}");
-    match error.code().as_str() {
-        "MISSING_KEY" | "INVALID_KEY" => CoreError::InvalidKey(message).into(),
-        _ => CoreError::InvalidDocument(message).into(),
-    }
+fn in_batch(position: usize, error: StorageError) -> JsValue {
+    wharf_error(error.code(), &format!("documents[{position}]: {error}"))
 }
 
 impl Collection {
@@ -52,31 +49,21 @@ impl Collection {
         self.store.prepare_put(self.schema(), &json)
     }
 
-    fn prepare_put_many(&self, docs: &JsValue) -> Result<Vec<PreparedWrite>, StorageError> {
+    fn prepare_put_many(&self, docs: &JsValue) -> Result<Vec<PreparedWrite>, JsValue> {
+        let invalid = |message: String| StorageError::from(CoreError::InvalidDocument(message)).to_js();
         if !Array::is_array(docs) {
-            return Err(
-                CoreError::InvalidDocument("putMany expects an array of documents".into()).into(),
-            );
+            return Err(invalid("putMany expects an array of documents".into()));
         }
-        let json = encode_document(docs, "the documents")?;
-        let items: Vec<&RawValue> = serde_json::from_str(&json)
-            .map_err(|e| CoreError::InvalidDocument(format!("the documents: {e}")))?;
+        let json = encode_document(docs, "the documents").map_err(|e| StorageError::from(e).to_js())?;
+        let items: Vec<&RawValue> = serde_json::from_str(&json).map_err(|e| invalid(format!("the documents: {e}")))?;
         items
             .iter()
             .enumerate()
-            .map(|(i, raw)| {
-                self.store
-                    .prepare_put(self.schema(), raw.get())
-                    .map_err(|e| in_batch(i, e))
-            })
+            .map(|(i, raw)| self.store.prepare_put(self.schema(), raw.get()).map_err(|e| in_batch(i, e)))
             .collect()
     }
 
-    fn prepare_patch(
-        &self,
-        key: &JsValue,
-        partial: &JsValue,
-    ) -> Result<PreparedPatch, StorageError> {
+    fn prepare_patch(&self, key: &JsValue, partial: &JsValue) -> Result<PreparedPatch, StorageError> {
         let key = key_from_js(key)?;
         let json = encode_document(partial, "a patch")?;
         self.store.prepare_patch(self.schema(), key, &json)
@@ -87,10 +74,7 @@ impl Collection {
             return Err(CoreError::InvalidKey("getMany expects an array of keys".into()).into());
         }
         let array: &Array = values.unchecked_ref();
-        array
-            .iter()
-            .map(|k| key_from_js(&k).map_err(StorageError::from))
-            .collect()
+        array.iter().map(|k| key_from_js(&k).map_err(StorageError::from)).collect()
     }
 
     /// Runs a read against this collection's schema on a cloned store handle.
@@ -126,7 +110,7 @@ impl Collection {
         match self.prepare_put_many(&docs) {
             Ok(writes) if writes.is_empty() => Promise::resolve(&JsValue::UNDEFINED),
             Ok(writes) => self.store.submit_writes(writes),
-            Err(e) => reject(e),
+            Err(e) => Promise::reject(&e),
         }
     }
 
@@ -141,9 +125,8 @@ impl Collection {
 
     /// Deletes a document and queues the deletion (the queued entry is its tombstone until synced).
     pub fn delete(&self, key: JsValue) -> Promise {
-        let prepared = key_from_js(&key)
-            .map_err(StorageError::from)
-            .and_then(|key| self.store.prepare_delete(self.schema(), key));
+        let prepared =
+            key_from_js(&key).map_err(StorageError::from).and_then(|key| self.store.prepare_delete(self.schema(), key));
         match prepared {
             Ok(write) => self.store.submit_writes(vec![write]),
             Err(e) => reject(e),
@@ -153,9 +136,9 @@ impl Collection {
     /// The document with this key, or `undefined`.
     pub fn get(&self, key: JsValue) -> Promise {
         match key_from_js(&key) {
-            Ok(key) => self.read(move |store, at| async move {
-                store.get(&store.schema().collections[at], &key).await
-            }),
+            Ok(key) => {
+                self.read(move |store, at| async move { store.get(&store.schema().collections[at], &key).await })
+            }
             Err(e) => reject(e),
         }
     }
@@ -165,10 +148,7 @@ impl Collection {
     pub fn get_many(&self, keys: JsValue) -> Promise {
         match Collection::keys(&keys) {
             Ok(keys) => self.read(move |store, at| async move {
-                store
-                    .get_many(&store.schema().collections[at], &keys)
-                    .await
-                    .map(JsValue::from)
+                store.get_many(&store.schema().collections[at], &keys).await.map(JsValue::from)
             }),
             Err(e) => reject(e),
         }
@@ -186,9 +166,9 @@ impl Collection {
             .map_err(CoreError::InvalidQuery)
             .and_then(|json| ValidQuery::from_json(&json, self.schema()));
         match valid {
-            Ok(query) => self.read(move |store, at| async move {
-                store.query(&store.schema().collections[at], &query).await
-            }),
+            Ok(query) => {
+                self.read(move |store, at| async move { store.query(&store.schema().collections[at], &query).await })
+            }
             Err(e) => reject(e),
         }
     }

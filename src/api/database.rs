@@ -26,9 +26,7 @@ impl Database {
     /// Opens (creating or upgrading) a database. Prefer `Wharf.open`, which also loads the module.
     pub async fn open(options: JsValue) -> Result<Database, JsValue> {
         let json = encode_json(&options).map_err(|problem| {
-            StorageError::from(CoreError::InvalidOptions(format!(
-                "Wharf.open options: {problem}"
-            )))
+            StorageError::from(CoreError::InvalidOptions(format!("Wharf.open options: {problem}")))
         })?;
         let schema = DatabaseSchema::from_json(&json).map_err(StorageError::from)?;
         let store = LocalStore::open(schema).await?;
@@ -39,9 +37,7 @@ impl Database {
     #[wasm_bindgen(js_name = deleteDatabase)]
     pub async fn delete_database(name: JsValue) -> Result<(), JsValue> {
         let name = name.as_string().filter(|n| !n.is_empty()).ok_or_else(|| {
-            StorageError::from(CoreError::InvalidOptions(
-                "deleteDatabase needs a non-empty name".into(),
-            ))
+            StorageError::from(CoreError::InvalidOptions("deleteDatabase needs a non-empty name".into()))
         })?;
         let factory = indexed_db()?;
         Ok(delete_database(&factory, &name).await?)
@@ -81,16 +77,8 @@ impl Database {
     pub fn stats(&self) -> JsValue {
         let stats = self.store.stats();
         let out = Object::new();
-        let _ = Reflect::set(
-            &out,
-            &"writes".into(),
-            &JsValue::from_f64(stats.writes as f64),
-        );
-        let _ = Reflect::set(
-            &out,
-            &"writeTransactions".into(),
-            &JsValue::from_f64(stats.write_transactions as f64),
-        );
+        let _ = Reflect::set(&out, &"writes".into(), &JsValue::from_f64(stats.writes as f64));
+        let _ = Reflect::set(&out, &"writeTransactions".into(), &JsValue::from_f64(stats.write_transactions as f64));
         out.into()
     }
 

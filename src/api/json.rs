@@ -38,12 +38,6 @@ pub fn key_from_js(value: &JsValue) -> Result<Key, CoreError> {
         return Key::number(number);
     }
     let kind = value.js_typeof().as_string().unwrap_or_default();
-    let kind = if value.is_null() {
-        "null".to_owned()
-    } else {
-        kind
-    };
-    Err(CoreError::InvalidKey(format!(
-        "a key must be a non-empty string or a finite number, got {kind}"
-    )))
+    let kind = if value.is_null() { "null".to_owned() } else { kind };
+    Err(CoreError::InvalidKey(format!("a key must be a non-empty string or a finite number, got {kind}")))
 }

@@ -26,13 +26,7 @@ impl Outbox {
     /// Pending entries, oldest first, with their schedule fields.
     pub fn snapshot(&self) -> Promise {
         let store = Rc::clone(&self.store);
-        future_to_promise(async move {
-            store
-                .outbox_snapshot()
-                .await
-                .map(JsValue::from)
-                .map_err(JsValue::from)
-        })
+        future_to_promise(async move { store.outbox_snapshot().await.map(JsValue::from).map_err(JsValue::from) })
     }
 
     /// Number of pending entries.

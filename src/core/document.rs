@@ -25,9 +25,7 @@ impl Key {
     /// Validates a string key.
     pub fn text(value: &str) -> Result<Key, CoreError> {
         if value.is_empty() {
-            return Err(CoreError::InvalidKey(
-                "a key cannot be the empty string".into(),
-            ));
+            return Err(CoreError::InvalidKey("a key cannot be the empty string".into()));
         }
         if value.len() > MAX_KEY_BYTES {
             return Err(CoreError::InvalidKey(format!(
@@ -43,9 +41,7 @@ impl Key {
         if value.is_finite() {
             Ok(Key::Number(value))
         } else {
-            Err(CoreError::InvalidKey(format!(
-                "a numeric key must be finite, got {value}"
-            )))
+            Err(CoreError::InvalidKey(format!("a numeric key must be finite, got {value}")))
         }
     }
 
@@ -92,10 +88,7 @@ impl KeyPath {
                 "key path {text:?} is not a dot-separated list of identifiers such as \"id\" or \"meta.id\""
             )));
         }
-        Ok(KeyPath {
-            text: text.to_owned(),
-            segments,
-        })
+        Ok(KeyPath { text: text.to_owned(), segments })
     }
 
     pub fn as_str(&self) -> &str {
@@ -104,9 +97,7 @@ impl KeyPath {
 
     /// The value at this path, if every step exists.
     pub fn lookup<'a>(&self, doc: &'a Value) -> Option<&'a Value> {
-        self.segments
-            .iter()
-            .try_fold(doc, |node, segment| node.as_object()?.get(segment))
+        self.segments.iter().try_fold(doc, |node, segment| node.as_object()?.get(segment))
     }
 
     fn first_segment(&self) -> &str {
@@ -129,25 +120,21 @@ pub fn json_type_name(value: &Value) -> &'static str {
 fn parse_object(json: &str, what: &str) -> Result<Map<String, Value>, CoreError> {
     match serde_json::from_str::<Value>(json) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(CoreError::InvalidDocument(format!(
-            "{what} must be a plain object, got {}",
-            json_type_name(&other)
-        ))),
-        Err(e) if e.to_string().contains("recursion limit") => Err(CoreError::InvalidDocument(
-            format!("{what} is nested more than 127 levels deep"),
-        )),
-        Err(e) => Err(CoreError::InvalidDocument(format!(
-            "{what} is not valid JSON: {e}"
-        ))),
+        Ok(other) => {
+            Err(CoreError::InvalidDocument(format!("{what} must be a plain object, got {}", json_type_name(&other))))
+        }
+        Err(e) if e.to_string().contains("recursion limit") => {
+            Err(CoreError::InvalidDocument(format!("{what} is nested more than 127 levels deep")))
+        }
+        Err(e) => Err(CoreError::InvalidDocument(format!("{what} is not valid JSON: {e}"))),
     }
 }
 
 /// Validates a whole document given as JSON text and returns its key.
 pub fn document_key(json: &str, key_path: &KeyPath) -> Result<Key, CoreError> {
     let doc = Value::Object(parse_object(json, "a document")?);
-    let found = key_path.lookup(&doc).ok_or_else(|| CoreError::MissingKey {
-        key_path: key_path.as_str().to_owned(),
-    })?;
+    let found =
+        key_path.lookup(&doc).ok_or_else(|| CoreError::MissingKey { key_path: key_path.as_str().to_owned() })?;
     Key::from_json(found)
 }
 
@@ -191,28 +178,14 @@ mod tests {
 
     #[test]
     fn finds_string_number_and_nested_keys() {
-        assert_eq!(
-            document_key(r#"{"id":"a"}"#, &path("id")),
-            Ok(Key::Text("a".into()))
-        );
-        assert_eq!(
-            document_key(r#"{"id":7}"#, &path("id")),
-            Ok(Key::Number(7.0))
-        );
-        assert_eq!(
-            document_key(r#"{"m":{"id":"x"}}"#, &path("m.id")),
-            Ok(Key::Text("x".into()))
-        );
+        assert_eq!(document_key(r#"{"id":"a"}"#, &path("id")), Ok(Key::Text("a".into())));
+        assert_eq!(document_key(r#"{"id":7}"#, &path("id")), Ok(Key::Number(7.0)));
+        assert_eq!(document_key(r#"{"m":{"id":"x"}}"#, &path("m.id")), Ok(Key::Text("x".into())));
     }
 
     #[test]
     fn rejects_non_objects_with_their_type() {
-        for (json, ty) in [
-            ("[1]", "an array"),
-            ("3", "a number"),
-            ("null", "null"),
-            ("\"s\"", "a string"),
-        ] {
+        for (json, ty) in [("[1]", "an array"), ("3", "a number"), ("null", "null"), ("\"s\"", "a string")] {
             let err = document_key(json, &path("id")).unwrap_err();
             assert_eq!(err.code().as_str(), "INVALID_DOCUMENT");
             assert!(err.to_string().contains(ty), "{err}");
@@ -225,24 +198,12 @@ mod tests {
         assert_eq!(err.code().as_str(), "MISSING_KEY");
         let err = document_key(r#"{"m":3}"#, &path("m.id")).unwrap_err();
         assert_eq!(err.code().as_str(), "MISSING_KEY");
-        for json in [
-            r#"{"id":""}"#,
-            r#"{"id":true}"#,
-            r#"{"id":null}"#,
-            r#"{"id":[1]}"#,
-            r#"{"id":{}}"#,
-        ] {
+        for json in [r#"{"id":""}"#, r#"{"id":true}"#, r#"{"id":null}"#, r#"{"id":[1]}"#, r#"{"id":{}}"#] {
             let err = document_key(json, &path("id")).unwrap_err();
             assert_eq!(err.code().as_str(), "INVALID_KEY", "{json}");
         }
         let long = format!(r#"{{"id":"{}"}}"#, "k".repeat(MAX_KEY_BYTES + 1));
-        assert_eq!(
-            document_key(&long, &path("id"))
-                .unwrap_err()
-                .code()
-                .as_str(),
-            "INVALID_KEY"
-        );
+        assert_eq!(document_key(&long, &path("id")).unwrap_err().code().as_str(), "INVALID_KEY");
     }
 
     #[test]
@@ -269,12 +230,6 @@ mod tests {
         assert!(validate_patch(r#"{"id":null}"#, &path("id"), &target).is_err());
         assert!(validate_patch(r#"{"m":{"x":1}}"#, &path("m.id"), &target).is_err());
         assert!(validate_patch(r#"{"m":{"id":"a"}}"#, &path("m.id"), &target).is_ok());
-        assert_eq!(
-            validate_patch("[1]", &path("id"), &target)
-                .unwrap_err()
-                .code()
-                .as_str(),
-            "INVALID_DOCUMENT"
-        );
+        assert_eq!(validate_patch("[1]", &path("id"), &target).unwrap_err().code().as_str(), "INVALID_DOCUMENT");
     }
 }

@@ -124,9 +124,7 @@ mod tests {
         let e = CoreError::UnknownCollection("todo".into());
         assert_eq!(e.code().as_str(), "UNKNOWN_COLLECTION");
         assert!(e.to_string().contains("\"todo\""));
-        let e = CoreError::MissingKey {
-            key_path: "id".into(),
-        };
+        let e = CoreError::MissingKey { key_path: "id".into() };
         assert!(e.to_string().contains("\"id\""));
     }
 }

@@ -17,9 +17,7 @@ pub struct OpId(String);
 impl OpId {
     /// Parses a ULID string, accepting only the canonical upper-case form this crate produces.
     pub fn parse(text: &str) -> Option<OpId> {
-        let valid = text.len() == 26
-            && text.bytes().all(|b| ALPHABET.contains(&b))
-            && text.as_bytes()[0] <= b'7';
+        let valid = text.len() == 26 && text.bytes().all(|b| ALPHABET.contains(&b)) && text.as_bytes()[0] <= b'7';
         valid.then(|| OpId(text.to_owned()))
     }
 
@@ -68,20 +66,12 @@ pub struct OpIdGenerator {
 impl OpIdGenerator {
     /// `seed` should come from a cryptographic source (the platform passes `crypto.getRandomValues`).
     pub fn new(seed: u64) -> Self {
-        OpIdGenerator {
-            rng: SplitMix64(seed),
-            last_time: 0,
-            last_random: 0,
-        }
+        OpIdGenerator { rng: SplitMix64(seed), last_time: 0, last_random: 0 }
     }
 
     /// The next id for wall-clock time `now_ms` (milliseconds since the Unix epoch).
     pub fn next_id(&mut self, now_ms: f64) -> OpId {
-        let now = if now_ms.is_finite() && now_ms > 0.0 {
-            (now_ms as u64).min(MAX_TIME)
-        } else {
-            0
-        };
+        let now = if now_ms.is_finite() && now_ms > 0.0 { (now_ms as u64).min(MAX_TIME) } else { 0 };
         if now > self.last_time {
             self.last_time = now;
             let high = u128::from(self.rng.next() & 0xFFFF);

@@ -15,6 +15,4 @@ pub use error::{CoreError, ErrorCode};
 pub use id::{OpId, OpIdGenerator};
 pub use outbox::{LastError, OpKind, OutboxEntry};
 pub use query::{KeySelection, ValidQuery};
-pub use schema::{
-    DatabaseSchema, IndexKeyPath, IndexSchema, StoreShape, UpgradeStep, META_STORE, OUTBOX_STORE,
-};
+pub use schema::{DatabaseSchema, IndexKeyPath, IndexSchema, StoreShape, UpgradeStep, META_STORE, OUTBOX_STORE};

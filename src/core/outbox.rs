@@ -84,13 +84,7 @@ mod tests {
     #[test]
     fn new_entries_are_pending_and_camel_cased() {
         let id = OpIdGenerator::new(3).next_id(1000.0);
-        let entry = OutboxEntry::new_local(
-            id.clone(),
-            "todos",
-            Key::Text("a".into()),
-            OpKind::Put,
-            1000.0,
-        );
+        let entry = OutboxEntry::new_local(id.clone(), "todos", Key::Text("a".into()), OpKind::Put, 1000.0);
         let json: Value = serde_json::from_str(&entry.to_json()).unwrap();
         assert_eq!(json["id"], Value::String(id.to_string()));
         assert_eq!(json["collection"], "todos");

@@ -48,12 +48,7 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<V
 pub enum KeySelection {
     All,
     Only(Value),
-    Bound {
-        lower: Option<Value>,
-        upper: Option<Value>,
-        lower_open: bool,
-        upper_open: bool,
-    },
+    Bound { lower: Option<Value>, upper: Option<Value>, lower_open: bool, upper_open: bool },
 }
 
 /// A query checked against the collection's declared indexes.
@@ -68,19 +63,13 @@ pub struct ValidQuery {
 impl ValidQuery {
     /// Parses and validates a query given as JSON text.
     pub fn from_json(json: &str, collection: &Collection) -> Result<ValidQuery, CoreError> {
-        let spec: QuerySpec =
-            serde_json::from_str(json).map_err(|e| CoreError::InvalidQuery(format!("{e}")))?;
+        let spec: QuerySpec = serde_json::from_str(json).map_err(|e| CoreError::InvalidQuery(format!("{e}")))?;
         ValidQuery::validate(spec, collection)
     }
 
     pub fn validate(spec: QuerySpec, collection: &Collection) -> Result<ValidQuery, CoreError> {
         if collection.index(&spec.index).is_none() {
-            let declared: Vec<&str> = collection
-                .schema
-                .indexes
-                .iter()
-                .map(|i| i.name.as_str())
-                .collect();
+            let declared: Vec<&str> = collection.schema.indexes.iter().map(|i| i.name.as_str()).collect();
             return Err(CoreError::InvalidQuery(format!(
                 "collection \"{}\" has no index \"{}\" (declared: {declared:?})",
                 collection.name(),
@@ -91,26 +80,20 @@ impl ValidQuery {
             return Err(CoreError::InvalidQuery("limit must be at least 1".into()));
         }
         let selection = match (spec.equals, spec.range) {
-            (Some(_), Some(_)) => {
-                return Err(CoreError::InvalidQuery(
-                    "give either equals or range, not both".into(),
-                ))
-            }
+            (Some(_), Some(_)) => return Err(CoreError::InvalidQuery("give either equals or range, not both".into())),
             (Some(value), None) => {
                 check_key("equals", &value)?;
                 KeySelection::Only(value)
             }
             (None, Some(range)) => {
-                for (name, bound) in [("range.lower", &range.lower), ("range.upper", &range.upper)]
-                {
+                for (name, bound) in [("range.lower", &range.lower), ("range.upper", &range.upper)] {
                     if let Some(value) = bound {
                         check_key(name, value)?;
                     }
                 }
                 if let (Some(lower), Some(upper)) = (&range.lower, &range.upper) {
                     let order = compare_keys(lower, upper);
-                    let empty_point =
-                        order == Ordering::Equal && (range.lower_open || range.upper_open);
+                    let empty_point = order == Ordering::Equal && (range.lower_open || range.upper_open);
                     if order == Ordering::Greater || empty_point {
                         return Err(CoreError::InvalidQuery(format!(
                             "range is empty: lower {lower} is not below upper {upper}"
@@ -130,12 +113,7 @@ impl ValidQuery {
             }
             (None, None) => KeySelection::All,
         };
-        Ok(ValidQuery {
-            index: spec.index,
-            selection,
-            limit: spec.limit,
-            reverse: spec.reverse,
-        })
+        Ok(ValidQuery { index: spec.index, selection, limit: spec.limit, reverse: spec.reverse })
     }
 }
 
@@ -169,12 +147,9 @@ pub fn compare_keys(a: &Value, b: &Value) -> Ordering {
             x.partial_cmp(&y).unwrap_or(Ordering::Equal)
         }
         (Value::String(x), Value::String(y)) => x.encode_utf16().cmp(y.encode_utf16()),
-        (Value::Array(x), Value::Array(y)) => x
-            .iter()
-            .zip(y)
-            .map(|(p, q)| compare_keys(p, q))
-            .find(|o| o.is_ne())
-            .unwrap_or(x.len().cmp(&y.len())),
+        (Value::Array(x), Value::Array(y)) => {
+            x.iter().zip(y).map(|(p, q)| compare_keys(p, q)).find(|o| o.is_ne()).unwrap_or(x.len().cmp(&y.len()))
+        }
         _ => rank(a).cmp(&rank(b)),
     }
 }
@@ -201,27 +176,12 @@ mod tests {
 
     #[test]
     fn accepts_equals_range_and_all() {
-        assert_eq!(
-            query(r#"{"index":"by_rank","equals":3}"#)
-                .unwrap()
-                .selection,
-            KeySelection::Only(json!(3))
-        );
+        assert_eq!(query(r#"{"index":"by_rank","equals":3}"#).unwrap().selection, KeySelection::Only(json!(3)));
         let q = query(r#"{"index":"by_rank","range":{"lower":1,"upperOpen":true,"upper":5},"limit":2,"reverse":true}"#)
             .unwrap();
-        assert!(matches!(
-            q.selection,
-            KeySelection::Bound {
-                upper_open: true,
-                lower_open: false,
-                ..
-            }
-        ));
+        assert!(matches!(q.selection, KeySelection::Bound { upper_open: true, lower_open: false, .. }));
         assert_eq!((q.limit, q.reverse), (Some(2), true));
-        assert_eq!(
-            query(r#"{"index":"by_rank"}"#).unwrap().selection,
-            KeySelection::All
-        );
+        assert_eq!(query(r#"{"index":"by_rank"}"#).unwrap().selection, KeySelection::All);
         assert!(query(r#"{"index":"by_pair","equals":["x",1]}"#).is_ok());
     }
 
@@ -247,25 +207,13 @@ mod tests {
 
     #[test]
     fn key_order_matches_indexeddb() {
-        let ordered = [
-            json!(-1),
-            json!(2.5),
-            json!(""),
-            json!("a"),
-            json!("b"),
-            json!([]),
-            json!([1]),
-            json!(["a"]),
-        ];
+        let ordered = [json!(-1), json!(2.5), json!(""), json!("a"), json!("b"), json!([]), json!([1]), json!(["a"])];
         for (i, a) in ordered.iter().enumerate() {
             for (j, b) in ordered.iter().enumerate() {
                 assert_eq!(compare_keys(a, b), i.cmp(&j), "{a} vs {b}");
             }
         }
         // UTF-16 code-unit order, not code-point order: the surrogate 0xD83D sorts before 0xFF5E.
-        assert_eq!(
-            compare_keys(&json!("\u{1F600}"), &json!("\u{FF5E}")),
-            Ordering::Less
-        );
+        assert_eq!(compare_keys(&json!("\u{1F600}"), &json!("\u{FF5E}")), Ordering::Less);
     }
 }

@@ -85,22 +85,18 @@ pub struct DatabaseSchema {
 impl DatabaseSchema {
     /// Validates options from JSON text (the shape of `Wharf.open`'s argument).
     pub fn from_json(json: &str) -> Result<DatabaseSchema, CoreError> {
-        let options: OpenOptions = serde_json::from_str(json)
-            .map_err(|e| CoreError::InvalidOptions(format!("Wharf.open options: {e}")))?;
+        let options: OpenOptions =
+            serde_json::from_str(json).map_err(|e| CoreError::InvalidOptions(format!("Wharf.open options: {e}")))?;
         DatabaseSchema::validate(options)
     }
 
     /// Validates names, key paths and indexes.
     pub fn validate(options: OpenOptions) -> Result<DatabaseSchema, CoreError> {
         if options.name.trim().is_empty() {
-            return Err(CoreError::InvalidOptions(
-                "the database name cannot be empty".into(),
-            ));
+            return Err(CoreError::InvalidOptions("the database name cannot be empty".into()));
         }
         if options.collections.is_empty() {
-            return Err(CoreError::InvalidSchema(
-                "declare at least one collection".into(),
-            ));
+            return Err(CoreError::InvalidSchema("declare at least one collection".into()));
         }
         let mut names = HashSet::new();
         let mut collections = Vec::with_capacity(options.collections.len());
@@ -112,27 +108,17 @@ impl DatabaseSchema {
                 )));
             }
             if !names.insert(schema.name.clone()) {
-                return Err(CoreError::InvalidSchema(format!(
-                    "collection \"{}\" is declared twice",
-                    schema.name
-                )));
+                return Err(CoreError::InvalidSchema(format!("collection \"{}\" is declared twice", schema.name)));
             }
             let key_path = KeyPath::parse(&schema.key_path)?;
             validate_indexes(&schema)?;
             collections.push(Collection { schema, key_path });
         }
-        Ok(DatabaseSchema {
-            name: options.name,
-            collections,
-            persist: options.persist,
-        })
+        Ok(DatabaseSchema { name: options.name, collections, persist: options.persist })
     }
 
     pub fn collection(&self, name: &str) -> Result<&Collection, CoreError> {
-        self.collections
-            .iter()
-            .find(|c| c.name() == name)
-            .ok_or_else(|| CoreError::UnknownCollection(name.to_owned()))
+        self.collections.iter().find(|c| c.name() == name).ok_or_else(|| CoreError::UnknownCollection(name.to_owned()))
     }
 
     /// Every object store this schema needs, Wharf's own included, as the shapes they must have.
@@ -160,11 +146,7 @@ impl DatabaseSchema {
 
     /// Names of every store a local write transaction spans.
     pub fn write_scope(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .collections
-            .iter()
-            .map(|c| c.name().to_owned())
-            .collect();
+        let mut names: Vec<String> = self.collections.iter().map(|c| c.name().to_owned()).collect();
         names.push(OUTBOX_STORE.to_owned());
         names
     }
@@ -175,9 +157,7 @@ fn validate_indexes(schema: &CollectionSchema) -> Result<(), CoreError> {
     for index in &schema.indexes {
         let context = format!("index \"{}\" of collection \"{}\"", index.name, schema.name);
         if index.name.is_empty() || !names.insert(index.name.as_str()) {
-            return Err(CoreError::InvalidSchema(format!(
-                "{context}: name is empty or used twice"
-            )));
+            return Err(CoreError::InvalidSchema(format!("{context}: name is empty or used twice")));
         }
         match &index.key_path {
             IndexKeyPath::Single(path) => {
@@ -215,19 +195,9 @@ pub struct StoreShape {
 /// One change applied inside an IndexedDB version upgrade.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpgradeStep {
-    CreateStore {
-        name: String,
-        key_path: Option<IndexKeyPath>,
-        auto_increment: bool,
-    },
-    CreateIndex {
-        store: String,
-        index: IndexSchema,
-    },
-    DeleteIndex {
-        store: String,
-        name: String,
-    },
+    CreateStore { name: String, key_path: Option<IndexKeyPath>, auto_increment: bool },
+    CreateIndex { store: String, index: IndexSchema },
+    DeleteIndex { store: String, name: String },
 }
 
 /// What must change so that `existing` stores satisfy `schema`.
@@ -236,10 +206,7 @@ pub enum UpgradeStep {
 /// newer version of the app in another tab may rely on them). An index whose definition changed
 /// is rebuilt, which loses no data. A store whose key path changed cannot be migrated
 /// automatically and is an `INVALID_SCHEMA` error.
-pub fn plan_upgrade(
-    existing: &[StoreShape],
-    schema: &DatabaseSchema,
-) -> Result<Vec<UpgradeStep>, CoreError> {
+pub fn plan_upgrade(existing: &[StoreShape], schema: &DatabaseSchema) -> Result<Vec<UpgradeStep>, CoreError> {
     let mut steps = Vec::new();
     for wanted in schema.required_stores() {
         let Some(found) = existing.iter().find(|s| s.name == wanted.name) else {
@@ -248,10 +215,12 @@ pub fn plan_upgrade(
                 key_path: wanted.key_path.clone(),
                 auto_increment: wanted.auto_increment,
             });
-            steps.extend(wanted.indexes.iter().map(|i| UpgradeStep::CreateIndex {
-                store: wanted.name.clone(),
-                index: i.clone(),
-            }));
+            steps.extend(
+                wanted
+                    .indexes
+                    .iter()
+                    .map(|i| UpgradeStep::CreateIndex { store: wanted.name.clone(), index: i.clone() }),
+            );
             continue;
         };
         if found.key_path != wanted.key_path || found.auto_increment != wanted.auto_increment {
@@ -265,19 +234,10 @@ pub fn plan_upgrade(
             match found.indexes.iter().find(|i| i.name == index.name) {
                 Some(current) if current == index => {}
                 Some(_) => {
-                    steps.push(UpgradeStep::DeleteIndex {
-                        store: wanted.name.clone(),
-                        name: index.name.clone(),
-                    });
-                    steps.push(UpgradeStep::CreateIndex {
-                        store: wanted.name.clone(),
-                        index: index.clone(),
-                    });
+                    steps.push(UpgradeStep::DeleteIndex { store: wanted.name.clone(), name: index.name.clone() });
+                    steps.push(UpgradeStep::CreateIndex { store: wanted.name.clone(), index: index.clone() });
                 }
-                None => steps.push(UpgradeStep::CreateIndex {
-                    store: wanted.name.clone(),
-                    index: index.clone(),
-                }),
+                None => steps.push(UpgradeStep::CreateIndex { store: wanted.name.clone(), index: index.clone() }),
             }
         }
     }
@@ -303,12 +263,8 @@ mod tests {
             key_path: None,
             auto_increment: true
         }));
-        assert!(steps
-            .iter()
-            .any(|s| matches!(s, UpgradeStep::CreateStore { name, .. } if name == "todos")));
-        assert!(steps.iter().any(
-            |s| matches!(s, UpgradeStep::CreateIndex { index, .. } if index.name == "by_title")
-        ));
+        assert!(steps.iter().any(|s| matches!(s, UpgradeStep::CreateStore { name, .. } if name == "todos")));
+        assert!(steps.iter().any(|s| matches!(s, UpgradeStep::CreateIndex { index, .. } if index.name == "by_title")));
     }
 
     #[test]
@@ -322,12 +278,7 @@ mod tests {
     fn new_collection_and_index_are_added_and_unknown_stores_kept() {
         let old = schema(TODOS);
         let mut existing = old.required_stores();
-        existing.push(StoreShape {
-            name: "legacy".into(),
-            key_path: None,
-            auto_increment: false,
-            indexes: vec![],
-        });
+        existing.push(StoreShape { name: "legacy".into(), key_path: None, auto_increment: false, indexes: vec![] });
         let new = schema(
             r#"{"name":"db","collections":[{"name":"todos","keyPath":"id","indexes":[
               {"name":"by_title","keyPath":"title"},{"name":"by_tag","keyPath":"tags","multiEntry":true}]},
@@ -365,23 +316,14 @@ mod tests {
     #[test]
     fn invalid_options_are_explained() {
         let cases = [
-            (
-                r#"{"name":"","collections":[{"name":"a","keyPath":"id"}]}"#,
-                "INVALID_OPTIONS",
-            ),
+            (r#"{"name":"","collections":[{"name":"a","keyPath":"id"}]}"#, "INVALID_OPTIONS"),
             (r#"{"name":"d","collections":[]}"#, "INVALID_SCHEMA"),
             (
                 r#"{"name":"d","collections":[{"name":"a","keyPath":"id"},{"name":"a","keyPath":"id"}]}"#,
                 "INVALID_SCHEMA",
             ),
-            (
-                r#"{"name":"d","collections":[{"name":"__wharf_x","keyPath":"id"}]}"#,
-                "INVALID_SCHEMA",
-            ),
-            (
-                r#"{"name":"d","collections":[{"name":"a","keyPath":"1x"}]}"#,
-                "INVALID_SCHEMA",
-            ),
+            (r#"{"name":"d","collections":[{"name":"__wharf_x","keyPath":"id"}]}"#, "INVALID_SCHEMA"),
+            (r#"{"name":"d","collections":[{"name":"a","keyPath":"1x"}]}"#, "INVALID_SCHEMA"),
             (
                 r#"{"name":"d","collections":[{"name":"a","keyPath":"id","indexes":[{"name":"i","keyPath":["x","y"],"multiEntry":true}]}]}"#,
                 "INVALID_SCHEMA",
@@ -390,10 +332,7 @@ mod tests {
                 r#"{"name":"d","collections":[{"name":"a","keyPath":"id","indexes":[{"name":"i","keyPath":"x"},{"name":"i","keyPath":"y"}]}]}"#,
                 "INVALID_SCHEMA",
             ),
-            (
-                r#"{"name":"d","collections":[{"name":"a","keyPath":"id"}],"bogus":1}"#,
-                "INVALID_OPTIONS",
-            ),
+            (r#"{"name":"d","collections":[{"name":"a","keyPath":"id"}],"bogus":1}"#, "INVALID_OPTIONS"),
             (r#"{"name":"d"}"#, "INVALID_OPTIONS"),
             (r#"[]"#, "INVALID_OPTIONS"),
         ];
@@ -406,13 +345,7 @@ mod tests {
     #[test]
     fn write_scope_spans_collections_and_outbox() {
         let s = schema(TODOS);
-        assert_eq!(
-            s.write_scope(),
-            vec!["todos".to_owned(), OUTBOX_STORE.to_owned()]
-        );
-        assert_eq!(
-            s.collection("nope").unwrap_err().code().as_str(),
-            "UNKNOWN_COLLECTION"
-        );
+        assert_eq!(s.write_scope(), vec!["todos".to_owned(), OUTBOX_STORE.to_owned()]);
+        assert_eq!(s.collection("nope").unwrap_err().code().as_str(), "UNKNOWN_COLLECTION");
     }
 }

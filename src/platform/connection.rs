@@ -11,36 +11,30 @@ use js_sys::Array;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{
-    IdbDatabase, IdbFactory, IdbIndexParameters, IdbObjectStoreParameters, IdbOpenDbRequest,
-    IdbTransaction, IdbTransactionMode, IdbVersionChangeEvent,
+    IdbDatabase, IdbFactory, IdbIndexParameters, IdbObjectStoreParameters, IdbOpenDbRequest, IdbTransaction,
+    IdbTransactionMode, IdbVersionChangeEvent,
 };
 
 use super::error::StorageError;
 use super::request::request_result;
-use crate::core::schema::{
-    plan_upgrade, DatabaseSchema, IndexKeyPath, IndexSchema, StoreShape, UpgradeStep,
-};
+use crate::core::schema::{plan_upgrade, DatabaseSchema, IndexKeyPath, IndexSchema, StoreShape, UpgradeStep};
 use crate::core::CoreError;
 
 /// How often an open is retried when other tabs keep upgrading the same database concurrently.
 const MAX_OPEN_ATTEMPTS: usize = 5;
 
 /// Opens `schema.name`, creating or upgrading object stores as the schema requires.
-pub async fn open_database(
-    factory: &IdbFactory,
-    schema: &Rc<DatabaseSchema>,
-) -> Result<IdbDatabase, StorageError> {
+pub async fn open_database(factory: &IdbFactory, schema: &Rc<DatabaseSchema>) -> Result<IdbDatabase, StorageError> {
     let mut last_error = None;
     for _ in 0..MAX_OPEN_ATTEMPTS {
         let db = open_at(factory, schema, None).await?;
-        let steps =
-            match describe_existing(&db).and_then(|shapes| Ok(plan_upgrade(&shapes, schema)?)) {
-                Ok(steps) => steps,
-                Err(e) => {
-                    db.close();
-                    return Err(e);
-                }
-            };
+        let steps = match describe_existing(&db).and_then(|shapes| Ok(plan_upgrade(&shapes, schema)?)) {
+            Ok(steps) => steps,
+            Err(e) => {
+                db.close();
+                return Err(e);
+            }
+        };
         if steps.is_empty() {
             return Ok(db);
         }
@@ -55,16 +49,12 @@ pub async fn open_database(
             Err(e) => return Err(e),
         }
     }
-    Err(last_error.unwrap_or(StorageError::Aborted(
-        "could not open the database".to_owned(),
-    )))
+    Err(last_error.unwrap_or(StorageError::Aborted("could not open the database".to_owned())))
 }
 
 /// Deletes a database; resolves once every connection to it has closed.
 pub async fn delete_database(factory: &IdbFactory, name: &str) -> Result<(), StorageError> {
-    let request = factory
-        .delete_database(name)
-        .map_err(StorageError::from_js)?;
+    let request = factory.delete_database(name).map_err(StorageError::from_js)?;
     request_result(&request).await.map(|_| ())
 }
 
@@ -83,10 +73,8 @@ async fn open_at(
         let (schema, upgrade_error) = (Rc::clone(schema), Rc::clone(&upgrade_error));
         Closure::<dyn FnMut(IdbVersionChangeEvent)>::new(move |event: IdbVersionChangeEvent| {
             if let Err(e) = upgrade(&event, &schema) {
-                if let Some(tx) = event
-                    .target()
-                    .and_then(|t| t.dyn_into::<IdbOpenDbRequest>().ok())
-                    .and_then(|r| r.transaction())
+                if let Some(tx) =
+                    event.target().and_then(|t| t.dyn_into::<IdbOpenDbRequest>().ok()).and_then(|r| r.transaction())
                 {
                     let _ = tx.abort();
                 }
@@ -101,9 +89,7 @@ async fn open_at(
     if let Some(e) = upgrade_error.borrow_mut().take() {
         return Err(e);
     }
-    outcome?
-        .dyn_into::<IdbDatabase>()
-        .map_err(StorageError::from_js)
+    outcome?.dyn_into::<IdbDatabase>().map_err(StorageError::from_js)
 }
 
 fn upgrade(event: &IdbVersionChangeEvent, schema: &DatabaseSchema) -> Result<(), StorageError> {
@@ -111,13 +97,10 @@ fn upgrade(event: &IdbVersionChangeEvent, schema: &DatabaseSchema) -> Result<(),
         .target()
         .and_then(|t| t.dyn_into().ok())
         .ok_or_else(|| StorageError::Aborted("upgrade event without its request".to_owned()))?;
-    let db: IdbDatabase = request
-        .result()
-        .map_err(StorageError::from_js)?
-        .unchecked_into();
-    let tx = request.transaction().ok_or_else(|| {
-        StorageError::Aborted("upgrade without a versionchange transaction".to_owned())
-    })?;
+    let db: IdbDatabase = request.result().map_err(StorageError::from_js)?.unchecked_into();
+    let tx = request
+        .transaction()
+        .ok_or_else(|| StorageError::Aborted("upgrade without a versionchange transaction".to_owned()))?;
     let shapes = describe_stores(&db, &tx)?;
     for step in plan_upgrade(&shapes, schema)? {
         apply(&db, &tx, &step).map_err(|e| schema_failure(&step, e))?;
@@ -132,11 +115,7 @@ fn schema_failure(step: &UpgradeStep, error: JsValue) -> StorageError {
 
 fn apply(db: &IdbDatabase, tx: &IdbTransaction, step: &UpgradeStep) -> Result<(), JsValue> {
     match step {
-        UpgradeStep::CreateStore {
-            name,
-            key_path,
-            auto_increment,
-        } => {
+        UpgradeStep::CreateStore { name, key_path, auto_increment } => {
             let params = IdbObjectStoreParameters::new();
             params.set_auto_increment(*auto_increment);
             if let Some(path) = key_path {
@@ -148,12 +127,11 @@ fn apply(db: &IdbDatabase, tx: &IdbTransaction, step: &UpgradeStep) -> Result<()
             let params = IdbIndexParameters::new();
             params.set_unique(index.unique);
             params.set_multi_entry(index.multi_entry);
-            tx.object_store(store)?
-                .create_index_with_str_sequence_and_optional_parameters(
-                    &index.name,
-                    &key_path_to_js(&index.key_path),
-                    &params,
-                )?;
+            tx.object_store(store)?.create_index_with_str_sequence_and_optional_parameters(
+                &index.name,
+                &key_path_to_js(&index.key_path),
+                &params,
+            )?;
         }
         UpgradeStep::DeleteIndex { store, name } => tx.object_store(store)?.delete_index(name)?,
     }
@@ -189,9 +167,7 @@ fn describe_stores(db: &IdbDatabase, tx: &IdbTransaction) -> Result<Vec<StoreSha
                 continue;
             };
             let index = store.index(&index_name).map_err(StorageError::from_js)?;
-            let Some(key_path) =
-                key_path_from_js(&index.key_path().map_err(StorageError::from_js)?)
-            else {
+            let Some(key_path) = key_path_from_js(&index.key_path().map_err(StorageError::from_js)?) else {
                 continue;
             };
             indexes.push(IndexSchema {
@@ -214,11 +190,7 @@ fn describe_stores(db: &IdbDatabase, tx: &IdbTransaction) -> Result<Vec<StoreSha
 fn key_path_to_js(path: &IndexKeyPath) -> JsValue {
     match path {
         IndexKeyPath::Single(p) => JsValue::from_str(p),
-        IndexKeyPath::Compound(paths) => paths
-            .iter()
-            .map(|p| JsValue::from_str(p))
-            .collect::<Array>()
-            .into(),
+        IndexKeyPath::Compound(paths) => paths.iter().map(|p| JsValue::from_str(p)).collect::<Array>().into(),
     }
 }
 
@@ -227,7 +199,5 @@ fn key_path_from_js(value: &JsValue) -> Option<IndexKeyPath> {
         return Some(IndexKeyPath::Single(path));
     }
     let array = value.dyn_ref::<Array>()?;
-    Some(IndexKeyPath::Compound(
-        array.iter().filter_map(|v| v.as_string()).collect(),
-    ))
+    Some(IndexKeyPath::Compound(array.iter().filter_map(|v| v.as_string()).collect()))
 }

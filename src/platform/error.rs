@@ -64,10 +64,7 @@ impl StorageError {
             .map(|e| String::from(e.message()))
             .or_else(|| value.as_string())
             .unwrap_or_else(|| "unknown error".to_owned());
-        StorageError::Dom {
-            name: "Error".to_owned(),
-            message,
-        }
+        StorageError::Dom { name: "Error".to_owned(), message }
     }
 
     /// The `WharfError` to throw or reject with.
@@ -86,11 +83,7 @@ pub fn wharf_error(code: ErrorCode, message: &str) -> JsValue {
     let error = js_sys::Error::new(message);
     error.set_name("WharfError");
     // Setting a property on a fresh Error cannot fail.
-    let _ = Reflect::set(
-        &error,
-        &JsValue::from_str("code"),
-        &JsValue::from_str(code.as_str()),
-    );
+    let _ = Reflect::set(&error, &JsValue::from_str("code"), &JsValue::from_str(code.as_str()));
     error.into()
 }
 

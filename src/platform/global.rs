@@ -9,9 +9,7 @@ use web_sys::{Crypto, IdbFactory, StorageManager};
 use super::error::StorageError;
 
 fn global_property(name: &str) -> Option<JsValue> {
-    Reflect::get(&js_sys::global(), &JsValue::from_str(name))
-        .ok()
-        .filter(|v| !v.is_undefined() && !v.is_null())
+    Reflect::get(&js_sys::global(), &JsValue::from_str(name)).ok().filter(|v| !v.is_undefined() && !v.is_null())
 }
 
 /// The IndexedDB factory of this global scope.
@@ -46,33 +44,21 @@ pub fn random_seed() -> u64 {
 /// `navigator.storage`, where the browser has it.
 pub fn storage_manager() -> Option<StorageManager> {
     let navigator = global_property("navigator")?;
-    Reflect::get(&navigator, &JsValue::from_str("storage"))
-        .ok()?
-        .dyn_into::<StorageManager>()
-        .ok()
+    Reflect::get(&navigator, &JsValue::from_str("storage")).ok()?.dyn_into::<StorageManager>().ok()
 }
 
 /// Calls `navigator.storage.persist()` if this scope has it (pages do, workers do not).
 pub fn request_persistence() -> Option<Promise> {
     let storage = storage_manager()?;
-    let persist = Reflect::get(&storage, &JsValue::from_str("persist"))
-        .ok()?
-        .dyn_into::<Function>()
-        .ok()?;
+    let persist = Reflect::get(&storage, &JsValue::from_str("persist")).ok()?.dyn_into::<Function>().ok()?;
     persist.call0(&storage).ok()?.dyn_into::<Promise>().ok()
 }
 
 /// Reports an exception thrown by a user callback without letting it escape into Wharf.
 pub fn report_callback_error(error: &JsValue) {
     if let Some(console) = global_property("console") {
-        if let Ok(log) = Reflect::get(&console, &JsValue::from_str("error"))
-            .and_then(|f| f.dyn_into::<Function>())
-        {
-            let _ = log.call2(
-                &console,
-                &JsValue::from_str("Wharf: a callback threw"),
-                error,
-            );
+        if let Ok(log) = Reflect::get(&console, &JsValue::from_str("error")).and_then(|f| f.dyn_into::<Function>()) {
+            let _ = log.call2(&console, &JsValue::from_str("Wharf: a callback threw"), error);
         }
     }
 }

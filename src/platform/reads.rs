@@ -28,12 +28,7 @@ fn key_range(selection: &KeySelection) -> Result<JsValue, StorageError> {
     Ok(match selection {
         KeySelection::All => JsValue::NULL,
         KeySelection::Only(value) => IdbKeyRange::only(&json_to_js(value)?).map_err(js)?.into(),
-        KeySelection::Bound {
-            lower,
-            upper,
-            lower_open,
-            upper_open,
-        } => match (lower, upper) {
+        KeySelection::Bound { lower, upper, lower_open, upper_open } => match (lower, upper) {
             (Some(l), Some(u)) => IdbKeyRange::bound_with_lower_open_and_upper_open(
                 &json_to_js(l)?,
                 &json_to_js(u)?,
@@ -51,32 +46,17 @@ fn key_range(selection: &KeySelection) -> Result<JsValue, StorageError> {
 
 impl LocalStore {
     /// The record with `key`, or `undefined`.
-    pub async fn get(
-        self: &Rc<Self>,
-        collection: &Collection,
-        key: &Key,
-    ) -> Result<JsValue, StorageError> {
+    pub async fn get(self: &Rc<Self>, collection: &Collection, key: &Key) -> Result<JsValue, StorageError> {
         let tx = self.read_transaction(&[collection.name()]).await?;
-        let request = tx
-            .object_store(collection.name())
-            .map_err(js)?
-            .get(&key_to_js(key))
-            .map_err(js)?;
+        let request = tx.object_store(collection.name()).map_err(js)?.get(&key_to_js(key)).map_err(js)?;
         request_result(&request).await
     }
 
     /// The records with `keys`, in order, `undefined` where missing; one transaction.
-    pub async fn get_many(
-        self: &Rc<Self>,
-        collection: &Collection,
-        keys: &[Key],
-    ) -> Result<Array, StorageError> {
+    pub async fn get_many(self: &Rc<Self>, collection: &Collection, keys: &[Key]) -> Result<Array, StorageError> {
         let tx = self.read_transaction(&[collection.name()]).await?;
         let store = tx.object_store(collection.name()).map_err(js)?;
-        let requests = keys
-            .iter()
-            .map(|key| store.get(&key_to_js(key)).map_err(js))
-            .collect::<Result<Vec<_>, _>>()?;
+        let requests = keys.iter().map(|key| store.get(&key_to_js(key)).map_err(js)).collect::<Result<Vec<_>, _>>()?;
         let values = Array::new_with_length(requests.len() as u32);
         for (i, request) in requests.iter().enumerate() {
             values.set(i as u32, request_result(request).await?);
@@ -85,36 +65,19 @@ impl LocalStore {
     }
 
     /// Every record of a collection, in key order.
-    pub async fn get_all(
-        self: &Rc<Self>,
-        collection: &Collection,
-    ) -> Result<JsValue, StorageError> {
+    pub async fn get_all(self: &Rc<Self>, collection: &Collection) -> Result<JsValue, StorageError> {
         let tx = self.read_transaction(&[collection.name()]).await?;
-        let request = tx
-            .object_store(collection.name())
-            .map_err(js)?
-            .get_all()
-            .map_err(js)?;
+        let request = tx.object_store(collection.name()).map_err(js)?.get_all().map_err(js)?;
         request_result(&request).await
     }
 
     /// The records an index query selects, in index order (or reversed).
-    pub async fn query(
-        self: &Rc<Self>,
-        collection: &Collection,
-        query: &ValidQuery,
-    ) -> Result<JsValue, StorageError> {
+    pub async fn query(self: &Rc<Self>, collection: &Collection, query: &ValidQuery) -> Result<JsValue, StorageError> {
         let range = key_range(&query.selection)?;
         let tx = self.read_transaction(&[collection.name()]).await?;
-        let index = tx
-            .object_store(collection.name())
-            .map_err(js)?
-            .index(&query.index)
-            .map_err(js)?;
+        let index = tx.object_store(collection.name()).map_err(js)?.index(&query.index).map_err(js)?;
         if query.reverse {
-            let request = index
-                .open_cursor_with_range_and_direction(&range, IdbCursorDirection::Prev)
-                .map_err(js)?;
+            let request = index.open_cursor_with_range_and_direction(&range, IdbCursorDirection::Prev).map_err(js)?;
             return collect_cursor(&request, query.limit).await.map(Into::into);
         }
         let request = match query.limit {
@@ -128,11 +91,7 @@ impl LocalStore {
     /// Number of records in a collection.
     pub async fn count(self: &Rc<Self>, store_name: &str) -> Result<JsValue, StorageError> {
         let tx = self.read_transaction(&[store_name]).await?;
-        let request = tx
-            .object_store(store_name)
-            .map_err(js)?
-            .count()
-            .map_err(js)?;
+        let request = tx.object_store(store_name).map_err(js)?.count().map_err(js)?;
         request_result(&request).await
     }
 
@@ -159,14 +118,8 @@ impl LocalStore {
             if let Ok(estimate) = manager.estimate() {
                 if let Ok(estimate) = JsFuture::from(estimate).await {
                     let estimate: StorageEstimate = estimate.unchecked_into();
-                    usage = estimate
-                        .get_usage()
-                        .map(JsValue::from_f64)
-                        .unwrap_or(JsValue::NULL);
-                    quota = estimate
-                        .get_quota()
-                        .map(JsValue::from_f64)
-                        .unwrap_or(JsValue::NULL);
+                    usage = estimate.get_usage().map(JsValue::from_f64).unwrap_or(JsValue::NULL);
+                    quota = estimate.get_quota().map(JsValue::from_f64).unwrap_or(JsValue::NULL);
                 }
             }
             if let Ok(answer) = manager.persisted() {

@@ -40,8 +40,7 @@ pub fn transaction_settled(tx: &IdbTransaction) -> Promise {
 /// `promise.then(on_fulfilled, on_rejected)` with plain JavaScript functions (long-lived handlers,
 /// so no closure is allocated per call).
 pub fn then_with(promise: &Promise, on_fulfilled: &Function, on_rejected: &Function) -> Promise {
-    let then =
-        Reflect::get(promise, &JsValue::from_str("then")).expect("Promise.prototype.then exists");
+    let then = Reflect::get(promise, &JsValue::from_str("then")).expect("Promise.prototype.then exists");
     then.unchecked_into::<Function>()
         .call2(promise, on_fulfilled, on_rejected)
         .expect("then() on a native promise does not throw")
@@ -65,10 +64,7 @@ pub async fn transaction_done(tx: &IdbTransaction) -> Result<(), StorageError> {
 }
 
 /// Collects the values of a cursor request, stopping after `limit` values.
-pub async fn collect_cursor(
-    request: &IdbRequest,
-    limit: Option<u32>,
-) -> Result<Array, StorageError> {
+pub async fn collect_cursor(request: &IdbRequest, limit: Option<u32>) -> Result<Array, StorageError> {
     let values = Array::new();
     loop {
         let cursor = request_result(request).await?;

@@ -21,9 +21,7 @@ use super::global::{indexed_db, now_ms, random_seed, report_callback_error, requ
 use super::request::{abort_reason, request_result, then_with, transaction_settled};
 use super::write_batch::{begin, PreparedWrite, SettleHandlers, WriteBatcher};
 use crate::core::schema::{Collection, DatabaseSchema};
-use crate::core::{
-    document_key, validate_patch, CoreError, Key, OpIdGenerator, OpKind, OutboxEntry, OUTBOX_STORE,
-};
+use crate::core::{document_key, validate_patch, CoreError, Key, OpIdGenerator, OpKind, OutboxEntry, OUTBOX_STORE};
 
 /// A patch: its record is merged inside its own transaction, after reading the current value.
 #[derive(Clone)]
@@ -113,11 +111,7 @@ impl LocalStore {
     }
 
     fn new(schema: Rc<DatabaseSchema>) -> Rc<LocalStore> {
-        let scope: Array = schema
-            .write_scope()
-            .into_iter()
-            .map(JsValue::from)
-            .collect();
+        let scope: Array = schema.write_scope().into_iter().map(JsValue::from).collect();
         let batcher = Rc::new(WriteBatcher::default());
         Rc::new_cyclic(|weak: &Weak<LocalStore>| {
             let committed = {
@@ -131,29 +125,25 @@ impl LocalStore {
             };
             let aborted = {
                 let batcher = Rc::clone(&batcher);
-                Closure::<dyn FnMut(JsValue) -> Result<JsValue, JsValue>>::new(
-                    move |event: JsValue| {
-                        let tx = event.dyn_ref::<Event>().and_then(Event::target);
-                        let reason = match tx {
-                            Some(tx) => {
-                                batcher.finished(&tx);
-                                abort_reason(tx.unchecked_ref::<IdbTransaction>())
-                            }
-                            None => StorageError::Aborted("the transaction was aborted".to_owned()),
-                        };
-                        Err(reason.to_js())
-                    },
-                )
+                Closure::<dyn FnMut(JsValue) -> Result<JsValue, JsValue>>::new(move |event: JsValue| {
+                    let tx = event.dyn_ref::<Event>().and_then(Event::target);
+                    let reason = match tx {
+                        Some(tx) => {
+                            batcher.finished(&tx);
+                            abort_reason(tx.unchecked_ref::<IdbTransaction>())
+                        }
+                        None => StorageError::Aborted("the transaction was aborted".to_owned()),
+                    };
+                    Err(reason.to_js())
+                })
             };
             let on_version_change = {
                 let weak = weak.clone();
-                Closure::<dyn FnMut(IdbVersionChangeEvent)>::new(
-                    move |event: IdbVersionChangeEvent| {
-                        if let Some(store) = weak.upgrade() {
-                            store.on_version_change(&event);
-                        }
-                    },
-                )
+                Closure::<dyn FnMut(IdbVersionChangeEvent)>::new(move |event: IdbVersionChangeEvent| {
+                    if let Some(store) = weak.upgrade() {
+                        store.on_version_change(&event);
+                    }
+                })
             };
             let on_close = {
                 let weak = weak.clone();
@@ -172,10 +162,7 @@ impl LocalStore {
                 reconnect_failure: RefCell::default(),
                 batcher,
                 // JavaScript owns these handlers: a transaction may outlive every handle to the store.
-                settle: (
-                    committed.into_js_value().unchecked_into(),
-                    aborted.into_js_value().unchecked_into(),
-                ),
+                settle: (committed.into_js_value().unchecked_into(), aborted.into_js_value().unchecked_into()),
                 connection_events: (
                     on_version_change.into_js_value().unchecked_into(),
                     on_close.into_js_value().unchecked_into(),
@@ -223,30 +210,15 @@ impl LocalStore {
     }
 
     fn on_version_change(&self, event: &IdbVersionChangeEvent) {
-        if let Some(db) = event
-            .target()
-            .and_then(|t| t.dyn_into::<IdbDatabase>().ok())
-        {
+        if let Some(db) = event.target().and_then(|t| t.dyn_into::<IdbDatabase>().ok()) {
             db.close();
             self.mark_lost(&db);
         }
         let info = Object::new();
-        let _ = Reflect::set(
-            &info,
-            &"oldVersion".into(),
-            &JsValue::from_f64(event.old_version()),
-        );
-        let new_version = event
-            .new_version()
-            .map(JsValue::from_f64)
-            .unwrap_or(JsValue::NULL);
+        let _ = Reflect::set(&info, &"oldVersion".into(), &JsValue::from_f64(event.old_version()));
+        let new_version = event.new_version().map(JsValue::from_f64).unwrap_or(JsValue::NULL);
         let _ = Reflect::set(&info, &"newVersion".into(), &new_version);
-        let listeners: Vec<Function> = self
-            .listeners
-            .borrow()
-            .iter()
-            .map(|(_, f)| f.clone())
-            .collect();
+        let listeners: Vec<Function> = self.listeners.borrow().iter().map(|(_, f)| f.clone()).collect();
         for listener in listeners {
             if let Err(e) = listener.call1(&JsValue::UNDEFINED, &info) {
                 report_callback_error(&e);
@@ -276,9 +248,7 @@ impl LocalStore {
         self.listeners.borrow_mut().clear();
         let waiting: Vec<QueuedWrite> = self.waiting.borrow_mut().drain(..).collect();
         for write in waiting {
-            let _ = write
-                .reject
-                .call1(&JsValue::UNDEFINED, &StorageError::Closed.to_js());
+            let _ = write.reject.call1(&JsValue::UNDEFINED, &StorageError::Closed.to_js());
         }
     }
 
@@ -293,63 +263,31 @@ impl LocalStore {
     ) -> Result<JsValue, StorageError> {
         let now = now_ms();
         let id = self.ids.borrow_mut().next_id(now);
-        let entry = parse_json(
-            &OutboxEntry::new_local(id, collection.name(), key.clone(), op, now).to_json(),
-        )?;
+        let entry = parse_json(&OutboxEntry::new_local(id, collection.name(), key.clone(), op, now).to_json())?;
         if let (Some(field), Some(payload)) = (op.payload_field(), payload) {
-            Reflect::set(&entry, &JsValue::from_str(field), payload)
-                .map_err(StorageError::from_js)?;
+            Reflect::set(&entry, &JsValue::from_str(field), payload).map_err(StorageError::from_js)?;
         }
         Ok(entry)
     }
 
     /// Validates a document (JSON text) and builds its record and outbox entry.
-    pub fn prepare_put(
-        &self,
-        collection: &Collection,
-        json: &str,
-    ) -> Result<PreparedWrite, StorageError> {
+    pub fn prepare_put(&self, collection: &Collection, json: &str) -> Result<PreparedWrite, StorageError> {
         let key = document_key(json, &collection.key_path)?;
         let record = parse_json(json)?;
         let entry = self.new_entry(collection, &key, OpKind::Put, Some(&record))?;
-        Ok(PreparedWrite {
-            store: collection.name().to_owned(),
-            key: key_to_js(&key),
-            record: Some(record),
-            entry,
-        })
+        Ok(PreparedWrite { store: collection.name().to_owned(), key: key_to_js(&key), record: Some(record), entry })
     }
 
-    pub fn prepare_delete(
-        &self,
-        collection: &Collection,
-        key: Key,
-    ) -> Result<PreparedWrite, StorageError> {
+    pub fn prepare_delete(&self, collection: &Collection, key: Key) -> Result<PreparedWrite, StorageError> {
         let entry = self.new_entry(collection, &key, OpKind::Delete, None)?;
-        Ok(PreparedWrite {
-            store: collection.name().to_owned(),
-            key: key_to_js(&key),
-            record: None,
-            entry,
-        })
+        Ok(PreparedWrite { store: collection.name().to_owned(), key: key_to_js(&key), record: None, entry })
     }
 
-    pub fn prepare_patch(
-        &self,
-        collection: &Collection,
-        key: Key,
-        json: &str,
-    ) -> Result<PreparedPatch, StorageError> {
+    pub fn prepare_patch(&self, collection: &Collection, key: Key, json: &str) -> Result<PreparedPatch, StorageError> {
         validate_patch(json, &collection.key_path, &key)?;
         let partial = parse_json(json)?;
         let entry = self.new_entry(collection, &key, OpKind::Patch, Some(&partial))?;
-        Ok(PreparedPatch {
-            store: collection.name().to_owned(),
-            key_js: key_to_js(&key),
-            key,
-            partial,
-            entry,
-        })
+        Ok(PreparedPatch { store: collection.name().to_owned(), key_js: key_to_js(&key), key, partial, entry })
     }
 
     // ----- the ordered write path -----
@@ -376,11 +314,7 @@ impl LocalStore {
             }
         }
         let (promise, resolve, reject) = deferred();
-        self.waiting.borrow_mut().push_back(QueuedWrite {
-            pending,
-            resolve,
-            reject,
-        });
+        self.waiting.borrow_mut().push_back(QueuedWrite { pending, resolve, reject });
         let _ = self.ensure_reconnect();
         promise
     }
@@ -405,9 +339,7 @@ impl LocalStore {
         self.batcher.seal();
         let tx = begin(db, &self.scope)?;
         let committed = then_with(&transaction_settled(&tx), &self.settle.0, &self.settle.1);
-        let store = tx
-            .object_store(&patch.store)
-            .map_err(StorageError::from_js)?;
+        let store = tx.object_store(&patch.store).map_err(StorageError::from_js)?;
         let read = store.get(&patch.key_js).map_err(StorageError::from_js)?;
         Ok(future_to_promise(async move {
             let current = request_result(&read).await.map_err(|e| e.to_js())?;
@@ -420,10 +352,7 @@ impl LocalStore {
                 })
                 .to_js());
             }
-            let sources = [
-                current.unchecked_into::<Object>(),
-                patch.partial.clone().unchecked_into::<Object>(),
-            ];
+            let sources = [current.unchecked_into::<Object>(), patch.partial.clone().unchecked_into::<Object>()];
             let placed = Object::assign_many(&Object::new(), &sources)
                 .and_then(|merged| store.put(&merged))
                 .and_then(|_| tx.object_store(OUTBOX_STORE)?.add(&patch.entry));
@@ -510,27 +439,18 @@ impl LocalStore {
         match &*self.state.borrow() {
             ConnState::Open(db) => Ok(db.clone()),
             ConnState::Closed => Err(StorageError::Closed),
-            ConnState::Lost => Err(self
-                .reconnect_failure
-                .borrow()
-                .clone()
-                .unwrap_or(StorageError::ConnectionLost)),
+            ConnState::Lost => Err(self.reconnect_failure.borrow().clone().unwrap_or(StorageError::ConnectionLost)),
         }
     }
 
     /// A read-only transaction over `stores`, reconnecting once if the connection was lost.
-    pub async fn read_transaction(
-        self: &Rc<Self>,
-        stores: &[&str],
-    ) -> Result<IdbTransaction, StorageError> {
+    pub async fn read_transaction(self: &Rc<Self>, stores: &[&str]) -> Result<IdbTransaction, StorageError> {
         let scope: Array = stores.iter().map(|s| JsValue::from_str(s)).collect();
         for _ in 0..2 {
             let db = self.connection().await?;
             match db.transaction_with_str_sequence(&scope) {
                 Ok(tx) => return Ok(tx),
-                Err(e) if dom_error_name(&e).as_deref() == Some("InvalidStateError") => {
-                    self.mark_lost(&db)
-                }
+                Err(e) if dom_error_name(&e).as_deref() == Some("InvalidStateError") => self.mark_lost(&db),
                 Err(e) => return Err(StorageError::from_js(e)),
             }
         }

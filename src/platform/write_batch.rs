@@ -56,11 +56,7 @@ impl WriteBatcher {
         writes: &[PreparedWrite],
         settle: &SettleHandlers,
     ) -> Result<(Promise, bool), StorageError> {
-        let open = self
-            .current
-            .borrow()
-            .as_ref()
-            .map(|b| (b.tx.clone(), b.committed.clone()));
+        let open = self.current.borrow().as_ref().map(|b| (b.tx.clone(), b.committed.clone()));
         if let Some((tx, committed)) = open {
             match place_all(&tx, writes) {
                 Ok(()) => return Ok((committed, false)),
@@ -73,16 +69,11 @@ impl WriteBatcher {
         match place_all(&tx, writes) {
             Ok(()) => {}
             Err(PlaceError::Inactive) => {
-                return Err(StorageError::Aborted(
-                    "a new transaction was inactive at once".to_owned(),
-                ))
+                return Err(StorageError::Aborted("a new transaction was inactive at once".to_owned()))
             }
             Err(PlaceError::Fatal(e)) => return Err(e),
         }
-        *self.current.borrow_mut() = Some(OpenBatch {
-            tx,
-            committed: committed.clone(),
-        });
+        *self.current.borrow_mut() = Some(OpenBatch { tx, committed: committed.clone() });
         Ok((committed, true))
     }
 
@@ -94,10 +85,7 @@ impl WriteBatcher {
     /// Forgets the batch if `tx` is the one open (called once it committed or aborted).
     pub fn finished(&self, tx: &JsValue) {
         let mut current = self.current.borrow_mut();
-        if current
-            .as_ref()
-            .is_some_and(|b| JsValue::from(b.tx.clone()) == *tx)
-        {
+        if current.as_ref().is_some_and(|b| JsValue::from(b.tx.clone()) == *tx) {
             current.take();
         }
     }
@@ -105,14 +93,13 @@ impl WriteBatcher {
 
 /// Starts a read-write transaction over every collection and the outbox.
 pub fn begin(db: &IdbDatabase, scope: &Array) -> Result<IdbTransaction, StorageError> {
-    db.transaction_with_str_sequence_and_mode(scope, IdbTransactionMode::Readwrite)
-        .map_err(|e| {
-            match dom_error_name(&e).as_deref() {
-                // The connection is closing (version change) or closed by the browser.
-                Some("InvalidStateError") => StorageError::ConnectionLost,
-                _ => StorageError::from_js(e),
-            }
-        })
+    db.transaction_with_str_sequence_and_mode(scope, IdbTransactionMode::Readwrite).map_err(|e| {
+        match dom_error_name(&e).as_deref() {
+            // The connection is closing (version change) or closed by the browser.
+            Some("InvalidStateError") => StorageError::ConnectionLost,
+            _ => StorageError::from_js(e),
+        }
+    })
 }
 
 fn place_all(tx: &IdbTransaction, writes: &[PreparedWrite]) -> Result<(), PlaceError> {
@@ -131,10 +118,7 @@ fn place_all(tx: &IdbTransaction, writes: &[PreparedWrite]) -> Result<(), PlaceE
 }
 
 fn is_retired(error: &JsValue) -> bool {
-    matches!(
-        dom_error_name(error).as_deref(),
-        Some("TransactionInactiveError" | "InvalidStateError")
-    )
+    matches!(dom_error_name(error).as_deref(), Some("TransactionInactiveError" | "InvalidStateError"))
 }
 
 fn place_one(tx: &IdbTransaction, write: &PreparedWrite) -> Result<(), JsValue> {
