@@ -41,7 +41,7 @@ impl Key {
         if value.is_finite() {
             Ok(Key::Number(value))
         } else {
-            Err(CoreError::InvalidKey(format!("a numeric key must be finite, got {value}")))
+            Err(CoreError::InvalidKey(format!("a numeric key must be finite, got {}", format_number(value))))
         }
     }
 
@@ -61,8 +61,19 @@ impl Key {
     pub fn describe(&self) -> String {
         match self {
             Key::Text(s) => format!("{s:?}"),
-            Key::Number(n) => n.to_string(),
+            Key::Number(n) => format_number(*n),
         }
+    }
+}
+
+/// Formats a number the way JavaScript prints it (`3`, not `3.0`), for error messages.
+pub fn format_number(value: f64) -> String {
+    match serde_json::Number::from_f64(value) {
+        Some(_) if value.fract() == 0.0 && value.abs() < 9.007_199_254_740_992e15 => (value as i64).to_string(),
+        Some(number) => number.to_string(),
+        None if value.is_nan() => "NaN".to_owned(),
+        None if value > 0.0 => "Infinity".to_owned(),
+        None => "-Infinity".to_owned(),
     }
 }
 
@@ -212,6 +223,15 @@ mod tests {
         let err = document_key(&deep, &path("id")).unwrap_err();
         assert_eq!(err.code().as_str(), "INVALID_DOCUMENT");
         assert!(err.to_string().contains("nested"), "{err}");
+    }
+
+    #[test]
+    fn numbers_print_like_javascript() {
+        assert_eq!(format_number(3.0), "3");
+        assert_eq!(format_number(-0.5), "-0.5");
+        assert_eq!(format_number(f64::NAN), "NaN");
+        assert_eq!(format_number(f64::NEG_INFINITY), "-Infinity");
+        assert_eq!(Key::Number(12.0).describe(), "12");
     }
 
     #[test]

@@ -1,0 +1,20 @@
+# Thin aliases for people who have make; the scripts are the real entry points (see README).
+.PHONY: setup build test demo serve bench
+
+setup:
+	bash scripts/setup.sh
+
+build:
+	node scripts/build.mjs
+
+test:
+	bash scripts/test.sh
+
+demo:
+	bash scripts/demo.sh
+
+serve:
+	node scripts/serve.mjs
+
+bench:
+	node bench/run.mjs

@@ -1,0 +1,199 @@
+// Builds Wharf's npm package into pkg/. It exists because wasm-pack cannot be made to build here
+// the way we need: it runs the first wasm-opt on PATH (Debian's breaks wasm-bindgen output) and
+// may try downloads. This script does the same steps itself, driven by wasm-pack.toml (our own
+// config): cargo build -> wasm-bindgen (version checked against Cargo.lock) -> wasm-opt from npm's
+// binaryen -> hand-written entry files + package.json from pkg.json.tmpl -> size table and budget.
+// Usage: node scripts/build.mjs   (env WHARF_FEATURES="a,b" adds cargo features, e.g. for tests)
+
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import zlib from "node:zlib";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const rel = (p) => path.relative(ROOT, p) || ".";
+const started = Date.now();
+
+function fail(message) {
+  console.error(`\nbuild: FAILED: ${message}`);
+  process.exit(1);
+}
+
+function step(title) {
+  console.log(`\n==> ${title}  [${((Date.now() - started) / 1000).toFixed(1)}s]`);
+}
+
+/** Runs a command with inherited output; fails the build on a non-zero exit. */
+function run(cmd, args, { capture = false } = {}) {
+  if (!capture) console.log(`$ ${[cmd, ...args].join(" ")}`);
+  const result = spawnSync(cmd, args, { cwd: ROOT, stdio: capture ? "pipe" : "inherit", encoding: "utf8" });
+  if (result.error?.code === "ENOENT") fail(`${cmd} not found on PATH: run scripts/setup.sh`);
+  if (result.error) fail(`${cmd}: ${result.error.message}`);
+  if (result.status !== 0) fail(`${cmd} ${args.join(" ")} exited with ${result.status}\n${result.stderr ?? ""}`);
+  return capture ? result.stdout.trim() : "";
+}
+
+let parseToml;
+try {
+  ({ parse: parseToml } = await import("smol-toml"));
+} catch {
+  fail("the npm package smol-toml is missing: run scripts/setup.sh (or npm ci)");
+}
+const readToml = (file) => {
+  try {
+    return parseToml(readFileSync(path.join(ROOT, file), "utf8"));
+  } catch (error) {
+    fail(`cannot read ${file}: ${error.message}`);
+  }
+};
+
+// ---- configuration ----
+const config = readToml("wasm-pack.toml");
+const cargo = readToml("Cargo.toml");
+const build = config.build ?? {};
+const crate = build.crate ?? cargo.package?.name;
+const outDir = path.join(ROOT, build.out_dir ?? "pkg");
+const outName = build.out_name ?? "wharf_wasm";
+const targets = build.targets ?? ["web"];
+const profile = build.profile ?? "release";
+const envFeatures = (process.env.WHARF_FEATURES ?? "").split(/[\s,]+/).filter(Boolean);
+const features = [...new Set([...(build.features ?? []), ...envFeatures])];
+const budget = config.budget ?? {};
+if (targets.length !== 1 || targets[0] !== "web") {
+  fail(`wasm-pack.toml [build] targets = ${JSON.stringify(targets)}: only ["web"] is supported (index.js uses its init)`);
+}
+if (crate !== cargo.package?.name) fail(`wasm-pack.toml crate "${crate}" is not Cargo.toml's package "${cargo.package?.name}"`);
+
+// ---- 1. cargo build ----
+step(`cargo build (${profile}${features.length ? `, features: ${features.join(",")}` : ""})`);
+const cargoArgs = ["build", "--lib", "--target", "wasm32-unknown-unknown", "-p", crate];
+cargoArgs.push(...(profile === "release" ? ["--release"] : ["--profile", profile]));
+if (features.length) cargoArgs.push("--features", features.join(","));
+run("cargo", cargoArgs);
+const metadata = JSON.parse(run("cargo", ["metadata", "--format-version", "1", "--no-deps", "--offline"], { capture: true }));
+const profileDir = { dev: "debug", test: "debug", release: "release", bench: "release" }[profile] ?? profile;
+const libName = crate.replaceAll("-", "_");
+const inputWasm = path.join(metadata.target_directory, "wasm32-unknown-unknown", profileDir, `${libName}.wasm`);
+if (!existsSync(inputWasm)) fail(`cargo did not produce ${inputWasm} (is crate-type "cdylib" set?)`);
+
+// ---- 2. wasm-bindgen, of exactly Cargo.lock's version ----
+step("wasm-bindgen");
+const locked = (readToml("Cargo.lock").package ?? []).filter((p) => p.name === "wasm-bindgen").map((p) => p.version);
+if (locked.length !== 1) fail(`expected one wasm-bindgen in Cargo.lock, found ${JSON.stringify(locked)}`);
+const cliVersion = run("wasm-bindgen", ["--version"], { capture: true }).split(/\s+/)[1];
+if (cliVersion !== locked[0]) {
+  fail(`wasm-bindgen CLI is ${cliVersion} but Cargo.lock has wasm-bindgen ${locked[0]}: run scripts/setup.sh`);
+}
+console.log(`wasm-bindgen ${cliVersion} (matches Cargo.lock)`);
+rmSync(outDir, { recursive: true, force: true });
+run("wasm-bindgen", [inputWasm, "--target", targets[0], "--out-dir", outDir, "--out-name", outName]);
+const wasmFile = path.join(outDir, `${outName}_bg.wasm`);
+
+// ---- 3. wasm-opt from npm's binaryen only ----
+const wasmOpt = config["wasm-opt"] ?? {};
+let wasmOptVersion = null;
+if (wasmOpt.enabled !== false) {
+  step("wasm-opt (npm binaryen)");
+  const bin = ["node_modules/binaryen/bin/wasm-opt", "node_modules/.bin/wasm-opt"]
+    .map((p) => path.join(ROOT, p))
+    .find((p) => existsSync(p));
+  if (!bin) fail("node_modules/binaryen is missing: run scripts/setup.sh (never use a wasm-opt from PATH)");
+  wasmOptVersion = run(process.execPath, [bin, "--version"], { capture: true });
+  console.log(`using ${rel(bin)}: ${wasmOptVersion}`);
+  const tmp = `${wasmFile}.opt.tmp`;
+  run(process.execPath, [bin, ...(wasmOpt.args ?? ["-Oz"]), wasmFile, "-o", tmp]);
+  renameSync(tmp, wasmFile);
+} else {
+  console.log("\nwasm-opt disabled in wasm-pack.toml");
+}
+
+// ---- 4. entry files, package.json, README ----
+step("package files");
+for (const name of ["index.js", "index.d.ts"]) {
+  const source = path.join(ROOT, "src/api/js", name);
+  if (!existsSync(source)) fail(`${rel(source)} is missing (the hand-written package entry)`);
+  cpSync(source, path.join(outDir, name));
+}
+const values = {
+  name: cargo.package.name,
+  version: cargo.package.version,
+  description: cargo.package.description ?? "",
+  license: cargo.package.license ?? "",
+};
+const rendered = readFileSync(path.join(ROOT, "pkg.json.tmpl"), "utf8").replace(/\{\{\s*(\w+)\s*\}\}/g, (match, key) => {
+  if (!(key in values)) fail(`pkg.json.tmpl: unknown placeholder ${match}`);
+  return JSON.stringify(String(values[key])).slice(1, -1); // JSON-escaped, inside the template's quotes
+});
+let pkgJson;
+try {
+  pkgJson = JSON.parse(rendered);
+} catch (error) {
+  fail(`pkg.json.tmpl does not render to valid JSON: ${error.message}`);
+}
+writeFileSync(path.join(outDir, "package.json"), `${JSON.stringify(pkgJson, null, 2)}\n`);
+if (existsSync(path.join(ROOT, "README.md"))) cpSync(path.join(ROOT, "README.md"), path.join(outDir, "README.md"));
+else console.warn("warning: README.md is missing, pkg/ ships without one");
+for (const entry of pkgJson.files ?? []) {
+  if (entry !== "README.md" && entry !== "snippets/" && !existsSync(path.join(outDir, entry))) {
+    fail(`package.json "files" lists ${entry}, which the build did not produce`);
+  }
+}
+console.log(`pkg/package.json: ${pkgJson.name}@${pkgJson.version}`);
+
+// ---- 5. sizes and budget ----
+step("sizes");
+const walk = (dir) =>
+  existsSync(dir)
+    ? readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)],
+      )
+    : [];
+const measured = [
+  wasmFile,
+  path.join(outDir, `${outName}.js`),
+  path.join(outDir, "index.js"),
+  ...walk(path.join(outDir, "snippets")).filter((f) => /\.m?js$/.test(f)).sort(),
+].map((file) => {
+  const data = readFileSync(file);
+  return {
+    file: path.relative(outDir, file).split(path.sep).join("/"),
+    raw: data.length,
+    gzip: zlib.gzipSync(data, { level: 9 }).length,
+    brotli: zlib.brotliCompressSync(data, {
+      params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length },
+    }).length,
+  };
+});
+const total = { file: "total", raw: 0, gzip: 0, brotli: 0 };
+for (const row of measured) for (const k of ["raw", "gzip", "brotli"]) total[k] += row[k];
+const width = Math.max(...[...measured, total].map((r) => r.file.length), 4);
+const line = (r) => `${r.file.padEnd(width)}  ${[r.raw, r.gzip, r.brotli].map((n) => String(n).padStart(9)).join("  ")}`;
+console.log(`${"file".padEnd(width)}  ${["raw", "gzip -9", "brotli 11"].map((h) => h.padStart(9)).join("  ")}`);
+measured.forEach((r) => console.log(line(r)));
+console.log(`${"-".repeat(width + 33)}\n${line(total)}`);
+
+const report = {
+  package: `${pkgJson.name}@${pkgJson.version}`,
+  features,
+  wasmBindgen: cliVersion,
+  wasmOpt: wasmOptVersion,
+  wasmOptArgs: wasmOptVersion ? (wasmOpt.args ?? ["-Oz"]) : null,
+  budget: { wasm_gzip_bytes: budget.wasm_gzip_bytes ?? null, total_gzip_bytes: budget.total_gzip_bytes ?? null },
+  files: measured,
+  total,
+  builtAt: new Date().toISOString(),
+};
+mkdirSync(path.join(ROOT, "target"), { recursive: true });
+writeFileSync(path.join(ROOT, "target/wharf-sizes.json"), `${JSON.stringify(report, null, 2)}\n`);
+console.log("(written to target/wharf-sizes.json)");
+
+const over = [];
+if (budget.wasm_gzip_bytes != null && measured[0].gzip > budget.wasm_gzip_bytes) {
+  over.push(`wasm gzip ${measured[0].gzip} B > budget ${budget.wasm_gzip_bytes} B`);
+}
+if (budget.total_gzip_bytes != null && total.gzip > budget.total_gzip_bytes) {
+  over.push(`total gzip ${total.gzip} B > budget ${budget.total_gzip_bytes} B`);
+}
+if (over.length) fail(`size budget exceeded (wasm-pack.toml [budget]): ${over.join("; ")}`);
+console.log(`\nbuild: ok, ${rel(outDir)}/ ready in ${((Date.now() - started) / 1000).toFixed(1)}s`);

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Installs everything Wharf's build, tests and demo need on a fresh Debian 12 machine that has
+# rustup/cargo, node 20, npm and python3 (see shared TOOLCHAIN.md): the wasm32 target, rustfmt and
+# clippy, wasm-bindgen-cli of exactly Cargo.lock's wasm-bindgen version, Debian's chromium and
+# chromium-driver, and the npm devDependencies (binaryen's wasm-opt, playwright-core, typescript,
+# smol-toml). Every step is skipped when already done, so a warm run takes a few seconds.
+# Never installs Debian's binaryen, never runs `npx playwright install` (no browser downloads here).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+started=$SECONDS
+
+# cargo-installed tools live here; a non-login shell (CI) may not have it on PATH yet.
+CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
+case ":$PATH:" in *":$CARGO_BIN:"*) ;; *) export PATH="$CARGO_BIN:$PATH" ;; esac
+
+ok() { echo "ok: $*"; }
+installing() { echo "installing: $*"; }
+die() { echo "setup: ERROR: $*" >&2; exit 1; }
+
+for tool in rustup cargo node npm; do
+  command -v "$tool" >/dev/null || die "$tool is not installed (this machine kind should ship it)"
+done
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 20 ] || die "node >= 20 is required, found $(node --version)"
+
+# 1. Rust target for the browser build.
+installed_targets=$(rustup target list --installed) # captured: grep -q in a pipe + pipefail = SIGPIPE
+if grep -qx 'wasm32-unknown-unknown' <<<"$installed_targets"; then
+  ok "wasm target present"
+else
+  installing "rustup target wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# 2. rustfmt and clippy (cargo fmt --check runs in scripts/test.sh).
+installed_components=$(rustup component list --installed)
+missing_components=()
+for component in rustfmt clippy; do
+  grep -q "^$component" <<<"$installed_components" || missing_components+=("$component")
+done
+if [ ${#missing_components[@]} -eq 0 ]; then
+  ok "rustfmt and clippy present"
+else
+  installing "rustup components ${missing_components[*]}"
+  rustup component add "${missing_components[@]}"
+fi
+
+# 3. wasm-bindgen CLI (with wasm-bindgen-test-runner) of exactly the version in Cargo.lock.
+#    No --locked: the reachable index lags the CLI's lock file (see TOOLCHAIN.md).
+wb_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+[ -n "$wb_version" ] || die "no wasm-bindgen package in Cargo.lock"
+cli_version() { command -v "$1" >/dev/null && "$1" --version 2>/dev/null | awk '{ print $2 }' || true; }
+if [ "$(cli_version wasm-bindgen)" = "$wb_version" ] && [ "$(cli_version wasm-bindgen-test-runner)" = "$wb_version" ]; then
+  ok "wasm-bindgen-cli $wb_version present"
+else
+  installing "wasm-bindgen-cli $wb_version (cargo install, ~2.5 min; found '$(cli_version wasm-bindgen)')"
+  cargo install wasm-bindgen-cli --version "$wb_version" --force
+  [ "$(cli_version wasm-bindgen)" = "$wb_version" ] ||
+    die "wasm-bindgen on PATH is '$(cli_version wasm-bindgen)' after installing $wb_version ($(command -v wasm-bindgen))"
+fi
+
+# 4. Chromium and chromedriver from Debian (browser tests and Playwright use /usr/bin/chromium).
+if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+  ok "chromium and chromedriver present"
+else
+  installing "chromium chromium-driver (apt-get)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends chromium chromium-driver
+fi
+
+# 5. npm devDependencies, exactly as package-lock.json says.
+stamp=node_modules/.wharf-stamp
+if [ -d node_modules ] && [ -f "$stamp" ] && ! [ package-lock.json -nt "$stamp" ]; then
+  ok "node_modules up to date with package-lock.json"
+else
+  installing "npm devDependencies (npm ci)"
+  npm ci --no-audit --no-fund
+  touch "$stamp"
+fi
+
+echo "setup: done in $((SECONDS - started))s"
