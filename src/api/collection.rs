@@ -45,8 +45,8 @@ impl Collection {
     }
 
     fn prepare_put(&self, doc: &JsValue) -> Result<PreparedWrite, StorageError> {
-        let json = encode_document(doc, "a document")?;
-        self.store.prepare_put(self.schema(), &json)
+        let doc = encode_document(doc, "a document")?;
+        self.store.prepare_put(self.schema(), &doc.text, doc.value)
     }
 
     fn prepare_put_many(&self, docs: &JsValue) -> Result<Vec<PreparedWrite>, JsValue> {
@@ -54,19 +54,24 @@ impl Collection {
         if !Array::is_array(docs) {
             return Err(invalid("putMany expects an array of documents".into()));
         }
-        let json = encode_document(docs, "the documents").map_err(|e| StorageError::from(e).to_js())?;
-        let items: Vec<&RawValue> = serde_json::from_str(&json).map_err(|e| invalid(format!("the documents: {e}")))?;
+        let docs = encode_document(docs, "the documents").map_err(|e| StorageError::from(e).to_js())?;
+        let items: Vec<&RawValue> =
+            serde_json::from_str(&docs.text).map_err(|e| invalid(format!("the documents: {e}")))?;
+        let records: &Array = docs.value.unchecked_ref();
         items
             .iter()
             .enumerate()
-            .map(|(i, raw)| self.store.prepare_put(self.schema(), raw.get()).map_err(|e| in_batch(i, e)))
+            .map(|(i, raw)| {
+                let record = records.get(i as u32);
+                self.store.prepare_put(self.schema(), raw.get(), record).map_err(|e| in_batch(i, e))
+            })
             .collect()
     }
 
     fn prepare_patch(&self, key: &JsValue, partial: &JsValue) -> Result<PreparedPatch, StorageError> {
         let key = key_from_js(key)?;
-        let json = encode_document(partial, "a patch")?;
-        self.store.prepare_patch(self.schema(), key, &json)
+        let patch = encode_document(partial, "a patch")?;
+        self.store.prepare_patch(self.schema(), key, &patch.text, patch.value)
     }
 
     fn keys(values: &JsValue) -> Result<Vec<Key>, StorageError> {

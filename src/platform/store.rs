@@ -111,6 +111,13 @@ impl LocalStore {
     }
 
     fn new(schema: Rc<DatabaseSchema>) -> Rc<LocalStore> {
+        // Strings passed to JavaScript on every write are interned: one conversion, then a lookup.
+        for name in schema.write_scope() {
+            wasm_bindgen::intern(&name);
+        }
+        for word in ["value", "patch", "then", "seq"] {
+            wasm_bindgen::intern(word);
+        }
         let scope: Array = schema.write_scope().into_iter().map(JsValue::from).collect();
         let batcher = Rc::new(WriteBatcher::default());
         Rc::new_cyclic(|weak: &Weak<LocalStore>| {
@@ -270,10 +277,15 @@ impl LocalStore {
         Ok(entry)
     }
 
-    /// Validates a document (JSON text) and builds its record and outbox entry.
-    pub fn prepare_put(&self, collection: &Collection, json: &str) -> Result<PreparedWrite, StorageError> {
+    /// Validates a document (its JSON text) and builds its outbox entry; `record` is that text
+    /// parsed back, the value to store.
+    pub fn prepare_put(
+        &self,
+        collection: &Collection,
+        json: &str,
+        record: JsValue,
+    ) -> Result<PreparedWrite, StorageError> {
         let key = document_key(json, &collection.key_path)?;
-        let record = parse_json(json)?;
         let entry = self.new_entry(collection, &key, OpKind::Put, Some(&record))?;
         Ok(PreparedWrite { store: collection.name().to_owned(), key: key_to_js(&key), record: Some(record), entry })
     }
@@ -283,9 +295,14 @@ impl LocalStore {
         Ok(PreparedWrite { store: collection.name().to_owned(), key: key_to_js(&key), record: None, entry })
     }
 
-    pub fn prepare_patch(&self, collection: &Collection, key: Key, json: &str) -> Result<PreparedPatch, StorageError> {
+    pub fn prepare_patch(
+        &self,
+        collection: &Collection,
+        key: Key,
+        json: &str,
+        partial: JsValue,
+    ) -> Result<PreparedPatch, StorageError> {
         validate_patch(json, &collection.key_path, &key)?;
-        let partial = parse_json(json)?;
         let entry = self.new_entry(collection, &key, OpKind::Patch, Some(&partial))?;
         Ok(PreparedPatch { store: collection.name().to_owned(), key_js: key_to_js(&key), key, partial, entry })
     }
