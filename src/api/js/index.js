@@ -40,5 +40,3 @@ export const Wharf = Object.freeze({
 export function isWharfError(error) {
   return error instanceof Error && error.name === "WharfError" && typeof error.code === "string";
 }
-
-export { Database };

@@ -1,0 +1,176 @@
+// Type test of Wharf's published declarations (pkg/index.d.ts), checked by
+// `npx tsc -p tests/types` in strict mode and never run. Each `assertType<Equals<...>>()` pins an
+// exact type; each `// @ts-expect-error` line is a misuse that must stay a compile error (tsc
+// fails if it ever compiles). Written the way an app would use the package.
+
+import {
+  Wharf,
+  init,
+  initSync,
+  isWharfError,
+  type Collection,
+  type Database,
+  type OpenOptions,
+  type OutboxEntry,
+} from "../../pkg/index.js";
+
+/** True when A and B are the same type (not merely assignable). */
+type Equals<A, B> = (<X>() => X extends A ? 1 : 2) extends <X>() => X extends B ? 1 : 2 ? true : false;
+function assertType<_ extends true>(): void {}
+
+interface Todo {
+  id: string;
+  title: string;
+  done: boolean;
+}
+
+const options: OpenOptions = {
+  name: "types-demo",
+  collections: [
+    {
+      name: "todos",
+      keyPath: "id",
+      indexes: [
+        { name: "by_title", keyPath: "title", unique: false },
+        { name: "by_tags", keyPath: "tags", multiEntry: true },
+        { name: "by_list_rank", keyPath: ["list", "rank"] },
+      ],
+    },
+  ],
+  persist: true,
+};
+
+export async function loading(): Promise<void> {
+  await init();
+  await init(new URL("/pkg/wharf_wasm_bg.wasm", "https://example.invalid/"));
+  await init(fetch("/pkg/wharf_wasm_bg.wasm"));
+  initSync(new Uint8Array(8));
+  // @ts-expect-error initSync needs the module's bytes or a compiled module
+  initSync();
+}
+
+export async function usage(): Promise<void> {
+  const db = await Wharf.open(options);
+  assertType<Equals<typeof db, Database>>();
+  const name: string = db.name;
+
+  const todos = db.collection<Todo>("todos");
+  assertType<Equals<typeof todos, Collection<Todo>>>();
+
+  // Writes resolve to nothing once committed (with their outbox entries).
+  const put = todos.put({ id: "1", title: "Milk", done: false });
+  assertType<Equals<typeof put, Promise<void>>>();
+  await todos.putMany([{ id: "2", title: "Eggs", done: true }]);
+  await todos.patch("1", { done: true });
+  await todos.patch(1, {});
+  await todos.delete("2");
+
+  // Reads are typed by the collection's document type.
+  const one = await todos.get("1");
+  assertType<Equals<typeof one, Todo | undefined>>();
+  if (one !== undefined) {
+    const title: string = one.title;
+    const done: boolean = one.done;
+    void [title, done];
+  }
+  const some = await todos.getMany(["1", 2]);
+  assertType<Equals<typeof some, (Todo | undefined)[]>>();
+  const all = await todos.getAll();
+  assertType<Equals<typeof all, Todo[]>>();
+  const n = await todos.count();
+  assertType<Equals<typeof n, number>>();
+
+  const found = await todos.query({ index: "by_title", equals: "Milk" });
+  assertType<Equals<typeof found, Todo[]>>();
+  await todos.query({ index: "by_title", range: { lower: "a", upper: "n", upperOpen: true }, limit: 10, reverse: true });
+  await todos.query({ index: "by_list_rank", equals: ["work", 3] });
+  await todos.query({ index: "by_title" });
+
+  // The outbox.
+  const entries = await db.outbox.snapshot();
+  assertType<Equals<typeof entries, OutboxEntry[]>>();
+  for (const entry of entries) {
+    assertType<Equals<typeof entry.id, string>>();
+    assertType<Equals<typeof entry.seq, number>>();
+    assertType<Equals<typeof entry.collection, string>>();
+    assertType<Equals<typeof entry.key, string | number>>();
+    assertType<Equals<typeof entry.op, "put" | "patch" | "delete">>();
+    assertType<Equals<typeof entry.createdAt, number>>();
+    assertType<Equals<typeof entry.attempts, number>>();
+    assertType<Equals<typeof entry.nextAttemptAt, number>>();
+    const value: unknown = entry.value;
+    const patch: unknown = entry.patch;
+    const pending: boolean = entry.lastError === null;
+    void [value, patch, pending];
+    // @ts-expect-error "update" is not an outbox op
+    if (entry.op === "update") throw new Error("unreachable");
+  }
+  const pending = await db.outbox.count();
+  assertType<Equals<typeof pending, number>>();
+
+  // Storage, stats, version changes, close.
+  const { usage: used, quota, persisted } = await db.storage();
+  assertType<Equals<typeof used, number | null>>();
+  assertType<Equals<typeof quota, number | null>>();
+  assertType<Equals<typeof persisted, boolean>>();
+  const stats = db.stats();
+  const ratio: number = stats.writes / Math.max(1, stats.writeTransactions);
+  const off = db.onVersionChange((change) => {
+    const old: number = change.oldVersion;
+    assertType<Equals<typeof change.newVersion, number | null>>();
+    // @ts-expect-error newVersion is null when the database is being deleted
+    change.newVersion.toFixed();
+    void old;
+  });
+  assertType<Equals<typeof off, () => void>>();
+  off();
+  db.close();
+  await Wharf.deleteDatabase("types-demo");
+  void [name, ratio];
+
+  // Errors: unknown until narrowed by isWharfError.
+  try {
+    db.collection("nope");
+  } catch (e) {
+    // @ts-expect-error an unnarrowed catch variable is unknown
+    e.code;
+    if (isWharfError(e)) {
+      const code: string = e.code;
+      const message: string = e.message;
+      const isError: Error = e;
+      if (e.code === "UNKNOWN_COLLECTION") void code;
+      // @ts-expect-error error codes are a closed set; a typo is caught
+      if (e.code === "UNKNOWN_COLECTION") void code;
+      void [message, isError];
+    }
+  }
+}
+
+export async function misuse(db: Database, todos: Collection<Todo>): Promise<void> {
+  // @ts-expect-error a number is not a Todo
+  await todos.put(42);
+  // @ts-expect-error a Todo needs every field
+  await todos.put({ id: "1", title: "no done flag" });
+  // @ts-expect-error putMany takes an array
+  await todos.putMany({ id: "1", title: "t", done: false });
+  // @ts-expect-error a patch holds fields of Todo with their types
+  await todos.patch("1", { done: "yes" });
+  // @ts-expect-error keys are strings or numbers
+  await todos.get(true);
+  // @ts-expect-error a query names its index
+  await todos.query({ equals: "Milk" });
+  // @ts-expect-error limit is a number
+  await todos.query({ index: "by_title", limit: "10" });
+  // @ts-expect-error persist is a boolean
+  await Wharf.open({ name: "x", collections: [], persist: "yes" });
+  // @ts-expect-error a database needs a name
+  await Wharf.open({ collections: [] });
+  // @ts-expect-error a collection needs a keyPath
+  await Wharf.open({ name: "x", collections: [{ name: "todos" }] });
+  // @ts-expect-error the name is read-only
+  db.name = "other";
+  // @ts-expect-error stats() is synchronous
+  await db.stats().then(() => {});
+  // @ts-expect-error collection() returns the collection itself, not a promise
+  await db.collection<Todo>("todos").then(() => {});
+}
