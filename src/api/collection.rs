@@ -15,7 +15,6 @@ use super::json::{encode_document, encode_json, key_from_js};
 use crate::core::schema::Collection as CollectionSchema;
 use crate::core::{CoreError, Key, ValidQuery};
 use crate::platform::error::wharf_error;
-use crate::platform::store::PreparedPatch;
 use crate::platform::write_batch::PreparedWrite;
 use crate::platform::{LocalStore, StorageError};
 
@@ -68,7 +67,7 @@ impl Collection {
             .collect()
     }
 
-    fn prepare_patch(&self, key: &JsValue, partial: &JsValue) -> Result<PreparedPatch, StorageError> {
+    fn prepare_patch(&self, key: &JsValue, partial: &JsValue) -> Result<(PreparedWrite, Key), StorageError> {
         let key = key_from_js(key)?;
         let patch = encode_document(partial, "a patch")?;
         self.store.prepare_patch(self.schema(), key, &patch.text, patch.value)
@@ -130,10 +129,8 @@ impl Collection {
 
     /// Deletes a document and queues the deletion (the queued entry is its tombstone until synced).
     pub fn delete(&self, key: JsValue) -> Promise {
-        let prepared =
-            key_from_js(&key).map_err(StorageError::from).and_then(|key| self.store.prepare_delete(self.schema(), key));
-        match prepared {
-            Ok(write) => self.store.submit_writes(vec![write]),
+        match key_from_js(&key) {
+            Ok(key) => self.store.submit_writes(vec![self.store.prepare_delete(self.schema(), key)]),
             Err(e) => reject(e),
         }
     }

@@ -19,6 +19,15 @@ pub enum OpKind {
 }
 
 impl OpKind {
+    /// The name used in outbox entries and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpKind::Put => "put",
+            OpKind::Patch => "patch",
+            OpKind::Delete => "delete",
+        }
+    }
+
     /// The field of the entry that carries the payload, if the op has one.
     pub fn payload_field(self) -> Option<&'static str> {
         match self {
@@ -104,6 +113,7 @@ mod tests {
         let json: Value = serde_json::from_str(&entry.to_json()).unwrap();
         assert_eq!(json["key"], 42.0);
         assert_eq!(json["op"], "delete");
+        assert_eq!(OpKind::Delete.as_str(), json["op"]);
         assert_eq!(OpKind::Put.payload_field(), Some("value"));
         assert_eq!(OpKind::Patch.payload_field(), Some("patch"));
         assert_eq!(OpKind::Delete.payload_field(), None);

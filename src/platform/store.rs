@@ -9,7 +9,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
-use js_sys::{Array, Function, Object, Promise, Reflect, JSON};
+use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
@@ -21,21 +21,12 @@ use super::global::{indexed_db, now_ms, random_seed, report_callback_error, requ
 use super::request::{abort_reason, request_result, then_with, transaction_settled};
 use super::write_batch::{begin, PreparedWrite, SettleHandlers, WriteBatcher};
 use crate::core::schema::{Collection, DatabaseSchema};
-use crate::core::{document_key, validate_patch, CoreError, Key, OpIdGenerator, OpKind, OutboxEntry, OUTBOX_STORE};
-
-/// A patch: its record is merged inside its own transaction, after reading the current value.
-#[derive(Clone)]
-pub struct PreparedPatch {
-    pub store: String,
-    pub key: Key,
-    pub key_js: JsValue,
-    pub partial: JsValue,
-    pub entry: JsValue,
-}
+use crate::core::{document_key, validate_patch, CoreError, Key, OpIdGenerator, OpKind};
 
 enum Pending {
     Writes(Vec<PreparedWrite>),
-    Patch(PreparedPatch),
+    /// A patch: its record is merged inside its own transaction, after reading the current value.
+    Patch(PreparedWrite, Key),
 }
 
 struct QueuedWrite {
@@ -88,10 +79,6 @@ pub fn key_to_js(key: &Key) -> JsValue {
     }
 }
 
-fn parse_json(text: &str) -> Result<JsValue, StorageError> {
-    JSON::parse(text).map_err(StorageError::from_js)
-}
-
 impl LocalStore {
     /// Opens (creating or upgrading) the database described by `schema`.
     pub async fn open(schema: DatabaseSchema) -> Result<Rc<LocalStore>, StorageError> {
@@ -115,7 +102,7 @@ impl LocalStore {
         for name in schema.write_scope() {
             wasm_bindgen::intern(&name);
         }
-        for word in ["value", "patch", "then", "seq"] {
+        for word in ["put", "patch", "delete", "then", "seq"] {
             wasm_bindgen::intern(word);
         }
         let scope: Array = schema.write_scope().into_iter().map(JsValue::from).collect();
@@ -261,24 +248,27 @@ impl LocalStore {
 
     // ----- preparing writes (validation happens here, before anything is placed) -----
 
-    fn new_entry(
+    fn prepare(
         &self,
         collection: &Collection,
         key: &Key,
         op: OpKind,
-        payload: Option<&JsValue>,
-    ) -> Result<JsValue, StorageError> {
-        let now = now_ms();
-        let id = self.ids.borrow_mut().next_id(now);
-        let entry = parse_json(&OutboxEntry::new_local(id, collection.name(), key.clone(), op, now).to_json())?;
-        if let (Some(field), Some(payload)) = (op.payload_field(), payload) {
-            Reflect::set(&entry, &JsValue::from_str(field), payload).map_err(StorageError::from_js)?;
+        record: JsValue,
+        patch: JsValue,
+    ) -> PreparedWrite {
+        let created_at = now_ms();
+        PreparedWrite {
+            store: collection.name().to_owned(),
+            key: key_to_js(key),
+            op,
+            record,
+            patch,
+            id: self.ids.borrow_mut().next_id(created_at),
+            created_at,
         }
-        Ok(entry)
     }
 
-    /// Validates a document (its JSON text) and builds its outbox entry; `record` is that text
-    /// parsed back, the value to store.
+    /// Validates a document (its JSON text); `record` is that text parsed back, the value to store.
     pub fn prepare_put(
         &self,
         collection: &Collection,
@@ -286,25 +276,23 @@ impl LocalStore {
         record: JsValue,
     ) -> Result<PreparedWrite, StorageError> {
         let key = document_key(json, &collection.key_path)?;
-        let entry = self.new_entry(collection, &key, OpKind::Put, Some(&record))?;
-        Ok(PreparedWrite { store: collection.name().to_owned(), key: key_to_js(&key), record: Some(record), entry })
+        Ok(self.prepare(collection, &key, OpKind::Put, record, JsValue::UNDEFINED))
     }
 
-    pub fn prepare_delete(&self, collection: &Collection, key: Key) -> Result<PreparedWrite, StorageError> {
-        let entry = self.new_entry(collection, &key, OpKind::Delete, None)?;
-        Ok(PreparedWrite { store: collection.name().to_owned(), key: key_to_js(&key), record: None, entry })
+    pub fn prepare_delete(&self, collection: &Collection, key: Key) -> PreparedWrite {
+        self.prepare(collection, &key, OpKind::Delete, JsValue::UNDEFINED, JsValue::UNDEFINED)
     }
 
+    /// Validates a shallow patch (its JSON text); `partial` is that text parsed back.
     pub fn prepare_patch(
         &self,
         collection: &Collection,
         key: Key,
         json: &str,
         partial: JsValue,
-    ) -> Result<PreparedPatch, StorageError> {
+    ) -> Result<(PreparedWrite, Key), StorageError> {
         validate_patch(json, &collection.key_path, &key)?;
-        let entry = self.new_entry(collection, &key, OpKind::Patch, Some(&partial))?;
-        Ok(PreparedPatch { store: collection.name().to_owned(), key_js: key_to_js(&key), key, partial, entry })
+        Ok((self.prepare(collection, &key, OpKind::Patch, JsValue::UNDEFINED, partial), key))
     }
 
     // ----- the ordered write path -----
@@ -315,8 +303,8 @@ impl LocalStore {
     }
 
     /// Starts a patch and returns the promise of its commit.
-    pub fn submit_patch(self: &Rc<Self>, patch: PreparedPatch) -> Promise {
-        self.submit(Pending::Patch(patch))
+    pub fn submit_patch(self: &Rc<Self>, (patch, key): (PreparedWrite, Key)) -> Promise {
+        self.submit(Pending::Patch(patch, key))
     }
 
     fn submit(self: &Rc<Self>, pending: Pending) -> Promise {
@@ -342,7 +330,7 @@ impl LocalStore {
                 let (promise, began) = self.batcher.place(db, &self.scope, writes, &self.settle)?;
                 (promise, began, writes.len() as u64)
             }
-            Pending::Patch(patch) => (self.start_patch(db, patch.clone())?, true, 1),
+            Pending::Patch(patch, key) => (self.start_patch(db, patch.clone(), key.describe())?, true, 1),
         };
         let mut stats = self.stats.get();
         stats.writes += count;
@@ -351,28 +339,24 @@ impl LocalStore {
         Ok(promise)
     }
 
-    fn start_patch(&self, db: &IdbDatabase, patch: PreparedPatch) -> Result<Promise, StorageError> {
+    fn start_patch(&self, db: &IdbDatabase, mut patch: PreparedWrite, key: String) -> Result<Promise, StorageError> {
         // Writes issued after this patch must commit after it: they go to a later transaction.
         self.batcher.seal();
         let tx = begin(db, &self.scope)?;
         let committed = then_with(&transaction_settled(&tx), &self.settle.0, &self.settle.1);
-        let store = tx.object_store(&patch.store).map_err(StorageError::from_js)?;
-        let read = store.get(&patch.key_js).map_err(StorageError::from_js)?;
+        let read = tx.object_store(&patch.store).and_then(|s| s.get(&patch.key)).map_err(StorageError::from_js)?;
         Ok(future_to_promise(async move {
             let current = request_result(&read).await.map_err(|e| e.to_js())?;
             if current.is_undefined() {
                 // Nothing was written; let the empty transaction finish before reporting.
                 let _ = JsFuture::from(committed).await;
-                return Err(StorageError::Core(CoreError::NotFound {
-                    collection: patch.store.clone(),
-                    key: patch.key.describe(),
-                })
-                .to_js());
+                return Err(StorageError::Core(CoreError::NotFound { collection: patch.store.clone(), key }).to_js());
             }
-            let sources = [current.unchecked_into::<Object>(), patch.partial.clone().unchecked_into::<Object>()];
-            let placed = Object::assign_many(&Object::new(), &sources)
-                .and_then(|merged| store.put(&merged))
-                .and_then(|_| tx.object_store(OUTBOX_STORE)?.add(&patch.entry));
+            let sources = [current.unchecked_into::<Object>(), patch.patch.clone().unchecked_into::<Object>()];
+            let placed = Object::assign_many(&Object::new(), &sources).and_then(|merged| {
+                patch.record = merged.into();
+                patch.place(&tx)
+            });
             if let Err(e) = placed {
                 let _ = tx.abort();
                 let _ = JsFuture::from(committed).await;

@@ -7,23 +7,64 @@
 //! outbox entry are placed together in one transaction, so they commit or vanish together.
 
 use std::cell::RefCell;
-use std::rc::Rc;
 
 use js_sys::{Array, Promise};
-use wasm_bindgen::JsValue;
-use web_sys::{IdbDatabase, IdbTransaction, IdbTransactionMode};
+use wasm_bindgen::prelude::*;
+use web_sys::{IdbDatabase, IdbRequest, IdbTransaction, IdbTransactionMode};
 
 use super::error::{dom_error_name, StorageError};
 use super::request::{then_with, transaction_settled};
-use crate::core::OUTBOX_STORE;
+use crate::core::{OpId, OpKind};
+
+#[wasm_bindgen(module = "/src/platform/js/place_write.js")]
+extern "C" {
+    /// Places the record change and its outbox entry in `tx`; returns both requests.
+    #[wasm_bindgen(js_name = placeWrite, catch)]
+    #[allow(clippy::too_many_arguments)]
+    fn place_write_js(
+        tx: &IdbTransaction,
+        store: &str,
+        key: &JsValue,
+        record: &JsValue,
+        patch: &JsValue,
+        id: &str,
+        op: &str,
+        now: f64,
+    ) -> Result<Array, JsValue>;
+}
 
 /// A record change and its outbox entry, ready to be placed.
+#[derive(Clone)]
 pub struct PreparedWrite {
     pub store: String,
     pub key: JsValue,
-    /// The normalized record for a put; `None` deletes `key`.
-    pub record: Option<JsValue>,
-    pub entry: JsValue,
+    pub op: OpKind,
+    /// The record to store (put, and patch once merged); unused for delete.
+    pub record: JsValue,
+    /// The shallow patch queued for a patch; unused otherwise.
+    pub patch: JsValue,
+    pub id: OpId,
+    pub created_at: f64,
+}
+
+impl PreparedWrite {
+    /// Places this write in `tx`: the record change and its outbox entry, side by side.
+    pub fn place(&self, tx: &IdbTransaction) -> Result<(), JsValue> {
+        let requests = place_write_js(
+            tx,
+            &self.store,
+            &self.key,
+            &self.record,
+            &self.patch,
+            self.id.as_str(),
+            self.op.as_str(),
+            self.created_at,
+        )?;
+        let (record, outbox): (IdbRequest, IdbRequest) =
+            (requests.get(0).unchecked_into(), requests.get(1).unchecked_into());
+        super::faults::after_placed(tx, &record, &outbox);
+        Ok(())
+    }
 }
 
 struct OpenBatch {
@@ -104,7 +145,7 @@ pub fn begin(db: &IdbDatabase, scope: &Array) -> Result<IdbTransaction, StorageE
 
 fn place_all(tx: &IdbTransaction, writes: &[PreparedWrite]) -> Result<(), PlaceError> {
     for (i, write) in writes.iter().enumerate() {
-        match place_one(tx, write) {
+        match write.place(tx) {
             Ok(()) => {}
             Err(e) if i == 0 && is_retired(&e) => return Err(PlaceError::Inactive),
             Err(e) => {
@@ -120,17 +161,3 @@ fn place_all(tx: &IdbTransaction, writes: &[PreparedWrite]) -> Result<(), PlaceE
 fn is_retired(error: &JsValue) -> bool {
     matches!(dom_error_name(error).as_deref(), Some("TransactionInactiveError" | "InvalidStateError"))
 }
-
-fn place_one(tx: &IdbTransaction, write: &PreparedWrite) -> Result<(), JsValue> {
-    let store = tx.object_store(&write.store)?;
-    let record_request = match &write.record {
-        Some(record) => store.put(record)?,
-        None => store.delete(&write.key)?,
-    };
-    let outbox_request = tx.object_store(OUTBOX_STORE)?.add(&write.entry)?;
-    super::faults::after_placed(tx, &record_request, &outbox_request);
-    Ok(())
-}
-
-/// Shared handle so the commit handlers can clear the batch without owning the store.
-pub type SharedBatcher = Rc<WriteBatcher>;

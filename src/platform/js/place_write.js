@@ -1,0 +1,19 @@
+// The hot half of a local write, in one call from WebAssembly: put (or delete) the record and add
+// its outbox entry in the given transaction. The entry is built here as an object literal, which
+// is several times cheaper than assembling it field by field across the boundary; its shape is
+// the one `core::outbox::OutboxEntry` defines (the browser suite checks every field).
+// Returns [recordRequest, outboxRequest] so tests can make the transaction abort after either.
+
+export function placeWrite(tx, store, key, record, patch, id, op, now) {
+  const entry = { id, collection: store, key, op, createdAt: now, attempts: 0, nextAttemptAt: now, lastError: null };
+  const records = tx.objectStore(store);
+  let recordRequest;
+  if (op === "delete") {
+    recordRequest = records.delete(key);
+  } else {
+    recordRequest = records.put(record);
+    if (op === "put") entry.value = record;
+    else entry.patch = patch;
+  }
+  return [recordRequest, tx.objectStore("__wharf_outbox").add(entry)];
+}
