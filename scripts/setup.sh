@@ -50,7 +50,7 @@ fi
 #    No --locked: the reachable index lags the CLI's lock file (see TOOLCHAIN.md).
 wb_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
 [ -n "$wb_version" ] || die "no wasm-bindgen package in Cargo.lock"
-cli_version() { command -v "$1" >/dev/null && "$1" --version 2>/dev/null | awk '{ print $2 }' || true; }
+cli_version() { command -v "$1" >/dev/null && "$1" --version 2>/dev/null | awk 'NR == 1 { print $2 }' || true; }
 if [ "$(cli_version wasm-bindgen)" = "$wb_version" ] && [ "$(cli_version wasm-bindgen-test-runner)" = "$wb_version" ]; then
   ok "wasm-bindgen-cli $wb_version present"
 else
@@ -72,7 +72,27 @@ else
   $SUDO apt-get install -y -q --no-install-recommends chromium chromium-driver
 fi
 
-# 5. npm devDependencies, exactly as package-lock.json says.
+# 5. Firefox ESR (Debian) and geckodriver (crates.io): the second engine for every browser suite.
+#    npm's geckodriver downloads a binary at install time, which cannot work here.
+if [ -x /usr/bin/firefox-esr ]; then
+  ok "firefox-esr present"
+else
+  installing "firefox-esr (apt-get)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends firefox-esr
+fi
+geckodriver_version=0.37.1
+if [ "$(cli_version geckodriver)" = "$geckodriver_version" ]; then
+  ok "geckodriver $geckodriver_version present"
+else
+  installing "geckodriver $geckodriver_version (cargo install, ~2 min)"
+  cargo install geckodriver --version "$geckodriver_version" --force
+fi
+
+# 6. npm devDependencies, exactly as package-lock.json says.
 stamp=node_modules/.wharf-stamp
 if [ -d node_modules ] && [ -f "$stamp" ] && ! [ package-lock.json -nt "$stamp" ]; then
   ok "node_modules up to date with package-lock.json"

@@ -2,7 +2,8 @@
 # The one command that runs every Wharf test; CI runs it through .ci/run. Steps, in order, failing
 # fast: setup (installs what is missing), rustfmt check, native tests, package build (with the size
 # budget), browser tests (wasm-bindgen-test in window / dedicated worker / service worker scopes,
-# headless Chromium via chromedriver), TypeScript type test of pkg/, end-to-end tests (Playwright).
+# in headless Chromium via chromedriver and in headless Firefox ESR via geckodriver), TypeScript
+# type test of pkg/, end-to-end tests (Chromium via Playwright, Firefox via WebDriver).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -41,19 +42,24 @@ step build "node scripts/build.mjs"
 node scripts/build.mjs
 passed
 
-step browser "wasm-bindgen-test in headless Chromium (window, dedicated worker, service worker)"
-# Never pass -q here: wasm-bindgen-test-runner rejects --quiet.
-export CHROMEDRIVER=/usr/bin/chromedriver
+# Never pass -q to these: wasm-bindgen-test-runner rejects --quiet.
 export WASM_BINDGEN_TEST_TIMEOUT=120
-cargo test --target wasm32-unknown-unknown --features fault-injection \
-  --test browser_window --test browser_worker --test browser_service_worker
+browser_suites=(--test browser_window --test browser_worker --test browser_service_worker)
+
+step chromium "wasm-bindgen-test in headless Chromium (window, dedicated worker, service worker)"
+env -u GECKODRIVER CHROMEDRIVER=/usr/bin/chromedriver cargo test --target wasm32-unknown-unknown --features fault-injection "${browser_suites[@]}"
+passed
+
+step firefox "wasm-bindgen-test in headless Firefox ESR (window, dedicated worker, service worker)"
+env -u CHROMEDRIVER GECKODRIVER="$CARGO_BIN/geckodriver" cargo test --target wasm32-unknown-unknown --features fault-injection "${browser_suites[@]}"
 passed
 
 step types "npx tsc -p tests/types"
 npx --no-install tsc -p tests/types
 passed
 
-step e2e "node --test tests/e2e/"
+step e2e "node --test tests/e2e/ (Chromium via Playwright, Firefox via WebDriver)"
+export GECKODRIVER="$CARGO_BIN/geckodriver"
 node --test tests/e2e/
 passed
 

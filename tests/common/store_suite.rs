@@ -428,3 +428,22 @@ async fn storage_reports_usage_quota_and_persistence() {
     db.close();
     delete_db(&name).await;
 }
+
+#[wasm_bindgen_test]
+async fn storage_degrades_to_nulls_without_a_storage_manager() {
+    let name = unique_name("nostorage");
+    let db = open_todos(&name).await;
+    // Hide navigator.storage, as in engines or contexts that lack the StorageManager.
+    let navigator: js_sys::Object = Reflect::get(&js_sys::global(), &"navigator".into()).unwrap().unchecked_into();
+    let hidden: js_sys::Object = json(r#"{"value":null,"configurable":true}"#).unchecked_into();
+    Reflect::define_property(&navigator, &"storage".into(), &hidden).unwrap();
+    let info = JsFuture::from(db.storage()).await;
+    Reflect::delete_property(&navigator, &"storage".into()).unwrap();
+    let info = info.expect("storage() still resolves");
+    assert!(prop(&info, "usage").is_null());
+    assert!(prop(&info, "quota").is_null());
+    assert_eq!(prop(&info, "persisted"), JsValue::FALSE);
+    assert!(prop(&resolve(db.storage()).await, "quota").as_f64().is_some(), "restored afterwards");
+    db.close();
+    delete_db(&name).await;
+}
