@@ -7,14 +7,13 @@
 use std::rc::Rc;
 
 use js_sys::{Array, Promise};
-use serde_json::value::RawValue;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use super::json::{encode_document, encode_json, key_from_js};
 use crate::core::schema::Collection as CollectionSchema;
-use crate::core::{CoreError, Key, ValidQuery};
+use crate::core::{parse_json, CoreError, Key, ValidQuery};
 use crate::platform::error::wharf_error;
+use crate::platform::reads::Read;
 use crate::platform::write_batch::PreparedWrite;
 use crate::platform::{LocalStore, StorageError};
 
@@ -54,15 +53,15 @@ impl Collection {
             return Err(invalid("putMany expects an array of documents".into()));
         }
         let docs = encode_document(docs, "the documents").map_err(|e| StorageError::from(e).to_js())?;
-        let items: Vec<&RawValue> =
-            serde_json::from_str(&docs.text).map_err(|e| invalid(format!("the documents: {e}")))?;
+        let parsed = parse_json(&docs.text, "the documents").map_err(|e| StorageError::from(e).to_js())?;
+        let items = parsed.as_array().map(Vec::as_slice).unwrap_or_default();
         let records: &Array = docs.value.unchecked_ref();
         items
             .iter()
             .enumerate()
-            .map(|(i, raw)| {
+            .map(|(i, doc)| {
                 let record = records.get(i as u32);
-                self.store.prepare_put(self.schema(), raw.get(), record).map_err(|e| in_batch(i, e))
+                self.store.prepare_put_parsed(self.schema(), doc, record).map_err(|e| in_batch(i, e))
             })
             .collect()
     }
@@ -79,16 +78,6 @@ impl Collection {
         }
         let array: &Array = values.unchecked_ref();
         array.iter().map(|k| key_from_js(&k).map_err(StorageError::from)).collect()
-    }
-
-    /// Runs a read against this collection's schema on a cloned store handle.
-    fn read<F, Fut>(&self, read: F) -> Promise
-    where
-        F: FnOnce(Rc<LocalStore>, usize) -> Fut + 'static,
-        Fut: std::future::Future<Output = Result<JsValue, StorageError>> + 'static,
-    {
-        let future = read(Rc::clone(&self.store), self.position);
-        future_to_promise(async move { future.await.map_err(JsValue::from) })
     }
 }
 
@@ -138,9 +127,7 @@ impl Collection {
     /// The document with this key, or `undefined`.
     pub fn get(&self, key: JsValue) -> Promise {
         match key_from_js(&key) {
-            Ok(key) => {
-                self.read(move |store, at| async move { store.get(&store.schema().collections[at], &key).await })
-            }
+            Ok(key) => self.store.read(Read::Get { collection: self.position, key }),
             Err(e) => reject(e),
         }
     }
@@ -149,9 +136,7 @@ impl Collection {
     #[wasm_bindgen(js_name = getMany)]
     pub fn get_many(&self, keys: JsValue) -> Promise {
         match Collection::keys(&keys) {
-            Ok(keys) => self.read(move |store, at| async move {
-                store.get_many(&store.schema().collections[at], &keys).await.map(JsValue::from)
-            }),
+            Ok(keys) => self.store.read(Read::GetMany { collection: self.position, keys }),
             Err(e) => reject(e),
         }
     }
@@ -159,7 +144,7 @@ impl Collection {
     /// Every document, in key order.
     #[wasm_bindgen(js_name = getAll)]
     pub fn get_all(&self) -> Promise {
-        self.read(|store, at| async move { store.get_all(&store.schema().collections[at]).await })
+        self.store.read(Read::GetAll { collection: self.position })
     }
 
     /// Documents selected on a declared index: `{ index, equals | range, limit, reverse }`.
@@ -168,18 +153,13 @@ impl Collection {
             .map_err(CoreError::InvalidQuery)
             .and_then(|json| ValidQuery::from_json(&json, self.schema()));
         match valid {
-            Ok(query) => {
-                self.read(move |store, at| async move { store.query(&store.schema().collections[at], &query).await })
-            }
+            Ok(query) => self.store.read(Read::Query { collection: self.position, query }),
             Err(e) => reject(e),
         }
     }
 
     /// Number of documents.
     pub fn count(&self) -> Promise {
-        self.read(|store, at| async move {
-            let name = store.schema().collections[at].name().to_owned();
-            store.count(&name).await
-        })
+        self.store.read(Read::Count { store: self.schema().name().to_owned() })
     }
 }

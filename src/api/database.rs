@@ -4,7 +4,6 @@ use std::rc::Rc;
 
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use super::collection::Collection;
 use super::json::encode_json;
@@ -12,6 +11,7 @@ use super::outbox::Outbox;
 use crate::core::{CoreError, DatabaseSchema};
 use crate::platform::connection::delete_database;
 use crate::platform::global::indexed_db;
+use crate::platform::reads::Read;
 use crate::platform::{LocalStore, StorageError};
 
 /// An open Wharf database: collections of JSON documents in IndexedDB, each local write queued
@@ -69,8 +69,7 @@ impl Database {
 
     /// `{ usage, quota, persisted }`: the storage estimate, null where the browser has none.
     pub fn storage(&self) -> Promise {
-        let store = Rc::clone(&self.store);
-        future_to_promise(async move { store.storage_info().await.map_err(JsValue::from) })
+        self.store.read(Read::Storage)
     }
 
     /// Counters of the local write path: `{ writes, writeTransactions }`.

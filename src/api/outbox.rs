@@ -4,9 +4,9 @@ use std::rc::Rc;
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use crate::core::OUTBOX_STORE;
+use crate::platform::reads::Read;
 use crate::platform::LocalStore;
 
 /// The queue of local changes waiting to be pushed to the server.
@@ -25,13 +25,11 @@ impl Outbox {
 impl Outbox {
     /// Pending entries, oldest first, with their schedule fields.
     pub fn snapshot(&self) -> Promise {
-        let store = Rc::clone(&self.store);
-        future_to_promise(async move { store.outbox_snapshot().await.map(JsValue::from).map_err(JsValue::from) })
+        self.store.read(Read::OutboxSnapshot)
     }
 
     /// Number of pending entries.
     pub fn count(&self) -> Promise {
-        let store = Rc::clone(&self.store);
-        future_to_promise(async move { store.count(OUTBOX_STORE).await.map_err(JsValue::from) })
+        self.store.read(Read::Count { store: OUTBOX_STORE.to_owned() })
     }
 }

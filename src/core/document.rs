@@ -128,24 +128,33 @@ pub fn json_type_name(value: &Value) -> &'static str {
     }
 }
 
-fn parse_object(json: &str, what: &str) -> Result<Map<String, Value>, CoreError> {
-    match serde_json::from_str::<Value>(json) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => {
-            Err(CoreError::InvalidDocument(format!("{what} must be a plain object, got {}", json_type_name(&other))))
+/// Parses caller JSON text; deeper nesting than serde_json's limit is an `INVALID_DOCUMENT`.
+pub fn parse_json(json: &str, what: &str) -> Result<Value, CoreError> {
+    serde_json::from_str::<Value>(json).map_err(|e| {
+        let message = e.to_string();
+        if message.contains("recursion limit") {
+            CoreError::InvalidDocument(format!("{what} is nested more than 127 levels deep"))
+        } else {
+            CoreError::InvalidDocument(format!("{what} is not valid JSON: {message}"))
         }
-        Err(e) if e.to_string().contains("recursion limit") => {
-            Err(CoreError::InvalidDocument(format!("{what} is nested more than 127 levels deep")))
-        }
-        Err(e) => Err(CoreError::InvalidDocument(format!("{what} is not valid JSON: {e}"))),
-    }
+    })
+}
+
+fn expect_object<'a>(value: &'a Value, what: &str) -> Result<&'a Map<String, Value>, CoreError> {
+    value.as_object().ok_or_else(|| {
+        CoreError::InvalidDocument(format!("{what} must be a plain object, got {}", json_type_name(value)))
+    })
 }
 
 /// Validates a whole document given as JSON text and returns its key.
 pub fn document_key(json: &str, key_path: &KeyPath) -> Result<Key, CoreError> {
-    let doc = Value::Object(parse_object(json, "a document")?);
-    let found =
-        key_path.lookup(&doc).ok_or_else(|| CoreError::MissingKey { key_path: key_path.as_str().to_owned() })?;
+    key_of(&parse_json(json, "a document")?, key_path)
+}
+
+/// Validates a parsed document and returns its key.
+pub fn key_of(doc: &Value, key_path: &KeyPath) -> Result<Key, CoreError> {
+    expect_object(doc, "a document")?;
+    let found = key_path.lookup(doc).ok_or_else(|| CoreError::MissingKey { key_path: key_path.as_str().to_owned() })?;
     Key::from_json(found)
 }
 
@@ -154,7 +163,8 @@ pub fn document_key(json: &str, key_path: &KeyPath) -> Result<Key, CoreError> {
 /// A patch is merged with `{ ...current, ...patch }`, so it may not replace the key: if it
 /// touches the key path's first field at all, the key found there must still be `target`.
 pub fn validate_patch(json: &str, key_path: &KeyPath, target: &Key) -> Result<(), CoreError> {
-    let patch = Value::Object(parse_object(json, "a patch")?);
+    let patch = parse_json(json, "a patch")?;
+    expect_object(&patch, "a patch")?;
     if patch.get(key_path.first_segment()).is_none() {
         return Ok(());
     }

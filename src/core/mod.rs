@@ -5,12 +5,13 @@
 
 pub mod document;
 pub mod error;
+pub mod fields;
 pub mod id;
 pub mod outbox;
 pub mod query;
 pub mod schema;
 
-pub use document::{document_key, validate_patch, Key, KeyPath};
+pub use document::{document_key, key_of, parse_json, validate_patch, Key, KeyPath};
 pub use error::{CoreError, ErrorCode};
 pub use id::{OpId, OpIdGenerator};
 pub use outbox::{LastError, OpKind, OutboxEntry};

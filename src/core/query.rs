@@ -1,46 +1,57 @@
 //! Index queries: the accepted shapes of `collection.query(...)` and their validation, so a
 //! malformed query fails with `INVALID_QUERY` before IndexedDB throws an opaque `DataError`.
 
-use serde::Deserialize;
 use serde_json::Value;
 use std::cmp::Ordering;
 
 use super::document::json_type_name;
 use super::error::CoreError;
+use super::fields::Fields;
 use super::schema::Collection;
 
 /// The argument of `collection.query`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct QuerySpec {
     pub index: String,
-    #[serde(default, deserialize_with = "present")]
+    /// Present (possibly `null`, which then fails validation) or absent.
     pub equals: Option<Value>,
-    #[serde(default)]
     pub range: Option<RangeSpec>,
-    #[serde(default)]
     pub limit: Option<u32>,
-    #[serde(default)]
     pub reverse: bool,
 }
 
 /// Bounds of a range query; a missing bound is open-ended.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RangeSpec {
-    #[serde(default, deserialize_with = "present")]
     pub lower: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     pub upper: Option<Value>,
-    #[serde(default)]
     pub lower_open: bool,
-    #[serde(default)]
     pub upper_open: bool,
 }
 
-/// A field that is present is `Some`, even when it is `null` (which then fails validation).
-fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(deserializer).map(Some)
+impl QuerySpec {
+    fn parse(value: &Value) -> Result<QuerySpec, String> {
+        let fields = Fields::new(value, "query", &["index", "equals", "range", "limit", "reverse"])?;
+        let range = match fields.get("range") {
+            None => None,
+            Some(range) => {
+                let bounds = Fields::new(range, "query.range", &["lower", "upper", "lowerOpen", "upperOpen"])?;
+                Some(RangeSpec {
+                    lower: bounds.get("lower").cloned(),
+                    upper: bounds.get("upper").cloned(),
+                    lower_open: bounds.flag("lowerOpen")?,
+                    upper_open: bounds.flag("upperOpen")?,
+                })
+            }
+        };
+        Ok(QuerySpec {
+            index: fields.string("index")?.to_owned(),
+            equals: fields.get("equals").cloned(),
+            range,
+            limit: fields.positive_u32("limit")?,
+            reverse: fields.flag("reverse")?,
+        })
+    }
 }
 
 /// Which keys of the index a query selects.
@@ -63,8 +74,8 @@ pub struct ValidQuery {
 impl ValidQuery {
     /// Parses and validates a query given as JSON text.
     pub fn from_json(json: &str, collection: &Collection) -> Result<ValidQuery, CoreError> {
-        let spec: QuerySpec = serde_json::from_str(json).map_err(|e| CoreError::InvalidQuery(format!("{e}")))?;
-        ValidQuery::validate(spec, collection)
+        let value: Value = serde_json::from_str(json).map_err(|e| CoreError::InvalidQuery(e.to_string()))?;
+        ValidQuery::validate(QuerySpec::parse(&value).map_err(CoreError::InvalidQuery)?, collection)
     }
 
     pub fn validate(spec: QuerySpec, collection: &Collection) -> Result<ValidQuery, CoreError> {
@@ -75,9 +86,6 @@ impl ValidQuery {
                 collection.name(),
                 spec.index
             )));
-        }
-        if spec.limit == Some(0) {
-            return Err(CoreError::InvalidQuery("limit must be at least 1".into()));
         }
         let selection = match (spec.equals, spec.range) {
             (Some(_), Some(_)) => return Err(CoreError::InvalidQuery("give either equals or range, not both".into())),

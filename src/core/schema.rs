@@ -4,11 +4,12 @@
 //! The plan is computed here, natively testable; the platform layer only describes the stores it
 //! finds and applies the steps inside IndexedDB's `upgradeneeded` transaction.
 
-use serde::Deserialize;
+use serde_json::Value;
 use std::collections::HashSet;
 
 use super::document::KeyPath;
 use super::error::CoreError;
+use super::fields::Fields;
 
 /// Object store holding the outbox: auto-increment keys give a total commit order across tabs.
 pub const OUTBOX_STORE: &str = "__wharf_outbox";
@@ -17,44 +18,71 @@ pub const META_STORE: &str = "__wharf_meta";
 /// Prefix reserved for Wharf's own stores.
 pub const RESERVED_PREFIX: &str = "__wharf";
 
-/// The options of `Wharf.open`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct OpenOptions {
-    pub name: String,
-    pub collections: Vec<CollectionSchema>,
-    #[serde(default)]
-    pub persist: bool,
-}
-
 /// One declared collection.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectionSchema {
     pub name: String,
     pub key_path: String,
-    #[serde(default)]
     pub indexes: Vec<IndexSchema>,
 }
 
 /// A key path of an index: one path, or several for a compound index.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IndexKeyPath {
     Single(String),
     Compound(Vec<String>),
 }
 
+impl std::fmt::Display for IndexKeyPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IndexKeyPath::Single(path) => write!(f, "\"{path}\""),
+            IndexKeyPath::Compound(paths) => write!(f, "[\"{}\"]", paths.join("\", \"")),
+        }
+    }
+}
+
 /// One declared index.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexSchema {
     pub name: String,
     pub key_path: IndexKeyPath,
-    #[serde(default)]
     pub unique: bool,
-    #[serde(default)]
     pub multi_entry: bool,
+}
+
+fn parse_collection(value: &Value, position: usize) -> Result<CollectionSchema, String> {
+    let fields = Fields::new(value, format!("collections[{position}]"), &["name", "keyPath", "indexes"])?;
+    let indexes = fields
+        .optional_array("indexes")?
+        .iter()
+        .enumerate()
+        .map(|(i, index)| parse_index(index, &format!("collections[{position}].indexes[{i}]")))
+        .collect::<Result<_, _>>()?;
+    Ok(CollectionSchema {
+        name: fields.string("name")?.to_owned(),
+        key_path: fields.string("keyPath")?.to_owned(),
+        indexes,
+    })
+}
+
+fn parse_index(value: &Value, what: &str) -> Result<IndexSchema, String> {
+    let fields = Fields::new(value, what, &["name", "keyPath", "unique", "multiEntry"])?;
+    let key_path = match fields.get("keyPath") {
+        Some(Value::Array(paths)) => IndexKeyPath::Compound(
+            paths
+                .iter()
+                .map(|p| p.as_str().map(str::to_owned).ok_or_else(|| format!("{what}.keyPath must hold strings")))
+                .collect::<Result<_, _>>()?,
+        ),
+        _ => IndexKeyPath::Single(fields.string("keyPath")?.to_owned()),
+    };
+    Ok(IndexSchema {
+        name: fields.string("name")?.to_owned(),
+        key_path,
+        unique: fields.flag("unique")?,
+        multi_entry: fields.flag("multiEntry")?,
+    })
 }
 
 /// A validated collection with its parsed key path.
@@ -85,22 +113,32 @@ pub struct DatabaseSchema {
 impl DatabaseSchema {
     /// Validates options from JSON text (the shape of `Wharf.open`'s argument).
     pub fn from_json(json: &str) -> Result<DatabaseSchema, CoreError> {
-        let options: OpenOptions =
-            serde_json::from_str(json).map_err(|e| CoreError::InvalidOptions(format!("Wharf.open options: {e}")))?;
-        DatabaseSchema::validate(options)
+        let shape = |problem: String| CoreError::InvalidOptions(format!("Wharf.open: {problem}"));
+        let value: Value = serde_json::from_str(json).map_err(|e| shape(e.to_string()))?;
+        let fields = Fields::new(&value, "options", &["name", "collections", "persist"]).map_err(shape)?;
+        let name = fields.string("name").map_err(shape)?;
+        let declared = fields
+            .array("collections")
+            .map_err(shape)?
+            .iter()
+            .enumerate()
+            .map(|(i, c)| parse_collection(c, i))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(shape)?;
+        DatabaseSchema::validate(name, declared, fields.flag("persist").map_err(shape)?)
     }
 
     /// Validates names, key paths and indexes.
-    pub fn validate(options: OpenOptions) -> Result<DatabaseSchema, CoreError> {
-        if options.name.trim().is_empty() {
+    pub fn validate(name: &str, declared: Vec<CollectionSchema>, persist: bool) -> Result<DatabaseSchema, CoreError> {
+        if name.trim().is_empty() {
             return Err(CoreError::InvalidOptions("the database name cannot be empty".into()));
         }
-        if options.collections.is_empty() {
+        if declared.is_empty() {
             return Err(CoreError::InvalidSchema("declare at least one collection".into()));
         }
         let mut names = HashSet::new();
-        let mut collections = Vec::with_capacity(options.collections.len());
-        for schema in options.collections {
+        let mut collections = Vec::with_capacity(declared.len());
+        for schema in declared {
             if schema.name.is_empty() || schema.name.starts_with(RESERVED_PREFIX) {
                 return Err(CoreError::InvalidSchema(format!(
                     "collection name {:?} is empty or starts with the reserved prefix \"{RESERVED_PREFIX}\"",
@@ -114,7 +152,7 @@ impl DatabaseSchema {
             validate_indexes(&schema)?;
             collections.push(Collection { schema, key_path });
         }
-        Ok(DatabaseSchema { name: options.name, collections, persist: options.persist })
+        Ok(DatabaseSchema { name: name.to_owned(), collections, persist })
     }
 
     pub fn collection(&self, name: &str) -> Result<&Collection, CoreError> {
@@ -200,6 +238,18 @@ pub enum UpgradeStep {
     DeleteIndex { store: String, name: String },
 }
 
+impl std::fmt::Display for UpgradeStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpgradeStep::CreateStore { name, .. } => write!(f, "creating the store \"{name}\""),
+            UpgradeStep::CreateIndex { store, index } => {
+                write!(f, "creating the index \"{}\" on {} of \"{store}\"", index.name, index.key_path)
+            }
+            UpgradeStep::DeleteIndex { store, name } => write!(f, "removing the index \"{name}\" of \"{store}\""),
+        }
+    }
+}
+
 /// What must change so that `existing` stores satisfy `schema`.
 ///
 /// Never deletes a store or a record: stores and indexes the schema does not mention are kept (a
@@ -224,10 +274,13 @@ pub fn plan_upgrade(existing: &[StoreShape], schema: &DatabaseSchema) -> Result<
             continue;
         };
         if found.key_path != wanted.key_path || found.auto_increment != wanted.auto_increment {
+            let describe = |path: &Option<IndexKeyPath>| path.as_ref().map_or("none".to_owned(), |p| p.to_string());
             return Err(CoreError::InvalidSchema(format!(
-                "collection \"{}\" already exists with key path {:?}; changing it to {:?} needs a data migration \
+                "collection \"{}\" already exists with key path {}; changing it to {} needs a data migration \
                  (use a new collection name)",
-                wanted.name, found.key_path, wanted.key_path
+                wanted.name,
+                describe(&found.key_path),
+                describe(&wanted.key_path)
             )));
         }
         for index in &wanted.indexes {

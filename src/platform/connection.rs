@@ -110,7 +110,7 @@ fn upgrade(event: &IdbVersionChangeEvent, schema: &DatabaseSchema) -> Result<(),
 
 fn schema_failure(step: &UpgradeStep, error: JsValue) -> StorageError {
     let reason = StorageError::from_js(error);
-    CoreError::InvalidSchema(format!("{step:?} failed: {reason}")).into()
+    CoreError::InvalidSchema(format!("{step} failed: {reason}")).into()
 }
 
 fn apply(db: &IdbDatabase, tx: &IdbTransaction, step: &UpgradeStep) -> Result<(), JsValue> {

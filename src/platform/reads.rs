@@ -4,9 +4,9 @@
 
 use std::rc::Rc;
 
-use js_sys::{Array, Object, Reflect};
+use js_sys::{Array, Object, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{IdbCursorDirection, IdbKeyRange, StorageEstimate};
 
 use super::error::StorageError;
@@ -44,16 +44,47 @@ fn key_range(selection: &KeySelection) -> Result<JsValue, StorageError> {
     })
 }
 
+/// A read, named so that every read shares one promise adapter (each `future_to_promise`
+/// instantiation costs a few kilobytes of WebAssembly).
+pub enum Read {
+    Get { collection: usize, key: Key },
+    GetMany { collection: usize, keys: Vec<Key> },
+    GetAll { collection: usize },
+    Query { collection: usize, query: ValidQuery },
+    Count { store: String },
+    OutboxSnapshot,
+    Storage,
+}
+
 impl LocalStore {
+    /// Runs `read` and returns the promise of its result (rejected with a `WharfError`).
+    pub fn read(self: &Rc<Self>, read: Read) -> Promise {
+        let store = Rc::clone(self);
+        future_to_promise(async move { store.run(read).await.map_err(JsValue::from) })
+    }
+
+    async fn run(self: &Rc<Self>, read: Read) -> Result<JsValue, StorageError> {
+        let collection = |at: usize| &self.schema().collections[at];
+        match read {
+            Read::Get { collection: at, key } => self.get(collection(at), &key).await,
+            Read::GetMany { collection: at, keys } => self.get_many(collection(at), &keys).await.map(Into::into),
+            Read::GetAll { collection: at } => self.get_all(collection(at)).await,
+            Read::Query { collection: at, query } => self.query(collection(at), &query).await,
+            Read::Count { store } => self.count(&store).await,
+            Read::OutboxSnapshot => self.outbox_snapshot().await.map(Into::into),
+            Read::Storage => self.storage_info().await,
+        }
+    }
+
     /// The record with `key`, or `undefined`.
-    pub async fn get(self: &Rc<Self>, collection: &Collection, key: &Key) -> Result<JsValue, StorageError> {
+    async fn get(self: &Rc<Self>, collection: &Collection, key: &Key) -> Result<JsValue, StorageError> {
         let tx = self.read_transaction(&[collection.name()]).await?;
         let request = tx.object_store(collection.name()).map_err(js)?.get(&key_to_js(key)).map_err(js)?;
         request_result(&request).await
     }
 
     /// The records with `keys`, in order, `undefined` where missing; one transaction.
-    pub async fn get_many(self: &Rc<Self>, collection: &Collection, keys: &[Key]) -> Result<Array, StorageError> {
+    async fn get_many(self: &Rc<Self>, collection: &Collection, keys: &[Key]) -> Result<Array, StorageError> {
         let tx = self.read_transaction(&[collection.name()]).await?;
         let store = tx.object_store(collection.name()).map_err(js)?;
         let requests = keys.iter().map(|key| store.get(&key_to_js(key)).map_err(js)).collect::<Result<Vec<_>, _>>()?;
@@ -65,14 +96,14 @@ impl LocalStore {
     }
 
     /// Every record of a collection, in key order.
-    pub async fn get_all(self: &Rc<Self>, collection: &Collection) -> Result<JsValue, StorageError> {
+    async fn get_all(self: &Rc<Self>, collection: &Collection) -> Result<JsValue, StorageError> {
         let tx = self.read_transaction(&[collection.name()]).await?;
         let request = tx.object_store(collection.name()).map_err(js)?.get_all().map_err(js)?;
         request_result(&request).await
     }
 
     /// The records an index query selects, in index order (or reversed).
-    pub async fn query(self: &Rc<Self>, collection: &Collection, query: &ValidQuery) -> Result<JsValue, StorageError> {
+    async fn query(self: &Rc<Self>, collection: &Collection, query: &ValidQuery) -> Result<JsValue, StorageError> {
         let range = key_range(&query.selection)?;
         let tx = self.read_transaction(&[collection.name()]).await?;
         let index = tx.object_store(collection.name()).map_err(js)?.index(&query.index).map_err(js)?;
@@ -89,14 +120,14 @@ impl LocalStore {
     }
 
     /// Number of records in a collection.
-    pub async fn count(self: &Rc<Self>, store_name: &str) -> Result<JsValue, StorageError> {
+    async fn count(self: &Rc<Self>, store_name: &str) -> Result<JsValue, StorageError> {
         let tx = self.read_transaction(&[store_name]).await?;
         let request = tx.object_store(store_name).map_err(js)?.count().map_err(js)?;
         request_result(&request).await
     }
 
     /// Pending outbox entries, oldest first, each with its `seq`.
-    pub async fn outbox_snapshot(self: &Rc<Self>) -> Result<Array, StorageError> {
+    async fn outbox_snapshot(self: &Rc<Self>) -> Result<Array, StorageError> {
         let tx = self.read_transaction(&[OUTBOX_STORE]).await?;
         let store = tx.object_store(OUTBOX_STORE).map_err(js)?;
         let values = store.get_all().map_err(js)?;
@@ -111,7 +142,7 @@ impl LocalStore {
     }
 
     /// `{ usage, quota, persisted }` from the StorageManager; nulls where the browser has none.
-    pub async fn storage_info(self: &Rc<Self>) -> Result<JsValue, StorageError> {
+    async fn storage_info(self: &Rc<Self>) -> Result<JsValue, StorageError> {
         let info = Object::new();
         let (mut usage, mut quota, mut persisted) = (JsValue::NULL, JsValue::NULL, JsValue::FALSE);
         if let Some(manager) = storage_manager() {

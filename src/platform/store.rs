@@ -21,7 +21,7 @@ use super::global::{indexed_db, now_ms, random_seed, report_callback_error, requ
 use super::request::{abort_reason, request_result, then_with, transaction_settled};
 use super::write_batch::{begin, PreparedWrite, SettleHandlers, WriteBatcher};
 use crate::core::schema::{Collection, DatabaseSchema};
-use crate::core::{document_key, validate_patch, CoreError, Key, OpIdGenerator, OpKind};
+use crate::core::{document_key, key_of, validate_patch, CoreError, Key, OpIdGenerator, OpKind};
 
 enum Pending {
     Writes(Vec<PreparedWrite>),
@@ -276,6 +276,17 @@ impl LocalStore {
         record: JsValue,
     ) -> Result<PreparedWrite, StorageError> {
         let key = document_key(json, &collection.key_path)?;
+        Ok(self.prepare(collection, &key, OpKind::Put, record, JsValue::UNDEFINED))
+    }
+
+    /// Like `prepare_put`, for a document already parsed (an element of a batch).
+    pub fn prepare_put_parsed(
+        &self,
+        collection: &Collection,
+        doc: &serde_json::Value,
+        record: JsValue,
+    ) -> Result<PreparedWrite, StorageError> {
+        let key = key_of(doc, &collection.key_path)?;
         Ok(self.prepare(collection, &key, OpKind::Put, record, JsValue::UNDEFINED))
     }
 
