@@ -5,6 +5,9 @@
 
 use web_sys::{IdbRequest, IdbTransaction};
 
+/// Whether this build can inject faults (only test builds can).
+pub const ENABLED: bool = cfg!(feature = "fault-injection");
+
 /// Where the next write transaction is made to abort.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultPoint {

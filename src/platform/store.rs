@@ -18,7 +18,7 @@ use web_sys::{Event, IdbDatabase, IdbTransaction, IdbVersionChangeEvent};
 use super::connection::open_database;
 use super::error::{dom_error_name, StorageError};
 use super::global::{indexed_db, now_ms, random_seed, report_callback_error, request_persistence};
-use super::request::{abort_reason, request_result, then_with, transaction_settled};
+use super::request::{abort_reason, request_result};
 use super::write_batch::{begin, PreparedWrite, SettleHandlers, WriteBatcher};
 use crate::core::schema::{Collection, DatabaseSchema};
 use crate::core::{document_key, key_of, validate_patch, CoreError, Key, OpIdGenerator, OpKind};
@@ -353,8 +353,7 @@ impl LocalStore {
     fn start_patch(&self, db: &IdbDatabase, mut patch: PreparedWrite, key: String) -> Result<Promise, StorageError> {
         // Writes issued after this patch must commit after it: they go to a later transaction.
         self.batcher.seal();
-        let tx = begin(db, &self.scope)?;
-        let committed = then_with(&transaction_settled(&tx), &self.settle.0, &self.settle.1);
+        let (tx, committed) = begin(db, &self.scope, &self.settle)?;
         let read = tx.object_store(&patch.store).and_then(|s| s.get(&patch.key)).map_err(StorageError::from_js)?;
         Ok(future_to_promise(async move {
             let current = request_result(&read).await.map_err(|e| e.to_js())?;

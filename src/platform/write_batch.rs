@@ -8,12 +8,11 @@
 
 use std::cell::RefCell;
 
-use js_sys::{Array, Promise};
+use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
-use web_sys::{IdbDatabase, IdbRequest, IdbTransaction, IdbTransactionMode};
+use web_sys::{IdbDatabase, IdbRequest, IdbTransaction};
 
 use super::error::{dom_error_name, StorageError};
-use super::request::{then_with, transaction_settled};
 use crate::core::{OpId, OpKind};
 
 #[wasm_bindgen(module = "/src/platform/js/place_write.js")]
@@ -30,6 +29,15 @@ extern "C" {
         id: &str,
         op: &str,
         now: f64,
+        watch: bool,
+    ) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(js_name = beginWrite, catch)]
+    fn begin_write_js(
+        db: &IdbDatabase,
+        scope: &Array,
+        on_committed: &Function,
+        on_aborted: &Function,
     ) -> Result<Array, JsValue>;
 }
 
@@ -59,10 +67,14 @@ impl PreparedWrite {
             self.id.as_str(),
             self.op.as_str(),
             self.created_at,
+            super::faults::ENABLED,
         )?;
-        let (record, outbox): (IdbRequest, IdbRequest) =
-            (requests.get(0).unchecked_into(), requests.get(1).unchecked_into());
-        super::faults::after_placed(tx, &record, &outbox);
+        if super::faults::ENABLED {
+            let requests: &Array = requests.unchecked_ref();
+            let (record, outbox): (IdbRequest, IdbRequest) =
+                (requests.get(0).unchecked_into(), requests.get(1).unchecked_into());
+            super::faults::after_placed(tx, &record, &outbox);
+        }
         Ok(())
     }
 }
@@ -105,8 +117,7 @@ impl WriteBatcher {
                 Err(PlaceError::Fatal(e)) => return Err(e),
             }
         }
-        let tx = begin(db, scope)?;
-        let committed = then_with(&transaction_settled(&tx), &settle.0, &settle.1);
+        let (tx, committed) = begin(db, scope, settle)?;
         match place_all(&tx, writes) {
             Ok(()) => {}
             Err(PlaceError::Inactive) => {
@@ -132,15 +143,19 @@ impl WriteBatcher {
     }
 }
 
-/// Starts a read-write transaction over every collection and the outbox.
-pub fn begin(db: &IdbDatabase, scope: &Array) -> Result<IdbTransaction, StorageError> {
-    db.transaction_with_str_sequence_and_mode(scope, IdbTransactionMode::Readwrite).map_err(|e| {
-        match dom_error_name(&e).as_deref() {
-            // The connection is closing (version change) or closed by the browser.
-            Some("InvalidStateError") => StorageError::ConnectionLost,
-            _ => StorageError::from_js(e),
-        }
-    })
+/// Starts a read-write transaction over every collection and the outbox, with the promise of its
+/// commit (settled through `settle`: resolved when committed, rejected with a `WharfError`).
+pub fn begin(
+    db: &IdbDatabase,
+    scope: &Array,
+    settle: &SettleHandlers,
+) -> Result<(IdbTransaction, Promise), StorageError> {
+    let started = begin_write_js(db, scope, &settle.0, &settle.1).map_err(|e| match dom_error_name(&e).as_deref() {
+        // The connection is closing (version change) or closed by the browser.
+        Some("InvalidStateError") => StorageError::ConnectionLost,
+        _ => StorageError::from_js(e),
+    })?;
+    Ok((started.get(0).unchecked_into(), started.get(1).unchecked_into()))
 }
 
 fn place_all(tx: &IdbTransaction, writes: &[PreparedWrite]) -> Result<(), PlaceError> {

@@ -2,9 +2,20 @@
 // its outbox entry in the given transaction. The entry is built here as an object literal, which
 // is several times cheaper than assembling it field by field across the boundary; its shape is
 // the one `core::outbox::OutboxEntry` defines (the browser suite checks every field).
-// Returns [recordRequest, outboxRequest] so tests can make the transaction abort after either.
+// With `watch`, returns [recordRequest, outboxRequest] so tests can make the transaction abort
+// after either; otherwise nothing, to keep the common path allocation-free.
 
-export function placeWrite(tx, store, key, record, patch, id, op, now) {
+/** Starts a write transaction; returns it with the promise of its commit, mapped by the handlers. */
+export function beginWrite(db, scope, onCommitted, onAborted) {
+  const tx = db.transaction(scope, "readwrite");
+  const committed = new Promise((resolve, reject) => {
+    tx.oncomplete = resolve;
+    tx.onabort = reject;
+  }).then(onCommitted, onAborted);
+  return [tx, committed];
+}
+
+export function placeWrite(tx, store, key, record, patch, id, op, now, watch) {
   const entry = { id, collection: store, key, op, createdAt: now, attempts: 0, nextAttemptAt: now, lastError: null };
   const records = tx.objectStore(store);
   let recordRequest;
@@ -15,5 +26,6 @@ export function placeWrite(tx, store, key, record, patch, id, op, now) {
     if (op === "put") entry.value = record;
     else entry.patch = patch;
   }
-  return [recordRequest, tx.objectStore("__wharf_outbox").add(entry)];
+  const outboxRequest = tx.objectStore("__wharf_outbox").add(entry);
+  return watch ? [recordRequest, outboxRequest] : undefined;
 }
