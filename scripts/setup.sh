@@ -60,16 +60,22 @@ else
     die "wasm-bindgen on PATH is '$(cli_version wasm-bindgen)' after installing $wb_version ($(command -v wasm-bindgen))"
 fi
 
+# Debian packages: `apt-get update` runs once, and only when something is missing.
+apt_updated=""
+apt_install() {
+  installing "$* (apt-get)"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  [ -n "$apt_updated" ] || { $sudo apt-get update -q; apt_updated=1; }
+  $sudo apt-get install -y -q --no-install-recommends "$@"
+}
+
 # 4. Chromium and chromedriver from Debian (browser tests and Playwright use /usr/bin/chromium).
 if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
   ok "chromium and chromedriver present"
 else
-  installing "chromium chromium-driver (apt-get)"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -q
-  $SUDO apt-get install -y -q --no-install-recommends chromium chromium-driver
+  apt_install chromium chromium-driver
 fi
 
 # 5. Firefox ESR (Debian) and geckodriver (crates.io): the second engine for every browser suite.
@@ -77,12 +83,7 @@ fi
 if [ -x /usr/bin/firefox-esr ]; then
   ok "firefox-esr present"
 else
-  installing "firefox-esr (apt-get)"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -q
-  $SUDO apt-get install -y -q --no-install-recommends firefox-esr
+  apt_install firefox-esr
 fi
 geckodriver_version=0.37.1
 if [ "$(cli_version geckodriver)" = "$geckodriver_version" ]; then
