@@ -50,14 +50,9 @@ impl Database {
     }
 
     /// The collection with this name; throws `UNKNOWN_COLLECTION` if it was not declared.
-    pub fn collection(&self, name: &str) -> Result<Collection, JsValue> {
-        let position = self
-            .store
-            .schema()
-            .collections
-            .iter()
-            .position(|c| c.name() == name)
-            .ok_or_else(|| StorageError::from(CoreError::UnknownCollection(name.to_owned())))?;
+    pub fn collection(&self, name: JsValue) -> Result<Collection, JsValue> {
+        let name = name.as_string().unwrap_or_default();
+        let position = self.store.schema().position(&name).map_err(StorageError::from)?;
         Ok(Collection::new(Rc::clone(&self.store), position))
     }
 
@@ -82,21 +77,30 @@ impl Database {
     }
 
     /// Calls `listener({ oldVersion, newVersion })` when another tab upgrades or deletes this
-    /// database. Wharf has already closed its connection then, and reopens it on the next call.
-    /// Returns a function that removes the listener.
-    #[wasm_bindgen(js_name = onVersionChange)]
-    pub fn on_version_change(&self, listener: Function) -> Function {
+    /// database. Wharf has already closed its connection then; after an upgrade it reopens on the
+    /// next call, after a deletion later calls fail with `CLOSED`. Returns a function that removes
+    /// the listener (calling it again does nothing).
+    #[wasm_bindgen(js_name = onVersionChange, unchecked_return_type = "() => void")]
+    pub fn on_version_change(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(change: { oldVersion: number; newVersion: number | null }) => void")]
+        listener: JsValue,
+    ) -> Result<Function, JsValue> {
+        let listener = listener
+            .dyn_into::<Function>()
+            .map_err(|_| StorageError::from(CoreError::InvalidOptions("onVersionChange expects a function".into())))?;
         let id = self.store.add_listener(listener);
         let store = Rc::downgrade(&self.store);
-        Closure::once_into_js(move || {
+        let unsubscribe = Closure::<dyn FnMut()>::new(move || {
             if let Some(store) = store.upgrade() {
                 store.remove_listener(id);
             }
-        })
-        .unchecked_into()
+        });
+        Ok(unsubscribe.into_js_value().unchecked_into())
     }
 
-    /// Closes the database. Writes already issued still commit; later calls fail with `CLOSED`.
+    /// Closes the database. Writes already placed in a transaction still commit; writes waiting
+    /// for a reconnect and every later call fail with `CLOSED`.
     pub fn close(&self) {
         self.store.close();
     }

@@ -16,6 +16,7 @@ pub enum ErrorCode {
     InvalidQuery,
     InvalidOptions,
     NotFound,
+    Constraint,
     QuotaExceeded,
     Closed,
     Aborted,
@@ -25,7 +26,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustiveness tests.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::InvalidDocument,
         ErrorCode::MissingKey,
         ErrorCode::InvalidKey,
@@ -34,6 +35,7 @@ impl ErrorCode {
         ErrorCode::InvalidQuery,
         ErrorCode::InvalidOptions,
         ErrorCode::NotFound,
+        ErrorCode::Constraint,
         ErrorCode::QuotaExceeded,
         ErrorCode::Closed,
         ErrorCode::Aborted,
@@ -52,6 +54,7 @@ impl ErrorCode {
             ErrorCode::InvalidQuery => "INVALID_QUERY",
             ErrorCode::InvalidOptions => "INVALID_OPTIONS",
             ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::Constraint => "CONSTRAINT",
             ErrorCode::QuotaExceeded => "QUOTA_EXCEEDED",
             ErrorCode::Closed => "CLOSED",
             ErrorCode::Aborted => "ABORTED",

@@ -1,13 +1,14 @@
-//! The outbox entry model: what is queued, with its retry schedule, next to every local write.
+//! The outbox entry model: what is queued next to every local write, with its retry schedule.
 //!
-//! An entry is committed in the same IndexedDB transaction as the record change it describes.
-//! Its payload (the document for `put`, the partial for `patch`) is attached by the platform as
-//! the very object stored in the collection, so it is never serialized twice.
+//! The browser side builds entries as object literals in one call (`platform/js/place_write.js`);
+//! this is their schema. The browser suite deserializes every entry it reads back into
+//! `OutboxEntry` (unknown fields rejected), so the two cannot drift apart, and the push engine
+//! reads entries through it.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::document::Key;
-use super::id::OpId;
 
 /// The kind of a queued change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,36 +28,36 @@ impl OpKind {
             OpKind::Delete => "delete",
         }
     }
-
-    /// The field of the entry that carries the payload, if the op has one.
-    pub fn payload_field(self) -> Option<&'static str> {
-        match self {
-            OpKind::Put => Some("value"),
-            OpKind::Patch => Some("patch"),
-            OpKind::Delete => None,
-        }
-    }
 }
 
 /// Why the last attempt to push an entry failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LastError {
     pub code: String,
     pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
 }
 
-/// An outbox entry without its payload. `seq` is not stored in the entry: it is the store's
-/// auto-increment key, assigned by IndexedDB at commit, and added back when entries are read.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// One queued change. `seq` is the outbox store's auto-increment key, assigned by IndexedDB at
+/// commit; it is absent from the stored value and added when entries are read back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OutboxEntry {
-    pub id: OpId,
+    /// A ULID (see `id.rs`).
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
     pub collection: String,
     pub key: Key,
     pub op: OpKind,
+    /// The stored document, for `put`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+    /// The shallow patch, for `patch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<Value>,
     pub created_at: f64,
     pub attempts: u32,
     pub next_attempt_at: f64,
@@ -64,58 +65,65 @@ pub struct OutboxEntry {
 }
 
 impl OutboxEntry {
-    /// A freshly queued local change: never attempted, eligible at once.
-    pub fn new_local(id: OpId, collection: &str, key: Key, op: OpKind, now_ms: f64) -> Self {
-        OutboxEntry {
-            id,
-            collection: collection.to_owned(),
-            key,
-            op,
-            created_at: now_ms,
-            attempts: 0,
-            next_attempt_at: now_ms,
-            last_error: None,
+    /// Checks that the payload matches the op: a document for put, a patch for patch, none for delete.
+    pub fn is_consistent(&self) -> bool {
+        match self.op {
+            OpKind::Put => self.value.as_ref().is_some_and(Value::is_object) && self.patch.is_none(),
+            OpKind::Patch => self.patch.as_ref().is_some_and(Value::is_object) && self.value.is_none(),
+            OpKind::Delete => self.value.is_none() && self.patch.is_none(),
         }
-    }
-
-    /// The entry as JSON text, ready for one `JSON.parse` on the other side of the boundary.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("outbox entries contain only JSON-safe fields")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::id::OpIdGenerator;
-    use serde_json::Value;
+    use serde_json::json;
 
-    #[test]
-    fn new_entries_are_pending_and_camel_cased() {
-        let id = OpIdGenerator::new(3).next_id(1000.0);
-        let entry = OutboxEntry::new_local(id.clone(), "todos", Key::Text("a".into()), OpKind::Put, 1000.0);
-        let json: Value = serde_json::from_str(&entry.to_json()).unwrap();
-        assert_eq!(json["id"], Value::String(id.to_string()));
-        assert_eq!(json["collection"], "todos");
-        assert_eq!(json["key"], "a");
-        assert_eq!(json["op"], "put");
-        assert_eq!(json["createdAt"], 1000.0);
-        assert_eq!(json["attempts"], 0);
-        assert_eq!(json["nextAttemptAt"], 1000.0);
-        assert_eq!(json["lastError"], Value::Null);
-        assert!(json.get("value").is_none() && json.get("seq").is_none());
+    fn entry(op: &str, payload: Option<(&str, Value)>) -> Value {
+        let mut entry = json!({
+            "id": "01ARYZ6S41TSV4RRFFQ69G5FAV", "seq": 3, "collection": "todos", "key": "a", "op": op,
+            "createdAt": 1000.0, "attempts": 0, "nextAttemptAt": 1000.0, "lastError": null
+        });
+        if let Some((field, value)) = payload {
+            entry[field] = value;
+        }
+        entry
     }
 
     #[test]
-    fn numeric_keys_stay_numbers_and_ops_name_their_payload() {
-        let id = OpIdGenerator::new(3).next_id(1.0);
-        let entry = OutboxEntry::new_local(id, "t", Key::Number(42.0), OpKind::Delete, 1.0);
-        let json: Value = serde_json::from_str(&entry.to_json()).unwrap();
-        assert_eq!(json["key"], 42.0);
-        assert_eq!(json["op"], "delete");
-        assert_eq!(OpKind::Delete.as_str(), json["op"]);
-        assert_eq!(OpKind::Put.payload_field(), Some("value"));
-        assert_eq!(OpKind::Patch.payload_field(), Some("patch"));
-        assert_eq!(OpKind::Delete.payload_field(), None);
+    fn reads_the_three_kinds_of_entries() {
+        let put: OutboxEntry = serde_json::from_value(entry("put", Some(("value", json!({"id": "a"}))))).unwrap();
+        assert_eq!((put.op, put.seq, put.attempts), (OpKind::Put, Some(3), 0));
+        assert!(put.is_consistent());
+        let patch: OutboxEntry = serde_json::from_value(entry("patch", Some(("patch", json!({"x": 1}))))).unwrap();
+        assert!(patch.is_consistent());
+        let delete: OutboxEntry = serde_json::from_value(entry("delete", None)).unwrap();
+        assert!(delete.is_consistent() && delete.last_error.is_none());
+    }
+
+    #[test]
+    fn round_trips_in_camel_case_with_numeric_keys_and_errors() {
+        let mut value = entry("delete", None);
+        value["key"] = json!(42.5);
+        value["lastError"] = json!({"code": "HTTP", "message": "Service Unavailable", "status": 503});
+        let parsed: OutboxEntry = serde_json::from_value(value.clone()).unwrap();
+        assert_eq!(parsed.key, Key::Number(42.5));
+        assert_eq!(parsed.last_error.as_ref().and_then(|e| e.status), Some(503));
+        assert_eq!(serde_json::to_value(&parsed).unwrap(), value);
+    }
+
+    #[test]
+    fn rejects_unknown_fields_and_inconsistent_payloads() {
+        let mut extra = entry("put", Some(("value", json!({}))));
+        extra["surprise"] = json!(1);
+        assert!(serde_json::from_value::<OutboxEntry>(extra).is_err());
+        assert!(serde_json::from_value::<OutboxEntry>(entry("upsert", None)).is_err());
+        let put_without_value: OutboxEntry = serde_json::from_value(entry("put", None)).unwrap();
+        assert!(!put_without_value.is_consistent());
+        let delete_with_value: OutboxEntry =
+            serde_json::from_value(entry("delete", Some(("value", json!({}))))).unwrap();
+        assert!(!delete_with_value.is_consistent());
+        assert_eq!(OpKind::Patch.as_str(), "patch");
     }
 }

@@ -100,6 +100,10 @@ impl Collection {
     pub fn index(&self, name: &str) -> Option<&IndexSchema> {
         self.schema.indexes.iter().find(|i| i.name == name)
     }
+
+    pub fn has_unique_index(&self) -> bool {
+        self.schema.indexes.iter().any(|i| i.unique)
+    }
 }
 
 /// A validated `open` request.
@@ -155,8 +159,12 @@ impl DatabaseSchema {
         Ok(DatabaseSchema { name: name.to_owned(), collections, persist })
     }
 
-    pub fn collection(&self, name: &str) -> Result<&Collection, CoreError> {
-        self.collections.iter().find(|c| c.name() == name).ok_or_else(|| CoreError::UnknownCollection(name.to_owned()))
+    /// Where the collection `name` is in `collections`.
+    pub fn position(&self, name: &str) -> Result<usize, CoreError> {
+        self.collections
+            .iter()
+            .position(|c| c.name() == name)
+            .ok_or_else(|| CoreError::UnknownCollection(name.to_owned()))
     }
 
     /// Every object store this schema needs, Wharf's own included, as the shapes they must have.
@@ -399,6 +407,7 @@ mod tests {
     fn write_scope_spans_collections_and_outbox() {
         let s = schema(TODOS);
         assert_eq!(s.write_scope(), vec!["todos".to_owned(), OUTBOX_STORE.to_owned()]);
-        assert_eq!(s.collection("nope").unwrap_err().code().as_str(), "UNKNOWN_COLLECTION");
+        assert_eq!(s.position("todos"), Ok(0));
+        assert_eq!(s.position("nope").unwrap_err().code().as_str(), "UNKNOWN_COLLECTION");
     }
 }

@@ -17,6 +17,10 @@ pub enum StorageError {
     Unavailable(String),
     #[error("the database is closed; open it again with Wharf.open")]
     Closed,
+    #[error("the database was deleted (by Wharf.deleteDatabase or another tab); open it again with Wharf.open")]
+    Deleted,
+    #[error("a unique index already holds this value; nothing was written: {0}")]
+    Constraint(String),
     /// The connection went away (version change, browser closed it); the caller reconnects.
     #[error("the database connection was lost")]
     ConnectionLost,
@@ -36,10 +40,11 @@ impl StorageError {
         match self {
             StorageError::Core(e) => e.code(),
             StorageError::Unavailable(_) => ErrorCode::Unsupported,
-            StorageError::Closed | StorageError::ConnectionLost => ErrorCode::Closed,
+            StorageError::Closed | StorageError::Deleted => ErrorCode::Closed,
+            StorageError::Constraint(_) => ErrorCode::Constraint,
             StorageError::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
             StorageError::Aborted(_) | StorageError::TransactionInactive => ErrorCode::Aborted,
-            StorageError::Dom { .. } => ErrorCode::Storage,
+            StorageError::Dom { .. } | StorageError::ConnectionLost => ErrorCode::Storage,
         }
     }
 
@@ -48,6 +53,7 @@ impl StorageError {
         let (name, message) = (exception.name(), exception.message());
         match name.as_str() {
             "QuotaExceededError" => StorageError::QuotaExceeded(message),
+            "ConstraintError" => StorageError::Constraint(message),
             "AbortError" => StorageError::Aborted(message),
             "TransactionInactiveError" => StorageError::TransactionInactive,
             _ => StorageError::Dom { name, message },

@@ -38,7 +38,8 @@ struct QueuedWrite {
 enum ConnState {
     Open(IdbDatabase),
     Lost,
-    Closed,
+    /// Closed by the caller, or deleted; the error every later call fails with.
+    Closed(StorageError),
 }
 
 /// Counters of the local write path, exposed as `db.stats()`.
@@ -191,7 +192,14 @@ impl LocalStore {
     }
 
     fn is_closed(&self) -> bool {
-        matches!(*self.state.borrow(), ConnState::Closed)
+        matches!(*self.state.borrow(), ConnState::Closed(_))
+    }
+
+    fn closed_error(&self) -> Option<StorageError> {
+        match &*self.state.borrow() {
+            ConnState::Closed(error) => Some(error.clone()),
+            _ => None,
+        }
     }
 
     fn mark_lost(&self, db: &IdbDatabase) {
@@ -204,6 +212,7 @@ impl LocalStore {
     }
 
     fn on_version_change(&self, event: &IdbVersionChangeEvent) {
+        let deleted = event.new_version().is_none();
         if let Some(db) = event.target().and_then(|t| t.dyn_into::<IdbDatabase>().ok()) {
             db.close();
             self.mark_lost(&db);
@@ -213,6 +222,10 @@ impl LocalStore {
         let new_version = event.new_version().map(JsValue::from_f64).unwrap_or(JsValue::NULL);
         let _ = Reflect::set(&info, &"newVersion".into(), &new_version);
         let listeners: Vec<Function> = self.listeners.borrow().iter().map(|(_, f)| f.clone()).collect();
+        if deleted {
+            // Reopening would silently create an empty database: this handle is done.
+            self.close_with(StorageError::Deleted);
+        }
         for listener in listeners {
             if let Err(e) = listener.call1(&JsValue::UNDEFINED, &info) {
                 report_callback_error(&e);
@@ -234,7 +247,11 @@ impl LocalStore {
 
     /// Closes the connection for good: later calls fail with `CLOSED`.
     pub fn close(&self) {
-        let previous = std::mem::replace(&mut *self.state.borrow_mut(), ConnState::Closed);
+        self.close_with(StorageError::Closed);
+    }
+
+    fn close_with(&self, reason: StorageError) {
+        let previous = std::mem::replace(&mut *self.state.borrow_mut(), ConnState::Closed(reason.clone()));
         if let ConnState::Open(db) = previous {
             db.close();
         }
@@ -242,7 +259,7 @@ impl LocalStore {
         self.listeners.borrow_mut().clear();
         let waiting: Vec<QueuedWrite> = self.waiting.borrow_mut().drain(..).collect();
         for write in waiting {
-            let _ = write.reject.call1(&JsValue::UNDEFINED, &StorageError::Closed.to_js());
+            let _ = write.reject.call1(&JsValue::UNDEFINED, &reason.to_js());
         }
     }
 
@@ -265,6 +282,7 @@ impl LocalStore {
             patch,
             id: self.ids.borrow_mut().next_id(created_at),
             created_at,
+            isolated: collection.has_unique_index(),
         }
     }
 
@@ -319,8 +337,8 @@ impl LocalStore {
     }
 
     fn submit(self: &Rc<Self>, pending: Pending) -> Promise {
-        if self.is_closed() {
-            return Promise::reject(&StorageError::Closed.to_js());
+        if let Some(error) = self.closed_error() {
+            return Promise::reject(&error.to_js());
         }
         if let Some(db) = self.open_connection() {
             match self.place(&db, &pending) {
@@ -362,11 +380,8 @@ impl LocalStore {
                 let _ = JsFuture::from(committed).await;
                 return Err(StorageError::Core(CoreError::NotFound { collection: patch.store.clone(), key }).to_js());
             }
-            let sources = [current.unchecked_into::<Object>(), patch.patch.clone().unchecked_into::<Object>()];
-            let placed = Object::assign_many(&Object::new(), &sources).and_then(|merged| {
-                patch.record = merged.into();
-                patch.place(&tx)
-            });
+            patch.record = current;
+            let placed = patch.place(&tx);
             if let Err(e) = placed {
                 let _ = tx.abort();
                 let _ = JsFuture::from(committed).await;
@@ -443,13 +458,13 @@ impl LocalStore {
         if let ConnState::Open(db) = &*self.state.borrow() {
             return Ok(db.clone());
         }
-        if self.is_closed() {
-            return Err(StorageError::Closed);
+        if let Some(error) = self.closed_error() {
+            return Err(error);
         }
         let _ = JsFuture::from(self.ensure_reconnect()).await;
         match &*self.state.borrow() {
             ConnState::Open(db) => Ok(db.clone()),
-            ConnState::Closed => Err(StorageError::Closed),
+            ConnState::Closed(error) => Err(error.clone()),
             ConnState::Lost => Err(self.reconnect_failure.borrow().clone().unwrap_or(StorageError::ConnectionLost)),
         }
     }

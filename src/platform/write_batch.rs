@@ -53,6 +53,9 @@ pub struct PreparedWrite {
     pub patch: JsValue,
     pub id: OpId,
     pub created_at: f64,
+    /// The collection has a unique index: a violation aborts the whole transaction, so this write
+    /// gets a transaction of its own instead of sharing one with other callers' writes.
+    pub isolated: bool,
 }
 
 impl PreparedWrite {
@@ -90,7 +93,8 @@ pub struct WriteBatcher {
     current: RefCell<Option<OpenBatch>>,
 }
 
-/// Turns a transaction's abort event into a `WharfError`, and clears the finished batch.
+/// The two long-lived functions every write transaction's commit promise is settled through:
+/// the first clears the finished batch, the second also turns the abort into a `WharfError`.
 pub type SettleHandlers = (js_sys::Function, js_sys::Function);
 
 enum PlaceError {
@@ -109,6 +113,10 @@ impl WriteBatcher {
         writes: &[PreparedWrite],
         settle: &SettleHandlers,
     ) -> Result<(Promise, bool), StorageError> {
+        let isolated = writes.iter().any(|w| w.isolated);
+        if isolated {
+            self.seal();
+        }
         let open = self.current.borrow().as_ref().map(|b| (b.tx.clone(), b.committed.clone()));
         if let Some((tx, committed)) = open {
             match place_all(&tx, writes) {
@@ -125,7 +133,9 @@ impl WriteBatcher {
             }
             Err(PlaceError::Fatal(e)) => return Err(e),
         }
-        *self.current.borrow_mut() = Some(OpenBatch { tx, committed: committed.clone() });
+        if !isolated {
+            *self.current.borrow_mut() = Some(OpenBatch { tx, committed: committed.clone() });
+        }
         Ok((committed, true))
     }
 

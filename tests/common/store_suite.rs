@@ -12,7 +12,7 @@ use wharf::platform::faults::{arm, FaultPoint};
 async fn crud_round_trip_queues_every_write() {
     let name = unique_name("crud");
     let db = open_todos(&name).await;
-    let todos = db.collection("todos").unwrap();
+    let todos = db.collection("todos".into()).unwrap();
     resolve(todos.put(todo("a", 1.0))).await;
     resolve(todos.put(todo("b", 2.0))).await;
     assert_eq!(prop(&resolve(todos.get("a".into())).await, "title").as_string().as_deref(), Some("todo a"));
@@ -49,6 +49,13 @@ async fn crud_round_trip_queues_every_write() {
         assert!(prop(&entry, "createdAt").as_f64().unwrap() <= prop(&entry, "nextAttemptAt").as_f64().unwrap());
         (last_seq, last_id) = (seq, id);
     }
+    for entry in entries.iter() {
+        // Every entry the JavaScript side built matches the core's model exactly (no unknown
+        // fields, payload consistent with its op).
+        let text = String::from(js_sys::JSON::stringify(&entry).unwrap());
+        let model: wharf::core::OutboxEntry = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert!(model.is_consistent(), "{text}");
+    }
     assert_eq!(prop(&prop(&entries.get(0), "value"), "title").as_string().as_deref(), Some("todo a"));
     assert_eq!(prop(&prop(&entries.get(2), "patch"), "title").as_string().as_deref(), Some("patched"));
     assert!(prop(&entries.get(2), "value").is_undefined());
@@ -62,8 +69,8 @@ async fn crud_round_trip_queues_every_write() {
 async fn numeric_and_nested_keys() {
     let name = unique_name("keys");
     let db = open_with(&name, r#"[{"name":"n","keyPath":"n"},{"name":"m","keyPath":"meta.id"}]"#).await.unwrap();
-    let n = db.collection("n").unwrap();
-    let m = db.collection("m").unwrap();
+    let n = db.collection("n".into()).unwrap();
+    let m = db.collection("m".into()).unwrap();
     resolve(n.put(json(r#"{"n":2.5,"v":1}"#))).await;
     resolve(m.put(json(r#"{"meta":{"id":"x"},"v":2}"#))).await;
     assert_eq!(prop(&resolve(n.get(JsValue::from_f64(2.5))).await, "v").as_f64(), Some(1.0));
@@ -78,7 +85,7 @@ async fn numeric_and_nested_keys() {
 async fn queries_use_declared_indexes() {
     let name = unique_name("query");
     let db = open_todos(&name).await;
-    let todos = db.collection("todos").unwrap();
+    let todos = db.collection("todos".into()).unwrap();
     let docs = Array::new();
     for (i, id) in ["a", "b", "c", "d", "e"].iter().enumerate() {
         docs.push(&todo(id, i as f64));
@@ -113,14 +120,22 @@ async fn queries_use_declared_indexes() {
 async fn writes_in_one_tick_share_one_transaction() {
     let name = unique_name("group");
     let db = open_todos(&name).await;
-    let todos = db.collection("todos").unwrap();
+    let todos = db.collection("todos".into()).unwrap();
+    let reader = open_todos(&name).await;
     let before = stat(&db, "writeTransactions");
+    let transactions = count_transactions();
     let promises: Vec<Promise> = (0..50).map(|i| todos.put(todo(&format!("k{i}"), i as f64))).collect();
+    let opened = transactions.stop();
+    let mut promises = promises.into_iter();
+    resolve(promises.next().unwrap()).await;
+    // The first promise resolves only once the shared transaction committed all fifty.
+    assert_eq!(counts(&reader, &reader.collection("todos".into()).unwrap()).await, (50.0, 50.0));
     for promise in promises {
         resolve(promise).await;
     }
-    assert_eq!(stat(&db, "writeTransactions") - before, 1.0, "50 concurrent puts, one transaction");
-    assert_eq!(counts(&db, &todos).await, (50.0, 50.0));
+    assert_eq!(opened, 1.0, "IndexedDB saw one transaction for 50 concurrent puts");
+    assert_eq!(stat(&db, "writeTransactions") - before, 1.0);
+    reader.close();
 
     let before = stat(&db, "writeTransactions");
     for i in 0..3 {
@@ -137,10 +152,10 @@ async fn a_resolved_write_is_committed_for_other_connections() {
     let name = unique_name("durable");
     let writer = open_todos(&name).await;
     let reader = open_todos(&name).await;
-    let todos = writer.collection("todos").unwrap();
+    let todos = writer.collection("todos".into()).unwrap();
     resolve(todos.put(todo("x", 1.0))).await;
     // A different connection sees both the record and its outbox entry as soon as put resolved.
-    let other = reader.collection("todos").unwrap();
+    let other = reader.collection("todos".into()).unwrap();
     assert_eq!(counts(&reader, &other).await, (1.0, 1.0));
     // The value is snapshotted at call time: mutating the document afterwards changes nothing.
     let doc = todo("y", 2.0);
@@ -156,7 +171,7 @@ async fn a_resolved_write_is_committed_for_other_connections() {
 async fn abort_at(point: FaultPoint) {
     let name = unique_name("atomic");
     let db = open_todos(&name).await;
-    let todos = db.collection("todos").unwrap();
+    let todos = db.collection("todos".into()).unwrap();
     resolve(todos.put(todo("a", 1.0))).await;
 
     arm(point);
@@ -189,7 +204,7 @@ async fn abort_after_the_outbox_write_rolls_back_both() {
 async fn put_many_is_all_or_nothing() {
     let name = unique_name("many");
     let db = open_todos(&name).await;
-    let todos = db.collection("todos").unwrap();
+    let todos = db.collection("todos".into()).unwrap();
     let message = reject(todos.put_many(json(r#"[{"id":"a"},{"title":"no key"},{"id":"c"}]"#)), "MISSING_KEY").await;
     assert!(message.contains("documents[1]"), "{message}");
     let docs = json(r#"[{"id":"a"},{"id":"b"}]"#);
@@ -207,6 +222,63 @@ async fn put_many_is_all_or_nothing() {
     delete_db(&name).await;
 }
 
+#[wasm_bindgen_test]
+async fn a_bad_write_in_a_busy_tick_fails_alone() {
+    let name = unique_name("busytick");
+    let db = open_todos(&name).await;
+    let todos = db.collection("todos".into()).unwrap();
+    let first = todos.put(todo("a", 1.0));
+    let bad = todos.put(json(r#"{"title":"no key"}"#));
+    let last = todos.put(todo("b", 2.0));
+    reject(bad, "MISSING_KEY").await;
+    resolve(first).await;
+    resolve(last).await;
+    assert_eq!(counts(&db, &todos).await, (2.0, 2.0));
+    db.close();
+    delete_db(&name).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_unique_index_violation_rejects_only_that_write() {
+    let name = unique_name("unique");
+    let collections = r#"[{"name":"users","keyPath":"id","indexes":[{"name":"by_email","keyPath":"email","unique":true}]},
+        {"name":"todos","keyPath":"id"}]"#;
+    let db = open_with(&name, collections).await.unwrap();
+    let users = db.collection("users".into()).unwrap();
+    let todos = db.collection("todos".into()).unwrap();
+    resolve(users.put(json(r#"{"id":"u1","email":"a@example.com"}"#))).await;
+    // In one tick: a todo, a duplicate email, another todo. Only the duplicate may fail.
+    let before = todos.put(todo("t1", 1.0));
+    let duplicate = users.put(json(r#"{"id":"u2","email":"a@example.com"}"#));
+    let after = todos.put(todo("t2", 2.0));
+    let message = reject(duplicate, "CONSTRAINT").await;
+    assert!(message.contains("unique"), "{message}");
+    resolve(before).await;
+    resolve(after).await;
+    assert!(resolve(users.get("u2".into())).await.is_undefined());
+    assert_eq!(number(users.count()).await, 1.0);
+    assert_eq!(counts(&db, &todos).await, (2.0, 3.0), "the failed write queued nothing");
+    db.close();
+    delete_db(&name).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_patch_keeps_a_proto_key_as_a_plain_field() {
+    let name = unique_name("proto");
+    let db = open_todos(&name).await;
+    let todos = db.collection("todos".into()).unwrap();
+    resolve(todos.put(todo("p", 1.0))).await;
+    resolve(todos.patch("p".into(), json(r#"{"__proto__":{"polluted":true},"y":2}"#))).await;
+    let stored = resolve(todos.get("p".into())).await;
+    assert_eq!(prop(&stored, "y").as_f64(), Some(2.0));
+    assert!(prop(&stored, "polluted").is_undefined(), "the patch did not change the prototype");
+    let stored_object: &js_sys::Object = stored.unchecked_ref();
+    let own = js_sys::Object::get_own_property_descriptor(stored_object, &"__proto__".into());
+    assert!(!own.is_undefined(), "__proto__ is stored as an own field, as in the queued patch");
+    db.close();
+    delete_db(&name).await;
+}
+
 fn with_field(name: &str, value: &JsValue) -> JsValue {
     let doc = json(r#"{"id":"bad"}"#);
     set(&doc, name, value);
@@ -217,7 +289,7 @@ fn with_field(name: &str, value: &JsValue) -> JsValue {
 async fn bad_input_is_rejected_and_writes_nothing() {
     let name = unique_name("bad");
     let db = open_todos(&name).await;
-    let todos = db.collection("todos").unwrap();
+    let todos = db.collection("todos".into()).unwrap();
 
     let cycle = json(r#"{"id":"cyc","child":{}}"#);
     set(&prop(&cycle, "child"), "parent", &cycle);
@@ -267,7 +339,15 @@ async fn bad_input_is_rejected_and_writes_nothing() {
     reject(todos.patch("p".into(), with_field("f", &js_sys::Function::new_no_args("").into())), "INVALID_DOCUMENT").await;
     assert_eq!(counts(&db, &todos).await, (1.0, 1.0), "only the one valid put was written");
 
-    match db.collection("nope") {
+    for missing in [JsValue::from_str("nope"), JsValue::UNDEFINED, JsValue::from_f64(1.0)] {
+        match db.collection(missing) {
+            Err(e) => {
+                expect_wharf_error(&e, "UNKNOWN_COLLECTION");
+            }
+            Ok(_) => panic!("unknown collection accepted"),
+        }
+    }
+    match db.collection("nope".into()) {
         Err(e) => {
             expect_wharf_error(&e, "UNKNOWN_COLLECTION");
         }
@@ -282,7 +362,7 @@ async fn bad_input_is_rejected_and_writes_nothing() {
     reject(db.outbox().count(), "CLOSED").await;
 
     let reopened = open_todos(&name).await;
-    let again = reopened.collection("todos").unwrap();
+    let again = reopened.collection("todos".into()).unwrap();
     assert_eq!(counts(&reopened, &again).await, (1.0, 1.0), "writes after close stored nothing");
     reopened.close();
     delete_db(&name).await;
@@ -315,7 +395,7 @@ async fn bad_open_options_are_rejected() {
 async fn data_and_outbox_survive_close_and_reopen() {
     let name = unique_name("persist");
     let db = open_todos(&name).await;
-    let todos = db.collection("todos").unwrap();
+    let todos = db.collection("todos".into()).unwrap();
     resolve(todos.put(todo("a", 1.0))).await;
     resolve(todos.put(todo("b", 2.0))).await;
     resolve(todos.patch("a".into(), json(r#"{"done":true}"#))).await;
@@ -324,7 +404,7 @@ async fn data_and_outbox_survive_close_and_reopen() {
     db.close();
 
     let db = open_todos(&name).await;
-    let todos = db.collection("todos").unwrap();
+    let todos = db.collection("todos".into()).unwrap();
     assert_eq!(prop(&resolve(todos.get("a".into())).await, "done"), JsValue::TRUE);
     assert!(resolve(todos.get("b".into())).await.is_undefined());
     let after: Array = resolve(db.outbox().snapshot()).await.unchecked_into();
@@ -342,7 +422,7 @@ async fn data_and_outbox_survive_close_and_reopen() {
 async fn schema_upgrade_adds_collections_and_indexes_and_keeps_data() {
     let name = unique_name("upgrade");
     let db = open_with(&name, r#"[{"name":"todos","keyPath":"id"}]"#).await.unwrap();
-    resolve(db.collection("todos").unwrap().put(todo("a", 5.0))).await;
+    resolve(db.collection("todos".into()).unwrap().put(todo("a", 5.0))).await;
     db.close();
 
     let db = open_with(
@@ -351,10 +431,10 @@ async fn schema_upgrade_adds_collections_and_indexes_and_keeps_data() {
     )
     .await
     .unwrap();
-    let todos = db.collection("todos").unwrap();
+    let todos = db.collection("todos".into()).unwrap();
     let found: Array = resolve(todos.query(json(r#"{"index":"by_rank","equals":5}"#))).await.unchecked_into();
     assert_eq!(found.length(), 1, "the new index covers existing records");
-    resolve(db.collection("notes").unwrap().put(json(r#"{"id":"n1"}"#))).await;
+    resolve(db.collection("notes".into()).unwrap().put(json(r#"{"id":"n1"}"#))).await;
     assert_eq!(number(db.outbox().count()).await, 2.0);
     db.close();
 
@@ -366,7 +446,7 @@ async fn schema_upgrade_adds_collections_and_indexes_and_keeps_data() {
         Ok(_) => panic!("a key path change was accepted"),
     }
     let db = open_with(&name, r#"[{"name":"todos","keyPath":"id"}]"#).await.unwrap();
-    assert_eq!(counts(&db, &db.collection("todos").unwrap()).await, (1.0, 2.0), "refused upgrade changed nothing");
+    assert_eq!(counts(&db, &db.collection("todos".into()).unwrap()).await, (1.0, 2.0), "refused upgrade changed nothing");
     db.close();
     delete_db(&name).await;
 }
@@ -383,9 +463,11 @@ async fn version_change_closes_reports_and_reopens_in_order() {
         })
         .into_js_value()
     };
-    let _keep = old.on_version_change(record.unchecked_into());
-    let removed = old.on_version_change(js_sys::Function::new_no_args("throw new Error('removed listener ran')"));
+    let _keep = old.on_version_change(record).unwrap();
+    let removed = old.on_version_change(js_sys::Function::new_no_args("throw new Error('removed listener ran')").into()).unwrap();
     removed.call0(&JsValue::UNDEFINED).unwrap();
+    removed.call0(&JsValue::UNDEFINED).expect("unsubscribing twice is harmless");
+    expect_wharf_error(&old.on_version_change("not a function".into()).expect_err("rejected"), "INVALID_OPTIONS");
 
     // Another "tab" opens a newer schema: the old connection must get out of the way.
     let newer = open_with(&name, r#"[{"name":"todos","keyPath":"id"},{"name":"notes","keyPath":"id"}]"#).await.unwrap();
@@ -394,30 +476,34 @@ async fn version_change_closes_reports_and_reopens_in_order() {
     assert_eq!(prop(&changes.get(0), "newVersion").as_f64(), Some(2.0));
 
     // The old handle reconnects on its next call; writes issued meanwhile keep their order.
-    let todos = old.collection("todos").unwrap();
+    let todos = old.collection("todos".into()).unwrap();
     let first = todos.put(json(r#"{"id":"k","v":1}"#));
     let second = todos.patch("k".into(), json(r#"{"v":2}"#));
     let third = todos.put(json(r#"{"id":"j","v":3}"#));
     resolve(first).await;
     resolve(second).await;
     resolve(third).await;
-    let seen = newer.collection("todos").unwrap();
+    let seen = newer.collection("todos".into()).unwrap();
     assert_eq!(prop(&resolve(seen.get("k".into())).await, "v").as_f64(), Some(2.0));
     let entries: Array = resolve(newer.outbox().snapshot()).await.unchecked_into();
     let ops: Vec<String> = entries.iter().map(|e| prop(&e, "op").as_string().unwrap()).collect();
     assert_eq!(ops, ["put", "patch", "put"]);
 
-    // Deleting the database is reported as newVersion null to every open handle.
+    // Deleting the database is reported as newVersion null to every open handle, and the handle
+    // is closed for good: a later write must not silently create an empty database again.
     newer.close();
     delete_db(&name).await;
     assert_eq!(changes.length(), 2);
     assert!(prop(&changes.get(1), "newVersion").is_null());
+    let message = reject(todos.put(json(r#"{"id":"after"}"#)), "CLOSED").await;
+    assert!(message.contains("deleted"), "{message}");
+    reject(todos.get("k".into()), "CLOSED").await;
+    assert!(!database_exists(&name).await, "the deleted database was not recreated");
     old.close();
-    delete_db(&name).await;
 }
 
 #[wasm_bindgen_test]
-async fn storage_reports_usage_quota_and_persistence() {
+async fn storage_reports_usage_quota_and_whether_persisted() {
     let name = unique_name("storage");
     let options = json(&format!(r#"{{"name":"{name}","collections":[{{"name":"a","keyPath":"id"}}],"persist":true}}"#));
     let db = Database::open(options).await.unwrap();

@@ -83,3 +83,39 @@ fn todo(id: &str, rank: f64) -> JsValue {
 fn stat(db: &Database, name: &str) -> f64 {
     prop(&db.stats(), name).as_f64().expect("a stat")
 }
+
+/// Counts calls to `IDBDatabase.prototype.transaction` until `stop()`.
+struct TransactionCounter {
+    prototype: JsValue,
+    original: JsValue,
+    counter: JsValue,
+}
+
+fn count_transactions() -> TransactionCounter {
+    let class = Reflect::get(&js_sys::global(), &"IDBDatabase".into()).unwrap();
+    let prototype = Reflect::get(&class, &"prototype".into()).unwrap();
+    let original = Reflect::get(&prototype, &"transaction".into()).unwrap();
+    let counter = json(r#"{"n":0}"#);
+    let wrap = js_sys::Function::new_with_args(
+        "original, counter",
+        "return function (...args) { counter.n++; return original.apply(this, args); }",
+    );
+    let wrapped = wrap.call2(&JsValue::NULL, &original, &counter).unwrap();
+    set(&prototype, "transaction", &wrapped);
+    TransactionCounter { prototype, original, counter }
+}
+
+impl TransactionCounter {
+    fn stop(self) -> f64 {
+        set(&self.prototype, "transaction", &self.original);
+        prop(&self.counter, "n").as_f64().unwrap()
+    }
+}
+
+/// Whether `indexedDB.databases()` lists `name`.
+async fn database_exists(name: &str) -> bool {
+    let factory = Reflect::get(&js_sys::global(), &"indexedDB".into()).unwrap();
+    let list: js_sys::Function = Reflect::get(&factory, &"databases".into()).unwrap().unchecked_into();
+    let names: js_sys::Array = resolve(list.call0(&factory).unwrap().unchecked_into()).await.unchecked_into();
+    names.iter().any(|info| prop(&info, "name").as_string().as_deref() == Some(name))
+}

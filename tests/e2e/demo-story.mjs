@@ -27,7 +27,7 @@ export function readState() {
 /** Straight from the package, to check that the page shows the truth (runs in the page). */
 export async function readOutbox() {
   const entries = await globalThis.wharfDemo.db.outbox.snapshot();
-  return entries.map(({ op, key, collection, seq, attempts }) => ({ op, key, collection, seq, attempts }));
+  return entries.map(({ id, op, key, collection, seq, attempts }) => ({ id, op, key, collection, seq, attempts }));
 }
 
 /** Records uncaught errors and unhandled rejections from now on (runs in the page). */
@@ -104,8 +104,9 @@ export async function addToggleDeleteReload(driver, baseUrl) {
     ],
     "outbox entries are the four writes, oldest first",
   );
-  const seqs = outboxBefore.map((e) => e.seq);
-  assert.deepEqual([...seqs].sort((a, b) => a - b), seqs, "seq increases in commit order");
+  const ids = outboxBefore.map((e) => e.id);
+  assert.deepEqual([...ids].sort(), ids, "op ids (ULIDs) increase in the same order as seq");
+  assert.equal(new Set(ids).size, ids.length, "op ids are unique");
   assert.deepEqual((await state()).uncaught, [], "no uncaught error before the reload");
 
   // Reload: everything comes back from IndexedDB.

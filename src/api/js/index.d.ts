@@ -28,6 +28,7 @@ export type WharfErrorCode =
   | "INVALID_QUERY"
   | "INVALID_OPTIONS"
   | "NOT_FOUND"
+  | "CONSTRAINT"
   | "QUOTA_EXCEEDED"
   | "CLOSED"
   | "ABORTED"
@@ -102,7 +103,11 @@ export interface IndexSchema {
   name: string;
   /** Dotted path of the indexed field, or several paths for a compound index. */
   keyPath: string | string[];
-  /** Reject writes that would give two documents the same index key. */
+  /**
+   * Reject writes that would give two documents the same index key (`CONSTRAINT`). Writes to a
+   * collection with a unique index get a transaction of their own, so a violation never fails
+   * anyone else's write.
+   */
   unique?: boolean;
   /** Index every element of an array field separately. */
   multiEntry?: boolean;
@@ -322,10 +327,15 @@ export interface Database {
   stats(): WriteStats;
   /**
    * Called when another tab upgrades or deletes the database. Wharf has closed its connection
-   * already and reopens it on the next call. Returns a function that removes the listener.
+   * already: after an upgrade it reopens on the next call (writes keep their order); after a
+   * deletion every later call rejects with `CLOSED` (reopening would create an empty database).
+   * Returns a function that removes the listener; calling it again does nothing.
    */
   onVersionChange(listener: (change: VersionChange) => void): () => void;
-  /** Close the database; writes already issued still commit, later calls reject with `CLOSED`. */
+  /**
+   * Close the database. Writes already placed in a transaction still commit; writes waiting for a
+   * reconnect and every later call reject with `CLOSED`.
+   */
   close(): void;
 }
 
