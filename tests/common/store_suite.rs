@@ -533,3 +533,37 @@ async fn storage_degrades_to_nulls_without_a_storage_manager() {
     db.close();
     delete_db(&name).await;
 }
+
+#[wasm_bindgen_test]
+async fn persist_option_asks_the_browser_where_it_can() {
+    let storage = prop(&prop(&js_sys::global(), "navigator"), "storage");
+    let original = prop(&storage, "persist");
+    if !original.is_function() {
+        // Workers have no persist(): the option must be accepted and skipped (checked below).
+        let name = unique_name("persist-skip");
+        let options = json(&format!(r#"{{"name":"{name}","collections":[{{"name":"a","keyPath":"id"}}],"persist":true}}"#));
+        Database::open(options).await.expect("persist: true opens where persist() is missing").close();
+        delete_db(&name).await;
+        return;
+    }
+    let calls = json(r#"{"n":0}"#);
+    let counting = js_sys::Function::new_with_args("calls", "return function () { calls.n++; return Promise.resolve(false); }")
+        .call1(&JsValue::NULL, &calls)
+        .unwrap();
+    let hidden: js_sys::Object = storage.clone().unchecked_into();
+    let descriptor = json(r#"{"configurable":true,"writable":true}"#);
+    set(&descriptor, "value", &counting);
+    Reflect::define_property(&hidden, &"persist".into(), descriptor.unchecked_ref()).unwrap();
+    let mut names = Vec::new();
+    for persist in [false, true] {
+        let name = unique_name("persist");
+        let options = json(&format!(r#"{{"name":"{name}","collections":[{{"name":"a","keyPath":"id"}}],"persist":{persist}}}"#));
+        Database::open(options).await.unwrap().close();
+        names.push(name);
+    }
+    Reflect::delete_property(&hidden, &"persist".into()).unwrap();
+    assert_eq!(prop(&calls, "n").as_f64(), Some(1.0), "persist() asked once, only with persist: true");
+    for name in names {
+        delete_db(&name).await;
+    }
+}

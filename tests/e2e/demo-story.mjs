@@ -121,3 +121,37 @@ export async function addToggleDeleteReload(driver, baseUrl) {
   });
   assert.deepEqual(await driver.evaluate(readOutbox), outboxBefore, "the outbox is unchanged by a reload");
 }
+
+/** A patch of a document deleted elsewhere shows `NOT_FOUND: …`, queues nothing, then clears. */
+export async function failedWriteShowsItsError(driver, baseUrl) {
+  const state = () => driver.evaluate(readState);
+  await openDemo(driver, `${baseUrl}/`);
+  await driver.fill('[data-testid="title-input"]', "Deleted elsewhere");
+  await driver.click('[data-testid="add-button"]');
+  const id = await eventually(async () => {
+    const [todo] = (await state()).todos;
+    assert.equal(todo?.title, "Deleted elsewhere");
+    return todo.id;
+  });
+  // Another tab deletes it; this page still shows it, so ticking it patches a missing document.
+  await driver.evaluate((key) => globalThis.wharfDemo.todos.delete(key), id);
+  await driver.click(`[data-testid="todo-item"][data-id="${id}"] [data-testid="todo-done"]`);
+  await eventually(async () => {
+    const now = await state();
+    assert.match(now.error ?? "", /^NOT_FOUND: \S/, "the error element shows code: message");
+    assert.deepEqual(now.todos, [], "the list is re-read after the failure");
+    assert.equal(now.outboxCount, "2", "the failed patch queued nothing");
+  });
+  const code = await driver.evaluate(() => document.querySelector('[data-testid="error"]').dataset.code);
+  assert.equal(code, "NOT_FOUND");
+
+  // The next successful action clears the error.
+  await driver.fill('[data-testid="title-input"]', "Fine");
+  await driver.click('[data-testid="add-button"]');
+  await eventually(async () => {
+    const now = await state();
+    assert.equal(now.error, null);
+    assert.deepEqual(now.todos.map((t) => t.title), ["Fine"]);
+  });
+  assert.deepEqual((await state()).uncaught, [], "a handled WharfError is not an uncaught error");
+}
