@@ -126,12 +126,15 @@ impl WriteBatcher {
             }
         }
         let (tx, committed) = begin(db, scope, settle)?;
-        match place_all(&tx, writes) {
-            Ok(()) => {}
-            Err(PlaceError::Inactive) => {
-                return Err(StorageError::Aborted("a new transaction was inactive at once".to_owned()))
-            }
-            Err(PlaceError::Fatal(e)) => return Err(e),
+        if let Err(failure) = place_all(&tx, writes) {
+            // Nobody else holds this transaction's promise: observe its rejection here so the
+            // abort is not reported as an unhandled rejection, and return the real cause.
+            let _ = tx.abort();
+            ignore_rejection(&committed);
+            return Err(match failure {
+                PlaceError::Inactive => StorageError::Aborted("a new transaction was inactive at once".to_owned()),
+                PlaceError::Fatal(e) => e,
+            });
         }
         if !isolated {
             *self.current.borrow_mut() = Some(OpenBatch { tx, committed: committed.clone() });
@@ -150,6 +153,14 @@ impl WriteBatcher {
         if current.as_ref().is_some_and(|b| JsValue::from(b.tx.clone()) == *tx) {
             current.take();
         }
+    }
+}
+
+fn ignore_rejection(promise: &Promise) {
+    let ignore = Closure::<dyn FnMut(JsValue)>::new(|_: JsValue| {}).into_js_value();
+    if let Ok(catch) = js_sys::Reflect::get(promise, &JsValue::from_str("catch")).and_then(|f| f.dyn_into::<Function>())
+    {
+        let _ = catch.call1(promise, &ignore);
     }
 }
 
