@@ -14,11 +14,26 @@ use super::error::CoreError;
 pub const MAX_KEY_BYTES: usize = 1024;
 
 /// A document key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(untagged)]
 pub enum Key {
     Text(String),
     Number(f64),
+}
+
+/// Largest integer a JavaScript number holds exactly.
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+impl Serialize for Key {
+    /// Whole numbers serialize as JSON integers (`7`, not `7.0`), as JavaScript prints them, so a
+    /// key has one canonical text on the wire and in server storage.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Key::Text(text) => serializer.serialize_str(text),
+            Key::Number(n) if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER => serializer.serialize_i64(*n as i64),
+            Key::Number(n) => serializer.serialize_f64(*n),
+        }
+    }
 }
 
 impl Key {
@@ -69,7 +84,7 @@ impl Key {
 /// Formats a number the way JavaScript prints it (`3`, not `3.0`), for error messages.
 pub fn format_number(value: f64) -> String {
     match serde_json::Number::from_f64(value) {
-        Some(_) if value.fract() == 0.0 && value.abs() < 9.007_199_254_740_992e15 => (value as i64).to_string(),
+        Some(_) if value.fract() == 0.0 && value.abs() <= MAX_SAFE_INTEGER => (value as i64).to_string(),
         Some(number) => number.to_string(),
         None if value.is_nan() => "NaN".to_owned(),
         None if value > 0.0 => "Infinity".to_owned(),

@@ -8,6 +8,7 @@ pub mod error;
 pub mod fields;
 pub mod id;
 pub mod outbox;
+pub mod protocol;
 pub mod query;
 pub mod schema;
 
