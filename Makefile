@@ -14,7 +14,7 @@ demo:
 	bash scripts/demo.sh
 
 serve:
-	node scripts/serve.mjs
+	cargo run -q -p wharf-server -- --www www --pkg pkg
 
 bench:
 	node bench/run.mjs

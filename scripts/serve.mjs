@@ -1,5 +1,6 @@
-// Tiny dependency-free static server for the demo and the browser tests, until the Rust reference
-// server exists: www/ at /, pkg/ (the built package) at /pkg/, on 127.0.0.1 only, never cached,
+// Tiny dependency-free static server for the end-to-end tests and the benchmark, which need only
+// static files and start it in process (the demo runs on the Rust reference server, server/):
+// www/ at /, pkg/ (the built package) at /pkg/, on 127.0.0.1 only, never cached,
 // with the MIME types browsers insist on (application/wasm for streaming compilation, text/javascript
 // for modules) and no way out of those two folders.
 // CLI:    node scripts/serve.mjs [--port 8080]   (--port 0 picks a free port)

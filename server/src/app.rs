@@ -1,0 +1,110 @@
+//! The HTTP surface of the reference server: `POST /push` (docs/protocol.md), the demo app from
+//! `www/` and the built package from `pkg/`, bearer-token checking, body and batch limits, CORS.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::services::ServeDir;
+use wharf::core::protocol::{ErrorResponse, PushRequest, PushResponse, MAX_ID_BYTES, PROTOCOL_VERSION};
+
+use crate::store::Store;
+
+/// Everything a request handler needs.
+pub struct Config {
+    pub store: Store,
+    /// When set, `/push` requires `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    pub max_body_bytes: usize,
+    pub max_batch: usize,
+    pub www: PathBuf,
+    pub pkg: PathBuf,
+    /// Origins allowed to call `/push` from another origin; empty means same-origin only.
+    pub cors_origins: Vec<String>,
+}
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    let body = ErrorResponse { protocol: PROTOCOL_VERSION, code: code.to_owned(), message: message.into() };
+    (status, Json(body)).into_response()
+}
+
+fn authorized(config: &Config, headers: &HeaderMap) -> bool {
+    let Some(token) = &config.token else { return true };
+    let presented =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    // Constant-time comparison: the token is a secret.
+    presented.is_some_and(|p| {
+        p.len() == token.len() && p.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    })
+}
+
+async fn push(State(config): State<Arc<Config>>, headers: HeaderMap, body: Bytes) -> Response {
+    if !authorized(&config, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong bearer token");
+    }
+    let request: PushRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("not a push request: {e}")),
+    };
+    if request.protocol != PROTOCOL_VERSION {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "UNSUPPORTED_PROTOCOL",
+            format!("this server speaks protocol {PROTOCOL_VERSION}, the request uses {}", request.protocol),
+        );
+    }
+    if request.client_id.is_empty() || request.client_id.len() > MAX_ID_BYTES {
+        return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("clientId must be 1 to {MAX_ID_BYTES} bytes"));
+    }
+    if request.mutations.len() > config.max_batch {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BATCH_TOO_LARGE",
+            format!("at most {} mutations per push, got {}", config.max_batch, request.mutations.len()),
+        );
+    }
+    let state = Arc::clone(&config);
+    let applied =
+        tokio::task::spawn_blocking(move || state.store.apply_push(&request.client_id, &request.mutations)).await;
+    match applied {
+        Ok(Ok(results)) => Json(PushResponse { protocol: PROTOCOL_VERSION, results }).into_response(),
+        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "STORAGE", e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string()),
+    }
+}
+
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(CorsLayer::new().allow_origin(allow).allow_methods([Method::GET, Method::POST]).allow_headers([
+        header::CONTENT_TYPE,
+        header::AUTHORIZATION,
+        "idempotency-key".parse().expect("valid header name"),
+    ]))
+}
+
+/// The server's routes.
+pub fn router(config: Config) -> Router {
+    let config = Arc::new(config);
+    let api = Router::new()
+        .route("/push", post(push))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .with_state(Arc::clone(&config));
+    let api = match cors(&config.cors_origins) {
+        Some(layer) => api.layer(layer),
+        None => api,
+    };
+    api.nest_service("/pkg", ServeDir::new(&config.pkg)).fallback_service(ServeDir::new(&config.www))
+}

@@ -1,0 +1,4 @@
+//! Wharf's reference sync server, as a library so tests can drive its router in process.
+
+pub mod app;
+pub mod store;

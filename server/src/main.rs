@@ -1,0 +1,76 @@
+//! `wharf-server`: runs the reference sync server. `cargo run -p wharf-server -- --help`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use wharf_server::app::{router, Config};
+use wharf_server::store::Store;
+
+/// Wharf's reference sync server: the push endpoint of docs/protocol.md over embedded SQLite,
+/// plus the demo app (www/) and the built package (pkg/).
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Options {
+    /// Address to listen on. Keep it on loopback unless you mean to expose the server.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// SQLite database file, or ":memory:" for a store that lives as long as the process.
+    #[arg(long, default_value = ":memory:")]
+    database: String,
+    /// Require `Authorization: Bearer <TOKEN>` on /push. Also read from WHARF_TOKEN.
+    #[arg(long, env = "WHARF_TOKEN")]
+    token: Option<String>,
+    /// Largest accepted request body, in bytes (larger: 413).
+    #[arg(long, default_value_t = 1 << 20)]
+    max_body_bytes: usize,
+    /// Most mutations accepted in one push (more: 413 BATCH_TOO_LARGE).
+    #[arg(long, default_value_t = 1000)]
+    max_batch: usize,
+    /// Directory served at / (the demo app).
+    #[arg(long, default_value = "www")]
+    www: PathBuf,
+    /// Directory served at /pkg (the built npm package).
+    #[arg(long, default_value = "pkg")]
+    pkg: PathBuf,
+    /// Origin allowed to call /push cross-origin (repeatable; "*" for any). Default: same origin only.
+    #[arg(long = "cors-origin")]
+    cors_origins: Vec<String>,
+}
+
+#[tokio::main]
+async fn main() {
+    let options = Options::parse();
+    let store = match Store::open(&options.database) {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("wharf-server: cannot open {}: {e}", options.database);
+            std::process::exit(2);
+        }
+    };
+    let app = router(Config {
+        store,
+        token: options.token,
+        max_body_bytes: options.max_body_bytes,
+        max_batch: options.max_batch,
+        www: options.www,
+        pkg: options.pkg,
+        cors_origins: options.cors_origins,
+    });
+    let listener = match tokio::net::TcpListener::bind(options.addr).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("wharf-server: cannot listen on {}: {e}", options.addr);
+            std::process::exit(2);
+        }
+    };
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| options.addr.to_string());
+    println!("Wharf server: http://{addr}/");
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+        eprintln!("wharf-server: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,288 @@
+//! The server's storage: records with versions and tombstones, and the ledger of applied
+//! mutation ids that makes every mutation's effect happen exactly once. Embedded SQLite, a file
+//! or in memory; each push batch is applied in one SQLite transaction.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde_json::Value;
+use thiserror::Error;
+use wharf::core::protocol::{Mutation, MutationResult};
+use wharf::core::OpKind;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("storage failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// A record as stored: `value` is `None` for a tombstone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRecord {
+    pub value: Option<Value>,
+    pub version: u64,
+}
+
+pub struct Store {
+    connection: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS records (
+        collection TEXT NOT NULL,
+        key TEXT NOT NULL,          -- the key as canonical JSON (\"a\" or 7)
+        value TEXT,                 -- JSON document; NULL marks a tombstone
+        version INTEGER NOT NULL,
+        PRIMARY KEY (collection, key)
+    );
+    CREATE TABLE IF NOT EXISTS applied_mutations (
+        id TEXT PRIMARY KEY,
+        client_id TEXT NOT NULL,
+        version INTEGER NOT NULL    -- the record version this mutation produced
+    );
+";
+
+impl Store {
+    /// Opens (creating) the store at `path`, or in memory for `:memory:`.
+    pub fn open(path: &str) -> Result<Store, StoreError> {
+        let connection =
+            if path == ":memory:" { Connection::open_in_memory()? } else { Connection::open(Path::new(path))? };
+        connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
+        connection.execute_batch(SCHEMA)?;
+        Ok(Store { connection: Mutex::new(connection) })
+    }
+
+    /// Applies a batch in one transaction and returns a result per mutation, in order.
+    pub fn apply_push(&self, client_id: &str, mutations: &[Mutation]) -> Result<Vec<MutationResult>, StoreError> {
+        self.apply_push_failing_after(client_id, mutations, None)
+    }
+
+    /// `apply_push`, failing (rolling everything back) after `fail_after` mutations: for tests.
+    #[doc(hidden)]
+    pub fn apply_push_failing_after(
+        &self,
+        client_id: &str,
+        mutations: &[Mutation],
+        fail_after: Option<usize>,
+    ) -> Result<Vec<MutationResult>, StoreError> {
+        let mut connection = self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut results = Vec::with_capacity(mutations.len());
+        for (i, mutation) in mutations.iter().enumerate() {
+            if fail_after == Some(i) {
+                return Err(StoreError::Corrupt("injected failure".into()));
+            }
+            results.push(apply_one(&tx, client_id, mutation)?);
+        }
+        tx.commit()?;
+        Ok(results)
+    }
+
+    /// The stored record, tombstones included.
+    pub fn record(&self, collection: &str, key: &wharf::core::Key) -> Result<Option<StoredRecord>, StoreError> {
+        let connection = self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        read_record(&connection, collection, &key_text(key))
+    }
+
+    /// How many distinct mutation ids have been applied.
+    pub fn applied_count(&self) -> Result<u64, StoreError> {
+        let connection = self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count: i64 = connection.query_row("SELECT COUNT(*) FROM applied_mutations", [], |row| row.get(0))?;
+        Ok(unsigned(count))
+    }
+}
+
+/// SQLite integers are signed; versions and counts never go below zero or above i64::MAX.
+fn unsigned(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn signed(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn key_text(key: &wharf::core::Key) -> String {
+    serde_json::to_string(key).unwrap_or_default()
+}
+
+fn read_record(connection: &Connection, collection: &str, key: &str) -> Result<Option<StoredRecord>, StoreError> {
+    let row: Option<(Option<String>, i64)> = connection
+        .query_row(
+            "SELECT value, version FROM records WHERE collection = ?1 AND key = ?2",
+            params![collection, key],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    row.map(|(value, version)| {
+        let value = value
+            .map(|text| {
+                serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{collection}/{key}: {e}")))
+            })
+            .transpose()?;
+        Ok(StoredRecord { value, version: unsigned(version) })
+    })
+    .transpose()
+}
+
+fn rejected(mutation: &Mutation, code: &str, message: String) -> MutationResult {
+    MutationResult::Rejected { id: mutation.id.clone(), code: code.to_owned(), message, permanent: true }
+}
+
+fn apply_one(tx: &Connection, client_id: &str, mutation: &Mutation) -> Result<MutationResult, StoreError> {
+    let earlier: Option<i64> = tx
+        .query_row("SELECT version FROM applied_mutations WHERE id = ?1", params![mutation.id], |row| row.get(0))
+        .optional()?;
+    if let Some(version) = earlier {
+        return Ok(MutationResult::Duplicate { id: mutation.id.clone(), version: unsigned(version) });
+    }
+    if let Err(message) = mutation.check() {
+        return Ok(rejected(mutation, "INVALID_MUTATION", message));
+    }
+    let key = key_text(&mutation.key);
+    let current = read_record(tx, &mutation.collection, &key)?;
+    let current_version = current.as_ref().map_or(0, |r| r.version);
+    if let Some(base) = mutation.base_version {
+        if base != current_version {
+            let value = current.and_then(|r| r.value);
+            return Ok(MutationResult::Conflict { id: mutation.id.clone(), version: current_version, value });
+        }
+    }
+    let next_value = match mutation.op {
+        OpKind::Put => mutation.value.clone(),
+        OpKind::Delete => None,
+        OpKind::Patch => match (current.and_then(|r| r.value), mutation.patch.as_ref().and_then(Value::as_object)) {
+            (Some(Value::Object(mut merged)), Some(patch)) => {
+                merged.extend(patch.iter().map(|(k, v)| (k.clone(), v.clone())));
+                Some(Value::Object(merged))
+            }
+            _ => {
+                return Ok(rejected(
+                    mutation,
+                    "NOT_FOUND",
+                    format!("no document {key} in \"{}\" to patch", mutation.collection),
+                ))
+            }
+        },
+    };
+    let version = current_version + 1;
+    let text = next_value.as_ref().map(Value::to_string);
+    tx.execute(
+        "INSERT INTO records (collection, key, value, version) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (collection, key) DO UPDATE SET value = excluded.value, version = excluded.version",
+        params![mutation.collection, key, text, signed(version)],
+    )?;
+    tx.execute(
+        "INSERT INTO applied_mutations (id, client_id, version) VALUES (?1, ?2, ?3)",
+        params![mutation.id, client_id, signed(version)],
+    )?;
+    Ok(MutationResult::Applied { id: mutation.id.clone(), version })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use wharf::core::Key;
+
+    fn mutation(id: &str, op: &str, key: &str, payload: Option<(&str, Value)>) -> Mutation {
+        let mut m = json!({"id": id, "seq": 1, "collection": "todos", "key": key, "op": op});
+        if let Some((field, value)) = payload {
+            m[field] = value;
+        }
+        serde_json::from_value(m).unwrap()
+    }
+
+    #[test]
+    fn the_same_mutation_twice_is_applied_once() {
+        let store = Store::open(":memory:").unwrap();
+        let put = mutation("m1", "put", "a", Some(("value", json!({"id": "a", "n": 1}))));
+        let first = store.apply_push("c", std::slice::from_ref(&put)).unwrap();
+        let again = store.apply_push("c", &[put.clone(), put]).unwrap();
+        assert_eq!(first, vec![MutationResult::Applied { id: "m1".into(), version: 1 }]);
+        assert_eq!(again, vec![MutationResult::Duplicate { id: "m1".into(), version: 1 }; 2]);
+        assert_eq!(store.record("todos", &Key::Text("a".into())).unwrap().unwrap().version, 1);
+        assert_eq!(store.applied_count().unwrap(), 1);
+    }
+
+    #[test]
+    fn a_batch_commits_whole_or_not_at_all() {
+        let store = Store::open(":memory:").unwrap();
+        let batch = [
+            mutation("m1", "put", "a", Some(("value", json!({"id": "a"})))),
+            mutation("m2", "put", "b", Some(("value", json!({"id": "b"})))),
+            mutation("m3", "put", "c", Some(("value", json!({"id": "c"})))),
+        ];
+        assert!(store.apply_push_failing_after("c", &batch, Some(2)).is_err());
+        assert_eq!(store.applied_count().unwrap(), 0);
+        assert_eq!(store.record("todos", &Key::Text("a".into())).unwrap(), None, "the first two rolled back");
+        let results = store.apply_push("c", &batch).unwrap();
+        assert!(results.iter().all(|r| matches!(r, MutationResult::Applied { .. })), "{results:?}");
+    }
+
+    #[test]
+    fn patch_merges_delete_tombstones_and_versions_grow() {
+        let store = Store::open(":memory:").unwrap();
+        let results = store
+            .apply_push(
+                "c",
+                &[
+                    mutation("m1", "put", "a", Some(("value", json!({"id": "a", "x": 1, "y": 1})))),
+                    mutation("m2", "patch", "a", Some(("patch", json!({"y": 2})))),
+                    mutation("m3", "delete", "a", None),
+                    mutation("m4", "patch", "a", Some(("patch", json!({"y": 3})))),
+                ],
+            )
+            .unwrap();
+        assert_eq!(results[1], MutationResult::Applied { id: "m2".into(), version: 2 });
+        assert_eq!(results[2], MutationResult::Applied { id: "m3".into(), version: 3 });
+        assert!(matches!(&results[3], MutationResult::Rejected { code, permanent: true, .. } if code == "NOT_FOUND"));
+        let record = store.record("todos", &Key::Text("a".into())).unwrap().unwrap();
+        assert_eq!(record, StoredRecord { value: None, version: 3 }, "a tombstone keeps its version");
+    }
+
+    #[test]
+    fn a_stale_base_version_is_a_conflict_with_the_server_value() {
+        let store = Store::open(":memory:").unwrap();
+        store.apply_push("c", &[mutation("m1", "put", "a", Some(("value", json!({"id": "a", "v": 1}))))]).unwrap();
+        let mut stale = mutation("m2", "put", "a", Some(("value", json!({"id": "a", "v": 2}))));
+        stale.base_version = Some(0);
+        let results = store.apply_push("c", &[stale.clone()]).unwrap();
+        assert_eq!(
+            results,
+            vec![MutationResult::Conflict { id: "m2".into(), version: 1, value: Some(json!({"id": "a", "v": 1})) }]
+        );
+        stale.base_version = Some(1);
+        assert_eq!(
+            store.apply_push("c", &[stale]).unwrap()[0],
+            MutationResult::Applied { id: "m2".into(), version: 2 }
+        );
+    }
+
+    #[test]
+    fn invalid_mutations_are_rejected_permanently_and_the_rest_proceed() {
+        let store = Store::open(":memory:").unwrap();
+        let results = store
+            .apply_push(
+                "c",
+                &[mutation("bad", "put", "a", None), mutation("good", "put", "b", Some(("value", json!({}))))],
+            )
+            .unwrap();
+        assert!(
+            matches!(&results[0], MutationResult::Rejected { permanent: true, code, .. } if code == "INVALID_MUTATION")
+        );
+        assert!(matches!(&results[1], MutationResult::Applied { .. }));
+    }
+
+    #[test]
+    fn a_file_store_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wharf.sqlite");
+        let path = path.to_str().unwrap();
+        Store::open(path).unwrap().apply_push("c", &[mutation("m1", "put", "a", Some(("value", json!({}))))]).unwrap();
+        let store = Store::open(path).unwrap();
+        assert_eq!(store.applied_count().unwrap(), 1);
+    }
+}
