@@ -10,6 +10,7 @@ pub mod id;
 pub mod outbox;
 pub mod protocol;
 pub mod query;
+pub mod retry;
 pub mod schema;
 
 pub use document::{document_key, key_of, parse_json, validate_patch, Key, KeyPath};
