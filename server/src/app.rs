@@ -14,6 +14,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 use wharf::core::protocol::{ErrorResponse, PushRequest, PushResponse, MAX_ID_BYTES, PROTOCOL_VERSION};
 
+use crate::faults::{FaultPlan, Faults};
 use crate::store::Store;
 
 /// Everything a request handler needs.
@@ -27,6 +28,8 @@ pub struct Config {
     pub pkg: PathBuf,
     /// Origins allowed to call `/push` from another origin; empty means same-origin only.
     pub cors_origins: Vec<String>,
+    /// Fault injection, `None` unless turned on; shared so it can be paused at run time.
+    pub faults: Option<Arc<Faults>>,
 }
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
@@ -69,14 +72,47 @@ async fn push(State(config): State<Arc<Config>>, headers: HeaderMap, body: Bytes
             format!("at most {} mutations per push, got {}", config.max_batch, request.mutations.len()),
         );
     }
+    let plan = match &config.faults {
+        Some(faults) if faults.enabled() => {
+            tokio::time::sleep(faults.settings.latency).await;
+            faults.plan()
+        }
+        Some(_) => FaultPlan::Proceed,
+        None => FaultPlan::Proceed,
+    };
+    if let (FaultPlan::Fail, Some(faults)) = (plan, &config.faults) {
+        return injected_failure(faults);
+    }
     let state = Arc::clone(&config);
     let applied =
         tokio::task::spawn_blocking(move || state.store.apply_push(&request.client_id, &request.mutations)).await;
     match applied {
+        Ok(Ok(_)) if plan == FaultPlan::DropAfterApply => dropped_connection(),
         Ok(Ok(results)) => Json(PushResponse { protocol: PROTOCOL_VERSION, results }).into_response(),
         Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "STORAGE", e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string()),
     }
+}
+
+fn injected_failure(faults: &Faults) -> Response {
+    let status = StatusCode::from_u16(faults.settings.fail_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let mut response = error(status, "INJECTED_FAULT", "fault injected by --faults; nothing was applied");
+    if let Some(seconds) = faults.settings.retry_after_secs {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// A 200 whose body fails mid-stream: the server closes the connection and the client sees a
+/// network error, although the batch was applied.
+fn dropped_connection() -> Response {
+    let failing = futures_util::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "fault: dropped after apply",
+        ))
+    });
+    Response::new(axum::body::Body::from_stream(failing))
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {

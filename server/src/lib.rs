@@ -1,4 +1,5 @@
 //! Wharf's reference sync server, as a library so tests can drive its router in process.
 
 pub mod app;
+pub mod faults;
 pub mod store;

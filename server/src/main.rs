@@ -2,9 +2,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 use wharf_server::app::{router, Config};
+use wharf_server::faults::{FaultSettings, Faults};
 use wharf_server::store::Store;
 
 /// Wharf's reference sync server: the push endpoint of docs/protocol.md over embedded SQLite,
@@ -36,6 +39,35 @@ struct Options {
     /// Origin allowed to call /push cross-origin (repeatable; "*" for any). Default: same origin only.
     #[arg(long = "cors-origin")]
     cors_origins: Vec<String>,
+    /// Turn fault injection on (for tests and demos; never in production). The --fault-* and
+    /// --fail-* options only act with it.
+    #[arg(long)]
+    faults: bool,
+    /// Probability (0 to 1) that a push fails before anything is applied.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    fail_rate: f64,
+    /// HTTP status of injected failures.
+    #[arg(long, default_value_t = 503)]
+    fail_status: u16,
+    /// Retry-After (seconds) sent with injected failures.
+    #[arg(long)]
+    retry_after_secs: Option<u64>,
+    /// Latency added to every push, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Probability (0 to 1) that the connection is dropped after a push was applied.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    drop_after_apply_rate: f64,
+    /// Seed of the fault schedule (the same seed replays the same faults).
+    #[arg(long, default_value_t = 1)]
+    fault_seed: u64,
+}
+
+fn probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("{text} is not a probability between 0 and 1")),
+    }
 }
 
 #[tokio::main]
@@ -56,6 +88,16 @@ async fn main() {
         www: options.www,
         pkg: options.pkg,
         cors_origins: options.cors_origins,
+        faults: options.faults.then(|| {
+            Arc::new(Faults::new(FaultSettings {
+                fail_rate: options.fail_rate,
+                fail_status: options.fail_status,
+                retry_after_secs: options.retry_after_secs,
+                latency: Duration::from_millis(options.latency_ms),
+                drop_after_apply_rate: options.drop_after_apply_rate,
+                seed: options.fault_seed,
+            }))
+        }),
     });
     let listener = match tokio::net::TcpListener::bind(options.addr).await {
         Ok(listener) => listener,

@@ -2,13 +2,17 @@
 //! exactly-once pushes, static files.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
+use std::time::Duration;
 use tower::ServiceExt;
+
 use wharf_server::app::{router, Config};
+use wharf_server::faults::{FaultSettings, Faults};
 use wharf_server::store::Store;
 
 fn config(dir: &Path, token: Option<&str>) -> Config {
@@ -20,6 +24,7 @@ fn config(dir: &Path, token: Option<&str>) -> Config {
         www: dir.join("www"),
         pkg: dir.join("pkg"),
         cors_origins: vec!["http://localhost:5173".into()],
+        faults: None,
     }
 }
 
@@ -129,4 +134,46 @@ async fn serves_the_demo_and_the_package_and_answers_cors_preflight() {
         .unwrap();
     let response = app.clone().oneshot(preflight).await.unwrap();
     assert_eq!(response.headers()["access-control-allow-origin"], "http://localhost:5173");
+}
+
+fn faulty(dir: &Path, fail_rate: f64, drop_after_apply_rate: f64) -> (axum::Router, Arc<Faults>) {
+    let mut config = config(dir, None);
+    let faults = Arc::new(Faults::new(FaultSettings {
+        fail_rate,
+        fail_status: 503,
+        retry_after_secs: Some(7),
+        latency: Duration::from_millis(30),
+        drop_after_apply_rate,
+        seed: 3,
+    }));
+    config.faults = Some(Arc::clone(&faults));
+    (router(config), faults)
+}
+
+#[tokio::test]
+async fn injected_failures_apply_nothing_and_say_when_to_retry() {
+    let dir = site();
+    let (app, faults) = faulty(dir.path(), 1.0, 0.0);
+    let body = push_body(json!([put("m1", "a")]));
+    let started = std::time::Instant::now();
+    let response = app.clone().oneshot(post(body.clone(), None)).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(30), "latency was added");
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "7");
+    faults.set_enabled(false);
+    let (_, answer, _) = send(&app, post(body, None)).await;
+    assert_eq!(answer["results"][0]["status"], "applied", "the failed push had applied nothing");
+}
+
+#[tokio::test]
+async fn a_dropped_connection_after_apply_is_answered_duplicate_on_resend() {
+    let dir = site();
+    let (app, faults) = faulty(dir.path(), 0.0, 1.0);
+    let body = push_body(json!([put("m1", "a")]));
+    let response = app.clone().oneshot(post(body.clone(), None)).await.unwrap();
+    assert!(response.into_body().collect().await.is_err(), "the client never receives the acknowledgement");
+    faults.set_enabled(false);
+    let (status, answer, text) = send(&app, post(body, None)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(answer["results"][0], json!({"status": "duplicate", "id": "m1", "version": 1}), "applied exactly once");
 }

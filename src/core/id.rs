@@ -35,12 +35,22 @@ impl std::fmt::Display for OpId {
     }
 }
 
-/// SplitMix64: tiny, fast, good enough to spread 80 bits of a ULID from a random seed.
+/// SplitMix64: a tiny, fast, seedable generator. Good for spreading ULID bits, jitter and
+/// reproducible fault schedules; not for secrets.
 #[derive(Debug, Clone)]
-struct SplitMix64(u64);
+pub struct SplitMix64(u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    /// A uniform sample in `[0, 1)`.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -68,8 +78,8 @@ impl OpIdGenerator {
         let now = if now_ms.is_finite() && now_ms > 0.0 { (now_ms as u64).min(MAX_TIME) } else { 0 };
         if now > self.last_time {
             self.last_time = now;
-            let high = u128::from(self.rng.next() & 0xFFFF);
-            self.last_random = (high << 64) | u128::from(self.rng.next());
+            let high = u128::from(self.rng.next_u64() & 0xFFFF);
+            self.last_random = (high << 64) | u128::from(self.rng.next_u64());
         } else if self.last_random == RANDOM_MASK {
             // 2^80 ids in one millisecond cannot happen; borrow the next millisecond to stay monotonic.
             self.last_time = (self.last_time + 1).min(MAX_TIME);
@@ -126,6 +136,17 @@ mod tests {
         let b = g.next_id(1000.0);
         assert!(a < b);
         assert_eq!(g.last_time, 1001);
+    }
+
+    #[test]
+    fn uniform_samples_stay_in_the_unit_interval_and_replay_from_the_seed() {
+        let mut a = SplitMix64::new(9);
+        let samples: Vec<f64> = (0..1000).map(|_| a.next_f64()).collect();
+        assert!(samples.iter().all(|x| (0.0..1.0).contains(x)));
+        let mean = samples.iter().sum::<f64>() / samples.len() as f64;
+        assert!((0.4..0.6).contains(&mean), "{mean}");
+        let mut b = SplitMix64::new(9);
+        assert!(samples.iter().all(|x| *x == b.next_f64()), "same seed, same sequence");
     }
 
     #[test]

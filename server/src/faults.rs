@@ -1,0 +1,105 @@
+//! Fault injection for tests and demos, off unless `--faults` is given: added latency, failed
+//! requests (a chosen status, optionally with `Retry-After`) that apply nothing, and connections
+//! dropped *after* the batch was applied, so the client never sees the acknowledgement and must
+//! resend (the resend is then answered `duplicate`). Seeded, so a schedule can be replayed.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use wharf::core::id::SplitMix64;
+
+/// What to inject into `/push`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultSettings {
+    /// Probability in `[0, 1]` that a push fails before anything is applied.
+    pub fail_rate: f64,
+    /// The status of those failures (a 5xx or 429 to be retried, or anything else to test).
+    pub fail_status: u16,
+    /// `Retry-After` (seconds) sent with those failures.
+    pub retry_after_secs: Option<u64>,
+    /// Delay added before every push is handled.
+    pub latency: Duration,
+    /// Probability in `[0, 1]` that the connection is dropped after the batch was applied.
+    pub drop_after_apply_rate: f64,
+    pub seed: u64,
+}
+
+/// What happens to one push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultPlan {
+    Proceed,
+    Fail,
+    DropAfterApply,
+}
+
+pub struct Faults {
+    pub settings: FaultSettings,
+    random: Mutex<SplitMix64>,
+    enabled: AtomicBool,
+}
+
+impl Faults {
+    pub fn new(settings: FaultSettings) -> Faults {
+        let random = Mutex::new(SplitMix64::new(settings.seed));
+        Faults { settings, random, enabled: AtomicBool::new(true) }
+    }
+
+    /// Pauses or resumes injection at run time (a paused server behaves normally).
+    pub fn set_enabled(&self, enabled: bool) {
+        self.enabled.store(enabled, Ordering::Relaxed);
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    /// Draws the plan for the next push (one draw per push, so a seed replays the same schedule).
+    pub fn plan(&self) -> FaultPlan {
+        if !self.enabled() {
+            return FaultPlan::Proceed;
+        }
+        let sample = self.random.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).next_f64();
+        if sample < self.settings.fail_rate {
+            FaultPlan::Fail
+        } else if sample < self.settings.fail_rate + self.settings.drop_after_apply_rate {
+            FaultPlan::DropAfterApply
+        } else {
+            FaultPlan::Proceed
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(fail_rate: f64, drop_after_apply_rate: f64, seed: u64) -> FaultSettings {
+        FaultSettings {
+            fail_rate,
+            fail_status: 503,
+            retry_after_secs: None,
+            latency: Duration::ZERO,
+            drop_after_apply_rate,
+            seed,
+        }
+    }
+
+    #[test]
+    fn rates_shape_the_schedule_and_seeds_replay_it() {
+        let faults = Faults::new(settings(0.2, 0.1, 42));
+        let plans: Vec<FaultPlan> = (0..10_000).map(|_| faults.plan()).collect();
+        let fails = plans.iter().filter(|p| **p == FaultPlan::Fail).count();
+        let drops = plans.iter().filter(|p| **p == FaultPlan::DropAfterApply).count();
+        assert!((1_700..2_300).contains(&fails), "{fails}");
+        assert!((800..1_200).contains(&drops), "{drops}");
+        let replay = Faults::new(settings(0.2, 0.1, 42));
+        assert!(plans.iter().all(|p| *p == replay.plan()));
+        let never = Faults::new(settings(0.0, 0.0, 1));
+        assert!((0..1000).all(|_| never.plan() == FaultPlan::Proceed));
+        let paused = Faults::new(settings(1.0, 0.0, 1));
+        assert_eq!(paused.plan(), FaultPlan::Fail);
+        paused.set_enabled(false);
+        assert_eq!(paused.plan(), FaultPlan::Proceed);
+    }
+}
