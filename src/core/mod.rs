@@ -3,6 +3,7 @@
 //! Everything here compiles and is tested on the host with plain `cargo test`; the browser
 //! adapters in `platform` and the JavaScript boundary in `api` build on it.
 
+pub mod coalesce;
 pub mod document;
 pub mod error;
 pub mod fields;
