@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::Value;
 use thiserror::Error;
+use wharf::core::outbox::apply_patch;
 use wharf::core::protocol::{Mutation, MutationResult};
 use wharf::core::OpKind;
 
@@ -153,12 +154,13 @@ fn apply_one(tx: &Connection, client_id: &str, mutation: &Mutation) -> Result<Mu
     let next_value = match mutation.op {
         OpKind::Put => mutation.value.clone(),
         OpKind::Delete => None,
-        OpKind::Patch => match (current.and_then(|r| r.value), mutation.patch.as_ref().and_then(Value::as_object)) {
-            (Some(Value::Object(mut merged)), Some(patch)) => {
-                merged.extend(patch.iter().map(|(k, v)| (k.clone(), v.clone())));
-                Some(Value::Object(merged))
-            }
-            _ => {
+        OpKind::Patch => match current
+            .and_then(|r| r.value)
+            .zip(mutation.patch.as_ref())
+            .and_then(|(base, patch)| apply_patch(&base, patch))
+        {
+            Some(merged) => Some(merged),
+            None => {
                 return Ok(rejected(
                     mutation,
                     "NOT_FOUND",

@@ -8,10 +8,8 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Value};
-
 use super::document::Key;
-use super::outbox::{OpKind, OutboxEntry};
+use super::outbox::{apply_patch, OpKind, OutboxEntry};
 
 /// The outbox after coalescing.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,12 +29,6 @@ fn key_of(entry: &OutboxEntry) -> (String, String) {
     (entry.collection.clone(), key)
 }
 
-fn merged_objects(base: &Value, patch: &Value) -> Option<Value> {
-    let mut merged: Map<String, Value> = base.as_object()?.clone();
-    merged.extend(patch.as_object()?.iter().map(|(k, v)| (k.clone(), v.clone())));
-    Some(Value::Object(merged))
-}
-
 /// The single change equivalent to `earlier` then `later` on the same document, if there is one.
 fn merge(earlier: &OutboxEntry, later: &OutboxEntry) -> Option<OutboxEntry> {
     let mut survivor = earlier.clone();
@@ -48,10 +40,10 @@ fn merge(earlier: &OutboxEntry, later: &OutboxEntry) -> Option<OutboxEntry> {
             survivor.patch = None;
         }
         (OpKind::Put, OpKind::Patch) => {
-            survivor.value = Some(merged_objects(earlier.value.as_ref()?, later.patch.as_ref()?)?);
+            survivor.value = Some(apply_patch(earlier.value.as_ref()?, later.patch.as_ref()?)?);
         }
         (OpKind::Patch, OpKind::Patch) => {
-            survivor.patch = Some(merged_objects(earlier.patch.as_ref()?, later.patch.as_ref()?)?);
+            survivor.patch = Some(apply_patch(earlier.patch.as_ref()?, later.patch.as_ref()?)?);
         }
         // A patch after a delete fails on the server; keep both so the rejection is reported.
         (OpKind::Delete, OpKind::Patch) => return None,
@@ -87,7 +79,7 @@ pub fn coalesce(entries: &[OutboxEntry], movable: impl Fn(&OutboxEntry) -> bool)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn entry(id: &str, key: &str, op: OpKind, payload: Option<Value>) -> OutboxEntry {
         OutboxEntry {
@@ -172,7 +164,7 @@ mod tests {
                     }
                     OpKind::Patch => {
                         if let Some(current) = state.get(&key) {
-                            let merged = merged_objects(current, entry.patch.as_ref().unwrap()).unwrap();
+                            let merged = apply_patch(current, entry.patch.as_ref().unwrap()).unwrap();
                             state.insert(key, merged);
                         }
                     }

@@ -20,6 +20,16 @@ pub enum OpKind {
 }
 
 impl OpKind {
+    /// Whether a change of this kind carries these payloads: an object `value` for put, an
+    /// object `patch` for patch, neither for delete. The one rule for outbox entries and mutations.
+    pub fn payload_matches(self, value: Option<&Value>, patch: Option<&Value>) -> bool {
+        match self {
+            OpKind::Put => value.is_some_and(Value::is_object) && patch.is_none(),
+            OpKind::Patch => patch.is_some_and(Value::is_object) && value.is_none(),
+            OpKind::Delete => value.is_none() && patch.is_none(),
+        }
+    }
+
     /// The name used in outbox entries and on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -28,6 +38,14 @@ impl OpKind {
             OpKind::Delete => "delete",
         }
     }
+}
+
+/// A shallow patch applied to a document: `{ ...base, ...patch }`. `None` unless both are objects.
+/// The one definition of patch semantics, used by coalescing and by the reference server.
+pub fn apply_patch(base: &Value, patch: &Value) -> Option<Value> {
+    let mut merged = base.as_object()?.clone();
+    merged.extend(patch.as_object()?.iter().map(|(k, v)| (k.clone(), v.clone())));
+    Some(Value::Object(merged))
 }
 
 /// Why the last attempt to push an entry failed.
@@ -67,11 +85,7 @@ pub struct OutboxEntry {
 impl OutboxEntry {
     /// Checks that the payload matches the op: a document for put, a patch for patch, none for delete.
     pub fn is_consistent(&self) -> bool {
-        match self.op {
-            OpKind::Put => self.value.as_ref().is_some_and(Value::is_object) && self.patch.is_none(),
-            OpKind::Patch => self.patch.as_ref().is_some_and(Value::is_object) && self.value.is_none(),
-            OpKind::Delete => self.value.is_none() && self.patch.is_none(),
-        }
+        self.op.payload_matches(self.value.as_ref(), self.patch.as_ref())
     }
 }
 

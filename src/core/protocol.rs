@@ -103,12 +103,7 @@ impl Mutation {
         if self.collection.is_empty() {
             return Err("collection cannot be empty".into());
         }
-        let payload_ok = match self.op {
-            OpKind::Put => self.value.as_ref().is_some_and(Value::is_object) && self.patch.is_none(),
-            OpKind::Patch => self.patch.as_ref().is_some_and(Value::is_object) && self.value.is_none(),
-            OpKind::Delete => self.value.is_none() && self.patch.is_none(),
-        };
-        if !payload_ok {
+        if !self.op.payload_matches(self.value.as_ref(), self.patch.as_ref()) {
             return Err(format!(
                 "a {} carries {}",
                 self.op.as_str(),
