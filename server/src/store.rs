@@ -39,6 +39,12 @@ const SCHEMA: &str = "
         version INTEGER NOT NULL,
         PRIMARY KEY (collection, key)
     );
+    CREATE TABLE IF NOT EXISTS rejected_mutations (
+        id TEXT PRIMARY KEY,
+        client_id TEXT NOT NULL,
+        code TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
     CREATE TABLE IF NOT EXISTS applied_mutations (
         id TEXT PRIMARY KEY,
         client_id TEXT NOT NULL,
@@ -128,8 +134,20 @@ fn read_record(connection: &Connection, collection: &str, key: &str) -> Result<O
     .transpose()
 }
 
-fn rejected(mutation: &Mutation, code: &str, message: String) -> MutationResult {
-    MutationResult::Rejected { id: mutation.id.clone(), code: code.to_owned(), message, permanent: true }
+/// A permanent rejection, recorded so that a resend of the same id (the client never saw this
+/// answer) gets the same answer, even if the data changed meanwhile and it would now apply.
+fn rejected(
+    tx: &Connection,
+    client_id: &str,
+    mutation: &Mutation,
+    code: &str,
+    message: String,
+) -> Result<MutationResult, StoreError> {
+    tx.execute(
+        "INSERT INTO rejected_mutations (id, client_id, code, message) VALUES (?1, ?2, ?3, ?4)",
+        params![mutation.id, client_id, code, message],
+    )?;
+    Ok(MutationResult::Rejected { id: mutation.id.clone(), code: code.to_owned(), message, permanent: true })
 }
 
 fn apply_one(tx: &Connection, client_id: &str, mutation: &Mutation) -> Result<MutationResult, StoreError> {
@@ -139,8 +157,16 @@ fn apply_one(tx: &Connection, client_id: &str, mutation: &Mutation) -> Result<Mu
     if let Some(version) = earlier {
         return Ok(MutationResult::Duplicate { id: mutation.id.clone(), version: unsigned(version) });
     }
+    let refused: Option<(String, String)> = tx
+        .query_row("SELECT code, message FROM rejected_mutations WHERE id = ?1", params![mutation.id], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    if let Some((code, message)) = refused {
+        return Ok(MutationResult::Rejected { id: mutation.id.clone(), code, message, permanent: true });
+    }
     if let Err(message) = mutation.check() {
-        return Ok(rejected(mutation, "INVALID_MUTATION", message));
+        return rejected(tx, client_id, mutation, "INVALID_MUTATION", message);
     }
     let key = key_text(&mutation.key);
     let current = read_record(tx, &mutation.collection, &key)?;
@@ -161,11 +187,8 @@ fn apply_one(tx: &Connection, client_id: &str, mutation: &Mutation) -> Result<Mu
         {
             Some(merged) => Some(merged),
             None => {
-                return Ok(rejected(
-                    mutation,
-                    "NOT_FOUND",
-                    format!("no document {key} in \"{}\" to patch", mutation.collection),
-                ))
+                let message = format!("no document {key} in \"{}\" to patch", mutation.collection);
+                return rejected(tx, client_id, mutation, "NOT_FOUND", message);
             }
         },
     };
@@ -243,6 +266,19 @@ mod tests {
         assert!(matches!(&results[3], MutationResult::Rejected { code, permanent: true, .. } if code == "NOT_FOUND"));
         let record = store.record("todos", &Key::Text("a".into())).unwrap().unwrap();
         assert_eq!(record, StoredRecord { value: None, version: 3 }, "a tombstone keeps its version");
+    }
+
+    #[test]
+    fn a_rejection_is_final_even_if_a_resend_would_now_apply() {
+        let store = Store::open(":memory:").unwrap();
+        let early_patch = mutation("m1", "patch", "a", Some(("patch", json!({"y": 1}))));
+        let first = store.apply_push("c", &[early_patch.clone()]).unwrap();
+        assert!(matches!(&first[0], MutationResult::Rejected { code, .. } if code == "NOT_FOUND"));
+        store.apply_push("c", &[mutation("m2", "put", "a", Some(("value", json!({"id": "a"}))))]).unwrap();
+        // The client never saw the rejection and resends: same answer, nothing applied.
+        assert_eq!(store.apply_push("c", &[early_patch]).unwrap(), first);
+        let record = store.record("todos", &Key::Text("a".into())).unwrap().unwrap();
+        assert_eq!(record.value, Some(json!({"id": "a"})));
     }
 
     #[test]

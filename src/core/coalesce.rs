@@ -21,7 +21,8 @@ pub struct Coalesced {
     pub absorbed: Vec<String>,
 }
 
-fn key_of(entry: &OutboxEntry) -> (String, String) {
+/// The document an entry changes, as a hashable identity: (collection, typed key).
+pub(crate) fn key_of(entry: &OutboxEntry) -> (String, String) {
     let key = match &entry.key {
         Key::Text(text) => format!("s{text}"),
         Key::Number(number) => format!("n{number}"),
@@ -94,6 +95,7 @@ mod tests {
             attempts: 0,
             next_attempt_at: 0.0,
             last_error: None,
+            conflict: None,
         }
     }
 

@@ -5,18 +5,24 @@
 
 pub mod coalesce;
 pub mod document;
+pub mod engine;
 pub mod error;
 pub mod fields;
 pub mod id;
 pub mod outbox;
 pub mod protocol;
+pub mod push;
 pub mod query;
 pub mod retry;
 pub mod schema;
+pub mod status;
+
+#[cfg(test)]
+pub(crate) mod fakes;
 
 pub use document::{document_key, key_of, parse_json, validate_patch, Key, KeyPath};
 pub use error::{CoreError, ErrorCode};
 pub use id::{OpId, OpIdGenerator};
-pub use outbox::{LastError, OpKind, OutboxEntry};
+pub use outbox::{ConflictInfo, DeadLetter, LastError, OpKind, OutboxEntry};
 pub use query::{KeySelection, ValidQuery};
 pub use schema::{DatabaseSchema, IndexKeyPath, IndexSchema, StoreShape, UpgradeStep, META_STORE, OUTBOX_STORE};

@@ -80,6 +80,72 @@ pub struct OutboxEntry {
     pub attempts: u32,
     pub next_attempt_at: f64,
     pub last_error: Option<LastError>,
+    /// Set when the server answered `conflict`: the entry is held (not sent again, and later
+    /// entries on its key wait behind it) until the conflict is resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<ConflictInfo>,
+}
+
+/// The server's side of a conflict: its version and value (`None` if deleted there).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConflictInfo {
+    pub version: u64,
+    pub value: Option<Value>,
+}
+
+/// An operation the server keeps rejecting, parked in the dead-letter store with why and when.
+/// `seq` is the outbox position it had; a retry queues it again at the end of the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeadLetter {
+    pub id: String,
+    pub seq: u64,
+    pub collection: String,
+    pub key: Key,
+    pub op: OpKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<Value>,
+    pub created_at: f64,
+    pub attempts: u32,
+    pub last_error: LastError,
+    pub dead_at: f64,
+    /// True once `deadLetters.edit` replaced the payload: a retry then also writes it locally.
+    #[serde(default)]
+    pub edited: bool,
+}
+
+impl DeadLetter {
+    pub fn from_entry(entry: OutboxEntry, error: LastError, now: f64) -> DeadLetter {
+        DeadLetter {
+            id: entry.id,
+            seq: entry.seq.unwrap_or(0),
+            collection: entry.collection,
+            key: entry.key,
+            op: entry.op,
+            value: entry.value,
+            patch: entry.patch,
+            created_at: entry.created_at,
+            attempts: entry.attempts,
+            last_error: error,
+            dead_at: now,
+            edited: false,
+        }
+    }
+}
+
+impl LastError {
+    pub fn new(code: &str, message: impl Into<String>, status: Option<u16>) -> LastError {
+        LastError { code: code.to_owned(), message: message.into(), status }
+    }
+
+    /// Whether the failure was the whole request's (network, timeout, an HTTP error status, an
+    /// unreadable answer), as opposed to the server refusing this one operation in a 200.
+    pub fn is_request_level(&self) -> bool {
+        self.status.is_some() || matches!(self.code.as_str(), "NETWORK" | "TIMEOUT" | "PROTOCOL")
+    }
 }
 
 impl OutboxEntry {

@@ -1,0 +1,386 @@
+//! Planning one push and reading its outcome, as pure functions over outbox entries: which entries
+//! go in the next request (in outbox order, within the count and byte limits, never overtaking an
+//! earlier entry on the same document), the request body, and what each answer means for every
+//! entry: acknowledged, rescheduled, held by a conflict, or moved to the dead letters.
+//!
+//! The engine (`engine.rs`) strings these together; keeping them pure lets the rules be tested
+//! one by one and lets the property tests check the whole loop against a model server.
+
+use std::collections::HashSet;
+
+use super::coalesce::key_of;
+use super::outbox::{ConflictInfo, DeadLetter, LastError, OutboxEntry};
+use super::protocol::{Mutation, MutationResult, PushResponse, PROTOCOL_VERSION};
+use super::retry::RetryPolicy;
+
+/// How big one request may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    pub max_count: usize,
+    pub max_bytes: usize,
+}
+
+/// One request, ready to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// The entries sent, in outbox order; results come back in the same order.
+    pub entries: Vec<OutboxEntry>,
+    /// The JSON body of `POST /push`.
+    pub body: String,
+    /// The `Idempotency-Key` header: a digest of the mutation ids, stable across resends.
+    pub idempotency_key: String,
+}
+
+/// What the outbox allows right now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selection {
+    /// Nothing to send: the outbox is empty, or every entry is held by a conflict.
+    Nothing,
+    /// Entries are waiting for their retry time; nothing may be sent before this time.
+    NotBefore(f64),
+    Batch(Batch),
+}
+
+/// The wire form of an outbox entry.
+pub fn mutation_of(entry: &OutboxEntry) -> Mutation {
+    Mutation {
+        id: entry.id.clone(),
+        seq: entry.seq.unwrap_or(0),
+        collection: entry.collection.clone(),
+        key: entry.key.clone(),
+        op: entry.op,
+        value: entry.value.clone(),
+        patch: entry.patch.clone(),
+        base_version: None,
+        hlc: None,
+    }
+}
+
+/// Chooses the next batch from `entries` (outbox order).
+///
+/// A request-level failure (network, timeout, an HTTP error) pauses the whole queue until its
+/// retry time, also after a reload, so a struggling server is not hammered with fresh batches.
+/// An entry held by a conflict or waiting after its own rejection blocks only the later entries
+/// on its document, which must never overtake it.
+pub fn select(entries: &[OutboxEntry], now: f64, client_id: &str, limits: BatchLimits) -> Selection {
+    let queue_paused_until = entries
+        .iter()
+        .filter(|e| e.next_attempt_at > now && e.last_error.as_ref().is_some_and(LastError::is_request_level))
+        .map(|e| e.next_attempt_at)
+        .fold(None, |latest: Option<f64>, at| Some(latest.map_or(at, |l| l.max(at))));
+    if let Some(until) = queue_paused_until {
+        return Selection::NotBefore(until);
+    }
+    let mut blocked = HashSet::new();
+    let mut earliest_wait: Option<f64> = None;
+    let mut chosen = Vec::new();
+    let mut parts: Vec<String> = Vec::new();
+    let prefix = format!(
+        "{{\"protocol\":{PROTOCOL_VERSION},\"clientId\":{},\"mutations\":[",
+        serde_json::Value::from(client_id)
+    );
+    let mut bytes = prefix.len() + 2;
+    for entry in entries {
+        let document = key_of(entry);
+        if blocked.contains(&document) {
+            continue;
+        }
+        if entry.conflict.is_some() || entry.next_attempt_at > now {
+            if entry.conflict.is_none() {
+                earliest_wait = Some(earliest_wait.map_or(entry.next_attempt_at, |w| w.min(entry.next_attempt_at)));
+            }
+            blocked.insert(document);
+            continue;
+        }
+        if chosen.len() >= limits.max_count.max(1) {
+            break;
+        }
+        let Ok(text) = serde_json::to_string(&mutation_of(entry)) else { continue };
+        if !chosen.is_empty() && bytes + text.len() + 1 > limits.max_bytes {
+            break;
+        }
+        bytes += text.len() + usize::from(!parts.is_empty());
+        parts.push(text);
+        chosen.push(entry.clone());
+    }
+    if chosen.is_empty() {
+        return earliest_wait.map_or(Selection::Nothing, Selection::NotBefore);
+    }
+    let body = format!("{prefix}{}]}}", parts.join(","));
+    let idempotency_key = digest(chosen.iter().map(|e| e.id.as_str()));
+    Selection::Batch(Batch { entries: chosen, body, idempotency_key })
+}
+
+/// FNV-1a over the ids, as 16 hex digits.
+fn digest<'a>(ids: impl Iterator<Item = &'a str>) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for id in ids {
+        for byte in id.bytes().chain(std::iter::once(0)) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+/// What to write back after a request: one storage transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settlement {
+    /// Seqs of acknowledged entries, to delete from the outbox.
+    pub acked: Vec<u64>,
+    /// Entries rescheduled or flagged, written back under their seq.
+    pub updated: Vec<OutboxEntry>,
+    /// Entries to move from the outbox to the dead letters.
+    pub dead: Vec<DeadLetter>,
+}
+
+/// How the results of one successful request break down.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub acked: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    pub conflicts: u64,
+}
+
+impl Settlement {
+    fn reschedule(
+        &mut self,
+        mut entry: OutboxEntry,
+        error: LastError,
+        next_attempt_at: f64,
+        policy: &RetryPolicy,
+        now: f64,
+    ) {
+        entry.attempts = entry.attempts.saturating_add(1);
+        if policy.exhausted(entry.attempts) {
+            self.dead.push(DeadLetter::from_entry(entry, error, now));
+        } else {
+            entry.next_attempt_at = next_attempt_at;
+            entry.last_error = Some(error);
+            self.updated.push(entry);
+        }
+    }
+}
+
+/// Reads a 2xx answer. Bad server data (a different number of results, ids out of order) is an
+/// `Err` with the reason, which the engine treats as a transient failure of the whole request.
+pub fn settle_results(
+    batch: &[OutboxEntry],
+    body: &str,
+    now: f64,
+    policy: &RetryPolicy,
+    mut random: impl FnMut() -> f64,
+) -> Result<(Settlement, Tally), String> {
+    let response: PushResponse =
+        serde_json::from_str(body).map_err(|e| format!("the server's answer is not a push response: {e}"))?;
+    if response.protocol != PROTOCOL_VERSION {
+        return Err(format!(
+            "the server answered in protocol {}, this client speaks {PROTOCOL_VERSION}",
+            response.protocol
+        ));
+    }
+    if response.results.len() != batch.len() {
+        return Err(format!("the server answered {} results for {} mutations", response.results.len(), batch.len()));
+    }
+    let mut settlement = Settlement::default();
+    let mut tally = Tally::default();
+    for (entry, result) in batch.iter().zip(response.results) {
+        if result.id() != entry.id {
+            return Err(format!("result for \"{}\" where \"{}\" was expected", result.id(), entry.id));
+        }
+        match result {
+            MutationResult::Applied { .. } | MutationResult::Duplicate { .. } => {
+                tally.acked += 1;
+                tally.duplicates += u64::from(matches!(result, MutationResult::Duplicate { .. }));
+                settlement.acked.push(entry.seq.unwrap_or(0));
+            }
+            MutationResult::Rejected { code, message, permanent, .. } => {
+                tally.rejected += 1;
+                let error = LastError::new(&code, message, None);
+                if permanent {
+                    settlement.dead.push(DeadLetter::from_entry(entry.clone(), error, now));
+                } else {
+                    let attempts = entry.attempts.saturating_add(1);
+                    let at = now + policy.delay_ms(attempts, random(), None) as f64;
+                    settlement.reschedule(entry.clone(), error, at, policy, now);
+                }
+            }
+            MutationResult::Conflict { version, value, .. } => {
+                tally.conflicts += 1;
+                let mut held = entry.clone();
+                held.last_error = Some(LastError::new(
+                    "CONFLICT",
+                    format!("the server has version {version} of this document"),
+                    None,
+                ));
+                held.conflict = Some(ConflictInfo { version, value });
+                settlement.updated.push(held);
+            }
+        }
+    }
+    Ok((settlement, tally))
+}
+
+/// The whole request failed transiently: every entry in it counts an attempt and waits until
+/// `next_attempt_at`; an entry out of attempts goes to the dead letters.
+pub fn settle_failure(
+    batch: &[OutboxEntry],
+    error: &LastError,
+    next_attempt_at: f64,
+    policy: &RetryPolicy,
+    now: f64,
+) -> Settlement {
+    let mut settlement = Settlement::default();
+    for entry in batch {
+        settlement.reschedule(entry.clone(), error.clone(), next_attempt_at, policy, now);
+    }
+    settlement
+}
+
+/// A single entry the server refuses as a request (the end of a bisection, or a lone 413).
+pub fn settle_refused(entry: &OutboxEntry, error: LastError, now: f64) -> Settlement {
+    let mut entry = entry.clone();
+    entry.attempts = entry.attempts.saturating_add(1);
+    Settlement { dead: vec![DeadLetter::from_entry(entry, error, now)], ..Settlement::default() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::document::Key;
+    use crate::core::outbox::OpKind;
+    use serde_json::json;
+
+    fn entry(seq: u64, key: &str) -> OutboxEntry {
+        OutboxEntry {
+            id: format!("op{seq}"),
+            seq: Some(seq),
+            collection: "todos".into(),
+            key: Key::Text(key.into()),
+            op: OpKind::Put,
+            value: Some(json!({"id": key, "n": seq})),
+            patch: None,
+            created_at: 0.0,
+            attempts: 0,
+            next_attempt_at: 0.0,
+            last_error: None,
+            conflict: None,
+        }
+    }
+
+    const WIDE: BatchLimits = BatchLimits { max_count: 100, max_bytes: 1 << 20 };
+
+    fn batch(selection: Selection) -> Batch {
+        match selection {
+            Selection::Batch(batch) => batch,
+            other => panic!("expected a batch, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_body_is_a_push_request_in_outbox_order() {
+        let entries = [entry(1, "a"), entry(2, "b")];
+        let b = batch(select(&entries, 10.0, "client-1", WIDE));
+        let request: crate::core::protocol::PushRequest = serde_json::from_str(&b.body).unwrap();
+        assert_eq!(request.client_id, "client-1");
+        assert_eq!(request.mutations.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(b.idempotency_key.len(), 16);
+        assert_eq!(b.idempotency_key, batch(select(&entries, 99.0, "client-1", WIDE)).idempotency_key);
+        assert_ne!(b.idempotency_key, batch(select(&entries[..1], 10.0, "client-1", WIDE)).idempotency_key);
+    }
+
+    #[test]
+    fn count_and_byte_limits_cut_the_batch_but_never_to_nothing() {
+        let entries: Vec<_> = (1..=10).map(|i| entry(i, &format!("k{i}"))).collect();
+        assert_eq!(
+            batch(select(&entries, 0.0, "c", BatchLimits { max_count: 3, max_bytes: 1 << 20 })).entries.len(),
+            3
+        );
+        let small = batch(select(&entries, 0.0, "c", BatchLimits { max_count: 100, max_bytes: 300 }));
+        assert!(small.body.len() <= 300 && !small.entries.is_empty(), "{}", small.body.len());
+        let tiny = batch(select(&entries, 0.0, "c", BatchLimits { max_count: 100, max_bytes: 1 }));
+        assert_eq!(tiny.entries.len(), 1, "an entry larger than the limit still goes, alone");
+    }
+
+    #[test]
+    fn held_and_waiting_entries_block_only_their_document() {
+        let mut held = entry(1, "a");
+        held.conflict = Some(ConflictInfo { version: 3, value: None });
+        let mut waiting = entry(2, "b");
+        waiting.next_attempt_at = 50.0;
+        waiting.last_error = Some(LastError::new("INVALID", "no", None));
+        let entries = [held, waiting, entry(3, "a"), entry(4, "b"), entry(5, "c")];
+        let b = batch(select(&entries, 10.0, "c", WIDE));
+        assert_eq!(b.entries.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["op5"]);
+        assert_eq!(select(&entries[..4], 10.0, "c", WIDE), Selection::NotBefore(50.0));
+        assert_eq!(select(&entries[..1], 10.0, "c", WIDE), Selection::Nothing);
+        assert_eq!(select(&[], 10.0, "c", WIDE), Selection::Nothing);
+    }
+
+    #[test]
+    fn a_request_level_failure_pauses_the_whole_queue() {
+        let mut failed = entry(1, "a");
+        failed.next_attempt_at = 500.0;
+        failed.last_error = Some(LastError::new("HTTP", "Service Unavailable", Some(503)));
+        let entries = [failed, entry(2, "b")];
+        assert_eq!(select(&entries, 10.0, "c", WIDE), Selection::NotBefore(500.0));
+        assert_eq!(batch(select(&entries, 500.0, "c", WIDE)).entries.len(), 2);
+    }
+
+    fn answer(results: serde_json::Value) -> String {
+        json!({"protocol": 1, "results": results}).to_string()
+    }
+
+    #[test]
+    fn results_ack_reschedule_hold_and_dead_letter() {
+        let policy = RetryPolicy { base_ms: 100, max_ms: 1_000, max_attempts: 3 };
+        let entries = [entry(1, "a"), entry(2, "b"), entry(3, "c"), entry(4, "d"), entry(5, "e")];
+        let body = answer(json!([
+            {"status": "applied", "id": "op1", "version": 1},
+            {"status": "duplicate", "id": "op2", "version": 1},
+            {"status": "rejected", "id": "op3", "code": "INVALID", "message": "bad", "permanent": true},
+            {"status": "rejected", "id": "op4", "code": "BUSY", "message": "later", "permanent": false},
+            {"status": "conflict", "id": "op5", "version": 7, "value": {"id": "e"}},
+        ]));
+        let (s, tally) = settle_results(&entries, &body, 1_000.0, &policy, || 0.5).unwrap();
+        assert_eq!(s.acked, [1, 2]);
+        assert_eq!(tally, Tally { acked: 2, duplicates: 1, rejected: 2, conflicts: 1 });
+        assert_eq!(s.dead.len(), 1);
+        assert_eq!((s.dead[0].id.as_str(), s.dead[0].last_error.code.as_str()), ("op3", "INVALID"));
+        assert_eq!(s.updated[0].id, "op4");
+        assert_eq!((s.updated[0].attempts, s.updated[0].next_attempt_at), (1, 1_050.0));
+        assert_eq!(s.updated[1].conflict, Some(ConflictInfo { version: 7, value: Some(json!({"id": "e"})) }));
+        assert_eq!(s.updated[1].attempts, 0, "a conflict is not a failed attempt");
+    }
+
+    #[test]
+    fn bad_server_answers_are_errors_not_panics() {
+        let policy = RetryPolicy::default();
+        let entries = [entry(1, "a"), entry(2, "b")];
+        for body in [
+            "not json".to_owned(),
+            answer(json!([{"status": "applied", "id": "op1", "version": 1}])),
+            answer(
+                json!([{"status": "applied", "id": "op2", "version": 1}, {"status": "applied", "id": "op1", "version": 1}]),
+            ),
+            json!({"protocol": 2, "results": []}).to_string(),
+        ] {
+            assert!(settle_results(&entries, &body, 0.0, &policy, || 0.0).is_err(), "{body}");
+        }
+    }
+
+    #[test]
+    fn failures_count_attempts_until_the_dead_letters() {
+        let policy = RetryPolicy { base_ms: 100, max_ms: 1_000, max_attempts: 2 };
+        let mut tired = entry(2, "b");
+        tired.attempts = 1;
+        let error = LastError::new("HTTP", "Bad Gateway", Some(502));
+        let s = settle_failure(&[entry(1, "a"), tired], &error, 900.0, &policy, 100.0);
+        assert_eq!((s.updated.len(), s.dead.len()), (1, 1));
+        assert_eq!((s.updated[0].attempts, s.updated[0].next_attempt_at), (1, 900.0));
+        assert_eq!((s.dead[0].attempts, s.dead[0].last_error.status, s.dead[0].dead_at), (2, Some(502), 100.0));
+        let refused = settle_refused(&entry(3, "c"), LastError::new("TOO_LARGE", "413", Some(413)), 5.0);
+        assert_eq!((refused.dead[0].seq, refused.dead[0].attempts), (3, 1));
+    }
+}
