@@ -272,7 +272,7 @@ mod tests {
     fn a_rejection_is_final_even_if_a_resend_would_now_apply() {
         let store = Store::open(":memory:").unwrap();
         let early_patch = mutation("m1", "patch", "a", Some(("patch", json!({"y": 1}))));
-        let first = store.apply_push("c", &[early_patch.clone()]).unwrap();
+        let first = store.apply_push("c", std::slice::from_ref(&early_patch)).unwrap();
         assert!(matches!(&first[0], MutationResult::Rejected { code, .. } if code == "NOT_FOUND"));
         store.apply_push("c", &[mutation("m2", "put", "a", Some(("value", json!({"id": "a"}))))]).unwrap();
         // The client never saw the rejection and resends: same answer, nothing applied.
