@@ -78,6 +78,17 @@ impl<'a> Fields<'a> {
             },
         }
     }
+
+    /// An optional finite number within `[min, max]`.
+    pub fn number_in(&self, name: &str, min: f64, max: f64) -> Result<Option<f64>, String> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(value) => match value.as_f64() {
+                Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
+                _ => Err(format!("{}.{name} must be a number from {min} to {max}, got {value}", self.what)),
+            },
+        }
+    }
 }
 
 #[cfg(test)]

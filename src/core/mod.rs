@@ -16,6 +16,7 @@ pub mod query;
 pub mod retry;
 pub mod schema;
 pub mod status;
+pub mod sync_options;
 
 #[cfg(test)]
 pub(crate) mod fakes;
@@ -25,4 +26,4 @@ pub use error::{CoreError, ErrorCode};
 pub use id::{OpId, OpIdGenerator};
 pub use outbox::{ConflictInfo, DeadLetter, LastError, OpKind, OutboxEntry};
 pub use query::{KeySelection, ValidQuery};
-pub use schema::{DatabaseSchema, IndexKeyPath, IndexSchema, StoreShape, UpgradeStep, META_STORE, OUTBOX_STORE};
+pub use schema::{DatabaseSchema, IndexKeyPath, IndexSchema, StoreShape, UpgradeStep, DEAD_STORE, META_STORE, OUTBOX_STORE};

@@ -124,7 +124,7 @@ fn digest<'a>(ids: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// What to write back after a request: one storage transaction.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Settlement {
     /// Seqs of acknowledged entries, to delete from the outbox.
     pub acked: Vec<u64>,

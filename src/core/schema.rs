@@ -15,6 +15,8 @@ use super::fields::Fields;
 pub const OUTBOX_STORE: &str = "__wharf_outbox";
 /// Object store for Wharf's own small records (client id, cursors, clocks).
 pub const META_STORE: &str = "__wharf_meta";
+/// Object store of dead letters, keyed by op id.
+pub const DEAD_STORE: &str = "__wharf_dead";
 /// Prefix reserved for Wharf's own stores.
 pub const RESERVED_PREFIX: &str = "__wharf";
 
@@ -119,7 +121,7 @@ impl DatabaseSchema {
     pub fn from_json(json: &str) -> Result<DatabaseSchema, CoreError> {
         let shape = |problem: String| CoreError::InvalidOptions(format!("Wharf.open: {problem}"));
         let value: Value = serde_json::from_str(json).map_err(|e| shape(e.to_string()))?;
-        let fields = Fields::new(&value, "options", &["name", "collections", "persist"]).map_err(shape)?;
+        let fields = Fields::new(&value, "options", &["name", "collections", "persist", "sync"]).map_err(shape)?;
         let name = fields.string("name").map_err(shape)?;
         let declared = fields
             .array("collections")
@@ -179,7 +181,7 @@ impl DatabaseSchema {
                 indexes: c.schema.indexes.clone(),
             })
             .collect();
-        for internal in [OUTBOX_STORE, META_STORE] {
+        for internal in [OUTBOX_STORE, META_STORE, DEAD_STORE] {
             stores.push(StoreShape {
                 name: internal.to_owned(),
                 key_path: None,

@@ -1,0 +1,161 @@
+//! The `sync` option of `Wharf.open`: where and how to push, validated once at open so that a
+//! typo fails loudly (`INVALID_OPTIONS`) instead of silently never syncing.
+
+use serde_json::Value;
+
+use super::engine::EngineOptions;
+use super::error::CoreError;
+use super::fields::Fields;
+use super::retry::RetryPolicy;
+
+/// Validated sync options. `getToken` is a function and is handled by the JavaScript boundary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncOptions {
+    /// The server's base URL, without a trailing slash: pushes go to `{url}/push`.
+    pub url: String,
+    pub engine: EngineOptions,
+    pub request_timeout_ms: u32,
+    /// Extra request headers, sent with every push.
+    pub headers: Vec<(String, String)>,
+    /// Period of the background push timer; 0 turns it off.
+    pub push_interval_ms: u32,
+    /// How long a local write waits for more writes before a push starts.
+    pub debounce_ms: u32,
+}
+
+pub const DEFAULT_BATCH_SIZE: usize = 100;
+/// Under the reference server's default body limit (1 MiB).
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 1_000_000;
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u32 = 30_000;
+pub const DEFAULT_PUSH_INTERVAL_MS: u32 = 60_000;
+pub const DEFAULT_DEBOUNCE_MS: u32 = 50;
+
+const FIELDS: &[&str] = &[
+    "url",
+    "batchSize",
+    "maxBatchBytes",
+    "retry",
+    "requestTimeoutMs",
+    "headers",
+    "pushIntervalMs",
+    "debounceMs",
+    "maxAuthRefreshes",
+];
+
+fn whole(fields: &Fields, name: &str, min: u32, max: u32, default: u32) -> Result<u32, String> {
+    Ok(fields
+        .number_in(name, f64::from(min), f64::from(max))?
+        .map(|n| {
+            if n.fract() == 0.0 {
+                Ok(n as u32)
+            } else {
+                Err(format!("sync.{name} must be a whole number, got {n}"))
+            }
+        })
+        .transpose()?
+        .unwrap_or(default))
+}
+
+impl SyncOptions {
+    /// Reads `options.sync` (its JSON form, without `getToken`).
+    pub fn from_value(value: &Value) -> Result<SyncOptions, CoreError> {
+        Self::parse(value).map_err(|problem| CoreError::InvalidOptions(format!("Wharf.open: {problem}")))
+    }
+
+    fn parse(value: &Value) -> Result<SyncOptions, String> {
+        let fields = Fields::new(value, "sync", FIELDS)?;
+        let url = fields.string("url")?.trim_end_matches('/');
+        if url.trim().is_empty() || url.chars().any(char::is_whitespace) {
+            return Err(format!("sync.url must be a URL without spaces, got {url:?}"));
+        }
+        let mut retry = RetryPolicy::default();
+        if let Some(value) = fields.get("retry") {
+            let r = Fields::new(value, "sync.retry", &["baseMs", "maxMs", "maxAttempts"])?;
+            retry.base_ms = u64::from(whole(&r, "baseMs", 1, 3_600_000, retry.base_ms as u32)?);
+            retry.max_ms = u64::from(whole(&r, "maxMs", 1, 86_400_000, retry.max_ms as u32)?);
+            retry.max_attempts = whole(&r, "maxAttempts", 1, u32::MAX, retry.max_attempts)?;
+            if retry.max_ms < retry.base_ms {
+                return Err(format!("sync.retry.maxMs ({}) is below baseMs ({})", retry.max_ms, retry.base_ms));
+            }
+        }
+        let headers = match fields.get("headers") {
+            None => Vec::new(),
+            Some(value) => {
+                let map = value.as_object().ok_or("sync.headers must be an object of strings")?;
+                map.iter()
+                    .map(|(name, value)| match value.as_str() {
+                        Some(text) if !name.is_empty() => Ok((name.clone(), text.to_owned())),
+                        _ => Err(format!("sync.headers[{name:?}] must be a string")),
+                    })
+                    .collect::<Result<_, String>>()?
+            }
+        };
+        Ok(SyncOptions {
+            url: url.to_owned(),
+            engine: EngineOptions {
+                batch_size: whole(&fields, "batchSize", 1, 10_000, DEFAULT_BATCH_SIZE as u32)? as usize,
+                max_batch_bytes: whole(&fields, "maxBatchBytes", 1_024, 1 << 30, DEFAULT_MAX_BATCH_BYTES as u32)?
+                    as usize,
+                retry,
+                max_auth_refreshes: whole(&fields, "maxAuthRefreshes", 0, 100, 3)?,
+            },
+            request_timeout_ms: whole(&fields, "requestTimeoutMs", 1, 600_000, DEFAULT_REQUEST_TIMEOUT_MS)?,
+            headers,
+            push_interval_ms: whole(&fields, "pushIntervalMs", 0, 86_400_000, DEFAULT_PUSH_INTERVAL_MS)?,
+            debounce_ms: whole(&fields, "debounceMs", 0, 60_000, DEFAULT_DEBOUNCE_MS)?,
+        })
+    }
+
+    /// The push endpoint.
+    pub fn push_url(&self) -> String {
+        format!("{}/push", self.url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_fill_everything_but_the_url() {
+        let options = SyncOptions::from_value(&json!({"url": "https://api.example.com/sync/"})).unwrap();
+        assert_eq!(options.push_url(), "https://api.example.com/sync/push");
+        assert_eq!(options.engine.batch_size, 100);
+        assert_eq!(options.engine.retry, RetryPolicy::default());
+        assert_eq!((options.request_timeout_ms, options.push_interval_ms, options.debounce_ms), (30_000, 60_000, 50));
+    }
+
+    #[test]
+    fn every_option_is_read() {
+        let options = SyncOptions::from_value(&json!({
+            "url": "/api", "batchSize": 5, "maxBatchBytes": 2048, "requestTimeoutMs": 100,
+            "retry": {"baseMs": 10, "maxMs": 20, "maxAttempts": 3}, "headers": {"x-app": "demo"},
+            "pushIntervalMs": 0, "debounceMs": 0, "maxAuthRefreshes": 1
+        }))
+        .unwrap();
+        assert_eq!(options.engine.retry, RetryPolicy { base_ms: 10, max_ms: 20, max_attempts: 3 });
+        assert_eq!((options.engine.batch_size, options.engine.max_batch_bytes), (5, 2048));
+        assert_eq!(options.headers, [("x-app".to_owned(), "demo".to_owned())]);
+        assert_eq!((options.push_interval_ms, options.debounce_ms, options.engine.max_auth_refreshes), (0, 0, 1));
+    }
+
+    #[test]
+    fn bad_options_name_the_field() {
+        for (bad, needle) in [
+            (json!({}), "\"url\""),
+            (json!({"url": " "}), "sync.url"),
+            (json!({"url": "/a", "batchSize": 0}), "sync.batchSize"),
+            (json!({"url": "/a", "batchSize": 2.5}), "whole number"),
+            (json!({"url": "/a", "retry": {"baseMs": 100, "maxMs": 10}}), "below baseMs"),
+            (json!({"url": "/a", "retry": {"tries": 1}}), "unknown field \"tries\""),
+            (json!({"url": "/a", "headers": {"x": 1}}), "sync.headers"),
+            (json!({"url": "/a", "batchsize": 1}), "unknown field \"batchsize\""),
+            (json!({"url": "/a", "requestTimeoutMs": -1}), "sync.requestTimeoutMs"),
+        ] {
+            let error = SyncOptions::from_value(&bad).unwrap_err();
+            assert_eq!(error.code().as_str(), "INVALID_OPTIONS");
+            assert!(error.to_string().contains(needle), "{bad}: {error}");
+        }
+    }
+}
