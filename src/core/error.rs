@@ -22,11 +22,15 @@ pub enum ErrorCode {
     Aborted,
     Storage,
     Unsupported,
+    Offline,
+    Auth,
+    Paused,
+    NotConfigured,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustiveness tests.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::InvalidDocument,
         ErrorCode::MissingKey,
         ErrorCode::InvalidKey,
@@ -41,6 +45,10 @@ impl ErrorCode {
         ErrorCode::Aborted,
         ErrorCode::Storage,
         ErrorCode::Unsupported,
+        ErrorCode::Offline,
+        ErrorCode::Auth,
+        ErrorCode::Paused,
+        ErrorCode::NotConfigured,
     ];
 
     /// The string JavaScript sees in `error.code`.
@@ -60,6 +68,10 @@ impl ErrorCode {
             ErrorCode::Aborted => "ABORTED",
             ErrorCode::Storage => "STORAGE",
             ErrorCode::Unsupported => "UNSUPPORTED",
+            ErrorCode::Offline => "OFFLINE",
+            ErrorCode::Auth => "AUTH",
+            ErrorCode::Paused => "PAUSED",
+            ErrorCode::NotConfigured => "NOT_CONFIGURED",
         }
     }
 }

@@ -4,6 +4,7 @@
 //! adapters in `platform` and the JavaScript boundary in `api` build on it.
 
 pub mod coalesce;
+pub mod dead_letters;
 pub mod document;
 pub mod engine;
 pub mod error;

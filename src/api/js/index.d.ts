@@ -33,7 +33,11 @@ export type WharfErrorCode =
   | "CLOSED"
   | "ABORTED"
   | "STORAGE"
-  | "UNSUPPORTED";
+  | "UNSUPPORTED"
+  | "OFFLINE"
+  | "AUTH"
+  | "PAUSED"
+  | "NOT_CONFIGURED";
 
 /**
  * The only error Wharf throws or rejects with: a real `Error` named `"WharfError"`.
