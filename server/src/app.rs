@@ -1,5 +1,6 @@
 //! The HTTP surface of the reference server: `POST /push` (docs/protocol.md), the demo app from
-//! `www/` and the built package from `pkg/`, bearer-token checking, body and batch limits, CORS.
+//! `www/` and the built package from `pkg/`, bearer-token checking, body and batch limits, CORS,
+//! and, with `--faults`, the injected faults of `faults.rs` and the `/debug` routes of `debug.rs`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,8 +13,9 @@ use axum::routing::post;
 use axum::{Json, Router};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
-use wharf::core::protocol::{ErrorResponse, PushRequest, PushResponse, MAX_ID_BYTES, PROTOCOL_VERSION};
+use wharf::core::protocol::{ErrorResponse, MutationResult, PushRequest, PushResponse, MAX_ID_BYTES, PROTOCOL_VERSION};
 
+use crate::debug::{self, Counters};
 use crate::faults::{FaultPlan, Faults};
 use crate::store::Store;
 
@@ -30,14 +32,16 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// Fault injection, `None` unless turned on; shared so it can be paused at run time.
     pub faults: Option<Arc<Faults>>,
+    /// Pushes and duplicate answers, for `GET /debug/state`.
+    pub counters: Counters,
 }
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     let body = ErrorResponse { protocol: PROTOCOL_VERSION, code: code.to_owned(), message: message.into() };
     (status, Json(body)).into_response()
 }
 
-fn authorized(config: &Config, headers: &HeaderMap) -> bool {
+pub(crate) fn authorized(config: &Config, headers: &HeaderMap) -> bool {
     let Some(token) = &config.token else { return true };
     let presented =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
@@ -48,6 +52,7 @@ fn authorized(config: &Config, headers: &HeaderMap) -> bool {
 }
 
 async fn push(State(config): State<Arc<Config>>, headers: HeaderMap, body: Bytes) -> Response {
+    config.counters.count_push();
     if !authorized(&config, &headers) {
         return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong bearer token");
     }
@@ -75,10 +80,12 @@ async fn push(State(config): State<Arc<Config>>, headers: HeaderMap, body: Bytes
     let plan = match &config.faults {
         Some(faults) if faults.enabled() => {
             tokio::time::sleep(faults.settings.latency).await;
+            if let Some(message) = faults.poisoned(&request.mutations) {
+                return error(StatusCode::UNPROCESSABLE_ENTITY, "POISON", message);
+            }
             faults.plan()
         }
-        Some(_) => FaultPlan::Proceed,
-        None => FaultPlan::Proceed,
+        Some(_) | None => FaultPlan::Proceed,
     };
     if let (FaultPlan::Fail, Some(faults)) = (plan, &config.faults) {
         return injected_failure(faults);
@@ -88,7 +95,11 @@ async fn push(State(config): State<Arc<Config>>, headers: HeaderMap, body: Bytes
         tokio::task::spawn_blocking(move || state.store.apply_push(&request.client_id, &request.mutations)).await;
     match applied {
         Ok(Ok(_)) if plan == FaultPlan::DropAfterApply => dropped_connection(),
-        Ok(Ok(results)) => Json(PushResponse { protocol: PROTOCOL_VERSION, results }).into_response(),
+        Ok(Ok(results)) => {
+            let duplicates = results.iter().filter(|r| matches!(r, MutationResult::Duplicate { .. })).count();
+            config.counters.count_duplicates(u64::try_from(duplicates).unwrap_or(u64::MAX));
+            Json(PushResponse { protocol: PROTOCOL_VERSION, results }).into_response()
+        }
         Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "STORAGE", e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string()),
     }
@@ -142,5 +153,7 @@ pub fn router(config: Config) -> Router {
         Some(layer) => api.layer(layer),
         None => api,
     };
+    // Merged after the CORS layer, which therefore does not cover them: same-origin only.
+    let api = api.merge(debug::routes(&config));
     api.nest_service("/pkg", ServeDir::new(&config.pkg)).fallback_service(ServeDir::new(&config.www))
 }

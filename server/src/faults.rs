@@ -1,13 +1,16 @@
 //! Fault injection for tests and demos, off unless `--faults` is given: added latency, failed
 //! requests (a chosen status, optionally with `Retry-After`) that apply nothing, and connections
 //! dropped *after* the batch was applied, so the client never sees the acknowledgement and must
-//! resend (the resend is then answered `duplicate`). Seeded, so a schedule can be replayed.
+//! resend (the resend is then answered `duplicate`), and whole batches refused when one of their
+//! mutations carries a chosen field, so the client must split them to find it. Seeded, so a
+//! schedule can be replayed.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use wharf::core::id::SplitMix64;
+use wharf::core::protocol::Mutation;
 
 /// What to inject into `/push`.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +26,9 @@ pub struct FaultSettings {
     /// Probability in `[0, 1]` that the connection is dropped after the batch was applied.
     pub drop_after_apply_rate: f64,
     pub seed: u64,
+    /// A push in which any mutation's `value` or `patch` object has this top-level field is
+    /// refused whole (`422 POISON`), nothing of it applied.
+    pub reject_field: Option<String>,
 }
 
 /// What happens to one push.
@@ -54,6 +60,19 @@ impl Faults {
         self.enabled.load(Ordering::Relaxed)
     }
 
+    /// When injection is on and a mutation of the batch carries the poison field
+    /// ([`FaultSettings::reject_field`]), the message to refuse the whole batch with.
+    pub fn poisoned(&self, mutations: &[Mutation]) -> Option<String> {
+        let field = self.settings.reject_field.as_deref().filter(|_| self.enabled())?;
+        let culprit = mutations.iter().find(|m| {
+            [&m.value, &m.patch].into_iter().flatten().any(|doc| doc.as_object().is_some_and(|o| o.contains_key(field)))
+        })?;
+        Some(format!(
+            "mutation {} has the field \"{field}\" (--reject-batches-with): the whole batch is refused, nothing was applied",
+            culprit.id
+        ))
+    }
+
     /// Draws the plan for the next push (one draw per push, so a seed replays the same schedule).
     pub fn plan(&self) -> FaultPlan {
         if !self.enabled() {
@@ -82,6 +101,7 @@ mod tests {
             latency: Duration::ZERO,
             drop_after_apply_rate,
             seed,
+            reject_field: None,
         }
     }
 
@@ -101,5 +121,28 @@ mod tests {
         assert_eq!(paused.plan(), FaultPlan::Fail);
         paused.set_enabled(false);
         assert_eq!(paused.plan(), FaultPlan::Proceed);
+    }
+
+    #[test]
+    fn only_a_top_level_field_of_a_value_or_patch_object_poisons_a_batch() {
+        let mutation = |id: &str, payload: serde_json::Value| -> Mutation {
+            let mut m = serde_json::json!({"id": id, "seq": 1, "collection": "t", "key": id, "op": "put"});
+            m.as_object_mut().unwrap().extend(payload.as_object().unwrap().clone());
+            serde_json::from_value(m).unwrap()
+        };
+        let faults = Faults::new(FaultSettings { reject_field: Some("poison".into()), ..settings(0.0, 0.0, 1) });
+        let clean = [
+            mutation("a", serde_json::json!({"value": {"nested": {"poison": 1}}})),
+            mutation("b", serde_json::json!({"value": ["poison"]})),
+            mutation("c", serde_json::json!({"value": "poison"})),
+        ];
+        assert_eq!(faults.poisoned(&clean), None);
+        let bad = mutation("d", serde_json::json!({"patch": {"poison": true}}));
+        let message = faults.poisoned(&[clean[0].clone(), bad]).expect("poisoned");
+        assert!(message.contains("mutation d"), "{message}");
+        faults.set_enabled(false);
+        assert_eq!(faults.poisoned(&[mutation("e", serde_json::json!({"value": {"poison": 0}}))]), None, "paused");
+        let inert = Faults::new(settings(0.0, 0.0, 1));
+        assert_eq!(inert.poisoned(&[mutation("f", serde_json::json!({"value": {"poison": 0}}))]), None);
     }
 }

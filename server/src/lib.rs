@@ -1,5 +1,6 @@
 //! Wharf's reference sync server, as a library so tests can drive its router in process.
 
 pub mod app;
+pub mod debug;
 pub mod faults;
 pub mod store;

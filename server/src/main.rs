@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use wharf_server::app::{router, Config};
+use wharf_server::debug::Counters;
 use wharf_server::faults::{FaultSettings, Faults};
 use wharf_server::store::Store;
 
@@ -39,8 +40,11 @@ struct Options {
     /// Origin allowed to call /push cross-origin (repeatable; "*" for any). Default: same origin only.
     #[arg(long = "cors-origin")]
     cors_origins: Vec<String>,
-    /// Turn fault injection on (for tests and demos; never in production). The --fault-* and
-    /// --fail-* options only act with it.
+    /// Turn fault injection on (for tests and demos; never in production). The --fail-*,
+    /// --retry-after-secs, --latency-ms, --drop-after-apply-rate, --fault-seed and
+    /// --reject-batches-with options only act with it. Also mounts the test routes
+    /// GET /debug/state (applied mutations, push and duplicate counts, stored records) and
+    /// POST /debug/faults {"enabled": bool} (pause or resume injection); without it they are 404.
     #[arg(long)]
     faults: bool,
     /// Probability (0 to 1) that a push fails before anything is applied.
@@ -61,6 +65,11 @@ struct Options {
     /// Seed of the fault schedule (the same seed replays the same faults).
     #[arg(long, default_value_t = 1)]
     fault_seed: u64,
+    /// Refuse a whole push (422, code POISON, nothing applied) when any of its mutations has a
+    /// `value` or `patch` object with a top-level field named FIELD: a server that rejects whole
+    /// batches, so the client has to split them to isolate the bad mutation.
+    #[arg(long, value_name = "FIELD")]
+    reject_batches_with: Option<String>,
 }
 
 fn probability(text: &str) -> Result<f64, String> {
@@ -96,8 +105,10 @@ async fn main() {
                 latency: Duration::from_millis(options.latency_ms),
                 drop_after_apply_rate: options.drop_after_apply_rate,
                 seed: options.fault_seed,
+                reject_field: options.reject_batches_with,
             }))
         }),
+        counters: Counters::default(),
     });
     let listener = match tokio::net::TcpListener::bind(options.addr).await {
         Ok(listener) => listener,

@@ -27,6 +27,15 @@ pub struct StoredRecord {
     pub version: u64,
 }
 
+/// A record with its address, as listed by [`Store::records`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedRecord {
+    pub collection: String,
+    /// The key as JSON: a string or a number.
+    pub key: Value,
+    pub record: StoredRecord,
+}
+
 pub struct Store {
     connection: Mutex<Connection>,
 }
@@ -92,6 +101,26 @@ impl Store {
     pub fn record(&self, collection: &str, key: &wharf::core::Key) -> Result<Option<StoredRecord>, StoreError> {
         let connection = self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         read_record(&connection, collection, &key_text(key))
+    }
+
+    /// Every record, tombstones included, ordered by collection, then by the key's JSON text.
+    pub fn records(&self) -> Result<Vec<ListedRecord>, StoreError> {
+        let connection = self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut statement =
+            connection.prepare("SELECT collection, key, value, version FROM records ORDER BY collection, key")?;
+        let rows = statement.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, Option<String>>(2)?, row.get(3)?))
+        })?;
+        rows.map(|row| {
+            let (collection, key, value, version): (String, String, Option<String>, i64) = row?;
+            let parse = |text: &str| {
+                serde_json::from_str::<Value>(text).map_err(|e| StoreError::Corrupt(format!("{collection}/{key}: {e}")))
+            };
+            let value = value.as_deref().map(parse).transpose()?;
+            let key = parse(&key)?;
+            Ok(ListedRecord { collection, key, record: StoredRecord { value, version: unsigned(version) } })
+        })
+        .collect()
     }
 
     /// How many distinct mutation ids have been applied.
@@ -312,6 +341,39 @@ mod tests {
             matches!(&results[0], MutationResult::Rejected { permanent: true, code, .. } if code == "INVALID_MUTATION")
         );
         assert!(matches!(&results[1], MutationResult::Applied { .. }));
+    }
+
+    #[test]
+    fn records_lists_everything_with_keys_as_json() {
+        let store = Store::open(":memory:").unwrap();
+        let mut numbered = mutation("m3", "put", "x", Some(("value", json!({"n": 7}))));
+        numbered.key = Key::Number(7.0);
+        numbered.collection = "notes".into();
+        store
+            .apply_push(
+                "c",
+                &[
+                    mutation("m1", "put", "b", Some(("value", json!({"id": "b"})))),
+                    mutation("m2", "put", "a", Some(("value", json!({"id": "a"})))),
+                    mutation("m4", "delete", "a", None),
+                    numbered,
+                ],
+            )
+            .unwrap();
+        let listed: Vec<(String, Value, Option<Value>, u64)> = store
+            .records()
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.collection, r.key, r.record.value, r.record.version))
+            .collect();
+        assert_eq!(
+            listed,
+            vec![
+                ("notes".into(), json!(7), Some(json!({"n": 7})), 1),
+                ("todos".into(), json!("a"), None, 2),
+                ("todos".into(), json!("b"), Some(json!({"id": "b"})), 1),
+            ]
+        );
     }
 
     #[test]

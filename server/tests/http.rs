@@ -1,5 +1,5 @@
 //! The reference server's HTTP surface, driven in process: auth, limits, protocol checks,
-//! exactly-once pushes, static files.
+//! exactly-once pushes, static files, injected faults and the `/debug` routes.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use std::time::Duration;
 use tower::ServiceExt;
 
 use wharf_server::app::{router, Config};
+use wharf_server::debug::Counters;
 use wharf_server::faults::{FaultSettings, Faults};
 use wharf_server::store::Store;
 
@@ -25,6 +26,7 @@ fn config(dir: &Path, token: Option<&str>) -> Config {
         pkg: dir.join("pkg"),
         cors_origins: vec!["http://localhost:5173".into()],
         faults: None,
+        counters: Counters::default(),
     }
 }
 
@@ -137,7 +139,15 @@ async fn serves_the_demo_and_the_package_and_answers_cors_preflight() {
 }
 
 fn faulty(dir: &Path, fail_rate: f64, drop_after_apply_rate: f64) -> (axum::Router, Arc<Faults>) {
-    let mut config = config(dir, None);
+    faulty_with(config(dir, None), fail_rate, drop_after_apply_rate, None)
+}
+
+fn faulty_with(
+    mut config: Config,
+    fail_rate: f64,
+    drop_after_apply_rate: f64,
+    reject_field: Option<&str>,
+) -> (axum::Router, Arc<Faults>) {
     let faults = Arc::new(Faults::new(FaultSettings {
         fail_rate,
         fail_status: 503,
@@ -145,6 +155,7 @@ fn faulty(dir: &Path, fail_rate: f64, drop_after_apply_rate: f64) -> (axum::Rout
         latency: Duration::from_millis(30),
         drop_after_apply_rate,
         seed: 3,
+        reject_field: reject_field.map(str::to_owned),
     }));
     config.faults = Some(Arc::clone(&faults));
     (router(config), faults)
@@ -176,4 +187,127 @@ async fn a_dropped_connection_after_apply_is_answered_duplicate_on_resend() {
     let (status, answer, text) = send(&app, post(body, None)).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert_eq!(answer["results"][0], json!({"status": "duplicate", "id": "m1", "version": 1}), "applied exactly once");
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).unwrap()
+}
+
+fn set_faults(body: &str) -> Request<Body> {
+    Request::post("/debug/faults").header("content-type", "application/json").body(Body::from(body.to_owned())).unwrap()
+}
+
+#[tokio::test]
+async fn a_batch_with_the_poison_field_is_refused_whole_and_one_without_applies() {
+    let dir = site();
+    let (app, faults) = faulty_with(config(dir.path(), None), 0.0, 0.0, Some("poison"));
+    let poisoned = json!({"id": "m2", "seq": 2, "collection": "todos", "key": "b", "op": "put",
+        "value": {"id": "b", "poison": true}});
+    let (status, error, text) = send(&app, post(push_body(json!([put("m1", "a"), poisoned])), None)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    assert_eq!((error["protocol"].as_u64(), error["code"].as_str()), (Some(1), Some("POISON")));
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("m2")), "{text}");
+    let (_, state, _) = send(&app, get("/debug/state")).await;
+    assert_eq!((state["applied"].as_u64(), state["records"].clone()), (Some(0), json!([])), "nothing applied");
+    // The bisected half without the poison applies (a nested field of that name is harmless).
+    let nested = json!({"id": "m3", "seq": 3, "collection": "todos", "key": "c", "op": "put",
+        "value": {"id": "c", "inner": {"poison": 1}}});
+    let (status, answer, text) = send(&app, post(push_body(json!([put("m1", "a"), nested])), None)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(answer["results"].as_array().unwrap().iter().all(|r| r["status"] == "applied"), "{text}");
+    // A patch carrying it poisons too, unless injection is paused.
+    let patch = json!({"id": "m4", "seq": 4, "collection": "todos", "key": "a", "op": "patch", "patch": {"poison": 0}});
+    let (status, _, _) = send(&app, post(push_body(json!([patch])), None)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    faults.set_enabled(false);
+    let (status, answer, text) = send(&app, post(push_body(json!([patch])), None)).await;
+    assert_eq!((status, answer["results"][0]["status"].as_str()), (StatusCode::OK, Some("applied")), "{text}");
+}
+
+#[tokio::test]
+async fn debug_state_reports_applied_pushes_duplicates_and_records() {
+    let dir = site();
+    let (app, _) = faulty(dir.path(), 0.0, 0.0);
+    let numbered = json!({"id": "m3", "seq": 3, "collection": "notes", "key": 7, "op": "put", "value": {"n": 7}});
+    let body = push_body(json!([put("m1", "b"), put("m2", "a"), numbered]));
+    send(&app, post(body.clone(), None)).await;
+    let (_, again, _) = send(&app, post(body, None)).await;
+    assert!(again["results"].as_array().unwrap().iter().all(|r| r["status"] == "duplicate"));
+    let delete = json!({"id": "m4", "seq": 4, "collection": "todos", "key": "a", "op": "delete"});
+    send(&app, post(push_body(json!([delete])), None)).await;
+    let (status, state, text) = send(&app, get("/debug/state")).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(
+        state,
+        json!({
+            "applied": 4,
+            "pushes": 3,
+            "duplicates": 3,
+            "records": [
+                {"collection": "notes", "key": 7, "version": 1, "value": {"n": 7}},
+                {"collection": "todos", "key": "a", "version": 2, "value": null},
+                {"collection": "todos", "key": "b", "version": 1, "value": {"id": "b"}},
+            ],
+        })
+    );
+    // Same-origin only: the CORS layer of /push does not extend to /debug.
+    let preflight = Request::builder()
+        .method("OPTIONS")
+        .uri("/debug/state")
+        .header("origin", "http://localhost:5173")
+        .header("access-control-request-method", "GET")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(preflight).await.unwrap();
+    assert!(response.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn debug_routes_do_not_exist_without_faults() {
+    let dir = site();
+    let app = router(config(dir.path(), None));
+    for request in [get("/debug/state"), get("/debug"), set_faults(r#"{"enabled": false}"#)] {
+        let uri = request.uri().to_string();
+        let (status, _, _) = send(&app, request).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn debug_routes_require_the_token_when_one_is_configured() {
+    let dir = site();
+    let (app, faults) = faulty_with(config(dir.path(), Some("s3cret")), 1.0, 0.0, None);
+    let (status, _, _) = send(&app, get("/debug/state")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = send(&app, set_faults(r#"{"enabled": false}"#)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(faults.enabled());
+    let request = Request::get("/debug/state").header("authorization", "Bearer s3cret").body(Body::empty()).unwrap();
+    let (status, _, _) = send(&app, request).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn turning_faults_off_over_http_lets_pushes_through() {
+    let dir = site();
+    let (app, faults) = faulty(dir.path(), 1.0, 0.0);
+    let body = push_body(json!([put("m1", "a")]));
+    let (status, _, _) = send(&app, post(body.clone(), None)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    for bad in ["{}", r#"{"enabled": "no"}"#, r#"{"enabled": false, "failRate": 0}"#, "nope"] {
+        let (status, error, _) = send(&app, set_faults(bad)).await;
+        assert_eq!((status, error["code"].as_str()), (StatusCode::BAD_REQUEST, Some("BAD_REQUEST")), "{bad}");
+    }
+    assert!(faults.enabled());
+    let (status, answer, _) = send(&app, set_faults(r#"{"enabled": false}"#)).await;
+    assert_eq!((status, answer), (StatusCode::OK, json!({"enabled": false})));
+    assert!(!faults.enabled());
+    let (status, answer, text) = send(&app, post(body, None)).await;
+    assert_eq!((status, answer["results"][0]["status"].as_str()), (StatusCode::OK, Some("applied")), "{text}");
+    let (_, answer, _) = send(&app, set_faults(r#"{"enabled": true}"#)).await;
+    assert_eq!(answer, json!({"enabled": true}));
+    let (status, _, _) = send(&app, post(push_body(json!([put("m2", "b")])), None)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "back on");
+    let (_, state, _) = send(&app, get("/debug/state")).await;
+    assert_eq!((state["pushes"].as_u64(), state["applied"].as_u64()), (Some(3), Some(1)));
 }

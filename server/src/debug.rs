@@ -1,0 +1,120 @@
+//! Debug routes for end-to-end tests of the client, mounted only when the server runs with
+//! `--faults` (without it every `/debug/*` path answers 404). A test drives the client against a
+//! faulty server, then asks the server what really happened (`GET /debug/state`: which mutations
+//! were applied, how many pushes and duplicate answers there were, the stored records), and can
+//! switch injection off and on mid-test (`POST /debug/faults`). They live apart from `app.rs`
+//! because they are test tooling, not protocol: nothing here belongs to docs/protocol.md.
+//!
+//! The routes are outside the CORS layer (same-origin only: a page on another origin cannot read
+//! the stored records) and require the bearer token when one is configured, like `/push`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::app::{authorized, error, Config};
+
+/// Counts kept for `GET /debug/state` (always counted; only readable with `--faults`).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// `/push` requests that reached the handler, whatever their answer.
+    pushes: AtomicU64,
+    /// Mutation results answered `duplicate` in a response actually sent (not dropped by a fault).
+    duplicates: AtomicU64,
+}
+
+impl Counters {
+    pub fn count_push(&self) {
+        self.pushes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count_duplicates(&self, n: u64) {
+        self.duplicates.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn pushes(&self) -> u64 {
+        self.pushes.load(Ordering::Relaxed)
+    }
+
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates.load(Ordering::Relaxed)
+    }
+}
+
+/// The `/debug` routes: the real ones when faults are configured, otherwise a 404 for any
+/// method and path under `/debug` (so that a POST is not answered 405 by the static files).
+pub fn routes(config: &Arc<Config>) -> Router {
+    if config.faults.is_none() {
+        return Router::new().route("/debug", any(not_found)).route("/debug/{*rest}", any(not_found));
+    }
+    Router::new()
+        .route("/debug/state", get(state))
+        .route("/debug/faults", post(set_faults))
+        .with_state(Arc::clone(config))
+}
+
+async fn not_found() -> StatusCode {
+    StatusCode::NOT_FOUND
+}
+
+fn unauthorized() -> Response {
+    error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong bearer token")
+}
+
+/// `GET /debug/state` → `{applied, pushes, duplicates, records: [{collection, key, version, value}]}`.
+async fn state(State(config): State<Arc<Config>>, headers: HeaderMap) -> Response {
+    if !authorized(&config, &headers) {
+        return unauthorized();
+    }
+    let reader = Arc::clone(&config);
+    let read = tokio::task::spawn_blocking(move || {
+        Ok::<_, crate::store::StoreError>((reader.store.applied_count()?, reader.store.records()?))
+    })
+    .await;
+    let (applied, records) = match read {
+        Ok(Ok(read)) => read,
+        Ok(Err(e)) => return error(StatusCode::SERVICE_UNAVAILABLE, "STORAGE", e.to_string()),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string()),
+    };
+    let records: Vec<Value> = records
+        .into_iter()
+        .map(
+            |r| json!({"collection": r.collection, "key": r.key, "version": r.record.version, "value": r.record.value}),
+        )
+        .collect();
+    Json(json!({
+        "applied": applied,
+        "pushes": config.counters.pushes(),
+        "duplicates": config.counters.duplicates(),
+        "records": records,
+    }))
+    .into_response()
+}
+
+/// `POST /debug/faults` with `{"enabled": bool}` → pauses or resumes injection, answers `{"enabled": bool}`.
+async fn set_faults(State(config): State<Arc<Config>>, headers: HeaderMap, body: Bytes) -> Response {
+    if !authorized(&config, &headers) {
+        return unauthorized();
+    }
+    let Some(faults) = &config.faults else { return StatusCode::NOT_FOUND.into_response() };
+    let enabled = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(fields)) if fields.len() == 1 => fields.get("enabled").and_then(Value::as_bool),
+        _ => None,
+    };
+    let Some(enabled) = enabled else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            r#"expected exactly {"enabled": true} or {"enabled": false}"#,
+        );
+    };
+    faults.set_enabled(enabled);
+    Json(json!({"enabled": faults.enabled()})).into_response()
+}
