@@ -3,7 +3,8 @@
 # fast: setup (installs what is missing), rustfmt check, native tests, package build (with the size
 # budget), browser tests (wasm-bindgen-test in window / dedicated worker / service worker scopes,
 # in headless Chromium via chromedriver and in headless Firefox ESR via geckodriver), TypeScript
-# type test of pkg/, end-to-end tests (Chromium via Playwright, Firefox via WebDriver).
+# type test of pkg/, end-to-end tests (Chromium via Playwright against the reference server,
+# Firefox via WebDriver).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -38,8 +39,9 @@ step native "cargo test --workspace (host)"
 cargo test --workspace
 passed
 
-step build "node scripts/build.mjs"
+step build "node scripts/build.mjs, and the reference server the end-to-end tests run"
 node scripts/build.mjs
+cargo build -p wharf-server
 passed
 
 # Never pass -q to these: wasm-bindgen-test-runner rejects --quiet.

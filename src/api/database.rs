@@ -1,4 +1,5 @@
-//! The `Database` JavaScript class: opening, collections, the outbox, storage health, events.
+//! The `Database` JavaScript class: opening, collections, the outbox, dead letters, storage
+//! health, and the sync surface (`sync()`, status, events, pause/resume).
 
 use std::rc::Rc;
 
@@ -6,31 +7,88 @@ use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
 use super::collection::Collection;
+use super::dead_letters::DeadLetters;
 use super::json::encode_json;
 use super::outbox::Outbox;
-use crate::core::{CoreError, DatabaseSchema};
+use crate::core::sync_options::SyncOptions;
+use crate::core::{parse_json, CoreError, DatabaseSchema, ErrorCode};
 use crate::platform::connection::delete_database;
+use crate::platform::error::wharf_error;
 use crate::platform::global::indexed_db;
 use crate::platform::reads::Read;
+use crate::platform::sync_driver::{SyncDriver, SyncShared};
 use crate::platform::{LocalStore, StorageError};
+
+#[wasm_bindgen(module = "/src/platform/js/triggers.js")]
+extern "C" {
+    fn abortable(promise: &Promise, signal: &JsValue) -> Promise;
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const SYNC_TYPES: &str = r#"import type { DeadLetter, SyncEnd, SyncResult, SyncStatus } from "./index.js";"#;
+
+fn invalid_options(message: String) -> StorageError {
+    CoreError::InvalidOptions(message).into()
+}
+
+/// Splits `options.sync.getToken` (a function, which JSON cannot carry) from the rest of the
+/// options, which are returned as a copy safe to encode.
+fn split_get_token(options: &JsValue) -> Result<(JsValue, Option<Function>), StorageError> {
+    let sync = Reflect::get(options, &"sync".into()).unwrap_or(JsValue::UNDEFINED);
+    if !sync.is_object() {
+        return Ok((options.clone(), None));
+    }
+    let get_token = Reflect::get(&sync, &"getToken".into()).unwrap_or(JsValue::UNDEFINED);
+    let get_token = match get_token.is_undefined() {
+        true => None,
+        false => Some(get_token.dyn_into::<Function>().map_err(|_| {
+            invalid_options("Wharf.open: sync.getToken must be a function returning a Promise<string>".into())
+        })?),
+    };
+    let sync_copy = Object::assign(&Object::new(), sync.unchecked_ref());
+    let _ = Reflect::delete_property(&sync_copy, &"getToken".into());
+    let copy = Object::assign(&Object::new(), options.unchecked_ref());
+    let _ = Reflect::set(&copy, &"sync".into(), &sync_copy);
+    Ok((copy.into(), get_token))
+}
+
+fn not_configured() -> JsValue {
+    wharf_error(
+        ErrorCode::NotConfigured,
+        "this database was opened without a `sync` option; pass sync: { url } to Wharf.open",
+    )
+}
+
+fn to_js_json(value: &impl serde::Serialize) -> JsValue {
+    serde_json::to_string(value).ok().and_then(|text| js_sys::JSON::parse(&text).ok()).unwrap_or(JsValue::NULL)
+}
 
 /// An open Wharf database: collections of JSON documents in IndexedDB, each local write queued
 /// in the outbox in the same transaction.
 #[wasm_bindgen]
 pub struct Database {
     store: Rc<LocalStore>,
+    sync: Option<SyncDriver>,
 }
 
 #[wasm_bindgen]
 impl Database {
     /// Opens (creating or upgrading) a database. Prefer `Wharf.open`, which also loads the module.
     pub async fn open(options: JsValue) -> Result<Database, JsValue> {
-        let json = encode_json(&options).map_err(|problem| {
-            StorageError::from(CoreError::InvalidOptions(format!("Wharf.open options: {problem}")))
-        })?;
+        if !options.is_object() {
+            return Err(invalid_options("Wharf.open expects an options object".into()).into());
+        }
+        let (options, get_token) = split_get_token(&options)?;
+        let json =
+            encode_json(&options).map_err(|problem| invalid_options(format!("Wharf.open options: {problem}")))?;
         let schema = DatabaseSchema::from_json(&json).map_err(StorageError::from)?;
+        let sync = match parse_json(&json, "the options").map_err(StorageError::from)?.get("sync") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(value) => Some(SyncOptions::from_value(value).map_err(StorageError::from)?),
+        };
         let store = LocalStore::open(schema).await?;
-        Ok(Database { store })
+        let sync = sync.map(|options| SyncDriver::start(Rc::clone(&store), options, get_token));
+        Ok(Database { store, sync })
     }
 
     /// Deletes a database and everything in it; waits until every connection has closed.
@@ -62,17 +120,96 @@ impl Database {
         Outbox::new(Rc::clone(&self.store))
     }
 
+    /// Operations the server kept rejecting, to list, edit, retry or discard.
+    #[wasm_bindgen(getter, js_name = deadLetters)]
+    pub fn dead_letters(&self) -> DeadLetters {
+        DeadLetters::new(Rc::clone(&self.store), self.shared().cloned())
+    }
+
+    /// Pushes now. Resolves with `{ pending, deadLetters, conflicts }` once nothing is left to
+    /// send; rejects with `OFFLINE`, `AUTH`, `STORAGE`, `PAUSED`, `CLOSED`, `ABORTED` (the
+    /// signal fired; the push itself goes on) or `NOT_CONFIGURED`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<SyncResult>")]
+    pub fn sync(&self, #[wasm_bindgen(unchecked_param_type = "{ signal?: AbortSignal }")] options: JsValue) -> Promise {
+        let Some(shared) = self.shared() else { return Promise::reject(&not_configured()) };
+        let signal = if options.is_object() {
+            Reflect::get(&options, &"signal".into()).unwrap_or(JsValue::UNDEFINED)
+        } else {
+            JsValue::UNDEFINED
+        };
+        abortable(&shared.sync(), &signal)
+    }
+
+    /// The current sync status, or null when the database was opened without `sync`.
+    #[wasm_bindgen(getter, js_name = syncStatus, unchecked_return_type = "SyncStatus | null")]
+    pub fn sync_status(&self) -> JsValue {
+        self.shared().map_or(JsValue::NULL, |shared| to_js_json(&shared.status()))
+    }
+
+    /// Calls `listener(status)` on every status change. Returns the unsubscribe function.
+    #[wasm_bindgen(js_name = onStatus, unchecked_return_type = "() => void")]
+    pub fn on_status(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(status: SyncStatus) => void")] listener: JsValue,
+    ) -> Result<Function, JsValue> {
+        self.subscribe("status", listener, "onStatus")
+    }
+
+    /// Calls `listener()` when a push run starts. Returns the unsubscribe function.
+    #[wasm_bindgen(js_name = onSyncStart, unchecked_return_type = "() => void")]
+    pub fn on_sync_start(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "() => void")] listener: JsValue,
+    ) -> Result<Function, JsValue> {
+        self.subscribe("start", listener, "onSyncStart")
+    }
+
+    /// Calls `listener({ ok, acked, pending, error })` when a push run ends.
+    #[wasm_bindgen(js_name = onSyncEnd, unchecked_return_type = "() => void")]
+    pub fn on_sync_end(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(end: SyncEnd) => void")] listener: JsValue,
+    ) -> Result<Function, JsValue> {
+        self.subscribe("end", listener, "onSyncEnd")
+    }
+
+    /// Calls `listener(letters)` when operations move to the dead letters.
+    #[wasm_bindgen(js_name = onDeadLetter, unchecked_return_type = "() => void")]
+    pub fn on_dead_letter(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(letters: DeadLetter[]) => void")] listener: JsValue,
+    ) -> Result<Function, JsValue> {
+        self.subscribe("deadLetter", listener, "onDeadLetter")
+    }
+
+    /// Stops pushing (status `paused`) until `resumeSync()`; local writes keep queueing.
+    #[wasm_bindgen(js_name = pauseSync)]
+    pub fn pause_sync(&self) -> Result<(), JsValue> {
+        self.shared().ok_or_else(not_configured)?.set_paused(true);
+        Ok(())
+    }
+
+    /// Resumes pushing after `pauseSync()`.
+    #[wasm_bindgen(js_name = resumeSync)]
+    pub fn resume_sync(&self) -> Result<(), JsValue> {
+        self.shared().ok_or_else(not_configured)?.set_paused(false);
+        Ok(())
+    }
+
     /// `{ usage, quota, persisted }`: the storage estimate, null where the browser has none.
     pub fn storage(&self) -> Promise {
         self.store.read(Read::Storage)
     }
 
-    /// Counters of the local write path: `{ writes, writeTransactions }`.
+    /// Counters: `{ writes, writeTransactions, sync }`, where `sync` is `{ requests, pushed,
+    /// acked, duplicates, retries, deadLettered, conflicts, bytesSent, lastLatencyMs }` or null.
     pub fn stats(&self) -> JsValue {
         let stats = self.store.stats();
         let out = Object::new();
         let _ = Reflect::set(&out, &"writes".into(), &JsValue::from_f64(stats.writes as f64));
         let _ = Reflect::set(&out, &"writeTransactions".into(), &JsValue::from_f64(stats.write_transactions as f64));
+        let sync = self.shared().map_or(JsValue::NULL, |shared| to_js_json(&shared.stats()));
+        let _ = Reflect::set(&out, &"sync".into(), &sync);
         out.into()
     }
 
@@ -102,6 +239,29 @@ impl Database {
     /// Closes the database. Writes already placed in a transaction still commit; writes waiting
     /// for a reconnect and every later call fail with `CLOSED`.
     pub fn close(&self) {
+        if let Some(sync) = &self.sync {
+            sync.close();
+        }
         self.store.close();
+    }
+}
+
+impl Database {
+    fn shared(&self) -> Option<&Rc<SyncShared>> {
+        self.sync.as_ref().map(SyncDriver::shared)
+    }
+
+    fn subscribe(&self, kind: &'static str, listener: JsValue, method: &str) -> Result<Function, JsValue> {
+        let shared = self.shared().ok_or_else(not_configured)?;
+        let listener =
+            listener.dyn_into::<Function>().map_err(|_| invalid_options(format!("{method} expects a function")))?;
+        let id = shared.add_listener(kind, listener);
+        let weak = Rc::downgrade(shared);
+        let unsubscribe = Closure::<dyn FnMut()>::new(move || {
+            if let Some(shared) = weak.upgrade() {
+                shared.remove_listener(id);
+            }
+        });
+        Ok(unsubscribe.into_js_value().unchecked_into())
     }
 }

@@ -5,9 +5,11 @@
 
 pub mod collection;
 pub mod database;
+pub mod dead_letters;
 pub mod json;
 pub mod outbox;
 
 pub use collection::Collection;
 pub use database::Database;
+pub use dead_letters::DeadLetters;
 pub use outbox::Outbox;

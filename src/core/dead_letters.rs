@@ -110,7 +110,10 @@ mod tests {
     fn an_unedited_retry_keeps_its_id_so_the_server_still_deduplicates_it() {
         let again = requeue(&letter(OpKind::Put, false), 50.0, || unreachable!("no fresh id for an unedited letter"));
         assert_eq!((again.dead_id.as_str(), again.entry.id.as_str(), again.local), ("01OLD", "01OLD", false));
-        assert_eq!((again.entry.attempts, again.entry.next_attempt_at, again.entry.last_error.clone()), (0, 50.0, None));
+        assert_eq!(
+            (again.entry.attempts, again.entry.next_attempt_at, again.entry.last_error.clone()),
+            (0, 50.0, None)
+        );
         assert!(again.entry.is_consistent());
     }
 

@@ -27,4 +27,6 @@ pub use error::{CoreError, ErrorCode};
 pub use id::{OpId, OpIdGenerator};
 pub use outbox::{ConflictInfo, DeadLetter, LastError, OpKind, OutboxEntry};
 pub use query::{KeySelection, ValidQuery};
-pub use schema::{DatabaseSchema, IndexKeyPath, IndexSchema, StoreShape, UpgradeStep, DEAD_STORE, META_STORE, OUTBOX_STORE};
+pub use schema::{
+    DatabaseSchema, IndexKeyPath, IndexSchema, StoreShape, UpgradeStep, DEAD_STORE, META_STORE, OUTBOX_STORE,
+};

@@ -8,7 +8,7 @@ use web_sys::{Crypto, IdbFactory, StorageManager};
 
 use super::error::StorageError;
 
-fn global_property(name: &str) -> Option<JsValue> {
+pub fn global_property(name: &str) -> Option<JsValue> {
     Reflect::get(&js_sys::global(), &JsValue::from_str(name)).ok().filter(|v| !v.is_undefined() && !v.is_null())
 }
 

@@ -3,12 +3,15 @@
 //! Nothing here is exported to JavaScript directly; `api` wraps it.
 
 pub mod connection;
+pub mod dead_letters;
 pub mod error;
 pub mod faults;
 pub mod global;
 pub mod reads;
 pub mod request;
 pub mod store;
+pub mod sync_driver;
+pub mod sync_io;
 pub mod write_batch;
 
 pub use error::StorageError;

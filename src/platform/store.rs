@@ -63,10 +63,12 @@ pub struct LocalStore {
     stats: Cell<WriteStats>,
     listeners: RefCell<Vec<(u32, Function)>>,
     next_listener: Cell<u32>,
+    /// Called after each local write transaction commits (the sync engine's write trigger).
+    commit_hook: RefCell<Option<Rc<dyn Fn()>>>,
 }
 
 /// A promise with its settle functions, for writes that wait for the connection.
-fn deferred() -> (Promise, Function, Function) {
+pub(crate) fn deferred() -> (Promise, Function, Function) {
     let mut slots = None;
     let promise = Promise::new(&mut |resolve, reject| slots = Some((resolve, reject)));
     let (resolve, reject) = slots.expect("the Promise executor runs synchronously");
@@ -111,9 +113,14 @@ impl LocalStore {
         Rc::new_cyclic(|weak: &Weak<LocalStore>| {
             let committed = {
                 let batcher = Rc::clone(&batcher);
+                let weak = weak.clone();
                 Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |event: JsValue| {
                     if let Some(tx) = event.dyn_ref::<Event>().and_then(Event::target) {
                         batcher.finished(&tx);
+                    }
+                    let hook = weak.upgrade().and_then(|store| store.commit_hook.borrow().clone());
+                    if let Some(hook) = hook {
+                        hook();
                     }
                     JsValue::UNDEFINED
                 })
@@ -166,6 +173,7 @@ impl LocalStore {
                 stats: Cell::default(),
                 listeners: RefCell::default(),
                 next_listener: Cell::new(0),
+                commit_hook: RefCell::default(),
             }
         })
     }
@@ -245,6 +253,11 @@ impl LocalStore {
         self.listeners.borrow_mut().retain(|(i, _)| *i != id);
     }
 
+    /// Sets (or clears) the function called after every committed local write transaction.
+    pub fn set_commit_hook(&self, hook: Option<Rc<dyn Fn()>>) {
+        *self.commit_hook.borrow_mut() = hook;
+    }
+
     /// Closes the connection for good: later calls fail with `CLOSED`.
     pub fn close(&self) {
         self.close_with(StorageError::Closed);
@@ -257,6 +270,7 @@ impl LocalStore {
         }
         self.batcher.seal();
         self.listeners.borrow_mut().clear();
+        self.commit_hook.borrow_mut().take();
         let waiting: Vec<QueuedWrite> = self.waiting.borrow_mut().drain(..).collect();
         for write in waiting {
             let _ = write.reject.call1(&JsValue::UNDEFINED, &reason.to_js());
@@ -467,6 +481,23 @@ impl LocalStore {
             ConnState::Closed(error) => Err(error.clone()),
             ConnState::Lost => Err(self.reconnect_failure.borrow().clone().unwrap_or(StorageError::ConnectionLost)),
         }
+    }
+
+    /// Runs `start` (which begins a transaction) on the open connection, reconnecting once if the
+    /// connection turns out to be closing.
+    pub async fn on_connection<T>(
+        self: &Rc<Self>,
+        start: impl Fn(&IdbDatabase) -> Result<T, JsValue>,
+    ) -> Result<T, StorageError> {
+        for _ in 0..2 {
+            let db = self.connection().await?;
+            match start(&db) {
+                Ok(started) => return Ok(started),
+                Err(e) if dom_error_name(&e).as_deref() == Some("InvalidStateError") => self.mark_lost(&db),
+                Err(e) => return Err(StorageError::from_js(e)),
+            }
+        }
+        Err(StorageError::ConnectionLost)
     }
 
     /// A read-only transaction over `stores`, reconnecting once if the connection was lost.

@@ -4,9 +4,10 @@
 import type {
   Collection as GeneratedCollection,
   Database as GeneratedDatabase,
+  DeadLetters as GeneratedDeadLetters,
   Outbox as GeneratedOutbox,
 } from "../../pkg/wharf_wasm.js";
-import type { Collection, Database, Outbox } from "../../pkg/index.js";
+import type { Collection, Database, DeadLetters, Outbox } from "../../pkg/index.js";
 
 interface Todo {
   id: string;
@@ -16,3 +17,4 @@ interface Todo {
 export const asDatabase = (generated: GeneratedDatabase): Database => generated;
 export const asCollection = (generated: GeneratedCollection): Collection<Todo> => generated;
 export const asOutbox = (generated: GeneratedOutbox): Outbox => generated;
+export const asDeadLetters = (generated: GeneratedDeadLetters): DeadLetters => generated;

@@ -12,6 +12,12 @@ import {
   type Database,
   type OpenOptions,
   type OutboxEntry,
+  type DeadLetter,
+  type PushStats,
+  type SyncError,
+  type SyncResult,
+  type SyncState,
+  type SyncStatus,
 } from "../../pkg/index.js";
 
 /** True when A and B are the same type (not merely assignable). */
@@ -173,4 +179,44 @@ export async function misuse(db: Database, todos: Collection<Todo>): Promise<voi
   await db.stats().then(() => {});
   // @ts-expect-error collection() returns the collection itself, not a promise
   await db.collection<Todo>("todos").then(() => {});
+}
+
+export async function syncing(db: Database): Promise<void> {
+  const synced: OpenOptions = {
+    name: "synced",
+    collections: [{ name: "todos", keyPath: "id" }],
+    sync: {
+      url: "https://api.example.invalid/wharf",
+      getToken: async () => "token",
+      batchSize: 50,
+      retry: { baseMs: 100, maxMs: 10_000, maxAttempts: 5 },
+      headers: { "X-App": "demo" },
+    },
+  };
+  // @ts-expect-error the sync url is required
+  const noUrl: OpenOptions = { name: "x", collections: [], sync: { batchSize: 5 } };
+  void noUrl;
+  void synced;
+  const result = await db.sync({ signal: AbortSignal.timeout(5_000) });
+  assertType<Equals<typeof result, SyncResult>>();
+  const state = db.syncStatus?.state;
+  assertType<Equals<typeof state, SyncState | undefined>>();
+  // @ts-expect-error "done" is not a sync state
+  const wrong: SyncState = "done";
+  void wrong;
+  const off: () => void = db.onStatus((status: SyncStatus) => void status.pending);
+  off();
+  db.onSyncEnd((end) => assertType<Equals<typeof end.error, SyncError | null>>());
+  db.onDeadLetter((letters) => assertType<Equals<typeof letters, DeadLetter[]>>());
+  const letters = await db.deadLetters.list();
+  if (letters[0]) {
+    await db.deadLetters.edit(letters[0].id, { id: "1", title: "fixed" });
+    const queued: number = await db.deadLetters.retry(letters[0].id);
+    void queued;
+  }
+  await db.deadLetters.retry();
+  const stats: PushStats | null = db.stats().sync;
+  void stats;
+  db.pauseSync();
+  db.resumeSync();
 }

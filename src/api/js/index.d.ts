@@ -149,6 +149,210 @@ export interface OpenOptions {
   collections: CollectionSchema[];
   /** Ask the browser for persistent storage (`navigator.storage.persist()`), where it exists. */
   persist?: boolean;
+  /** Push the outbox to a server speaking docs/protocol.md. Without it, nothing is synced. */
+  sync?: SyncOptions;
+}
+
+/**
+ * Retry schedule of failed pushes: exponential backoff with full jitter, capped at `maxMs`.
+ *
+ * @example
+ * ```ts
+ * const retry: RetryOptions = { baseMs: 500, maxMs: 30_000, maxAttempts: 8 };
+ * ```
+ */
+export interface RetryOptions {
+  /** First delay, in ms (default 1000). */
+  baseMs?: number;
+  /** Largest delay, in ms (default 60000). */
+  maxMs?: number;
+  /** Failed attempts (offline time never counts) before an op moves to the dead letters (default 10). */
+  maxAttempts?: number;
+}
+
+/**
+ * Where and how to push. Invalid options make `Wharf.open` reject with `INVALID_OPTIONS`.
+ *
+ * @example
+ * ```ts
+ * const sync: SyncOptions = {
+ *   url: "https://api.example.com/wharf",
+ *   getToken: async () => (await fetch("/session")).text(),
+ *   batchSize: 200,
+ * };
+ * ```
+ */
+export interface SyncOptions {
+  /** Base URL of the server; pushes go to `{url}/push`. */
+  url: string;
+  /** Most ops per request (default 100). */
+  batchSize?: number;
+  /** Largest request body in bytes (default 1,000,000). */
+  maxBatchBytes?: number;
+  retry?: RetryOptions;
+  /** A request with no answer after this long is retried (default 30000 ms). */
+  requestTimeoutMs?: number;
+  /** Resolves to a bearer token; asked again after a 401/403 (at most `maxAuthRefreshes` times in a row). */
+  getToken?: () => Promise<string> | string;
+  /** Extra headers for every push. */
+  headers?: Record<string, string>;
+  /** Period of background pushes, in ms (default 60000; 0 turns the timer off). */
+  pushIntervalMs?: number;
+  /** How long a local write waits for more before pushing (default 50 ms). */
+  debounceMs?: number;
+  /** Fresh tokens asked for in a row after 401/403 before the status turns `auth` (default 3). */
+  maxAuthRefreshes?: number;
+}
+
+/**
+ * The state of the push engine. `offline`: waiting for `online`; `error`: backing off after a
+ * failure (see `nextRetryAt`); `auth`: the server refuses the token (call `db.sync()` to retry).
+ *
+ * @example
+ * ```ts
+ * const busy = (s: SyncState) => s === "syncing";
+ * ```
+ */
+export type SyncState = "idle" | "syncing" | "offline" | "error" | "auth" | "paused";
+
+/**
+ * Why something failed: a stable `code`, a message, and the HTTP status when there was one.
+ *
+ * @example
+ * ```ts
+ * const e: SyncError = { code: "HTTP", message: "Service Unavailable", status: 503 };
+ * ```
+ */
+export interface SyncError {
+  code: string;
+  message: string;
+  status?: number;
+}
+
+/**
+ * A snapshot of sync: sent to {@link Database.onStatus} listeners, readable as `db.syncStatus`.
+ *
+ * @example
+ * ```ts
+ * db.onStatus((s) => badge.textContent = s.state === "idle" ? `${s.pending} pending` : s.state);
+ * ```
+ */
+export interface SyncStatus {
+  state: SyncState;
+  online: boolean;
+  /** Ops in the outbox (including those in flight). */
+  pending: number;
+  /** Ops in the request being sent. */
+  inFlight: number;
+  deadLetters: number;
+  /** Ops held because the server answered `conflict`. */
+  conflicts: number;
+  /** When the server last acknowledged a push (ms since the epoch). */
+  lastSyncAt: number | null;
+  lastError: SyncError | null;
+  /** When the next attempt is due, while backing off. */
+  nextRetryAt: number | null;
+}
+
+/**
+ * What `db.sync()` resolves with: the outbox has nothing left it can send.
+ *
+ * @example
+ * ```ts
+ * const { pending, deadLetters } = await db.sync();
+ * ```
+ */
+export interface SyncResult {
+  /** Ops still queued (held by conflicts). */
+  pending: number;
+  deadLetters: number;
+  conflicts: number;
+}
+
+/**
+ * Sent to {@link Database.onSyncEnd} listeners when a push run ends.
+ *
+ * @example
+ * ```ts
+ * db.onSyncEnd(({ ok, acked }) => console.log(ok ? `synced ${acked}` : "will retry"));
+ * ```
+ */
+export interface SyncEnd {
+  ok: boolean;
+  /** Ops the server acknowledged during the run. */
+  acked: number;
+  pending: number;
+  error: SyncError | null;
+}
+
+/**
+ * Counters of the push engine since open.
+ *
+ * @example
+ * ```ts
+ * const { acked, retries } = db.stats().sync ?? { acked: 0, retries: 0 };
+ * ```
+ */
+export interface PushStats {
+  requests: number;
+  pushed: number;
+  acked: number;
+  /** Acks answered `duplicate`: the server had already applied them (a lost ack, resent). */
+  duplicates: number;
+  retries: number;
+  deadLettered: number;
+  conflicts: number;
+  bytesSent: number;
+  lastLatencyMs: number | null;
+}
+
+/**
+ * An op the server rejected for good, or that ran out of attempts.
+ *
+ * @example
+ * ```ts
+ * const [first] = await db.deadLetters.list();
+ * if (first?.lastError.status === 422) console.warn(first.lastError.message);
+ * ```
+ */
+export interface DeadLetter {
+  id: string;
+  /** Its position in the outbox when it died. */
+  seq: number;
+  collection: string;
+  key: Key;
+  op: "put" | "patch" | "delete";
+  value?: JsonValue;
+  patch?: JsonValue;
+  createdAt: number;
+  attempts: number;
+  lastError: SyncError;
+  deadAt: number;
+  /** Set by `edit`: a retry then sends it as a new write and updates the local record. */
+  edited: boolean;
+}
+
+/**
+ * The dead-letter store (`db.deadLetters`).
+ *
+ * @example
+ * ```ts
+ * for (const letter of await db.deadLetters.list()) {
+ *   if (letter.op === "put") await db.deadLetters.edit(letter.id, { ...(letter.value as object), title: "fixed" });
+ *   await db.deadLetters.retry(letter.id);
+ * }
+ * ```
+ */
+export interface DeadLetters {
+  list(): Promise<DeadLetter[]>;
+  /** Queue `id` (or every letter) again; resolves with how many were queued. Unedited letters keep their id. */
+  retry(id?: string): Promise<number>;
+  /** Replace the payload: a whole document (same key) for a put, a patch for a patch. */
+  edit(id: string, value: JsonValue): Promise<void>;
+  /** Delete one letter for good; resolves with 1, or 0 if it was not there. */
+  discard(id: string): Promise<number>;
+  /** Delete every letter; resolves with how many went. */
+  clear(): Promise<number>;
 }
 
 /**
@@ -259,6 +463,8 @@ export interface WriteStats {
   writes: number;
   /** IndexedDB transactions they used; fewer than `writes` thanks to group commit. */
   writeTransactions: number;
+  /** Push counters, or null when the database syncs nothing. */
+  sync: PushStats | null;
 }
 
 /**
@@ -316,6 +522,8 @@ export interface Collection<T = JsonValue> {
  * ```ts
  * const db = await Wharf.open({ name: "app", collections: [{ name: "todos", keyPath: "id" }] });
  * const off = db.onVersionChange(() => location.reload());
+ * const stop = db.onStatus((s) => console.log(s.state, s.pending));
+ * await db.sync();
  * db.close();
  * ```
  */
@@ -327,8 +535,29 @@ export interface Database {
   readonly outbox: Outbox;
   /** Usage, quota and persistence of this origin's storage. */
   storage(): Promise<StorageInfo>;
-  /** Counters of the local write path. */
+  /** Counters of the local write path and of pushing. */
   stats(): WriteStats;
+  /** Parked ops the server rejected. */
+  readonly deadLetters: DeadLetters;
+  /**
+   * Push now. Resolves once nothing is left to send; rejects with `OFFLINE`, `AUTH`, `STORAGE`,
+   * `PAUSED`, `CLOSED`, `ABORTED` (the signal fired; pushing goes on) or `NOT_CONFIGURED`.
+   */
+  sync(options?: { signal?: AbortSignal }): Promise<SyncResult>;
+  /** The current sync status, or null without `sync` options. */
+  readonly syncStatus: SyncStatus | null;
+  /** Called on every status change; returns the unsubscribe function. */
+  onStatus(listener: (status: SyncStatus) => void): () => void;
+  /** Called when a push run starts; returns the unsubscribe function. */
+  onSyncStart(listener: () => void): () => void;
+  /** Called when a push run ends; returns the unsubscribe function. */
+  onSyncEnd(listener: (end: SyncEnd) => void): () => void;
+  /** Called with the ops that just moved to the dead letters; returns the unsubscribe function. */
+  onDeadLetter(listener: (letters: DeadLetter[]) => void): () => void;
+  /** Stop pushing until `resumeSync()` (status `paused`); writes keep queueing. */
+  pauseSync(): void;
+  /** Resume pushing. */
+  resumeSync(): void;
   /**
    * Called when another tab upgrades or deletes the database. Wharf has closed its connection
    * already: after an upgrade it reopens on the next call (writes keep their order); after a

@@ -1,0 +1,178 @@
+// The push engine's IndexedDB transactions and its HTTP request, each in one call from
+// WebAssembly (one boundary crossing per batch, as JSON text). The decisions stay in Rust
+// (src/core/engine.rs); this file only moves data. Every function resolves once its transaction
+// has committed, so nothing is reported as done that could still roll back.
+
+const OUTBOX = "__wharf_outbox";
+const META = "__wharf_meta";
+const DEAD = "__wharf_dead";
+
+function committed(tx, value) {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve(typeof value === "function" ? value() : value);
+    tx.onabort = () => reject(tx.error ?? new DOMException("the transaction was aborted", "AbortError"));
+  });
+}
+
+function counts(tx, out) {
+  tx.objectStore(OUTBOX).count().onsuccess = (e) => (out.pending = e.target.result);
+  tx.objectStore(DEAD).count().onsuccess = (e) => (out.deadLetters = e.target.result);
+}
+
+/**
+ * Reads up to `limit` entries from the head of the outbox and the "sent through" mark, hands them
+ * to `plan` (Rust, synchronous) and writes what it returns, all in one readwrite transaction.
+ * Resolves with the counts after commit.
+ */
+export function prepareBatch(db, limit, plan) {
+  const tx = db.transaction([OUTBOX, META, DEAD], "readwrite");
+  const outbox = tx.objectStore(OUTBOX);
+  const meta = tx.objectStore(META);
+  const out = {};
+  const done = committed(tx, () => JSON.stringify(out));
+  let values;
+  let keys;
+  let sentThrough;
+  let total;
+  let waiting = 4;
+  const ready = () => {
+    if (--waiting > 0) return;
+    const entries = values.map((value, i) => ({ ...value, seq: keys[i] }));
+    const writes = JSON.parse(plan(JSON.stringify({ entries, sentThrough: sentThrough ?? 0, complete: entries.length === total })));
+    for (const seq of writes.remove) outbox.delete(seq);
+    for (const entry of writes.rewrite) {
+      const { seq, ...value } = entry;
+      outbox.put(value, seq);
+    }
+    if (writes.sentThrough !== (sentThrough ?? 0)) meta.put(writes.sentThrough, "sentThrough");
+    counts(tx, out);
+  };
+  outbox.getAll(null, limit).onsuccess = (e) => ((values = e.target.result), ready());
+  outbox.getAllKeys(null, limit).onsuccess = (e) => ((keys = e.target.result), ready());
+  outbox.count().onsuccess = (e) => ((total = e.target.result), ready());
+  meta.get("sentThrough").onsuccess = (e) => ((sentThrough = e.target.result), ready());
+  return done;
+}
+
+/** Applies a settlement: deletes acknowledged entries, rewrites rescheduled ones, moves dead letters. */
+export function settleBatch(db, settlementJson) {
+  const settlement = JSON.parse(settlementJson);
+  const tx = db.transaction([OUTBOX, DEAD], "readwrite");
+  const outbox = tx.objectStore(OUTBOX);
+  const dead = tx.objectStore(DEAD);
+  const out = {};
+  for (const seq of settlement.acked) outbox.delete(seq);
+  for (const entry of settlement.updated) {
+    const { seq, ...value } = entry;
+    outbox.put(value, seq);
+  }
+  for (const letter of settlement.dead) {
+    outbox.delete(letter.seq);
+    dead.put(letter, letter.id);
+  }
+  counts(tx, out);
+  return committed(tx, () => JSON.stringify(out));
+}
+
+/** The stored client id, or `fresh` stored as the client id if there is none yet. */
+export function loadClientId(db, fresh) {
+  const tx = db.transaction([META], "readwrite");
+  const meta = tx.objectStore(META);
+  let id = fresh;
+  meta.get("clientId").onsuccess = (e) => {
+    if (typeof e.target.result === "string") id = e.target.result;
+    else meta.put(fresh, "clientId");
+  };
+  return committed(tx, () => id);
+}
+
+/**
+ * One push request. Resolves (never rejects) with JSON: {kind:"response", status, retryAfter,
+ * body} once the whole body has arrived, {kind:"network", message}, or {kind:"timeout"}.
+ */
+export async function pushRequest(url, body, headers, timeoutMs) {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, timeoutMs);
+  try {
+    const response = await fetch(url, { method: "POST", body, headers, signal: controller.signal, credentials: "same-origin" });
+    const text = await response.text();
+    return JSON.stringify({ kind: "response", status: response.status, retryAfter: response.headers.get("Retry-After"), body: text });
+  } catch (error) {
+    return JSON.stringify(timedOut ? { kind: "timeout" } : { kind: "network", message: String(error?.message ?? error) });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Every dead letter, oldest first (by when they died), as JSON. */
+export function listDead(db) {
+  const tx = db.transaction([DEAD], "readonly");
+  let letters = [];
+  tx.objectStore(DEAD).getAll().onsuccess = (e) => (letters = e.target.result);
+  return committed(tx, () => JSON.stringify(letters.sort((a, b) => a.deadAt - b.deadAt)));
+}
+
+/**
+ * Moves dead letters back to the outbox, in one transaction with `scope` (the collections whose
+ * records an edited letter rewrites). `requeue` is JSON: [{ deadId, entry, local }]; a letter
+ * that is no longer there (retried or discarded meanwhile) is skipped. Resolves with how many
+ * were queued.
+ */
+export function requeueDead(db, scope, requeueJson) {
+  const requeue = JSON.parse(requeueJson);
+  const tx = db.transaction([DEAD, OUTBOX, ...scope], "readwrite");
+  const dead = tx.objectStore(DEAD);
+  const outbox = tx.objectStore(OUTBOX);
+  let queued = 0;
+  for (const { deadId, entry, local } of requeue) {
+    dead.get(deadId).onsuccess = (e) => {
+      if (e.target.result === undefined) return;
+      dead.delete(deadId);
+      outbox.add(entry);
+      queued += 1;
+      if (!local) return;
+      const records = tx.objectStore(entry.collection);
+      if (entry.op === "put") records.put(entry.value);
+      else if (entry.op === "delete") records.delete(entry.key);
+      else {
+        records.get(entry.key).onsuccess = (r) => {
+          if (r.target.result !== undefined) records.put({ ...r.target.result, ...entry.patch });
+        };
+      }
+    };
+  }
+  return committed(tx, () => queued);
+}
+
+/** Replaces a dead letter's payload (already validated in Rust). Resolves with whether it existed. */
+export function editDead(db, id, field, payloadJson) {
+  const tx = db.transaction([DEAD], "readwrite");
+  const dead = tx.objectStore(DEAD);
+  let found = false;
+  dead.get(id).onsuccess = (e) => {
+    const letter = e.target.result;
+    if (letter === undefined) return;
+    found = true;
+    letter[field] = JSON.parse(payloadJson);
+    letter.edited = true;
+    dead.put(letter, id);
+  };
+  return committed(tx, () => found);
+}
+
+/** Deletes one dead letter (`id`) or all of them (`id === null`). Resolves with how many went. */
+export function discardDead(db, id) {
+  const tx = db.transaction([DEAD], "readwrite");
+  const dead = tx.objectStore(DEAD);
+  let removed = 0;
+  dead.count(id ?? undefined).onsuccess = (e) => {
+    removed = e.target.result;
+    if (id === null) dead.clear();
+    else dead.delete(id);
+  };
+  return committed(tx, () => removed);
+}

@@ -1,0 +1,373 @@
+//! Runs the push engine in the browser: one task per open database that calls `PushEngine::step`
+//! and sleeps until the step's answer says to go on — a local write (debounced), `online`, the
+//! page becoming visible, a timer (backoff or the periodic push), `db.sync()`, or resume.
+//!
+//! The engine is owned by that task and never shared, so no `RefCell` borrow is held across an
+//! `.await`. Everything the JavaScript side touches (status, listeners, `sync()` waiters, wake-up)
+//! lives in `SyncShared`, whose borrows are all short and never span a call into JavaScript.
+//! Events reach listeners from a microtask after the step that produced them, never inside an
+//! IndexedDB transaction, and an exception in a listener is reported and swallowed.
+
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+
+use js_sys::{Function, Promise};
+use serde_json::json;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+
+use super::error::wharf_error;
+use super::global::{now_ms, random_seed, report_callback_error};
+use super::store::{deferred, LocalStore};
+use super::sync_io::{is_online, BrowserIo};
+use crate::core::engine::{PushEngine, Step};
+use crate::core::status::{PushStats, SyncEvent, SyncState, SyncStatus};
+use crate::core::sync_options::SyncOptions;
+use crate::core::{ErrorCode, OpIdGenerator};
+
+#[wasm_bindgen(module = "/src/platform/js/triggers.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = watchTriggers)]
+    fn watch_triggers(on_trigger: &Function) -> Function;
+    /// `[promise, wake]`.
+    fn sleeper(ms: Option<f64>) -> js_sys::Array;
+    fn later(ms: f64, callback: &Function) -> Function;
+}
+
+/// The kinds of event a listener can subscribe to (`SyncEvent::name`).
+pub const EVENT_KINDS: [&str; 4] = ["status", "start", "end", "deadLetter"];
+
+struct Listener {
+    id: u32,
+    kind: &'static str,
+    callback: Function,
+}
+
+/// A pending `db.sync()`: settled by the first step that started after it was asked for.
+struct Waiter {
+    after_step: u64,
+    resolve: Function,
+    reject: Function,
+}
+
+/// The part of the sync loop that JavaScript-facing code may touch.
+pub struct SyncShared {
+    push_interval_ms: u32,
+    debounce_ms: u32,
+    kicked: Cell<bool>,
+    wake: RefCell<Option<Function>>,
+    paused: Cell<bool>,
+    closed: Cell<bool>,
+    /// `sync()` was called: forget an `auth` failure before the next step.
+    explicit: Cell<bool>,
+    steps_started: Cell<u64>,
+    status: RefCell<SyncStatus>,
+    stats: Cell<PushStats>,
+    listeners: RefCell<Vec<Listener>>,
+    next_listener: Cell<u32>,
+    waiters: RefCell<Vec<Waiter>>,
+    events: RefCell<Vec<(&'static str, String)>>,
+    flush_scheduled: Cell<bool>,
+    cancel_debounce: RefCell<Option<Function>>,
+    debounce_fire: RefCell<Option<Closure<dyn FnMut()>>>,
+}
+
+impl SyncShared {
+    fn new(options: &SyncOptions) -> Rc<SyncShared> {
+        let shared = Rc::new(SyncShared {
+            push_interval_ms: options.push_interval_ms,
+            debounce_ms: options.debounce_ms,
+            kicked: Cell::new(true),
+            wake: RefCell::default(),
+            paused: Cell::new(false),
+            closed: Cell::new(false),
+            explicit: Cell::new(false),
+            steps_started: Cell::new(0),
+            status: RefCell::new(SyncStatus { online: is_online(), ..SyncStatus::default() }),
+            stats: Cell::default(),
+            listeners: RefCell::default(),
+            next_listener: Cell::new(0),
+            waiters: RefCell::default(),
+            events: RefCell::default(),
+            flush_scheduled: Cell::new(false),
+            cancel_debounce: RefCell::default(),
+            debounce_fire: RefCell::default(),
+        });
+        let weak = Rc::downgrade(&shared);
+        let fire = Closure::<dyn FnMut()>::new(move || {
+            if let Some(shared) = weak.upgrade() {
+                shared.cancel_debounce.borrow_mut().take();
+                shared.kick();
+            }
+        });
+        *shared.debounce_fire.borrow_mut() = Some(fire);
+        shared
+    }
+
+    /// Wakes the loop now (or makes its next sleep return at once).
+    pub fn kick(&self) {
+        self.kicked.set(true);
+        let wake = self.wake.borrow_mut().take();
+        if let Some(wake) = wake {
+            let _ = wake.call1(&JsValue::UNDEFINED, &JsValue::from_str("kick"));
+        }
+    }
+
+    /// A local write committed: push after `debounceMs`, so a burst of writes makes one request.
+    pub fn on_local_write(&self) {
+        if self.debounce_ms == 0 {
+            return self.kick();
+        }
+        if self.cancel_debounce.borrow().is_some() {
+            return;
+        }
+        let cancel = {
+            let fire = self.debounce_fire.borrow();
+            let Some(fire) = fire.as_ref() else { return };
+            later(f64::from(self.debounce_ms), fire.as_ref().unchecked_ref())
+        };
+        *self.cancel_debounce.borrow_mut() = Some(cancel);
+    }
+
+    pub fn status(&self) -> SyncStatus {
+        self.status.borrow().clone()
+    }
+
+    pub fn stats(&self) -> PushStats {
+        self.stats.get()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    /// Records an engine event and schedules its delivery to listeners.
+    pub fn publish(self: &Rc<Self>, event: SyncEvent) {
+        if let SyncEvent::Status(status) = &event {
+            *self.status.borrow_mut() = status.clone();
+        }
+        self.events.borrow_mut().push(event.to_json());
+        if !self.flush_scheduled.replace(true) {
+            let shared = Rc::clone(self);
+            spawn_local(async move { shared.deliver_events() });
+        }
+    }
+
+    fn deliver_events(&self) {
+        self.flush_scheduled.set(false);
+        let events = std::mem::take(&mut *self.events.borrow_mut());
+        for (kind, payload) in events {
+            let callbacks: Vec<Function> =
+                self.listeners.borrow().iter().filter(|l| l.kind == kind).map(|l| l.callback.clone()).collect();
+            if callbacks.is_empty() {
+                continue;
+            }
+            let value = js_sys::JSON::parse(&payload).unwrap_or(JsValue::NULL);
+            for callback in callbacks {
+                if let Err(error) = callback.call1(&JsValue::UNDEFINED, &value) {
+                    report_callback_error(&error);
+                }
+            }
+        }
+    }
+
+    pub fn add_listener(&self, kind: &'static str, callback: Function) -> u32 {
+        let id = self.next_listener.get().wrapping_add(1);
+        self.next_listener.set(id);
+        self.listeners.borrow_mut().push(Listener { id, kind, callback });
+        id
+    }
+
+    pub fn remove_listener(&self, id: u32) {
+        self.listeners.borrow_mut().retain(|l| l.id != id);
+    }
+
+    /// A promise for `db.sync()`: it resolves with `{ pending, deadLetters, conflicts }` once a
+    /// step that started after this call finds nothing left to send, and rejects with `OFFLINE`,
+    /// `AUTH`, `STORAGE`, `PAUSED` or `CLOSED` when the attempt definitively failed.
+    pub fn sync(&self) -> Promise {
+        if self.closed.get() {
+            return Promise::reject(&wharf_error(ErrorCode::Closed, "the database is closed"));
+        }
+        if self.paused.get() {
+            return Promise::reject(&wharf_error(ErrorCode::Paused, "sync is paused; call resumeSync() first"));
+        }
+        let (promise, resolve, reject) = deferred();
+        self.waiters.borrow_mut().push(Waiter { after_step: self.steps_started.get(), resolve, reject });
+        self.explicit.set(true);
+        self.kick();
+        promise
+    }
+
+    fn settle_waiters(&self, step: u64, outcome: Result<JsValue, JsValue>) {
+        let due: Vec<Waiter> = {
+            let mut waiters = self.waiters.borrow_mut();
+            let (due, later): (Vec<Waiter>, Vec<Waiter>) = waiters.drain(..).partition(|w| w.after_step < step);
+            *waiters = later;
+            due
+        };
+        for waiter in due {
+            let _ = match &outcome {
+                Ok(value) => waiter.resolve.call1(&JsValue::UNDEFINED, value),
+                Err(error) => waiter.reject.call1(&JsValue::UNDEFINED, error),
+            };
+        }
+    }
+
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.set(paused);
+        self.kick();
+    }
+
+    /// Stops the loop for good: pending `sync()` calls reject with `CLOSED`.
+    pub fn close(&self) {
+        if self.closed.replace(true) {
+            return;
+        }
+        if let Some(cancel) = self.cancel_debounce.borrow_mut().take() {
+            let _ = cancel.call0(&JsValue::UNDEFINED);
+        }
+        self.settle_waiters(u64::MAX, Err(wharf_error(ErrorCode::Closed, "the database was closed")));
+        self.listeners.borrow_mut().clear();
+        self.kick();
+    }
+
+    /// Sleeps until `ms` passed (forever if `None`) or `kick` is called.
+    async fn sleep(&self, ms: Option<f64>) {
+        if self.kicked.get() || self.closed.get() {
+            return;
+        }
+        let pair = sleeper(ms);
+        *self.wake.borrow_mut() = pair.get(1).dyn_into::<Function>().ok();
+        let _ = JsFuture::from(Promise::from(pair.get(0))).await;
+        self.wake.borrow_mut().take();
+    }
+}
+
+/// The handle a `Database` keeps: dropping it (or `close`) stops the loop and every listener.
+pub struct SyncDriver {
+    shared: Rc<SyncShared>,
+    store: Rc<LocalStore>,
+    stop_triggers: Function,
+    _on_trigger: Closure<dyn FnMut(String)>,
+}
+
+impl SyncDriver {
+    /// Starts syncing `store` with the server `options` name.
+    pub fn start(store: Rc<LocalStore>, options: SyncOptions, get_token: Option<Function>) -> SyncDriver {
+        let shared = SyncShared::new(&options);
+        let weak: Weak<SyncShared> = Rc::downgrade(&shared);
+        let on_trigger = Closure::<dyn FnMut(String)>::new(move |_name: String| {
+            if let Some(shared) = weak.upgrade() {
+                shared.kick();
+            }
+        });
+        let stop_triggers = watch_triggers(on_trigger.as_ref().unchecked_ref());
+        let weak = Rc::downgrade(&shared);
+        store.set_commit_hook(Some(Rc::new(move || {
+            if let Some(shared) = weak.upgrade() {
+                shared.on_local_write();
+            }
+        })));
+        let io = BrowserIo::new(Rc::clone(&store), Rc::clone(&shared), &options, get_token, random_seed());
+        spawn_local(run(io, options));
+        SyncDriver { shared, store, stop_triggers, _on_trigger: on_trigger }
+    }
+
+    pub fn shared(&self) -> &Rc<SyncShared> {
+        &self.shared
+    }
+
+    pub fn close(&self) {
+        self.store.set_commit_hook(None);
+        let _ = self.stop_triggers.call0(&JsValue::UNDEFINED);
+        self.shared.close();
+    }
+}
+
+impl Drop for SyncDriver {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn summary(status: &SyncStatus) -> JsValue {
+    let value = json!({"pending": status.pending, "deadLetters": status.dead_letters, "conflicts": status.conflicts});
+    js_sys::JSON::parse(&value.to_string()).unwrap_or(JsValue::NULL)
+}
+
+fn failed(code: ErrorCode, status: &SyncStatus, fallback: &str) -> JsValue {
+    let message = status.last_error.as_ref().map_or_else(|| fallback.to_owned(), |e| e.message.clone());
+    wharf_error(code, &message)
+}
+
+/// The loop: load the client id, then step and sleep until closed.
+async fn run(io: BrowserIo, options: SyncOptions) {
+    let shared = Rc::clone(&io.shared);
+    let interval = (options.push_interval_ms > 0).then_some(f64::from(shared.push_interval_ms));
+    let client_id = loop {
+        if shared.closed.get() {
+            return;
+        }
+        shared.kicked.set(false);
+        let fresh = OpIdGenerator::new(random_seed()).next_id(now_ms());
+        match io.client_id(fresh.as_str()).await {
+            Ok(id) => break id,
+            Err(error) => {
+                let step = shared.steps_started.get() + 1;
+                shared.settle_waiters(step, Err(error.to_js()));
+                shared.sleep(interval).await;
+            }
+        }
+    };
+    let mut engine = PushEngine::new(client_id, options.engine);
+    loop {
+        if shared.closed.get() {
+            return;
+        }
+        if shared.paused.get() {
+            if engine.status().state != SyncState::Paused {
+                engine.set_paused(&io, true);
+            }
+            let error = wharf_error(ErrorCode::Paused, "sync was paused");
+            shared.settle_waiters(u64::MAX, Err(error));
+            shared.kicked.set(false);
+            shared.sleep(None).await;
+            continue;
+        }
+        if engine.status().state == SyncState::Paused {
+            engine.set_paused(&io, false);
+        }
+        if shared.explicit.replace(false) {
+            engine.reset_auth();
+        }
+        shared.kicked.set(false);
+        let step_number = shared.steps_started.get() + 1;
+        shared.steps_started.set(step_number);
+        let step = engine.step(&io).await;
+        shared.stats.set(engine.stats());
+        let status = engine.status();
+        let wait = match step {
+            Step::Progress => continue,
+            Step::Idle => {
+                shared.settle_waiters(step_number, Ok(summary(status)));
+                interval
+            }
+            Step::WaitUntil(at) => Some((at - now_ms()).max(0.0)),
+            Step::Offline => {
+                shared.settle_waiters(step_number, Err(wharf_error(ErrorCode::Offline, "the browser is offline")));
+                None
+            }
+            Step::AuthRequired => {
+                shared
+                    .settle_waiters(step_number, Err(failed(ErrorCode::Auth, status, "the server refused the token")));
+                None
+            }
+            Step::StorageFailed => {
+                shared.settle_waiters(step_number, Err(failed(ErrorCode::Storage, status, "the outbox failed")));
+                interval
+            }
+        };
+        shared.sleep(wait).await;
+    }
+}

@@ -1,0 +1,264 @@
+//! The push engine's ports in the browser: the outbox in IndexedDB (`Storage`), `fetch` with a
+//! timeout and bearer token (`Transport`), `Date.now` and a seeded random source (`Clock`), and
+//! `navigator.onLine` (`Connectivity`). Each storage step and each request is one call into
+//! `js/sync_io.js`, with JSON text in and out.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Function, Object, Promise, Reflect};
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::IdbDatabase;
+
+use super::error::StorageError;
+use super::global::{global_property, now_ms};
+use super::store::LocalStore;
+use super::sync_driver::SyncShared;
+use crate::core::engine::{
+    Clock, Connectivity, Counts, Observer, OutboxWindow, Planner, Preparation, PushCall, Storage, StorageFailure,
+    Transport, TransportReply,
+};
+use crate::core::id::SplitMix64;
+use crate::core::push::Settlement;
+use crate::core::status::SyncEvent;
+use crate::core::sync_options::SyncOptions;
+use crate::core::OutboxEntry;
+
+#[wasm_bindgen(module = "/src/platform/js/sync_io.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = prepareBatch, catch)]
+    fn prepare_batch_js(db: &IdbDatabase, limit: u32, plan: &Function) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = settleBatch, catch)]
+    fn settle_batch_js(db: &IdbDatabase, settlement: &str) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = loadClientId, catch)]
+    fn load_client_id_js(db: &IdbDatabase, fresh: &str) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = pushRequest)]
+    fn push_request_js(url: &str, body: &str, headers: &Object, timeout_ms: u32) -> Promise;
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WindowWire {
+    entries: Vec<OutboxEntry>,
+    sent_through: u64,
+    complete: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CountsWire {
+    pending: u64,
+    dead_letters: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+enum ReplyWire {
+    Response {
+        status: u16,
+        #[serde(rename = "retryAfter")]
+        retry_after: Option<String>,
+        body: String,
+    },
+    Network {
+        message: String,
+    },
+    Timeout,
+}
+
+fn failure(error: impl std::fmt::Display) -> StorageFailure {
+    StorageFailure(error.to_string())
+}
+
+fn read_counts(text: Option<String>) -> Result<Counts, StorageFailure> {
+    let wire: CountsWire = serde_json::from_str(&text.unwrap_or_default()).map_err(failure)?;
+    Ok(Counts { pending: wire.pending, dead_letters: wire.dead_letters })
+}
+
+/// The browser implementation of every engine port.
+pub struct BrowserIo {
+    pub store: Rc<LocalStore>,
+    pub shared: Rc<SyncShared>,
+    push_url: String,
+    headers: Vec<(String, String)>,
+    timeout_ms: u32,
+    get_token: Option<Function>,
+    token: RefCell<Option<String>>,
+    rng: RefCell<SplitMix64>,
+}
+
+impl BrowserIo {
+    pub fn new(
+        store: Rc<LocalStore>,
+        shared: Rc<SyncShared>,
+        options: &SyncOptions,
+        get_token: Option<Function>,
+        seed: u64,
+    ) -> BrowserIo {
+        BrowserIo {
+            store,
+            shared,
+            push_url: options.push_url(),
+            headers: options.headers.clone(),
+            timeout_ms: options.request_timeout_ms,
+            get_token,
+            token: RefCell::default(),
+            rng: RefCell::new(SplitMix64::new(seed)),
+        }
+    }
+
+    /// The persisted client id, created (from `fresh`) on first use.
+    pub async fn client_id(&self, fresh: &str) -> Result<String, StorageError> {
+        let promise = self.store.on_connection(|db| load_client_id_js(db, fresh)).await?;
+        let id = JsFuture::from(promise).await.map_err(StorageError::from_js)?;
+        Ok(id.as_string().unwrap_or_else(|| fresh.to_owned()))
+    }
+
+    /// The bearer token, asking `getToken` when there is none yet or the last one was refused.
+    async fn token(&self, refresh: bool) -> Result<Option<String>, String> {
+        let Some(get_token) = &self.get_token else { return Ok(None) };
+        let cached = self.token.borrow().clone();
+        if let (Some(token), false) = (cached, refresh) {
+            return Ok(Some(token));
+        }
+        let result = get_token.call0(&JsValue::UNDEFINED).map_err(describe)?;
+        let value = JsFuture::from(Promise::resolve(&result)).await.map_err(describe)?;
+        let token = value.as_string().filter(|t| !t.is_empty()).ok_or("getToken must resolve to a non-empty string")?;
+        *self.token.borrow_mut() = Some(token.clone());
+        Ok(Some(token))
+    }
+
+    fn request_headers(&self, idempotency_key: &str, token: Option<&str>) -> Object {
+        let headers = Object::new();
+        let set = |name: &str, value: &str| {
+            let _ = Reflect::set(&headers, &JsValue::from_str(name), &JsValue::from_str(value));
+        };
+        for (name, value) in &self.headers {
+            set(name, value);
+        }
+        set("Content-Type", "application/json");
+        set("Idempotency-Key", idempotency_key);
+        if let Some(token) = token {
+            set("Authorization", &format!("Bearer {token}"));
+        }
+        headers
+    }
+}
+
+fn describe(error: JsValue) -> String {
+    Reflect::get(&error, &JsValue::from_str("message"))
+        .ok()
+        .and_then(|m| m.as_string())
+        .or_else(|| error.as_string())
+        .unwrap_or_else(|| "unknown error".to_owned())
+}
+
+impl Storage for BrowserIo {
+    async fn prepare(&self, window: usize, plan: Planner) -> Result<(Preparation, Counts), StorageFailure> {
+        let decided: Rc<RefCell<Option<Result<Preparation, String>>>> = Rc::default();
+        let callback = {
+            let decided = Rc::clone(&decided);
+            let mut plan = Some(plan);
+            Closure::<dyn FnMut(String) -> String>::new(move |window_json: String| {
+                let Some(plan) = plan.take() else { return "null".to_owned() };
+                match serde_json::from_str::<WindowWire>(&window_json) {
+                    Ok(wire) => {
+                        let window = OutboxWindow {
+                            entries: wire.entries,
+                            sent_through: wire.sent_through,
+                            complete: wire.complete,
+                        };
+                        let preparation = plan(window);
+                        let writes = serde_json::json!({
+                            "remove": preparation.remove,
+                            "rewrite": preparation.rewrite,
+                            "sentThrough": preparation.sent_through,
+                        });
+                        *decided.borrow_mut() = Some(Ok(preparation));
+                        writes.to_string()
+                    }
+                    Err(e) => {
+                        *decided.borrow_mut() = Some(Err(format!("an outbox entry is unreadable: {e}")));
+                        // Returning invalid JSON makes the transaction abort: nothing is written.
+                        "!".to_owned()
+                    }
+                }
+            })
+        };
+        let limit = u32::try_from(window).unwrap_or(u32::MAX);
+        let function: &Function = callback.as_ref().unchecked_ref();
+        let promise = self.store.on_connection(|db| prepare_batch_js(db, limit, function)).await.map_err(failure)?;
+        let outcome = JsFuture::from(promise).await;
+        let preparation = decided.borrow_mut().take();
+        drop(callback);
+        let counts = outcome.map_err(|e| failure(StorageError::from_js(e)))?;
+        match preparation {
+            Some(Ok(preparation)) => Ok((preparation, read_counts(counts.as_string())?)),
+            Some(Err(reason)) => Err(StorageFailure(reason)),
+            None => Err(StorageFailure("the outbox transaction ended before it was read".to_owned())),
+        }
+    }
+
+    async fn settle(&self, settlement: &Settlement) -> Result<Counts, StorageFailure> {
+        let json = serde_json::to_string(settlement).map_err(failure)?;
+        let promise = self.store.on_connection(|db| settle_batch_js(db, &json)).await.map_err(failure)?;
+        let counts = JsFuture::from(promise).await.map_err(|e| failure(StorageError::from_js(e)))?;
+        read_counts(counts.as_string())
+    }
+}
+
+impl Transport for BrowserIo {
+    async fn push(&self, call: PushCall<'_>) -> TransportReply {
+        let token = match self.token(call.refresh_token).await {
+            Ok(token) => token,
+            // A token that cannot be obtained is treated like a refused one: bounded retries, then `auth`.
+            Err(reason) => {
+                let body = serde_json::json!({"protocol": 1, "code": "TOKEN", "message": format!("getToken failed: {reason}")});
+                return TransportReply::Response { status: 401, retry_after: None, body: body.to_string() };
+            }
+        };
+        let headers = self.request_headers(call.idempotency_key, token.as_deref());
+        let reply = JsFuture::from(push_request_js(&self.push_url, call.body, &headers, self.timeout_ms)).await;
+        let text = reply.ok().and_then(|r| r.as_string()).unwrap_or_default();
+        match serde_json::from_str::<ReplyWire>(&text) {
+            Ok(ReplyWire::Response { status, retry_after, body }) => {
+                TransportReply::Response { status, retry_after, body }
+            }
+            Ok(ReplyWire::Network { message }) => TransportReply::NetworkError(message),
+            Ok(ReplyWire::Timeout) => TransportReply::Timeout,
+            Err(e) => TransportReply::NetworkError(format!("the request failed: {e}")),
+        }
+    }
+}
+
+impl Clock for BrowserIo {
+    fn now_ms(&self) -> f64 {
+        now_ms()
+    }
+
+    fn random(&self) -> f64 {
+        self.rng.borrow_mut().next_f64()
+    }
+}
+
+/// `navigator.onLine`; true where the scope has no navigator (it cannot tell).
+pub fn is_online() -> bool {
+    global_property("navigator")
+        .and_then(|n| Reflect::get(&n, &JsValue::from_str("onLine")).ok())
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true)
+}
+
+impl Connectivity for BrowserIo {
+    fn is_online(&self) -> bool {
+        is_online()
+    }
+}
+
+impl Observer for BrowserIo {
+    fn notify(&self, event: SyncEvent) {
+        self.shared.publish(event);
+    }
+}
