@@ -321,6 +321,9 @@ async fn run(io: BrowserIo, options: SyncOptions) {
         }
     };
     let mut engine = PushEngine::new(client_id, options.engine);
+    // After `auth`, only an explicit `sync()` tries again: writes and timers would only collect
+    // more 401s with a token the app has not replaced yet.
+    let mut waiting_for_auth = false;
     loop {
         if shared.closed.get() {
             return;
@@ -340,8 +343,13 @@ async fn run(io: BrowserIo, options: SyncOptions) {
         }
         if shared.explicit.replace(false) {
             engine.reset_auth();
+            waiting_for_auth = false;
         }
         shared.kicked.set(false);
+        if waiting_for_auth {
+            shared.sleep(None).await;
+            continue;
+        }
         let step_number = shared.steps_started.get() + 1;
         shared.steps_started.set(step_number);
         let step = engine.step(&io).await;
@@ -359,6 +367,7 @@ async fn run(io: BrowserIo, options: SyncOptions) {
                 None
             }
             Step::AuthRequired => {
+                waiting_for_auth = true;
                 shared
                     .settle_waiters(step_number, Err(failed(ErrorCode::Auth, status, "the server refused the token")));
                 None

@@ -18,7 +18,8 @@ async function openSynced(page, name, sync = {}, { tokens } = {}) {
     async ({ name, sync, tokens }) => {
       const { Wharf } = await import("/pkg/index.js");
       globalThis.tokenCalls = 0;
-      const getToken = tokens ? async () => tokens[Math.min(globalThis.tokenCalls++, tokens.length - 1)] : undefined;
+      globalThis.tokens = tokens;
+      const getToken = tokens ? async () => globalThis.tokens[Math.min(globalThis.tokenCalls++, globalThis.tokens.length - 1)] : undefined;
       const options = { retry: { baseMs: 20, maxMs: 200, maxAttempts: 1000 }, ...sync, url: location.origin, getToken };
       globalThis.db = await Wharf.open({ name, collections: [{ name: "todos", keyPath: "id" }], sync: options });
       globalThis.events = [];
@@ -79,8 +80,8 @@ const pageErrors = (errors) => errors.filter((e) => e.startsWith("pageerror"));
 
 test("offline writes stay queued, then drain when the browser comes back online", { timeout: 60_000 }, async () => {
   await scenario([], async ({ server, page, context, errors }) => {
-    await context.setOffline(true);
     await openSynced(page, "offline");
+    await context.setOffline(true);
     await writeTodos(page, 0, 300);
     await eventually(async () => assert.equal(await page.evaluate(() => db.syncStatus.state), "offline"));
     const early = await page.evaluate(() => db.sync().then(() => "resolved", (e) => e.code));
@@ -176,6 +177,15 @@ test("a token the server keeps refusing ends in the auth state, and sync() rejec
     assert.equal(await page.evaluate(() => db.syncStatus.state), "auth");
     assert.equal((await server.state()).applied, 0);
     assert.equal(await page.evaluate(() => db.outbox.count()), 3, "nothing is dropped while auth fails");
+    await writeTodos(page, 3, 4);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(await page.evaluate(() => db.syncStatus.state), "auth", "a write does not retry a refused token");
+    await page.evaluate(() => {
+      globalThis.tokens = ["s3cret"];
+      globalThis.tokenCalls = 0;
+    });
+    await page.evaluate(() => db.sync());
+    await assertServerHolds(server, 0, 4);
   });
 });
 

@@ -38,18 +38,21 @@ export async function startSyncServer(flags = []) {
     });
   });
   const exited = new Promise((resolve) => child.on("exit", resolve));
+  // With --token, the debug routes want the token too.
+  const token = flags.includes("--token") ? flags[flags.indexOf("--token") + 1] : undefined;
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
   return {
     url,
     log,
     async state() {
-      const response = await fetch(`${url}/debug/state`);
+      const response = await fetch(`${url}/debug/state`, { headers });
       if (!response.ok) throw new Error(`GET /debug/state: ${response.status}`);
       return response.json();
     },
     async setFaults(enabled) {
       const response = await fetch(`${url}/debug/faults`, {
         method: "POST",
-        headers: { "Content-Type": "application/json" },
+        headers: { ...headers, "Content-Type": "application/json" },
         body: JSON.stringify({ enabled }),
       });
       if (!response.ok) throw new Error(`POST /debug/faults: ${response.status}`);
