@@ -164,14 +164,15 @@ export function editDead(db, id, field, payloadJson) {
   return committed(tx, () => found);
 }
 
-/** Deletes one dead letter (`id`) or all of them (`id === null`). Resolves with how many went. */
+/** Deletes one dead letter (`id`) or all of them (`id` null or undefined). Resolves with how many went. */
 export function discardDead(db, id) {
   const tx = db.transaction([DEAD], "readwrite");
   const dead = tx.objectStore(DEAD);
+  const all = id === null || id === undefined;
   let removed = 0;
-  dead.count(id ?? undefined).onsuccess = (e) => {
+  dead.count(all ? undefined : id).onsuccess = (e) => {
     removed = e.target.result;
-    if (id === null) dead.clear();
+    if (all) dead.clear();
     else dead.delete(id);
   };
   return committed(tx, () => removed);

@@ -1,0 +1,118 @@
+// The sync surface in every scope (window, dedicated worker, service worker), without a server:
+// option validation, calls on a database opened without `sync`, the dead-letter store's API, and
+// an unreachable server — writes stay queued, the status says why, `sync()` honours its signal,
+// pause and close. Pushing to the real server is tested end to end in tests/e2e/push.test.mjs.
+// Included after store_suite.rs, which brings support.rs.
+
+async fn sleep_ms(ms: i32) {
+    let promise = Promise::new(&mut |resolve, _| {
+        let set_timeout: js_sys::Function = Reflect::get(&js_sys::global(), &"setTimeout".into()).unwrap().unchecked_into();
+        set_timeout.call2(&JsValue::NULL, &resolve, &JsValue::from(ms)).unwrap();
+    });
+    JsFuture::from(promise).await.unwrap();
+}
+
+async fn open_synced(name: &str, sync: &str) -> Result<Database, JsValue> {
+    let options = json(&format!(r#"{{"name":"{name}","collections":[{{"name":"todos","keyPath":"id"}}],"sync":{sync}}}"#));
+    Database::open(options).await
+}
+
+#[wasm_bindgen_test]
+async fn bad_sync_options_are_rejected_before_anything_is_created() {
+    let name = unique_name("sync-opts");
+    for sync in [
+        r#""https://x""#,
+        r#"{}"#,
+        r#"{"url":""}"#,
+        r#"{"url":"https://x","batchSize":0}"#,
+        r#"{"url":"https://x","retry":{"baseMs":10,"maxMs":5}}"#,
+        r#"{"url":"https://x","headers":{"X":1}}"#,
+        r#"{"url":"https://x","typo":true}"#,
+    ] {
+        let error = open_synced(&name, sync).await.err().unwrap_or_else(|| panic!("{sync} accepted"));
+        expect_wharf_error(&error, "INVALID_OPTIONS");
+    }
+    let options = json(&format!(r#"{{"name":"{name}","collections":[{{"name":"todos","keyPath":"id"}}],"sync":{{"url":"https://x"}}}}"#));
+    set(&prop(&options, "sync"), "getToken", &JsValue::from_str("not a function"));
+    expect_wharf_error(&Database::open(options).await.err().expect("rejected"), "INVALID_OPTIONS");
+    assert!(!database_exists(&name).await, "a rejected open creates nothing");
+}
+
+#[wasm_bindgen_test]
+async fn sync_calls_without_sync_options_say_so_and_dead_letters_work_empty() {
+    let name = unique_name("no-sync");
+    let db = open_todos(&name).await;
+    reject(db.sync(JsValue::UNDEFINED), "NOT_CONFIGURED").await;
+    let listener: JsValue = js_sys::Function::new_no_args("").into();
+    expect_wharf_error(&db.on_status(listener).expect_err("throws"), "NOT_CONFIGURED");
+    expect_wharf_error(&db.pause_sync().expect_err("throws"), "NOT_CONFIGURED");
+    assert!(db.sync_status().is_null());
+    assert!(prop(&db.stats(), "sync").is_null());
+    let letters = db.dead_letters();
+    assert_eq!(Array::from(&resolve(letters.list()).await).length(), 0);
+    assert_eq!(number(letters.retry(JsValue::UNDEFINED)).await, 0.0);
+    assert_eq!(number(letters.clear()).await, 0.0);
+    assert_eq!(number(letters.discard("nope".into())).await, 0.0);
+    reject(letters.retry("nope".into()), "NOT_FOUND").await;
+    reject(letters.edit("nope".into(), todo("a", 1.0)), "NOT_FOUND").await;
+    reject(letters.retry(JsValue::from_f64(3.0)), "INVALID_OPTIONS").await;
+    reject(letters.discard(JsValue::UNDEFINED), "INVALID_OPTIONS").await;
+    db.close();
+    delete_db(&name).await;
+}
+
+#[wasm_bindgen_test]
+async fn an_unreachable_server_keeps_writes_queued_and_reports_why() {
+    let name = unique_name("unreachable");
+    // Port 9 (discard) refuses connections at once; a long backoff keeps the test to one attempt.
+    let sync = r#"{"url":"http://127.0.0.1:9","retry":{"baseMs":60000,"maxMs":60000},"debounceMs":0}"#;
+    let db = open_synced(&name, sync).await.expect("open succeeds");
+    let statuses = Array::new();
+    let record: js_sys::Function =
+        js_sys::Function::new_with_args("list", "return (status) => list.push(status)").call1(&JsValue::NULL, &statuses).unwrap().unchecked_into();
+    let unsubscribe = db.on_status(record.into()).expect("subscribes");
+    let todos = db.collection("todos".into()).unwrap();
+    for i in 0..3 {
+        resolve(todos.put(todo(&format!("t{i}"), f64::from(i)))).await;
+    }
+    let mut seen = None;
+    for _ in 0..200 {
+        let status = db.sync_status();
+        if prop(&status, "state").as_string().as_deref() == Some("error") {
+            seen = Some(status);
+            break;
+        }
+        sleep_ms(25).await;
+    }
+    let status = seen.expect("the status turns to error");
+    assert_eq!(prop(&prop(&status, "lastError"), "code").as_string().as_deref(), Some("NETWORK"));
+    assert_eq!(prop(&status, "pending").as_f64(), Some(3.0));
+    assert!(prop(&status, "nextRetryAt").as_f64().is_some(), "the retry is scheduled");
+    assert_eq!(number(db.outbox().count()).await, 3.0, "nothing leaves the outbox without an ack");
+    let sync_stats = prop(&db.stats(), "sync");
+    assert!(prop(&sync_stats, "requests").as_f64().unwrap() >= 1.0);
+    assert_eq!(prop(&sync_stats, "acked").as_f64(), Some(0.0));
+    assert!(statuses.iter().any(|s| prop(&s, "state").as_string().as_deref() == Some("syncing")), "listeners saw the attempt");
+
+    let unsubscribe: js_sys::Function = unsubscribe.unchecked_into();
+    unsubscribe.call0(&JsValue::NULL).unwrap();
+    let heard = statuses.length();
+    let options = json("{}");
+    let abort_controller: js_sys::Function =
+        Reflect::get(&js_sys::global(), &"AbortController".into()).unwrap().unchecked_into();
+    let controller = Reflect::construct(&abort_controller, &Array::new()).unwrap();
+    set(&options, "signal", &prop(&controller, "signal"));
+    let pending = db.sync(options);
+    let abort: js_sys::Function = prop(&controller, "abort").unchecked_into();
+    abort.call0(&controller).unwrap();
+    reject(pending, "ABORTED").await;
+
+    db.pause_sync().unwrap();
+    sleep_ms(50).await;
+    assert_eq!(prop(&db.sync_status(), "state").as_string().as_deref(), Some("paused"));
+    reject(db.sync(JsValue::UNDEFINED), "PAUSED").await;
+    assert_eq!(statuses.length(), heard, "an unsubscribed listener hears nothing");
+    db.close();
+    reject(db.sync(JsValue::UNDEFINED), "CLOSED").await;
+    delete_db(&name).await;
+}
