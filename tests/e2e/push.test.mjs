@@ -250,3 +250,12 @@ test("pauseSync stops pushing and resumeSync drains; callbacks that throw do not
     assert.ok(errors.some((e) => e.includes("listener bug")), "the throwing listener was reported");
   });
 });
+
+test("the periodic timer pushes writes whose debounce has not fired yet", { timeout: 60_000 }, async () => {
+  await scenario([], async ({ server, page }) => {
+    await openSynced(page, "interval", { debounceMs: 60_000, pushIntervalMs: 300 });
+    await writeTodos(page, 0, 5);
+    await eventually(async () => assert.equal((await server.state()).applied, 5), { timeout: 5_000 });
+    await assertServerHolds(server, 0, 5);
+  });
+});
