@@ -35,62 +35,79 @@ fn optional_id(id: &JsValue, method: &str) -> Result<Option<String>, StorageErro
     })
 }
 
+/// One request to the dead-letter store. Every method goes through `DeadLetters::run`, so the
+/// module carries one async state machine for them all instead of one per method.
+enum Request {
+    List,
+    Retry(Option<String>),
+    Edit(String, String),
+    Discard(Option<String>),
+}
+
+impl DeadLetters {
+    fn run(&self, request: Result<Request, StorageError>) -> Promise {
+        let store = Rc::clone(&self.store);
+        let sync = self.sync.clone();
+        future_to_promise(async move {
+            let answer = match request? {
+                Request::List => {
+                    let text = list_json(&store).await?;
+                    js_sys::JSON::parse(&text).map_err(StorageError::from_js)?
+                }
+                Request::Retry(id) => {
+                    let queued = retry(&store, id).await?;
+                    if let Some(sync) = sync {
+                        sync.kick();
+                    }
+                    JsValue::from(queued)
+                }
+                Request::Edit(id, json) => {
+                    edit_letter(&store, &id, &json).await?;
+                    JsValue::UNDEFINED
+                }
+                Request::Discard(id) => JsValue::from(discard(&store, id).await?),
+            };
+            Ok(answer)
+        })
+    }
+}
+
 #[wasm_bindgen]
 impl DeadLetters {
     /// Every dead letter: `{ id, seq, collection, key, op, value?, patch?, createdAt, attempts,
     /// lastError: { code, message, status? }, deadAt, edited }`.
     pub fn list(&self) -> Promise {
-        let store = Rc::clone(&self.store);
-        future_to_promise(async move {
-            let text = list_json(&store).await?;
-            js_sys::JSON::parse(&text).map_err(|e| StorageError::from_js(e).to_js())
-        })
+        self.run(Ok(Request::List))
     }
 
     /// Queues the letter `id` (or every letter, without an argument) again and starts a push.
     /// An unedited letter keeps its id, so the server still recognises it if it had applied it.
     /// Resolves with the number queued; rejects with `NOT_FOUND` for an unknown id.
     pub fn retry(&self, id: JsValue) -> Promise {
-        let store = Rc::clone(&self.store);
-        let sync = self.sync.clone();
-        let id = optional_id(&id, "retry");
-        future_to_promise(async move {
-            let queued = retry(&store, id?).await?;
-            if let Some(sync) = sync {
-                sync.kick();
-            }
-            Ok(JsValue::from(queued))
-        })
+        self.run(optional_id(&id, "retry").map(Request::Retry))
     }
 
     /// Replaces the letter's payload: the whole document for a put (same key), the patch for a
     /// patch. A later `retry(id)` sends it as a new write and updates the local record.
     pub fn edit(&self, id: JsValue, value: JsValue) -> Promise {
-        let store = Rc::clone(&self.store);
-        let checked = optional_id(&id, "edit").and_then(|id| {
+        self.run(optional_id(&id, "edit").and_then(|id| {
             let id = id.ok_or_else(|| CoreError::InvalidOptions("deadLetters.edit expects an id".into()))?;
             let payload = encode_document(&value, "the edited value")?;
-            Ok((id, payload.text))
-        });
-        future_to_promise(async move {
-            let (id, json) = checked?;
-            edit_letter(&store, &id, &json).await?;
-            Ok(JsValue::UNDEFINED)
-        })
+            Ok(Request::Edit(id, payload.text))
+        }))
     }
 
     /// Deletes the letter `id` for good; resolves with 1, or 0 if it was not there.
     pub fn discard(&self, id: JsValue) -> Promise {
-        let store = Rc::clone(&self.store);
-        let id = optional_id(&id, "discard").and_then(|id| {
-            id.ok_or_else(|| CoreError::InvalidOptions("deadLetters.discard expects an id; use clear()".into()).into())
-        });
-        future_to_promise(async move { Ok(JsValue::from(discard(&store, Some(id?)).await?)) })
+        self.run(optional_id(&id, "discard").and_then(|id| {
+            let id =
+                id.ok_or_else(|| CoreError::InvalidOptions("deadLetters.discard expects an id; use clear()".into()))?;
+            Ok(Request::Discard(Some(id)))
+        }))
     }
 
     /// Deletes every dead letter; resolves with how many went.
     pub fn clear(&self) -> Promise {
-        let store = Rc::clone(&self.store);
-        future_to_promise(async move { Ok(JsValue::from(discard(&store, None).await?)) })
+        self.run(Ok(Request::Discard(None)))
     }
 }

@@ -13,7 +13,6 @@ use std::collections::{HashMap, HashSet};
 
 use super::coalesce::coalesce;
 use super::outbox::{LastError, OutboxEntry};
-use super::protocol::ErrorResponse;
 use super::push::{select, settle_failure, settle_refused, settle_results, Batch, BatchLimits, Selection, Settlement};
 use super::retry::{classify, parse_retry_after, PushOutcome, Reaction, RetryPolicy};
 use super::status::{PushStats, SyncEnd, SyncEvent, SyncState, SyncStatus};
@@ -437,9 +436,9 @@ fn status_of(outcome: PushOutcome) -> u16 {
 
 /// The error of an HTTP status, with the server's code and message when it sent a Wharf error body.
 fn http_error(status: u16, body: &str) -> LastError {
-    match serde_json::from_str::<ErrorResponse>(body) {
-        Ok(error) => LastError::new(&error.code, error.message, Some(status)),
-        Err(_) => LastError::new("HTTP", format!("the server answered HTTP {status}"), Some(status)),
+    match super::wire::error_response(body) {
+        Some((code, message)) => LastError::new(&code, message, Some(status)),
+        None => LastError::new("HTTP", format!("the server answered HTTP {status}"), Some(status)),
     }
 }
 

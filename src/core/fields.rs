@@ -79,13 +79,13 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// An optional finite number within `[min, max]`.
-    pub fn number_in(&self, name: &str, min: f64, max: f64) -> Result<Option<f64>, String> {
+    /// An optional whole number within `[min, max]`.
+    pub fn whole_in(&self, name: &str, min: u32, max: u32) -> Result<Option<u32>, String> {
         match self.get(name) {
             None => Ok(None),
-            Some(value) => match value.as_f64() {
-                Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
-                _ => Err(format!("{}.{name} must be a number from {min} to {max}, got {value}", self.what)),
+            Some(value) => match value.as_u64() {
+                Some(n) if (u64::from(min)..=u64::from(max)).contains(&n) => Ok(Some(n as u32)),
+                _ => Err(format!("{}.{name} must be a whole number from {min} to {max}, got {value}", self.what)),
             },
         }
     }

@@ -18,6 +18,7 @@ pub mod retry;
 pub mod schema;
 pub mod status;
 pub mod sync_options;
+pub mod wire;
 
 #[cfg(test)]
 pub(crate) mod fakes;

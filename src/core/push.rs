@@ -173,7 +173,7 @@ pub fn settle_results(
     mut random: impl FnMut() -> f64,
 ) -> Result<(Settlement, Tally), String> {
     let response: PushResponse =
-        serde_json::from_str(body).map_err(|e| format!("the server's answer is not a push response: {e}"))?;
+        super::wire::push_response(body).map_err(|e| format!("the server's answer is not a push response: {e}"))?;
     if response.protocol != PROTOCOL_VERSION {
         return Err(format!(
             "the server answered in protocol {}, this client speaks {PROTOCOL_VERSION}",

@@ -43,19 +43,7 @@ const FIELDS: &[&str] = &[
 ];
 
 fn whole(fields: &Fields, name: &str, min: u32, max: u32, default: u32) -> Result<u32, String> {
-    Ok(fields
-        .number_in(name, f64::from(min), f64::from(max))?
-        .map(
-            |n| {
-                if n.fract() == 0.0 {
-                    Ok(n as u32)
-                } else {
-                    Err(format!("sync.{name} must be a whole number, got {n}"))
-                }
-            },
-        )
-        .transpose()?
-        .unwrap_or(default))
+    Ok(fields.whole_in(name, min, max)?.unwrap_or(default))
 }
 
 impl SyncOptions {

@@ -43,10 +43,12 @@ pub async fn list_json(store: &Rc<LocalStore>) -> Result<String, StorageError> {
 
 async fn letters(store: &Rc<LocalStore>) -> Result<Vec<DeadLetter>, StorageError> {
     let text = list_json(store).await?;
-    serde_json::from_str(&text).map_err(|e| StorageError::Dom {
-        name: "DataError".to_owned(),
-        message: format!("a dead letter is unreadable: {e}"),
-    })
+    crate::core::wire::parse(&text)
+        .and_then(|v| crate::core::wire::array(&v, "dead letters", crate::core::wire::dead_letter))
+        .map_err(|e| StorageError::Dom {
+            name: "DataError".to_owned(),
+            message: format!("a dead letter is unreadable: {e}"),
+        })
 }
 
 /// Moves the letter `id` (or every letter, for `None`) back into the outbox. Resolves with how

@@ -7,7 +7,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Object, Promise, Reflect};
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::IdbDatabase;
@@ -24,7 +23,7 @@ use crate::core::id::SplitMix64;
 use crate::core::push::Settlement;
 use crate::core::status::SyncEvent;
 use crate::core::sync_options::SyncOptions;
-use crate::core::OutboxEntry;
+use crate::core::{wire, OutboxEntry};
 
 #[wasm_bindgen(module = "/src/platform/js/sync_io.js")]
 extern "C" {
@@ -38,34 +37,41 @@ extern "C" {
     fn push_request_js(url: &str, body: &str, headers: &Object, timeout_ms: u32) -> Promise;
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct WindowWire {
     entries: Vec<OutboxEntry>,
     sent_through: u64,
     complete: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CountsWire {
-    pending: u64,
-    dead_letters: u64,
+enum ReplyWire {
+    Response { status: u16, retry_after: Option<String>, body: String },
+    Network { message: String },
+    Timeout,
 }
 
-#[derive(Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-enum ReplyWire {
-    Response {
-        status: u16,
-        #[serde(rename = "retryAfter")]
-        retry_after: Option<String>,
-        body: String,
-    },
-    Network {
-        message: String,
-    },
-    Timeout,
+fn read_window(text: &str) -> Result<WindowWire, String> {
+    let v = wire::parse(text)?;
+    let m = wire::obj(&v, "window")?;
+    Ok(WindowWire {
+        entries: wire::array(m.get("entries").unwrap_or(&serde_json::Value::Null), "entries", wire::outbox_entry)?,
+        sent_through: wire::uint(m, "sentThrough")?,
+        complete: m.get("complete").and_then(serde_json::Value::as_bool).ok_or("missing or invalid field complete")?,
+    })
+}
+
+fn read_reply(text: &str) -> Result<ReplyWire, String> {
+    let v = wire::parse(text)?;
+    let m = wire::obj(&v, "reply")?;
+    Ok(match m.get("kind").and_then(serde_json::Value::as_str) {
+        Some("response") => ReplyWire::Response {
+            status: u16::try_from(wire::uint(m, "status")?).map_err(|_| "bad status")?,
+            retry_after: m.get("retryAfter").and_then(serde_json::Value::as_str).map(str::to_owned),
+            body: wire::string(m, "body")?,
+        },
+        Some("network") => ReplyWire::Network { message: wire::string(m, "message")? },
+        Some("timeout") => ReplyWire::Timeout,
+        _ => return Err("missing or invalid field kind".to_owned()),
+    })
 }
 
 fn failure(error: impl std::fmt::Display) -> StorageFailure {
@@ -73,8 +79,12 @@ fn failure(error: impl std::fmt::Display) -> StorageFailure {
 }
 
 fn read_counts(text: Option<String>) -> Result<Counts, StorageFailure> {
-    let wire: CountsWire = serde_json::from_str(&text.unwrap_or_default()).map_err(failure)?;
-    Ok(Counts { pending: wire.pending, dead_letters: wire.dead_letters })
+    let v = wire::parse(&text.unwrap_or_default()).map_err(StorageFailure)?;
+    let m = wire::obj(&v, "counts").map_err(StorageFailure)?;
+    Ok(Counts {
+        pending: wire::uint(m, "pending").map_err(StorageFailure)?,
+        dead_letters: wire::uint(m, "deadLetters").map_err(StorageFailure)?,
+    })
 }
 
 /// The browser implementation of every engine port.
@@ -163,7 +173,7 @@ impl Storage for BrowserIo {
             let mut plan = Some(plan);
             Closure::<dyn FnMut(String) -> String>::new(move |window_json: String| {
                 let Some(plan) = plan.take() else { return "null".to_owned() };
-                match serde_json::from_str::<WindowWire>(&window_json) {
+                match read_window(&window_json) {
                     Ok(wire) => {
                         let window = OutboxWindow {
                             entries: wire.entries,
@@ -222,7 +232,7 @@ impl Transport for BrowserIo {
         let headers = self.request_headers(call.idempotency_key, token.as_deref());
         let reply = JsFuture::from(push_request_js(&self.push_url, call.body, &headers, self.timeout_ms)).await;
         let text = reply.ok().and_then(|r| r.as_string()).unwrap_or_default();
-        match serde_json::from_str::<ReplyWire>(&text) {
+        match read_reply(&text) {
             Ok(ReplyWire::Response { status, retry_after, body }) => {
                 TransportReply::Response { status, retry_after, body }
             }
