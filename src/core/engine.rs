@@ -13,7 +13,9 @@ use std::collections::{HashMap, HashSet};
 
 use super::coalesce::coalesce;
 use super::outbox::{LastError, OutboxEntry};
-use super::push::{select, settle_failure, settle_refused, settle_results, Batch, BatchLimits, Selection, Settlement};
+use super::push::{
+    acked_ranges, select, settle_failure, settle_refused, settle_results, Batch, BatchLimits, Selection, Settlement,
+};
 use super::retry::{classify, parse_retry_after, PushOutcome, Reaction, RetryPolicy};
 use super::status::{PushStats, SyncEnd, SyncEvent, SyncState, SyncStatus};
 
@@ -63,6 +65,8 @@ pub struct Preparation {
     /// Entries in the window held by a conflict.
     pub held: u64,
     pub window_complete: bool,
+    /// Seqs of the window's entries after coalescing, in order (for `push::acked_ranges`).
+    pub window_seqs: Vec<u64>,
 }
 
 /// Sizes reported by the storage after each transaction.
@@ -155,6 +159,8 @@ pub struct PushEngine {
     /// The current batch limit: `batch_size`, halved by a 413 split or a 4xx bisection.
     limit: usize,
     window: usize,
+    /// `Preparation::window_seqs` of the batch in flight.
+    window_seqs: Vec<u64>,
     /// No request before this time (backoff after a refused token).
     gate: f64,
     auth_failures: u32,
@@ -172,7 +178,8 @@ impl PushEngine {
             options,
             client_id,
             limit: batch_size,
-            window: batch_size.saturating_mul(2).max(64),
+            window: batch_size.max(16),
+            window_seqs: Vec::new(),
             gate: 0.0,
             auth_failures: 0,
             refresh_token: false,
@@ -198,6 +205,15 @@ impl PushEngine {
             self.set_state(io, SyncState::Paused);
         } else if self.status.state == SyncState::Paused {
             self.set_state(io, SyncState::Idle);
+        }
+    }
+
+    /// Takes queue sizes read while the engine is not sending (offline, paused), so the status
+    /// still shows what is waiting; publishes only when they changed.
+    pub fn observe_counts(&mut self, io: &impl Io, counts: Counts) {
+        if (self.status.pending, self.status.dead_letters) != (counts.pending, counts.dead_letters) {
+            self.apply_counts(counts);
+            self.publish(io);
         }
     }
 
@@ -256,6 +272,7 @@ impl PushEngine {
         };
         self.apply_counts(counts);
         self.status.conflicts = preparation.held;
+        self.window_seqs = preparation.window_seqs;
         match preparation.selection {
             Selection::Nothing if !preparation.window_complete => {
                 // The window is full of held entries: look further next time.
@@ -404,7 +421,8 @@ impl PushEngine {
         self.commit(io, settlement).await
     }
 
-    async fn commit(&mut self, io: &impl Io, settlement: Settlement) -> Step {
+    async fn commit(&mut self, io: &impl Io, mut settlement: Settlement) -> Step {
+        settlement.acked_ranges = acked_ranges(&self.window_seqs, &settlement.acked);
         match io.settle(&settlement).await {
             Ok(counts) => self.apply_counts(counts),
             Err(failure) => return self.storage_failed(io, failure),
@@ -463,7 +481,8 @@ pub fn plan(window: OutboxWindow, now: f64, client_id: &str, limits: BatchLimits
         Selection::Batch(batch) => batch.entries.iter().filter_map(|e| e.seq).fold(mark, u64::max),
         _ => mark,
     };
-    Preparation { rewrite, remove, sent_through, selection, held, window_complete: window.complete }
+    let window_seqs = coalesced.entries.iter().filter_map(|e| e.seq).collect();
+    Preparation { rewrite, remove, sent_through, selection, held, window_complete: window.complete, window_seqs }
 }
 
 #[cfg(test)]

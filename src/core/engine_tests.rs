@@ -176,6 +176,8 @@ fn bisection_finds_the_poison_op_among_500_and_the_rest_land() {
 #[test]
 fn per_op_rejections_and_conflicts_do_not_block_other_documents() {
     let host = FakeHost::new(8);
+    // Acknowledged entries on both sides: the held one between them must survive their removal.
+    let first = host.write("0", OpKind::Put, json!({}));
     let refused = host.write("a", OpKind::Put, json!({}));
     let conflicted = host.write("b", OpKind::Put, json!({"v": 1}));
     let fine = host.write("c", OpKind::Put, json!({}));
@@ -183,18 +185,22 @@ fn per_op_rejections_and_conflicts_do_not_block_other_documents() {
     host.server.borrow_mut().conflict.insert(conflicted.clone());
     let mut engine = engine(100);
     assert_eq!(host.drive(&mut engine, 10), Step::Idle);
-    applied_once(&host, &[fine]);
+    applied_once(&host, &[first.clone(), fine.clone()]);
     assert_eq!(host.dead.borrow()[0].id, refused);
-    // The conflicted entry stays, flagged; a later edit of the same document waits behind it.
+    // The conflicted entry stays, flagged; a later edit of the same document waits behind it,
+    // even with acknowledged entries on both sides of it.
+    let x = host.write("x", OpKind::Put, json!({}));
     let later = host.write("b", OpKind::Patch, json!({"v": 2}));
+    let y = host.write("y", OpKind::Put, json!({}));
     assert_eq!(host.drive(&mut engine, 10), Step::Idle);
+    applied_once(&host, &[first, fine, x, y]);
     let outbox = host.outbox.borrow();
     assert_eq!(outbox.len(), 2);
     let held = outbox.values().find(|e| e.id == conflicted).unwrap();
     assert_eq!(held.conflict.as_ref().map(|c| c.version), Some(99));
     assert!(outbox.values().any(|e| e.id == later), "not sent ahead of the conflict");
     assert_eq!(engine.status().conflicts, 1);
-    assert_eq!(host.requests.borrow().len(), 1, "held entries are not resent");
+    assert_eq!(host.requests.borrow().len(), 2, "held entries are not resent");
 }
 
 #[test]

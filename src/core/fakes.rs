@@ -249,9 +249,8 @@ impl Storage for FakeHost {
             return Err(StorageFailure("the page died".into()));
         }
         let mut outbox = self.outbox.borrow_mut();
-        for seq in &settlement.acked {
-            outbox.remove(seq);
-        }
+        // As sync_io.js does: acknowledged entries go by key range.
+        outbox.retain(|seq, _| !settlement.acked_ranges.iter().any(|(low, high)| (low..=high).contains(&seq)));
         for entry in &settlement.updated {
             outbox.insert(entry.seq.expect("seq"), OutboxEntry { seq: None, ..entry.clone() });
         }

@@ -132,6 +132,32 @@ pub struct Settlement {
     pub updated: Vec<OutboxEntry>,
     /// Entries to move from the outbox to the dead letters.
     pub dead: Vec<DeadLetter>,
+    /// `acked` as inclusive key ranges (see `acked_ranges`): one range delete in IndexedDB costs
+    /// a fraction of a hundred single deletes.
+    #[serde(rename = "ackedRanges")]
+    pub acked_ranges: Vec<(u64, u64)>,
+}
+
+/// Inclusive key ranges covering exactly the acknowledged entries, given `window`: the sorted seqs
+/// of the entries the batch was chosen from. The window is a prefix of the outbox in key order and
+/// new entries always get larger keys, so no other entry has a key between two window entries:
+/// a run of consecutive window entries that were all acknowledged can go as one range. Acked seqs
+/// outside the window (there should be none) get a range of their own.
+pub fn acked_ranges(window: &[u64], acked: &[u64]) -> Vec<(u64, u64)> {
+    let acked_set: HashSet<u64> = acked.iter().copied().collect();
+    let mut ranges = Vec::new();
+    let mut run: Option<(u64, u64)> = None;
+    for &seq in window {
+        if acked_set.contains(&seq) {
+            run = Some(run.map_or((seq, seq), |(low, _)| (low, seq)));
+        } else if let Some(done) = run.take() {
+            ranges.push(done);
+        }
+    }
+    ranges.extend(run);
+    let window_set: HashSet<u64> = window.iter().copied().collect();
+    ranges.extend(acked.iter().filter(|seq| !window_set.contains(seq)).map(|&seq| (seq, seq)));
+    ranges
 }
 
 /// How the results of one successful request break down.
@@ -250,7 +276,39 @@ mod tests {
     use super::*;
     use crate::core::document::Key;
     use crate::core::outbox::OpKind;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    #[test]
+    fn acked_runs_become_ranges_and_unacked_entries_split_them() {
+        assert_eq!(acked_ranges(&[3, 4, 7, 9, 12], &[3, 4, 7, 12]), vec![(3, 7), (12, 12)]);
+        assert_eq!(acked_ranges(&[1, 2, 3], &[]), vec![]);
+        assert_eq!(acked_ranges(&[5], &[5, 40]), vec![(5, 5), (40, 40)], "a stray seq still goes");
+    }
+
+    proptest! {
+        /// Over any window (sorted, with gaps), deleting the ranges deletes exactly the acked entries.
+        #[test]
+        fn ranges_delete_exactly_the_acked_entries(
+            picks in prop::collection::vec((1u64..4, any::<bool>()), 0..60),
+        ) {
+            let mut seq = 0;
+            let mut window = Vec::new();
+            let mut acked = Vec::new();
+            for (gap, ack) in picks {
+                seq += gap;
+                window.push(seq);
+                if ack {
+                    acked.push(seq);
+                }
+            }
+            let ranges = acked_ranges(&window, &acked);
+            for seq in &window {
+                let deleted = ranges.iter().any(|(low, high)| (low..=high).contains(&seq));
+                prop_assert_eq!(deleted, acked.contains(seq), "seq {}", seq);
+            }
+        }
+    }
 
     fn entry(seq: u64, key: &str) -> OutboxEntry {
         OutboxEntry {

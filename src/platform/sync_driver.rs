@@ -335,6 +335,9 @@ async fn run(io: BrowserIo, options: SyncOptions) {
             let error = wharf_error(ErrorCode::Paused, "sync was paused");
             shared.settle_waiters(u64::MAX, Err(error));
             shared.kicked.set(false);
+            if let Ok(counts) = io.counts().await {
+                engine.observe_counts(&io, counts);
+            }
             shared.sleep(None).await;
             continue;
         }
@@ -364,6 +367,9 @@ async fn run(io: BrowserIo, options: SyncOptions) {
             Step::WaitUntil(at) => Some((at - now_ms()).max(0.0)),
             Step::Offline => {
                 shared.settle_waiters(step_number, Err(wharf_error(ErrorCode::Offline, "the browser is offline")));
+                if let Ok(counts) = io.counts().await {
+                    engine.observe_counts(&io, counts);
+                }
                 None
             }
             Step::AuthRequired => {

@@ -3,7 +3,7 @@
 //! `navigator.onLine` (`Connectivity`). Each storage step and each request is one call into
 //! `js/sync_io.js`, with JSON text in and out.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::{Function, Object, Promise, Reflect};
@@ -28,9 +28,11 @@ use crate::core::{wire, OutboxEntry};
 #[wasm_bindgen(module = "/src/platform/js/sync_io.js")]
 extern "C" {
     #[wasm_bindgen(js_name = prepareBatch, catch)]
-    fn prepare_batch_js(db: &IdbDatabase, limit: u32, plan: &Function) -> Result<Promise, JsValue>;
+    fn prepare_batch_js(db: &IdbDatabase, limit: u32, plan: &Function, count: bool) -> Result<Promise, JsValue>;
     #[wasm_bindgen(js_name = settleBatch, catch)]
     fn settle_batch_js(db: &IdbDatabase, settlement: &str) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = countQueues, catch)]
+    fn count_queues_js(db: &IdbDatabase) -> Result<Promise, JsValue>;
     #[wasm_bindgen(js_name = loadClientId, catch)]
     fn load_client_id_js(db: &IdbDatabase, fresh: &str) -> Result<Promise, JsValue>;
     #[wasm_bindgen(js_name = pushRequest)]
@@ -78,14 +80,18 @@ fn failure(error: impl std::fmt::Display) -> StorageFailure {
     StorageFailure(error.to_string())
 }
 
-fn read_counts(text: Option<String>) -> Result<Counts, StorageFailure> {
+/// `(pending, exact, deadLetters)` as `prepareBatch` / `settleBatch` report them.
+fn read_counts(text: Option<String>) -> Result<(Option<u64>, bool, u64), StorageFailure> {
     let v = wire::parse(&text.unwrap_or_default()).map_err(StorageFailure)?;
     let m = wire::obj(&v, "counts").map_err(StorageFailure)?;
-    Ok(Counts {
-        pending: wire::uint(m, "pending").map_err(StorageFailure)?,
-        dead_letters: wire::uint(m, "deadLetters").map_err(StorageFailure)?,
-    })
+    let pending = m.get("pending").and_then(serde_json::Value::as_u64);
+    let exact = m.get("exact").and_then(serde_json::Value::as_bool).unwrap_or(false);
+    Ok((pending, exact, wire::uint(m, "deadLetters").map_err(StorageFailure)?))
 }
+
+/// How often a draining engine counts the whole outbox (a scan in IndexedDB) for `pending`;
+/// in between, `pending` is derived from what was settled.
+const COUNT_EVERY_MS: f64 = 1_000.0;
 
 /// The browser implementation of every engine port.
 pub struct BrowserIo {
@@ -97,6 +103,8 @@ pub struct BrowserIo {
     get_token: Option<Function>,
     token: RefCell<Option<String>>,
     rng: RefCell<SplitMix64>,
+    pending: Cell<u64>,
+    counted_at: Cell<f64>,
 }
 
 impl BrowserIo {
@@ -116,6 +124,8 @@ impl BrowserIo {
             get_token,
             token: RefCell::default(),
             rng: RefCell::new(SplitMix64::new(seed)),
+            pending: Cell::new(0),
+            counted_at: Cell::new(f64::NEG_INFINITY),
         }
     }
 
@@ -124,6 +134,16 @@ impl BrowserIo {
         let promise = self.store.on_connection(|db| load_client_id_js(db, fresh)).await?;
         let id = JsFuture::from(promise).await.map_err(StorageError::from_js)?;
         Ok(id.as_string().unwrap_or_else(|| fresh.to_owned()))
+    }
+
+    /// Exact sizes of the outbox and the dead letters, for the status while nothing is sent.
+    pub async fn counts(&self) -> Result<Counts, StorageFailure> {
+        let promise = self.store.on_connection(count_queues_js).await.map_err(failure)?;
+        let counts = JsFuture::from(promise).await.map_err(|e| failure(StorageError::from_js(e)))?;
+        let (pending, _, dead_letters) = read_counts(counts.as_string())?;
+        let pending = pending.unwrap_or(0);
+        self.pending.set(pending);
+        Ok(Counts { pending, dead_letters })
     }
 
     /// The bearer token, asking `getToken` when there is none yet or the last one was refused.
@@ -199,13 +219,25 @@ impl Storage for BrowserIo {
         };
         let limit = u32::try_from(window).unwrap_or(u32::MAX);
         let function: &Function = callback.as_ref().unchecked_ref();
-        let promise = self.store.on_connection(|db| prepare_batch_js(db, limit, function)).await.map_err(failure)?;
+        let now = now_ms();
+        let count = now - self.counted_at.get() >= COUNT_EVERY_MS;
+        if count {
+            self.counted_at.set(now);
+        }
+        let promise =
+            self.store.on_connection(|db| prepare_batch_js(db, limit, function, count)).await.map_err(failure)?;
         let outcome = JsFuture::from(promise).await;
         let preparation = decided.borrow_mut().take();
         drop(callback);
         let counts = outcome.map_err(|e| failure(StorageError::from_js(e)))?;
         match preparation {
-            Some(Ok(preparation)) => Ok((preparation, read_counts(counts.as_string())?)),
+            Some(Ok(preparation)) => {
+                let (reported, exact, dead_letters) = read_counts(counts.as_string())?;
+                let reported = reported.unwrap_or(0);
+                let pending = if exact { reported } else { reported.max(self.pending.get()) };
+                self.pending.set(pending);
+                Ok((preparation, Counts { pending, dead_letters }))
+            }
             Some(Err(reason)) => Err(StorageFailure(reason)),
             None => Err(StorageFailure("the outbox transaction ended before it was read".to_owned())),
         }
@@ -215,7 +247,11 @@ impl Storage for BrowserIo {
         let json = serde_json::to_string(settlement).map_err(failure)?;
         let promise = self.store.on_connection(|db| settle_batch_js(db, &json)).await.map_err(failure)?;
         let counts = JsFuture::from(promise).await.map_err(|e| failure(StorageError::from_js(e)))?;
-        read_counts(counts.as_string())
+        let (_, _, dead_letters) = read_counts(counts.as_string())?;
+        let settled = (settlement.acked.len() + settlement.dead.len()) as u64;
+        let pending = self.pending.get().saturating_sub(settled);
+        self.pending.set(pending);
+        Ok(Counts { pending, dead_letters })
     }
 }
 

@@ -88,8 +88,10 @@ test("offline writes stay queued, then drain when the browser comes back online"
     assert.equal(early, "OFFLINE", "sync() rejects with OFFLINE while offline");
     assert.equal((await server.state()).pushes, 0, "nothing is sent while offline");
     assert.equal(await page.evaluate(() => db.outbox.count()), 300);
+    await eventually(async () => assert.equal(await page.evaluate(() => db.syncStatus.pending), 300, "the status counts what waits"));
     await context.setOffline(false);
-    await eventually(async () => assert.equal(await page.evaluate(() => db.syncStatus.pending), 0), { timeout: 20_000 });
+    await eventually(async () => assert.equal((await server.state()).applied, 300), { timeout: 20_000 });
+    await eventually(async () => assert.equal(await page.evaluate(() => db.syncStatus.pending), 0));
     await assertServerHolds(server, 0, 300);
     const stats = await page.evaluate(() => db.stats().sync);
     assert.equal(stats.acked, 300);

@@ -14,17 +14,18 @@ function committed(tx, value) {
   });
 }
 
-function counts(tx, out) {
-  tx.objectStore(OUTBOX).count().onsuccess = (e) => (out.pending = e.target.result);
+function countDead(tx, out) {
   tx.objectStore(DEAD).count().onsuccess = (e) => (out.deadLetters = e.target.result);
 }
 
 /**
  * Reads up to `limit` entries from the head of the outbox and the "sent through" mark, hands them
  * to `plan` (Rust, synchronous) and writes what it returns, all in one readwrite transaction.
- * Resolves with the counts after commit.
+ * Resolves with `{ pending, exact, deadLetters }` after commit. Counting a large outbox costs a
+ * scan in IndexedDB, so the outbox is counted only when `count` is set or when the window already
+ * holds all of it; otherwise `pending` is the window's size and `exact` is false.
  */
-export function prepareBatch(db, limit, plan) {
+export function prepareBatch(db, limit, plan, count) {
   const tx = db.transaction([OUTBOX, META, DEAD], "readwrite");
   const outbox = tx.objectStore(OUTBOX);
   const meta = tx.objectStore(META);
@@ -34,34 +35,40 @@ export function prepareBatch(db, limit, plan) {
   let keys;
   let sentThrough;
   let total;
-  let waiting = 4;
+  let waiting = count ? 4 : 3;
   const ready = () => {
     if (--waiting > 0) return;
     const entries = values.map((value, i) => ({ ...value, seq: keys[i] }));
-    const writes = JSON.parse(plan(JSON.stringify({ entries, sentThrough: sentThrough ?? 0, complete: entries.length === total })));
+    const complete = entries.length < limit || entries.length === total;
+    const writes = JSON.parse(plan(JSON.stringify({ entries, sentThrough: sentThrough ?? 0, complete })));
     for (const seq of writes.remove) outbox.delete(seq);
     for (const entry of writes.rewrite) {
       const { seq, ...value } = entry;
       outbox.put(value, seq);
     }
     if (writes.sentThrough !== (sentThrough ?? 0)) meta.put(writes.sentThrough, "sentThrough");
-    counts(tx, out);
+    out.exact = complete || count;
+    out.pending = (complete ? entries.length : (total ?? entries.length)) - writes.remove.length;
+    countDead(tx, out);
   };
   outbox.getAll(null, limit).onsuccess = (e) => ((values = e.target.result), ready());
   outbox.getAllKeys(null, limit).onsuccess = (e) => ((keys = e.target.result), ready());
-  outbox.count().onsuccess = (e) => ((total = e.target.result), ready());
+  if (count) outbox.count().onsuccess = (e) => ((total = e.target.result), ready());
   meta.get("sentThrough").onsuccess = (e) => ((sentThrough = e.target.result), ready());
   return done;
 }
 
-/** Applies a settlement: deletes acknowledged entries, rewrites rescheduled ones, moves dead letters. */
+/**
+ * Applies a settlement: deletes acknowledged entries, rewrites rescheduled ones, moves dead
+ * letters. Resolves with `{ deadLetters }` (the caller derives `pending` from what it settled).
+ */
 export function settleBatch(db, settlementJson) {
   const settlement = JSON.parse(settlementJson);
   const tx = db.transaction([OUTBOX, DEAD], "readwrite");
   const outbox = tx.objectStore(OUTBOX);
   const dead = tx.objectStore(DEAD);
   const out = {};
-  for (const seq of settlement.acked) outbox.delete(seq);
+  for (const [low, high] of settlement.ackedRanges) outbox.delete(low === high ? low : IDBKeyRange.bound(low, high));
   for (const entry of settlement.updated) {
     const { seq, ...value } = entry;
     outbox.put(value, seq);
@@ -70,7 +77,16 @@ export function settleBatch(db, settlementJson) {
     outbox.delete(letter.seq);
     dead.put(letter, letter.id);
   }
-  counts(tx, out);
+  countDead(tx, out);
+  return committed(tx, () => JSON.stringify(out));
+}
+
+/** `{ pending, exact: true, deadLetters }` in a read-only transaction (offline or paused status). */
+export function countQueues(db) {
+  const tx = db.transaction([OUTBOX, DEAD], "readonly");
+  const out = { exact: true };
+  tx.objectStore(OUTBOX).count().onsuccess = (e) => (out.pending = e.target.result);
+  countDead(tx, out);
   return committed(tx, () => JSON.stringify(out));
 }
 
