@@ -31,7 +31,8 @@ export function watchTriggers(onTrigger) {
 export function sleeper(ms) {
   let wake;
   const promise = new Promise((resolve) => (wake = resolve));
-  const timer = ms === null ? null : setTimeout(() => wake("timer"), Math.max(0, ms));
+  // setTimeout fires at once for delays past 2^31 - 1 ms; a longer wait wakes early and re-checks.
+  const timer = ms === null ? null : setTimeout(() => wake("timer"), Math.min(Math.max(0, ms), 2_147_483_647));
   return [
     promise,
     (reason) => {
