@@ -94,6 +94,64 @@ pub struct ErrorResponse {
     pub message: String,
 }
 
+/// Default number of changes in one pull page.
+pub const DEFAULT_PULL_LIMIT: usize = 500;
+/// Largest accepted `limit` of a pull.
+pub const MAX_PULL_LIMIT: usize = 1000;
+
+/// One record's latest state, as pulled: the server's current value of `collection`/`key`.
+/// Intermediate states are not replayed: a record changed three times since the cursor appears
+/// once, with its latest version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Change {
+    pub collection: String,
+    pub key: Key,
+    /// The document, or `null` when the record was deleted (a tombstone). Always present on
+    /// the wire: a missing `value` is an error, not a deletion.
+    #[serde(deserialize_with = "present_or_null")]
+    pub value: Option<Value>,
+    /// The record's server version (what a later mutation sends as `baseVersion`).
+    pub version: u64,
+    /// The hybrid logical clock stamp of the mutation that produced this state, for
+    /// last-writer-wins on clients; absent when the writer sent none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hlc: Option<String>,
+}
+
+/// `GET {url}/pull` response (HTTP 200): the changes after the request's cursor, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PullResponse {
+    pub protocol: u32,
+    pub changes: Vec<Change>,
+    /// Opaque to clients: send it back as `?cursor=` to continue after these changes.
+    pub cursor: String,
+    /// More changes are waiting: pull again with `cursor` right away.
+    pub has_more: bool,
+}
+
+/// A text message of the live channel (`GET {url}/live`, a WebSocket), tagged by `type`.
+/// (serde ignores `deny_unknown_fields` for the field-less `ping` and `pong`: extra fields on
+/// them are tolerated.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum LiveMessage {
+    /// Server → client: changes up to `cursor` exist; pull if yours is older. A hint only: the
+    /// pull is what delivers changes, so a lost or repeated poke costs nothing but latency.
+    Poke {
+        cursor: String,
+    },
+    /// Heartbeat, both ways; answered by `pong`.
+    Ping,
+    Pong,
+}
+
+/// `value` of a [`Change`]: required, `null` allowed (serde would default a missing `Option`).
+fn present_or_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Option::<Value>::deserialize(deserializer)
+}
+
 impl Mutation {
     /// Checks the shape rules the server enforces per mutation (a failure is a permanent rejection).
     pub fn check(&self) -> Result<(), String> {
@@ -176,6 +234,87 @@ mod tests {
             json!({"protocol": 1, "results": [{"status": "maybe", "id": "x"}]})
         )
         .is_err());
+    }
+
+    #[test]
+    fn pull_response_round_trips_with_tombstones_as_null() {
+        let body = json!({"protocol": 1, "changes": [
+            {"collection": "todos", "key": "a", "value": {"id": "a", "done": true}, "version": 3, "hlc": "0001:0:c1"},
+            {"collection": "todos", "key": 7, "value": null, "version": 2},
+        ], "cursor": "42", "hasMore": true});
+        let response: PullResponse = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(
+            response.changes[1],
+            Change { collection: "todos".into(), key: Key::Number(7.0), value: None, version: 2, hlc: None }
+        );
+        assert_eq!(response.changes[0].hlc.as_deref(), Some("0001:0:c1"));
+        assert!(response.has_more);
+        assert_eq!(serde_json::to_value(&response).unwrap(), body, "value stays present as null");
+        let empty =
+            PullResponse { protocol: PROTOCOL_VERSION, changes: vec![], cursor: String::new(), has_more: false };
+        assert_eq!(
+            serde_json::to_value(&empty).unwrap(),
+            json!({"protocol": 1, "changes": [], "cursor": "", "hasMore": false})
+        );
+    }
+
+    #[test]
+    fn hostile_pull_bodies_are_errors_not_panics() {
+        let change = json!({"collection": "t", "key": "a", "value": null, "version": 1});
+        let page = |changes: Value| json!({"protocol": 1, "changes": changes, "cursor": "1", "hasMore": false});
+        assert!(serde_json::from_value::<PullResponse>(page(json!([change]))).is_ok());
+        let mut bad_changes = Vec::new();
+        for (field, value) in [
+            ("version", json!(-1)),
+            ("version", json!("1")),
+            ("version", json!(1.5)),
+            ("key", json!(null)),
+            ("key", json!({"a": 1})),
+            ("collection", json!(3)),
+            ("hlc", json!(5)),
+            ("extra", json!(true)),
+        ] {
+            let mut c = change.clone();
+            c[field] = value;
+            bad_changes.push(c);
+        }
+        let mut no_value = change.clone();
+        no_value.as_object_mut().unwrap().remove("value");
+        bad_changes.push(no_value);
+        for bad in bad_changes {
+            assert!(serde_json::from_value::<Change>(bad.clone()).is_err(), "{bad}");
+            assert!(serde_json::from_value::<PullResponse>(page(json!([bad.clone()]))).is_err(), "{bad}");
+        }
+        for bad in [
+            json!({"protocol": 1, "changes": [], "cursor": 1, "hasMore": false}),
+            json!({"protocol": 1, "changes": [], "cursor": "1"}),
+            json!({"protocol": 1, "changes": {}, "cursor": "1", "hasMore": false}),
+            json!({"protocol": 1, "changes": [], "cursor": "1", "hasMore": "no"}),
+            json!({"protocol": 1, "changes": [], "cursor": "1", "hasMore": false, "more": 1}),
+            json!(null),
+            json!([]),
+        ] {
+            assert!(serde_json::from_value::<PullResponse>(bad.clone()).is_err(), "{bad}");
+        }
+        for text in ["", "{", "[1,", "{\"protocol\": 1e999}", &"[".repeat(10_000)] {
+            assert!(serde_json::from_str::<PullResponse>(text).is_err());
+            assert!(serde_json::from_str::<LiveMessage>(text).is_err());
+        }
+    }
+
+    #[test]
+    fn live_messages_are_tagged_by_type() {
+        let poke = LiveMessage::Poke { cursor: "17".into() };
+        assert_eq!(serde_json::to_value(&poke).unwrap(), json!({"type": "poke", "cursor": "17"}));
+        assert_eq!(serde_json::to_string(&LiveMessage::Ping).unwrap(), r#"{"type":"ping"}"#);
+        assert_eq!(serde_json::from_str::<LiveMessage>(r#"{"type":"pong"}"#).unwrap(), LiveMessage::Pong);
+        assert_eq!(
+            serde_json::from_value::<LiveMessage>(json!({"type": "poke", "cursor": "3"})).unwrap(),
+            LiveMessage::Poke { cursor: "3".into() }
+        );
+        for bad in [json!({"type": "poke"}), json!({"type": "shout"}), json!({"cursor": "1"})] {
+            assert!(serde_json::from_value::<LiveMessage>(bad.clone()).is_err(), "{bad}");
+        }
     }
 
     #[test]
