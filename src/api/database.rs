@@ -25,7 +25,8 @@ extern "C" {
 }
 
 #[wasm_bindgen(typescript_custom_section)]
-const SYNC_TYPES: &str = r#"import type { DeadLetter, SyncEnd, SyncResult, SyncStatus } from "./index.js";"#;
+const SYNC_TYPES: &str =
+    r#"import type { DeadLetter, PullResult, SyncEnd, SyncResult, SyncStatus } from "./index.js";"#;
 
 fn invalid_options(message: String) -> StorageError {
     CoreError::InvalidOptions(message).into()
@@ -69,6 +70,8 @@ fn to_js_json(value: &impl serde::Serialize) -> JsValue {
 pub struct Database {
     store: Rc<LocalStore>,
     sync: Option<SyncDriver>,
+    /// `sync.direction` includes pulling.
+    pulls: bool,
 }
 
 #[wasm_bindgen]
@@ -86,9 +89,19 @@ impl Database {
             None | Some(serde_json::Value::Null) => None,
             Some(value) => Some(SyncOptions::from_value(value).map_err(StorageError::from)?),
         };
+        if let Some(options) = &sync {
+            for name in &options.collections {
+                schema.position(name).map_err(|_| {
+                    invalid_options(format!(
+                        "Wharf.open: sync.collections names \"{name}\", which is not a declared collection"
+                    ))
+                })?;
+            }
+        }
+        let pulls = sync.as_ref().is_some_and(|options| options.pull);
         let store = LocalStore::open(schema).await?;
         let sync = sync.map(|options| SyncDriver::start(Rc::clone(&store), options, get_token));
-        Ok(Database { store, sync })
+        Ok(Database { store, sync, pulls })
     }
 
     /// Deletes a database and everything in it; waits until every connection has closed.
@@ -138,6 +151,21 @@ impl Database {
             JsValue::UNDEFINED
         };
         abortable(&shared.sync(), &signal)
+    }
+
+    /// Pulls remote changes now, page after page from the stored cursor until the server has no
+    /// more. Resolves with `{ pages, applied, skipped, invalid, cursor }`; rejects with
+    /// `OFFLINE`, `AUTH`, `NETWORK`, `SERVER`, `STORAGE`, `PAUSED`, `CLOSED`, `ABORTED` or
+    /// `NOT_CONFIGURED`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<PullResult>")]
+    pub fn pull(&self, #[wasm_bindgen(unchecked_param_type = "{ signal?: AbortSignal }")] options: JsValue) -> Promise {
+        let Some(shared) = self.shared() else { return Promise::reject(&not_configured()) };
+        let signal = if options.is_object() {
+            Reflect::get(&options, &"signal".into()).unwrap_or(JsValue::UNDEFINED)
+        } else {
+            JsValue::UNDEFINED
+        };
+        abortable(&shared.pull(self.pulls), &signal)
     }
 
     /// The current sync status, or null when the database was opened without `sync`.

@@ -26,11 +26,13 @@ pub enum ErrorCode {
     Auth,
     Paused,
     NotConfigured,
+    Network,
+    Server,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustiveness tests.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::InvalidDocument,
         ErrorCode::MissingKey,
         ErrorCode::InvalidKey,
@@ -49,6 +51,8 @@ impl ErrorCode {
         ErrorCode::Auth,
         ErrorCode::Paused,
         ErrorCode::NotConfigured,
+        ErrorCode::Network,
+        ErrorCode::Server,
     ];
 
     /// The string JavaScript sees in `error.code`.
@@ -72,6 +76,8 @@ impl ErrorCode {
             ErrorCode::Auth => "AUTH",
             ErrorCode::Paused => "PAUSED",
             ErrorCode::NotConfigured => "NOT_CONFIGURED",
+            ErrorCode::Network => "NETWORK",
+            ErrorCode::Server => "SERVER",
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod fields;
 pub mod id;
 pub mod outbox;
 pub mod protocol;
+pub mod pull;
 pub mod push;
 pub mod query;
 pub mod retry;
@@ -30,4 +31,5 @@ pub use outbox::{ConflictInfo, DeadLetter, LastError, OpKind, OutboxEntry};
 pub use query::{KeySelection, ValidQuery};
 pub use schema::{
     DatabaseSchema, IndexKeyPath, IndexSchema, StoreShape, UpgradeStep, DEAD_STORE, META_STORE, OUTBOX_STORE,
+    VERSIONS_STORE,
 };

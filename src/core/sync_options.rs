@@ -21,6 +21,14 @@ pub struct SyncOptions {
     pub push_interval_ms: u32,
     /// How long a local write waits for more writes before a push starts.
     pub debounce_ms: u32,
+    pub push: bool,
+    pub pull: bool,
+    /// Collections to pull; empty: every collection.
+    pub collections: Vec<String>,
+    /// Period of background pulls; 0 turns the timer off (other triggers still pull).
+    pub pull_interval_ms: u32,
+    /// Changes per pull page.
+    pub pull_limit: u32,
 }
 
 pub const DEFAULT_BATCH_SIZE: usize = 100;
@@ -29,6 +37,8 @@ pub const DEFAULT_MAX_BATCH_BYTES: usize = 1_000_000;
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u32 = 30_000;
 pub const DEFAULT_PUSH_INTERVAL_MS: u32 = 60_000;
 pub const DEFAULT_DEBOUNCE_MS: u32 = 50;
+pub const DEFAULT_PULL_INTERVAL_MS: u32 = 60_000;
+pub const DEFAULT_PULL_LIMIT: u32 = 500;
 
 const FIELDS: &[&str] = &[
     "url",
@@ -40,6 +50,10 @@ const FIELDS: &[&str] = &[
     "pushIntervalMs",
     "debounceMs",
     "maxAuthRefreshes",
+    "direction",
+    "collections",
+    "pullIntervalMs",
+    "pullLimit",
 ];
 
 fn whole(fields: &Fields, name: &str, min: u32, max: u32, default: u32) -> Result<u32, String> {
@@ -68,6 +82,18 @@ impl SyncOptions {
                 return Err(format!("sync.retry.maxMs ({}) is below baseMs ({})", retry.max_ms, retry.base_ms));
             }
         }
+        let (push, pull) = match fields.get("direction").map(|d| d.as_str()) {
+            None | Some(Some("both")) => (true, true),
+            Some(Some("push")) => (true, false),
+            Some(Some("pull")) => (false, true),
+            Some(_) => return Err("sync.direction must be \"push\", \"pull\" or \"both\"".to_owned()),
+        };
+        let collections = fields
+            .optional_array("collections")?
+            .iter()
+            .map(|c| c.as_str().filter(|c| !c.is_empty()).map(str::to_owned))
+            .collect::<Option<Vec<String>>>()
+            .ok_or("sync.collections must be an array of collection names")?;
         let headers = match fields.get("headers") {
             None => Vec::new(),
             Some(value) => {
@@ -93,6 +119,11 @@ impl SyncOptions {
             headers,
             push_interval_ms: whole(&fields, "pushIntervalMs", 0, 86_400_000, DEFAULT_PUSH_INTERVAL_MS)?,
             debounce_ms: whole(&fields, "debounceMs", 0, 60_000, DEFAULT_DEBOUNCE_MS)?,
+            push,
+            pull,
+            collections,
+            pull_interval_ms: whole(&fields, "pullIntervalMs", 0, 86_400_000, DEFAULT_PULL_INTERVAL_MS)?,
+            pull_limit: whole(&fields, "pullLimit", 1, 1_000, DEFAULT_PULL_LIMIT)?,
         })
     }
 
@@ -100,6 +131,35 @@ impl SyncOptions {
     pub fn push_url(&self) -> String {
         format!("{}/push", self.url)
     }
+
+    /// The pull endpoint for `cursor`, with the page size and the collection filter.
+    pub fn pull_url(&self, cursor: &str) -> String {
+        let mut url = format!("{}/pull?limit={}&cursor={}", self.url, self.pull_limit, percent_encode(cursor));
+        if !self.collections.is_empty() {
+            url.push_str("&collections=");
+            url.push_str(&percent_encode(&self.collections.join(",")));
+        }
+        url
+    }
+
+    /// The meta key of the pull cursor: one per collection filter, since a cursor of one
+    /// filter says nothing about the collections another filter left out.
+    pub fn cursor_key(&self) -> String {
+        format!("pullCursor:{}", self.collections.join(","))
+    }
+}
+
+/// Percent-encodes everything but unreserved URL characters (RFC 3986).
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b',') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -114,6 +174,27 @@ mod tests {
         assert_eq!(options.engine.batch_size, 100);
         assert_eq!(options.engine.retry, RetryPolicy::default());
         assert_eq!((options.request_timeout_ms, options.push_interval_ms, options.debounce_ms), (30_000, 60_000, 50));
+    }
+
+    #[test]
+    fn pull_options_shape_the_pull_url_and_cursor_key() {
+        let options =
+            SyncOptions::from_value(&json!({"url": "/api", "direction": "pull", "collections": ["todos", "a b"],
+            "pullIntervalMs": 0, "pullLimit": 50}))
+            .unwrap();
+        assert_eq!((options.push, options.pull, options.pull_interval_ms), (false, true, 0));
+        assert_eq!(options.pull_url("12&x"), "/api/pull?limit=50&cursor=12%26x&collections=todos,a%20b");
+        assert_eq!(options.cursor_key(), "pullCursor:todos,a b");
+        let both = SyncOptions::from_value(&json!({"url": "/api"})).unwrap();
+        assert_eq!((both.push, both.pull, both.pull_limit), (true, true, 500));
+        assert_eq!(both.pull_url(""), "/api/pull?limit=500&cursor=");
+        for bad in [
+            json!({"url": "/a", "direction": "up"}),
+            json!({"url": "/a", "collections": [1]}),
+            json!({"url": "/a", "pullLimit": 5000}),
+        ] {
+            assert!(SyncOptions::from_value(&bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

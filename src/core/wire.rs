@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::document::Key;
 use super::outbox::{ConflictInfo, DeadLetter, LastError, OpKind, OutboxEntry};
-use super::protocol::{MutationResult, PushResponse};
+use super::protocol::{Change, MutationResult, PushResponse};
 
 type Obj = Map<String, Value>;
 
@@ -149,6 +149,24 @@ pub fn push_response(body: &str) -> Result<PushResponse, String> {
     Ok(PushResponse {
         protocol: u32::try_from(uint(m, "protocol")?).map_err(|_| bad("protocol"))?,
         results: array(m.get("results").unwrap_or(&Value::Null), "results", mutation_result)?,
+    })
+}
+
+/// One change of a pull page; `value` null is a deletion, and must be present.
+pub fn change(v: &Value) -> Result<Change, String> {
+    let m = obj(v, "change")?;
+    let hlc = some(m, "hlc").map(|h| h.as_str().map(str::to_owned).ok_or_else(|| bad("hlc"))).transpose()?;
+    Ok(Change {
+        collection: string(m, "collection")?,
+        key: key(m)?,
+        // Null is a deletion; a value that is not a document is kept here and refused by `storable`.
+        value: match m.get("value") {
+            None => return Err(bad("value")),
+            Some(Value::Null) => None,
+            Some(value) => Some(value.clone()),
+        },
+        version: uint(m, "version")?,
+        hlc,
     })
 }
 

@@ -21,6 +21,8 @@ use super::global::{now_ms, random_seed, report_callback_error};
 use super::store::{deferred, LocalStore};
 use super::sync_io::{is_online, BrowserIo};
 use crate::core::engine::{PushEngine, Step};
+use crate::core::pull::{pull_all, storable, PullError};
+use crate::core::retry::parse_retry_after;
 use crate::core::status::{PushStats, SyncEvent, SyncState, SyncStatus};
 use crate::core::sync_options::SyncOptions;
 use crate::core::{ErrorCode, OpIdGenerator};
@@ -61,6 +63,10 @@ pub struct SyncShared {
     /// `sync()` was called: forget an `auth` failure before the next step.
     explicit: Cell<bool>,
     steps_started: Cell<u64>,
+    /// A trigger asked for a pull (start-up, online, visible, `pull()`, a push that landed).
+    want_pull: Cell<bool>,
+    pulls_started: Cell<u64>,
+    pull_waiters: RefCell<Vec<Waiter>>,
     status: RefCell<SyncStatus>,
     stats: Cell<PushStats>,
     listeners: RefCell<Vec<Listener>>,
@@ -83,6 +89,9 @@ impl SyncShared {
             closed: Cell::new(false),
             explicit: Cell::new(false),
             steps_started: Cell::new(0),
+            want_pull: Cell::new(true),
+            pulls_started: Cell::new(0),
+            pull_waiters: RefCell::default(),
             status: RefCell::new(SyncStatus { online: is_online(), ..SyncStatus::default() }),
             stats: Cell::default(),
             listeners: RefCell::default(),
@@ -199,9 +208,44 @@ impl SyncShared {
         promise
     }
 
+    /// A promise for `db.pull()`: settled by the first pull that started after it was asked for.
+    pub fn pull(&self, enabled: bool) -> Promise {
+        if self.closed.get() {
+            return Promise::reject(&wharf_error(ErrorCode::Closed, "the database is closed"));
+        }
+        if !enabled {
+            return Promise::reject(&wharf_error(
+                ErrorCode::NotConfigured,
+                "sync.direction is \"push\": nothing is pulled",
+            ));
+        }
+        if self.paused.get() {
+            return Promise::reject(&wharf_error(ErrorCode::Paused, "sync is paused; call resumeSync() first"));
+        }
+        let (promise, resolve, reject) = deferred();
+        self.pull_waiters.borrow_mut().push(Waiter { after_step: self.pulls_started.get(), resolve, reject });
+        self.want_pull.set(true);
+        self.kick();
+        promise
+    }
+
+    /// Asks for a pull at the next idle moment (a trigger other than a local write).
+    pub fn request_pull(&self) {
+        self.want_pull.set(true);
+        self.kick();
+    }
+
+    fn settle_pull_waiters(&self, pull: u64, outcome: Result<JsValue, JsValue>) {
+        Self::settle(&self.pull_waiters, pull, outcome);
+    }
+
     fn settle_waiters(&self, step: u64, outcome: Result<JsValue, JsValue>) {
+        Self::settle(&self.waiters, step, outcome);
+    }
+
+    fn settle(waiters: &RefCell<Vec<Waiter>>, step: u64, outcome: Result<JsValue, JsValue>) {
         let due: Vec<Waiter> = {
-            let mut waiters = self.waiters.borrow_mut();
+            let mut waiters = waiters.borrow_mut();
             let (due, later): (Vec<Waiter>, Vec<Waiter>) = waiters.drain(..).partition(|w| w.after_step < step);
             *waiters = later;
             due
@@ -228,6 +272,7 @@ impl SyncShared {
             let _ = cancel.call0(&JsValue::UNDEFINED);
         }
         self.settle_waiters(u64::MAX, Err(wharf_error(ErrorCode::Closed, "the database was closed")));
+        self.settle_pull_waiters(u64::MAX, Err(wharf_error(ErrorCode::Closed, "the database was closed")));
         self.listeners.borrow_mut().clear();
         self.kick();
     }
@@ -257,9 +302,13 @@ impl SyncDriver {
     pub fn start(store: Rc<LocalStore>, options: SyncOptions, get_token: Option<Function>) -> SyncDriver {
         let shared = SyncShared::new(&options);
         let weak: Weak<SyncShared> = Rc::downgrade(&shared);
-        let on_trigger = Closure::<dyn FnMut(String)>::new(move |_name: String| {
+        let on_trigger = Closure::<dyn FnMut(String)>::new(move |name: String| {
             if let Some(shared) = weak.upgrade() {
-                shared.kick();
+                if name == "offline" {
+                    shared.kick();
+                } else {
+                    shared.request_pull();
+                }
             }
         });
         let stop_triggers = watch_triggers(on_trigger.as_ref().unchecked_ref());
@@ -290,6 +339,74 @@ impl Drop for SyncDriver {
         self.close();
     }
 }
+
+/// The sooner of two optional waits.
+fn earliest(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// When the next pull is due: `pullIntervalMs` after the last one, or sooner after a failure
+/// (with the push retry policy's backoff).
+struct PullSchedule {
+    next_at: f64,
+    failures: u32,
+}
+
+impl PullSchedule {
+    fn new(options: &SyncOptions) -> PullSchedule {
+        let _ = options;
+        PullSchedule { next_at: 0.0, failures: 0 }
+    }
+
+    async fn run(&mut self, io: &BrowserIo, shared: &Rc<SyncShared>, options: &SyncOptions) {
+        let number = shared.pulls_started.get() + 1;
+        shared.pulls_started.set(number);
+        let schema = io.store.schema();
+        let key_path = |name: &str| schema.position(name).ok().map(|i| &schema.collections[i].key_path);
+        let outcome =
+            pull_all(io, options.pull_limit as usize, MAX_PAGES_PER_PULL, |changes| storable(changes, key_path)).await;
+        let now = now_ms();
+        match outcome {
+            Ok(summary) => {
+                self.failures = 0;
+                self.next_at = if options.pull_interval_ms == 0 {
+                    f64::INFINITY
+                } else {
+                    now + f64::from(options.pull_interval_ms)
+                };
+                if summary.pages == MAX_PAGES_PER_PULL {
+                    shared.want_pull.set(true); // more to come: go on after the next push step
+                }
+                let value = json!({"pages": summary.pages, "applied": summary.applied, "skipped": summary.skipped,
+                                   "invalid": summary.invalid, "cursor": summary.cursor});
+                shared
+                    .settle_pull_waiters(number, Ok(js_sys::JSON::parse(&value.to_string()).unwrap_or(JsValue::NULL)));
+            }
+            Err(error) => {
+                self.failures = self.failures.saturating_add(1);
+                let retry_after = match &error {
+                    PullError::Http { retry_after: Some(header), .. } => parse_retry_after(header, now),
+                    _ => None,
+                };
+                let delay = options.engine.retry.delay_ms(self.failures, js_sys::Math::random(), retry_after);
+                self.next_at = now + delay as f64;
+                let code = match &error {
+                    PullError::Http { status: 401 | 403, .. } => ErrorCode::Auth,
+                    PullError::Http { .. } | PullError::Protocol(_) => ErrorCode::Server,
+                    PullError::Network(_) | PullError::Timeout => ErrorCode::Network,
+                    PullError::Storage(_) => ErrorCode::Storage,
+                };
+                shared.settle_pull_waiters(number, Err(wharf_error(code, &error.to_string())));
+            }
+        }
+    }
+}
+
+/// Pages per pull before the loop checks the outbox again (local writes wait at most this long).
+const MAX_PAGES_PER_PULL: u32 = 20;
 
 fn summary(status: &SyncStatus) -> JsValue {
     let value = json!({"pending": status.pending, "deadLetters": status.dead_letters, "conflicts": status.conflicts});
@@ -324,6 +441,8 @@ async fn run(io: BrowserIo, options: SyncOptions) {
     // After `auth`, only an explicit `sync()` tries again: writes and timers would only collect
     // more 401s with a token the app has not replaced yet.
     let mut waiting_for_auth = false;
+    let mut acked_at_last_pull = 0;
+    let mut pull = PullSchedule::new(&options);
     loop {
         if shared.closed.get() {
             return;
@@ -332,8 +451,8 @@ async fn run(io: BrowserIo, options: SyncOptions) {
             if engine.status().state != SyncState::Paused {
                 engine.set_paused(&io, true);
             }
-            let error = wharf_error(ErrorCode::Paused, "sync was paused");
-            shared.settle_waiters(u64::MAX, Err(error));
+            shared.settle_waiters(u64::MAX, Err(wharf_error(ErrorCode::Paused, "sync was paused")));
+            shared.settle_pull_waiters(u64::MAX, Err(wharf_error(ErrorCode::Paused, "sync was paused")));
             shared.kicked.set(false);
             if let Ok(counts) = io.counts().await {
                 engine.observe_counts(&io, counts);
@@ -355,18 +474,38 @@ async fn run(io: BrowserIo, options: SyncOptions) {
         }
         let step_number = shared.steps_started.get() + 1;
         shared.steps_started.set(step_number);
-        let step = engine.step(&io).await;
+        let step = if options.push { engine.step(&io).await } else { Step::Idle };
         shared.stats.set(engine.stats());
+        if engine.stats().acked > acked_at_last_pull {
+            // What just landed may have changed server versions other clients' changes sit on.
+            acked_at_last_pull = engine.stats().acked;
+            shared.want_pull.set(true);
+        }
         let status = engine.status();
         let wait = match step {
             Step::Progress => continue,
             Step::Idle => {
                 shared.settle_waiters(step_number, Ok(summary(status)));
-                interval
+                let now = now_ms();
+                if options.pull && (shared.want_pull.get() || now >= pull.next_at) {
+                    shared.want_pull.set(false);
+                    pull.run(&io, &shared, &options).await;
+                    continue;
+                }
+                earliest(interval, options.pull.then(|| (pull.next_at - now).max(0.0)))
             }
-            Step::WaitUntil(at) => Some((at - now_ms()).max(0.0)),
+            Step::WaitUntil(at) => {
+                // Pushing backs off; pulling need not wait for it.
+                let now = now_ms();
+                if options.pull && (shared.want_pull.get() || now >= pull.next_at) {
+                    shared.want_pull.set(false);
+                    pull.run(&io, &shared, &options).await;
+                }
+                earliest(Some((at - now_ms()).max(0.0)), options.pull.then(|| (pull.next_at - now_ms()).max(0.0)))
+            }
             Step::Offline => {
                 shared.settle_waiters(step_number, Err(wharf_error(ErrorCode::Offline, "the browser is offline")));
+                shared.settle_pull_waiters(u64::MAX, Err(wharf_error(ErrorCode::Offline, "the browser is offline")));
                 if let Ok(counts) = io.counts().await {
                     engine.observe_counts(&io, counts);
                 }

@@ -20,6 +20,8 @@ use crate::core::engine::{
     Transport, TransportReply,
 };
 use crate::core::id::SplitMix64;
+use crate::core::protocol::Change;
+use crate::core::pull::{Applied, PullPort};
 use crate::core::push::Settlement;
 use crate::core::status::SyncEvent;
 use crate::core::sync_options::SyncOptions;
@@ -35,8 +37,12 @@ extern "C" {
     fn count_queues_js(db: &IdbDatabase) -> Result<Promise, JsValue>;
     #[wasm_bindgen(js_name = loadClientId, catch)]
     fn load_client_id_js(db: &IdbDatabase, fresh: &str) -> Result<Promise, JsValue>;
-    #[wasm_bindgen(js_name = pushRequest)]
-    fn push_request_js(url: &str, body: &str, headers: &Object, timeout_ms: u32) -> Promise;
+    #[wasm_bindgen(js_name = httpRequest)]
+    fn http_request_js(url: &str, body: Option<String>, headers: &Object, timeout_ms: u32) -> Promise;
+    #[wasm_bindgen(js_name = loadMeta, catch)]
+    fn load_meta_js(db: &IdbDatabase, key: &str) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = applyPull, catch)]
+    fn apply_pull_js(db: &IdbDatabase, scope: Vec<String>, page: &str) -> Result<Promise, JsValue>;
 }
 
 struct WindowWire {
@@ -98,6 +104,7 @@ pub struct BrowserIo {
     pub store: Rc<LocalStore>,
     pub shared: Rc<SyncShared>,
     push_url: String,
+    sync: SyncOptions,
     headers: Vec<(String, String)>,
     timeout_ms: u32,
     get_token: Option<Function>,
@@ -119,6 +126,7 @@ impl BrowserIo {
             store,
             shared,
             push_url: options.push_url(),
+            sync: options.clone(),
             headers: options.headers.clone(),
             timeout_ms: options.request_timeout_ms,
             get_token,
@@ -160,7 +168,7 @@ impl BrowserIo {
         Ok(Some(token))
     }
 
-    fn request_headers(&self, idempotency_key: &str, token: Option<&str>) -> Object {
+    fn request_headers(&self, json_body: bool, idempotency_key: Option<&str>, token: Option<&str>) -> Object {
         let headers = Object::new();
         let set = |name: &str, value: &str| {
             let _ = Reflect::set(&headers, &JsValue::from_str(name), &JsValue::from_str(value));
@@ -168,12 +176,45 @@ impl BrowserIo {
         for (name, value) in &self.headers {
             set(name, value);
         }
-        set("Content-Type", "application/json");
-        set("Idempotency-Key", idempotency_key);
+        if json_body {
+            set("Content-Type", "application/json");
+        }
+        if let Some(key) = idempotency_key {
+            set("Idempotency-Key", key);
+        }
         if let Some(token) = token {
             set("Authorization", &format!("Bearer {token}"));
         }
         headers
+    }
+
+    /// One request with the configured headers and token: a POST of `body`, or a GET without.
+    async fn request(
+        &self,
+        url: &str,
+        body: Option<&str>,
+        idempotency_key: Option<&str>,
+        refresh: bool,
+    ) -> TransportReply {
+        let token = match self.token(refresh).await {
+            Ok(token) => token,
+            // A token that cannot be obtained is treated like a refused one: bounded retries, then `auth`.
+            Err(reason) => {
+                let body = serde_json::json!({"protocol": 1, "code": "TOKEN", "message": format!("getToken failed: {reason}")});
+                return TransportReply::Response { status: 401, retry_after: None, body: body.to_string() };
+            }
+        };
+        let headers = self.request_headers(body.is_some(), idempotency_key, token.as_deref());
+        let reply = JsFuture::from(http_request_js(url, body.map(str::to_owned), &headers, self.timeout_ms)).await;
+        let text = reply.ok().and_then(|r| r.as_string()).unwrap_or_default();
+        match read_reply(&text) {
+            Ok(ReplyWire::Response { status, retry_after, body }) => {
+                TransportReply::Response { status, retry_after, body }
+            }
+            Ok(ReplyWire::Network { message }) => TransportReply::NetworkError(message),
+            Ok(ReplyWire::Timeout) => TransportReply::Timeout,
+            Err(e) => TransportReply::NetworkError(format!("the request failed: {e}")),
+        }
     }
 }
 
@@ -257,25 +298,47 @@ impl Storage for BrowserIo {
 
 impl Transport for BrowserIo {
     async fn push(&self, call: PushCall<'_>) -> TransportReply {
-        let token = match self.token(call.refresh_token).await {
-            Ok(token) => token,
-            // A token that cannot be obtained is treated like a refused one: bounded retries, then `auth`.
-            Err(reason) => {
-                let body = serde_json::json!({"protocol": 1, "code": "TOKEN", "message": format!("getToken failed: {reason}")});
-                return TransportReply::Response { status: 401, retry_after: None, body: body.to_string() };
+        self.request(&self.push_url, Some(call.body), Some(call.idempotency_key), call.refresh_token).await
+    }
+}
+
+impl PullPort for BrowserIo {
+    async fn load_cursor(&self) -> Result<String, StorageFailure> {
+        let key = self.sync.cursor_key();
+        let promise = self.store.on_connection(|db| load_meta_js(db, &key)).await.map_err(failure)?;
+        let cursor = JsFuture::from(promise).await.map_err(|e| failure(StorageError::from_js(e)))?;
+        Ok(cursor.as_string().unwrap_or_default())
+    }
+
+    async fn fetch(&self, cursor: &str, _limit: usize) -> TransportReply {
+        let url = self.sync.pull_url(cursor);
+        let reply = self.request(&url, None, None, false).await;
+        match reply {
+            // A refused token: ask `getToken` once more before giving up on this pull.
+            TransportReply::Response { status: 401 | 403, .. } if self.get_token.is_some() => {
+                self.request(&url, None, None, true).await
             }
-        };
-        let headers = self.request_headers(call.idempotency_key, token.as_deref());
-        let reply = JsFuture::from(push_request_js(&self.push_url, call.body, &headers, self.timeout_ms)).await;
-        let text = reply.ok().and_then(|r| r.as_string()).unwrap_or_default();
-        match read_reply(&text) {
-            Ok(ReplyWire::Response { status, retry_after, body }) => {
-                TransportReply::Response { status, retry_after, body }
-            }
-            Ok(ReplyWire::Network { message }) => TransportReply::NetworkError(message),
-            Ok(ReplyWire::Timeout) => TransportReply::Timeout,
-            Err(e) => TransportReply::NetworkError(format!("the request failed: {e}")),
+            reply => reply,
         }
+    }
+
+    async fn apply(&self, changes: &[Change], cursor: &str) -> Result<Applied, StorageFailure> {
+        let mut scope: Vec<String> = Vec::new();
+        for change in changes {
+            if !scope.contains(&change.collection) {
+                scope.push(change.collection.clone());
+            }
+        }
+        let page = serde_json::json!({"changes": changes, "cursor": cursor, "cursorKey": self.sync.cursor_key()});
+        let text = page.to_string();
+        let promise = self.store.on_connection(|db| apply_pull_js(db, scope.clone(), &text)).await.map_err(failure)?;
+        let outcome = JsFuture::from(promise).await.map_err(|e| failure(StorageError::from_js(e)))?;
+        let value = wire::parse(&outcome.as_string().unwrap_or_default()).map_err(StorageFailure)?;
+        let fields = wire::obj(&value, "applied").map_err(StorageFailure)?;
+        Ok(Applied {
+            applied: wire::uint(fields, "applied").map_err(StorageFailure)?,
+            skipped: wire::uint(fields, "skipped").map_err(StorageFailure)?,
+        })
     }
 }
 

@@ -37,7 +37,9 @@ export type WharfErrorCode =
   | "OFFLINE"
   | "AUTH"
   | "PAUSED"
-  | "NOT_CONFIGURED";
+  | "NOT_CONFIGURED"
+  | "NETWORK"
+  | "SERVER";
 
 /**
  * The only error Wharf throws or rejects with: a real `Error` named `"WharfError"`.
@@ -202,6 +204,35 @@ export interface SyncOptions {
   debounceMs?: number;
   /** Fresh tokens asked for in a row after 401/403 before the status turns `auth` (default 3). */
   maxAuthRefreshes?: number;
+  /** What to sync: local changes up (`push`), remote changes down (`pull`), or both (default). */
+  direction?: "push" | "pull" | "both";
+  /** Collections to pull (default: every collection the server has). */
+  collections?: string[];
+  /** Period of background pulls, in ms (default 60000; 0 turns the timer off). */
+  pullIntervalMs?: number;
+  /** Changes per pull page, 1 to 1000 (default 500). */
+  pullLimit?: number;
+}
+
+/**
+ * What `db.pull()` resolves with.
+ *
+ * @example
+ * ```ts
+ * const { applied, cursor } = await db.pull();
+ * ```
+ */
+export interface PullResult {
+  /** Pages fetched. */
+  pages: number;
+  /** Remote changes written to local records. */
+  applied: number;
+  /** Remote changes left alone because a local change to the same document is still queued. */
+  skipped: number;
+  /** Changes the client could not store (unknown collection, a value without its key). */
+  invalid: number;
+  /** The stored cursor after this pull. */
+  cursor: string;
 }
 
 /**
@@ -544,6 +575,12 @@ export interface Database {
    * `PAUSED`, `CLOSED`, `ABORTED` (the signal fired; pushing goes on) or `NOT_CONFIGURED`.
    */
   sync(options?: { signal?: AbortSignal }): Promise<SyncResult>;
+  /**
+   * Pull remote changes now, from the stored cursor until the server has no more; each page is
+   * stored in one transaction. Rejects with `OFFLINE`, `AUTH`, `NETWORK`, `SERVER`, `STORAGE`,
+   * `PAUSED`, `CLOSED`, `ABORTED` or `NOT_CONFIGURED`.
+   */
+  pull(options?: { signal?: AbortSignal }): Promise<PullResult>;
   /** The current sync status, or null without `sync` options. */
   readonly syncStatus: SyncStatus | null;
   /** Called on every status change; returns the unsubscribe function. */

@@ -6,6 +6,7 @@
 const OUTBOX = "__wharf_outbox";
 const META = "__wharf_meta";
 const DEAD = "__wharf_dead";
+const VERSIONS = "__wharf_versions";
 
 function committed(tx, value) {
   return new Promise((resolve, reject) => {
@@ -103,10 +104,11 @@ export function loadClientId(db, fresh) {
 }
 
 /**
- * One push request. Resolves (never rejects) with JSON: {kind:"response", status, retryAfter,
- * body} once the whole body has arrived, {kind:"network", message}, or {kind:"timeout"}.
+ * One request (a push: POST with `body`; a pull: GET with `body` undefined). Resolves (never
+ * rejects) with JSON: {kind:"response", status, retryAfter, body} once the whole body has
+ * arrived, {kind:"network", message}, or {kind:"timeout"}.
  */
-export async function pushRequest(url, body, headers, timeoutMs) {
+export async function httpRequest(url, body, headers, timeoutMs) {
   const controller = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -114,7 +116,8 @@ export async function pushRequest(url, body, headers, timeoutMs) {
     controller.abort();
   }, timeoutMs);
   try {
-    const response = await fetch(url, { method: "POST", body, headers, signal: controller.signal, credentials: "same-origin" });
+    const method = body === undefined ? "GET" : "POST";
+    const response = await fetch(url, { method, body, headers, signal: controller.signal, credentials: "same-origin" });
     const text = await response.text();
     return JSON.stringify({ kind: "response", status: response.status, retryAfter: response.headers.get("Retry-After"), body: text });
   } catch (error) {
@@ -122,6 +125,46 @@ export async function pushRequest(url, body, headers, timeoutMs) {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The value stored under `key` in the meta store, or undefined. */
+export function loadMeta(db, key) {
+  const tx = db.transaction([META], "readonly");
+  let value;
+  tx.objectStore(META).get(key).onsuccess = (e) => (value = e.target.result);
+  return committed(tx, () => value);
+}
+
+const versionKey = (collection, key) => `${collection}\u0000${JSON.stringify(key)}`;
+
+/**
+ * Stores one pull page and its cursor in one transaction over `scope` (the page's collections)
+ * and Wharf's stores. A change to a document with a queued local op is left alone (the op will
+ * be pushed); the others are put or deleted, with the server version and HLC recorded. Resolves
+ * with JSON `{ applied, skipped }` after commit.
+ */
+export function applyPull(db, scope, pageJson) {
+  const page = JSON.parse(pageJson);
+  const tx = db.transaction([...scope, OUTBOX, META, VERSIONS], "readwrite");
+  const versions = tx.objectStore(VERSIONS);
+  const out = { applied: 0, skipped: 0 };
+  tx.objectStore(OUTBOX).getAll().onsuccess = (e) => {
+    const pending = new Set(e.target.result.map((op) => versionKey(op.collection, op.key)));
+    for (const change of page.changes) {
+      const id = versionKey(change.collection, change.key);
+      if (pending.has(id)) {
+        out.skipped += 1;
+        continue;
+      }
+      const records = tx.objectStore(change.collection);
+      if (change.value === null || change.value === undefined) records.delete(change.key);
+      else records.put(change.value);
+      versions.put({ version: change.version, hlc: change.hlc ?? null }, id);
+      out.applied += 1;
+    }
+    tx.objectStore(META).put(page.cursor, page.cursorKey);
+  };
+  return committed(tx, () => JSON.stringify(out));
 }
 
 /** Every dead letter, oldest first (by when they died), as JSON. */

@@ -1,0 +1,160 @@
+//! Pulling remote changes: page through `GET {url}/pull` from the persisted cursor until the
+//! server says `hasMore: false`. Each page and its cursor are stored in ONE storage transaction,
+//! so a crash between pages resumes from the last stored page and never skips or half-applies one.
+//! The loop runs over a narrow port (`PullPort`), like the push engine, and is tested natively.
+//!
+//! This first version applies a remote change only where no local op on that document is still
+//! queued: the local op will be pushed and win on the server (conflict strategies come next).
+
+use serde_json::Value;
+
+use super::document::{key_of, Key, KeyPath};
+use super::engine::{StorageFailure, TransportReply};
+use super::protocol::{Change, PROTOCOL_VERSION};
+use super::wire;
+
+/// One page of `GET /pull`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PullPage {
+    pub changes: Vec<Change>,
+    pub cursor: String,
+    pub has_more: bool,
+}
+
+/// What applying pages did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullSummary {
+    pub pages: u32,
+    /// Remote changes written to local records.
+    pub applied: u64,
+    /// Remote changes left alone because a local op on the same document is still queued.
+    pub skipped: u64,
+    /// Changes the client could not store (unknown collection, value without its key), ignored.
+    pub invalid: u64,
+    pub cursor: String,
+}
+
+/// Why a pull stopped before `hasMore: false`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PullError {
+    #[error("the server answered HTTP {status}: {message}")]
+    Http { status: u16, code: String, message: String, retry_after: Option<String> },
+    #[error("the pull request failed: {0}")]
+    Network(String),
+    #[error("the pull request timed out")]
+    Timeout,
+    #[error("the server's pull answer is unusable: {0}")]
+    Protocol(String),
+    #[error("storing pulled changes failed: {0}")]
+    Storage(String),
+}
+
+impl PullError {
+    /// The `code` a status or a JavaScript error carries.
+    pub fn code(&self) -> &str {
+        match self {
+            PullError::Http { code, .. } => code,
+            PullError::Network(_) => "NETWORK",
+            PullError::Timeout => "TIMEOUT",
+            PullError::Protocol(_) => "PROTOCOL",
+            PullError::Storage(_) => "STORAGE",
+        }
+    }
+}
+
+/// What `PullPort::apply` stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub applied: u64,
+    pub skipped: u64,
+}
+
+/// The pull loop's view of its host.
+#[allow(async_fn_in_trait)]
+pub trait PullPort {
+    /// The stored cursor ("" before the first pull).
+    async fn load_cursor(&self) -> Result<String, StorageFailure>;
+    async fn fetch(&self, cursor: &str, limit: usize) -> TransportReply;
+    /// Stores the page's valid changes (except on documents with queued local ops) and its
+    /// cursor, in one transaction.
+    async fn apply(&self, changes: &[Change], cursor: &str) -> Result<Applied, StorageFailure>;
+}
+
+/// Reads a `200` answer of `GET /pull`.
+pub fn read_page(body: &str) -> Result<PullPage, String> {
+    let value = wire::parse(body)?;
+    let fields = wire::obj(&value, "pull answer")?;
+    let protocol = wire::uint(fields, "protocol")?;
+    if protocol != u64::from(PROTOCOL_VERSION) {
+        return Err(format!("the server speaks protocol {protocol}, this client {PROTOCOL_VERSION}"));
+    }
+    let changes = wire::array(fields.get("changes").unwrap_or(&Value::Null), "changes", wire::change)?;
+    let has_more = fields.get("hasMore").and_then(Value::as_bool).ok_or("missing or invalid field hasMore")?;
+    Ok(PullPage { changes, cursor: wire::string(fields, "cursor")?, has_more })
+}
+
+/// Splits a page's changes into those the client can store and the rest: a change must name a
+/// declared collection and, unless it is a deletion, carry a document whose key is its `key`.
+pub fn storable<'p>(changes: &[Change], key_path_of: impl Fn(&str) -> Option<&'p KeyPath>) -> (Vec<Change>, u64) {
+    let mut good = Vec::with_capacity(changes.len());
+    let mut invalid = 0;
+    for change in changes {
+        let fits = match (key_path_of(&change.collection), &change.value) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(path), Some(doc)) => key_of(doc, path).is_ok_and(|key: Key| key == change.key),
+        };
+        if fits {
+            good.push(change.clone());
+        } else {
+            invalid += 1;
+        }
+    }
+    (good, invalid)
+}
+
+fn http_error(status: u16, retry_after: Option<String>, body: &str) -> PullError {
+    let (code, message) = wire::error_response(body).unwrap_or_else(|| ("HTTP".to_owned(), format!("HTTP {status}")));
+    PullError::Http { status, code, message, retry_after }
+}
+
+/// Pulls until the server has nothing more, at most `max_pages` pages (then the caller pulls
+/// again later). `valid` filters each page (see `storable`) and counts what it dropped.
+pub async fn pull_all(
+    port: &impl PullPort,
+    limit: usize,
+    max_pages: u32,
+    valid: impl Fn(&[Change]) -> (Vec<Change>, u64),
+) -> Result<PullSummary, PullError> {
+    let mut cursor = port.load_cursor().await.map_err(|e| PullError::Storage(e.0))?;
+    let mut summary = PullSummary { cursor: cursor.clone(), ..PullSummary::default() };
+    while summary.pages < max_pages {
+        let page = match port.fetch(&cursor, limit).await {
+            TransportReply::Response { status: 200, body, .. } => read_page(&body).map_err(PullError::Protocol)?,
+            TransportReply::Response { status, retry_after, body } => {
+                return Err(http_error(status, retry_after, &body))
+            }
+            TransportReply::NetworkError(message) => return Err(PullError::Network(message)),
+            TransportReply::Timeout => return Err(PullError::Timeout),
+        };
+        if page.has_more && (page.cursor == cursor || page.changes.is_empty()) {
+            return Err(PullError::Protocol("the server says hasMore but its cursor did not move".to_owned()));
+        }
+        let (changes, invalid) = valid(&page.changes);
+        let stored = port.apply(&changes, &page.cursor).await.map_err(|e| PullError::Storage(e.0))?;
+        summary.pages += 1;
+        summary.applied += stored.applied;
+        summary.skipped += stored.skipped;
+        summary.invalid += invalid;
+        summary.cursor = page.cursor.clone();
+        cursor = page.cursor;
+        if !page.has_more {
+            break;
+        }
+    }
+    Ok(summary)
+}
+
+#[cfg(test)]
+#[path = "pull_tests.rs"]
+mod tests;
