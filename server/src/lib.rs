@@ -3,4 +3,5 @@
 pub mod app;
 pub mod debug;
 pub mod faults;
+pub mod schema;
 pub mod store;

@@ -1,16 +1,28 @@
 //! The server's storage: records with versions and tombstones, and the ledger of applied
 //! mutation ids that makes every mutation's effect happen exactly once. Embedded SQLite, a file
 //! or in memory; each push batch is applied in one SQLite transaction.
+//!
+//! Every write also stamps the record with a new global change sequence number (`seq`), which
+//! is what `pull` pages by. Why `seq > cursor` never skips a change: `seq` is drawn from the
+//! `last_seq` counter *inside* the batch's IMMEDIATE transaction, and SQLite admits one write
+//! transaction at a time (this process additionally serializes them behind the connection
+//! Mutex, which pulls take too). So seqs become visible in commit order: once a reader sees
+//! seq N, every seq below N is committed and visible as well; no transaction still in flight
+//! can commit a smaller one later. A database with concurrent writers (PostgreSQL, several
+//! server processes with their own counters) needs more care; see docs/protocol.md.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::Value;
 use thiserror::Error;
 use wharf::core::outbox::apply_patch;
-use wharf::core::protocol::{Mutation, MutationResult};
-use wharf::core::OpKind;
+use wharf::core::protocol::{Change, Mutation, MutationResult};
+use wharf::core::{Key, OpKind};
+
+use crate::schema::{self, COMPACTED_THROUGH, LAST_SEQ};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -18,7 +30,14 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The pull cursor cannot be continued from (compacted away, or never issued by this
+    /// database): the client must pull again from the beginning.
+    #[error("{0}")]
+    CursorExpired(String),
 }
+
+/// One page of [`Store::pull`]: the changes, the cursor after them, and whether more wait.
+pub type PullPage = (Vec<Change>, u64, bool);
 
 /// A record as stored: `value` is `None` for a tombstone.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,37 +57,26 @@ pub struct ListedRecord {
 
 pub struct Store {
     connection: Mutex<Connection>,
+    /// The last committed `seq`, readable without the lock (for live pokes).
+    latest: AtomicU64,
 }
-
-const SCHEMA: &str = "
-    CREATE TABLE IF NOT EXISTS records (
-        collection TEXT NOT NULL,
-        key TEXT NOT NULL,          -- the key as canonical JSON (\"a\" or 7)
-        value TEXT,                 -- JSON document; NULL marks a tombstone
-        version INTEGER NOT NULL,
-        PRIMARY KEY (collection, key)
-    );
-    CREATE TABLE IF NOT EXISTS rejected_mutations (
-        id TEXT PRIMARY KEY,
-        client_id TEXT NOT NULL,
-        code TEXT NOT NULL,
-        message TEXT NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS applied_mutations (
-        id TEXT PRIMARY KEY,
-        client_id TEXT NOT NULL,
-        version INTEGER NOT NULL    -- the record version this mutation produced
-    );
-";
 
 impl Store {
     /// Opens (creating) the store at `path`, or in memory for `:memory:`.
     pub fn open(path: &str) -> Result<Store, StoreError> {
         let connection =
             if path == ":memory:" { Connection::open_in_memory()? } else { Connection::open(Path::new(path))? };
+        let mut connection = connection;
         connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
-        connection.execute_batch(SCHEMA)?;
-        Ok(Store { connection: Mutex::new(connection) })
+        schema::migrate(&mut connection)?;
+        let latest = AtomicU64::new(schema::read_meta(&connection, LAST_SEQ)?);
+        Ok(Store { connection: Mutex::new(connection), latest })
+    }
+
+    /// The `seq` of the last committed change (0 when there is none): the cursor a client that
+    /// has pulled everything holds.
+    pub fn latest_seq(&self) -> u64 {
+        self.latest.load(Ordering::Acquire)
     }
 
     /// Applies a batch in one transaction and returns a result per mutation, in order.
@@ -86,15 +94,97 @@ impl Store {
     ) -> Result<Vec<MutationResult>, StoreError> {
         let mut connection = self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Read inside the write transaction: see the module comment.
+        let first = schema::read_meta(&tx, LAST_SEQ)?;
+        let mut seq = first;
         let mut results = Vec::with_capacity(mutations.len());
         for (i, mutation) in mutations.iter().enumerate() {
             if fail_after == Some(i) {
                 return Err(StoreError::Corrupt("injected failure".into()));
             }
-            results.push(apply_one(&tx, client_id, mutation)?);
+            results.push(apply_one(&tx, client_id, mutation, &mut seq)?);
+        }
+        if seq != first {
+            schema::write_meta(&tx, LAST_SEQ, seq)?;
         }
         tx.commit()?;
+        // Still under the lock, so `latest` moves in commit order.
+        self.latest.fetch_max(seq, Ordering::AcqRel);
         Ok(results)
+    }
+
+    /// The records written after `cursor` (a `seq`; 0 = from the beginning), in `seq` order, at
+    /// most `limit`, only of `collections` when given; returns them with the cursor to continue
+    /// from (the last one's `seq`, or `cursor` when there is none) and whether more wait.
+    /// Each record appears with its latest state only. Fails with `CursorExpired` for a non-zero
+    /// cursor below the compaction horizon (tombstones it has not seen may be gone) or above
+    /// the last assigned `seq` (a cursor from another database, e.g. before a reset).
+    pub fn pull(&self, cursor: u64, limit: usize, collections: Option<&[String]>) -> Result<PullPage, StoreError> {
+        let connection = self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if cursor != 0 {
+            let horizon = schema::read_meta(&connection, COMPACTED_THROUGH)?;
+            if cursor < horizon {
+                return Err(StoreError::CursorExpired(format!(
+                    "cursor {cursor} is older than the compaction horizon {horizon}: pull again from the beginning"
+                )));
+            }
+            let last = schema::read_meta(&connection, LAST_SEQ)?;
+            if cursor > last {
+                return Err(StoreError::CursorExpired(format!(
+                    "cursor {cursor} was not issued by this server (its last change is {last}): pull again from the beginning"
+                )));
+            }
+        }
+        let mut sql = "SELECT collection, key, value, version, hlc, seq FROM records WHERE seq > ?1".to_owned();
+        let mut args = vec![rusqlite::types::Value::Integer(signed(cursor))];
+        if let Some(names) = collections {
+            let marks: Vec<String> = (0..names.len()).map(|i| format!("?{}", i + 3)).collect();
+            sql.push_str(&format!(" AND collection IN ({})", marks.join(", ")));
+        }
+        sql.push_str(" ORDER BY seq LIMIT ?2");
+        args.push(rusqlite::types::Value::Integer(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX)));
+        args.extend(collections.unwrap_or_default().iter().map(|c| rusqlite::types::Value::Text(c.clone())));
+        let mut statement = connection.prepare(&sql)?;
+        let rows = statement.query_map(rusqlite::params_from_iter(args), |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, Option<String>>(4)?,
+                row.get::<_, i64>(5)?,
+            ))
+        })?;
+        let mut changes = Vec::new();
+        let mut next = cursor;
+        let mut has_more = false;
+        for row in rows {
+            let (collection, key, value, version, hlc, seq) = row?;
+            if changes.len() == limit {
+                has_more = true;
+                break;
+            }
+            let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("{collection}/{key}: {e}"));
+            let value = value.as_deref().map(serde_json::from_str::<Value>).transpose().map_err(corrupt)?;
+            let parsed_key = serde_json::from_str::<Key>(&key).map_err(corrupt)?;
+            next = unsigned(seq);
+            changes.push(Change { collection, key: parsed_key, value, version: unsigned(version), hlc });
+        }
+        Ok((changes, next, has_more))
+    }
+
+    /// Deletes the tombstones with `seq < before_seq` and raises the compaction horizon to
+    /// `before_seq - 1` (never above the last assigned `seq`, never down): pulls from a non-zero
+    /// cursor below it are refused from then on. Returns how many tombstones went and the horizon.
+    pub fn compact(&self, before_seq: u64) -> Result<(u64, u64), StoreError> {
+        let mut connection = self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let through = before_seq.saturating_sub(1).min(schema::read_meta(&tx, LAST_SEQ)?);
+        let deleted = tx.execute("DELETE FROM records WHERE value IS NULL AND seq <= ?1", params![signed(through)])?;
+        let horizon = through.max(schema::read_meta(&tx, COMPACTED_THROUGH)?);
+        schema::write_meta(&tx, COMPACTED_THROUGH, horizon)?;
+        tx.commit()?;
+        Ok((u64::try_from(deleted).unwrap_or(u64::MAX), horizon))
     }
 
     /// The stored record, tombstones included.
@@ -179,7 +269,13 @@ fn rejected(
     Ok(MutationResult::Rejected { id: mutation.id.clone(), code: code.to_owned(), message, permanent: true })
 }
 
-fn apply_one(tx: &Connection, client_id: &str, mutation: &Mutation) -> Result<MutationResult, StoreError> {
+/// Applies one mutation; a write takes the next `seq`.
+fn apply_one(
+    tx: &Connection,
+    client_id: &str,
+    mutation: &Mutation,
+    seq: &mut u64,
+) -> Result<MutationResult, StoreError> {
     let earlier: Option<i64> = tx
         .query_row("SELECT version FROM applied_mutations WHERE id = ?1", params![mutation.id], |row| row.get(0))
         .optional()?;
@@ -223,10 +319,12 @@ fn apply_one(tx: &Connection, client_id: &str, mutation: &Mutation) -> Result<Mu
     };
     let version = current_version + 1;
     let text = next_value.as_ref().map(Value::to_string);
+    *seq += 1;
     tx.execute(
-        "INSERT INTO records (collection, key, value, version) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (collection, key) DO UPDATE SET value = excluded.value, version = excluded.version",
-        params![mutation.collection, key, text, signed(version)],
+        "INSERT INTO records (collection, key, value, version, seq, hlc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (collection, key) DO UPDATE
+         SET value = excluded.value, version = excluded.version, seq = excluded.seq, hlc = excluded.hlc",
+        params![mutation.collection, key, text, signed(version), signed(*seq), mutation.hlc],
     )?;
     tx.execute(
         "INSERT INTO applied_mutations (id, client_id, version) VALUES (?1, ?2, ?3)",
@@ -376,6 +474,72 @@ mod tests {
         );
     }
 
+    fn keys(changes: &[Change]) -> Vec<String> {
+        changes.iter().map(|c| format!("{}/{}", c.collection, serde_json::to_string(&c.key).unwrap())).collect()
+    }
+
+    #[test]
+    fn writes_take_increasing_seqs_and_pull_pages_by_them() {
+        let store = Store::open(":memory:").unwrap();
+        let mut note = mutation("m2", "put", "n", Some(("value", json!({"id": "n"}))));
+        note.collection = "notes".into();
+        note.hlc = Some("0002:0:c".into());
+        let batch = [
+            mutation("m1", "put", "a", Some(("value", json!({"id": "a"})))),
+            note,
+            mutation("m3", "patch", "zz", Some(("patch", json!({"x": 1})))), // rejected: no seq
+            mutation("m4", "put", "b", Some(("value", json!({"id": "b"})))),
+        ];
+        store.apply_push("c", &batch).unwrap();
+        assert_eq!(store.latest_seq(), 3);
+        store.apply_push("c", &batch).unwrap(); // all duplicates: nothing moves
+        assert_eq!(store.latest_seq(), 3);
+        let (page, cursor, more) = store.pull(0, 2, None).unwrap();
+        assert_eq!((keys(&page), cursor, more), (vec!["todos/\"a\"".into(), "notes/\"n\"".into()], 2, true));
+        assert_eq!(page[1].hlc.as_deref(), Some("0002:0:c"));
+        let (page, cursor, more) = store.pull(cursor, 2, None).unwrap();
+        assert_eq!((keys(&page), cursor, more), (vec!["todos/\"b\"".into()], 3, false));
+        assert_eq!(store.pull(3, 2, None).unwrap(), (vec![], 3, false), "caught up: the cursor stays");
+        // Rewriting "a" moves it to the end, with its latest state only.
+        store.apply_push("c", &[mutation("m5", "delete", "a", None)]).unwrap();
+        let (page, cursor, _) = store.pull(3, 10, None).unwrap();
+        assert_eq!(cursor, 4);
+        assert_eq!(
+            page,
+            vec![Change { collection: "todos".into(), key: Key::Text("a".into()), value: None, version: 2, hlc: None }]
+        );
+        let todos = ["todos".to_owned()];
+        assert_eq!(keys(&store.pull(0, 10, Some(&todos)).unwrap().0), vec!["todos/\"b\"", "todos/\"a\""]);
+        assert_eq!(store.pull(0, 10, Some(&[])).unwrap(), (vec![], 0, false));
+    }
+
+    #[test]
+    fn compaction_drops_old_tombstones_and_expires_older_cursors() {
+        let store = Store::open(":memory:").unwrap();
+        let put = |id: &str, key: &str| mutation(id, "put", key, Some(("value", json!({"id": key}))));
+        store.apply_push("c", &[put("m1", "a"), put("m2", "b"), put("m3", "c")]).unwrap(); // seqs 1..=3
+        store.apply_push("c", &[mutation("m4", "delete", "a", None), mutation("m5", "delete", "c", None)]).unwrap(); // 4, 5
+        assert_eq!(store.compact(5).unwrap(), (1, 4), "the tombstone at 4 goes; the one at 5 stays");
+        assert!(matches!(store.pull(3, 10, None), Err(StoreError::CursorExpired(_))));
+        assert_eq!(keys(&store.pull(4, 10, None).unwrap().0), vec!["todos/\"c\""]);
+        let (all, cursor, _) = store.pull(0, 10, None).unwrap();
+        assert_eq!((keys(&all), cursor), (vec!["todos/\"b\"".into(), "todos/\"c\"".into()], 5));
+        // Compacting everything, past the end: the horizon stops at the last seq, and the newest
+        // seq is never handed out again although its record is gone.
+        assert_eq!(store.compact(u64::MAX).unwrap(), (1, 5));
+        assert_eq!(store.compact(2).unwrap(), (0, 5), "the horizon never goes down");
+        assert_eq!(store.pull(5, 10, None).unwrap(), (vec![], 5, false));
+        store.apply_push("c", &[put("m6", "d")]).unwrap();
+        assert_eq!(store.pull(5, 10, None).unwrap().1, 6);
+    }
+
+    #[test]
+    fn a_cursor_this_database_never_issued_expires() {
+        let store = Store::open(":memory:").unwrap();
+        assert_eq!(store.pull(0, 10, None).unwrap(), (vec![], 0, false));
+        assert!(matches!(store.pull(7, 10, None), Err(StoreError::CursorExpired(m)) if m.contains("not issued")));
+    }
+
     #[test]
     fn a_file_store_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
@@ -384,5 +548,6 @@ mod tests {
         Store::open(path).unwrap().apply_push("c", &[mutation("m1", "put", "a", Some(("value", json!({}))))]).unwrap();
         let store = Store::open(path).unwrap();
         assert_eq!(store.applied_count().unwrap(), 1);
+        assert_eq!(store.latest_seq(), 1, "the counter is persisted");
     }
 }

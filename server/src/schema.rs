@@ -1,0 +1,175 @@
+//! The store's SQLite schema and its migrations. Kept apart from `store.rs` because the server
+//! may be started on a database file written by an older build: opening one must upgrade it in
+//! place, once, without losing a record, and that logic (with its tests against the old
+//! statements) is easier to review on its own.
+//!
+//! Versions, recorded in `PRAGMA user_version`:
+//! - 0: push only: `records (collection, key, value, version)` and the two mutation ledgers.
+//! - 1: pull: `records.seq` (the global change sequence number of the record's last write,
+//!   indexed), `records.hlc` (the writer's clock stamp), and a `meta` table holding `last_seq`
+//!   (the counter `seq` is drawn from; it never goes back, even when compaction deletes the
+//!   newest tombstone) and `compacted_through` (the compaction horizon).
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::store::StoreError;
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The current schema, for a new database. `IF NOT EXISTS`: on an old file the tables already
+/// exist in their old shape and `migrate` adds what is missing.
+const TABLES: &str = "
+    CREATE TABLE IF NOT EXISTS records (
+        collection TEXT NOT NULL,
+        key TEXT NOT NULL,          -- the key as canonical JSON (\"a\" or 7)
+        value TEXT,                 -- JSON document; NULL marks a tombstone
+        version INTEGER NOT NULL,
+        seq INTEGER NOT NULL,       -- global change sequence number of the last write
+        hlc TEXT,                   -- hybrid logical clock stamp of the last write, if sent
+        PRIMARY KEY (collection, key)
+    );
+    CREATE TABLE IF NOT EXISTS rejected_mutations (
+        id TEXT PRIMARY KEY,
+        client_id TEXT NOT NULL,
+        code TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS applied_mutations (
+        id TEXT PRIMARY KEY,
+        client_id TEXT NOT NULL,
+        version INTEGER NOT NULL    -- the record version this mutation produced
+    );
+    CREATE TABLE IF NOT EXISTS meta (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+";
+
+/// `meta` row: the highest `seq` ever assigned.
+pub const LAST_SEQ: &str = "last_seq";
+/// `meta` row: tombstones with `seq` up to this may have been deleted by compaction.
+pub const COMPACTED_THROUGH: &str = "compacted_through";
+
+/// Brings the database to [`SCHEMA_VERSION`], in one IMMEDIATE transaction (two servers opening
+/// the same old file at once: the second finds the work done). Idempotent.
+pub fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Corrupt(format!(
+            "the database has schema version {version}; this server knows up to {SCHEMA_VERSION}"
+        )));
+    }
+    tx.execute_batch(TABLES)?;
+    let columns = column_names(&tx, "records")?;
+    if !columns.iter().any(|c| c == "seq") {
+        // A version-0 file. Existing records get distinct sequence numbers in rowid order: there
+        // is no better record of their write order, and every client starts at cursor 0 anyway.
+        tx.execute_batch(
+            "ALTER TABLE records ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+             UPDATE records SET seq = rowid;",
+        )?;
+    }
+    if !columns.iter().any(|c| c == "hlc") {
+        tx.execute_batch("ALTER TABLE records ADD COLUMN hlc TEXT;")?;
+    }
+    tx.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS records_by_seq ON records (seq);")?;
+    tx.execute(
+        "INSERT OR IGNORE INTO meta (name, value) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) FROM records))",
+        params![LAST_SEQ],
+    )?;
+    tx.execute("INSERT OR IGNORE INTO meta (name, value) VALUES (?1, 0)", params![COMPACTED_THROUGH])?;
+    tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn column_names(connection: &Connection, table: &str) -> Result<Vec<String>, StoreError> {
+    let mut statement = connection.prepare(&format!("PRAGMA table_info({table})"))?;
+    let names = statement.query_map([], |row| row.get::<_, String>("name"))?;
+    Ok(names.collect::<Result<_, _>>()?)
+}
+
+/// A `meta` counter (0 when missing).
+pub fn read_meta(connection: &Connection, name: &str) -> Result<u64, StoreError> {
+    let value: Option<i64> =
+        connection.query_row("SELECT value FROM meta WHERE name = ?1", params![name], |row| row.get(0)).optional()?;
+    Ok(value.map_or(0, |v| u64::try_from(v).unwrap_or(0)))
+}
+
+pub fn write_meta(connection: &Connection, name: &str, value: u64) -> Result<(), StoreError> {
+    connection.execute(
+        "INSERT INTO meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        params![name, i64::try_from(value).unwrap_or(i64::MAX)],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The version-0 statements, as the push-only server created them.
+    const VERSION_0: &str = "
+        CREATE TABLE IF NOT EXISTS records (
+            collection TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT,
+            version INTEGER NOT NULL,
+            PRIMARY KEY (collection, key)
+        );
+        CREATE TABLE IF NOT EXISTS rejected_mutations (
+            id TEXT PRIMARY KEY, client_id TEXT NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS applied_mutations (
+            id TEXT PRIMARY KEY, client_id TEXT NOT NULL, version INTEGER NOT NULL
+        );
+    ";
+
+    fn user_version(connection: &Connection) -> i64 {
+        connection.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap()
+    }
+
+    #[test]
+    fn a_version_0_file_gains_seq_hlc_and_meta_once() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        connection.execute_batch(VERSION_0).unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO records VALUES ('todos', '\"b\"', '{\"id\":\"b\"}', 2);
+                 INSERT INTO records VALUES ('todos', '\"a\"', NULL, 3);",
+            )
+            .unwrap();
+        migrate(&mut connection).unwrap();
+        migrate(&mut connection).unwrap();
+        assert_eq!(user_version(&connection), SCHEMA_VERSION);
+        let columns = column_names(&connection, "records").unwrap();
+        assert!(columns.contains(&"seq".to_owned()) && columns.contains(&"hlc".to_owned()), "{columns:?}");
+        let seqs: Vec<(String, i64)> = connection
+            .prepare("SELECT key, seq FROM records ORDER BY seq")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(seqs, vec![("\"b\"".to_owned(), 1), ("\"a\"".to_owned(), 2)], "rowid order");
+        assert_eq!(read_meta(&connection, LAST_SEQ).unwrap(), 2);
+        assert_eq!(read_meta(&connection, COMPACTED_THROUGH).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_new_file_is_created_at_the_current_version() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        migrate(&mut connection).unwrap();
+        assert_eq!(user_version(&connection), SCHEMA_VERSION);
+        assert_eq!(read_meta(&connection, LAST_SEQ).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_file_from_a_newer_server_is_refused() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        connection.execute_batch("PRAGMA user_version = 99;").unwrap();
+        assert!(matches!(migrate(&mut connection), Err(StoreError::Corrupt(m)) if m.contains("99")));
+    }
+}
