@@ -28,6 +28,9 @@ async fn bad_sync_options_are_rejected_before_anything_is_created() {
         r#"{"url":"https://x","retry":{"baseMs":10,"maxMs":5}}"#,
         r#"{"url":"https://x","headers":{"X":1}}"#,
         r#"{"url":"https://x","typo":true}"#,
+        r#"{"url":"https://x","direction":"sideways"}"#,
+        r#"{"url":"https://x","collections":["nope"]}"#,
+        r#"{"url":"https://x","pullLimit":0}"#,
     ] {
         let error = open_synced(&name, sync).await.err().unwrap_or_else(|| panic!("{sync} accepted"));
         expect_wharf_error(&error, "INVALID_OPTIONS");
@@ -43,6 +46,7 @@ async fn sync_calls_without_sync_options_say_so_and_dead_letters_work_empty() {
     let name = unique_name("no-sync");
     let db = open_todos(&name).await;
     reject(db.sync(JsValue::UNDEFINED), "NOT_CONFIGURED").await;
+    reject(db.pull(JsValue::UNDEFINED), "NOT_CONFIGURED").await;
     let listener: JsValue = js_sys::Function::new_no_args("").into();
     expect_wharf_error(&db.on_status(listener).expect_err("throws"), "NOT_CONFIGURED");
     expect_wharf_error(&db.pause_sync().expect_err("throws"), "NOT_CONFIGURED");
@@ -94,6 +98,10 @@ async fn an_unreachable_server_keeps_writes_queued_and_reports_why() {
     assert_eq!(prop(&sync_stats, "acked").as_f64(), Some(0.0));
     assert!(statuses.iter().any(|s| prop(&s, "state").as_string().as_deref() == Some("syncing")), "listeners saw the attempt");
 
+    // Pulling from the same unreachable server fails with NETWORK and stores nothing.
+    reject(db.pull(JsValue::UNDEFINED), "NETWORK").await;
+    assert_eq!(number(todos.count()).await, 3.0);
+
     let unsubscribe: js_sys::Function = unsubscribe.unchecked_into();
     unsubscribe.call0(&JsValue::NULL).unwrap();
     let heard = statuses.length();
@@ -114,5 +122,14 @@ async fn an_unreachable_server_keeps_writes_queued_and_reports_why() {
     assert_eq!(statuses.length(), heard, "an unsubscribed listener hears nothing");
     db.close();
     reject(db.sync(JsValue::UNDEFINED), "CLOSED").await;
+    delete_db(&name).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_push_only_database_refuses_pull() {
+    let name = unique_name("push-only");
+    let db = open_synced(&name, r#"{"url":"http://127.0.0.1:9","direction":"push","pushIntervalMs":0}"#).await.expect("opens");
+    reject(db.pull(JsValue::UNDEFINED), "NOT_CONFIGURED").await;
+    db.close();
     delete_db(&name).await;
 }
