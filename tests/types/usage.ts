@@ -14,6 +14,7 @@ import {
   type OutboxEntry,
   type DeadLetter,
   type PushStats,
+  type PullResult,
   type SyncError,
   type SyncResult,
   type SyncState,
@@ -215,6 +216,13 @@ export async function syncing(db: Database): Promise<void> {
     void queued;
   }
   await db.deadLetters.retry();
+  const pulled = await db.pull();
+  assertType<Equals<typeof pulled, PullResult>>();
+  const pullOnly: OpenOptions = { name: "p", collections: [], sync: { url: "/api", direction: "pull", collections: ["todos"] } };
+  void pullOnly;
+  // @ts-expect-error direction is push, pull or both
+  const sideways: OpenOptions = { name: "p", collections: [], sync: { url: "/api", direction: "sideways" } };
+  void sideways;
   const stats: PushStats | null = db.stats().sync;
   void stats;
   db.pauseSync();
