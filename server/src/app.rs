@@ -1,6 +1,8 @@
 //! The HTTP surface of the reference server: `POST /push` (docs/protocol.md), the demo app from
 //! `www/` and the built package from `pkg/`, bearer-token checking, body and batch limits, CORS,
 //! and, with `--faults`, the injected faults of `faults.rs` and the `/debug` routes of `debug.rs`.
+//! `GET /pull` lives in `pull.rs` and the `GET /live` WebSocket in `live.rs`; they are wired here,
+//! and a push that applied something pokes the live sockets.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
@@ -17,12 +19,15 @@ use wharf::core::protocol::{ErrorResponse, MutationResult, PushRequest, PushResp
 
 use crate::debug::{self, Counters};
 use crate::faults::{FaultPlan, Faults};
+use crate::live::{self, Live};
+use crate::pull;
 use crate::store::Store;
 
 /// Everything a request handler needs.
 pub struct Config {
     pub store: Store,
-    /// When set, `/push` requires `Authorization: Bearer <token>`.
+    /// When set, `/push`, `/pull`, `/live` (also as `?token=`) and `/debug/*` require
+    /// `Authorization: Bearer <token>`.
     pub token: Option<String>,
     pub max_body_bytes: usize,
     pub max_batch: usize,
@@ -34,6 +39,8 @@ pub struct Config {
     pub faults: Option<Arc<Faults>>,
     /// Pushes and duplicate answers, for `GET /debug/state`.
     pub counters: Counters,
+    /// The live channel: its heartbeat period and the hub pushes poke.
+    pub live: Live,
 }
 
 pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
@@ -42,9 +49,14 @@ pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) 
 }
 
 pub(crate) fn authorized(config: &Config, headers: &HeaderMap) -> bool {
-    let Some(token) = &config.token else { return true };
     let presented =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    token_matches(config, presented)
+}
+
+/// Whether `presented` is the configured token (anything is, when none is configured).
+pub(crate) fn token_matches(config: &Config, presented: Option<&str>) -> bool {
+    let Some(token) = &config.token else { return true };
     // Constant-time comparison: the token is a secret.
     presented.is_some_and(|p| {
         p.len() == token.len() && p.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
@@ -93,6 +105,11 @@ async fn push(State(config): State<Arc<Config>>, headers: HeaderMap, body: Bytes
     let state = Arc::clone(&config);
     let applied =
         tokio::task::spawn_blocking(move || state.store.apply_push(&request.client_id, &request.mutations)).await;
+    if let Ok(Ok(results)) = &applied {
+        if results.iter().any(|r| matches!(r, MutationResult::Applied { .. })) {
+            config.live.poke(config.store.latest_seq());
+        }
+    }
     match applied {
         Ok(Ok(_)) if plan == FaultPlan::DropAfterApply => dropped_connection(),
         Ok(Ok(results)) => {
@@ -147,6 +164,8 @@ pub fn router(config: Config) -> Router {
     let config = Arc::new(config);
     let api = Router::new()
         .route("/push", post(push))
+        .route("/pull", get(pull::pull))
+        .route("/live", get(live::live))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(Arc::clone(&config));
     let api = match cors(&config.cors_origins) {

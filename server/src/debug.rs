@@ -1,8 +1,9 @@
 //! Debug routes for end-to-end tests of the client, mounted only when the server runs with
 //! `--faults` (without it every `/debug/*` path answers 404). A test drives the client against a
 //! faulty server, then asks the server what really happened (`GET /debug/state`: which mutations
-//! were applied, how many pushes and duplicate answers there were, the stored records), and can
-//! switch injection off and on mid-test (`POST /debug/faults`). They live apart from `app.rs`
+//! were applied, how many pushes and duplicate answers there were, the stored records), can
+//! switch injection off and on mid-test (`POST /debug/faults`), and can compact tombstones
+//! (`POST /debug/compact`) to exercise the client's restart after `410 CURSOR_EXPIRED`. They live apart from `app.rs`
 //! because they are test tooling, not protocol: nothing here belongs to docs/protocol.md.
 //!
 //! The routes are outside the CORS layer (same-origin only: a page on another origin cannot read
@@ -57,6 +58,7 @@ pub fn routes(config: &Arc<Config>) -> Router {
     Router::new()
         .route("/debug/state", get(state))
         .route("/debug/faults", post(set_faults))
+        .route("/debug/compact", post(compact))
         .with_state(Arc::clone(config))
 }
 
@@ -117,4 +119,30 @@ async fn set_faults(State(config): State<Arc<Config>>, headers: HeaderMap, body:
     };
     faults.set_enabled(enabled);
     Json(json!({"enabled": faults.enabled()})).into_response()
+}
+
+/// `POST /debug/compact` with `{"beforeCursor": "<cursor>"}` → deletes the tombstones older than
+/// that cursor's change and answers `{"deleted": n, "compactedThrough": "<cursor>"}`: pulls from
+/// a non-zero cursor below `compactedThrough` are refused with 410 from then on.
+async fn compact(State(config): State<Arc<Config>>, headers: HeaderMap, body: Bytes) -> Response {
+    if !authorized(&config, &headers) {
+        return unauthorized();
+    }
+    let before = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(fields)) if fields.len() == 1 => {
+            fields.get("beforeCursor").and_then(Value::as_str).and_then(crate::pull::parse_cursor)
+        }
+        _ => None,
+    };
+    let Some(before) = before else {
+        return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", r#"expected exactly {"beforeCursor": "<cursor>"}"#);
+    };
+    let store = Arc::clone(&config);
+    match tokio::task::spawn_blocking(move || store.store.compact(before)).await {
+        Ok(Ok((deleted, horizon))) => {
+            Json(json!({"deleted": deleted, "compactedThrough": horizon.to_string()})).into_response()
+        }
+        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "STORAGE", e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string()),
+    }
 }

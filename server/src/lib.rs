@@ -3,5 +3,7 @@
 pub mod app;
 pub mod debug;
 pub mod faults;
+pub mod live;
+pub mod pull;
 pub mod schema;
 pub mod store;

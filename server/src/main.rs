@@ -9,20 +9,23 @@ use clap::Parser;
 use wharf_server::app::{router, Config};
 use wharf_server::debug::Counters;
 use wharf_server::faults::{FaultSettings, Faults};
+use wharf_server::live::Live;
 use wharf_server::store::Store;
 
-/// Wharf's reference sync server: the push endpoint of docs/protocol.md over embedded SQLite,
-/// plus the demo app (www/) and the built package (pkg/).
+/// Wharf's reference sync server: the push and pull endpoints and the live WebSocket of
+/// docs/protocol.md over embedded SQLite, plus the demo app (www/) and the built package (pkg/).
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Options {
     /// Address to listen on. Keep it on loopback unless you mean to expose the server.
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
-    /// SQLite database file, or ":memory:" for a store that lives as long as the process.
+    /// SQLite database file, or ":memory:" for a store that lives as long as the process. A file
+    /// written by an older server is upgraded in place when opened.
     #[arg(long, default_value = ":memory:")]
     database: String,
-    /// Require `Authorization: Bearer <TOKEN>` on /push. Also read from WHARF_TOKEN.
+    /// Require `Authorization: Bearer <TOKEN>` on /push, /pull and /live (where `?token=TOKEN`
+    /// is accepted too, since browsers cannot set WebSocket headers). Also read from WHARF_TOKEN.
     #[arg(long, env = "WHARF_TOKEN")]
     token: Option<String>,
     /// Largest accepted request body, in bytes (larger: 413).
@@ -37,14 +40,21 @@ struct Options {
     /// Directory served at /pkg (the built npm package).
     #[arg(long, default_value = "pkg")]
     pkg: PathBuf,
-    /// Origin allowed to call /push cross-origin (repeatable; "*" for any). Default: same origin only.
+    /// Origin allowed to call /push and /pull cross-origin (repeatable; "*" for any). Default:
+    /// same origin only.
     #[arg(long = "cors-origin")]
     cors_origins: Vec<String>,
+    /// Seconds between the server's heartbeats on each /live WebSocket (`{"type":"ping"}`). A
+    /// socket from which nothing arrives for 3 of these periods is closed.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    live_ping_secs: u64,
     /// Turn fault injection on (for tests and demos; never in production). The --fail-*,
     /// --retry-after-secs, --latency-ms, --drop-after-apply-rate, --fault-seed and
     /// --reject-batches-with options only act with it. Also mounts the test routes
-    /// GET /debug/state (applied mutations, push and duplicate counts, stored records) and
-    /// POST /debug/faults {"enabled": bool} (pause or resume injection); without it they are 404.
+    /// GET /debug/state (applied mutations, push and duplicate counts, stored records),
+    /// POST /debug/faults {"enabled": bool} (pause or resume injection) and
+    /// POST /debug/compact {"beforeCursor": "<cursor>"} (delete older tombstones; pulls from
+    /// older cursors then answer 410 CURSOR_EXPIRED); without it they are 404.
     #[arg(long)]
     faults: bool,
     /// Probability (0 to 1) that a push fails before anything is applied.
@@ -109,6 +119,7 @@ async fn main() {
             }))
         }),
         counters: Counters::default(),
+        live: Live::new(Duration::from_secs(options.live_ping_secs)),
     });
     let listener = match tokio::net::TcpListener::bind(options.addr).await {
         Ok(listener) => listener,

@@ -14,6 +14,7 @@ use tower::ServiceExt;
 use wharf_server::app::{router, Config};
 use wharf_server::debug::Counters;
 use wharf_server::faults::{FaultSettings, Faults};
+use wharf_server::live::Live;
 use wharf_server::store::Store;
 
 fn config(dir: &Path, token: Option<&str>) -> Config {
@@ -27,6 +28,7 @@ fn config(dir: &Path, token: Option<&str>) -> Config {
         cors_origins: vec!["http://localhost:5173".into()],
         faults: None,
         counters: Counters::default(),
+        live: Live::default(),
     }
 }
 

@@ -1,0 +1,174 @@
+//! `GET /live` (docs/protocol.md, "Live"): a WebSocket on which the server pokes connected
+//! clients whenever a push changed data, so they pull at once instead of polling. It exists
+//! apart from `app.rs` because it is long-lived connection state (a broadcast hub, heartbeats,
+//! idle timeouts), not request/response handling.
+//!
+//! Pokes are hints: they carry the latest cursor, never data, and the client's pull is what
+//! delivers changes. So a poke may be lost (a lagging socket skips to the latest) or repeated
+//! without harm; what matters is that, after every push that applied something, each socket
+//! eventually hears a cursor at least that push's.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::time::{interval_at, sleep, timeout, Instant, MissedTickBehavior};
+use wharf::core::protocol::LiveMessage;
+
+use crate::app::{authorized, error, token_matches, Config};
+
+/// Default heartbeat period (`--live-ping-secs`).
+pub const DEFAULT_PING: Duration = Duration::from_secs(15);
+/// A socket that sent nothing for this many ping periods is closed.
+pub const IDLE_PINGS: u32 = 3;
+/// WebSocket close code sent to an idle socket (application range 4000-4999).
+pub const IDLE_CLOSE_CODE: u16 = 4000;
+/// Largest message accepted from a client: they only ever send `{"type":"ping"}`.
+const MAX_CLIENT_MESSAGE: usize = 4096;
+/// Pokes buffered per socket before it lags (and then skips to the latest).
+const BACKLOG: usize = 16;
+
+/// The live channel's shared state: where pushes announce new cursors.
+pub struct Live {
+    pokes: broadcast::Sender<u64>,
+    /// The highest cursor announced, so announcements only move forward.
+    announced: AtomicU64,
+    /// How often the server pings each socket.
+    pub ping_every: Duration,
+}
+
+impl Live {
+    pub fn new(ping_every: Duration) -> Live {
+        let ping_every = ping_every.max(Duration::from_millis(1));
+        Live { pokes: broadcast::channel(BACKLOG).0, announced: AtomicU64::new(0), ping_every }
+    }
+
+    /// Announces that changes up to `cursor` are committed (after a push applied something).
+    pub fn poke(&self, cursor: u64) {
+        if self.announced.fetch_max(cursor, Ordering::AcqRel) < cursor {
+            // No connected socket is not an error.
+            let _ = self.pokes.send(cursor);
+        }
+    }
+
+    /// How many sockets are connected (for tests).
+    pub fn sockets(&self) -> usize {
+        self.pokes.receiver_count()
+    }
+}
+
+impl Default for Live {
+    fn default() -> Live {
+        Live::new(DEFAULT_PING)
+    }
+}
+
+/// `GET /live`: checks the token (header, or `?token=` since browsers cannot set headers on a
+/// WebSocket), then upgrades.
+pub async fn live(
+    State(config): State<Arc<Config>>,
+    headers: HeaderMap,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let query_token = query.ok().and_then(|Query(pairs)| pairs.into_iter().find(|(k, _)| k == "token").map(|(_, v)| v));
+    let allowed = authorized(&config, &headers) || query_token.is_some_and(|t| token_matches(&config, Some(&t)));
+    if !allowed {
+        return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong token");
+    }
+    match upgrade {
+        Ok(upgrade) => {
+            upgrade.max_message_size(MAX_CLIENT_MESSAGE).on_upgrade(move |socket| serve(config, socket)).into_response()
+        }
+        Err(rejection) => {
+            error(rejection.status(), "BAD_REQUEST", format!("/live is a WebSocket: {}", rejection.body_text()))
+        }
+    }
+}
+
+/// Sends one message, giving up (the socket is then dropped) if the client does not take it
+/// within a ping period: a stalled reader must not pin this task forever.
+async fn send(socket: &mut WebSocket, message: Message, within: Duration) -> Result<(), ()> {
+    match timeout(within, socket.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+fn text(message: &LiveMessage) -> Message {
+    Message::Text(serde_json::to_string(message).unwrap_or_default().into())
+}
+
+fn poke(cursor: u64) -> Message {
+    text(&LiveMessage::Poke { cursor: cursor.to_string() })
+}
+
+/// One socket's life: the initial poke, then pokes, pings and pongs until it closes, errs or
+/// stays silent for [`IDLE_PINGS`] ping periods.
+async fn serve(config: Arc<Config>, mut socket: WebSocket) {
+    let period = config.live.ping_every;
+    // Subscribe before reading the latest cursor: a push committing in between is then heard
+    // as a poke rather than lost.
+    let mut pokes = config.live.pokes.subscribe();
+    let mut sent = config.store.latest_seq();
+    if send(&mut socket, poke(sent), period).await.is_err() {
+        return;
+    }
+    let mut pings = interval_at(Instant::now() + period, period);
+    pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let idle_after = period * IDLE_PINGS;
+    let idle = sleep(idle_after);
+    tokio::pin!(idle);
+    loop {
+        tokio::select! {
+            () = &mut idle => {
+                let reason = format!("nothing received for {IDLE_PINGS} ping periods");
+                let close = Message::Close(Some(CloseFrame { code: IDLE_CLOSE_CODE, reason: reason.into() }));
+                let _ = send(&mut socket, close, period).await;
+                return;
+            }
+            _ = pings.tick() => {
+                if send(&mut socket, text(&LiveMessage::Ping), period).await.is_err() {
+                    return;
+                }
+            }
+            announced = pokes.recv() => {
+                let cursor = match announced {
+                    Ok(cursor) => cursor,
+                    // Missed some: the latest is all that matters.
+                    Err(RecvError::Lagged(_)) => config.store.latest_seq(),
+                    Err(RecvError::Closed) => return,
+                };
+                if cursor > sent {
+                    sent = cursor;
+                    if send(&mut socket, poke(cursor), period).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            incoming = socket.recv() => {
+                let Some(Ok(message)) = incoming else { return };
+                idle.as_mut().reset(Instant::now() + idle_after);
+                match message {
+                    Message::Text(body) => {
+                        // Anything but a ping only counts as a sign of life.
+                        if let Ok(LiveMessage::Ping) = serde_json::from_str(body.as_str()) {
+                            if send(&mut socket, text(&LiveMessage::Pong), period).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Message::Close(_) => return,
+                    Message::Binary(_) | Message::Ping(_) | Message::Pong(_) => {}
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! `GET /pull` (docs/protocol.md, "Pull"): the records written after the client's cursor, paged
+//! by the store's global change sequence number. Kept apart from `app.rs` (push, static files,
+//! wiring) because its query-string rules and cursor semantics are a protocol surface of their
+//! own: the cursor is opaque to clients, and this is the one place that knows it is a decimal
+//! `seq`.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use wharf::core::protocol::{PullResponse, DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, PROTOCOL_VERSION};
+
+use crate::app::{authorized, error, Config};
+use crate::store::StoreError;
+
+/// Most collection names one pull may filter on.
+pub const MAX_COLLECTIONS: usize = 100;
+
+/// A pull request's parameters, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullParams {
+    pub cursor: u64,
+    pub limit: usize,
+    pub collections: Option<Vec<String>>,
+}
+
+/// Reads a cursor: `""` is the beginning (0); otherwise the decimal `seq`, digits only.
+pub fn parse_cursor(text: &str) -> Option<u64> {
+    if text.is_empty() {
+        return Some(0);
+    }
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Validates the query pairs: `cursor`, `limit` (1 to [`MAX_PULL_LIMIT`]) and `collections`
+/// (comma-separated, non-empty names), each at most once; anything else is an error message.
+pub fn parse_params(pairs: &[(String, String)]) -> Result<PullParams, String> {
+    let mut params = PullParams { cursor: 0, limit: DEFAULT_PULL_LIMIT, collections: None };
+    let mut seen: Vec<&str> = Vec::new();
+    for (name, value) in pairs {
+        if seen.contains(&name.as_str()) {
+            return Err(format!("parameter {name} given twice"));
+        }
+        seen.push(name);
+        match name.as_str() {
+            "cursor" => {
+                params.cursor = parse_cursor(value).ok_or_else(|| format!("malformed cursor {value:?}"))?;
+            }
+            "limit" => {
+                params.limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| value.bytes().all(|b| b.is_ascii_digit()) && (1..=MAX_PULL_LIMIT).contains(n))
+                    .ok_or_else(|| format!("limit must be an integer from 1 to {MAX_PULL_LIMIT}, got {value:?}"))?;
+            }
+            "collections" => {
+                let names: Vec<String> = value.split(',').map(str::to_owned).collect();
+                if names.iter().any(String::is_empty) || names.len() > MAX_COLLECTIONS {
+                    return Err(format!(
+                        "collections must be 1 to {MAX_COLLECTIONS} comma-separated non-empty names, got {value:?}"
+                    ));
+                }
+                params.collections = Some(names);
+            }
+            other => return Err(format!("unknown parameter {other:?} (expected cursor, limit, collections)")),
+        }
+    }
+    Ok(params)
+}
+
+/// `GET /pull?cursor=&limit=&collections=` → [`PullResponse`], or 400, 401, 410 `CURSOR_EXPIRED`.
+pub async fn pull(
+    State(config): State<Arc<Config>>,
+    headers: HeaderMap,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Response {
+    if !authorized(&config, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong bearer token");
+    }
+    let params = match query {
+        Ok(Query(pairs)) => parse_params(&pairs),
+        Err(rejection) => Err(format!("unreadable query string: {}", rejection.body_text())),
+    };
+    let params = match params {
+        Ok(params) => params,
+        Err(message) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", message),
+    };
+    let reader = Arc::clone(&config);
+    let read = tokio::task::spawn_blocking(move || {
+        reader.store.pull(params.cursor, params.limit, params.collections.as_deref())
+    })
+    .await;
+    let mut response = match read {
+        Ok(Ok((changes, cursor, has_more))) => {
+            Json(PullResponse { protocol: PROTOCOL_VERSION, changes, cursor: cursor.to_string(), has_more })
+                .into_response()
+        }
+        Ok(Err(StoreError::CursorExpired(message))) => error(StatusCode::GONE, "CURSOR_EXPIRED", message),
+        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "STORAGE", e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string()),
+    };
+    // A page is only valid now: no cache may answer a later pull with it.
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn cursors_are_decimal_seqs_and_empty_is_the_beginning() {
+        assert_eq!(parse_cursor(""), Some(0));
+        assert_eq!(parse_cursor("0"), Some(0));
+        assert_eq!(parse_cursor("18446744073709551615"), Some(u64::MAX));
+        for bad in ["-1", "+1", " 1", "1 ", "0x10", "1.0", "18446744073709551616", "abc", "١"] {
+            assert_eq!(parse_cursor(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn params_have_defaults_and_strict_rules() {
+        assert_eq!(parse_params(&[]).unwrap(), PullParams { cursor: 0, limit: DEFAULT_PULL_LIMIT, collections: None });
+        assert_eq!(
+            parse_params(&pairs(&[("cursor", "12"), ("limit", "1000"), ("collections", "todos,notes")])).unwrap(),
+            PullParams { cursor: 12, limit: 1000, collections: Some(vec!["todos".into(), "notes".into()]) }
+        );
+        for bad in [
+            vec![("limit", "0")],
+            vec![("limit", "1001")],
+            vec![("limit", "+5")],
+            vec![("limit", "")],
+            vec![("cursor", "x")],
+            vec![("cursor", "1"), ("cursor", "2")],
+            vec![("collections", "")],
+            vec![("collections", "a,,b")],
+            vec![("colections", "a")],
+        ] {
+            assert!(parse_params(&pairs(&bad)).is_err(), "{bad:?}");
+        }
+        let many = vec!["c"; MAX_COLLECTIONS + 1].join(",");
+        assert!(parse_params(&pairs(&[("collections", &many)])).is_err());
+    }
+}
