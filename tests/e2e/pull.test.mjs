@@ -1,0 +1,120 @@
+// End to end: two browser profiles against the real reference server. A writes and pushes; B
+// pulls (on start-up and with db.pull()), page by page from its stored cursor: puts, patches and
+// deletions arrive; a document B changed locally and has not pushed yet is left alone; a reload
+// resumes from the stored cursor instead of starting over.
+// Run: node --test tests/e2e/  (needs pkg/ and target/debug/wharf-server built).
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { assertPkgBuilt, collectPageErrors, eventually, launchBrowser } from "./helpers.mjs";
+import { startSyncServer } from "./sync-server.mjs";
+
+assertPkgBuilt();
+
+/** Opens `name`; with `pullNow`, calls db.pull() in the same tick, so the start-up pull settles it. */
+function open(page, name, sync = {}, pullNow = false) {
+  return page.evaluate(
+    async ({ name, sync, pullNow }) => {
+      const { Wharf } = await import("/pkg/index.js");
+      globalThis.db = await Wharf.open({
+        name,
+        collections: [{ name: "todos", keyPath: "id" }, { name: "notes", keyPath: "id" }],
+        sync: { url: location.origin, retry: { baseMs: 20, maxMs: 200 }, ...sync },
+      });
+      return pullNow ? db.pull() : null;
+    },
+    { name, sync, pullNow },
+  );
+}
+
+const all = (page) => page.evaluate(() => db.collection("todos").getAll());
+
+async function twoClients(fn) {
+  const server = await startSyncServer();
+  const a = await launchBrowser();
+  const b = await launchBrowser();
+  const errors = [...[a, b].map((x) => collectPageErrors(x.page))];
+  try {
+    await a.page.goto(`${server.url}/pkg/package.json`);
+    await b.page.goto(`${server.url}/pkg/package.json`);
+    await fn({ server, a: a.page, b: b.page });
+    for (const list of errors) assert.deepEqual(list.filter((e) => e.startsWith("pageerror")), []);
+  } finally {
+    await a.close();
+    await b.close();
+    await server.close();
+  }
+}
+
+test("B pulls A's puts, patches and deletes, page by page", { timeout: 60_000 }, async () => {
+  await twoClients(async ({ a, b }) => {
+    await open(a, "a");
+    await a.evaluate(async () => {
+      const todos = db.collection("todos");
+      await Promise.all(Array.from({ length: 25 }, (_, i) => todos.put({ id: `t${i}`, n: i })));
+      await db.collection("notes").put({ id: "n1", text: "hello" });
+      await db.sync();
+    });
+    const first = await open(b, "b", { pullLimit: 10, pullIntervalMs: 0 }, true);
+    assert.equal(first.applied, 26);
+    assert.ok(first.pages >= 3, `paged by 10 (${first.pages} pages)`);
+    assert.equal((await all(b)).length, 25);
+    assert.deepEqual(await b.evaluate(() => db.collection("notes").get("n1")), { id: "n1", text: "hello" });
+
+    await a.evaluate(async () => {
+      const todos = db.collection("todos");
+      await todos.patch("t1", { done: true });
+      await todos.delete("t2");
+      await db.sync();
+    });
+    const second = await b.evaluate(() => db.pull());
+    assert.equal(second.applied, 2, "only what changed since the cursor");
+    assert.deepEqual(await b.evaluate(() => db.collection("todos").get("t1")), { id: "t1", n: 1, done: true });
+    assert.equal(await b.evaluate(() => db.collection("todos").get("t2")), undefined, "the deletion arrived");
+    assert.equal(await b.evaluate(() => db.outbox.count()), 0, "pulled changes are not queued for push");
+    const again = await b.evaluate(() => db.pull());
+    assert.deepEqual([again.applied, again.cursor], [0, second.cursor], "nothing new: the cursor stays");
+  });
+});
+
+test("a pull on start-up, and a local change not pushed yet is left alone", { timeout: 60_000 }, async () => {
+  await twoClients(async ({ a, b }) => {
+    await open(a, "a");
+    await a.evaluate(async () => {
+      await db.collection("todos").putMany([{ id: "x", v: 1 }, { id: "y", v: 1 }]);
+      await db.sync();
+    });
+    await open(b, "b", { direction: "pull" });
+    await eventually(async () => assert.equal((await all(b)).length, 2), { timeout: 10_000 });
+    await b.evaluate(() => db.collection("todos").put({ id: "x", v: "mine" }));
+    await a.evaluate(async () => {
+      await db.collection("todos").putMany([{ id: "x", v: 2 }, { id: "y", v: 2 }]);
+      await db.sync();
+    });
+    const result = await b.evaluate(() => db.pull());
+    assert.deepEqual([result.applied, result.skipped], [1, 1]);
+    assert.deepEqual(await b.evaluate(() => db.collection("todos").get("x")), { id: "x", v: "mine" });
+    assert.deepEqual(await b.evaluate(() => db.collection("todos").get("y")), { id: "y", v: 2 });
+    assert.equal(await b.evaluate(() => db.sync().then(() => "synced")), "synced", "direction pull: nothing to push");
+  });
+});
+
+test("a reload resumes pulling from the stored cursor", { timeout: 60_000 }, async () => {
+  await twoClients(async ({ server, a, b }) => {
+    await open(a, "a");
+    await a.evaluate(async () => {
+      await db.collection("todos").putMany(Array.from({ length: 30 }, (_, i) => ({ id: `t${i}`, n: i })));
+      await db.sync();
+    });
+    const first = await open(b, "b", { pullIntervalMs: 0 }, true);
+    assert.equal(first.applied, 30);
+    await b.reload();
+    await open(b, "b", { pullIntervalMs: 0 });
+    const pushesBefore = (await server.state()).pushes;
+    const after = await b.evaluate(() => db.pull());
+    assert.equal(after.applied, 0, "nothing pulled twice after a reload");
+    assert.equal(after.cursor, first.cursor);
+    assert.equal((await server.state()).pushes, pushesBefore);
+    assert.equal((await all(b)).length, 30);
+  });
+});
