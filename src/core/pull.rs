@@ -5,6 +5,8 @@
 //!
 //! This first version applies a remote change only where no local op on that document is still
 //! queued: the local op will be pushed and win on the server (conflict strategies come next).
+//! After `410 CURSOR_EXPIRED` it pulls again from the beginning; documents deleted on the server
+//! during the compacted stretch stay locally until a full resync exists.
 
 use serde_json::Value;
 
@@ -128,9 +130,16 @@ pub async fn pull_all(
 ) -> Result<PullSummary, PullError> {
     let mut cursor = port.load_cursor().await.map_err(|e| PullError::Storage(e.0))?;
     let mut summary = PullSummary { cursor: cursor.clone(), ..PullSummary::default() };
+    let mut restarted = false;
     while summary.pages < max_pages {
         let page = match port.fetch(&cursor, limit).await {
             TransportReply::Response { status: 200, body, .. } => read_page(&body).map_err(PullError::Protocol)?,
+            // The server compacted past our cursor (or never issued it): start over, once.
+            TransportReply::Response { status: 410, .. } if !cursor.is_empty() && !restarted => {
+                restarted = true;
+                cursor = String::new();
+                continue;
+            }
             TransportReply::Response { status, retry_after, body } => {
                 return Err(http_error(status, retry_after, &body))
             }

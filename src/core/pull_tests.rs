@@ -149,3 +149,18 @@ fn only_changes_the_client_can_store_are_kept() {
     assert_eq!(invalid, 3);
     assert_eq!(good.iter().map(|c| c.key.describe()).collect::<Vec<_>>(), vec!["\"ok\"", "\"d\""]);
 }
+
+#[test]
+fn an_expired_cursor_starts_over_once() {
+    let port = FakePort::default();
+    *port.cursor.borrow_mut() = "40".into();
+    let gone = r#"{"protocol":1,"code":"CURSOR_EXPIRED","message":"compacted"}"#;
+    let expired = || TransportReply::Response { status: 410, retry_after: None, body: gone.into() };
+    port.replies.borrow_mut().extend([expired(), page(&[change("a", 3)], "7", false)]);
+    let summary = block_on(pull_all(&port, 10, 100, all)).unwrap();
+    assert_eq!(*port.asked.borrow(), vec!["40".to_owned(), "".to_owned()]);
+    assert_eq!((summary.applied, summary.cursor.as_str()), (1, "7"));
+    port.replies.borrow_mut().extend([expired(), expired()]);
+    *port.cursor.borrow_mut() = "9".into();
+    assert_eq!(block_on(pull_all(&port, 10, 100, all)).unwrap_err().code(), "CURSOR_EXPIRED", "not a loop");
+}
