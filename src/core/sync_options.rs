@@ -29,6 +29,8 @@ pub struct SyncOptions {
     pub pull_interval_ms: u32,
     /// Changes per pull page.
     pub pull_limit: u32,
+    /// Keep a WebSocket to `{url}/live` open so pokes trigger pulls.
+    pub live: bool,
 }
 
 pub const DEFAULT_BATCH_SIZE: usize = 100;
@@ -54,6 +56,7 @@ const FIELDS: &[&str] = &[
     "collections",
     "pullIntervalMs",
     "pullLimit",
+    "live",
 ];
 
 fn whole(fields: &Fields, name: &str, min: u32, max: u32, default: u32) -> Result<u32, String> {
@@ -124,6 +127,10 @@ impl SyncOptions {
             collections,
             pull_interval_ms: whole(&fields, "pullIntervalMs", 0, 86_400_000, DEFAULT_PULL_INTERVAL_MS)?,
             pull_limit: whole(&fields, "pullLimit", 1, 1_000, DEFAULT_PULL_LIMIT)?,
+            live: match fields.get("live") {
+                None => true,
+                Some(value) => value.as_bool().ok_or("sync.live must be true or false")?,
+            },
         })
     }
 
@@ -186,7 +193,9 @@ mod tests {
         assert_eq!(options.pull_url("12&x"), "/api/pull?limit=50&cursor=12%26x&collections=todos,a%20b");
         assert_eq!(options.cursor_key(), "pullCursor:todos,a b");
         let both = SyncOptions::from_value(&json!({"url": "/api"})).unwrap();
-        assert_eq!((both.push, both.pull, both.pull_limit), (true, true, 500));
+        assert_eq!((both.push, both.pull, both.pull_limit, both.live), (true, true, 500, true));
+        assert!(!SyncOptions::from_value(&json!({"url": "/a", "live": false})).unwrap().live);
+        assert!(SyncOptions::from_value(&json!({"url": "/a", "live": 1})).is_err());
         assert_eq!(both.pull_url(""), "/api/pull?limit=500&cursor=");
         for bad in [
             json!({"url": "/a", "direction": "up"}),

@@ -27,6 +27,15 @@ use crate::core::status::{PushStats, SyncEvent, SyncState, SyncStatus};
 use crate::core::sync_options::SyncOptions;
 use crate::core::{ErrorCode, OpIdGenerator};
 
+#[wasm_bindgen(module = "/src/platform/js/live.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = startLive)]
+    fn start_live(base: &str, get_token: &JsValue, on_poke: &Function, silence_ms: f64) -> Function;
+}
+
+/// The server pings every 15 s by default; three silent periods mean the socket is dead.
+const LIVE_SILENCE_MS: f64 = 50_000.0;
+
 #[wasm_bindgen(module = "/src/platform/js/triggers.js")]
 extern "C" {
     #[wasm_bindgen(js_name = watchTriggers)]
@@ -295,6 +304,27 @@ pub struct SyncDriver {
     store: Rc<LocalStore>,
     stop_triggers: Function,
     _on_trigger: Closure<dyn FnMut(String)>,
+    live: Option<LiveChannel>,
+}
+
+/// The live WebSocket (`js/live.js`) and the callbacks it holds.
+struct LiveChannel {
+    stop: Function,
+    _on_poke: Closure<dyn FnMut(String)>,
+}
+
+impl LiveChannel {
+    fn start(shared: &Rc<SyncShared>, options: &SyncOptions, get_token: Option<&Function>) -> LiveChannel {
+        let weak = Rc::downgrade(shared);
+        let on_poke = Closure::<dyn FnMut(String)>::new(move |_cursor: String| {
+            if let Some(shared) = weak.upgrade() {
+                shared.request_pull();
+            }
+        });
+        let token = get_token.map_or(JsValue::UNDEFINED, |f| f.clone().into());
+        let stop = start_live(&options.url, &token, on_poke.as_ref().unchecked_ref(), LIVE_SILENCE_MS);
+        LiveChannel { stop, _on_poke: on_poke }
+    }
 }
 
 impl SyncDriver {
@@ -318,9 +348,10 @@ impl SyncDriver {
                 shared.on_local_write();
             }
         })));
+        let live = (options.pull && options.live).then(|| LiveChannel::start(&shared, &options, get_token.as_ref()));
         let io = BrowserIo::new(Rc::clone(&store), Rc::clone(&shared), &options, get_token, random_seed());
         spawn_local(run(io, options));
-        SyncDriver { shared, store, stop_triggers, _on_trigger: on_trigger }
+        SyncDriver { shared, store, stop_triggers, _on_trigger: on_trigger, live }
     }
 
     pub fn shared(&self) -> &Rc<SyncShared> {
@@ -330,6 +361,9 @@ impl SyncDriver {
     pub fn close(&self) {
         self.store.set_commit_hook(None);
         let _ = self.stop_triggers.call0(&JsValue::UNDEFINED);
+        if let Some(live) = &self.live {
+            let _ = live.stop.call0(&JsValue::UNDEFINED);
+        }
         self.shared.close();
     }
 }

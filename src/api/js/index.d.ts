@@ -212,6 +212,11 @@ export interface SyncOptions {
   pullIntervalMs?: number;
   /** Changes per pull page, 1 to 1000 (default 500). */
   pullLimit?: number;
+  /**
+   * Keep a WebSocket to `{url}/live` open (while online and visible) so the server's pokes pull
+   * new changes within moments; the pull timer is the fallback. Default true.
+   */
+  live?: boolean;
 }
 
 /**

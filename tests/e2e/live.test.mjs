@@ -1,0 +1,112 @@
+// End to end: the live channel. B keeps a WebSocket to the server's /live; when A pushes, the
+// server pokes and B pulls within a second, with no pull timer running. With `live: false`
+// nothing arrives until B pulls. When the server restarts, B reconnects and catches up.
+// Run: node --test tests/e2e/  (needs pkg/ and target/debug/wharf-server built).
+
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { test } from "node:test";
+import { assertPkgBuilt, collectPageErrors, eventually, launchBrowser } from "./helpers.mjs";
+import { startSyncServer } from "./sync-server.mjs";
+
+assertPkgBuilt();
+
+function open(page, name, sync = {}) {
+  return page.evaluate(
+    async ({ name, sync }) => {
+      const { Wharf } = await import("/pkg/index.js");
+      globalThis.db = await Wharf.open({
+        name,
+        collections: [{ name: "todos", keyPath: "id" }],
+        sync: { url: location.origin, retry: { baseMs: 20, maxMs: 200 }, pullIntervalMs: 0, pushIntervalMs: 0, ...sync },
+      });
+    },
+    { name, sync },
+  );
+}
+
+const write = (page, doc) =>
+  page.evaluate(async (doc) => {
+    await db.collection("todos").put(doc);
+    await db.sync();
+  }, doc);
+
+const get = (page, id) => page.evaluate((id) => db.collection("todos").get(id), id);
+
+async function withClients(server, fn) {
+  const a = await launchBrowser();
+  const b = await launchBrowser();
+  const errors = [a, b].map((x) => collectPageErrors(x.page));
+  try {
+    for (const x of [a, b]) await x.page.goto(`${server.url}/pkg/package.json`);
+    await fn(a.page, b.page);
+    for (const list of errors) assert.deepEqual(list.filter((e) => e.startsWith("pageerror")), []);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+}
+
+test("a push by A reaches B through a poke within a second", { timeout: 60_000 }, async () => {
+  const server = await startSyncServer();
+  try {
+    await withClients(server, async (a, b) => {
+      await open(a, "a", { live: false });
+      await open(b, "b");
+      await new Promise((resolve) => setTimeout(resolve, 500)); // B's socket and start-up pull
+      for (let round = 0; round < 3; round++) {
+        await write(a, { id: `r${round}`, round });
+        const pushedAt = Date.now();
+        await eventually(async () => assert.deepEqual(await get(b, `r${round}`), { id: `r${round}`, round }), {
+          timeout: 1_000,
+          interval: 20,
+        });
+        assert.ok(Date.now() - pushedAt <= 1_000);
+      }
+    });
+  } finally {
+    await server.close();
+  }
+});
+
+test("with live: false nothing arrives until B pulls", { timeout: 60_000 }, async () => {
+  const server = await startSyncServer();
+  try {
+    await withClients(server, async (a, b) => {
+      await open(a, "a", { live: false });
+      await open(b, "b", { live: false });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await write(a, { id: "quiet" });
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      assert.equal(await get(b, "quiet"), undefined);
+      await b.evaluate(() => db.pull());
+      assert.deepEqual(await get(b, "quiet"), { id: "quiet" });
+    });
+  } finally {
+    await server.close();
+  }
+});
+
+test("after a server restart B reconnects and catches up", { timeout: 90_000 }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), "wharf-live-"));
+  const database = ["--database", path.join(dir, "wharf.db")];
+  let server = await startSyncServer(database);
+  const addr = new URL(server.url).host;
+  try {
+    await withClients(server, async (a, b) => {
+      await open(a, "a", { live: false });
+      await open(b, "b");
+      await write(a, { id: "before" });
+      await eventually(async () => assert.deepEqual(await get(b, "before"), { id: "before" }), { timeout: 5_000 });
+      await server.close();
+      server = await startSyncServer(database, { addr });
+      await write(a, { id: "after" });
+      await eventually(async () => assert.deepEqual(await get(b, "after"), { id: "after" }), { timeout: 30_000 });
+    });
+  } finally {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
