@@ -77,9 +77,10 @@ pub trait PullPort {
     /// The stored cursor ("" before the first pull).
     async fn load_cursor(&self) -> Result<String, StorageFailure>;
     async fn fetch(&self, cursor: &str, limit: usize) -> TransportReply;
-    /// Stores the page's valid changes (except on documents with queued local ops) and its
-    /// cursor, in one transaction.
-    async fn apply(&self, changes: &[Change], cursor: &str) -> Result<Applied, StorageFailure>;
+    /// Stores the page's changes, except those at the `invalid` positions and those on documents
+    /// with queued local ops, and its cursor, in one transaction. `body` is the page as the
+    /// server sent it, so the host need not serialize the changes again.
+    async fn apply(&self, page: &PullPage, body: &str, invalid: &[usize]) -> Result<Applied, StorageFailure>;
 }
 
 /// Reads a `200` answer of `GET /pull`.
@@ -95,24 +96,15 @@ pub fn read_page(body: &str) -> Result<PullPage, String> {
     Ok(PullPage { changes, cursor: wire::string(fields, "cursor")?, has_more })
 }
 
-/// Splits a page's changes into those the client can store and the rest: a change must name a
-/// declared collection and, unless it is a deletion, carry a document whose key is its `key`.
-pub fn storable<'p>(changes: &[Change], key_path_of: impl Fn(&str) -> Option<&'p KeyPath>) -> (Vec<Change>, u64) {
-    let mut good = Vec::with_capacity(changes.len());
-    let mut invalid = 0;
-    for change in changes {
-        let fits = match (key_path_of(&change.collection), &change.value) {
-            (None, _) => false,
-            (Some(_), None) => true,
-            (Some(path), Some(doc)) => key_of(doc, path).is_ok_and(|key: Key| key == change.key),
-        };
-        if fits {
-            good.push(change.clone());
-        } else {
-            invalid += 1;
-        }
-    }
-    (good, invalid)
+/// Positions of the changes the client cannot store: a change must name a declared collection
+/// and, unless it is a deletion, carry a document whose key is its `key`.
+pub fn unstorable<'p>(changes: &[Change], key_path_of: impl Fn(&str) -> Option<&'p KeyPath>) -> Vec<usize> {
+    let fits = |change: &Change| match (key_path_of(&change.collection), &change.value) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(path), Some(doc)) => key_of(doc, path).is_ok_and(|key: Key| key == change.key),
+    };
+    changes.iter().enumerate().filter(|(_, change)| !fits(change)).map(|(i, _)| i).collect()
 }
 
 fn http_error(status: u16, retry_after: Option<String>, body: &str) -> PullError {
@@ -121,19 +113,21 @@ fn http_error(status: u16, retry_after: Option<String>, body: &str) -> PullError
 }
 
 /// Pulls until the server has nothing more, at most `max_pages` pages (then the caller pulls
-/// again later). `valid` filters each page (see `storable`) and counts what it dropped.
+/// again later). `invalid` names the changes of a page that cannot be stored (see `unstorable`).
 pub async fn pull_all(
     port: &impl PullPort,
     limit: usize,
     max_pages: u32,
-    valid: impl Fn(&[Change]) -> (Vec<Change>, u64),
+    invalid: impl Fn(&[Change]) -> Vec<usize>,
 ) -> Result<PullSummary, PullError> {
     let mut cursor = port.load_cursor().await.map_err(|e| PullError::Storage(e.0))?;
     let mut summary = PullSummary { cursor: cursor.clone(), ..PullSummary::default() };
     let mut restarted = false;
     while summary.pages < max_pages {
-        let page = match port.fetch(&cursor, limit).await {
-            TransportReply::Response { status: 200, body, .. } => read_page(&body).map_err(PullError::Protocol)?,
+        let (page, body) = match port.fetch(&cursor, limit).await {
+            TransportReply::Response { status: 200, body, .. } => {
+                (read_page(&body).map_err(PullError::Protocol)?, body)
+            }
             // The server compacted past our cursor (or never issued it): start over, once.
             TransportReply::Response { status: 410, .. } if !cursor.is_empty() && !restarted => {
                 restarted = true;
@@ -149,12 +143,12 @@ pub async fn pull_all(
         if page.has_more && (page.cursor == cursor || page.changes.is_empty()) {
             return Err(PullError::Protocol("the server says hasMore but its cursor did not move".to_owned()));
         }
-        let (changes, invalid) = valid(&page.changes);
-        let stored = port.apply(&changes, &page.cursor).await.map_err(|e| PullError::Storage(e.0))?;
+        let unusable = invalid(&page.changes);
+        let stored = port.apply(&page, &body, &unusable).await.map_err(|e| PullError::Storage(e.0))?;
         summary.pages += 1;
         summary.applied += stored.applied;
         summary.skipped += stored.skipped;
-        summary.invalid += invalid;
+        summary.invalid += unusable.len() as u64;
         summary.cursor = page.cursor.clone();
         cursor = page.cursor;
         if !page.has_more {

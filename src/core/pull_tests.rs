@@ -29,7 +29,10 @@ impl PullPort for FakePort {
         self.replies.borrow_mut().pop_front().unwrap_or(TransportReply::NetworkError("script ran out".into()))
     }
 
-    async fn apply(&self, changes: &[Change], cursor: &str) -> Result<Applied, StorageFailure> {
+    async fn apply(&self, page: &PullPage, _body: &str, invalid: &[usize]) -> Result<Applied, StorageFailure> {
+        let changes: Vec<Change> =
+            page.changes.iter().enumerate().filter(|(i, _)| !invalid.contains(i)).map(|(_, c)| c.clone()).collect();
+        let cursor = &page.cursor;
         let mut fail = self.fail_apply_at.borrow_mut();
         if let Some(0) = *fail {
             *fail = None;
@@ -60,8 +63,8 @@ fn page(changes: &[Change], cursor: &str, has_more: bool) -> TransportReply {
     TransportReply::Response { status: 200, retry_after: None, body: body.to_string() }
 }
 
-fn all(changes: &[Change]) -> (Vec<Change>, u64) {
-    (changes.to_vec(), 0)
+fn all(_changes: &[Change]) -> Vec<usize> {
+    Vec::new()
 }
 
 #[test]
@@ -74,6 +77,9 @@ fn pages_until_has_more_is_false_storing_each_cursor() {
     assert_eq!((summary.pages, summary.applied, summary.cursor.as_str()), (2, 3, "3"));
     assert_eq!(*port.asked.borrow(), vec!["".to_owned(), "2".to_owned()]);
     assert_eq!(*port.cursor.borrow(), "3");
+    port.replies.borrow_mut().push_back(page(&[change("d", 1), change("e", 1)], "5", false));
+    let filtered = block_on(pull_all(&port, 2, 100, |_: &[Change]| vec![0])).unwrap();
+    assert_eq!((filtered.applied, filtered.invalid), (1, 1), "unstorable changes are counted and not stored");
 }
 
 #[test]
@@ -145,9 +151,7 @@ fn only_changes_the_client_can_store_are_kept() {
     let unknown = Change { collection: "nope".into(), ..change("c", 1) };
     let deletion = Change { value: None, ..change("d", 2) };
     let changes = [change("ok", 1), wrong_key, not_object, unknown, deletion];
-    let (good, invalid) = storable(&changes, |name| (name == "todos").then_some(&path));
-    assert_eq!(invalid, 3);
-    assert_eq!(good.iter().map(|c| c.key.describe()).collect::<Vec<_>>(), vec!["\"ok\"", "\"d\""]);
+    assert_eq!(unstorable(&changes, |name| (name == "todos").then_some(&path)), vec![1, 2, 3]);
 }
 
 #[test]

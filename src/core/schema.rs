@@ -17,9 +17,6 @@ pub const OUTBOX_STORE: &str = "__wharf_outbox";
 pub const META_STORE: &str = "__wharf_meta";
 /// Object store of dead letters, keyed by op id.
 pub const DEAD_STORE: &str = "__wharf_dead";
-/// Object store of the server version (and HLC) of each synced record, keyed by
-/// `collection + "\u0000" + JSON of the key`.
-pub const VERSIONS_STORE: &str = "__wharf_versions";
 /// Prefix reserved for Wharf's own stores.
 pub const RESERVED_PREFIX: &str = "__wharf";
 
@@ -184,7 +181,7 @@ impl DatabaseSchema {
                 indexes: c.schema.indexes.clone(),
             })
             .collect();
-        for internal in [OUTBOX_STORE, META_STORE, DEAD_STORE, VERSIONS_STORE] {
+        for internal in [OUTBOX_STORE, META_STORE, DEAD_STORE] {
             stores.push(StoreShape {
                 name: internal.to_owned(),
                 key_path: None,

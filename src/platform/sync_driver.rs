@@ -21,7 +21,7 @@ use super::global::{now_ms, random_seed, report_callback_error};
 use super::store::{deferred, LocalStore};
 use super::sync_io::{is_online, BrowserIo};
 use crate::core::engine::{PushEngine, Step};
-use crate::core::pull::{pull_all, storable, PullError};
+use crate::core::pull::{pull_all, unstorable, PullError};
 use crate::core::retry::parse_retry_after;
 use crate::core::status::{PushStats, SyncEvent, SyncState, SyncStatus};
 use crate::core::sync_options::SyncOptions;
@@ -401,7 +401,8 @@ impl PullSchedule {
         let schema = io.store.schema();
         let key_path = |name: &str| schema.position(name).ok().map(|i| &schema.collections[i].key_path);
         let outcome =
-            pull_all(io, options.pull_limit as usize, MAX_PAGES_PER_PULL, |changes| storable(changes, key_path)).await;
+            pull_all(io, options.pull_limit as usize, MAX_PAGES_PER_PULL, |changes| unstorable(changes, key_path))
+                .await;
         let now = now_ms();
         match outcome {
             Ok(summary) => {

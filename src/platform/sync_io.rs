@@ -20,8 +20,7 @@ use crate::core::engine::{
     Transport, TransportReply,
 };
 use crate::core::id::SplitMix64;
-use crate::core::protocol::Change;
-use crate::core::pull::{Applied, PullPort};
+use crate::core::pull::{Applied, PullPage, PullPort};
 use crate::core::push::Settlement;
 use crate::core::status::SyncEvent;
 use crate::core::sync_options::SyncOptions;
@@ -42,19 +41,19 @@ extern "C" {
     #[wasm_bindgen(js_name = loadMeta, catch)]
     fn load_meta_js(db: &IdbDatabase, key: &str) -> Result<Promise, JsValue>;
     #[wasm_bindgen(js_name = applyPull, catch)]
-    fn apply_pull_js(db: &IdbDatabase, scope: Vec<String>, page: &str) -> Result<Promise, JsValue>;
+    fn apply_pull_js(
+        db: &IdbDatabase,
+        scope: Vec<String>,
+        body: &str,
+        invalid: Vec<u32>,
+        cursor_key: &str,
+    ) -> Result<Promise, JsValue>;
 }
 
 struct WindowWire {
     entries: Vec<OutboxEntry>,
     sent_through: u64,
     complete: bool,
-}
-
-enum ReplyWire {
-    Response { status: u16, retry_after: Option<String>, body: String },
-    Network { message: String },
-    Timeout,
 }
 
 fn read_window(text: &str) -> Result<WindowWire, String> {
@@ -67,19 +66,19 @@ fn read_window(text: &str) -> Result<WindowWire, String> {
     })
 }
 
-fn read_reply(text: &str) -> Result<ReplyWire, String> {
-    let v = wire::parse(text)?;
-    let m = wire::obj(&v, "reply")?;
-    Ok(match m.get("kind").and_then(serde_json::Value::as_str) {
-        Some("response") => ReplyWire::Response {
-            status: u16::try_from(wire::uint(m, "status")?).map_err(|_| "bad status")?,
-            retry_after: m.get("retryAfter").and_then(serde_json::Value::as_str).map(str::to_owned),
-            body: wire::string(m, "body")?,
+/// Reads `httpRequest`'s answer: `["response", status, retryAfter, body]`, `["network",
+/// message]` or `["timeout"]` (an array, so a large body is not escaped into JSON and back).
+fn read_reply(reply: &JsValue) -> TransportReply {
+    let parts: &js_sys::Array = reply.unchecked_ref();
+    match parts.get(0).as_string().as_deref() {
+        Some("response") => TransportReply::Response {
+            status: parts.get(1).as_f64().map_or(0, |s| s as u16),
+            retry_after: parts.get(2).as_string(),
+            body: parts.get(3).as_string().unwrap_or_default(),
         },
-        Some("network") => ReplyWire::Network { message: wire::string(m, "message")? },
-        Some("timeout") => ReplyWire::Timeout,
-        _ => return Err("missing or invalid field kind".to_owned()),
-    })
+        Some("timeout") => TransportReply::Timeout,
+        _ => TransportReply::NetworkError(parts.get(1).as_string().unwrap_or_else(|| "the request failed".to_owned())),
+    }
 }
 
 fn failure(error: impl std::fmt::Display) -> StorageFailure {
@@ -205,15 +204,9 @@ impl BrowserIo {
             }
         };
         let headers = self.request_headers(body.is_some(), idempotency_key, token.as_deref());
-        let reply = JsFuture::from(http_request_js(url, body.map(str::to_owned), &headers, self.timeout_ms)).await;
-        let text = reply.ok().and_then(|r| r.as_string()).unwrap_or_default();
-        match read_reply(&text) {
-            Ok(ReplyWire::Response { status, retry_after, body }) => {
-                TransportReply::Response { status, retry_after, body }
-            }
-            Ok(ReplyWire::Network { message }) => TransportReply::NetworkError(message),
-            Ok(ReplyWire::Timeout) => TransportReply::Timeout,
-            Err(e) => TransportReply::NetworkError(format!("the request failed: {e}")),
+        match JsFuture::from(http_request_js(url, body.map(str::to_owned), &headers, self.timeout_ms)).await {
+            Ok(reply) if js_sys::Array::is_array(&reply) => read_reply(&reply),
+            _ => TransportReply::NetworkError("the request failed".to_owned()),
         }
     }
 }
@@ -322,16 +315,20 @@ impl PullPort for BrowserIo {
         }
     }
 
-    async fn apply(&self, changes: &[Change], cursor: &str) -> Result<Applied, StorageFailure> {
+    async fn apply(&self, page: &PullPage, body: &str, invalid: &[usize]) -> Result<Applied, StorageFailure> {
         let mut scope: Vec<String> = Vec::new();
-        for change in changes {
-            if !scope.contains(&change.collection) {
+        for (i, change) in page.changes.iter().enumerate() {
+            if !invalid.contains(&i) && !scope.contains(&change.collection) {
                 scope.push(change.collection.clone());
             }
         }
-        let page = serde_json::json!({"changes": changes, "cursor": cursor, "cursorKey": self.sync.cursor_key()});
-        let text = page.to_string();
-        let promise = self.store.on_connection(|db| apply_pull_js(db, scope.clone(), &text)).await.map_err(failure)?;
+        let invalid: Vec<u32> = invalid.iter().map(|&i| i as u32).collect();
+        let cursor_key = self.sync.cursor_key();
+        let promise = self
+            .store
+            .on_connection(|db| apply_pull_js(db, scope.clone(), body, invalid.clone(), &cursor_key))
+            .await
+            .map_err(failure)?;
         let outcome = JsFuture::from(promise).await.map_err(|e| failure(StorageError::from_js(e)))?;
         let value = wire::parse(&outcome.as_string().unwrap_or_default()).map_err(StorageFailure)?;
         let fields = wire::obj(&value, "applied").map_err(StorageFailure)?;

@@ -6,7 +6,6 @@
 const OUTBOX = "__wharf_outbox";
 const META = "__wharf_meta";
 const DEAD = "__wharf_dead";
-const VERSIONS = "__wharf_versions";
 
 function committed(tx, value) {
   return new Promise((resolve, reject) => {
@@ -105,8 +104,8 @@ export function loadClientId(db, fresh) {
 
 /**
  * One request (a push: POST with `body`; a pull: GET with `body` undefined). Resolves (never
- * rejects) with JSON: {kind:"response", status, retryAfter, body} once the whole body has
- * arrived, {kind:"network", message}, or {kind:"timeout"}.
+ * rejects) with `["response", status, retryAfter, body]` once the whole body has arrived,
+ * `["network", message]` or `["timeout"]`.
  */
 export async function httpRequest(url, body, headers, timeoutMs) {
   const controller = new AbortController();
@@ -119,9 +118,9 @@ export async function httpRequest(url, body, headers, timeoutMs) {
     const method = body === undefined ? "GET" : "POST";
     const response = await fetch(url, { method, body, headers, signal: controller.signal, credentials: "same-origin" });
     const text = await response.text();
-    return JSON.stringify({ kind: "response", status: response.status, retryAfter: response.headers.get("Retry-After"), body: text });
+    return ["response", response.status, response.headers.get("Retry-After"), text];
   } catch (error) {
-    return JSON.stringify(timedOut ? { kind: "timeout" } : { kind: "network", message: String(error?.message ?? error) });
+    return timedOut ? ["timeout"] : ["network", String(error?.message ?? error)];
   } finally {
     clearTimeout(timer);
   }
@@ -135,34 +134,35 @@ export function loadMeta(db, key) {
   return committed(tx, () => value);
 }
 
-const versionKey = (collection, key) => `${collection}\u0000${JSON.stringify(key)}`;
+const documentId = (collection, key) => `${collection}\u0000${JSON.stringify(key)}`;
 
 /**
- * Stores one pull page and its cursor in one transaction over `scope` (the page's collections)
- * and Wharf's stores. A change to a document with a queued local op is left alone (the op will
- * be pushed); the others are put or deleted, with the server version and HLC recorded. Resolves
- * with JSON `{ applied, skipped }` after commit.
+ * Stores one pull page (`body`, the server's JSON, already validated in Rust) and its cursor in
+ * one transaction over `scope` (the page's collections) and Wharf's stores. Changes at the
+ * `invalid` positions are ignored; a change to a document with a queued local op is left alone
+ * (the op will be pushed); the others are put or deleted. Resolves with JSON
+ * `{ applied, skipped }` after commit. (Server versions are not kept yet: conflict detection
+ * will decide what it needs.)
  */
-export function applyPull(db, scope, pageJson) {
-  const page = JSON.parse(pageJson);
-  const tx = db.transaction([...scope, OUTBOX, META, VERSIONS], "readwrite");
-  const versions = tx.objectStore(VERSIONS);
+export function applyPull(db, scope, body, invalid, cursorKey) {
+  const page = JSON.parse(body);
+  const ignored = new Set(invalid);
+  const tx = db.transaction([...scope, OUTBOX, META], "readwrite");
   const out = { applied: 0, skipped: 0 };
   tx.objectStore(OUTBOX).getAll().onsuccess = (e) => {
-    const pending = new Set(e.target.result.map((op) => versionKey(op.collection, op.key)));
-    for (const change of page.changes) {
-      const id = versionKey(change.collection, change.key);
-      if (pending.has(id)) {
+    const pending = new Set(e.target.result.map((op) => documentId(op.collection, op.key)));
+    page.changes.forEach((change, i) => {
+      if (ignored.has(i)) return;
+      if (pending.has(documentId(change.collection, change.key))) {
         out.skipped += 1;
-        continue;
+        return;
       }
       const records = tx.objectStore(change.collection);
-      if (change.value === null || change.value === undefined) records.delete(change.key);
+      if (change.value === null) records.delete(change.key);
       else records.put(change.value);
-      versions.put({ version: change.version, hlc: change.hlc ?? null }, id);
       out.applied += 1;
-    }
-    tx.objectStore(META).put(page.cursor, page.cursorKey);
+    });
+    tx.objectStore(META).put(page.cursor, cursorKey);
   };
   return committed(tx, () => JSON.stringify(out));
 }
