@@ -48,12 +48,36 @@ passed
 export WASM_BINDGEN_TEST_TIMEOUT=120
 browser_suites=(--test browser_window --test browser_worker --test browser_service_worker)
 
+# Since the sync engine landed, a suite run under chromedriver sometimes stalls before or while
+# its module runs (no test output; the runner reports "Failed to detect test as having been run"
+# or never returns). Not understood yet (see the issue notes). A stalled run, and only a stalled
+# run, is retried, at most twice; a failing test fails at once.
+browser_suite() {
+  local name=$1 attempt log status
+  shift
+  for attempt in 1 2 3; do
+    log=$(mktemp)
+    set +e
+    timeout 600 env "$@" cargo test --target wasm32-unknown-unknown --features fault-injection "${browser_suites[@]}" 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+    set -e
+    if [ "$status" -eq 0 ]; then rm -f "$log"; return 0; fi
+    if [ "$status" -ne 124 ] && ! grep -q "Failed to detect test as having been run" "$log"; then rm -f "$log"; return "$status"; fi
+    rm -f "$log"
+    echo "test.sh: $name suite run stalled (attempt $attempt of 3)"
+    pkill -f wasm-bindgen-test-runner || true
+    pkill -f chromedriver || true
+    pkill -f geckodriver || true
+  done
+  return 1
+}
+
 step chromium "wasm-bindgen-test in headless Chromium (window, dedicated worker, service worker)"
-env -u GECKODRIVER CHROMEDRIVER=/usr/bin/chromedriver cargo test --target wasm32-unknown-unknown --features fault-injection "${browser_suites[@]}"
+browser_suite Chromium -u GECKODRIVER CHROMEDRIVER=/usr/bin/chromedriver
 passed
 
 step firefox "wasm-bindgen-test in headless Firefox ESR (window, dedicated worker, service worker)"
-env -u CHROMEDRIVER GECKODRIVER="$CARGO_BIN/geckodriver" cargo test --target wasm32-unknown-unknown --features fault-injection "${browser_suites[@]}"
+browser_suite Firefox -u CHROMEDRIVER GECKODRIVER="$CARGO_BIN/geckodriver"
 passed
 
 step types "npx tsc -p tests/types"
