@@ -58,7 +58,7 @@ browser_suite() {
   for attempt in 1 2 3; do
     log=$(mktemp)
     set +e
-    timeout 600 env "$@" cargo test --target wasm32-unknown-unknown --features fault-injection "${browser_suites[@]}" 2>&1 | tee "$log"
+    timeout 240 env "$@" cargo test --target wasm32-unknown-unknown --features fault-injection "${browser_suites[@]}" 2>&1 | tee "$log"
     status=${PIPESTATUS[0]}
     set -e
     if [ "$status" -eq 0 ]; then rm -f "$log"; return 0; fi
