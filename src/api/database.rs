@@ -53,6 +53,15 @@ fn split_get_token(options: &JsValue) -> Result<(JsValue, Option<Function>), Sto
     Ok((copy.into(), get_token))
 }
 
+/// `options.signal` of `sync()` / `pull()`, or undefined.
+fn signal_of(options: &JsValue) -> JsValue {
+    if options.is_object() {
+        Reflect::get(options, &"signal".into()).unwrap_or(JsValue::UNDEFINED)
+    } else {
+        JsValue::UNDEFINED
+    }
+}
+
 fn not_configured() -> JsValue {
     wharf_error(
         ErrorCode::NotConfigured,
@@ -145,12 +154,7 @@ impl Database {
     #[wasm_bindgen(unchecked_return_type = "Promise<SyncResult>")]
     pub fn sync(&self, #[wasm_bindgen(unchecked_param_type = "{ signal?: AbortSignal }")] options: JsValue) -> Promise {
         let Some(shared) = self.shared() else { return Promise::reject(&not_configured()) };
-        let signal = if options.is_object() {
-            Reflect::get(&options, &"signal".into()).unwrap_or(JsValue::UNDEFINED)
-        } else {
-            JsValue::UNDEFINED
-        };
-        abortable(&shared.sync(), &signal)
+        abortable(&shared.sync(), &signal_of(&options))
     }
 
     /// Pulls remote changes now, page after page from the stored cursor until the server has no
@@ -160,12 +164,7 @@ impl Database {
     #[wasm_bindgen(unchecked_return_type = "Promise<PullResult>")]
     pub fn pull(&self, #[wasm_bindgen(unchecked_param_type = "{ signal?: AbortSignal }")] options: JsValue) -> Promise {
         let Some(shared) = self.shared() else { return Promise::reject(&not_configured()) };
-        let signal = if options.is_object() {
-            Reflect::get(&options, &"signal".into()).unwrap_or(JsValue::UNDEFINED)
-        } else {
-            JsValue::UNDEFINED
-        };
-        abortable(&shared.pull(self.pulls), &signal)
+        abortable(&shared.pull(self.pulls), &signal_of(&options))
     }
 
     /// The current sync status, or null when the database was opened without `sync`.

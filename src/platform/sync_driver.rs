@@ -204,36 +204,30 @@ impl SyncShared {
     /// step that started after this call finds nothing left to send, and rejects with `OFFLINE`,
     /// `AUTH`, `STORAGE`, `PAUSED` or `CLOSED` when the attempt definitively failed.
     pub fn sync(&self) -> Promise {
-        if self.closed.get() {
-            return Promise::reject(&wharf_error(ErrorCode::Closed, "the database is closed"));
-        }
-        if self.paused.get() {
-            return Promise::reject(&wharf_error(ErrorCode::Paused, "sync is paused; call resumeSync() first"));
-        }
-        let (promise, resolve, reject) = deferred();
-        self.waiters.borrow_mut().push(Waiter { after_step: self.steps_started.get(), resolve, reject });
-        self.explicit.set(true);
-        self.kick();
-        promise
+        self.wait_for(&self.waiters, self.steps_started.get(), &self.explicit)
     }
 
     /// A promise for `db.pull()`: settled by the first pull that started after it was asked for.
     pub fn pull(&self, enabled: bool) -> Promise {
+        if !enabled && !self.closed.get() {
+            let message = "sync.direction is \"push\": nothing is pulled";
+            return Promise::reject(&wharf_error(ErrorCode::NotConfigured, message));
+        }
+        self.wait_for(&self.pull_waiters, self.pulls_started.get(), &self.want_pull)
+    }
+
+    /// Registers a waiter settled by a step (or pull) numbered above `started`, raises `wanted`
+    /// and wakes the loop; rejects at once when closed or paused.
+    fn wait_for(&self, waiters: &RefCell<Vec<Waiter>>, started: u64, wanted: &Cell<bool>) -> Promise {
         if self.closed.get() {
             return Promise::reject(&wharf_error(ErrorCode::Closed, "the database is closed"));
-        }
-        if !enabled {
-            return Promise::reject(&wharf_error(
-                ErrorCode::NotConfigured,
-                "sync.direction is \"push\": nothing is pulled",
-            ));
         }
         if self.paused.get() {
             return Promise::reject(&wharf_error(ErrorCode::Paused, "sync is paused; call resumeSync() first"));
         }
         let (promise, resolve, reject) = deferred();
-        self.pull_waiters.borrow_mut().push(Waiter { after_step: self.pulls_started.get(), resolve, reject });
-        self.want_pull.set(true);
+        waiters.borrow_mut().push(Waiter { after_step: started, resolve, reject });
+        wanted.set(true);
         self.kick();
         promise
     }
@@ -390,8 +384,7 @@ struct PullSchedule {
 }
 
 impl PullSchedule {
-    fn new(options: &SyncOptions) -> PullSchedule {
-        let _ = options;
+    fn new() -> PullSchedule {
         PullSchedule { next_at: 0.0, failures: 0 }
     }
 
@@ -477,7 +470,7 @@ async fn run(io: BrowserIo, options: SyncOptions) {
     // more 401s with a token the app has not replaced yet.
     let mut waiting_for_auth = false;
     let mut acked_at_last_pull = 0;
-    let mut pull = PullSchedule::new(&options);
+    let mut pull = PullSchedule::new();
     loop {
         if shared.closed.get() {
             return;
