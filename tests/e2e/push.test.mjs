@@ -122,10 +122,11 @@ test("Retry-After is honoured over the computed backoff", { timeout: 60_000 }, a
     await openSynced(page, "retry-after");
     await writeTodos(page, 0, 1);
     await eventually(async () => assert.equal((await server.state()).pushes, 1));
-    const status = await page.evaluate(() => db.syncStatus);
-    assert.equal(status.state, "error");
-    assert.equal(status.lastError.status, 503);
+    // The server counts the push before its 503 reaches the page.
+    await eventually(async () => assert.equal(await page.evaluate(() => db.syncStatus.state), "error"));
     const firstFailureAt = Date.now();
+    const status = await page.evaluate(() => db.syncStatus);
+    assert.equal(status.lastError.status, 503);
     await new Promise((resolve) => setTimeout(resolve, 1_200));
     assert.equal((await server.state()).pushes, 1, "no retry before Retry-After (the backoff alone is 20-200 ms)");
     await server.setFaults(false);
