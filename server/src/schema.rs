@@ -9,13 +9,15 @@
 //!   indexed), `records.hlc` (the writer's clock stamp), and a `meta` table holding `last_seq`
 //!   (the counter `seq` is drawn from; it never goes back, even when compaction deletes the
 //!   newest tombstone) and `compacted_through` (the compaction horizon).
+//! - 2: conflicts: `records.writer`, the client id of the last write (a client's own later
+//!   writes do not conflict with it; see `wharf::core::protocol::is_stale`).
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::store::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The current schema, for a new database. `IF NOT EXISTS`: on an old file the tables already
 /// exist in their old shape and `migrate` adds what is missing.
@@ -27,6 +29,7 @@ const TABLES: &str = "
         version INTEGER NOT NULL,
         seq INTEGER NOT NULL,       -- global change sequence number of the last write
         hlc TEXT,                   -- hybrid logical clock stamp of the last write, if sent
+        writer TEXT,                -- client id of the last write (NULL: unknown, written before v2)
         PRIMARY KEY (collection, key)
     );
     CREATE TABLE IF NOT EXISTS rejected_mutations (
@@ -73,6 +76,9 @@ pub fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     }
     if !columns.iter().any(|c| c == "hlc") {
         tx.execute_batch("ALTER TABLE records ADD COLUMN hlc TEXT;")?;
+    }
+    if !columns.iter().any(|c| c == "writer") {
+        tx.execute_batch("ALTER TABLE records ADD COLUMN writer TEXT;")?;
     }
     tx.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS records_by_seq ON records (seq);")?;
     tx.execute(
@@ -132,7 +138,7 @@ mod tests {
     }
 
     #[test]
-    fn a_version_0_file_gains_seq_hlc_and_meta_once() {
+    fn a_version_0_file_gains_seq_hlc_writer_and_meta_once() {
         let mut connection = Connection::open_in_memory().unwrap();
         connection.execute_batch(VERSION_0).unwrap();
         connection
@@ -145,7 +151,9 @@ mod tests {
         migrate(&mut connection).unwrap();
         assert_eq!(user_version(&connection), SCHEMA_VERSION);
         let columns = column_names(&connection, "records").unwrap();
-        assert!(columns.contains(&"seq".to_owned()) && columns.contains(&"hlc".to_owned()), "{columns:?}");
+        for column in ["seq", "hlc", "writer"] {
+            assert!(columns.contains(&column.to_owned()), "{column} missing from {columns:?}");
+        }
         let seqs: Vec<(String, i64)> = connection
             .prepare("SELECT key, seq FROM records ORDER BY seq")
             .unwrap()

@@ -19,7 +19,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::Value;
 use thiserror::Error;
 use wharf::core::outbox::apply_patch;
-use wharf::core::protocol::{Change, Mutation, MutationResult};
+use wharf::core::protocol::{is_stale, Change, Mutation, MutationResult};
 use wharf::core::{Key, OpKind};
 
 use crate::schema::{self, COMPACTED_THROUGH, LAST_SEQ};
@@ -44,6 +44,8 @@ pub type PullPage = (Vec<Change>, u64, bool);
 pub struct StoredRecord {
     pub value: Option<Value>,
     pub version: u64,
+    /// The client id of the last write, when known.
+    pub writer: Option<String>,
 }
 
 /// A record with its address, as listed by [`Store::records`].
@@ -197,18 +199,24 @@ impl Store {
     pub fn records(&self) -> Result<Vec<ListedRecord>, StoreError> {
         let connection = self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut statement =
-            connection.prepare("SELECT collection, key, value, version FROM records ORDER BY collection, key")?;
+            connection.prepare("SELECT collection, key, value, version, writer FROM records ORDER BY collection, key")?;
         let rows = statement.query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, Option<String>>(2)?, row.get(3)?))
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, Option<String>>(4)?,
+            ))
         })?;
         rows.map(|row| {
-            let (collection, key, value, version): (String, String, Option<String>, i64) = row?;
+            let (collection, key, value, version, writer) = row?;
             let parse = |text: &str| {
                 serde_json::from_str::<Value>(text).map_err(|e| StoreError::Corrupt(format!("{collection}/{key}: {e}")))
             };
             let value = value.as_deref().map(parse).transpose()?;
             let key = parse(&key)?;
-            Ok(ListedRecord { collection, key, record: StoredRecord { value, version: unsigned(version) } })
+            Ok(ListedRecord { collection, key, record: StoredRecord { value, version: unsigned(version), writer } })
         })
         .collect()
     }
@@ -235,20 +243,20 @@ fn key_text(key: &wharf::core::Key) -> String {
 }
 
 fn read_record(connection: &Connection, collection: &str, key: &str) -> Result<Option<StoredRecord>, StoreError> {
-    let row: Option<(Option<String>, i64)> = connection
+    let row: Option<(Option<String>, i64, Option<String>)> = connection
         .query_row(
-            "SELECT value, version FROM records WHERE collection = ?1 AND key = ?2",
+            "SELECT value, version, writer FROM records WHERE collection = ?1 AND key = ?2",
             params![collection, key],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
         .optional()?;
-    row.map(|(value, version)| {
+    row.map(|(value, version, writer)| {
         let value = value
             .map(|text| {
                 serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{collection}/{key}: {e}")))
             })
             .transpose()?;
-        Ok(StoredRecord { value, version: unsigned(version) })
+        Ok(StoredRecord { value, version: unsigned(version), writer })
     })
     .transpose()
 }
@@ -297,7 +305,8 @@ fn apply_one(
     let current = read_record(tx, &mutation.collection, &key)?;
     let current_version = current.as_ref().map_or(0, |r| r.version);
     if let Some(base) = mutation.base_version {
-        if base != current_version {
+        let writer = current.as_ref().and_then(|r| r.writer.as_deref());
+        if is_stale(base, current_version, writer, client_id) {
             let value = current.and_then(|r| r.value);
             return Ok(MutationResult::Conflict { id: mutation.id.clone(), version: current_version, value });
         }
@@ -321,10 +330,10 @@ fn apply_one(
     let text = next_value.as_ref().map(Value::to_string);
     *seq += 1;
     tx.execute(
-        "INSERT INTO records (collection, key, value, version, seq, hlc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (collection, key) DO UPDATE
-         SET value = excluded.value, version = excluded.version, seq = excluded.seq, hlc = excluded.hlc",
-        params![mutation.collection, key, text, signed(version), signed(*seq), mutation.hlc],
+        "INSERT INTO records (collection, key, value, version, seq, hlc, writer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (collection, key) DO UPDATE SET value = excluded.value, version = excluded.version,
+         seq = excluded.seq, hlc = excluded.hlc, writer = excluded.writer",
+        params![mutation.collection, key, text, signed(version), signed(*seq), mutation.hlc, client_id],
     )?;
     tx.execute(
         "INSERT INTO applied_mutations (id, client_id, version) VALUES (?1, ?2, ?3)",
@@ -392,7 +401,11 @@ mod tests {
         assert_eq!(results[2], MutationResult::Applied { id: "m3".into(), version: 3 });
         assert!(matches!(&results[3], MutationResult::Rejected { code, permanent: true, .. } if code == "NOT_FOUND"));
         let record = store.record("todos", &Key::Text("a".into())).unwrap().unwrap();
-        assert_eq!(record, StoredRecord { value: None, version: 3 }, "a tombstone keeps its version");
+        assert_eq!(
+            record,
+            StoredRecord { value: None, version: 3, writer: Some("c".into()) },
+            "a tombstone keeps its version"
+        );
     }
 
     #[test]
@@ -412,17 +425,22 @@ mod tests {
     fn a_stale_base_version_is_a_conflict_with_the_server_value() {
         let store = Store::open(":memory:").unwrap();
         store.apply_push("c", &[mutation("m1", "put", "a", Some(("value", json!({"id": "a", "v": 1}))))]).unwrap();
+        let mut own = mutation("m0", "patch", "a", Some(("patch", json!({"own": true}))));
+        own.base_version = Some(0);
+        let results = store.apply_push("c", &[own]).unwrap();
+        assert_eq!(results[0], MutationResult::Applied { id: "m0".into(), version: 2 }, "c's own write is no conflict");
+        store.apply_push("c", &[mutation("m1b", "put", "a", Some(("value", json!({"id": "a", "v": 1}))))]).unwrap();
         let mut stale = mutation("m2", "put", "a", Some(("value", json!({"id": "a", "v": 2}))));
         stale.base_version = Some(0);
-        let results = store.apply_push("c", &[stale.clone()]).unwrap();
+        let results = store.apply_push("other", &[stale.clone()]).unwrap();
         assert_eq!(
             results,
-            vec![MutationResult::Conflict { id: "m2".into(), version: 1, value: Some(json!({"id": "a", "v": 1})) }]
+            vec![MutationResult::Conflict { id: "m2".into(), version: 3, value: Some(json!({"id": "a", "v": 1})) }]
         );
-        stale.base_version = Some(1);
+        stale.base_version = Some(3);
         assert_eq!(
-            store.apply_push("c", &[stale]).unwrap()[0],
-            MutationResult::Applied { id: "m2".into(), version: 2 }
+            store.apply_push("other", &[stale]).unwrap()[0],
+            MutationResult::Applied { id: "m2".into(), version: 4 }
         );
     }
 

@@ -4,11 +4,13 @@
 //! adapters in `platform` and the JavaScript boundary in `api` build on it.
 
 pub mod coalesce;
+pub mod conflict;
 pub mod dead_letters;
 pub mod document;
 pub mod engine;
 pub mod error;
 pub mod fields;
+pub mod hlc;
 pub mod id;
 pub mod outbox;
 pub mod protocol;

@@ -152,6 +152,22 @@ fn present_or_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<
     Option::<Value>::deserialize(deserializer)
 }
 
+/// Whether a mutation based on `base_version` conflicts with the record's current state
+/// (`current_version`, 0 when the record never existed, written last by `current_writer`).
+///
+/// A client's own writes never conflict with its later ones: a client does not learn the version
+/// each of its pushes produced (that would cost a write per acknowledged op), so its next op on a
+/// document may still carry the older base. Only a version written by another client, which this
+/// client has not seen, makes the base stale. A base ahead of the server (a reset server) is
+/// stale too.
+pub fn is_stale(base_version: u64, current_version: u64, current_writer: Option<&str>, client_id: &str) -> bool {
+    match base_version.cmp(&current_version) {
+        std::cmp::Ordering::Equal => false,
+        std::cmp::Ordering::Less => current_writer != Some(client_id),
+        std::cmp::Ordering::Greater => true,
+    }
+}
+
 impl Mutation {
     /// Checks the shape rules the server enforces per mutation (a failure is a permanent rejection).
     pub fn check(&self) -> Result<(), String> {
@@ -315,6 +331,17 @@ mod tests {
         for bad in [json!({"type": "poke"}), json!({"type": "shout"}), json!({"cursor": "1"})] {
             assert!(serde_json::from_value::<LiveMessage>(bad.clone()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_versions_written_by_other_clients_make_a_base_stale() {
+        assert!(!is_stale(3, 3, Some("b"), "a"));
+        assert!(!is_stale(0, 0, None, "a"), "creating a document nobody has");
+        assert!(is_stale(0, 1, Some("b"), "a"), "creating a document another client created");
+        assert!(!is_stale(1, 4, Some("a"), "a"), "versions 2..4 are this client's own pushes");
+        assert!(is_stale(1, 4, Some("b"), "a"));
+        assert!(is_stale(1, 4, None, "a"), "a writer the server does not know is someone else");
+        assert!(is_stale(5, 4, Some("a"), "a"), "a base the server never issued");
     }
 
     #[test]

@@ -1,0 +1,178 @@
+//! Hybrid logical clock stamps: the order last-writer-wins uses across devices.
+//!
+//! A wall clock alone cannot order writes from devices whose clocks disagree: a phone five
+//! minutes slow would lose every conflict it should win. A hybrid logical clock (Kulkarni et al.,
+//! 2014) keeps the wall time as its physical part but never goes below a stamp it has already
+//! issued or seen, so a write made after seeing another device's write always stamps later,
+//! whatever the clocks say. Each stamp is `{ms:012x}{counter:04x}`: sixteen lowercase hex digits
+//! that sort as plain strings. On the wire a stamp is followed by `-` and the writer's client id,
+//! which breaks ties between devices and tells a client its own writes apart.
+
+/// Length of a stamp without its node suffix.
+pub const STAMP_LEN: usize = 16;
+const MAX_COUNTER: u16 = u16::MAX;
+/// Remote stamps further ahead of the local wall clock than this are not followed (a runaway
+/// clock elsewhere must not drag every later local write into the far future).
+pub const MAX_DRIFT_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// The clock state of one client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Hlc {
+    ms: u64,
+    counter: u16,
+}
+
+impl Hlc {
+    /// A stamp for a local event at wall time `now_ms`: later than every stamp issued or observed.
+    pub fn tick(&mut self, now_ms: f64) -> String {
+        let wall = wall_ms(now_ms);
+        if wall > self.ms {
+            self.ms = wall;
+            self.counter = 0;
+        } else if self.counter == MAX_COUNTER {
+            self.ms += 1;
+            self.counter = 0;
+        } else {
+            self.counter += 1;
+        }
+        self.format()
+    }
+
+    /// Takes a stamp seen elsewhere (with or without its node suffix) into account, so the next
+    /// local stamp is later. Unreadable stamps and stamps more than `MAX_DRIFT_MS` ahead of
+    /// `now_ms` are ignored; returns whether the clock moved.
+    pub fn observe(&mut self, stamp: &str, now_ms: f64) -> bool {
+        let Some(seen) = parse(stamp) else { return false };
+        if seen.ms > wall_ms(now_ms).saturating_add(MAX_DRIFT_MS) || seen <= *self {
+            return false;
+        }
+        *self = seen;
+        true
+    }
+
+    /// The last stamp issued or observed.
+    pub fn format(&self) -> String {
+        format!("{:012x}{:04x}", self.ms, self.counter)
+    }
+}
+
+fn wall_ms(now_ms: f64) -> u64 {
+    if now_ms.is_finite() && now_ms > 0.0 {
+        (now_ms as u64).min((1 << 48) - 1)
+    } else {
+        0
+    }
+}
+
+/// Reads the sixteen-digit prefix of a stamp; `None` if it is not one.
+pub fn parse(stamp: &str) -> Option<Hlc> {
+    let head = stamp.get(..STAMP_LEN)?;
+    if !head.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return None;
+    }
+    let rest = &stamp[STAMP_LEN..];
+    if !(rest.is_empty() || rest.starts_with('-')) {
+        return None;
+    }
+    Some(Hlc { ms: u64::from_str_radix(&head[..12], 16).ok()?, counter: u16::from_str_radix(&head[12..], 16).ok()? })
+}
+
+/// The wire form: a local stamp followed by the writer's client id.
+pub fn with_node(stamp: &str, client_id: &str) -> String {
+    format!("{stamp}-{client_id}")
+}
+
+/// The client id at the end of a wire stamp, if it has one.
+pub fn node_of(stamp: &str) -> Option<&str> {
+    parse(stamp)?;
+    stamp.get(STAMP_LEN + 1..).filter(|node| !node.is_empty())
+}
+
+/// Whether wire stamp `a` is later than `b`. A missing or unreadable stamp is earlier than any
+/// readable one; equal stamps from different nodes are ordered by node id, so two clients always
+/// agree on the winner.
+pub fn later(a: Option<&str>, b: Option<&str>) -> bool {
+    fn key(stamp: Option<&str>) -> Option<(Hlc, &str)> {
+        stamp.and_then(|s| parse(s).map(|hlc| (hlc, node_of(s).unwrap_or(""))))
+    }
+    key(a) > key(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn stamps_follow_the_wall_clock_and_never_repeat() {
+        let mut clock = Hlc::default();
+        let a = clock.tick(1_000.0);
+        let b = clock.tick(1_000.0);
+        let c = clock.tick(900.0);
+        let d = clock.tick(2_000.0);
+        assert_eq!(a, "0000000003e80000");
+        assert!(a < b && b < c && c < d, "{a} {b} {c} {d}");
+        assert_eq!(d, "0000000007d00000");
+    }
+
+    #[test]
+    fn a_remote_stamp_ahead_of_the_local_clock_is_followed() {
+        let mut clock = Hlc::default();
+        let remote = "0000000027100005-phone";
+        assert!(clock.observe(remote, 1_000.0));
+        let next = clock.tick(1_000.0);
+        assert!(later(Some(&with_node(&next, "laptop")), Some(remote)), "{next}");
+        assert!(!clock.observe("00000000000a0000-x", 1_000.0), "an older stamp does not move the clock");
+    }
+
+    #[test]
+    fn runaway_and_unreadable_stamps_are_ignored() {
+        let mut clock = Hlc::default();
+        let far = format!("{:012x}0000-x", 1_000 + MAX_DRIFT_MS + 1);
+        assert!(!clock.observe(&far, 1_000.0));
+        for bad in ["", "zzzz", "0000000003e8000", "0000000003E80000", "0000000003e80000x", "\u{e9}".repeat(20).as_str()]
+        {
+            assert!(!clock.observe(bad, 1_000.0), "{bad:?}");
+            assert_eq!(node_of(bad), None);
+        }
+        assert_eq!(clock, Hlc::default());
+    }
+
+    #[test]
+    fn the_counter_overflows_into_the_next_millisecond() {
+        let mut clock = Hlc { ms: 5, counter: MAX_COUNTER - 1 };
+        assert_eq!(clock.tick(5.0), "000000000005ffff");
+        assert_eq!(clock.tick(5.0), "0000000000060000");
+    }
+
+    #[test]
+    fn nodes_break_ties_and_missing_stamps_lose() {
+        assert_eq!(node_of("0000000003e80000-abc"), Some("abc"));
+        assert_eq!(node_of("0000000003e80000"), None);
+        assert!(later(Some("0000000003e80000-b"), Some("0000000003e80000-a")));
+        assert!(later(Some("0000000003e80000-a"), None));
+        assert!(!later(None, Some("0000000003e80000-a")));
+        assert!(!later(Some("junk"), Some("0000000003e80000-a")));
+    }
+
+    proptest! {
+        /// Whatever the wall clock does and whatever is observed, each stamp is later than the
+        /// previous one and than every stamp observed before it.
+        #[test]
+        fn stamps_are_strictly_increasing(events in prop::collection::vec((any::<bool>(), 0u64..100_000, 0u16..4), 1..200)) {
+            let mut clock = Hlc::default();
+            let mut last = String::new();
+            for (remote, ms, counter) in events {
+                if remote {
+                    let stamp = format!("{ms:012x}{counter:04x}-r");
+                    clock.observe(&stamp, 50_000.0);
+                    if ms <= 50_000 + MAX_DRIFT_MS && stamp[..STAMP_LEN] > *last { last = stamp[..STAMP_LEN].to_owned(); }
+                } else {
+                    let stamp = clock.tick(ms as f64);
+                    prop_assert!(stamp > last, "{stamp} after {last}");
+                    last = stamp;
+                }
+            }
+        }
+    }
+}
