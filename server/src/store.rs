@@ -46,6 +46,8 @@ pub struct StoredRecord {
     pub version: u64,
     /// The client id of the last write, when known.
     pub writer: Option<String>,
+    /// The clock stamp of the last write, when its writer sent one.
+    pub hlc: Option<String>,
 }
 
 /// A record with its address, as listed by [`Store::records`].
@@ -198,8 +200,8 @@ impl Store {
     /// Every record, tombstones included, ordered by collection, then by the key's JSON text.
     pub fn records(&self) -> Result<Vec<ListedRecord>, StoreError> {
         let connection = self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut statement =
-            connection.prepare("SELECT collection, key, value, version, writer FROM records ORDER BY collection, key")?;
+        let mut statement = connection
+            .prepare("SELECT collection, key, value, version, writer, hlc FROM records ORDER BY collection, key")?;
         let rows = statement.query_map([], |row| {
             Ok((
                 row.get::<_, String>(0)?,
@@ -207,16 +209,21 @@ impl Store {
                 row.get::<_, Option<String>>(2)?,
                 row.get::<_, i64>(3)?,
                 row.get::<_, Option<String>>(4)?,
+                row.get::<_, Option<String>>(5)?,
             ))
         })?;
         rows.map(|row| {
-            let (collection, key, value, version, writer) = row?;
+            let (collection, key, value, version, writer, hlc) = row?;
             let parse = |text: &str| {
                 serde_json::from_str::<Value>(text).map_err(|e| StoreError::Corrupt(format!("{collection}/{key}: {e}")))
             };
             let value = value.as_deref().map(parse).transpose()?;
             let key = parse(&key)?;
-            Ok(ListedRecord { collection, key, record: StoredRecord { value, version: unsigned(version), writer } })
+            Ok(ListedRecord {
+                collection,
+                key,
+                record: StoredRecord { value, version: unsigned(version), writer, hlc },
+            })
         })
         .collect()
     }
@@ -243,20 +250,21 @@ fn key_text(key: &wharf::core::Key) -> String {
 }
 
 fn read_record(connection: &Connection, collection: &str, key: &str) -> Result<Option<StoredRecord>, StoreError> {
-    let row: Option<(Option<String>, i64, Option<String>)> = connection
+    type Row = (Option<String>, i64, Option<String>, Option<String>);
+    let row: Option<Row> = connection
         .query_row(
-            "SELECT value, version, writer FROM records WHERE collection = ?1 AND key = ?2",
+            "SELECT value, version, writer, hlc FROM records WHERE collection = ?1 AND key = ?2",
             params![collection, key],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
         )
         .optional()?;
-    row.map(|(value, version, writer)| {
+    row.map(|(value, version, writer, hlc)| {
         let value = value
             .map(|text| {
                 serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{collection}/{key}: {e}")))
             })
             .transpose()?;
-        Ok(StoredRecord { value, version: unsigned(version), writer })
+        Ok(StoredRecord { value, version: unsigned(version), writer, hlc })
     })
     .transpose()
 }
@@ -307,8 +315,8 @@ fn apply_one(
     if let Some(base) = mutation.base_version {
         let writer = current.as_ref().and_then(|r| r.writer.as_deref());
         if is_stale(base, current_version, writer, client_id) {
-            let value = current.and_then(|r| r.value);
-            return Ok(MutationResult::Conflict { id: mutation.id.clone(), version: current_version, value });
+            let (value, hlc) = current.map_or((None, None), |r| (r.value, r.hlc));
+            return Ok(MutationResult::Conflict { id: mutation.id.clone(), version: current_version, value, hlc });
         }
     }
     let next_value = match mutation.op {
@@ -403,7 +411,7 @@ mod tests {
         let record = store.record("todos", &Key::Text("a".into())).unwrap().unwrap();
         assert_eq!(
             record,
-            StoredRecord { value: None, version: 3, writer: Some("c".into()) },
+            StoredRecord { value: None, version: 3, writer: Some("c".into()), hlc: None },
             "a tombstone keeps its version"
         );
     }
@@ -435,7 +443,12 @@ mod tests {
         let results = store.apply_push("other", &[stale.clone()]).unwrap();
         assert_eq!(
             results,
-            vec![MutationResult::Conflict { id: "m2".into(), version: 3, value: Some(json!({"id": "a", "v": 1})) }]
+            vec![MutationResult::Conflict {
+                id: "m2".into(),
+                version: 3,
+                value: Some(json!({"id": "a", "v": 1})),
+                hlc: None
+            }]
         );
         stale.base_version = Some(3);
         assert_eq!(

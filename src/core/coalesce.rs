@@ -34,6 +34,7 @@ pub(crate) fn key_of(entry: &OutboxEntry) -> (String, String) {
 /// The single change equivalent to `earlier` then `later` on the same document, if there is one.
 fn merge(earlier: &OutboxEntry, later: &OutboxEntry) -> Option<OutboxEntry> {
     let mut survivor = earlier.clone();
+    survivor.hlc = later.hlc.clone().or(survivor.hlc);
     match (earlier.op, later.op) {
         // A later put or delete replaces whatever came before.
         (_, OpKind::Put) | (_, OpKind::Delete) => {
@@ -97,6 +98,8 @@ mod tests {
             next_attempt_at: 0.0,
             last_error: None,
             conflict: None,
+            hlc: None,
+            base_version: None,
         }
     }
 

@@ -132,6 +132,13 @@ pub fn settle(conflict: &Conflict, choice: Choice) -> Resolution {
     Resolution { value, requeue, outcome }
 }
 
+/// Whether a pulled change to a document that still has queued local ops conflicts with them:
+/// it does when the server moved past the version the ops were based on, unless this client
+/// wrote that version itself (its own earlier push coming back; see `protocol::is_stale`).
+pub fn pulled_change_conflicts(version: u64, stamp: Option<&str>, base_version: u64, client_id: &str) -> bool {
+    version > base_version && stamp.and_then(hlc::node_of) != Some(client_id)
+}
+
 /// Three-way merge per top-level field. An unknown base counts as an empty document, so fields
 /// both sides added with different values go to the later stamp.
 pub fn merge(conflict: &Conflict) -> Option<Value> {
@@ -168,6 +175,10 @@ pub fn merge(conflict: &Conflict) -> Option<Value> {
     }
     Some(Value::Object(merged))
 }
+
+#[cfg(test)]
+#[path = "convergence_tests.rs"]
+mod convergence_tests;
 
 #[cfg(test)]
 mod tests {
@@ -234,6 +245,14 @@ mod tests {
         assert_eq!(merge(&conflict(l.clone(), r.clone(), base.clone(), true)), l);
         assert_eq!(merge(&conflict(l.clone(), r.clone(), base, false)), r);
         assert_eq!(merge(&conflict(l.clone(), r.clone(), None, true)), l, "unknown base: both added n");
+    }
+
+    #[test]
+    fn a_pulled_change_conflicts_only_when_another_client_moved_past_the_base() {
+        assert!(pulled_change_conflicts(4, Some("0000000003e80000-b"), 3, "a"));
+        assert!(pulled_change_conflicts(4, None, 3, "a"), "an unknown writer is someone else");
+        assert!(!pulled_change_conflicts(4, Some("0000000003e80000-a"), 3, "a"), "its own push coming back");
+        assert!(!pulled_change_conflicts(3, Some("0000000003e80000-b"), 3, "a"), "the base itself");
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub fn requeue(letter: &DeadLetter, now: f64, fresh_id: impl FnOnce() -> String)
             next_attempt_at: now,
             last_error: None,
             conflict: None,
+            hlc: None,
+            base_version: None,
         },
         local: letter.edited,
     }

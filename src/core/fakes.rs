@@ -80,7 +80,7 @@ impl ModelServer {
                 continue;
             }
             if self.conflict.contains(&id) {
-                results.push(MutationResult::Conflict { id, version: 99, value: None });
+                results.push(MutationResult::Conflict { id, version: 99, value: None, hlc: None });
                 continue;
             }
             let doc = document(&m.collection, &m.key);
@@ -188,6 +188,8 @@ impl FakeHost {
             next_attempt_at: now,
             last_error: None,
             conflict: None,
+            hlc: None,
+            base_version: None,
         };
         self.outbox.borrow_mut().insert(seq, entry);
         id

@@ -130,7 +130,8 @@ mod tests {
         let mut clock = Hlc::default();
         let far = format!("{:012x}0000-x", 1_000 + MAX_DRIFT_MS + 1);
         assert!(!clock.observe(&far, 1_000.0));
-        for bad in ["", "zzzz", "0000000003e8000", "0000000003E80000", "0000000003e80000x", "\u{e9}".repeat(20).as_str()]
+        for bad in
+            ["", "zzzz", "0000000003e8000", "0000000003E80000", "0000000003e80000x", "\u{e9}".repeat(20).as_str()]
         {
             assert!(!clock.observe(bad, 1_000.0), "{bad:?}");
             assert_eq!(node_of(bad), None);

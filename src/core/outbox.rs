@@ -84,6 +84,15 @@ pub struct OutboxEntry {
     /// entries on its key wait behind it) until the conflict is resolved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conflict: Option<ConflictInfo>,
+    /// The local hybrid logical clock stamp of the write (`hlc.rs`, without the node suffix).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hlc: Option<String>,
+    /// The server version the write was based on. Never stored: the push fills it in from the
+    /// versions store as it reads the entry (0 when the client never saw the document), which is
+    /// the base of every queued op on that document, since a pulled change never moves the base
+    /// of a document with queued ops (it is applied or resolved as a conflict instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_version: Option<u64>,
 }
 
 /// The server's side of a conflict: its version and value (`None` if deleted there).
@@ -92,6 +101,8 @@ pub struct OutboxEntry {
 pub struct ConflictInfo {
     pub version: u64,
     pub value: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hlc: Option<String>,
 }
 
 /// An operation the server keeps rejecting, parked in the dead-letter store with why and when.

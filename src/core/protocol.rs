@@ -57,8 +57,15 @@ pub enum MutationResult {
     Duplicate { id: String, version: u64 },
     /// Refused. `permanent: true` means retrying the same mutation can never succeed.
     Rejected { id: String, code: String, message: String, permanent: bool },
-    /// `baseVersion` is behind the server: here is the server's version and value (null if deleted).
-    Conflict { id: String, version: u64, value: Option<Value> },
+    /// `baseVersion` is stale (see [`is_stale`]): here is the server's version, value (null if
+    /// deleted) and the clock stamp of its last write, if it has one.
+    Conflict {
+        id: String,
+        version: u64,
+        value: Option<Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hlc: Option<String>,
+    },
 }
 
 impl MutationResult {
@@ -223,7 +230,7 @@ mod tests {
             MutationResult::Applied { id: "a".into(), version: 1 },
             MutationResult::Duplicate { id: "b".into(), version: 1 },
             MutationResult::Rejected { id: "c".into(), code: "INVALID".into(), message: "no".into(), permanent: true },
-            MutationResult::Conflict { id: "d".into(), version: 4, value: None },
+            MutationResult::Conflict { id: "d".into(), version: 4, value: None, hlc: None },
         ];
         let text = serde_json::to_value(PushResponse { protocol: PROTOCOL_VERSION, results: results.clone() }).unwrap();
         assert_eq!(text["results"][0], json!({"status": "applied", "id": "a", "version": 1}));

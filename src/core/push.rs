@@ -9,6 +9,7 @@
 use std::collections::HashSet;
 
 use super::coalesce::key_of;
+use super::hlc;
 use super::outbox::{ConflictInfo, DeadLetter, LastError, OutboxEntry};
 use super::protocol::{Mutation, MutationResult, PushResponse, PROTOCOL_VERSION};
 use super::retry::RetryPolicy;
@@ -41,8 +42,8 @@ pub enum Selection {
     Batch(Batch),
 }
 
-/// The wire form of an outbox entry.
-pub fn mutation_of(entry: &OutboxEntry) -> Mutation {
+/// The wire form of an outbox entry pushed by `client_id`.
+pub fn mutation_of(entry: &OutboxEntry, client_id: &str) -> Mutation {
     Mutation {
         id: entry.id.clone(),
         seq: entry.seq.unwrap_or(0),
@@ -51,8 +52,8 @@ pub fn mutation_of(entry: &OutboxEntry) -> Mutation {
         op: entry.op,
         value: entry.value.clone(),
         patch: entry.patch.clone(),
-        base_version: None,
-        hlc: None,
+        base_version: entry.base_version,
+        hlc: entry.hlc.as_deref().map(|stamp| hlc::with_node(stamp, client_id)),
     }
 }
 
@@ -95,7 +96,7 @@ pub fn select(entries: &[OutboxEntry], now: f64, client_id: &str, limits: BatchL
         if chosen.len() >= limits.max_count.max(1) {
             break;
         }
-        let Ok(text) = serde_json::to_string(&mutation_of(entry)) else { continue };
+        let Ok(text) = serde_json::to_string(&mutation_of(entry, client_id)) else { continue };
         if !chosen.is_empty() && bytes + text.len() + 1 > limits.max_bytes {
             break;
         }
@@ -232,7 +233,7 @@ pub fn settle_results(
                     settlement.reschedule(entry.clone(), error, at, policy, now);
                 }
             }
-            MutationResult::Conflict { version, value, .. } => {
+            MutationResult::Conflict { version, value, hlc, .. } => {
                 tally.conflicts += 1;
                 let mut held = entry.clone();
                 held.last_error = Some(LastError::new(
@@ -240,7 +241,7 @@ pub fn settle_results(
                     format!("the server has version {version} of this document"),
                     None,
                 ));
-                held.conflict = Some(ConflictInfo { version, value });
+                held.conflict = Some(ConflictInfo { version, value, hlc });
                 settlement.updated.push(held);
             }
         }
@@ -324,6 +325,8 @@ mod tests {
             next_attempt_at: 0.0,
             last_error: None,
             conflict: None,
+            hlc: None,
+            base_version: None,
         }
     }
 
@@ -364,7 +367,7 @@ mod tests {
     #[test]
     fn held_and_waiting_entries_block_only_their_document() {
         let mut held = entry(1, "a");
-        held.conflict = Some(ConflictInfo { version: 3, value: None });
+        held.conflict = Some(ConflictInfo { version: 3, value: None, hlc: None });
         let mut waiting = entry(2, "b");
         waiting.next_attempt_at = 50.0;
         waiting.last_error = Some(LastError::new("INVALID", "no", None));
@@ -408,7 +411,10 @@ mod tests {
         assert_eq!((s.dead[0].id.as_str(), s.dead[0].last_error.code.as_str()), ("op3", "INVALID"));
         assert_eq!(s.updated[0].id, "op4");
         assert_eq!((s.updated[0].attempts, s.updated[0].next_attempt_at), (1, 1_050.0));
-        assert_eq!(s.updated[1].conflict, Some(ConflictInfo { version: 7, value: Some(json!({"id": "e"})) }));
+        assert_eq!(
+            s.updated[1].conflict,
+            Some(ConflictInfo { version: 7, value: Some(json!({"id": "e"})), hlc: None })
+        );
         assert_eq!(s.updated[1].attempts, 0, "a conflict is not a failed attempt");
     }
 

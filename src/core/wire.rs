@@ -47,6 +47,10 @@ fn some<'a>(m: &'a Obj, k: &str) -> Option<&'a Value> {
     m.get(k).filter(|v| !v.is_null())
 }
 
+fn opt_string(m: &Obj, k: &str) -> Result<Option<String>, String> {
+    some(m, k).map(|v| v.as_str().map(str::to_owned).ok_or_else(|| bad(k))).transpose()
+}
+
 fn opt_uint(m: &Obj, k: &str) -> Result<Option<u64>, String> {
     some(m, k).map(|v| v.as_u64().ok_or_else(|| bad(k))).transpose()
 }
@@ -80,7 +84,11 @@ pub fn outbox_entry(v: &Value) -> Result<OutboxEntry, String> {
         None => None,
         Some(c) => {
             let c = obj(c, "conflict")?;
-            Some(ConflictInfo { version: uint(c, "version")?, value: some(c, "value").cloned() })
+            Some(ConflictInfo {
+                version: uint(c, "version")?,
+                value: some(c, "value").cloned(),
+                hlc: opt_string(c, "hlc")?,
+            })
         }
     };
     Ok(OutboxEntry {
@@ -94,6 +102,8 @@ pub fn outbox_entry(v: &Value) -> Result<OutboxEntry, String> {
         created_at: float(m, "createdAt")?,
         attempts: u32::try_from(uint(m, "attempts")?).map_err(|_| bad("attempts"))?,
         next_attempt_at: float(m, "nextAttemptAt")?,
+        hlc: opt_string(m, "hlc")?,
+        base_version: opt_uint(m, "baseVersion")?,
         last_error: some(m, "lastError").map(last_error).transpose()?,
         conflict,
     })
@@ -136,9 +146,12 @@ fn mutation_result(v: &Value) -> Result<MutationResult, String> {
             message: string(m, "message")?,
             permanent: boolean(m, "permanent")?,
         },
-        Some("conflict") => {
-            MutationResult::Conflict { id, version: uint(m, "version")?, value: some(m, "value").cloned() }
-        }
+        Some("conflict") => MutationResult::Conflict {
+            id,
+            version: uint(m, "version")?,
+            value: some(m, "value").cloned(),
+            hlc: opt_string(m, "hlc")?,
+        },
         _ => return Err(bad("status")),
     })
 }
@@ -155,7 +168,7 @@ pub fn push_response(body: &str) -> Result<PushResponse, String> {
 /// One change of a pull page; `value` null is a deletion, and must be present.
 pub fn change(v: &Value) -> Result<Change, String> {
     let m = obj(v, "change")?;
-    let hlc = some(m, "hlc").map(|h| h.as_str().map(str::to_owned).ok_or_else(|| bad("hlc"))).transpose()?;
+    let hlc = opt_string(m, "hlc")?;
     Ok(Change {
         collection: string(m, "collection")?,
         key: key(m)?,
@@ -197,7 +210,13 @@ mod tests {
             attempts: 2,
             next_attempt_at: 9.0,
             last_error: Some(LastError::new("HTTP", "boom", Some(503))),
-            conflict: (n % 3 == 0).then_some(ConflictInfo { version: 4, value: None }),
+            conflict: (n % 3 == 0).then_some(ConflictInfo {
+                version: 4,
+                value: None,
+                hlc: Some("0000000003e80000-s".into()),
+            }),
+            hlc: (n % 2 == 1).then(|| format!("{n:016x}")),
+            base_version: (n % 4 == 1).then_some(n),
         }
     }
 
@@ -215,7 +234,12 @@ mod tests {
                 MutationResult::Applied { id: "a".into(), version: 1 },
                 MutationResult::Duplicate { id: "b".into(), version: 2 },
                 MutationResult::Rejected { id: "c".into(), code: "X".into(), message: "m".into(), permanent: true },
-                MutationResult::Conflict { id: "d".into(), version: 3, value: Some(json!({"a": 1})) },
+                MutationResult::Conflict {
+                    id: "d".into(),
+                    version: 3,
+                    value: Some(json!({"a": 1})),
+                    hlc: Some("0000000003e80000-b".into()),
+                },
             ],
         };
         assert_eq!(push_response(&serde_json::to_string(&response).unwrap()).unwrap(), response);
