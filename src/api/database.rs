@@ -10,6 +10,7 @@ use super::collection::Collection;
 use super::dead_letters::DeadLetters;
 use super::json::encode_json;
 use super::outbox::Outbox;
+use crate::core::conflict::Strategy;
 use crate::core::sync_options::SyncOptions;
 use crate::core::{parse_json, CoreError, DatabaseSchema, ErrorCode};
 use crate::platform::connection::delete_database;
@@ -26,18 +27,71 @@ extern "C" {
 
 #[wasm_bindgen(typescript_custom_section)]
 const SYNC_TYPES: &str =
-    r#"import type { DeadLetter, PullResult, SyncEnd, SyncResult, SyncStatus } from "./index.js";"#;
+    r#"import type { ConflictEvent, DeadLetter, PullResult, SyncEnd, SyncResult, SyncStatus } from "./index.js";"#;
 
 fn invalid_options(message: String) -> StorageError {
     CoreError::InvalidOptions(message).into()
 }
 
-/// Splits `options.sync.getToken` (a function, which JSON cannot carry) from the rest of the
-/// options, which are returned as a copy safe to encode.
-fn split_get_token(options: &JsValue) -> Result<(JsValue, Option<Function>), StorageError> {
+/// Conflict resolver functions by collection (`None`: every collection).
+type Resolvers = Vec<(Option<String>, Function)>;
+
+/// Takes the resolver functions out of a copy of `sync.conflicts`, leaving `"function"` in their
+/// place for the JSON form.
+fn split_resolvers(sync_copy: &Object) -> Result<Resolvers, StorageError> {
+    let conflicts = Reflect::get(sync_copy, &"conflicts".into()).unwrap_or(JsValue::UNDEFINED);
+    if let Some(resolver) = conflicts.dyn_ref::<Function>() {
+        let _ = Reflect::set(sync_copy, &"conflicts".into(), &"function".into());
+        return Ok(vec![(None, resolver.clone())]);
+    }
+    if !conflicts.is_object() || js_sys::Array::is_array(&conflicts) {
+        return Ok(Vec::new());
+    }
+    let copy = Object::assign(&Object::new(), conflicts.unchecked_ref());
+    let mut resolvers = Vec::new();
+    for name in Object::keys(&copy).iter() {
+        let value = Reflect::get(&copy, &name).unwrap_or(JsValue::UNDEFINED);
+        if let (Some(resolver), Some(name)) = (value.dyn_ref::<Function>(), name.as_string()) {
+            let _ = Reflect::set(&copy, &name.clone().into(), &"function".into());
+            resolvers.push((Some(name), resolver.clone()));
+        }
+    }
+    let _ = Reflect::set(sync_copy, &"conflicts".into(), &copy);
+    Ok(resolvers)
+}
+
+/// Checks `sync.conflicts` against the schema: every named collection exists, and every
+/// `"function"` strategy came from an actual function.
+fn check_conflict_rules(
+    options: &SyncOptions,
+    resolvers: &Resolvers,
+    schema: &DatabaseSchema,
+) -> Result<(), StorageError> {
+    let has_resolver = |name: Option<&str>| resolvers.iter().any(|(n, _)| n.as_deref() == name);
+    for (name, strategy) in &options.conflicts.per_collection {
+        schema.position(name).map_err(|_| {
+            invalid_options(format!("Wharf.open: sync.conflicts names \"{name}\", which is not a declared collection"))
+        })?;
+        if *strategy == Strategy::Custom && !has_resolver(Some(name)) {
+            return Err(invalid_options(format!(
+                "Wharf.open: sync.conflicts[\"{name}\"]: unknown conflict strategy \"function\"; pass the function itself"
+            )));
+        }
+    }
+    if options.conflicts.default == Strategy::Custom && !has_resolver(None) {
+        return Err(invalid_options(
+            "Wharf.open: sync.conflicts: unknown conflict strategy \"function\"; pass the function itself".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Splits the functions JSON cannot carry (`sync.getToken`, resolvers in `sync.conflicts`) from
+/// the rest of the options, which are returned as a copy safe to encode.
+fn split_functions(options: &JsValue) -> Result<(JsValue, Option<Function>, Resolvers), StorageError> {
     let sync = Reflect::get(options, &"sync".into()).unwrap_or(JsValue::UNDEFINED);
     if !sync.is_object() {
-        return Ok((options.clone(), None));
+        return Ok((options.clone(), None, Vec::new()));
     }
     let get_token = Reflect::get(&sync, &"getToken".into()).unwrap_or(JsValue::UNDEFINED);
     let get_token = match get_token.is_undefined() {
@@ -48,9 +102,10 @@ fn split_get_token(options: &JsValue) -> Result<(JsValue, Option<Function>), Sto
     };
     let sync_copy = Object::assign(&Object::new(), sync.unchecked_ref());
     let _ = Reflect::delete_property(&sync_copy, &"getToken".into());
+    let resolvers = split_resolvers(&sync_copy)?;
     let copy = Object::assign(&Object::new(), options.unchecked_ref());
     let _ = Reflect::set(&copy, &"sync".into(), &sync_copy);
-    Ok((copy.into(), get_token))
+    Ok((copy.into(), get_token, resolvers))
 }
 
 /// `options.signal` of `sync()` / `pull()`, or undefined.
@@ -90,7 +145,7 @@ impl Database {
         if !options.is_object() {
             return Err(invalid_options("Wharf.open expects an options object".into()).into());
         }
-        let (options, get_token) = split_get_token(&options)?;
+        let (options, get_token, resolvers) = split_functions(&options)?;
         let json =
             encode_json(&options).map_err(|problem| invalid_options(format!("Wharf.open options: {problem}")))?;
         let schema = DatabaseSchema::from_json(&json).map_err(StorageError::from)?;
@@ -99,6 +154,7 @@ impl Database {
             Some(value) => Some(SyncOptions::from_value(value).map_err(StorageError::from)?),
         };
         if let Some(options) = &sync {
+            check_conflict_rules(options, &resolvers, &schema)?;
             for name in &options.collections {
                 schema.position(name).map_err(|_| {
                     invalid_options(format!(
@@ -109,7 +165,7 @@ impl Database {
         }
         let pulls = sync.as_ref().is_some_and(|options| options.pull);
         let store = LocalStore::open(schema).await?;
-        let sync = sync.map(|options| SyncDriver::start(Rc::clone(&store), options, get_token));
+        let sync = sync.map(|options| SyncDriver::start(Rc::clone(&store), options, get_token, resolvers));
         Ok(Database { store, sync, pulls })
     }
 
@@ -207,6 +263,15 @@ impl Database {
         #[wasm_bindgen(unchecked_param_type = "(letters: DeadLetter[]) => void")] listener: JsValue,
     ) -> Result<Function, JsValue> {
         self.subscribe("deadLetter", listener, "onDeadLetter")
+    }
+
+    /// Calls `listener(conflict)` for every conflict, with both sides and how it ended.
+    #[wasm_bindgen(js_name = onConflict, unchecked_return_type = "() => void")]
+    pub fn on_conflict(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(conflict: ConflictEvent) => void")] listener: JsValue,
+    ) -> Result<Function, JsValue> {
+        self.subscribe("conflict", listener, "onConflict")
     }
 
     /// Stops pushing (status `paused`) until `resumeSync()`; local writes keep queueing.

@@ -33,4 +33,5 @@ pub use outbox::{ConflictInfo, DeadLetter, LastError, OpKind, OutboxEntry};
 pub use query::{KeySelection, ValidQuery};
 pub use schema::{
     DatabaseSchema, IndexKeyPath, IndexSchema, StoreShape, UpgradeStep, DEAD_STORE, META_STORE, OUTBOX_STORE,
+    VERSIONS_STORE,
 };

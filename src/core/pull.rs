@@ -3,8 +3,8 @@
 //! so a crash between pages resumes from the last stored page and never skips or half-applies one.
 //! The loop runs over a narrow port (`PullPort`), like the push engine, and is tested natively.
 //!
-//! This first version applies a remote change only where no local op on that document is still
-//! queued: the local op will be pushed and win on the server (conflict strategies come next).
+//! A remote change is applied where no local op on that document is still queued; otherwise the
+//! host tells the echo of its own push from a conflict, which `conflict.rs` settles.
 //! After `410 CURSOR_EXPIRED` it pulls again from the beginning; documents deleted on the server
 //! during the compacted stretch stay locally until a full resync exists.
 
@@ -29,8 +29,12 @@ pub struct PullSummary {
     pub pages: u32,
     /// Remote changes written to local records.
     pub applied: u64,
-    /// Remote changes left alone because a local op on the same document is still queued.
+    /// Remote changes left alone: the document has queued local ops based on this version
+    /// already (its own push coming back).
     pub skipped: u64,
+    /// Remote changes that met queued local ops based on an older version: resolved by the
+    /// collection's strategy (or left to the push, if the resolver failed).
+    pub conflicts: u64,
     /// Changes the client could not store (unknown collection, value without its key), ignored.
     pub invalid: u64,
     pub cursor: String,
@@ -69,6 +73,7 @@ impl PullError {
 pub struct Applied {
     pub applied: u64,
     pub skipped: u64,
+    pub conflicts: u64,
 }
 
 /// The pull loop's view of its host.
@@ -148,6 +153,7 @@ pub async fn pull_all(
         summary.pages += 1;
         summary.applied += stored.applied;
         summary.skipped += stored.skipped;
+        summary.conflicts += stored.conflicts;
         summary.invalid += unusable.len() as u64;
         summary.cursor = page.cursor.clone();
         cursor = page.cursor;

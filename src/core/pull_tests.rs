@@ -44,7 +44,7 @@ impl PullPort for FakePort {
         // One transaction: the changes and the cursor together.
         self.stored.borrow_mut().extend(changes.iter().cloned());
         *self.cursor.borrow_mut() = cursor.to_owned();
-        Ok(Applied { applied: changes.len() as u64, skipped: 0 })
+        Ok(Applied { applied: changes.len() as u64, skipped: 0, conflicts: 0 })
     }
 }
 

@@ -17,6 +17,10 @@ pub const OUTBOX_STORE: &str = "__wharf_outbox";
 pub const META_STORE: &str = "__wharf_meta";
 /// Object store of dead letters, keyed by op id.
 pub const DEAD_STORE: &str = "__wharf_dead";
+/// Object store of the server version each document was last seen at, keyed by
+/// `collection + "\0" + JSON key`: `{ v, h?, b? }` (version, clock stamp, and the server's value,
+/// kept as the three-way merge base for collections that merge or resolve in JavaScript).
+pub const VERSIONS_STORE: &str = "__wharf_versions";
 /// Prefix reserved for Wharf's own stores.
 pub const RESERVED_PREFIX: &str = "__wharf";
 
@@ -181,7 +185,7 @@ impl DatabaseSchema {
                 indexes: c.schema.indexes.clone(),
             })
             .collect();
-        for internal in [OUTBOX_STORE, META_STORE, DEAD_STORE] {
+        for internal in [OUTBOX_STORE, META_STORE, DEAD_STORE, VERSIONS_STORE] {
             stores.push(StoreShape {
                 name: internal.to_owned(),
                 key_path: None,
@@ -328,6 +332,11 @@ mod tests {
         }));
         assert!(steps.iter().any(|s| matches!(s, UpgradeStep::CreateStore { name, .. } if name == "todos")));
         assert!(steps.iter().any(|s| matches!(s, UpgradeStep::CreateIndex { index, .. } if index.name == "by_title")));
+        assert!(steps.contains(&UpgradeStep::CreateStore {
+            name: VERSIONS_STORE.into(),
+            key_path: None,
+            auto_increment: false
+        }));
     }
 
     #[test]

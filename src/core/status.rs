@@ -4,6 +4,9 @@
 
 use serde::Serialize;
 
+use serde_json::Value;
+
+use super::document::Key;
 use super::outbox::{DeadLetter, LastError};
 
 /// The engine's state, as `status.state`.
@@ -91,6 +94,29 @@ pub struct SyncEnd {
     pub error: Option<LastError>,
 }
 
+/// One conflict and how it ended, as `onConflict` receives it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConflictReport {
+    pub collection: String,
+    pub key: Key,
+    /// `"pull"`: found applying a pulled change; `"push"`: the server answered `conflict`.
+    pub source: &'static str,
+    /// The strategy's name (`"custom"` for a resolver function).
+    pub strategy: &'static str,
+    /// `"local"`, `"remote"`, `"merged"`, or `"unresolved"` (the resolver failed; the local ops
+    /// stay queued and held, and resolution is tried again on the next sync).
+    pub outcome: &'static str,
+    pub local: Option<Value>,
+    pub remote: Option<Value>,
+    pub base: Option<Value>,
+    /// The document's state after resolution (`null`: deleted).
+    pub value: Option<Value>,
+    /// The server version resolved against.
+    pub remote_version: u64,
+    pub error: Option<String>,
+}
+
 /// Everything the engine reports, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SyncEvent {
@@ -98,6 +124,7 @@ pub enum SyncEvent {
     Start,
     End(SyncEnd),
     DeadLettered(Vec<DeadLetter>),
+    Conflict(Box<ConflictReport>),
 }
 
 impl SyncEvent {
@@ -108,6 +135,7 @@ impl SyncEvent {
             SyncEvent::Start => Ok("null".to_owned()),
             SyncEvent::End(end) => serde_json::to_string(end),
             SyncEvent::DeadLettered(letters) => serde_json::to_string(letters),
+            SyncEvent::Conflict(report) => serde_json::to_string(report),
         };
         (self.name(), payload.unwrap_or_else(|_| "null".to_owned()))
     }
@@ -118,6 +146,7 @@ impl SyncEvent {
             SyncEvent::Start => "start",
             SyncEvent::End(_) => "end",
             SyncEvent::DeadLettered(_) => "deadLetter",
+            SyncEvent::Conflict(_) => "conflict",
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::conflict::Strategy;
 use super::engine::EngineOptions;
 use super::error::CoreError;
 use super::fields::Fields;
@@ -31,6 +32,47 @@ pub struct SyncOptions {
     pub pull_limit: u32,
     /// Keep a WebSocket to `{url}/live` open so pokes trigger pulls.
     pub live: bool,
+    pub conflicts: ConflictRules,
+}
+
+/// `sync.conflicts`: one strategy for every collection, or one per collection (the others use
+/// `"lww"`). The JavaScript boundary replaces resolver functions by the string `"function"`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConflictRules {
+    pub default: Strategy,
+    pub per_collection: Vec<(String, Strategy)>,
+}
+
+impl ConflictRules {
+    pub fn strategy_for(&self, collection: &str) -> Strategy {
+        self.per_collection.iter().find(|(name, _)| name == collection).map_or(self.default, |(_, s)| *s)
+    }
+
+    /// Whether any collection keeps merge bases (the server's value next to its version).
+    pub fn keeps_base(&self, collection: &str) -> bool {
+        matches!(self.strategy_for(collection), Strategy::Merge | Strategy::Custom)
+    }
+
+    fn parse(value: Option<&Value>) -> Result<ConflictRules, String> {
+        let strategy = |value: &Value, what: &str| match value.as_str() {
+            Some("function") => Ok(Strategy::Custom),
+            Some(name) => Strategy::parse(name).map_err(|e| format!("{what}: {e}")),
+            None => Err(format!("{what} must be a strategy name or a resolver function")),
+        };
+        match value {
+            None => Ok(ConflictRules::default()),
+            Some(Value::Object(map)) => Ok(ConflictRules {
+                default: Strategy::Lww,
+                per_collection: map
+                    .iter()
+                    .map(|(name, value)| Ok((name.clone(), strategy(value, &format!("sync.conflicts[{name:?}]"))?)))
+                    .collect::<Result<_, String>>()?,
+            }),
+            Some(value) => {
+                Ok(ConflictRules { default: strategy(value, "sync.conflicts")?, per_collection: Vec::new() })
+            }
+        }
+    }
 }
 
 pub const DEFAULT_BATCH_SIZE: usize = 100;
@@ -57,6 +99,7 @@ const FIELDS: &[&str] = &[
     "pullIntervalMs",
     "pullLimit",
     "live",
+    "conflicts",
 ];
 
 fn whole(fields: &Fields, name: &str, min: u32, max: u32, default: u32) -> Result<u32, String> {
@@ -131,6 +174,7 @@ impl SyncOptions {
                 None => true,
                 Some(value) => value.as_bool().ok_or("sync.live must be true or false")?,
             },
+            conflicts: ConflictRules::parse(fields.get("conflicts"))?,
         })
     }
 
@@ -218,6 +262,29 @@ mod tests {
         assert_eq!((options.engine.batch_size, options.engine.max_batch_bytes), (5, 2048));
         assert_eq!(options.headers, [("x-app".to_owned(), "demo".to_owned())]);
         assert_eq!((options.push_interval_ms, options.debounce_ms, options.engine.max_auth_refreshes), (0, 0, 1));
+    }
+
+    #[test]
+    fn conflict_strategies_apply_to_all_or_per_collection() {
+        let all = SyncOptions::from_value(&json!({"url": "/a", "conflicts": "server-wins"})).unwrap();
+        assert_eq!(all.conflicts.strategy_for("todos"), Strategy::ServerWins);
+        let per = SyncOptions::from_value(&json!({"url": "/a", "conflicts": {"notes": "merge", "t": "function"}}))
+            .unwrap()
+            .conflicts;
+        assert_eq!(
+            (per.strategy_for("notes"), per.strategy_for("t"), per.strategy_for("x")),
+            (Strategy::Merge, Strategy::Custom, Strategy::Lww)
+        );
+        assert!(per.keeps_base("notes") && per.keeps_base("t") && !per.keeps_base("x"));
+        assert_eq!(SyncOptions::from_value(&json!({"url": "/a"})).unwrap().conflicts.strategy_for("x"), Strategy::Lww);
+        for (bad, needle) in [
+            (json!({"url": "/a", "conflicts": "newest"}), "sync.conflicts: unknown conflict strategy \"newest\""),
+            (json!({"url": "/a", "conflicts": {"notes": 3}}), "sync.conflicts[\"notes\"] must be"),
+            (json!({"url": "/a", "conflicts": 3}), "sync.conflicts must be"),
+        ] {
+            let error = SyncOptions::from_value(&bad).unwrap_err();
+            assert!(error.to_string().contains(needle), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ use super::error::{dom_error_name, StorageError};
 use super::global::{indexed_db, now_ms, random_seed, report_callback_error, request_persistence};
 use super::request::{abort_reason, request_result};
 use super::write_batch::{begin, PreparedWrite, SettleHandlers, WriteBatcher};
+use crate::core::hlc::Hlc;
 use crate::core::schema::{Collection, DatabaseSchema};
 use crate::core::{document_key, key_of, validate_patch, CoreError, Key, OpIdGenerator, OpKind};
 
@@ -60,6 +61,8 @@ pub struct LocalStore {
     settle: SettleHandlers,
     connection_events: (Function, Function),
     ids: RefCell<OpIdGenerator>,
+    /// The hybrid logical clock stamping local writes; moved forward by pulled changes.
+    clock: RefCell<Hlc>,
     stats: Cell<WriteStats>,
     listeners: RefCell<Vec<(u32, Function)>>,
     next_listener: Cell<u32>,
@@ -170,6 +173,7 @@ impl LocalStore {
                     on_close.into_js_value().unchecked_into(),
                 ),
                 ids: RefCell::new(OpIdGenerator::new(random_seed())),
+                clock: RefCell::default(),
                 stats: Cell::default(),
                 listeners: RefCell::default(),
                 next_listener: Cell::new(0),
@@ -253,6 +257,26 @@ impl LocalStore {
         self.listeners.borrow_mut().retain(|(i, _)| *i != id);
     }
 
+    /// Moves the write clock past `stamp` (a stamp pulled, stored, or seen in a conflict).
+    pub fn observe_stamp(&self, stamp: &str) {
+        self.clock.borrow_mut().observe(stamp, now_ms());
+    }
+
+    /// A fresh op id, for a write the sync engine makes (a conflict resolution).
+    pub fn next_op_id(&self, now: f64) -> crate::core::OpId {
+        self.ids.borrow_mut().next_id(now)
+    }
+
+    /// The highest stamp issued or observed, to persist.
+    pub fn last_stamp(&self) -> String {
+        self.clock.borrow().format()
+    }
+
+    /// A fresh clock stamp, for a write the sync engine makes (a conflict resolution).
+    pub fn stamp(&self) -> String {
+        self.clock.borrow_mut().tick(now_ms())
+    }
+
     /// Sets (or clears) the function called after every committed local write transaction.
     pub fn set_commit_hook(&self, hook: Option<Rc<dyn Fn()>>) {
         *self.commit_hook.borrow_mut() = hook;
@@ -296,6 +320,7 @@ impl LocalStore {
             patch,
             id: self.ids.borrow_mut().next_id(created_at),
             created_at,
+            hlc: self.clock.borrow_mut().tick(created_at),
             isolated: collection.has_unique_index(),
         }
     }

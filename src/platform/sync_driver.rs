@@ -16,6 +16,7 @@ use serde_json::json;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 
+use super::conflicts::ConflictPolicy;
 use super::error::wharf_error;
 use super::global::{now_ms, random_seed, report_callback_error};
 use super::store::{deferred, LocalStore};
@@ -46,7 +47,7 @@ extern "C" {
 }
 
 /// The kinds of event a listener can subscribe to (`SyncEvent::name`).
-pub const EVENT_KINDS: [&str; 4] = ["status", "start", "end", "deadLetter"];
+pub const EVENT_KINDS: [&str; 5] = ["status", "start", "end", "deadLetter", "conflict"];
 
 struct Listener {
     id: u32,
@@ -323,7 +324,12 @@ impl LiveChannel {
 
 impl SyncDriver {
     /// Starts syncing `store` with the server `options` name.
-    pub fn start(store: Rc<LocalStore>, options: SyncOptions, get_token: Option<Function>) -> SyncDriver {
+    pub fn start(
+        store: Rc<LocalStore>,
+        options: SyncOptions,
+        get_token: Option<Function>,
+        resolvers: Vec<(Option<String>, Function)>,
+    ) -> SyncDriver {
         let shared = SyncShared::new(&options);
         let weak: Weak<SyncShared> = Rc::downgrade(&shared);
         let on_trigger = Closure::<dyn FnMut(String)>::new(move |name: String| {
@@ -343,7 +349,8 @@ impl SyncDriver {
             }
         })));
         let live = (options.pull && options.live).then(|| LiveChannel::start(&shared, &options, get_token.as_ref()));
-        let io = BrowserIo::new(Rc::clone(&store), Rc::clone(&shared), &options, get_token, random_seed());
+        let policy = ConflictPolicy { rules: options.conflicts.clone(), resolvers };
+        let io = BrowserIo::new(Rc::clone(&store), Rc::clone(&shared), &options, get_token, policy, random_seed());
         spawn_local(run(io, options));
         SyncDriver { shared, store, stop_triggers, _on_trigger: on_trigger, live }
     }
@@ -408,7 +415,7 @@ impl PullSchedule {
                 if summary.pages == MAX_PAGES_PER_PULL {
                     shared.want_pull.set(true); // more to come: go on after the next push step
                 }
-                let value = json!({"pages": summary.pages, "applied": summary.applied, "skipped": summary.skipped,
+                let value = json!({"pages": summary.pages, "applied": summary.applied, "skipped": summary.skipped, "conflicts": summary.conflicts,
                                    "invalid": summary.invalid, "cursor": summary.cursor});
                 shared
                     .settle_pull_waiters(number, Ok(js_sys::JSON::parse(&value.to_string()).unwrap_or(JsValue::NULL)));
@@ -470,6 +477,7 @@ async fn run(io: BrowserIo, options: SyncOptions) {
     // more 401s with a token the app has not replaced yet.
     let mut waiting_for_auth = false;
     let mut acked_at_last_pull = 0;
+    let mut conflicts_seen = 0;
     let mut pull = PullSchedule::new();
     loop {
         if shared.closed.get() {
@@ -494,6 +502,10 @@ async fn run(io: BrowserIo, options: SyncOptions) {
         if shared.explicit.replace(false) {
             engine.reset_auth();
             waiting_for_auth = false;
+            // A resolver that failed before gets another chance.
+            if engine.status().conflicts > 0 && io.resolve_held().await.is_ok_and(|n| n > 0) {
+                conflicts_seen = engine.stats().conflicts;
+            }
         }
         shared.kicked.set(false);
         if waiting_for_auth {
@@ -504,6 +516,12 @@ async fn run(io: BrowserIo, options: SyncOptions) {
         shared.steps_started.set(step_number);
         let step = if options.push { engine.step(&io).await } else { Step::Idle };
         shared.stats.set(engine.stats());
+        if engine.stats().conflicts > conflicts_seen {
+            conflicts_seen = engine.stats().conflicts;
+            if io.resolve_held().await.is_ok_and(|n| n > 0) {
+                continue; // push the resolutions
+            }
+        }
         if engine.stats().acked > acked_at_last_pull {
             // What just landed may have changed server versions other clients' changes sit on.
             acked_at_last_pull = engine.stats().acked;

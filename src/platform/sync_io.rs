@@ -11,10 +11,12 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::IdbDatabase;
 
+use super::conflicts::{resolve, ConflictPolicy, RemoteState};
 use super::error::StorageError;
 use super::global::{global_property, now_ms};
 use super::store::LocalStore;
 use super::sync_driver::SyncShared;
+use crate::core::conflict::pulled_change_conflicts;
 use crate::core::engine::{
     Clock, Connectivity, Counts, Observer, OutboxWindow, Planner, Preparation, PushCall, Storage, StorageFailure,
     Transport, TransportReply,
@@ -47,6 +49,8 @@ extern "C" {
         body: &str,
         invalid: Vec<u32>,
         cursor_key: &str,
+        keep_base: Vec<String>,
+        stamp: &str,
     ) -> Result<Promise, JsValue>;
 }
 
@@ -111,6 +115,8 @@ pub struct BrowserIo {
     rng: RefCell<SplitMix64>,
     pending: Cell<u64>,
     counted_at: Cell<f64>,
+    client_id: RefCell<String>,
+    pub policy: ConflictPolicy,
 }
 
 impl BrowserIo {
@@ -119,6 +125,7 @@ impl BrowserIo {
         shared: Rc<SyncShared>,
         options: &SyncOptions,
         get_token: Option<Function>,
+        policy: ConflictPolicy,
         seed: u64,
     ) -> BrowserIo {
         BrowserIo {
@@ -133,14 +140,32 @@ impl BrowserIo {
             rng: RefCell::new(SplitMix64::new(seed)),
             pending: Cell::new(0),
             counted_at: Cell::new(f64::NEG_INFINITY),
+            client_id: RefCell::default(),
+            policy,
         }
     }
 
-    /// The persisted client id, created (from `fresh`) on first use.
+    /// The persisted client id, created (from `fresh`) on first use. Also moves the write clock
+    /// past the stamps stored by earlier sessions (the highest pulled, the newest queued).
     pub async fn client_id(&self, fresh: &str) -> Result<String, StorageError> {
         let promise = self.store.on_connection(|db| load_client_id_js(db, fresh)).await?;
-        let id = JsFuture::from(promise).await.map_err(StorageError::from_js)?;
-        Ok(id.as_string().unwrap_or_else(|| fresh.to_owned()))
+        let found: js_sys::Array = JsFuture::from(promise).await.map_err(StorageError::from_js)?.unchecked_into();
+        for stamp in [found.get(1), found.get(2)].iter().filter_map(JsValue::as_string) {
+            self.store.observe_stamp(&stamp);
+        }
+        let id = found.get(0).as_string().unwrap_or_else(|| fresh.to_owned());
+        *self.client_id.borrow_mut() = id.clone();
+        Ok(id)
+    }
+
+    /// Resolves the conflicts the server reported on pushes that are still held.
+    pub async fn resolve_held(&self) -> Result<u64, StorageFailure> {
+        let client_id = self.client_id.borrow().clone();
+        let mut resolved = 0;
+        for remote in super::conflicts::held(self).await? {
+            resolved += u64::from(resolve(self, &self.policy, &client_id, remote, "push").await?);
+        }
+        Ok(resolved)
     }
 
     /// Exact sizes of the outbox and the dead letters, for the status while nothing is sent.
@@ -211,7 +236,7 @@ impl BrowserIo {
     }
 }
 
-fn describe(error: JsValue) -> String {
+pub(crate) fn describe(error: JsValue) -> String {
     Reflect::get(&error, &JsValue::from_str("message"))
         .ok()
         .and_then(|m| m.as_string())
@@ -322,20 +347,46 @@ impl PullPort for BrowserIo {
                 scope.push(change.collection.clone());
             }
         }
+        let keep_base: Vec<String> = scope.iter().filter(|name| self.policy.rules.keeps_base(name)).cloned().collect();
+        for stamp in page.changes.iter().filter_map(|change| change.hlc.as_deref()) {
+            self.store.observe_stamp(stamp);
+        }
+        let stamp = self.store.last_stamp();
         let invalid: Vec<u32> = invalid.iter().map(|&i| i as u32).collect();
         let cursor_key = self.sync.cursor_key();
         let promise = self
             .store
-            .on_connection(|db| apply_pull_js(db, scope.clone(), body, invalid.clone(), &cursor_key))
+            .on_connection(|db| {
+                apply_pull_js(db, scope.clone(), body, invalid.clone(), &cursor_key, keep_base.clone(), &stamp)
+            })
             .await
             .map_err(failure)?;
         let outcome = JsFuture::from(promise).await.map_err(|e| failure(StorageError::from_js(e)))?;
         let value = wire::parse(&outcome.as_string().unwrap_or_default()).map_err(StorageFailure)?;
         let fields = wire::obj(&value, "applied").map_err(StorageFailure)?;
-        Ok(Applied {
-            applied: wire::uint(fields, "applied").map_err(StorageFailure)?,
-            skipped: wire::uint(fields, "skipped").map_err(StorageFailure)?,
-        })
+        let mut applied =
+            Applied { applied: wire::uint(fields, "applied").map_err(StorageFailure)?, skipped: 0, conflicts: 0 };
+        let held = fields.get("held").and_then(serde_json::Value::as_array).cloned().unwrap_or_default();
+        let client_id = self.client_id.borrow().clone();
+        for item in held {
+            let change = item.get("i").and_then(serde_json::Value::as_u64).and_then(|i| page.changes.get(i as usize));
+            let Some(change) = change else { continue };
+            let base_version = item.pointer("/base/v").and_then(serde_json::Value::as_u64).unwrap_or(0);
+            if !pulled_change_conflicts(change.version, change.hlc.as_deref(), base_version, &client_id) {
+                applied.skipped += 1;
+                continue;
+            }
+            let remote = RemoteState {
+                collection: change.collection.clone(),
+                key: change.key.clone(),
+                value: change.value.clone(),
+                version: change.version,
+                hlc: change.hlc.clone(),
+            };
+            applied.conflicts += 1;
+            resolve(self, &self.policy, &client_id, remote, "pull").await?;
+        }
+        Ok(applied)
     }
 }
 

@@ -29,6 +29,7 @@ extern "C" {
         id: &str,
         op: &str,
         now: f64,
+        hlc: &str,
         watch: bool,
     ) -> Result<JsValue, JsValue>;
 
@@ -53,6 +54,8 @@ pub struct PreparedWrite {
     pub patch: JsValue,
     pub id: OpId,
     pub created_at: f64,
+    /// The write's hybrid logical clock stamp (`core::hlc`).
+    pub hlc: String,
     /// The collection has a unique index: a violation aborts the whole transaction, so this write
     /// gets a transaction of its own instead of sharing one with other callers' writes.
     pub isolated: bool,
@@ -70,6 +73,7 @@ impl PreparedWrite {
             self.id.as_str(),
             self.op.as_str(),
             self.created_at,
+            &self.hlc,
             super::faults::ENABLED,
         )?;
         if super::faults::ENABLED {

@@ -1,7 +1,8 @@
 // End to end: two browser profiles against the real reference server. A writes and pushes; B
 // pulls (on start-up and with db.pull()), page by page from its stored cursor: puts, patches and
-// deletions arrive; a document B changed locally and has not pushed yet is left alone; a reload
-// resumes from the stored cursor instead of starting over.
+// deletions arrive; a change to a document B edited and has not pushed yet goes through the
+// conflict strategy; a reload resumes from the stored cursor instead of starting over; 10,000
+// changes arrive page by page.
 // Run: node --test tests/e2e/  (needs pkg/ and target/debug/wharf-server built).
 
 import assert from "node:assert/strict";
@@ -78,7 +79,7 @@ test("B pulls A's puts, patches and deletes, page by page", { timeout: 60_000 },
   });
 });
 
-test("a pull on start-up, and a local change not pushed yet is left alone", { timeout: 60_000 }, async () => {
+test("a pull on start-up; a change to a document edited here and not pushed yet is a conflict", { timeout: 60_000 }, async () => {
   await twoClients(async ({ a, b }) => {
     await open(a, "a");
     await a.evaluate(async () => {
@@ -93,8 +94,10 @@ test("a pull on start-up, and a local change not pushed yet is left alone", { ti
       await db.sync();
     });
     const result = await b.evaluate(() => db.pull());
-    assert.deepEqual([result.applied, result.skipped], [1, 1]);
-    assert.deepEqual(await b.evaluate(() => db.collection("todos").get("x")), { id: "x", v: "mine" });
+    assert.deepEqual([result.applied, result.skipped, result.conflicts], [1, 0, 1]);
+    // The default strategy, lww: A wrote after B, so A's value wins and B's queued op is dropped.
+    assert.deepEqual(await b.evaluate(() => db.collection("todos").get("x")), { id: "x", v: 2 });
+    assert.equal(await b.evaluate(() => db.outbox.count()), 0);
     assert.deepEqual(await b.evaluate(() => db.collection("todos").get("y")), { id: "y", v: 2 });
     assert.equal(await b.evaluate(() => db.sync().then(() => "synced")), "synced", "direction pull: nothing to push");
   });
@@ -117,5 +120,26 @@ test("a reload resumes pulling from the stored cursor", { timeout: 60_000 }, asy
     assert.equal(after.cursor, first.cursor);
     assert.equal((await server.state()).pushes, pushesBefore);
     assert.equal((await all(b)).length, 30);
+  });
+});
+
+test("10,000 remote changes arrive page by page, each exactly once", { timeout: 180_000 }, async () => {
+  await twoClients(async ({ server, a, b }) => {
+    await open(a, "a", { batchSize: 500, maxBatchBytes: 4_000_000 });
+    await a.evaluate(async () => {
+      const docs = Array.from({ length: 10_000 }, (_, i) => ({ id: `d${i}`, n: i }));
+      for (let i = 0; i < docs.length; i += 1_000) await db.collection("todos").putMany(docs.slice(i, i + 1_000));
+      await db.sync();
+    });
+    assert.equal((await server.state()).applied, 10_000);
+    const pulled = await open(b, "b", { pullIntervalMs: 0, pullLimit: 1_000 }, true);
+    assert.equal(pulled.applied, 10_000, "every change applied once");
+    assert.ok(pulled.pages >= 10 && pulled.pages <= 11, `pages of at most 1,000 (${pulled.pages})`);
+    const again = await b.evaluate(() => db.pull());
+    assert.equal(again.applied, 0, "nothing is pulled twice");
+    const docs = await all(b);
+    assert.equal(docs.length, 10_000);
+    const byId = new Map(docs.map((d) => [d.id, d.n]));
+    for (const i of [0, 1, 999, 1_000, 4_999, 9_999]) assert.equal(byId.get(`d${i}`), i);
   });
 });

@@ -9,6 +9,8 @@ import {
   initSync,
   isWharfError,
   type Collection,
+  type ConflictEvent,
+  type ConflictResolver,
   type Database,
   type OpenOptions,
   type OutboxEntry,
@@ -225,6 +227,23 @@ export async function syncing(db: Database): Promise<void> {
   void sideways;
   const stats: PushStats | null = db.stats().sync;
   void stats;
+  const keepLocalTitle: ConflictResolver<Todo> = ({ local, remote }) =>
+    local && remote ? { ...remote, title: local.title } : "remote";
+  const withConflicts: OpenOptions = {
+    name: "c",
+    collections: [],
+    sync: { url: "/api", conflicts: { todos: keepLocalTitle, notes: "merge", tags: "server-wins" } },
+  };
+  void withConflicts;
+  // @ts-expect-error "newest" is not a conflict strategy
+  const badStrategy: OpenOptions = { name: "c", collections: [], sync: { url: "/api", conflicts: "newest" } };
+  void badStrategy;
+  const offConflict = db.onConflict((c) => assertType<Equals<typeof c, ConflictEvent>>());
+  offConflict();
+  db.onConflict((c) => {
+    // @ts-expect-error outcomes are a closed set
+    if (c.outcome === "ignored") return;
+  });
   db.pauseSync();
   db.resumeSync();
 }

@@ -217,6 +217,88 @@ export interface SyncOptions {
    * new changes within moments; the pull timer is the fallback. Default true.
    */
   live?: boolean;
+  /**
+   * How conflicts are settled: one strategy for every collection, or one per collection name
+   * (the others use `"lww"`). Default `"lww"`. See {@link ConflictStrategy}.
+   */
+  conflicts?: ConflictStrategy | Record<string, ConflictStrategy>;
+}
+
+/**
+ * What a conflict resolver is given: the document on both sides and the common base.
+ *
+ * @example
+ * ```ts
+ * const resolver = (ctx: ConflictContext) => ctx.remote ?? "local";
+ * ```
+ */
+export interface ConflictContext<T = Record<string, unknown>> {
+  collection: string;
+  key: string | number;
+  /** This client's current document (null: deleted here). */
+  local: T | null;
+  /** The server's document (null: deleted there). */
+  remote: T | null;
+  /** The server's document the local edits started from (null: unknown). */
+  base: T | null;
+  /** The server version being resolved against. */
+  remoteVersion: number;
+}
+
+/**
+ * A conflict resolver: answer `"local"`, `"remote"`, a new document (with the same key), or
+ * `null` to delete. It may be async. If it throws, the local edits stay queued, the conflict is
+ * reported with outcome `"unresolved"`, and the next `sync()` asks again.
+ *
+ * @example
+ * ```ts
+ * const keepLongestTitle: ConflictResolver<Todo> = ({ local, remote }) =>
+ *   (local?.title.length ?? 0) >= (remote?.title.length ?? 0) ? "local" : "remote";
+ * ```
+ */
+export type ConflictResolver<T = Record<string, unknown>> = (
+  ctx: ConflictContext<T>,
+) => "local" | "remote" | T | null | Promise<"local" | "remote" | T | null>;
+
+/**
+ * How a collection settles a conflict between local edits and a remote change:
+ * - `"lww"`: the write with the later hybrid logical clock stamp wins (robust to clock skew);
+ * - `"server-wins"` / `"client-wins"`;
+ * - `"merge"`: three-way merge per top-level field against the base; a field changed on both
+ *   sides goes to the later stamp; an update beats a concurrent delete;
+ * - a {@link ConflictResolver} function.
+ *
+ * @example
+ * ```ts
+ * const sync: SyncOptions = { url: "/api", conflicts: { todos: "merge", notes: "server-wins" } };
+ * ```
+ */
+export type ConflictStrategy = "lww" | "server-wins" | "client-wins" | "merge" | ConflictResolver<any>;
+
+/**
+ * One conflict and how it ended, as `db.onConflict` reports it.
+ *
+ * @example
+ * ```ts
+ * db.onConflict((c) => { if (c.outcome === "remote") toast(`${c.key} was changed elsewhere`); });
+ * ```
+ */
+export interface ConflictEvent {
+  collection: string;
+  key: string | number;
+  /** `"pull"`: found applying a pulled change; `"push"`: the server answered `conflict`. */
+  source: "pull" | "push";
+  strategy: "lww" | "server-wins" | "client-wins" | "merge" | "custom";
+  /** `"unresolved"`: the resolver failed; the local edits stay queued and held. */
+  outcome: "local" | "remote" | "merged" | "unresolved";
+  local: Record<string, unknown> | null;
+  remote: Record<string, unknown> | null;
+  base: Record<string, unknown> | null;
+  /** The document after resolution (null: deleted). */
+  value: Record<string, unknown> | null;
+  remoteVersion: number;
+  /** Why the resolver failed, for `"unresolved"`. */
+  error: string | null;
 }
 
 /**
@@ -232,8 +314,16 @@ export interface PullResult {
   pages: number;
   /** Remote changes written to local records. */
   applied: number;
-  /** Remote changes left alone because a local change to the same document is still queued. */
+  /**
+   * Remote changes left alone: the echo of this client's own push, arriving while newer local
+   * changes to the document are still queued.
+   */
   skipped: number;
+  /**
+   * Remote changes that met local changes made on an older version: settled by the collection's
+   * conflict strategy, each reported through `onConflict`.
+   */
+  conflicts: number;
   /** Changes the client could not store (unknown collection, a value without its key). */
   invalid: number;
   /** The stored cursor after this pull. */
@@ -596,6 +686,15 @@ export interface Database {
   onSyncEnd(listener: (end: SyncEnd) => void): () => void;
   /** Called with the ops that just moved to the dead letters; returns the unsubscribe function. */
   onDeadLetter(listener: (letters: DeadLetter[]) => void): () => void;
+  /**
+   * Called for every conflict, with both sides and the outcome; returns the unsubscribe function.
+   *
+   * @example
+   * ```ts
+   * const off = db.onConflict((c) => console.log(c.key, c.outcome));
+   * ```
+   */
+  onConflict(listener: (conflict: ConflictEvent) => void): () => void;
   /** Stop pushing until `resumeSync()` (status `paused`); writes keep queueing. */
   pauseSync(): void;
   /** Resume pushing. */

@@ -19,8 +19,8 @@ export function beginWrite(db, scope, onCommitted, onAborted) {
  * Places one write. For a patch, `record` is the current record and the merge happens here, with
  * spread rather than Object.assign, so a "__proto__" key in the patch stays a plain field.
  */
-export function placeWrite(tx, store, key, record, patch, id, op, now, watch) {
-  const entry = { id, collection: store, key, op, createdAt: now, attempts: 0, nextAttemptAt: now, lastError: null };
+export function placeWrite(tx, store, key, record, patch, id, op, now, hlc, watch) {
+  const entry = { id, collection: store, key, op, createdAt: now, attempts: 0, nextAttemptAt: now, lastError: null, hlc };
   const records = tx.objectStore(store);
   let recordRequest;
   if (op === "delete") {

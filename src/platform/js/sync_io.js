@@ -6,6 +6,10 @@
 const OUTBOX = "__wharf_outbox";
 const META = "__wharf_meta";
 const DEAD = "__wharf_dead";
+const VERSIONS = "__wharf_versions";
+
+/** The versions store's key of a document. */
+export const documentId = (collection, key) => `${collection}\u0000${JSON.stringify(key)}`;
 
 function committed(tx, value) {
   return new Promise((resolve, reject) => {
@@ -19,16 +23,19 @@ function countDead(tx, out) {
 }
 
 /**
- * Reads up to `limit` entries from the head of the outbox and the "sent through" mark, hands them
- * to `plan` (Rust, synchronous) and writes what it returns, all in one readwrite transaction.
+ * Reads up to `limit` entries from the head of the outbox, the "sent through" mark and each
+ * entry's base version (from the versions store; 0 for a document never seen from the server),
+ * hands them to `plan` (Rust, synchronous) and writes what it returns, all in one readwrite
+ * transaction.
  * Resolves with `{ pending, exact, deadLetters }` after commit. Counting a large outbox costs a
  * scan in IndexedDB, so the outbox is counted only when `count` is set or when the window already
  * holds all of it; otherwise `pending` is the window's size and `exact` is false.
  */
 export function prepareBatch(db, limit, plan, count) {
-  const tx = db.transaction([OUTBOX, META, DEAD], "readwrite");
+  const tx = db.transaction([OUTBOX, META, DEAD, VERSIONS], "readwrite");
   const outbox = tx.objectStore(OUTBOX);
   const meta = tx.objectStore(META);
+  const versions = tx.objectStore(VERSIONS);
   const out = {};
   const done = committed(tx, () => JSON.stringify(out));
   let values;
@@ -39,6 +46,20 @@ export function prepareBatch(db, limit, plan, count) {
   const ready = () => {
     if (--waiting > 0) return;
     const entries = values.map((value, i) => ({ ...value, seq: keys[i] }));
+    const bases = new Map();
+    for (const entry of entries) bases.set(documentId(entry.collection, entry.key), 0);
+    let unread = bases.size;
+    if (unread === 0) return decide(entries);
+    for (const id of bases.keys()) {
+      versions.get(id).onsuccess = (e) => {
+        bases.set(id, e.target.result?.v ?? 0);
+        if (--unread > 0) return;
+        for (const entry of entries) entry.baseVersion = bases.get(documentId(entry.collection, entry.key));
+        decide(entries);
+      };
+    }
+  };
+  const decide = (entries) => {
     const complete = entries.length < limit || entries.length === total;
     const writes = JSON.parse(plan(JSON.stringify({ entries, sentThrough: sentThrough ?? 0, complete })));
     for (const seq of writes.remove) outbox.delete(seq);
@@ -90,16 +111,22 @@ export function countQueues(db) {
   return committed(tx, () => JSON.stringify(out));
 }
 
-/** The stored client id, or `fresh` stored as the client id if there is none yet. */
+/**
+ * The stored client id (or `fresh`, stored as the client id if there is none yet) and the clock
+ * stamps to resume from: the highest pulled one and the newest queued write's. Resolves with
+ * `[clientId, pulledStamp, queuedStamp]`.
+ */
 export function loadClientId(db, fresh) {
-  const tx = db.transaction([META], "readwrite");
+  const tx = db.transaction([META, OUTBOX], "readwrite");
   const meta = tx.objectStore(META);
-  let id = fresh;
+  const out = [fresh, undefined, undefined];
   meta.get("clientId").onsuccess = (e) => {
-    if (typeof e.target.result === "string") id = e.target.result;
+    if (typeof e.target.result === "string") out[0] = e.target.result;
     else meta.put(fresh, "clientId");
   };
-  return committed(tx, () => id);
+  meta.get("hlc").onsuccess = (e) => (out[1] = e.target.result);
+  tx.objectStore(OUTBOX).openCursor(null, "prev").onsuccess = (e) => (out[2] = e.target.result?.value.hlc);
+  return committed(tx, () => out);
 }
 
 /**
@@ -134,35 +161,45 @@ export function loadMeta(db, key) {
   return committed(tx, () => value);
 }
 
-const documentId = (collection, key) => `${collection}\u0000${JSON.stringify(key)}`;
-
 /**
  * Stores one pull page (`body`, the server's JSON, already validated in Rust) and its cursor in
  * one transaction over `scope` (the page's collections) and Wharf's stores. Changes at the
- * `invalid` positions are ignored; a change to a document with a queued local op is left alone
- * (the op will be pushed); the others are put or deleted. Resolves with JSON
- * `{ applied, skipped }` after commit. (Server versions are not kept yet: conflict detection
- * will decide what it needs.)
+ * `invalid` positions are ignored. A change to a document with queued local ops is held, not
+ * applied: it comes back in `held` as `{ i, base }` (`base`: its versions entry) for Rust to
+ * tell a conflict from the echo of its own push. The
+ * others are put or deleted and their version recorded (`b`, the merge base, only for the
+ * `keepBase` collections). `stamp`, if set, is stored as the highest pulled clock stamp.
+ * Resolves with JSON `{ applied, held }` after commit.
  */
-export function applyPull(db, scope, body, invalid, cursorKey) {
+export function applyPull(db, scope, body, invalid, cursorKey, keepBase, stamp) {
   const page = JSON.parse(body);
   const ignored = new Set(invalid);
-  const tx = db.transaction([...scope, OUTBOX, META], "readwrite");
-  const out = { applied: 0, skipped: 0 };
+  const bases = new Set(keepBase);
+  const tx = db.transaction([...scope, OUTBOX, META, VERSIONS], "readwrite");
+  const versions = tx.objectStore(VERSIONS);
+  const out = { applied: 0, held: [] };
   tx.objectStore(OUTBOX).getAll().onsuccess = (e) => {
-    const pending = new Set(e.target.result.map((op) => documentId(op.collection, op.key)));
+    const queued = new Set(e.target.result.map((op) => documentId(op.collection, op.key)));
     page.changes.forEach((change, i) => {
       if (ignored.has(i)) return;
-      if (pending.has(documentId(change.collection, change.key))) {
-        out.skipped += 1;
+      const id = documentId(change.collection, change.key);
+      const records = tx.objectStore(change.collection);
+      if (queued.has(id)) {
+        const held = { i, base: null };
+        out.held.push(held);
+        versions.get(id).onsuccess = (r) => (held.base = r.target.result ?? null);
         return;
       }
-      const records = tx.objectStore(change.collection);
       if (change.value === null) records.delete(change.key);
       else records.put(change.value);
+      const version = { v: change.version };
+      if (change.hlc != null) version.h = change.hlc;
+      if (bases.has(change.collection)) version.b = change.value;
+      versions.put(version, id);
       out.applied += 1;
     });
     tx.objectStore(META).put(page.cursor, cursorKey);
+    if (stamp) tx.objectStore(META).put(stamp, "hlc");
   };
   return committed(tx, () => JSON.stringify(out));
 }

@@ -1,0 +1,252 @@
+//! Resolves conflicts in the browser: loads the local side of a document, lets the collection's
+//! strategy (or the application's async resolver) choose, and stores the outcome in one
+//! transaction (`js/conflicts.js`). The decisions are `core::conflict`'s, the same functions the
+//! native convergence test drives.
+//!
+//! A resolution is only stored if no local write to the document came in while the resolver ran
+//! (the newest queued op is still the one it saw); otherwise it starts over with the new state.
+//! Every conflict is reported through `onConflict`, also when the resolver fails: the local ops
+//! then stay queued and held, and the next sync tries again. Nothing is dropped silently.
+
+use js_sys::{Function, Promise};
+use serde_json::{json, Value};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::IdbDatabase;
+
+use super::error::StorageError;
+use super::store::key_to_js;
+use super::sync_io::{describe, BrowserIo};
+use crate::core::conflict::{decide, settle, Choice, Conflict, Outcome, Resolution, Strategy};
+use crate::core::engine::StorageFailure;
+use crate::core::status::{ConflictReport, SyncEvent};
+use crate::core::sync_options::ConflictRules;
+use crate::core::{hlc, key_of, parse_json, wire, Key};
+
+#[wasm_bindgen(module = "/src/platform/js/conflicts.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = heldConflicts, catch)]
+    fn held_conflicts_js(db: &IdbDatabase) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = loadConflict, catch)]
+    fn load_conflict_js(db: &IdbDatabase, collection: &str, key: &JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = commitResolution, catch)]
+    fn commit_resolution_js(
+        db: &IdbDatabase,
+        collection: &str,
+        key: &JsValue,
+        last_seq: f64,
+        plan: &str,
+    ) -> Result<Promise, JsValue>;
+}
+
+/// The server's side of a conflict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteState {
+    pub collection: String,
+    pub key: Key,
+    pub value: Option<Value>,
+    pub version: u64,
+    pub hlc: Option<String>,
+}
+
+/// `sync.conflicts`, with the resolver functions JSON could not carry.
+pub struct ConflictPolicy {
+    pub rules: ConflictRules,
+    /// Resolver functions by collection; the one under `None` serves every collection.
+    pub resolvers: Vec<(Option<String>, Function)>,
+}
+
+impl ConflictPolicy {
+    fn resolver_for(&self, collection: &str) -> Option<&Function> {
+        let named = self.resolvers.iter().find(|(name, _)| name.as_deref() == Some(collection));
+        named.or_else(|| self.resolvers.iter().find(|(name, _)| name.is_none())).map(|(_, f)| f)
+    }
+}
+
+/// The local side, as `loadConflict` reads it.
+struct LocalState {
+    local: Option<Value>,
+    base: Option<Value>,
+    last_seq: Option<f64>,
+    local_hlc: Option<String>,
+}
+
+fn failure(error: impl std::fmt::Display) -> StorageFailure {
+    StorageFailure(error.to_string())
+}
+
+async fn settled(promise: Result<Promise, StorageError>) -> Result<JsValue, StorageFailure> {
+    JsFuture::from(promise.map_err(failure)?).await.map_err(|e| failure(StorageError::from_js(e)))
+}
+
+fn non_null(value: Option<&Value>) -> Option<Value> {
+    value.filter(|v| !v.is_null()).cloned()
+}
+
+/// The documents whose ops the server answered `conflict` and are still held.
+pub async fn held(io: &BrowserIo) -> Result<Vec<RemoteState>, StorageFailure> {
+    let text = settled(io.store.on_connection(held_conflicts_js).await).await?;
+    let value = wire::parse(&text.as_string().unwrap_or_default()).map_err(StorageFailure)?;
+    let items = value.as_array().ok_or_else(|| failure("heldConflicts did not answer a list"))?;
+    items
+        .iter()
+        .map(|item| {
+            let m = wire::obj(item, "held conflict").map_err(StorageFailure)?;
+            Ok(RemoteState {
+                collection: wire::string(m, "collection").map_err(StorageFailure)?,
+                key: Key::from_json(m.get("key").unwrap_or(&Value::Null)).map_err(failure)?,
+                value: non_null(m.get("value")),
+                version: wire::uint(m, "version").map_err(StorageFailure)?,
+                hlc: m.get("hlc").and_then(Value::as_str).map(str::to_owned),
+            })
+        })
+        .collect()
+}
+
+async fn load(io: &BrowserIo, remote: &RemoteState) -> Result<LocalState, StorageFailure> {
+    let key = key_to_js(&remote.key);
+    let text = settled(io.store.on_connection(|db| load_conflict_js(db, &remote.collection, &key)).await).await?;
+    let value = wire::parse(&text.as_string().unwrap_or_default()).map_err(StorageFailure)?;
+    let m = wire::obj(&value, "conflict").map_err(StorageFailure)?;
+    Ok(LocalState {
+        local: non_null(m.get("local")),
+        base: m.get("base").and_then(|b| non_null(b.get("b"))),
+        last_seq: m.get("lastSeq").and_then(Value::as_f64),
+        local_hlc: m.get("localHlc").and_then(Value::as_str).map(str::to_owned),
+    })
+}
+
+/// Asks the application's resolver; its answer is `"local"`, `"remote"`, a document or `null`.
+async fn ask(resolver: &Function, context: &Value) -> Result<Choice, String> {
+    let argument = js_sys::JSON::parse(&context.to_string()).map_err(describe)?;
+    let answer = resolver.call1(&JsValue::UNDEFINED, &argument).map_err(describe)?;
+    let answer = JsFuture::from(Promise::resolve(&answer)).await.map_err(describe)?;
+    match answer.as_string().as_deref() {
+        Some("local") => return Ok(Choice::Local),
+        Some("remote") => return Ok(Choice::Remote),
+        Some(other) => {
+            return Err(format!("the resolver answered {other:?}; expected \"local\", \"remote\", a document or null"))
+        }
+        None => {}
+    }
+    if answer.is_null() {
+        return Ok(Choice::Value(None));
+    }
+    let text = js_sys::JSON::stringify(&answer).ok().and_then(|t| t.as_string());
+    let text = text.ok_or("the resolver answered a value JSON cannot represent")?;
+    parse_json(&text, "the resolver's document").map(|doc| Choice::Value(Some(doc))).map_err(|e| e.to_string())
+}
+
+/// What `commitResolution` stores: the record, the op to queue (if any), the versions entry.
+fn plan(
+    io: &BrowserIo,
+    remote: &RemoteState,
+    resolution: &Resolution,
+    local_hlc: Option<&str>,
+    keep_base: bool,
+) -> String {
+    let now = js_sys::Date::now();
+    let entry = resolution.requeue.then(|| {
+        let stamp = match (resolution.outcome, local_hlc) {
+            (Outcome::Local, Some(stamp)) => stamp.to_owned(),
+            _ => io.store.stamp(),
+        };
+        let mut entry = json!({
+            "id": io.store.next_op_id(now).as_str(),
+            "collection": remote.collection, "key": remote.key,
+            "op": if resolution.value.is_some() { "put" } else { "delete" },
+            "createdAt": now, "attempts": 0, "nextAttemptAt": now, "lastError": null, "hlc": stamp,
+        });
+        if let Some(doc) = &resolution.value {
+            entry["value"] = doc.clone();
+        }
+        entry
+    });
+    let mut version = json!({ "v": remote.version });
+    if let Some(stamp) = &remote.hlc {
+        version["h"] = json!(stamp);
+    }
+    if keep_base {
+        version["b"] = remote.value.clone().unwrap_or(Value::Null);
+    }
+    json!({ "value": resolution.value, "entry": entry, "version": version }).to_string()
+}
+
+/// Resolves one conflict and reports it; returns whether a resolution was stored. A document
+/// with nothing queued any more needs none.
+pub async fn resolve(
+    io: &BrowserIo,
+    policy: &ConflictPolicy,
+    client_id: &str,
+    remote: RemoteState,
+    source: &'static str,
+) -> Result<bool, StorageFailure> {
+    let strategy = policy.rules.strategy_for(&remote.collection);
+    let schema = io.store.schema();
+    let key_path = schema.position(&remote.collection).ok().map(|i| schema.collections[i].key_path.clone());
+    for _ in 0..5 {
+        let state = load(io, &remote).await?;
+        let Some(last_seq) = state.last_seq else { return Ok(false) };
+        let conflict = Conflict {
+            local: state.local.clone(),
+            remote: remote.value.clone(),
+            base: state.base.clone(),
+            local_hlc: state.local_hlc.as_deref().map(|stamp| hlc::with_node(stamp, client_id)),
+            remote_hlc: remote.hlc.clone(),
+        };
+        let mut report = ConflictReport {
+            collection: remote.collection.clone(),
+            key: remote.key.clone(),
+            source,
+            strategy: strategy.as_str(),
+            outcome: "unresolved",
+            local: state.local,
+            remote: remote.value.clone(),
+            base: state.base,
+            value: None,
+            remote_version: remote.version,
+            error: None,
+        };
+        let choice = match (decide(strategy, &conflict), policy.resolver_for(&remote.collection)) {
+            (Some(choice), _) => Ok(choice),
+            (None, Some(resolver)) => {
+                let context = json!({ "collection": remote.collection, "key": remote.key, "local": report.local,
+                                      "remote": report.remote, "base": report.base, "remoteVersion": remote.version });
+                ask(resolver, &context).await
+            }
+            (None, None) => Err("no resolver function for this collection".to_owned()),
+        };
+        let choice = choice.and_then(|choice| match (&choice, &key_path) {
+            (Choice::Value(Some(doc)), Some(path)) if key_of(doc, path).ok().as_ref() != Some(&remote.key) => {
+                Err(format!("the resolver's document must keep the key {}", remote.key.describe()))
+            }
+            _ => Ok(choice),
+        });
+        let choice = match choice {
+            Ok(choice) => choice,
+            Err(error) => {
+                report.error = Some(error);
+                io.shared.publish(SyncEvent::Conflict(Box::new(report)));
+                return Ok(false);
+            }
+        };
+        let resolution = settle(&conflict, choice);
+        if let Some(stamp) = &remote.hlc {
+            io.store.observe_stamp(stamp); // a merged value's new stamp must come after the remote's
+        }
+        let keep_base = policy.rules.keeps_base(&remote.collection) || strategy == Strategy::Custom;
+        let plan = plan(io, &remote, &resolution, state.local_hlc.as_deref(), keep_base);
+        let key = key_to_js(&remote.key);
+        let outcome = settled(
+            io.store.on_connection(|db| commit_resolution_js(db, &remote.collection, &key, last_seq, &plan)).await,
+        )
+        .await?;
+        if outcome.as_string().as_deref() == Some("done") {
+            report.outcome = resolution.outcome.as_str();
+            report.value = resolution.value;
+            io.shared.publish(SyncEvent::Conflict(Box::new(report)));
+            return Ok(true);
+        }
+    }
+    Err(failure("the document kept changing while its conflict was being resolved"))
+}

@@ -1,0 +1,90 @@
+// The IndexedDB side of conflict resolution (src/platform/conflicts.rs decides; this file only
+// reads and writes). Each function is one transaction and one boundary crossing, with JSON text
+// in and out, and resolves after commit.
+
+import { documentId } from "./sync_io.js";
+
+const OUTBOX = "__wharf_outbox";
+const VERSIONS = "__wharf_versions";
+
+/** Queued entries of one document, oldest first, with their outbox keys. */
+function entriesOf(outbox, collection, key, done) {
+  const id = documentId(collection, key);
+  let values;
+  let keys;
+  const ready = () => {
+    if (values === undefined || keys === undefined) return;
+    const mine = [];
+    values.forEach((value, i) => {
+      if (documentId(value.collection, value.key) === id) mine.push({ ...value, seq: keys[i] });
+    });
+    done(mine);
+  };
+  outbox.getAll().onsuccess = (e) => ((values = e.target.result), ready());
+  outbox.getAllKeys().onsuccess = (e) => ((keys = e.target.result), ready());
+}
+
+function committed(tx, value) {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve(value());
+    tx.onabort = () => reject(tx.error ?? new DOMException("the transaction was aborted", "AbortError"));
+  });
+}
+
+/**
+ * Documents whose queued ops the server answered `conflict` (and that are still unresolved):
+ * JSON `[{ collection, key, version, value, hlc }]`, one per document.
+ */
+export function heldConflicts(db) {
+  const tx = db.transaction([OUTBOX], "readonly");
+  const found = new Map();
+  tx.objectStore(OUTBOX).getAll().onsuccess = (e) => {
+    for (const entry of e.target.result) {
+      if (!entry.conflict) continue;
+      const { version, value, hlc } = entry.conflict;
+      found.set(documentId(entry.collection, entry.key), { collection: entry.collection, key: entry.key, version, value, hlc });
+    }
+  };
+  return committed(tx, () => JSON.stringify([...found.values()]));
+}
+
+/**
+ * The local side of a conflict on one document: JSON `{ local, base, lastSeq, localHlc }` — the
+ * record (null if deleted), the versions entry (null if never seen), and the newest queued op's
+ * outbox key and stamp (`lastSeq` null when nothing is queued any more).
+ */
+export function loadConflict(db, collection, key) {
+  const tx = db.transaction([collection, OUTBOX, VERSIONS], "readonly");
+  const out = { local: null, base: null, lastSeq: null, localHlc: null };
+  tx.objectStore(collection).get(key).onsuccess = (e) => (out.local = e.target.result ?? null);
+  tx.objectStore(VERSIONS).get(documentId(collection, key)).onsuccess = (e) => (out.base = e.target.result ?? null);
+  entriesOf(tx.objectStore(OUTBOX), collection, key, (mine) => {
+    const last = mine[mine.length - 1];
+    if (last) [out.lastSeq, out.localHlc] = [last.seq, last.hlc ?? null];
+  });
+  return committed(tx, () => JSON.stringify(out));
+}
+
+/**
+ * Stores a resolution, in one transaction: unless the document's newest queued op is no longer
+ * `lastSeq` (a write or another resolution came in between: resolves "stale", nothing written),
+ * its queued ops are deleted, the record becomes `plan.value` (deleted when null), `plan.entry`
+ * (if any) is queued, and `plan.version` becomes its versions entry. Resolves "done" or "stale".
+ */
+export function commitResolution(db, collection, key, lastSeq, planJson) {
+  const plan = JSON.parse(planJson);
+  const tx = db.transaction([collection, OUTBOX, VERSIONS], "readwrite");
+  const outbox = tx.objectStore(OUTBOX);
+  let outcome = "stale";
+  entriesOf(outbox, collection, key, (mine) => {
+    if (mine.length === 0 || mine[mine.length - 1].seq !== lastSeq) return;
+    outcome = "done";
+    for (const entry of mine) outbox.delete(entry.seq);
+    const records = tx.objectStore(collection);
+    if (plan.value === null) records.delete(key);
+    else records.put(plan.value);
+    if (plan.entry) outbox.add(plan.entry);
+    tx.objectStore(VERSIONS).put(plan.version, documentId(collection, key));
+  });
+  return committed(tx, () => outcome);
+}
