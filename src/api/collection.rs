@@ -6,12 +6,13 @@
 
 use std::rc::Rc;
 
-use js_sys::{Array, Promise};
+use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
 
 use super::json::{encode_document, encode_json, key_from_js};
 use crate::core::schema::Collection as CollectionSchema;
 use crate::core::{parse_json, CoreError, Key, ValidQuery};
+use crate::platform::changes::live_query;
 use crate::platform::error::wharf_error;
 use crate::platform::reads::Read;
 use crate::platform::write_batch::PreparedWrite;
@@ -161,5 +162,32 @@ impl Collection {
     /// Number of documents.
     pub fn count(&self) -> Promise {
         self.store.read(Read::Count { store: self.schema().name().to_owned() })
+    }
+
+    /// A live query: calls `callback(result)` with the query's result now and again after every
+    /// committed local write and applied pull that touches this collection. `query` is what
+    /// `query()` takes, or null/undefined for every document. Returns the unsubscribe function;
+    /// throws `INVALID_QUERY` (and subscribes nothing) on a bad query.
+    #[wasm_bindgen(unchecked_return_type = "() => void")]
+    pub fn subscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "object | null | undefined")] query: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(result: any[]) => void")] callback: JsValue,
+    ) -> Result<Function, JsValue> {
+        let callback = callback.dyn_into::<Function>().map_err(|_| {
+            StorageError::from(CoreError::InvalidOptions("subscribe expects a callback function".into())).to_js()
+        })?;
+        let read = if query.is_null() || query.is_undefined() {
+            Read::GetAll { collection: self.position }
+        } else {
+            let valid = encode_json(&query)
+                .map_err(CoreError::InvalidQuery)
+                .and_then(|json| ValidQuery::from_json(&json, self.schema()))
+                .map_err(|e| StorageError::from(e).to_js())?;
+            Read::Query { collection: self.position, query: valid }
+        };
+        let store = Rc::clone(&self.store);
+        let run = Closure::<dyn FnMut() -> Promise>::new(move || store.read(read.clone())).into_js_value();
+        Ok(live_query(self.store.changes(), self.schema().name(), run.unchecked_ref(), &callback))
     }
 }

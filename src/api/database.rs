@@ -26,8 +26,7 @@ extern "C" {
 }
 
 #[wasm_bindgen(typescript_custom_section)]
-const SYNC_TYPES: &str =
-    r#"import type { ConflictEvent, DeadLetter, PullResult, SyncEnd, SyncResult, SyncStatus } from "./index.js";"#;
+const SYNC_TYPES: &str = r#"import type { ChangeEvent, ConflictEvent, DeadLetter, PullResult, SyncEnd, SyncResult, SyncStatus } from "./index.js";"#;
 
 fn invalid_options(message: String) -> StorageError {
     CoreError::InvalidOptions(message).into()
@@ -263,6 +262,19 @@ impl Database {
         #[wasm_bindgen(unchecked_param_type = "(letters: DeadLetter[]) => void")] listener: JsValue,
     ) -> Result<Function, JsValue> {
         self.subscribe("deadLetter", listener, "onDeadLetter")
+    }
+
+    /// Calls `listener(changes)` after every committed local write transaction and applied pull
+    /// page, with the documents it changed: `[{ collection, key, op, source }]`. Works with or
+    /// without sync. Returns the unsubscribe function.
+    #[wasm_bindgen(js_name = onChange, unchecked_return_type = "() => void")]
+    pub fn on_change(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(changes: ChangeEvent[]) => void")] listener: JsValue,
+    ) -> Result<Function, JsValue> {
+        let listener =
+            listener.dyn_into::<Function>().map_err(|_| invalid_options("onChange expects a function".into()))?;
+        Ok(self.store.changes().watch(&listener))
     }
 
     /// Calls `listener(conflict)` for every conflict, with both sides and how it ended.

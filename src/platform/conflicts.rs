@@ -14,6 +14,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::IdbDatabase;
 
+use super::changes::ChangeHub;
 use super::error::StorageError;
 use super::store::key_to_js;
 use super::sync_io::{describe, BrowserIo};
@@ -36,6 +37,7 @@ extern "C" {
         key: &JsValue,
         last_seq: f64,
         plan: &str,
+        hub: &ChangeHub,
     ) -> Result<Promise, JsValue>;
 }
 
@@ -172,6 +174,64 @@ fn plan(
     json!({ "value": resolution.value, "entry": entry, "version": version }).to_string()
 }
 
+/// One try at resolving: the conflict as loaded, and its report so far.
+struct Attempt {
+    conflict: Conflict,
+    report: ConflictReport,
+    last_seq: f64,
+    local_stamp: Option<String>,
+}
+
+fn begin(
+    remote: &RemoteState,
+    state: LocalState,
+    strategy: Strategy,
+    client_id: &str,
+    source: &'static str,
+) -> Option<Attempt> {
+    let last_seq = state.last_seq?;
+    let conflict = Conflict {
+        local: state.local.clone(),
+        remote: remote.value.clone(),
+        base: state.base.clone(),
+        local_hlc: state.local_hlc.as_deref().map(|stamp| hlc::with_node(stamp, client_id)),
+        remote_hlc: remote.hlc.clone(),
+    };
+    let report = ConflictReport {
+        collection: remote.collection.clone(),
+        key: remote.key.clone(),
+        source,
+        strategy: strategy.as_str(),
+        outcome: "unresolved",
+        local: state.local,
+        remote: remote.value.clone(),
+        base: state.base,
+        value: None,
+        remote_version: remote.version,
+        error: None,
+    };
+    Some(Attempt { conflict, report, last_seq, local_stamp: state.local_hlc })
+}
+
+/// The resolver's argument.
+fn context(attempt: &Attempt) -> Value {
+    let r = &attempt.report;
+    json!({ "collection": r.collection, "key": r.key, "local": r.local, "remote": r.remote, "base": r.base,
+            "remoteVersion": r.remote_version })
+}
+
+/// Checks a choice: a resolver's document must keep the document's key.
+fn checked(io: &BrowserIo, remote: &RemoteState, choice: Result<Choice, String>) -> Result<Choice, String> {
+    let schema = io.store.schema();
+    let key_path = schema.position(&remote.collection).ok().map(|i| &schema.collections[i].key_path);
+    match (choice?, key_path) {
+        (Choice::Value(Some(doc)), Some(path)) if key_of(&doc, path).ok().as_ref() != Some(&remote.key) => {
+            Err(format!("the resolver's document must keep the key {}", remote.key.describe()))
+        }
+        (choice, _) => Ok(choice),
+    }
+}
+
 /// Resolves one conflict and reports it; returns whether a resolution was stored. A document
 /// with nothing queued any more needs none.
 pub async fn resolve(
@@ -182,71 +242,42 @@ pub async fn resolve(
     source: &'static str,
 ) -> Result<bool, StorageFailure> {
     let strategy = policy.rules.strategy_for(&remote.collection);
-    let schema = io.store.schema();
-    let key_path = schema.position(&remote.collection).ok().map(|i| schema.collections[i].key_path.clone());
     for _ in 0..5 {
         let state = load(io, &remote).await?;
-        let Some(last_seq) = state.last_seq else { return Ok(false) };
-        let conflict = Conflict {
-            local: state.local.clone(),
-            remote: remote.value.clone(),
-            base: state.base.clone(),
-            local_hlc: state.local_hlc.as_deref().map(|stamp| hlc::with_node(stamp, client_id)),
-            remote_hlc: remote.hlc.clone(),
-        };
-        let mut report = ConflictReport {
-            collection: remote.collection.clone(),
-            key: remote.key.clone(),
-            source,
-            strategy: strategy.as_str(),
-            outcome: "unresolved",
-            local: state.local,
-            remote: remote.value.clone(),
-            base: state.base,
-            value: None,
-            remote_version: remote.version,
-            error: None,
-        };
-        let choice = match (decide(strategy, &conflict), policy.resolver_for(&remote.collection)) {
+        let Some(mut attempt) = begin(&remote, state, strategy, client_id, source) else { return Ok(false) };
+        let choice = match (decide(strategy, &attempt.conflict), policy.resolver_for(&remote.collection)) {
             (Some(choice), _) => Ok(choice),
-            (None, Some(resolver)) => {
-                let context = json!({ "collection": remote.collection, "key": remote.key, "local": report.local,
-                                      "remote": report.remote, "base": report.base, "remoteVersion": remote.version });
-                ask(resolver, &context).await
-            }
+            (None, Some(resolver)) => ask(resolver, &context(&attempt)).await,
             (None, None) => Err("no resolver function for this collection".to_owned()),
         };
-        let choice = choice.and_then(|choice| match (&choice, &key_path) {
-            (Choice::Value(Some(doc)), Some(path)) if key_of(doc, path).ok().as_ref() != Some(&remote.key) => {
-                Err(format!("the resolver's document must keep the key {}", remote.key.describe()))
-            }
-            _ => Ok(choice),
-        });
-        let choice = match choice {
+        let choice = match checked(io, &remote, choice) {
             Ok(choice) => choice,
             Err(error) => {
-                report.error = Some(error);
-                io.shared.publish(SyncEvent::Conflict(Box::new(report)));
+                attempt.report.error = Some(error);
+                io.shared.publish(SyncEvent::Conflict(Box::new(attempt.report)));
                 return Ok(false);
             }
         };
-        let resolution = settle(&conflict, choice);
+        let resolution = settle(&attempt.conflict, choice);
         if let Some(stamp) = &remote.hlc {
             io.store.observe_stamp(stamp); // a merged value's new stamp must come after the remote's
         }
-        let keep_base = policy.rules.keeps_base(&remote.collection) || strategy == Strategy::Custom;
-        let plan = plan(io, &remote, &resolution, state.local_hlc.as_deref(), keep_base);
-        let key = key_to_js(&remote.key);
-        let outcome = settled(
-            io.store.on_connection(|db| commit_resolution_js(db, &remote.collection, &key, last_seq, &plan)).await,
-        )
-        .await?;
-        if outcome.as_string().as_deref() == Some("done") {
-            report.outcome = resolution.outcome.as_str();
-            report.value = resolution.value;
-            io.shared.publish(SyncEvent::Conflict(Box::new(report)));
+        let keep_base = policy.rules.keeps_base(&remote.collection);
+        let plan = plan(io, &remote, &resolution, attempt.local_stamp.as_deref(), keep_base);
+        if commit(io, &remote, attempt.last_seq, &plan).await? {
+            attempt.report.outcome = resolution.outcome.as_str();
+            attempt.report.value = resolution.value;
+            io.shared.publish(SyncEvent::Conflict(Box::new(attempt.report)));
             return Ok(true);
         }
     }
     Err(failure("the document kept changing while its conflict was being resolved"))
+}
+
+/// Stores a resolution; false when a local write came in between (nothing stored).
+async fn commit(io: &BrowserIo, remote: &RemoteState, last_seq: f64, plan: &str) -> Result<bool, StorageFailure> {
+    let key = key_to_js(&remote.key);
+    let hub = io.store.changes();
+    let started = io.store.on_connection(|db| commit_resolution_js(db, &remote.collection, &key, last_seq, plan, hub));
+    Ok(settled(started.await).await?.as_string().as_deref() == Some("done"))
 }

@@ -2,6 +2,7 @@
 //!
 //! Nothing here is exported to JavaScript directly; `api` wraps it.
 
+pub mod changes;
 pub mod conflicts;
 pub mod connection;
 pub mod dead_letters;

@@ -46,6 +46,7 @@ fn key_range(selection: &KeySelection) -> Result<JsValue, StorageError> {
 
 /// A read, named so that every read shares one promise adapter (each `future_to_promise`
 /// instantiation costs a few kilobytes of WebAssembly).
+#[derive(Clone)]
 pub enum Read {
     Get { collection: usize, key: Key },
     GetMany { collection: usize, keys: Vec<Key> },

@@ -15,6 +15,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 use web_sys::{Event, IdbDatabase, IdbTransaction, IdbVersionChangeEvent};
 
+use super::changes::ChangeHub;
 use super::connection::open_database;
 use super::error::{dom_error_name, StorageError};
 use super::global::{indexed_db, now_ms, random_seed, report_callback_error, request_persistence};
@@ -63,6 +64,8 @@ pub struct LocalStore {
     ids: RefCell<OpIdGenerator>,
     /// The hybrid logical clock stamping local writes; moved forward by pulled changes.
     clock: RefCell<Hlc>,
+    /// Listeners of committed changes (`db.onChange`, live queries).
+    changes: ChangeHub,
     stats: Cell<WriteStats>,
     listeners: RefCell<Vec<(u32, Function)>>,
     next_listener: Cell<u32>,
@@ -174,6 +177,7 @@ impl LocalStore {
                 ),
                 ids: RefCell::new(OpIdGenerator::new(random_seed())),
                 clock: RefCell::default(),
+                changes: ChangeHub::new(),
                 stats: Cell::default(),
                 listeners: RefCell::default(),
                 next_listener: Cell::new(0),
@@ -255,6 +259,11 @@ impl LocalStore {
 
     pub fn remove_listener(&self, id: u32) {
         self.listeners.borrow_mut().retain(|(i, _)| *i != id);
+    }
+
+    /// The listeners of this database's committed changes.
+    pub fn changes(&self) -> &ChangeHub {
+        &self.changes
     }
 
     /// Moves the write clock past `stamp` (a stamp pulled, stored, or seen in a conflict).
@@ -396,9 +405,14 @@ impl LocalStore {
         let (promise, began, count) = match pending {
             Pending::Writes(writes) => {
                 let (promise, began) = self.batcher.place(db, &self.scope, writes, &self.settle)?;
+                self.changes.local_writes_after(&promise, writes);
                 (promise, began, writes.len() as u64)
             }
-            Pending::Patch(patch, key) => (self.start_patch(db, patch.clone(), key.describe())?, true, 1),
+            Pending::Patch(patch, key) => {
+                let promise = self.start_patch(db, patch.clone(), key.describe())?;
+                self.changes.local_writes_after(&promise, std::slice::from_ref(patch));
+                (promise, true, 1)
+            }
         };
         let mut stats = self.stats.get();
         stats.writes += count;

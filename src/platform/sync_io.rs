@@ -11,6 +11,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::IdbDatabase;
 
+use super::changes::ChangeHub;
 use super::conflicts::{resolve, ConflictPolicy, RemoteState};
 use super::error::StorageError;
 use super::global::{global_property, now_ms};
@@ -43,6 +44,7 @@ extern "C" {
     #[wasm_bindgen(js_name = loadMeta, catch)]
     fn load_meta_js(db: &IdbDatabase, key: &str) -> Result<Promise, JsValue>;
     #[wasm_bindgen(js_name = applyPull, catch)]
+    #[allow(clippy::too_many_arguments)]
     fn apply_pull_js(
         db: &IdbDatabase,
         scope: Vec<String>,
@@ -51,6 +53,7 @@ extern "C" {
         cursor_key: &str,
         keep_base: Vec<String>,
         stamp: &str,
+        hub: &ChangeHub,
     ) -> Result<Promise, JsValue>;
 }
 
@@ -357,7 +360,8 @@ impl PullPort for BrowserIo {
         let promise = self
             .store
             .on_connection(|db| {
-                apply_pull_js(db, scope.clone(), body, invalid.clone(), &cursor_key, keep_base.clone(), &stamp)
+                let hub = self.store.changes();
+                apply_pull_js(db, scope.clone(), body, invalid.clone(), &cursor_key, keep_base.clone(), &stamp, hub)
             })
             .await
             .map_err(failure)?;

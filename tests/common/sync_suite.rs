@@ -31,6 +31,10 @@ async fn bad_sync_options_are_rejected_before_anything_is_created() {
         r#"{"url":"https://x","direction":"sideways"}"#,
         r#"{"url":"https://x","collections":["nope"]}"#,
         r#"{"url":"https://x","pullLimit":0}"#,
+        r#"{"url":"https://x","conflicts":"newest"}"#,
+        r#"{"url":"https://x","conflicts":"function"}"#,
+        r#"{"url":"https://x","conflicts":{"nope":"lww"}}"#,
+        r#"{"url":"https://x","conflicts":{"todos":3}}"#,
     ] {
         let error = open_synced(&name, sync).await.err().unwrap_or_else(|| panic!("{sync} accepted"));
         expect_wharf_error(&error, "INVALID_OPTIONS");

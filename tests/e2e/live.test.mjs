@@ -1,5 +1,6 @@
 // End to end: the live channel. B keeps a WebSocket to the server's /live; when A pushes, the
-// server pokes and B pulls within a second, with no pull timer running. With `live: false`
+// server pokes and B pulls within a second, with no pull timer running; B's live queries and
+// `onChange` listeners see the pulled change as remote. With `live: false`
 // nothing arrives until B pulls. When the server restarts, B reconnects and catches up.
 // Run: node --test tests/e2e/  (needs pkg/ and target/debug/wharf-server built).
 
@@ -65,6 +66,36 @@ test("a push by A reaches B through a poke within a second", { timeout: 60_000 }
         });
         assert.ok(Date.now() - pushedAt <= 1_000);
       }
+    });
+  } finally {
+    await server.close();
+  }
+});
+
+test("B's live query and onChange see A's push as a remote change", { timeout: 60_000 }, async () => {
+  const server = await startSyncServer();
+  try {
+    await withClients(server, async (a, b) => {
+      await open(a, "a", { live: false });
+      await open(b, "b");
+      await b.evaluate(() => {
+        globalThis.results = [];
+        globalThis.changes = [];
+        db.collection("todos").subscribe(null, (docs) => results.push(docs.map((d) => d.id)));
+        db.onChange((batch) => changes.push(...batch));
+      });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await write(a, { id: "shared" });
+      await eventually(async () => assert.deepEqual(await b.evaluate(() => results.at(-1)), ["shared"]), {
+        timeout: 2_000,
+        interval: 20,
+      });
+      assert.deepEqual(await b.evaluate(() => changes), [
+        { collection: "todos", key: "shared", op: "put", source: "remote" },
+      ]);
+      await b.evaluate(() => db.collection("todos").put({ id: "mine" }));
+      await eventually(async () => assert.deepEqual(await b.evaluate(() => results.at(-1)), ["mine", "shared"]));
+      assert.deepEqual(await b.evaluate(() => changes.at(-1)), { collection: "todos", key: "mine", op: "put", source: "local" });
     });
   } finally {
     await server.close();

@@ -8,6 +8,7 @@ import {
   init,
   initSync,
   isWharfError,
+  type ChangeEvent,
   type Collection,
   type ConflictEvent,
   type ConflictResolver,
@@ -238,6 +239,12 @@ export async function syncing(db: Database): Promise<void> {
   // @ts-expect-error "newest" is not a conflict strategy
   const badStrategy: OpenOptions = { name: "c", collections: [], sync: { url: "/api", conflicts: "newest" } };
   void badStrategy;
+  const offChange = db.onChange((changes) => assertType<Equals<typeof changes, ChangeEvent[]>>());
+  offChange();
+  const stopLive = db.collection<Todo>("todos").subscribe(null, (all) => assertType<Equals<typeof all, Todo[]>>());
+  stopLive();
+  // @ts-expect-error subscribe needs a callback
+  db.collection<Todo>("todos").subscribe(null);
   const offConflict = db.onConflict((c) => assertType<Equals<typeof c, ConflictEvent>>());
   offConflict();
   db.onConflict((c) => {

@@ -639,6 +639,36 @@ export interface Collection<T = JsonValue> {
   query(query: Query): Promise<T[]>;
   /** Number of documents. */
   count(): Promise<number>;
+  /**
+   * A live query: `callback` gets the result now and again after every committed local write
+   * and applied pull that touches this collection (a burst of changes makes one new result).
+   * `query` is what {@link Collection.query} takes, or null for every document. Returns the
+   * unsubscribe function; throws `INVALID_QUERY` on a bad query.
+   *
+   * @example
+   * ```ts
+   * const stop = todos.subscribe({ index: "by_done", equals: false }, (open) => render(open));
+   * // later
+   * stop();
+   * ```
+   */
+  subscribe(query: Query | null, callback: (result: T[]) => void): () => void;
+}
+
+/**
+ * One changed document, as `db.onChange` reports it. `source` is `"local"` for writes made
+ * through this database object, `"remote"` for pulled changes and conflict resolutions.
+ *
+ * @example
+ * ```ts
+ * db.onChange((changes) => changes.filter((c) => c.source === "remote").forEach((c) => flash(c.key)));
+ * ```
+ */
+export interface ChangeEvent {
+  collection: string;
+  key: Key;
+  op: "put" | "delete";
+  source: "local" | "remote";
 }
 
 /**
@@ -686,6 +716,16 @@ export interface Database {
   onSyncEnd(listener: (end: SyncEnd) => void): () => void;
   /** Called with the ops that just moved to the dead letters; returns the unsubscribe function. */
   onDeadLetter(listener: (letters: DeadLetter[]) => void): () => void;
+  /**
+   * Called after every committed write transaction and applied pull page with the documents it
+   * changed; works with or without sync. Returns the unsubscribe function.
+   *
+   * @example
+   * ```ts
+   * const off = db.onChange((changes) => console.log(changes.length, "documents changed"));
+   * ```
+   */
+  onChange(listener: (changes: ChangeEvent[]) => void): () => void;
   /**
    * Called for every conflict, with both sides and the outcome; returns the unsubscribe function.
    *

@@ -69,9 +69,10 @@ export function loadConflict(db, collection, key) {
  * Stores a resolution, in one transaction: unless the document's newest queued op is no longer
  * `lastSeq` (a write or another resolution came in between: resolves "stale", nothing written),
  * its queued ops are deleted, the record becomes `plan.value` (deleted when null), `plan.entry`
- * (if any) is queued, and `plan.version` becomes its versions entry. Resolves "done" or "stale".
+ * (if any) is queued, and `plan.version` becomes its versions entry. Resolves "done" or "stale";
+ * after "done", `hub` (a ChangeHub) hears of the change.
  */
-export function commitResolution(db, collection, key, lastSeq, planJson) {
+export function commitResolution(db, collection, key, lastSeq, planJson, hub) {
   const plan = JSON.parse(planJson);
   const tx = db.transaction([collection, OUTBOX, VERSIONS], "readwrite");
   const outbox = tx.objectStore(OUTBOX);
@@ -86,5 +87,8 @@ export function commitResolution(db, collection, key, lastSeq, planJson) {
     if (plan.entry) outbox.add(plan.entry);
     tx.objectStore(VERSIONS).put(plan.version, documentId(collection, key));
   });
-  return committed(tx, () => outcome);
+  return committed(tx, () => {
+    if (outcome === "done") hub.emit([{ collection, key, op: plan.value === null ? "delete" : "put", source: "remote" }]);
+    return outcome;
+  });
 }

@@ -169,15 +169,17 @@ export function loadMeta(db, key) {
  * tell a conflict from the echo of its own push. The
  * others are put or deleted and their version recorded (`b`, the merge base, only for the
  * `keepBase` collections). `stamp`, if set, is stored as the highest pulled clock stamp.
- * Resolves with JSON `{ applied, held }` after commit.
+ * Resolves with JSON `{ applied, held }` after commit, when `hub` (a ChangeHub) also hears of
+ * the applied changes.
  */
-export function applyPull(db, scope, body, invalid, cursorKey, keepBase, stamp) {
+export function applyPull(db, scope, body, invalid, cursorKey, keepBase, stamp, hub) {
   const page = JSON.parse(body);
   const ignored = new Set(invalid);
   const bases = new Set(keepBase);
   const tx = db.transaction([...scope, OUTBOX, META, VERSIONS], "readwrite");
   const versions = tx.objectStore(VERSIONS);
   const out = { applied: 0, held: [] };
+  const changes = hub.active ? [] : null;
   tx.objectStore(OUTBOX).getAll().onsuccess = (e) => {
     const queued = new Set(e.target.result.map((op) => documentId(op.collection, op.key)));
     page.changes.forEach((change, i) => {
@@ -197,11 +199,15 @@ export function applyPull(db, scope, body, invalid, cursorKey, keepBase, stamp) 
       if (bases.has(change.collection)) version.b = change.value;
       versions.put(version, id);
       out.applied += 1;
+      changes?.push({ collection: change.collection, key: change.key, op: change.value === null ? "delete" : "put", source: "remote" });
     });
     tx.objectStore(META).put(page.cursor, cursorKey);
     if (stamp) tx.objectStore(META).put(stamp, "hlc");
   };
-  return committed(tx, () => JSON.stringify(out));
+  return committed(tx, () => {
+    if (changes) hub.emit(changes);
+    return JSON.stringify(out);
+  });
 }
 
 /** Every dead letter, oldest first (by when they died), as JSON. */
