@@ -1,5 +1,6 @@
 //! Convergence, as a property: two replicas and a server, random interleavings of local writes,
-//! pushes and pulls, then everyone syncs until quiet. Under each built-in strategy every replica
+//! pushes and pulls, then everyone syncs until quiet. Under each strategy (the built-in ones and
+//! a sample application resolver) every replica
 //! must end with exactly the server's documents, and every local write the server did not apply
 //! must have gone through a reported conflict.
 //!
@@ -207,7 +208,8 @@ impl Replica {
             local_hlc: Some(hlc::with_node(&local_stamp, &self.id)),
             remote_hlc: remote_stamp.clone(),
         };
-        let resolution = settle(&conflict, decide(self.strategy, &conflict).unwrap());
+        let choice = decide(self.strategy, &conflict).unwrap_or_else(|| custom_resolver(&conflict));
+        let resolution = settle(&conflict, choice);
         if let Some(stamp) = &remote_stamp {
             self.clock.observe(stamp, self.now);
         }
@@ -228,6 +230,15 @@ impl Replica {
 
     fn quiet(&self, server: &Server) -> bool {
         self.outbox.is_empty() && self.cursor == server.seq
+    }
+}
+
+/// An application resolver, as `Custom` would call it: the remote document with the local
+/// fields laid over it; a deletion on either side wins.
+fn custom_resolver(conflict: &Conflict) -> super::Choice {
+    match (&conflict.local, &conflict.remote) {
+        (Some(local), Some(remote)) => super::Choice::Value(apply_patch(remote, local)),
+        _ => super::Choice::Value(None),
     }
 }
 
@@ -290,7 +301,7 @@ proptest! {
         actions in prop::collection::vec(action(), 0..60),
         skew in -600_000.0f64..600_000.0,
     ) {
-        for strategy in [Rule::Lww, Rule::ServerWins, Rule::ClientWins, Rule::Merge] {
+        for strategy in [Rule::Lww, Rule::ServerWins, Rule::ClientWins, Rule::Merge, Rule::Custom] {
             run(strategy, &actions, skew)?;
         }
     }
