@@ -105,7 +105,14 @@ async function wharf(prefix, n, url) {
   const db = await Wharf.open({
     name,
     collections: [{ name: "todos", keyPath: "id" }],
-    sync: { url, batchSize: BATCH, retry: { baseMs: BASE_MS, maxMs: MAX_MS, maxAttempts: 1000 }, pushIntervalMs: 0 },
+    // The raw outbox only pushes; so does Wharf here (pulling is measured by bench/pull.mjs).
+    sync: {
+      url,
+      direction: "push",
+      batchSize: BATCH,
+      retry: { baseMs: BASE_MS, maxMs: MAX_MS, maxAttempts: 1000 },
+      pushIntervalMs: 0,
+    },
   });
   db.pauseSync();
   const todos = db.collection("todos");

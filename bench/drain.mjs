@@ -97,7 +97,7 @@ async function main() {
       `- date: ${new Date().toISOString()}`,
       `- machine: ${os.machine()}, ${os.cpus()[0]?.model ?? "unknown"}, ${os.cpus().length} logical CPUs, 1-min load ${loadBefore.toFixed(2)} before the run`,
       `- browser: Chromium ${chromium} (headless); server: target/debug/wharf-server (in-memory SQLite) on loopback`,
-      `- backlog of ${n} puts queued while nothing is sent, then drained; batches of 100; retry baseMs 50, maxMs 1000 (both sides); ${rounds} rounds + 1 warm-up, medians; order alternates each round`,
+      `- backlog of ${n} puts queued while nothing is sent, then drained (push only on both sides); batches of 100; retry baseMs 50, maxMs 1000 (both sides); ${rounds} rounds + 1 warm-up, medians; order alternates each round`,
       "- command: `node bench/drain.mjs" + ` --n ${n} --rounds ${rounds}` + "`",
       "",
       "| workload | raw outbox ms | Wharf ms | Wharf / raw (medians) | median of per-round ratios | target | requests raw / Wharf | lost | duplicated |",

@@ -24,11 +24,16 @@ async function openRaw(name) {
   open.onupgradeneeded = () => {
     open.result.createObjectStore("todos", { keyPath: "id" });
     open.result.createObjectStore("meta");
+    open.result.createObjectStore("versions");
   };
   return request(open);
 }
 
-async function raw(name, url, limit) {
+/**
+ * The hand-written loop. With `versioned`, it also records each document's server version (the
+ * least a client needs to detect conflicts later), as Wharf does.
+ */
+async function raw(name, url, limit, versioned = false) {
   const db = await openRaw(name);
   const started = performance.now();
   let cursor = "";
@@ -37,11 +42,13 @@ async function raw(name, url, limit) {
     const response = await fetch(`${url}/pull?limit=${limit}&cursor=${encodeURIComponent(cursor)}`);
     if (!response.ok) throw new Error(`pull: HTTP ${response.status}`);
     const page = await response.json();
-    const tx = db.transaction(["todos", "meta"], "readwrite");
+    const tx = db.transaction(["todos", "meta", "versions"], "readwrite");
     const todos = tx.objectStore("todos");
+    const versions = tx.objectStore("versions");
     for (const change of page.changes) {
       if (change.value === null) todos.delete(change.key);
       else todos.put(change.value);
+      if (versioned) versions.put(change.version, change.key);
     }
     tx.objectStore("meta").put(page.cursor, "cursor");
     await done(tx);
@@ -76,5 +83,5 @@ async function wharf(name, url, limit) {
   return { ms, applied, count };
 }
 
-window.pullBench = { raw, wharf };
+window.pullBench = { raw, rawVersioned: (name, url, limit) => raw(name, url, limit, true), wharf };
 window.pullReady = true;

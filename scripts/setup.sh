@@ -48,16 +48,38 @@ fi
 
 # 3. wasm-bindgen CLI (with wasm-bindgen-test-runner) of exactly the version in Cargo.lock.
 #    No --locked: the reachable index lags the CLI's lock file (see TOOLCHAIN.md).
+#    Built with tiny_http 0.12.0 patched (scripts/tiny_http-task-pool.patch): the runner serves the
+#    test page with it, and its thread pool can queue a new connection with no thread left to serve
+#    it when a browser opens four or more at once (each keep-alive connection holds a thread), so a
+#    module request of the page or worker was never answered and about one Chromium suite run in
+#    three stalled ("Failed to detect test as having been run", or no return at all). The stamp
+#    file records that the installed CLI is the patched build of this version.
 wb_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
 [ -n "$wb_version" ] || die "no wasm-bindgen package in Cargo.lock"
 cli_version() { command -v "$1" >/dev/null && "$1" --version 2>/dev/null | awk 'NR == 1 { print $2 }' || true; }
-if [ "$(cli_version wasm-bindgen)" = "$wb_version" ] && [ "$(cli_version wasm-bindgen-test-runner)" = "$wb_version" ]; then
-  ok "wasm-bindgen-cli $wb_version present"
+runner_stamp="$CARGO_BIN/.wasm-bindgen-cli.wharf"
+runner_want="$wb_version tiny_http $(sha256sum scripts/tiny_http-task-pool.patch | cut -c1-16)"
+if [ "$(cli_version wasm-bindgen)" = "$wb_version" ] && [ "$(cli_version wasm-bindgen-test-runner)" = "$wb_version" ] &&
+  [ "$(cat "$runner_stamp" 2>/dev/null)" = "$runner_want" ]; then
+  ok "wasm-bindgen-cli $wb_version present (tiny_http patched)"
 else
-  installing "wasm-bindgen-cli $wb_version (cargo install, ~2.5 min; found '$(cli_version wasm-bindgen)')"
-  cargo install wasm-bindgen-cli --version "$wb_version" --force
+  installing "wasm-bindgen-cli $wb_version with tiny_http patched (cargo install, ~2.5 min; found '$(cli_version wasm-bindgen)')"
+  tiny=$(mktemp -d)
+  mkdir "$tiny/src" && touch "$tiny/src/lib.rs"
+  printf '[package]\nname = "tiny-http-source"\nversion = "0.0.0"\nedition = "2021"\n\n[dependencies]\ntiny_http = "=0.12.0"\n\n[workspace]\n' >"$tiny/Cargo.toml"
+  cargo vendor -q --manifest-path "$tiny/Cargo.toml" "$tiny/vendor" >/dev/null
+  (cd "$tiny/vendor/tiny_http" && git apply -p1 "$OLDPWD/scripts/tiny_http-task-pool.patch")
+  grep -q 'waiting_tasks.load(Ordering::Acquire) <= queue.len()' "$tiny/vendor/tiny_http/src/util/task_pool.rs" ||
+    die "the tiny_http patch did not apply"
+  install_log="$tiny/install.log"
+  cargo install wasm-bindgen-cli --version "$wb_version" --force \
+    --config "patch.crates-io.tiny_http.path=\"$tiny/vendor/tiny_http\"" 2>&1 | tee "$install_log"
+  grep -q "Compiling tiny_http v0.12.0 ($tiny/vendor/tiny_http)" "$install_log" ||
+    die "wasm-bindgen-cli was not built with the patched tiny_http (see $install_log)"
   [ "$(cli_version wasm-bindgen)" = "$wb_version" ] ||
     die "wasm-bindgen on PATH is '$(cli_version wasm-bindgen)' after installing $wb_version ($(command -v wasm-bindgen))"
+  echo "$runner_want" >"$runner_stamp"
+  rm -rf "$tiny"
 fi
 
 # Debian packages: `apt-get update` runs once, and only when something is missing.

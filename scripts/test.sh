@@ -48,10 +48,11 @@ passed
 export WASM_BINDGEN_TEST_TIMEOUT=120
 browser_suites=(--test browser_window --test browser_worker --test browser_service_worker)
 
-# Since the sync engine landed, a suite run under chromedriver sometimes stalls before or while
-# its module runs (no test output; the runner reports "Failed to detect test as having been run"
-# or never returns). Not understood yet (see the issue notes). A stalled run, and only a stalled
-# run, is retried, at most twice; a failing test fails at once.
+# A suite run under chromedriver used to stall about one time in three (no test output; the runner
+# reported "Failed to detect test as having been run" or never returned): the runner's HTTP server
+# (tiny_http 0.12) left one of the page's parallel module requests unanswered. setup.sh now builds
+# the runner with tiny_http patched. A stalled run, and only a stalled run, is still retried, at
+# most twice, as a safety net; a failing test fails at once.
 browser_suite() {
   local name=$1 attempt log status
   shift

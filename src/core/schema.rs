@@ -18,8 +18,8 @@ pub const META_STORE: &str = "__wharf_meta";
 /// Object store of dead letters, keyed by op id.
 pub const DEAD_STORE: &str = "__wharf_dead";
 /// Object store of the server version each document was last seen at, keyed by
-/// `collection + "\0" + JSON key`: `{ v, h?, b? }` (version, clock stamp, and the server's value,
-/// kept as the three-way merge base for collections that merge or resolve in JavaScript).
+/// `collection + "\0" + JSON key`: the version as a number, or `{ v, b }` with the server's value
+/// as the three-way merge base for collections that merge or resolve in JavaScript.
 pub const VERSIONS_STORE: &str = "__wharf_versions";
 /// Prefix reserved for Wharf's own stores.
 pub const RESERVED_PREFIX: &str = "__wharf";

@@ -164,13 +164,10 @@ fn plan(
         }
         entry
     });
-    let mut version = json!({ "v": remote.version });
-    if let Some(stamp) = &remote.hlc {
-        version["h"] = json!(stamp);
-    }
-    if keep_base {
-        version["b"] = remote.value.clone().unwrap_or(Value::Null);
-    }
+    let version = match keep_base {
+        true => json!({ "v": remote.version, "b": remote.value }),
+        false => json!(remote.version),
+    };
     json!({ "value": resolution.value, "entry": entry, "version": version }).to_string()
 }
 

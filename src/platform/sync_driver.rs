@@ -395,13 +395,13 @@ impl PullSchedule {
         PullSchedule { next_at: 0.0, failures: 0 }
     }
 
-    async fn run(&mut self, io: &BrowserIo, shared: &Rc<SyncShared>, options: &SyncOptions) {
+    async fn run(&mut self, io: &BrowserIo, shared: &Rc<SyncShared>, options: &SyncOptions, max_pages: u32) {
         let number = shared.pulls_started.get() + 1;
         shared.pulls_started.set(number);
         let schema = io.store.schema();
         let key_path = |name: &str| schema.position(name).ok().map(|i| &schema.collections[i].key_path);
         let outcome =
-            pull_all(io, options.pull_limit as usize, MAX_PAGES_PER_PULL, |changes| unstorable(changes, key_path))
+            pull_all(io, options.pull_limit as usize, max_pages, |changes| unstorable(changes, key_path))
                 .await;
         let now = now_ms();
         match outcome {
@@ -412,7 +412,7 @@ impl PullSchedule {
                 } else {
                     now + f64::from(options.pull_interval_ms)
                 };
-                if summary.pages == MAX_PAGES_PER_PULL {
+                if summary.pages == max_pages {
                     shared.want_pull.set(true); // more to come: go on after the next push step
                 }
                 let value = json!({"pages": summary.pages, "applied": summary.applied, "skipped": summary.skipped, "conflicts": summary.conflicts,
@@ -442,6 +442,8 @@ impl PullSchedule {
 
 /// Pages per pull before the loop checks the outbox again (local writes wait at most this long).
 const MAX_PAGES_PER_PULL: u32 = 20;
+/// Pages per pull while a push retry is scheduled.
+const PAGES_PER_PULL_WHILE_BACKING_OFF: u32 = 2;
 
 fn summary(status: &SyncStatus) -> JsValue {
     let value = json!({"pending": status.pending, "deadLetters": status.dead_letters, "conflicts": status.conflicts});
@@ -535,17 +537,18 @@ async fn run(io: BrowserIo, options: SyncOptions) {
                 let now = now_ms();
                 if options.pull && (shared.want_pull.get() || now >= pull.next_at) {
                     shared.want_pull.set(false);
-                    pull.run(&io, &shared, &options).await;
+                    pull.run(&io, &shared, &options, MAX_PAGES_PER_PULL).await;
                     continue;
                 }
                 earliest(interval, options.pull.then(|| (pull.next_at - now).max(0.0)))
             }
             Step::WaitUntil(at) => {
-                // Pushing backs off; pulling need not wait for it.
+                // Pushing backs off; pulling need not wait for it, but takes few pages at a time
+                // so the retry goes out when it is due.
                 let now = now_ms();
                 if options.pull && (shared.want_pull.get() || now >= pull.next_at) {
                     shared.want_pull.set(false);
-                    pull.run(&io, &shared, &options).await;
+                    pull.run(&io, &shared, &options, PAGES_PER_PULL_WHILE_BACKING_OFF).await;
                 }
                 earliest(Some((at - now_ms()).max(0.0)), options.pull.then(|| (pull.next_at - now_ms()).max(0.0)))
             }

@@ -375,7 +375,7 @@ impl PullPort for BrowserIo {
         for item in held {
             let change = item.get("i").and_then(serde_json::Value::as_u64).and_then(|i| page.changes.get(i as usize));
             let Some(change) = change else { continue };
-            let base_version = item.pointer("/base/v").and_then(serde_json::Value::as_u64).unwrap_or(0);
+            let base_version = item.get("base").and_then(serde_json::Value::as_u64).unwrap_or(0);
             if !pulled_change_conflicts(change.version, change.hlc.as_deref(), base_version, &client_id) {
                 applied.skipped += 1;
                 continue;

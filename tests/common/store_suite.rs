@@ -38,10 +38,14 @@ async fn crud_round_trip_queues_every_write() {
     assert_eq!(ops, ["put", "put", "patch", "delete"]);
     let mut last_seq = 0.0;
     let mut last_id = String::new();
+    let mut last_stamp = String::new();
     for entry in entries.iter() {
         let seq = prop(&entry, "seq").as_f64().unwrap();
         let id = prop(&entry, "id").as_string().unwrap();
         assert!(seq > last_seq && id > last_id, "seq and id increase");
+        let stamp = prop(&entry, "hlc").as_string().expect("every write carries a clock stamp");
+        assert!(wharf::core::hlc::parse(&stamp).is_some() && stamp > last_stamp, "{stamp} after {last_stamp}");
+        last_stamp = stamp;
         assert_eq!(id.len(), 26);
         assert_eq!(prop(&entry, "collection").as_string().as_deref(), Some("todos"));
         assert_eq!(prop(&entry, "attempts").as_f64(), Some(0.0));

@@ -542,6 +542,10 @@ export interface OutboxEntry {
   /** Earliest time of the next push attempt, in milliseconds since the epoch. */
   nextAttemptAt: number;
   lastError: OutboxError | null;
+  /** The write's hybrid logical clock stamp (sixteen hex digits; see docs/protocol.md). */
+  hlc?: string;
+  /** Set when the server answered `conflict`: its version, value and stamp; resolution follows. */
+  conflict?: { version: number; value: JsonValue | null; hlc?: string };
 }
 
 /**

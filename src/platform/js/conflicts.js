@@ -2,7 +2,7 @@
 // reads and writes). Each function is one transaction and one boundary crossing, with JSON text
 // in and out, and resolves after commit.
 
-import { documentId } from "./sync_io.js";
+import { committed, documentId } from "./sync_io.js";
 
 const OUTBOX = "__wharf_outbox";
 const VERSIONS = "__wharf_versions";
@@ -22,13 +22,6 @@ function entriesOf(outbox, collection, key, done) {
   };
   outbox.getAll().onsuccess = (e) => ((values = e.target.result), ready());
   outbox.getAllKeys().onsuccess = (e) => ((keys = e.target.result), ready());
-}
-
-function committed(tx, value) {
-  return new Promise((resolve, reject) => {
-    tx.oncomplete = () => resolve(value());
-    tx.onabort = () => reject(tx.error ?? new DOMException("the transaction was aborted", "AbortError"));
-  });
 }
 
 /**

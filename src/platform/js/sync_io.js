@@ -11,7 +11,15 @@ const VERSIONS = "__wharf_versions";
 /** The versions store's key of a document. */
 export const documentId = (collection, key) => `${collection}\u0000${JSON.stringify(key)}`;
 
-function committed(tx, value) {
+/**
+ * The server version in a versions entry: a bare number, or `{ v, b }` where the collection keeps
+ * merge bases (the smallest value IndexedDB can clone is the cheapest to write, once per pulled
+ * change).
+ */
+export const versionOf = (entry) => (typeof entry === "number" ? entry : entry?.v ?? 0);
+
+/** Resolves with `value` (or what the function `value` returns) once `tx` commits; rejects on abort. */
+export function committed(tx, value) {
   return new Promise((resolve, reject) => {
     tx.oncomplete = () => resolve(typeof value === "function" ? value() : value);
     tx.onabort = () => reject(tx.error ?? new DOMException("the transaction was aborted", "AbortError"));
@@ -52,7 +60,7 @@ export function prepareBatch(db, limit, plan, count) {
     if (unread === 0) return decide(entries);
     for (const id of bases.keys()) {
       versions.get(id).onsuccess = (e) => {
-        bases.set(id, e.target.result?.v ?? 0);
+        bases.set(id, versionOf(e.target.result));
         if (--unread > 0) return;
         for (const entry of entries) entry.baseVersion = bases.get(documentId(entry.collection, entry.key));
         decide(entries);
@@ -165,9 +173,9 @@ export function loadMeta(db, key) {
  * Stores one pull page (`body`, the server's JSON, already validated in Rust) and its cursor in
  * one transaction over `scope` (the page's collections) and Wharf's stores. Changes at the
  * `invalid` positions are ignored. A change to a document with queued local ops is held, not
- * applied: it comes back in `held` as `{ i, base }` (`base`: its versions entry) for Rust to
+ * applied: it comes back in `held` as `{ i, base }` (`base`: its server version) for Rust to
  * tell a conflict from the echo of its own push. The
- * others are put or deleted and their version recorded (`b`, the merge base, only for the
+ * others are put or deleted and their version recorded (with the merge base only for the
  * `keepBase` collections). `stamp`, if set, is stored as the highest pulled clock stamp.
  * Resolves with JSON `{ applied, held }` after commit, when `hub` (a ChangeHub) also hears of
  * the applied changes.
@@ -187,17 +195,14 @@ export function applyPull(db, scope, body, invalid, cursorKey, keepBase, stamp, 
       const id = documentId(change.collection, change.key);
       const records = tx.objectStore(change.collection);
       if (queued.has(id)) {
-        const held = { i, base: null };
+        const held = { i, base: 0 };
         out.held.push(held);
-        versions.get(id).onsuccess = (r) => (held.base = r.target.result ?? null);
+        versions.get(id).onsuccess = (r) => (held.base = versionOf(r.target.result));
         return;
       }
       if (change.value === null) records.delete(change.key);
       else records.put(change.value);
-      const version = { v: change.version };
-      if (change.hlc != null) version.h = change.hlc;
-      if (bases.has(change.collection)) version.b = change.value;
-      versions.put(version, id);
+      versions.put(bases.has(change.collection) ? { v: change.version, b: change.value } : change.version, id);
       out.applied += 1;
       changes?.push({ collection: change.collection, key: change.key, op: change.value === null ? "delete" : "put", source: "remote" });
     });
