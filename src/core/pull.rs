@@ -5,8 +5,9 @@
 //!
 //! A remote change is applied where no local op on that document is still queued; otherwise the
 //! host tells the echo of its own push from a conflict, which `conflict.rs` settles.
-//! After `410 CURSOR_EXPIRED` it pulls again from the beginning; documents deleted on the server
-//! during the compacted stretch stay locally until a full resync exists.
+//! After `410 CURSOR_EXPIRED` it pulls again from the beginning: a full copy of the server's live
+//! documents, after which the host deletes the documents it had from the server that the copy
+//! lacks (deleted during the compacted stretch, their tombstones gone).
 
 use serde_json::Value;
 
@@ -37,6 +38,8 @@ pub struct PullSummary {
     pub conflicts: u64,
     /// Changes the client could not store (unknown collection, value without its key), ignored.
     pub invalid: u64,
+    /// Documents deleted after a full resync because the server no longer has them.
+    pub removed: u64,
     pub cursor: String,
 }
 
@@ -86,6 +89,12 @@ pub trait PullPort {
     /// with queued local ops, and its cursor, in one transaction. `body` is the page as the
     /// server sent it, so the host need not serialize the changes again.
     async fn apply(&self, page: &PullPage, body: &str, invalid: &[usize]) -> Result<Applied, StorageFailure>;
+    /// The server forgot the cursor (`410`): the pages that follow are a full copy of its state.
+    async fn start_resync(&self) -> Result<(), StorageFailure>;
+    /// The pull reached `hasMore: false`. After a resync, the host deletes the documents it got
+    /// from the server earlier that the full copy did not contain (and that have no queued local
+    /// ops); returns how many.
+    async fn caught_up(&self) -> Result<u64, StorageFailure>;
 }
 
 /// Reads a `200` answer of `GET /pull`.
@@ -137,6 +146,7 @@ pub async fn pull_all(
             TransportReply::Response { status: 410, .. } if !cursor.is_empty() && !restarted => {
                 restarted = true;
                 cursor = String::new();
+                port.start_resync().await.map_err(|e| PullError::Storage(e.0))?;
                 continue;
             }
             TransportReply::Response { status, retry_after, body } => {
@@ -158,6 +168,7 @@ pub async fn pull_all(
         summary.cursor = page.cursor.clone();
         cursor = page.cursor;
         if !page.has_more {
+            summary.removed = port.caught_up().await.map_err(|e| PullError::Storage(e.0))?;
             break;
         }
     }

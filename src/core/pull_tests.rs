@@ -17,6 +17,10 @@ struct FakePort {
     asked: RefCell<Vec<String>>,
     stored: RefCell<Vec<Change>>,
     fail_apply_at: RefCell<Option<usize>>,
+    /// Keys seen since a resync started, if one is running.
+    resync: RefCell<Option<Vec<String>>>,
+    /// What `caught_up` found missing after each resync.
+    swept: RefCell<Vec<Vec<String>>>,
 }
 
 impl PullPort for FakePort {
@@ -42,9 +46,27 @@ impl PullPort for FakePort {
             *n -= 1;
         }
         // One transaction: the changes and the cursor together.
+        if let Some(seen) = self.resync.borrow_mut().as_mut() {
+            seen.extend(changes.iter().map(|c| c.key.describe()));
+        }
         self.stored.borrow_mut().extend(changes.iter().cloned());
         *self.cursor.borrow_mut() = cursor.to_owned();
         Ok(Applied { applied: changes.len() as u64, skipped: 0, conflicts: 0 })
+    }
+
+    async fn start_resync(&self) -> Result<(), StorageFailure> {
+        *self.resync.borrow_mut() = Some(Vec::new());
+        Ok(())
+    }
+
+    async fn caught_up(&self) -> Result<u64, StorageFailure> {
+        let Some(seen) = self.resync.borrow_mut().take() else { return Ok(0) };
+        let mut missing: Vec<String> = self.stored.borrow().iter().map(|c| c.key.describe()).collect();
+        missing.retain(|key| !seen.contains(key));
+        missing.dedup();
+        let removed = missing.len() as u64;
+        self.swept.borrow_mut().push(missing);
+        Ok(removed)
     }
 }
 
@@ -160,10 +182,14 @@ fn an_expired_cursor_starts_over_once() {
     *port.cursor.borrow_mut() = "40".into();
     let gone = r#"{"protocol":1,"code":"CURSOR_EXPIRED","message":"compacted"}"#;
     let expired = || TransportReply::Response { status: 410, retry_after: None, body: gone.into() };
-    port.replies.borrow_mut().extend([expired(), page(&[change("a", 3)], "7", false)]);
+    port.stored.borrow_mut().extend([change("a", 1), change("gone", 1)]);
+    port.replies.borrow_mut().extend([expired(), page(&[change("a", 3)], "5", true), page(&[], "7", false)]);
     let summary = block_on(pull_all(&port, 10, 100, all)).unwrap();
-    assert_eq!(*port.asked.borrow(), vec!["40".to_owned(), "".to_owned()]);
-    assert_eq!((summary.applied, summary.cursor.as_str()), (1, "7"));
+    assert_eq!(*port.asked.borrow(), vec!["40".to_owned(), "".to_owned(), "5".to_owned()]);
+    assert_eq!((summary.applied, summary.cursor.as_str(), summary.removed), (1, "7", 1));
+    assert_eq!(*port.swept.borrow(), vec![vec!["\"gone\"".to_owned()]], "what the full copy lacked");
+    port.replies.borrow_mut().push_back(page(&[], "7", false));
+    assert_eq!(block_on(pull_all(&port, 10, 100, all)).unwrap().removed, 0, "an ordinary pull sweeps nothing");
     port.replies.borrow_mut().extend([expired(), expired()]);
     *port.cursor.borrow_mut() = "9".into();
     assert_eq!(block_on(pull_all(&port, 10, 100, all)).unwrap_err().code(), "CURSOR_EXPIRED", "not a loop");

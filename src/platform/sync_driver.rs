@@ -401,8 +401,7 @@ impl PullSchedule {
         let schema = io.store.schema();
         let key_path = |name: &str| schema.position(name).ok().map(|i| &schema.collections[i].key_path);
         let outcome =
-            pull_all(io, options.pull_limit as usize, max_pages, |changes| unstorable(changes, key_path))
-                .await;
+            pull_all(io, options.pull_limit as usize, max_pages, |changes| unstorable(changes, key_path)).await;
         let now = now_ms();
         match outcome {
             Ok(summary) => {
@@ -415,7 +414,7 @@ impl PullSchedule {
                 if summary.pages == max_pages {
                     shared.want_pull.set(true); // more to come: go on after the next push step
                 }
-                let value = json!({"pages": summary.pages, "applied": summary.applied, "skipped": summary.skipped, "conflicts": summary.conflicts,
+                let value = json!({"pages": summary.pages, "applied": summary.applied, "skipped": summary.skipped, "conflicts": summary.conflicts, "removed": summary.removed,
                                    "invalid": summary.invalid, "cursor": summary.cursor});
                 shared
                     .settle_pull_waiters(number, Ok(js_sys::JSON::parse(&value.to_string()).unwrap_or(JsValue::NULL)));

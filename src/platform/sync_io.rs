@@ -54,6 +54,14 @@ extern "C" {
         keep_base: Vec<String>,
         stamp: &str,
         hub: &ChangeHub,
+        seen: &JsValue,
+    ) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = sweepUnseen, catch)]
+    fn sweep_unseen_js(
+        db: &IdbDatabase,
+        scope: Vec<String>,
+        seen: &js_sys::Set,
+        hub: &ChangeHub,
     ) -> Result<Promise, JsValue>;
 }
 
@@ -120,6 +128,8 @@ pub struct BrowserIo {
     counted_at: Cell<f64>,
     client_id: RefCell<String>,
     pub policy: ConflictPolicy,
+    /// During a resync after `410`: the ids of the documents the full copy named so far.
+    resync_seen: RefCell<Option<js_sys::Set>>,
 }
 
 impl BrowserIo {
@@ -145,6 +155,7 @@ impl BrowserIo {
             counted_at: Cell::new(f64::NEG_INFINITY),
             client_id: RefCell::default(),
             policy,
+            resync_seen: RefCell::default(),
         }
     }
 
@@ -343,6 +354,21 @@ impl PullPort for BrowserIo {
         }
     }
 
+    async fn start_resync(&self) -> Result<(), StorageFailure> {
+        *self.resync_seen.borrow_mut() = Some(js_sys::Set::new(&JsValue::UNDEFINED));
+        Ok(())
+    }
+
+    async fn caught_up(&self) -> Result<u64, StorageFailure> {
+        let Some(seen) = self.resync_seen.borrow_mut().take() else { return Ok(0) };
+        let scope = self.pulled_collections();
+        let hub = self.store.changes();
+        let promise =
+            self.store.on_connection(|db| sweep_unseen_js(db, scope.clone(), &seen, hub)).await.map_err(failure)?;
+        let removed = JsFuture::from(promise).await.map_err(|e| failure(StorageError::from_js(e)))?;
+        Ok(removed.as_f64().unwrap_or(0.0) as u64)
+    }
+
     async fn apply(&self, page: &PullPage, body: &str, invalid: &[usize]) -> Result<Applied, StorageFailure> {
         let mut scope: Vec<String> = Vec::new();
         for (i, change) in page.changes.iter().enumerate() {
@@ -361,7 +387,18 @@ impl PullPort for BrowserIo {
             .store
             .on_connection(|db| {
                 let hub = self.store.changes();
-                apply_pull_js(db, scope.clone(), body, invalid.clone(), &cursor_key, keep_base.clone(), &stamp, hub)
+                let seen = self.resync_seen.borrow().as_ref().map_or(JsValue::NULL, |set| set.into());
+                apply_pull_js(
+                    db,
+                    scope.clone(),
+                    body,
+                    invalid.clone(),
+                    &cursor_key,
+                    keep_base.clone(),
+                    &stamp,
+                    hub,
+                    &seen,
+                )
             })
             .await
             .map_err(failure)?;
@@ -391,6 +428,17 @@ impl PullPort for BrowserIo {
             resolve(self, &self.policy, &client_id, remote, "pull").await?;
         }
         Ok(applied)
+    }
+}
+
+impl BrowserIo {
+    /// The collections a full pull covers.
+    fn pulled_collections(&self) -> Vec<String> {
+        if self.sync.collections.is_empty() {
+            self.store.schema().collections.iter().map(|c| c.name().to_owned()).collect()
+        } else {
+            self.sync.collections.clone()
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 // End to end: two browser profiles against the real reference server. A writes and pushes; B
 // pulls (on start-up and with db.pull()), page by page from its stored cursor: puts, patches and
 // deletions arrive; a change to a document B edited and has not pushed yet goes through the
-// conflict strategy; a reload resumes from the stored cursor instead of starting over; 10,000
+// conflict strategy; a reload resumes from the stored cursor instead of starting over; after the
+// server compacted past B's cursor, B resyncs and drops what was deleted meanwhile; 10,000
 // changes arrive page by page.
 // Run: node --test tests/e2e/  (needs pkg/ and target/debug/wharf-server built).
 
@@ -141,5 +142,35 @@ test("10,000 remote changes arrive page by page, each exactly once", { timeout: 
     assert.equal(docs.length, 10_000);
     const byId = new Map(docs.map((d) => [d.id, d.n]));
     for (const i of [0, 1, 999, 1_000, 4_999, 9_999]) assert.equal(byId.get(`d${i}`), i);
+  });
+});
+
+test("after 410 B resyncs from scratch and drops documents deleted while its cursor was compacted", { timeout: 60_000 }, async () => {
+  await twoClients(async ({ server, a, b }) => {
+    await open(a, "a");
+    await a.evaluate(async () => {
+      await db.collection("todos").putMany([{ id: "keep" }, { id: "gone" }, { id: "edited" }]);
+      await db.sync();
+    });
+    const first = await open(b, "b", { pullIntervalMs: 0 }, true);
+    assert.equal(first.applied, 3);
+    await b.evaluate(() => db.collection("todos").put({ id: "local-only" }));
+    await a.evaluate(async () => {
+      await db.collection("todos").delete("gone");
+      await db.collection("todos").put({ id: "edited", v: 2 });
+      await db.collection("todos").put({ id: "later" });
+      await db.sync();
+    });
+    const { compactedThrough } = await server.compact("99");
+    assert.ok(compactedThrough, "the tombstone of 'gone' is compacted away");
+    await b.evaluate(() => {
+      globalThis.deleted = [];
+      db.onChange((changes) => deleted.push(...changes.filter((c) => c.op === "delete").map((c) => c.key)));
+    });
+    const result = await b.evaluate(() => db.pull());
+    assert.equal(result.removed, 1, "one document the server no longer has");
+    const ids = (await all(b)).map((d) => d.id).sort();
+    assert.deepEqual(ids, ["edited", "keep", "later", "local-only"], "'gone' went; the unsynced local write stays");
+    assert.deepEqual(await b.evaluate(() => deleted), ["gone"]);
   });
 });

@@ -58,6 +58,16 @@ export async function startSyncServer(flags = [], { addr = "127.0.0.1:0" } = {})
       });
       if (!response.ok) throw new Error(`POST /debug/faults: ${response.status}`);
     },
+    /** Deletes tombstones older than `beforeCursor`; older cursors then get 410. */
+    async compact(beforeCursor) {
+      const response = await fetch(`${url}/debug/compact`, {
+        method: "POST",
+        headers: { ...headers, "Content-Type": "application/json" },
+        body: JSON.stringify({ beforeCursor }),
+      });
+      if (!response.ok) throw new Error(`POST /debug/compact: ${response.status}`);
+      return response.json();
+    },
     async close() {
       child.kill("SIGINT");
       await exited;

@@ -324,6 +324,11 @@ export interface PullResult {
    * conflict strategy, each reported through `onConflict`.
    */
   conflicts: number;
+  /**
+   * Documents deleted because the server forgot this client's cursor (`410`, after compacting
+   * tombstones) and the full copy pulled instead no longer has them.
+   */
+  removed: number;
   /** Changes the client could not store (unknown collection, a value without its key). */
   invalid: number;
   /** The stored cursor after this pull. */

@@ -178,9 +178,10 @@ export function loadMeta(db, key) {
  * others are put or deleted and their version recorded (with the merge base only for the
  * `keepBase` collections). `stamp`, if set, is stored as the highest pulled clock stamp.
  * Resolves with JSON `{ applied, held }` after commit, when `hub` (a ChangeHub) also hears of
- * the applied changes.
+ * the applied changes. During a resync, `seen` (a Set) collects the ids of every document the
+ * page names.
  */
-export function applyPull(db, scope, body, invalid, cursorKey, keepBase, stamp, hub) {
+export function applyPull(db, scope, body, invalid, cursorKey, keepBase, stamp, hub, seen) {
   const page = JSON.parse(body);
   const ignored = new Set(invalid);
   const bases = new Set(keepBase);
@@ -193,6 +194,7 @@ export function applyPull(db, scope, body, invalid, cursorKey, keepBase, stamp, 
     page.changes.forEach((change, i) => {
       if (ignored.has(i)) return;
       const id = documentId(change.collection, change.key);
+      seen?.add(id);
       const records = tx.objectStore(change.collection);
       if (queued.has(id)) {
         const held = { i, base: 0 };
@@ -212,6 +214,41 @@ export function applyPull(db, scope, body, invalid, cursorKey, keepBase, stamp, 
   return committed(tx, () => {
     if (changes) hub.emit(changes);
     return JSON.stringify(out);
+  });
+}
+
+/**
+ * After a full resync: deletes the documents of the `scope` collections that came from the server
+ * (they have a versions entry) but are not in `seen` (the full copy lacked them: deleted on the
+ * server, tombstone compacted away), unless local ops on them are queued. One transaction;
+ * resolves with how many went, after `hub` heard of them.
+ */
+export function sweepUnseen(db, scope, seen, hub) {
+  const tx = db.transaction([...scope, VERSIONS, OUTBOX], "readwrite");
+  const versions = tx.objectStore(VERSIONS);
+  const changes = [];
+  let ids;
+  let queued;
+  const sweep = () => {
+    if (ids === undefined || queued === undefined) return;
+    const collections = new Set(scope);
+    for (const id of ids) {
+      const collection = id.slice(0, id.indexOf("\u0000"));
+      if (!collections.has(collection) || seen.has(id) || queued.has(id)) continue;
+      const key = JSON.parse(id.slice(collection.length + 1));
+      tx.objectStore(collection).delete(key);
+      versions.delete(id);
+      changes.push({ collection, key, op: "delete", source: "remote" });
+    }
+  };
+  versions.getAllKeys().onsuccess = (e) => ((ids = e.target.result), sweep());
+  tx.objectStore(OUTBOX).getAll().onsuccess = (e) => {
+    queued = new Set(e.target.result.map((op) => documentId(op.collection, op.key)));
+    sweep();
+  };
+  return committed(tx, () => {
+    hub.emit(changes);
+    return changes.length;
   });
 }
 
