@@ -90,6 +90,19 @@ async function assertConverged(server, a, b, expected) {
   assert.equal(await run(b.page, () => db.outbox.count()), 0);
 }
 
+test("an edit made on top of the pulled version is no conflict", { timeout: 60_000 }, async () => {
+  await sharedTodo("server-wins", async ({ server, a, b }) => {
+    await run(b.page, async () => {
+      await db.collection("todos").patch("t1", { done: true });
+      await db.sync();
+    });
+    await run(a.page, () => db.pull());
+    assert.deepEqual(await reported(b.page), [], "B's base was the server's version");
+    await assertConverged(server, a, b, [{ id: "t1", title: "original", done: true }]);
+    assert.equal((await server.state()).records.find((r) => r.key === "t1").version, 2);
+  });
+});
+
 test("lww: both edit offline, the later write wins everywhere and onConflict reports it", { timeout: 60_000 }, async () => {
   await sharedTodo("lww", async ({ server, a, b }) => {
     await editOffline(

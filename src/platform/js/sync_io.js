@@ -56,16 +56,31 @@ export function prepareBatch(db, limit, plan, count) {
     const entries = values.map((value, i) => ({ ...value, seq: keys[i] }));
     const bases = new Map();
     for (const entry of entries) bases.set(documentId(entry.collection, entry.key), 0);
-    let unread = bases.size;
-    if (unread === 0) return decide(entries);
-    for (const id of bases.keys()) {
-      versions.get(id).onsuccess = (e) => {
-        bases.set(id, versionOf(e.target.result));
-        if (--unread > 0) return;
-        for (const entry of entries) entry.baseVersion = bases.get(documentId(entry.collection, entry.key));
-        decide(entries);
-      };
-    }
+    const withBases = () => {
+      for (const entry of entries) entry.baseVersion = bases.get(documentId(entry.collection, entry.key));
+      decide(entries);
+    };
+    const readBases = (ids) => {
+      let unread = ids.length;
+      if (unread === 0) return withBases();
+      for (const id of ids) {
+        versions.get(id).onsuccess = (e) => {
+          bases.set(id, versionOf(e.target.result));
+          if (--unread === 0) withBases();
+        };
+      }
+    };
+    if (bases.size === 0) return decide(entries);
+    // One key-only read first: which of these documents have a version at all? Writes the server
+    // never saw (an offline-first backlog) then cost no read each. If the range holds too many
+    // other documents to list cheaply, read every base.
+    const ids = [...bases.keys()].sort();
+    const cap = 4 * ids.length;
+    const range = IDBKeyRange.bound(ids[0], ids[ids.length - 1]);
+    versions.getAllKeys(range, cap).onsuccess = (e) => {
+      const known = e.target.result;
+      readBases(known.length < cap ? known.filter((id) => bases.has(id)) : ids);
+    };
   };
   const decide = (entries) => {
     const complete = entries.length < limit || entries.length === total;
