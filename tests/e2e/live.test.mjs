@@ -120,6 +120,32 @@ test("with live: false nothing arrives until B pulls", { timeout: 60_000 }, asyn
   }
 });
 
+test("B pulls when its page becomes visible again (no socket, no timer)", { timeout: 60_000 }, async () => {
+  const server = await startSyncServer();
+  try {
+    await withClients(server, async (a, b) => {
+      await open(a, "a", { live: false });
+      await open(b, "b", { live: false });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await write(a, { id: "while-hidden" });
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      assert.equal(await get(b, "while-hidden"), undefined, "nothing pulls B yet");
+      await b.evaluate(() => {
+        for (const state of ["hidden", "visible"]) {
+          Object.defineProperty(document, "visibilityState", { value: state, configurable: true });
+          document.dispatchEvent(new Event("visibilitychange"));
+        }
+      });
+      await eventually(async () => assert.deepEqual(await get(b, "while-hidden"), { id: "while-hidden" }), {
+        timeout: 2_000,
+        interval: 20,
+      });
+    });
+  } finally {
+    await server.close();
+  }
+});
+
 test("after a server restart B reconnects and catches up", { timeout: 90_000 }, async () => {
   const dir = await mkdtemp(path.join(tmpdir(), "wharf-live-"));
   const database = ["--database", path.join(dir, "wharf.db")];
