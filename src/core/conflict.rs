@@ -133,9 +133,12 @@ pub fn settle(conflict: &Conflict, choice: Choice) -> Resolution {
 
 /// Whether a pulled change to a document that still has queued local ops conflicts with them:
 /// it does when the server moved past the version the ops were based on, unless this client
-/// wrote that version itself (its own earlier push coming back; see `protocol::is_stale`).
+/// wrote that version itself (its own earlier push coming back; see `protocol::is_stale`). A
+/// change without a readable stamp cannot say who wrote it: it is left to the push, where the
+/// server, which knows the writer, answers `conflict` if it is one.
 pub fn pulled_change_conflicts(version: u64, stamp: Option<&str>, base_version: u64, client_id: &str) -> bool {
-    version > base_version && stamp.and_then(hlc::node_of) != Some(client_id)
+    let writer = stamp.and_then(hlc::node_of);
+    version > base_version && writer.is_some() && writer != Some(client_id)
 }
 
 /// Three-way merge per top-level field. An unknown base counts as an empty document, so fields
@@ -248,7 +251,7 @@ mod tests {
     #[test]
     fn a_pulled_change_conflicts_only_when_another_client_moved_past_the_base() {
         assert!(pulled_change_conflicts(4, Some("0000000003e80000-b"), 3, "a"));
-        assert!(pulled_change_conflicts(4, None, 3, "a"), "an unknown writer is someone else");
+        assert!(!pulled_change_conflicts(4, None, 3, "a"), "an unknown writer: the push will tell");
         assert!(!pulled_change_conflicts(4, Some("0000000003e80000-a"), 3, "a"), "its own push coming back");
         assert!(!pulled_change_conflicts(3, Some("0000000003e80000-b"), 3, "a"), "the base itself");
     }

@@ -35,7 +35,7 @@ struct Server {
 }
 
 enum Answer {
-    Applied,
+    Applied(u64),
     Conflict { value: Option<Value>, version: u64, hlc: Option<String> },
 }
 
@@ -74,7 +74,7 @@ impl Server {
             seq: self.seq,
         };
         self.records.insert(op.key.clone(), record);
-        Answer::Applied
+        Answer::Applied(version + 1)
     }
 
     fn changes_after(&self, cursor: u64) -> Vec<(String, ServerRecord)> {
@@ -165,7 +165,10 @@ impl Replica {
                 continue;
             }
             match server.push(&self.id, &op, self.base_version(&op.key)) {
-                Answer::Applied => self.applied += 1,
+                Answer::Applied(version) => {
+                    self.applied += 1;
+                    self.rebase(&op, version);
+                }
                 Answer::Conflict { value, version, hlc } => {
                     conflicted.insert(op.key.clone(), (value, version, hlc));
                     kept.push(op);
@@ -176,6 +179,20 @@ impl Replica {
         for (key, (value, version, stamp)) in conflicted {
             self.resolve(&key, value, version, stamp);
         }
+    }
+
+    /// Where the strategy merges, an acknowledged own write moves the base (`Settlement::rebase`).
+    fn rebase(&mut self, op: &Op, version: u64) {
+        if !matches!(self.strategy, Rule::Merge | Rule::Custom) {
+            return;
+        }
+        let old = self.versions.get(&op.key).and_then(|k| k.base.clone());
+        let base = match op.kind {
+            OpKind::Put => op.payload.clone(),
+            OpKind::Delete => None,
+            OpKind::Patch => old.as_ref().zip(op.payload.as_ref()).and_then(|(b, p)| apply_patch(b, p)),
+        };
+        self.versions.insert(op.key.clone(), Known { version, base });
     }
 
     fn pull(&mut self, server: &Server) {
@@ -325,6 +342,30 @@ fn a_concurrent_edit_of_one_document_is_resolved_by_the_later_stamp_under_lww() 
     a.pull(&server);
     b.pull(&server);
     assert_eq!(server.documents()["k"], json!({"id": "k", "t": 3}), "b wrote later");
+    assert_eq!(a.records, server.documents());
+    assert_eq!(b.records, server.documents());
+}
+
+#[test]
+fn merge_keeps_a_remote_edit_made_after_seeing_this_clients_own_write() {
+    let mut server = Server::default();
+    let mut a = Replica::new("a", Rule::Merge, 0.0);
+    let mut b = Replica::new("b", Rule::Merge, 0.0);
+    a.write("k", OpKind::Put, "title", 1);
+    a.push(&mut server);
+    b.pull(&server);
+    a.now += 10.0;
+    a.write("k", OpKind::Patch, "title", 2);
+    a.push(&mut server); // title 2, acknowledged: a's base moves to it
+    a.write("k", OpKind::Patch, "done", 1); // queued
+    b.pull(&server);
+    b.write("k", OpKind::Patch, "title", 3); // b saw title 2 and changed it
+    b.push(&mut server);
+    a.now += 1_000.0; // a's stamps are later: without the moved base, a's old title would win
+    a.pull(&server);
+    a.push(&mut server);
+    b.pull(&server);
+    assert_eq!(server.documents()["k"], json!({"id": "k", "title": 3, "done": 1}));
     assert_eq!(a.records, server.documents());
     assert_eq!(b.records, server.documents());
 }

@@ -87,8 +87,9 @@ pub struct OutboxEntry {
     /// The local hybrid logical clock stamp of the write (`hlc.rs`, without the node suffix).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hlc: Option<String>,
-    /// The server version the write was based on. Never stored: the push fills it in from the
-    /// versions store as it reads the entry (0 when the client never saw the document), which is
+    /// The server version the write was based on. Not stored by writes: the push fills it in
+    /// from the versions store each time it reads the entry (0 when the client never saw the
+    /// document; a copy written back with a rescheduled entry is overwritten then), which is
     /// the base of every queued op on that document, since a pulled change never moves the base
     /// of a document with queued ops (it is applied or resolved as a conflict instead).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -53,7 +53,12 @@ pub fn mutation_of(entry: &OutboxEntry, client_id: &str) -> Mutation {
         value: entry.value.clone(),
         patch: entry.patch.clone(),
         base_version: entry.base_version,
-        hlc: entry.hlc.as_deref().map(|stamp| hlc::with_node(stamp, client_id)),
+        // Entries queued without a stamp (by an older version) are stamped with their creation
+        // time, so every mutation names its writer.
+        hlc: Some(hlc::with_node(
+            &entry.hlc.clone().unwrap_or_else(|| hlc::Hlc::default().tick(entry.created_at)),
+            client_id,
+        )),
     }
 }
 
@@ -137,6 +142,25 @@ pub struct Settlement {
     /// a fraction of a hundred single deletes.
     #[serde(rename = "ackedRanges")]
     pub acked_ranges: Vec<(u64, u64)>,
+    /// Acknowledged changes, in order, with the version each produced: where a collection keeps
+    /// merge bases, the base moves to the server's state after this client's own write (the host
+    /// drops the others before storing). Without this, a three-way merge would count this
+    /// client's own acknowledged edits as changes of the base and undo later remote edits.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rebase: Vec<Rebase>,
+}
+
+/// One acknowledged change, for moving a merge base (see `Settlement::rebase`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Rebase {
+    pub collection: String,
+    pub key: super::Key,
+    pub version: u64,
+    pub op: super::OpKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<serde_json::Value>,
 }
 
 /// Inclusive key ranges covering exactly the acknowledged entries, given `window`: the sorted seqs
@@ -217,10 +241,18 @@ pub fn settle_results(
             return Err(format!("result for \"{}\" where \"{}\" was expected", result.id(), entry.id));
         }
         match result {
-            MutationResult::Applied { .. } | MutationResult::Duplicate { .. } => {
+            MutationResult::Applied { version, .. } | MutationResult::Duplicate { version, .. } => {
                 tally.acked += 1;
                 tally.duplicates += u64::from(matches!(result, MutationResult::Duplicate { .. }));
                 settlement.acked.push(entry.seq.unwrap_or(0));
+                settlement.rebase.push(Rebase {
+                    collection: entry.collection.clone(),
+                    key: entry.key.clone(),
+                    version,
+                    op: entry.op,
+                    value: entry.value.clone(),
+                    patch: entry.patch.clone(),
+                });
             }
             MutationResult::Rejected { code, message, permanent, .. } => {
                 tally.rejected += 1;

@@ -104,8 +104,9 @@ pub struct ConflictReport {
     pub source: &'static str,
     /// The strategy's name (`"custom"` for a resolver function).
     pub strategy: &'static str,
-    /// `"local"`, `"remote"`, `"merged"`, or `"unresolved"` (the resolver failed; the local ops
-    /// stay queued and held, and resolution is tried again on the next sync).
+    /// `"local"`, `"remote"`, `"merged"`, or `"unresolved"` (the resolver failed or the server's
+    /// side was unusable: nothing changed, the local ops stay queued, and resolution is tried
+    /// again later).
     pub outcome: &'static str,
     pub local: Option<Value>,
     pub remote: Option<Value>,

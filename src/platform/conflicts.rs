@@ -26,6 +26,8 @@ use crate::core::{hlc, key_of, parse_json, wire, Key};
 
 #[wasm_bindgen(module = "/src/platform/js/conflicts.js")]
 extern "C" {
+    #[wasm_bindgen(js_name = askResolver)]
+    fn ask_resolver_js(resolver: &Function, context: &JsValue, ms: f64) -> Promise;
     #[wasm_bindgen(js_name = heldConflicts, catch)]
     fn held_conflicts_js(db: &IdbDatabase) -> Result<Promise, JsValue>;
     #[wasm_bindgen(js_name = loadConflict, catch)]
@@ -40,6 +42,9 @@ extern "C" {
         hub: &ChangeHub,
     ) -> Result<Promise, JsValue>;
 }
+
+/// How long a resolver may take before the conflict is reported `unresolved` (and retried later).
+const RESOLVER_TIMEOUT_MS: f64 = 30_000.0;
 
 /// The server's side of a conflict.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,8 +126,7 @@ async fn load(io: &BrowserIo, remote: &RemoteState) -> Result<LocalState, Storag
 /// Asks the application's resolver; its answer is `"local"`, `"remote"`, a document or `null`.
 async fn ask(resolver: &Function, context: &Value) -> Result<Choice, String> {
     let argument = js_sys::JSON::parse(&context.to_string()).map_err(describe)?;
-    let answer = resolver.call1(&JsValue::UNDEFINED, &argument).map_err(describe)?;
-    let answer = JsFuture::from(Promise::resolve(&answer)).await.map_err(describe)?;
+    let answer = JsFuture::from(ask_resolver_js(resolver, &argument, RESOLVER_TIMEOUT_MS)).await.map_err(describe)?;
     match answer.as_string().as_deref() {
         Some("local") => return Ok(Choice::Local),
         Some("remote") => return Ok(Choice::Remote),
@@ -217,6 +221,18 @@ fn context(attempt: &Attempt) -> Value {
             "remoteVersion": r.remote_version })
 }
 
+/// Why the server's side cannot be stored as this document, if it cannot: a document of
+/// another key, or not a document at all.
+fn unusable(io: &BrowserIo, remote: &RemoteState) -> Option<String> {
+    let schema = io.store.schema();
+    let path = &schema.collections[schema.position(&remote.collection).ok()?].key_path;
+    let doc = remote.value.as_ref()?;
+    match key_of(doc, path) {
+        Ok(key) if key == remote.key => None,
+        _ => Some(format!("the server's document for {} is not a document with that key", remote.key.describe())),
+    }
+}
+
 /// Checks a choice: a resolver's document must keep the document's key.
 fn checked(io: &BrowserIo, remote: &RemoteState, choice: Result<Choice, String>) -> Result<Choice, String> {
     let schema = io.store.schema();
@@ -239,6 +255,14 @@ pub async fn resolve(
     source: &'static str,
 ) -> Result<bool, StorageFailure> {
     let strategy = policy.rules.strategy_for(&remote.collection);
+    if let Some(problem) = unusable(io, &remote) {
+        let state = load(io, &remote).await?;
+        if let Some(mut attempt) = begin(&remote, state, strategy, client_id, source) {
+            attempt.report.error = Some(problem);
+            io.shared.publish(SyncEvent::Conflict(Box::new(attempt.report)));
+        }
+        return Ok(false);
+    }
     for _ in 0..5 {
         let state = load(io, &remote).await?;
         let Some(mut attempt) = begin(&remote, state, strategy, client_id, source) else { return Ok(false) };
@@ -261,20 +285,30 @@ pub async fn resolve(
         }
         let keep_base = policy.rules.keeps_base(&remote.collection);
         let plan = plan(io, &remote, &resolution, attempt.local_stamp.as_deref(), keep_base);
-        if commit(io, &remote, attempt.last_seq, &plan).await? {
-            attempt.report.outcome = resolution.outcome.as_str();
-            attempt.report.value = resolution.value;
-            io.shared.publish(SyncEvent::Conflict(Box::new(attempt.report)));
-            return Ok(true);
+        match commit(io, &remote, attempt.last_seq, &plan).await?.as_deref() {
+            Some("done") => {
+                attempt.report.outcome = resolution.outcome.as_str();
+                attempt.report.value = resolution.value;
+                io.shared.publish(SyncEvent::Conflict(Box::new(attempt.report)));
+                return Ok(true);
+            }
+            Some("outdated") => return Ok(false),
+            _ => {} // "stale": a local write came in between; resolve again with it
         }
     }
     Err(failure("the document kept changing while its conflict was being resolved"))
 }
 
-/// Stores a resolution; false when a local write came in between (nothing stored).
-async fn commit(io: &BrowserIo, remote: &RemoteState, last_seq: f64, plan: &str) -> Result<bool, StorageFailure> {
+/// Stores a resolution: `"done"`, `"stale"` (a local write came in between; nothing stored) or
+/// `"outdated"` (a newer server version is known; nothing stored).
+async fn commit(
+    io: &BrowserIo,
+    remote: &RemoteState,
+    last_seq: f64,
+    plan: &str,
+) -> Result<Option<String>, StorageFailure> {
     let key = key_to_js(&remote.key);
     let hub = io.store.changes();
     let started = io.store.on_connection(|db| commit_resolution_js(db, &remote.collection, &key, last_seq, plan, hub));
-    Ok(settled(started.await).await?.as_string().as_deref() == Some("done"))
+    Ok(settled(started.await).await?.as_string())
 }

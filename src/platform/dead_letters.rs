@@ -9,6 +9,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::IdbDatabase;
 
+use super::changes::ChangeHub;
 use super::error::StorageError;
 use super::global::{now_ms, random_seed};
 use super::store::LocalStore;
@@ -20,7 +21,12 @@ extern "C" {
     #[wasm_bindgen(js_name = listDead, catch)]
     fn list_dead_js(db: &IdbDatabase) -> Result<Promise, JsValue>;
     #[wasm_bindgen(js_name = requeueDead, catch)]
-    fn requeue_dead_js(db: &IdbDatabase, scope: Vec<String>, requeue: &str) -> Result<Promise, JsValue>;
+    fn requeue_dead_js(
+        db: &IdbDatabase,
+        scope: Vec<String>,
+        requeue: &str,
+        hub: &ChangeHub,
+    ) -> Result<Promise, JsValue>;
     #[wasm_bindgen(js_name = editDead, catch)]
     fn edit_dead_js(db: &IdbDatabase, id: &str, field: &str, payload: &str) -> Result<Promise, JsValue>;
     #[wasm_bindgen(js_name = discardDead, catch)]
@@ -75,10 +81,12 @@ pub async fn retry(store: &Rc<LocalStore>, id: Option<String>) -> Result<u32, St
                 scope.push(letter.collection.clone());
             }
         }
-        queued.push(requeue(letter, now, || ids.next_id(now).as_str().to_owned()));
+        let mut again = requeue(letter, now, || ids.next_id(now).as_str().to_owned());
+        again.entry.hlc = Some(store.stamp()); // a retry is a write of now, for last-writer-wins
+        queued.push(again);
     }
     let json = serde_json::to_string(&queued).unwrap_or_else(|_| "[]".to_owned());
-    let promise = store.on_connection(|db| requeue_dead_js(db, scope.clone(), &json)).await?;
+    let promise = store.on_connection(|db| requeue_dead_js(db, scope.clone(), &json, store.changes())).await?;
     Ok(settle(promise).await?.as_f64().unwrap_or(0.0) as u32)
 }
 

@@ -479,6 +479,8 @@ async fn run(io: BrowserIo, options: SyncOptions) {
     let mut waiting_for_auth = false;
     let mut acked_at_last_pull = 0;
     let mut conflicts_seen = 0;
+    let mut conflict_failures = 0u32;
+    let mut next_conflict_try = 0.0;
     let mut pull = PullSchedule::new();
     loop {
         if shared.closed.get() {
@@ -503,10 +505,7 @@ async fn run(io: BrowserIo, options: SyncOptions) {
         if shared.explicit.replace(false) {
             engine.reset_auth();
             waiting_for_auth = false;
-            // A resolver that failed before gets another chance.
-            if engine.status().conflicts > 0 && io.resolve_held().await.is_ok_and(|n| n > 0) {
-                conflicts_seen = engine.stats().conflicts;
-            }
+            next_conflict_try = 0.0; // a resolver that failed before gets another chance now
         }
         shared.kicked.set(false);
         if waiting_for_auth {
@@ -517,12 +516,20 @@ async fn run(io: BrowserIo, options: SyncOptions) {
         shared.steps_started.set(step_number);
         let step = if options.push { engine.step(&io).await } else { Step::Idle };
         shared.stats.set(engine.stats());
-        if engine.stats().conflicts > conflicts_seen {
+        // Held conflicts: resolved as soon as the server reports them, and retried with backoff
+        // while any stay held (a resolver failed, or they were left by an earlier session).
+        let held = engine.status().conflicts > 0;
+        if engine.stats().conflicts > conflicts_seen || (held && now_ms() >= next_conflict_try) {
             conflicts_seen = engine.stats().conflicts;
             if io.resolve_held().await.is_ok_and(|n| n > 0) {
+                conflict_failures = 0;
                 continue; // push the resolutions
             }
+            conflict_failures = conflict_failures.saturating_add(1);
+            let delay = options.engine.retry.delay_ms(conflict_failures, js_sys::Math::random(), None);
+            next_conflict_try = now_ms() + delay as f64;
         }
+        let conflict_wait = held.then(|| (next_conflict_try - now_ms()).max(0.0));
         if engine.stats().acked > acked_at_last_pull {
             // What just landed may have changed server versions other clients' changes sit on.
             acked_at_last_pull = engine.stats().acked;
@@ -539,7 +546,7 @@ async fn run(io: BrowserIo, options: SyncOptions) {
                     pull.run(&io, &shared, &options, MAX_PAGES_PER_PULL).await;
                     continue;
                 }
-                earliest(interval, options.pull.then(|| (pull.next_at - now).max(0.0)))
+                earliest(earliest(interval, options.pull.then(|| (pull.next_at - now).max(0.0))), conflict_wait)
             }
             Step::WaitUntil(at) => {
                 // Pushing backs off; pulling need not wait for it, but takes few pages at a time

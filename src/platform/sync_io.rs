@@ -24,7 +24,7 @@ use crate::core::engine::{
 };
 use crate::core::id::SplitMix64;
 use crate::core::pull::{Applied, PullPage, PullPort};
-use crate::core::push::Settlement;
+use crate::core::push::{Rebase, Settlement};
 use crate::core::status::SyncEvent;
 use crate::core::sync_options::SyncOptions;
 use crate::core::{wire, OutboxEntry};
@@ -63,6 +63,16 @@ extern "C" {
         seen: &js_sys::Set,
         hub: &ChangeHub,
     ) -> Result<Promise, JsValue>;
+}
+
+/// What `settleBatch` reads of a settlement: merge bases move only where a collection keeps them.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SettlementWire<'a> {
+    acked_ranges: &'a [(u64, u64)],
+    updated: &'a [OutboxEntry],
+    dead: &'a [crate::core::DeadLetter],
+    rebase: Vec<&'a Rebase>,
 }
 
 struct WindowWire {
@@ -317,7 +327,13 @@ impl Storage for BrowserIo {
     }
 
     async fn settle(&self, settlement: &Settlement) -> Result<Counts, StorageFailure> {
-        let json = serde_json::to_string(settlement).map_err(failure)?;
+        let wire = SettlementWire {
+            acked_ranges: &settlement.acked_ranges,
+            updated: &settlement.updated,
+            dead: &settlement.dead,
+            rebase: settlement.rebase.iter().filter(|r| self.policy.rules.keeps_base(&r.collection)).collect(),
+        };
+        let json = serde_json::to_string(&wire).map_err(failure)?;
         let promise = self.store.on_connection(|db| settle_batch_js(db, &json)).await.map_err(failure)?;
         let counts = JsFuture::from(promise).await.map_err(|e| failure(StorageError::from_js(e)))?;
         let (_, _, dead_letters) = read_counts(counts.as_string())?;

@@ -136,6 +136,30 @@ test("merge: each side's field changes survive", { timeout: 60_000 }, async () =
   });
 });
 
+test("merge: a remote edit made after seeing this client's own pushed edit is kept", { timeout: 60_000 }, async () => {
+  await sharedTodo("merge", async ({ server, a, b }) => {
+    await run(a.page, async () => {
+      await db.collection("todos").patch("t1", { title: "by A" });
+      await db.sync();
+    });
+    await run(b.page, async () => {
+      await db.pull();
+      await db.collection("todos").patch("t1", { title: "by B, after A" });
+      await db.sync();
+    });
+    // A edits another field without having pulled B's edit; its stamp is the latest.
+    await run(a.page, async () => {
+      await db.collection("todos").patch("t1", { done: true });
+      await db.sync();
+    });
+    await run(a.page, () => db.pull());
+    await run(b.page, () => db.pull());
+    await assertConverged(server, a, b, [{ id: "t1", title: "by B, after A", done: true }]);
+    const [conflict] = await reported(a.page);
+    assert.deepEqual(conflict.base, { id: "t1", title: "by A", done: false }, "the base moved with A's acknowledged edit");
+  });
+});
+
 test("delete against update: under lww the later update brings the document back", { timeout: 60_000 }, async () => {
   await sharedTodo("lww", async ({ server, a, b }) => {
     await editOffline(

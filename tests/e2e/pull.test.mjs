@@ -152,7 +152,8 @@ test("after 410 B resyncs from scratch and drops documents deleted while its cur
       await db.collection("todos").putMany([{ id: "keep" }, { id: "gone" }, { id: "edited" }]);
       await db.sync();
     });
-    const first = await open(b, "b", { pullIntervalMs: 0 }, true);
+    // B only pulls, so nothing but the explicit pull below meets the expired cursor.
+    const first = await open(b, "b", { pullIntervalMs: 0, direction: "pull" }, true);
     assert.equal(first.applied, 3);
     await b.evaluate(() => db.collection("todos").put({ id: "local-only" }));
     await a.evaluate(async () => {

@@ -247,8 +247,9 @@ export interface ConflictContext<T = Record<string, unknown>> {
 
 /**
  * A conflict resolver: answer `"local"`, `"remote"`, a new document (with the same key), or
- * `null` to delete. It may be async. If it throws, the local edits stay queued, the conflict is
- * reported with outcome `"unresolved"`, and the next `sync()` asks again.
+ * `null` to delete. It may be async. If it throws or takes over 30 s, nothing changes: the
+ * conflict is reported with outcome `"unresolved"`, the local edits stay queued, and the
+ * resolver is asked again later (with backoff, or at once on `sync()`).
  *
  * @example
  * ```ts
@@ -289,7 +290,7 @@ export interface ConflictEvent {
   /** `"pull"`: found applying a pulled change; `"push"`: the server answered `conflict`. */
   source: "pull" | "push";
   strategy: "lww" | "server-wins" | "client-wins" | "merge" | "custom";
-  /** `"unresolved"`: the resolver failed; the local edits stay queued and held. */
+  /** `"unresolved"`: the resolver failed (or the server's side was unusable); nothing changed. */
   outcome: "local" | "remote" | "merged" | "unresolved";
   local: Record<string, unknown> | null;
   remote: Record<string, unknown> | null;

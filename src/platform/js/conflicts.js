@@ -2,7 +2,7 @@
 // reads and writes). Each function is one transaction and one boundary crossing, with JSON text
 // in and out, and resolves after commit.
 
-import { committed, documentId } from "./sync_io.js";
+import { committed, documentId, versionOf } from "./sync_io.js";
 
 const OUTBOX = "__wharf_outbox";
 const VERSIONS = "__wharf_versions";
@@ -22,6 +22,21 @@ function entriesOf(outbox, collection, key, done) {
   };
   outbox.getAll().onsuccess = (e) => ((values = e.target.result), ready());
   outbox.getAllKeys().onsuccess = (e) => ((keys = e.target.result), ready());
+}
+
+/**
+ * Calls the application's conflict resolver with `context`; the promise rejects if the resolver
+ * throws, or has not answered within `ms` (sync waits for it, so a resolver that never answers
+ * must not stall sync).
+ */
+export function askResolver(resolver, context, ms) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the conflict resolver did not answer within ${ms} ms`)), ms);
+    Promise.resolve()
+      .then(() => resolver(context))
+      .then(resolve, reject)
+      .finally(() => clearTimeout(timer));
+  });
 }
 
 /**
@@ -60,7 +75,9 @@ export function loadConflict(db, collection, key) {
 
 /**
  * Stores a resolution, in one transaction: unless the document's newest queued op is no longer
- * `lastSeq` (a write or another resolution came in between: resolves "stale", nothing written),
+ * `lastSeq` (a write or another resolution came in between: resolves "stale", nothing written)
+ * or the client already knows a newer server version than the one resolved against (resolves
+ * "outdated": the newer state's own conflict will be resolved instead),
  * its queued ops are deleted, the record becomes `plan.value` (deleted when null), `plan.entry`
  * (if any) is queued, and `plan.version` becomes its versions entry. Resolves "done" or "stale";
  * after "done", `hub` (a ChangeHub) hears of the change.
@@ -69,17 +86,28 @@ export function commitResolution(db, collection, key, lastSeq, planJson, hub) {
   const plan = JSON.parse(planJson);
   const tx = db.transaction([collection, OUTBOX, VERSIONS], "readwrite");
   const outbox = tx.objectStore(OUTBOX);
+  const versions = tx.objectStore(VERSIONS);
+  const resolvedAgainst = typeof plan.version === "number" ? plan.version : plan.version.v;
   let outcome = "stale";
-  entriesOf(outbox, collection, key, (mine) => {
+  let known;
+  let mine;
+  const store = () => {
+    if (known === undefined || mine === undefined) return;
     if (mine.length === 0 || mine[mine.length - 1].seq !== lastSeq) return;
+    if (versionOf(known) > resolvedAgainst) {
+      outcome = "outdated";
+      return;
+    }
     outcome = "done";
     for (const entry of mine) outbox.delete(entry.seq);
     const records = tx.objectStore(collection);
     if (plan.value === null) records.delete(key);
     else records.put(plan.value);
     if (plan.entry) outbox.add(plan.entry);
-    tx.objectStore(VERSIONS).put(plan.version, documentId(collection, key));
-  });
+    versions.put(plan.version, documentId(collection, key));
+  };
+  versions.get(documentId(collection, key)).onsuccess = (e) => ((known = e.target.result ?? null), store());
+  entriesOf(outbox, collection, key, (found) => ((mine = found), store()));
   return committed(tx, () => {
     if (outcome === "done") hub.emit([{ collection, key, op: plan.value === null ? "delete" : "put", source: "remote" }]);
     return outcome;

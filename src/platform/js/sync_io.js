@@ -102,20 +102,48 @@ export function prepareBatch(db, limit, plan, count) {
   return done;
 }
 
+/** The merge base after `change` (an acknowledged op) on top of `base`. */
+function rebased(base, change) {
+  if (change.op === "put") return change.value;
+  if (change.op === "delete") return null;
+  return base !== null && typeof base === "object" ? { ...base, ...change.patch } : null;
+}
+
 /**
- * Applies a settlement: deletes acknowledged entries, rewrites rescheduled ones, moves dead
- * letters. Resolves with `{ deadLetters }` (the caller derives `pending` from what it settled).
+ * Applies a settlement: deletes acknowledged entries, rewrites rescheduled ones (only if still
+ * queued: a conflict resolution may have replaced them meanwhile), moves dead letters, and moves
+ * the merge bases of acknowledged changes (`rebase`, in order; never to an older version).
+ * Resolves with `{ deadLetters }` (the caller derives `pending` from what it settled).
  */
 export function settleBatch(db, settlementJson) {
   const settlement = JSON.parse(settlementJson);
-  const tx = db.transaction([OUTBOX, DEAD], "readwrite");
+  const tx = db.transaction([OUTBOX, DEAD, VERSIONS], "readwrite");
   const outbox = tx.objectStore(OUTBOX);
   const dead = tx.objectStore(DEAD);
   const out = {};
   for (const [low, high] of settlement.ackedRanges) outbox.delete(low === high ? low : IDBKeyRange.bound(low, high));
   for (const entry of settlement.updated) {
     const { seq, ...value } = entry;
-    outbox.put(value, seq);
+    outbox.getKey(seq).onsuccess = (e) => {
+      if (e.target.result !== undefined) outbox.put(value, seq);
+    };
+  }
+  const byDocument = new Map();
+  for (const change of settlement.rebase ?? []) {
+    const id = documentId(change.collection, change.key);
+    byDocument.set(id, [...(byDocument.get(id) ?? []), change]);
+  }
+  const versions = tx.objectStore(VERSIONS);
+  for (const [id, changes] of byDocument) {
+    versions.get(id).onsuccess = (e) => {
+      let version = versionOf(e.target.result);
+      let base = e.target.result?.b ?? null;
+      for (const change of changes) {
+        if (change.version < version) continue;
+        [version, base] = [change.version, rebased(base, change)];
+      }
+      versions.put({ v: version, b: base }, id);
+    };
   }
   for (const letter of settlement.dead) {
     outbox.delete(letter.seq);
@@ -204,17 +232,34 @@ export function applyPull(db, scope, body, invalid, cursorKey, keepBase, stamp, 
   const versions = tx.objectStore(VERSIONS);
   const out = { applied: 0, held: [] };
   const changes = hub.active ? [] : null;
-  tx.objectStore(OUTBOX).getAll().onsuccess = (e) => {
-    const queued = new Set(e.target.result.map((op) => documentId(op.collection, op.key)));
+  const outbox = tx.objectStore(OUTBOX);
+  let entries;
+  let seqs;
+  const apply = () => {
+    if (entries === undefined || seqs === undefined) return;
+    const queued = new Map();
+    entries.forEach((entry, n) => {
+      const id = documentId(entry.collection, entry.key);
+      queued.set(id, [...(queued.get(id) ?? []), n]);
+    });
     page.changes.forEach((change, i) => {
-      if (ignored.has(i)) return;
       const id = documentId(change.collection, change.key);
-      seen?.add(id);
+      seen?.add(id); // even an unstorable change says the server still has the document
+      if (ignored.has(i)) return;
       const records = tx.objectStore(change.collection);
       if (queued.has(id)) {
         const held = { i, base: 0 };
         out.held.push(held);
         versions.get(id).onsuccess = (r) => (held.base = versionOf(r.target.result));
+        // Ops the server already answered `conflict` wait on the newest server state, not an
+        // older one: their resolution must be against this version.
+        for (const n of queued.get(id)) {
+          const entry = entries[n];
+          if (!entry.conflict || entry.conflict.version >= change.version) continue;
+          entry.conflict = { version: change.version, value: change.value };
+          if (change.hlc != null) entry.conflict.hlc = change.hlc;
+          outbox.put(entry, seqs[n]);
+        }
         return;
       }
       if (change.value === null) records.delete(change.key);
@@ -226,6 +271,8 @@ export function applyPull(db, scope, body, invalid, cursorKey, keepBase, stamp, 
     tx.objectStore(META).put(page.cursor, cursorKey);
     if (stamp) tx.objectStore(META).put(stamp, "hlc");
   };
+  outbox.getAll().onsuccess = (e) => ((entries = e.target.result), apply());
+  outbox.getAllKeys().onsuccess = (e) => ((seqs = e.target.result), apply());
   return committed(tx, () => {
     if (changes) hub.emit(changes);
     return JSON.stringify(out);
@@ -279,14 +326,15 @@ export function listDead(db) {
  * Moves dead letters back to the outbox, in one transaction with `scope` (the collections whose
  * records an edited letter rewrites). `requeue` is JSON: [{ deadId, entry, local }]; a letter
  * that is no longer there (retried or discarded meanwhile) is skipped. Resolves with how many
- * were queued.
+ * were queued; `hub` hears of the records edited letters rewrote.
  */
-export function requeueDead(db, scope, requeueJson) {
+export function requeueDead(db, scope, requeueJson, hub) {
   const requeue = JSON.parse(requeueJson);
   const tx = db.transaction([DEAD, OUTBOX, ...scope], "readwrite");
   const dead = tx.objectStore(DEAD);
   const outbox = tx.objectStore(OUTBOX);
   let queued = 0;
+  const changes = [];
   for (const { deadId, entry, local } of requeue) {
     dead.get(deadId).onsuccess = (e) => {
       if (e.target.result === undefined) return;
@@ -294,6 +342,7 @@ export function requeueDead(db, scope, requeueJson) {
       outbox.add(entry);
       queued += 1;
       if (!local) return;
+      changes.push({ collection: entry.collection, key: entry.key, op: entry.op === "delete" ? "delete" : "put", source: "local" });
       const records = tx.objectStore(entry.collection);
       if (entry.op === "put") records.put(entry.value);
       else if (entry.op === "delete") records.delete(entry.key);
@@ -304,7 +353,10 @@ export function requeueDead(db, scope, requeueJson) {
       }
     };
   }
-  return committed(tx, () => queued);
+  return committed(tx, () => {
+    hub.emit(changes);
+    return queued;
+  });
 }
 
 /** Replaces a dead letter's payload (already validated in Rust). Resolves with whether it existed. */
