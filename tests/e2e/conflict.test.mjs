@@ -11,12 +11,20 @@ import { startSyncServer } from "./sync-server.mjs";
 
 assertPkgBuilt();
 
-/** Opens the database with `conflicts`; the name "concat" stands for a resolver function. */
+/**
+ * Opens the database with `conflicts`; "concat" stands for a resolver function, "flaky" for one
+ * that throws on its first call and concatenates afterwards.
+ */
 function open(page, name, conflicts, sync = {}) {
   return page.evaluate(
     async ({ name, conflicts, sync }) => {
       const { Wharf } = await import("/pkg/index.js");
       const concat = async ({ local, remote }) => ({ ...remote, title: `${remote.title}+${local.title}` });
+      globalThis.resolverCalls = 0;
+      const flaky = async (ctx) => {
+        if (++globalThis.resolverCalls === 1) throw new Error("resolver not ready");
+        return concat(ctx);
+      };
       globalThis.conflicts = [];
       globalThis.db = await Wharf.open({
         name,
@@ -27,7 +35,7 @@ function open(page, name, conflicts, sync = {}) {
           live: false,
           pullIntervalMs: 0,
           pushIntervalMs: 0,
-          conflicts: conflicts === "concat" ? concat : conflicts,
+          conflicts: { concat, flaky }[conflicts] ?? conflicts,
           ...sync,
         },
       });
@@ -208,5 +216,26 @@ test("a resolver function decides, and its document lands everywhere", { timeout
     const [conflict] = await reported(b.page);
     assert.equal(conflict.strategy, "custom");
     assert.equal(conflict.outcome, "merged");
+  });
+});
+
+test("a resolver that throws changes nothing, is reported, and is asked again after a backoff", { timeout: 60_000 }, async () => {
+  await sharedTodo("flaky", async ({ server, a, b }) => {
+    await editOffline(
+      { a, b },
+      () => db.collection("todos").patch("t1", { title: "A" }),
+      () => db.collection("todos").patch("t1", { title: "B" }),
+    );
+    await eventually(async () => assert.equal((await reported(b.page)).length, 2), { timeout: 5_000 });
+    await run(b.page, () => db.sync());
+    await run(a.page, () => db.pull());
+    await assertConverged(server, a, b, [{ id: "t1", title: "A+B", done: false }]);
+    const [failed, resolved, ...more] = await reported(b.page);
+    assert.deepEqual(more, []);
+    assert.equal(failed.outcome, "unresolved");
+    assert.match(failed.error, /resolver not ready/);
+    assert.equal(resolved.outcome, "merged");
+    assert.deepEqual(resolved.local, { id: "t1", title: "B", done: false }, "the failed attempt changed nothing");
+    assert.equal(await run(b.page, () => globalThis.resolverCalls), 2);
   });
 });
