@@ -13,8 +13,11 @@ use crate::core::{Key, OpKind};
 extern "C" {
     /// Listeners of one database's changes.
     pub type ChangeHub;
+    /// A hub for database `name`, linked to the hubs of the same database in other contexts.
     #[wasm_bindgen(constructor)]
-    pub fn new() -> ChangeHub;
+    pub fn new(name: &str) -> ChangeHub;
+    #[wasm_bindgen(method)]
+    pub fn close(this: &ChangeHub);
     #[wasm_bindgen(method, getter)]
     pub fn active(this: &ChangeHub) -> bool;
     /// Adds `listener(changes)`; returns the function that removes it.

@@ -81,6 +81,13 @@ pub(crate) fn deferred() -> (Promise, Function, Function) {
     (promise, resolve, reject)
 }
 
+impl Drop for LocalStore {
+    /// A store dropped without `close()` still leaves the other contexts' change fan-out.
+    fn drop(&mut self) {
+        self.changes.close();
+    }
+}
+
 pub fn key_to_js(key: &Key) -> JsValue {
     match key {
         Key::Text(s) => JsValue::from_str(s),
@@ -116,6 +123,7 @@ impl LocalStore {
         }
         let scope: Array = schema.write_scope().into_iter().map(JsValue::from).collect();
         let batcher = Rc::new(WriteBatcher::default());
+        let changes = ChangeHub::new(&schema.name);
         Rc::new_cyclic(|weak: &Weak<LocalStore>| {
             let committed = {
                 let batcher = Rc::clone(&batcher);
@@ -177,7 +185,7 @@ impl LocalStore {
                 ),
                 ids: RefCell::new(OpIdGenerator::new(random_seed())),
                 clock: RefCell::default(),
-                changes: ChangeHub::new(),
+                changes,
                 stats: Cell::default(),
                 listeners: RefCell::default(),
                 next_listener: Cell::new(0),
@@ -302,6 +310,7 @@ impl LocalStore {
             db.close();
         }
         self.batcher.seal();
+        self.changes.close();
         self.listeners.borrow_mut().clear();
         self.commit_hook.borrow_mut().take();
         let waiting: Vec<QueuedWrite> = self.waiting.borrow_mut().drain(..).collect();

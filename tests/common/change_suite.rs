@@ -1,6 +1,7 @@
-// Change notification in every scope (window, dedicated worker, service worker): `db.onChange`
+// Change notification in every scope (window, dedicated worker, service worker): `db.onChange`,
+// also across handles of one database (the BroadcastChannel fan-out between tabs),
 // and live queries (`collection.subscribe`) see committed local writes, never rolled-back ones,
-// and stop after unsubscribing. Pulled changes are covered end to end (tests/e2e/live-query.test.mjs).
+// and stop after unsubscribing. Pulled changes are covered end to end (tests/e2e/live.test.mjs).
 // Included after store_suite.rs and sync_suite.rs, which bring support.rs and `sleep_ms`.
 
 /// A JS array that collects every argument a listener receives, and the listener itself.
@@ -113,5 +114,50 @@ async fn a_live_query_follows_writes_with_one_result_per_burst() {
         "INVALID_QUERY",
     );
     db.close();
+    delete_db(&name).await;
+}
+
+#[wasm_bindgen_test]
+async fn changes_made_through_one_handle_reach_listeners_of_another_handle_of_the_database() {
+    // Two handles of one database stand for two tabs: they share nothing but IndexedDB and the
+    // BroadcastChannel, as separate contexts do.
+    let name = unique_name("changes-fanout");
+    let writer = open_todos(&name).await;
+    let reader = open_todos(&name).await;
+    let (calls, listener) = recorder();
+    let _off = reader.on_change(listener).unwrap();
+    let (results, callback) = recorder();
+    let reader_todos = reader.collection("todos".into()).unwrap();
+    let _stop = reader_todos.subscribe(JsValue::NULL, callback).unwrap();
+    sleep_ms(50).await; // the reader's hub announces that it listens
+    let todos = writer.collection("todos".into()).unwrap();
+    resolve(todos.put(todo("a", 1.0))).await;
+    resolve(todos.delete("a".into())).await;
+    resolve(todos.put(todo("b", 2.0))).await;
+    for _ in 0..100 {
+        if calls.length() >= 3 {
+            break;
+        }
+        sleep_ms(10).await;
+    }
+    assert_eq!(
+        batches(&calls),
+        vec![
+            vec!["todos/a:put:local".to_owned()],
+            vec!["todos/a:delete:local".to_owned()],
+            vec!["todos/b:put:local".to_owned()]
+        ]
+    );
+    for _ in 0..100 {
+        let last = results.get(results.length().saturating_sub(1));
+        if js_sys::Array::from(&last).length() == 1 {
+            break;
+        }
+        sleep_ms(10).await;
+    }
+    let last: js_sys::Array = results.get(results.length() - 1).unchecked_into();
+    assert_eq!(prop(&last.get(0), "id").as_string().as_deref(), Some("b"), "the other handle's live query follows");
+    writer.close();
+    reader.close();
     delete_db(&name).await;
 }

@@ -1,6 +1,7 @@
 // End to end: the live channel. B keeps a WebSocket to the server's /live; when A pushes, the
 // server pokes and B pulls within a second, with no pull timer running; B's live queries and
-// `onChange` listeners see the pulled change as remote. With `live: false`
+// `onChange` listeners see the pulled change as remote, and another tab of the same profile sees
+// a tab's local write. With `live: false`
 // nothing arrives until B pulls. When the server restarts, B reconnects and catches up.
 // Run: node --test tests/e2e/  (needs pkg/ and target/debug/wharf-server built).
 
@@ -165,5 +166,36 @@ test("after a server restart B reconnects and catches up", { timeout: 90_000 }, 
   } finally {
     await server.close();
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("two tabs of one profile: a write in one updates the other's live query", { timeout: 60_000 }, async () => {
+  const server = await startSyncServer();
+  const browser = await launchBrowser();
+  try {
+    const first = browser.page;
+    const second = await browser.context.newPage();
+    for (const tab of [first, second]) {
+      await tab.goto(`${server.url}/pkg/package.json`);
+      await open(tab, "shared-by-tabs", { live: false });
+    }
+    await second.evaluate(() => {
+      globalThis.results = [];
+      globalThis.changes = [];
+      db.collection("todos").subscribe(null, (docs) => results.push(docs.map((d) => d.id)));
+      db.onChange((batch) => changes.push(...batch));
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await first.evaluate(() => db.collection("todos").put({ id: "from-the-first-tab" }));
+    await eventually(async () => assert.deepEqual(await second.evaluate(() => results.at(-1)), ["from-the-first-tab"]), {
+      timeout: 2_000,
+      interval: 20,
+    });
+    assert.deepEqual(await second.evaluate(() => changes), [
+      { collection: "todos", key: "from-the-first-tab", op: "put", source: "local" },
+    ]);
+  } finally {
+    await browser.close();
+    await server.close();
   }
 });

@@ -666,8 +666,9 @@ export interface Collection<T = JsonValue> {
 }
 
 /**
- * One changed document, as `db.onChange` reports it. `source` is `"local"` for writes made
- * through this database object, `"remote"` for pulled changes and conflict resolutions.
+ * One changed document, as `db.onChange` reports it. `source` is `"local"` for writes made on
+ * this device (in this tab or another tab or worker with the same database), `"remote"` for
+ * pulled changes and conflict resolutions.
  *
  * @example
  * ```ts
