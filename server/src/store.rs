@@ -18,6 +18,7 @@ use std::sync::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::Value;
 use thiserror::Error;
+use wharf::core::hlc;
 use wharf::core::outbox::apply_patch;
 use wharf::core::protocol::{is_stale, Change, Mutation, MutationResult};
 use wharf::core::{Key, OpKind};
@@ -309,6 +310,12 @@ fn apply_one(
     if let Err(message) = mutation.check() {
         return rejected(tx, client_id, mutation, "INVALID_MUTATION", message);
     }
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_millis() as f64);
+    let stamp = match mutation.hlc.as_deref().map(|stamp| hlc::accepted(stamp, client_id, now_ms)).transpose() {
+        Ok(stamp) => stamp,
+        Err(message) => return rejected(tx, client_id, mutation, "INVALID_MUTATION", message),
+    };
     let key = key_text(&mutation.key);
     let current = read_record(tx, &mutation.collection, &key)?;
     let current_version = current.as_ref().map_or(0, |r| r.version);
@@ -341,7 +348,7 @@ fn apply_one(
         "INSERT INTO records (collection, key, value, version, seq, hlc, writer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (collection, key) DO UPDATE SET value = excluded.value, version = excluded.version,
          seq = excluded.seq, hlc = excluded.hlc, writer = excluded.writer",
-        params![mutation.collection, key, text, signed(version), signed(*seq), mutation.hlc, client_id],
+        params![mutation.collection, key, text, signed(version), signed(*seq), stamp, client_id],
     )?;
     tx.execute(
         "INSERT INTO applied_mutations (id, client_id, version) VALUES (?1, ?2, ?3)",
@@ -510,11 +517,27 @@ mod tests {
     }
 
     #[test]
+    fn stamps_must_be_the_pushers_and_runaway_ones_are_capped() {
+        let store = Store::open(":memory:").unwrap();
+        let mut foreign = mutation("m1", "put", "a", Some(("value", json!({"id": "a"}))));
+        foreign.hlc = Some("0000000003e80000-someone-else".into());
+        let results = store.apply_push("c", &[foreign]).unwrap();
+        assert!(
+            matches!(&results[0], MutationResult::Rejected { code, permanent: true, .. } if code == "INVALID_MUTATION")
+        );
+        let mut runaway = mutation("m2", "put", "a", Some(("value", json!({"id": "a"}))));
+        runaway.hlc = Some("ffffffffffff0000-c".into());
+        store.apply_push("c", &[runaway]).unwrap();
+        let stored = store.record("todos", &Key::Text("a".into())).unwrap().unwrap().hlc.unwrap();
+        assert!(stored.as_str() < "ffffffffffff0000-c" && stored.ends_with("-c"), "{stored}");
+    }
+
+    #[test]
     fn writes_take_increasing_seqs_and_pull_pages_by_them() {
         let store = Store::open(":memory:").unwrap();
         let mut note = mutation("m2", "put", "n", Some(("value", json!({"id": "n"}))));
         note.collection = "notes".into();
-        note.hlc = Some("0002:0:c".into());
+        note.hlc = Some("0000000007d00002-c".into());
         let batch = [
             mutation("m1", "put", "a", Some(("value", json!({"id": "a"})))),
             note,
@@ -527,7 +550,7 @@ mod tests {
         assert_eq!(store.latest_seq(), 3);
         let (page, cursor, more) = store.pull(0, 2, None).unwrap();
         assert_eq!((keys(&page), cursor, more), (vec!["todos/\"a\"".into(), "notes/\"n\"".into()], 2, true));
-        assert_eq!(page[1].hlc.as_deref(), Some("0002:0:c"));
+        assert_eq!(page[1].hlc.as_deref(), Some("0000000007d00002-c"));
         let (page, cursor, more) = store.pull(cursor, 2, None).unwrap();
         assert_eq!((keys(&page), cursor, more), (vec!["todos/\"b\"".into()], 3, false));
         assert_eq!(store.pull(3, 2, None).unwrap(), (vec![], 3, false), "caught up: the cursor stays");

@@ -67,7 +67,7 @@ async fn a_delete_is_a_change_with_value_null_and_hlc_travels() {
     let dir = site();
     let app = router(config(dir.path(), None));
     let mut stamped = put("m2", "todos", "b");
-    stamped["hlc"] = json!("0001:0:c1");
+    stamped["hlc"] = json!("0000000003e80001-c1");
     push(&app, vec![put("m1", "todos", "a"), stamped], None).await;
     push(&app, vec![delete("m3", "todos", "a")], None).await;
     let (status, page, text) = pull(&app, "cursor=").await;
@@ -75,7 +75,7 @@ async fn a_delete_is_a_change_with_value_null_and_hlc_travels() {
     assert_eq!(
         page,
         json!({"protocol": 1, "cursor": "3", "hasMore": false, "changes": [
-            {"collection": "todos", "key": "b", "value": {"id": "b"}, "version": 1, "hlc": "0001:0:c1"},
+            {"collection": "todos", "key": "b", "value": {"id": "b"}, "version": 1, "hlc": "0000000003e80001-c1"},
             {"collection": "todos", "key": "a", "value": null, "version": 2},
         ]})
     );

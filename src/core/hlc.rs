@@ -88,6 +88,21 @@ pub fn node_of(stamp: &str) -> Option<&str> {
     stamp.get(STAMP_LEN + 1..).filter(|node| !node.is_empty())
 }
 
+/// What a server stores for a mutation's stamp: it must be a wire stamp of the pushing client
+/// (else `Err`, and the mutation is refused); one more than `MAX_DRIFT_MS` ahead of the server's
+/// clock is brought back to that limit, so a runaway clock cannot win every later conflict.
+pub fn accepted(stamp: &str, client_id: &str, now_ms: f64) -> Result<String, String> {
+    let parsed = parse(stamp).ok_or_else(|| format!("hlc {stamp:?} is not a clock stamp"))?;
+    if node_of(stamp) != Some(client_id) {
+        return Err(format!("hlc {stamp:?} does not end with \"-{client_id}\", the pushing client's id"));
+    }
+    let limit = wall_ms(now_ms).saturating_add(MAX_DRIFT_MS);
+    if parsed.ms <= limit {
+        return Ok(stamp.to_owned());
+    }
+    Ok(with_node(&Hlc { ms: limit, counter: 0 }.format(), client_id))
+}
+
 /// Whether wire stamp `a` is later than `b`. A missing or unreadable stamp is earlier than any
 /// readable one; equal stamps from different nodes are ordered by node id, so two clients always
 /// agree on the winner.
@@ -137,6 +152,16 @@ mod tests {
             assert_eq!(node_of(bad), None);
         }
         assert_eq!(clock, Hlc::default());
+    }
+
+    #[test]
+    fn a_server_accepts_only_the_pushers_stamps_and_caps_runaway_clocks() {
+        assert_eq!(accepted("0000000003e80001-a", "a", 5_000.0), Ok("0000000003e80001-a".to_owned()));
+        assert!(accepted("0000000003e80001-b", "a", 5_000.0).unwrap_err().contains("\"-a\""));
+        assert!(accepted("0000000003e80001", "a", 5_000.0).is_err());
+        assert!(accepted("soon", "a", 5_000.0).is_err());
+        let far = format!("{:012x}0007-a", 5_000 + MAX_DRIFT_MS + 99);
+        assert_eq!(accepted(&far, "a", 5_000.0), Ok(format!("{:012x}0000-a", 5_000 + MAX_DRIFT_MS)));
     }
 
     #[test]
