@@ -277,6 +277,19 @@ impl Database {
         Ok(self.store.changes().watch(&listener))
     }
 
+    /// Asks the page's service worker to fire Background Sync `tag` (default `"wharf-sync"`) when
+    /// the browser is online, so a worker using `handleBackgroundSync` drains the outbox even
+    /// after every tab closed. Resolves `"registered"`, or `"unsupported"` where the browser has
+    /// no Background Sync.
+    #[wasm_bindgen(js_name = registerBackgroundSync, unchecked_return_type = "Promise<\"registered\" | \"unsupported\">")]
+    pub fn register_background_sync(&self, tag: Option<String>) -> Promise {
+        if self.sync.is_none() {
+            return Promise::reject(&not_configured());
+        }
+        let tag = tag.filter(|t| !t.is_empty()).unwrap_or_else(|| "wharf-sync".to_owned());
+        crate::platform::sync_driver::register_background_sync(&tag)
+    }
+
     /// Calls `listener(conflict)` for every conflict, with both sides and how it ended.
     #[wasm_bindgen(js_name = onConflict, unchecked_return_type = "() => void")]
     pub fn on_conflict(

@@ -44,6 +44,8 @@ extern "C" {
     /// `[promise, wake]`.
     fn sleeper(ms: Option<f64>) -> js_sys::Array;
     fn later(ms: f64, callback: &Function) -> Function;
+    #[wasm_bindgen(js_name = registerBackgroundSync)]
+    pub fn register_background_sync(tag: &str) -> Promise;
 }
 
 /// The kinds of event a listener can subscribe to (`SyncEvent::name`).

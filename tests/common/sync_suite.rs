@@ -51,6 +51,7 @@ async fn sync_calls_without_sync_options_say_so_and_dead_letters_work_empty() {
     let db = open_todos(&name).await;
     reject(db.sync(JsValue::UNDEFINED), "NOT_CONFIGURED").await;
     reject(db.pull(JsValue::UNDEFINED), "NOT_CONFIGURED").await;
+    reject(db.register_background_sync(None), "NOT_CONFIGURED").await;
     let listener: JsValue = js_sys::Function::new_no_args("").into();
     expect_wharf_error(&db.on_status(listener).expect_err("throws"), "NOT_CONFIGURED");
     expect_wharf_error(&db.pause_sync().expect_err("throws"), "NOT_CONFIGURED");
@@ -139,6 +140,7 @@ async fn a_push_only_database_refuses_pull() {
     let name = unique_name("push-only");
     let db = open_synced(&name, r#"{"url":"http://127.0.0.1:59999","direction":"push","pushIntervalMs":0}"#).await.expect("opens");
     reject(db.pull(JsValue::UNDEFINED), "NOT_CONFIGURED").await;
+    reject(db.register_background_sync(None), "NOT_CONFIGURED").await;
     db.close();
     delete_db(&name).await;
 }

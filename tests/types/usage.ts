@@ -5,6 +5,7 @@
 
 import {
   Wharf,
+  handleBackgroundSync,
   init,
   initSync,
   isWharfError,
@@ -251,6 +252,12 @@ export async function syncing(db: Database): Promise<void> {
     // @ts-expect-error outcomes are a closed set
     if (c.outcome === "ignored") return;
   });
+  const registered: "registered" | "unsupported" = await db.registerBackgroundSync();
+  void registered;
+  const handled: boolean = handleBackgroundSync({ tag: "wharf-sync", waitUntil: () => {} }, async () => db);
+  void handled;
+  // @ts-expect-error the second argument is a database or a function opening one
+  handleBackgroundSync({ tag: "x", waitUntil: () => {} }, "todos");
   db.pauseSync();
   db.resumeSync();
 }

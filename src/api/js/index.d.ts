@@ -56,6 +56,26 @@ export interface WharfError extends Error {
 }
 
 /**
+ * For a service worker's `sync` event: if `event.tag` is `tag` (default `"wharf-sync"`), keeps
+ * the worker alive (`event.waitUntil`) until the outbox is drained. `database` is an open
+ * database, or a function that opens one (it is closed again afterwards). If the drain fails
+ * (offline, server down), the browser fires the event again later. Returns whether the event
+ * was Wharf's. Pages ask for the event with `db.registerBackgroundSync()`.
+ *
+ * @example
+ * ```ts
+ * // sw.js, registered with { type: "module" }
+ * import { Wharf, handleBackgroundSync } from "wharf";
+ * self.addEventListener("sync", (event) => handleBackgroundSync(event, () => Wharf.open(options)));
+ * ```
+ */
+export function handleBackgroundSync(
+  event: { tag: string; waitUntil(promise: Promise<unknown>): void },
+  database: Database | (() => Promise<Database>),
+  tag?: string,
+): boolean;
+
+/**
  * True when `error` is a {@link WharfError}; narrows its type.
  *
  * @example
@@ -746,6 +766,20 @@ export interface Database {
    * ```
    */
   onConflict(listener: (conflict: ConflictEvent) => void): () => void;
+  /**
+   * Asks the page's service worker to fire Background Sync `tag` (default `"wharf-sync"`) once
+   * the browser is online, so a worker calling {@link handleBackgroundSync} drains the outbox
+   * even after every tab closed. Resolves `"unsupported"` where the browser has no Background
+   * Sync (then sync happens when a page with the database is open). Rejects with
+   * `NOT_CONFIGURED` without `sync` options.
+   *
+   * @example
+   * ```ts
+   * await todos.put(todo);
+   * if (!navigator.onLine) await db.registerBackgroundSync();
+   * ```
+   */
+  registerBackgroundSync(tag?: string): Promise<"registered" | "unsupported">;
   /** Stop pushing until `resumeSync()` (status `paused`); writes keep queueing. */
   pauseSync(): void;
   /** Resume pushing. */

@@ -37,6 +37,22 @@ export const Wharf = Object.freeze({
   },
 });
 
+export function handleBackgroundSync(event, database, tag = "wharf-sync") {
+  if (event.tag !== tag) return false;
+  event.waitUntil(
+    (async () => {
+      const opened = typeof database === "function";
+      const db = opened ? await database() : database;
+      try {
+        await db.sync(); // a rejection (offline, server down) makes the browser try again later
+      } finally {
+        if (opened) db.close();
+      }
+    })(),
+  );
+  return true;
+}
+
 export function isWharfError(error) {
   return error instanceof Error && error.name === "WharfError" && typeof error.code === "string";
 }

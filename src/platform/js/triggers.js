@@ -74,3 +74,17 @@ export function abortable(promise, signal) {
     );
   });
 }
+
+/**
+ * Asks the service worker registration controlling this page to fire a Background Sync event
+ * `tag` once the browser is online (at once, if it is). Resolves with "registered", or with
+ * "unsupported" where there is no service worker or no Background Sync (Firefox, Safari).
+ */
+export async function registerBackgroundSync(tag) {
+  const container = globalThis.navigator?.serviceWorker;
+  if (!container || typeof globalThis.SyncManager !== "function") return "unsupported";
+  const registration = await container.ready;
+  if (!registration.sync) return "unsupported";
+  await registration.sync.register(tag);
+  return "registered";
+}
