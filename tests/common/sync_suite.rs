@@ -140,7 +140,6 @@ async fn a_push_only_database_refuses_pull() {
     let name = unique_name("push-only");
     let db = open_synced(&name, r#"{"url":"http://127.0.0.1:59999","direction":"push","pushIntervalMs":0}"#).await.expect("opens");
     reject(db.pull(JsValue::UNDEFINED), "NOT_CONFIGURED").await;
-    reject(db.register_background_sync(None), "NOT_CONFIGURED").await;
     db.close();
     delete_db(&name).await;
 }
