@@ -140,6 +140,10 @@ async fn a_push_only_database_refuses_pull() {
     let name = unique_name("push-only");
     let db = open_synced(&name, r#"{"url":"http://127.0.0.1:59999","direction":"push","pushIntervalMs":0}"#).await.expect("opens");
     reject(db.pull(JsValue::UNDEFINED), "NOT_CONFIGURED").await;
+    // No service worker is registered for the test page (and workers have no registration of
+    // their own): Background Sync is reported unsupported at once, never awaited forever.
+    let answer = resolve(db.register_background_sync(None)).await;
+    assert_eq!(answer.as_string().as_deref(), Some("unsupported"));
     db.close();
     delete_db(&name).await;
 }

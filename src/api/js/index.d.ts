@@ -770,8 +770,8 @@ export interface Database {
    * Asks the page's service worker to fire Background Sync `tag` (default `"wharf-sync"`) once
    * the browser is online, so a worker calling {@link handleBackgroundSync} drains the outbox
    * even after every tab closed. Resolves `"unsupported"` where the browser has no Background
-   * Sync (then sync happens when a page with the database is open). Rejects with
-   * `NOT_CONFIGURED` without `sync` options.
+   * Sync or no service worker is registered for this page (then sync happens when a page with
+   * the database is open). Rejects with `NOT_CONFIGURED` without `sync` options.
    *
    * @example
    * ```ts

@@ -76,14 +76,17 @@ export function abortable(promise, signal) {
 }
 
 /**
- * Asks the service worker registration controlling this page to fire a Background Sync event
+ * Asks the service worker registration of this page's scope to fire a Background Sync event
  * `tag` once the browser is online (at once, if it is). Resolves with "registered", or with
- * "unsupported" where there is no service worker or no Background Sync (Firefox, Safari).
+ * "unsupported" where there is no Background Sync (Firefox, Safari) or no service worker
+ * registered for this page (never waits for one that may never come).
  */
 export async function registerBackgroundSync(tag) {
   const container = globalThis.navigator?.serviceWorker;
   if (!container || typeof globalThis.SyncManager !== "function") return "unsupported";
-  const registration = await container.ready;
+  const found = await container.getRegistration();
+  if (!found) return "unsupported";
+  const registration = found.active ? found : await container.ready;
   if (!registration.sync) return "unsupported";
   await registration.sync.register(tag);
   return "registered";
