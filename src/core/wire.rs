@@ -43,7 +43,8 @@ fn boolean(m: &Obj, k: &str) -> Result<bool, String> {
 }
 
 /// `null` and absent are `None`, as serde's `Option` does.
-fn some<'a>(m: &'a Obj, k: &str) -> Option<&'a Value> {
+/// The field `k`, unless it is missing or null.
+pub fn some<'a>(m: &'a Obj, k: &str) -> Option<&'a Value> {
     m.get(k).filter(|v| !v.is_null())
 }
 

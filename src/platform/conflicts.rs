@@ -15,9 +15,8 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::IdbDatabase;
 
 use super::changes::ChangeHub;
-use super::error::StorageError;
 use super::store::key_to_js;
-use super::sync_io::{describe, BrowserIo};
+use super::sync_io::{describe, failure, settled, BrowserIo};
 use crate::core::conflict::{decide, settle, Choice, Conflict, Outcome, Resolution, Strategy};
 use crate::core::engine::StorageFailure;
 use crate::core::status::{ConflictReport, SyncEvent};
@@ -78,18 +77,6 @@ struct LocalState {
     local_hlc: Option<String>,
 }
 
-fn failure(error: impl std::fmt::Display) -> StorageFailure {
-    StorageFailure(error.to_string())
-}
-
-async fn settled(promise: Result<Promise, StorageError>) -> Result<JsValue, StorageFailure> {
-    JsFuture::from(promise.map_err(failure)?).await.map_err(|e| failure(StorageError::from_js(e)))
-}
-
-fn non_null(value: Option<&Value>) -> Option<Value> {
-    value.filter(|v| !v.is_null()).cloned()
-}
-
 /// The documents whose ops the server answered `conflict` and are still held.
 pub async fn held(io: &BrowserIo) -> Result<Vec<RemoteState>, StorageFailure> {
     let text = settled(io.store.on_connection(held_conflicts_js).await).await?;
@@ -102,7 +89,7 @@ pub async fn held(io: &BrowserIo) -> Result<Vec<RemoteState>, StorageFailure> {
             Ok(RemoteState {
                 collection: wire::string(m, "collection").map_err(StorageFailure)?,
                 key: Key::from_json(m.get("key").unwrap_or(&Value::Null)).map_err(failure)?,
-                value: non_null(m.get("value")),
+                value: wire::some(m, "value").cloned(),
                 version: wire::uint(m, "version").map_err(StorageFailure)?,
                 hlc: m.get("hlc").and_then(Value::as_str).map(str::to_owned),
             })
@@ -116,8 +103,8 @@ async fn load(io: &BrowserIo, remote: &RemoteState) -> Result<LocalState, Storag
     let value = wire::parse(&text.as_string().unwrap_or_default()).map_err(StorageFailure)?;
     let m = wire::obj(&value, "conflict").map_err(StorageFailure)?;
     Ok(LocalState {
-        local: non_null(m.get("local")),
-        base: m.get("base").and_then(|b| non_null(b.get("b"))),
+        local: wire::some(m, "local").cloned(),
+        base: m.get("base").and_then(Value::as_object).and_then(|b| wire::some(b, "b")).cloned(),
         last_seq: m.get("lastSeq").and_then(Value::as_f64),
         local_hlc: m.get("localHlc").and_then(Value::as_str).map(str::to_owned),
     })

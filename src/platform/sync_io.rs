@@ -106,8 +106,13 @@ fn read_reply(reply: &JsValue) -> TransportReply {
     }
 }
 
-fn failure(error: impl std::fmt::Display) -> StorageFailure {
+pub(crate) fn failure(error: impl std::fmt::Display) -> StorageFailure {
     StorageFailure(error.to_string())
+}
+
+/// What a started IndexedDB call (`store.on_connection(...)`) resolved with after commit.
+pub(crate) async fn settled(started: Result<Promise, StorageError>) -> Result<JsValue, StorageFailure> {
+    JsFuture::from(started.map_err(failure)?).await.map_err(|e| failure(StorageError::from_js(e)))
 }
 
 /// `(pending, exact, deadLetters)` as `prepareBatch` / `settleBatch` report them.
@@ -194,8 +199,7 @@ impl BrowserIo {
 
     /// Exact sizes of the outbox and the dead letters, for the status while nothing is sent.
     pub async fn counts(&self) -> Result<Counts, StorageFailure> {
-        let promise = self.store.on_connection(count_queues_js).await.map_err(failure)?;
-        let counts = JsFuture::from(promise).await.map_err(|e| failure(StorageError::from_js(e)))?;
+        let counts = settled(self.store.on_connection(count_queues_js).await).await?;
         let (pending, _, dead_letters) = read_counts(counts.as_string())?;
         let pending = pending.unwrap_or(0);
         self.pending.set(pending);
@@ -334,8 +338,7 @@ impl Storage for BrowserIo {
             rebase: settlement.rebase.iter().filter(|r| self.policy.rules.keeps_base(&r.collection)).collect(),
         };
         let json = serde_json::to_string(&wire).map_err(failure)?;
-        let promise = self.store.on_connection(|db| settle_batch_js(db, &json)).await.map_err(failure)?;
-        let counts = JsFuture::from(promise).await.map_err(|e| failure(StorageError::from_js(e)))?;
+        let counts = settled(self.store.on_connection(|db| settle_batch_js(db, &json)).await).await?;
         let (_, _, dead_letters) = read_counts(counts.as_string())?;
         let settled = (settlement.acked.len() + settlement.dead.len()) as u64;
         let pending = self.pending.get().saturating_sub(settled);
@@ -353,8 +356,7 @@ impl Transport for BrowserIo {
 impl PullPort for BrowserIo {
     async fn load_cursor(&self) -> Result<String, StorageFailure> {
         let key = self.sync.cursor_key();
-        let promise = self.store.on_connection(|db| load_meta_js(db, &key)).await.map_err(failure)?;
-        let cursor = JsFuture::from(promise).await.map_err(|e| failure(StorageError::from_js(e)))?;
+        let cursor = settled(self.store.on_connection(|db| load_meta_js(db, &key)).await).await?;
         Ok(cursor.as_string().unwrap_or_default())
     }
 
@@ -379,9 +381,8 @@ impl PullPort for BrowserIo {
         let Some(seen) = self.resync_seen.borrow_mut().take() else { return Ok(0) };
         let scope = self.pulled_collections();
         let hub = self.store.changes();
-        let promise =
-            self.store.on_connection(|db| sweep_unseen_js(db, scope.clone(), &seen, hub)).await.map_err(failure)?;
-        let removed = JsFuture::from(promise).await.map_err(|e| failure(StorageError::from_js(e)))?;
+        let removed =
+            settled(self.store.on_connection(|db| sweep_unseen_js(db, scope.clone(), &seen, hub)).await).await?;
         Ok(removed.as_f64().unwrap_or(0.0) as u64)
     }
 
@@ -399,26 +400,12 @@ impl PullPort for BrowserIo {
         let stamp = self.store.last_stamp();
         let invalid: Vec<u32> = invalid.iter().map(|&i| i as u32).collect();
         let cursor_key = self.sync.cursor_key();
-        let promise = self
-            .store
-            .on_connection(|db| {
-                let hub = self.store.changes();
-                let seen = self.resync_seen.borrow().as_ref().map_or(JsValue::NULL, |set| set.into());
-                apply_pull_js(
-                    db,
-                    scope.clone(),
-                    body,
-                    invalid.clone(),
-                    &cursor_key,
-                    keep_base.clone(),
-                    &stamp,
-                    hub,
-                    &seen,
-                )
-            })
-            .await
-            .map_err(failure)?;
-        let outcome = JsFuture::from(promise).await.map_err(|e| failure(StorageError::from_js(e)))?;
+        let started = self.store.on_connection(|db| {
+            let hub = self.store.changes();
+            let seen = self.resync_seen.borrow().as_ref().map_or(JsValue::NULL, |set| set.into());
+            apply_pull_js(db, scope.clone(), body, invalid.clone(), &cursor_key, keep_base.clone(), &stamp, hub, &seen)
+        });
+        let outcome = settled(started.await).await?;
         let value = wire::parse(&outcome.as_string().unwrap_or_default()).map_err(StorageFailure)?;
         let fields = wire::obj(&value, "applied").map_err(StorageFailure)?;
         let mut applied =

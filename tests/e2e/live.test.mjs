@@ -37,6 +37,16 @@ const write = (page, doc) =>
 
 const get = (page, id) => page.evaluate((id) => db.collection("todos").get(id), id);
 
+/** Opens A and B without sockets; A writes `doc`; `waitMs` later B still lacks it. */
+async function writeUnseenByB(a, b, doc, waitMs) {
+  await open(a, "a", { live: false });
+  await open(b, "b", { live: false });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await write(a, doc);
+  await new Promise((resolve) => setTimeout(resolve, waitMs));
+  assert.equal(await get(b, doc.id), undefined, "nothing pulls B yet");
+}
+
 async function withClients(server, fn) {
   const a = await launchBrowser();
   const b = await launchBrowser();
@@ -107,12 +117,7 @@ test("with live: false nothing arrives until B pulls", { timeout: 60_000 }, asyn
   const server = await startSyncServer();
   try {
     await withClients(server, async (a, b) => {
-      await open(a, "a", { live: false });
-      await open(b, "b", { live: false });
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      await write(a, { id: "quiet" });
-      await new Promise((resolve) => setTimeout(resolve, 1_500));
-      assert.equal(await get(b, "quiet"), undefined);
+      await writeUnseenByB(a, b, { id: "quiet" }, 1_500);
       await b.evaluate(() => db.pull());
       assert.deepEqual(await get(b, "quiet"), { id: "quiet" });
     });
@@ -125,12 +130,7 @@ test("B pulls when its page becomes visible again (no socket, no timer)", { time
   const server = await startSyncServer();
   try {
     await withClients(server, async (a, b) => {
-      await open(a, "a", { live: false });
-      await open(b, "b", { live: false });
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      await write(a, { id: "while-hidden" });
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-      assert.equal(await get(b, "while-hidden"), undefined, "nothing pulls B yet");
+      await writeUnseenByB(a, b, { id: "while-hidden" }, 1_000);
       await b.evaluate(() => {
         for (const state of ["hidden", "visible"]) {
           Object.defineProperty(document, "visibilityState", { value: state, configurable: true });
