@@ -149,6 +149,7 @@ test("merge: a remote edit made after seeing this client's own pushed edit is ke
     await run(a.page, async () => {
       await db.collection("todos").patch("t1", { title: "by A" });
       await db.sync();
+      await db.pull(); // the pull that follows a landed push is over before B writes
     });
     await run(b.page, async () => {
       await db.pull();
