@@ -37,7 +37,7 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// Fault injection, `None` unless turned on; shared so it can be paused at run time.
     pub faults: Option<Arc<Faults>>,
-    /// Pushes and duplicate answers, for `GET /debug/state`.
+    /// Pushes, duplicate answers and overlapping pushes, for `GET /debug/state`.
     pub counters: Counters,
     /// The live channel: its heartbeat period and the hub pushes poke.
     pub live: Live,
@@ -82,6 +82,10 @@ async fn push(State(config): State<Arc<Config>>, headers: HeaderMap, body: Bytes
     if request.client_id.is_empty() || request.client_id.len() > MAX_ID_BYTES {
         return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("clientId must be 1 to {MAX_ID_BYTES} bytes"));
     }
+    // In flight from here (before the injected latency) until the handler returns, whichever way.
+    // Tracked with `--faults` only: it is test tooling, and its set of seen contexts only grows.
+    let context = config.faults.as_ref().and(wharf_context(&headers));
+    let _in_flight = config.counters.push_started(&request.client_id, context);
     if request.mutations.len() > config.max_batch {
         return error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -122,6 +126,15 @@ async fn push(State(config): State<Arc<Config>>, headers: HeaderMap, body: Bytes
     }
 }
 
+/// The diagnostic `X-Wharf-Context` header (docs/protocol.md): the JS context that sent the push.
+/// Ignored when empty, not text, or longer than an id may be.
+fn wharf_context(headers: &HeaderMap) -> Option<&str> {
+    let context = headers.get(WHARF_CONTEXT)?.to_str().ok()?.trim();
+    (!context.is_empty() && context.len() <= MAX_ID_BYTES).then_some(context)
+}
+
+const WHARF_CONTEXT: &str = "x-wharf-context";
+
 fn injected_failure(faults: &Faults) -> Response {
     let status = StatusCode::from_u16(faults.settings.fail_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     let mut response = error(status, "INJECTED_FAULT", "fault injected by --faults; nothing was applied");
@@ -156,6 +169,7 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
         header::CONTENT_TYPE,
         header::AUTHORIZATION,
         "idempotency-key".parse().expect("valid header name"),
+        WHARF_CONTEXT.parse().expect("valid header name"),
     ]))
 }
 

@@ -134,10 +134,13 @@ async fn serves_the_demo_and_the_package_and_answers_cors_preflight() {
         .uri("/push")
         .header("origin", "http://localhost:5173")
         .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type,idempotency-key,x-wharf-context")
         .body(Body::empty())
         .unwrap();
     let response = app.clone().oneshot(preflight).await.unwrap();
     assert_eq!(response.headers()["access-control-allow-origin"], "http://localhost:5173");
+    let allowed = response.headers()["access-control-allow-headers"].to_str().unwrap();
+    assert!(allowed.contains("x-wharf-context"), "{allowed}");
 }
 
 fn faulty(dir: &Path, fail_rate: f64, drop_after_apply_rate: f64) -> (axum::Router, Arc<Faults>) {
@@ -227,7 +230,7 @@ async fn a_batch_with_the_poison_field_is_refused_whole_and_one_without_applies(
 }
 
 #[tokio::test]
-async fn debug_state_reports_applied_pushes_duplicates_and_records() {
+async fn debug_state_reports_applied_pushes_duplicates_overlaps_and_records() {
     let dir = site();
     let (app, _) = faulty(dir.path(), 0.0, 0.0);
     let numbered = json!({"id": "m3", "seq": 3, "collection": "notes", "key": 7, "op": "put", "value": {"n": 7}});
@@ -245,6 +248,9 @@ async fn debug_state_reports_applied_pushes_duplicates_and_records() {
             "applied": 4,
             "pushes": 3,
             "duplicates": 3,
+            "overlaps": 0,
+            "contexts": 0,
+            "overlapSamples": [],
             "records": [
                 {"collection": "notes", "key": 7, "version": 1, "value": {"n": 7}},
                 {"collection": "todos", "key": "a", "version": 2, "value": null},

@@ -12,13 +12,14 @@ export const SERVER_BIN = process.env.WHARF_SERVER_BIN || path.join(REPO_ROOT, "
 
 /**
  * @param {string[]} flags extra command-line flags, e.g. ["--fail-rate", "0.2"]
- * @param {{ addr?: string }} options a fixed address, to restart a server where clients expect it
+ * @param {{ addr?: string, www?: string }} options a fixed address, to restart a server where
+ *   clients expect it; the folder served at / instead of www/ (test fixtures)
  * @returns {Promise<{ url: string, state(): Promise<any>, setFaults(enabled: boolean): Promise<void>,
  *   log: string[], close(): Promise<void> }>}
  */
-export async function startSyncServer(flags = [], { addr = "127.0.0.1:0" } = {}) {
+export async function startSyncServer(flags = [], { addr = "127.0.0.1:0", www = path.join(REPO_ROOT, "www") } = {}) {
   if (!existsSync(SERVER_BIN)) throw new Error(`${SERVER_BIN} is missing: run cargo build -p wharf-server`);
-  const args = ["--addr", addr, "--www", path.join(REPO_ROOT, "www"), "--pkg", path.join(REPO_ROOT, "pkg"), "--faults", ...flags];
+  const args = ["--addr", addr, "--www", www, "--pkg", path.join(REPO_ROOT, "pkg"), "--faults", ...flags];
   const child = spawn(SERVER_BIN, args, { stdio: ["ignore", "pipe", "pipe"] });
   const log = [];
   child.stderr.on("data", (chunk) => log.push(String(chunk)));
