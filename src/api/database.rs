@@ -133,8 +133,6 @@ fn to_js_json(value: &impl serde::Serialize) -> JsValue {
 pub struct Database {
     store: Rc<LocalStore>,
     sync: Option<SyncDriver>,
-    /// `sync.direction` includes pulling.
-    pulls: bool,
 }
 
 #[wasm_bindgen]
@@ -162,10 +160,9 @@ impl Database {
                 })?;
             }
         }
-        let pulls = sync.as_ref().is_some_and(|options| options.pull);
         let store = LocalStore::open(schema).await?;
         let sync = sync.map(|options| SyncDriver::start(Rc::clone(&store), options, get_token, resolvers));
-        Ok(Database { store, sync, pulls })
+        Ok(Database { store, sync })
     }
 
     /// Deletes a database and everything in it; waits until every connection has closed.
@@ -219,13 +216,20 @@ impl Database {
     #[wasm_bindgen(unchecked_return_type = "Promise<PullResult>")]
     pub fn pull(&self, #[wasm_bindgen(unchecked_param_type = "{ signal?: AbortSignal }")] options: JsValue) -> Promise {
         let Some(shared) = self.shared() else { return Promise::reject(&not_configured()) };
-        abortable(&shared.pull(self.pulls), &signal_of(&options))
+        abortable(&shared.pull(), &signal_of(&options))
     }
 
     /// The current sync status, or null when the database was opened without `sync`.
     #[wasm_bindgen(getter, js_name = syncStatus, unchecked_return_type = "SyncStatus | null")]
     pub fn sync_status(&self) -> JsValue {
-        self.shared().map_or(JsValue::NULL, |shared| to_js_json(&shared.status()))
+        self.shared().and_then(|shared| js_sys::JSON::parse(&shared.status_json()).ok()).unwrap_or(JsValue::NULL)
+    }
+
+    /// `"leader"` when this context drains the outbox for every tab and worker of the database,
+    /// `"follower"` when another context does; null without `sync`.
+    #[wasm_bindgen(getter, js_name = syncRole, unchecked_return_type = "\"leader\" | \"follower\" | null")]
+    pub fn sync_role(&self) -> JsValue {
+        self.shared().map_or(JsValue::NULL, |shared| JsValue::from_str(shared.role()))
     }
 
     /// Calls `listener(status)` on every status change. Returns the unsubscribe function.

@@ -33,7 +33,38 @@ pub struct SyncOptions {
     /// Keep a WebSocket to `{url}/live` open so pokes trigger pulls.
     pub live: bool,
     pub conflicts: ConflictRules,
+    /// How the contexts of one database agree on the one that drains.
+    pub coordination: Coordination,
+    /// How long a drainer may stay silent before another context takes the role over.
+    pub leader_timeout_ms: u32,
 }
+
+/// `sync.coordination`: how tabs, workers and the service worker pick the one context that
+/// pushes and pulls for all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Coordination {
+    /// Web Locks where the scope has them, an IndexedDB lease otherwise.
+    #[default]
+    Auto,
+    /// Always the IndexedDB lease (for browsers without Web Locks, and to test that path).
+    Lease,
+    /// Every context drains on its own (safe through the server's deduplication, not efficient).
+    None,
+}
+
+impl Coordination {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Coordination::Auto => "auto",
+            Coordination::Lease => "lease",
+            Coordination::None => "none",
+        }
+    }
+}
+
+/// The default of `sync.leaderTimeoutMs`: longer than a hidden tab's throttled timers (one a
+/// minute only after five hidden minutes; a drainer also speaks at every step).
+pub const DEFAULT_LEADER_TIMEOUT_MS: u32 = 40_000;
 
 /// `sync.conflicts`: one strategy for every collection, or one per collection (the others use
 /// `"lww"`). The JavaScript boundary replaces resolver functions by the string `"function"`.
@@ -100,6 +131,8 @@ const FIELDS: &[&str] = &[
     "pullLimit",
     "live",
     "conflicts",
+    "coordination",
+    "leaderTimeoutMs",
 ];
 
 fn whole(fields: &Fields, name: &str, min: u32, max: u32, default: u32) -> Result<u32, String> {
@@ -175,6 +208,13 @@ impl SyncOptions {
                 Some(value) => value.as_bool().ok_or("sync.live must be true or false")?,
             },
             conflicts: ConflictRules::parse(fields.get("conflicts"))?,
+            coordination: match fields.get("coordination").map(|c| c.as_str()) {
+                None | Some(Some("auto")) => Coordination::Auto,
+                Some(Some("lease")) => Coordination::Lease,
+                Some(Some("none")) => Coordination::None,
+                Some(_) => return Err("sync.coordination must be \"auto\", \"lease\" or \"none\"".to_owned()),
+            },
+            leader_timeout_ms: whole(&fields, "leaderTimeoutMs", 1_000, 3_600_000, DEFAULT_LEADER_TIMEOUT_MS)?,
         })
     }
 
@@ -240,6 +280,11 @@ mod tests {
         assert_eq!((both.push, both.pull, both.pull_limit, both.live), (true, true, 500, true));
         assert!(!SyncOptions::from_value(&json!({"url": "/a", "live": false})).unwrap().live);
         assert!(SyncOptions::from_value(&json!({"url": "/a", "live": 1})).is_err());
+        assert_eq!((both.coordination, both.leader_timeout_ms), (Coordination::Auto, DEFAULT_LEADER_TIMEOUT_MS));
+        let lease = SyncOptions::from_value(&json!({"url": "/a", "coordination": "lease", "leaderTimeoutMs": 2000}));
+        assert_eq!(lease.map(|o| (o.coordination, o.leader_timeout_ms)), Ok((Coordination::Lease, 2000)));
+        assert!(SyncOptions::from_value(&json!({"url": "/a", "coordination": "locks"})).is_err());
+        assert!(SyncOptions::from_value(&json!({"url": "/a", "leaderTimeoutMs": 10})).is_err());
         assert_eq!(both.pull_url(""), "/api/pull?limit=500&cursor=");
         for bad in [
             json!({"url": "/a", "direction": "up"}),

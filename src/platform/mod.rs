@@ -5,6 +5,7 @@
 pub mod changes;
 pub mod conflicts;
 pub mod connection;
+pub mod coordination;
 pub mod dead_letters;
 pub mod error;
 pub mod faults;

@@ -17,6 +17,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 
 use super::conflicts::ConflictPolicy;
+use super::coordination::{Coordination, Coordinator};
 use super::error::wharf_error;
 use super::global::{now_ms, random_seed, report_callback_error};
 use super::store::{deferred, LocalStore};
@@ -88,6 +89,11 @@ pub struct SyncShared {
     flush_scheduled: Cell<bool>,
     cancel_debounce: RefCell<Option<Function>>,
     debounce_fire: RefCell<Option<Closure<dyn FnMut()>>>,
+    pull_enabled: bool,
+    /// Set once at start; `None` only before that.
+    coordinator: RefCell<Option<Coordinator>>,
+    /// The leader's last status (JSON), shown while this context follows.
+    remote_status: RefCell<Option<String>>,
 }
 
 impl SyncShared {
@@ -113,6 +119,9 @@ impl SyncShared {
             flush_scheduled: Cell::new(false),
             cancel_debounce: RefCell::default(),
             debounce_fire: RefCell::default(),
+            pull_enabled: options.pull,
+            coordinator: RefCell::default(),
+            remote_status: RefCell::default(),
         });
         let weak = Rc::downgrade(&shared);
         let fire = Closure::<dyn FnMut()>::new(move || {
@@ -134,6 +143,25 @@ impl SyncShared {
         }
     }
 
+    /// The coordinator while this context follows another (which drains).
+    fn leader_elsewhere(&self) -> Option<Coordinator> {
+        let coordinator = self.coordinator.borrow().clone()?;
+        (!coordinator.is_leading()).then_some(coordinator)
+    }
+
+    /// Whether this context drains (it does until the coordinator says otherwise at start).
+    pub fn is_leading(&self) -> bool {
+        self.coordinator.borrow().as_ref().map_or(true, Coordinator::is_leading)
+    }
+
+    /// A local write committed here: wake the drainer, wherever it is.
+    pub fn on_write_here(&self) {
+        match self.leader_elsewhere() {
+            Some(coordinator) => coordinator.kick(),
+            None => self.on_local_write(),
+        }
+    }
+
     /// A local write committed: push after `debounceMs`, so a burst of writes makes one request.
     pub fn on_local_write(&self) {
         if self.debounce_ms == 0 {
@@ -150,8 +178,28 @@ impl SyncShared {
         *self.cancel_debounce.borrow_mut() = Some(cancel);
     }
 
-    pub fn status(&self) -> SyncStatus {
-        self.status.borrow().clone()
+    /// The status as JSON: this context's own, or the leader's while following (unless paused).
+    pub fn status_json(&self) -> String {
+        if !self.paused.get() && self.leader_elsewhere().is_some() {
+            if let Some(remote) = self.remote_status.borrow().clone() {
+                return remote;
+            }
+        }
+        serde_json::to_string(&*self.status.borrow()).unwrap_or_default()
+    }
+
+    /// `"leader"` or `"follower"`.
+    pub fn role(&self) -> &'static str {
+        if self.is_leading() {
+            "leader"
+        } else {
+            "follower"
+        }
+    }
+
+    /// `"locks"`, `"lease"` or `"none"`.
+    pub fn coordination(&self) -> String {
+        self.coordinator.borrow().as_ref().map_or_else(|| "none".to_owned(), Coordinator::mode)
     }
 
     pub fn stats(&self) -> PushStats {
@@ -174,9 +222,32 @@ impl SyncShared {
         }
     }
 
+    /// An event the leader published, heard by this follower: delivered like its own.
+    pub fn publish_remote(self: &Rc<Self>, kind: &str, json: String) {
+        let Some(kind) = EVENT_KINDS.iter().find(|k| **k == kind) else { return };
+        if *kind == "status" {
+            *self.remote_status.borrow_mut() = Some(json.clone());
+        }
+        self.events.borrow_mut().push((kind, json));
+        if !self.flush_scheduled.replace(true) {
+            let shared = Rc::clone(self);
+            spawn_local(async move { shared.deliver_events() });
+        }
+    }
+
     fn deliver_events(&self) {
         self.flush_scheduled.set(false);
         let events = std::mem::take(&mut *self.events.borrow_mut());
+        let coordinator = self.coordinator.borrow().clone();
+        if let Some(coordinator) = coordinator.filter(Coordinator::is_leading) {
+            let pairs: js_sys::Array = events
+                .iter()
+                .map(|(kind, json)| js_sys::Array::of2(&JsValue::from_str(kind), &JsValue::from_str(json)))
+                .collect();
+            if pairs.length() > 0 {
+                coordinator.broadcast(&pairs);
+            }
+        }
         for (kind, payload) in events {
             let callbacks: Vec<Function> =
                 self.listeners.borrow().iter().filter(|l| l.kind == kind).map(|l| l.callback.clone()).collect();
@@ -207,13 +278,69 @@ impl SyncShared {
     /// step that started after this call finds nothing left to send, and rejects with `OFFLINE`,
     /// `AUTH`, `STORAGE`, `PAUSED` or `CLOSED` when the attempt definitively failed.
     pub fn sync(&self) -> Promise {
-        self.wait_for(&self.waiters, self.steps_started.get(), &self.explicit)
+        if let Some(rejected) = self.refused() {
+            return rejected;
+        }
+        match self.leader_elsewhere() {
+            Some(coordinator) => coordinator.request("sync"),
+            None => self.wait_for(&self.waiters, self.steps_started.get(), &self.explicit),
+        }
+    }
+
+    /// A follower's request, run here because this context leads.
+    pub fn serve(&self, kind: &str) -> Promise {
+        match kind {
+            "sync" => self.wait_for(&self.waiters, self.steps_started.get(), &self.explicit),
+            _ => self.pull_here(),
+        }
+    }
+
+    /// This context stopped leading: its pending `sync()`/`pull()` calls go to the new leader.
+    pub fn forward_waiters(&self) {
+        let Some(coordinator) = self.leader_elsewhere() else { return };
+        let waiting = [
+            ("sync", std::mem::take(&mut *self.waiters.borrow_mut())),
+            ("pull", std::mem::take(&mut *self.pull_waiters.borrow_mut())),
+        ];
+        for (kind, waiters) in waiting {
+            for waiter in waiters {
+                let promise = coordinator.request(kind);
+                if let Ok(then) = js_sys::Reflect::get(&promise, &JsValue::from_str("then")) {
+                    let _ = Function::from(then).call2(&promise, &waiter.resolve, &waiter.reject);
+                }
+            }
+        }
+    }
+
+    /// The rejection for `sync()`/`pull()` in a closed or paused context.
+    fn refused(&self) -> Option<Promise> {
+        if self.closed.get() {
+            return Some(Promise::reject(&wharf_error(ErrorCode::Closed, "the database is closed")));
+        }
+        if self.paused.get() {
+            return Some(Promise::reject(&wharf_error(ErrorCode::Paused, "sync is paused; call resumeSync() first")));
+        }
+        None
     }
 
     /// A promise for `db.pull()`: settled by the first pull that started after it was asked for.
-    pub fn pull(&self, enabled: bool) -> Promise {
-        if !enabled && !self.closed.get() {
+    pub fn pull(&self) -> Promise {
+        if !self.pull_enabled && !self.closed.get() {
             let message = "sync.direction is \"push\": nothing is pulled";
+            return Promise::reject(&wharf_error(ErrorCode::NotConfigured, message));
+        }
+        if let Some(rejected) = self.refused() {
+            return rejected;
+        }
+        match self.leader_elsewhere() {
+            Some(coordinator) => coordinator.request("pull"),
+            None => self.pull_here(),
+        }
+    }
+
+    fn pull_here(&self) -> Promise {
+        if !self.pull_enabled {
+            let message = "the drainer's sync.direction is \"push\": nothing is pulled";
             return Promise::reject(&wharf_error(ErrorCode::NotConfigured, message));
         }
         self.wait_for(&self.pull_waiters, self.pulls_started.get(), &self.want_pull)
@@ -222,11 +349,8 @@ impl SyncShared {
     /// Registers a waiter settled by a step (or pull) numbered above `started`, raises `wanted`
     /// and wakes the loop; rejects at once when closed or paused.
     fn wait_for(&self, waiters: &RefCell<Vec<Waiter>>, started: u64, wanted: &Cell<bool>) -> Promise {
-        if self.closed.get() {
-            return Promise::reject(&wharf_error(ErrorCode::Closed, "the database is closed"));
-        }
-        if self.paused.get() {
-            return Promise::reject(&wharf_error(ErrorCode::Paused, "sync is paused; call resumeSync() first"));
+        if let Some(rejected) = self.refused() {
+            return rejected;
         }
         let (promise, resolve, reject) = deferred();
         waiters.borrow_mut().push(Waiter { after_step: started, resolve, reject });
@@ -264,8 +388,13 @@ impl SyncShared {
         }
     }
 
+    /// Pauses or resumes this context; a paused context does not drain for the others either.
     pub fn set_paused(&self, paused: bool) {
         self.paused.set(paused);
+        let coordinator = self.coordinator.borrow().clone();
+        if let Some(coordinator) = coordinator {
+            coordinator.set_eligible(!paused);
+        }
         self.kick();
     }
 
@@ -301,17 +430,23 @@ pub struct SyncDriver {
     store: Rc<LocalStore>,
     stop_triggers: Function,
     _on_trigger: Closure<dyn FnMut(String)>,
-    live: Option<LiveChannel>,
+    coordination: Coordination,
 }
 
-/// The live WebSocket (`js/live.js`) and the callbacks it holds.
-struct LiveChannel {
+/// The live WebSocket (`js/live.js`) and the callbacks it holds; closed on drop.
+pub struct LiveChannel {
     stop: Function,
     _on_poke: Closure<dyn FnMut(String)>,
 }
 
+impl Drop for LiveChannel {
+    fn drop(&mut self) {
+        let _ = self.stop.call0(&JsValue::UNDEFINED);
+    }
+}
+
 impl LiveChannel {
-    fn start(shared: &Rc<SyncShared>, options: &SyncOptions, get_token: Option<&Function>) -> LiveChannel {
+    pub fn start(shared: &Rc<SyncShared>, options: &SyncOptions, get_token: Option<&Function>) -> LiveChannel {
         let weak = Rc::downgrade(shared);
         let on_poke = Closure::<dyn FnMut(String)>::new(move |_cursor: String| {
             if let Some(shared) = weak.upgrade() {
@@ -347,14 +482,17 @@ impl SyncDriver {
         let weak = Rc::downgrade(&shared);
         store.set_commit_hook(Some(Rc::new(move || {
             if let Some(shared) = weak.upgrade() {
-                shared.on_local_write();
+                shared.on_write_here();
             }
         })));
-        let live = (options.pull && options.live).then(|| LiveChannel::start(&shared, &options, get_token.as_ref()));
+        let context_id = format!("{:016x}", random_seed());
+        let coordination = Coordination::start(&shared, &store, &options, get_token.as_ref(), &context_id);
+        *shared.coordinator.borrow_mut() = Some(coordination.coordinator().clone());
         let policy = ConflictPolicy { rules: options.conflicts.clone(), resolvers };
         let io = BrowserIo::new(Rc::clone(&store), Rc::clone(&shared), &options, get_token, policy, random_seed());
+        io.set_context_id(context_id);
         spawn_local(run(io, options));
-        SyncDriver { shared, store, stop_triggers, _on_trigger: on_trigger, live }
+        SyncDriver { shared, store, stop_triggers, _on_trigger: on_trigger, coordination }
     }
 
     pub fn shared(&self) -> &Rc<SyncShared> {
@@ -364,10 +502,8 @@ impl SyncDriver {
     pub fn close(&self) {
         self.store.set_commit_hook(None);
         let _ = self.stop_triggers.call0(&JsValue::UNDEFINED);
-        if let Some(live) = &self.live {
-            let _ = live.stop.call0(&JsValue::UNDEFINED);
-        }
         self.shared.close();
+        self.coordination.stop();
     }
 }
 
@@ -503,6 +639,16 @@ async fn run(io: BrowserIo, options: SyncOptions) {
         }
         if engine.status().state == SyncState::Paused {
             engine.set_paused(&io, false);
+        }
+        if !shared.is_leading() {
+            // Another context drains; this one wakes when it becomes the leader.
+            shared.kicked.set(false);
+            let coordinator = shared.coordinator.borrow().clone();
+            if let Some(coordinator) = coordinator {
+                coordinator.idle();
+            }
+            shared.sleep(None).await;
+            continue;
         }
         if shared.explicit.replace(false) {
             engine.reset_auth();

@@ -142,6 +142,8 @@ pub struct BrowserIo {
     pending: Cell<u64>,
     counted_at: Cell<f64>,
     client_id: RefCell<String>,
+    /// Sent as `X-Wharf-Context` with every push (diagnostics: which tab or worker pushed).
+    context_id: RefCell<String>,
     pub policy: ConflictPolicy,
     /// During a resync after `410`: the ids of the documents the full copy named so far.
     resync_seen: RefCell<Option<js_sys::Set>>,
@@ -169,6 +171,7 @@ impl BrowserIo {
             pending: Cell::new(0),
             counted_at: Cell::new(f64::NEG_INFINITY),
             client_id: RefCell::default(),
+            context_id: RefCell::default(),
             policy,
             resync_seen: RefCell::default(),
         }
@@ -220,6 +223,10 @@ impl BrowserIo {
         Ok(Some(token))
     }
 
+    pub fn set_context_id(&self, id: String) {
+        *self.context_id.borrow_mut() = id;
+    }
+
     fn request_headers(&self, json_body: bool, idempotency_key: Option<&str>, token: Option<&str>) -> Object {
         let headers = Object::new();
         let set = |name: &str, value: &str| {
@@ -233,6 +240,7 @@ impl BrowserIo {
         }
         if let Some(key) = idempotency_key {
             set("Idempotency-Key", key);
+            set("X-Wharf-Context", &self.context_id.borrow());
         }
         if let Some(token) = token {
             set("Authorization", &format!("Bearer {token}"));

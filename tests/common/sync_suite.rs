@@ -35,6 +35,8 @@ async fn bad_sync_options_are_rejected_before_anything_is_created() {
         r#"{"url":"https://x","conflicts":"function"}"#,
         r#"{"url":"https://x","conflicts":{"nope":"lww"}}"#,
         r#"{"url":"https://x","conflicts":{"todos":3}}"#,
+        r#"{"url":"https://x","coordination":"locks"}"#,
+        r#"{"url":"https://x","leaderTimeoutMs":10}"#,
     ] {
         let error = open_synced(&name, sync).await.err().unwrap_or_else(|| panic!("{sync} accepted"));
         expect_wharf_error(&error, "INVALID_OPTIONS");
@@ -146,4 +148,69 @@ async fn a_push_only_database_refuses_pull() {
     assert_eq!(answer.as_string().as_deref(), Some("unsupported"));
     db.close();
     delete_db(&name).await;
+}
+
+async fn role_becomes(db: &Database, role: &str) {
+    for _ in 0..200 {
+        if db.sync_role().as_string().as_deref() == Some(role) {
+            return;
+        }
+        sleep_ms(25).await;
+    }
+    panic!("the role stayed {:?}, not {role}", db.sync_role().as_string());
+}
+
+async fn status_pending_becomes(db: &Database, pending: f64) {
+    for _ in 0..200 {
+        if prop(&db.sync_status(), "pending").as_f64() == Some(pending) {
+            return;
+        }
+        sleep_ms(25).await;
+    }
+    panic!("pending stayed {:?}, not {pending}", prop(&db.sync_status(), "pending").as_f64());
+}
+
+/// Two handles of one database in one scope take part in the election like two tabs would: one
+/// drains, the other follows (its status is the leader's, its pull runs there), and pausing the
+/// leader hands the role over.
+async fn two_handles_elect_one_drainer(coordination: &str) {
+    let name = unique_name(&format!("elect-{coordination}"));
+    let sync = format!(
+        r#"{{"url":"http://127.0.0.1:59999","retry":{{"baseMs":60000,"maxMs":60000}},"debounceMs":0,"live":false,"coordination":"{coordination}","leaderTimeoutMs":3000}}"#
+    );
+    let first = open_synced(&name, &sync).await.expect("open succeeds");
+    role_becomes(&first, "leader").await;
+    let second = open_synced(&name, &sync).await.expect("open succeeds");
+    sleep_ms(300).await;
+    assert_eq!(second.sync_role().as_string().as_deref(), Some("follower"), "one drainer at a time");
+    assert_eq!(first.sync_role().as_string().as_deref(), Some("leader"));
+
+    let todos = second.collection("todos".into()).unwrap();
+    resolve(todos.put_many(json(r#"[{"id":"a","n":1},{"id":"b","n":2}]"#))).await;
+    status_pending_becomes(&first, 2.0).await; // the follower's write woke the leader
+    status_pending_becomes(&second, 2.0).await; // and the follower shows the leader's status
+    assert_eq!(prop(&second.sync_status(), "state").as_string().as_deref(), Some("error"));
+    assert_eq!(prop(&prop(&second.stats(), "sync"), "requests").as_f64(), Some(0.0), "the follower sends nothing");
+    reject(second.pull(JsValue::UNDEFINED), "NETWORK").await; // run by the leader, its error here
+
+    first.pause_sync().unwrap();
+    role_becomes(&second, "leader").await;
+    assert_eq!(first.sync_role().as_string().as_deref(), Some("follower"));
+    first.resume_sync().unwrap();
+    sleep_ms(100).await;
+    assert_eq!(first.sync_role().as_string().as_deref(), Some("follower"), "resuming queues up, it does not steal");
+    second.close();
+    role_becomes(&first, "leader").await;
+    first.close();
+    delete_db(&name).await;
+}
+
+#[wasm_bindgen_test]
+async fn two_handles_elect_one_drainer_with_web_locks() {
+    two_handles_elect_one_drainer("auto").await;
+}
+
+#[wasm_bindgen_test]
+async fn two_handles_elect_one_drainer_with_the_lease() {
+    two_handles_elect_one_drainer("lease").await;
 }

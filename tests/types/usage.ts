@@ -196,8 +196,17 @@ export async function syncing(db: Database): Promise<void> {
       batchSize: 50,
       retry: { baseMs: 100, maxMs: 10_000, maxAttempts: 5 },
       headers: { "X-App": "demo" },
+      coordination: "lease",
+      leaderTimeoutMs: 10_000,
     },
   };
+  // @ts-expect-error "locks" is not a coordination mode (Web Locks are what "auto" uses)
+  const badMode: OpenOptions = { name: "x", collections: [], sync: { url: "/s", coordination: "locks" } };
+  void badMode;
+  const role = db.syncRole;
+  assertType<Equals<typeof role, "leader" | "follower" | null>>();
+  // @ts-expect-error syncRole is read-only
+  db.syncRole = "leader";
   // @ts-expect-error the sync url is required
   const noUrl: OpenOptions = { name: "x", collections: [], sync: { batchSize: 5 } };
   void noUrl;

@@ -242,6 +242,20 @@ export interface SyncOptions {
    * (the others use `"lww"`). Default `"lww"`. See {@link ConflictStrategy}.
    */
   conflicts?: ConflictStrategy | Record<string, ConflictStrategy>;
+  /**
+   * How the tabs, workers and service worker that open this database agree on the one that
+   * pushes and pulls for all of them (the others forward `sync()`/`pull()` to it and show its
+   * status). `"auto"` (default): Web Locks, or an IndexedDB lease where the scope has none.
+   * `"lease"`: always the lease. `"none"`: every context drains on its own (the server's
+   * deduplication keeps that correct, at the cost of duplicate requests).
+   */
+  coordination?: "auto" | "lease" | "none";
+  /**
+   * How long the draining context may stay silent (a hung or frozen tab) before another one
+   * takes over, in ms (1000 to 3600000). Default 40000. A tab that is frozen or leaves lets go at
+   * once; this is the safety net for one that cannot.
+   */
+  leaderTimeoutMs?: number;
 }
 
 /**
@@ -737,8 +751,22 @@ export interface Database {
    * `PAUSED`, `CLOSED`, `ABORTED` or `NOT_CONFIGURED`.
    */
   pull(options?: { signal?: AbortSignal }): Promise<PullResult>;
-  /** The current sync status, or null without `sync` options. */
+  /**
+   * The current sync status, or null without `sync` options. In a follower context (see
+   * {@link Database.syncRole}) it is the drainer's status, so every tab shows the same.
+   */
   readonly syncStatus: SyncStatus | null;
+  /**
+   * `"leader"` when this context drains the outbox for every tab and worker of the database,
+   * `"follower"` when another one does (its `sync()` and `pull()` are run by the leader); null
+   * without `sync` options.
+   *
+   * @example
+   * ```ts
+   * console.log(`this tab is the ${db.syncRole}`);
+   * ```
+   */
+  readonly syncRole: "leader" | "follower" | null;
   /** Called on every status change; returns the unsubscribe function. */
   onStatus(listener: (status: SyncStatus) => void): () => void;
   /** Called when a push run starts; returns the unsubscribe function. */
