@@ -159,7 +159,7 @@ fn unauthorized() -> Response {
     error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong bearer token")
 }
 
-/// `GET /debug/state` → `{applied, pushes, duplicates, overlaps, contexts, overlapSamples:
+/// `GET /debug/state` → `{applied, pushes, duplicates, overlaps, contexts, sockets, overlapSamples:
 /// [{clientId, inFlight, started}], records: [{collection, key, version, value}]}`.
 async fn state(State(config): State<Arc<Config>>, headers: HeaderMap) -> Response {
     if !authorized(&config, &headers) {
@@ -188,6 +188,7 @@ async fn state(State(config): State<Arc<Config>>, headers: HeaderMap) -> Respons
         "overlaps": config.counters.overlaps(),
         "contexts": config.counters.contexts_seen(),
         "overlapSamples": config.counters.overlap_samples(),
+        "sockets": config.live.sockets(),
         "records": records,
     }))
     .into_response()

@@ -251,6 +251,7 @@ async fn debug_state_reports_applied_pushes_duplicates_overlaps_and_records() {
             "overlaps": 0,
             "contexts": 0,
             "overlapSamples": [],
+            "sockets": 0,
             "records": [
                 {"collection": "notes", "key": 7, "version": 1, "value": {"n": 7}},
                 {"collection": "todos", "key": "a", "version": 2, "value": null},

@@ -253,3 +253,32 @@ test("a tab that does not drain sees the drainer's status", { timeout: 60_000 },
     await eventually(async () => assert.equal(await a.evaluate(() => db.syncStatus?.pending), 0, "A drained it"));
   });
 });
+
+/** Makes `page` report `state` as its visibility, as a background or foreground tab would. */
+function setVisibility(page, state) {
+  return page.evaluate((state) => {
+    Object.defineProperty(document, "visibilityState", { configurable: true, get: () => state });
+    document.dispatchEvent(new Event("visibilitychange"));
+  }, state);
+}
+
+test("only the drainer keeps a live socket, and only while it is visible", { timeout: 60_000 }, async () => {
+  await scenario([], async ({ server, pages: [a, b] }) => {
+    const sockets = async () => (await server.state()).sockets;
+    await open(a, "sockets", { live: true });
+    await eventually(async () => assert.equal(await role(a), "leader"));
+    await eventually(async () => assert.equal(await sockets(), 1, "the leader's socket"));
+    await open(b, "sockets", { live: true });
+    assert.equal(await role(b), "follower");
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assert.equal(await sockets(), 1, "the follower opens none");
+    await setVisibility(a, "hidden");
+    await eventually(async () => assert.equal(await role(b), "leader"), { timeout: 15_000 });
+    await eventually(async () => assert.equal(await sockets(), 1, "B's socket instead of A's"));
+    await setVisibility(b, "hidden"); // nobody is looking: no socket
+    await eventually(async () => assert.equal(await sockets(), 0));
+    await setVisibility(b, "visible");
+    await eventually(async () => assert.equal(await sockets(), 1));
+    assert.equal(await role(b), "leader");
+  });
+});
