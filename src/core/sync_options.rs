@@ -62,9 +62,10 @@ impl Coordination {
     }
 }
 
-/// The default of `sync.leaderTimeoutMs`: longer than a hidden tab's throttled timers (one a
-/// minute only after five hidden minutes; a drainer also speaks at every step).
-pub const DEFAULT_LEADER_TIMEOUT_MS: u32 = 40_000;
+/// The default of `sync.leaderTimeoutMs`: longer than the period of a hidden tab's timers under
+/// Chrome's intensive throttling (once a minute, after five hidden minutes), so a leader that is
+/// merely in the background keeps its role.
+pub const DEFAULT_LEADER_TIMEOUT_MS: u32 = 90_000;
 
 /// `sync.conflicts`: one strategy for every collection, or one per collection (the others use
 /// `"lww"`). The JavaScript boundary replaces resolver functions by the string `"function"`.

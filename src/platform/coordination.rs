@@ -24,12 +24,12 @@ extern "C" {
     pub type Coordinator;
     #[wasm_bindgen(constructor)]
     fn new(name: &str, mode: &str, id: &str, timeout_ms: u32, hooks: &Object) -> Coordinator;
-    /// Whether this context drains now.
+    /// Whether the sync loop should step now.
     #[wasm_bindgen(method, js_name = isLeading)]
     pub fn is_leading(this: &Coordinator) -> bool;
-    /// `"locks"`, `"lease"` or `"none"`.
-    #[wasm_bindgen(method, getter)]
-    pub fn mode(this: &Coordinator) -> String;
+    /// Whether this context holds the role (even while it pauses stepping for a handoff).
+    #[wasm_bindgen(method)]
+    pub fn holds(this: &Coordinator) -> bool;
     /// A follower's `sync()` or `pull()`, run by the leader.
     #[wasm_bindgen(method)]
     pub fn request(this: &Coordinator, kind: &str) -> Promise;
@@ -44,6 +44,17 @@ extern "C" {
     pub fn idle(this: &Coordinator);
     #[wasm_bindgen(method)]
     fn stop(this: &Coordinator);
+}
+
+/// Contexts elect one drainer among those that sync the database the same way: a pull-only page
+/// must not drain for a service worker that pushes, nor a context of another server's.
+fn group_name(database: &str, options: &SyncOptions) -> String {
+    let direction = match (options.push, options.pull) {
+        (true, true) => "both",
+        (true, false) => "push",
+        _ => "pull",
+    };
+    format!("{database}|{direction}|{}|{}", options.url, options.collections.join(","))
 }
 
 /// The coordinator of one open database and the callbacks it holds; stops it on drop.
@@ -86,7 +97,6 @@ impl Coordination {
                     let channel = live.borrow_mut().take();
                     drop(channel); // closes the socket
                     shared.forward_waiters();
-                    shared.kick(); // the loop notices, and says when it is idle (a handoff waits for that)
                 }
             })
         };
@@ -138,7 +148,7 @@ impl Coordination {
         set("kick", kick.as_ref());
         set("db", db.as_ref());
         let coordinator = Coordinator::new(
-            &store.schema().name,
+            &group_name(&store.schema().name, options),
             options.coordination.as_str(),
             context_id,
             options.leader_timeout_ms,

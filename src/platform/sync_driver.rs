@@ -63,6 +63,8 @@ struct Waiter {
     after_step: u64,
     resolve: Function,
     reject: Function,
+    /// Asked by another context (served here because this one leads).
+    remote: bool,
 }
 
 /// The part of the sync loop that JavaScript-facing code may touch.
@@ -143,15 +145,18 @@ impl SyncShared {
         }
     }
 
-    /// The coordinator while this context follows another (which drains).
-    fn leader_elsewhere(&self) -> Option<Coordinator> {
-        let coordinator = self.coordinator.borrow().clone()?;
-        (!coordinator.is_leading()).then_some(coordinator)
+    fn coordinator(&self) -> Option<Coordinator> {
+        self.coordinator.borrow().clone()
     }
 
-    /// Whether this context drains (it does until the coordinator says otherwise at start).
+    /// The coordinator while another context holds the role (and drains).
+    fn leader_elsewhere(&self) -> Option<Coordinator> {
+        self.coordinator().filter(|coordinator| !coordinator.holds())
+    }
+
+    /// Whether the loop should step now.
     pub fn is_leading(&self) -> bool {
-        self.coordinator.borrow().as_ref().map_or(true, Coordinator::is_leading)
+        self.coordinator().map_or(true, |coordinator| coordinator.is_leading())
     }
 
     /// A local write committed here: wake the drainer, wherever it is.
@@ -190,16 +195,11 @@ impl SyncShared {
 
     /// `"leader"` or `"follower"`.
     pub fn role(&self) -> &'static str {
-        if self.is_leading() {
-            "leader"
-        } else {
+        if self.leader_elsewhere().is_some() {
             "follower"
+        } else {
+            "leader"
         }
-    }
-
-    /// `"locks"`, `"lease"` or `"none"`.
-    pub fn coordination(&self) -> String {
-        self.coordinator.borrow().as_ref().map_or_else(|| "none".to_owned(), Coordinator::mode)
     }
 
     pub fn stats(&self) -> PushStats {
@@ -238,8 +238,7 @@ impl SyncShared {
     fn deliver_events(&self) {
         self.flush_scheduled.set(false);
         let events = std::mem::take(&mut *self.events.borrow_mut());
-        let coordinator = self.coordinator.borrow().clone();
-        if let Some(coordinator) = coordinator.filter(Coordinator::is_leading) {
+        if let Some(coordinator) = self.coordinator().filter(Coordinator::holds) {
             let pairs: js_sys::Array = events
                 .iter()
                 .map(|(kind, json)| js_sys::Array::of2(&JsValue::from_str(kind), &JsValue::from_str(json)))
@@ -283,15 +282,15 @@ impl SyncShared {
         }
         match self.leader_elsewhere() {
             Some(coordinator) => coordinator.request("sync"),
-            None => self.wait_for(&self.waiters, self.steps_started.get(), &self.explicit),
+            None => self.wait_for(&self.waiters, self.steps_started.get(), &self.explicit, false),
         }
     }
 
     /// A follower's request, run here because this context leads.
     pub fn serve(&self, kind: &str) -> Promise {
         match kind {
-            "sync" => self.wait_for(&self.waiters, self.steps_started.get(), &self.explicit),
-            _ => self.pull_here(),
+            "sync" => self.wait_for(&self.waiters, self.steps_started.get(), &self.explicit, true),
+            _ => self.pull_here(true),
         }
     }
 
@@ -334,26 +333,26 @@ impl SyncShared {
         }
         match self.leader_elsewhere() {
             Some(coordinator) => coordinator.request("pull"),
-            None => self.pull_here(),
+            None => self.pull_here(false),
         }
     }
 
-    fn pull_here(&self) -> Promise {
+    fn pull_here(&self, remote: bool) -> Promise {
         if !self.pull_enabled {
             let message = "the drainer's sync.direction is \"push\": nothing is pulled";
             return Promise::reject(&wharf_error(ErrorCode::NotConfigured, message));
         }
-        self.wait_for(&self.pull_waiters, self.pulls_started.get(), &self.want_pull)
+        self.wait_for(&self.pull_waiters, self.pulls_started.get(), &self.want_pull, remote)
     }
 
     /// Registers a waiter settled by a step (or pull) numbered above `started`, raises `wanted`
     /// and wakes the loop; rejects at once when closed or paused.
-    fn wait_for(&self, waiters: &RefCell<Vec<Waiter>>, started: u64, wanted: &Cell<bool>) -> Promise {
+    fn wait_for(&self, waiters: &RefCell<Vec<Waiter>>, started: u64, wanted: &Cell<bool>, remote: bool) -> Promise {
         if let Some(rejected) = self.refused() {
             return rejected;
         }
         let (promise, resolve, reject) = deferred();
-        waiters.borrow_mut().push(Waiter { after_step: started, resolve, reject });
+        waiters.borrow_mut().push(Waiter { after_step: started, resolve, reject, remote });
         wanted.set(true);
         self.kick();
         promise
@@ -391,8 +390,22 @@ impl SyncShared {
     /// Pauses or resumes this context; a paused context does not drain for the others either.
     pub fn set_paused(&self, paused: bool) {
         self.paused.set(paused);
-        let coordinator = self.coordinator.borrow().clone();
-        if let Some(coordinator) = coordinator {
+        if paused {
+            // This context's own calls fail with PAUSED; other contexts' go to the next leader.
+            let paused_error = || wharf_error(ErrorCode::Paused, "sync was paused");
+            for waiters in [&self.waiters, &self.pull_waiters] {
+                let local: Vec<Waiter> = {
+                    let mut all = waiters.borrow_mut();
+                    let (remote, local) = all.drain(..).partition(|w| w.remote);
+                    *all = remote;
+                    local
+                };
+                for waiter in local {
+                    let _ = waiter.reject.call1(&JsValue::UNDEFINED, &paused_error());
+                }
+            }
+        }
+        if let Some(coordinator) = self.coordinator() {
             coordinator.set_eligible(!paused);
         }
         self.kick();
@@ -643,8 +656,7 @@ async fn run(io: BrowserIo, options: SyncOptions) {
         if !shared.is_leading() {
             // Another context drains; this one wakes when it becomes the leader.
             shared.kicked.set(false);
-            let coordinator = shared.coordinator.borrow().clone();
-            if let Some(coordinator) = coordinator {
+            if let Some(coordinator) = shared.coordinator() {
                 coordinator.idle();
             }
             shared.sleep(None).await;

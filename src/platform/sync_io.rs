@@ -31,6 +31,8 @@ use crate::core::{wire, OutboxEntry};
 
 #[wasm_bindgen(module = "/src/platform/js/sync_io.js")]
 extern "C" {
+    #[wasm_bindgen(js_name = sameOrigin)]
+    fn same_origin(url: &str) -> bool;
     #[wasm_bindgen(js_name = prepareBatch, catch)]
     fn prepare_batch_js(db: &IdbDatabase, limit: u32, plan: &Function, count: bool) -> Result<Promise, JsValue>;
     #[wasm_bindgen(js_name = settleBatch, catch)]
@@ -142,7 +144,8 @@ pub struct BrowserIo {
     pending: Cell<u64>,
     counted_at: Cell<f64>,
     client_id: RefCell<String>,
-    /// Sent as `X-Wharf-Context` with every push (diagnostics: which tab or worker pushed).
+    /// Sent as `X-Wharf-Context` with every push to the same origin (diagnostics: which tab or
+    /// worker pushed); empty otherwise.
     context_id: RefCell<String>,
     pub policy: ConflictPolicy,
     /// During a resync after `410`: the ids of the documents the full copy named so far.
@@ -223,8 +226,12 @@ impl BrowserIo {
         Ok(Some(token))
     }
 
+    /// Names this context in pushes to a server of the page's own origin (elsewhere a custom
+    /// header would need the server's CORS consent, which servers that predate it lack).
     pub fn set_context_id(&self, id: String) {
-        *self.context_id.borrow_mut() = id;
+        if same_origin(&self.push_url) {
+            *self.context_id.borrow_mut() = id;
+        }
     }
 
     fn request_headers(&self, json_body: bool, idempotency_key: Option<&str>, token: Option<&str>) -> Object {
@@ -240,7 +247,10 @@ impl BrowserIo {
         }
         if let Some(key) = idempotency_key {
             set("Idempotency-Key", key);
-            set("X-Wharf-Context", &self.context_id.borrow());
+            let context = self.context_id.borrow().clone();
+            if !context.is_empty() {
+                set("X-Wharf-Context", &context);
+            }
         }
         if let Some(token) = token {
             set("Authorization", &format!("Bearer {token}"));

@@ -252,8 +252,9 @@ export interface SyncOptions {
   coordination?: "auto" | "lease" | "none";
   /**
    * How long the draining context may stay silent (a hung or frozen tab) before another one
-   * takes over, in ms (1000 to 3600000). Default 40000. A tab that is frozen or leaves lets go at
-   * once; this is the safety net for one that cannot.
+   * takes over, in ms (1000 to 3600000). Default 90000 (longer than a background tab's throttled
+   * timers). A tab that is frozen or leaves lets go at once; this is the safety net for one that
+   * cannot.
    */
   leaderTimeoutMs?: number;
 }

@@ -8,6 +8,7 @@
 // renews it, and any context may take it once it has expired. Either way a leader that falls
 // silent for `timeoutMs` (a hung page; a frozen one lets go on `freeze`) loses the role.
 //
+// `name` is the database's group: its name with how it syncs (see coordination.rs).
 // Messages on the BroadcastChannel `wharf-sync:{name}`:
 //   { t: "lead", from, hidden, status }   the leader, on taking the role and every heartbeat
 //   { t: "who", from }                    a new context asks who leads
@@ -20,6 +21,8 @@
 //   { t: "bye", from }                    the leader let go
 
 const HEARTBEAT_MS = 5_000;
+/** Wait before asking for the lock again after the browser refused a request outright. */
+const LOCK_RETRY_MS = 1_000;
 const LEASE_KEY = "drainLease";
 const META = "__wharf_meta";
 /** How long a leader that offered the role waits for it to be taken before leading again. */
@@ -41,10 +44,9 @@ export function coordinationIn(mode) {
 
 export class Coordinator {
   /**
-   * `hooks`: `role(leading)`, `events(pairs)` (a follower hears the leader's events),
-   * `serve(kind)` → Promise (the leader runs a follower's request), `kick()` (a follower wrote),
-   * `idle()` is called by the sync loop when it has nothing in flight, `db()` → Promise of the
-   * IDBDatabase (lease mode only).
+   * `hooks`: `role(leading)` (the role was taken or lost), `events(pairs)` (a follower hears the
+   * leader's events), `serve(kind)` → Promise (the leader runs a follower's request), `kick()`
+   * (wake the sync loop), `db()` → Promise of the IDBDatabase (lease mode only).
    */
   constructor(name, mode, id, timeoutMs, hooks) {
     this.mode = coordinationIn(mode);
@@ -52,6 +54,7 @@ export class Coordinator {
     this.hooks = hooks;
     this.timeoutMs = timeoutMs;
     this.lockName = `wharf-drain:${name}`;
+    /** This context holds the role (the lock, or a lease of its own). */
     this.leading = false;
     this.eligible = true;
     this.suspended = false;
@@ -60,12 +63,20 @@ export class Coordinator {
     this.leaderHidden = false;
     this.heardAt = Date.now();
     this.tickedAt = Date.now();
+    /** The last tick came late: wait one more before trusting what this context knows. */
+    this.recovering = false;
     this.status = null;
     this.requests = new Map();
     this.nextRequest = 0;
+    /** The context this leader promised the role to (it stops stepping meanwhile). */
     this.yieldTo = null;
+    this.offered = false;
     this.lock = null;
+    this.db = null;
     this.leaseExpires = 0;
+    this.leasing = false;
+    this.forceNext = false;
+    this.departed = null;
     if (this.mode === "none") {
       this.channel = null;
       queueMicrotask(() => this.setLeading(true));
@@ -73,7 +84,6 @@ export class Coordinator {
     }
     this.channel = new BroadcastChannel(`wharf-sync:${name}`);
     this.channel.onmessage = (event) => this.receive(event.data);
-    this.departed = null;
     // A lease must be renewed well before it expires.
     this.timer = setInterval(() => this.tick(), Math.min(HEARTBEAT_MS, Math.floor(timeoutMs / 3)));
     this.watchLifecycle();
@@ -87,28 +97,41 @@ export class Coordinator {
     } catch {}
   }
 
-  get hidden() {
-    return globalThis.document?.visibilityState === "hidden";
+  /** Whether this context holds the role (even while it pauses stepping for a moment). */
+  holds() {
+    return this.leading;
   }
 
   /**
-   * Whether this context should drain now. A lease must still be fresh; and a leader whose own
-   * timer has not run for `timeoutMs` (its thread was blocked or frozen) may have been robbed, so
-   * it waits for its next heartbeat, by which time the news of a stolen lock has arrived.
+   * Whether the sync loop should step now: it holds the role, has not promised it to another
+   * context, its lease is fresh, and its own timers ran on time (a context whose thread was
+   * blocked may have been robbed meanwhile: it waits one heartbeat for that news).
    */
   isLeading() {
     if (!this.leading || this.yieldTo !== null) return false;
     if (this.mode === "none") return true;
-    if (Date.now() - this.tickedAt > this.timeoutMs) return false;
+    if (this.recovering || Date.now() - this.tickedAt > this.timeoutMs) return false;
     return this.mode !== "lease" || Date.now() < this.leaseExpires;
+  }
+
+  /** Service workers are killed when idle, and hidden pages are throttled: poor leaders. */
+  get background() {
+    if (typeof ServiceWorkerGlobalScope === "function" && globalThis instanceof ServiceWorkerGlobalScope) return true;
+    return globalThis.document?.visibilityState === "hidden";
+  }
+
+  /** A page the user looks at, which may lead now. */
+  get canAsk() {
+    return this.eligible && !this.suspended && globalThis.document?.visibilityState === "visible";
   }
 
   setLeading(leading) {
     if (this.stopped || this.leading === leading) return;
     this.leading = leading;
+    this.yieldTo = null;
+    this.offered = false;
     if (leading) {
       this.leader = this.id;
-      this.yieldTo = null;
       this.announce();
       for (const [id, request] of this.requests) {
         this.requests.delete(id);
@@ -119,7 +142,7 @@ export class Coordinator {
   }
 
   announce() {
-    this.post({ t: "lead", hidden: this.hidden, status: this.status });
+    this.post({ t: "lead", hidden: this.background, status: this.status });
   }
 
   // ---- taking and letting go of the role ----
@@ -128,6 +151,7 @@ export class Coordinator {
     if (this.stopped || !this.eligible || this.suspended) return;
     if (this.mode === "lease") return void this.renewLease(steal);
     if (this.lock && !steal) return;
+    clearTimeout(this.retryTimer);
     if (this.lock) this.lock.controller.abort();
     const controller = new AbortController();
     const lock = { controller, release: null };
@@ -141,18 +165,20 @@ export class Coordinator {
           this.setLeading(true);
         });
       })
-      .catch(() => {}) // aborted while queued, or stolen by another context
+      .catch(() => {}) // aborted by this context, stolen by another, or refused
       .finally(() => {
-        if (this.lock !== lock) return;
+        if (this.lock !== lock) return; // replaced or let go on purpose
         this.lock = null;
         this.setLeading(false);
-        this.acquire(); // queue again, unless this context may not lead now
+        if (lock.release) this.acquire(); // stolen: queue again
+        else this.retryTimer = setTimeout(() => this.acquire(), LOCK_RETRY_MS); // refused
       });
   }
 
   /** Lets go of the role (and of the place in the queue) until `acquire` is called again. */
   letGo() {
     const wasLeading = this.leading;
+    clearTimeout(this.retryTimer);
     if (this.mode === "lease") {
       if (wasLeading) this.dropLease();
     } else if (this.lock) {
@@ -167,14 +193,17 @@ export class Coordinator {
 
   /** The lease: taken when free, expired or `force`d (a handoff); renewed by its holder. */
   async renewLease(force) {
-    if (this.leasing) return;
+    if (this.leasing) {
+      this.forceNext ||= force;
+      return;
+    }
     this.leasing = true;
     try {
-      const db = await this.hooks.db();
+      this.db ??= await this.hooks.db();
       const now = Date.now();
       const expires = now + this.timeoutMs;
       const mine = await new Promise((resolve, reject) => {
-        const tx = db.transaction(META, "readwrite");
+        const tx = this.db.transaction(META, "readwrite");
         const meta = tx.objectStore(META);
         let taken = false;
         meta.get(LEASE_KEY).onsuccess = (e) => {
@@ -192,27 +221,33 @@ export class Coordinator {
         if (mine) this.dropLease();
         return;
       }
-      const lapsed = this.leading && Date.now() >= this.leaseExpires;
+      const wasStepping = this.isLeading();
       if (mine) this.leaseExpires = expires;
       this.setLeading(mine);
-      if (mine && lapsed) this.hooks.kick(); // the loop stopped when the lease lapsed: go on
+      if (mine && !wasStepping && this.isLeading()) this.hooks.kick(); // it lapsed: go on
     } catch {
-      // The database is closing or was deleted: not leading; the next tick tries again.
+      this.db = null; // closed by an upgrade elsewhere: ask for the new connection next time
       this.setLeading(false);
     } finally {
       this.leasing = false;
+      if (this.forceNext) {
+        this.forceNext = false;
+        this.renewLease(true);
+      }
     }
   }
 
-  async dropLease() {
+  /** Deletes this context's lease, in a transaction started now (before the store closes). */
+  dropLease() {
     this.leaseExpires = 0;
     try {
-      const db = await this.hooks.db();
-      const tx = db.transaction(META, "readwrite");
-      const meta = tx.objectStore(META);
-      meta.get(LEASE_KEY).onsuccess = (e) => {
-        if (e.target.result?.owner === this.id) meta.delete(LEASE_KEY);
-      };
+      const tx = this.db?.transaction(META, "readwrite");
+      const meta = tx?.objectStore(META);
+      if (meta) {
+        meta.get(LEASE_KEY).onsuccess = (e) => {
+          if (e.target.result?.owner === this.id) meta.delete(LEASE_KEY);
+        };
+      }
     } catch {}
   }
 
@@ -220,39 +255,52 @@ export class Coordinator {
 
   tick() {
     if (this.stopped) return;
-    const starved = Date.now() - this.tickedAt > this.timeoutMs;
-    this.tickedAt = Date.now();
-    if (this.leading && starved) this.hooks.kick(); // the loop stopped while starved: go on
+    const now = Date.now();
+    const late = now - this.tickedAt > this.timeoutMs;
+    this.tickedAt = now;
+    if (late) {
+      // This thread was blocked or frozen: messages from meanwhile may still be queued.
+      this.recovering = true;
+      return;
+    }
+    if (this.recovering) {
+      this.recovering = false;
+      if (this.leading) this.hooks.kick();
+    }
     if (this.leading) {
-      if (this.mode === "lease" && this.yieldTo === null) this.renewLease(false);
+      if (this.mode === "lease") this.renewLease(false);
       this.announce();
       return;
     }
     if (!this.eligible || this.suspended) return;
-    if (this.mode === "lease") return void this.renewLease(false);
-    if (this.lock && Date.now() - this.heardAt > this.timeoutMs) {
+    if (this.mode === "lease") {
+      this.renewLease(false); // taken if it expired
+    } else if (this.lock && now - this.heardAt > this.timeoutMs) {
       // The leader holds the lock but has not spoken for too long (a hung context): take over.
-      this.heardAt = Date.now();
+      this.heardAt = now;
       this.acquire(true);
-    } else if (this.leaderHidden && !this.hidden) {
+      return;
+    }
+    if (this.leaderHidden && this.canAsk) {
       this.post({ t: "want", to: this.leader });
     }
   }
 
-  /** The sync loop has nothing in flight: a promised handoff can happen now. */
+  /** The sync loop has nothing in flight: a promised handoff can happen now (once). */
   idle() {
-    if (this.leading && this.yieldTo !== null) {
-      const to = this.yieldTo;
-      this.post({ t: "yours", to });
-      clearTimeout(this.handoffTimer);
-      this.handoffTimer = setTimeout(() => {
-        // Nobody took it (the asker went away): lead again.
-        if (this.leading && this.yieldTo === to) {
-          this.yieldTo = null;
-          this.hooks.role(true);
-        }
-      }, HANDOFF_WAIT_MS);
-    }
+    if (!this.leading || this.yieldTo === null || this.offered) return;
+    const to = this.yieldTo;
+    this.offered = true;
+    this.post({ t: "yours", to });
+    clearTimeout(this.handoffTimer);
+    this.handoffTimer = setTimeout(() => {
+      if (!this.leading || this.yieldTo !== to) return;
+      // Nobody took it (the asker went away): lead again.
+      this.yieldTo = null;
+      this.offered = false;
+      if (this.mode === "lease") this.renewLease(false); // and make sure it is still ours
+      this.hooks.kick();
+    }, HANDOFF_WAIT_MS);
   }
 
   receive(message) {
@@ -262,6 +310,8 @@ export class Coordinator {
       case "ev":
         this.heard(message);
         if (message.t === "ev" && !this.leading && Array.isArray(message.events)) this.hooks.events(message.events);
+        // Two lease holders (one took it by force): the one whose lease it is not lets go.
+        if (message.t === "lead" && this.leading && this.mode === "lease") this.renewLease(false);
         break;
       case "who":
         if (this.leading) this.announce();
@@ -277,15 +327,16 @@ export class Coordinator {
         if (this.leading) this.hooks.kick();
         break;
       case "req":
-        if (this.isLeading()) this.answer(message);
+        if (this.leading) this.answer(message);
         break;
       case "res":
         if (message.to === this.id) this.settle(message);
         break;
       case "want":
-        if (message.to === this.id && this.leading && this.hidden && this.yieldTo === null) {
+        if (message.to === this.id && this.leading && this.background && this.yieldTo === null) {
           this.yieldTo = message.from;
-          this.hooks.role(false); // the loop finishes its step, then calls idle()
+          this.offered = false;
+          this.hooks.kick(); // the loop finishes its step, then calls idle()
         }
         break;
       case "yours":
@@ -298,6 +349,7 @@ export class Coordinator {
     const changed = this.leader !== message.from;
     this.leader = message.from;
     this.heardAt = Date.now();
+    if (this.departed === message.from) this.departed = null; // it is back
     if (message.t === "lead") {
       this.leaderHidden = message.hidden === true;
       if (message.status && changed) this.hooks.events([["status", message.status]]);
@@ -328,7 +380,7 @@ export class Coordinator {
 
   /** A follower's `sync()`/`pull()`: run by the leader (re-sent if the leader changes). */
   request(kind) {
-    if (this.isLeading()) return this.hooks.serve(kind);
+    if (this.leading) return this.hooks.serve(kind);
     return new Promise((resolve, reject) => {
       const id = ++this.nextRequest;
       this.requests.set(id, { kind, resolve, reject });
@@ -368,8 +420,8 @@ export class Coordinator {
       this.acquire();
     };
     const visible = () => {
-      if (!this.leading && this.leaderHidden && !this.hidden) this.post({ t: "want", to: this.leader });
       if (this.leading) this.announce();
+      else if (this.leaderHidden && this.canAsk) this.post({ t: "want", to: this.leader });
     };
     scope.addEventListener?.("pagehide", away);
     scope.addEventListener?.("pageshow", back);
@@ -385,13 +437,14 @@ export class Coordinator {
     };
   }
 
-  /** The database closed: let go of everything; pending requests reject with `CLOSED`. */
+  /** The database closes: let go of everything; pending requests reject with `CLOSED`. */
   stop() {
     if (this.stopped) return;
     this.letGo();
     this.stopped = true;
     clearInterval(this.timer);
     clearTimeout(this.handoffTimer);
+    clearTimeout(this.retryTimer);
     this.unwatch?.();
     for (const request of this.requests.values()) request.reject(wharfError("CLOSED", "the database was closed"));
     this.requests.clear();

@@ -30,6 +30,16 @@ function countDead(tx, out) {
   tx.objectStore(DEAD).count().onsuccess = (e) => (out.deadLetters = e.target.result);
 }
 
+/** Whether `url` (resolved against this scope) is of this scope's origin. */
+export function sameOrigin(url) {
+  try {
+    const here = globalThis.location?.href;
+    return new URL(url, here).origin === new URL(here).origin;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Reads up to `limit` entries from the head of the outbox, the "sent through" mark and each
  * entry's base version (from the versions store; 0 for a document never seen from the server),
