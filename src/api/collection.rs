@@ -12,7 +12,7 @@ use wasm_bindgen::prelude::*;
 use super::json::{encode_document, encode_json, key_from_js};
 use crate::core::schema::Collection as CollectionSchema;
 use crate::core::{parse_json, CoreError, Key, ValidQuery};
-use crate::platform::changes::live_query;
+use crate::platform::changes::{live_document, live_query};
 use crate::platform::error::wharf_error;
 use crate::platform::reads::Read;
 use crate::platform::write_batch::PreparedWrite;
@@ -189,5 +189,24 @@ impl Collection {
         let store = Rc::clone(&self.store);
         let run = Closure::<dyn FnMut() -> Promise>::new(move || store.read(read.clone())).into_js_value();
         Ok(live_query(self.store.changes(), self.schema().name(), run.unchecked_ref(), &callback))
+    }
+
+    /// Calls `callback(doc)` with the document `key` (undefined when there is none) now and after
+    /// every committed change to it, here or in another tab. Returns the unsubscribe function;
+    /// throws `INVALID_KEY` (and watches nothing) on a bad key.
+    #[wasm_bindgen(unchecked_return_type = "() => void")]
+    pub fn watch(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | number")] key: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(doc: any) => void")] callback: JsValue,
+    ) -> Result<Function, JsValue> {
+        let callback = callback.dyn_into::<Function>().map_err(|_| {
+            StorageError::from(CoreError::InvalidOptions("watch expects a callback function".into())).to_js()
+        })?;
+        let parsed = key_from_js(&key).map_err(|e| StorageError::from(e).to_js())?;
+        let store = Rc::clone(&self.store);
+        let read = Read::Get { collection: self.position, key: parsed };
+        let run = Closure::<dyn FnMut() -> Promise>::new(move || store.read(read.clone())).into_js_value();
+        Ok(live_document(self.store.changes(), self.schema().name(), run.unchecked_ref(), &callback, &key))
     }
 }

@@ -29,6 +29,15 @@ extern "C" {
     /// result; returns the unsubscribe function.
     #[wasm_bindgen(js_name = liveQuery)]
     pub fn live_query(hub: &ChangeHub, collection: &str, run: &Function, callback: &Function) -> Function;
+    /// `liveQuery` limited to the changes of the document `key`.
+    #[wasm_bindgen(js_name = liveQuery)]
+    pub fn live_document(
+        hub: &ChangeHub,
+        collection: &str,
+        run: &Function,
+        callback: &Function,
+        key: &JsValue,
+    ) -> Function;
 }
 
 /// One changed document, as `db.onChange` listeners receive it.

@@ -118,6 +118,50 @@ async fn a_live_query_follows_writes_with_one_result_per_burst() {
 }
 
 #[wasm_bindgen_test]
+async fn watch_follows_one_document_and_ignores_the_others() {
+    let name = unique_name("watch");
+    let db = open_todos(&name).await;
+    let todos = db.collection("todos".into()).unwrap();
+    let (seen, callback) = recorder();
+    let stop = todos.watch("a".into(), callback).unwrap();
+    let rank = |doc: JsValue| if doc.is_undefined() { None } else { prop(&doc, "rank").as_f64() };
+    let wait_for = |count: u32| {
+        let seen = seen.clone();
+        async move {
+            for _ in 0..100 {
+                if seen.length() >= count {
+                    return;
+                }
+                sleep_ms(5).await;
+            }
+            panic!("{} results, expected {count}", seen.length());
+        }
+    };
+    wait_for(1).await;
+    assert_eq!(rank(seen.get(0)), None, "no document yet: undefined");
+    resolve(todos.put(todo("a", 1.0))).await;
+    wait_for(2).await;
+    assert_eq!(rank(seen.get(1)), Some(1.0));
+    resolve(todos.put(todo("b", 5.0))).await;
+    resolve(todos.patch("a".into(), json(r#"{"rank":3}"#))).await;
+    wait_for(3).await;
+    sleep_ms(20).await;
+    assert_eq!(seen.length(), 3, "the write to b made no result");
+    assert_eq!(rank(seen.get(2)), Some(3.0));
+    resolve(todos.delete("a".into())).await;
+    wait_for(4).await;
+    assert_eq!(rank(seen.get(3)), None, "deleted: undefined");
+    stop.call0(&JsValue::NULL).unwrap();
+    resolve(todos.put(todo("a", 7.0))).await;
+    sleep_ms(20).await;
+    assert_eq!(seen.length(), 4, "nothing after unsubscribing");
+    let (_, callback) = recorder();
+    expect_wharf_error(&todos.watch(JsValue::TRUE, callback).expect_err("bad key"), "INVALID_KEY");
+    db.close();
+    delete_db(&name).await;
+}
+
+#[wasm_bindgen_test]
 async fn changes_made_through_one_handle_reach_listeners_of_another_handle_of_the_database() {
     // Two handles of one database stand for two tabs: they share nothing but IndexedDB and the
     // BroadcastChannel, as separate contexts do.

@@ -255,6 +255,10 @@ export async function syncing(db: Database): Promise<void> {
   stopLive();
   // @ts-expect-error subscribe needs a callback
   db.collection<Todo>("todos").subscribe(null);
+  const stopDoc = db.collection<Todo>("todos").watch("t1", (doc) => assertType<Equals<typeof doc, Todo | undefined>>());
+  stopDoc();
+  // @ts-expect-error a key is a string or a number
+  db.collection<Todo>("todos").watch(true, () => {});
   const offConflict = db.onConflict((c) => assertType<Equals<typeof c, ConflictEvent>>());
   offConflict();
   db.onConflict((c) => {

@@ -698,6 +698,17 @@ export interface Collection<T = JsonValue> {
    * ```
    */
   subscribe(query: Query | null, callback: (result: T[]) => void): () => void;
+  /**
+   * A live document: `callback` gets the document `key` (undefined when there is none) now and
+   * again after every committed change to it, from this tab, another tab or a pull. Returns the
+   * unsubscribe function; throws `INVALID_KEY` on a bad key.
+   *
+   * @example
+   * ```ts
+   * const stop = todos.watch("t1", (todo) => (title.textContent = todo?.title ?? "(deleted)"));
+   * ```
+   */
+  watch(key: Key, callback: (doc: T | undefined) => void): () => void;
 }
 
 /**

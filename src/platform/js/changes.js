@@ -93,11 +93,12 @@ export class ChangeHub {
 
 /**
  * A live query: runs `run()` (a promise of the result) now and again after every change batch
- * that touches `collection`, and calls `callback(result)` with each fresh result. Changes that
- * arrive while a run is in flight make one more run, not one per change; a result overtaken by a
- * change is not delivered. Returns the unsubscribe function.
+ * that touches `collection` (only the document `key`, if `key` is given), and calls
+ * `callback(result)` with each fresh result. Changes that arrive while a run is in flight make one
+ * more run, not one per change; a result overtaken by a change is not delivered. Returns the
+ * unsubscribe function.
  */
-export function liveQuery(hub, collection, run, callback) {
+export function liveQuery(hub, collection, run, callback, key) {
   let stopped = false;
   let running = false;
   let dirty = false;
@@ -131,7 +132,8 @@ export function liveQuery(hub, collection, run, callback) {
     }
   };
   const unwatch = hub.watch((changes) => {
-    if (!stopped && changes.some((change) => change.collection === collection)) refresh();
+    const touches = (change) => change.collection === collection && (key === undefined || change.key === key);
+    if (!stopped && changes.some(touches)) refresh();
   });
   refresh();
   return () => {
