@@ -2,7 +2,8 @@
 // the way we need: it runs the first wasm-opt on PATH (Debian's breaks wasm-bindgen output) and
 // may try downloads. This script does the same steps itself, driven by wasm-pack.toml (our own
 // config): cargo build -> wasm-bindgen (version checked against Cargo.lock) -> wasm-opt from npm's
-// binaryen -> hand-written entry files + package.json from pkg.json.tmpl -> size table and budget.
+// binaryen -> hand-written entry files + package.json from pkg.json.tmpl -> JavaScript minified
+// with esbuild -> size table and budget.
 // Usage: node scripts/build.mjs   (env WHARF_FEATURES="a,b" adds cargo features, e.g. for tests)
 
 import { spawnSync } from "node:child_process";
@@ -141,7 +142,36 @@ for (const entry of pkgJson.files ?? []) {
 }
 console.log(`pkg/package.json: ${pkgJson.name}@${pkgJson.version}`);
 
-// ---- 5. sizes and budget ----
+// ---- 5. minified JavaScript ----
+const minify = config.minify ?? {};
+if (minify.enabled !== false) {
+  step("minify JavaScript (esbuild)");
+  let esbuild;
+  try {
+    esbuild = await import("esbuild");
+  } catch {
+    fail("the npm package esbuild is missing: run scripts/setup.sh (or npm ci)");
+  }
+  const jsFiles = (dir) =>
+    existsSync(dir)
+      ? readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+          e.isDirectory() ? jsFiles(path.join(dir, e.name)) : /\.m?js$/.test(e.name) ? [path.join(dir, e.name)] : [],
+        )
+      : [];
+  for (const file of jsFiles(outDir)) {
+    const source = readFileSync(file, "utf8");
+    let result;
+    try {
+      result = esbuild.transformSync(source, { minify: true, format: "esm", target: minify.target ?? "es2020", legalComments: "none" });
+    } catch (error) {
+      fail(`esbuild could not minify ${rel(file)}: ${error.message}`);
+    }
+    writeFileSync(file, result.code);
+  }
+  console.log(`esbuild ${esbuild.version}: ${jsFiles(outDir).length} files`);
+}
+
+// ---- 6. sizes and budget ----
 step("sizes");
 const walk = (dir) =>
   existsSync(dir)
