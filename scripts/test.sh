@@ -4,7 +4,7 @@
 # budget), browser tests (wasm-bindgen-test in window / dedicated worker / service worker scopes,
 # in headless Chromium via chromedriver and in headless Firefox ESR via geckodriver), TypeScript
 # type test of pkg/, end-to-end tests (Chromium via Playwright against the reference server,
-# Firefox via WebDriver).
+# Firefox via WebDriver), packaging tests (the npm tarball in fresh Vite and webpack 5 apps).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -88,6 +88,10 @@ passed
 step e2e "node --test tests/e2e/ (Chromium via Playwright, Firefox via WebDriver)"
 export GECKODRIVER="$CARGO_BIN/geckodriver"
 node --test tests/e2e/
+passed
+
+step packaging "npm pack; fresh Vite and webpack 5 apps install the tarball, build with defaults and sync in Chromium"
+node tests/packaging/run.mjs
 passed
 
 echo
