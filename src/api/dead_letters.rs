@@ -49,24 +49,25 @@ impl DeadLetters {
         let store = Rc::clone(&self.store);
         let sync = self.sync.clone();
         future_to_promise(async move {
-            let answer = match request? {
+            let request = request?;
+            let changes_letters = !matches!(request, Request::List);
+            let answer = match request {
                 Request::List => {
                     let text = list_json(&store).await?;
                     js_sys::JSON::parse(&text).map_err(StorageError::from_js)?
                 }
-                Request::Retry(id) => {
-                    let queued = retry(&store, id).await?;
-                    if let Some(sync) = sync {
-                        sync.kick();
-                    }
-                    JsValue::from(queued)
-                }
+                Request::Retry(id) => JsValue::from(retry(&store, id).await?),
                 Request::Edit(id, json) => {
                     edit_letter(&store, &id, &json).await?;
                     JsValue::UNDEFINED
                 }
                 Request::Discard(id) => JsValue::from(discard(&store, id).await?),
             };
+            // A step of the drainer (here or in another tab) pushes what was retried and
+            // publishes a status with the new count, which is how every tab hears of the change.
+            if let (true, Some(sync)) = (changes_letters, sync) {
+                sync.on_write_here();
+            }
             Ok(answer)
         })
     }

@@ -742,7 +742,10 @@ export interface ChangeEvent {
  */
 export interface Database {
   readonly name: string;
-  /** A declared collection; throws `UNKNOWN_COLLECTION` otherwise. */
+  /**
+   * A declared collection (the same object on every call with that name, so it can key hooks and
+   * memos); throws `UNKNOWN_COLLECTION` otherwise.
+   */
   collection<T = JsonValue>(name: string): Collection<T>;
   /** The queue of local changes. */
   readonly outbox: Outbox;

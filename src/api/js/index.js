@@ -26,6 +26,21 @@ export function initSync(module) {
   }
 }
 
+// `db.collection(name)` answers the same object for the same name, so it can key React hooks and
+// memos by identity (the wasm-bindgen method makes a new wrapper per call).
+const collections = new WeakMap();
+const makeCollection = Database.prototype.collection;
+Database.prototype.collection = function collection(name) {
+  let byName = collections.get(this);
+  if (!byName) collections.set(this, (byName = new Map()));
+  let found = byName.get(name);
+  if (!found) {
+    found = makeCollection.call(this, name); // throws UNKNOWN_COLLECTION, caching nothing
+    byName.set(name, found);
+  }
+  return found;
+};
+
 export const Wharf = Object.freeze({
   async open(options) {
     await init();
