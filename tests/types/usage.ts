@@ -246,6 +246,12 @@ export async function syncing(db: Database): Promise<void> {
     sync: { url: "/api", conflicts: { todos: keepLocalTitle, notes: "merge", tags: "server-wins" } },
   };
   void withConflicts;
+  // An inline resolver gets a typed context (documents as `object`), and must answer a document.
+  const inline: OpenOptions = { name: "c", collections: [], sync: { url: "/api", conflicts: (ctx) => ctx.remote ?? "local" } };
+  void inline;
+  // @ts-expect-error a resolver answers "local", "remote", a document or null
+  const badAnswer: OpenOptions = { name: "c", collections: [], sync: { url: "/api", conflicts: () => 42 } };
+  void badAnswer;
   // @ts-expect-error "newest" is not a conflict strategy
   const badStrategy: OpenOptions = { name: "c", collections: [], sync: { url: "/api", conflicts: "newest" } };
   void badStrategy;

@@ -309,7 +309,24 @@ export type ConflictResolver<T = Record<string, unknown>> = (
  * const sync: SyncOptions = { url: "/api", conflicts: { todos: "merge", notes: "server-wins" } };
  * ```
  */
-export type ConflictStrategy = "lww" | "server-wins" | "client-wins" | "merge" | ConflictResolver<any>;
+export type ConflictStrategy = "lww" | "server-wins" | "client-wins" | "merge" | AnyConflictResolver;
+
+/**
+ * A {@link ConflictResolver} of any document type, as `sync.conflicts` takes it. Declared as a
+ * method so that its parameter is compared both ways: a `ConflictResolver<Todo>` fits here
+ * without widening anything to `any`.
+ *
+ * @example
+ * ```ts
+ * const resolver: AnyConflictResolver = ((ctx: ConflictContext<Todo>) => "remote") satisfies ConflictResolver<Todo>;
+ * ```
+ */
+export type AnyConflictResolver = ResolverSlot["resolve"];
+
+/** @internal The method whose parameter type {@link AnyConflictResolver} borrows. */
+interface ResolverSlot {
+  resolve(ctx: ConflictContext<object>): "local" | "remote" | object | null | Promise<"local" | "remote" | object | null>;
+}
 
 /**
  * One conflict and how it ended, as `db.onConflict` reports it.
