@@ -57,6 +57,11 @@ struct Options {
     /// older cursors then answer 410 CURSOR_EXPIRED); without it they are 404.
     #[arg(long)]
     faults: bool,
+    /// Start with fault injection configured but paused, as if `POST /debug/faults
+    /// {"enabled": false}` had been sent (the demo's "flaky server" toggle resumes it). Needs
+    /// --faults.
+    #[arg(long, requires = "faults")]
+    faults_paused: bool,
     /// Probability (0 to 1) that a push fails before anything is applied.
     #[arg(long, default_value_t = 0.0, value_parser = probability)]
     fail_rate: f64,
@@ -89,6 +94,24 @@ fn probability(text: &str) -> Result<f64, String> {
     }
 }
 
+/// The fault injector `--faults` asks for (paused with `--faults-paused`), or none.
+fn fault_injector(options: &Options) -> Option<Arc<Faults>> {
+    if !options.faults {
+        return None;
+    }
+    let faults = Faults::new(FaultSettings {
+        fail_rate: options.fail_rate,
+        fail_status: options.fail_status,
+        retry_after_secs: options.retry_after_secs,
+        latency: Duration::from_millis(options.latency_ms),
+        drop_after_apply_rate: options.drop_after_apply_rate,
+        seed: options.fault_seed,
+        reject_field: options.reject_batches_with.clone(),
+    });
+    faults.set_enabled(!options.faults_paused);
+    Some(Arc::new(faults))
+}
+
 #[tokio::main]
 async fn main() {
     let options = Options::parse();
@@ -99,6 +122,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    let faults = fault_injector(&options);
     let app = router(Config {
         store,
         token: options.token,
@@ -107,17 +131,7 @@ async fn main() {
         www: options.www,
         pkg: options.pkg,
         cors_origins: options.cors_origins,
-        faults: options.faults.then(|| {
-            Arc::new(Faults::new(FaultSettings {
-                fail_rate: options.fail_rate,
-                fail_status: options.fail_status,
-                retry_after_secs: options.retry_after_secs,
-                latency: Duration::from_millis(options.latency_ms),
-                drop_after_apply_rate: options.drop_after_apply_rate,
-                seed: options.fault_seed,
-                reject_field: options.reject_batches_with,
-            }))
-        }),
+        faults,
         counters: Counters::default(),
         live: Live::new(Duration::from_secs(options.live_ping_secs)),
     });
@@ -136,5 +150,30 @@ async fn main() {
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
         eprintln!("wharf-server: {e}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wharf_server::faults::FaultPlan;
+
+    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
+        Options::try_parse_from(std::iter::once("wharf-server").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn faults_paused_starts_injection_paused_until_resumed() {
+        let options = parse(&["--faults", "--faults-paused", "--fail-rate", "1"]).unwrap();
+        let faults = fault_injector(&options).expect("--faults configures injection");
+        assert!(!faults.enabled());
+        assert_eq!(faults.plan(), FaultPlan::Proceed, "paused: every push proceeds");
+        faults.set_enabled(true); // what POST /debug/faults {"enabled": true} does
+        assert_eq!(faults.plan(), FaultPlan::Fail);
+
+        let running = fault_injector(&parse(&["--faults", "--fail-rate", "1"]).unwrap()).unwrap();
+        assert!(running.enabled(), "without --faults-paused injection starts on");
+        assert!(fault_injector(&parse(&[]).unwrap()).is_none());
+        assert!(parse(&["--faults-paused"]).is_err(), "--faults-paused needs --faults");
     }
 }

@@ -1,5 +1,6 @@
 // End to end: Background Sync. A page queues writes without pushing them (it only pulls), asks
-// for Background Sync and closes; the example service worker (www/examples/background-sync/sw.js)
+// for Background Sync and closes; the example service worker (www/public/examples/background-sync/sw.js,
+// served at /examples/ from www/public, the server's default root here)
 // gets the `sync` event, opens the database and drains the outbox to the real server.
 // Run: node --test tests/e2e/  (needs pkg/ and target/debug/wharf-server built).
 

@@ -1,7 +1,9 @@
 // Starts the real reference server (target/debug/wharf-server, built by scripts/test.sh) for the
 // end-to-end sync tests: on 127.0.0.1 and a free port, serving pkg/ at /pkg, in-memory SQLite,
 // with the fault-injection flags a test asks for. `state()` reads GET /debug/state (only there
-// with --faults, which every instance here gets, at rate 0 unless a test sets one).
+// with --faults, which every instance here gets, at rate 0 unless a test sets one). The folder
+// served at / is www/public by default: the demo app's static files that need no build (the
+// examples under /examples/); the demo tests pass the built app, www/dist.
 
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -13,11 +15,11 @@ export const SERVER_BIN = process.env.WHARF_SERVER_BIN || path.join(REPO_ROOT, "
 /**
  * @param {string[]} flags extra command-line flags, e.g. ["--fail-rate", "0.2"]
  * @param {{ addr?: string, www?: string }} options a fixed address, to restart a server where
- *   clients expect it; the folder served at / instead of www/ (test fixtures)
+ *   clients expect it; the folder served at / instead of www/public (test fixtures, www/dist)
  * @returns {Promise<{ url: string, state(): Promise<any>, setFaults(enabled: boolean): Promise<void>,
  *   log: string[], close(): Promise<void> }>}
  */
-export async function startSyncServer(flags = [], { addr = "127.0.0.1:0", www = path.join(REPO_ROOT, "www") } = {}) {
+export async function startSyncServer(flags = [], { addr = "127.0.0.1:0", www = path.join(REPO_ROOT, "www", "public") } = {}) {
   if (!existsSync(SERVER_BIN)) throw new Error(`${SERVER_BIN} is missing: run cargo build -p wharf-server`);
   const args = ["--addr", addr, "--www", www, "--pkg", path.join(REPO_ROOT, "pkg"), "--faults", ...flags];
   const child = spawn(SERVER_BIN, args, { stdio: ["ignore", "pipe", "pipe"] });
