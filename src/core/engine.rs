@@ -488,3 +488,7 @@ pub fn plan(window: OutboxWindow, now: f64, client_id: &str, limits: BatchLimits
 #[cfg(test)]
 #[path = "engine_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "hostile_tests.rs"]
+mod hostile_tests;

@@ -34,6 +34,12 @@ pub enum Fault {
     CrashAfterApply,
     /// The device goes offline as the request leaves.
     GoOffline,
+    /// A broken or hostile answer: `status` with `body`, after applying the batch if `applied`.
+    Garbage {
+        applied: bool,
+        status: u16,
+        body: String,
+    },
 }
 
 /// A model of the reference server's push semantics.
@@ -295,6 +301,12 @@ impl Transport for FakeHost {
             Some(Fault::DropAfterApply) => {
                 server.apply(&request);
                 return TransportReply::NetworkError("connection reset".into());
+            }
+            Some(Fault::Garbage { applied, status, body }) => {
+                if applied {
+                    server.apply(&request);
+                }
+                return TransportReply::Response { status, retry_after: None, body };
             }
             Some(Fault::CrashAfterApply) => {
                 server.apply(&request);
