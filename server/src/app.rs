@@ -2,7 +2,8 @@
 //! `www/` and the built package from `pkg/`, bearer-token checking, body and batch limits, CORS,
 //! and, with `--faults`, the injected faults of `faults.rs` and the `/debug` routes of `debug.rs`.
 //! `GET /pull` lives in `pull.rs` and the `GET /live` WebSocket in `live.rs`; they are wired here,
-//! and a push that applied something pokes the live sockets.
+//! and a push that applied something pokes the live sockets (this instance's directly; other
+//! instances' through the store's commit hook, PostgreSQL's LISTEN/NOTIFY).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,11 +22,12 @@ use crate::debug::{self, Counters};
 use crate::faults::{FaultPlan, Faults};
 use crate::live::{self, Live};
 use crate::pull;
-use crate::store::Store;
+use crate::store::{Pushed, Storage, StoreError};
 
 /// Everything a request handler needs.
 pub struct Config {
-    pub store: Store,
+    /// SQLite or PostgreSQL, behind the `Storage` trait (`store.rs`).
+    pub store: Arc<dyn Storage>,
     /// When set, `/push`, `/pull`, `/live` (also as `?token=`) and `/debug/*` require
     /// `Authorization: Bearer <token>`.
     pub token: Option<String>,
@@ -94,35 +96,62 @@ async fn push(State(config): State<Arc<Config>>, headers: HeaderMap, body: Bytes
         );
     }
     let plan = match &config.faults {
-        Some(faults) if faults.enabled() => {
-            tokio::time::sleep(faults.settings.latency).await;
+        Some(faults) => {
+            if faults.enabled() {
+                tokio::time::sleep(faults.settings.latency).await;
+            }
+            // A server rule, not a random fault: it holds while injection is paused too.
             if let Some(message) = faults.poisoned(&request.mutations) {
                 return error(StatusCode::UNPROCESSABLE_ENTITY, "POISON", message);
             }
-            faults.plan()
+            if faults.enabled() {
+                faults.plan()
+            } else {
+                FaultPlan::Proceed
+            }
         }
-        Some(_) | None => FaultPlan::Proceed,
+        None => FaultPlan::Proceed,
     };
     if let (FaultPlan::Fail, Some(faults)) = (plan, &config.faults) {
         return injected_failure(faults);
     }
-    let state = Arc::clone(&config);
-    let applied =
-        tokio::task::spawn_blocking(move || state.store.apply_push(&request.client_id, &request.mutations)).await;
-    if let Ok(Ok(results)) = &applied {
-        if results.iter().any(|r| matches!(r, MutationResult::Applied { .. })) {
-            config.live.poke(config.store.latest_seq());
-        }
+    let applied = config.store.apply_push(request.client_id, request.mutations).await;
+    if let Ok(Pushed { cursor: Some(cursor), .. }) = &applied {
+        config.live.poke(*cursor);
     }
     match applied {
-        Ok(Ok(_)) if plan == FaultPlan::DropAfterApply => dropped_connection(),
-        Ok(Ok(results)) => {
+        Ok(_) if plan == FaultPlan::DropAfterApply => dropped_connection(),
+        Ok(Pushed { results, .. }) => {
             let duplicates = results.iter().filter(|r| matches!(r, MutationResult::Duplicate { .. })).count();
             config.counters.count_duplicates(u64::try_from(duplicates).unwrap_or(u64::MAX));
             Json(PushResponse { protocol: PROTOCOL_VERSION, results }).into_response()
         }
-        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "STORAGE", e.to_string()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string()),
+        Err(e) => storage_error(&e),
+    }
+}
+
+/// The answer to a storage failure: 503 `STORAGE` (transient: the client retries), or 500
+/// `INTERNAL` when the server itself failed.
+pub(crate) fn storage_error(e: &StoreError) -> Response {
+    match e {
+        StoreError::Internal(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string()),
+        _ => error(StatusCode::SERVICE_UNAVAILABLE, "STORAGE", e.to_string()),
+    }
+}
+
+/// `GET /health`: 200 `{ "ok": true, "backend", "cursor" }` when the database answers, else 503.
+/// For load balancers and orchestrators; unauthenticated, and it reveals only the latest cursor.
+async fn health(State(config): State<Arc<Config>>) -> Response {
+    let probe = tokio::time::timeout(std::time::Duration::from_secs(5), config.store.latest_seq()).await;
+    match probe {
+        Ok(Ok(cursor)) => {
+            let body = serde_json::json!({"ok": true, "backend": config.store.backend(), "cursor": cursor.to_string()});
+            let mut response = Json(body).into_response();
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Ok(Err(e)) => storage_error(&e),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "STORAGE", "the database did not answer within 5 s"),
     }
 }
 
@@ -173,13 +202,22 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     ]))
 }
 
-/// The server's routes.
+/// The server's routes. Registers with the store to hear other instances' commits, and pokes this
+/// instance's live sockets with them.
 pub fn router(config: Config) -> Router {
     let config = Arc::new(config);
+    // Weak: the store (inside the config) holds the hook, which must not keep the config alive.
+    let weak = Arc::downgrade(&config);
+    config.store.on_commit(Arc::new(move |cursor| {
+        if let Some(config) = weak.upgrade() {
+            config.live.poke(cursor);
+        }
+    }));
     let api = Router::new()
         .route("/push", post(push))
         .route("/pull", get(pull::pull))
         .route("/live", get(live::live))
+        .route("/health", get(health))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(Arc::clone(&config));
     let api = match cors(&config.cors_origins) {

@@ -25,7 +25,7 @@ use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::app::{authorized, error, Config};
+use crate::app::{authorized, error, storage_error, Config};
 
 /// Counts kept for `GET /debug/state` (pushes and duplicates always counted, contexts only with
 /// `--faults`; all only readable with `--faults`).
@@ -165,15 +165,12 @@ async fn state(State(config): State<Arc<Config>>, headers: HeaderMap) -> Respons
     if !authorized(&config, &headers) {
         return unauthorized();
     }
-    let reader = Arc::clone(&config);
-    let read = tokio::task::spawn_blocking(move || {
-        Ok::<_, crate::store::StoreError>((reader.store.applied_count()?, reader.store.records()?))
-    })
-    .await;
-    let (applied, records) = match read {
-        Ok(Ok(read)) => read,
-        Ok(Err(e)) => return error(StatusCode::SERVICE_UNAVAILABLE, "STORAGE", e.to_string()),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string()),
+    let read = async {
+        Ok::<_, crate::store::StoreError>((config.store.applied_count().await?, config.store.records().await?))
+    };
+    let (applied, records) = match read.await {
+        Ok(read) => read,
+        Err(e) => return storage_error(&e),
     };
     let records: Vec<Value> = records
         .into_iter()
@@ -231,12 +228,10 @@ async fn compact(State(config): State<Arc<Config>>, headers: HeaderMap, body: By
     let Some(before) = before else {
         return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", r#"expected exactly {"beforeCursor": "<cursor>"}"#);
     };
-    let store = Arc::clone(&config);
-    match tokio::task::spawn_blocking(move || store.store.compact(before)).await {
-        Ok(Ok((deleted, horizon))) => {
+    match config.store.compact(before).await {
+        Ok((deleted, horizon)) => {
             Json(json!({"deleted": deleted, "compactedThrough": horizon.to_string()})).into_response()
         }
-        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "STORAGE", e.to_string()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string()),
+        Err(e) => storage_error(&e),
     }
 }

@@ -60,10 +60,11 @@ impl Faults {
         self.enabled.load(Ordering::Relaxed)
     }
 
-    /// When injection is on and a mutation of the batch carries the poison field
-    /// ([`FaultSettings::reject_field`]), the message to refuse the whole batch with.
+    /// When a mutation of the batch carries the poison field ([`FaultSettings::reject_field`]),
+    /// the message to refuse the whole batch with. A rule of this server rather than a random
+    /// fault, so it holds while injection is paused too.
     pub fn poisoned(&self, mutations: &[Mutation]) -> Option<String> {
-        let field = self.settings.reject_field.as_deref().filter(|_| self.enabled())?;
+        let field = self.settings.reject_field.as_deref()?;
         let culprit = mutations.iter().find(|m| {
             [&m.value, &m.patch].into_iter().flatten().any(|doc| doc.as_object().is_some_and(|o| o.contains_key(field)))
         })?;
@@ -141,7 +142,7 @@ mod tests {
         let message = faults.poisoned(&[clean[0].clone(), bad]).expect("poisoned");
         assert!(message.contains("mutation d"), "{message}");
         faults.set_enabled(false);
-        assert_eq!(faults.poisoned(&[mutation("e", serde_json::json!({"value": {"poison": 0}}))]), None, "paused");
+        assert!(faults.poisoned(&[mutation("e", serde_json::json!({"value": {"poison": 0}}))]).is_some(), "paused too");
         let inert = Faults::new(settings(0.0, 0.0, 1));
         assert_eq!(inert.poisoned(&[mutation("f", serde_json::json!({"value": {"poison": 0}}))]), None);
     }

@@ -117,7 +117,8 @@ async fn serve(config: Arc<Config>, mut socket: WebSocket) {
     // Subscribe before reading the latest cursor: a push committing in between is then heard
     // as a poke rather than lost.
     let mut pokes = config.live.pokes.subscribe();
-    let mut sent = config.store.latest_seq();
+    // From the database, so a socket on any instance starts from the latest commit of all.
+    let Ok(mut sent) = config.store.latest_seq().await else { return };
     if send(&mut socket, poke(sent), period).await.is_err() {
         return;
     }
@@ -143,7 +144,10 @@ async fn serve(config: Arc<Config>, mut socket: WebSocket) {
                 let cursor = match announced {
                     Ok(cursor) => cursor,
                     // Missed some: the latest is all that matters.
-                    Err(RecvError::Lagged(_)) => config.store.latest_seq(),
+                    Err(RecvError::Lagged(_)) => match config.store.latest_seq().await {
+                        Ok(latest) => latest,
+                        Err(_) => continue,
+                    },
                     Err(RecvError::Closed) => return,
                 };
                 if cursor > sent {

@@ -10,10 +10,13 @@ use wharf_server::app::{router, Config};
 use wharf_server::debug::Counters;
 use wharf_server::faults::{FaultSettings, Faults};
 use wharf_server::live::Live;
-use wharf_server::store::Store;
+use wharf_server::postgres::{PgOptions, PgStore};
+use wharf_server::sqlite::SqliteStore;
+use wharf_server::store::{Storage, StoreError};
 
 /// Wharf's reference sync server: the push and pull endpoints and the live WebSocket of
-/// docs/protocol.md over embedded SQLite, plus the demo app (www/) and the built package (pkg/).
+/// docs/protocol.md over embedded SQLite or PostgreSQL, plus the demo app (www/) and the built
+/// package (pkg/).
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Options {
@@ -24,6 +27,16 @@ struct Options {
     /// written by an older server is upgraded in place when opened.
     #[arg(long, default_value = ":memory:")]
     database: String,
+    /// Use PostgreSQL instead of SQLite: `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (also
+    /// `host=… user=… dbname=…` key-value form; `?host=/run/postgresql` for a Unix socket). Any
+    /// number of instances may share one database. The schema is created or upgraded at start,
+    /// under an advisory lock. Also read from WHARF_DATABASE_URL.
+    #[arg(long, env = "WHARF_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Most PostgreSQL connections this instance opens for requests (one more is used for
+    /// LISTEN). Only with --database-url.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    database_pool: u64,
     /// Require `Authorization: Bearer <TOKEN>` on /push, /pull and /live (where `?token=TOKEN`
     /// is accepted too, since browsers cannot set WebSocket headers). Also read from WHARF_TOKEN.
     #[arg(long, env = "WHARF_TOKEN")]
@@ -82,7 +95,8 @@ struct Options {
     fault_seed: u64,
     /// Refuse a whole push (422, code POISON, nothing applied) when any of its mutations has a
     /// `value` or `patch` object with a top-level field named FIELD: a server that rejects whole
-    /// batches, so the client has to split them to isolate the bad mutation.
+    /// batches, so the client has to split them to isolate the bad mutation. Holds while
+    /// injection is paused (--faults-paused, POST /debug/faults) too.
     #[arg(long, value_name = "FIELD")]
     reject_batches_with: Option<String>,
 }
@@ -112,17 +126,45 @@ fn fault_injector(options: &Options) -> Option<Arc<Faults>> {
     Some(Arc::new(faults))
 }
 
+/// The store the options ask for: PostgreSQL with `--database-url`, otherwise SQLite.
+async fn open_store(options: &Options) -> Result<Arc<dyn Storage>, StoreError> {
+    match &options.database_url {
+        Some(url) => {
+            let pool_size = usize::try_from(options.database_pool).unwrap_or(16);
+            PgStore::connect_shared(url, PgOptions { pool_size, ..PgOptions::default() }).await
+        }
+        None => SqliteStore::open_shared(&options.database),
+    }
+}
+
+/// Where the data lives, for messages (the URL without its password).
+fn describe_database(options: &Options) -> String {
+    match &options.database_url {
+        Some(url) => match url.parse::<tokio_postgres::Config>() {
+            Ok(config) => format!(
+                "PostgreSQL database {:?} on {:?} as {:?}",
+                config.get_dbname().unwrap_or_default(),
+                config.get_hosts(),
+                config.get_user().unwrap_or_default()
+            ),
+            Err(_) => "PostgreSQL (unreadable --database-url)".to_owned(),
+        },
+        None => format!("SQLite {}", options.database),
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let options = Options::parse();
-    let store = match Store::open(&options.database) {
+    let store = match open_store(&options).await {
         Ok(store) => store,
         Err(e) => {
-            eprintln!("wharf-server: cannot open {}: {e}", options.database);
+            eprintln!("wharf-server: cannot open {}: {e}", describe_database(&options));
             std::process::exit(2);
         }
     };
     let faults = fault_injector(&options);
+    let database = describe_database(&options);
     let app = router(Config {
         store,
         token: options.token,
@@ -143,7 +185,7 @@ async fn main() {
         }
     };
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| options.addr.to_string());
-    println!("Wharf server: http://{addr}/");
+    println!("Wharf server: http://{addr}/ ({database})");
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -175,5 +217,17 @@ mod tests {
         assert!(running.enabled(), "without --faults-paused injection starts on");
         assert!(fault_injector(&parse(&[]).unwrap()).is_none());
         assert!(parse(&["--faults-paused"]).is_err(), "--faults-paused needs --faults");
+    }
+
+    #[test]
+    fn the_database_is_described_without_its_password() {
+        let sqlite = parse(&["--database", "w.sqlite"]).unwrap();
+        assert_eq!(describe_database(&sqlite), "SQLite w.sqlite");
+        let postgres = parse(&["--database-url", "postgres://wharf:hunter2@db.internal:5433/sync"]).unwrap();
+        assert_eq!(postgres.database_pool, 16);
+        let described = describe_database(&postgres);
+        assert!(described.contains("\"sync\"") && described.contains("db.internal") && described.contains("\"wharf\""));
+        assert!(!described.contains("hunter2"), "{described}");
+        assert!(parse(&["--database-url", "x", "--database-pool", "0"]).is_err());
     }
 }

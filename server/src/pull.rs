@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use wharf::core::protocol::{PullResponse, DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, PROTOCOL_VERSION};
 
-use crate::app::{authorized, error, Config};
+use crate::app::{authorized, error, storage_error, Config};
 use crate::store::StoreError;
 
 /// Most collection names one pull may filter on.
@@ -91,19 +91,13 @@ pub async fn pull(
         Ok(params) => params,
         Err(message) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", message),
     };
-    let reader = Arc::clone(&config);
-    let read = tokio::task::spawn_blocking(move || {
-        reader.store.pull(params.cursor, params.limit, params.collections.as_deref())
-    })
-    .await;
-    let mut response = match read {
-        Ok(Ok((changes, cursor, has_more))) => {
+    let mut response = match config.store.pull(params.cursor, params.limit, params.collections).await {
+        Ok((changes, cursor, has_more)) => {
             Json(PullResponse { protocol: PROTOCOL_VERSION, changes, cursor: cursor.to_string(), has_more })
                 .into_response()
         }
-        Ok(Err(StoreError::CursorExpired(message))) => error(StatusCode::GONE, "CURSOR_EXPIRED", message),
-        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "STORAGE", e.to_string()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string()),
+        Err(StoreError::CursorExpired(message)) => error(StatusCode::GONE, "CURSOR_EXPIRED", message),
+        Err(e) => storage_error(&e),
     };
     // A page is only valid now: no cache may answer a later pull with it.
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

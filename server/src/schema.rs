@@ -1,4 +1,4 @@
-//! The store's SQLite schema and its migrations. Kept apart from `store.rs` because the server
+//! The SQLite backend's schema and its migrations. Kept apart from `sqlite.rs` because the server
 //! may be started on a database file written by an older build: opening one must upgrade it in
 //! place, once, without losing a record, and that logic (with its tests against the old
 //! statements) is easier to review on its own.

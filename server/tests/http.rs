@@ -1,6 +1,8 @@
 //! The reference server's HTTP surface, driven in process: auth, limits, protocol checks,
 //! exactly-once pushes, static files, injected faults and the `/debug` routes.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -11,25 +13,16 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use tower::ServiceExt;
 
+use common::{send, Backend};
 use wharf_server::app::{router, Config};
-use wharf_server::debug::Counters;
 use wharf_server::faults::{FaultSettings, Faults};
-use wharf_server::live::Live;
-use wharf_server::store::Store;
 
-fn config(dir: &Path, token: Option<&str>) -> Config {
-    Config {
-        store: Store::open(":memory:").unwrap(),
-        token: token.map(str::to_owned),
-        max_body_bytes: 4096,
-        max_batch: 3,
-        www: dir.join("www"),
-        pkg: dir.join("pkg"),
-        cors_origins: vec!["http://localhost:5173".into()],
-        faults: None,
-        counters: Counters::default(),
-        live: Live::default(),
-    }
+/// A server with small limits: 4 KiB bodies, 3 mutations per push.
+async fn config(backend: Backend, dir: &Path, token: Option<&str>) -> Config {
+    let mut config = common::config(backend, dir, token).await;
+    config.max_body_bytes = 4096;
+    config.max_batch = 3;
+    config
 }
 
 fn site() -> tempfile::TempDir {
@@ -49,14 +42,6 @@ fn put(id: &str, key: &str) -> Value {
     json!({"id": id, "seq": 1, "collection": "todos", "key": key, "op": "put", "value": {"id": key}})
 }
 
-async fn send(app: &axum::Router, request: Request<Body>) -> (StatusCode, Value, String) {
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null), text)
-}
-
 fn post(body: String, token: Option<&str>) -> Request<Body> {
     let mut request = Request::post("/push").header("content-type", "application/json").header("idempotency-key", "k1");
     if let Some(token) = token {
@@ -65,10 +50,10 @@ fn post(body: String, token: Option<&str>) -> Request<Body> {
     request.body(Body::from(body)).unwrap()
 }
 
-#[tokio::test]
-async fn the_same_push_twice_is_applied_once() {
+backends!(the_same_push_twice_is_applied_once);
+async fn the_same_push_twice_is_applied_once(backend: Backend) {
     let dir = site();
-    let app = router(config(dir.path(), None));
+    let app = router(config(backend, dir.path(), None).await);
     let body = push_body(json!([put("m1", "a"), put("m2", "b")]));
     let (status, first, _) = send(&app, post(body.clone(), None)).await;
     assert_eq!(status, StatusCode::OK);
@@ -80,10 +65,10 @@ async fn the_same_push_twice_is_applied_once() {
     assert_eq!(again["results"][1], json!({"status": "duplicate", "id": "m2", "version": 1}));
 }
 
-#[tokio::test]
-async fn bearer_token_is_required_when_configured() {
+backends!(bearer_token_is_required_when_configured);
+async fn bearer_token_is_required_when_configured(backend: Backend) {
     let dir = site();
-    let app = router(config(dir.path(), Some("s3cret")));
+    let app = router(config(backend, dir.path(), Some("s3cret")).await);
     let body = push_body(json!([put("m1", "a")]));
     let (status, error, _) = send(&app, post(body.clone(), None)).await;
     assert_eq!((status, error["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("UNAUTHORIZED")));
@@ -94,10 +79,10 @@ async fn bearer_token_is_required_when_configured() {
     assert_eq!(ok["results"][0]["status"], "applied");
 }
 
-#[tokio::test]
-async fn limits_and_bad_requests_are_clear_errors() {
+backends!(limits_and_bad_requests_are_clear_errors);
+async fn limits_and_bad_requests_are_clear_errors(backend: Backend) {
     let dir = site();
-    let app = router(config(dir.path(), None));
+    let app = router(config(backend, dir.path(), None).await);
     let (status, error, _) =
         send(&app, post(push_body(json!([put("1", "a"), put("2", "b"), put("3", "c"), put("4", "d")])), None)).await;
     assert_eq!((status, error["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("BATCH_TOO_LARGE")));
@@ -119,10 +104,10 @@ async fn limits_and_bad_requests_are_clear_errors() {
     }
 }
 
-#[tokio::test]
-async fn serves_the_demo_and_the_package_and_answers_cors_preflight() {
+backends!(serves_the_demo_and_the_package_and_answers_cors_preflight);
+async fn serves_the_demo_and_the_package_and_answers_cors_preflight(backend: Backend) {
     let dir = site();
-    let app = router(config(dir.path(), None));
+    let app = router(config(backend, dir.path(), None).await);
     let (status, _, text) = send(&app, Request::get("/").body(Body::empty()).unwrap()).await;
     assert_eq!((status, text.as_str()), (StatusCode::OK, "<h1>demo</h1>"));
     let (status, _, text) = send(&app, Request::get("/pkg/index.js").body(Body::empty()).unwrap()).await;
@@ -143,8 +128,13 @@ async fn serves_the_demo_and_the_package_and_answers_cors_preflight() {
     assert!(allowed.contains("x-wharf-context"), "{allowed}");
 }
 
-fn faulty(dir: &Path, fail_rate: f64, drop_after_apply_rate: f64) -> (axum::Router, Arc<Faults>) {
-    faulty_with(config(dir, None), fail_rate, drop_after_apply_rate, None)
+async fn faulty(
+    backend: Backend,
+    dir: &Path,
+    fail_rate: f64,
+    drop_after_apply_rate: f64,
+) -> (axum::Router, Arc<Faults>) {
+    faulty_with(config(backend, dir, None).await, fail_rate, drop_after_apply_rate, None)
 }
 
 fn faulty_with(
@@ -166,10 +156,10 @@ fn faulty_with(
     (router(config), faults)
 }
 
-#[tokio::test]
-async fn injected_failures_apply_nothing_and_say_when_to_retry() {
+backends!(injected_failures_apply_nothing_and_say_when_to_retry);
+async fn injected_failures_apply_nothing_and_say_when_to_retry(backend: Backend) {
     let dir = site();
-    let (app, faults) = faulty(dir.path(), 1.0, 0.0);
+    let (app, faults) = faulty(backend, dir.path(), 1.0, 0.0).await;
     let body = push_body(json!([put("m1", "a")]));
     let started = std::time::Instant::now();
     let response = app.clone().oneshot(post(body.clone(), None)).await.unwrap();
@@ -181,10 +171,10 @@ async fn injected_failures_apply_nothing_and_say_when_to_retry() {
     assert_eq!(answer["results"][0]["status"], "applied", "the failed push had applied nothing");
 }
 
-#[tokio::test]
-async fn a_dropped_connection_after_apply_is_answered_duplicate_on_resend() {
+backends!(a_dropped_connection_after_apply_is_answered_duplicate_on_resend);
+async fn a_dropped_connection_after_apply_is_answered_duplicate_on_resend(backend: Backend) {
     let dir = site();
-    let (app, faults) = faulty(dir.path(), 0.0, 1.0);
+    let (app, faults) = faulty(backend, dir.path(), 0.0, 1.0).await;
     let body = push_body(json!([put("m1", "a")]));
     let response = app.clone().oneshot(post(body.clone(), None)).await.unwrap();
     assert!(response.into_body().collect().await.is_err(), "the client never receives the acknowledgement");
@@ -202,10 +192,10 @@ fn set_faults(body: &str) -> Request<Body> {
     Request::post("/debug/faults").header("content-type", "application/json").body(Body::from(body.to_owned())).unwrap()
 }
 
-#[tokio::test]
-async fn a_batch_with_the_poison_field_is_refused_whole_and_one_without_applies() {
+backends!(a_batch_with_the_poison_field_is_refused_whole_and_one_without_applies);
+async fn a_batch_with_the_poison_field_is_refused_whole_and_one_without_applies(backend: Backend) {
     let dir = site();
-    let (app, faults) = faulty_with(config(dir.path(), None), 0.0, 0.0, Some("poison"));
+    let (app, faults) = faulty_with(config(backend, dir.path(), None).await, 0.0, 0.0, Some("poison"));
     let poisoned = json!({"id": "m2", "seq": 2, "collection": "todos", "key": "b", "op": "put",
         "value": {"id": "b", "poison": true}});
     let (status, error, text) = send(&app, post(push_body(json!([put("m1", "a"), poisoned])), None)).await;
@@ -229,10 +219,10 @@ async fn a_batch_with_the_poison_field_is_refused_whole_and_one_without_applies(
     assert_eq!((status, answer["results"][0]["status"].as_str()), (StatusCode::OK, Some("applied")), "{text}");
 }
 
-#[tokio::test]
-async fn debug_state_reports_applied_pushes_duplicates_overlaps_and_records() {
+backends!(debug_state_reports_applied_pushes_duplicates_overlaps_and_records);
+async fn debug_state_reports_applied_pushes_duplicates_overlaps_and_records(backend: Backend) {
     let dir = site();
-    let (app, _) = faulty(dir.path(), 0.0, 0.0);
+    let (app, _) = faulty(backend, dir.path(), 0.0, 0.0).await;
     let numbered = json!({"id": "m3", "seq": 3, "collection": "notes", "key": 7, "op": "put", "value": {"n": 7}});
     let body = push_body(json!([put("m1", "b"), put("m2", "a"), numbered]));
     send(&app, post(body.clone(), None)).await;
@@ -271,10 +261,10 @@ async fn debug_state_reports_applied_pushes_duplicates_overlaps_and_records() {
     assert!(response.headers().get("access-control-allow-origin").is_none());
 }
 
-#[tokio::test]
-async fn debug_routes_do_not_exist_without_faults() {
+backends!(debug_routes_do_not_exist_without_faults);
+async fn debug_routes_do_not_exist_without_faults(backend: Backend) {
     let dir = site();
-    let app = router(config(dir.path(), None));
+    let app = router(config(backend, dir.path(), None).await);
     for request in [get("/debug/state"), get("/debug"), set_faults(r#"{"enabled": false}"#)] {
         let uri = request.uri().to_string();
         let (status, _, _) = send(&app, request).await;
@@ -282,10 +272,10 @@ async fn debug_routes_do_not_exist_without_faults() {
     }
 }
 
-#[tokio::test]
-async fn debug_routes_require_the_token_when_one_is_configured() {
+backends!(debug_routes_require_the_token_when_one_is_configured);
+async fn debug_routes_require_the_token_when_one_is_configured(backend: Backend) {
     let dir = site();
-    let (app, faults) = faulty_with(config(dir.path(), Some("s3cret")), 1.0, 0.0, None);
+    let (app, faults) = faulty_with(config(backend, dir.path(), Some("s3cret")).await, 1.0, 0.0, None);
     let (status, _, _) = send(&app, get("/debug/state")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _, _) = send(&app, set_faults(r#"{"enabled": false}"#)).await;
@@ -296,10 +286,10 @@ async fn debug_routes_require_the_token_when_one_is_configured() {
     assert_eq!(status, StatusCode::OK);
 }
 
-#[tokio::test]
-async fn turning_faults_off_over_http_lets_pushes_through() {
+backends!(turning_faults_off_over_http_lets_pushes_through);
+async fn turning_faults_off_over_http_lets_pushes_through(backend: Backend) {
     let dir = site();
-    let (app, faults) = faulty(dir.path(), 1.0, 0.0);
+    let (app, faults) = faulty(backend, dir.path(), 1.0, 0.0).await;
     let body = push_body(json!([put("m1", "a")]));
     let (status, _, _) = send(&app, post(body.clone(), None)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
@@ -319,4 +309,16 @@ async fn turning_faults_off_over_http_lets_pushes_through() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "back on");
     let (_, state, _) = send(&app, get("/debug/state")).await;
     assert_eq!((state["pushes"].as_u64(), state["applied"].as_u64()), (Some(3), Some(1)));
+}
+
+backends!(health_names_the_backend_and_the_latest_cursor);
+async fn health_names_the_backend_and_the_latest_cursor(backend: Backend) {
+    let dir = site();
+    let app = router(config(backend, dir.path(), Some("s3cret")).await);
+    let (status, health, text) = send(&app, get("/health")).await;
+    let name = if backend == Backend::Sqlite { "sqlite" } else { "postgres" };
+    assert_eq!((status, health), (StatusCode::OK, json!({"ok": true, "backend": name, "cursor": "0"})), "{text}");
+    send(&app, post(push_body(json!([put("m1", "a"), put("m2", "b")])), Some("s3cret"))).await;
+    let (_, health, _) = send(&app, get("/health")).await;
+    assert_eq!(health["cursor"], "2", "no token needed, and it follows the latest commit");
 }

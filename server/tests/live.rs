@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use common::{config, push, put, send, site};
+use common::{config, push, put, send, site, Backend};
 use wharf_server::app::{router, Config};
 use wharf_server::live::Live;
 
@@ -27,11 +27,7 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// (for pushes in process).
 async fn serve(config: Config) -> (SocketAddr, axum::Router) {
     let app = router(config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let served = app.clone();
-    tokio::spawn(async move { axum::serve(listener, served).await });
-    (addr, app)
+    (common::serve(app.clone()).await, app)
 }
 
 async fn connect(addr: SocketAddr, query: &str) -> Socket {
@@ -66,10 +62,10 @@ fn cursor(poke: &Value) -> u64 {
     poke["cursor"].as_str().unwrap().parse().unwrap()
 }
 
-#[tokio::test]
-async fn a_socket_gets_the_latest_cursor_then_a_poke_after_each_applied_push() {
+backends!(a_socket_gets_the_latest_cursor_then_a_poke_after_each_applied_push);
+async fn a_socket_gets_the_latest_cursor_then_a_poke_after_each_applied_push(backend: Backend) {
     let dir = site();
-    let (addr, app) = serve(config(dir.path(), None)).await;
+    let (addr, app) = serve(config(backend, dir.path(), None).await).await;
     push(&app, vec![put("m1", "todos", "a")], None).await;
     let mut socket = connect(addr, "").await;
     assert_eq!(next(&mut socket).await, json!({"type": "poke", "cursor": "1"}), "on connect");
@@ -87,10 +83,10 @@ async fn a_socket_gets_the_latest_cursor_then_a_poke_after_each_applied_push() {
     assert_eq!(cursor(&next_of(&mut other, "poke").await), 5);
 }
 
-#[tokio::test]
-async fn a_client_ping_gets_a_pong_and_the_server_pings_too() {
+backends!(a_client_ping_gets_a_pong_and_the_server_pings_too);
+async fn a_client_ping_gets_a_pong_and_the_server_pings_too(backend: Backend) {
     let dir = site();
-    let mut config = config(dir.path(), None);
+    let mut config = config(backend, dir.path(), None).await;
     config.live = Live::new(Duration::from_millis(100));
     let (addr, _) = serve(config).await;
     let mut socket = connect(addr, "").await;
@@ -100,10 +96,10 @@ async fn a_client_ping_gets_a_pong_and_the_server_pings_too() {
     assert_eq!(next_of(&mut socket, "ping").await, json!({"type": "ping"}), "the server's heartbeat");
 }
 
-#[tokio::test]
-async fn a_silent_socket_is_closed_after_three_ping_periods_and_a_talking_one_is_not() {
+backends!(a_silent_socket_is_closed_after_three_ping_periods_and_a_talking_one_is_not);
+async fn a_silent_socket_is_closed_after_three_ping_periods_and_a_talking_one_is_not(backend: Backend) {
     let dir = site();
-    let mut config = config(dir.path(), None);
+    let mut config = config(backend, dir.path(), None).await;
     config.live = Live::new(Duration::from_millis(100));
     let (addr, _) = serve(config).await;
 
@@ -134,10 +130,10 @@ async fn a_silent_socket_is_closed_after_three_ping_periods_and_a_talking_one_is
     assert_eq!(next_of(&mut talking, "pong").await["type"], "pong", "still open");
 }
 
-#[tokio::test]
-async fn pokes_after_many_pushes_only_move_forward_and_end_at_the_latest() {
+backends!(pokes_after_many_pushes_only_move_forward_and_end_at_the_latest);
+async fn pokes_after_many_pushes_only_move_forward_and_end_at_the_latest(backend: Backend) {
     let dir = site();
-    let (addr, app) = serve(config(dir.path(), None)).await;
+    let (addr, app) = serve(config(backend, dir.path(), None).await).await;
     let mut socket = connect(addr, "").await;
     assert_eq!(cursor(&next(&mut socket).await), 0);
     for i in 0..60 {
@@ -152,10 +148,10 @@ async fn pokes_after_many_pushes_only_move_forward_and_end_at_the_latest() {
     assert_eq!(last, 60);
 }
 
-#[tokio::test]
-async fn live_requires_the_token_as_header_or_query_parameter() {
+backends!(live_requires_the_token_as_header_or_query_parameter);
+async fn live_requires_the_token_as_header_or_query_parameter(backend: Backend) {
     let dir = site();
-    let (addr, _) = serve(config(dir.path(), Some("s3cret"))).await;
+    let (addr, _) = serve(config(backend, dir.path(), Some("s3cret")).await).await;
     for query in ["", "?token=wrong"] {
         match tokio_tungstenite::connect_async(format!("ws://{addr}/live{query}")).await {
             Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), StatusCode::UNAUTHORIZED),
@@ -170,10 +166,10 @@ async fn live_requires_the_token_as_header_or_query_parameter() {
     assert_eq!(next(&mut by_header).await["type"], "poke");
 }
 
-#[tokio::test]
-async fn a_plain_get_of_live_is_a_clear_error() {
+backends!(a_plain_get_of_live_is_a_clear_error);
+async fn a_plain_get_of_live_is_a_clear_error(backend: Backend) {
     let dir = site();
-    let app = router(config(dir.path(), None));
+    let app = router(config(backend, dir.path(), None).await);
     let (status, error, text) = send(&app, Request::get("/live").body(Body::empty()).unwrap()).await;
     assert!(status.is_client_error(), "{status}: {text}");
     assert_eq!((error["protocol"].as_u64(), error["code"].as_str()), (Some(1), Some("BAD_REQUEST")), "{text}");

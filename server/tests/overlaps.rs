@@ -15,15 +15,20 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-use common::{put, send, site};
+use common::{put, send, site, Backend};
 use wharf_server::app::router;
 use wharf_server::faults::{FaultSettings, Faults};
 
 const LATENCY: Duration = Duration::from_millis(200);
 
 /// A server with `--faults`: `LATENCY` on every push, plus the given failure rates.
-fn faulty(dir: &std::path::Path, fail_rate: f64, drop_after_apply_rate: f64) -> (axum::Router, Arc<Faults>) {
-    let mut config = common::config(dir, None);
+async fn faulty(
+    backend: Backend,
+    dir: &std::path::Path,
+    fail_rate: f64,
+    drop_after_apply_rate: f64,
+) -> (axum::Router, Arc<Faults>) {
+    let mut config = common::config(backend, dir, None).await;
     config.max_batch = 2;
     let faults = Arc::new(Faults::new(FaultSettings {
         fail_rate,
@@ -58,10 +63,10 @@ async fn state(app: &axum::Router) -> Value {
     state
 }
 
-#[tokio::test]
-async fn two_contexts_pushing_one_client_at_once_is_an_overlap() {
+backends!(two_contexts_pushing_one_client_at_once_is_an_overlap);
+async fn two_contexts_pushing_one_client_at_once_is_an_overlap(backend: Backend) {
     let dir = site();
-    let (app, _) = faulty(dir.path(), 0.0, 0.0);
+    let (app, _) = faulty(backend, dir.path(), 0.0, 0.0).await;
     let (a, b) = tokio::join!(send(&app, push(Some("ctx-a"), one("m1"))), send(&app, push(Some("ctx-b"), one("m2"))));
     assert_eq!((a.0, b.0), (StatusCode::OK, StatusCode::OK));
     let state = state(&app).await;
@@ -70,10 +75,10 @@ async fn two_contexts_pushing_one_client_at_once_is_an_overlap() {
     assert_eq!(state["applied"], 2);
 }
 
-#[tokio::test]
-async fn the_same_context_twice_or_one_push_after_the_other_is_no_overlap() {
+backends!(the_same_context_twice_or_one_push_after_the_other_is_no_overlap);
+async fn the_same_context_twice_or_one_push_after_the_other_is_no_overlap(backend: Backend) {
     let dir = site();
-    let (app, _) = faulty(dir.path(), 0.0, 0.0);
+    let (app, _) = faulty(backend, dir.path(), 0.0, 0.0).await;
     // A context resending while its first request is still in flight (a client-side timeout).
     tokio::join!(send(&app, push(Some("ctx-a"), one("m1"))), send(&app, push(Some("ctx-a"), one("m2"))));
     send(&app, push(Some("ctx-b"), one("m3"))).await;
@@ -83,20 +88,20 @@ async fn the_same_context_twice_or_one_push_after_the_other_is_no_overlap() {
     assert_eq!(state["overlapSamples"], json!([]));
 }
 
-#[tokio::test]
-async fn pushes_without_the_header_are_not_tracked() {
+backends!(pushes_without_the_header_are_not_tracked);
+async fn pushes_without_the_header_are_not_tracked(backend: Backend) {
     let dir = site();
-    let (app, _) = faulty(dir.path(), 0.0, 0.0);
+    let (app, _) = faulty(backend, dir.path(), 0.0, 0.0).await;
     tokio::join!(send(&app, push(None, one("m1"))), send(&app, push(Some("ctx-a"), one("m2"))));
     tokio::join!(send(&app, push(None, one("m3"))), send(&app, push(None, one("m4"))));
     let state = state(&app).await;
     assert_eq!((state["overlaps"].as_u64(), state["contexts"].as_u64()), (Some(0), Some(1)), "{state}");
 }
 
-#[tokio::test]
-async fn every_way_out_of_the_handler_ends_the_in_flight_period() {
+backends!(every_way_out_of_the_handler_ends_the_in_flight_period);
+async fn every_way_out_of_the_handler_ends_the_in_flight_period(backend: Backend) {
     let dir = site();
-    let (app, faults) = faulty(dir.path(), 1.0, 0.0);
+    let (app, faults) = faulty(backend, dir.path(), 1.0, 0.0).await;
     let (status, _, _) = send(&app, push(Some("ctx-a"), one("m1"))).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "injected failure");
     let (status, _, _) = send(
@@ -119,7 +124,7 @@ async fn every_way_out_of_the_handler_ends_the_in_flight_period() {
     assert_eq!(state(&app).await["overlaps"], 0, "no push of ctx-a was left in flight");
 
     let dir = site();
-    let (app, faults) = faulty(dir.path(), 0.0, 1.0);
+    let (app, faults) = faulty(backend, dir.path(), 0.0, 1.0).await;
     let response = app.clone().oneshot(push(Some("ctx-a"), one("m1"))).await.unwrap();
     assert!(response.into_body().collect().await.is_err(), "dropped after apply");
     faults.set_enabled(false);

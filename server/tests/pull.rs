@@ -13,19 +13,20 @@ use axum::http::{Request, StatusCode};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-use common::{config, delete, pull, push, put, send, site, with_debug_routes};
+use common::{config, delete, pull, push, put, send, site, with_debug_routes, Backend};
 use wharf::core::protocol::MutationResult;
 use wharf_server::app::router;
-use wharf_server::store::Store;
+use wharf_server::sqlite::SqliteStore;
+use wharf_server::store::Storage;
 
 fn keys_of(page: &Value) -> Vec<String> {
     page["changes"].as_array().unwrap().iter().map(|c| c["key"].as_str().unwrap().to_owned()).collect()
 }
 
-#[tokio::test]
-async fn paging_2500_changes_returns_every_key_once_in_seq_order() {
+backends!(paging_2500_changes_returns_every_key_once_in_seq_order);
+async fn paging_2500_changes_returns_every_key_once_in_seq_order(backend: Backend) {
     let dir = site();
-    let app = router(config(dir.path(), None));
+    let app = router(config(backend, dir.path(), None).await);
     let mut order: Vec<String> = Vec::new(); // keys in the order of their last write
     for batch in 0..5 {
         let keys: Vec<String> = (0..500).map(|i| format!("k{:04}", batch * 500 + i)).collect();
@@ -62,10 +63,10 @@ async fn paging_2500_changes_returns_every_key_once_in_seq_order() {
     assert_eq!((keys_of(&page).len(), &page["hasMore"]), (500, &json!(true)), "the default limit is 500");
 }
 
-#[tokio::test]
-async fn a_delete_is_a_change_with_value_null_and_hlc_travels() {
+backends!(a_delete_is_a_change_with_value_null_and_hlc_travels);
+async fn a_delete_is_a_change_with_value_null_and_hlc_travels(backend: Backend) {
     let dir = site();
-    let app = router(config(dir.path(), None));
+    let app = router(config(backend, dir.path(), None).await);
     let mut stamped = put("m2", "todos", "b");
     stamped["hlc"] = json!("0000000003e80001-c1");
     push(&app, vec![put("m1", "todos", "a"), stamped], None).await;
@@ -85,10 +86,10 @@ async fn a_delete_is_a_change_with_value_null_and_hlc_travels() {
     assert_eq!((keys_of(&page), &page["cursor"], &page["hasMore"]), (vec!["b".into()], &json!("2"), &json!(true)));
 }
 
-#[tokio::test]
-async fn the_collections_filter_returns_only_those_collections() {
+backends!(the_collections_filter_returns_only_those_collections);
+async fn the_collections_filter_returns_only_those_collections(backend: Backend) {
     let dir = site();
-    let app = router(config(dir.path(), None));
+    let app = router(config(backend, dir.path(), None).await);
     push(&app, vec![put("m1", "todos", "t1"), put("m2", "notes", "n1"), put("m3", "tags", "g1")], None).await;
     push(&app, vec![put("m4", "notes", "n2"), delete("m5", "todos", "t1")], None).await;
     let (_, page, _) = pull(&app, "collections=notes").await;
@@ -108,10 +109,10 @@ fn compact(before: &str) -> Request<Body> {
         .unwrap()
 }
 
-#[tokio::test]
-async fn a_cursor_below_the_compaction_horizon_is_gone_and_a_fresh_pull_still_works() {
+backends!(a_cursor_below_the_compaction_horizon_is_gone_and_a_fresh_pull_still_works);
+async fn a_cursor_below_the_compaction_horizon_is_gone_and_a_fresh_pull_still_works(backend: Backend) {
     let dir = site();
-    let app = router(with_debug_routes(config(dir.path(), None)));
+    let app = router(with_debug_routes(config(backend, dir.path(), None).await));
     push(&app, vec![put("m1", "todos", "a"), put("m2", "todos", "b"), put("m3", "todos", "c")], None).await;
     push(&app, vec![delete("m4", "todos", "a"), delete("m5", "todos", "b")], None).await; // seqs 4, 5
     push(&app, vec![put("m6", "todos", "d")], None).await; // 6
@@ -139,14 +140,14 @@ async fn a_cursor_below_the_compaction_horizon_is_gone_and_a_fresh_pull_still_wo
         let (status, _, _) = send(&app, request).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
     }
-    let plain = router(config(dir.path(), None));
+    let plain = router(config(backend, dir.path(), None).await);
     assert_eq!(send(&plain, compact("6")).await.0, StatusCode::NOT_FOUND, "only with --faults");
 }
 
-#[tokio::test]
-async fn malformed_cursor_limit_or_collections_are_400() {
+backends!(malformed_cursor_limit_or_collections_are_400);
+async fn malformed_cursor_limit_or_collections_are_400(backend: Backend) {
     let dir = site();
-    let app = router(config(dir.path(), None));
+    let app = router(config(backend, dir.path(), None).await);
     for query in [
         "cursor=abc",
         "cursor=-1",
@@ -169,10 +170,10 @@ async fn malformed_cursor_limit_or_collections_are_400() {
     assert_eq!(status, StatusCode::OK);
 }
 
-#[tokio::test]
-async fn pull_requires_the_token_when_configured_and_answers_cors() {
+backends!(pull_requires_the_token_when_configured_and_answers_cors);
+async fn pull_requires_the_token_when_configured_and_answers_cors(backend: Backend) {
     let dir = site();
-    let app = router(config(dir.path(), Some("s3cret")));
+    let app = router(config(backend, dir.path(), Some("s3cret")).await);
     push(&app, vec![put("m1", "todos", "a")], Some("s3cret")).await;
     let (status, error, _) = pull(&app, "").await;
     assert_eq!((status, error["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("UNAUTHORIZED")));
@@ -224,10 +225,10 @@ async fn drain(app: &axum::Router, cursor: &mut String, replica: &mut HashMap<St
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_puller_racing_concurrent_pushes_never_skips_a_change() {
+backends!(a_puller_racing_concurrent_pushes_never_skips_a_change, flavor = "multi_thread", worker_threads = 4);
+async fn a_puller_racing_concurrent_pushes_never_skips_a_change(backend: Backend) {
     let dir = site();
-    let app = router(config(dir.path(), None));
+    let app = router(config(backend, dir.path(), None).await);
     let done = Arc::new(AtomicBool::new(false));
     let puller = {
         let (app, done) = (app.clone(), Arc::clone(&done));
@@ -305,6 +306,7 @@ const VERSION_0: &str = "
     );
 ";
 
+/// SQLite only: the push-only server never ran on PostgreSQL.
 #[tokio::test]
 async fn a_database_from_the_push_only_server_is_migrated_and_pulled() {
     let dir = tempfile::tempdir().unwrap();
@@ -321,8 +323,8 @@ async fn a_database_from_the_push_only_server_is_migrated_and_pulled() {
         .unwrap();
     }
     let path = path.to_str().unwrap();
-    let store = Store::open(path).unwrap();
-    let (changes, cursor, more) = store.pull(0, 10, None).unwrap();
+    let store = SqliteStore::open(path).unwrap();
+    let (changes, cursor, more) = store.pull_blocking(0, 10, None).unwrap();
     let got: Vec<Value> = changes.iter().map(|c| serde_json::to_value(c).unwrap()).collect();
     assert_eq!(
         got,
@@ -335,13 +337,13 @@ async fn a_database_from_the_push_only_server_is_migrated_and_pulled() {
     assert_eq!((cursor, more), (3, false));
     // New writes continue after the backfilled seqs; the old ledger still dedupes.
     let mutation = |id: &str| serde_json::from_value(put(id, "todos", "b")).unwrap();
-    let results = store.apply_push("c", &[mutation("old-1"), mutation("new-1")]).unwrap();
+    let results = store.apply_push_blocking("c", &[mutation("old-1"), mutation("new-1")], false).unwrap().results;
     assert_eq!(results[0], MutationResult::Duplicate { id: "old-1".into(), version: 2 });
     assert_eq!(results[1], MutationResult::Applied { id: "new-1".into(), version: 1 });
-    assert_eq!(store.pull(3, 10, None).unwrap().1, 4);
+    assert_eq!(store.pull_blocking(3, 10, None).unwrap().1, 4);
     drop(store);
-    let reopened = Store::open(path).unwrap();
-    assert_eq!((reopened.latest_seq(), reopened.pull(0, 10, None).unwrap().0.len()), (4, 4));
+    let reopened = SqliteStore::open(path).unwrap();
+    assert_eq!((reopened.latest_seq().await.unwrap(), reopened.pull_blocking(0, 10, None).unwrap().0.len()), (4, 4));
     let version: i64 =
         rusqlite::Connection::open(path).unwrap().query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
     assert_eq!(version, 2);

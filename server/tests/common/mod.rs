@@ -1,6 +1,8 @@
-//! Helpers shared by the pull and live integration tests: a server configuration, in-process
-//! requests, and pushes.
+//! Helpers shared by the integration tests: the storage backends (every protocol test runs once
+//! per backend, see [`backends!`]), a server configuration, in-process requests, and pushes.
 #![allow(dead_code)] // each test file uses its own subset
+
+pub mod pg;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,11 +18,59 @@ use wharf_server::app::Config;
 use wharf_server::debug::Counters;
 use wharf_server::faults::{FaultSettings, Faults};
 use wharf_server::live::Live;
-use wharf_server::store::Store;
+use wharf_server::postgres::{PgOptions, PgStore};
+use wharf_server::sqlite::SqliteStore;
+use wharf_server::store::Storage;
 
-pub fn config(dir: &Path, token: Option<&str>) -> Config {
+/// Defines `name::sqlite` and `name::postgres`, two tokio tests that each run
+/// `async fn name(backend: Backend)` on one backend. Extra arguments go to `#[tokio::test(…)]`:
+/// `backends!(name, flavor = "multi_thread", worker_threads = 4);`.
+#[macro_export]
+macro_rules! backends {
+    ($test:ident $(, $($arg:tt)+)?) => {
+        mod $test {
+            #[tokio::test$(($($arg)+))?]
+            async fn sqlite() {
+                super::$test(super::common::Backend::Sqlite).await
+            }
+            #[tokio::test$(($($arg)+))?]
+            async fn postgres() {
+                super::$test(super::common::Backend::Postgres).await
+            }
+        }
+    };
+}
+
+/// A storage backend under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite in memory.
+    Sqlite,
+    /// A fresh database on the test PostgreSQL (`pg.rs`).
+    Postgres,
+}
+
+/// Connection pool size of the stores the tests open.
+pub const TEST_POOL: usize = 8;
+
+/// A new, empty store.
+pub async fn store(backend: Backend) -> Arc<dyn Storage> {
+    match backend {
+        Backend::Sqlite => SqliteStore::open_shared(":memory:").unwrap(),
+        Backend::Postgres => pg_store(&pg::database().await, PgOptions::default()).await,
+    }
+}
+
+/// A PostgreSQL store on `url` (an instance: several may share one database).
+pub async fn pg_store(url: &str, options: PgOptions) -> Arc<dyn Storage> {
+    let options = PgOptions { pool_size: TEST_POOL, ..options };
+    PgStore::connect_shared(url, options).await.unwrap_or_else(|e| panic!("cannot open {url}: {e}"))
+}
+
+/// A server configuration over `store`.
+pub fn config_with(store: Arc<dyn Storage>, dir: &Path, token: Option<&str>) -> Config {
     Config {
-        store: Store::open(":memory:").unwrap(),
+        store,
         token: token.map(str::to_owned),
         max_body_bytes: 1 << 20,
         max_batch: 1000,
@@ -31,6 +81,11 @@ pub fn config(dir: &Path, token: Option<&str>) -> Config {
         counters: Counters::default(),
         live: Live::new(Duration::from_secs(15)),
     }
+}
+
+/// A server configuration over a new, empty store of `backend`.
+pub async fn config(backend: Backend, dir: &Path, token: Option<&str>) -> Config {
+    config_with(store(backend).await, dir, token)
 }
 
 /// `config` with `--faults` on but injecting nothing: the `/debug` routes exist.
@@ -63,9 +118,14 @@ pub async fn send(app: &axum::Router, request: Request<Body>) -> (StatusCode, Va
     (status, serde_json::from_str(&text).unwrap_or(Value::Null), text)
 }
 
-/// Pushes `mutations` and asserts the push was answered 200.
+/// Pushes `mutations` as client `c1` and asserts the push was answered 200.
 pub async fn push(app: &axum::Router, mutations: Vec<Value>, token: Option<&str>) -> Value {
-    let body = json!({"protocol": 1, "clientId": "c1", "mutations": mutations}).to_string();
+    push_as(app, "c1", mutations, token).await
+}
+
+/// Pushes `mutations` as `client_id` and asserts the push was answered 200.
+pub async fn push_as(app: &axum::Router, client_id: &str, mutations: Vec<Value>, token: Option<&str>) -> Value {
+    let body = json!({"protocol": 1, "clientId": client_id, "mutations": mutations}).to_string();
     let mut request = Request::post("/push").header("content-type", "application/json");
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));
@@ -85,4 +145,12 @@ pub fn site() -> tempfile::TempDir {
     std::fs::create_dir_all(dir.path().join("www")).unwrap();
     std::fs::create_dir_all(dir.path().join("pkg")).unwrap();
     dir
+}
+
+/// Serves `app` on a loopback port (for WebSockets and real HTTP); returns the address.
+pub async fn serve(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
 }

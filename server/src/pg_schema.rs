@@ -1,0 +1,81 @@
+//! The PostgreSQL backend's schema and its migrations (the SQLite ones are in `schema.rs`).
+//!
+//! Several server instances may start at once against one database (a deployment rolling out
+//! three replicas): the whole migration runs in one transaction that first takes a
+//! transaction-level advisory lock ([`MIGRATION_LOCK`]), so one instance migrates while the
+//! others wait, then find the work done. DDL is transactional in PostgreSQL: a migration that
+//! fails leaves nothing half-done.
+//!
+//! Versions, recorded in `wharf_meta` as `schema_version`:
+//! - 1: `wharf_records` (collection, key as canonical JSON, value as JSON text or NULL for a
+//!   tombstone, version, `seq` with a unique index, `hlc`, `writer`), the two mutation ledgers,
+//!   and `wharf_meta` rows `last_seq` (the counter seqs are drawn from; see `postgres.rs`) and
+//!   `compacted_through` (the compaction horizon). The same shape as SQLite's version 2.
+//!
+//! Tables are prefixed `wharf_` so the database can be shared with an application's own tables.
+
+use deadpool_postgres::Client;
+
+use crate::store::StoreError;
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The advisory lock key taken around migrations (ASCII "wharfmig").
+pub const MIGRATION_LOCK: i64 = 0x7768_6172_666d_6967;
+
+/// Migration `i` brings the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE wharf_records (
+        collection text NOT NULL,
+        key text NOT NULL,              -- the key as canonical JSON (\"a\" or 7)
+        value text,                     -- JSON document; NULL marks a tombstone
+        version bigint NOT NULL,
+        seq bigint NOT NULL,            -- global change sequence number of the last write
+        hlc text,                       -- hybrid logical clock stamp of the last write, if sent
+        writer text,                    -- client id of the last write
+        PRIMARY KEY (collection, key)
+    );
+    CREATE UNIQUE INDEX wharf_records_by_seq ON wharf_records (seq);
+    CREATE TABLE wharf_applied_mutations (
+        id text PRIMARY KEY,
+        client_id text NOT NULL,
+        version bigint NOT NULL         -- the record version this mutation produced
+    );
+    CREATE TABLE wharf_rejected_mutations (
+        id text PRIMARY KEY,
+        client_id text NOT NULL,
+        code text NOT NULL,
+        message text NOT NULL
+    );
+    INSERT INTO wharf_meta (name, value) VALUES ('last_seq', 0), ('compacted_through', 0)
+        ON CONFLICT (name) DO NOTHING;
+"];
+
+/// Brings the database to [`SCHEMA_VERSION`] (see the module comment). Idempotent; refuses a
+/// database written by a newer server.
+pub async fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS wharf_meta (name text PRIMARY KEY, value bigint NOT NULL)").await?;
+    let version: i64 = tx
+        .query_opt("SELECT value FROM wharf_meta WHERE name = 'schema_version'", &[])
+        .await?
+        .map_or(0, |row| row.get(0));
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Corrupt(format!(
+            "the database has schema version {version}; this server knows up to {SCHEMA_VERSION}"
+        )));
+    }
+    for step in MIGRATIONS.iter().skip(usize::try_from(version).unwrap_or(0)) {
+        tx.batch_execute(step).await?;
+    }
+    tx.execute(
+        "INSERT INTO wharf_meta (name, value) VALUES ('schema_version', $1)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        &[&SCHEMA_VERSION],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

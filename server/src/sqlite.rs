@@ -1,0 +1,331 @@
+//! The SQLite backend (the default): a file, or `:memory:`; each push batch is applied in one
+//! SQLite `IMMEDIATE` transaction. The schema and its migrations are in `schema.rs`.
+//!
+//! Why `seq > cursor` never skips a change here: `seq` is drawn from the `last_seq` counter
+//! *inside* the batch's IMMEDIATE transaction, and SQLite admits one write transaction at a time
+//! (this process additionally serializes them behind the connection Mutex, which pulls take
+//! too). So seqs become visible in commit order: once a reader sees seq N, every seq below N is
+//! committed and visible as well; no transaction still in flight can commit a smaller one later.
+//! One server process owns the file: several processes over one SQLite file are not supported
+//! (use PostgreSQL for several instances).
+//!
+//! The [`Storage`] methods run the blocking SQLite calls on tokio's blocking pool.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde_json::Value;
+use wharf::core::protocol::{Change, Mutation, MutationResult};
+use wharf::core::Key;
+
+use crate::schema::{self, COMPACTED_THROUGH, LAST_SEQ};
+use crate::store::{
+    compacted, decide, key_text, never_issued, now_ms, parse_json, signed, unsigned, CommitHook, Decision,
+    ListedRecord, PullPage, Pushed, Storage, StoreError, StoreFuture, StoredRecord,
+};
+
+/// The SQLite store. Cheap to clone: clones share the connection.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    connection: Mutex<Connection>,
+    /// The last committed `seq`, readable without the lock (for live pokes).
+    latest: AtomicU64,
+}
+
+impl SqliteStore {
+    /// Opens (creating, migrating) the store at `path`, or in memory for `:memory:`.
+    pub fn open(path: &str) -> Result<SqliteStore, StoreError> {
+        let mut connection =
+            if path == ":memory:" { Connection::open_in_memory()? } else { Connection::open(Path::new(path))? };
+        connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
+        schema::migrate(&mut connection)?;
+        let latest = AtomicU64::new(schema::read_meta(&connection, LAST_SEQ)?);
+        Ok(SqliteStore { inner: Arc::new(Inner { connection: Mutex::new(connection), latest }) })
+    }
+
+    /// [`SqliteStore::open`] as a shareable [`Storage`].
+    pub fn open_shared(path: &str) -> Result<Arc<dyn Storage>, StoreError> {
+        Ok(Arc::new(SqliteStore::open(path)?))
+    }
+
+    fn connection(&self) -> MutexGuard<'_, Connection> {
+        self.inner.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `work` on a clone of this store on tokio's blocking pool.
+    fn blocking<T, F>(&self, work: F) -> StoreFuture<'_, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(SqliteStore) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || work(store)).await.map_err(|e| StoreError::Internal(e.to_string()))?
+        })
+    }
+
+    /// The blocking `apply_push`; with `fail_before_commit` it does everything, then rolls back.
+    pub fn apply_push_blocking(
+        &self,
+        client_id: &str,
+        mutations: &[Mutation],
+        fail_before_commit: bool,
+    ) -> Result<Pushed, StoreError> {
+        let mut connection = self.connection();
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Read inside the write transaction: see the module comment.
+        let first = schema::read_meta(&tx, LAST_SEQ)?;
+        let mut seq = first;
+        let now = now_ms();
+        let mut results = Vec::with_capacity(mutations.len());
+        for mutation in mutations {
+            results.push(apply_one(&tx, client_id, mutation, &mut seq, now)?);
+        }
+        if seq != first {
+            schema::write_meta(&tx, LAST_SEQ, seq)?;
+        }
+        if fail_before_commit {
+            return Err(StoreError::Corrupt("injected failure".into()));
+        }
+        tx.commit()?;
+        // Still under the lock, so `latest` moves in commit order.
+        self.inner.latest.fetch_max(seq, Ordering::AcqRel);
+        Ok(Pushed { results, cursor: (seq != first).then_some(seq) })
+    }
+
+    /// The blocking `pull` (see [`Storage::pull`]).
+    pub fn pull_blocking(
+        &self,
+        cursor: u64,
+        limit: usize,
+        collections: Option<&[String]>,
+    ) -> Result<PullPage, StoreError> {
+        let connection = self.connection();
+        if cursor != 0 {
+            let horizon = schema::read_meta(&connection, COMPACTED_THROUGH)?;
+            if cursor < horizon {
+                return Err(compacted(cursor, horizon));
+            }
+            let last = schema::read_meta(&connection, LAST_SEQ)?;
+            if cursor > last {
+                return Err(never_issued(cursor, last));
+            }
+        }
+        let mut sql = "SELECT collection, key, value, version, hlc, seq FROM records WHERE seq > ?1".to_owned();
+        let mut args = vec![rusqlite::types::Value::Integer(signed(cursor))];
+        if let Some(names) = collections {
+            let marks: Vec<String> = (0..names.len()).map(|i| format!("?{}", i + 3)).collect();
+            sql.push_str(&format!(" AND collection IN ({})", marks.join(", ")));
+        }
+        sql.push_str(" ORDER BY seq LIMIT ?2");
+        args.push(rusqlite::types::Value::Integer(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX)));
+        args.extend(collections.unwrap_or_default().iter().map(|c| rusqlite::types::Value::Text(c.clone())));
+        let mut statement = connection.prepare(&sql)?;
+        let rows = statement.query_map(rusqlite::params_from_iter(args), |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, Option<String>>(4)?,
+                row.get::<_, i64>(5)?,
+            ))
+        })?;
+        let mut changes = Vec::new();
+        let mut next = cursor;
+        let mut has_more = false;
+        for row in rows {
+            let (collection, key, value, version, hlc, seq) = row?;
+            if changes.len() == limit {
+                has_more = true;
+                break;
+            }
+            let value = value.as_deref().map(|text| parse_json::<Value>(text, &collection, &key)).transpose()?;
+            let parsed_key = parse_json::<Key>(&key, &collection, &key)?;
+            next = unsigned(seq);
+            changes.push(Change { collection, key: parsed_key, value, version: unsigned(version), hlc });
+        }
+        Ok((changes, next, has_more))
+    }
+
+    fn compact_blocking(&self, before_seq: u64) -> Result<(u64, u64), StoreError> {
+        let mut connection = self.connection();
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let through = before_seq.saturating_sub(1).min(schema::read_meta(&tx, LAST_SEQ)?);
+        let deleted = tx.execute("DELETE FROM records WHERE value IS NULL AND seq <= ?1", params![signed(through)])?;
+        let horizon = through.max(schema::read_meta(&tx, COMPACTED_THROUGH)?);
+        schema::write_meta(&tx, COMPACTED_THROUGH, horizon)?;
+        tx.commit()?;
+        Ok((u64::try_from(deleted).unwrap_or(u64::MAX), horizon))
+    }
+
+    fn records_blocking(&self) -> Result<Vec<ListedRecord>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare("SELECT collection, key, value, version, writer, hlc FROM records ORDER BY collection, key")?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, Option<String>>(4)?,
+                row.get::<_, Option<String>>(5)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (collection, key, value, version, writer, hlc) = row?;
+            let value = value.as_deref().map(|text| parse_json::<Value>(text, &collection, &key)).transpose()?;
+            let parsed_key = parse_json::<Value>(&key, &collection, &key)?;
+            Ok(ListedRecord {
+                collection,
+                key: parsed_key,
+                record: StoredRecord { value, version: unsigned(version), writer, hlc },
+            })
+        })
+        .collect()
+    }
+}
+
+impl Storage for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn apply_push(&self, client_id: String, mutations: Vec<Mutation>) -> StoreFuture<'_, Pushed> {
+        self.blocking(move |store| store.apply_push_blocking(&client_id, &mutations, false))
+    }
+
+    fn apply_push_then_fail(&self, client_id: String, mutations: Vec<Mutation>) -> StoreFuture<'_, ()> {
+        self.blocking(move |store| store.apply_push_blocking(&client_id, &mutations, true).map(|_| ()))
+    }
+
+    fn pull(&self, cursor: u64, limit: usize, collections: Option<Vec<String>>) -> StoreFuture<'_, PullPage> {
+        self.blocking(move |store| store.pull_blocking(cursor, limit, collections.as_deref()))
+    }
+
+    fn latest_seq(&self) -> StoreFuture<'_, u64> {
+        let latest = self.inner.latest.load(Ordering::Acquire);
+        Box::pin(async move { Ok(latest) })
+    }
+
+    fn compact(&self, before_seq: u64) -> StoreFuture<'_, (u64, u64)> {
+        self.blocking(move |store| store.compact_blocking(before_seq))
+    }
+
+    fn record(&self, collection: String, key: Key) -> StoreFuture<'_, Option<StoredRecord>> {
+        self.blocking(move |store| read_record(&store.connection(), &collection, &key_text(&key)))
+    }
+
+    fn records(&self) -> StoreFuture<'_, Vec<ListedRecord>> {
+        self.blocking(|store| store.records_blocking())
+    }
+
+    fn applied_count(&self) -> StoreFuture<'_, u64> {
+        self.blocking(|store| {
+            let count: i64 =
+                store.connection().query_row("SELECT COUNT(*) FROM applied_mutations", [], |row| row.get(0))?;
+            Ok(unsigned(count))
+        })
+    }
+
+    fn on_commit(&self, _hook: CommitHook) {
+        // Every commit goes through this process, which pokes its sockets itself.
+    }
+}
+
+fn read_record(connection: &Connection, collection: &str, key: &str) -> Result<Option<StoredRecord>, StoreError> {
+    type Row = (Option<String>, i64, Option<String>, Option<String>);
+    let row: Option<Row> = connection
+        .query_row(
+            "SELECT value, version, writer, hlc FROM records WHERE collection = ?1 AND key = ?2",
+            params![collection, key],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+        )
+        .optional()?;
+    row.map(|(value, version, writer, hlc)| {
+        let value = value.map(|text| parse_json::<Value>(&text, collection, key)).transpose()?;
+        Ok(StoredRecord { value, version: unsigned(version), writer, hlc })
+    })
+    .transpose()
+}
+
+/// Applies one mutation; a write takes the next `seq`.
+fn apply_one(
+    tx: &Connection,
+    client_id: &str,
+    mutation: &Mutation,
+    seq: &mut u64,
+    now: f64,
+) -> Result<MutationResult, StoreError> {
+    let earlier: Option<i64> = tx
+        .query_row("SELECT version FROM applied_mutations WHERE id = ?1", params![mutation.id], |row| row.get(0))
+        .optional()?;
+    if let Some(version) = earlier {
+        return Ok(MutationResult::Duplicate { id: mutation.id.clone(), version: unsigned(version) });
+    }
+    let refused: Option<(String, String)> = tx
+        .query_row("SELECT code, message FROM rejected_mutations WHERE id = ?1", params![mutation.id], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    if let Some((code, message)) = refused {
+        return Ok(MutationResult::Rejected { id: mutation.id.clone(), code, message, permanent: true });
+    }
+    let key = key_text(&mutation.key);
+    let current = read_record(tx, &mutation.collection, &key)?;
+    match decide(client_id, mutation, current.as_ref(), now) {
+        Decision::Reject { code, message } => {
+            // Recorded, so that a resend of the same id (the client never saw this answer) gets
+            // the same answer, even if the data changed meanwhile and it would now apply.
+            tx.execute(
+                "INSERT INTO rejected_mutations (id, client_id, code, message) VALUES (?1, ?2, ?3, ?4)",
+                params![mutation.id, client_id, code, message],
+            )?;
+            Ok(MutationResult::Rejected { id: mutation.id.clone(), code: code.to_owned(), message, permanent: true })
+        }
+        Decision::Conflict(result) => Ok(result),
+        Decision::Write { value, version, hlc } => {
+            let text = value.as_ref().map(Value::to_string);
+            *seq += 1;
+            tx.execute(
+                "INSERT INTO records (collection, key, value, version, seq, hlc, writer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (collection, key) DO UPDATE SET value = excluded.value, version = excluded.version,
+                 seq = excluded.seq, hlc = excluded.hlc, writer = excluded.writer",
+                params![mutation.collection, key, text, signed(version), signed(*seq), hlc, client_id],
+            )?;
+            tx.execute(
+                "INSERT INTO applied_mutations (id, client_id, version) VALUES (?1, ?2, ?3)",
+                params![mutation.id, client_id, signed(version)],
+            )?;
+            Ok(MutationResult::Applied { id: mutation.id.clone(), version })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_file_store_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wharf.sqlite");
+        let path = path.to_str().unwrap();
+        let put: Mutation = serde_json::from_value(
+            json!({"id": "m1", "seq": 1, "collection": "t", "key": "a", "op": "put", "value": {}}),
+        )
+        .unwrap();
+        SqliteStore::open(path).unwrap().apply_push_blocking("c", &[put], false).unwrap();
+        let store = SqliteStore::open(path).unwrap();
+        assert_eq!(store.inner.latest.load(Ordering::Acquire), 1, "the counter is persisted");
+        assert_eq!(store.pull_blocking(0, 10, None).unwrap().0.len(), 1);
+    }
+}

@@ -1,0 +1,263 @@
+//! The storage guarantees, through the `Storage` trait, on every backend: exactly once per
+//! mutation id, one transaction per batch, patches, tombstones and versions, final rejections,
+//! conflicts, clock stamps, the change sequence and paging, compaction and expired cursors.
+
+mod common;
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use wharf::core::protocol::{Change, Mutation, MutationResult};
+use wharf::core::Key;
+use wharf_server::store::{PullPage, Storage, StoreError, StoredRecord};
+
+use common::Backend;
+
+fn mutation(id: &str, op: &str, key: &str, payload: Option<(&str, Value)>) -> Mutation {
+    let mut m = json!({"id": id, "seq": 1, "collection": "todos", "key": key, "op": op});
+    if let Some((field, value)) = payload {
+        m[field] = value;
+    }
+    serde_json::from_value(m).unwrap()
+}
+
+fn put(id: &str, key: &str) -> Mutation {
+    mutation(id, "put", key, Some(("value", json!({"id": key}))))
+}
+
+async fn push(store: &Arc<dyn Storage>, client_id: &str, batch: &[Mutation]) -> Vec<MutationResult> {
+    store.apply_push(client_id.to_owned(), batch.to_vec()).await.unwrap().results
+}
+
+async fn pull(store: &Arc<dyn Storage>, cursor: u64, limit: usize, collections: Option<&[&str]>) -> PullPage {
+    let collections = collections.map(|names| names.iter().map(|n| (*n).to_owned()).collect());
+    store.pull(cursor, limit, collections).await.unwrap()
+}
+
+async fn record(store: &Arc<dyn Storage>, key: &str) -> Option<StoredRecord> {
+    store.record("todos".into(), Key::Text(key.into())).await.unwrap()
+}
+
+fn keys(changes: &[Change]) -> Vec<String> {
+    changes.iter().map(|c| format!("{}/{}", c.collection, serde_json::to_string(&c.key).unwrap())).collect()
+}
+
+backends!(the_same_mutation_twice_is_applied_once);
+async fn the_same_mutation_twice_is_applied_once(backend: Backend) {
+    let store = common::store(backend).await;
+    let once = mutation("m1", "put", "a", Some(("value", json!({"id": "a", "n": 1}))));
+    let first = push(&store, "c", std::slice::from_ref(&once)).await;
+    let again = push(&store, "c", &[once.clone(), once]).await;
+    assert_eq!(first, vec![MutationResult::Applied { id: "m1".into(), version: 1 }]);
+    assert_eq!(again, vec![MutationResult::Duplicate { id: "m1".into(), version: 1 }; 2]);
+    assert_eq!(record(&store, "a").await.unwrap().version, 1);
+    assert_eq!(store.applied_count().await.unwrap(), 1);
+    // Twice in one batch: applied, then a duplicate of itself.
+    let twice = push(&store, "c", &[put("m2", "b"), put("m2", "b")]).await;
+    assert_eq!(
+        twice,
+        vec![
+            MutationResult::Applied { id: "m2".into(), version: 1 },
+            MutationResult::Duplicate { id: "m2".into(), version: 1 }
+        ]
+    );
+}
+
+backends!(a_batch_commits_whole_or_not_at_all);
+async fn a_batch_commits_whole_or_not_at_all(backend: Backend) {
+    let store = common::store(backend).await;
+    let batch = vec![put("m1", "a"), put("m2", "b"), mutation("bad", "patch", "zz", Some(("patch", json!({}))))];
+    assert!(store.apply_push_then_fail("c".into(), batch.clone()).await.is_err());
+    assert_eq!(store.applied_count().await.unwrap(), 0);
+    assert_eq!(record(&store, "a").await, None, "the writes rolled back");
+    assert_eq!(store.latest_seq().await.unwrap(), 0, "so did the sequence");
+    assert_eq!(pull(&store, 0, 10, None).await, (vec![], 0, false));
+    let results = push(&store, "c", &batch).await;
+    assert!(matches!(&results[..2], [MutationResult::Applied { .. }, MutationResult::Applied { .. }]), "{results:?}");
+    assert!(
+        matches!(&results[2], MutationResult::Rejected { code, .. } if code == "NOT_FOUND"),
+        "the rejection was rolled back too, and is decided again: {results:?}"
+    );
+}
+
+backends!(patch_merges_delete_tombstones_and_versions_grow);
+async fn patch_merges_delete_tombstones_and_versions_grow(backend: Backend) {
+    let store = common::store(backend).await;
+    let results = push(
+        &store,
+        "c",
+        &[
+            mutation("m1", "put", "a", Some(("value", json!({"id": "a", "x": 1, "y": 1})))),
+            mutation("m2", "patch", "a", Some(("patch", json!({"y": 2})))),
+            mutation("m3", "delete", "a", None),
+            mutation("m4", "patch", "a", Some(("patch", json!({"y": 3})))),
+        ],
+    )
+    .await;
+    assert_eq!(results[1], MutationResult::Applied { id: "m2".into(), version: 2 });
+    assert_eq!(results[2], MutationResult::Applied { id: "m3".into(), version: 3 });
+    assert!(matches!(&results[3], MutationResult::Rejected { code, permanent: true, .. } if code == "NOT_FOUND"));
+    assert_eq!(
+        record(&store, "a").await.unwrap(),
+        StoredRecord { value: None, version: 3, writer: Some("c".into()), hlc: None },
+        "a tombstone keeps its version"
+    );
+    let (page, cursor, _) = pull(&store, 0, 10, None).await;
+    assert_eq!((page.len(), cursor), (1, 3), "three writes took three seqs; the record appears once");
+}
+
+backends!(a_rejection_is_final_even_if_a_resend_would_now_apply);
+async fn a_rejection_is_final_even_if_a_resend_would_now_apply(backend: Backend) {
+    let store = common::store(backend).await;
+    let early_patch = mutation("m1", "patch", "a", Some(("patch", json!({"y": 1}))));
+    let first = push(&store, "c", std::slice::from_ref(&early_patch)).await;
+    assert!(matches!(&first[0], MutationResult::Rejected { code, .. } if code == "NOT_FOUND"));
+    push(&store, "c", &[put("m2", "a")]).await;
+    // The client never saw the rejection and resends: same answer, nothing applied.
+    assert_eq!(push(&store, "c", &[early_patch]).await, first);
+    assert_eq!(record(&store, "a").await.unwrap().value, Some(json!({"id": "a"})));
+}
+
+backends!(a_stale_base_version_is_a_conflict_with_the_server_value);
+async fn a_stale_base_version_is_a_conflict_with_the_server_value(backend: Backend) {
+    let store = common::store(backend).await;
+    push(&store, "c", &[mutation("m1", "put", "a", Some(("value", json!({"id": "a", "v": 1}))))]).await;
+    let mut own = mutation("m0", "patch", "a", Some(("patch", json!({"own": true}))));
+    own.base_version = Some(0);
+    let results = push(&store, "c", &[own]).await;
+    assert_eq!(results[0], MutationResult::Applied { id: "m0".into(), version: 2 }, "c's own write is no conflict");
+    push(&store, "c", &[mutation("m1b", "put", "a", Some(("value", json!({"id": "a", "v": 1}))))]).await;
+    let mut stale = mutation("m2", "put", "a", Some(("value", json!({"id": "a", "v": 2}))));
+    stale.base_version = Some(0);
+    let results = push(&store, "other", std::slice::from_ref(&stale)).await;
+    assert_eq!(
+        results,
+        vec![MutationResult::Conflict {
+            id: "m2".into(),
+            version: 3,
+            value: Some(json!({"id": "a", "v": 1})),
+            hlc: None
+        }]
+    );
+    assert_eq!(store.latest_seq().await.unwrap(), 3, "a conflict takes no seq");
+    stale.base_version = Some(3);
+    assert_eq!(push(&store, "other", &[stale]).await[0], MutationResult::Applied { id: "m2".into(), version: 4 });
+}
+
+backends!(invalid_mutations_are_rejected_permanently_and_the_rest_proceed);
+async fn invalid_mutations_are_rejected_permanently_and_the_rest_proceed(backend: Backend) {
+    let store = common::store(backend).await;
+    let results = push(&store, "c", &[mutation("bad", "put", "a", None), put("good", "b")]).await;
+    assert!(
+        matches!(&results[0], MutationResult::Rejected { permanent: true, code, .. } if code == "INVALID_MUTATION")
+    );
+    assert!(matches!(&results[1], MutationResult::Applied { .. }));
+}
+
+backends!(records_lists_everything_with_keys_as_json);
+async fn records_lists_everything_with_keys_as_json(backend: Backend) {
+    let store = common::store(backend).await;
+    let mut numbered = mutation("m3", "put", "x", Some(("value", json!({"n": 7}))));
+    numbered.key = Key::Number(7.0);
+    numbered.collection = "notes".into();
+    let mut upper = put("m5", "B");
+    upper.key = Key::Text("B".into());
+    push(&store, "c", &[put("m1", "b"), put("m2", "a"), mutation("m4", "delete", "a", None), numbered, upper]).await;
+    let listed: Vec<(String, Value, Option<Value>, u64)> = store
+        .records()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.collection, r.key, r.record.value, r.record.version))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("notes".into(), json!(7), Some(json!({"n": 7})), 1),
+            ("todos".into(), json!("B"), Some(json!({"id": "B"})), 1),
+            ("todos".into(), json!("a"), None, 2),
+            ("todos".into(), json!("b"), Some(json!({"id": "b"})), 1),
+        ],
+        "byte order of the key's JSON text, on every backend"
+    );
+}
+
+backends!(stamps_must_be_the_pushers_and_runaway_ones_are_capped);
+async fn stamps_must_be_the_pushers_and_runaway_ones_are_capped(backend: Backend) {
+    let store = common::store(backend).await;
+    let mut foreign = put("m1", "a");
+    foreign.hlc = Some("0000000003e80000-someone-else".into());
+    let results = push(&store, "c", &[foreign]).await;
+    assert!(
+        matches!(&results[0], MutationResult::Rejected { code, permanent: true, .. } if code == "INVALID_MUTATION")
+    );
+    let mut runaway = put("m2", "a");
+    runaway.hlc = Some("ffffffffffff0000-c".into());
+    push(&store, "c", &[runaway]).await;
+    let stored = record(&store, "a").await.unwrap().hlc.unwrap();
+    assert!(stored.as_str() < "ffffffffffff0000-c" && stored.ends_with("-c"), "{stored}");
+}
+
+backends!(writes_take_increasing_seqs_and_pull_pages_by_them);
+async fn writes_take_increasing_seqs_and_pull_pages_by_them(backend: Backend) {
+    let store = common::store(backend).await;
+    let mut note = mutation("m2", "put", "n", Some(("value", json!({"id": "n"}))));
+    note.collection = "notes".into();
+    note.hlc = Some("0000000007d00002-c".into());
+    let batch = [
+        put("m1", "a"),
+        note,
+        mutation("m3", "patch", "zz", Some(("patch", json!({"x": 1})))), // rejected: no seq
+        put("m4", "b"),
+    ];
+    let pushed = store.apply_push("c".into(), batch.to_vec()).await.unwrap();
+    assert_eq!(pushed.cursor, Some(3), "the batch's last seq");
+    assert_eq!(store.latest_seq().await.unwrap(), 3);
+    let again = store.apply_push("c".into(), batch.to_vec()).await.unwrap(); // all duplicates or rejected
+    assert_eq!((again.cursor, store.latest_seq().await.unwrap()), (None, 3), "nothing moves");
+    let (page, cursor, more) = pull(&store, 0, 2, None).await;
+    assert_eq!((keys(&page), cursor, more), (vec!["todos/\"a\"".into(), "notes/\"n\"".into()], 2, true));
+    assert_eq!(page[1].hlc.as_deref(), Some("0000000007d00002-c"));
+    let (page, cursor, more) = pull(&store, cursor, 2, None).await;
+    assert_eq!((keys(&page), cursor, more), (vec!["todos/\"b\"".into()], 3, false));
+    assert_eq!(pull(&store, 3, 2, None).await, (vec![], 3, false), "caught up: the cursor stays");
+    // Rewriting "a" moves it to the end, with its latest state only.
+    push(&store, "c", &[mutation("m5", "delete", "a", None)]).await;
+    let (page, cursor, _) = pull(&store, 3, 10, None).await;
+    assert_eq!(cursor, 4);
+    assert_eq!(
+        page,
+        vec![Change { collection: "todos".into(), key: Key::Text("a".into()), value: None, version: 2, hlc: None }]
+    );
+    assert_eq!(keys(&pull(&store, 0, 10, Some(&["todos"])).await.0), vec!["todos/\"b\"", "todos/\"a\""]);
+    assert_eq!(pull(&store, 0, 10, Some(&[])).await, (vec![], 0, false));
+}
+
+backends!(compaction_drops_old_tombstones_and_expires_older_cursors);
+async fn compaction_drops_old_tombstones_and_expires_older_cursors(backend: Backend) {
+    let store = common::store(backend).await;
+    push(&store, "c", &[put("m1", "a"), put("m2", "b"), put("m3", "c")]).await; // seqs 1..=3
+    push(&store, "c", &[mutation("m4", "delete", "a", None), mutation("m5", "delete", "c", None)]).await; // 4, 5
+    assert_eq!(store.compact(5).await.unwrap(), (1, 4), "the tombstone at 4 goes; the one at 5 stays");
+    assert!(matches!(store.pull(3, 10, None).await, Err(StoreError::CursorExpired(_))));
+    assert_eq!(keys(&pull(&store, 4, 10, None).await.0), vec!["todos/\"c\""]);
+    let (all, cursor, _) = pull(&store, 0, 10, None).await;
+    assert_eq!((keys(&all), cursor), (vec!["todos/\"b\"".into(), "todos/\"c\"".into()], 5));
+    // Compacting everything, past the end: the horizon stops at the last seq, and the newest
+    // seq is never handed out again although its record is gone.
+    assert_eq!(store.compact(u64::MAX).await.unwrap(), (1, 5));
+    assert_eq!(store.compact(2).await.unwrap(), (0, 5), "the horizon never goes down");
+    assert_eq!(pull(&store, 5, 10, None).await, (vec![], 5, false));
+    push(&store, "c", &[put("m6", "d")]).await;
+    assert_eq!(pull(&store, 5, 10, None).await.1, 6);
+    // A compacted record written again starts over at version 1; its old ids stay applied.
+    push(&store, "c", &[put("m7", "a"), put("m1", "a")]).await;
+    assert_eq!(record(&store, "a").await.unwrap().version, 1);
+}
+
+backends!(a_cursor_this_database_never_issued_expires);
+async fn a_cursor_this_database_never_issued_expires(backend: Backend) {
+    let store = common::store(backend).await;
+    assert_eq!(pull(&store, 0, 10, None).await, (vec![], 0, false));
+    assert!(matches!(store.pull(7, 10, None).await, Err(StoreError::CursorExpired(m)) if m.contains("not issued")));
+}
