@@ -2,8 +2,9 @@
 # Installs everything Wharf's build, tests and demo need on a fresh Debian 12 machine that has
 # rustup/cargo, node 20, npm and python3 (see shared TOOLCHAIN.md): the wasm32 target, rustfmt and
 # clippy, wasm-bindgen-cli of exactly Cargo.lock's wasm-bindgen version, Debian's chromium and
-# chromium-driver, and the npm devDependencies (binaryen's wasm-opt, playwright-core, typescript,
-# smol-toml). Every step is skipped when already done, so a warm run takes a few seconds.
+# chromium-driver, Debian's postgresql (the server's tests), and the npm devDependencies
+# (binaryen's wasm-opt, playwright-core, typescript, smol-toml). Every step is skipped when already
+# done, so a warm run takes a few seconds.
 # Never installs Debian's binaryen, never runs `npx playwright install` (no browser downloads here).
 set -euo pipefail
 
@@ -98,6 +99,15 @@ if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
   ok "chromium and chromedriver present"
 else
   apt_install chromium chromium-driver
+fi
+
+# 4b. PostgreSQL from Debian: the reference server's tests run every protocol test against it too.
+#     Nothing is started here: server/tests/common/pg.rs runs a throwaway cluster (initdb in a temp
+#     directory, a free loopback port, as the postgres user) for each test process and stops it.
+if compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null && id postgres >/dev/null 2>&1; then
+  ok "postgresql present"
+else
+  apt_install postgresql
 fi
 
 # 5. Firefox ESR (Debian) and geckodriver (crates.io): the second engine for every browser suite.
