@@ -1,18 +1,16 @@
 // The new-todo form. "Poison" adds `poison: true`: the demo server (--reject-batches-with poison)
-// refuses any push carrying it while its fault injection is on, so the op ends in the dead letters.
+// refuses any push carrying it, so the op ends in the dead letters (fix it there: edit, retry).
 import { useState, type FormEvent } from "react";
 import { useActions } from "../actions";
 import { requestBackgroundSync } from "../backgroundSync";
 import type { Todo } from "../db";
 import { useDemo } from "../demoContext";
-import { useServerFaults } from "../serverFaults";
 
 export function AddTodo() {
   const { db, todos } = useDemo();
   const { run } = useActions();
   const [title, setTitle] = useState("");
   const [poison, setPoison] = useState(false);
-  const faults = useServerFaults();
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -37,18 +35,13 @@ export function AddTodo() {
         value={title}
         onChange={(e) => setTitle(e.target.value)}
       />
-      <label className="poison" title="Adds a `poison: true` field, which the demo server refuses while fault injection is on: the op becomes a dead letter.">
+      <label className="poison" title="Adds a `poison: true` field, which the demo server refuses: the op becomes a dead letter.">
         <input type="checkbox" data-testid="poison-checkbox" checked={poison} onChange={(e) => setPoison(e.target.checked)} />
         poison
       </label>
       <button type="submit" data-testid="add-button">
         Add
       </button>
-      {poison && !(faults.availability === "available" && faults.enabled) && (
-        <small className="warn hint" data-testid="poison-hint">
-          The server refuses <code>poison</code> only while “Flaky server” is on.
-        </small>
-      )}
     </form>
   );
 }

@@ -39,7 +39,7 @@ function FlakyServerToggle() {
   return (
     <label
       className="toggle"
-      title="The reference server's fault injection: some pushes fail or are slow or lose their answer, and pushes carrying a `poison` field are refused."
+      title="The reference server's fault injection: some pushes fail, are slow or lose their answer."
     >
       <input
         type="checkbox"
