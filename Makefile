@@ -18,3 +18,10 @@ serve:
 
 bench:
 	node bench/run.mjs
+
+# The chaos suite (tests/chaos/run.mjs): a long run over many seeds, e.g. make chaos SEEDS=1..50 OPS=300
+SEEDS ?= 1..20
+OPS ?= 300
+.PHONY: chaos
+chaos:
+	node tests/chaos/run.mjs --seeds $(SEEDS) --ops $(OPS)

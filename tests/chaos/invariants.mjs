@@ -1,0 +1,260 @@
+// The invariants the chaos suite checks at the end of every seed, as pure functions of what the
+// run recorded (see run.mjs for how each input is gathered, and the header there for why each
+// check is sound). Every check returns violations `{ invariant, key?, message }`; none is ever
+// relaxed to make a run pass.
+
+/** JSON with sorted object keys, for order-insensitive comparisons of documents. */
+export function canonical(value) {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value && typeof value === "object") {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+/** The logical write a mutation carries: the `rev` of its document (put) or patch. */
+export function revOf(mutation) {
+  if (mutation.op === "put") return mutation.value?.rev ?? null;
+  if (mutation.op === "patch") return mutation.patch?.rev ?? null;
+  return null;
+}
+
+/** Milliseconds of a clock stamp `{ms:012x}{counter:04x}-clientId`. */
+export function stampMs(stamp) {
+  return typeof stamp === "string" && /^[0-9a-f]{16}/.test(stamp) ? parseInt(stamp.slice(0, 12), 16) : null;
+}
+
+const docKey = (collection, key) => `${collection}/${JSON.stringify(key)}`;
+
+/** How an applied op got applied, from the proxy's answers: "late" when the browser had given up. */
+function howApplied(answers, deadIds, id) {
+  const a = answers.find((x) => x.status === "applied");
+  if (!a) return "applied answer never seen";
+  const parts = [`applied ${a.answeredAt - a.sentAt} ms after it was sent`];
+  if (a.gaveUpAt !== null && a.gaveUpAt !== undefined) parts.push(`${a.answeredAt - a.gaveUpAt} ms after the browser had given up on that request`);
+  if (deadIds.has(id)) parts.push("the op was dead-lettered meanwhile");
+  return parts.join(", ");
+}
+
+/**
+ * @param {object} run
+ * @param {{ i: number, client: number, key: string, op: string, rev: string, t0: number, t1: number,
+ *   acked: boolean, unknown?: boolean, refused?: string }[]} run.writes every write the driver
+ *   attempted, in order: `acked` its promise resolved; `unknown` the call never settled (its page
+ *   died under it); `refused` it rejected (e.g. NOT_FOUND), so nothing was written
+ * @param {Map<string, object>} run.mutations the proxy's wire log: op id -> first payload sent
+ * @param {Map<string, object[]>} run.answers op id -> every per-mutation answer the server sent
+ * @param {Map<string, object>} run.probes op id -> the answer to a probe after the run (see run.mjs)
+ * @param {object[]} run.rewritten ids resent with another payload (proxy.mjs)
+ * @param {object[]} run.restamped ids resent with another clock stamp only (proxy.mjs)
+ * @param {{ applied: number, records: object[] }} run.server the final GET /debug/state
+ * @param {Record<number, string>} run.clientIds client index -> its Wharf clientId
+ * @param {Record<number, object[]>} run.deadLetters client -> every dead letter seen (before fixing)
+ * @param {Record<number, { docs: object[], outbox: number, deadLetters: object[] }>} run.finals
+ * @param {string[]} run.errors console errors, uncaught exceptions and crashes of every context
+ */
+export function check(run) {
+  const violations = [];
+  const deadIds = new Set(Object.values(run.deadLetters).flat().map((l) => l.id));
+  const fail = (invariant, message, key) => violations.push({ invariant, message, key });
+  const stats = { acked: 0, applied: 0, superseded: 0, overruled: 0, redundant: 0, deadLettered: 0, lost: 0, duplicated: 0 };
+
+  // ---- Which op ids did the server apply, and which version did each produce? -------------------
+  const applied = new Map(); // id -> { ...mutation, version }
+  for (const [id, mutation] of run.mutations) {
+    const answers = [...(run.answers.get(id) ?? []), ...(run.probes.has(id) ? [run.probes.get(id)] : [])];
+    const versions = new Set(answers.filter((a) => a.status === "applied" || a.status === "duplicate").map((a) => a.version));
+    if (versions.size > 1) fail("exactly-once", `op ${id} was answered with versions ${[...versions].join(", ")}`, docKey(mutation.collection, mutation.key));
+    if (versions.size > 0) {
+      // The stamp the record got: the one sent in the request answered `applied`; when that
+      // answer was lost, any of the stamps sent (they differ only for retried dead letters).
+      const appliedAnswer = answers.find((a) => a.status === "applied");
+      const candidates = appliedAnswer?.stamp ? [appliedAnswer.stamp] : (mutation.stamps ?? [mutation.hlc]).filter(Boolean);
+      // The content the server applied: what the request answered `applied` carried, else the
+      // first send (sends differ only for a rewritten op, reported above).
+      applied.set(id, { ...mutation, ...(appliedAnswer?.payload ?? {}), version: Math.min(...versions), appliedStamps: candidates });
+    }
+    if (answers.length === 0) fail("exactly-once", `op ${id} was sent but its fate is unknown (no answer, no probe)`);
+  }
+  for (const r of run.rewritten) fail("exactly-once", `op ${r.id} was resent with another payload: ${r.first} then ${r.later}`);
+  // A new clock stamp under the same id is what deadLetters.retry() does to an unedited letter (a
+  // retry is a write of now, for last-writer-wins; src/platform/dead_letters.rs). Anywhere else a
+  // sent op must keep its stamp.
+  for (const r of run.restamped) {
+    if (!deadIds.has(r.id)) fail("exactly-once", `op ${r.id} was resent with another clock stamp (${r.first} then ${r.later}) without being a retried dead letter`);
+  }
+
+  // ---- Server side: every version of every record was produced by exactly one applied op id ------
+  const byDoc = new Map();
+  for (const m of applied.values()) {
+    const k = docKey(m.collection, m.key);
+    if (!byDoc.has(k)) byDoc.set(k, []);
+    byDoc.get(k).push(m);
+  }
+  let versionSum = 0;
+  const records = new Map(run.server.records.map((r) => [docKey(r.collection, r.key), r]));
+  for (const [k, record] of records) {
+    versionSum += record.version;
+    const produced = (byDoc.get(k) ?? []).map((m) => m.version).sort((a, b) => a - b);
+    const expected = Array.from({ length: record.version }, (_, i) => i + 1);
+    if (canonical(produced) !== canonical(expected)) {
+      fail("exactly-once", `${k} is at version ${record.version}, but the applied op ids produced versions [${produced.join(",")}]`, k);
+    }
+  }
+  for (const k of byDoc.keys()) if (!records.has(k)) fail("exactly-once", `ops were applied to ${k}, which the server does not hold`, k);
+  if (versionSum !== run.server.applied) fail("exactly-once", `the records' versions add up to ${versionSum}, the server's applied counter says ${run.server.applied}`);
+  if (applied.size !== run.server.applied) fail("exactly-once", `${applied.size} op ids were answered applied, the server's applied counter says ${run.server.applied}`);
+
+  // ---- Last-writer-wins order: a record's successive versions never go back in time --------------
+  // A write is applied only on a base its client has seen (its stamp is then later than that
+  // version's) or on versions its own client wrote before (earlier stamps); a conflict resolution
+  // re-queues the local side only when its stamp is the later one. So on every record the stamps
+  // of versions 1, 2, ... never decrease; one that does is an older write applied over a newer one.
+  // (Compared in milliseconds: two tabs of one client keep separate counters within a millisecond.)
+  const clientOf = new Map(Object.entries(run.clientIds).map(([c, id]) => [id, Number(c)]));
+  const histories = new Map();
+  for (const [k, list] of byDoc) {
+    const history = [...list].sort((a, b) => a.version - b.version);
+    histories.set(k, history.map((m) => ({ version: m.version, id: m.id, client: clientOf.get(m.clientId) ?? m.clientId, op: m.op, rev: revOf(m), stamps: m.appliedStamps, firstAt: m.firstAt })));
+    for (let i = 1; i < history.length; i++) {
+      const [before, after] = [history[i - 1], history[i]];
+      // Flagged only when certain: the latest stamp `after` may have is earlier than the earliest
+      // `before` may have.
+      const latestAfter = Math.max(...after.appliedStamps.map(stampMs).filter((x) => x !== null));
+      const earliestBefore = Math.min(...before.appliedStamps.map(stampMs).filter((x) => x !== null));
+      if (Number.isFinite(latestAfter) && Number.isFinite(earliestBefore) && latestAfter < earliestBefore) {
+        fail(
+          "lww-order",
+          `${k} v${after.version} (${after.op} ${revOf(after) ?? ""} by c${clientOf.get(after.clientId)}, op ${after.id}, stamped ${earliestBefore - latestAfter} ms earlier; ${howApplied(run.answers.get(after.id) ?? [], deadIds, after.id)}) overwrote v${before.version} (${before.op} ${revOf(before) ?? ""} by c${clientOf.get(before.clientId)}, op ${before.id})`,
+          k,
+        );
+      }
+    }
+  }
+
+  // ---- No logical write applied twice (under two op ids) ------------------------------------------
+  const byRev = new Map();
+  const deletesByStamp = new Map();
+  for (const m of applied.values()) {
+    const rev = revOf(m);
+    if (rev !== null) {
+      if (!byRev.has(rev)) byRev.set(rev, []);
+      byRev.get(rev).push(m);
+    } else if (m.op === "delete" && m.hlc) {
+      const id = `${docKey(m.collection, m.key)} ${m.hlc}`;
+      if (!deletesByStamp.has(id)) deletesByStamp.set(id, []);
+      deletesByStamp.get(id).push(m);
+    }
+  }
+  for (const [rev, list] of [...byRev, ...deletesByStamp]) {
+    if (list.length > 1) {
+      stats.duplicated++;
+      const k = docKey(list[0].collection, list[0].key);
+      const t0 = Math.min(...list.map((m) => m.firstAt));
+      const detail = (m) =>
+        `op ${m.id} (${m.op}, first sent at +${m.firstAt - t0} ms, sent ${m.sends}x, answers [${(run.answers.get(m.id) ?? []).map((a) => a.status + (a.version ? ` v${a.version}` : "")).join(", ")}]${run.probes.has(m.id) ? `, probe ${run.probes.get(m.id).status}` : ""}; ${howApplied(run.answers.get(m.id) ?? [], deadIds, m.id)}) -> v${m.version}`;
+      fail("no-duplicate", `write ${rev} was applied ${list.length} times: ${list.map(detail).join("; ")}`, k);
+    }
+  }
+
+  // ---- Every acknowledged write: applied, superseded, overruled by a later stamp, or dead-lettered -
+  const sentOf = (w, clientId) =>
+    [...run.mutations.values()].filter(
+      (m) => m.clientId === clientId && m.key === w.key && [m, ...(m.variants ?? [])].some((v) => carries({ ...m, ...v }, w)),
+    );
+  const carries = (m, w) =>
+    w.op === "delete"
+      ? m.op === "delete" && (m.stamps ?? [m.hlc]).some((s) => stampMs(s) !== null && stampMs(s) >= w.t0 - 1 && stampMs(s) <= w.t1 + 1)
+      : revOf(m) === w.rev;
+  for (const w of run.writes) {
+    if (!w.acked) continue;
+    stats.acked++;
+    const clientId = run.clientIds[w.client];
+    const k = docKey("docs", w.key);
+    if ([...applied.values()].some((m) => m.clientId === clientId && m.key === w.key && carries(m, w))) {
+      stats.applied++;
+      continue;
+    }
+    const letters = (run.deadLetters[w.client] ?? []).filter(
+      (l) => l.key === w.key && (w.op === "delete" ? l.op === "delete" && l.createdAt <= w.t1 + 1 : revOf(l) === w.rev),
+    );
+    if (letters.length > 0) {
+      stats.deadLettered++;
+      for (const l of letters) {
+        if (!l.lastError?.code || !l.lastError?.message) fail("no-loss", `the dead letter of ${w.rev ?? "a delete"} on ${k} has no reason: ${JSON.stringify(l.lastError)}`, k);
+      }
+      continue;
+    }
+    // A later write of the same client to the same document (acknowledged, or of unknown outcome)
+    // replaces this one's effect: coalesced in the outbox, or sent and overwritten.
+    if (run.writes.some((x) => x.i > w.i && x.client === w.client && x.key === w.key && (x.acked || x.unknown))) {
+      stats.superseded++;
+      continue;
+    }
+    // Its client's last write to the document, never applied: legitimate only if last-writer-wins
+    // gave the document to another client's write with a later clock stamp.
+    const sent = sentOf(w, clientId);
+    const ownStamp = sent.flatMap((m) => m.stamps ?? [m.hlc]).filter(Boolean).sort().pop();
+    const winner = [...applied.values()].find(
+      (m) =>
+        m.key === w.key &&
+        m.clientId !== clientId &&
+        m.appliedStamps.some((stamp) => (ownStamp ? stamp > ownStamp : stampMs(stamp) >= w.t0)),
+    );
+    if (winner) {
+      stats.overruled++;
+      continue;
+    }
+    // A delete that met another client's delete is settled as already done and not sent again
+    // (the outcome equals the server's state). Its effect holds unless a put or patch stamped
+    // before it was applied after that tombstone: last-writer-wins should have let the later
+    // delete beat it, and only the older tombstone's stamp was there to compare with.
+    if (w.op === "delete") {
+      const history = histories.get(k) ?? [];
+      const tombstone = [...history].reverse().find((v) => v.op === "delete" && v.client !== w.client);
+      if (tombstone) {
+        const ownMs = ownStamp ? stampMs(ownStamp) : w.t0;
+        const revival = history.find((v) => v.version > tombstone.version && v.op !== "delete" && Math.max(...v.stamps.map(stampMs)) < ownMs);
+        if (!revival) {
+          stats.redundant++;
+          continue;
+        }
+        stats.lost++;
+        fail(
+          "no-loss",
+          `c${w.client}'s acknowledged delete on ${k} (t ${w.t0}) was settled as redundant with c${tombstone.client}'s tombstone v${tombstone.version}, then v${revival.version} (${revival.op} ${revival.rev} by c${revival.client}, stamped ${ownMs - Math.max(...revival.stamps.map(stampMs))} ms before the delete) revived the document: the later delete lost to an older write`,
+          k,
+        );
+        continue;
+      }
+    }
+    stats.lost++;
+    const what = w.op === "delete" ? `delete (t ${w.t0}..${w.t1})` : `${w.op} ${w.rev}`;
+    fail(
+      "no-loss",
+      `c${w.client}'s acknowledged ${what} on ${k} is neither applied, dead-lettered, superseded by a later write of its own, nor overruled by a later-stamped write of another client (sent as ${sent.map((m) => m.id).join(", ") || "nothing"})`,
+      k,
+    );
+  }
+
+  // ---- Convergence: every client holds exactly the server's live documents ----------------------
+  const serverDocs = new Map(run.server.records.filter((r) => r.collection === "docs" && r.value !== null).map((r) => [r.key, canonical(r.value)]));
+  for (const [client, final] of Object.entries(run.finals)) {
+    if (final.outbox !== 0) fail("convergence", `c${client}'s outbox still holds ${final.outbox} ops`);
+    if (final.deadLetters.length !== 0) fail("convergence", `c${client} still holds ${final.deadLetters.length} dead letters after they were retried`);
+    const local = new Map(final.docs.map((d) => [d.id, canonical(d)]));
+    for (const key of new Set([...serverDocs.keys(), ...local.keys()])) {
+      if (serverDocs.get(key) !== local.get(key)) {
+        fail("convergence", `c${client} holds ${local.get(key) ?? "nothing"} for ${key}, the server ${serverDocs.get(key) ?? "nothing"}`, docKey("docs", key));
+      }
+    }
+  }
+
+  // ---- No uncaught error, console error or panic in any context ---------------------------------
+  for (const error of run.errors) fail("no-errors", error);
+
+  return { violations, stats, appliedCount: applied.size, histories };
+}

@@ -1,0 +1,764 @@
+#!/usr/bin/env node
+// Wharf's chaos suite: a seeded schedule of faults driving random writes on several clients
+// against the real reference server, then invariants checked on everything that happened.
+//
+//   node tests/chaos/run.mjs                          # the short run: seeds 1,2,3, 100 writes each
+//   node tests/chaos/run.mjs --seeds 1..20 --ops 300 --clients 3
+//   make chaos SEEDS=1..50 OPS=300                    # the long run
+//   node tests/chaos/run.mjs --seeds 7 --without late,exhaustion   # leave fault kinds out
+//   node tests/chaos/run.mjs --seeds 4 --sabotage lose              # prove a check bites
+//
+// Needs pkg/ (node scripts/build.mjs) and target/debug/wharf-server (cargo build -p wharf-server).
+// Exit status 1 when a seed fails; each failure prints the command that replays it.
+//
+// ONE SEED. The server runs with a SQLite file in a temporary folder, on a fixed loopback port, so
+// it can be killed (SIGINT or SIGKILL) and started again on the same data. In front of it sits a
+// recording proxy (proxy.mjs) whose origin the pages and the service worker are loaded from, so
+// every push of every context crosses it and is written down before it reaches the server. Each
+// client is a browser context (its own IndexedDB, hence its own Wharf clientId); client 0 has two
+// tabs and a module service worker (fixtures/sw.js), which elect one leader among them. Static
+// files are served to the pages from disk by Playwright routes (an app shell), so tabs reload and
+// reopen while offline too. The schedule (schedule.mjs) is a pure function of the seed: writes
+// (put / patch / delete over 8 keys, so clients collide and conflict under the default "lww";
+// 3% of puts carry a field the server refuses, `--reject-batches-with poison`, so dead letters
+// happen) interleaved with offline flaps, fault bursts (the server restarted with 5xx / 429 +
+// Retry-After / slow / timeout-length latency / dropped-after-apply / mixed flags and a seeded
+// --fault-seed; "late" bursts also let pushes the browser gave up on run on to the end, as behind a
+// load balancer that ignores client aborts, where otherwise an abort cancels the request; a burst
+// ends by a calm restart or POST /debug/faults, a late one always by the latter),
+// server restarts (graceful or SIGKILL, down for up to 400 ms), reloads and tab closes (most of
+// them right after a write, once a push is in flight), and explicit sync()/pull() calls. The
+// clients retry quickly and give up after 6 attempts, so ops also die of exhaustion. A replay runs
+// the same schedule; how the clients' background pushes and pulls interleave with it depends on
+// timing, so a failure may need a few replays (the repros/ folder pins down the ones found so far).
+//
+// SETTLING. Then faults off, everyone online, every tab open; each client sync()s and pull()s in
+// rounds until every outbox is empty, no dead letter is left and all agree (or nothing moves any
+// more). Dead letters are recorded with their lastError and handled as an app would: a POISON
+// letter is edited (field removed, rev suffixed "~fix") and retried; a NOT_FOUND patch is
+// discarded and the local document put again; any other (out of attempts) is retried unedited,
+// keeping its op id. Those fixes are writes too and are checked like the others. Finally every op
+// id the proxy saw without seeing it answered applied/duplicate is probed: the same id resent
+// straight to the server with baseVersion 2^53-1. The server looks an id up in its ledger first:
+// an applied id is answered `duplicate` with the version it produced; any other meets a base no
+// record can have and is answered `conflict`, which writes and records nothing.
+//
+// INVARIANTS (invariants.mjs), and why they are sound:
+// 1. exactly-once, per op id (server side). From the answers and probes: every op id the server
+//    applied and the version it produced. An applied mutation raises its record's version by
+//    exactly one (store.rs `decide`) and nothing else changes a version (nothing is compacted), so
+//    the versions produced for a document must be exactly 1..its final version, each once; the
+//    records' versions must add up to the server's `applied` counter (its ledger of applied ids, in
+//    SQLite, surviving restarts), and so must the number of applied ids. An id answered with two
+//    versions, or resent with another payload (coalescing must never rewrite a sent op), fails;
+//    so does a new stamp under the same id, except for an unedited dead letter's retry (which
+//    re-stamps on purpose: src/platform/dead_letters.rs).
+// 2. lww-order: a record's successive versions never go back in time. A write is applied only on a
+//    base its client has seen (so its clock stamp is later than that version's) or on versions its
+//    own client wrote earlier; a conflict resolution re-queues the local side only when its stamp
+//    is the later one; a retried dead letter is stamped anew. So the stamps of versions 1, 2, ...
+//    of a record never decrease; one that does is an older write applied over a newer one, a lost
+//    update nobody is told about. (Milliseconds are compared, not the counters: two tabs of one
+//    client keep separate counters within a millisecond; all contexts share one machine clock. The
+//    stamp of a version is the one sent in the request answered `applied`; when that answer was
+//    lost, a violation is reported only if every stamp the op was sent with would violate.)
+// 3. no-duplicate: no write applied twice under two op ids. Every put and patch carries a unique
+//    `rev` (`c<client>-<n>`); deletes are identified by their stamp. No rev and no (document,
+//    delete stamp) may appear in two applied ops. Resends keep the op id (1 covers them); the only
+//    other way a write's content is sent again is a conflict resolution keeping the local side,
+//    under a new id, which is sound only if the first op can never be applied: by 2, a second
+//    application of the same rev under lww is always a bug.
+// 4. no-loss: every acknowledged write (its promise resolved) is, in this order of checks: applied
+//    (an applied op carries its rev, or is its delete with a stamp taken during the call);
+//    dead-lettered (in its client's dead letters, with a lastError code and message); superseded
+//    (its own client wrote the same document later: coalescing folds it into that write, which is
+//    checked in turn); or overruled: its client's last write to the document, never applied, while
+//    another client's applied write to that document has a later stamp (than the write's own when
+//    it was sent, else than the time of the call, which its stamp cannot precede); or, for a
+//    delete, redundant: another client's tombstone is on the server and no put or patch stamped
+//    before this delete was applied after that tombstone (the conflict settles "already deleted"
+//    and sends nothing; an older write reviving the document afterwards loses the delete). Under
+//    lww those are the only ways a last write may vanish; anything else is lost.
+// 5. convergence: every client holds exactly the server's live documents (deep equality,
+//    tombstones as absent), with an empty outbox and no dead letter left.
+// 6. no-errors: no uncaught exception, crash, console error or panic in any page, no error,
+//    unhandled rejection, console error or panic in the service worker (forwarded by
+//    fixtures/sw.js), no write that never settled. Chromium's own log lines for the injected
+//    network failures ("Failed to load resource", "net::ERR_...", WebSocket failures) are expected.
+// A failing seed prints the violations (with how the offending op was applied: e.g. "1216 ms after
+// the browser had given up on that request"), the schedule's events, the writes and the server
+// history of the documents involved, and the command that replays it. --sabotage lose | duplicate
+// | diverge | pageerror injects a real fault of that kind into a run, to show the checks catch it.
+
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { chromium } from "playwright-core";
+import { CHROMIUM_ARGS, CHROMIUM_PATH, REPO_ROOT, assertPkgBuilt } from "../e2e/helpers.mjs";
+import { check, revOf } from "./invariants.mjs";
+import { startProxy } from "./proxy.mjs";
+import { BURSTS, EVENTS, contextsOf, describe, makeSchedule } from "./schedule.mjs";
+import { chaosServer, freePort } from "./server.mjs";
+
+const FIXTURES = path.join(REPO_ROOT, "tests", "chaos", "fixtures");
+
+/** Every context's sync options: quick retries that give up after a few, short timeouts. */
+const BASE_SYNC = {
+  batchSize: 5,
+  debounceMs: 30,
+  requestTimeoutMs: 1000, // the "timeout" bursts add 1300-2000 ms of latency
+  retry: { baseMs: 50, maxMs: 1000, maxAttempts: 6 },
+  pushIntervalMs: 1000,
+  pullIntervalMs: 1500,
+  live: true,
+};
+
+const SABOTAGE = ["lose", "duplicate", "diverge", "pageerror"];
+const DEFAULT_OPS = 100;
+
+function parseArgs(argv) {
+  const options = { seeds: [1, 2, 3], ops: DEFAULT_OPS, clients: 3, sabotage: null, verbose: false, without: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) throw new Error(`${arg} needs a value`);
+      return argv[++i];
+    };
+    if (arg === "--seeds") options.seeds = parseSeeds(value());
+    else if (arg === "--ops") options.ops = Number(value());
+    else if (arg === "--clients") options.clients = Number(value());
+    else if (arg === "--sabotage") options.sabotage = value();
+    else if (arg === "--verbose") options.verbose = true;
+    else if (arg === "--without") options.without = value().split(",").map((k) => k.trim()).filter(Boolean);
+    else if (arg === "--help" || arg === "-h") {
+      console.log(
+        "node tests/chaos/run.mjs [--seeds 1,2,3 | 1..20] [--ops 100] [--clients 3] [--without KIND,...] [--sabotage lose|duplicate|diverge|pageerror] [--verbose]\n" +
+          `  --without leaves kinds of faults out of the schedule: ${[...EVENTS, ...BURSTS].join(", ")}, or exhaustion (ops never run out of attempts)`,
+      );
+      process.exit(0);
+    } else throw new Error(`unknown argument ${arg} (see --help)`);
+  }
+  if (!Number.isInteger(options.ops) || options.ops < 1) throw new Error("--ops must be a positive integer");
+  if (!Number.isInteger(options.clients) || options.clients < 2) throw new Error("--clients must be at least 2");
+  if (options.sabotage && !SABOTAGE.includes(options.sabotage)) throw new Error(`--sabotage is one of ${SABOTAGE.join(", ")}`);
+  const kinds = [...EVENTS, ...BURSTS, "exhaustion"];
+  for (const kind of options.without) if (!kinds.includes(kind)) throw new Error(`--without takes some of ${kinds.join(", ")}`);
+  return options;
+}
+
+/** "1,2,5..8" -> [1, 2, 5, 6, 7, 8] */
+function parseSeeds(text) {
+  const seeds = [];
+  for (const part of String(text).split(",").map((s) => s.trim()).filter(Boolean)) {
+    const range = /^(\d+)\s*(?:\.\.|-)\s*(\d+)$/.exec(part);
+    if (range) for (let s = Number(range[1]); s <= Number(range[2]); s++) seeds.push(s);
+    else if (/^\d+$/.test(part)) seeds.push(Number(part));
+    else throw new Error(`bad seed list: ${text}`);
+  }
+  if (seeds.length === 0) throw new Error("no seeds");
+  return seeds;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Rejects after `ms` with `what` in the message, so a hung call becomes a reported failure. */
+function within(ms, what, promise) {
+  let timer;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms))),
+  ]);
+}
+
+/** Chromium's own log lines for failed requests: expected while faults are injected. */
+const NETWORK_NOISE = /^Failed to load resource|net::ERR_|WebSocket connection to .* failed/;
+const PANIC = /panicked|RuntimeError|unreachable executed|wasm trap/i;
+
+const MIME = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
+
+async function runSeed(seed, options) {
+  const started = Date.now();
+  const steps = makeSchedule(seed, options);
+  const SYNC = options.without.includes("exhaustion") ? { ...BASE_SYNC, retry: { ...BASE_SYNC.retry, maxAttempts: 10_000 } } : BASE_SYNC;
+  const trace = []; // what was executed, for the failure report
+  const writes = [];
+  const errors = [];
+  const noise = { network: 0 };
+  const conflicts = new Map();
+  const deadLetters = {};
+  const events = {};
+  const deadCodes = {};
+  const timing = {};
+  const count = (kind) => (events[kind] = (events[kind] ?? 0) + 1);
+
+  const dir = await mkdtemp(path.join(tmpdir(), "wharf-chaos-"));
+  const port = await freePort();
+  const server = chaosServer({ port, database: path.join(dir, "wharf.sqlite"), www: FIXTURES, calmFlags: ["--reject-batches-with", "poison"] });
+  let proxy;
+  let browser;
+  let closing = false;
+  const clients = [];
+  try {
+    await server.start();
+    proxy = await startProxy({ upstreamPort: port });
+    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...CHROMIUM_ARGS] });
+    browser.on("disconnected", () => {
+      if (!closing) errors.push("Chromium disconnected (the browser process exited or crashed)");
+    });
+
+    const onReport = (client, event) => {
+      if (event.type === "conflict") {
+        // Every context of a client hears the leader's conflicts: count each once.
+        conflicts.set(`${client} ${event.key} ${event.remoteVersion} ${event.localRev} ${event.outcome}`, event);
+      } else if (event.type === "error" || event.type === "console.error" || PANIC.test(event.message ?? "")) {
+        const id = `c${client}/sw ${event.type}: ${event.message}`;
+        if (!errors.includes(id)) errors.push(id);
+      }
+    };
+
+    const watch = (client, ctx, page) => {
+      const label = `c${client}/${ctx}`;
+      page.on("pageerror", (error) => errors.push(`${label} uncaught: ${error.stack || error.message}`));
+      page.on("crash", () => errors.push(`${label} crashed`));
+      page.on("console", (message) => {
+        const text = message.text();
+        if (PANIC.test(text)) errors.push(`${label} console.${message.type()}: ${text}`);
+        else if (message.type() === "error") {
+          if (NETWORK_NOISE.test(text)) noise.network++;
+          else errors.push(`${label} console.error: ${text}`);
+        }
+      });
+    };
+
+    const openPage = async (client, ctx) => {
+      const c = clients[client];
+      const page = await c.context.newPage();
+      watch(client, ctx, page);
+      await page.goto(`${proxy.url}/index.html`);
+      await openDb(page);
+      c.pages[ctx] = page;
+      return page;
+    };
+    const openDb = (page) =>
+      within(30_000, "Wharf.open", page.evaluate(async (sync) => {
+        const h = await import("/harness.js");
+        globalThis.h = h;
+        globalThis.db = await h.open(sync, (event) => globalThis.__chaosReport({ ...event, from: "page" }));
+        navigator.serviceWorker?.addEventListener("message", (event) => {
+          if (event.data?.chaosReport) globalThis.__chaosReport(event.data.chaosReport);
+        });
+      }, SYNC));
+
+    for (let client = 0; client < options.clients; client++) {
+      const context = await browser.newContext();
+      await context.exposeBinding("__chaosReport", (_source, event) => onReport(client, event));
+      // The app shell from disk: pages load and reload offline too. Sync traffic is not routed.
+      const shell = (url) => url.origin === proxy.url && /^\/(index\.html|harness\.js|pkg\/.+)$/.test(url.pathname);
+      await context.route(shell, (route) => {
+        const { pathname } = new URL(route.request().url());
+        const file = pathname.startsWith("/pkg/") ? path.join(REPO_ROOT, pathname) : path.join(FIXTURES, pathname);
+        return route.fulfill({ path: file, contentType: MIME[path.extname(file)] ?? "application/octet-stream" });
+      });
+      clients.push({ context, pages: {}, offline: false });
+      for (const ctx of contextsOf(client)) if (ctx !== "sw") await openPage(client, ctx);
+    }
+    // Client 0's service worker: register it, and open its database (it may become the leader).
+    const first = clients[0].pages.a;
+    await first.evaluate(async () => {
+      await navigator.serviceWorker.register("/sw.js", { type: "module" });
+      await navigator.serviceWorker.ready;
+    });
+    await askWorker(first, { call: "role" });
+
+    const anyPage = (client) => Object.values(clients[client].pages).find((p) => p && !p.isClosed());
+    async function askWorker(page, message) {
+      const answer = await within(20_000, "a message to the service worker", page.evaluate(
+        (message) =>
+          navigator.serviceWorker.ready.then(
+            ({ active }) =>
+              new Promise((resolve) => {
+                const channel = new MessageChannel();
+                channel.port1.onmessage = (event) => resolve(event.data);
+                active.postMessage(message, [channel.port2]);
+              }),
+          ),
+        { ...message, sync: SYNC },
+      ));
+      if (answer.error) throw new Error(`service worker: ${answer.error}`);
+      return answer.ok;
+    }
+
+    /** Waits (up to 1 s) until the client's leader has a push in flight. */
+    const waitInFlight = async (page) => {
+      const deadline = Date.now() + 1_000;
+      while (Date.now() < deadline) {
+        if ((await page.evaluate(() => db.syncStatus?.inFlight ?? 0).catch(() => 0)) > 0) return true;
+        await sleep(10);
+      }
+      return false;
+    };
+
+    let sabotaged = false;
+    const sabotageAt = Math.floor(steps.length / 2);
+
+    // ---- The schedule ----------------------------------------------------------------------------
+    for (let index = 0; index < steps.length; index++) {
+      const step = steps[index];
+      if (step.kind !== "write" && step.kind !== "pause") trace.push(`#${index} ${describe(step)}`);
+      if (options.verbose) console.log(`  #${index} ${describe(step)}`);
+      if (options.sabotage && !sabotaged && index >= sabotageAt) {
+        sabotaged = await sabotageMidRun(options.sabotage, { clients, writes, trace, anyPage });
+      }
+      const stepStarted = Date.now();
+      switch (step.kind) {
+        case "write": {
+          if (step.ctx === null) break;
+          const record = { i: writes.length, step: index, client: step.client, ctx: step.ctx, key: step.key, rev: step.rev, acked: false };
+          writes.push(record);
+          try {
+            const result =
+              step.ctx === "sw"
+                ? await askWorker(anyPage(0), { step })
+                : await within(20_000, `write ${step.rev}`, clients[step.client].pages[step.ctx].evaluate((s) => h.write(db, s), step));
+            if (result.refused) {
+              record.refused = result.refused;
+            } else {
+              Object.assign(record, { op: result.op, t0: result.t0, t1: result.t1, acked: true });
+            }
+          } catch (error) {
+            record.unknown = true; // it may or may not have been stored
+            errors.push(`c${step.client}/${step.ctx} write ${step.rev} did not settle: ${error.message}`);
+          }
+          break;
+        }
+        case "pause":
+          await sleep(step.ms);
+          break;
+        case "offline":
+        case "online":
+          await clients[step.client].context.setOffline(step.kind === "offline");
+          clients[step.client].offline = step.kind === "offline";
+          if (step.kind === "offline") count("offline flap");
+          break;
+        case "burst":
+          await server.restart([...step.flags, "--fault-seed", String(step.faultSeed)]);
+          proxy.lateApply = step.fault === "late";
+          count(`burst ${step.fault}`);
+          break;
+        case "calm":
+          proxy.lateApply = false;
+          if (step.how === "restart") await server.restart([]);
+          else await server.setFaults(false);
+          break;
+        case "restart":
+          proxy.lateApply = false;
+          await server.restart([], { signal: step.signal, downMs: step.downMs });
+          count(`restart ${step.signal}`);
+          break;
+        case "reload": {
+          const page = clients[step.client].pages[step.ctx];
+          const mid = step.midPush ? await waitInFlight(page) : false;
+          await page.reload();
+          await openDb(page);
+          count(mid ? "reload mid-push" : "reload");
+          break;
+        }
+        case "close": {
+          const page = clients[step.client].pages[step.ctx];
+          const mid = step.midPush ? await waitInFlight(page) : false;
+          const closed = page.waitForEvent("close", { timeout: 10_000 }).catch(() => {});
+          await page.close({ runBeforeUnload: step.unload });
+          await closed; // with beforeunload, close() returns before the page is gone
+          clients[step.client].pages[step.ctx] = null;
+          count(mid ? "tab closed mid-push" : "tab closed");
+          break;
+        }
+        case "reopen":
+          await openPage(step.client, step.ctx);
+          break;
+        case "sync":
+        case "pull":
+          await clients[step.client].pages[step.ctx].evaluate((call) => {
+            void db[call]().catch(() => {});
+          }, step.kind);
+          count(`explicit ${step.kind}`);
+          break;
+        default:
+          throw new Error(`unknown step ${step.kind}`);
+      }
+      timing[step.kind] = (timing[step.kind] ?? 0) + (Date.now() - stepStarted);
+    }
+    const settleStarted = Date.now();
+
+    // ---- Settle ------------------------------------------------------------------------------------
+    trace.push("settle: faults off, everyone online, every tab open");
+    proxy.lateApply = false;
+    await server.setFaults(false);
+    for (const c of clients) if (c.offline) await c.context.setOffline(false);
+    const primary = (client) => clients[client].pages.a;
+    const deadSeen = new Map(); // letter id -> letter, as first seen
+    let finals = {};
+    let server_state;
+    const settleDeadline = Date.now() + 60_000;
+    let quiet = 0;
+    let lastFingerprint = "";
+    for (let round = 0; ; round++) {
+      for (let client = 0; client < clients.length; client++) {
+        await within(20_000, "sync()", primary(client).evaluate(() => db.sync({ signal: AbortSignal.timeout(10_000) }).catch((e) => e.code))).catch(() => {});
+      }
+      for (let client = 0; client < clients.length; client++) {
+        await within(20_000, "pull()", primary(client).evaluate(() => db.pull({ signal: AbortSignal.timeout(10_000) }).catch((e) => e.code))).catch(() => {});
+      }
+      finals = {};
+      let fixed = 0;
+      for (let client = 0; client < clients.length; client++) {
+        finals[client] = await primary(client).evaluate(() => h.snapshot(db));
+        for (const letter of finals[client].deadLetters) {
+          if (!deadSeen.has(letter.id)) {
+            deadSeen.set(letter.id, letter);
+            (deadLetters[client] ??= []).push(letter);
+            deadCodes[letter.lastError?.code ?? "?"] = (deadCodes[letter.lastError?.code ?? "?"] ?? 0) + 1;
+          }
+          fixed += await fixDeadLetter(primary(client), client, letter, writes, trace);
+        }
+      }
+      server_state = await server.state();
+      if (fixed === 0 && agreed(server_state, finals)) break;
+      // Nothing left to send and nothing moving for a while: a divergence that will not heal.
+      const fingerprint = JSON.stringify([server_state.applied, finals]);
+      quiet = fixed === 0 && Object.values(finals).every((f) => f.outbox === 0) && fingerprint === lastFingerprint ? quiet + 1 : 0;
+      lastFingerprint = fingerprint;
+      if (quiet >= 8) {
+        trace.push(`settle: no progress for ${quiet} rounds, clients and server disagree`);
+        break;
+      }
+      if (Date.now() > settleDeadline) {
+        trace.push(`settle: gave up after ${round + 1} rounds`);
+        break;
+      }
+      await sleep(round < 3 ? 50 : 300);
+    }
+
+    timing.settle = Date.now() - settleStarted;
+    if (options.sabotage === "diverge") await sabotageDiverge(primary(0), trace);
+    if (options.sabotage === "duplicate") await sabotageDuplicate(proxy, trace);
+    if (options.sabotage) {
+      finals[0] = await primary(0).evaluate(() => h.snapshot(db));
+      server_state = await server.state();
+    }
+
+    // ---- What happened -----------------------------------------------------------------------------
+    const totals = await server.totalState();
+    const clientIds = {};
+    for (let client = 0; client < clients.length; client++) {
+      clientIds[client] = await primary(client).evaluate(() =>
+        new Promise((resolve, reject) => {
+          const request = indexedDB.open("chaos");
+          request.onerror = () => reject(request.error);
+          request.onsuccess = () => {
+            const idb = request.result;
+            const get = idb.transaction("__wharf_meta").objectStore("__wharf_meta").get("clientId");
+            get.onsuccess = () => {
+              idb.close();
+              resolve(get.result);
+            };
+            get.onerror = () => reject(get.error);
+          };
+        }),
+      );
+    }
+    const probes = await probe(server.url, proxy.wire);
+    const result = check({
+      writes,
+      mutations: proxy.wire.mutations,
+      answers: proxy.wire.answers,
+      probes,
+      rewritten: proxy.wire.rewritten,
+      restamped: proxy.wire.restamped,
+      server: server_state,
+      clientIds,
+      deadLetters,
+      finals,
+      errors,
+    });
+    const observed = {};
+    for (const [status, n] of Object.entries(proxy.wire.counts.answered)) if (status !== "200") observed[`HTTP ${status}`] = n;
+    if (proxy.wire.counts.dropped) observed["dropped connections"] = proxy.wire.counts.dropped;
+    if (proxy.wire.counts.refused) observed["refused (server down)"] = proxy.wire.counts.refused;
+    if (proxy.wire.counts.clientGaveUp) observed["answers after the browser gave up"] = proxy.wire.counts.clientGaveUp;
+    if (proxy.wire.counts.cancelled) observed["pushes cancelled by the browser"] = proxy.wire.counts.cancelled;
+    const outcomes = {};
+    for (const c of conflicts.values()) outcomes[c.outcome] = (outcomes[c.outcome] ?? 0) + 1;
+    return {
+      seed,
+      ok: result.violations.length === 0,
+      ms: Date.now() - started,
+      violations: result.violations,
+      stats: result.stats,
+      events,
+      observed,
+      conflicts: outcomes,
+      deadCodes,
+      timing,
+      server: { applied: totals.applied, pushes: totals.pushes, duplicates: totals.duplicates, instances: server.totals.instances, probed: probes.size, records: server_state.records.length },
+      wire: { pushes: proxy.wire.counts.pushes, ops: proxy.wire.mutations.size },
+      networkNoise: noise.network,
+      trace,
+      writes,
+      steps,
+      histories: result.histories,
+      clientIds,
+    };
+  } catch (error) {
+    error.trace = trace;
+    error.errors = errors;
+    throw error;
+  } finally {
+    closing = true;
+    await browser?.close().catch(() => {});
+    await proxy?.close().catch(() => {});
+    await server.stop("SIGINT").catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Every client has an empty outbox and no dead letter, and holds the server's live documents. */
+function agreed(state, finals) {
+  const server = new Map(state.records.filter((r) => r.value !== null).map((r) => [r.key, JSON.stringify(sortKeys(r.value))]));
+  return Object.values(finals).every((f) => {
+    if (f.outbox !== 0 || f.deadLetters.length !== 0 || f.docs.length !== server.size) return false;
+    return f.docs.every((d) => server.get(d.id) === JSON.stringify(sortKeys(d)));
+  });
+}
+const sortKeys = (doc) => Object.fromEntries(Object.entries(doc).sort(([a], [b]) => (a < b ? -1 : 1)));
+
+/**
+ * Handles one dead letter as an app would (see the header); a fix that writes is recorded as a
+ * write. Returns 1 when it changed something.
+ */
+async function fixDeadLetter(page, client, letter, writes, trace) {
+  const code = letter.lastError?.code;
+  const rev = revOf(letter);
+  const fixRev = `${rev ?? `dead-${letter.id}`}~fix`;
+  trace.push(`settle: c${client} dead letter ${letter.id} seq ${letter.seq} ${letter.op} ${letter.key} ${rev ?? ""} attempts ${letter.attempts} (${code}: ${letter.lastError?.message}) -> ${code === "POISON" ? "edit + retry" : code === "NOT_FOUND" ? "discard + put again" : "retry"}`);
+  const result = await page.evaluate(
+    async ({ letter, code, fixRev }) => {
+      const t0 = Date.now();
+      if (code === "POISON") {
+        const { poison, ...rest } = letter.op === "put" ? letter.value : letter.patch;
+        await db.deadLetters.edit(letter.id, { ...rest, rev: fixRev });
+        await db.deadLetters.retry(letter.id);
+        return { op: letter.op, t0, t1: Date.now() };
+      }
+      if (code === "NOT_FOUND") {
+        await db.deadLetters.discard(letter.id);
+        const doc = await db.collection("docs").get(letter.key);
+        if (doc === undefined) return null;
+        const { poison, ...rest } = doc;
+        await db.collection("docs").put({ ...rest, rev: fixRev });
+        return { op: "put", t0, t1: Date.now() };
+      }
+      await db.deadLetters.retry(letter.id);
+      return null;
+    },
+    { letter, code, fixRev },
+  );
+  if (result) writes.push({ i: writes.length, step: "settle", client, ctx: "a", key: letter.key, rev: fixRev, acked: true, fix: true, ...result });
+  return 1;
+}
+
+/**
+ * Resends, straight to the server, every op id whose applied/duplicate answer the proxy never saw,
+ * with a base version no record can have: an applied id is answered `duplicate` with its version
+ * (the ledger is read first), any other `conflict`, which writes nothing.
+ */
+async function probe(url, wire) {
+  const seen = (id) => (wire.answers.get(id) ?? []).some((a) => a.status === "applied" || a.status === "duplicate");
+  const unknown = [...wire.mutations.values()].filter((m) => !seen(m.id));
+  const answers = new Map();
+  for (let i = 0; i < unknown.length; i += 500) {
+    const batch = unknown.slice(i, i + 500);
+    const response = await fetch(`${url}/push`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({
+        protocol: 1,
+        clientId: "chaos-probe",
+        mutations: batch.map((m, n) => ({ id: m.id, seq: n + 1, collection: m.collection, key: m.key, op: "delete", baseVersion: Number.MAX_SAFE_INTEGER })),
+      }),
+    });
+    if (!response.ok) throw new Error(`probe: HTTP ${response.status} ${await response.text()}`);
+    for (const r of (await response.json()).results) {
+      if (r.status !== "duplicate" && r.status !== "conflict" && r.status !== "rejected") throw new Error(`probe of ${r.id} was ${r.status}`);
+      answers.set(r.id, { status: r.status, version: r.version });
+    }
+  }
+  return answers;
+}
+
+// ---- Sabotage: real faults the invariants must catch (--sabotage) --------------------------------
+
+async function sabotageMidRun(kind, { clients, writes, trace, anyPage }) {
+  const client = clients.length - 1;
+  const page = anyPage(client);
+  if (!page) return false;
+  if (kind === "pageerror") {
+    trace.push(`SABOTAGE: an uncaught exception in c${client}`);
+    await page.evaluate(() => setTimeout(() => {
+      throw new Error("chaos sabotage: uncaught");
+    }));
+    return true;
+  }
+  if (kind !== "lose") return true;
+  // An acknowledged write whose outbox entry then vanishes (deleted behind Wharf's back).
+  trace.push(`SABOTAGE: c${client} writes "sabotage", then its outbox entry is deleted`);
+  await clients[client].context.setOffline(true);
+  const result = await page.evaluate(async () => {
+    const t0 = Date.now();
+    await db.collection("docs").put({ id: "sabotage", rev: "sabotage-lost" });
+    const t1 = Date.now();
+    await new Promise((resolve, reject) => {
+      const request = indexedDB.open("chaos");
+      request.onsuccess = () => {
+        const tx = request.result.transaction("__wharf_outbox", "readwrite");
+        const store = tx.objectStore("__wharf_outbox");
+        store.openCursor().onsuccess = (e) => {
+          const cursor = e.target.result;
+          if (!cursor) return;
+          if (cursor.value.key === "sabotage") cursor.delete();
+          cursor.continue();
+        };
+        tx.oncomplete = () => (request.result.close(), resolve());
+        tx.onerror = () => reject(tx.error);
+      };
+      request.onerror = () => reject(request.error);
+    });
+    return { t0, t1 };
+  });
+  writes.push({ i: writes.length, step: "sabotage", client, ctx: "a", key: "sabotage", op: "put", rev: "sabotage-lost", acked: true, ...result });
+  await clients[client].context.setOffline(clients[client].offline);
+  return true;
+}
+
+/** A local document changed behind Wharf's back (no outbox entry): clients no longer agree. */
+async function sabotageDiverge(page, trace) {
+  trace.push("SABOTAGE: c0 edits a stored document directly in IndexedDB");
+  await page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const request = indexedDB.open("chaos");
+        request.onsuccess = () => {
+          const tx = request.result.transaction("docs", "readwrite");
+          tx.objectStore("docs").put({ id: "k0", rev: "sabotage-diverged" });
+          tx.oncomplete = () => (request.result.close(), resolve());
+          tx.onerror = () => reject(tx.error);
+        };
+        request.onerror = () => reject(request.error);
+      }),
+  );
+}
+
+/** An applied put sent again under a new op id (what a client that forgot its ids would do). */
+async function sabotageDuplicate(proxy, trace) {
+  const put = [...proxy.wire.mutations.values()].reverse().find((m) => m.op === "put" && (proxy.wire.answers.get(m.id) ?? []).some((a) => a.status === "applied"));
+  if (!put) return;
+  trace.push(`SABOTAGE: ${put.value.rev} sent again under a new op id`);
+  const response = await fetch(`${proxy.url}/push`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ protocol: 1, clientId: put.clientId, mutations: [{ id: `SABOTAGE${put.id.slice(8)}`, seq: 1, collection: put.collection, key: put.key, op: "put", value: put.value, hlc: put.hlc }] }),
+  });
+  if (!response.ok) throw new Error(`sabotage push: HTTP ${response.status}`);
+}
+
+// ---- Reporting ----------------------------------------------------------------------------------
+
+function summary(r, verbose) {
+  const faults = Object.entries(r.events).map(([k, n]) => `${k} ${n}`).join(", ");
+  const observed = Object.entries(r.observed).map(([k, n]) => `${k} ${n}`).join(", ");
+  const conflicts = Object.entries(r.conflicts).map(([k, n]) => `${k} ${n}`).join(", ") || "none";
+  const s = r.stats;
+  return [
+    `seed ${r.seed}: ${r.ok ? "ok" : "FAILED"} in ${(r.ms / 1000).toFixed(1)} s`,
+    `  writes acknowledged ${s.acked}: applied ${s.applied}, superseded ${s.superseded}, overruled (lww) ${s.overruled}, redundant deletes ${s.redundant}, dead-lettered ${s.deadLettered}; lost = ${s.lost}, duplicated = ${s.duplicated}`,
+    `  server: ${r.server.applied} ops applied (${r.wire.ops} op ids on the wire, ${r.server.probed} probed), ${r.wire.pushes} pushes, ${r.server.duplicates} duplicate answers, ${r.server.instances} server instances`,
+    `  faults injected: ${faults || "none"}`,
+    `  faults observed at the proxy: ${observed || "none"}; conflicts: ${conflicts}; dead letters: ${Object.entries(r.deadCodes).map(([k, n]) => `${k} ${n}`).join(", ") || "none"}`,
+    ...(verbose ? [`  time (ms) by step kind: ${Object.entries(r.timing).map(([k, n]) => `${k} ${n}`).join(", ")}`] : []),
+  ].join("\n");
+}
+
+function failureReport(r, options) {
+  const lines = [];
+  lines.push(`  VIOLATIONS (${r.violations.length}):`);
+  for (const v of r.violations.slice(0, 15)) lines.push(`    [${v.invariant}] ${v.message}`);
+  if (r.violations.length > 15) lines.push(`    ... and ${r.violations.length - 15} more`);
+  lines.push("  schedule events:");
+  const events = r.trace;
+  for (const line of events.length > 60 ? [...events.slice(0, 10), `... ${events.length - 50} more ...`, ...events.slice(-40)] : events) lines.push(`    ${line}`);
+  const keys = new Set(r.violations.map((v) => v.key).filter(Boolean).map((k) => JSON.parse(k.slice(k.indexOf("/") + 1))));
+  for (const key of [...keys].slice(0, 3)) {
+    const t0 = r.writes.find((w) => w.t0)?.t0 ?? 0;
+    lines.push(`  writes to ${key} (t in ms from the first write):`);
+    for (const w of r.writes.filter((w) => w.key === key)) {
+      lines.push(`    step ${w.step} c${w.client}/${w.ctx} ${w.op ?? "?"} ${w.rev} ${w.acked ? `acked (t ${w.t0 - t0}..${w.t1 - t0})` : w.refused ? `refused ${w.refused}` : "unknown"}`);
+    }
+    lines.push(`  server history of ${key} (stamp and first send in ms from the first write):`);
+    for (const v of r.histories.get(`docs/${JSON.stringify(key)}`) ?? []) {
+      const ms = v.stamps.map((stamp) => parseInt(stamp.slice(0, 12), 16) - t0).join(" or ") || "?";
+      lines.push(`    v${v.version} ${v.op} ${v.rev ?? ""} by c${v.client} (op ${v.id}, stamp ${ms}, first sent ${v.firstAt - t0})`);
+    }
+  }
+  lines.push(`  replay: node tests/chaos/run.mjs ${replayFlags(r.seed, options)} --verbose`);
+  return lines.join("\n");
+}
+
+/** The flags that replay `seed` with the same options. */
+function replayFlags(seed, options) {
+  const flags = [`--seeds ${seed}`];
+  if (options.ops !== DEFAULT_OPS) flags.push(`--ops ${options.ops}`);
+  if (options.clients !== 3) flags.push(`--clients ${options.clients}`);
+  if (options.without.length) flags.push(`--without ${options.without.join(",")}`);
+  if (options.sabotage) flags.push(`--sabotage ${options.sabotage}`);
+  return flags.join(" ");
+}
+
+async function main() {
+  const options = parseArgs(process.argv.slice(2));
+  assertPkgBuilt();
+  console.log(`chaos: seeds ${options.seeds.join(",")}, ${options.ops} writes, ${options.clients} clients (client 0: two tabs + a service worker)${options.sabotage ? `, SABOTAGE ${options.sabotage}` : ""}`);
+  const started = Date.now();
+  const results = [];
+  for (const seed of options.seeds) {
+    let result;
+    try {
+      result = await runSeed(seed, options);
+    } catch (error) {
+      result = { seed, ok: false, crashed: error };
+    }
+    results.push(result);
+    if (result.crashed) {
+      console.log(`seed ${seed}: FAILED: the run itself broke: ${result.crashed.stack ?? result.crashed}`);
+      for (const line of result.crashed.errors ?? []) console.log(`  error seen: ${line}`);
+      for (const line of (result.crashed.trace ?? []).slice(-15)) console.log(`  last events: ${line}`);
+      console.log(`  replay: node tests/chaos/run.mjs ${replayFlags(seed, options)} --verbose`);
+      continue;
+    }
+    console.log(summary(result, options.verbose));
+    if (!result.ok) console.log(failureReport(result, options));
+  }
+  const failed = results.filter((r) => !r.ok);
+  const done = results.filter((r) => r.stats);
+  const sum = (f) => done.reduce((n, r) => n + f(r), 0);
+  console.log(
+    `chaos: ${results.length - failed.length}/${results.length} seeds passed in ${((Date.now() - started) / 1000).toFixed(1)} s; ` +
+      `${sum((r) => r.stats.acked)} acknowledged writes, ${sum((r) => r.server.applied)} applied ops, ` +
+      `${sum((r) => Object.values(r.events).reduce((a, b) => a + b, 0))} fault events; lost = ${sum((r) => r.stats.lost)}, duplicated = ${sum((r) => r.stats.duplicated)}`,
+  );
+  if (failed.length) {
+    console.log(`chaos: FAILED seeds ${failed.map((r) => r.seed).join(",")}; replay one with: node tests/chaos/run.mjs ${replayFlags(failed[0].seed, options)}`);
+    process.exitCode = 1;
+  }
+}
+
+await main();
