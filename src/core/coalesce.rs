@@ -100,6 +100,7 @@ mod tests {
             conflict: None,
             hlc: None,
             base_version: None,
+            resent: false,
         }
     }
 

@@ -1,7 +1,9 @@
 //! What `db.deadLetters.retry` and `.edit` do to a dead letter, decided here so the rules are
 //! tested natively: an unedited letter goes back under its own id (it may have reached the server
-//! before it died, and the server's ledger must keep deduplicating it); an edited one is a new
-//! write with a fresh id, which also replaces the local record so the app sees what it sends.
+//! before it died, and the server's ledger must keep deduplicating it), marked `resent` so
+//! coalescing never rewrites it; an edited one is a new write with a fresh id. Either way a retry
+//! is a write of now: it also writes its effect to the local record, so a conflict it meets is
+//! settled with the letter's content, not with whatever pulls left in the record meanwhile.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -16,7 +18,8 @@ use super::outbox::{DeadLetter, OpKind, OutboxEntry};
 pub struct Requeue {
     pub dead_id: String,
     pub entry: OutboxEntry,
-    /// Also write the entry's effect to the local record (the letter was edited).
+    /// Also write the entry's effect to the local record (false only when the collection is no
+    /// longer in the schema, so there is no record to write).
     pub local: bool,
 }
 
@@ -40,8 +43,9 @@ pub fn requeue(letter: &DeadLetter, now: f64, fresh_id: impl FnOnce() -> String)
             conflict: None,
             hlc: None,
             base_version: None,
+            resent: !letter.edited,
         },
-        local: letter.edited,
+        local: true,
     }
 }
 
@@ -111,7 +115,9 @@ mod tests {
     #[test]
     fn an_unedited_retry_keeps_its_id_so_the_server_still_deduplicates_it() {
         let again = requeue(&letter(OpKind::Put, false), 50.0, || unreachable!("no fresh id for an unedited letter"));
-        assert_eq!((again.dead_id.as_str(), again.entry.id.as_str(), again.local), ("01OLD", "01OLD", false));
+        assert_eq!((again.dead_id.as_str(), again.entry.id.as_str()), ("01OLD", "01OLD"));
+        assert!(again.entry.resent, "its id may be applied: coalescing must leave it alone");
+        assert!(again.local, "a retry is a write of now, also locally");
         assert_eq!(
             (again.entry.attempts, again.entry.next_attempt_at, again.entry.last_error.clone()),
             (0, 50.0, None)
@@ -123,6 +129,7 @@ mod tests {
     fn an_edited_retry_is_a_new_write_that_also_changes_the_local_record() {
         let again = requeue(&letter(OpKind::Patch, true), 50.0, || "01NEW".into());
         assert_eq!((again.dead_id.as_str(), again.entry.id.as_str(), again.local), ("01OLD", "01NEW", true));
+        assert!(!again.entry.resent, "a fresh id was never sent");
         let wire = serde_json::to_value(&again).unwrap();
         assert_eq!(wire["deadId"], "01OLD");
         assert_eq!(wire["entry"]["patch"], json!({"n": 2}));

@@ -463,7 +463,8 @@ fn http_error(status: u16, body: &str) -> LastError {
 /// Coalesces what was never sent, then selects the batch and advances the "sent through" mark.
 pub fn plan(window: OutboxWindow, now: f64, client_id: &str, limits: BatchLimits) -> Preparation {
     let mark = window.sent_through;
-    let movable = |e: &OutboxEntry| e.attempts == 0 && e.conflict.is_none() && e.seq.is_some_and(|s| s > mark);
+    let movable =
+        |e: &OutboxEntry| e.attempts == 0 && !e.resent && e.conflict.is_none() && e.seq.is_some_and(|s| s > mark);
     let coalesced = coalesce(&window.entries, movable);
     let mut rewrite = Vec::new();
     let mut remove = Vec::new();

@@ -219,6 +219,30 @@ fn an_op_out_of_attempts_goes_to_the_dead_letters() {
 }
 
 #[test]
+fn retried_dead_letters_are_never_folded_together() {
+    // The first write reached the server before it died; the second did not. Both are retried
+    // under their old ids with a clean schedule: folding the second into the first would make the
+    // server answer `duplicate` and drop the second write.
+    let host = FakeHost::new(10);
+    let mut engine = PushEngine::new("c".into(), options(10, 1));
+    let first = host.write("a", OpKind::Put, json!({"rev": "first"}));
+    host.fault(Fault::DropAfterApply);
+    assert_eq!(host.drive(&mut engine, 10), Step::Idle);
+    let second = host.write("a", OpKind::Put, json!({"rev": "second"}));
+    host.fault(Fault::Status(503, None));
+    assert_eq!(host.drive(&mut engine, 10), Step::Idle);
+    assert_eq!(host.dead.borrow().len(), 2);
+
+    host.retry_dead();
+    assert!(host.outbox.borrow().values().all(|e| e.resent && e.attempts == 0));
+    assert_eq!(host.drive(&mut engine, 10), Step::Idle);
+    assert!(host.outbox.borrow().is_empty() && host.dead.borrow().is_empty());
+    applied_once(&host, &[first, second]);
+    let server = host.server.borrow();
+    assert_eq!(server.records[&document("todos", &Key::Text("a".into()))], json!({"id": "a", "rev": "second"}));
+}
+
+#[test]
 fn a_reload_after_the_server_applied_never_applies_twice_nor_rewrites() {
     let host = FakeHost::new(10);
     let first = host.write("a", OpKind::Put, json!({"t": 1}));

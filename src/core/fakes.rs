@@ -196,9 +196,22 @@ impl FakeHost {
             conflict: None,
             hlc: None,
             base_version: None,
+            resent: false,
         };
         self.outbox.borrow_mut().insert(seq, entry);
         id
+    }
+
+    /// `db.deadLetters.retry()`: every letter back into the outbox (new seqs), as the browser does.
+    pub fn retry_dead(&self) {
+        let now = self.now.get();
+        for letter in self.dead.take() {
+            let again =
+                super::dead_letters::requeue(&letter, now, || self.ids.borrow_mut().next_id(now).as_str().to_owned());
+            let seq = self.next_seq.get();
+            self.next_seq.set(seq + 1);
+            self.outbox.borrow_mut().insert(seq, again.entry);
+        }
     }
 
     pub fn fault(&self, fault: Fault) {

@@ -94,6 +94,13 @@ pub struct OutboxEntry {
     /// of a document with queued ops (it is applied or resolved as a conflict instead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_version: Option<u64>,
+    /// The entry's id may already have reached the server under this payload: an unedited dead
+    /// letter queued again keeps its id (so the server's ledger keeps deduplicating it) but starts
+    /// with a clean schedule, so `attempts` no longer says it was sent. Such an entry is never
+    /// rewritten by coalescing, nor absorbs later ops: the server would answer the rewritten
+    /// payload `duplicate` and drop what was folded into it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resent: bool,
 }
 
 /// The server's side of a conflict: its version and value (`None` if deleted there).

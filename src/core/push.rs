@@ -359,6 +359,7 @@ mod tests {
             conflict: None,
             hlc: None,
             base_version: None,
+            resent: false,
         }
     }
 

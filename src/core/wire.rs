@@ -107,6 +107,10 @@ pub fn outbox_entry(v: &Value) -> Result<OutboxEntry, String> {
         base_version: opt_uint(m, "baseVersion")?,
         last_error: some(m, "lastError").map(last_error).transpose()?,
         conflict,
+        resent: match some(m, "resent") {
+            None => false,
+            Some(_) => boolean(m, "resent")?,
+        },
     })
 }
 
@@ -218,6 +222,7 @@ mod tests {
             }),
             hlc: (n % 2 == 1).then(|| format!("{n:016x}")),
             base_version: (n % 4 == 1).then_some(n),
+            resent: n % 5 == 2,
         }
     }
 

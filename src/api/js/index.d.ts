@@ -512,7 +512,7 @@ export interface DeadLetter {
   attempts: number;
   lastError: SyncError;
   deadAt: number;
-  /** Set by `edit`: a retry then sends it as a new write and updates the local record. */
+  /** Set by `edit`: a retry then sends it as a new write (with a fresh id). */
   edited: boolean;
 }
 
@@ -529,7 +529,11 @@ export interface DeadLetter {
  */
 export interface DeadLetters {
   list(): Promise<DeadLetter[]>;
-  /** Queue `id` (or every letter) again; resolves with how many were queued. Unedited letters keep their id. */
+  /**
+   * Queue `id` (or every letter) again; resolves with how many were queued. A retry is a write of
+   * now: it also applies the letter to the local record and wins conflicts by its new clock stamp.
+   * Unedited letters keep their id (the server still deduplicates them), edited ones get a new one.
+   */
   retry(id?: string): Promise<number>;
   /** Replace the payload: a whole document (same key) for a put, a patch for a patch. */
   edit(id: string, value: JsonValue): Promise<void>;

@@ -5,7 +5,9 @@
 // folded into it. If the first had been applied before it died, the server answers `duplicate` to
 // the rewritten op and the later write is silently dropped: the client's outbox and dead letters
 // are empty, the server keeps the older document.
-// Run: node tests/chaos/repros/dead-letter-retry-coalesced.mjs   (exit 1 = reproduced)
+// Fixed: a requeued unedited letter is marked `resent` and never coalesced (core/dead_letters.rs,
+// core/engine.rs `plan`).
+// Kept as a regression test (repros.test.mjs runs it): node tests/chaos/repros/dead-letter-retry-coalesced.mjs   (exit 1 = reproduced)
 import { record, setup, until, verdict } from "./common.mjs";
 
 const SYNC = { live: false, pushIntervalMs: 0, pullIntervalMs: 0, retry: { baseMs: 10, maxMs: 20, maxAttempts: 2 } };
