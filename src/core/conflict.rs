@@ -3,9 +3,11 @@
 //! A conflict is found two ways (docs/protocol.md): a pulled change for a document that still has
 //! queued local ops based on an older version, or a push answered `conflict`. Either way the
 //! client holds three states (local, remote, and the base the local edits started from) and the
-//! collection's strategy picks the outcome. The outcome is written locally and, unless it equals
-//! the server's state, queued again with the remote version as its `baseVersion`, so the server
-//! accepts it unless yet another change overtook it (then this runs again). Nothing is dropped
+//! collection's strategy picks the outcome. The outcome is written locally and, unless the server
+//! already holds it, queued again with the remote version as its `baseVersion`, so the server
+//! accepts it unless yet another change overtook it (then this runs again). A local side that wins
+//! by a later stamp is queued even when its content equals the server's (two concurrent deletes):
+//! the server must record the later stamp, or a write stamped between the two would beat it. Nothing is dropped
 //! silently: every conflict is reported with both sides and the outcome.
 
 use serde_json::{Map, Value};
@@ -98,7 +100,7 @@ pub struct Resolution {
     /// The document's new local state (`None`: deleted).
     pub value: Option<Value>,
     /// Queue `value` for the server (a put, or a delete when `None`) on the remote version; false
-    /// when it already equals the server's state.
+    /// when the server already holds it, under a stamp at least as late as the local side's.
     pub requeue: bool,
     pub outcome: Outcome,
 }
@@ -127,7 +129,7 @@ pub fn settle(conflict: &Conflict, choice: Choice) -> Resolution {
         Choice::Value(value) if value == conflict.local => (value, Outcome::Local),
         Choice::Value(value) => (value, Outcome::Merged),
     };
-    let requeue = value != conflict.remote;
+    let requeue = value != conflict.remote || (outcome == Outcome::Local && local_is_later(conflict));
     Resolution { value, requeue, outcome }
 }
 
@@ -226,6 +228,25 @@ mod tests {
         assert_eq!((same.requeue, same.outcome), (false, Outcome::Remote));
         let deleted = settle(&c, Choice::Value(None));
         assert_eq!((deleted.value, deleted.requeue), (None, true));
+    }
+
+    #[test]
+    fn a_later_local_side_equal_to_the_server_is_still_sent_for_its_stamp() {
+        // Two concurrent deletes: the later one must reach the server, or a put stamped between
+        // them would revive the document under last-writer-wins.
+        let later = conflict(None, None, Some(json!({"id": "a"})), true);
+        let settled = settle(&later, decide(Strategy::Lww, &later).unwrap());
+        assert_eq!((settled.value, settled.requeue, settled.outcome), (None, true, Outcome::Local));
+        let earlier = conflict(None, None, Some(json!({"id": "a"})), false);
+        let settled = settle(&earlier, decide(Strategy::Lww, &earlier).unwrap());
+        assert_eq!(
+            (settled.requeue, settled.outcome),
+            (false, Outcome::Remote),
+            "the server's stamp is already the later one"
+        );
+        let same = conflict(Some(json!({"id": "a", "n": 1})), Some(json!({"id": "a", "n": 1})), None, true);
+        assert!(settle(&same, Choice::Local).requeue, "equal documents too");
+        assert!(!settle(&same, Choice::Remote).requeue);
     }
 
     #[test]
