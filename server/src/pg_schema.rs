@@ -11,6 +11,8 @@
 //!   tombstone, version, `seq` with a unique index, `hlc`, `writer`), the two mutation ledgers,
 //!   and `wharf_meta` rows `last_seq` (the counter seqs are drawn from; see `postgres.rs`) and
 //!   `compacted_through` (the compaction horizon). The same shape as SQLite's version 2.
+//! - 2: `wharf_records.writer_seq`, the `seq` of the last write's mutation (SQLite's version 3;
+//!   see `wharf::core::protocol::is_stale`).
 //!
 //! Tables are prefixed `wharf_` so the database can be shared with an application's own tables.
 
@@ -19,13 +21,14 @@ use deadpool_postgres::Client;
 use crate::store::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The advisory lock key taken around migrations (ASCII "wharfmig").
 pub const MIGRATION_LOCK: i64 = 0x7768_6172_666d_6967;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE wharf_records (
         collection text NOT NULL,
         key text NOT NULL,              -- the key as canonical JSON (\"a\" or 7)
@@ -50,7 +53,11 @@ const MIGRATIONS: &[&str] = &["
     );
     INSERT INTO wharf_meta (name, value) VALUES ('last_seq', 0), ('compacted_through', 0)
         ON CONFLICT (name) DO NOTHING;
-"];
+",
+    "
+    ALTER TABLE wharf_records ADD COLUMN writer_seq bigint; -- the last write's mutation seq
+",
+];
 
 /// Brings the database to [`SCHEMA_VERSION`] (see the module comment). Idempotent; refuses a
 /// database written by a newer server.

@@ -195,12 +195,14 @@ struct PendingWrite {
     version: i64,
     hlc: Option<String>,
     existed: bool,
+    /// The mutation's `seq` (its client's commit order), for the late-request rule.
+    writer_seq: i64,
 }
 
 /// Locks the records a batch touches, in key order (so two batches never wait on each other in
 /// a cycle), and reads them.
 const LOCK_RECORDS: &str = "
-    SELECT collection, key, value, version, writer, hlc FROM wharf_records
+    SELECT collection, key, value, version, writer, hlc, writer_seq FROM wharf_records
     WHERE (collection, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
     ORDER BY collection, key
     FOR UPDATE";
@@ -214,6 +216,7 @@ const READ_REJECTED: &str = "SELECT id, code, message FROM wharf_rejected_mutati
 /// `$17`: the rows the batch planned to update and insert (records, applied, rejected); if
 /// fewer were written, a transaction that committed after this one's reads created some of them,
 /// and the statement fails with [`RACED`], aborting the transaction (the batch starts over).
+/// `$18`: the writes' mutation seqs (`writer_seq`), in the order of `$4..$10`.
 /// (The failing cast mentions `s.last` so the planner cannot fold it, and fail, in advance.)
 const FINISH: &str = "
     WITH s AS (
@@ -222,19 +225,22 @@ const FINISH: &str = "
         RETURNING CASE WHEN $1 THEN 0 ELSE value - $2 END AS base, value AS last
     ),
     w AS (
-        SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[], $9::text[], $10::bool[])
-            AS u(collection, key, value, version, o, hlc, existed)
+        SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[], $9::text[], $10::bool[],
+                             $18::int8[])
+            AS u(collection, key, value, version, o, hlc, existed, writer_seq)
     ),
     upd AS (
         UPDATE wharf_records r
-        SET value = w.value, version = w.version, seq = s.base + w.o, hlc = w.hlc, writer = $3
+        SET value = w.value, version = w.version, seq = s.base + w.o, hlc = w.hlc, writer = $3,
+            writer_seq = w.writer_seq
         FROM s, w
         WHERE w.existed AND r.collection = w.collection AND r.key = w.key
         RETURNING 1
     ),
     ins AS (
-        INSERT INTO wharf_records (collection, key, value, version, seq, hlc, writer)
-        SELECT w.collection, w.key, w.value, w.version, s.base + w.o, w.hlc, $3 FROM s, w WHERE NOT w.existed
+        INSERT INTO wharf_records (collection, key, value, version, seq, hlc, writer, writer_seq)
+        SELECT w.collection, w.key, w.value, w.version, s.base + w.o, w.hlc, $3, w.writer_seq FROM s, w
+        WHERE NOT w.existed
         ON CONFLICT DO NOTHING
         RETURNING 1
     ),
@@ -410,7 +416,13 @@ impl PgStore {
             let (collection, key): (String, String) = (row.get(0), row.get(1));
             let value: Option<String> = row.get(2);
             let value = value.map(|text| parse_json::<Value>(&text, &collection, &key)).transpose()?;
-            let record = StoredRecord { value, version: unsigned(row.get(3)), writer: row.get(4), hlc: row.get(5) };
+            let record = StoredRecord {
+                value,
+                version: unsigned(row.get(3)),
+                writer: row.get(4),
+                writer_seq: row.get::<_, Option<i64>>(6).map(unsigned),
+                hlc: row.get(5),
+            };
             current.insert((collection, key), Some(record));
         }
         let existed: HashSet<(String, String)> = current.keys().cloned().collect();
@@ -462,10 +474,11 @@ impl PgStore {
                             version: signed(version),
                             hlc: hlc.clone(),
                             existed,
+                            writer_seq: signed(mutation.seq),
                         },
                     );
-                    let writer = Some(client_id.to_owned());
-                    current.insert(address, Some(StoredRecord { value, version, writer, hlc }));
+                    let (writer, writer_seq) = (Some(client_id.to_owned()), Some(mutation.seq));
+                    current.insert(address, Some(StoredRecord { value, version, writer, writer_seq, hlc }));
                     applied.insert(id.clone(), version);
                     new_applied.push((&mutation.id, signed(version)));
                     results.push(MutationResult::Applied { id, version });
@@ -506,6 +519,7 @@ impl PgStore {
         let w_versions: Vec<i64> = writes.values().map(|w| w.version).collect();
         let w_hlcs: Vec<Option<&str>> = writes.values().map(|w| w.hlc.as_deref()).collect();
         let w_existed: Vec<bool> = writes.values().map(|w| w.existed).collect();
+        let w_writer_seqs: Vec<i64> = writes.values().map(|w| w.writer_seq).collect();
         let a_ids: Vec<&str> = new_applied.iter().map(|(id, _)| *id).collect();
         let a_versions: Vec<i64> = new_applied.iter().map(|(_, v)| *v).collect();
         let r_ids: Vec<&str> = new_rejected.iter().map(|(id, _, _)| *id).collect();
@@ -519,7 +533,7 @@ impl PgStore {
             r_ids.len(),
         ]
         .map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-        let params: [&(dyn ToSql + Sync); 17] = [
+        let params: [&(dyn ToSql + Sync); 18] = [
             &self.options.naive_seq,
             &step,
             &client_id,
@@ -537,6 +551,7 @@ impl PgStore {
             &r_messages,
             &notify,
             &planned.as_slice(),
+            &w_writer_seqs,
         ];
         if fail {
             client.query_one(&finish, &params).await?;
@@ -632,7 +647,13 @@ fn listed(row: &Row) -> Result<ListedRecord, StoreError> {
     Ok(ListedRecord {
         collection,
         key: parsed_key,
-        record: StoredRecord { value, version: unsigned(row.get(3)), writer: row.get(4), hlc: row.get(5) },
+        record: StoredRecord {
+            value,
+            version: unsigned(row.get(3)),
+            writer: row.get(4),
+            writer_seq: row.get::<_, Option<i64>>(6).map(unsigned),
+            hlc: row.get(5),
+        },
     })
 }
 
@@ -667,7 +688,7 @@ impl Storage for PgStore {
             let key = key_text(&key);
             let row = client
                 .query_opt(
-                    "SELECT collection, key, value, version, writer, hlc FROM wharf_records WHERE collection = $1 AND key = $2",
+                    "SELECT collection, key, value, version, writer, hlc, writer_seq FROM wharf_records WHERE collection = $1 AND key = $2",
                     &[&collection, &key],
                 )
                 .await?;
@@ -680,7 +701,7 @@ impl Storage for PgStore {
             let client = self.pool.get().await?;
             let rows = client
                 .query(
-                    r#"SELECT collection, key, value, version, writer, hlc FROM wharf_records
+                    r#"SELECT collection, key, value, version, writer, hlc, writer_seq FROM wharf_records
                        ORDER BY collection COLLATE "C", key COLLATE "C""#,
                     &[],
                 )

@@ -11,13 +11,15 @@
 //!   newest tombstone) and `compacted_through` (the compaction horizon).
 //! - 2: conflicts: `records.writer`, the client id of the last write (a client's own later
 //!   writes do not conflict with it; see `wharf::core::protocol::is_stale`).
+//! - 3: late requests: `records.writer_seq`, the `seq` of the last write's mutation (an older op
+//!   of the same client arriving after it is a late request and conflicts).
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::store::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The current schema, for a new database. `IF NOT EXISTS`: on an old file the tables already
 /// exist in their old shape and `migrate` adds what is missing.
@@ -30,6 +32,7 @@ const TABLES: &str = "
         seq INTEGER NOT NULL,       -- global change sequence number of the last write
         hlc TEXT,                   -- hybrid logical clock stamp of the last write, if sent
         writer TEXT,                -- client id of the last write (NULL: unknown, written before v2)
+        writer_seq INTEGER,         -- that write's mutation seq (NULL: unknown, written before v3)
         PRIMARY KEY (collection, key)
     );
     CREATE TABLE IF NOT EXISTS rejected_mutations (
@@ -79,6 +82,9 @@ pub fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     }
     if !columns.iter().any(|c| c == "writer") {
         tx.execute_batch("ALTER TABLE records ADD COLUMN writer TEXT;")?;
+    }
+    if !columns.iter().any(|c| c == "writer_seq") {
+        tx.execute_batch("ALTER TABLE records ADD COLUMN writer_seq INTEGER;")?;
     }
     tx.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS records_by_seq ON records (seq);")?;
     tx.execute(
@@ -138,7 +144,7 @@ mod tests {
     }
 
     #[test]
-    fn a_version_0_file_gains_seq_hlc_writer_and_meta_once() {
+    fn a_version_0_file_gains_seq_hlc_writers_and_meta_once() {
         let mut connection = Connection::open_in_memory().unwrap();
         connection.execute_batch(VERSION_0).unwrap();
         connection
@@ -151,7 +157,7 @@ mod tests {
         migrate(&mut connection).unwrap();
         assert_eq!(user_version(&connection), SCHEMA_VERSION);
         let columns = column_names(&connection, "records").unwrap();
-        for column in ["seq", "hlc", "writer"] {
+        for column in ["seq", "hlc", "writer", "writer_seq"] {
             assert!(columns.contains(&column.to_owned()), "{column} missing from {columns:?}");
         }
         let seqs: Vec<(String, i64)> = connection

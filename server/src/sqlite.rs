@@ -167,8 +167,9 @@ impl SqliteStore {
 
     fn records_blocking(&self) -> Result<Vec<ListedRecord>, StoreError> {
         let connection = self.connection();
-        let mut statement = connection
-            .prepare("SELECT collection, key, value, version, writer, hlc FROM records ORDER BY collection, key")?;
+        let mut statement = connection.prepare(
+            "SELECT collection, key, value, version, writer, hlc, writer_seq FROM records ORDER BY collection, key",
+        )?;
         let rows = statement.query_map([], |row| {
             Ok((
                 row.get::<_, String>(0)?,
@@ -177,16 +178,23 @@ impl SqliteStore {
                 row.get::<_, i64>(3)?,
                 row.get::<_, Option<String>>(4)?,
                 row.get::<_, Option<String>>(5)?,
+                row.get::<_, Option<i64>>(6)?,
             ))
         })?;
         rows.map(|row| {
-            let (collection, key, value, version, writer, hlc) = row?;
+            let (collection, key, value, version, writer, hlc, writer_seq) = row?;
             let value = value.as_deref().map(|text| parse_json::<Value>(text, &collection, &key)).transpose()?;
             let parsed_key = parse_json::<Value>(&key, &collection, &key)?;
             Ok(ListedRecord {
                 collection,
                 key: parsed_key,
-                record: StoredRecord { value, version: unsigned(version), writer, hlc },
+                record: StoredRecord {
+                    value,
+                    version: unsigned(version),
+                    writer,
+                    writer_seq: writer_seq.map(unsigned),
+                    hlc,
+                },
             })
         })
         .collect()
@@ -241,17 +249,17 @@ impl Storage for SqliteStore {
 }
 
 fn read_record(connection: &Connection, collection: &str, key: &str) -> Result<Option<StoredRecord>, StoreError> {
-    type Row = (Option<String>, i64, Option<String>, Option<String>);
+    type Row = (Option<String>, i64, Option<String>, Option<String>, Option<i64>);
     let row: Option<Row> = connection
         .query_row(
-            "SELECT value, version, writer, hlc FROM records WHERE collection = ?1 AND key = ?2",
+            "SELECT value, version, writer, hlc, writer_seq FROM records WHERE collection = ?1 AND key = ?2",
             params![collection, key],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
         )
         .optional()?;
-    row.map(|(value, version, writer, hlc)| {
+    row.map(|(value, version, writer, hlc, writer_seq)| {
         let value = value.map(|text| parse_json::<Value>(&text, collection, key)).transpose()?;
-        Ok(StoredRecord { value, version: unsigned(version), writer, hlc })
+        Ok(StoredRecord { value, version: unsigned(version), writer, writer_seq: writer_seq.map(unsigned), hlc })
     })
     .transpose()
 }
@@ -295,10 +303,20 @@ fn apply_one(
             let text = value.as_ref().map(Value::to_string);
             *seq += 1;
             tx.execute(
-                "INSERT INTO records (collection, key, value, version, seq, hlc, writer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                "INSERT INTO records (collection, key, value, version, seq, hlc, writer, writer_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (collection, key) DO UPDATE SET value = excluded.value, version = excluded.version,
-                 seq = excluded.seq, hlc = excluded.hlc, writer = excluded.writer",
-                params![mutation.collection, key, text, signed(version), signed(*seq), hlc, client_id],
+                 seq = excluded.seq, hlc = excluded.hlc, writer = excluded.writer, writer_seq = excluded.writer_seq",
+                params![
+                    mutation.collection,
+                    key,
+                    text,
+                    signed(version),
+                    signed(*seq),
+                    hlc,
+                    client_id,
+                    signed(mutation.seq)
+                ],
             )?;
             tx.execute(
                 "INSERT INTO applied_mutations (id, client_id, version) VALUES (?1, ?2, ?3)",

@@ -23,7 +23,7 @@ use serde_json::Value;
 use thiserror::Error;
 use wharf::core::hlc;
 use wharf::core::outbox::apply_patch;
-use wharf::core::protocol::{is_stale, Change, Mutation, MutationResult};
+use wharf::core::protocol::{is_stale, Change, LastWrite, Mutation, MutationResult};
 use wharf::core::{Key, OpKind};
 
 #[derive(Debug, Error)]
@@ -70,6 +70,9 @@ pub struct StoredRecord {
     pub version: u64,
     /// The client id of the last write, when known.
     pub writer: Option<String>,
+    /// The `seq` of the last write's mutation (its client's commit order), when known: a
+    /// request of the same client carrying an older op is a late one (see `is_stale`).
+    pub writer_seq: Option<u64>,
     /// The clock stamp of the last write, when its writer sent one.
     pub hlc: Option<String>,
 }
@@ -155,8 +158,9 @@ pub fn decide(client_id: &str, mutation: &Mutation, current: Option<&StoredRecor
     };
     let current_version = current.map_or(0, |r| r.version);
     if let Some(base) = mutation.base_version {
-        let writer = current.and_then(|r| r.writer.as_deref());
-        if is_stale(base, current_version, writer, client_id) {
+        let last =
+            LastWrite { writer: current.and_then(|r| r.writer.as_deref()), seq: current.and_then(|r| r.writer_seq) };
+        if is_stale(base, current_version, last, client_id, mutation.seq) {
             let (value, hlc) = current.map_or((None, None), |r| (r.value.clone(), r.hlc.clone()));
             return Decision::Conflict(MutationResult::Conflict {
                 id: mutation.id.clone(),
@@ -246,7 +250,7 @@ mod tests {
     }
 
     fn record(value: Value, version: u64, writer: &str) -> StoredRecord {
-        StoredRecord { value: Some(value), version, writer: Some(writer.into()), hlc: None }
+        StoredRecord { value: Some(value), version, writer: Some(writer.into()), writer_seq: None, hlc: None }
     }
 
     #[test]
@@ -270,6 +274,13 @@ mod tests {
         assert!(matches!(
             decide("other", &stale, Some(&current), 0.0),
             Decision::Write { value: None, version: 5, .. }
+        ));
+        let late = mutation("delete", None, Some(3)); // seq 1, but version 4 is the writer's op 5
+        let mut by_later_op = current.clone();
+        by_later_op.writer_seq = Some(5);
+        assert!(matches!(
+            decide("other", &late, Some(&by_later_op), 0.0),
+            Decision::Conflict(MutationResult::Conflict { version: 4, .. })
         ));
         let blind_patch = mutation("patch", Some(("patch", json!({"y": 2}))), None);
         assert!(matches!(decide("c", &blind_patch, None, 0.0), Decision::Reject { code: "NOT_FOUND", .. }));

@@ -346,5 +346,5 @@ async fn a_database_from_the_push_only_server_is_migrated_and_pulled() {
     assert_eq!((reopened.latest_seq().await.unwrap(), reopened.pull_blocking(0, 10, None).unwrap().0.len()), (4, 4));
     let version: i64 =
         rusqlite::Connection::open(path).unwrap().query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, wharf_server::schema::SCHEMA_VERSION);
 }

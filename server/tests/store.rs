@@ -99,7 +99,7 @@ async fn patch_merges_delete_tombstones_and_versions_grow(backend: Backend) {
     assert!(matches!(&results[3], MutationResult::Rejected { code, permanent: true, .. } if code == "NOT_FOUND"));
     assert_eq!(
         record(&store, "a").await.unwrap(),
-        StoredRecord { value: None, version: 3, writer: Some("c".into()), hlc: None },
+        StoredRecord { value: None, version: 3, writer: Some("c".into()), writer_seq: Some(1), hlc: None },
         "a tombstone keeps its version"
     );
     let (page, cursor, _) = pull(&store, 0, 10, None).await;
@@ -142,6 +142,35 @@ async fn a_stale_base_version_is_a_conflict_with_the_server_value(backend: Backe
     assert_eq!(store.latest_seq().await.unwrap(), 3, "a conflict takes no seq");
     stale.base_version = Some(3);
     assert_eq!(push(&store, "other", &[stale]).await[0], MutationResult::Applied { id: "m2".into(), version: 4 });
+}
+
+backends!(a_late_request_never_puts_an_older_op_over_a_newer_one_of_the_same_client);
+async fn a_late_request_never_puts_an_older_op_over_a_newer_one_of_the_same_client(backend: Backend) {
+    // c's op 1 left, timed out on the client and stayed in flight; meanwhile d wrote, c resolved
+    // the conflict and wrote op 2 on d's version. Op 1 now arrives.
+    let store = common::store(backend).await;
+    let op = |id: &str, seq: u64, base: u64, rev: &str| {
+        let mut m = mutation(id, "put", "a", Some(("value", json!({"id": "a", "rev": rev}))));
+        (m.seq, m.base_version) = (seq, Some(base));
+        m
+    };
+    push(&store, "d", &[op("d1", 1, 0, "d1")]).await;
+    assert_eq!(
+        push(&store, "c", &[op("c2", 2, 1, "c2")]).await[0],
+        MutationResult::Applied { id: "c2".into(), version: 2 }
+    );
+    let late = push(&store, "c", &[op("c1", 1, 0, "c1")]).await;
+    assert!(
+        matches!(&late[0], MutationResult::Conflict { version: 2, value: Some(v), .. } if v["rev"] == "c2"),
+        "{late:?}"
+    );
+    let stored = record(&store, "a").await.unwrap();
+    assert_eq!((stored.value.unwrap()["rev"].clone(), stored.writer_seq), (json!("c2"), Some(2)));
+    // c's later ops still go through on the base it knew, as before.
+    assert_eq!(
+        push(&store, "c", &[op("c3", 3, 1, "c3")]).await[0],
+        MutationResult::Applied { id: "c3".into(), version: 3 }
+    );
 }
 
 backends!(invalid_mutations_are_rejected_permanently_and_the_rest_proceed);

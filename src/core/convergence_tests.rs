@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use super::{decide, pulled_change_conflicts, settle, Conflict, Outcome, Strategy as Rule};
 use crate::core::hlc::{self, Hlc};
 use crate::core::outbox::{apply_patch, OpKind};
-use crate::core::protocol::is_stale;
+use crate::core::protocol::{is_stale, LastWrite};
 
 #[derive(Debug, Clone)]
 struct ServerRecord {
@@ -51,7 +51,8 @@ impl Server {
     fn push(&mut self, client: &str, op: &Op, base: u64) -> Answer {
         let current = self.records.get(&op.key);
         let version = current.map_or(0, |r| r.version);
-        if is_stale(base, version, current.map(|r| r.writer.as_str()), client) {
+        let last = LastWrite { writer: current.map(|r| r.writer.as_str()), seq: None };
+        if is_stale(base, version, last, client, 0) {
             let (value, hlc) = current.map_or((None, None), |r| (r.value.clone(), r.hlc.clone()));
             return Answer::Conflict { value, version, hlc };
         }

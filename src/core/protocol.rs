@@ -159,18 +159,28 @@ fn present_or_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<
     Option::<Value>::deserialize(deserializer)
 }
 
-/// Whether a mutation based on `base_version` conflicts with the record's current state
-/// (`current_version`, 0 when the record never existed, written last by `current_writer`).
+/// The last write of a stored record: which client made it, and the `seq` of its mutation when
+/// the server recorded one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LastWrite<'a> {
+    pub writer: Option<&'a str>,
+    pub seq: Option<u64>,
+}
+
+/// Whether mutation `seq` of `client_id`, based on `base_version`, conflicts with the record's
+/// current state (`current_version`, 0 when the record never existed, last written by `last`).
 ///
 /// A client's own writes never conflict with its later ones: a client does not learn the version
 /// each of its pushes produced (that would cost a write per acknowledged op), so its next op on a
 /// document may still carry the older base. Only a version written by another client, which this
-/// client has not seen, makes the base stale. A base ahead of the server (a reset server) is
-/// stale too.
-pub fn is_stale(base_version: u64, current_version: u64, current_writer: Option<&str>, client_id: &str) -> bool {
+/// client has not seen, makes the base stale, or one the same client wrote with a *later* op: the
+/// mutation is then an old request arriving late (the client timed out, moved on and wrote
+/// again), and applying it would put the client's oldest write over its newest. A base ahead of
+/// the server (a reset server) is stale too.
+pub fn is_stale(base_version: u64, current_version: u64, last: LastWrite<'_>, client_id: &str, seq: u64) -> bool {
     match base_version.cmp(&current_version) {
         std::cmp::Ordering::Equal => false,
-        std::cmp::Ordering::Less => current_writer != Some(client_id),
+        std::cmp::Ordering::Less => last.writer != Some(client_id) || last.seq.is_some_and(|newer| seq < newer),
         std::cmp::Ordering::Greater => true,
     }
 }
@@ -341,14 +351,18 @@ mod tests {
     }
 
     #[test]
-    fn only_versions_written_by_other_clients_make_a_base_stale() {
-        assert!(!is_stale(3, 3, Some("b"), "a"));
-        assert!(!is_stale(0, 0, None, "a"), "creating a document nobody has");
-        assert!(is_stale(0, 1, Some("b"), "a"), "creating a document another client created");
-        assert!(!is_stale(1, 4, Some("a"), "a"), "versions 2..4 are this client's own pushes");
-        assert!(is_stale(1, 4, Some("b"), "a"));
-        assert!(is_stale(1, 4, None, "a"), "a writer the server does not know is someone else");
-        assert!(is_stale(5, 4, Some("a"), "a"), "a base the server never issued");
+    fn only_versions_written_by_other_clients_or_by_later_ops_make_a_base_stale() {
+        let by = |writer, seq| LastWrite { writer: Some(writer), seq };
+        assert!(!is_stale(3, 3, by("b", None), "a", 1));
+        assert!(!is_stale(0, 0, LastWrite::default(), "a", 1), "creating a document nobody has");
+        assert!(is_stale(0, 1, by("b", None), "a", 1), "creating a document another client created");
+        assert!(!is_stale(1, 4, by("a", None), "a", 9), "versions 2..4 are this client's own pushes");
+        assert!(!is_stale(1, 4, by("a", Some(8)), "a", 9), "its own earlier ops");
+        assert!(is_stale(1, 4, by("a", Some(12)), "a", 9), "a late request: version 4 is a later op of its own");
+        assert!(!is_stale(4, 4, by("a", Some(12)), "a", 9), "on the current version nothing is overwritten unseen");
+        assert!(is_stale(1, 4, by("b", Some(1)), "a", 9));
+        assert!(is_stale(1, 4, LastWrite::default(), "a", 9), "a writer the server does not know is someone else");
+        assert!(is_stale(5, 4, by("a", None), "a", 9), "a base the server never issued");
     }
 
     #[test]

@@ -5,7 +5,9 @@
 // since was written by the same client, and "a client's own later writes never conflict with it"
 // (protocol::is_stale), so the server applies it: C's oldest write overwrites its newest one, and
 // C, pulling its "own" change back, adopts it. Nothing reports a loss.
-// Run: node tests/chaos/repros/zombie-push.mjs   (exit 1 = reproduced)
+// Fixed: the server refuses an op older (by `seq`) than the same client's last write to the
+// record (core/protocol.rs `is_stale`, `writer_seq` on the server).
+// Kept as a regression test (repros.test.mjs runs it): node tests/chaos/repros/zombie-push.mjs   (exit 1 = reproduced)
 import { record, setup, until, verdict } from "./common.mjs";
 
 const SYNC = { live: false, pushIntervalMs: 0, pullIntervalMs: 0, requestTimeoutMs: 500, retry: { baseMs: 10, maxMs: 20, maxAttempts: 1000 } };
@@ -35,7 +37,7 @@ try {
   await c.evaluate(() => db.pull());
   const local = await c.evaluate(() => db.collection("docs").get("k"));
   const conflicts = await c.evaluate(() => conflicts);
-  verdict(server?.value?.rev === "c1", [
+  verdict(server?.value?.rev !== "c2" || local?.rev !== "c2", [
     `C's conflict reports: ${JSON.stringify(conflicts.map((x) => [x.source, x.outcome]))}`,
     `server once C's later writes were acknowledged: ${JSON.stringify(settled?.value)} (v${settled?.version})`,
     `server after C's timed-out push woke up: ${JSON.stringify(server?.value)} (v${server?.version})`,
