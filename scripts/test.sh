@@ -90,6 +90,11 @@ export GECKODRIVER="$CARGO_BIN/geckodriver"
 node --test tests/e2e/
 passed
 
+step chaos "the chaos suite's regression tests and its short run (seeds 1,2,3, 100 writes each, 3 clients)"
+node --test tests/chaos/
+node tests/chaos/run.mjs
+passed
+
 step packaging "npm pack; fresh Vite and webpack 5 apps install the tarball, build with defaults and sync in Chromium"
 node tests/packaging/run.mjs
 passed
