@@ -1,9 +1,15 @@
 //! What `db.deadLetters.retry` and `.edit` do to a dead letter, decided here so the rules are
-//! tested natively: an unedited letter goes back under its own id (it may have reached the server
-//! before it died, and the server's ledger must keep deduplicating it), marked `resent` so
-//! coalescing never rewrites it; an edited one is a new write with a fresh id. Either way a retry
-//! is a write of now: it also writes its effect to the local record, so a conflict it meets is
-//! settled with the letter's content, not with whatever pulls left in the record meanwhile.
+//! tested natively. Either way the retry is stamped now, for last-writer-wins.
+//!
+//! An unedited letter goes back under its own id: it may have reached the server before it died,
+//! and the server's ledger must keep deduplicating it. It is marked `resent`, so coalescing never
+//! rewrites it, and it leaves the local record alone: if the server answers `duplicate`, the
+//! record (which pulls kept up to date while the letter was dead) already shows the server's
+//! state; if the op lands now, the pull brings it back like any own write. A conflict it meets is
+//! settled with the op replayed over the record (`loadConflict` in `platform/js/conflicts.js`).
+//!
+//! An edited letter is a new write with a fresh id, which also replaces the local record so the
+//! app sees what it sends.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -18,8 +24,7 @@ use super::outbox::{DeadLetter, OpKind, OutboxEntry};
 pub struct Requeue {
     pub dead_id: String,
     pub entry: OutboxEntry,
-    /// Also write the entry's effect to the local record (false only when the collection is no
-    /// longer in the schema, so there is no record to write).
+    /// Also write the entry's effect to the local record (the letter was edited).
     pub local: bool,
 }
 
@@ -45,7 +50,7 @@ pub fn requeue(letter: &DeadLetter, now: f64, fresh_id: impl FnOnce() -> String)
             base_version: None,
             resent: !letter.edited,
         },
-        local: true,
+        local: letter.edited,
     }
 }
 
@@ -117,7 +122,7 @@ mod tests {
         let again = requeue(&letter(OpKind::Put, false), 50.0, || unreachable!("no fresh id for an unedited letter"));
         assert_eq!((again.dead_id.as_str(), again.entry.id.as_str()), ("01OLD", "01OLD"));
         assert!(again.entry.resent, "its id may be applied: coalescing must leave it alone");
-        assert!(again.local, "a retry is a write of now, also locally");
+        assert!(!again.local, "if it was applied, the record already follows the server");
         assert_eq!(
             (again.entry.attempts, again.entry.next_attempt_at, again.entry.last_error.clone()),
             (0, 50.0, None)

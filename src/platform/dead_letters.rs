@@ -1,5 +1,5 @@
 //! The dead-letter store in IndexedDB: list, retry (back into the outbox, in one transaction with
-//! the letter's removal and its effect on the local record), edit, discard. The rules
+//! the letter's removal and, for an edited letter, its local record), edit, discard. The rules
 //! for what a retry queues live in `core::dead_letters`; this file only reads and writes.
 
 use std::rc::Rc;
@@ -75,15 +75,13 @@ pub async fn retry(store: &Rc<LocalStore>, id: Option<String>) -> Result<u32, St
     let mut scope: Vec<String> = Vec::new();
     let mut queued: Vec<Requeue> = Vec::with_capacity(chosen.len());
     for letter in &chosen {
-        let mut again = requeue(letter, now, || ids.next_id(now).as_str().to_owned());
-        match store.schema().position(&letter.collection) {
-            Ok(_) if !scope.contains(&letter.collection) => scope.push(letter.collection.clone()),
-            Ok(_) => {}
-            // An unedited letter of a collection the app no longer declares still goes to the
-            // server; there is no local record to write. An edit was validated against a schema.
-            Err(_) if !letter.edited => again.local = false,
-            Err(error) => return Err(error.into()),
+        if letter.edited {
+            store.schema().position(&letter.collection)?;
+            if !scope.contains(&letter.collection) {
+                scope.push(letter.collection.clone());
+            }
         }
+        let mut again = requeue(letter, now, || ids.next_id(now).as_str().to_owned());
         again.entry.hlc = Some(store.stamp()); // a retry is a write of now, for last-writer-wins
         queued.push(again);
     }

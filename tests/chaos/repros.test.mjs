@@ -16,6 +16,7 @@ const scripts = readdirSync(REPROS).filter((name) => name.endsWith(".mjs") && na
 test("every reproduction is here", () => {
   assert.deepEqual(scripts, [
     "dead-letter-retry-coalesced.mjs",
+    "dead-letter-retry-duplicate.mjs",
     "dead-letter-retry-stale-local.mjs",
     "redundant-delete.mjs",
     "zombie-push.mjs",

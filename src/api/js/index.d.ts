@@ -512,7 +512,7 @@ export interface DeadLetter {
   attempts: number;
   lastError: SyncError;
   deadAt: number;
-  /** Set by `edit`: a retry then sends it as a new write (with a fresh id). */
+  /** Set by `edit`: a retry then sends it as a new write and updates the local record. */
   edited: boolean;
 }
 
@@ -530,9 +530,10 @@ export interface DeadLetter {
 export interface DeadLetters {
   list(): Promise<DeadLetter[]>;
   /**
-   * Queue `id` (or every letter) again; resolves with how many were queued. A retry is a write of
-   * now: it also applies the letter to the local record and wins conflicts by its new clock stamp.
-   * Unedited letters keep their id (the server still deduplicates them), edited ones get a new one.
+   * Queue `id` (or every letter) again; resolves with how many were queued. A retry is stamped
+   * now, for last-writer-wins. Unedited letters keep their id (the server still deduplicates
+   * them: one that had landed before it died is not applied twice) and leave the local record as
+   * it is until the server has them; edited ones go as a new write and update the local record.
    */
   retry(id?: string): Promise<number>;
   /** Replace the payload: a whole document (same key) for a put, a patch for a patch. */

@@ -60,17 +60,34 @@ export function heldConflicts(db) {
  * The local side of a conflict on one document: JSON `{ local, base, lastSeq, localHlc }` — the
  * record (null if deleted), the versions entry (null if never seen), and the newest queued op's
  * outbox key and stamp (`lastSeq` null when nothing is queued any more).
+ *
+ * A retried dead letter (`resent`) was never applied to the record (it may already be on the
+ * server, and then the record must keep following the server), while the writes after it were:
+ * from the first such op on, the queued ops are replayed over the record so the local side is
+ * what the client is sending. Patches are shallow field sets, so replaying the later ones again
+ * gives the same fields as applying them once after the retried op.
  */
 export function loadConflict(db, collection, key) {
   const tx = db.transaction([collection, OUTBOX, VERSIONS], "readonly");
   const out = { local: null, base: null, lastSeq: null, localHlc: null };
+  let mine = [];
   tx.objectStore(collection).get(key).onsuccess = (e) => (out.local = e.target.result ?? null);
   tx.objectStore(VERSIONS).get(documentId(collection, key)).onsuccess = (e) => (out.base = e.target.result ?? null);
-  entriesOf(tx.objectStore(OUTBOX), collection, key, (mine) => {
+  entriesOf(tx.objectStore(OUTBOX), collection, key, (found) => (mine = found));
+  return committed(tx, () => {
     const last = mine[mine.length - 1];
     if (last) [out.lastSeq, out.localHlc] = [last.seq, last.hlc ?? null];
+    const from = mine.findIndex((entry) => entry.resent);
+    if (from >= 0) out.local = mine.slice(from).reduce(replay, out.local);
+    return JSON.stringify(out);
   });
-  return committed(tx, () => JSON.stringify(out));
+}
+
+/** The document after `entry` (a queued op) on top of `doc` (null: deleted). */
+function replay(doc, entry) {
+  if (entry.op === "put") return entry.value;
+  if (entry.op === "delete") return null;
+  return doc === null ? null : { ...doc, ...entry.patch };
 }
 
 /**
