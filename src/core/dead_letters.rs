@@ -5,8 +5,11 @@
 //! and the server's ledger must keep deduplicating it. It is marked `resent`, so coalescing never
 //! rewrites it, and it leaves the local record alone: if the server answers `duplicate`, the
 //! record (which pulls kept up to date while the letter was dead) already shows the server's
-//! state; if the op lands now, the pull brings it back like any own write. A conflict it meets is
-//! settled with the op replayed over the record (`loadConflict` in `platform/js/conflicts.js`).
+//! state; if the op lands now, the pull brings it back like any own write. Until the server
+//! answers it, it takes no part in conflicts (pulled changes are applied as if it were not
+//! queued, and resolutions leave it queued); once the server answers `conflict` it certainly never
+//! landed, and the conflict is settled with it replayed over the record (`contested` and
+//! `loadConflict` in `platform/js/conflicts.js`).
 //!
 //! An edited letter is a new write with a fresh id, which also replaces the local record so the
 //! app sees what it sends.

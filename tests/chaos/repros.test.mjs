@@ -17,6 +17,7 @@ test("every reproduction is here", () => {
   assert.deepEqual(scripts, [
     "dead-letter-retry-coalesced.mjs",
     "dead-letter-retry-duplicate.mjs",
+    "dead-letter-retry-resolved-twice.mjs",
     "dead-letter-retry-stale-local.mjs",
     "redundant-delete.mjs",
     "zombie-push.mjs",

@@ -61,11 +61,13 @@ export function heldConflicts(db) {
  * record (null if deleted), the versions entry (null if never seen), and the newest queued op's
  * outbox key and stamp (`lastSeq` null when nothing is queued any more).
  *
- * A retried dead letter (`resent`) was never applied to the record (it may already be on the
- * server, and then the record must keep following the server), while the writes after it were:
- * from the first such op on, the queued ops are replayed over the record so the local side is
- * what the client is sending. Patches are shallow field sets, so replaying the later ones again
- * gives the same fields as applying them once after the retried op.
+ * A retried dead letter (`resent`) is not applied to the record: it may have landed before it
+ * died, and then the record must keep following the server. Until the server answers it, it takes
+ * no part in conflicts (see `contested`). Once the server answered `conflict`, it certainly never
+ * landed: from it on, the queued ops are replayed over the record (the writes after it were
+ * applied to the record, it was not), so the local side is what the client is sending. Patches
+ * are shallow field sets, so replaying the later ones again gives the same fields as applying
+ * them once after the retried op.
  */
 export function loadConflict(db, collection, key) {
   const tx = db.transaction([collection, OUTBOX, VERSIONS], "readonly");
@@ -73,7 +75,7 @@ export function loadConflict(db, collection, key) {
   let mine = [];
   tx.objectStore(collection).get(key).onsuccess = (e) => (out.local = e.target.result ?? null);
   tx.objectStore(VERSIONS).get(documentId(collection, key)).onsuccess = (e) => (out.base = e.target.result ?? null);
-  entriesOf(tx.objectStore(OUTBOX), collection, key, (found) => (mine = found));
+  entriesOf(tx.objectStore(OUTBOX), collection, key, (found) => (mine = contested(found)));
   return committed(tx, () => {
     const last = mine[mine.length - 1];
     if (last) [out.lastSeq, out.localHlc] = [last.seq, last.hlc ?? null];
@@ -81,6 +83,16 @@ export function loadConflict(db, collection, key) {
     if (from >= 0) out.local = mine.slice(from).reduce(replay, out.local);
     return JSON.stringify(out);
   });
+}
+
+/**
+ * The queued ops a conflict is about: all but retried dead letters the server has not answered
+ * yet. Whether such a letter landed before it died is unknown until the server answers
+ * `duplicate` (it did) or `conflict` (it did not), so a resolution must neither resend its content
+ * under a new id (it would land twice) nor drop it: it stays queued and gets its own answer.
+ */
+export function contested(entries) {
+  return entries.filter((entry) => !entry.resent || entry.conflict);
 }
 
 /** The document after `entry` (a queued op) on top of `doc` (null: deleted). */
@@ -95,7 +107,7 @@ function replay(doc, entry) {
  * `lastSeq` (a write or another resolution came in between: resolves "stale", nothing written)
  * or the client already knows a newer server version than the one resolved against (resolves
  * "outdated": the newer state's own conflict will be resolved instead),
- * its queued ops are deleted, the record becomes `plan.value` (deleted when null), `plan.entry`
+ * its `contested` queued ops are deleted, the record becomes `plan.value` (deleted when null), `plan.entry`
  * (if any) is queued, and `plan.version` becomes its versions entry. Resolves "done" or "stale";
  * after "done", `hub` (a ChangeHub) hears of the change.
  */
@@ -124,7 +136,7 @@ export function commitResolution(db, collection, key, lastSeq, planJson, hub) {
     versions.put(plan.version, documentId(collection, key));
   };
   versions.get(documentId(collection, key)).onsuccess = (e) => ((known = e.target.result ?? null), store());
-  entriesOf(outbox, collection, key, (found) => ((mine = found), store()));
+  entriesOf(outbox, collection, key, (found) => ((mine = contested(found)), store()));
   return committed(tx, () => {
     if (outcome === "done") hub.emit([{ collection, key, op: plan.value === null ? "delete" : "put", source: "remote" }]);
     return outcome;

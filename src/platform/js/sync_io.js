@@ -225,7 +225,8 @@ export function loadMeta(db, key) {
 /**
  * Stores one pull page (`body`, the server's JSON, already validated in Rust) and its cursor in
  * one transaction over `scope` (the page's collections) and Wharf's stores. Changes at the
- * `invalid` positions are ignored. A change to a document with queued local ops is held, not
+ * `invalid` positions are ignored. A change to a document with queued local ops (other than
+ * retried dead letters the server has not answered yet, which are not in the record) is held, not
  * applied: it comes back in `held` as `{ i, base }` (`base`: its server version) for Rust to
  * tell a conflict from the echo of its own push. The
  * others are put or deleted and their version recorded (with the merge base only for the
@@ -249,6 +250,7 @@ export function applyPull(db, scope, body, invalid, cursorKey, keepBase, stamp, 
     if (entries === undefined || seqs === undefined) return;
     const queued = new Map();
     entries.forEach((entry, n) => {
+      if (entry.resent && !entry.conflict) return; // not in the record: it follows the server (conflicts.js `contested`)
       const id = documentId(entry.collection, entry.key);
       queued.set(id, [...(queued.get(id) ?? []), n]);
     });
