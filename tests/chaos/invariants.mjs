@@ -169,12 +169,19 @@ export function check(run) {
     w.op === "delete"
       ? m.op === "delete" && (m.stamps ?? [m.hlc]).some((s) => stampMs(s) !== null && stampMs(s) >= w.t0 - 1 && stampMs(s) <= w.t1 + 1)
       : revOf(m) === w.rev;
+  // A delete has no content to recognize it by, only its stamp. A retried dead letter is sent again
+  // under a fresh stamp, and a conflict it then meets may resend it under a new id with that
+  // stamp: a delete of the same client and document sent with any stamp an op carrying the
+  // write was sent with carries it too.
+  const lineage = (w, clientId) => new Set(sentOf(w, clientId).flatMap((m) => m.stamps ?? [m.hlc]).filter(Boolean));
+  const carriesLineage = (m, w, stamps) => w.op === "delete" && m.op === "delete" && (m.stamps ?? [m.hlc]).some((s) => stamps.has(s));
   for (const w of run.writes) {
     if (!w.acked) continue;
     stats.acked++;
     const clientId = run.clientIds[w.client];
     const k = docKey("docs", w.key);
-    if ([...applied.values()].some((m) => m.clientId === clientId && m.key === w.key && carries(m, w))) {
+    const stamps = w.op === "delete" ? lineage(w, clientId) : new Set();
+    if ([...applied.values()].some((m) => m.clientId === clientId && m.key === w.key && (carries(m, w) || carriesLineage(m, w, stamps)))) {
       stats.applied++;
       continue;
     }
