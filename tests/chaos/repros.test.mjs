@@ -15,6 +15,7 @@ const scripts = readdirSync(REPROS).filter((name) => name.endsWith(".mjs") && na
 
 test("every reproduction is here", () => {
   assert.deepEqual(scripts, [
+    "dead-letter-retry-behind-conflict.mjs",
     "dead-letter-retry-coalesced.mjs",
     "dead-letter-retry-duplicate.mjs",
     "dead-letter-retry-resolved-twice.mjs",

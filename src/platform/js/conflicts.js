@@ -87,12 +87,16 @@ export function loadConflict(db, collection, key) {
 
 /**
  * The queued ops a conflict is about: all but retried dead letters the server has not answered
- * yet. Whether such a letter landed before it died is unknown until the server answers
- * `duplicate` (it did) or `conflict` (it did not), so a resolution must neither resend its content
- * under a new id (it would land twice) nor drop it: it stays queued and gets its own answer.
+ * yet and that come before the first op it answered `conflict`. Whether such a letter landed
+ * before it died is unknown until the server answers `duplicate` (it did) or `conflict` (it did
+ * not), so a resolution must neither resend its content under a new id (it would land twice) nor
+ * drop it: it stays queued and gets its own answer. One queued after a conflicted op cannot get
+ * an answer first (it waits behind the conflict), and the resolution's op would land after it and
+ * undo it: it is part of the local side, like every later write.
  */
 export function contested(entries) {
-  return entries.filter((entry) => !entry.resent || entry.conflict);
+  const held = entries.findIndex((entry) => entry.conflict);
+  return entries.filter((entry, i) => !entry.resent || entry.conflict || (held >= 0 && i > held));
 }
 
 /** The document after `entry` (a queued op) on top of `doc` (null: deleted). */

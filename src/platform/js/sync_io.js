@@ -317,7 +317,10 @@ export function sweepUnseen(db, scope, seen, hub) {
   };
   versions.getAllKeys().onsuccess = (e) => ((ids = e.target.result), sweep());
   tx.objectStore(OUTBOX).getAll().onsuccess = (e) => {
-    queued = new Set(e.target.result.map((op) => documentId(op.collection, op.key)));
+    // A retried dead letter the server has not answered is not in the record (conflicts.js
+    // `contested`): it does not keep a document the server no longer has.
+    const waiting = e.target.result.filter((op) => !op.resent || op.conflict);
+    queued = new Set(waiting.map((op) => documentId(op.collection, op.key)));
     sweep();
   };
   return committed(tx, () => {
