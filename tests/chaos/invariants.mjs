@@ -42,9 +42,10 @@ function howApplied(answers, deadIds, id) {
 /**
  * @param {object} run
  * @param {{ i: number, client: number, key: string, op: string, rev: string, t0: number, t1: number,
- *   acked: boolean, unknown?: boolean, refused?: string }[]} run.writes every write the driver
- *   attempted, in order: `acked` its promise resolved; `unknown` the call never settled (its page
- *   died under it); `refused` it rejected (e.g. NOT_FOUND), so nothing was written
+ *   acked: boolean, unknown?: boolean, refused?: string, retried?: boolean }[]} run.writes every
+ *   write the driver attempted, in order: `acked` its promise resolved; `unknown` the call never
+ *   settled (its page died under it); `refused` it rejected (e.g. NOT_FOUND), so nothing was
+ *   written; `retried` (not acknowledged) an unedited dead letter retried while settling
  * @param {Map<string, object>} run.mutations the proxy's wire log: op id -> first payload sent
  * @param {Map<string, object[]>} run.answers op id -> every per-mutation answer the server sent
  * @param {Map<string, object>} run.probes op id -> the answer to a probe after the run (see run.mjs)
@@ -197,7 +198,8 @@ export function check(run) {
     }
     // A later write of the same client to the same document (acknowledged, or of unknown outcome)
     // replaces this one's effect: coalesced in the outbox, or sent and overwritten.
-    if (run.writes.some((x) => x.i > w.i && x.client === w.client && x.key === w.key && (x.acked || x.unknown))) {
+    // An unedited dead-letter retry (`retried`) counts too: it is stamped when retried, a write of now.
+    if (run.writes.some((x) => x.i > w.i && x.client === w.client && x.key === w.key && (x.acked || x.unknown || x.retried))) {
       stats.superseded++;
       continue;
     }

@@ -559,11 +559,14 @@ async function fixDeadLetter(page, client, letter, writes, trace) {
         return { op: "put", t0, t1: Date.now() };
       }
       await db.deadLetters.retry(letter.id);
-      return null;
+      return { op: letter.op, t0, t1: Date.now(), retried: true };
     },
     { letter, code, fixRev },
   );
-  if (result) writes.push({ i: writes.length, step: "settle", client, ctx: "a", key: letter.key, rev: fixRev, acked: true, fix: true, ...result });
+  // An unedited retry is not a new write (it keeps its op id and content) but it is stamped now:
+  // recorded, not acknowledged, so that it may supersede the client's earlier writes.
+  if (result?.retried) writes.push({ i: writes.length, step: "settle", client, ctx: "a", key: letter.key, rev, acked: false, ...result });
+  else if (result) writes.push({ i: writes.length, step: "settle", client, ctx: "a", key: letter.key, rev: fixRev, acked: true, fix: true, ...result });
   return 1;
 }
 
@@ -701,7 +704,7 @@ function failureReport(r, options) {
     const t0 = r.writes.find((w) => w.t0)?.t0 ?? 0;
     lines.push(`  writes to ${key} (t in ms from the first write):`);
     for (const w of r.writes.filter((w) => w.key === key)) {
-      lines.push(`    step ${w.step} c${w.client}/${w.ctx} ${w.op ?? "?"} ${w.rev} ${w.acked ? `acked (t ${w.t0 - t0}..${w.t1 - t0})` : w.refused ? `refused ${w.refused}` : "unknown"}`);
+      lines.push(`    step ${w.step} c${w.client}/${w.ctx} ${w.op ?? "?"} ${w.rev} ${w.acked ? `acked (t ${w.t0 - t0}..${w.t1 - t0})` : w.retried ? `retried unedited (t ${w.t0 - t0}..${w.t1 - t0})` : w.refused ? `refused ${w.refused}` : "unknown"}`);
     }
     lines.push(`  server history of ${key} (stamp and first send in ms from the first write):`);
     for (const v of r.histories.get(`docs/${JSON.stringify(key)}`) ?? []) {
