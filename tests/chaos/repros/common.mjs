@@ -61,3 +61,23 @@ export function verdict(reproduced, lines) {
   console.log(reproduced ? "REPRODUCED" : "not reproduced");
   process.exitCode = reproduced ? 1 : 0;
 }
+
+/**
+ * The start of the "letter that had landed" reproductions (`env` set up with
+ * `--drop-after-apply-rate 1`): client A's write of k (rev a1) is applied, its answer lost, until it
+ * dies in the dead letters; then, with the server calm again, client B overwrites k with b1.
+ */
+export async function landedThenOverwritten(env, syncA, syncB) {
+  const a = await env.client("A", syncA);
+  await a.evaluate(() => db.collection("docs").put({ id: "k", rev: "a1" }));
+  await until("A's write to die", () => a.evaluate(async () => (await db.deadLetters.list()).length === 1));
+  const landed = await record(env.server, "k");
+  await env.server.restart([]);
+  const b = await env.client("B", syncB);
+  await b.evaluate(async () => {
+    await db.pull();
+    await db.collection("docs").put({ id: "k", rev: "b1" });
+    await db.sync();
+  });
+  return { a, b, landed };
+}

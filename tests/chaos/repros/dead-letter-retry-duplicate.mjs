@@ -8,22 +8,12 @@
 // Fixed: an unedited retry leaves the local record alone (core/dead_letters.rs); a conflict it
 // meets replays it over the record (platform/js/conflicts.js `loadConflict`).
 // Kept as a regression test (repros.test.mjs runs it): node tests/chaos/repros/dead-letter-retry-duplicate.mjs   (exit 1 = reproduced)
-import { record, setup, until, verdict } from "./common.mjs";
+import { landedThenOverwritten, record, setup, verdict } from "./common.mjs";
 
 const SYNC = { live: false, pushIntervalMs: 0, pullIntervalMs: 0, retry: { baseMs: 10, maxMs: 20, maxAttempts: 2 } };
 const env = await setup(["--drop-after-apply-rate", "1"]); // applied, then the connection is dropped
 try {
-  const a = await env.client("A", SYNC);
-  await a.evaluate(() => db.collection("docs").put({ id: "k", rev: "a1" }));
-  await until("A's write to die", () => a.evaluate(async () => (await db.deadLetters.list()).length === 1));
-  const landed = await record(env.server, "k");
-  await env.server.restart([]);
-  const b = await env.client("B", SYNC);
-  await b.evaluate(async () => {
-    await db.pull();
-    await db.collection("docs").put({ id: "k", rev: "b1" });
-    await db.sync();
-  });
+  const { a, landed } = await landedThenOverwritten(env, SYNC, SYNC);
   await a.evaluate(() => db.pull()); // nothing queued for k: the record becomes b1
   await a.evaluate(async () => {
     await db.deadLetters.retry();

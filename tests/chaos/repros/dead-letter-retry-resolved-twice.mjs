@@ -8,22 +8,12 @@
 // Fixed: until the server has answered a retried letter (duplicate: it had landed; conflict: it had
 // not), it takes no part in conflicts (platform/js/conflicts.js `contested`).
 // Kept as a regression test (repros.test.mjs runs it): node tests/chaos/repros/dead-letter-retry-resolved-twice.mjs   (exit 1 = reproduced)
-import { record, setup, until, verdict } from "./common.mjs";
+import { landedThenOverwritten, record, setup, verdict } from "./common.mjs";
 
 const SYNC = { live: false, pushIntervalMs: 0, pullIntervalMs: 0, retry: { baseMs: 10, maxMs: 20, maxAttempts: 2 } };
 const env = await setup(["--drop-after-apply-rate", "1"]); // applied, then the connection is dropped
 try {
-  const a = await env.client("A", { ...SYNC, direction: "push" });
-  await a.evaluate(() => db.collection("docs").put({ id: "k", rev: "a1" }));
-  await until("A's write to die", () => a.evaluate(async () => (await db.deadLetters.list()).length === 1));
-  const landed = await record(env.server, "k");
-  await env.server.restart([]);
-  const b = await env.client("B", SYNC);
-  await b.evaluate(async () => {
-    await db.pull();
-    await db.collection("docs").put({ id: "k", rev: "b1" });
-    await db.sync();
-  });
+  const { a, landed } = await landedThenOverwritten(env, { ...SYNC, direction: "push" }, SYNC);
   // A second handle on A's database pulls while the pushing one is paused, so the pull meets the
   // retried letter before the server has answered it.
   await a.evaluate(async (sync) => {
