@@ -1,12 +1,16 @@
 //! Wharf's reference sync server, as a library so tests can drive its router in process.
 
 pub mod app;
+pub mod config;
+pub mod counters;
 pub mod debug;
 pub mod faults;
 pub mod live;
+pub mod live_hub;
 pub mod pg_schema;
 pub mod postgres;
 pub mod pull;
+pub mod push;
 pub mod schema;
 pub mod sqlite;
 pub mod store;

@@ -1,14 +1,14 @@
 //! `GET /live` (docs/protocol.md, "Live"): a WebSocket on which the server pokes connected
 //! clients whenever a push changed data, so they pull at once instead of polling. It exists
-//! apart from `app.rs` because it is long-lived connection state (a broadcast hub, heartbeats,
-//! idle timeouts), not request/response handling.
+//! apart from the other handlers because it is long-lived connection state (heartbeats, idle
+//! timeouts), not request/response handling. The hub the sockets subscribe to, which pushes poke,
+//! is `live_hub.rs`.
 //!
 //! Pokes are hints: they carry the latest cursor, never data, and the client's pull is what
 //! delivers changes. So a poke may be lost (a lagging socket skips to the latest) or repeated
 //! without harm; what matters is that, after every push that applied something, each socket
 //! eventually hears a cursor at least that push's.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,57 +18,18 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{interval_at, sleep, timeout, Instant, MissedTickBehavior};
 use wharf::core::protocol::LiveMessage;
 
-use crate::app::{authorized, error, token_matches, Config};
+use crate::config::{authorized, error, token_matches, Config};
 
-/// Default heartbeat period (`--live-ping-secs`).
-pub const DEFAULT_PING: Duration = Duration::from_secs(15);
 /// A socket that sent nothing for this many ping periods is closed.
 pub const IDLE_PINGS: u32 = 3;
 /// WebSocket close code sent to an idle socket (application range 4000-4999).
 pub const IDLE_CLOSE_CODE: u16 = 4000;
 /// Largest message accepted from a client: they only ever send `{"type":"ping"}`.
 const MAX_CLIENT_MESSAGE: usize = 4096;
-/// Pokes buffered per socket before it lags (and then skips to the latest).
-const BACKLOG: usize = 16;
-
-/// The live channel's shared state: where pushes announce new cursors.
-pub struct Live {
-    pokes: broadcast::Sender<u64>,
-    /// The highest cursor announced, so announcements only move forward.
-    announced: AtomicU64,
-    /// How often the server pings each socket.
-    pub ping_every: Duration,
-}
-
-impl Live {
-    pub fn new(ping_every: Duration) -> Live {
-        let ping_every = ping_every.max(Duration::from_millis(1));
-        Live { pokes: broadcast::channel(BACKLOG).0, announced: AtomicU64::new(0), ping_every }
-    }
-
-    /// Announces that changes up to `cursor` are committed (after a push applied something).
-    pub fn poke(&self, cursor: u64) {
-        if self.announced.fetch_max(cursor, Ordering::AcqRel) < cursor {
-            // No connected socket is not an error.
-            let _ = self.pokes.send(cursor);
-        }
-    }
-
-    /// How many sockets are connected (for tests).
-    pub fn sockets(&self) -> usize {
-        self.pokes.receiver_count()
-    }
-}
-
-impl Default for Live {
-    fn default() -> Live {
-        Live::new(DEFAULT_PING)
-    }
-}
 
 /// `GET /live`: checks the token (header, or `?token=` since browsers cannot set headers on a
 /// WebSocket), then upgrades.
@@ -116,7 +77,7 @@ async fn serve(config: Arc<Config>, mut socket: WebSocket) {
     let period = config.live.ping_every;
     // Subscribe before reading the latest cursor: a push committing in between is then heard
     // as a poke rather than lost.
-    let mut pokes = config.live.pokes.subscribe();
+    let mut pokes = config.live.subscribe();
     // From the database, so a socket on any instance starts from the latest commit of all.
     let Ok(mut sent) = config.store.latest_seq().await else { return };
     if send(&mut socket, poke(sent), period).await.is_err() {

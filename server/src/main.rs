@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use wharf_server::app::{router, Config};
-use wharf_server::debug::Counters;
+use wharf_server::app::router;
+use wharf_server::config::Config;
+use wharf_server::counters::Counters;
 use wharf_server::faults::{FaultSettings, Faults};
-use wharf_server::live::Live;
+use wharf_server::live_hub::Live;
 use wharf_server::postgres::{PgOptions, PgStore};
 use wharf_server::sqlite::SqliteStore;
 use wharf_server::store::{Storage, StoreError};

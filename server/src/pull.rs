@@ -1,8 +1,7 @@
 //! `GET /pull` (docs/protocol.md, "Pull"): the records written after the client's cursor, paged
-//! by the store's global change sequence number. Kept apart from `app.rs` (push, static files,
-//! wiring) because its query-string rules and cursor semantics are a protocol surface of their
-//! own: the cursor is opaque to clients, and this is the one place that knows it is a decimal
-//! `seq`.
+//! by the store's global change sequence number. Kept apart from `push.rs` because its
+//! query-string rules and cursor semantics are a protocol surface of their own: the cursor is
+//! opaque to clients, and this is the one place that knows it is a decimal `seq`.
 
 use std::sync::Arc;
 
@@ -13,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use wharf::core::protocol::{PullResponse, DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, PROTOCOL_VERSION};
 
-use crate::app::{authorized, error, storage_error, Config};
+use crate::config::{authorized, error, storage_error, Config};
 use crate::store::StoreError;
 
 /// Most collection names one pull may filter on.

@@ -14,7 +14,8 @@ use std::time::Duration;
 use tower::ServiceExt;
 
 use common::{send, Backend};
-use wharf_server::app::{router, Config};
+use wharf_server::app::router;
+use wharf_server::config::Config;
 use wharf_server::faults::{FaultSettings, Faults};
 
 /// A server with small limits: 4 KiB bodies, 3 mutations per push.

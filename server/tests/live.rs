@@ -18,8 +18,9 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use common::{config, push, put, send, site, Backend};
-use wharf_server::app::{router, Config};
-use wharf_server::live::Live;
+use wharf_server::app::router;
+use wharf_server::config::Config;
+use wharf_server::live_hub::Live;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 

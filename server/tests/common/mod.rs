@@ -14,10 +14,10 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-use wharf_server::app::Config;
-use wharf_server::debug::Counters;
+use wharf_server::config::Config;
+use wharf_server::counters::Counters;
 use wharf_server::faults::{FaultSettings, Faults};
-use wharf_server::live::Live;
+use wharf_server::live_hub::Live;
 use wharf_server::postgres::{PgOptions, PgStore};
 use wharf_server::sqlite::SqliteStore;
 use wharf_server::store::Storage;

@@ -1,0 +1,116 @@
+//! `POST /push` (docs/protocol.md, "Push"): validates a batch, applies it through the store, and
+//! answers one result per mutation. With `--faults` this is also where the injected faults of
+//! `faults.rs` act (latency, failures before apply, a connection dropped after apply, poisoned
+//! batches) and where pushes are counted for `/debug/state` (`counters.rs`). A push that applied
+//! something pokes this instance's live sockets directly; other instances hear of it through the
+//! store's commit hook (`app.rs`).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use wharf::core::protocol::{MutationResult, PushRequest, PushResponse, MAX_ID_BYTES, PROTOCOL_VERSION};
+
+use crate::config::{authorized, error, storage_error, Config};
+use crate::faults::{FaultPlan, Faults};
+use crate::store::Pushed;
+
+/// The diagnostic header naming the JS context that sent a push (docs/protocol.md).
+pub(crate) const WHARF_CONTEXT: &str = "x-wharf-context";
+
+/// `POST /push` with a [`PushRequest`] → [`PushResponse`], or 400, 401, 413, 422 `POISON`, 503.
+pub async fn push(State(config): State<Arc<Config>>, headers: HeaderMap, body: Bytes) -> Response {
+    config.counters.count_push();
+    if !authorized(&config, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong bearer token");
+    }
+    let request: PushRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("not a push request: {e}")),
+    };
+    if request.protocol != PROTOCOL_VERSION {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "UNSUPPORTED_PROTOCOL",
+            format!("this server speaks protocol {PROTOCOL_VERSION}, the request uses {}", request.protocol),
+        );
+    }
+    if request.client_id.is_empty() || request.client_id.len() > MAX_ID_BYTES {
+        return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("clientId must be 1 to {MAX_ID_BYTES} bytes"));
+    }
+    // In flight from here (before the injected latency) until the handler returns, whichever way.
+    // Tracked with `--faults` only: it is test tooling, and its set of seen contexts only grows.
+    let context = config.faults.as_ref().and(wharf_context(&headers));
+    let _in_flight = config.counters.push_started(&request.client_id, context);
+    if request.mutations.len() > config.max_batch {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BATCH_TOO_LARGE",
+            format!("at most {} mutations per push, got {}", config.max_batch, request.mutations.len()),
+        );
+    }
+    let plan = match &config.faults {
+        Some(faults) => {
+            if faults.enabled() {
+                tokio::time::sleep(faults.settings.latency).await;
+            }
+            // A server rule, not a random fault: it holds while injection is paused too.
+            if let Some(message) = faults.poisoned(&request.mutations) {
+                return error(StatusCode::UNPROCESSABLE_ENTITY, "POISON", message);
+            }
+            if faults.enabled() {
+                faults.plan()
+            } else {
+                FaultPlan::Proceed
+            }
+        }
+        None => FaultPlan::Proceed,
+    };
+    if let (FaultPlan::Fail, Some(faults)) = (plan, &config.faults) {
+        return injected_failure(faults);
+    }
+    let applied = config.store.apply_push(request.client_id, request.mutations).await;
+    if let Ok(Pushed { cursor: Some(cursor), .. }) = &applied {
+        config.live.poke(*cursor);
+    }
+    match applied {
+        Ok(_) if plan == FaultPlan::DropAfterApply => dropped_connection(),
+        Ok(Pushed { results, .. }) => {
+            let duplicates = results.iter().filter(|r| matches!(r, MutationResult::Duplicate { .. })).count();
+            config.counters.count_duplicates(u64::try_from(duplicates).unwrap_or(u64::MAX));
+            Json(PushResponse { protocol: PROTOCOL_VERSION, results }).into_response()
+        }
+        Err(e) => storage_error(&e),
+    }
+}
+
+/// The context named by the [`WHARF_CONTEXT`] header. Ignored when empty, not text, or longer
+/// than an id may be.
+fn wharf_context(headers: &HeaderMap) -> Option<&str> {
+    let context = headers.get(WHARF_CONTEXT)?.to_str().ok()?.trim();
+    (!context.is_empty() && context.len() <= MAX_ID_BYTES).then_some(context)
+}
+
+fn injected_failure(faults: &Faults) -> Response {
+    let status = StatusCode::from_u16(faults.settings.fail_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let mut response = error(status, "INJECTED_FAULT", "fault injected by --faults; nothing was applied");
+    if let Some(seconds) = faults.settings.retry_after_secs {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// A 200 whose body fails mid-stream: the server closes the connection and the client sees a
+/// network error, although the batch was applied.
+fn dropped_connection() -> Response {
+    let failing = futures_util::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "fault: dropped after apply",
+        ))
+    });
+    Response::new(axum::body::Body::from_stream(failing))
+}
