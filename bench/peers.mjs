@@ -6,6 +6,8 @@
 //   node bench/peers.mjs [--n 2000] [--rounds 3] [--only wharf,raw,...] [--workloads writes,drain,...]
 //                        [--pull-n 10000] [--mem-n 100000] [--out bench/results/peers.md]
 //
+// (--only wharf also runs Wharf's rows with `sync` configured, wharf-sync and wharf-paused.)
+//
 // Peers (bench/peers/harness/*.js, bundled with esbuild into a temporary folder that the reference
 // server serves; Wharf itself is loaded from /pkg as built):
 //   raw         hand-written raw IndexedDB outbox: record + outbox entry per transaction, batched
@@ -13,7 +15,12 @@
 //               every ratio
 //   raw-1tx     raw IndexedDB with all N writes in one transaction (physical-limit reference;
 //               local writes only)
-//   wharf       this package
+//   raw-sync    raw's writes while a background drain (Wharf's schedule: 50 ms after a write,
+//               then batches until empty) pushes them to the server (writes only)
+//   wharf       this package; opened without `sync` in the writes workload
+//   wharf-sync  Wharf opened with `sync` as an app sets it (the server's URL; raw's retry
+//               policy), pushing in the background while it writes (writes only)
+//   wharf-paused  the same, with db.pauseSync() right after open (writes only)
 //   dexie       Dexie.js with an outbox table (record + entry in one Dexie transaction), a
 //               hand-written drain loop like raw's
 //   workbox     workbox-background-sync's Queue (pushRequest per write; stock replayRequests)
@@ -23,12 +30,15 @@
 //   pouchdb     PouchDB (pouchdb-browser) replicating to express-pouchdb over the memory adapter
 //
 // Workloads (--workloads, all by default): writes (N sequential awaited: total, p50, p99; N
-// concurrent), drain (offline backlog of N, then online; then with 20% 503 + 20 ms latency;
-// lost and duplicated counted on the server), pull (--pull-n remote changes), cold (init + open of
-// a minimal app in a new page with the HTTP cache off), size (esbuild-minified minimal app:
-// raw / gzip / brotli), memory (peak JS heap and wasm memory while draining a --mem-n backlog and
-// a tenth of it; Wharf and raw). Medians over rounds; order alternates each round; one small
-// warm-up round, not counted, before writes and drains.
+// concurrent; with and without `sync`), drain (a backlog of N queued in group commits, then
+// drained; then with 20% 503 + 20 ms latency; lost and duplicated counted on the server), offline
+// (the page goes offline, N awaited writes one at a time, back online, drained: db.sync() / raw's
+// loop; clean and faulty; Wharf and raw), pull (--pull-n remote changes), pull-backlog (Wharf's
+// pull of --pull-n remote changes with --pull-n ops queued, against an empty outbox), cold (init +
+// open of a minimal app in a new page with the HTTP cache off), size (esbuild-minified minimal
+// app: raw / gzip / brotli), memory (peak JS heap and wasm memory while draining a --mem-n backlog
+// and a tenth of it; Wharf and raw). Medians over rounds; order alternates each round; one small
+// warm-up round, not counted, before writes and drains (offline too).
 //
 // Needs pkg/ (node scripts/build.mjs) and target/debug/wharf-server (scripts/test.sh builds both);
 // installs bench/peers' packages (npm ci) when they are missing.
@@ -46,19 +56,26 @@ import { startSyncServer } from "../tests/e2e/sync-server.mjs";
 
 const PEERS_DIR = path.join(REPO_ROOT, "bench", "peers");
 const RESULTS = path.join(REPO_ROOT, "bench", "results", "peers.md");
-const ALL_WORKLOADS = ["writes", "drain", "pull", "cold", "size", "memory"];
-const WRITE_PEERS = ["raw", "raw-1tx", "wharf", "dexie", "workbox", "rxdb", "pouchdb"];
+const ALL_WORKLOADS = ["writes", "drain", "offline", "pull", "pull-backlog", "cold", "size", "memory"];
+const WRITE_PEERS = ["raw", "raw-1tx", "raw-sync", "wharf", "wharf-sync", "wharf-paused", "dexie", "workbox", "rxdb", "pouchdb"];
 const DRAIN_PEERS = ["raw", "wharf", "dexie", "workbox", "workbox-ok", "rxdb", "pouchdb"];
+const OFFLINE_PEERS = ["raw", "wharf"];
 const PULL_PEERS = ["raw", "raw-versions", "wharf", "dexie", "rxdb", "pouchdb"];
 const APP_PEERS = ["raw", "wharf", "dexie", "workbox", "rxdb", "pouchdb"];
 const MEMORY_PEERS = ["raw", "wharf"];
+// Wharf opened with `sync`: selected with Wharf (--only wharf), since the targets are read on them.
+const VARIANT_OF = { "wharf-sync": "wharf", "wharf-paused": "wharf" };
+// Write peers that talk to the server while writing: each run gets a fresh server (same address),
+// so the start-up pull finds nothing of earlier runs; the audited ones must deliver every write once.
+const SERVER_WRITERS = new Set(["raw-sync", "wharf-sync", "wharf-paused"]);
+const AUDITED_WRITERS = new Set(["raw-sync", "wharf-sync"]);
 // Drains that send one request per queued write (Workbox's replay): minutes at N = 2000 under
 // faults, so they run in the first counted round only (and the warm-up), reported as one run.
 const ONE_ROUND_DRAINS = new Set(["workbox", "workbox-ok"]);
 const FAULTS = { failRate: 0.2, latencyMs: 20, seed: 11 };
 const WARMUP_N = 200;
 const PULL_LIMIT = 500;
-const TARGETS = { sequential: 1.1, concurrent: 0.4, drain: 1.0, faulty: 1.0, gzipKB: 60, gzipStretchKB: 40 };
+const TARGETS = { sequential: 1.1, concurrent: 0.4, drain: 1.0, faulty: 1.0, pullBacklog: 1.2, cold: 1.3, gzipKB: 90, gzipStretchKB: 60 };
 
 const log = (line) => process.stderr.write(`${line}\n`);
 
@@ -82,12 +99,13 @@ function options() {
     throw new Error("usage: node bench/peers.mjs [--n N] [--rounds R] [--only peer,...] [--workloads w,...] [--pull-n N] [--mem-n N] [--out FILE]");
   }
   const only = values.only ? new Set(values.only.split(",").map((s) => s.trim())) : null;
-  const known = new Set([...WRITE_PEERS, ...DRAIN_PEERS, ...PULL_PEERS]);
+  const known = new Set([...WRITE_PEERS, ...DRAIN_PEERS, ...OFFLINE_PEERS, ...PULL_PEERS]);
   for (const p of only ?? []) if (!known.has(p)) throw new Error(`unknown peer ${p}; known: ${[...known].join(", ")}`);
   const workloads = values.workloads ? values.workloads.split(",").map((s) => s.trim()) : ALL_WORKLOADS;
   for (const w of workloads) if (!ALL_WORKLOADS.includes(w)) throw new Error(`unknown workload ${w}; known: ${ALL_WORKLOADS.join(", ")}`);
-  // The baselines always run when a workload runs: every ratio is to raw IndexedDB of the same run.
-  const pick = (list, always = ["raw"]) => list.filter((p) => !only || only.has(p) || always.includes(p));
+  // The baselines always run when a workload runs: every ratio is to raw IndexedDB of the same run
+  // (raw-sync too, the writes' baseline that pushes in the background).
+  const pick = (list, always = ["raw"]) => list.filter((p) => !only || only.has(p) || only.has(VARIANT_OF[p]) || always.includes(p));
   return {
     n,
     rounds,
@@ -97,8 +115,10 @@ function options() {
     only: values.only ?? null,
     out: path.resolve(values.out),
     peers: {
-      writes: pick(WRITE_PEERS),
+      writes: pick(WRITE_PEERS, ["raw", "raw-sync"]),
       drain: pick(DRAIN_PEERS),
+      offline: pick(OFFLINE_PEERS),
+      pullBacklog: !only || only.has("wharf"),
       pull: pick(PULL_PEERS),
       apps: pick(APP_PEERS),
       memory: pick(MEMORY_PEERS),
@@ -271,12 +291,27 @@ async function openHarness(page, url) {
 
 async function runWrites(ctx, opt) {
   const { page } = ctx;
-  const server = await startWharf([], ctx.www);
+  let server = await startWharf([], ctx.www);
+  const addr = new URL(server.url).host;
   const samples = {};
+  const totals = {};
   try {
     await openHarness(page, server.url);
     const jobs = opt.peers.writes.flatMap((p) => [[p, "seq"], [p, "conc"]]);
-    const one = (peer, mode, n, tag) => page.evaluate(([p, m, c, t, u]) => window.peersBench.write(p, m, c, t, { url: u }), [peer, mode, n, tag, server.url]);
+    const one = async (peer, mode, n, tag) => {
+      if (SERVER_WRITERS.has(peer)) {
+        await server.close();
+        server = await startWharf([], ctx.www, addr);
+      }
+      const r = await page.evaluate(([p, m, c, t, u]) => window.peersBench.write(p, m, c, t, { url: u }), [peer, mode, n, tag, server.url]);
+      if (AUDITED_WRITERS.has(peer)) {
+        const a = audit(await server.state(), `w-${tag}`, n);
+        const t = (totals[peer] ??= { lost: 0, duplicated: 0 });
+        t.lost += a.lost;
+        t.duplicated += a.duplicated;
+      }
+      return r;
+    };
     log(`writes: warm-up (${WARMUP_N} per peer and mode)…`);
     for (const [peer, mode] of jobs) await one(peer, mode, WARMUP_N, `warm-${peer}-${mode}`);
     for (let round = 0; round < opt.rounds; round++) {
@@ -288,15 +323,17 @@ async function runWrites(ctx, opt) {
           p50: r.latencies ? percentile(r.latencies, 50) : null,
           p99: r.latencies ? percentile(r.latencies, 99) : null,
           transactions: r.transactions,
+          pushes: r.requests.push,
+          pulls: r.requests.pull,
         });
-        line.push(`${peer}/${mode} ${r.totalMs.toFixed(0)}`);
+        line.push(`${peer}/${mode} ${r.totalMs.toFixed(0)}${SERVER_WRITERS.has(peer) ? ` (${r.requests.push} push, ${r.requests.pull} pull)` : ""}`);
       }
       log(`writes round ${round + 1}/${opt.rounds} (ms): ${line.join(", ")}`);
     }
   } finally {
     await server.close();
   }
-  return samples;
+  return { samples, totals };
 }
 
 async function runDrain(ctx, opt, workload) {
@@ -346,6 +383,115 @@ async function runDrain(ctx, opt, workload) {
     await server.close();
   }
   return { samples, totals };
+}
+
+/**
+ * One run of a harness session (bench/peers/harness/bench.js): opened online, the page taken
+ * offline (Playwright's setOffline: `offline` fires, fetch fails), `whileOffline()`, the page back
+ * online, then the session's result, timed in the page from its `online` event. The page is online
+ * again and the session closed even when a step fails.
+ */
+async function sessionRun(ctx, kind, peer, name, sessionCtx, whileOffline) {
+  const { page, context } = ctx;
+  await page.evaluate(([k, p, nm, c]) => window.peersBench.sessionOpen(k, p, nm, c), [kind, peer, name, sessionCtx]);
+  try {
+    await context.setOffline(true);
+    await page.waitForFunction(() => !navigator.onLine, null, { polling: 10 });
+    const offline = await whileOffline();
+    await context.setOffline(false);
+    const online = await page.evaluate(() => window.peersBench.sessionOnline());
+    return { offline, online };
+  } finally {
+    await context.setOffline(false);
+    await page.evaluate(() => window.peersBench.sessionClose());
+  }
+}
+
+/**
+ * The offline backlog as an app builds it: the page goes offline, the N writes are made one
+ * awaited write at a time (Wharf with `sync` configured, so it sees `offline` and keeps them),
+ * then the page comes back online and the app drains (Wharf: db.sync(); raw: its loop), timed
+ * from `online` until the outbox is empty. A fresh server per round, as in runDrain.
+ */
+async function runOffline(ctx, opt, faulty) {
+  const { page } = ctx;
+  const flags = faulty ? faultFlags() : [];
+  const samples = {};
+  const totals = {};
+  let server = await startWharf(flags, ctx.www);
+  const addr = new URL(server.url).host;
+  try {
+    await openHarness(page, server.url);
+    for (let round = -1; round < opt.rounds; round++) {
+      if (round >= 0) {
+        await server.close();
+        server = await startWharf(flags, ctx.www, addr);
+      }
+      const count = round < 0 ? Math.min(WARMUP_N, opt.n) : opt.n;
+      const line = [];
+      for (const peer of orderFor(opt.peers.offline, Math.max(round, 0))) {
+        const prefix = `offline-${faulty ? "faulty" : "clean"}-${peer}-${round + 1}`;
+        const { offline: w, online: d } = await sessionRun(ctx, "offline", peer, `peers-${prefix}`, { url: server.url }, () =>
+          page.evaluate(([pre, c]) => window.peersBench.sessionWrite(pre, c, false), [prefix, count]),
+        );
+        if (w.queued !== count) throw new Error(`offline ${peer}: ${w.queued} queued of ${count}`);
+        const a = audit(await server.state(), prefix, count);
+        const t = (totals[peer] ??= { lost: 0, duplicated: 0 });
+        t.lost += a.lost;
+        t.duplicated += a.duplicated;
+        if (round >= 0) {
+          (samples[peer] ??= []).push({ writeMs: w.totalMs, p50: percentile(w.latencies, 50), p99: percentile(w.latencies, 99), ms: d.ms, requests: d.requests });
+        }
+        line.push(`${peer} writes ${w.totalMs.toFixed(0)} ms, drain ${d.ms.toFixed(0)} ms (${d.requests} req, lost ${a.lost}, dup ${a.duplicated})`);
+      }
+      log(`offline ${faulty ? "faulty" : "clean"} ${round < 0 ? "warm-up" : `round ${round + 1}/${opt.rounds}`}: ${line.join(", ")}`);
+    }
+  } finally {
+    await server.close();
+  }
+  return { samples, totals };
+}
+
+/**
+ * Wharf's pull of --pull-n remote changes after coming online, with --pull-n ops queued (written
+ * while offline, to other keys) or none, each with the app's sync options and with `direction:
+ * "pull"` (nothing pushes, so the backlog stays queued for the whole pull). Each run: a fresh
+ * server, so the start-up pull finds nothing; offline, the backlog is queued (concurrent writes,
+ * not timed) and the server seeded; online, timed until the last remote change is stored.
+ */
+async function runPullBacklog(ctx, opt) {
+  const { page } = ctx;
+  const variants = [];
+  for (const options of ["app", "pull-only"]) for (const backlog of [0, opt.pullN]) variants.push({ options, backlog });
+  const samples = {};
+  let server = await startWharf([], ctx.www);
+  const addr = new URL(server.url).host;
+  try {
+    await openHarness(page, server.url);
+    // No warm-up round, as for the pull: each run is a full pull.
+    for (let round = 0; round < opt.rounds; round++) {
+      const line = [];
+      for (const { options, backlog } of orderFor(variants, round)) {
+        await server.close();
+        server = await startWharf([], ctx.www, addr);
+        const key = `${options}/${backlog ? "backlog" : "empty"}`;
+        const sessionCtx = { url: server.url, remote: opt.pullN, pushing: options === "app" };
+        const { online: r } = await sessionRun(ctx, "pull-backlog", "wharf", `peers-pull-backlog-${options}-${backlog}-${round + 1}`, sessionCtx, async () => {
+          if (backlog) {
+            const w = await page.evaluate(([pre, c]) => window.peersBench.sessionWrite(pre, c, true), [`local-${round + 1}`, backlog]);
+            if (w.queued !== backlog) throw new Error(`pull-backlog: ${w.queued} queued of ${backlog}`);
+          }
+          await seedWharf(server.url, opt.pullN);
+        });
+        (samples[key] ??= []).push(r);
+        line.push(`${key} ${r.ms.toFixed(0)} ms (${r.pushRequests} push req, ${r.queuedAfter} queued)`);
+      }
+      log(`pull-backlog round ${round + 1}/${opt.rounds}: ${line.join(", ")}`);
+    }
+  } finally {
+    await server.close();
+  }
+  return samples;
 }
 
 async function runPull(ctx, opt) {
@@ -529,37 +675,41 @@ function report(meta, res) {
   const targets = [];
 
   if (res.writes) {
-    const s = res.writes;
+    const s = res.writes.samples;
     const med = (key, field) => (s[key] ? median(s[key].map((x) => x[field])) : null);
     const rawSeq = med("raw/seq", "totalMs");
     const rawConc = med("raw/conc", "totalMs");
     L.push(
       `## Local writes (N = ${n})`,
       "",
-      "Sequential: N writes, each awaited before the next (per-write latency p50 / p99). Concurrent: N writes issued at once (`Promise.all`). Fresh database per run; opening it is not timed.",
+      "Sequential: N writes, each awaited before the next (per-write latency p50 / p99). Concurrent: N writes issued at once (`Promise.all`). Fresh database per run; opening it is not timed. wharf opens without `sync`; wharf-sync opens with `sync: { url, retry: { baseMs: 50, maxMs: 1000 } }` (the reference server, reachable; every other option Wharf's default: both directions, live socket, push 50 ms after a write), waits for its start-up pull, and pushes (and pulls) in the background while writing; wharf-paused opens the same way and calls `db.pauseSync()` right after open. raw-sync is raw's writes while a background drain like Wharf's (50 ms after a write, then batches of 100 until empty) pushes them.",
       "",
-      "| peer | sequential ms | p50 ms | p99 ms | / raw | concurrent ms | / raw | writes/s (concurrent) | IDB write transactions (conc.) |",
-      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+      "| peer | sequential ms | p50 ms | p99 ms | / raw | concurrent ms | / raw | writes/s (concurrent) | IDB write transactions (conc.) | push / pull requests while writing (seq; conc.) |",
+      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     );
+    const traffic = (key) => (SERVER_WRITERS.has(key.split("/")[0]) ? `${fmt(med(key, "pushes"), 0)} / ${fmt(med(key, "pulls"), 0)}` : null);
     for (const peer of meta.peers.writes) {
       const seq = med(`${peer}/seq`, "totalMs");
       const conc = med(`${peer}/conc`, "totalMs");
       const tx = med(`${peer}/conc`, "transactions");
+      const requests = traffic(`${peer}/seq`) === null ? "–" : `${traffic(`${peer}/seq`)}; ${traffic(`${peer}/conc`)}`;
       L.push(
-        `| ${peer} | ${fmt(seq)} | ${fmt(med(`${peer}/seq`, "p50"), 3)} | ${fmt(med(`${peer}/seq`, "p99"), 3)} | ${fmt(ratio(seq, rawSeq), 2)} | ${fmt(conc)} | ${fmt(ratio(conc, rawConc), 2)} | ${conc ? Math.round((n * 1000) / conc) : "–"} | ${tx ?? "–"} |`,
+        `| ${peer} | ${fmt(seq)} | ${fmt(med(`${peer}/seq`, "p50"), 3)} | ${fmt(med(`${peer}/seq`, "p99"), 3)} | ${fmt(ratio(seq, rawSeq), 2)} | ${fmt(conc)} | ${fmt(ratio(conc, rawConc), 2)} | ${conc ? Math.round((n * 1000) / conc) : "–"} | ${tx ?? "–"} | ${requests} |`,
       );
     }
     L.push(
       "",
-      "raw-1tx puts all N records and outbox entries in one transaction (sequential: each awaited request within it): the physical limit, not something an app can do for independent writes. workbox stores only the queued request (no local copy of the record). rxdb and pouchdb write the document (plus their own metadata); their replication finds changes from a checkpoint instead of an outbox. Transaction counts: known for the hand-written peers, Wharf's from `db.stats()`; – where the library doesn't say.",
+      `raw-1tx puts all N records and outbox entries in one transaction (sequential: each awaited request within it): the physical limit, not something an app can do for independent writes. workbox stores only the queued request (no local copy of the record). rxdb and pouchdb write the document (plus their own metadata); their replication finds changes from a checkpoint instead of an outbox. Transaction counts: known for the hand-written peers, Wharf's from \`db.stats()\`; – where the library doesn't say. Requests: those to /push and /pull that started during the timed writes (the page's resource timing), medians; what is left after the writes is pushed untimed, and the server then holds every write of raw-sync and wharf-sync exactly once (fresh server per run; over all their runs, warm-up included: ${Object.entries(res.writes.totals).map(([peer, t]) => `${peer} lost ${t.lost}, duplicated ${t.duplicated}`).join("; ") || "–"}).`,
       "",
     );
-    if (s["wharf/seq"]) {
+    // The targets are read on Wharf as apps run it: with `sync` configured.
+    if (s["wharf-sync/seq"]) {
       const paired = (a, b) => median(s[a].map((x, i) => x.totalMs / s[b][i].totalMs));
-      const rs = ratio(med("wharf/seq", "totalMs"), rawSeq);
-      const rc = ratio(med("wharf/conc", "totalMs"), rawConc);
-      targets.push([`sequential writes, Wharf / raw (N = ${n})`, `≤ ${TARGETS.sequential.toFixed(2)}`, fmt(rs, 3), `median of per-round ratios ${fmt(paired("wharf/seq", "raw/seq"), 3)}`, verdict(rs, TARGETS.sequential)]);
-      targets.push([`concurrent writes, Wharf / raw (N = ${n})`, `≤ ${TARGETS.concurrent.toFixed(2)}`, fmt(rc, 3), `median of per-round ratios ${fmt(paired("wharf/conc", "raw/conc"), 3)}`, verdict(rc, TARGETS.concurrent)]);
+      const also = (mode, base) => `; without sync ${fmt(ratio(med(`wharf/${mode}`, "totalMs"), base), 3)}, paused ${fmt(ratio(med(`wharf-paused/${mode}`, "totalMs"), base), 3)}`;
+      const rs = ratio(med("wharf-sync/seq", "totalMs"), rawSeq);
+      const rc = ratio(med("wharf-sync/conc", "totalMs"), rawConc);
+      targets.push([`sequential writes with sync, Wharf / raw (N = ${n})`, `≤ ${TARGETS.sequential.toFixed(2)}`, fmt(rs, 3), `median of per-round ratios ${fmt(paired("wharf-sync/seq", "raw/seq"), 3)}; p50 ${fmt(med("wharf-sync/seq", "p50"), 3)} ms vs raw ${fmt(med("raw/seq", "p50"), 3)}${also("seq", rawSeq)}`, verdict(rs, TARGETS.sequential)]);
+      targets.push([`concurrent writes with sync, Wharf / raw (N = ${n})`, `≤ ${TARGETS.concurrent.toFixed(2)}`, fmt(rc, 3), `median of per-round ratios ${fmt(paired("wharf-sync/conc", "raw/conc"), 3)}${also("conc", rawConc)}`, verdict(rc, TARGETS.concurrent)]);
     }
   }
 
@@ -598,13 +748,83 @@ function report(meta, res) {
       const t = res.drain[w].totals.wharf;
       const ok = r !== null && r <= 1.0 && (w === "clean" || (t.lost === 0 && t.duplicated === 0));
       targets.push([
-        w === "clean" ? `offline backlog drain, Wharf / raw (N = ${n})` : `drain with 20% 503 + 20 ms, Wharf / raw, 0 lost, 0 duplicated (N = ${n})`,
+        w === "clean" ? `queued backlog drain (group commits), Wharf / raw (N = ${n})` : `queued backlog drain with 20% 503 + 20 ms, Wharf / raw, 0 lost, 0 duplicated (N = ${n})`,
         w === "clean" ? "≤ 1.00" : "≤ 1.00, 0 / 0",
         w === "clean" ? fmt(r, 3) : `${fmt(r, 3)}, lost ${t.lost}, duplicated ${t.duplicated}`,
         `median of per-round ratios ${fmt(paired, 3)}`,
         r === null ? "not measured" : ok ? "met" : "**missed**",
       ]);
     }
+  }
+
+  if (res.offline) {
+    L.push(
+      `## Offline backlog (N = ${n} writes while offline)`,
+      "",
+      `The page goes offline (Playwright \`context.setOffline(true)\`: \`offline\` fires, fetch fails); the N writes are made one awaited write at a time (write phase: total, per-write p50 / p99), Wharf opened with \`sync\` as in wharf-sync (start-up pull done before going offline); the page comes back online and the app drains (Wharf: \`db.sync()\`, which Wharf's own \`online\` listener has started already; raw: its loop), timed from the \`online\` event until the outbox is empty. Faulty: the same ${FAULTS.failRate * 100}% 503 + ${FAULTS.latencyMs} ms on every push as the drain above. A fresh server each round; lost and duplicated read on the server after each run, summed over all runs including the warm-up.`,
+      "",
+      "| peer | writes ms | p50 ms | p99 ms | / raw | drain ms | / raw | requests | lost | dup. | faulty: writes ms | drain ms | / raw | requests | lost | dup. |",
+      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    );
+    const get = (w, peer) => res.offline[w].samples[peer];
+    const med = (w, peer, field) => (get(w, peer) ? median(get(w, peer).map((x) => x[field])) : null);
+    for (const peer of meta.peers.offline) {
+      const t = (w) => res.offline[w].totals[peer] ?? { lost: "–", duplicated: "–" };
+      const clean = [fmt(med("clean", peer, "writeMs")), fmt(med("clean", peer, "p50"), 3), fmt(med("clean", peer, "p99"), 3), fmt(ratio(med("clean", peer, "writeMs"), med("clean", "raw", "writeMs")), 2)];
+      const drained = (w) => [fmt(med(w, peer, "ms")), fmt(ratio(med(w, peer, "ms"), med(w, "raw", "ms")), 2), fmt(med(w, peer, "requests"), 0), String(t(w).lost), String(t(w).duplicated)];
+      L.push(`| ${peer} | ${[...clean, ...drained("clean"), fmt(med("faulty", peer, "writeMs")), ...drained("faulty")].join(" | ")} |`);
+    }
+    L.push("");
+    for (const w of ["clean", "faulty"]) {
+      const ws = get(w, "wharf");
+      const rs = get(w, "raw");
+      if (!ws || !rs) continue;
+      const r = ratio(med(w, "wharf", "ms"), med(w, "raw", "ms"));
+      const paired = median(ws.map((x, i) => x.ms / rs[i].ms));
+      const t = res.offline[w].totals.wharf;
+      const ok = r !== null && r <= TARGETS[w === "clean" ? "drain" : "faulty"] && (w === "clean" || (t.lost === 0 && t.duplicated === 0));
+      const writes = `write phase offline ${fmt(ratio(med(w, "wharf", "writeMs"), med(w, "raw", "writeMs")), 2)}× raw (p50 ${fmt(med(w, "wharf", "p50"), 3)} vs ${fmt(med(w, "raw", "p50"), 3)} ms)`;
+      targets.push([
+        w === "clean" ? `offline backlog drain (written one at a time offline, then online + sync()), Wharf / raw (N = ${n})` : `offline backlog drain with 20% 503 + 20 ms, Wharf / raw, 0 lost, 0 duplicated (N = ${n})`,
+        w === "clean" ? `≤ ${TARGETS.drain.toFixed(2)}` : `≤ ${TARGETS.faulty.toFixed(2)}, 0 / 0`,
+        w === "clean" ? fmt(r, 3) : `${fmt(r, 3)}, lost ${t.lost}, duplicated ${t.duplicated}`,
+        `median of per-round ratios ${fmt(paired, 3)}; ${writes}`,
+        r === null ? "not measured" : ok ? "met" : "**missed**",
+      ]);
+    }
+  }
+
+  if (res.pullBacklog) {
+    const s = res.pullBacklog;
+    const med = (key, field) => (s[key] ? median(s[key].map((x) => x[field])) : null);
+    L.push(
+      `## Pull with a backlog (${meta.pullN} remote changes, ${meta.pullN} ops queued)`,
+      "",
+      `Wharf only. Each run: a fresh, empty server; the database opened online (start-up pull done); the page offline; ${meta.pullN} puts queued to keys the server never sends (concurrent, not timed; "empty": none); the server seeded with ${meta.pullN} documents; the page online, and Wharf pulls on \`online\` by itself; timed from the \`online\` event until the last remote document is stored (\`onChange\`, after its page committed). Two sync options: the app's (as wharf-sync: both directions, so Wharf sends its backlog too, and its pull also brings back the echoes of what it pushed, after the remote documents) and the same with \`direction: "pull"\` (nothing pushes: the backlog stays queued for the whole pull, what the pull itself pays per queued op). Pages of ${PULL_LIMIT} (Wharf's default); no warm-up round; the four runs alternate order each round.`,
+      "",
+      "| sync options | empty outbox ms | with the backlog ms | / empty | push requests before the last remote change landed | ops queued then |",
+      "| --- | ---: | ---: | ---: | ---: | ---: |",
+    );
+    const rows = [
+      ["app", "the app's (both directions)"],
+      ["pull-only", '`direction: "pull"` (backlog held)'],
+    ];
+    for (const [key, label] of rows) {
+      const empty = med(`${key}/empty`, "ms");
+      const full = med(`${key}/backlog`, "ms");
+      L.push(`| ${label} | ${fmt(empty)} | ${fmt(full)} | ${fmt(ratio(full, empty), 2)} | ${fmt(med(`${key}/backlog`, "pushRequests"), 0)} | ${fmt(med(`${key}/backlog`, "queuedAfter"), 0)} |`);
+    }
+    L.push("");
+    const held = ratio(med("pull-only/backlog", "ms"), med("pull-only/empty", "ms"));
+    const app = ratio(med("app/backlog", "ms"), med("app/empty", "ms"));
+    const paired = median(s["pull-only/backlog"].map((x, i) => x.ms / s["pull-only/empty"][i].ms));
+    targets.push([
+      `pull of ${meta.pullN} changes with ${meta.pullN} ops queued, / the same pull with an empty outbox`,
+      `≤ ${TARGETS.pullBacklog.toFixed(2)}`,
+      fmt(held, 3),
+      `backlog held for the whole pull (\`direction: "pull"\`); median of per-round ratios ${fmt(paired, 3)}; with the app's options (backlog pushed first) ${fmt(app, 3)}`,
+      verdict(held, TARGETS.pullBacklog),
+    ]);
   }
 
   if (res.pull) {
@@ -631,7 +851,7 @@ function report(meta, res) {
     L.push(
       "## Cold start",
       "",
-      "A minimal app per peer (open + one write + its sync mechanism; the same bundles as the size table) loaded in a new page with the HTTP cache disabled over CDP (so no compiled-code cache either), its database already existing from a priming visit. Times are from navigation start: page, script and (Wharf) wasm fetched, compiled and run, database open; then the first write committed.",
+      "A minimal app per peer (open + one write + its sync mechanism; the same bundles as the size table; Wharf opens with `sync: { url }`, every other option its default) loaded in a new page with the HTTP cache disabled over CDP (so no compiled-code cache either), its database already existing from a priming visit. Times are from navigation start: page, script and (Wharf) wasm fetched, compiled and run, database open; then the first write committed.",
       "",
       "| peer | open ms | / raw | first write done ms |",
       "| --- | ---: | ---: | ---: |",
@@ -642,6 +862,12 @@ function report(meta, res) {
       L.push(`| ${peer} | ${fmt(open)} | ${fmt(ratio(open, base), 2)} | ${fmt(median(s[peer].map((x) => x.writeMs)))} |`);
     }
     L.push("");
+    if (s.wharf) {
+      const r = ratio(median(s.wharf.map((x) => x.openMs)), base);
+      const paired = median(s.wharf.map((x, i) => x.openMs / s.raw[i].openMs));
+      const write = ratio(median(s.wharf.map((x) => x.writeMs)), median(s.raw.map((x) => x.writeMs)));
+      targets.push(["cold start with sync configured (open), Wharf / raw", `≤ ${TARGETS.cold.toFixed(2)}`, fmt(r, 3), `median of per-round ratios ${fmt(paired, 3)}; first write done ${fmt(write, 3)}`, verdict(r, TARGETS.cold)]);
+    }
   }
 
   if (res.size) {
@@ -748,7 +974,12 @@ async function main() {
       res.drain = {};
       for (const w of ["clean", "faulty"]) res.drain[w] = await runDrain(ctx, opt, w);
     }
+    if (opt.workloads.has("offline")) {
+      res.offline = {};
+      for (const w of ["clean", "faulty"]) res.offline[w] = await runOffline(ctx, opt, w === "faulty");
+    }
     if (opt.workloads.has("pull")) res.pull = await runPull(ctx, opt);
+    if (opt.workloads.has("pull-backlog") && opt.peers.pullBacklog) res.pullBacklog = await runPullBacklog(ctx, opt);
     if (opt.workloads.has("cold")) res.cold = await runCold(ctx, opt);
     if (opt.workloads.has("memory")) res.memory = await runMemory(ctx, opt);
     const pageErrors = errors.filter((e) => e.startsWith("pageerror"));

@@ -1,4 +1,5 @@
-// Minimal app, Wharf: open (with push sync to this origin), one write, sync.
+// Minimal app, Wharf: open with `sync` as an app sets it (this origin's server, every other option
+// Wharf's default: both directions, the live socket), one write, sync.
 import { Wharf } from "../../../pkg/index.js";
 import { doc, fail, finish, mark, params } from "./_report.js";
 
@@ -6,7 +7,7 @@ import { doc, fail, finish, mark, params } from "./_report.js";
   const db = await Wharf.open({
     name: params.get("name") ?? "cold-wharf",
     collections: [{ name: "todos", keyPath: "id", indexes: [{ name: "by_n", keyPath: "n" }] }],
-    sync: { url: location.origin, direction: "push" },
+    sync: { url: location.origin },
   });
   mark("openMs");
   await db.collection("todos").put(doc());

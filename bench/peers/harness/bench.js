@@ -1,7 +1,7 @@
 // The in-page peer harness, bundled by bench/peers.mjs with esbuild (Wharf stays external: the
 // page imports /pkg/index.js as shipped). Exposes window.peersBench for the driver.
 
-import { makeDocs } from "./common.js";
+import { makeDocs, timeSequential } from "./common.js";
 import * as raw from "./raw.js";
 import * as wharf from "./wharf.js";
 import * as dexie from "./dexie.js";
@@ -12,7 +12,10 @@ import * as pouchdb from "./pouchdb.js";
 const WRITERS = {
   raw: raw.write,
   "raw-1tx": raw.writeOneTx,
+  "raw-sync": raw.writeSyncing,
   wharf: wharf.write,
+  "wharf-sync": (mode, docs, name, ctx) => wharf.writeSyncing(mode, docs, name, ctx, false),
+  "wharf-paused": (mode, docs, name, ctx) => wharf.writeSyncing(mode, docs, name, ctx, true),
   dexie: dexie.write,
   workbox: workbox.write,
   rxdb: rxdb.write,
@@ -40,9 +43,32 @@ const PULLERS = {
 
 const MEMORY = { raw: raw.memDrain, wharf: wharf.memDrain };
 
+// Multi-step workloads: the driver takes the page offline and online between the steps.
+const SESSIONS = {
+  offline: { raw: raw.openOffline, wharf: wharf.openOffline },
+  "pull-backlog": { wharf: wharf.openPullBacklog },
+};
+
+// Every request of a run is counted (pushes and pulls while the writes went on): keep them all.
+performance.setResourceTimingBufferSize(1_000_000);
+
+/** Requests to /push and /pull that started within [from, to] (performance.now() times). */
+function requestsBetween(from, to) {
+  const n = { push: 0, pull: 0 };
+  for (const e of performance.getEntriesByType("resource")) {
+    if (e.startTime < from || e.startTime > to) continue;
+    const route = new URL(e.name).pathname;
+    if (route === "/push") n.push += 1;
+    else if (route === "/pull") n.pull += 1;
+  }
+  return n;
+}
+
 async function write(peer, mode, n, tag, ctx) {
   const docs = makeDocs(`w-${tag}`, n);
-  return WRITERS[peer](mode, docs, `peers-w-${peer}-${mode}-${tag}`, ctx);
+  performance.clearResourceTimings();
+  const r = await WRITERS[peer](mode, docs, `peers-w-${peer}-${mode}-${tag}`, ctx);
+  return { ...r, requests: requestsBetween(r.startedAt, r.startedAt + r.totalMs) };
 }
 
 const drain = (peer, prefix, n, ctx) => DRAINERS[peer](prefix, n, ctx);
@@ -98,5 +124,58 @@ async function memory(peer, prefix, n, ctx) {
   }
 }
 
-window.peersBench = { write, drain, pull, memory };
+let session = null;
+
+/**
+ * Opens a SESSIONS[kind][peer] session. Its online() runs on the page's `online` event, timed from
+ * it (sessionOnline's `ms`): the listener is added before the database opens, so it runs before
+ * the library's own one, and the clock starts when the browser says it is online.
+ */
+async function sessionOpen(kind, peer, name, ctx) {
+  if (session) throw new Error("a session is still open");
+  let opened = null;
+  let onOnline;
+  const result = new Promise((resolve, reject) => {
+    onOnline = () => {
+      const at = performance.now();
+      opened.online().then((r) => resolve({ ...r, ms: performance.now() - at }), reject);
+    };
+  });
+  result.catch(() => {}); // reported by sessionOnline; not an unhandled rejection meanwhile
+  addEventListener("online", onOnline, { once: true });
+  try {
+    opened = await SESSIONS[kind][peer](name, ctx);
+  } catch (error) {
+    removeEventListener("online", onOnline);
+    throw error;
+  }
+  session = { ...opened, result, onOnline };
+}
+
+/**
+ * Writes n documents through the session: one awaited write at a time, timed (latencies too), or
+ * (`queue`) in concurrent chunks of 1000, untimed. Returns how many ops the outbox holds after.
+ */
+async function sessionWrite(prefix, n, queue) {
+  const docs = makeDocs(prefix, n);
+  let timing = null;
+  if (queue) {
+    for (let i = 0; i < n; i += 1000) await Promise.all(docs.slice(i, i + 1000).map((doc) => session.write(doc)));
+  } else {
+    timing = await timeSequential((doc) => session.write(doc), docs);
+  }
+  return { ...timing, queued: await session.queued() };
+}
+
+const sessionOnline = () => session.result;
+
+async function sessionClose() {
+  if (!session) return;
+  removeEventListener("online", session.onOnline);
+  const closing = session;
+  session = null;
+  await closing.close();
+}
+
+window.peersBench = { write, drain, pull, memory, sessionOpen, sessionWrite, sessionOnline, sessionClose };
 window.peersReady = true;

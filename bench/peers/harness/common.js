@@ -3,6 +3,7 @@
 export const BATCH = 100; // drain batch size, every peer that lets us choose it
 export const BASE_MS = 50; // retry backoff (full jitter), as bench/drain-bench.js and Wharf's config
 export const MAX_MS = 1000;
+export const DEBOUNCE_MS = 50; // Wharf's default wait after a local write before it pushes
 
 /** The same documents for every peer of a round (bench/write-bench.js's shape). */
 export function makeDocs(prefix, n) {
@@ -42,13 +43,13 @@ export async function timeSequential(write, docs) {
     await write(docs[i], i);
     latencies[i] = performance.now() - t0;
   }
-  return { totalMs: performance.now() - start, latencies };
+  return { startedAt: start, totalMs: performance.now() - start, latencies };
 }
 
 export async function timeConcurrent(write, docs) {
   const start = performance.now();
   await Promise.all(docs.map((d, i) => write(d, i)));
-  return { totalMs: performance.now() - start, latencies: null };
+  return { startedAt: start, totalMs: performance.now() - start, latencies: null };
 }
 
 export const timer = (mode) => (mode === "seq" ? timeSequential : timeConcurrent);

@@ -1,9 +1,10 @@
 // Hand-written raw IndexedDB peers: the "optimal outbox" (record + outbox entry in one readwrite
 // transaction per write, from bench/write-bench.js; a batched fetch drain loop from
 // bench/drain-bench.js; a page-per-transaction pull loop from bench/pull-bench.js) and the
-// physical-limit reference (every write of the run in one transaction).
+// physical-limit reference (every write of the run in one transaction), and the same outbox with a
+// background drain while writing (raw-sync) or drained on `online` after an offline backlog.
 
-import { BATCH, backoff, deleteIdb, done, makeDocs, postPush, pullPage, request, timer } from "./common.js";
+import { BATCH, DEBOUNCE_MS, backoff, deleteIdb, done, makeDocs, postPush, pullPage, request, sleep, timer } from "./common.js";
 
 async function openRaw(name) {
   await deleteIdb(name);
@@ -78,7 +79,7 @@ export async function writeOneTx(mode, docs, name) {
     const totalMs = performance.now() - start;
     const c = await counts(db);
     if (c.records !== docs.length || c.outbox !== docs.length) throw new Error(`raw-1tx: ${JSON.stringify(c)} of ${docs.length}`);
-    return { totalMs, latencies, transactions: 1 };
+    return { startedAt: start, totalMs, latencies, transactions: 1 };
   } finally {
     db.close();
     await deleteIdb(name);
@@ -111,6 +112,78 @@ async function drainLoop(db, url, clientId) {
       await backoff(failures);
     }
   }
+}
+
+/**
+ * A background drain as an app would run it next to its writes, on Wharf's schedule: a committed
+ * write nudges it; the first nudge waits DEBOUNCE_MS (later ones do not push that back), then the
+ * drain loop sends batches until the outbox is empty. stop() lets it send what is left, then ends.
+ */
+function backgroundDrain(db, url, clientId) {
+  let nudged = false;
+  let stopping = false;
+  let wake = () => {};
+  const running = (async () => {
+    for (;;) {
+      if (nudged) {
+        nudged = false;
+        await sleep(DEBOUNCE_MS);
+        await drainLoop(db, url, clientId);
+      } else if (stopping) {
+        return;
+      } else {
+        await new Promise((resolve) => (wake = resolve));
+      }
+    }
+  })();
+  return {
+    nudge() {
+      nudged = true;
+      wake();
+    },
+    async stop() {
+      stopping = true;
+      wake();
+      await running;
+    },
+  };
+}
+
+/** raw-sync: raw's writes while backgroundDrain pushes them to the server. */
+export async function writeSyncing(mode, docs, name, { url }) {
+  const db = await openRaw(name);
+  try {
+    const pusher = backgroundDrain(db, url, `raw-sync-${name}`);
+    const r = await timer(mode)(async (doc) => {
+      await rawWrite(db, doc);
+      pusher.nudge();
+    }, docs);
+    // The rest goes out untimed, so the driver can check that the server got every write once.
+    await pusher.stop();
+    const c = await counts(db);
+    if (c.records !== docs.length || c.outbox !== 0) throw new Error(`raw-sync: ${JSON.stringify(c)} of ${docs.length}`);
+    return { ...r, transactions: docs.length };
+  } finally {
+    db.close();
+    await deleteIdb(name);
+  }
+}
+
+/**
+ * The offline-backlog session (bench.js drives it): the app writes one record at a time, and
+ * drains with its loop when the page is back online.
+ */
+export async function openOffline(name, { url }) {
+  const db = await openRaw(name);
+  return {
+    write: (doc) => rawWrite(db, doc),
+    queued: async () => (await counts(db)).outbox,
+    online: () => drainLoop(db, url, `raw-offline-${name}`),
+    async close() {
+      db.close();
+      await deleteIdb(name);
+    },
+  };
 }
 
 export async function drain(prefix, n, { url }) {
