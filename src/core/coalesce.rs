@@ -6,10 +6,9 @@
 //! flight) may already be applied under its id, and the server would answer a rewritten payload
 //! with `duplicate`, silently dropping the new content.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
-use super::document::Key;
-use super::outbox::{apply_patch, OpKind, OutboxEntry};
+use super::op::OutboxEntry;
 
 /// The outbox after coalescing.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,59 +20,28 @@ pub struct Coalesced {
     pub absorbed: Vec<String>,
 }
 
-/// The document an entry changes, as a hashable identity: (collection, typed key).
-pub(crate) fn key_of(entry: &OutboxEntry) -> (String, String) {
-    let key = match &entry.key {
-        Key::Text(text) => format!("s{text}"),
-        // The bits, not `{number}`: f64 Display pulls in ~14 KB of float formatting.
-        Key::Number(number) => format!("n{:x}", number.to_bits()),
-    };
-    (entry.collection.clone(), key)
-}
-
-/// The single change equivalent to `earlier` then `later` on the same document, if there is one.
-fn merge(earlier: &OutboxEntry, later: &OutboxEntry) -> Option<OutboxEntry> {
-    let mut survivor = earlier.clone();
-    survivor.hlc = later.hlc.clone().or(survivor.hlc);
-    match (earlier.op, later.op) {
-        // A later put or delete replaces whatever came before.
-        (_, OpKind::Put) | (_, OpKind::Delete) => {
-            survivor.op = later.op;
-            survivor.value = later.value.clone();
-            survivor.patch = None;
-        }
-        (OpKind::Put, OpKind::Patch) => {
-            survivor.value = Some(apply_patch(earlier.value.as_ref()?, later.patch.as_ref()?)?);
-        }
-        (OpKind::Patch, OpKind::Patch) => {
-            survivor.patch = Some(apply_patch(earlier.patch.as_ref()?, later.patch.as_ref()?)?);
-        }
-        // A patch after a delete fails on the server; keep both so the rejection is reported.
-        (OpKind::Delete, OpKind::Patch) => return None,
-    }
-    Some(survivor)
-}
-
 /// Coalesces `entries` (outbox order). `movable(entry)` tells whether an entry may be rewritten
 /// or absorbed: never attempted and not in flight.
 pub fn coalesce(entries: &[OutboxEntry], movable: impl Fn(&OutboxEntry) -> bool) -> Coalesced {
     let mut out: Vec<OutboxEntry> = Vec::with_capacity(entries.len());
     let mut absorbed = Vec::new();
-    let mut last_for_key: HashMap<(String, String), usize> = HashMap::new();
+    let mut last_for_document: BTreeMap<String, usize> = BTreeMap::new();
     for entry in entries {
-        let key = key_of(entry);
+        let document = entry.op.doc_id();
         if movable(entry) {
-            if let Some(&at) = last_for_key.get(&key) {
+            if let Some(&at) = last_for_document.get(&document) {
                 if movable(&out[at]) {
-                    if let Some(merged) = merge(&out[at], entry) {
-                        out[at] = merged;
-                        absorbed.push(entry.id.clone());
+                    if let Some(payload) = out[at].op.payload.then(&entry.op.payload) {
+                        let survivor = &mut out[at];
+                        survivor.op.payload = payload;
+                        survivor.hlc = entry.hlc.clone().or(survivor.hlc.take());
+                        absorbed.push(entry.op.id.clone());
                         continue;
                     }
                 }
             }
         }
-        last_for_key.insert(key, out.len());
+        last_for_document.insert(document, out.len());
         out.push(entry.clone());
     }
     Coalesced { entries: out, absorbed }
@@ -82,26 +50,18 @@ pub fn coalesce(entries: &[OutboxEntry], movable: impl Fn(&OutboxEntry) -> bool)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::op::{Op, OpKind, Payload};
+    use crate::core::Key;
     use serde_json::{json, Value};
 
     fn entry(id: &str, key: &str, op: OpKind, payload: Option<Value>) -> OutboxEntry {
-        OutboxEntry {
-            id: id.into(),
-            seq: None,
-            collection: "todos".into(),
-            key: Key::Text(key.into()),
-            op,
-            value: if op == OpKind::Put { payload.clone() } else { None },
-            patch: if op == OpKind::Patch { payload } else { None },
-            created_at: 0.0,
-            attempts: 0,
-            next_attempt_at: 0.0,
-            last_error: None,
-            conflict: None,
-            hlc: None,
-            base_version: None,
-            resent: false,
-        }
+        let payload = match op {
+            OpKind::Put => Payload::Put(payload.unwrap()),
+            OpKind::Patch => Payload::Patch(payload.unwrap()),
+            OpKind::Delete => Payload::Delete,
+        };
+        let op = Op { id: id.into(), seq: 0, collection: "todos".into(), key: Key::Text(key.into()), payload };
+        OutboxEntry::new(op, 0.0, None)
     }
 
     fn all(_: &OutboxEntry) -> bool {
@@ -119,8 +79,8 @@ mod tests {
         let result = coalesce(&ops, all);
         assert_eq!(result.absorbed, ["3", "4"]);
         assert_eq!(result.entries.len(), 2);
-        assert_eq!(result.entries[0].id, "1", "the survivor keeps the earliest id");
-        assert_eq!(result.entries[0].value, Some(json!({"id": "a", "t": "y", "n": 2})));
+        assert_eq!(result.entries[0].op.id, "1", "the survivor keeps the earliest id");
+        assert_eq!(result.entries[0].op.payload, Payload::Put(json!({"id": "a", "t": "y", "n": 2})));
     }
 
     #[test]
@@ -131,9 +91,11 @@ mod tests {
             entry("3", "a", OpKind::Patch, Some(json!({"y": 1}))),
         ];
         let result = coalesce(&ops, all);
-        assert_eq!(result.entries.iter().map(|e| e.op).collect::<Vec<_>>(), [OpKind::Delete, OpKind::Patch]);
+        assert_eq!(
+            result.entries.iter().map(|e| e.op.payload.kind()).collect::<Vec<_>>(),
+            [OpKind::Delete, OpKind::Patch]
+        );
         assert_eq!(result.absorbed, ["2"]);
-        assert!(result.entries[0].patch.is_none() && result.entries[0].value.is_none());
     }
 
     #[test]
@@ -147,7 +109,11 @@ mod tests {
         ];
         let result = coalesce(&ops, |e| e.attempts == 0);
         assert_eq!(result.entries[0], sent, "the attempted put is untouched");
-        assert_eq!(result.entries[1].patch, Some(json!({"v": 2, "w": 3})), "later unsent patches still merge");
+        assert_eq!(
+            result.entries[1].op.payload,
+            Payload::Patch(json!({"v": 2, "w": 3})),
+            "later unsent patches still merge"
+        );
         assert_eq!(result.absorbed, ["3"]);
     }
 
@@ -158,24 +124,14 @@ mod tests {
         use std::collections::BTreeMap;
 
         /// A model server: applies mutations one by one, as the reference server does.
-        fn apply(entries: &[OutboxEntry]) -> BTreeMap<(String, String), Value> {
-            let mut state: BTreeMap<(String, String), Value> = BTreeMap::new();
+        fn apply(entries: &[OutboxEntry]) -> BTreeMap<String, Value> {
+            let mut state: BTreeMap<String, Value> = BTreeMap::new();
             for entry in entries {
-                let key = key_of(entry);
-                match entry.op {
-                    OpKind::Put => {
-                        state.insert(key, entry.value.clone().unwrap());
-                    }
-                    OpKind::Delete => {
-                        state.remove(&key);
-                    }
-                    OpKind::Patch => {
-                        if let Some(current) = state.get(&key) {
-                            let merged = apply_patch(current, entry.patch.as_ref().unwrap()).unwrap();
-                            state.insert(key, merged);
-                        }
-                    }
-                }
+                let key = entry.op.doc_id();
+                match entry.op.payload.apply(state.get(&key)) {
+                    Some(doc) => state.insert(key, doc),
+                    None => state.remove(&key),
+                };
             }
             state
         }
@@ -201,7 +157,7 @@ mod tests {
                 for original in entries.iter().filter(|e| e.attempts > 0) {
                     prop_assert!(result.entries.contains(original), "a sent entry was rewritten");
                 }
-                let ids: Vec<&String> = result.entries.iter().map(|e| &e.id).collect();
+                let ids: Vec<&String> = result.entries.iter().map(|e| &e.op.id).collect();
                 let mut sorted = ids.clone();
                 sorted.sort_by_key(|id| id.parse::<usize>().unwrap());
                 prop_assert_eq!(ids, sorted, "outbox order is kept");

@@ -15,7 +15,8 @@ use serde_json::{Map, Value};
 use super::hlc;
 
 /// How a collection settles conflicts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Strategy {
     /// The write with the later hybrid logical clock stamp wins, whole document.
     #[default]
@@ -179,10 +180,6 @@ pub fn merge(conflict: &Conflict) -> Option<Value> {
     }
     Some(Value::Object(merged))
 }
-
-#[cfg(test)]
-#[path = "convergence_tests.rs"]
-mod convergence_tests;
 
 #[cfg(test)]
 mod tests {

@@ -1,120 +1,283 @@
-//! What `db.deadLetters.retry` and `.edit` do to a dead letter, decided here so the rules are
-//! tested natively. Either way the retry is stamped now, for last-writer-wins.
+//! What `db.deadLetters` does: list, retry, edit and discard, each one transaction whose rules
+//! are decided here. Either way a retry is stamped now, for last-writer-wins.
 //!
 //! An unedited letter goes back under its own id: it may have reached the server before it died,
 //! and the server's ledger must keep deduplicating it. It is marked `resent`, so coalescing never
 //! rewrites it, and it leaves the local record alone: if the server answers `duplicate`, the
 //! record (which pulls kept up to date while the letter was dead) already shows the server's
 //! state; if the op lands now, the pull brings it back like any own write. Until the server
-//! answers it, it takes no part in conflicts (pulled changes are applied as if it were not
-//! queued, and resolutions leave it queued); once the server answers `conflict` it certainly never
-//! landed, and the conflict is settled with it replayed over the record (`contested` and
-//! `loadConflict` in `platform/js/conflicts.js`).
+//! answers it, it takes no part in conflicts (`conflict_tx.rs`).
 //!
 //! An edited letter is a new write with a fresh id, which also replaces the local record so the
 //! app sees what it sends.
 
-use serde::Serialize;
 use serde_json::Value;
 
 use super::document::{key_of, parse_json, validate_patch, KeyPath};
 use super::error::CoreError;
-use super::outbox::{DeadLetter, OpKind, OutboxEntry};
+use super::op::{DeadLetter, Op, OpKind, OutboxEntry, Payload};
+use super::schema::{DatabaseSchema, DEAD_STORE, OUTBOX_STORE};
+use super::steps::{present, record_key, Ctx, TxStep};
+use super::tx::{ChangeNote, Commit, Range, Read, Round, Scope, Write};
 
-/// One letter to move back into the outbox (the JSON `requeueDead` in `sync_io.js` reads).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Requeue {
-    pub dead_id: String,
-    pub entry: OutboxEntry,
-    /// Also write the entry's effect to the local record (the letter was edited).
-    pub local: bool,
-}
-
-/// The outbox entry a retry queues for `letter`: due now, with a clean schedule.
-pub fn requeue(letter: &DeadLetter, now: f64, fresh_id: impl FnOnce() -> String) -> Requeue {
-    let id = if letter.edited { fresh_id() } else { letter.id.clone() };
-    Requeue {
-        dead_id: letter.id.clone(),
-        entry: OutboxEntry {
-            id,
-            seq: None,
-            collection: letter.collection.clone(),
-            key: letter.key.clone(),
-            op: letter.op,
-            value: letter.value.clone(),
-            patch: letter.patch.clone(),
-            created_at: now,
-            attempts: 0,
-            next_attempt_at: now,
-            last_error: None,
-            conflict: None,
-            hlc: None,
-            base_version: None,
-            resent: !letter.edited,
-        },
-        local: letter.edited,
-    }
-}
-
-/// Which field of the letter an edit replaces, and the validated new payload.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Edit {
-    pub field: &'static str,
-    pub payload: Value,
+/// The outbox entry a retry queues for `letter`: due now, with a clean schedule and a fresh
+/// stamp; an edited letter under `fresh_id`.
+pub fn requeue(letter: &DeadLetter, now: f64, stamp: String, fresh_id: impl FnOnce() -> String) -> OutboxEntry {
+    let id = if letter.edited { fresh_id() } else { letter.op.id.clone() };
+    let op = Op { id, seq: 0, ..letter.op.clone() };
+    let mut entry = OutboxEntry::new(op, now, Some(stamp));
+    entry.resent = !letter.edited;
+    entry
 }
 
 /// Validates `json` as the new payload of `letter`: a whole document with the same key for a
 /// put, a patch that keeps the key for a patch. A delete has nothing to edit.
-pub fn edit(letter: &DeadLetter, json: &str, key_path: &KeyPath) -> Result<Edit, CoreError> {
-    match letter.op {
+pub fn edit(letter: &DeadLetter, json: &str, key_path: &KeyPath) -> Result<Payload, CoreError> {
+    match letter.op.payload.kind() {
         OpKind::Put => {
             let value = parse_json(json, "the edited document")?;
             let key = key_of(&value, key_path)?;
-            if key != letter.key {
+            if key != letter.op.key {
                 return Err(CoreError::InvalidDocument(format!(
                     "the edited document's key is {}, the dead letter's is {}; write a new document instead",
                     key.describe(),
-                    letter.key.describe()
+                    letter.op.key.describe()
                 )));
             }
-            Ok(Edit { field: "value", payload: value })
+            Ok(Payload::Put(value))
         }
         OpKind::Patch => {
-            validate_patch(json, key_path, &letter.key)?;
-            Ok(Edit { field: "patch", payload: parse_json(json, "the edited patch")? })
+            validate_patch(json, key_path, &letter.op.key)?;
+            Ok(Payload::Patch(parse_json(json, "the edited patch")?))
         }
         OpKind::Delete => Err(CoreError::InvalidOptions(format!(
             "dead letter {} is a delete: it has no value to edit; retry or discard it",
-            letter.id
+            letter.op.id
         ))),
+    }
+}
+
+fn not_found(id: &str) -> CoreError {
+    CoreError::NotFound { collection: "dead letters".to_owned(), key: format!("{id:?}") }
+}
+
+fn letters(result: &Value) -> Result<Vec<DeadLetter>, CoreError> {
+    let items = result.as_array().map_or(&[][..], Vec::as_slice);
+    items
+        .iter()
+        .map(|v| DeadLetter::from_json(v).map_err(|e| CoreError::Unreadable(format!("a dead letter: {e}"))))
+        .collect()
+}
+
+/// Every dead letter, oldest death first.
+#[derive(Default)]
+pub struct ListDead {
+    pub outcome: Option<Vec<DeadLetter>>,
+}
+
+impl TxStep for ListDead {
+    fn scope(&self, _: &DatabaseSchema) -> Scope {
+        Scope::read(&[DEAD_STORE])
+    }
+
+    fn advance(&mut self, results: Vec<Value>, _: &mut Ctx<'_>) -> Round {
+        let Some(found) = results.first() else { return Round::Read(vec![Read::dead_letters()]) };
+        match letters(found) {
+            Ok(mut letters) => {
+                letters.sort_by(|a, b| a.dead_at.total_cmp(&b.dead_at));
+                self.outcome = Some(letters);
+                Round::Commit(Commit::default())
+            }
+            Err(e) => Round::Abort(e),
+        }
+    }
+}
+
+/// Moves the letter `id` (or every letter) back into the outbox, in one transaction with its
+/// removal and, for an edited letter, its local record.
+pub struct RetryDead {
+    id: Option<String>,
+    phase: u8,
+    chosen: Vec<DeadLetter>,
+    /// Positions in `chosen` of edited patches, whose records are read to merge them.
+    patched: Vec<usize>,
+    pub queued: Option<u64>,
+}
+
+impl RetryDead {
+    pub fn new(id: Option<String>) -> RetryDead {
+        RetryDead { id, phase: 0, chosen: Vec::new(), patched: Vec::new(), queued: None }
+    }
+
+    fn commit(&mut self, records: &[Value], ctx: &mut Ctx<'_>) -> Round {
+        let mut commit = Commit::default();
+        for (i, letter) in self.chosen.iter().enumerate() {
+            let stamp = ctx.clock.stamp(ctx.now);
+            let entry = requeue(letter, ctx.now, stamp, || ctx.clock.op_id(ctx.now));
+            commit.writes.push(Write::delete(DEAD_STORE, letter.op.id.clone().into()));
+            commit.writes.push(Write::Add { store: OUTBOX_STORE.to_owned(), value: entry.to_json() });
+            if !letter.edited {
+                continue;
+            }
+            let op = &letter.op;
+            let current = self.patched.iter().position(|p| *p == i).and_then(|at| present(&records[at]));
+            match op.payload.kind() {
+                OpKind::Patch if current.is_none() => continue,
+                _ => {}
+            }
+            let doc = op.payload.apply(current.as_ref());
+            commit.writes.push(match &doc {
+                Some(doc) => Write::put(&op.collection, doc.clone(), None),
+                None => Write::delete(&op.collection, record_key(&op.key)),
+            });
+            commit.changes.push(ChangeNote {
+                collection: op.collection.clone(),
+                key: op.key.clone(),
+                deleted: doc.is_none(),
+                local: true,
+            });
+        }
+        self.queued = Some(self.chosen.len() as u64);
+        Round::Commit(commit)
+    }
+}
+
+impl TxStep for RetryDead {
+    fn scope(&self, schema: &DatabaseSchema) -> Scope {
+        Scope::write(&[DEAD_STORE, OUTBOX_STORE]).with(schema.collections.iter().map(|c| c.name().to_owned()))
+    }
+
+    fn advance(&mut self, results: Vec<Value>, ctx: &mut Ctx<'_>) -> Round {
+        self.phase += 1;
+        match self.phase {
+            1 => Round::Read(vec![Read::dead_letters()]),
+            2 => {
+                let mut all = match letters(&results[0]) {
+                    Ok(all) => all,
+                    Err(e) => return Round::Abort(e),
+                };
+                all.sort_by(|a, b| a.dead_at.total_cmp(&b.dead_at));
+                if let Some(id) = &self.id {
+                    all.retain(|letter| &letter.op.id == id);
+                    if all.is_empty() {
+                        return Round::Abort(not_found(id));
+                    }
+                }
+                for letter in all.iter().filter(|l| l.edited) {
+                    if let Err(e) = ctx.schema.position(&letter.op.collection) {
+                        return Round::Abort(e);
+                    }
+                }
+                self.chosen = all;
+                self.patched = (0..self.chosen.len())
+                    .filter(|&i| self.chosen[i].edited && self.chosen[i].op.payload.kind() == OpKind::Patch)
+                    .collect();
+                if self.patched.is_empty() {
+                    return self.commit(&[], ctx);
+                }
+                Round::Read(
+                    self.patched
+                        .iter()
+                        .map(|&i| Read::get(&self.chosen[i].op.collection, record_key(&self.chosen[i].op.key)))
+                        .collect(),
+                )
+            }
+            _ => self.commit(&results, ctx),
+        }
+    }
+}
+
+/// Replaces a dead letter's payload, validated first: bad input changes nothing.
+pub struct EditDead {
+    id: String,
+    json: String,
+    pub done: bool,
+}
+
+impl EditDead {
+    pub fn new(id: String, json: String) -> EditDead {
+        EditDead { id, json, done: false }
+    }
+}
+
+impl TxStep for EditDead {
+    fn scope(&self, _: &DatabaseSchema) -> Scope {
+        Scope::write(&[DEAD_STORE])
+    }
+
+    fn advance(&mut self, results: Vec<Value>, ctx: &mut Ctx<'_>) -> Round {
+        let Some(found) = results.first() else { return Round::Read(vec![Read::get(DEAD_STORE, self.id.clone())]) };
+        if found.is_null() {
+            return Round::Abort(not_found(&self.id));
+        }
+        let mut letter = match DeadLetter::from_json(found) {
+            Ok(letter) => letter,
+            Err(e) => return Round::Abort(CoreError::Unreadable(format!("dead letter {}: {e}", self.id))),
+        };
+        let key_path = match ctx.schema.position(&letter.op.collection) {
+            Ok(at) => &ctx.schema.collections[at].key_path,
+            Err(e) => return Round::Abort(e),
+        };
+        match edit(&letter, &self.json, key_path) {
+            Ok(payload) => {
+                letter.op.payload = payload;
+                letter.edited = true;
+                self.done = true;
+                Round::Commit(Commit {
+                    writes: vec![Write::put(DEAD_STORE, letter.to_json(), Some(self.id.clone().into()))],
+                    changes: Vec::new(),
+                })
+            }
+            Err(e) => Round::Abort(e),
+        }
+    }
+}
+
+/// Deletes one dead letter (or all of them); counts how many went.
+pub struct DiscardDead {
+    id: Option<String>,
+    pub removed: Option<u64>,
+}
+
+impl DiscardDead {
+    pub fn new(id: Option<String>) -> DiscardDead {
+        DiscardDead { id, removed: None }
+    }
+}
+
+impl TxStep for DiscardDead {
+    fn scope(&self, _: &DatabaseSchema) -> Scope {
+        Scope::write(&[DEAD_STORE])
+    }
+
+    fn advance(&mut self, results: Vec<Value>, _: &mut Ctx<'_>) -> Round {
+        let range = self.id.clone().map(|id| Range::only(id.into()));
+        let Some(count) = results.first() else {
+            return Round::Read(vec![Read::Count { store: DEAD_STORE.to_owned(), range }]);
+        };
+        self.removed = Some(count.as_u64().unwrap_or(0));
+        let write = match range {
+            Some(range) => Write::Delete { store: DEAD_STORE.to_owned(), range },
+            None => Write::Clear { store: DEAD_STORE.to_owned() },
+        };
+        Round::Commit(Commit { writes: vec![write], changes: Vec::new() })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::outbox::LastError;
+    use crate::core::error::SyncErrorCode;
+    use crate::core::op::LastError;
     use crate::core::Key;
     use serde_json::json;
 
-    fn letter(op: OpKind, edited: bool) -> DeadLetter {
-        let (value, patch) = match op {
-            OpKind::Put => (Some(json!({"id": "a", "n": 1})), None),
-            OpKind::Patch => (None, Some(json!({"n": 2}))),
-            OpKind::Delete => (None, None),
-        };
+    fn letter(payload: Payload, edited: bool) -> DeadLetter {
         DeadLetter {
-            id: "01OLD".into(),
-            seq: 7,
-            collection: "todos".into(),
-            key: Key::text("a").unwrap(),
-            op,
-            value,
-            patch,
+            op: Op { id: "01OLD".into(), seq: 7, collection: "todos".into(), key: Key::text("a").unwrap(), payload },
             created_at: 1.0,
             attempts: 10,
-            last_error: LastError::new("POISON", "no", Some(422)),
+            last_error: LastError::new(SyncErrorCode::Poison, "no", Some(422)),
             dead_at: 2.0,
             edited,
         }
@@ -122,40 +285,34 @@ mod tests {
 
     #[test]
     fn an_unedited_retry_keeps_its_id_so_the_server_still_deduplicates_it() {
-        let again = requeue(&letter(OpKind::Put, false), 50.0, || unreachable!("no fresh id for an unedited letter"));
-        assert_eq!((again.dead_id.as_str(), again.entry.id.as_str()), ("01OLD", "01OLD"));
-        assert!(again.entry.resent, "its id may be applied: coalescing must leave it alone");
-        assert!(!again.local, "if it was applied, the record already follows the server");
-        assert_eq!(
-            (again.entry.attempts, again.entry.next_attempt_at, again.entry.last_error.clone()),
-            (0, 50.0, None)
-        );
-        assert!(again.entry.is_consistent());
+        let again = requeue(&letter(Payload::Put(json!({"id": "a"})), false), 50.0, "s".into(), || {
+            unreachable!("no fresh id for an unedited letter")
+        });
+        assert_eq!(again.op.id, "01OLD");
+        assert!(again.resent, "its id may be applied: coalescing must leave it alone");
+        assert_eq!((again.attempts, again.next_attempt_at, again.last_error.clone()), (0, 50.0, None));
+        assert_eq!((again.op.seq, again.hlc.as_deref()), (0, Some("s")), "a new outbox position, stamped now");
     }
 
     #[test]
-    fn an_edited_retry_is_a_new_write_that_also_changes_the_local_record() {
-        let again = requeue(&letter(OpKind::Patch, true), 50.0, || "01NEW".into());
-        assert_eq!((again.dead_id.as_str(), again.entry.id.as_str(), again.local), ("01OLD", "01NEW", true));
-        assert!(!again.entry.resent, "a fresh id was never sent");
-        let wire = serde_json::to_value(&again).unwrap();
-        assert_eq!(wire["deadId"], "01OLD");
-        assert_eq!(wire["entry"]["patch"], json!({"n": 2}));
-        assert!(wire["entry"].get("seq").is_none(), "the outbox assigns a new seq");
+    fn an_edited_retry_is_a_new_write() {
+        let again = requeue(&letter(Payload::Patch(json!({"n": 2})), true), 50.0, "s".into(), || "01NEW".into());
+        assert_eq!(again.op.id, "01NEW");
+        assert!(!again.resent, "a fresh id was never sent");
+        assert_eq!(again.op.payload, Payload::Patch(json!({"n": 2})));
     }
 
     #[test]
     fn edits_are_validated_against_the_op_and_key() {
         let path = KeyPath::parse("id").unwrap();
-        let put = letter(OpKind::Put, false);
-        let ok = edit(&put, r#"{"id":"a","n":5}"#, &path).unwrap();
-        assert_eq!((ok.field, ok.payload), ("value", json!({"id": "a", "n": 5})));
+        let put = letter(Payload::Put(json!({"id": "a"})), false);
+        assert_eq!(edit(&put, r#"{"id":"a","n":5}"#, &path).unwrap(), Payload::Put(json!({"id": "a", "n": 5})));
         assert_eq!(edit(&put, r#"{"id":"b"}"#, &path).unwrap_err().code().as_str(), "INVALID_DOCUMENT");
         assert_eq!(edit(&put, r#"{"n":1}"#, &path).unwrap_err().code().as_str(), "MISSING_KEY");
         assert_eq!(edit(&put, "[1]", &path).unwrap_err().code().as_str(), "INVALID_DOCUMENT");
-        let patch = letter(OpKind::Patch, false);
-        assert_eq!(edit(&patch, r#"{"n":3}"#, &path).unwrap().field, "patch");
+        let patch = letter(Payload::Patch(json!({"n": 1})), false);
+        assert_eq!(edit(&patch, r#"{"n":3}"#, &path).unwrap(), Payload::Patch(json!({"n": 3})));
         assert!(edit(&patch, r#"{"id":"z"}"#, &path).is_err());
-        assert_eq!(edit(&letter(OpKind::Delete, false), "{}", &path).unwrap_err().code().as_str(), "INVALID_OPTIONS");
+        assert_eq!(edit(&letter(Payload::Delete, false), "{}", &path).unwrap_err().code().as_str(), "INVALID_OPTIONS");
     }
 }

@@ -72,6 +72,24 @@ impl Key {
         }
     }
 
+    /// The key as a JSON value: whole numbers as integers, as JavaScript prints them.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Key::Text(text) => Value::String(text.clone()),
+            Key::Number(n) if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER => Value::from(*n as i64),
+            Key::Number(n) => Value::from(*n),
+        }
+    }
+
+    /// `JSON.stringify(key)` exactly as JavaScript writes it (the versions store's keys were
+    /// written by JavaScript and must keep matching).
+    pub fn js_json(&self) -> String {
+        match self {
+            Key::Text(text) => Value::String(text.clone()).to_string(),
+            Key::Number(n) => js_number(*n),
+        }
+    }
+
     /// Describes the key for messages: strings quoted, numbers bare.
     pub fn describe(&self) -> String {
         match self {
@@ -90,6 +108,57 @@ pub fn format_number(value: f64) -> String {
         None if value > 0.0 => "Infinity".to_owned(),
         None => "-Infinity".to_owned(),
     }
+}
+
+/// A finite number as JavaScript's `Number.prototype.toString` writes it (ECMA-262
+/// Number::toString): plain decimals from 1e-7 up to 1e21, exponent form (`1e+21`, `1.5e-7`)
+/// outside. The shortest round-trip digits come from serde_json's float printer.
+pub fn js_number(value: f64) -> String {
+    if value == 0.0 || !value.is_finite() {
+        return format_number(value);
+    }
+    let printed = Value::from(value.abs()).to_string();
+    let (mantissa, exponent) = match printed.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (printed.as_str(), 0),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mut digits: String = int_part.chars().chain(frac_part.chars()).collect();
+    let mut point = int_part.len() as i32 + exponent;
+    while digits.starts_with('0') && digits.len() > 1 {
+        digits.remove(0);
+        point -= 1;
+    }
+    while digits.ends_with('0') && digits.len() > 1 {
+        digits.pop();
+    }
+    let k = digits.len() as i32;
+    let mut out = String::new();
+    if value < 0.0 {
+        out.push('-');
+    }
+    if k <= point && point <= 21 {
+        out.push_str(&digits);
+        out.extend(std::iter::repeat_n('0', (point - k) as usize));
+    } else if 0 < point && point <= 21 {
+        out.push_str(&digits[..point as usize]);
+        out.push('.');
+        out.push_str(&digits[point as usize..]);
+    } else if -6 < point && point <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-point) as usize));
+        out.push_str(&digits);
+    } else {
+        out.push_str(&digits[..1]);
+        if k > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        out.push(if point - 1 < 0 { '-' } else { '+' });
+        out.push_str(&(point - 1).unsigned_abs().to_string());
+    }
+    out
 }
 
 /// A dotted key path such as `id` or `meta.id`, as IndexedDB understands it.
@@ -195,6 +264,32 @@ pub fn validate_patch(json: &str, key_path: &KeyPath, target: &Key) -> Result<()
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn numbers_print_as_javascript_prints_them() {
+        for (value, js) in [
+            (7.0, "7"),
+            (-7.0, "-7"),
+            (1.5, "1.5"),
+            (0.1, "0.1"),
+            (1e21, "1e+21"),
+            (1e20, "100000000000000000000"),
+            (1.2345678901234568e20, "123456789012345680000"),
+            (1e-7, "1e-7"),
+            (1e-6, "0.000001"),
+            (1.5e-7, "1.5e-7"),
+            (0.000123, "0.000123"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+            (0.30000000000000004, "0.30000000000000004"),
+            (9007199254740992.0, "9007199254740992"),
+            (123.456, "123.456"),
+            (-0.0, "0"),
+            (-2.5e-8, "-2.5e-8"),
+        ] {
+            assert_eq!(js_number(value), js, "{value:e}");
+        }
+    }
     use super::*;
 
     fn path(p: &str) -> KeyPath {

@@ -107,6 +107,9 @@ pub enum CoreError {
     InvalidOptions(String),
     #[error("no document with key {key} in \"{collection}\"")]
     NotFound { collection: String, key: String },
+    /// Stored data Wharf cannot read (written by a bug, another library, or a broken disk).
+    #[error("stored data is unreadable: {0}")]
+    Unreadable(String),
 }
 
 impl CoreError {
@@ -121,7 +124,97 @@ impl CoreError {
             CoreError::InvalidQuery(_) => ErrorCode::InvalidQuery,
             CoreError::InvalidOptions(_) => ErrorCode::InvalidOptions,
             CoreError::NotFound { .. } => ErrorCode::NotFound,
+            CoreError::Unreadable(_) => ErrorCode::Storage,
         }
+    }
+}
+
+/// Why a push or pull failed, as `lastError.code` and `SyncError.code` carry it: Wharf's own
+/// classification of a failed request, or the code the reference server sent (docs/protocol.md).
+/// A code some other server sends is `Rejected` (an op it refused) or `Http` (an error answer),
+/// with the server's own text in `LastError::server_code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncErrorCode {
+    /// An HTTP error answer without a code Wharf knows.
+    Http,
+    /// A 2xx answer that is not the protocol's.
+    Protocol,
+    Timeout,
+    Network,
+    /// The local database failed.
+    Storage,
+    /// The server refuses a lone mutation as too large (413).
+    TooLarge,
+    /// The server answered `conflict`: the op waits for its resolution.
+    Conflict,
+    /// `getToken` failed or gave no token.
+    Token,
+    /// The server refused the op with a code Wharf does not know.
+    Rejected,
+    BadRequest,
+    Unauthorized,
+    InvalidMutation,
+    NotFound,
+    UnsupportedProtocol,
+    BatchTooLarge,
+    CursorExpired,
+    Internal,
+    /// The reference server's fault injection (`--faults`): a failure made on purpose.
+    InjectedFault,
+    /// The demo server's poison value, refused for good.
+    Poison,
+}
+
+impl SyncErrorCode {
+    pub const ALL: [SyncErrorCode; 19] = [
+        SyncErrorCode::Http,
+        SyncErrorCode::Protocol,
+        SyncErrorCode::Timeout,
+        SyncErrorCode::Network,
+        SyncErrorCode::Storage,
+        SyncErrorCode::TooLarge,
+        SyncErrorCode::Conflict,
+        SyncErrorCode::Token,
+        SyncErrorCode::Rejected,
+        SyncErrorCode::BadRequest,
+        SyncErrorCode::Unauthorized,
+        SyncErrorCode::InvalidMutation,
+        SyncErrorCode::NotFound,
+        SyncErrorCode::UnsupportedProtocol,
+        SyncErrorCode::BatchTooLarge,
+        SyncErrorCode::CursorExpired,
+        SyncErrorCode::Internal,
+        SyncErrorCode::InjectedFault,
+        SyncErrorCode::Poison,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncErrorCode::Http => "HTTP",
+            SyncErrorCode::Protocol => "PROTOCOL",
+            SyncErrorCode::Timeout => "TIMEOUT",
+            SyncErrorCode::Network => "NETWORK",
+            SyncErrorCode::Storage => "STORAGE",
+            SyncErrorCode::TooLarge => "TOO_LARGE",
+            SyncErrorCode::Conflict => "CONFLICT",
+            SyncErrorCode::Token => "TOKEN",
+            SyncErrorCode::Rejected => "REJECTED",
+            SyncErrorCode::BadRequest => "BAD_REQUEST",
+            SyncErrorCode::Unauthorized => "UNAUTHORIZED",
+            SyncErrorCode::InvalidMutation => "INVALID_MUTATION",
+            SyncErrorCode::NotFound => "NOT_FOUND",
+            SyncErrorCode::UnsupportedProtocol => "UNSUPPORTED_PROTOCOL",
+            SyncErrorCode::BatchTooLarge => "BATCH_TOO_LARGE",
+            SyncErrorCode::CursorExpired => "CURSOR_EXPIRED",
+            SyncErrorCode::Internal => "INTERNAL",
+            SyncErrorCode::InjectedFault => "INJECTED_FAULT",
+            SyncErrorCode::Poison => "POISON",
+        }
+    }
+
+    /// The known code named `text`, if any.
+    pub fn parse(text: &str) -> Option<SyncErrorCode> {
+        SyncErrorCode::ALL.into_iter().find(|code| code.as_str() == text)
     }
 }
 
@@ -138,6 +231,16 @@ mod tests {
             assert!(seen.insert(s), "duplicate code {s}");
             assert!(s.chars().all(|c| c.is_ascii_uppercase() || c == '_'), "{s}");
         }
+    }
+
+    #[test]
+    fn sync_codes_are_unique_and_parse_back() {
+        let mut seen = HashSet::new();
+        for code in SyncErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "duplicate {code:?}");
+            assert_eq!(SyncErrorCode::parse(code.as_str()), Some(code));
+        }
+        assert_eq!(SyncErrorCode::parse("SOMETHING_ELSE"), None);
     }
 
     #[test]

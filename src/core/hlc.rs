@@ -113,6 +113,42 @@ pub fn later(a: Option<&str>, b: Option<&str>) -> bool {
     key(a) > key(b)
 }
 
+/// What stamps and names a client's writes: its hybrid logical clock and its op id generator.
+/// Local writes, conflict resolutions and dead-letter retries all draw from the one instance of
+/// a database, so their stamps and ids keep increasing together.
+#[derive(Debug, Clone)]
+pub struct WriteClock {
+    hlc: Hlc,
+    ids: super::id::OpIdGenerator,
+}
+
+impl WriteClock {
+    /// `seed` should come from a cryptographic source (ids must not collide across devices).
+    pub fn new(seed: u64) -> WriteClock {
+        WriteClock { hlc: Hlc::default(), ids: super::id::OpIdGenerator::new(seed) }
+    }
+
+    /// A stamp for a write at `now_ms`, later than every stamp issued or observed.
+    pub fn stamp(&mut self, now_ms: f64) -> String {
+        self.hlc.tick(now_ms)
+    }
+
+    /// A fresh op id.
+    pub fn op_id(&mut self, now_ms: f64) -> String {
+        self.ids.next_id(now_ms).as_str().to_owned()
+    }
+
+    /// Moves the clock past a stamp seen elsewhere (pulled, stored, or in a conflict).
+    pub fn observe(&mut self, stamp: &str, now_ms: f64) -> bool {
+        self.hlc.observe(stamp, now_ms)
+    }
+
+    /// The highest stamp issued or observed.
+    pub fn last(&self) -> String {
+        self.hlc.format()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

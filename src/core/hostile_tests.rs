@@ -1,8 +1,8 @@
-//! The push engine against a broken or hostile server (issue "Prove it", fuzzing): answers that
-//! are not JSON, truncated, of the wrong shape, of another protocol, naming the wrong ops, huge,
-//! or of unexpected statuses, some sent after the server did apply the batch. Whatever arrives,
-//! the engine must not panic, must report a clear error, and must keep every unacknowledged write
-//! queued: once the server behaves, each write lands exactly once and in order.
+//! The sync machine against a broken or hostile server: answers that are not JSON, truncated,
+//! of the wrong shape, of another protocol, naming the wrong ops, huge, or of unexpected
+//! statuses, some sent after the server did apply the batch. Whatever arrives, the replica must
+//! not panic, must report a clear error, and must keep every unacknowledged write queued: once
+//! the server behaves, each write lands exactly once and in order.
 //!
 //! Excluded on purpose: well-formed lies (`applied` for a batch the server never applied). No
 //! client can tell those from the truth; the protocol makes the server responsible for them.
@@ -10,19 +10,9 @@
 use proptest::prelude::*;
 use serde_json::json;
 
-use super::*;
-use crate::core::fakes::{block_on, FakeHost, Fault};
-use crate::core::outbox::OpKind;
-use crate::core::retry::RetryPolicy;
-
-fn options(batch_size: usize) -> EngineOptions {
-    EngineOptions {
-        batch_size,
-        max_batch_bytes: 1 << 20,
-        retry: RetryPolicy { base_ms: 100, max_ms: 10_000, max_attempts: u32::MAX },
-        max_auth_refreshes: 2,
-    }
-}
+use crate::core::error::SyncErrorCode;
+use crate::core::host::Event;
+use crate::core::test_world::{options, Fault, World};
 
 /// A body a broken server might send: `pick` chooses the kind, `ids` are the op ids of the
 /// batch in flight (as far as the test knows them), `n` varies lengths.
@@ -60,7 +50,7 @@ enum Action {
     Step,
     /// A hostile answer to the next request: kind, length, whether the server applied the batch
     /// first, and the HTTP status (200 most of the time: the worst case, a "success" with garbage).
-    /// No 4xx: those are refusals, which park ops in the dead letters (tested in engine_tests.rs).
+    /// No 4xx: those are refusals, which park ops in the dead letters (tested in machine_tests.rs).
     Hostile(u8, u8, bool, u16),
     Reload,
 }
@@ -76,57 +66,66 @@ fn action() -> impl Strategy<Value = Action> {
     ]
 }
 
+/// A write of kind `op` on key `k`; its op id, unless it was a patch of a missing document.
+fn write(w: &mut World, c: usize, key: u8, op: u8, n: usize) -> Option<String> {
+    let key = format!("k{key}");
+    match op {
+        0 => Some(w.put(c, &key, json!({ "n": n }))),
+        1 => w.patch_now(c, &key, json!({ "n": n })),
+        _ => Some(w.delete(c, &key)),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
 
     #[test]
     fn hostile_answers_never_lose_or_duplicate_a_write(actions in prop::collection::vec(action(), 1..60), seed in any::<u64>()) {
-        let host = FakeHost::new(seed);
-        let expected = FakeHost::new(seed);
-        let mut engine = PushEngine::new("c".into(), options(3));
+        let mut w = World::new();
+        let c = w.client("c", options(3, u32::MAX, "push"), seed);
+        let mut expected = World::new();
+        let e = expected.client("c", options(1, u32::MAX, "push"), seed);
         let mut ids: Vec<(String, u8)> = Vec::new();
         for action in actions {
             match action {
                 Action::Write(key, op) => {
-                    let op = [OpKind::Put, OpKind::Patch, OpKind::Delete][op as usize];
-                    let payload = json!({ "n": ids.len() });
-                    ids.push((host.write(&format!("k{key}"), op, payload.clone()), key));
-                    expected.write(&format!("k{key}"), op, payload);
+                    let n = ids.len();
+                    if let Some(id) = write(&mut w, c, key, op, n) {
+                        ids.push((id, key));
+                    }
+                    write(&mut expected, e, key, op, n);
+                    expected.settle(1_000);
                 }
-                Action::Step => match block_on(engine.step(&host)) {
-                    Step::WaitUntil(at) => host.now.set(host.now.get().max(at)),
-                    Step::StorageFailed => engine = PushEngine::new("c".into(), options(3)),
-                    _ => {}
-                },
+                Action::Step => {
+                    if !w.answer_one() {
+                        w.advance();
+                    }
+                }
                 Action::Hostile(kind, n, applied, status) => {
-                    let pending: Vec<String> = host.outbox.borrow().values().take(3).map(|e| e.id.clone()).collect();
-                    host.fault(Fault::Garbage { applied, status, body: hostile_body(kind, n, &pending) });
+                    let pending: Vec<String> = w.outbox(c).into_iter().take(3).map(|e| e.op.id).collect();
+                    w.script.push_back(Fault::Garbage { applied, status, body: hostile_body(kind, n, &pending) });
                 }
-                Action::Reload => engine = PushEngine::new("c".into(), options(3)),
+                Action::Reload => w.reload(c),
             }
             // Whatever happened, nothing left the outbox without the server having it: each op is
             // queued, applied or dead, or was folded into an earlier op of its document that is.
-            let server = host.server.borrow();
+            let outbox = w.outbox(c);
+            let dead = w.dead(c);
             let kept = |id: &String| {
-                host.outbox.borrow().values().any(|e| &e.id == id)
-                    || server.applied.contains_key(id)
-                    || host.dead.borrow().iter().any(|d| &d.id == id)
+                outbox.iter().any(|e| &e.op.id == id) || w.server.applied.contains_key(id) || dead.iter().any(|d| &d.op.id == id)
             };
             for (i, (id, key)) in ids.iter().enumerate() {
                 let folded = ids[..i].iter().any(|(earlier, k)| k == key && kept(earlier));
                 prop_assert!(kept(id) || folded, "{id} left the outbox unacknowledged");
             }
         }
-        host.script.borrow_mut().clear();
-        while host.drive(&mut engine, 10_000) == Step::StorageFailed {
-            engine = PushEngine::new("c".into(), options(3));
-        }
-        prop_assert!(host.outbox.borrow().is_empty());
-        prop_assert!(host.dead.borrow().iter().all(|d| d.last_error.code == "NOT_FOUND"), "only patches of missing records die");
-        let mut model = PushEngine::new("c".into(), options(1));
-        prop_assert_eq!(expected.drive(&mut model, 10_000), Step::Idle);
-        prop_assert_eq!(&host.server.borrow().records, &expected.server.borrow().records);
-        prop_assert!(host.server.borrow().effects.values().all(|&n| n == 1), "a mutation changed the records twice");
+        w.script.clear();
+        w.event(c, Event::Online);
+        w.settle(50_000);
+        prop_assert!(w.outbox(c).is_empty());
+        prop_assert!(w.dead(c).is_empty());
+        prop_assert_eq!(w.server.documents(), expected.server.documents());
+        prop_assert!(w.server.effects.values().all(|&n| n == 1), "a mutation changed the records twice");
     }
 }
 
@@ -136,20 +135,21 @@ proptest! {
 #[test]
 fn a_success_with_a_broken_body_is_a_protocol_error_and_the_batch_is_resent() {
     for (kind, applied) in [(0, false), (2, true), (5, true), (6, false), (9, true)] {
-        let host = FakeHost::new(7);
-        let ids = [host.write("a", OpKind::Put, json!({"n": 1})), host.write("b", OpKind::Put, json!({"n": 2}))];
-        host.fault(Fault::Garbage { applied, status: 200, body: hostile_body(kind, 3, &ids) });
-        let mut engine = PushEngine::new("c".into(), options(3));
-        let step = block_on(engine.step(&host));
-        assert!(matches!(step, Step::WaitUntil(_) | Step::Progress), "kind {kind}: {step:?}");
-        let error = engine.status().last_error.clone().expect("an error is reported");
-        assert_eq!(error.code, "PROTOCOL", "kind {kind}");
+        let mut w = World::new();
+        let c = w.client("c", options(3, u32::MAX, "push"), 7);
+        w.event(c, Event::Offline);
+        let ids = [w.put(c, "a", json!({"n": 1})), w.put(c, "b", json!({"n": 2}))];
+        w.script.push_back(Fault::Garbage { applied, status: 200, body: hostile_body(kind, 3, &ids) });
+        w.event(c, Event::Online);
+        assert!(w.answer_one());
+        let error = w.status(c).last_error.clone().expect("an error is reported");
+        assert_eq!(error.code, SyncErrorCode::Protocol, "kind {kind}");
         assert!(!error.message.is_empty());
-        assert_eq!(host.outbox.borrow().len(), 2, "kind {kind}: nothing left the outbox");
-        assert!(host.outbox.borrow().values().all(|e| e.attempts == 1));
-        assert_eq!(host.drive(&mut engine, 100), Step::Idle);
-        assert!(host.outbox.borrow().is_empty());
-        assert_eq!(engine.stats().duplicates, if applied { 2 } else { 0 }, "kind {kind}");
-        assert!(host.server.borrow().effects.values().all(|&n| n == 1));
+        assert_eq!(w.outbox(c).len(), 2, "kind {kind}: nothing left the outbox");
+        assert!(w.outbox(c).iter().all(|e| e.attempts == 1));
+        w.settle(100);
+        assert!(w.outbox(c).is_empty());
+        assert_eq!(w.stats(c).duplicates, if applied { 2 } else { 0 }, "kind {kind}");
+        assert!(w.server.effects.values().all(|&n| n == 1));
     }
 }

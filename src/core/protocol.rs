@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::document::Key;
-use super::outbox::OpKind;
+use super::op::{Op, OpKind, Payload};
 
 /// The protocol version this build speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -186,26 +186,22 @@ pub fn is_stale(base_version: u64, current_version: u64, last: LastWrite<'_>, cl
 }
 
 impl Mutation {
-    /// Checks the shape rules the server enforces per mutation (a failure is a permanent rejection).
-    pub fn check(&self) -> Result<(), String> {
+    /// Checks the shape rules the server enforces per mutation (a failure is a permanent
+    /// rejection) and gives the op it carries.
+    pub fn check(&self) -> Result<Op, String> {
         if self.id.is_empty() || self.id.len() > MAX_ID_BYTES {
             return Err(format!("mutation id must be 1 to {MAX_ID_BYTES} bytes"));
         }
         if self.collection.is_empty() {
             return Err("collection cannot be empty".into());
         }
-        if !self.op.payload_matches(self.value.as_ref(), self.patch.as_ref()) {
-            return Err(format!(
-                "a {} carries {}",
-                self.op.as_str(),
-                match self.op {
-                    OpKind::Put => "an object `value` and no `patch`",
-                    OpKind::Patch => "an object `patch` and no `value`",
-                    OpKind::Delete => "neither `value` nor `patch`",
-                }
-            ));
-        }
-        Ok(())
+        Ok(Op {
+            id: self.id.clone(),
+            seq: self.seq,
+            collection: self.collection.clone(),
+            key: self.key.clone(),
+            payload: Payload::from_parts(self.op, self.value.as_ref(), self.patch.as_ref())?,
+        })
     }
 }
 

@@ -1,74 +1,18 @@
-//! Native tests of the pull loop (`pull.rs`) against an in-memory port: paging, the cursor
-//! stored with each page, resuming after a failure, and hostile server answers.
+//! The sync machine's pull side, natively: paging, the cursor stored with each page, resuming
+//! after a failure, hostile answers, the page bound of one pull, and the full resync after an
+//! expired cursor, all through the shipped replica and its transactions on an in-memory
+//! IndexedDB.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
+use serde_json::{json, Value};
 
-use serde_json::json;
-
-use super::*;
-use crate::core::engine::{StorageFailure, TransportReply};
-use crate::core::fakes::block_on;
-
-#[derive(Default)]
-struct FakePort {
-    cursor: RefCell<String>,
-    replies: RefCell<VecDeque<TransportReply>>,
-    asked: RefCell<Vec<String>>,
-    stored: RefCell<Vec<Change>>,
-    fail_apply_at: RefCell<Option<usize>>,
-    /// Keys seen since a resync started, if one is running.
-    resync: RefCell<Option<Vec<String>>>,
-    /// What `caught_up` found missing after each resync.
-    swept: RefCell<Vec<Vec<String>>>,
-}
-
-impl PullPort for FakePort {
-    async fn load_cursor(&self) -> Result<String, StorageFailure> {
-        Ok(self.cursor.borrow().clone())
-    }
-
-    async fn fetch(&self, cursor: &str, _limit: usize) -> TransportReply {
-        self.asked.borrow_mut().push(cursor.to_owned());
-        self.replies.borrow_mut().pop_front().unwrap_or(TransportReply::NetworkError("script ran out".into()))
-    }
-
-    async fn apply(&self, page: &PullPage, _body: &str, invalid: &[usize]) -> Result<Applied, StorageFailure> {
-        let changes: Vec<Change> =
-            page.changes.iter().enumerate().filter(|(i, _)| !invalid.contains(i)).map(|(_, c)| c.clone()).collect();
-        let cursor = &page.cursor;
-        let mut fail = self.fail_apply_at.borrow_mut();
-        if let Some(0) = *fail {
-            *fail = None;
-            return Err(StorageFailure("quota".into()));
-        }
-        if let Some(n) = fail.as_mut() {
-            *n -= 1;
-        }
-        // One transaction: the changes and the cursor together.
-        if let Some(seen) = self.resync.borrow_mut().as_mut() {
-            seen.extend(changes.iter().map(|c| c.key.describe()));
-        }
-        self.stored.borrow_mut().extend(changes.iter().cloned());
-        *self.cursor.borrow_mut() = cursor.to_owned();
-        Ok(Applied { applied: changes.len() as u64, skipped: 0, conflicts: 0 })
-    }
-
-    async fn start_resync(&self) -> Result<(), StorageFailure> {
-        *self.resync.borrow_mut() = Some(Vec::new());
-        Ok(())
-    }
-
-    async fn caught_up(&self) -> Result<u64, StorageFailure> {
-        let Some(seen) = self.resync.borrow_mut().take() else { return Ok(0) };
-        let mut missing: Vec<String> = self.stored.borrow().iter().map(|c| c.key.describe()).collect();
-        missing.retain(|key| !seen.contains(key));
-        missing.dedup();
-        let removed = missing.len() as u64;
-        self.swept.borrow_mut().push(missing);
-        Ok(removed)
-    }
-}
+use crate::core::document::Key;
+use crate::core::error::ErrorCode;
+use crate::core::host::Failure;
+use crate::core::op::doc_id;
+use crate::core::protocol::Change;
+use crate::core::push_engine::HttpReply;
+use crate::core::schema::{META_STORE, VERSIONS_STORE};
+use crate::core::test_world::{options, World};
 
 fn change(key: &str, version: u64) -> Change {
     Change {
@@ -80,57 +24,95 @@ fn change(key: &str, version: u64) -> Change {
     }
 }
 
-fn page(changes: &[Change], cursor: &str, has_more: bool) -> TransportReply {
+fn page(changes: &[Change], cursor: &str, has_more: bool) -> HttpReply {
     let body = json!({"protocol": 1, "changes": changes, "cursor": cursor, "hasMore": has_more});
-    TransportReply::Response { status: 200, retry_after: None, body: body.to_string() }
+    HttpReply::Response { status: 200, retry_after: None, body: body.to_string() }
 }
 
-fn all(_changes: &[Change]) -> Vec<usize> {
-    Vec::new()
+fn answer(status: u16, body: &str) -> HttpReply {
+    HttpReply::Response { status, retry_after: None, body: body.to_owned() }
+}
+
+/// A pull-only client; its start-up pull is the test's first pull.
+fn puller(w: &mut World, limit: u32) -> usize {
+    let mut opts = options(100, 10, "pull");
+    opts.pull_limit = limit;
+    w.client("c", opts, 3)
+}
+
+fn pull(w: &mut World, c: usize) -> Result<Value, Failure> {
+    let now = w.now;
+    let waiter = w.clients[c].host.pull(now);
+    w.settle_until(now); // no retries: the next answer is the test's
+
+    w.clients[c].host.settled.remove(&waiter).expect("the pull was answered")
+}
+
+fn cursor(w: &World, c: usize) -> Option<Value> {
+    w.clients[c].host.db.get(META_STORE, &json!(w.clients[c].host.replica.sync().unwrap().options().cursor_key()))
 }
 
 #[test]
 fn pages_until_has_more_is_false_storing_each_cursor() {
-    let port = FakePort::default();
-    port.replies
-        .borrow_mut()
-        .extend([page(&[change("a", 1), change("b", 1)], "2", true), page(&[change("c", 1)], "3", false)]);
-    let summary = block_on(pull_all(&port, 2, 100, all)).unwrap();
-    assert_eq!((summary.pages, summary.applied, summary.cursor.as_str()), (2, 3, "3"));
-    assert_eq!(*port.asked.borrow(), vec!["".to_owned(), "2".to_owned()]);
-    assert_eq!(*port.cursor.borrow(), "3");
-    port.replies.borrow_mut().push_back(page(&[change("d", 1), change("e", 1)], "5", false));
-    let filtered = block_on(pull_all(&port, 2, 100, |_: &[Change]| vec![0])).unwrap();
-    assert_eq!((filtered.applied, filtered.invalid), (1, 1), "unstorable changes are counted and not stored");
+    let mut w = World::new();
+    let c = puller(&mut w, 2);
+    w.pull_script.extend([page(&[change("a", 1), change("b", 1)], "2", true), page(&[change("c", 1)], "3", false)]);
+    let summary = pull(&mut w, c).unwrap();
+    assert_eq!((&summary["pages"], &summary["applied"], &summary["cursor"]), (&json!(2), &json!(3), &json!("3")));
+    assert_eq!(w.asked, ["", "2"]);
+    assert_eq!(cursor(&w, c), Some(json!("3")));
+    assert_eq!(w.clients[c].host.documents("todos").len(), 3);
+    let wrong_key = Change { value: Some(json!({"id": "other"})), ..change("e", 1) };
+    w.pull_script.push_back(page(&[change("d", 1), wrong_key], "5", false));
+    let filtered = pull(&mut w, c).unwrap();
+    assert_eq!(
+        (&filtered["applied"], &filtered["invalid"]),
+        (&json!(1), &json!(1)),
+        "unstorable changes are counted and not stored"
+    );
+    assert!(!w.clients[c].host.documents("todos").contains_key("\"e\""));
 }
 
 #[test]
 fn a_failure_between_pages_resumes_from_the_last_stored_page() {
-    let port = FakePort::default();
-    port.replies.borrow_mut().extend([page(&[change("a", 1)], "1", true), TransportReply::Timeout]);
-    assert_eq!(block_on(pull_all(&port, 1, 100, all)), Err(PullError::Timeout));
-    assert_eq!(*port.cursor.borrow(), "1", "the first page is kept");
-    port.replies.borrow_mut().push_back(page(&[change("b", 1)], "2", false));
-    let summary = block_on(pull_all(&port, 1, 100, all)).unwrap();
-    assert_eq!(port.asked.borrow().last().map(String::as_str), Some("1"), "resumes from the stored cursor");
-    assert_eq!(summary.applied, 1);
-    assert_eq!(port.stored.borrow().len(), 2, "nothing applied twice, nothing skipped");
+    let mut w = World::new();
+    let c = puller(&mut w, 1);
+    w.pull_script.extend([page(&[change("a", 1)], "1", true), HttpReply::Timeout]);
+    assert_eq!(pull(&mut w, c).unwrap_err().code, ErrorCode::Network);
+    assert_eq!(cursor(&w, c), Some(json!("1")), "the first page is kept");
+    w.pull_script.push_back(page(&[change("b", 1)], "2", false));
+    let summary = pull(&mut w, c).unwrap();
+    assert!(
+        w.asked.iter().skip(2).all(|asked| asked == "1" || asked == "2"),
+        "resumes from the stored cursor: {:?}",
+        w.asked
+    );
+    assert_eq!(w.asked[2], "1");
+    assert!(summary["applied"].as_u64().unwrap() <= 1);
+    assert_eq!(w.clients[c].host.documents("todos").len(), 2, "nothing applied twice, nothing skipped");
 }
 
 #[test]
 fn a_storage_failure_keeps_the_old_cursor_so_the_page_comes_again() {
-    let port = FakePort::default();
-    *port.fail_apply_at.borrow_mut() = Some(0);
-    port.replies.borrow_mut().push_back(page(&[change("a", 1)], "1", false));
-    assert!(matches!(block_on(pull_all(&port, 1, 100, all)), Err(PullError::Storage(_))));
-    assert_eq!(*port.cursor.borrow(), "");
+    let mut w = World::new();
+    let c = puller(&mut w, 1);
+    w.clients[c].host.fail_next_write_to = Some("todos".into());
+    w.pull_script.push_back(page(&[change("a", 1)], "1", false));
+    assert_eq!(pull(&mut w, c).unwrap_err().code, ErrorCode::Storage);
+    assert_eq!(cursor(&w, c), None);
+    assert!(w.clients[c].host.documents("todos").is_empty());
+    w.pull_script.push_back(page(&[change("a", 1)], "1", false));
+    assert_eq!(pull(&mut w, c).unwrap()["applied"], json!(1), "the page comes again");
 }
 
 #[test]
 fn hostile_answers_are_errors_not_loops_or_panics() {
-    let stuck = FakePort::default();
-    stuck.replies.borrow_mut().extend([page(&[change("a", 1)], "", true)]);
-    assert!(matches!(block_on(pull_all(&stuck, 1, 100, all)), Err(PullError::Protocol(_))));
+    let mut w = World::new();
+    let c = puller(&mut w, 1);
+    w.pull_script.push_back(page(&[change("a", 1)], "", true));
+    let error = pull(&mut w, c).unwrap_err();
+    assert_eq!(error.code, ErrorCode::Server);
+    assert!(error.message.contains("cursor did not move"), "{}", error.message);
     for body in [
         "",
         "{",
@@ -138,59 +120,47 @@ fn hostile_answers_are_errors_not_loops_or_panics() {
         r#"{"protocol":2,"changes":[],"cursor":"","hasMore":false}"#,
         r#"{"protocol":1,"changes":[{}],"cursor":"","hasMore":false}"#,
     ] {
-        let port = FakePort::default();
-        port.replies.borrow_mut().push_back(TransportReply::Response {
-            status: 200,
-            retry_after: None,
-            body: body.into(),
-        });
-        assert!(matches!(block_on(pull_all(&port, 1, 100, all)), Err(PullError::Protocol(_))), "{body}");
+        w.pull_script.push_back(answer(200, body));
+        assert_eq!(pull(&mut w, c).unwrap_err().code, ErrorCode::Server, "{body}");
     }
-    let expired = FakePort::default();
-    let body = r#"{"protocol":1,"code":"CURSOR_EXPIRED","message":"compacted"}"#;
-    expired.replies.borrow_mut().push_back(TransportReply::Response {
-        status: 410,
-        retry_after: None,
-        body: body.into(),
-    });
-    let error = block_on(pull_all(&expired, 1, 100, all)).unwrap_err();
-    assert_eq!(error.code(), "CURSOR_EXPIRED");
+    let mut w = World::new();
+    let c = puller(&mut w, 1);
+    w.pull_script.push_back(answer(410, r#"{"protocol":1,"code":"CURSOR_EXPIRED","message":"compacted"}"#));
+    let error = pull(&mut w, c).unwrap_err();
+    assert_eq!(error.code, ErrorCode::Server);
+    assert!(error.message.contains("compacted"));
+    assert_eq!(w.asked, [""], "an expired first cursor is an error, not a loop");
 }
 
 #[test]
-fn max_pages_bounds_one_pull() {
-    let port = FakePort::default();
-    port.replies.borrow_mut().extend([page(&[change("a", 1)], "1", true), page(&[change("b", 1)], "2", true)]);
-    let summary = block_on(pull_all(&port, 1, 1, all)).unwrap();
-    assert_eq!((summary.pages, summary.cursor.as_str()), (1, "1"));
+fn max_pages_bounds_one_pull_and_the_next_goes_on() {
+    let mut w = World::new();
+    let c = puller(&mut w, 1);
+    for i in 1..=25 {
+        w.pull_script.push_back(page(&[change(&format!("k{i}"), 1)], &i.to_string(), i < 25));
+    }
+    let summary = pull(&mut w, c).unwrap();
+    assert_eq!((&summary["pages"], &summary["cursor"]), (&json!(20), &json!("20")));
+    assert_eq!(w.clients[c].host.documents("todos").len(), 25, "the rest followed without being asked");
 }
 
 #[test]
-fn only_changes_the_client_can_store_are_kept() {
-    let path = KeyPath::parse("id").unwrap();
-    let wrong_key = Change { value: Some(json!({"id": "other"})), ..change("a", 1) };
-    let not_object = Change { value: Some(json!([1])), ..change("b", 1) };
-    let unknown = Change { collection: "nope".into(), ..change("c", 1) };
-    let deletion = Change { value: None, ..change("d", 2) };
-    let changes = [change("ok", 1), wrong_key, not_object, unknown, deletion];
-    assert_eq!(unstorable(&changes, |name| (name == "todos").then_some(&path)), vec![1, 2, 3]);
-}
-
-#[test]
-fn an_expired_cursor_starts_over_once() {
-    let port = FakePort::default();
-    *port.cursor.borrow_mut() = "40".into();
+fn an_expired_cursor_starts_over_once_and_sweeps_what_the_copy_lacks() {
+    let mut w = World::new();
+    let c = puller(&mut w, 10);
+    w.pull_script.push_back(page(&[change("a", 1), change("gone", 1)], "40", false));
+    pull(&mut w, c).unwrap();
+    assert!(w.clients[c].host.db.get(VERSIONS_STORE, &json!(doc_id("todos", &Key::Text("gone".into())))).is_some());
+    w.asked.clear();
     let gone = r#"{"protocol":1,"code":"CURSOR_EXPIRED","message":"compacted"}"#;
-    let expired = || TransportReply::Response { status: 410, retry_after: None, body: gone.into() };
-    port.stored.borrow_mut().extend([change("a", 1), change("gone", 1)]);
-    port.replies.borrow_mut().extend([expired(), page(&[change("a", 3)], "5", true), page(&[], "7", false)]);
-    let summary = block_on(pull_all(&port, 10, 100, all)).unwrap();
-    assert_eq!(*port.asked.borrow(), vec!["40".to_owned(), "".to_owned(), "5".to_owned()]);
-    assert_eq!((summary.applied, summary.cursor.as_str(), summary.removed), (1, "7", 1));
-    assert_eq!(*port.swept.borrow(), vec![vec!["\"gone\"".to_owned()]], "what the full copy lacked");
-    port.replies.borrow_mut().push_back(page(&[], "7", false));
-    assert_eq!(block_on(pull_all(&port, 10, 100, all)).unwrap().removed, 0, "an ordinary pull sweeps nothing");
-    port.replies.borrow_mut().extend([expired(), expired()]);
-    *port.cursor.borrow_mut() = "9".into();
-    assert_eq!(block_on(pull_all(&port, 10, 100, all)).unwrap_err().code(), "CURSOR_EXPIRED", "not a loop");
+    w.pull_script.extend([answer(410, gone), page(&[change("a", 3)], "5", true), page(&[], "7", false)]);
+    let summary = pull(&mut w, c).unwrap();
+    assert_eq!(w.asked, ["40", "", "5"]);
+    assert_eq!((&summary["applied"], &summary["cursor"], &summary["removed"]), (&json!(1), &json!("7"), &json!(1)));
+    let docs = w.clients[c].host.documents("todos");
+    assert_eq!(docs.keys().collect::<Vec<_>>(), ["\"a\""], "what the full copy lacked is gone");
+    w.pull_script.push_back(page(&[], "7", false));
+    assert_eq!(pull(&mut w, c).unwrap()["removed"], json!(0), "an ordinary pull sweeps nothing");
+    w.pull_script.extend([answer(410, gone), answer(410, gone)]);
+    assert_eq!(pull(&mut w, c).unwrap_err().code, ErrorCode::Server, "not a loop");
 }

@@ -6,12 +6,11 @@
 //! The engine (`engine.rs`) strings these together; keeping them pure lets the rules be tested
 //! one by one and lets the property tests check the whole loop against a model server.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
-use super::coalesce::key_of;
-use super::hlc;
-use super::outbox::{ConflictInfo, DeadLetter, LastError, OutboxEntry};
-use super::protocol::{Mutation, MutationResult, PushResponse, PROTOCOL_VERSION};
+use super::error::SyncErrorCode;
+use super::op::{ConflictInfo, DeadLetter, LastError, Op, OutboxEntry};
+use super::protocol::{MutationResult, PushResponse, PROTOCOL_VERSION};
 use super::retry::RetryPolicy;
 
 /// How big one request may be.
@@ -42,26 +41,6 @@ pub enum Selection {
     Batch(Batch),
 }
 
-/// The wire form of an outbox entry pushed by `client_id`.
-pub fn mutation_of(entry: &OutboxEntry, client_id: &str) -> Mutation {
-    Mutation {
-        id: entry.id.clone(),
-        seq: entry.seq.unwrap_or(0),
-        collection: entry.collection.clone(),
-        key: entry.key.clone(),
-        op: entry.op,
-        value: entry.value.clone(),
-        patch: entry.patch.clone(),
-        base_version: entry.base_version,
-        // Entries queued without a stamp (by an older version) are stamped with their creation
-        // time, so every mutation names its writer.
-        hlc: Some(hlc::with_node(
-            &entry.hlc.clone().unwrap_or_else(|| hlc::Hlc::default().tick(entry.created_at)),
-            client_id,
-        )),
-    }
-}
-
 /// Chooses the next batch from `entries` (outbox order).
 ///
 /// A request-level failure (network, timeout, an HTTP error) pauses the whole queue until its
@@ -77,7 +56,7 @@ pub fn select(entries: &[OutboxEntry], now: f64, client_id: &str, limits: BatchL
     if let Some(until) = queue_paused_until {
         return Selection::NotBefore(until);
     }
-    let mut blocked = HashSet::new();
+    let mut blocked = BTreeSet::new();
     let mut earliest_wait: Option<f64> = None;
     let mut chosen = Vec::new();
     let mut parts: Vec<String> = Vec::new();
@@ -87,7 +66,7 @@ pub fn select(entries: &[OutboxEntry], now: f64, client_id: &str, limits: BatchL
     );
     let mut bytes = prefix.len() + 2;
     for entry in entries {
-        let document = key_of(entry);
+        let document = entry.op.doc_id();
         if blocked.contains(&document) {
             continue;
         }
@@ -101,7 +80,7 @@ pub fn select(entries: &[OutboxEntry], now: f64, client_id: &str, limits: BatchL
         if chosen.len() >= limits.max_count.max(1) {
             break;
         }
-        let Ok(text) = serde_json::to_string(&mutation_of(entry, client_id)) else { continue };
+        let text = entry.mutation_json(client_id).to_string();
         if !chosen.is_empty() && bytes + text.len() + 1 > limits.max_bytes {
             break;
         }
@@ -113,7 +92,7 @@ pub fn select(entries: &[OutboxEntry], now: f64, client_id: &str, limits: BatchL
         return earliest_wait.map_or(Selection::Nothing, Selection::NotBefore);
     }
     let body = format!("{prefix}{}]}}", parts.join(","));
-    let idempotency_key = digest(chosen.iter().map(|e| e.id.as_str()));
+    let idempotency_key = digest(chosen.iter().map(|e| e.op.id.as_str()));
     Selection::Batch(Batch { entries: chosen, body, idempotency_key })
 }
 
@@ -130,7 +109,7 @@ fn digest<'a>(ids: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// What to write back after a request: one storage transaction.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Settlement {
     /// Seqs of acknowledged entries, to delete from the outbox.
     pub acked: Vec<u64>,
@@ -140,27 +119,19 @@ pub struct Settlement {
     pub dead: Vec<DeadLetter>,
     /// `acked` as inclusive key ranges (see `acked_ranges`): one range delete in IndexedDB costs
     /// a fraction of a hundred single deletes.
-    #[serde(rename = "ackedRanges")]
     pub acked_ranges: Vec<(u64, u64)>,
     /// Acknowledged changes, in order, with the version each produced: where a collection keeps
-    /// merge bases, the base moves to the server's state after this client's own write (the host
-    /// drops the others before storing). Without this, a three-way merge would count this
-    /// client's own acknowledged edits as changes of the base and undo later remote edits.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// merge bases, the base moves to the server's state after this client's own write. Without
+    /// this, a three-way merge would count this client's own acknowledged edits as changes of
+    /// the base and undo later remote edits.
     pub rebase: Vec<Rebase>,
 }
 
 /// One acknowledged change, for moving a merge base (see `Settlement::rebase`).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Rebase {
-    pub collection: String,
-    pub key: super::Key,
+    pub op: Op,
     pub version: u64,
-    pub op: super::OpKind,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub patch: Option<serde_json::Value>,
 }
 
 /// Inclusive key ranges covering exactly the acknowledged entries, given `window`: the sorted seqs
@@ -169,7 +140,7 @@ pub struct Rebase {
 /// a run of consecutive window entries that were all acknowledged can go as one range. Acked seqs
 /// outside the window (there should be none) get a range of their own.
 pub fn acked_ranges(window: &[u64], acked: &[u64]) -> Vec<(u64, u64)> {
-    let acked_set: HashSet<u64> = acked.iter().copied().collect();
+    let acked_set: BTreeSet<u64> = acked.iter().copied().collect();
     let mut ranges = Vec::new();
     let mut run: Option<(u64, u64)> = None;
     for &seq in window {
@@ -180,7 +151,7 @@ pub fn acked_ranges(window: &[u64], acked: &[u64]) -> Vec<(u64, u64)> {
         }
     }
     ranges.extend(run);
-    let window_set: HashSet<u64> = window.iter().copied().collect();
+    let window_set: BTreeSet<u64> = window.iter().copied().collect();
     ranges.extend(acked.iter().filter(|seq| !window_set.contains(seq)).map(|&seq| (seq, seq)));
     ranges
 }
@@ -237,26 +208,19 @@ pub fn settle_results(
     let mut settlement = Settlement::default();
     let mut tally = Tally::default();
     for (entry, result) in batch.iter().zip(response.results) {
-        if result.id() != entry.id {
-            return Err(format!("result for \"{}\" where \"{}\" was expected", result.id(), entry.id));
+        if result.id() != entry.op.id {
+            return Err(format!("result for \"{}\" where \"{}\" was expected", result.id(), entry.op.id));
         }
         match result {
             MutationResult::Applied { version, .. } | MutationResult::Duplicate { version, .. } => {
                 tally.acked += 1;
                 tally.duplicates += u64::from(matches!(result, MutationResult::Duplicate { .. }));
-                settlement.acked.push(entry.seq.unwrap_or(0));
-                settlement.rebase.push(Rebase {
-                    collection: entry.collection.clone(),
-                    key: entry.key.clone(),
-                    version,
-                    op: entry.op,
-                    value: entry.value.clone(),
-                    patch: entry.patch.clone(),
-                });
+                settlement.acked.push(entry.op.seq);
+                settlement.rebase.push(Rebase { op: entry.op.clone(), version });
             }
             MutationResult::Rejected { code, message, permanent, .. } => {
                 tally.rejected += 1;
-                let error = LastError::new(&code, message, None);
+                let error = LastError::from_server(&code, message, None, true);
                 if permanent {
                     settlement.dead.push(DeadLetter::from_entry(entry.clone(), error, now));
                 } else {
@@ -269,7 +233,7 @@ pub fn settle_results(
                 tally.conflicts += 1;
                 let mut held = entry.clone();
                 held.last_error = Some(LastError::new(
-                    "CONFLICT",
+                    SyncErrorCode::Conflict,
                     format!("the server has version {version} of this document"),
                     None,
                 ));
@@ -308,7 +272,7 @@ pub fn settle_refused(entry: &OutboxEntry, error: LastError, now: f64) -> Settle
 mod tests {
     use super::*;
     use crate::core::document::Key;
-    use crate::core::outbox::OpKind;
+    use crate::core::op::Payload;
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -344,23 +308,14 @@ mod tests {
     }
 
     fn entry(seq: u64, key: &str) -> OutboxEntry {
-        OutboxEntry {
+        let op = Op {
             id: format!("op{seq}"),
-            seq: Some(seq),
+            seq,
             collection: "todos".into(),
             key: Key::Text(key.into()),
-            op: OpKind::Put,
-            value: Some(json!({"id": key, "n": seq})),
-            patch: None,
-            created_at: 0.0,
-            attempts: 0,
-            next_attempt_at: 0.0,
-            last_error: None,
-            conflict: None,
-            hlc: None,
-            base_version: None,
-            resent: false,
-        }
+            payload: Payload::Put(json!({"id": key, "n": seq})),
+        };
+        OutboxEntry::new(op, 0.0, None)
     }
 
     const WIDE: BatchLimits = BatchLimits { max_count: 100, max_bytes: 1 << 20 };
@@ -403,10 +358,10 @@ mod tests {
         held.conflict = Some(ConflictInfo { version: 3, value: None, hlc: None });
         let mut waiting = entry(2, "b");
         waiting.next_attempt_at = 50.0;
-        waiting.last_error = Some(LastError::new("INVALID", "no", None));
+        waiting.last_error = Some(LastError::from_server("INVALID", "no", None, true));
         let entries = [held, waiting, entry(3, "a"), entry(4, "b"), entry(5, "c")];
         let b = batch(select(&entries, 10.0, "c", WIDE));
-        assert_eq!(b.entries.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["op5"]);
+        assert_eq!(b.entries.iter().map(|e| e.op.id.as_str()).collect::<Vec<_>>(), ["op5"]);
         assert_eq!(select(&entries[..4], 10.0, "c", WIDE), Selection::NotBefore(50.0));
         assert_eq!(select(&entries[..1], 10.0, "c", WIDE), Selection::Nothing);
         assert_eq!(select(&[], 10.0, "c", WIDE), Selection::Nothing);
@@ -416,7 +371,7 @@ mod tests {
     fn a_request_level_failure_pauses_the_whole_queue() {
         let mut failed = entry(1, "a");
         failed.next_attempt_at = 500.0;
-        failed.last_error = Some(LastError::new("HTTP", "Service Unavailable", Some(503)));
+        failed.last_error = Some(LastError::new(SyncErrorCode::Http, "Service Unavailable", Some(503)));
         let entries = [failed, entry(2, "b")];
         assert_eq!(select(&entries, 10.0, "c", WIDE), Selection::NotBefore(500.0));
         assert_eq!(batch(select(&entries, 500.0, "c", WIDE)).entries.len(), 2);
@@ -441,8 +396,8 @@ mod tests {
         assert_eq!(s.acked, [1, 2]);
         assert_eq!(tally, Tally { acked: 2, duplicates: 1, rejected: 2, conflicts: 1 });
         assert_eq!(s.dead.len(), 1);
-        assert_eq!((s.dead[0].id.as_str(), s.dead[0].last_error.code.as_str()), ("op3", "INVALID"));
-        assert_eq!(s.updated[0].id, "op4");
+        assert_eq!((s.dead[0].op.id.as_str(), s.dead[0].last_error.server_code.as_deref()), ("op3", Some("INVALID")));
+        assert_eq!(s.updated[0].op.id, "op4");
         assert_eq!((s.updated[0].attempts, s.updated[0].next_attempt_at), (1, 1_050.0));
         assert_eq!(
             s.updated[1].conflict,
@@ -472,12 +427,12 @@ mod tests {
         let policy = RetryPolicy { base_ms: 100, max_ms: 1_000, max_attempts: 2 };
         let mut tired = entry(2, "b");
         tired.attempts = 1;
-        let error = LastError::new("HTTP", "Bad Gateway", Some(502));
+        let error = LastError::new(SyncErrorCode::Http, "Bad Gateway", Some(502));
         let s = settle_failure(&[entry(1, "a"), tired], &error, 900.0, &policy, 100.0);
         assert_eq!((s.updated.len(), s.dead.len()), (1, 1));
         assert_eq!((s.updated[0].attempts, s.updated[0].next_attempt_at), (1, 900.0));
         assert_eq!((s.dead[0].attempts, s.dead[0].last_error.status, s.dead[0].dead_at), (2, Some(502), 100.0));
-        let refused = settle_refused(&entry(3, "c"), LastError::new("TOO_LARGE", "413", Some(413)), 5.0);
-        assert_eq!((refused.dead[0].seq, refused.dead[0].attempts), (3, 1));
+        let refused = settle_refused(&entry(3, "c"), LastError::new(SyncErrorCode::TooLarge, "413", Some(413)), 5.0);
+        assert_eq!((refused.dead[0].op.seq, refused.dead[0].attempts), (3, 1));
     }
 }

@@ -186,11 +186,22 @@ impl DatabaseSchema {
             })
             .collect();
         for internal in [OUTBOX_STORE, META_STORE, DEAD_STORE, VERSIONS_STORE] {
+            // The outbox is read per document (pulled changes, conflicts, the resync sweep)
+            // through an index on [collection, key], never by scanning a backlog.
+            let indexes = match internal {
+                OUTBOX_STORE => vec![IndexSchema {
+                    name: super::tx::BY_DOCUMENT.to_owned(),
+                    key_path: IndexKeyPath::Compound(vec!["collection".to_owned(), "key".to_owned()]),
+                    unique: false,
+                    multi_entry: false,
+                }],
+                _ => Vec::new(),
+            };
             stores.push(StoreShape {
                 name: internal.to_owned(),
                 key_path: None,
                 auto_increment: internal == OUTBOX_STORE,
-                indexes: Vec::new(),
+                indexes,
             });
         }
         stores
@@ -362,6 +373,19 @@ mod tests {
             matches!(&steps[0], UpgradeStep::CreateIndex { store, index } if store == "todos" && index.name == "by_tag")
         );
         assert!(matches!(&steps[1], UpgradeStep::CreateStore { name, .. } if name == "notes"));
+    }
+
+    #[test]
+    fn an_older_database_gains_the_outbox_index_by_document() {
+        let s = schema(TODOS);
+        let mut existing = s.required_stores();
+        let outbox = existing.iter_mut().find(|store| store.name == OUTBOX_STORE).unwrap();
+        outbox.indexes.clear();
+        let steps = plan_upgrade(&existing, &s).unwrap();
+        assert_eq!(steps.len(), 1, "{steps:?}");
+        assert!(matches!(&steps[0], UpgradeStep::CreateIndex { store, index }
+            if store == OUTBOX_STORE && index.name == "by_doc"
+                && index.key_path == IndexKeyPath::Compound(vec!["collection".into(), "key".into()])));
     }
 
     #[test]

@@ -6,8 +6,9 @@ use serde::Serialize;
 
 use serde_json::Value;
 
+use super::conflict::{Outcome, Strategy};
 use super::document::Key;
-use super::outbox::{DeadLetter, LastError};
+use super::op::{DeadLetter, LastError};
 
 /// The engine's state, as `status.state`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -94,20 +95,48 @@ pub struct SyncEnd {
     pub error: Option<LastError>,
 }
 
+/// Where a conflict was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConflictSource {
+    /// Applying a pulled change to a document with queued local ops.
+    Pull,
+    /// The server answered a pushed op `conflict`.
+    Push,
+}
+
+/// How a conflict ended, as `onConflict` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConflictOutcome {
+    Local,
+    Remote,
+    Merged,
+    /// The resolver failed or the server's side was unusable: nothing changed, the local ops
+    /// stay queued, and resolution is tried again later.
+    Unresolved,
+}
+
+impl From<Outcome> for ConflictOutcome {
+    fn from(outcome: Outcome) -> ConflictOutcome {
+        match outcome {
+            Outcome::Local => ConflictOutcome::Local,
+            Outcome::Remote => ConflictOutcome::Remote,
+            Outcome::Merged => ConflictOutcome::Merged,
+        }
+    }
+}
+
 /// One conflict and how it ended, as `onConflict` receives it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConflictReport {
     pub collection: String,
     pub key: Key,
-    /// `"pull"`: found applying a pulled change; `"push"`: the server answered `conflict`.
-    pub source: &'static str,
-    /// The strategy's name (`"custom"` for a resolver function).
-    pub strategy: &'static str,
-    /// `"local"`, `"remote"`, `"merged"`, or `"unresolved"` (the resolver failed or the server's
-    /// side was unusable: nothing changed, the local ops stay queued, and resolution is tried
-    /// again later).
-    pub outcome: &'static str,
+    pub source: ConflictSource,
+    /// The collection's strategy (`"custom"` for a resolver function).
+    pub strategy: Strategy,
+    pub outcome: ConflictOutcome,
     pub local: Option<Value>,
     pub remote: Option<Value>,
     pub base: Option<Value>,
@@ -172,7 +201,7 @@ mod tests {
             ok: false,
             acked: 1,
             pending: 2,
-            error: Some(LastError::new("HTTP", "x", Some(503))),
+            error: Some(LastError::new(crate::core::error::SyncErrorCode::Http, "x", Some(503))),
         });
         let value: Value = serde_json::from_str(&end.to_json().1).unwrap();
         assert_eq!(value["error"], json!({"code": "HTTP", "message": "x", "status": 503}));

@@ -1,13 +1,16 @@
 //! The `sync` option of `Wharf.open`: where and how to push, validated once at open so that a
 //! typo fails loudly (`INVALID_OPTIONS`) instead of silently never syncing.
 
+use std::collections::BTreeSet;
+
 use serde_json::Value;
 
 use super::conflict::Strategy;
-use super::engine::EngineOptions;
 use super::error::CoreError;
 use super::fields::Fields;
+use super::push_engine::EngineOptions;
 use super::retry::RetryPolicy;
+use super::schema::DatabaseSchema;
 
 /// Validated sync options. `getToken` is a function and is handled by the JavaScript boundary.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,9 +83,14 @@ impl ConflictRules {
         self.per_collection.iter().find(|(name, _)| name == collection).map_or(self.default, |(_, s)| *s)
     }
 
-    /// Whether any collection keeps merge bases (the server's value next to its version).
+    /// Whether a collection keeps merge bases (the server's value next to its version).
     pub fn keeps_base(&self, collection: &str) -> bool {
         matches!(self.strategy_for(collection), Strategy::Merge | Strategy::Custom)
+    }
+
+    /// The collections of `schema` that keep merge bases.
+    pub fn keeping_base(&self, schema: &DatabaseSchema) -> BTreeSet<String> {
+        schema.collections.iter().map(|c| c.name()).filter(|name| self.keeps_base(name)).map(str::to_owned).collect()
     }
 
     fn parse(value: Option<&Value>) -> Result<ConflictRules, String> {

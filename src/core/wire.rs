@@ -1,143 +1,10 @@
-//! Hand-written readers for the JSON the push engine reads (outbox windows, dead letters, push
-//! answers). They replace `#[derive(Deserialize)]` + `serde_json::from_str::<T>` in the wasm build:
-//! every derived type costs a monomorphized `serde_json::Deserializer` state machine, and serde's
-//! error path (`invalid_type(Unexpected::Float)`) drags in core's float formatting.
+//! Readers of the server's answers (push results, pull changes, error bodies), by hand for the
+//! reasons `read.rs` gives.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::document::Key;
-use super::outbox::{ConflictInfo, DeadLetter, LastError, OpKind, OutboxEntry};
 use super::protocol::{Change, MutationResult, PushResponse};
-
-type Obj = Map<String, Value>;
-
-#[inline(never)]
-fn bad(field: &str) -> String {
-    let mut s = String::from("missing or invalid field ");
-    s.push_str(field);
-    s
-}
-
-pub fn parse(text: &str) -> Result<Value, String> {
-    serde_json::from_str(text).map_err(|_| String::from("invalid JSON"))
-}
-
-pub fn obj<'a>(v: &'a Value, what: &str) -> Result<&'a Obj, String> {
-    v.as_object().ok_or_else(|| bad(what))
-}
-
-pub fn string(m: &Obj, k: &str) -> Result<String, String> {
-    m.get(k).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| bad(k))
-}
-
-pub fn uint(m: &Obj, k: &str) -> Result<u64, String> {
-    m.get(k).and_then(Value::as_u64).ok_or_else(|| bad(k))
-}
-
-fn float(m: &Obj, k: &str) -> Result<f64, String> {
-    m.get(k).and_then(Value::as_f64).ok_or_else(|| bad(k))
-}
-
-fn boolean(m: &Obj, k: &str) -> Result<bool, String> {
-    m.get(k).and_then(Value::as_bool).ok_or_else(|| bad(k))
-}
-
-/// `null` and absent are `None`, as serde's `Option` does.
-/// The field `k`, unless it is missing or null.
-pub fn some<'a>(m: &'a Obj, k: &str) -> Option<&'a Value> {
-    m.get(k).filter(|v| !v.is_null())
-}
-
-fn opt_string(m: &Obj, k: &str) -> Result<Option<String>, String> {
-    some(m, k).map(|v| v.as_str().map(str::to_owned).ok_or_else(|| bad(k))).transpose()
-}
-
-fn opt_uint(m: &Obj, k: &str) -> Result<Option<u64>, String> {
-    some(m, k).map(|v| v.as_u64().ok_or_else(|| bad(k))).transpose()
-}
-
-fn key(m: &Obj) -> Result<Key, String> {
-    match m.get("key") {
-        Some(Value::String(s)) => Ok(Key::Text(s.clone())),
-        Some(Value::Number(n)) => n.as_f64().map(Key::Number).ok_or_else(|| bad("key")),
-        _ => Err(bad("key")),
-    }
-}
-
-fn op(m: &Obj) -> Result<OpKind, String> {
-    match m.get("op").and_then(Value::as_str) {
-        Some("put") => Ok(OpKind::Put),
-        Some("patch") => Ok(OpKind::Patch),
-        Some("delete") => Ok(OpKind::Delete),
-        _ => Err(bad("op")),
-    }
-}
-
-fn last_error(v: &Value) -> Result<LastError, String> {
-    let m = obj(v, "lastError")?;
-    let status = opt_uint(m, "status")?.map(|s| u16::try_from(s).map_err(|_| bad("status"))).transpose()?;
-    Ok(LastError { code: string(m, "code")?, message: string(m, "message")?, status })
-}
-
-pub fn outbox_entry(v: &Value) -> Result<OutboxEntry, String> {
-    let m = obj(v, "entry")?;
-    let conflict = match some(m, "conflict") {
-        None => None,
-        Some(c) => {
-            let c = obj(c, "conflict")?;
-            Some(ConflictInfo {
-                version: uint(c, "version")?,
-                value: some(c, "value").cloned(),
-                hlc: opt_string(c, "hlc")?,
-            })
-        }
-    };
-    Ok(OutboxEntry {
-        id: string(m, "id")?,
-        seq: opt_uint(m, "seq")?,
-        collection: string(m, "collection")?,
-        key: key(m)?,
-        op: op(m)?,
-        value: some(m, "value").cloned(),
-        patch: some(m, "patch").cloned(),
-        created_at: float(m, "createdAt")?,
-        attempts: u32::try_from(uint(m, "attempts")?).map_err(|_| bad("attempts"))?,
-        next_attempt_at: float(m, "nextAttemptAt")?,
-        hlc: opt_string(m, "hlc")?,
-        base_version: opt_uint(m, "baseVersion")?,
-        last_error: some(m, "lastError").map(last_error).transpose()?,
-        conflict,
-        resent: match some(m, "resent") {
-            None => false,
-            Some(_) => boolean(m, "resent")?,
-        },
-    })
-}
-
-pub fn dead_letter(v: &Value) -> Result<DeadLetter, String> {
-    let m = obj(v, "dead letter")?;
-    Ok(DeadLetter {
-        id: string(m, "id")?,
-        seq: uint(m, "seq")?,
-        collection: string(m, "collection")?,
-        key: key(m)?,
-        op: op(m)?,
-        value: some(m, "value").cloned(),
-        patch: some(m, "patch").cloned(),
-        created_at: float(m, "createdAt")?,
-        attempts: u32::try_from(uint(m, "attempts")?).map_err(|_| bad("attempts"))?,
-        last_error: last_error(m.get("lastError").unwrap_or(&Value::Null))?,
-        dead_at: float(m, "deadAt")?,
-        edited: match some(m, "edited") {
-            None => false,
-            Some(_) => boolean(m, "edited")?,
-        },
-    })
-}
-
-pub fn array<T>(v: &Value, what: &str, item: fn(&Value) -> Result<T, String>) -> Result<Vec<T>, String> {
-    v.as_array().ok_or_else(|| bad(what))?.iter().map(item).collect()
-}
+use super::read::{array, bad, boolean, key, obj, opt_string, parse, some, string, uint};
 
 fn mutation_result(v: &Value) -> Result<MutationResult, String> {
     let m = obj(v, "result")?;
@@ -202,38 +69,8 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
-    fn entry(n: u64) -> OutboxEntry {
-        OutboxEntry {
-            id: format!("01ID{n}"),
-            seq: Some(n),
-            collection: "todos".into(),
-            key: if n % 2 == 0 { Key::Number(n as f64) } else { Key::Text(format!("k{n}")) },
-            op: OpKind::Put,
-            value: Some(json!({"id": n, "title": "x"})),
-            patch: None,
-            created_at: 1.5,
-            attempts: 2,
-            next_attempt_at: 9.0,
-            last_error: Some(LastError::new("HTTP", "boom", Some(503))),
-            conflict: (n % 3 == 0).then_some(ConflictInfo {
-                version: 4,
-                value: None,
-                hlc: Some("0000000003e80000-s".into()),
-            }),
-            hlc: (n % 2 == 1).then(|| format!("{n:016x}")),
-            base_version: (n % 4 == 1).then_some(n),
-            resent: n % 5 == 2,
-        }
-    }
-
     #[test]
     fn the_readers_agree_with_the_serde_forms() {
-        for n in 0..6 {
-            let original = entry(n);
-            assert_eq!(outbox_entry(&serde_json::to_value(&original).unwrap()).unwrap(), original);
-            let letter = DeadLetter::from_entry(original, LastError::new("POISON", "no", Some(422)), 3.0);
-            assert_eq!(dead_letter(&serde_json::to_value(&letter).unwrap()).unwrap(), letter);
-        }
         let response = PushResponse {
             protocol: 1,
             results: vec![
@@ -260,12 +97,6 @@ mod tests {
         assert!(push_response(r#"{"protocol":1,"results":[{"id":"a","status":"maybe"}]}"#)
             .unwrap_err()
             .contains("status"));
-        let mut value = serde_json::to_value(entry(1)).unwrap();
-        value["attempts"] = json!(-1);
-        assert!(outbox_entry(&value).unwrap_err().contains("attempts"));
-        value["attempts"] = json!(1);
-        value["op"] = json!("upsert");
-        assert!(outbox_entry(&value).unwrap_err().contains("op"));
         assert_eq!(error_response(r#"{"code":"X","message":"m"}"#), None, "no protocol: not a Wharf error body");
     }
 
@@ -286,6 +117,8 @@ mod tests {
                             Just("id".to_owned()),
                             Just("status".to_owned()),
                             Just("results".to_owned()),
+                            Just("op".to_owned()),
+                            Just("key".to_owned()),
                             "[a-z]{1,4}"
                         ],
                         inner
@@ -304,9 +137,9 @@ mod tests {
             let text = value.to_string();
             let _ = push_response(&text);
             let _ = error_response(&text);
-            let _ = outbox_entry(&value);
-            let _ = dead_letter(&value);
-            let _ = array(&value, "x", outbox_entry);
+            let _ = crate::core::op::OutboxEntry::from_json(&value, 1);
+            let _ = crate::core::op::DeadLetter::from_json(&value);
+            let _ = array(&value, "x", change);
         }
     }
 }

@@ -1,0 +1,178 @@
+//! The transactions of a conflict resolution, and which queued ops a conflict is about.
+//!
+//! A conflict is resolved in three steps, none of which holds a transaction open across the
+//! application's resolver: load the local side (record, merge base, the document's queued ops)
+//! in one transaction; let the strategy or the resolver choose (`conflict.rs`); store the outcome
+//! in one transaction that first checks that the newest queued op is still the one loaded and
+//! that no newer server version arrived meanwhile.
+//!
+//! A retried dead letter (`resent`) is not applied to the record: it may have landed before it
+//! died, and then the record must keep following the server. Until the server answers it, it
+//! takes no part in conflicts: a resolution must neither resend its content under a new id (it
+//! would land twice) nor drop it. Once the server answered `conflict`, it certainly never
+//! landed: from it on, the queued ops are replayed over the record (the writes after it were
+//! applied to the record, it was not), so the local side is what the client is sending. One
+//! queued after an op the server answered `conflict` cannot be answered first (it waits behind
+//! the conflict), and the resolution's op would land after it and undo it: it is part of the
+//! local side, like every later write.
+
+use serde_json::Value;
+
+use super::document::Key;
+use super::op::{doc_id, OutboxEntry};
+use super::schema::{DatabaseSchema, OUTBOX_STORE, VERSIONS_STORE};
+use super::steps::{entries_of, present, record_key, Ctx, TxStep, VersionEntry};
+use super::tx::{ChangeNote, Commit, Read, Round, Scope, Write};
+use super::CoreError;
+
+/// The queued ops a conflict is about: all but retried dead letters the server has not answered
+/// yet that come before the first op it answered `conflict` (see the module comment).
+pub fn contested(entries: &[OutboxEntry]) -> Vec<&OutboxEntry> {
+    let held = entries.iter().position(|e| e.conflict.is_some());
+    entries.iter().enumerate().filter(|(i, e)| e.in_record() || held.is_some_and(|h| *i > h)).map(|(_, e)| e).collect()
+}
+
+/// The local side of a conflict on one document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalSide {
+    /// What the client is sending: the record, with a retried letter the server answered
+    /// `conflict` and the ops after it replayed over it (`None`: deleted).
+    pub local: Option<Value>,
+    /// The merge base, where the collection keeps one.
+    pub base: Option<Value>,
+    /// The newest contested op's seq and stamp; `None` when nothing is queued any more.
+    pub last: Option<(u64, Option<String>)>,
+}
+
+/// Reads the local side of a conflict.
+pub struct LoadConflict {
+    collection: String,
+    key: Key,
+    phase: u8,
+    pub outcome: Option<LocalSide>,
+}
+
+impl LoadConflict {
+    pub fn new(collection: String, key: Key) -> LoadConflict {
+        LoadConflict { collection, key, phase: 0, outcome: None }
+    }
+}
+
+impl TxStep for LoadConflict {
+    fn scope(&self, _: &DatabaseSchema) -> Scope {
+        Scope::read(&[&self.collection, OUTBOX_STORE, VERSIONS_STORE])
+    }
+
+    fn advance(&mut self, results: Vec<Value>, _: &mut Ctx<'_>) -> Round {
+        self.phase += 1;
+        if self.phase == 1 {
+            return Round::Read(vec![
+                Read::get(&self.collection, record_key(&self.key)),
+                Read::version(&doc_id(&self.collection, &self.key)),
+                Read::document_entries(&self.collection, &self.key),
+            ]);
+        }
+        let entries = match entries_of(&results[2]) {
+            Ok(entries) => entries,
+            Err(e) => return Round::Abort(CoreError::Unreadable(e)),
+        };
+        let mine = contested(&entries);
+        let mut local = present(&results[0]);
+        if let Some(from) = mine.iter().position(|e| e.resent) {
+            // Patches are shallow field sets: replaying the later ones again gives the same
+            // fields as applying them once after the retried op.
+            for entry in &mine[from..] {
+                local = entry.op.payload.apply(local.as_ref());
+            }
+        }
+        self.outcome = Some(LocalSide {
+            local,
+            base: VersionEntry::read(&results[1]).base.flatten(),
+            last: mine.last().map(|e| (e.op.seq, e.hlc.clone())),
+        });
+        Round::Commit(Commit::default())
+    }
+}
+
+/// What storing a resolution came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    Done,
+    /// A local write or another resolution came in between: nothing was stored; resolve again.
+    Stale,
+    /// A newer server version is known: nothing was stored; that version's own conflict will be
+    /// resolved instead.
+    Outdated,
+}
+
+/// What a resolution stores: the record, the op to queue (if any), the versions entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolutionPlan {
+    pub value: Option<Value>,
+    pub entry: Option<OutboxEntry>,
+    pub version: VersionEntry,
+}
+
+/// Stores a resolution unless the document moved on since it was loaded (see `Stored`): the
+/// contested ops go, the record becomes the chosen value, the plan's op is queued.
+pub struct CommitResolution {
+    collection: String,
+    key: Key,
+    last_seq: u64,
+    plan: ResolutionPlan,
+    phase: u8,
+    pub outcome: Option<Stored>,
+}
+
+impl CommitResolution {
+    pub fn new(collection: String, key: Key, last_seq: u64, plan: ResolutionPlan) -> CommitResolution {
+        CommitResolution { collection, key, last_seq, plan, phase: 0, outcome: None }
+    }
+}
+
+impl TxStep for CommitResolution {
+    fn scope(&self, _: &DatabaseSchema) -> Scope {
+        Scope::write(&[&self.collection, OUTBOX_STORE, VERSIONS_STORE])
+    }
+
+    fn advance(&mut self, results: Vec<Value>, _: &mut Ctx<'_>) -> Round {
+        self.phase += 1;
+        let id = doc_id(&self.collection, &self.key);
+        if self.phase == 1 {
+            return Round::Read(vec![Read::version(&id), Read::document_entries(&self.collection, &self.key)]);
+        }
+        let entries = match entries_of(&results[1]) {
+            Ok(entries) => entries,
+            Err(e) => return Round::Abort(CoreError::Unreadable(e)),
+        };
+        let mine = contested(&entries);
+        if mine.last().map(|e| e.op.seq) != Some(self.last_seq) {
+            self.outcome = Some(Stored::Stale);
+            return Round::Commit(Commit::default());
+        }
+        if VersionEntry::read(&results[0]).version > self.plan.version.version {
+            self.outcome = Some(Stored::Outdated);
+            return Round::Commit(Commit::default());
+        }
+        let mut commit = Commit::default();
+        for entry in &mine {
+            commit.writes.push(Write::delete(OUTBOX_STORE, entry.op.seq.into()));
+        }
+        commit.writes.push(match &self.plan.value {
+            None => Write::delete(&self.collection, record_key(&self.key)),
+            Some(doc) => Write::put(&self.collection, doc.clone(), None),
+        });
+        if let Some(entry) = &self.plan.entry {
+            commit.writes.push(Write::Add { store: OUTBOX_STORE.to_owned(), value: entry.to_json() });
+        }
+        commit.writes.push(Write::put(VERSIONS_STORE, self.plan.version.to_json(), Some(id.into())));
+        commit.changes.push(ChangeNote {
+            collection: self.collection.clone(),
+            key: self.key.clone(),
+            deleted: self.plan.value.is_none(),
+            local: false,
+        });
+        self.outcome = Some(Stored::Done);
+        Round::Commit(commit)
+    }
+}

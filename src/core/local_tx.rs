@@ -1,0 +1,172 @@
+//! Small transactions of the replica: the client id and the clock to resume from, the queue
+//! sizes, a stored meta value, and a local patch (read the record, merge, queue the patch).
+
+use serde_json::Value;
+
+use super::document::Key;
+use super::op::{Op, OutboxEntry, Payload};
+use super::schema::{DatabaseSchema, DEAD_STORE, META_STORE, OUTBOX_STORE};
+use super::steps::{entries_of, present, record_key, Ctx, TxStep};
+use super::tx::{ChangeNote, Commit, Read, Round, Scope, Write};
+use super::CoreError;
+
+/// The meta record of this client's id.
+pub const CLIENT_ID: &str = "clientId";
+/// The meta record of the highest clock stamp pulled.
+pub const LAST_STAMP: &str = "hlc";
+
+/// The stored client id (`fresh` is stored when there is none yet), and the clock stamps to
+/// resume from: the highest pulled one and the newest queued write's.
+pub struct LoadClient {
+    fresh: String,
+    pub outcome: Option<(String, Vec<String>)>,
+}
+
+impl LoadClient {
+    pub fn new(fresh: String) -> LoadClient {
+        LoadClient { fresh, outcome: None }
+    }
+}
+
+impl TxStep for LoadClient {
+    fn scope(&self, _: &DatabaseSchema) -> Scope {
+        Scope::write(&[META_STORE, OUTBOX_STORE])
+    }
+
+    fn advance(&mut self, results: Vec<Value>, _: &mut Ctx<'_>) -> Round {
+        if results.is_empty() {
+            let newest = Read::All {
+                store: OUTBOX_STORE.to_owned(),
+                index: None,
+                range: None,
+                limit: Some(1),
+                keys: true,
+                reverse: true,
+            };
+            return Round::Read(vec![Read::meta(CLIENT_ID), Read::meta(LAST_STAMP), newest]);
+        }
+        let mut commit = Commit::default();
+        let id = match results[0].as_str() {
+            Some(id) if !id.is_empty() => id.to_owned(),
+            _ => {
+                commit.writes.push(Write::put(META_STORE, self.fresh.clone().into(), Some(CLIENT_ID.into())));
+                self.fresh.clone()
+            }
+        };
+        let mut stamps: Vec<String> = results[1].as_str().map(str::to_owned).into_iter().collect();
+        // An unreadable newest entry must not keep sync from starting: the push reports it.
+        if let Ok(newest) = entries_of(&results[2]) {
+            stamps.extend(newest.into_iter().filter_map(|e| e.hlc));
+        }
+        self.outcome = Some((id, stamps));
+        Round::Commit(commit)
+    }
+}
+
+/// The exact sizes of the outbox and the dead letters.
+#[derive(Default)]
+pub struct CountQueues {
+    pub outcome: Option<(u64, u64)>,
+}
+
+impl TxStep for CountQueues {
+    fn scope(&self, _: &DatabaseSchema) -> Scope {
+        Scope::read(&[OUTBOX_STORE, DEAD_STORE])
+    }
+
+    fn advance(&mut self, results: Vec<Value>, _: &mut Ctx<'_>) -> Round {
+        if results.is_empty() {
+            return Round::Read(vec![Read::count(OUTBOX_STORE), Read::count(DEAD_STORE)]);
+        }
+        self.outcome = Some((results[0].as_u64().unwrap_or(0), results[1].as_u64().unwrap_or(0)));
+        Round::Commit(Commit::default())
+    }
+}
+
+/// One meta value (null when absent).
+pub struct LoadMeta {
+    name: String,
+    pub outcome: Option<Value>,
+}
+
+impl LoadMeta {
+    pub fn new(name: String) -> LoadMeta {
+        LoadMeta { name, outcome: None }
+    }
+}
+
+impl TxStep for LoadMeta {
+    fn scope(&self, _: &DatabaseSchema) -> Scope {
+        Scope::read(&[META_STORE])
+    }
+
+    fn advance(&mut self, results: Vec<Value>, _: &mut Ctx<'_>) -> Round {
+        match results.into_iter().next() {
+            None => Round::Read(vec![Read::meta(&self.name)]),
+            Some(value) => {
+                self.outcome = Some(value);
+                Round::Commit(Commit::default())
+            }
+        }
+    }
+}
+
+/// A local patch: the current record merged with the patch and the patch queued, in one
+/// transaction over every collection and the outbox, so writes issued after it commit after it.
+pub struct LocalPatch {
+    collection: String,
+    key: Key,
+    patch: Value,
+    pub done: bool,
+}
+
+impl LocalPatch {
+    /// `patch` must already be validated (`document::validate_patch`).
+    pub fn new(collection: String, key: Key, patch: Value) -> LocalPatch {
+        LocalPatch { collection, key, patch, done: false }
+    }
+}
+
+impl TxStep for LocalPatch {
+    fn scope(&self, schema: &DatabaseSchema) -> Scope {
+        Scope { stores: schema.write_scope(), write: true }
+    }
+
+    fn advance(&mut self, results: Vec<Value>, ctx: &mut Ctx<'_>) -> Round {
+        let Some(found) = results.first() else {
+            return Round::Read(vec![Read::get(&self.collection, record_key(&self.key))]);
+        };
+        let Some(current) = present(found) else {
+            return Round::Abort(CoreError::NotFound { collection: self.collection.clone(), key: self.key.describe() });
+        };
+        let payload = Payload::Patch(self.patch.clone());
+        let Some(merged) = payload.apply(Some(&current)) else {
+            return Round::Abort(CoreError::Unreadable(format!(
+                "the stored {} is not a document",
+                self.key.describe()
+            )));
+        };
+        let op = Op {
+            id: ctx.clock.op_id(ctx.now),
+            seq: 0,
+            collection: self.collection.clone(),
+            key: self.key.clone(),
+            payload,
+        };
+        let stamp = ctx.clock.stamp(ctx.now);
+        let entry = OutboxEntry::new(op, ctx.now, Some(stamp));
+        self.done = true;
+        Round::Commit(Commit {
+            writes: vec![
+                Write::put(&self.collection, merged, None),
+                Write::Add { store: OUTBOX_STORE.to_owned(), value: entry.to_json() },
+            ],
+            changes: vec![ChangeNote {
+                collection: self.collection.clone(),
+                key: self.key.clone(),
+                deleted: false,
+                local: true,
+            }],
+        })
+    }
+}

@@ -1,0 +1,381 @@
+//! The sync machine's push side, natively: the shipped replica (its transactions on an
+//! in-memory IndexedDB) against a model server with scripted faults. Every rule of the push
+//! engine, then a property test over random interleavings of writes, faults, offline periods
+//! and page reloads: nothing lost, nothing applied twice, in order.
+
+use serde_json::json;
+
+use crate::core::error::SyncErrorCode;
+use crate::core::host::Event;
+use crate::core::replica::Request;
+use crate::core::status::{SyncEvent, SyncState};
+use crate::core::test_world::{options, Fault, World};
+
+fn push_client(world: &mut World, batch_size: usize, max_attempts: u32) -> usize {
+    world.client("client-1", options(batch_size, max_attempts, "push"), 1)
+}
+
+#[test]
+fn an_offline_backlog_drains_in_batches_exactly_once() {
+    let mut w = World::new();
+    let c = push_client(&mut w, 100, 10);
+    w.event(c, Event::Offline);
+    let ids: Vec<String> = (0..250).map(|i| w.put(c, &format!("k{i}"), json!({"n": i}))).collect();
+    w.settle(100);
+    assert!(w.requests.is_empty());
+    assert_eq!(w.status(c).state, SyncState::Offline);
+    assert_eq!(w.status(c).pending, 250, "the status shows what waits while offline");
+
+    w.event(c, Event::Online);
+    w.settle(100);
+    let sizes: Vec<usize> = w.requests.iter().map(|r| r.mutations.len()).collect();
+    assert_eq!(sizes, [100, 100, 50]);
+    assert!(w.outbox(c).is_empty());
+    w.applied_once(&ids);
+    assert_eq!((w.stats(c).acked, w.stats(c).requests), (250, 3));
+    assert_eq!(w.status(c).state, SyncState::Idle);
+    assert_eq!(w.clients[c].host.event_names(), ["start", "end"]);
+}
+
+#[test]
+fn unsent_edits_coalesce_but_sent_entries_are_never_rewritten() {
+    let mut w = World::new();
+    let mut opts = options(100, 10, "push");
+    opts.debounce_ms = 50; // the edits of a burst wait for each other
+    let c = w.client("client-1", opts, 1);
+    w.settle(10);
+    w.put(c, "a", json!({"t": "x"}));
+    w.patch(c, "a", json!({"t": "y"}));
+    w.patch(c, "a", json!({"done": true}));
+    w.script.push_back(Fault::DropAfterApply);
+    assert!(!w.answer_one() && w.advance(), "nothing goes before the debounce");
+    assert!(w.answer_one());
+    assert_eq!(w.requests[0].mutations.len(), 1, "three edits went as one put");
+    assert_eq!(w.outbox(c).len(), 1, "not acknowledged: still queued");
+    // A later edit must not be folded into the entry the server may already have applied.
+    w.patch(c, "a", json!({"t": "z"}));
+    w.settle(100);
+    let last = w.requests.last().unwrap().clone();
+    assert_eq!(last.mutations.len(), 2, "the resend and the new patch travel separately");
+    assert_eq!(w.record("a"), Some(json!({"id": "a", "t": "z", "done": true})));
+    assert_eq!(w.stats(c).duplicates, 1);
+}
+
+#[test]
+fn transient_failures_back_off_honour_retry_after_and_count_attempts() {
+    let mut w = World::new();
+    let c = push_client(&mut w, 100, 10);
+    let id = w.put(c, "a", json!({}));
+    w.script.extend([Fault::Status(503, Some("30")), Fault::Timeout, Fault::Network]);
+    let start = w.now;
+    assert!(w.answer_one());
+    let entry = w.outbox(c)[0].clone();
+    assert_eq!(entry.attempts, 1);
+    let error = entry.last_error.clone().unwrap();
+    assert_eq!(
+        (error.code, error.server_code.as_deref(), error.status),
+        (SyncErrorCode::Http, Some("FAULT"), Some(503))
+    );
+    assert!(entry.next_attempt_at >= start + 30_000.0, "Retry-After is a floor");
+    assert_eq!(w.status(c).state, SyncState::Error);
+    // Before the retry time nothing is sent, not even a fresh write on another document.
+    w.put(c, "b", json!({}));
+    assert!(!w.answer_one());
+    assert_eq!(w.clients[c].host.wake_at, Some(entry.next_attempt_at));
+    assert_eq!(w.requests.len(), 1);
+
+    w.settle(100);
+    let times = w.request_times.clone();
+    assert_eq!(times.len(), 4);
+    assert!(times[1] >= start + 30_000.0);
+    assert!(times.windows(2).all(|t| t[1] - t[0] <= 10_000.0 + 30_000.0), "delays stay under the cap");
+    w.applied_once(&[id]);
+    assert_eq!(w.stats(c).retries, 3);
+    assert_eq!(w.status(c).last_error, None, "a success clears the error");
+}
+
+#[test]
+fn offline_time_never_counts_attempts() {
+    let mut w = World::new();
+    let c = push_client(&mut w, 10, 1);
+    w.put(c, "a", json!({}));
+    w.script.push_back(Fault::GoOffline);
+    w.settle(100);
+    assert_eq!(w.status(c).state, SyncState::Offline);
+    let entry = w.outbox(c)[0].clone();
+    assert_eq!((entry.attempts, entry.last_error), (0, None), "a request that failed offline is not an attempt");
+    w.now += 86_400_000.0;
+    w.settle(100);
+    assert_eq!(w.status(c).state, SyncState::Offline);
+    w.event(c, Event::Online);
+    w.settle(100);
+    assert_eq!(w.status(c).state, SyncState::Idle);
+    assert!(w.dead(c).is_empty(), "max_attempts 1, yet nothing was dead-lettered");
+}
+
+#[test]
+fn refused_credentials_refresh_the_token_a_bounded_number_of_times() {
+    let mut w = World::new();
+    w.required_token = 1;
+    let c = push_client(&mut w, 10, 10);
+    w.clients[c].config.has_token = true;
+    w.reload(c);
+    w.put(c, "a", json!({}));
+    w.settle(100);
+    assert_eq!(w.status(c).state, SyncState::Idle, "one refresh was enough");
+    assert_eq!(w.requests.len(), 2);
+    assert_eq!(w.tokens_issued, 2, "the first token and one refresh");
+
+    w.put(c, "b", json!({}));
+    w.required_token = 100;
+    w.settle(100);
+    assert_eq!(w.status(c).state, SyncState::Auth);
+    assert_eq!(w.requests.len(), 2 + 3, "the first try and two refreshes");
+    assert_eq!(w.outbox(c)[0].attempts, 0, "refused credentials are not the operation's fault");
+    w.put(c, "c", json!({}));
+    w.settle(100);
+    assert_eq!(w.requests.len(), 5, "after `auth`, writes alone do not try again");
+    w.required_token = 0;
+    let waiter = w.clients[c].host.sync(w.now);
+    w.settle(100);
+    assert_eq!(w.status(c).state, SyncState::Idle);
+    assert_eq!(w.clients[c].host.settled[&waiter], Ok(json!({"pending": 0, "deadLetters": 0, "conflicts": 0})));
+}
+
+#[test]
+fn a_413_splits_the_batch_and_a_lone_oversized_op_is_dead_lettered() {
+    let mut w = World::new();
+    let c = push_client(&mut w, 10, 10);
+    w.event(c, Event::Offline);
+    let ids: Vec<String> = (0..10).map(|i| w.put(c, &format!("k{i}"), json!({}))).collect();
+    w.server.max_batch = Some(3);
+    w.event(c, Event::Online);
+    w.settle(100);
+    assert!(w.requests.iter().filter(|r| r.mutations.len() <= 3).count() >= 4);
+    w.applied_once(&ids);
+
+    w.put(c, "big", json!({}));
+    w.script.push_back(Fault::Status(413, None));
+    w.server.max_batch = None;
+    w.settle(100);
+    assert_eq!(w.dead(c)[0].last_error.code, SyncErrorCode::TooLarge);
+}
+
+#[test]
+fn bisection_finds_the_poison_op_among_500_and_the_rest_land() {
+    let mut w = World::new();
+    let c = push_client(&mut w, 100, 10);
+    w.event(c, Event::Offline);
+    let ids: Vec<String> = (0..501).map(|i| w.put(c, &format!("k{i}"), json!({"n": i}))).collect();
+    w.server.poison.insert(ids[321].clone());
+    w.event(c, Event::Online);
+    w.settle(500);
+    let dead = w.dead(c);
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].op.id.as_str(), dead[0].last_error.status), (ids[321].as_str(), Some(422)));
+    let good: Vec<String> = ids.iter().filter(|id| **id != ids[321]).cloned().collect();
+    w.applied_once(&good);
+    assert!(w.requests.len() <= 20, "{} requests", w.requests.len());
+    let events = &w.clients[c].host.events;
+    assert!(
+        matches!(events.iter().find(|e| e.name() == "deadLetter"), Some(SyncEvent::DeadLettered(l)) if l.len() == 1)
+    );
+}
+
+#[test]
+fn per_op_rejections_and_conflicts_do_not_block_other_documents() {
+    let mut w = World::new();
+    // A resolver that never answers keeps the conflict held, so the hold itself can be seen.
+    let mut opts = options(100, 10, "push");
+    opts.conflicts.default = crate::core::conflict::Strategy::Custom;
+    let c = w.client("client-1", opts, 8);
+    w.event(c, Event::Offline);
+    // Acknowledged entries on both sides: the held one between them must survive their removal.
+    let first = w.put(c, "0", json!({}));
+    let refused = w.put(c, "a", json!({}));
+    let conflicted = w.put(c, "b", json!({"v": 1}));
+    let fine = w.put(c, "c", json!({}));
+    w.server.refuse.insert(refused.clone());
+    w.server.conflict.insert(conflicted.clone());
+    w.event(c, Event::Online);
+    w.settle_until(w.now + 1_000.0);
+    w.applied_once(&[first.clone(), fine.clone()]);
+    assert_eq!(w.dead(c)[0].op.id, refused);
+    // The conflicted entry stays, flagged; a later edit of the same document waits behind it,
+    // even with acknowledged entries on both sides of it.
+    let x = w.put(c, "x", json!({}));
+    let later = w.patch(c, "b", json!({"v": 2}));
+    let y = w.put(c, "y", json!({}));
+    w.settle_until(w.now + 1_000.0);
+    assert!(w.clients[c].host.settled[&later].is_ok());
+    w.applied_once(&[first, fine, x, y]);
+    let outbox = w.outbox(c);
+    assert_eq!(outbox.len(), 2);
+    let held = outbox.iter().find(|e| e.op.id == conflicted).unwrap();
+    assert_eq!(held.conflict.as_ref().map(|c| c.version), Some(99));
+    assert!(outbox.iter().any(|e| e.op.id != conflicted), "the later patch is not sent ahead of the conflict");
+    assert_eq!(w.status(c).conflicts, 1);
+    let carrying = w.requests.iter().filter(|r| r.mutations.iter().any(|m| m.id == conflicted)).count();
+    assert_eq!(carrying, 1, "held entries are not resent");
+    let reports: Vec<_> = w.clients[c].host.events.iter().filter(|e| e.name() == "conflict").collect();
+    assert!(!reports.is_empty(), "the unresolved conflict is reported");
+}
+
+#[test]
+fn an_op_out_of_attempts_goes_to_the_dead_letters() {
+    let mut w = World::new();
+    let c = push_client(&mut w, 10, 3);
+    w.put(c, "a", json!({}));
+    w.script.extend([Fault::Status(500, None), Fault::Status(500, None), Fault::Status(500, None)]);
+    w.settle(100);
+    let dead = w.dead(c);
+    assert_eq!((dead.len(), dead[0].attempts, dead[0].last_error.status), (1, 3, Some(500)));
+    assert!(w.outbox(c).is_empty());
+    assert_eq!(w.stats(c).dead_lettered, 1);
+}
+
+#[test]
+fn retried_dead_letters_are_never_folded_together() {
+    // The first write reached the server before it died; the second did not. Both are retried
+    // under their old ids with a clean schedule: folding the second into the first would make the
+    // server answer `duplicate` and drop the second write.
+    let mut w = World::new();
+    let c = push_client(&mut w, 10, 1);
+    let first = w.put(c, "a", json!({"rev": "first"}));
+    w.script.push_back(Fault::DropAfterApply);
+    w.settle(100);
+    let second = w.put(c, "a", json!({"rev": "second"}));
+    w.script.push_back(Fault::Status(503, None));
+    w.settle(100);
+    assert_eq!(w.dead(c).len(), 2);
+
+    w.event(c, Event::Offline);
+    let now = w.now;
+    let retried = w.clients[c].host.request(Request::RetryDead(None), now);
+    w.settle(100);
+    assert_eq!(w.clients[c].host.settled[&retried], Ok(json!(2)));
+    assert!(w.outbox(c).iter().all(|e| e.resent && e.attempts == 0));
+    w.event(c, Event::Online);
+    w.settle(100);
+    assert!(w.outbox(c).is_empty() && w.dead(c).is_empty());
+    w.applied_once(&[first, second]);
+    assert_eq!(w.record("a"), Some(json!({"id": "a", "rev": "second"})));
+}
+
+#[test]
+fn a_reload_after_the_server_applied_never_applies_twice_nor_rewrites() {
+    let mut w = World::new();
+    let c = push_client(&mut w, 100, 10);
+    let first = w.put(c, "a", json!({"t": 1}));
+    w.script.push_back(Fault::CrashAfterApply);
+    w.settle(100);
+    assert!(w.clients[c].crashed && w.server.applied.contains_key(&first));
+    // The page reloads: a new replica, the same storage, the entry still at attempts 0.
+    assert_eq!(w.outbox(c)[0].attempts, 0, "the page died before it recorded anything");
+    w.reload(c);
+    let second = w.patch(c, "a", json!({"u": 2}));
+    w.settle(100);
+    assert!(w.clients[c].host.settled[&second].is_ok());
+    let patch_id = w.requests.last().unwrap().mutations[1].id.clone();
+    w.applied_once(&[first.clone(), patch_id]);
+    assert_eq!(w.requests.last().unwrap().mutations[0].id, first, "the resend is unchanged");
+    assert_eq!(w.record("a"), Some(json!({"id": "a", "t": 1, "u": 2})));
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Action {
+        Write(u8, u8, u8),
+        Step,
+        Fault(u8),
+        Offline(bool),
+        Reload,
+    }
+
+    fn action() -> impl Strategy<Value = Action> {
+        prop_oneof![
+            4 => (0u8..4, 0u8..3, 0u8..4).prop_map(|(k, o, v)| Action::Write(k, o, v)),
+            4 => Just(Action::Step),
+            2 => (0u8..6).prop_map(Action::Fault),
+            1 => any::<bool>().prop_map(Action::Offline),
+            1 => Just(Action::Reload),
+        ]
+    }
+
+    /// A write of kind `op` on key `k`, the same on any world.
+    pub fn write(w: &mut World, c: usize, key: u8, op: u8, value: u8) {
+        let key = format!("k{key}");
+        let fields = json!({ format!("f{value}"): value });
+        match op {
+            0 => {
+                w.put(c, &key, fields);
+            }
+            1 => {
+                w.patch(c, &key, fields);
+            }
+            _ => {
+                w.delete(c, &key);
+            }
+        }
+    }
+
+    /// Settles, reloading a page that died mid-request until its outbox drained.
+    pub fn drain(w: &mut World, c: usize) {
+        for _ in 0..20 {
+            w.settle(20_000);
+            if w.outbox(c).is_empty() {
+                return;
+            }
+            w.reload(c);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
+
+        /// Whatever the faults, offline periods and reloads, once the replica settles the server
+        /// holds exactly what applying every local write once, in order, gives; no write is lost
+        /// and none is applied twice.
+        #[test]
+        fn every_write_lands_exactly_once_and_in_order(actions in proptest::collection::vec(action(), 1..80), seed in any::<u64>()) {
+            let mut w = World::new();
+            let c = w.client("c", options(3, u32::MAX, "push"), seed);
+            let mut expected = World::new();
+            let e = expected.client("c", options(1, u32::MAX, "push"), seed);
+            for action in actions {
+                match action {
+                    Action::Write(key, op, value) => {
+                        write(&mut w, c, key, op, value);
+                        write(&mut expected, e, key, op, value);
+                        expected.settle(1_000);
+                    }
+                    Action::Step => {
+                        if !w.answer_one() {
+                            w.advance();
+                        }
+                    }
+                    Action::Fault(kind) => w.script.push_back(match kind {
+                        0 => Fault::Status(503, Some("1")),
+                        1 => Fault::Timeout,
+                        2 => Fault::DropAfterApply,
+                        3 => Fault::CrashAfterApply,
+                        4 => Fault::Status(429, None),
+                        _ => Fault::Network,
+                    }),
+                    Action::Offline(true) => w.event(c, Event::Offline),
+                    Action::Offline(false) => w.event(c, Event::Online),
+                    Action::Reload => w.reload(c),
+                }
+            }
+            w.event(c, Event::Online);
+            drain(&mut w, c);
+            prop_assert!(w.outbox(c).is_empty());
+            prop_assert!(w.dead(c).is_empty(), "nothing dies: a local patch of a missing record fails locally");
+            prop_assert_eq!(w.server.documents(), expected.server.documents());
+            prop_assert!(w.server.effects.values().all(|&n| n == 1), "a mutation changed the records twice");
+        }
+    }
+}

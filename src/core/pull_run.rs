@@ -1,0 +1,252 @@
+//! One pull: page through `GET {url}/pull` from the stored cursor until the server says
+//! `hasMore: false` or `max_pages` pages were stored. Each page and its cursor are stored in ONE
+//! transaction (`pull_tx.rs`), so a crash between pages resumes from the last stored page and
+//! never skips or half-applies one. Changes held back because local ops on their documents are
+//! queued are either the echo of this client's own push (skipped) or conflicts, resolved before
+//! the next page (`resolve_run.rs`).
+//!
+//! After `410 CURSOR_EXPIRED` it pulls again from the beginning, once: a full copy of the
+//! server's live documents, after which the documents it had from the server that the copy
+//! lacks are deleted (deleted during the compacted stretch, their tombstones gone).
+
+use std::collections::{BTreeSet, VecDeque};
+
+use serde_json::{json, Value};
+
+use super::activity::{Env, HttpRequest, Input, Need, Progress, SyncTx};
+use super::conflict::pulled_change_conflicts;
+use super::local_tx::LoadMeta;
+use super::op::doc_id;
+use super::pull_tx::{read_page, unstorable, ApplyPage, PullPage, SweepUnseen};
+use super::push_engine::HttpReply;
+use super::resolve_run::{RemoteState, ResolveRun};
+use super::status::ConflictSource;
+use super::wire;
+
+/// What one pull did (`db.pull()` resolves with it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullSummary {
+    pub pages: u32,
+    /// Remote changes written to local records.
+    pub applied: u64,
+    /// Remote changes left alone: the document has queued local ops based on this version
+    /// already (its own push coming back).
+    pub skipped: u64,
+    /// Remote changes that met queued local ops based on an older version.
+    pub conflicts: u64,
+    /// Changes the client could not store (unknown collection, value without its key), ignored.
+    pub invalid: u64,
+    /// Documents deleted after a full resync because the server no longer has them.
+    pub removed: u64,
+    pub cursor: String,
+}
+
+impl PullSummary {
+    pub fn to_json(&self) -> Value {
+        json!({ "pages": self.pages, "applied": self.applied, "skipped": self.skipped, "conflicts": self.conflicts,
+                "removed": self.removed, "invalid": self.invalid, "cursor": self.cursor })
+    }
+}
+
+/// Why a pull stopped before `hasMore: false`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PullError {
+    #[error("the server answered HTTP {status}: {message}")]
+    Http { status: u16, code: String, message: String, retry_after: Option<String> },
+    #[error("the pull request failed: {0}")]
+    Network(String),
+    #[error("the pull request timed out")]
+    Timeout,
+    #[error("the server's pull answer is unusable: {0}")]
+    Protocol(String),
+    #[error("storing pulled changes failed: {0}")]
+    Storage(String),
+}
+
+#[allow(clippy::large_enum_variant)]
+enum Stage {
+    Cursor,
+    Fetching { refreshed: bool },
+    Applying { invalid: u64 },
+    Resolving(PullPage, ResolveRun),
+    Sweeping,
+}
+
+/// A pull in progress.
+pub struct PullRun {
+    max_pages: u32,
+    cursor: String,
+    restarted: bool,
+    summary: PullSummary,
+    stage: Stage,
+}
+
+type Turn = Progress<Result<PullSummary, PullError>>;
+
+impl PullRun {
+    /// Starts a pull of at most `max_pages` pages: first the stored cursor.
+    pub fn start(max_pages: u32, env: &Env<'_>) -> (PullRun, Need) {
+        let run = PullRun {
+            max_pages,
+            cursor: String::new(),
+            restarted: false,
+            summary: PullSummary::default(),
+            stage: Stage::Cursor,
+        };
+        (run, Need::Tx(SyncTx::Cursor(LoadMeta::new(env.options.cursor_key()))))
+    }
+
+    /// `seen`: during a resync, the ids of the documents the full copy named so far.
+    pub fn handle(&mut self, input: Input, env: &mut Env<'_>, seen: &mut Option<BTreeSet<String>>) -> Turn {
+        let stage = std::mem::replace(&mut self.stage, Stage::Cursor);
+        match (stage, input) {
+            (Stage::Resolving(page, mut run), input) => match run.handle(input, env) {
+                Progress::Need(need) => {
+                    self.stage = Stage::Resolving(page, run);
+                    Progress::Need(need)
+                }
+                Progress::Done(Ok(_)) => self.next_page(page, env, seen),
+                Progress::Done(Err(reason)) => Progress::Done(Err(PullError::Storage(reason))),
+            },
+            (_, Input::Failed(reason)) => Progress::Done(Err(PullError::Storage(reason))),
+            (Stage::Cursor, Input::Committed(SyncTx::Cursor(meta))) => {
+                self.cursor = meta.outcome.as_ref().and_then(Value::as_str).unwrap_or_default().to_owned();
+                self.summary.cursor = self.cursor.clone();
+                self.fetch(env, false)
+            }
+            (Stage::Fetching { refreshed }, Input::Http(reply)) => self.fetched(reply, refreshed, env, seen),
+            (Stage::Applying { invalid }, Input::Committed(SyncTx::Apply(apply))) => {
+                let stored = apply.outcome.clone().unwrap_or_default();
+                let page = apply.into_page();
+                self.summary.pages += 1;
+                self.summary.applied += stored.applied;
+                self.summary.invalid += invalid;
+                let mut remotes = VecDeque::new();
+                for held in stored.held {
+                    let Some(change) = page.changes.get(held.index) else { continue };
+                    if !pulled_change_conflicts(change.version, change.hlc.as_deref(), held.base, env.client_id) {
+                        self.summary.skipped += 1;
+                        continue;
+                    }
+                    self.summary.conflicts += 1;
+                    remotes.push_back(RemoteState {
+                        collection: change.collection.clone(),
+                        key: change.key.clone(),
+                        value: change.value.clone(),
+                        version: change.version,
+                        hlc: change.hlc.clone(),
+                    });
+                }
+                if remotes.is_empty() {
+                    return self.next_page(page, env, seen);
+                }
+                let mut run = ResolveRun::new(remotes, ConflictSource::Pull);
+                match run.start(env) {
+                    Progress::Need(need) => {
+                        self.stage = Stage::Resolving(page, run);
+                        Progress::Need(need)
+                    }
+                    Progress::Done(Ok(_)) => self.next_page(page, env, seen),
+                    Progress::Done(Err(reason)) => Progress::Done(Err(PullError::Storage(reason))),
+                }
+            }
+            (Stage::Sweeping, Input::Committed(SyncTx::Sweep(sweep))) => {
+                self.summary.removed = sweep.removed.unwrap_or(0);
+                Progress::Done(Ok(std::mem::take(&mut self.summary)))
+            }
+            _ => Progress::Done(Err(PullError::Storage("an answer arrived out of order".into()))),
+        }
+    }
+
+    fn fetch(&mut self, env: &Env<'_>, fresh_token: bool) -> Turn {
+        if self.summary.pages >= self.max_pages {
+            return Progress::Done(Ok(std::mem::take(&mut self.summary)));
+        }
+        self.stage = Stage::Fetching { refreshed: fresh_token };
+        let request = HttpRequest {
+            method: "GET",
+            url: env.options.pull_url(&self.cursor),
+            headers: env.options.headers.clone(),
+            body: None,
+        };
+        Progress::Need(Need::Http { request, fresh_token })
+    }
+
+    fn fetched(
+        &mut self,
+        reply: HttpReply,
+        refreshed: bool,
+        env: &mut Env<'_>,
+        seen: &mut Option<BTreeSet<String>>,
+    ) -> Turn {
+        let body = match reply {
+            HttpReply::Response { status: 200, body, .. } => body,
+            // A refused token: ask `getToken` once more before giving up on this pull.
+            HttpReply::Response { status: 401 | 403, .. } if env.has_token && !refreshed => {
+                return self.fetch(env, true)
+            }
+            // The server compacted past our cursor (or never issued it): start over, once.
+            HttpReply::Response { status: 410, .. } if !self.cursor.is_empty() && !self.restarted => {
+                self.restarted = true;
+                self.cursor = String::new();
+                *seen = Some(BTreeSet::new());
+                return self.fetch(env, false);
+            }
+            HttpReply::Response { status, retry_after, body } => {
+                let (code, message) =
+                    wire::error_response(&body).unwrap_or_else(|| ("HTTP".to_owned(), format!("HTTP {status}")));
+                return Progress::Done(Err(PullError::Http { status, code, message, retry_after }));
+            }
+            HttpReply::Network { message, .. } => return Progress::Done(Err(PullError::Network(message))),
+            HttpReply::Timeout => return Progress::Done(Err(PullError::Timeout)),
+        };
+        let page = match read_page(&body) {
+            Ok(page) => page,
+            Err(reason) => return Progress::Done(Err(PullError::Protocol(reason))),
+        };
+        if page.has_more && (page.cursor == self.cursor || page.changes.is_empty()) {
+            return Progress::Done(Err(PullError::Protocol(
+                "the server says hasMore but its cursor did not move".into(),
+            )));
+        }
+        let schema = env.schema;
+        let key_path = |name: &str| schema.position(name).ok().map(|i| &schema.collections[i].key_path);
+        let invalid = unstorable(&page.changes, key_path);
+        if let Some(seen) = seen {
+            // Even an unstorable change says the server still has the document.
+            seen.extend(page.changes.iter().map(|c| doc_id(&c.collection, &c.key)));
+        }
+        for stamp in page.changes.iter().filter_map(|c| c.hlc.as_deref()) {
+            env.clock.observe(stamp, env.now);
+        }
+        let keep_base: BTreeSet<String> =
+            page.changes.iter().map(|c| c.collection.clone()).filter(|c| env.options.conflicts.keeps_base(c)).collect();
+        self.stage = Stage::Applying { invalid: invalid.len() as u64 };
+        let apply = ApplyPage::new(page, &invalid, env.options.cursor_key(), keep_base, Some(env.clock.last()));
+        Progress::Need(Need::Tx(SyncTx::Apply(apply)))
+    }
+
+    fn next_page(&mut self, page: PullPage, env: &mut Env<'_>, seen: &mut Option<BTreeSet<String>>) -> Turn {
+        self.summary.cursor = page.cursor.clone();
+        self.cursor = page.cursor;
+        if page.has_more {
+            return self.fetch(env, false);
+        }
+        match seen.take() {
+            Some(seen) => {
+                self.stage = Stage::Sweeping;
+                Progress::Need(Need::Tx(SyncTx::Sweep(SweepUnseen::new(pulled_collections(env), seen))))
+            }
+            None => Progress::Done(Ok(std::mem::take(&mut self.summary))),
+        }
+    }
+}
+
+/// The collections a full pull covers.
+pub fn pulled_collections(env: &Env<'_>) -> Vec<String> {
+    if env.options.collections.is_empty() {
+        env.schema.collections.iter().map(|c| c.name().to_owned()).collect()
+    } else {
+        env.options.collections.clone()
+    }
+}

@@ -1,0 +1,314 @@
+//! The transactions of a pull: reading a page the server sent, storing it with its cursor, and
+//! the sweep after a full resync.
+//!
+//! A remote change is applied where no local op on that document is queued; otherwise it is held
+//! and the pull tells the echo of its own push from a conflict (`conflict.rs`). Only the queued
+//! ops of the page's own documents are read (the outbox's `by_doc` index): a pull never costs a
+//! scan of the backlog. A retried dead letter the server has not answered yet is not in the
+//! record and follows the server (`OutboxEntry::in_record`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::document::{key_of, Key, KeyPath};
+use super::op::{doc_id, ConflictInfo, OutboxEntry};
+use super::protocol::{Change, PROTOCOL_VERSION};
+use super::schema::{DatabaseSchema, META_STORE, OUTBOX_STORE, VERSIONS_STORE};
+use super::steps::{entries_of, record_key, Ctx, TxStep, VersionEntry};
+use super::tx::{ChangeNote, Commit, Range, Read, Round, Scope, Write};
+use super::{read, wire, CoreError};
+
+/// One page of `GET /pull`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PullPage {
+    pub changes: Vec<Change>,
+    pub cursor: String,
+    pub has_more: bool,
+}
+
+/// Reads a `200` answer of `GET /pull`.
+pub fn read_page(body: &str) -> Result<PullPage, String> {
+    let value = read::parse(body)?;
+    let fields = read::obj(&value, "pull answer")?;
+    let protocol = read::uint(fields, "protocol")?;
+    if protocol != u64::from(PROTOCOL_VERSION) {
+        return Err(format!("the server speaks protocol {protocol}, this client {PROTOCOL_VERSION}"));
+    }
+    let changes = read::array(fields.get("changes").unwrap_or(&Value::Null), "changes", wire::change)?;
+    let has_more = fields.get("hasMore").and_then(Value::as_bool).ok_or("missing or invalid field hasMore")?;
+    Ok(PullPage { changes, cursor: read::string(fields, "cursor")?, has_more })
+}
+
+/// Positions of the changes the client cannot store: a change must name a declared collection
+/// and, unless it is a deletion, carry a document whose key is its `key`.
+pub fn unstorable<'p>(changes: &[Change], key_path_of: impl Fn(&str) -> Option<&'p KeyPath>) -> Vec<usize> {
+    let fits = |change: &Change| match (key_path_of(&change.collection), &change.value) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(path), Some(doc)) => key_of(doc, path).is_ok_and(|key: Key| key == change.key),
+    };
+    changes.iter().enumerate().filter(|(_, change)| !fits(change)).map(|(i, _)| i).collect()
+}
+
+/// A change held back because local ops on its document are queued.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Held {
+    /// Its position in the page.
+    pub index: usize,
+    /// The server version the queued ops are based on.
+    pub base: u64,
+}
+
+/// What storing a page did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stored {
+    pub applied: u64,
+    pub held: Vec<Held>,
+}
+
+/// Stores one page and its cursor in one transaction over the page's collections and Wharf's
+/// stores.
+pub struct ApplyPage {
+    page: PullPage,
+    invalid: BTreeSet<usize>,
+    cursor_key: String,
+    keep_base: BTreeSet<String>,
+    /// The highest clock stamp seen, stored so a reload resumes the clock past it.
+    stamp: Option<String>,
+    phase: u8,
+    queued: BTreeMap<String, Vec<OutboxEntry>>,
+    held_ids: Vec<String>,
+    pub outcome: Option<Stored>,
+}
+
+impl ApplyPage {
+    pub fn new(
+        page: PullPage,
+        invalid: &[usize],
+        cursor_key: String,
+        keep_base: BTreeSet<String>,
+        stamp: Option<String>,
+    ) -> ApplyPage {
+        ApplyPage {
+            page,
+            invalid: invalid.iter().copied().collect(),
+            cursor_key,
+            keep_base,
+            stamp,
+            phase: 0,
+            queued: BTreeMap::new(),
+            held_ids: Vec::new(),
+            outcome: None,
+        }
+    }
+
+    pub fn into_page(self) -> PullPage {
+        self.page
+    }
+
+    /// The documents of the page's storable changes, each once, in page order.
+    fn documents(&self) -> Vec<(String, &Change)> {
+        let mut seen = BTreeSet::new();
+        self.page
+            .changes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.invalid.contains(i))
+            .map(|(_, c)| (doc_id(&c.collection, &c.key), c))
+            .filter(|(id, _)| seen.insert(id.clone()))
+            .collect()
+    }
+
+    fn held_documents(&mut self) -> Round {
+        self.held_ids =
+            self.documents().into_iter().map(|(id, _)| id).filter(|id| self.queued.contains_key(id)).collect();
+        if self.held_ids.is_empty() {
+            return self.decide(&[]);
+        }
+        self.phase = 3;
+        Round::Read(self.held_ids.iter().map(|id| Read::version(id)).collect())
+    }
+
+    fn decide(&mut self, versions: &[Value]) -> Round {
+        let bases: BTreeMap<&str, u64> = self
+            .held_ids
+            .iter()
+            .map(String::as_str)
+            .zip(versions.iter().map(|v| VersionEntry::read(v).version))
+            .collect();
+        let mut writes = Vec::new();
+        let mut changes = Vec::new();
+        let mut stored = Stored::default();
+        for (i, change) in self.page.changes.iter().enumerate() {
+            if self.invalid.contains(&i) {
+                continue;
+            }
+            let id = doc_id(&change.collection, &change.key);
+            if let Some(queued) = self.queued.get_mut(&id) {
+                stored.held.push(Held { index: i, base: bases.get(id.as_str()).copied().unwrap_or(0) });
+                // Ops the server already answered `conflict` wait on the newest server state:
+                // their resolution must be against this version.
+                for entry in queued.iter_mut() {
+                    if entry.conflict.as_ref().is_some_and(|c| c.version < change.version) {
+                        let info = ConflictInfo {
+                            version: change.version,
+                            value: change.value.clone(),
+                            hlc: change.hlc.clone(),
+                        };
+                        entry.conflict = Some(info);
+                        writes.push(Write::put(OUTBOX_STORE, entry.to_json(), Some(entry.op.seq.into())));
+                    }
+                }
+                continue;
+            }
+            let key = record_key(&change.key);
+            match &change.value {
+                None => writes.push(Write::delete(&change.collection, key)),
+                Some(doc) => writes.push(Write::put(&change.collection, doc.clone(), None)),
+            }
+            let keep = self.keep_base.contains(&change.collection);
+            let version = VersionEntry::at(change.version, change.value.as_ref(), keep);
+            writes.push(Write::put(VERSIONS_STORE, version.to_json(), Some(id.into())));
+            stored.applied += 1;
+            changes.push(ChangeNote {
+                collection: change.collection.clone(),
+                key: change.key.clone(),
+                deleted: change.value.is_none(),
+                local: false,
+            });
+        }
+        writes.push(Write::put(META_STORE, self.page.cursor.clone().into(), Some(self.cursor_key.clone().into())));
+        if let Some(stamp) = &self.stamp {
+            writes.push(Write::put(META_STORE, stamp.clone().into(), Some("hlc".into())));
+        }
+        self.outcome = Some(stored);
+        Round::Commit(Commit { writes, changes })
+    }
+}
+
+impl TxStep for ApplyPage {
+    fn scope(&self, _: &DatabaseSchema) -> Scope {
+        let collections: BTreeSet<String> = self
+            .page
+            .changes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.invalid.contains(i))
+            .map(|(_, c)| c.collection.clone())
+            .collect();
+        Scope::write(&[OUTBOX_STORE, META_STORE, VERSIONS_STORE]).with(collections)
+    }
+
+    fn advance(&mut self, results: Vec<Value>, _: &mut Ctx<'_>) -> Round {
+        self.phase += 1;
+        match self.phase {
+            1 => Round::Read(vec![Read::count(OUTBOX_STORE)]),
+            2 => {
+                let queued = results[0].as_u64().unwrap_or(0);
+                let documents = self.documents();
+                if queued == 0 || documents.is_empty() {
+                    return self.held_documents();
+                }
+                // A small outbox is read whole (one request); a backlog only for these documents.
+                if queued <= 4 * documents.len() as u64 {
+                    return Round::Read(vec![Read::outbox_head(None)]);
+                }
+                Round::Read(documents.iter().map(|(_, c)| Read::document_entries(&c.collection, &c.key)).collect())
+            }
+            3 => {
+                for result in &results {
+                    let entries = match entries_of(result) {
+                        Ok(entries) => entries,
+                        Err(e) => return Round::Abort(CoreError::Unreadable(e)),
+                    };
+                    for entry in entries.into_iter().filter(OutboxEntry::in_record) {
+                        self.queued.entry(entry.op.doc_id()).or_default().push(entry);
+                    }
+                }
+                self.held_documents()
+            }
+            _ => self.decide(&results),
+        }
+    }
+}
+
+/// After a full resync: deletes the documents of the pulled collections that came from the
+/// server (they have a versions entry) but were not in the full copy (deleted on the server,
+/// their tombstones compacted away), unless local ops on them are queued.
+pub struct SweepUnseen {
+    collections: Vec<String>,
+    seen: BTreeSet<String>,
+    phase: u8,
+    unseen: Vec<(String, String, Key)>,
+    pub removed: Option<u64>,
+}
+
+impl SweepUnseen {
+    pub fn new(collections: Vec<String>, seen: BTreeSet<String>) -> SweepUnseen {
+        SweepUnseen { collections, seen, phase: 0, unseen: Vec::new(), removed: None }
+    }
+}
+
+impl TxStep for SweepUnseen {
+    fn scope(&self, _: &DatabaseSchema) -> Scope {
+        Scope::write(&[VERSIONS_STORE, OUTBOX_STORE]).with(self.collections.iter().cloned())
+    }
+
+    fn advance(&mut self, results: Vec<Value>, _: &mut Ctx<'_>) -> Round {
+        self.phase += 1;
+        match self.phase {
+            1 => Round::Read(
+                self.collections
+                    .iter()
+                    .map(|c| Read::Keys {
+                        store: VERSIONS_STORE.to_owned(),
+                        range: Some(Range::prefix(&format!("{c}\0"))),
+                        limit: None,
+                    })
+                    .collect(),
+            ),
+            2 => {
+                for (collection, ids) in self.collections.iter().zip(&results) {
+                    for id in ids.as_array().map_or(&[][..], Vec::as_slice).iter().filter_map(Value::as_str) {
+                        if self.seen.contains(id) {
+                            continue;
+                        }
+                        let key =
+                            id.get(collection.len() + 1..).and_then(|text| serde_json::from_str::<Value>(text).ok());
+                        if let Some(key) = key.and_then(|k| Key::from_json(&k).ok()) {
+                            self.unseen.push((id.to_owned(), collection.clone(), key));
+                        }
+                    }
+                }
+                if self.unseen.is_empty() {
+                    self.removed = Some(0);
+                    return Round::Commit(Commit::default());
+                }
+                Round::Read(self.unseen.iter().map(|(_, c, k)| Read::document_entries(c, k)).collect())
+            }
+            _ => {
+                let mut commit = Commit::default();
+                for ((id, collection, key), queued) in self.unseen.iter().zip(&results) {
+                    let entries = match entries_of(queued) {
+                        Ok(entries) => entries,
+                        Err(e) => return Round::Abort(CoreError::Unreadable(e)),
+                    };
+                    if entries.iter().any(OutboxEntry::in_record) {
+                        continue;
+                    }
+                    commit.writes.push(Write::delete(collection, record_key(key)));
+                    commit.writes.push(Write::delete(VERSIONS_STORE, id.clone().into()));
+                    commit.changes.push(ChangeNote {
+                        collection: collection.clone(),
+                        key: key.clone(),
+                        deleted: true,
+                        local: false,
+                    });
+                }
+                self.removed = Some(commit.changes.len() as u64);
+                Round::Commit(commit)
+            }
+        }
+    }
+}

@@ -1,0 +1,430 @@
+//! The push side of the sync machine: one push step is prepare (a transaction), send (one
+//! request), settle (a transaction). This file decides each turn and keeps the push status and
+//! counters; `machine.rs` runs the transactions and requests it asks for.
+//!
+//! Guarantees, each tested natively (`machine_tests.rs`) and end to end against the reference
+//! server: an entry leaves the outbox only when the server acknowledged it; an entry that may
+//! have been sent is never rewritten (coalescing stops at the persisted "sent through" mark);
+//! offline time never counts attempts; what keeps failing ends in the dead letters, never in a
+//! loop.
+
+use super::error::SyncErrorCode;
+use super::op::LastError;
+use super::push::{
+    acked_ranges, settle_failure, settle_refused, settle_results, Batch, BatchLimits, Selection, Settlement,
+};
+use super::push_tx::{Counts, Preparation, PrepareBatch};
+use super::retry::{classify, parse_retry_after, PushOutcome, Reaction, RetryPolicy};
+use super::status::{PushStats, SyncEnd, SyncEvent, SyncState, SyncStatus};
+
+/// The `sync` options that shape pushing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EngineOptions {
+    pub batch_size: usize,
+    pub max_batch_bytes: usize,
+    pub retry: RetryPolicy,
+    /// How many times in a row `getToken` is asked again after 401/403 before giving up (`auth`).
+    pub max_auth_refreshes: u32,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            batch_size: 100,
+            max_batch_bytes: 1 << 20,
+            retry: RetryPolicy::default(),
+            max_auth_refreshes: 3,
+        }
+    }
+}
+
+/// How often a draining engine counts the whole outbox (a scan in IndexedDB) for `pending`; in
+/// between, `pending` is derived from what was settled.
+const COUNT_EVERY_MS: f64 = 1_000.0;
+
+/// What a push step came to, for the machine's loop.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Step {
+    /// Work was done; step again now.
+    Progress,
+    /// Nothing to send: wait for a trigger (a write, `online`, a timer, `sync()`).
+    Idle,
+    /// Step again at this time (or on a trigger, which is harmless).
+    WaitUntil(f64),
+    /// Wait for `online`.
+    Offline,
+    /// The server refuses the credentials; wait for an explicit `sync()`.
+    AuthRequired,
+    /// The outbox could not be read or written; wait for a trigger.
+    StorageFailed,
+}
+
+/// How a request ended, as far as the transport can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpReply {
+    Response {
+        status: u16,
+        retry_after: Option<String>,
+        body: String,
+    },
+    /// No response; `online` is what the browser said right after.
+    Network {
+        message: String,
+        online: bool,
+    },
+    Timeout,
+}
+
+/// The next thing the push step needs.
+#[allow(clippy::large_enum_variant)]
+pub enum Turn {
+    Done(Step),
+    Prepare(PrepareBatch),
+    Send(Batch),
+    Settle(Settlement),
+}
+
+/// Events and status changes the engine reports go here.
+pub type Report<'a> = &'a mut dyn FnMut(SyncEvent);
+
+/// The push state machine.
+pub struct PushEngine {
+    options: EngineOptions,
+    client_id: String,
+    /// The current batch limit: `batch_size`, halved by a 413 split or a 4xx bisection.
+    limit: usize,
+    window: usize,
+    /// `Preparation::window_seqs` of the batch in flight.
+    window_seqs: Vec<u64>,
+    /// No request before this time (backoff after a refused token).
+    gate: f64,
+    auth_failures: u32,
+    refresh_token: bool,
+    running: bool,
+    run_acked: u64,
+    pending: u64,
+    counted_at: f64,
+    status: SyncStatus,
+    stats: PushStats,
+}
+
+impl PushEngine {
+    pub fn new(client_id: String, options: EngineOptions, online: bool) -> PushEngine {
+        let batch_size = options.batch_size.max(1);
+        PushEngine {
+            options,
+            client_id,
+            limit: batch_size,
+            window: batch_size.max(16),
+            window_seqs: Vec::new(),
+            gate: 0.0,
+            auth_failures: 0,
+            refresh_token: false,
+            running: false,
+            run_acked: 0,
+            pending: 0,
+            counted_at: f64::NEG_INFINITY,
+            status: SyncStatus { online, ..SyncStatus::default() },
+            stats: PushStats::default(),
+        }
+    }
+
+    pub fn status(&self) -> &SyncStatus {
+        &self.status
+    }
+
+    pub fn status_mut(&mut self) -> &mut SyncStatus {
+        &mut self.status
+    }
+
+    pub fn stats(&self) -> PushStats {
+        self.stats
+    }
+
+    /// Whether the next request asks `getToken` for a fresh token (the last one was refused).
+    pub fn wants_fresh_token(&self) -> bool {
+        self.refresh_token
+    }
+
+    pub fn publish(&self, report: Report<'_>) {
+        report(SyncEvent::Status(self.status.clone()));
+    }
+
+    fn set_state(&mut self, report: Report<'_>, state: SyncState) {
+        self.status.state = state;
+        self.publish(report);
+    }
+
+    fn end_run(&mut self, report: Report<'_>, ok: bool, error: Option<LastError>) {
+        if self.running {
+            self.running = false;
+            let acked = std::mem::take(&mut self.run_acked);
+            report(SyncEvent::End(SyncEnd { ok, acked, pending: self.status.pending, error }));
+        }
+    }
+
+    /// Marks the engine paused (the machine stops stepping) or resumed.
+    pub fn set_paused(&mut self, report: Report<'_>, paused: bool) {
+        if paused {
+            self.end_run(report, false, None);
+            self.set_state(report, SyncState::Paused);
+        } else if self.status.state == SyncState::Paused {
+            self.set_state(report, SyncState::Idle);
+        }
+    }
+
+    /// Takes queue sizes read while nothing is sent (offline, paused), so the status still shows
+    /// what is waiting; publishes only when they changed.
+    pub fn observe_counts(&mut self, report: Report<'_>, pending: u64, dead_letters: u64) {
+        self.pending = pending;
+        if (self.status.pending, self.status.dead_letters) != (pending, dead_letters) {
+            self.status.pending = pending;
+            self.status.dead_letters = dead_letters;
+            self.publish(report);
+        }
+    }
+
+    /// The browser went on- or offline.
+    pub fn set_online(&mut self, report: Report<'_>, online: bool) {
+        if self.status.online != online {
+            self.status.online = online;
+            self.publish(report);
+        }
+    }
+
+    /// Forgets an `auth` failure so an explicit `sync()` tries again with a fresh token.
+    pub fn reset_auth(&mut self) {
+        if self.status.state == SyncState::Auth {
+            self.auth_failures = 0;
+            self.refresh_token = true;
+        }
+    }
+
+    /// Starts a push step: the prepare transaction, unless offline or backing off.
+    pub fn begin(&mut self, report: Report<'_>, online: bool, now: f64) -> Turn {
+        self.set_online(report, online);
+        if !online {
+            let error = self.status.last_error.clone();
+            self.end_run(report, false, error);
+            self.set_state(report, SyncState::Offline);
+            return Turn::Done(Step::Offline);
+        }
+        if now < self.gate {
+            self.status.next_retry_at = Some(self.gate);
+            return Turn::Done(Step::WaitUntil(self.gate));
+        }
+        let count = now - self.counted_at >= COUNT_EVERY_MS;
+        if count {
+            self.counted_at = now;
+        }
+        let limits = BatchLimits { max_count: self.limit, max_bytes: self.options.max_batch_bytes };
+        Turn::Prepare(PrepareBatch::new(self.window, count, self.client_id.clone(), limits))
+    }
+
+    /// The prepare transaction committed: send the batch, or say why there is none.
+    pub fn prepared(&mut self, report: Report<'_>, preparation: Preparation, counts: Counts) -> Turn {
+        let pending = if counts.exact { counts.pending } else { counts.pending.max(self.pending) };
+        self.pending = pending;
+        self.status.pending = pending;
+        self.status.dead_letters = counts.dead_letters;
+        self.status.conflicts = preparation.held.len() as u64;
+        self.window_seqs = preparation.window_seqs;
+        match preparation.selection {
+            Selection::Nothing if !preparation.window_complete => {
+                // The window is full of held entries: look further next time.
+                self.window = self.window.saturating_mul(2);
+                Turn::Done(Step::Progress)
+            }
+            Selection::Nothing => {
+                self.limit = self.options.batch_size.max(1);
+                self.status.next_retry_at = None;
+                self.end_run(report, true, None);
+                self.set_state(report, SyncState::Idle);
+                Turn::Done(Step::Idle)
+            }
+            Selection::NotBefore(at) => {
+                self.status.next_retry_at = Some(at);
+                let error = self.status.last_error.clone();
+                self.end_run(report, false, error);
+                let state = if self.status.last_error.is_some() { SyncState::Error } else { SyncState::Idle };
+                self.set_state(report, state);
+                Turn::Done(Step::WaitUntil(at))
+            }
+            Selection::Batch(batch) => {
+                if !self.running {
+                    self.running = true;
+                    report(SyncEvent::Start);
+                }
+                self.status.in_flight = batch.entries.len() as u64;
+                self.status.next_retry_at = None;
+                self.set_state(report, SyncState::Syncing);
+                Turn::Send(batch)
+            }
+        }
+    }
+
+    /// The request of `batch` ended with `reply` after `latency_ms`: what to settle, or what
+    /// to wait for.
+    pub fn replied(
+        &mut self,
+        report: Report<'_>,
+        batch: &Batch,
+        reply: HttpReply,
+        now: f64,
+        latency_ms: f64,
+        random: &mut dyn FnMut() -> f64,
+    ) -> Turn {
+        let count = batch.entries.len() as u64;
+        self.stats.requests += 1;
+        self.stats.pushed += count;
+        self.stats.bytes_sent += batch.body.len() as u64;
+        self.stats.last_latency_ms = Some(latency_ms.max(0.0));
+        self.status.in_flight = 0;
+        let (outcome, retry_after, body) = match reply {
+            HttpReply::Response { status, retry_after, body } => (PushOutcome::Status(status), retry_after, body),
+            HttpReply::Network { message, online: true } => (PushOutcome::NetworkError, None, message),
+            HttpReply::Network { message, online: false } => (PushOutcome::Offline, None, message),
+            HttpReply::Timeout => (PushOutcome::Timeout, None, String::new()),
+        };
+        match classify(outcome) {
+            Reaction::ReadResults => {
+                match settle_results(&batch.entries, &body, now, &self.options.retry, &mut *random) {
+                    Ok((settlement, tally)) => {
+                        self.auth_failures = 0;
+                        self.refresh_token = false;
+                        self.stats.acked += tally.acked;
+                        self.stats.duplicates += tally.duplicates;
+                        self.stats.conflicts += tally.conflicts;
+                        self.run_acked += tally.acked;
+                        self.status.last_sync_at = Some(now);
+                        self.status.last_error = None;
+                        if !settlement.dead.is_empty() {
+                            self.limit = self.options.batch_size.max(1);
+                        }
+                        self.settlement(settlement)
+                    }
+                    Err(reason) => self.retry_later(
+                        batch,
+                        LastError::new(SyncErrorCode::Protocol, reason, None),
+                        None,
+                        now,
+                        random,
+                    ),
+                }
+            }
+            Reaction::Retry => {
+                let error = match outcome {
+                    PushOutcome::Timeout => {
+                        LastError::new(SyncErrorCode::Timeout, "no answer within requestTimeoutMs", None)
+                    }
+                    PushOutcome::Status(status) => http_error(status, &body),
+                    _ => LastError::new(SyncErrorCode::Network, body, None),
+                };
+                let wait = retry_after.as_deref().and_then(|h| parse_retry_after(h, now));
+                self.retry_later(batch, error, wait, now, random)
+            }
+            Reaction::WaitForOnline => {
+                // Offline: nothing happened on the server side that counts; no attempt is recorded.
+                self.status.online = false;
+                let error = self.status.last_error.clone();
+                self.end_run(report, false, error);
+                self.set_state(report, SyncState::Offline);
+                Turn::Done(Step::Offline)
+            }
+            Reaction::RefreshToken => {
+                let status = status_of(outcome);
+                self.auth_failures += 1;
+                self.refresh_token = true;
+                self.status.last_error = Some(http_error(status, &body));
+                if self.auth_failures > self.options.max_auth_refreshes {
+                    let error = self.status.last_error.clone();
+                    self.end_run(report, false, error);
+                    self.set_state(report, SyncState::Auth);
+                    return Turn::Done(Step::AuthRequired);
+                }
+                self.gate = now + self.options.retry.delay_ms(self.auth_failures, random(), None) as f64;
+                Turn::Done(Step::Progress)
+            }
+            Reaction::Split | Reaction::Bisect => {
+                let status = status_of(outcome);
+                if batch.entries.len() == 1 {
+                    let error = if status == 413 {
+                        LastError::new(
+                            SyncErrorCode::TooLarge,
+                            "the server refuses this mutation as too large",
+                            Some(413),
+                        )
+                    } else {
+                        http_error(status, &body)
+                    };
+                    self.limit = self.options.batch_size.max(1);
+                    return self.settlement(settle_refused(&batch.entries[0], error, now));
+                }
+                self.limit = batch.entries.len().div_ceil(2);
+                Turn::Done(Step::Progress)
+            }
+        }
+    }
+
+    fn retry_later(
+        &mut self,
+        batch: &Batch,
+        error: LastError,
+        retry_after_ms: Option<u64>,
+        now: f64,
+        random: &mut dyn FnMut() -> f64,
+    ) -> Turn {
+        let attempts = batch.entries.iter().map(|e| e.attempts).max().unwrap_or(0).saturating_add(1);
+        let delay = self.options.retry.delay_ms(attempts, random(), retry_after_ms);
+        let next = now + delay as f64;
+        self.stats.retries += 1;
+        self.status.state = SyncState::Error;
+        self.status.last_error = Some(error.clone());
+        self.status.next_retry_at = Some(next);
+        self.settlement(settle_failure(&batch.entries, &error, next, &self.options.retry, now))
+    }
+
+    fn settlement(&self, mut settlement: Settlement) -> Turn {
+        settlement.acked_ranges = acked_ranges(&self.window_seqs, &settlement.acked);
+        Turn::Settle(settlement)
+    }
+
+    /// The settle transaction committed.
+    pub fn settled(&mut self, report: Report<'_>, settlement: Settlement, dead_letters: u64) -> Step {
+        let gone = (settlement.acked.len() + settlement.dead.len()) as u64;
+        self.pending = self.pending.saturating_sub(gone);
+        self.status.pending = self.pending;
+        self.status.dead_letters = dead_letters;
+        if !settlement.dead.is_empty() {
+            self.stats.dead_lettered += settlement.dead.len() as u64;
+            report(SyncEvent::DeadLettered(settlement.dead));
+        }
+        self.publish(report);
+        Step::Progress
+    }
+
+    /// A push transaction failed.
+    pub fn storage_failed(&mut self, report: Report<'_>, reason: String) -> Step {
+        let error = LastError::new(SyncErrorCode::Storage, reason, None);
+        self.status.last_error = Some(error.clone());
+        self.end_run(report, false, Some(error));
+        self.set_state(report, SyncState::Error);
+        Step::StorageFailed
+    }
+}
+
+/// The HTTP status of an outcome (0 when there was no response).
+fn status_of(outcome: PushOutcome) -> u16 {
+    match outcome {
+        PushOutcome::Status(status) => status,
+        _ => 0,
+    }
+}
+
+/// The error of an HTTP status, with the server's code and message when it sent a Wharf error body.
+pub fn http_error(status: u16, body: &str) -> LastError {
+    match super::wire::error_response(body) {
+        Some((code, message)) => LastError::from_server(&code, message, Some(status), false),
+        None => LastError::new(SyncErrorCode::Http, format!("the server answered HTTP {status}"), Some(status)),
+    }
+}

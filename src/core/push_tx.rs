@@ -1,0 +1,285 @@
+//! The two transactions of a push: preparing a batch (read the outbox head and each entry's base
+//! version, coalesce what was never sent, choose the batch, persist the "sent through" mark) and
+//! settling its outcome (delete what was acknowledged, reschedule, hold, dead-letter, move merge
+//! bases). Each is one storage transaction, so no local write can slip between the read and the
+//! writes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::coalesce::coalesce;
+use super::op::{doc_id, OutboxEntry};
+use super::push::{select, BatchLimits, Selection, Settlement};
+use super::schema::{DatabaseSchema, DEAD_STORE, META_STORE, OUTBOX_STORE, VERSIONS_STORE};
+use super::steps::{entries_of, Ctx, TxStep, VersionEntry};
+use super::tx::{Commit, Range, Read, Round, Scope, Write};
+use super::CoreError;
+
+/// The meta record of the highest seq ever included in a request.
+pub const SENT_THROUGH: &str = "sentThrough";
+
+/// What the planner writes in the transaction that read the window, and what it chose.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preparation {
+    /// Coalesced survivors, written back under their seq.
+    pub rewrite: Vec<OutboxEntry>,
+    /// Seqs of entries folded into a survivor.
+    pub remove: Vec<u64>,
+    /// The new "sent through" mark, written before the request leaves.
+    pub sent_through: u64,
+    pub selection: Selection,
+    /// Entries in the window held by a conflict, each with the server's side.
+    pub held: Vec<OutboxEntry>,
+    pub window_complete: bool,
+    /// Seqs of the window's entries after coalescing, in order (for `push::acked_ranges`).
+    pub window_seqs: Vec<u64>,
+}
+
+/// Coalesces what was never sent, then selects the batch and advances the "sent through" mark.
+/// Entries at or below the mark may have reached the server and are never rewritten.
+pub fn plan(
+    entries: Vec<OutboxEntry>,
+    sent_through: u64,
+    complete: bool,
+    now: f64,
+    client_id: &str,
+    limits: BatchLimits,
+) -> Preparation {
+    let movable = |e: &OutboxEntry| e.attempts == 0 && !e.resent && e.conflict.is_none() && e.op.seq > sent_through;
+    let coalesced = coalesce(&entries, movable);
+    let mut rewrite = Vec::new();
+    let mut remove = Vec::new();
+    if !coalesced.absorbed.is_empty() {
+        let absorbed: BTreeSet<&str> = coalesced.absorbed.iter().map(String::as_str).collect();
+        let originals: BTreeMap<&str, &OutboxEntry> = entries.iter().map(|e| (e.op.id.as_str(), e)).collect();
+        remove.extend(entries.iter().filter(|e| absorbed.contains(e.op.id.as_str())).map(|e| e.op.seq));
+        rewrite.extend(
+            coalesced.entries.iter().filter(|s| originals.get(s.op.id.as_str()).is_some_and(|o| *o != *s)).cloned(),
+        );
+    }
+    let held = coalesced.entries.iter().filter(|e| e.conflict.is_some()).cloned().collect();
+    let selection = select(&coalesced.entries, now, client_id, limits);
+    let mark = match &selection {
+        Selection::Batch(batch) => batch.entries.iter().map(|e| e.op.seq).fold(sent_through, u64::max),
+        _ => sent_through,
+    };
+    let window_seqs = coalesced.entries.iter().map(|e| e.op.seq).collect();
+    Preparation { rewrite, remove, sent_through: mark, selection, held, window_complete: complete, window_seqs }
+}
+
+/// Queue sizes read with a push transaction. Counting a large outbox is a scan in IndexedDB, so
+/// `pending` is exact only when the window held all of it or the outbox was counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub pending: u64,
+    pub exact: bool,
+    pub dead_letters: u64,
+}
+
+/// Reads the outbox head, fills each entry's base version, plans, and writes the plan.
+pub struct PrepareBatch {
+    window: usize,
+    count: bool,
+    client_id: String,
+    limits: BatchLimits,
+    phase: u8,
+    entries: Vec<OutboxEntry>,
+    sent_through: u64,
+    total: Option<u64>,
+    dead: u64,
+    ids: Vec<String>,
+    pub outcome: Option<(Preparation, Counts)>,
+}
+
+impl PrepareBatch {
+    pub fn new(window: usize, count: bool, client_id: String, limits: BatchLimits) -> PrepareBatch {
+        PrepareBatch {
+            window,
+            count,
+            client_id,
+            limits,
+            phase: 0,
+            entries: Vec::new(),
+            sent_through: 0,
+            total: None,
+            dead: 0,
+            ids: Vec::new(),
+            outcome: None,
+        }
+    }
+
+    fn decide(&mut self, bases: BTreeMap<String, u64>, now: f64) -> Round {
+        let entries: Vec<OutboxEntry> = std::mem::take(&mut self.entries)
+            .into_iter()
+            .map(|mut e| {
+                e.base_version = Some(bases.get(&e.op.doc_id()).copied().unwrap_or(0));
+                e
+            })
+            .collect();
+        let read = entries.len();
+        let complete = read < self.window || Some(read as u64) == self.total;
+        let preparation = plan(entries, self.sent_through, complete, now, &self.client_id, self.limits);
+        let mut writes = Vec::new();
+        for seq in &preparation.remove {
+            writes.push(Write::delete(OUTBOX_STORE, (*seq).into()));
+        }
+        for entry in &preparation.rewrite {
+            writes.push(Write::put(OUTBOX_STORE, entry.to_json(), Some(entry.op.seq.into())));
+        }
+        if preparation.sent_through != self.sent_through {
+            writes.push(Write::put(META_STORE, preparation.sent_through.into(), Some(SENT_THROUGH.into())));
+        }
+        let removed = preparation.remove.len() as u64;
+        let counts = Counts {
+            pending: if complete { read as u64 } else { self.total.unwrap_or(read as u64) }.saturating_sub(removed),
+            exact: complete || self.total.is_some(),
+            dead_letters: self.dead,
+        };
+        self.outcome = Some((preparation, counts));
+        Round::Commit(Commit { writes, changes: Vec::new() })
+    }
+}
+
+impl TxStep for PrepareBatch {
+    fn scope(&self, _: &DatabaseSchema) -> Scope {
+        Scope::write(&[OUTBOX_STORE, META_STORE, DEAD_STORE, VERSIONS_STORE])
+    }
+
+    fn advance(&mut self, results: Vec<Value>, ctx: &mut Ctx<'_>) -> Round {
+        self.phase += 1;
+        match self.phase {
+            1 => {
+                let mut reads = vec![
+                    Read::outbox_head(Some(u32::try_from(self.window).unwrap_or(u32::MAX))),
+                    Read::meta(SENT_THROUGH),
+                    Read::count(DEAD_STORE),
+                ];
+                if self.count {
+                    reads.push(Read::count(OUTBOX_STORE));
+                }
+                Round::Read(reads)
+            }
+            2 => {
+                self.entries = match entries_of(&results[0]) {
+                    Ok(entries) => entries,
+                    Err(e) => return Round::Abort(CoreError::Unreadable(e)),
+                };
+                self.sent_through = results[1].as_u64().unwrap_or(0);
+                self.dead = results[2].as_u64().unwrap_or(0);
+                self.total = results.get(3).and_then(Value::as_u64);
+                let ids: BTreeSet<String> = self.entries.iter().map(|e| e.op.doc_id()).collect();
+                if ids.is_empty() {
+                    return self.decide(BTreeMap::new(), ctx.now);
+                }
+                self.ids = ids.into_iter().collect();
+                // One key-only read first: which of these documents have a version at all? Writes
+                // the server never saw (an offline backlog) then cost no read each.
+                let cap = 4 * self.ids.len() as u32;
+                let range = Range::between(self.ids[0].clone().into(), self.ids[self.ids.len() - 1].clone().into());
+                Round::Read(vec![Read::Keys { store: VERSIONS_STORE.to_owned(), range: Some(range), limit: Some(cap) }])
+            }
+            3 => {
+                let known: Vec<&str> =
+                    results[0].as_array().map_or(&[][..], Vec::as_slice).iter().filter_map(Value::as_str).collect();
+                // If the range holds too many other documents to list, read every base.
+                let wanted: Vec<String> = if known.len() < 4 * self.ids.len() {
+                    let known: BTreeSet<&str> = known.into_iter().collect();
+                    self.ids.iter().filter(|id| known.contains(id.as_str())).cloned().collect()
+                } else {
+                    self.ids.clone()
+                };
+                if wanted.is_empty() {
+                    return self.decide(BTreeMap::new(), ctx.now);
+                }
+                self.ids = wanted;
+                Round::Read(self.ids.iter().map(|id| Read::version(id)).collect())
+            }
+            _ => {
+                let bases =
+                    self.ids.iter().zip(&results).map(|(id, v)| (id.clone(), VersionEntry::read(v).version)).collect();
+                self.decide(bases, ctx.now)
+            }
+        }
+    }
+}
+
+/// Writes a settlement: deletes acknowledged entries, rewrites rescheduled ones (only if still
+/// queued: a conflict resolution may have replaced them meanwhile), moves dead letters, and moves
+/// the merge bases of acknowledged changes (in order; never to an older version).
+pub struct SettleBatch {
+    settlement: Settlement,
+    /// The collections that keep merge bases.
+    keep_base: BTreeSet<String>,
+    phase: u8,
+    rebased: Vec<String>,
+    /// The number of dead letters after the commit.
+    pub dead_letters: Option<u64>,
+}
+
+impl SettleBatch {
+    pub fn new(settlement: Settlement, keep_base: BTreeSet<String>) -> SettleBatch {
+        SettleBatch { settlement, keep_base, phase: 0, rebased: Vec::new(), dead_letters: None }
+    }
+
+    pub fn into_settlement(self) -> Settlement {
+        self.settlement
+    }
+}
+
+impl TxStep for SettleBatch {
+    fn scope(&self, _: &DatabaseSchema) -> Scope {
+        Scope::write(&[OUTBOX_STORE, DEAD_STORE, VERSIONS_STORE])
+    }
+
+    fn advance(&mut self, results: Vec<Value>, _: &mut Ctx<'_>) -> Round {
+        self.phase += 1;
+        let s = &self.settlement;
+        if self.phase == 1 {
+            let mut reads = vec![Read::count(DEAD_STORE)];
+            for entry in &s.updated {
+                reads.push(Read::Count {
+                    store: OUTBOX_STORE.to_owned(),
+                    range: Some(Range::only(entry.op.seq.into())),
+                });
+            }
+            let mut ids = BTreeSet::new();
+            for rebase in s.rebase.iter().filter(|r| self.keep_base.contains(&r.op.collection)) {
+                ids.insert(doc_id(&rebase.op.collection, &rebase.op.key));
+            }
+            self.rebased = ids.into_iter().collect();
+            reads.extend(self.rebased.iter().map(|id| Read::version(id)));
+            return Round::Read(reads);
+        }
+        let mut writes = Vec::new();
+        for &(low, high) in &s.acked_ranges {
+            writes
+                .push(Write::Delete { store: OUTBOX_STORE.to_owned(), range: Range::between(low.into(), high.into()) });
+        }
+        for (entry, still) in s.updated.iter().zip(&results[1..]) {
+            if still.as_u64().unwrap_or(0) > 0 {
+                writes.push(Write::put(OUTBOX_STORE, entry.to_json(), Some(entry.op.seq.into())));
+            }
+        }
+        let stored = &results[1 + s.updated.len()..];
+        for (id, current) in self.rebased.iter().zip(stored) {
+            let mut entry = VersionEntry::read(current);
+            let mut base = entry.base.take().flatten();
+            for rebase in s.rebase.iter().filter(|r| doc_id(&r.op.collection, &r.op.key) == *id) {
+                if rebase.version < entry.version {
+                    continue;
+                }
+                entry.version = rebase.version;
+                base = rebase.op.payload.apply(base.as_ref());
+            }
+            entry.base = Some(base);
+            writes.push(Write::put(VERSIONS_STORE, entry.to_json(), Some(id.clone().into())));
+        }
+        for letter in &s.dead {
+            writes.push(Write::delete(OUTBOX_STORE, letter.op.seq.into()));
+            writes.push(Write::put(DEAD_STORE, letter.to_json(), Some(letter.op.id.clone().into())));
+        }
+        self.dead_letters = Some(results[0].as_u64().unwrap_or(0) + s.dead.len() as u64);
+        Round::Commit(Commit { writes, changes: Vec::new() })
+    }
+}

@@ -1,0 +1,226 @@
+//! The replica: everything one open database decides, in one object the host drives. It owns
+//! the schema, the write clock (stamps and op ids of every local write), the sync machine when
+//! `sync` is configured, and the transactions the API asks for (a patch, the dead letters).
+//!
+//! The host calls `request` for an API call, `handle` for everything it observed, and `decide`
+//! from inside a transaction with the results of its reads; each returns what to do next. The
+//! replica is synchronous and deterministic given its inputs and the seed of its clock: the
+//! browser, the native tests and the simulation all drive this same code.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::dead_letters::{DiscardDead, EditDead, ListDead, RetryDead};
+use super::error::CoreError;
+use super::hlc::WriteClock;
+use super::host::{Action, Event, Failure, Output};
+use super::local_tx::LocalPatch;
+use super::machine::{Io, SyncConfig, SyncMachine};
+use super::schema::DatabaseSchema;
+use super::steps::{Ctx, TxStep};
+use super::tx::Round;
+
+/// An API call that runs a transaction of the core's.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// `collection.patch(key, patch)`; the patch is already validated.
+    Patch {
+        collection: String,
+        key: super::Key,
+        patch: Value,
+    },
+    ListDead,
+    RetryDead(Option<String>),
+    EditDead {
+        id: String,
+        json: String,
+    },
+    DiscardDead(Option<String>),
+}
+
+enum ApiStep {
+    Patch(LocalPatch),
+    List(ListDead),
+    Retry(RetryDead),
+    Edit(EditDead),
+    Discard(DiscardDead),
+}
+
+impl ApiStep {
+    fn step(&mut self) -> &mut dyn TxStep {
+        match self {
+            ApiStep::Patch(s) => s,
+            ApiStep::List(s) => s,
+            ApiStep::Retry(s) => s,
+            ApiStep::Edit(s) => s,
+            ApiStep::Discard(s) => s,
+        }
+    }
+
+    /// What the API promise resolves with once the transaction committed (`null`: undefined),
+    /// and whether it changed the outbox or the dead letters.
+    fn outcome(self) -> (Value, bool) {
+        match self {
+            ApiStep::Patch(_) | ApiStep::Edit(_) => (Value::Null, true),
+            ApiStep::List(list) => {
+                let letters = list.outcome.unwrap_or_default();
+                (Value::Array(letters.iter().map(|l| l.to_json()).collect()), false)
+            }
+            ApiStep::Retry(retry) => (retry.queued.unwrap_or(0).into(), true),
+            ApiStep::Discard(discard) => (discard.removed.unwrap_or(0).into(), true),
+        }
+    }
+}
+
+struct ApiTx {
+    waiter: u32,
+    step: ApiStep,
+    /// A round decided before the host asked (a step that writes without reading first).
+    stash: Option<Round>,
+    /// Why the step refused to write, reported instead of the host's abort.
+    refused: Option<CoreError>,
+}
+
+/// One open database's decisions.
+pub struct Replica {
+    schema: DatabaseSchema,
+    clock: WriteClock,
+    sync: Option<SyncMachine>,
+    api: BTreeMap<u32, ApiTx>,
+    next_ticket: u32,
+}
+
+impl Replica {
+    /// `seed` seeds the op ids (it should come from a cryptographic source).
+    pub fn new(schema: DatabaseSchema, seed: u64) -> Replica {
+        Replica { schema, clock: WriteClock::new(seed), sync: None, api: BTreeMap::new(), next_ticket: 0 }
+    }
+
+    pub fn schema(&self) -> &DatabaseSchema {
+        &self.schema
+    }
+
+    /// The write clock, for local writes the host places itself (puts and deletes).
+    pub fn clock(&mut self) -> &mut WriteClock {
+        &mut self.clock
+    }
+
+    pub fn sync(&self) -> Option<&SyncMachine> {
+        self.sync.as_ref()
+    }
+
+    /// Starts syncing; the first actions load the client id.
+    pub fn start_sync(&mut self, config: SyncConfig, now: f64) -> Output {
+        let mut actions = Vec::new();
+        let mut machine = SyncMachine::new(config);
+        machine.start(&mut self.io(now, &mut actions));
+        self.sync = Some(machine);
+        self.output(actions)
+    }
+
+    fn io<'a>(&'a mut self, now: f64, actions: &'a mut Vec<Action>) -> Io<'a> {
+        Io { now, clock: &mut self.clock, schema: &self.schema, actions, next_ticket: &mut self.next_ticket }
+    }
+
+    fn output(&self, actions: Vec<Action>) -> Output {
+        Output { actions, wake_at: self.sync.as_ref().and_then(SyncMachine::wake_at) }
+    }
+
+    /// An API call: its transaction starts now; `waiter` is settled when it ends.
+    pub fn request(&mut self, waiter: u32, request: Request, now: f64) -> Output {
+        let mut step = match request {
+            Request::Patch { collection, key, patch } => ApiStep::Patch(LocalPatch::new(collection, key, patch)),
+            Request::ListDead => ApiStep::List(ListDead::default()),
+            Request::RetryDead(id) => ApiStep::Retry(RetryDead::new(id)),
+            Request::EditDead { id, json } => ApiStep::Edit(EditDead::new(id, json)),
+            Request::DiscardDead(id) => ApiStep::Discard(DiscardDead::new(id)),
+        };
+        self.next_ticket = self.next_ticket.wrapping_add(1).max(1);
+        let ticket = self.next_ticket;
+        let scope = step.step().scope(&self.schema);
+        let first = step.step().advance(Vec::new(), &mut Ctx { now, clock: &mut self.clock, schema: &self.schema });
+        let (reads, stash) = match first {
+            Round::Read(reads) => (reads, None),
+            round => (Vec::new(), Some(round)),
+        };
+        self.api.insert(ticket, ApiTx { waiter, step, stash, refused: None });
+        self.output(vec![Action::Tx { ticket, scope, reads }])
+    }
+
+    /// Everything the host observed.
+    pub fn handle(&mut self, event: Event, now: f64) -> Output {
+        let mut actions = Vec::new();
+        let api_ticket = match &event {
+            Event::Committed { ticket } | Event::Failed { ticket, .. } => {
+                self.api.contains_key(ticket).then_some(*ticket)
+            }
+            _ => None,
+        };
+        match (api_ticket, event) {
+            (Some(ticket), Event::Committed { .. }) => {
+                if let Some(tx) = self.api.remove(&ticket) {
+                    let (value, wrote) = tx.step.outcome();
+                    actions.push(Action::Settle { waiter: tx.waiter, outcome: Ok(value) });
+                    if wrote {
+                        actions.push(Action::Wrote);
+                    }
+                }
+            }
+            (Some(ticket), Event::Failed { code, reason, .. }) => {
+                if let Some(tx) = self.api.remove(&ticket) {
+                    let failure = match tx.refused {
+                        Some(error) => Failure::new(error.code(), error.to_string()),
+                        None => Failure::new(code, reason),
+                    };
+                    actions.push(Action::Settle { waiter: tx.waiter, outcome: Err(failure) });
+                }
+            }
+            (_, event) => {
+                if let Some(mut machine) = self.sync.take() {
+                    machine.handle(event, &mut self.io(now, &mut actions));
+                    self.sync = Some(machine);
+                }
+            }
+        }
+        self.output(actions)
+    }
+
+    /// The next round of transaction `ticket`, given the JSON results of its last reads: the
+    /// JSON the host's executor reads (`tx::Round::encode`).
+    pub fn decide(&mut self, ticket: u32, results: &str, now: f64) -> String {
+        self.decide_round(ticket, results, now).encode()
+    }
+
+    fn decide_round(&mut self, ticket: u32, results: &str, now: f64) -> Round {
+        let mut ctx = Ctx { now, clock: &mut self.clock, schema: &self.schema };
+        if let Some(tx) = self.api.get_mut(&ticket) {
+            let round = match tx.stash.take() {
+                Some(round) => round,
+                None => match parse_any(results) {
+                    Ok(results) => tx.step.step().advance(results, &mut ctx),
+                    Err(reason) => Round::Abort(CoreError::Unreadable(reason)),
+                },
+            };
+            if let Round::Abort(error) = &round {
+                tx.refused = Some(error.clone());
+            }
+            return round;
+        }
+        match &mut self.sync {
+            Some(machine) if machine.owns(ticket) => match parse_any(results) {
+                Ok(results) => machine.decide(results, &mut ctx),
+                Err(reason) => Round::Abort(CoreError::Unreadable(reason)),
+            },
+            _ => Round::Abort(CoreError::Unreadable(format!("transaction {ticket} is not running"))),
+        }
+    }
+}
+
+/// The results of a round: a JSON array.
+fn parse_any(text: &str) -> Result<Vec<Value>, String> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(results)) => Ok(results),
+        _ => Err("the storage answered unreadable results".to_owned()),
+    }
+}

@@ -1,0 +1,297 @@
+//! The rules inside the replica's transactions, one by one, on an in-memory IndexedDB: which
+//! queued ops a conflict covers and how a retried dead letter is replayed, when a resolution is
+//! stale or outdated, which pulled changes are held and which applied, the reads a pull page
+//! costs, the resync sweep, merge bases moved by acknowledgements, and dead-letter retries.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+
+use crate::core::conflict_tx::{contested, CommitResolution, LoadConflict, ResolutionPlan, Stored};
+use crate::core::dead_letters::RetryDead;
+use crate::core::error::SyncErrorCode;
+use crate::core::hlc::WriteClock;
+use crate::core::memdb::MemDb;
+use crate::core::op::{doc_id, ConflictInfo, DeadLetter, LastError, Op, OutboxEntry, Payload};
+use crate::core::protocol::Change;
+use crate::core::pull_tx::{ApplyPage, PullPage, SweepUnseen};
+use crate::core::push::{Rebase, Settlement};
+use crate::core::push_tx::SettleBatch;
+use crate::core::schema::{DatabaseSchema, DEAD_STORE, OUTBOX_STORE, VERSIONS_STORE};
+use crate::core::steps::{Ctx, TxStep, VersionEntry};
+use crate::core::tx::{Read, Round, Write};
+use crate::core::Key;
+
+fn schema() -> DatabaseSchema {
+    crate::core::test_world::todos_schema()
+}
+
+/// Runs `step` to its commit on `db`; returns every round of reads it asked for.
+fn run(db: &mut MemDb, step: &mut dyn TxStep) -> Result<Vec<Vec<Read>>, String> {
+    let schema = schema();
+    let mut clock = WriteClock::new(9);
+    let scope = step.scope(&schema);
+    let mut asked = Vec::new();
+    let mut results = Vec::new();
+    loop {
+        let round = step.advance(results, &mut Ctx { now: 5_000.0, clock: &mut clock, schema: &schema });
+        match round {
+            Round::Read(reads) => {
+                results = reads.iter().map(|r| db.read(r, &scope)).collect();
+                asked.push(reads);
+            }
+            Round::Commit(commit) => return db.write(&commit.writes, &scope).map(|()| asked),
+            Round::Abort(error) => return Err(error.to_string()),
+        }
+    }
+}
+
+fn key(k: &str) -> Key {
+    Key::Text(k.into())
+}
+
+fn entry(id: &str, k: &str, payload: Payload) -> OutboxEntry {
+    OutboxEntry::new(
+        Op { id: id.into(), seq: 0, collection: "todos".into(), key: key(k), payload },
+        1.0,
+        Some(format!("000000000001000{}", id.len() % 10)),
+    )
+}
+
+/// Queues entries (in order) and stores records and versions, as earlier transactions would.
+fn setup(entries: &[OutboxEntry], records: &[Value], versions: &[(&str, Value)]) -> MemDb {
+    let schema = schema();
+    let mut db = MemDb::new(&schema);
+    let scope = crate::core::tx::Scope::write(&[OUTBOX_STORE, VERSIONS_STORE, "todos"]);
+    let mut writes: Vec<Write> =
+        entries.iter().map(|e| Write::Add { store: OUTBOX_STORE.into(), value: e.to_json() }).collect();
+    writes.extend(records.iter().map(|r| Write::put("todos", r.clone(), None)));
+    writes.extend(
+        versions.iter().map(|(k, v)| Write::put(VERSIONS_STORE, v.clone(), Some(doc_id("todos", &key(k)).into()))),
+    );
+    db.write(&writes, &scope).unwrap();
+    db
+}
+
+fn outbox(db: &MemDb) -> Vec<OutboxEntry> {
+    db.rows(OUTBOX_STORE).into_iter().map(|(k, v)| OutboxEntry::from_json(&v, k.as_u64().unwrap()).unwrap()).collect()
+}
+
+fn conflicted(mut e: OutboxEntry, version: u64) -> OutboxEntry {
+    e.conflict = Some(ConflictInfo { version, value: Some(json!({"id": "a", "srv": version})), hlc: None });
+    e
+}
+
+fn resent(mut e: OutboxEntry) -> OutboxEntry {
+    e.resent = true;
+    e
+}
+
+#[test]
+fn a_conflict_covers_every_op_but_unanswered_retried_letters_ahead_of_it() {
+    let put = entry("1", "a", Payload::Put(json!({"id": "a"})));
+    let letter = resent(entry("22", "a", Payload::Patch(json!({"n": 1}))));
+    let held = conflicted(entry("333", "a", Payload::Patch(json!({"m": 1}))), 4);
+    let behind = resent(entry("4444", "a", Payload::Patch(json!({"o": 1}))));
+    let entries = [put.clone(), letter.clone(), held.clone(), behind.clone()];
+    let ids: Vec<&str> = contested(&entries).iter().map(|e| e.op.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["1", "333", "4444"],
+        "the retried letter ahead waits for its own answer; the one behind is covered"
+    );
+    let answered = conflicted(letter.clone(), 4);
+    assert_eq!(contested(&[answered]).len(), 1, "a retried letter answered `conflict` never landed: it is covered");
+    assert!(contested(&[letter]).is_empty());
+}
+
+#[test]
+fn the_local_side_replays_the_queue_from_a_retried_letter_the_server_refused() {
+    // The letter was never applied to the record (it may have landed before it died); once the
+    // server answered `conflict`, the local side is the record with it and every later op on top.
+    let letter = conflicted(resent(entry("1", "a", Payload::Put(json!({"id": "a", "n": 5})))), 3);
+    let later = entry("22", "a", Payload::Patch(json!({"m": 2})));
+    let mut db = setup(
+        &[letter, later],
+        &[json!({"id": "a", "m": 2, "old": true})],
+        &[("a", json!({"v": 2, "b": {"id": "a"}}))],
+    );
+    let mut load = LoadConflict::new("todos".into(), key("a"));
+    run(&mut db, &mut load).unwrap();
+    let side = load.outcome.unwrap();
+    assert_eq!(side.local, Some(json!({"id": "a", "n": 5, "m": 2})));
+    assert_eq!(side.base, Some(json!({"id": "a"})));
+    assert_eq!(side.last.map(|(seq, _)| seq), Some(2));
+}
+
+fn plan(version: u64) -> ResolutionPlan {
+    ResolutionPlan {
+        value: Some(json!({"id": "a", "won": true})),
+        entry: None,
+        version: VersionEntry { version, base: None },
+    }
+}
+
+#[test]
+fn a_resolution_is_stored_only_if_nothing_moved_meanwhile() {
+    let queued = [entry("1", "a", Payload::Put(json!({"id": "a"}))), resent(entry("22", "a", Payload::Delete))];
+    // A write came in after the local side was loaded (its newest op was seq 1).
+    let mut db = setup(&[queued[0].clone(), entry("9", "a", Payload::Patch(json!({"x": 1})))], &[], &[]);
+    let mut stale = CommitResolution::new("todos".into(), key("a"), 1, plan(3));
+    run(&mut db, &mut stale).unwrap();
+    assert_eq!(stale.outcome, Some(Stored::Stale));
+    assert_eq!(outbox(&db).len(), 2, "nothing was written");
+    // A newer server version arrived (pulled) since: that version's conflict is resolved instead.
+    let mut db = setup(&queued[..1], &[], &[("a", json!(7))]);
+    let mut outdated = CommitResolution::new("todos".into(), key("a"), 1, plan(3));
+    run(&mut db, &mut outdated).unwrap();
+    assert_eq!(outdated.outcome, Some(Stored::Outdated));
+    // Otherwise: the contested ops go, an unanswered retried letter stays queued.
+    let mut db = setup(&queued, &[], &[("a", json!(3))]);
+    let mut done = CommitResolution::new("todos".into(), key("a"), 1, plan(3));
+    run(&mut db, &mut done).unwrap();
+    assert_eq!(done.outcome, Some(Stored::Done));
+    let left: Vec<String> = outbox(&db).into_iter().map(|e| e.op.id).collect();
+    assert_eq!(left, ["22"], "the retried letter keeps its place and its id");
+    assert_eq!(db.get("todos", &json!("a")), Some(json!({"id": "a", "won": true})));
+}
+
+fn change(k: &str, version: u64, hlc: Option<&str>) -> Change {
+    Change {
+        collection: "todos".into(),
+        key: key(k),
+        value: Some(json!({"id": k, "v": version})),
+        version,
+        hlc: hlc.map(str::to_owned),
+    }
+}
+
+fn apply(db: &mut MemDb, changes: Vec<Change>) -> (crate::core::pull_tx::Stored, Vec<Vec<Read>>) {
+    let page = PullPage { changes, cursor: "9".into(), has_more: false };
+    let mut step = ApplyPage::new(page, &[], "pullCursor:".into(), BTreeSet::new(), None);
+    let asked = run(db, &mut step).unwrap();
+    (step.outcome.unwrap(), asked)
+}
+
+#[test]
+fn pulled_changes_to_documents_with_queued_ops_are_held_the_rest_applied() {
+    let queued = entry("1", "a", Payload::Patch(json!({"n": 1})));
+    let waiting = conflicted(entry("22", "c", Payload::Put(json!({"id": "c"}))), 2);
+    let letter = resent(entry("333", "b", Payload::Put(json!({"id": "b", "mine": true}))));
+    let mut db = setup(&[queued, waiting, letter], &[json!({"id": "a"})], &[("a", json!(4))]);
+    let (stored, _) = apply(&mut db, vec![change("a", 6, Some("x-other")), change("b", 3, None), change("c", 5, None)]);
+    assert_eq!(stored.held.iter().map(|h| (h.index, h.base)).collect::<Vec<_>>(), [(0, 4), (2, 0)]);
+    assert_eq!(stored.applied, 1, "b has only an unanswered retried letter: the record follows the server");
+    assert_eq!(db.get("todos", &json!("b")), Some(json!({"id": "b", "v": 3})));
+    assert_eq!(db.get("todos", &json!("a")), Some(json!({"id": "a"})), "held: untouched");
+    let refreshed = outbox(&db).into_iter().find(|e| e.op.id == "22").unwrap();
+    assert_eq!(refreshed.conflict.map(|c| c.version), Some(5), "a held conflict waits on the newest server state");
+}
+
+#[test]
+fn a_page_reads_the_outbox_only_for_its_own_documents() {
+    let backlog: Vec<OutboxEntry> =
+        (0..50).map(|i| entry(&format!("{i}"), &format!("q{i}"), Payload::Delete)).collect();
+    let mut db = setup(&backlog, &[], &[]);
+    let (_, asked) = apply(&mut db, vec![change("a", 1, None), change("q7", 1, None)]);
+    let whole = asked.iter().flatten().filter(|r| matches!(r, Read::All { index: None, .. })).count();
+    let per_doc = asked.iter().flatten().filter(|r| matches!(r, Read::All { index: Some(_), .. })).count();
+    assert_eq!((whole, per_doc), (0, 2), "{asked:?}");
+    let mut empty = setup(&[], &[], &[]);
+    let (stored, asked) = apply(&mut empty, vec![change("a", 1, None)]);
+    assert_eq!((stored.applied, asked.len()), (1, 1), "an empty outbox costs one count");
+}
+
+#[test]
+fn the_resync_sweep_removes_what_the_copy_lacks_unless_it_is_queued() {
+    let mut db = setup(
+        &[entry("1", "kept", Payload::Patch(json!({"n": 1}))), resent(entry("22", "letter", Payload::Delete))],
+        &[json!({"id": "seen"}), json!({"id": "gone"}), json!({"id": "kept"}), json!({"id": "letter"})],
+        &[("seen", json!(1)), ("gone", json!(1)), ("kept", json!(1)), ("letter", json!(1))],
+    );
+    let seen = [doc_id("todos", &key("seen"))].into_iter().collect();
+    let mut sweep = SweepUnseen::new(vec!["todos".into()], seen);
+    run(&mut db, &mut sweep).unwrap();
+    assert_eq!(sweep.removed, Some(2));
+    let left: Vec<Value> = db.rows("todos").into_iter().map(|(k, _)| k).collect();
+    assert_eq!(left, [json!("kept"), json!("seen")], "an unanswered retried letter keeps nothing the server lost");
+}
+
+#[test]
+fn acknowledgements_move_merge_bases_forward_only() {
+    let mut db = setup(
+        &[entry("1", "a", Payload::Patch(json!({"n": 2})))],
+        &[],
+        &[("a", json!({"v": 3, "b": {"id": "a", "n": 1}}))],
+    );
+    let ops = [
+        Rebase { op: entry("1", "a", Payload::Patch(json!({"n": 2}))).op, version: 4 },
+        Rebase { op: entry("2", "a", Payload::Patch(json!({"old": true}))).op, version: 2 },
+    ];
+    let settlement =
+        Settlement { acked: vec![1], acked_ranges: vec![(1, 1)], rebase: ops.to_vec(), ..Settlement::default() };
+    let mut settle = SettleBatch::new(settlement.clone(), ["todos".to_owned()].into());
+    run(&mut db, &mut settle).unwrap();
+    let stored = VersionEntry::read(&db.get(VERSIONS_STORE, &json!(doc_id("todos", &key("a")))).unwrap());
+    assert_eq!(stored, VersionEntry { version: 4, base: Some(Some(json!({"id": "a", "n": 2}))) });
+    assert!(outbox(&db).is_empty());
+    let mut plain = setup(&[], &[], &[("a", json!(3))]);
+    run(&mut plain, &mut SettleBatch::new(settlement, BTreeSet::new())).unwrap();
+    assert_eq!(
+        plain.get(VERSIONS_STORE, &json!(doc_id("todos", &key("a")))),
+        Some(json!(3)),
+        "no base kept: untouched"
+    );
+}
+
+#[test]
+fn a_rescheduled_entry_is_written_back_only_if_still_queued() {
+    let mut db = setup(&[entry("1", "a", Payload::Delete)], &[], &[]);
+    let mut gone = entry("2", "b", Payload::Delete);
+    gone.op.seq = 2;
+    let mut kept = outbox(&db)[0].clone();
+    kept.attempts = 3;
+    let settlement = Settlement { updated: vec![kept, gone], ..Settlement::default() };
+    run(&mut db, &mut SettleBatch::new(settlement, BTreeSet::new())).unwrap();
+    let left = outbox(&db);
+    assert_eq!((left.len(), left[0].attempts), (1, 3), "a resolution replaced the other meanwhile: not revived");
+}
+
+fn letter(id: &str, payload: Payload, edited: bool) -> DeadLetter {
+    DeadLetter {
+        op: Op { id: id.into(), seq: 3, collection: "todos".into(), key: key("a"), payload },
+        created_at: 1.0,
+        attempts: 4,
+        last_error: LastError::new(SyncErrorCode::Poison, "no", Some(422)),
+        dead_at: if edited { 2.0 } else { 1.0 },
+        edited,
+    }
+}
+
+#[test]
+fn a_retry_requeues_letters_and_writes_only_edited_ones_locally() {
+    let mut db = setup(&[], &[json!({"id": "a", "n": 1})], &[]);
+    let scope = crate::core::tx::Scope::write(&[DEAD_STORE]);
+    let letters = [
+        letter("OLD", Payload::Put(json!({"id": "a", "n": 9})), false),
+        letter("EDIT", Payload::Patch(json!({"m": 2})), true),
+    ];
+    let writes: Vec<Write> =
+        letters.iter().map(|l| Write::put(DEAD_STORE, l.to_json(), Some(l.op.id.clone().into()))).collect();
+    db.write(&writes, &scope).unwrap();
+    let mut retry = RetryDead::new(None);
+    run(&mut db, &mut retry).unwrap();
+    assert_eq!(retry.queued, Some(2));
+    let queued = outbox(&db);
+    assert_eq!((queued[0].op.id.as_str(), queued[0].resent), ("OLD", true));
+    assert!(queued[1].op.id != "EDIT" && !queued[1].resent, "an edited letter is a new write");
+    assert!(queued.iter().all(|e| e.hlc.is_some()), "a retry is stamped now");
+    assert_eq!(
+        db.get("todos", &json!("a")),
+        Some(json!({"id": "a", "n": 1, "m": 2})),
+        "only the edit reaches the record"
+    );
+    assert!(db.rows(DEAD_STORE).is_empty());
+    let mut missing = RetryDead::new(Some("NOPE".into()));
+    assert!(run(&mut db, &mut missing).unwrap_err().contains("NOPE"));
+}
