@@ -22,9 +22,8 @@ use std::sync::Arc;
 use serde_json::Value;
 use thiserror::Error;
 use wharf::core::hlc;
-use wharf::core::outbox::apply_patch;
 use wharf::core::protocol::{is_stale, Change, LastWrite, Mutation, MutationResult};
-use wharf::core::{Key, OpKind};
+use wharf::core::{Key, Payload};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -149,9 +148,10 @@ pub enum Decision {
 /// Decides one mutation of `client_id` against the record's current state (`None`: never
 /// written, or compacted away). `now_ms` caps runaway clock stamps.
 pub fn decide(client_id: &str, mutation: &Mutation, current: Option<&StoredRecord>, now_ms: f64) -> Decision {
-    if let Err(message) = mutation.check() {
-        return Decision::Reject { code: "INVALID_MUTATION", message };
-    }
+    let op = match mutation.check() {
+        Ok(op) => op,
+        Err(message) => return Decision::Reject { code: "INVALID_MUTATION", message },
+    };
     let stamp = match mutation.hlc.as_deref().map(|stamp| hlc::accepted(stamp, client_id, now_ms)).transpose() {
         Ok(stamp) => stamp,
         Err(message) => return Decision::Reject { code: "INVALID_MUTATION", message },
@@ -170,24 +170,11 @@ pub fn decide(client_id: &str, mutation: &Mutation, current: Option<&StoredRecor
             });
         }
     }
-    let value = match mutation.op {
-        OpKind::Put => mutation.value.clone(),
-        OpKind::Delete => None,
-        OpKind::Patch => {
-            match current
-                .and_then(|r| r.value.as_ref())
-                .zip(mutation.patch.as_ref())
-                .and_then(|(b, p)| apply_patch(b, p))
-            {
-                Some(merged) => Some(merged),
-                None => {
-                    let message =
-                        format!("no document {} in \"{}\" to patch", key_text(&mutation.key), mutation.collection);
-                    return Decision::Reject { code: "NOT_FOUND", message };
-                }
-            }
-        }
-    };
+    let value = op.payload.apply(current.and_then(|r| r.value.as_ref()));
+    if matches!(op.payload, Payload::Patch(_)) && value.is_none() {
+        let message = format!("no document {} in \"{}\" to patch", key_text(&op.key), op.collection);
+        return Decision::Reject { code: "NOT_FOUND", message };
+    }
     Decision::Write { value, version: current_version + 1, hlc: stamp }
 }
 
