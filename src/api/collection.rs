@@ -1,85 +1,168 @@
 //! The `Collection` JavaScript class: CRUD and index queries on one collection.
 //!
-//! Writes validate synchronously and are placed in IndexedDB during the call (see
-//! `platform::write_batch`); every method returns a promise, and bad input rejects it with a
+//! Writes are validated synchronously (`core::document`) and placed in IndexedDB during the call
+//! (group commit, `platform/js/idb.js`); a patch is one of the core's transactions (read the
+//! record, merge, queue). Every method returns a promise, and bad input rejects it with a
 //! `WharfError` without writing anything.
 
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Promise};
+use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
 use super::json::{encode_document, encode_json, key_from_js};
+use crate::core::replica::Request;
 use crate::core::schema::Collection as CollectionSchema;
-use crate::core::{parse_json, CoreError, Key, ValidQuery};
+use crate::core::tx::{Range, Read};
+use crate::core::{document_key, key_of, parse_json, validate_patch, CoreError, Key, KeySelection, OpKind, ValidQuery};
 use crate::platform::changes::{live_document, live_query};
 use crate::platform::error::wharf_error;
-use crate::platform::reads::Read;
-use crate::platform::write_batch::PreparedWrite;
-use crate::platform::{LocalStore, StorageError};
+use crate::platform::{Host, PlatformError};
 
 /// A collection of JSON documents identified by the key at its key path.
 #[wasm_bindgen]
 pub struct Collection {
-    store: Rc<LocalStore>,
-    position: usize,
+    host: Rc<Host>,
+    /// The declared collection (name, key path, indexes), read once.
+    schema: CollectionSchema,
+    /// The name as a JavaScript string, passed with every write.
+    name_js: JsValue,
 }
 
-fn reject(error: impl Into<StorageError>) -> Promise {
+fn reject(error: impl Into<PlatformError>) -> Promise {
     Promise::reject(&error.into().to_js())
 }
 
 /// Names the offending element of a batch in the error, keeping its code.
-fn in_batch(position: usize, error: StorageError) -> JsValue {
+fn in_batch(position: usize, error: CoreError) -> JsValue {
     wharf_error(error.code(), &format!("documents[{position}]: {error}"))
 }
 
-impl Collection {
-    pub(crate) fn new(store: Rc<LocalStore>, position: usize) -> Collection {
-        Collection { store, position }
-    }
+/// A local write ready to place: its key, the record (for a put) and the kind.
+struct Placed {
+    key: JsValue,
+    record: JsValue,
+    op: OpKind,
+}
 
-    fn schema(&self) -> &CollectionSchema {
-        &self.store.schema().collections[self.position]
+fn key_to_js(key: &Key) -> JsValue {
+    match key {
+        Key::Text(s) => JsValue::from_str(s),
+        Key::Number(n) => JsValue::from_f64(*n),
     }
+}
 
-    fn prepare_put(&self, doc: &JsValue) -> Result<PreparedWrite, StorageError> {
-        let doc = encode_document(doc, "a document")?;
-        self.store.prepare_put(self.schema(), &doc.text, doc.value)
-    }
-
-    fn prepare_put_many(&self, docs: &JsValue) -> Result<Vec<PreparedWrite>, JsValue> {
-        let invalid = |message: String| StorageError::from(CoreError::InvalidDocument(message)).to_js();
-        if !Array::is_array(docs) {
-            return Err(invalid("putMany expects an array of documents".into()));
+/// The key range of an index query.
+fn range_of(selection: &KeySelection) -> Option<Range> {
+    match selection {
+        KeySelection::All => None,
+        KeySelection::Only(value) => Some(Range::only(value.clone())),
+        KeySelection::Bound { lower, upper, lower_open, upper_open } => {
+            Some(Range { lower: lower.clone(), upper: upper.clone(), lower_open: *lower_open, upper_open: *upper_open })
         }
-        let docs = encode_document(docs, "the documents").map_err(|e| StorageError::from(e).to_js())?;
-        let parsed = parse_json(&docs.text, "the documents").map_err(|e| StorageError::from(e).to_js())?;
+    }
+}
+
+impl Collection {
+    pub(crate) fn new(host: Rc<Host>, position: usize) -> Collection {
+        let schema = host.schema().collections[position].clone();
+        let name_js = JsValue::from_str(schema.name());
+        Collection { host, schema, name_js }
+    }
+
+    fn name_of(&self) -> String {
+        self.schema.name().to_owned()
+    }
+
+    /// Places writes in one transaction (joining the one still open in this tick, unless the
+    /// collection has a unique index); each gets its op id and clock stamp now.
+    fn place(&self, writes: Vec<Placed>) -> Promise {
+        let name = &self.name_js;
+        let now = js_sys::Date::now();
+        let batch = Array::new();
+        self.host.with_clock(|clock| {
+            for write in writes {
+                let id = JsValue::from_str(&clock.op_id(now));
+                let hlc = JsValue::from_str(&clock.stamp(now));
+                let op = JsValue::from_str(write.op.as_str());
+                batch.push(&Array::of(&[name.clone(), write.key, write.record, id, op, hlc]));
+            }
+        });
+        self.host.conn.place(&batch, now, self.schema.has_unique_index())
+    }
+
+    fn prepare_put(&self, doc: &JsValue) -> Result<Placed, CoreError> {
+        let doc = encode_document(doc, "a document")?;
+        let key = document_key(&doc.text, &self.schema.key_path)?;
+        Ok(Placed { key: key_to_js(&key), record: doc.value, op: OpKind::Put })
+    }
+
+    fn prepare_put_many(&self, docs: &JsValue) -> Result<Vec<Placed>, JsValue> {
+        if !Array::is_array(docs) {
+            return Err(CoreError::InvalidDocument("putMany expects an array of documents".into()).into());
+        }
+        let docs = encode_document(docs, "the documents")?;
+        let parsed = parse_json(&docs.text, "the documents")?;
         let items = parsed.as_array().map(Vec::as_slice).unwrap_or_default();
         let records: &Array = docs.value.unchecked_ref();
+        let path = &self.schema.key_path;
         items
             .iter()
             .enumerate()
             .map(|(i, doc)| {
-                let record = records.get(i as u32);
-                self.store.prepare_put_parsed(self.schema(), doc, record).map_err(|e| in_batch(i, e))
+                let key = key_of(doc, path).map_err(|e| in_batch(i, e))?;
+                Ok(Placed { key: key_to_js(&key), record: records.get(i as u32), op: OpKind::Put })
             })
             .collect()
     }
 
-    fn prepare_patch(&self, key: &JsValue, partial: &JsValue) -> Result<(PreparedWrite, Key), StorageError> {
+    fn patch_request(&self, key: &JsValue, partial: &JsValue) -> Result<Request, CoreError> {
         let key = key_from_js(key)?;
         let patch = encode_document(partial, "a patch")?;
-        self.store.prepare_patch(self.schema(), key, &patch.text, patch.value)
+        validate_patch(&patch.text, &self.schema.key_path, &key)?;
+        let patch: Value = parse_json(&patch.text, "a patch")?;
+        Ok(Request::Patch { collection: self.name_of(), key, patch })
     }
 
-    fn keys(values: &JsValue) -> Result<Vec<Key>, StorageError> {
+    fn keys(values: &JsValue) -> Result<Vec<Key>, CoreError> {
         if !Array::is_array(values) {
-            return Err(CoreError::InvalidKey("getMany expects an array of keys".into()).into());
+            return Err(CoreError::InvalidKey("getMany expects an array of keys".into()));
         }
         let array: &Array = values.unchecked_ref();
-        array.iter().map(|k| key_from_js(&k).map_err(StorageError::from)).collect()
+        array.iter().map(|k| key_from_js(&k)).collect()
     }
+
+    fn query_read(&self, query: &JsValue) -> Result<Read, CoreError> {
+        let json = encode_json(query).map_err(CoreError::InvalidQuery)?;
+        let valid = ValidQuery::from_json(&json, &self.schema)?;
+        Ok(Read::All {
+            store: self.name_of(),
+            index: Some(valid.index.clone()),
+            range: range_of(&valid.selection),
+            limit: valid.limit,
+            keys: false,
+            reverse: valid.reverse,
+        })
+    }
+
+    fn all_read(&self) -> Read {
+        Read::All { store: self.name_of(), index: None, range: None, limit: None, keys: false, reverse: false }
+    }
+
+    /// Reads in one read-only transaction over this collection.
+    fn read(&self, reads: &[Read], shape: &str) -> Promise {
+        self.host.conn.read(&self.stores(), &encode_reads(reads), shape)
+    }
+
+    fn stores(&self) -> Array {
+        Array::of1(&self.name_js)
+    }
+}
+
+/// The reads as the executor reads them (`tx::Read::encode`).
+pub(crate) fn encode_reads(reads: &[Read]) -> String {
+    Value::Array(reads.iter().map(Read::encode).collect()).to_string()
 }
 
 #[wasm_bindgen]
@@ -87,13 +170,13 @@ impl Collection {
     /// The collection name.
     #[wasm_bindgen(getter)]
     pub fn name(&self) -> String {
-        self.schema().name().to_owned()
+        self.name_of()
     }
 
     /// Stores a document (insert or replace) and queues it; resolves once committed.
     pub fn put(&self, doc: JsValue) -> Promise {
         match self.prepare_put(&doc) {
-            Ok(write) => self.store.submit_writes(vec![write]),
+            Ok(write) => self.place(vec![write]),
             Err(e) => reject(e),
         }
     }
@@ -103,7 +186,7 @@ impl Collection {
     pub fn put_many(&self, docs: JsValue) -> Promise {
         match self.prepare_put_many(&docs) {
             Ok(writes) if writes.is_empty() => Promise::resolve(&JsValue::UNDEFINED),
-            Ok(writes) => self.store.submit_writes(writes),
+            Ok(writes) => self.place(writes),
             Err(e) => Promise::reject(&e),
         }
     }
@@ -111,8 +194,8 @@ impl Collection {
     /// Shallow-merges `partial` into the stored document (`{ ...current, ...partial }`) and
     /// queues the patch; rejects with `NOT_FOUND` when there is no such document.
     pub fn patch(&self, key: JsValue, partial: JsValue) -> Promise {
-        match self.prepare_patch(&key, &partial) {
-            Ok(patch) => self.store.submit_patch(patch),
+        match self.patch_request(&key, &partial) {
+            Ok(request) => self.host.request(request),
             Err(e) => reject(e),
         }
     }
@@ -120,7 +203,9 @@ impl Collection {
     /// Deletes a document and queues the deletion (the queued entry is its tombstone until synced).
     pub fn delete(&self, key: JsValue) -> Promise {
         match key_from_js(&key) {
-            Ok(key) => self.store.submit_writes(vec![self.store.prepare_delete(self.schema(), key)]),
+            Ok(key) => {
+                self.place(vec![Placed { key: key_to_js(&key), record: JsValue::UNDEFINED, op: OpKind::Delete }])
+            }
             Err(e) => reject(e),
         }
     }
@@ -128,7 +213,7 @@ impl Collection {
     /// The document with this key, or `undefined`.
     pub fn get(&self, key: JsValue) -> Promise {
         match key_from_js(&key) {
-            Ok(key) => self.store.read(Read::Get { collection: self.position, key }),
+            Ok(key) => self.read(&[Read::get(&self.name_of(), key.to_json())], "first"),
             Err(e) => reject(e),
         }
     }
@@ -137,7 +222,11 @@ impl Collection {
     #[wasm_bindgen(js_name = getMany)]
     pub fn get_many(&self, keys: JsValue) -> Promise {
         match Collection::keys(&keys) {
-            Ok(keys) => self.store.read(Read::GetMany { collection: self.position, keys }),
+            Ok(keys) => {
+                let name = self.name_of();
+                let reads: Vec<Read> = keys.iter().map(|k| Read::get(&name, k.to_json())).collect();
+                self.read(&reads, "all")
+            }
             Err(e) => reject(e),
         }
     }
@@ -145,23 +234,20 @@ impl Collection {
     /// Every document, in key order.
     #[wasm_bindgen(js_name = getAll)]
     pub fn get_all(&self) -> Promise {
-        self.store.read(Read::GetAll { collection: self.position })
+        self.read(&[self.all_read()], "first")
     }
 
     /// Documents selected on a declared index: `{ index, equals | range, limit, reverse }`.
     pub fn query(&self, query: JsValue) -> Promise {
-        let valid = encode_json(&query)
-            .map_err(CoreError::InvalidQuery)
-            .and_then(|json| ValidQuery::from_json(&json, self.schema()));
-        match valid {
-            Ok(query) => self.store.read(Read::Query { collection: self.position, query }),
+        match self.query_read(&query) {
+            Ok(read) => self.read(&[read], "first"),
             Err(e) => reject(e),
         }
     }
 
     /// Number of documents.
     pub fn count(&self) -> Promise {
-        self.store.read(Read::Count { store: self.schema().name().to_owned() })
+        self.read(&[Read::count(&self.name_of())], "first")
     }
 
     /// A live query: calls `callback(result)` with the query's result now and again after every
@@ -174,21 +260,12 @@ impl Collection {
         #[wasm_bindgen(unchecked_param_type = "object | null | undefined")] query: JsValue,
         #[wasm_bindgen(unchecked_param_type = "(result: any[]) => void")] callback: JsValue,
     ) -> Result<Function, JsValue> {
-        let callback = callback.dyn_into::<Function>().map_err(|_| {
-            StorageError::from(CoreError::InvalidOptions("subscribe expects a callback function".into())).to_js()
-        })?;
-        let read = if query.is_null() || query.is_undefined() {
-            Read::GetAll { collection: self.position }
-        } else {
-            let valid = encode_json(&query)
-                .map_err(CoreError::InvalidQuery)
-                .and_then(|json| ValidQuery::from_json(&json, self.schema()))
-                .map_err(|e| StorageError::from(e).to_js())?;
-            Read::Query { collection: self.position, query: valid }
-        };
-        let store = Rc::clone(&self.store);
-        let run = Closure::<dyn FnMut() -> Promise>::new(move || store.read(read.clone())).into_js_value();
-        Ok(live_query(self.store.changes(), self.schema().name(), run.unchecked_ref(), &callback))
+        let callback = callback
+            .dyn_into::<Function>()
+            .map_err(|_| JsValue::from(CoreError::InvalidOptions("subscribe expects a callback function".into())))?;
+        let read = if query.is_null() || query.is_undefined() { self.all_read() } else { self.query_read(&query)? };
+        let run = self.host.conn.reader(&self.stores(), &encode_reads(&[read]), "first");
+        Ok(live_query(&self.host.hub, &self.name_of(), &run, &callback))
     }
 
     /// Calls `callback(doc)` with the document `key` (undefined when there is none) now and after
@@ -200,13 +277,12 @@ impl Collection {
         #[wasm_bindgen(unchecked_param_type = "string | number")] key: JsValue,
         #[wasm_bindgen(unchecked_param_type = "(doc: any) => void")] callback: JsValue,
     ) -> Result<Function, JsValue> {
-        let callback = callback.dyn_into::<Function>().map_err(|_| {
-            StorageError::from(CoreError::InvalidOptions("watch expects a callback function".into())).to_js()
-        })?;
-        let parsed = key_from_js(&key).map_err(|e| StorageError::from(e).to_js())?;
-        let store = Rc::clone(&self.store);
-        let read = Read::Get { collection: self.position, key: parsed };
-        let run = Closure::<dyn FnMut() -> Promise>::new(move || store.read(read.clone())).into_js_value();
-        Ok(live_document(self.store.changes(), self.schema().name(), run.unchecked_ref(), &callback, &key))
+        let callback = callback
+            .dyn_into::<Function>()
+            .map_err(|_| JsValue::from(CoreError::InvalidOptions("watch expects a callback function".into())))?;
+        let parsed = key_from_js(&key)?;
+        let read = Read::get(&self.name_of(), parsed.to_json());
+        let run = self.host.conn.reader(&self.stores(), &encode_reads(&[read]), "first");
+        Ok(live_document(&self.host.hub, &self.name_of(), &run, &callback, &key))
     }
 }

@@ -1,7 +1,8 @@
 //! The `Database` JavaScript class: opening, collections, the outbox, dead letters, storage
 //! health, and the sync surface (`sync()`, status, events, pause/resume).
 
-use std::rc::Rc;
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
 
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -13,22 +14,16 @@ use super::outbox::Outbox;
 use crate::core::conflict::Strategy;
 use crate::core::sync_options::SyncOptions;
 use crate::core::{parse_json, CoreError, DatabaseSchema, ErrorCode};
-use crate::platform::connection::delete_database;
+use crate::platform::changes::ChangeHub;
+use crate::platform::connection::{self, delete_database, storage_info};
 use crate::platform::error::wharf_error;
-use crate::platform::global::indexed_db;
-use crate::platform::reads::Read;
-use crate::platform::sync_driver::{SyncDriver, SyncShared};
-use crate::platform::{LocalStore, StorageError};
-
-#[wasm_bindgen(module = "/src/platform/js/triggers.js")]
-extern "C" {
-    fn abortable(promise: &Promise, signal: &JsValue) -> Promise;
-}
+use crate::platform::host::{abortable, register_background_sync, SyncSetup};
+use crate::platform::{Host, PlatformError};
 
 #[wasm_bindgen(typescript_custom_section)]
 const SYNC_TYPES: &str = r#"import type { ChangeEvent, ConflictEvent, DeadLetter, PullResult, SyncEnd, SyncResult, SyncStatus } from "./index.js";"#;
 
-fn invalid_options(message: String) -> StorageError {
+fn invalid_options(message: String) -> PlatformError {
     CoreError::InvalidOptions(message).into()
 }
 
@@ -37,7 +32,7 @@ type Resolvers = Vec<(Option<String>, Function)>;
 
 /// Takes the resolver functions out of a copy of `sync.conflicts`, leaving `"function"` in their
 /// place for the JSON form.
-fn split_resolvers(sync_copy: &Object) -> Result<Resolvers, StorageError> {
+fn split_resolvers(sync_copy: &Object) -> Result<Resolvers, PlatformError> {
     let conflicts = Reflect::get(sync_copy, &"conflicts".into()).unwrap_or(JsValue::UNDEFINED);
     if let Some(resolver) = conflicts.dyn_ref::<Function>() {
         let _ = Reflect::set(sync_copy, &"conflicts".into(), &"function".into());
@@ -65,7 +60,7 @@ fn check_conflict_rules(
     options: &SyncOptions,
     resolvers: &Resolvers,
     schema: &DatabaseSchema,
-) -> Result<(), StorageError> {
+) -> Result<(), PlatformError> {
     let has_resolver = |name: Option<&str>| resolvers.iter().any(|(n, _)| n.as_deref() == name);
     for (name, strategy) in &options.conflicts.per_collection {
         schema.position(name).map_err(|_| {
@@ -87,7 +82,7 @@ fn check_conflict_rules(
 
 /// Splits the functions JSON cannot carry (`sync.getToken`, resolvers in `sync.conflicts`) from
 /// the rest of the options, which are returned as a copy safe to encode.
-fn split_functions(options: &JsValue) -> Result<(JsValue, Option<Function>, Resolvers), StorageError> {
+fn split_functions(options: &JsValue) -> Result<(JsValue, Option<Function>, Resolvers), PlatformError> {
     let sync = Reflect::get(options, &"sync".into()).unwrap_or(JsValue::UNDEFINED);
     if !sync.is_object() {
         return Ok((options.clone(), None, Vec::new()));
@@ -123,16 +118,19 @@ fn not_configured() -> JsValue {
     )
 }
 
-fn to_js_json(value: &impl serde::Serialize) -> JsValue {
-    serde_json::to_string(value).ok().and_then(|text| js_sys::JSON::parse(&text).ok()).unwrap_or(JsValue::NULL)
+fn parsed(json: Option<String>) -> JsValue {
+    json.and_then(|text| js_sys::JSON::parse(&text).ok()).unwrap_or(JsValue::NULL)
+}
+
+fn function(listener: JsValue, method: &str) -> Result<Function, JsValue> {
+    listener.dyn_into::<Function>().map_err(|_| invalid_options(format!("{method} expects a function")).to_js())
 }
 
 /// An open Wharf database: collections of JSON documents in IndexedDB, each local write queued
 /// in the outbox in the same transaction.
 #[wasm_bindgen]
 pub struct Database {
-    store: Rc<LocalStore>,
-    sync: Option<SyncDriver>,
+    host: Rc<Host>,
 }
 
 #[wasm_bindgen]
@@ -145,10 +143,10 @@ impl Database {
         let (options, get_token, resolvers) = split_functions(&options)?;
         let json =
             encode_json(&options).map_err(|problem| invalid_options(format!("Wharf.open options: {problem}")))?;
-        let schema = DatabaseSchema::from_json(&json).map_err(StorageError::from)?;
-        let sync = match parse_json(&json, "the options").map_err(StorageError::from)?.get("sync") {
+        let schema = DatabaseSchema::from_json(&json)?;
+        let sync = match parse_json(&json, "the options")?.get("sync") {
             None | Some(serde_json::Value::Null) => None,
-            Some(value) => Some(SyncOptions::from_value(value).map_err(StorageError::from)?),
+            Some(value) => Some(SyncOptions::from_value(value)?),
         };
         if let Some(options) = &sync {
             check_conflict_rules(options, &resolvers, &schema)?;
@@ -160,44 +158,53 @@ impl Database {
                 })?;
             }
         }
-        let store = LocalStore::open(schema).await?;
-        let sync = sync.map(|options| SyncDriver::start(Rc::clone(&store), options, get_token, resolvers));
-        Ok(Database { store, sync })
+        let hub = ChangeHub::new(&schema.name);
+        let slot: Rc<RefCell<Weak<Host>>> = Rc::default();
+        let schema = Rc::new(schema);
+        let conn = match connection::open(Rc::clone(&schema), &hub, Rc::clone(&slot)).await {
+            Ok(conn) => conn,
+            Err(error) => {
+                hub.close();
+                return Err(error);
+            }
+        };
+        let setup = sync.map(|options| SyncSetup { options, get_token, resolvers });
+        let schema = Rc::try_unwrap(schema).unwrap_or_else(|shared| (*shared).clone());
+        Ok(Database { host: Host::start(schema, conn, hub, slot, setup) })
     }
 
     /// Deletes a database and everything in it; waits until every connection has closed.
     #[wasm_bindgen(js_name = deleteDatabase)]
-    pub async fn delete_database(name: JsValue) -> Result<(), JsValue> {
-        let name = name.as_string().filter(|n| !n.is_empty()).ok_or_else(|| {
-            StorageError::from(CoreError::InvalidOptions("deleteDatabase needs a non-empty name".into()))
-        })?;
-        let factory = indexed_db()?;
-        Ok(delete_database(&factory, &name).await?)
+    pub fn delete_database(name: JsValue) -> Promise {
+        match name.as_string().filter(|n| !n.is_empty()) {
+            Some(name) => delete_database(&name),
+            None => Promise::reject(&invalid_options("deleteDatabase needs a non-empty name".into()).to_js()),
+        }
     }
 
     /// The database name.
     #[wasm_bindgen(getter)]
     pub fn name(&self) -> String {
-        self.store.schema().name.clone()
+        self.host.schema().name.clone()
     }
 
     /// The collection with this name; throws `UNKNOWN_COLLECTION` if it was not declared.
     pub fn collection(&self, name: JsValue) -> Result<Collection, JsValue> {
         let name = name.as_string().unwrap_or_default();
-        let position = self.store.schema().position(&name).map_err(StorageError::from)?;
-        Ok(Collection::new(Rc::clone(&self.store), position))
+        let position = self.host.schema().position(&name)?;
+        Ok(Collection::new(Rc::clone(&self.host), position))
     }
 
     /// The queue of local changes waiting to be pushed.
     #[wasm_bindgen(getter)]
     pub fn outbox(&self) -> Outbox {
-        Outbox::new(Rc::clone(&self.store))
+        Outbox::new(Rc::clone(&self.host))
     }
 
     /// Operations the server kept rejecting, to list, edit, retry or discard.
     #[wasm_bindgen(getter, js_name = deadLetters)]
     pub fn dead_letters(&self) -> DeadLetters {
-        DeadLetters::new(Rc::clone(&self.store), self.shared().cloned())
+        DeadLetters::new(Rc::clone(&self.host))
     }
 
     /// Pushes now. Resolves with `{ pending, deadLetters, conflicts }` once nothing is left to
@@ -205,8 +212,7 @@ impl Database {
     /// signal fired; the push itself goes on) or `NOT_CONFIGURED`.
     #[wasm_bindgen(unchecked_return_type = "Promise<SyncResult>")]
     pub fn sync(&self, #[wasm_bindgen(unchecked_param_type = "{ signal?: AbortSignal }")] options: JsValue) -> Promise {
-        let Some(shared) = self.shared() else { return Promise::reject(&not_configured()) };
-        abortable(&shared.sync(), &signal_of(&options))
+        abortable(&self.host.sync_call(false), &signal_of(&options))
     }
 
     /// Pulls remote changes now, page after page from the stored cursor until the server has no
@@ -215,21 +221,20 @@ impl Database {
     /// `NOT_CONFIGURED`.
     #[wasm_bindgen(unchecked_return_type = "Promise<PullResult>")]
     pub fn pull(&self, #[wasm_bindgen(unchecked_param_type = "{ signal?: AbortSignal }")] options: JsValue) -> Promise {
-        let Some(shared) = self.shared() else { return Promise::reject(&not_configured()) };
-        abortable(&shared.pull(), &signal_of(&options))
+        abortable(&self.host.sync_call(true), &signal_of(&options))
     }
 
     /// The current sync status, or null when the database was opened without `sync`.
     #[wasm_bindgen(getter, js_name = syncStatus, unchecked_return_type = "SyncStatus | null")]
     pub fn sync_status(&self) -> JsValue {
-        self.shared().and_then(|shared| js_sys::JSON::parse(&shared.status_json()).ok()).unwrap_or(JsValue::NULL)
+        parsed(self.host.status_json())
     }
 
     /// `"leader"` when this context drains the outbox for every tab and worker of the database,
     /// `"follower"` when another context does; null without `sync`.
     #[wasm_bindgen(getter, js_name = syncRole, unchecked_return_type = "\"leader\" | \"follower\" | null")]
     pub fn sync_role(&self) -> JsValue {
-        self.shared().map_or(JsValue::NULL, |shared| JsValue::from_str(shared.role()))
+        self.host.role().map_or(JsValue::NULL, JsValue::from_str)
     }
 
     /// Calls `listener(status)` on every status change. Returns the unsubscribe function.
@@ -276,9 +281,7 @@ impl Database {
         &self,
         #[wasm_bindgen(unchecked_param_type = "(changes: ChangeEvent[]) => void")] listener: JsValue,
     ) -> Result<Function, JsValue> {
-        let listener =
-            listener.dyn_into::<Function>().map_err(|_| invalid_options("onChange expects a function".into()))?;
-        Ok(self.store.changes().watch(&listener))
+        Ok(self.host.hub.watch(&function(listener, "onChange")?))
     }
 
     /// Asks the page's service worker to fire Background Sync `tag` (default `"wharf-sync"`) when
@@ -287,11 +290,10 @@ impl Database {
     /// no Background Sync.
     #[wasm_bindgen(js_name = registerBackgroundSync, unchecked_return_type = "Promise<\"registered\" | \"unsupported\">")]
     pub fn register_background_sync(&self, tag: Option<String>) -> Promise {
-        if self.sync.is_none() {
+        if self.host.role().is_none() {
             return Promise::reject(&not_configured());
         }
-        let tag = tag.filter(|t| !t.is_empty()).unwrap_or_else(|| "wharf-sync".to_owned());
-        crate::platform::sync_driver::register_background_sync(&tag)
+        register_background_sync(&tag.filter(|t| !t.is_empty()).unwrap_or_else(|| "wharf-sync".to_owned()))
     }
 
     /// Calls `listener(conflict)` for every conflict, with both sides and how it ended.
@@ -306,31 +308,28 @@ impl Database {
     /// Stops pushing (status `paused`) until `resumeSync()`; local writes keep queueing.
     #[wasm_bindgen(js_name = pauseSync)]
     pub fn pause_sync(&self) -> Result<(), JsValue> {
-        self.shared().ok_or_else(not_configured)?.set_paused(true);
-        Ok(())
+        Ok(self.host.set_paused(true)?)
     }
 
     /// Resumes pushing after `pauseSync()`.
     #[wasm_bindgen(js_name = resumeSync)]
     pub fn resume_sync(&self) -> Result<(), JsValue> {
-        self.shared().ok_or_else(not_configured)?.set_paused(false);
-        Ok(())
+        Ok(self.host.set_paused(false)?)
     }
 
     /// `{ usage, quota, persisted }`: the storage estimate, null where the browser has none.
     pub fn storage(&self) -> Promise {
-        self.store.read(Read::Storage)
+        storage_info()
     }
 
     /// Counters: `{ writes, writeTransactions, sync }`, where `sync` is `{ requests, pushed,
     /// acked, duplicates, retries, deadLettered, conflicts, bytesSent, lastLatencyMs }` or null.
     pub fn stats(&self) -> JsValue {
-        let stats = self.store.stats();
         let out = Object::new();
-        let _ = Reflect::set(&out, &"writes".into(), &JsValue::from_f64(stats.writes as f64));
-        let _ = Reflect::set(&out, &"writeTransactions".into(), &JsValue::from_f64(stats.write_transactions as f64));
-        let sync = self.shared().map_or(JsValue::NULL, |shared| to_js_json(&shared.stats()));
-        let _ = Reflect::set(&out, &"sync".into(), &sync);
+        let _ = Reflect::set(&out, &"writes".into(), &JsValue::from_f64(self.host.conn.writes()));
+        let _ =
+            Reflect::set(&out, &"writeTransactions".into(), &JsValue::from_f64(self.host.conn.write_transactions()));
+        let _ = Reflect::set(&out, &"sync".into(), &parsed(self.host.stats_json()));
         out.into()
     }
 
@@ -344,45 +343,20 @@ impl Database {
         #[wasm_bindgen(unchecked_param_type = "(change: { oldVersion: number; newVersion: number | null }) => void")]
         listener: JsValue,
     ) -> Result<Function, JsValue> {
-        let listener = listener
-            .dyn_into::<Function>()
-            .map_err(|_| StorageError::from(CoreError::InvalidOptions("onVersionChange expects a function".into())))?;
-        let id = self.store.add_listener(listener);
-        let store = Rc::downgrade(&self.store);
-        let unsubscribe = Closure::<dyn FnMut()>::new(move || {
-            if let Some(store) = store.upgrade() {
-                store.remove_listener(id);
-            }
-        });
-        Ok(unsubscribe.into_js_value().unchecked_into())
+        Ok(self.host.conn.listen(&function(listener, "onVersionChange")?))
     }
 
     /// Closes the database. Writes already placed in a transaction still commit; writes waiting
     /// for a reconnect and every later call fail with `CLOSED`.
     pub fn close(&self) {
-        if let Some(sync) = &self.sync {
-            sync.close();
-        }
-        self.store.close();
+        self.host.close();
     }
 }
 
 impl Database {
-    fn shared(&self) -> Option<&Rc<SyncShared>> {
-        self.sync.as_ref().map(SyncDriver::shared)
-    }
-
     fn subscribe(&self, kind: &'static str, listener: JsValue, method: &str) -> Result<Function, JsValue> {
-        let shared = self.shared().ok_or_else(not_configured)?;
-        let listener =
-            listener.dyn_into::<Function>().map_err(|_| invalid_options(format!("{method} expects a function")))?;
-        let id = shared.add_listener(kind, listener);
-        let weak = Rc::downgrade(shared);
-        let unsubscribe = Closure::<dyn FnMut()>::new(move || {
-            if let Some(shared) = weak.upgrade() {
-                shared.remove_listener(id);
-            }
-        });
-        Ok(unsubscribe.into_js_value().unchecked_into())
+        self.host.role().ok_or_else(not_configured)?;
+        let listener = function(listener, method)?;
+        Ok(self.host.listen(kind, &listener)?)
     }
 }

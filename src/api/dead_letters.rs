@@ -1,76 +1,44 @@
 //! The `DeadLetters` JavaScript class (`db.deadLetters`): the operations the server kept
-//! rejecting, parked with their last error, to be listed, fixed, retried or discarded.
+//! rejecting, parked with their last error, to be listed, fixed, retried or discarded. Each call
+//! is one of the core's transactions (`core::dead_letters`).
 
 use std::rc::Rc;
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use super::json::encode_document;
+use crate::core::replica::Request;
 use crate::core::CoreError;
-use crate::platform::dead_letters::{discard, edit_letter, list_json, retry};
-use crate::platform::sync_driver::SyncShared;
-use crate::platform::{LocalStore, StorageError};
+use crate::platform::Host;
 
 /// Operations the server rejected for good (or that ran out of attempts), oldest first.
 #[wasm_bindgen]
 pub struct DeadLetters {
-    store: Rc<LocalStore>,
-    sync: Option<Rc<SyncShared>>,
+    host: Rc<Host>,
 }
 
 impl DeadLetters {
-    pub(crate) fn new(store: Rc<LocalStore>, sync: Option<Rc<SyncShared>>) -> DeadLetters {
-        DeadLetters { store, sync }
+    pub(crate) fn new(host: Rc<Host>) -> DeadLetters {
+        DeadLetters { host }
+    }
+
+    fn run(&self, request: Result<Request, CoreError>) -> Promise {
+        match request {
+            Ok(request) => self.host.request(request),
+            Err(error) => Promise::reject(&error.into()),
+        }
     }
 }
 
-fn optional_id(id: &JsValue, method: &str) -> Result<Option<String>, StorageError> {
+fn optional_id(id: &JsValue, method: &str) -> Result<Option<String>, CoreError> {
     if id.is_undefined() || id.is_null() {
         return Ok(None);
     }
-    id.as_string().filter(|s| !s.is_empty()).map(Some).ok_or_else(|| {
-        CoreError::InvalidOptions(format!("deadLetters.{method} expects a dead letter id (a string)")).into()
-    })
-}
-
-/// One request to the dead-letter store. Every method goes through `DeadLetters::run`, so the
-/// module carries one async state machine for them all instead of one per method.
-enum Request {
-    List,
-    Retry(Option<String>),
-    Edit(String, String),
-    Discard(Option<String>),
-}
-
-impl DeadLetters {
-    fn run(&self, request: Result<Request, StorageError>) -> Promise {
-        let store = Rc::clone(&self.store);
-        let sync = self.sync.clone();
-        future_to_promise(async move {
-            let request = request?;
-            let changes_letters = !matches!(request, Request::List);
-            let answer = match request {
-                Request::List => {
-                    let text = list_json(&store).await?;
-                    js_sys::JSON::parse(&text).map_err(StorageError::from_js)?
-                }
-                Request::Retry(id) => JsValue::from(retry(&store, id).await?),
-                Request::Edit(id, json) => {
-                    edit_letter(&store, &id, &json).await?;
-                    JsValue::UNDEFINED
-                }
-                Request::Discard(id) => JsValue::from(discard(&store, id).await?),
-            };
-            // A step of the drainer (here or in another tab) pushes what was retried and
-            // publishes a status with the new count, which is how every tab hears of the change.
-            if let (true, Some(sync)) = (changes_letters, sync) {
-                sync.on_write_here();
-            }
-            Ok(answer)
-        })
-    }
+    id.as_string()
+        .filter(|s| !s.is_empty())
+        .map(Some)
+        .ok_or_else(|| CoreError::InvalidOptions(format!("deadLetters.{method} expects a dead letter id (a string)")))
 }
 
 #[wasm_bindgen]
@@ -78,14 +46,14 @@ impl DeadLetters {
     /// Every dead letter: `{ id, seq, collection, key, op, value?, patch?, createdAt, attempts,
     /// lastError: { code, message, status? }, deadAt, edited }`.
     pub fn list(&self) -> Promise {
-        self.run(Ok(Request::List))
+        self.run(Ok(Request::ListDead))
     }
 
     /// Queues the letter `id` (or every letter, without an argument) again and starts a push.
     /// An unedited letter keeps its id, so the server still recognises it if it had applied it.
     /// Resolves with the number queued; rejects with `NOT_FOUND` for an unknown id.
     pub fn retry(&self, id: JsValue) -> Promise {
-        self.run(optional_id(&id, "retry").map(Request::Retry))
+        self.run(optional_id(&id, "retry").map(Request::RetryDead))
     }
 
     /// Replaces the letter's payload: the whole document for a put (same key), the patch for a
@@ -94,7 +62,7 @@ impl DeadLetters {
         self.run(optional_id(&id, "edit").and_then(|id| {
             let id = id.ok_or_else(|| CoreError::InvalidOptions("deadLetters.edit expects an id".into()))?;
             let payload = encode_document(&value, "the edited value")?;
-            Ok(Request::Edit(id, payload.text))
+            Ok(Request::EditDead { id, json: payload.text })
         }))
     }
 
@@ -103,12 +71,12 @@ impl DeadLetters {
         self.run(optional_id(&id, "discard").and_then(|id| {
             let id =
                 id.ok_or_else(|| CoreError::InvalidOptions("deadLetters.discard expects an id; use clear()".into()))?;
-            Ok(Request::Discard(Some(id)))
+            Ok(Request::DiscardDead(Some(id)))
         }))
     }
 
     /// Deletes every dead letter; resolves with how many went.
     pub fn clear(&self) -> Promise {
-        self.run(Ok(Request::Discard(None)))
+        self.run(Ok(Request::DiscardDead(None)))
     }
 }

@@ -2,34 +2,39 @@
 
 use std::rc::Rc;
 
-use js_sys::Promise;
+use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
 
+use super::collection::encode_reads;
+use crate::core::tx::Read;
 use crate::core::OUTBOX_STORE;
-use crate::platform::reads::Read;
-use crate::platform::LocalStore;
+use crate::platform::Host;
 
 /// The queue of local changes waiting to be pushed to the server.
 #[wasm_bindgen]
 pub struct Outbox {
-    store: Rc<LocalStore>,
+    host: Rc<Host>,
 }
 
 impl Outbox {
-    pub(crate) fn new(store: Rc<LocalStore>) -> Outbox {
-        Outbox { store }
+    pub(crate) fn new(host: Rc<Host>) -> Outbox {
+        Outbox { host }
+    }
+
+    fn read(&self, read: Read, shape: &str) -> Promise {
+        self.host.conn.read(&Array::of1(&JsValue::from_str(OUTBOX_STORE)), &encode_reads(&[read]), shape)
     }
 }
 
 #[wasm_bindgen]
 impl Outbox {
-    /// Pending entries, oldest first, with their schedule fields.
+    /// Pending entries, oldest first, with their schedule fields and their `seq`.
     pub fn snapshot(&self) -> Promise {
-        self.store.read(Read::OutboxSnapshot)
+        self.read(Read::outbox_head(None), "seq")
     }
 
     /// Number of pending entries.
     pub fn count(&self) -> Promise {
-        self.store.read(Read::Count { store: OUTBOX_STORE.to_owned() })
+        self.read(Read::count(OUTBOX_STORE), "first")
     }
 }

@@ -129,6 +129,25 @@ impl CoreError {
     }
 }
 
+/// The code and message of a storage failure, by the name of the DOMException IndexedDB raised
+/// (or the platform's own names for a closed, deleted or missing database).
+pub fn storage_failure(name: &str, message: &str) -> (ErrorCode, String) {
+    match name {
+        "QuotaExceededError" => {
+            (ErrorCode::QuotaExceeded, format!("the browser's storage quota is exhausted: {message}"))
+        }
+        "ConstraintError" => {
+            (ErrorCode::Constraint, format!("a unique index already holds this value; nothing was written: {message}"))
+        }
+        "AbortError" | "TransactionInactiveError" => {
+            (ErrorCode::Aborted, format!("the write was aborted and nothing was stored: {message}"))
+        }
+        "Closed" | "Deleted" => (ErrorCode::Closed, message.to_owned()),
+        "Unavailable" => (ErrorCode::Unsupported, format!("IndexedDB is not available in this context: {message}")),
+        _ => (ErrorCode::Storage, format!("IndexedDB failed ({name}): {message}")),
+    }
+}
+
 /// Why a push or pull failed, as `lastError.code` and `SyncError.code` carry it: Wharf's own
 /// classification of a failed request, or the code the reference server sent (docs/protocol.md).
 /// A code some other server sends is `Rejected` (an op it refused) or `Http` (an error answer),
@@ -241,6 +260,23 @@ mod tests {
             assert_eq!(SyncErrorCode::parse(code.as_str()), Some(code));
         }
         assert_eq!(SyncErrorCode::parse("SOMETHING_ELSE"), None);
+    }
+
+    #[test]
+    fn storage_failures_map_to_stable_codes() {
+        for (name, code) in [
+            ("QuotaExceededError", ErrorCode::QuotaExceeded),
+            ("ConstraintError", ErrorCode::Constraint),
+            ("AbortError", ErrorCode::Aborted),
+            ("Closed", ErrorCode::Closed),
+            ("Deleted", ErrorCode::Closed),
+            ("Unavailable", ErrorCode::Unsupported),
+            ("UnknownError", ErrorCode::Storage),
+        ] {
+            let (mapped, message) = storage_failure(name, "why");
+            assert_eq!(mapped, code, "{name}");
+            assert!(message.contains("why"), "{name}: {message}");
+        }
     }
 
     #[test]

@@ -329,6 +329,7 @@ impl SyncMachine {
                     return;
                 }
                 self.leading = leading;
+                self.want_pull |= leading; // a new drainer catches up first
                 if !leading {
                     // Pending `sync()`/`pull()` calls go to the new leader.
                     for (waiters, pull) in [(&mut self.sync_waiters, false), (&mut self.pull_waiters, true)] {

@@ -142,7 +142,7 @@ impl MemDb {
         match read {
             Read::Get { key, .. } => store.rows.get(&IdbKey(key.clone())).cloned().unwrap_or(Value::Null),
             Read::All { index, range, limit, keys, reverse, .. } => {
-                let rows = store.select(*index, range.as_ref(), *reverse);
+                let rows = store.select(index.as_deref(), range.as_ref(), *reverse);
                 let rows = rows.into_iter().take(limit.map_or(usize::MAX, |l| l as usize));
                 Value::Array(rows.map(|(k, v)| if *keys { json!([k, v]) } else { v }).collect())
             }

@@ -129,6 +129,15 @@ pub struct Op {
     pub payload: Payload,
 }
 
+/// A time (ms since the epoch) as JSON: a whole number as an integer, as JavaScript writes it.
+pub fn time_json(ms: f64) -> Value {
+    if ms.fract() == 0.0 && ms.abs() < 9_007_199_254_740_992.0 {
+        Value::from(ms as i64)
+    } else {
+        Value::from(ms)
+    }
+}
+
 /// The versions store's key of a document: `collection + "\0" + JSON.stringify(key)`.
 pub fn doc_id(collection: &str, key: &Key) -> String {
     let mut id = String::with_capacity(collection.len() + 16);
@@ -283,9 +292,9 @@ impl OutboxEntry {
     pub fn to_json(&self) -> Value {
         let mut out = Map::new();
         self.op.write(&mut out);
-        out.insert("createdAt".into(), self.created_at.into());
+        out.insert("createdAt".into(), time_json(self.created_at));
         out.insert("attempts".into(), self.attempts.into());
-        out.insert("nextAttemptAt".into(), self.next_attempt_at.into());
+        out.insert("nextAttemptAt".into(), time_json(self.next_attempt_at));
         out.insert("lastError".into(), self.last_error.as_ref().map_or(Value::Null, LastError::to_json));
         if let Some(stamp) = &self.hlc {
             out.insert("hlc".into(), stamp.clone().into());
@@ -382,10 +391,10 @@ impl DeadLetter {
         let mut out = Map::new();
         self.op.write(&mut out);
         out.insert("seq".into(), self.op.seq.into());
-        out.insert("createdAt".into(), self.created_at.into());
+        out.insert("createdAt".into(), time_json(self.created_at));
         out.insert("attempts".into(), self.attempts.into());
         out.insert("lastError".into(), self.last_error.to_json());
-        out.insert("deadAt".into(), self.dead_at.into());
+        out.insert("deadAt".into(), time_json(self.dead_at));
         out.insert("edited".into(), self.edited.into());
         Value::Object(out)
     }

@@ -255,6 +255,81 @@ pub struct StoreShape {
     pub indexes: Vec<IndexSchema>,
 }
 
+impl StoreShape {
+    /// Reads the host's description of the stores that exist: `[{ name, keyPath, autoIncrement,
+    /// indexes: [{ name, keyPath, unique, multiEntry }] }]` (key paths: null, a string or an array).
+    pub fn list_from_json(text: &str) -> Result<Vec<StoreShape>, CoreError> {
+        let broken = |what: &str| CoreError::Unreadable(format!("the database's description: {what}"));
+        let value: Value = serde_json::from_str(text).map_err(|_| broken("not JSON"))?;
+        let key_path = |v: Option<&Value>| match v {
+            Some(Value::String(path)) => Ok(Some(IndexKeyPath::Single(path.clone()))),
+            Some(Value::Array(paths)) => Ok(Some(IndexKeyPath::Compound(
+                paths
+                    .iter()
+                    .map(|p| p.as_str().map(str::to_owned))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| broken("a key path"))?,
+            ))),
+            None | Some(Value::Null) => Ok(None),
+            Some(_) => Err(broken("a key path")),
+        };
+        let text_of = |m: &Value, k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| broken(k));
+        let flag = |m: &Value, k: &str| m.get(k).and_then(Value::as_bool).unwrap_or(false);
+        value
+            .as_array()
+            .ok_or_else(|| broken("not a list"))?
+            .iter()
+            .map(|store| {
+                let indexes = store.get("indexes").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+                Ok(StoreShape {
+                    name: text_of(store, "name")?,
+                    key_path: key_path(store.get("keyPath"))?,
+                    auto_increment: flag(store, "autoIncrement"),
+                    indexes: indexes
+                        .iter()
+                        .map(|index| {
+                            Ok(IndexSchema {
+                                name: text_of(index, "name")?,
+                                key_path: key_path(index.get("keyPath"))?.ok_or_else(|| broken("an index key path"))?,
+                                unique: flag(index, "unique"),
+                                multi_entry: flag(index, "multiEntry"),
+                            })
+                        })
+                        .collect::<Result<_, CoreError>>()?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl IndexKeyPath {
+    fn to_json(&self) -> Value {
+        match self {
+            IndexKeyPath::Single(path) => Value::from(path.as_str()),
+            IndexKeyPath::Compound(paths) => Value::from(paths.clone()),
+        }
+    }
+}
+
+impl UpgradeStep {
+    /// The host's form: `{ createStore: { name, keyPath, autoIncrement } }`, `{ createIndex:
+    /// { store, name, keyPath, unique, multiEntry } }` or `{ deleteIndex: { store, name } }`.
+    pub fn to_json(&self) -> Value {
+        match self {
+            UpgradeStep::CreateStore { name, key_path, auto_increment } => serde_json::json!({ "createStore": {
+                "name": name, "keyPath": key_path.as_ref().map(IndexKeyPath::to_json), "autoIncrement": auto_increment,
+            }}),
+            UpgradeStep::CreateIndex { store, index } => serde_json::json!({ "createIndex": {
+                "store": store, "name": index.name, "keyPath": index.key_path.to_json(), "unique": index.unique,
+                "multiEntry": index.multi_entry,
+            }}),
+            UpgradeStep::DeleteIndex { store, name } => {
+                serde_json::json!({ "deleteIndex": { "store": store, "name": name } })
+            }
+        }
+    }
+}
+
 /// One change applied inside an IndexedDB version upgrade.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpgradeStep {
@@ -386,6 +461,30 @@ mod tests {
         assert!(matches!(&steps[0], UpgradeStep::CreateIndex { store, index }
             if store == OUTBOX_STORE && index.name == "by_doc"
                 && index.key_path == IndexKeyPath::Compound(vec!["collection".into(), "key".into()])));
+    }
+
+    #[test]
+    fn the_hosts_description_reads_back_and_steps_encode_for_it() {
+        let s = schema(TODOS);
+        let described = serde_json::json!([
+            {"name": "todos", "keyPath": "id", "autoIncrement": false,
+             "indexes": [{"name": "by_title", "keyPath": "title", "unique": false, "multiEntry": false}]},
+            {"name": OUTBOX_STORE, "keyPath": null, "autoIncrement": true,
+             "indexes": [{"name": "by_doc", "keyPath": ["collection", "key"], "unique": false, "multiEntry": false}]},
+            {"name": META_STORE, "keyPath": null, "autoIncrement": false, "indexes": []},
+            {"name": DEAD_STORE, "keyPath": null, "autoIncrement": false, "indexes": []},
+            {"name": VERSIONS_STORE, "keyPath": null, "autoIncrement": false, "indexes": []},
+        ]);
+        let shapes = StoreShape::list_from_json(&described.to_string()).unwrap();
+        assert_eq!(plan_upgrade(&shapes, &s).unwrap(), vec![], "what exists is what the schema needs");
+        let steps = plan_upgrade(&[], &s).unwrap();
+        let encoded: Vec<Value> = steps.iter().map(UpgradeStep::to_json).collect();
+        assert!(encoded.contains(
+            &serde_json::json!({"createStore": {"name": OUTBOX_STORE, "keyPath": null, "autoIncrement": true}})
+        ));
+        assert!(encoded.contains(&serde_json::json!({"createIndex": {"store": OUTBOX_STORE, "name": "by_doc",
+            "keyPath": ["collection", "key"], "unique": false, "multiEntry": false}})));
+        assert!(StoreShape::list_from_json("[{\"keyPath\": 3}]").is_err());
     }
 
     #[test]

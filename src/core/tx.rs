@@ -67,7 +67,7 @@ pub enum Read {
     /// `keys`, `[primaryKey, value]` pairs.
     All {
         store: String,
-        index: Option<&'static str>,
+        index: Option<String>,
         range: Option<Range>,
         limit: Option<u32>,
         keys: bool,
@@ -103,7 +103,7 @@ impl Read {
     pub fn document_entries(collection: &str, key: &Key) -> Read {
         Read::All {
             store: OUTBOX_STORE.to_owned(),
-            index: Some(BY_DOCUMENT),
+            index: Some(BY_DOCUMENT.to_owned()),
             range: Some(Range::only(document_key(collection, key))),
             limit: None,
             keys: true,
@@ -123,7 +123,9 @@ impl Read {
         Read::All { store: DEAD_STORE.to_owned(), index: None, range: None, limit: None, keys: false, reverse: false }
     }
 
-    fn encode(&self) -> Value {
+    /// The executor's form: `["get", store, key]`, `["all", store, index, range, limit, keys,
+    /// reverse]`, `["keys", store, range, limit]` or `["count", store, range]`.
+    pub fn encode(&self) -> Value {
         let range = |r: &Option<Range>| r.as_ref().map_or(Value::Null, Range::encode);
         match self {
             Read::Get { store, key } => json!(["get", store, key]),
@@ -238,7 +240,7 @@ impl Round {
 mod decode {
     use serde_json::Value;
 
-    use super::{ChangeNote, Commit, Range, Read, Round, Write, BY_DOCUMENT};
+    use super::{ChangeNote, Commit, Range, Read, Round, Write};
     use crate::core::{CoreError, Key};
 
     fn text(v: &Value) -> String {
@@ -259,10 +261,7 @@ mod decode {
             Some("get") => Read::Get { store: text(&p[1]), key: p[2].clone() },
             Some("all") => Read::All {
                 store: text(&p[1]),
-                index: p[2].as_str().map(|name| {
-                    assert_eq!(name, BY_DOCUMENT, "the core only reads the outbox index");
-                    BY_DOCUMENT
-                }),
+                index: p[2].as_str().map(str::to_owned),
                 range: range(&p[3]),
                 limit: limit(4),
                 keys: p[5].as_bool().unwrap_or(false),

@@ -1,203 +1,117 @@
-//! Opening an IndexedDB connection whose object stores match the declared schema.
-//!
-//! Opening first happens at the current version; only when the core's upgrade plan is not empty
-//! is the database reopened at the next version and the plan applied inside `upgradeneeded`.
-//! The plan is recomputed there, because another tab may have upgraded in between.
+//! The IndexedDB connection of one open database (`js/idb.js`): opening and upgrading it as
+//! `core::schema::plan_upgrade` plans, placing local writes, running the core's transactions and
+//! plain reads. This file gives the JavaScript its hooks into Rust: the upgrade plan, the error
+//! for a failure, and the host's executor callbacks (`host.rs`), all synchronous.
 
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
-use js_sys::Array;
-use wasm_bindgen::closure::Closure;
-use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{
-    IdbDatabase, IdbFactory, IdbIndexParameters, IdbObjectStoreParameters, IdbOpenDbRequest, IdbTransaction,
-    IdbTransactionMode, IdbVersionChangeEvent,
-};
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 
-use super::error::StorageError;
-use super::request::request_result;
-use crate::core::schema::{plan_upgrade, DatabaseSchema, IndexKeyPath, IndexSchema, StoreShape, UpgradeStep};
-use crate::core::CoreError;
+use super::changes::ChangeHub;
+use super::error::{message_of, PlatformError};
+use super::host::Host;
+use crate::core::schema::{plan_upgrade, DatabaseSchema, StoreShape, UpgradeStep};
 
-/// How often an open is retried when other tabs keep upgrading the same database concurrently.
-const MAX_OPEN_ATTEMPTS: usize = 5;
+#[wasm_bindgen(module = "/src/platform/js/idb.js")]
+extern "C" {
+    /// One open database's IndexedDB connection.
+    #[derive(Clone)]
+    pub type Connection;
+    #[wasm_bindgen(static_method_of = Connection, js_name = open)]
+    fn open_js(name: &str, scope: &Array, hooks: &Object) -> Promise;
+    /// Places local writes (`[store, key, record, id, op, hlc]` each); resolves once committed.
+    #[wasm_bindgen(method)]
+    pub fn place(this: &Connection, writes: &Array, now: f64, isolated: bool) -> Promise;
+    /// Reads in one read-only transaction; `reads` is the core's JSON (`tx::Read::encode`).
+    #[wasm_bindgen(method)]
+    pub fn read(this: &Connection, stores: &Array, reads: &str, shape: &str) -> Promise;
+    /// A function that runs `read(stores, reads, shape)` each time it is called.
+    #[wasm_bindgen(method)]
+    pub fn reader(this: &Connection, stores: &Array, reads: &str, shape: &str) -> Function;
+    /// Adds a version-change listener; returns the function that removes it.
+    #[wasm_bindgen(method)]
+    pub fn listen(this: &Connection, listener: &Function) -> Function;
+    #[wasm_bindgen(method)]
+    pub fn close(this: &Connection);
+    #[wasm_bindgen(method, getter)]
+    pub fn writes(this: &Connection) -> f64;
+    #[wasm_bindgen(method, getter, js_name = writeTransactions)]
+    pub fn write_transactions(this: &Connection) -> f64;
+    /// The open `IDBDatabase` (null while reconnecting), for the drain lease.
+    #[wasm_bindgen(method, getter)]
+    pub fn db(this: &Connection) -> JsValue;
 
-/// Opens `schema.name`, creating or upgrading object stores as the schema requires.
-pub async fn open_database(factory: &IdbFactory, schema: &Rc<DatabaseSchema>) -> Result<IdbDatabase, StorageError> {
-    let mut last_error = None;
-    for _ in 0..MAX_OPEN_ATTEMPTS {
-        let db = open_at(factory, schema, None).await?;
-        let steps = match describe_existing(&db).and_then(|shapes| Ok(plan_upgrade(&shapes, schema)?)) {
-            Ok(steps) => steps,
-            Err(e) => {
-                db.close();
-                return Err(e);
+    #[wasm_bindgen(js_name = deleteDatabase)]
+    pub fn delete_database(name: &str) -> Promise;
+    #[wasm_bindgen(js_name = storageInfo)]
+    pub fn storage_info() -> Promise;
+    #[wasm_bindgen(js_name = armFault)]
+    pub fn arm_fault(point: &str);
+}
+
+/// The host a connection reports to, set once the host exists (the connection is opened first).
+pub type HostSlot = Rc<RefCell<Weak<Host>>>;
+
+fn set(target: &Object, name: &str, value: &JsValue) {
+    let _ = Reflect::set(target, &JsValue::from_str(name), value);
+}
+
+/// The core's upgrade plan for the stores the host describes (JSON), as the steps' JSON.
+fn plan(schema: &DatabaseSchema, shapes: &str) -> Result<String, JsValue> {
+    let shapes = StoreShape::list_from_json(shapes).map_err(|e| PlatformError::from(e).to_js())?;
+    let steps = plan_upgrade(&shapes, schema).map_err(|e| PlatformError::from(e).to_js())?;
+    let steps: Vec<serde_json::Value> = steps.iter().map(UpgradeStep::to_json).collect();
+    Ok(serde_json::json!({ "steps": steps }).to_string())
+}
+
+/// Opens (creating or upgrading) the database `schema` describes.
+pub async fn open(schema: Rc<DatabaseSchema>, hub: &ChangeHub, host: HostSlot) -> Result<Connection, JsValue> {
+    let hooks = Object::new();
+    let planner = Closure::<dyn FnMut(String) -> Result<String, JsValue>>::new({
+        let schema = Rc::clone(&schema);
+        move |shapes: String| plan(&schema, &shapes)
+    });
+    let error = Closure::<dyn FnMut(JsValue, JsValue) -> JsValue>::new(|name: JsValue, message: JsValue| {
+        let name = name.as_string().unwrap_or_else(|| "Error".to_owned());
+        PlatformError::storage(&name, &message.as_string().unwrap_or_else(|| message_of(&message))).to_js()
+    });
+    let committed = Closure::<dyn FnMut(f64)>::new({
+        let host = Rc::clone(&host);
+        move |writes: f64| {
+            let host = host.borrow().upgrade();
+            if let Some(host) = host {
+                host.local_writes_committed(writes as u32);
             }
-        };
-        if steps.is_empty() {
-            return Ok(db);
         }
-        let next_version = db.version() + 1.0;
-        db.close();
-        match open_at(factory, schema, Some(next_version)).await {
-            Ok(db) => return Ok(db),
-            // Another tab upgraded first: our version number is stale, look again.
-            Err(StorageError::Dom { name, message }) if name == "VersionError" => {
-                last_error = Some(StorageError::Dom { name, message });
+    });
+    let decide = Closure::<dyn FnMut(u32, String) -> String>::new({
+        let host = Rc::clone(&host);
+        move |ticket: u32, results: String| {
+            let host = host.borrow().upgrade();
+            host.map_or_else(|| r#"{"abort":"the database was closed"}"#.to_owned(), |h| h.decide(ticket, &results))
+        }
+    });
+    let ended = Closure::<dyn FnMut(u32, Option<String>, Option<String>)>::new({
+        let host = Rc::clone(&host);
+        move |ticket: u32, name: Option<String>, message: Option<String>| {
+            let host = host.borrow().upgrade();
+            if let Some(host) = host {
+                host.ended(ticket, name, message.unwrap_or_default());
             }
-            Err(e) => return Err(e),
         }
-    }
-    Err(last_error.unwrap_or(StorageError::Aborted("could not open the database".to_owned())))
-}
-
-/// Deletes a database; resolves once every connection to it has closed.
-pub async fn delete_database(factory: &IdbFactory, name: &str) -> Result<(), StorageError> {
-    let request = factory.delete_database(name).map_err(StorageError::from_js)?;
-    request_result(&request).await.map(|_| ())
-}
-
-async fn open_at(
-    factory: &IdbFactory,
-    schema: &Rc<DatabaseSchema>,
-    version: Option<f64>,
-) -> Result<IdbDatabase, StorageError> {
-    let request = match version {
-        Some(v) => factory.open_with_f64(&schema.name, v),
-        None => factory.open(&schema.name),
-    }
-    .map_err(StorageError::from_js)?;
-    let upgrade_error: Rc<RefCell<Option<StorageError>>> = Rc::default();
-    let on_upgrade = {
-        let (schema, upgrade_error) = (Rc::clone(schema), Rc::clone(&upgrade_error));
-        Closure::<dyn FnMut(IdbVersionChangeEvent)>::new(move |event: IdbVersionChangeEvent| {
-            if let Err(e) = upgrade(&event, &schema) {
-                if let Some(tx) =
-                    event.target().and_then(|t| t.dyn_into::<IdbOpenDbRequest>().ok()).and_then(|r| r.transaction())
-                {
-                    let _ = tx.abort();
-                }
-                *upgrade_error.borrow_mut() = Some(e);
-            }
-        })
-    };
-    request.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
-    let outcome = request_result(&request).await;
-    request.set_onupgradeneeded(None);
-    drop(on_upgrade);
-    if let Some(e) = upgrade_error.borrow_mut().take() {
-        return Err(e);
-    }
-    outcome?.dyn_into::<IdbDatabase>().map_err(StorageError::from_js)
-}
-
-fn upgrade(event: &IdbVersionChangeEvent, schema: &DatabaseSchema) -> Result<(), StorageError> {
-    let request: IdbOpenDbRequest = event
-        .target()
-        .and_then(|t| t.dyn_into().ok())
-        .ok_or_else(|| StorageError::Aborted("upgrade event without its request".to_owned()))?;
-    let db: IdbDatabase = request.result().map_err(StorageError::from_js)?.unchecked_into();
-    let tx = request
-        .transaction()
-        .ok_or_else(|| StorageError::Aborted("upgrade without a versionchange transaction".to_owned()))?;
-    let shapes = describe_stores(&db, &tx)?;
-    for step in plan_upgrade(&shapes, schema)? {
-        apply(&db, &tx, &step).map_err(|e| schema_failure(&step, e))?;
-    }
-    Ok(())
-}
-
-fn schema_failure(step: &UpgradeStep, error: JsValue) -> StorageError {
-    let reason = StorageError::from_js(error);
-    CoreError::InvalidSchema(format!("{step} failed: {reason}")).into()
-}
-
-fn apply(db: &IdbDatabase, tx: &IdbTransaction, step: &UpgradeStep) -> Result<(), JsValue> {
-    match step {
-        UpgradeStep::CreateStore { name, key_path, auto_increment } => {
-            let params = IdbObjectStoreParameters::new();
-            params.set_auto_increment(*auto_increment);
-            if let Some(path) = key_path {
-                params.set_key_path(&key_path_to_js(path));
-            }
-            db.create_object_store_with_optional_parameters(name, &params)?;
-        }
-        UpgradeStep::CreateIndex { store, index } => {
-            let params = IdbIndexParameters::new();
-            params.set_unique(index.unique);
-            params.set_multi_entry(index.multi_entry);
-            tx.object_store(store)?.create_index_with_str_sequence_and_optional_parameters(
-                &index.name,
-                &key_path_to_js(&index.key_path),
-                &params,
-            )?;
-        }
-        UpgradeStep::DeleteIndex { store, name } => tx.object_store(store)?.delete_index(name)?,
-    }
-    Ok(())
-}
-
-/// Describes the stores of an open connection, through a short read-only transaction.
-fn describe_existing(db: &IdbDatabase) -> Result<Vec<StoreShape>, StorageError> {
-    let names = db.object_store_names();
-    if names.length() == 0 {
-        return Ok(Vec::new());
-    }
-    let scope = Array::new();
-    for i in 0..names.length() {
-        scope.push(&JsValue::from(names.get(i)));
-    }
-    let tx = db
-        .transaction_with_str_sequence_and_mode(&scope, IdbTransactionMode::Readonly)
-        .map_err(StorageError::from_js)?;
-    describe_stores(db, &tx)
-}
-
-fn describe_stores(db: &IdbDatabase, tx: &IdbTransaction) -> Result<Vec<StoreShape>, StorageError> {
-    let names = db.object_store_names();
-    let mut shapes = Vec::with_capacity(names.length() as usize);
-    for i in 0..names.length() {
-        let Some(name) = names.get(i) else { continue };
-        let store = tx.object_store(&name).map_err(StorageError::from_js)?;
-        let index_names = store.index_names();
-        let mut indexes = Vec::with_capacity(index_names.length() as usize);
-        for j in 0..index_names.length() {
-            let Some(index_name) = index_names.get(j) else {
-                continue;
-            };
-            let index = store.index(&index_name).map_err(StorageError::from_js)?;
-            let Some(key_path) = key_path_from_js(&index.key_path().map_err(StorageError::from_js)?) else {
-                continue;
-            };
-            indexes.push(IndexSchema {
-                name: index_name,
-                key_path,
-                unique: index.unique(),
-                multi_entry: index.multi_entry(),
-            });
-        }
-        shapes.push(StoreShape {
-            key_path: key_path_from_js(&store.key_path().map_err(StorageError::from_js)?),
-            auto_increment: store.auto_increment(),
-            name,
-            indexes,
-        });
-    }
-    Ok(shapes)
-}
-
-fn key_path_to_js(path: &IndexKeyPath) -> JsValue {
-    match path {
-        IndexKeyPath::Single(p) => JsValue::from_str(p),
-        IndexKeyPath::Compound(paths) => paths.iter().map(|p| JsValue::from_str(p)).collect::<Array>().into(),
-    }
-}
-
-fn key_path_from_js(value: &JsValue) -> Option<IndexKeyPath> {
-    if let Some(path) = value.as_string() {
-        return Some(IndexKeyPath::Single(path));
-    }
-    let array = value.dyn_ref::<Array>()?;
-    Some(IndexKeyPath::Compound(array.iter().filter_map(|v| v.as_string()).collect()))
+    });
+    // JavaScript owns the hooks: a transaction may outlive every Rust handle to the database.
+    set(&hooks, "plan", &planner.into_js_value());
+    set(&hooks, "error", &error.into_js_value());
+    set(&hooks, "committed", &committed.into_js_value());
+    set(&hooks, "decide", &decide.into_js_value());
+    set(&hooks, "ended", &ended.into_js_value());
+    set(&hooks, "hub", hub);
+    set(&hooks, "persist", &JsValue::from_bool(schema.persist));
+    let scope: Array = schema.write_scope().into_iter().map(JsValue::from).collect();
+    let connection = JsFuture::from(Connection::open_js(&schema.name, &scope, &hooks)).await?;
+    Ok(connection.unchecked_into())
 }

@@ -1,20 +1,16 @@
-//! The sync loop's side of coordinating contexts (`js/coordinate.js`): which tab, worker or
-//! service worker of a database drains (the leader), and what the others (followers) do instead:
-//! forward `sync()`/`pull()`, wake the leader when they write, and show the leader's status and
-//! events as their own. Only the leader keeps the live socket open.
-//!
-//! The JavaScript side owns the election (Web Locks or an IndexedDB lease, heartbeats, handoff
-//! to a visible tab); this file holds the callbacks it calls and cancels them on drop.
+//! Which context drains a database (`js/coordinate.js`): the tabs, workers and service worker
+//! that open it with the same sync options elect one leader, which pushes and pulls for all.
+//! The others forward `sync()`/`pull()` to it, wake it when they write, and show its status and
+//! events as their own. This file holds the callbacks the election calls into the host; the
+//! JavaScript side owns the election itself (Web Locks or an IndexedDB lease, heartbeats, the
+//! handoff to a visible tab).
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
-use js_sys::{Array, Function, Object, Promise, Reflect};
+use js_sys::{Array, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
-use super::store::LocalStore;
-use super::sync_driver::{LiveChannel, SyncShared};
+use super::host::Host;
 use crate::core::sync_options::SyncOptions;
 
 #[wasm_bindgen(module = "/src/platform/js/coordinate.js")]
@@ -35,8 +31,6 @@ extern "C" {
     pub fn request(this: &Coordinator, kind: &str) -> Promise;
     #[wasm_bindgen(method)]
     pub fn kick(this: &Coordinator);
-    #[wasm_bindgen(method)]
-    pub fn broadcast(this: &Coordinator, pairs: &Array);
     #[wasm_bindgen(method, js_name = setEligible)]
     pub fn set_eligible(this: &Coordinator, eligible: bool);
     /// The loop has nothing in flight (a promised handoff may happen now).
@@ -57,120 +51,83 @@ fn group_name(database: &str, options: &SyncOptions) -> String {
     format!("{database}|{direction}|{}|{}", options.url, options.collections.join(","))
 }
 
-/// The coordinator of one open database and the callbacks it holds; stops it on drop.
+/// The coordinator of one open database; stops it on drop.
 pub struct Coordination {
     coordinator: Coordinator,
-    live: Rc<RefCell<Option<LiveChannel>>>,
-    _role: Closure<dyn FnMut(bool)>,
-    _events: Closure<dyn FnMut(Array)>,
-    _serve: Closure<dyn FnMut(String) -> Promise>,
-    _kick: Closure<dyn FnMut()>,
-    _db: Closure<dyn FnMut() -> Promise>,
+}
+
+fn with_host<T>(host: &Weak<Host>, f: impl FnOnce(&Host) -> T) -> Option<T> {
+    host.upgrade().filter(|h| !h.is_closed()).map(|h| f(&h))
 }
 
 impl Coordination {
-    /// Joins the election for `store`'s database; `context_id` names this context on the channel
-    /// and in the push requests' `X-Wharf-Context` header.
-    pub fn start(
-        shared: &Rc<SyncShared>,
-        store: &Rc<LocalStore>,
-        options: &SyncOptions,
-        get_token: Option<&Function>,
-        context_id: &str,
-    ) -> Coordination {
-        let live: Rc<RefCell<Option<LiveChannel>>> = Rc::default();
+    /// Joins the election for `host`'s database; `context_id` names this context on the channel.
+    pub fn start(host: &Rc<Host>, options: &SyncOptions, context_id: &str) -> Coordination {
+        let weak = Rc::downgrade(host);
+        let hooks = Object::new();
+        let set = |name: &str, f: JsValue| {
+            let _ = Reflect::set(&hooks, &JsValue::from_str(name), &f);
+        };
         let role = {
-            let weak = Rc::downgrade(shared);
-            let live = Rc::clone(&live);
-            let wants_live = options.pull && options.live;
-            let options = options.clone();
-            let get_token = get_token.cloned();
-            Closure::<dyn FnMut(bool)>::new(move |leading: bool| {
-                let Some(shared) = weak.upgrade() else { return };
-                if leading && !shared.is_closed() {
-                    if wants_live && live.borrow().is_none() {
-                        let channel = LiveChannel::start(&shared, &options, get_token.as_ref());
-                        *live.borrow_mut() = Some(channel);
-                    }
-                    shared.request_pull();
-                } else {
-                    let channel = live.borrow_mut().take();
-                    drop(channel); // closes the socket
-                    shared.forward_waiters();
-                }
+            let weak = weak.clone();
+            Closure::<dyn FnMut(bool)>::new(move |_leading: bool| {
+                with_host(&weak, Host::role_changed);
             })
         };
         let events = {
-            let weak = Rc::downgrade(shared);
+            let weak = weak.clone();
             Closure::<dyn FnMut(Array)>::new(move |pairs: Array| {
-                if let Some(shared) = weak.upgrade() {
+                with_host(&weak, |host| {
                     for pair in pairs.iter() {
                         let pair = Array::from(&pair);
                         if let (Some(kind), Some(json)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
-                            shared.publish_remote(&kind, json);
+                            host.deliver_remote(&kind, json);
                         }
                     }
-                }
+                });
             })
         };
         let serve = {
-            let weak = Rc::downgrade(shared);
-            Closure::<dyn FnMut(String) -> Promise>::new(move |kind: String| match weak.upgrade() {
-                Some(shared) => shared.serve(&kind),
-                None => Promise::reject(&JsValue::from(js_sys::Error::new("the database was closed"))),
-            })
-        };
-        let kick = {
-            let weak = Rc::downgrade(shared);
-            Closure::<dyn FnMut()>::new(move || {
-                if let Some(shared) = weak.upgrade() {
-                    shared.on_local_write();
-                }
-            })
-        };
-        let db = {
-            let store = Rc::downgrade(store);
-            Closure::<dyn FnMut() -> Promise>::new(move || {
-                let store = store.clone();
-                future_to_promise(async move {
-                    let store = store.upgrade().ok_or_else(|| JsValue::from_str("closed"))?;
-                    store.on_connection(|db| Ok(db.clone())).await.map(JsValue::from).map_err(|e| e.to_js())
+            let weak = weak.clone();
+            Closure::<dyn FnMut(String) -> Promise>::new(move |kind: String| {
+                with_host(&weak, |host| host.serve(kind == "pull", true)).unwrap_or_else(|| {
+                    Promise::reject(&super::error::wharf_error(
+                        crate::core::ErrorCode::Closed,
+                        "the database was closed",
+                    ))
                 })
             })
         };
-        let hooks = Object::new();
-        let set = |name: &str, f: &JsValue| {
-            let _ = Reflect::set(&hooks, &JsValue::from_str(name), f);
+        let kick = {
+            let weak = weak.clone();
+            Closure::<dyn FnMut()>::new(move || {
+                with_host(&weak, |host| host.step(crate::core::host::Event::LocalWrite));
+            })
         };
-        set("role", role.as_ref());
-        set("events", events.as_ref());
-        set("serve", serve.as_ref());
-        set("kick", kick.as_ref());
-        set("db", db.as_ref());
-        let coordinator = Coordinator::new(
-            &group_name(&store.schema().name, options),
-            options.coordination.as_str(),
-            context_id,
-            options.leader_timeout_ms,
-            &hooks,
-        );
-        Coordination { coordinator, live, _role: role, _events: events, _serve: serve, _kick: kick, _db: db }
+        let db = {
+            let weak = weak.clone();
+            Closure::<dyn FnMut() -> JsValue>::new(move || {
+                with_host(&weak, |host| host.conn.db()).unwrap_or(JsValue::NULL)
+            })
+        };
+        set("role", role.into_js_value());
+        set("events", events.into_js_value());
+        set("serve", serve.into_js_value());
+        set("kick", kick.into_js_value());
+        set("db", db.into_js_value());
+        let name = group_name(&host.schema().name, options);
+        let coordinator =
+            Coordinator::new(&name, options.coordination.as_str(), context_id, options.leader_timeout_ms, &hooks);
+        Coordination { coordinator }
     }
 
     pub fn coordinator(&self) -> &Coordinator {
         &self.coordinator
     }
-
-    /// Leaves the election and closes the live socket.
-    pub fn stop(&self) {
-        self.coordinator.stop();
-        let channel = self.live.borrow_mut().take();
-        drop(channel);
-    }
 }
 
 impl Drop for Coordination {
     fn drop(&mut self) {
-        self.stop();
+        self.coordinator.stop();
     }
 }

@@ -1,21 +1,19 @@
-//! Browser adapters: IndexedDB, the global scope, and the local write path built on them.
+//! The browser driver of the core: IndexedDB (`connection.rs` with `js/idb.js`), the actions and
+//! events of the sync machine (`host.rs` with `js/io.js`), the election of one drainer per
+//! database (`coordination.rs` with `js/coordinate.js`), the live channel (`live.rs` with
+//! `js/live.js`) and change notification (`changes.rs` with `js/changes.js`). It decides
+//! nothing: every rule is in `core`, which it calls synchronously; the JavaScript only moves
+//! data. It never assumes `window`: pages, dedicated workers and service workers alike.
 //!
 //! Nothing here is exported to JavaScript directly; `api` wraps it.
 
 pub mod changes;
-pub mod conflicts;
 pub mod connection;
 pub mod coordination;
-pub mod dead_letters;
 pub mod error;
 pub mod faults;
-pub mod global;
-pub mod reads;
-pub mod request;
-pub mod store;
-pub mod sync_driver;
-pub mod sync_io;
-pub mod write_batch;
+pub mod host;
+pub mod live;
 
-pub use error::StorageError;
-pub use store::LocalStore;
+pub use error::PlatformError;
+pub use host::Host;

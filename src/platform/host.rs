@@ -1,0 +1,463 @@
+//! The host of one open database's replica in the browser: it feeds the core (`core::replica`)
+//! what happens (a committed write, a response, online, a timer...) and performs what the core
+//! asks for, through `js/io.js` (requests, timers, tokens, the resolver, listeners, promises)
+//! and `js/idb.js` (transactions). One crossing of the boundary per step: the actions travel as
+//! one JSON text. No decision is made here, and no `RefCell` borrow is held while JavaScript
+//! runs: the replica is borrowed to decide, released, and only then are its actions performed.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Map, Promise};
+use serde_json::{json, Value};
+use wasm_bindgen::prelude::*;
+
+use super::changes::ChangeHub;
+use super::connection::{Connection, HostSlot};
+use super::coordination::{Coordination, Coordinator};
+use super::error::{wharf_error, PlatformError};
+use super::live::LiveChannel;
+use crate::core::error::storage_failure;
+use crate::core::hlc::WriteClock;
+use crate::core::host::{Action, Event, Output};
+use crate::core::machine::SyncConfig;
+use crate::core::push_engine::HttpReply;
+use crate::core::replica::{Replica, Request};
+use crate::core::schema::DatabaseSchema;
+use crate::core::sync_options::SyncOptions;
+use crate::core::ErrorCode;
+
+#[wasm_bindgen(module = "/src/platform/js/io.js")]
+extern "C" {
+    type Io;
+    #[wasm_bindgen(constructor)]
+    fn new(report: &Function, get_token: &JsValue, resolvers: &Map) -> Io;
+    #[wasm_bindgen(method)]
+    fn perform(this: &Io, actions: &str, wake_at: Option<f64>);
+    #[wasm_bindgen(method)]
+    fn wake(this: &Io, at: Option<f64>);
+    #[wasm_bindgen(method)]
+    fn listen(this: &Io, kind: &str, listener: &Function) -> Function;
+    #[wasm_bindgen(method)]
+    fn deliver(this: &Io, kind: &str, json: &str);
+    /// `[id, promise]`.
+    #[wasm_bindgen(method)]
+    fn promise(this: &Io) -> Array;
+    #[wasm_bindgen(method)]
+    fn chain(this: &Io, waiter: u32, promise: &Promise);
+    #[wasm_bindgen(method)]
+    fn stop(this: &Io);
+    #[wasm_bindgen(method, setter)]
+    fn set_conn(this: &Io, conn: &Connection);
+    #[wasm_bindgen(method, setter)]
+    fn set_coordinator(this: &Io, coordinator: &Coordinator);
+    #[wasm_bindgen(static_method_of = Io)]
+    fn online() -> bool;
+
+    pub fn abortable(promise: &Promise, signal: &JsValue) -> Promise;
+    #[wasm_bindgen(js_name = registerBackgroundSync)]
+    pub fn register_background_sync(tag: &str) -> Promise;
+    #[wasm_bindgen(js_name = randomSeed)]
+    fn random_seed_js() -> Array;
+    #[wasm_bindgen(js_name = sameOrigin)]
+    fn same_origin(url: &str) -> bool;
+}
+
+/// 64 random bits (crypto where the scope has it), to seed ids and jitter.
+pub fn random_seed() -> u64 {
+    let words = random_seed_js();
+    (words.get(0).as_f64().unwrap_or(0.0) as u64) << 32 | words.get(1).as_f64().unwrap_or(0.0) as u64
+}
+
+fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+/// The sync configuration `Wharf.open` validated, with the functions JSON could not carry.
+pub struct SyncSetup {
+    pub options: SyncOptions,
+    pub get_token: Option<Function>,
+    /// Resolver functions by collection; the one under `None` serves every collection.
+    pub resolvers: Vec<(Option<String>, Function)>,
+}
+
+struct SyncSide {
+    options: SyncOptions,
+    get_token: Option<Function>,
+    coordination: RefCell<Option<Coordination>>,
+    live: RefCell<Option<LiveChannel>>,
+    /// The leader's last status (JSON), shown while this context follows.
+    remote_status: RefCell<Option<String>>,
+    paused: Cell<bool>,
+}
+
+/// One open database in this context.
+pub struct Host {
+    replica: RefCell<Replica>,
+    pub conn: Connection,
+    pub hub: ChangeHub,
+    io: Io,
+    sync: Option<SyncSide>,
+    closed: Cell<bool>,
+    /// What the replica was last told about leading.
+    leading: Cell<bool>,
+    /// This host, for the callbacks JavaScript holds (they must not keep it alive).
+    slot: HostSlot,
+}
+
+impl Host {
+    /// Starts the host of an open connection (and its sync loop, with `sync`).
+    pub fn start(
+        schema: DatabaseSchema,
+        conn: Connection,
+        hub: ChangeHub,
+        slot: HostSlot,
+        sync: Option<SyncSetup>,
+    ) -> Rc<Host> {
+        let resolvers = Map::new();
+        let mut side = None;
+        let mut config = None;
+        let mut replica = Replica::new(schema, random_seed());
+        if let Some(setup) = sync {
+            for (name, resolver) in &setup.resolvers {
+                resolvers.set(&JsValue::from_str(name.as_deref().unwrap_or("")), resolver);
+            }
+            let seed = random_seed();
+            config = Some(SyncConfig {
+                options: setup.options.clone(),
+                has_token: setup.get_token.is_some(),
+                resolvers: setup.resolvers.iter().map(|(name, _)| name.clone()).collect(),
+                context_id: same_origin(&setup.options.push_url()).then(|| format!("{seed:016x}")),
+                online: Io::online(),
+                fresh_client_id: replica.clock().op_id(now()),
+                seed,
+            });
+            side = Some(SyncSide {
+                options: setup.options,
+                get_token: setup.get_token,
+                coordination: RefCell::default(),
+                live: RefCell::default(),
+                remote_status: RefCell::default(),
+                paused: Cell::new(false),
+            });
+        }
+        let report = Closure::<dyn FnMut(String, u32, f64, Option<String>, Option<String>)>::new({
+            let slot = Rc::clone(&slot);
+            move |kind: String, ticket: u32, number: f64, text: Option<String>, extra: Option<String>| {
+                let host = slot.borrow().upgrade();
+                if let Some(host) = host {
+                    host.report(&kind, ticket, number, text, extra);
+                }
+            }
+        });
+        let get_token = side.as_ref().and_then(|s| s.get_token.clone()).map_or(JsValue::UNDEFINED, JsValue::from);
+        let io = Io::new(report.into_js_value().unchecked_ref(), &get_token, &resolvers);
+        io.set_conn(&conn);
+        let host = Rc::new(Host {
+            replica: RefCell::new(replica),
+            conn,
+            hub,
+            io,
+            sync: side,
+            closed: Cell::new(false),
+            leading: Cell::new(false),
+            slot: Rc::clone(&slot),
+        });
+        *slot.borrow_mut() = Rc::downgrade(&host);
+        if let (Some(config), Some(side)) = (config, &host.sync) {
+            let coordination = Coordination::start(&host, &side.options, &format!("{:016x}", config.seed));
+            host.io.set_coordinator(coordination.coordinator());
+            *side.coordination.borrow_mut() = Some(coordination);
+            let output = host.replica.borrow_mut().start_sync(config, now());
+            host.perform(output);
+        }
+        host
+    }
+
+    pub fn slot(&self) -> HostSlot {
+        Rc::clone(&self.slot)
+    }
+
+    pub fn schema(&self) -> std::cell::Ref<'_, DatabaseSchema> {
+        std::cell::Ref::map(self.replica.borrow(), Replica::schema)
+    }
+
+    /// The write clock, for a write placed now.
+    pub fn with_clock<T>(&self, f: impl FnOnce(&mut WriteClock) -> T) -> T {
+        f(self.replica.borrow_mut().clock())
+    }
+
+    fn coordinator(&self) -> Option<Coordinator> {
+        self.sync.as_ref()?.coordination.borrow().as_ref().map(|c| c.coordinator().clone())
+    }
+
+    /// The coordinator while another context holds the drainer role.
+    fn leader_elsewhere(&self) -> Option<Coordinator> {
+        self.coordinator().filter(|c| !c.holds())
+    }
+
+    /// The election moved the drainer role (to or from this context).
+    pub fn role_changed(&self) {
+        let leading = self.coordinator().is_some_and(|c| c.is_leading());
+        self.step(Event::Leading(leading));
+    }
+
+    /// Hands `event` to the replica and performs what it decides.
+    pub fn step(&self, event: Event) {
+        if self.closed.get() {
+            return;
+        }
+        let leading = self.coordinator().is_some_and(|c| c.is_leading());
+        let mut outputs = Vec::with_capacity(2);
+        {
+            let mut replica = self.replica.borrow_mut();
+            if self.sync.is_some() && self.leading.replace(leading) != leading {
+                outputs.push(replica.handle(Event::Leading(leading), now()));
+            }
+            outputs.push(replica.handle(event, now()));
+        }
+        for output in outputs {
+            self.perform(output);
+        }
+    }
+
+    /// Performs a step's actions: most in one call into `io.js`, the rest here.
+    fn perform(&self, output: Output) {
+        let mut encoded = Vec::new();
+        let mut here = Vec::new();
+        for action in output.actions {
+            match action {
+                Action::Tx { ticket, scope, reads } => encoded.push(json!({
+                    "t": "tx", "ticket": ticket, "scope": scope.encode(),
+                    "reads": reads.iter().map(|r| r.encode()).collect::<Vec<_>>(),
+                })),
+                Action::Http { ticket, request, timeout_ms } => encoded.push(json!({
+                    "t": "http", "ticket": ticket, "method": request.method, "url": request.url,
+                    "headers": request.headers, "body": request.body, "timeout": timeout_ms,
+                })),
+                Action::Token { ticket } => encoded.push(json!({ "t": "token", "ticket": ticket })),
+                Action::Resolver { ticket, collection, context, timeout_ms } => encoded.push(json!({
+                    "t": "resolver", "ticket": ticket, "collection": collection, "context": context, "timeout": timeout_ms,
+                })),
+                Action::Emit(event) => {
+                    let (kind, json) = event.to_json();
+                    encoded.push(json!({ "t": "emit", "kind": kind, "json": json }));
+                }
+                Action::Settle { waiter, outcome } => encoded.push(match outcome {
+                    Ok(value) => json!({ "t": "settle", "waiter": waiter, "ok": true, "value": value }),
+                    Err(f) => json!({ "t": "settle", "waiter": waiter, "ok": false, "code": f.code.as_str(), "message": f.message }),
+                }),
+                other => here.push(other),
+            }
+        }
+        self.io.perform(&Value::Array(encoded).to_string(), output.wake_at);
+        for action in here {
+            match action {
+                Action::Forward { waiter, pull } => {
+                    if let Some(coordinator) = self.leader_elsewhere() {
+                        self.io.chain(waiter, &coordinator.request(if pull { "pull" } else { "sync" }));
+                    }
+                }
+                Action::Idle => {
+                    if let Some(coordinator) = self.coordinator() {
+                        coordinator.idle();
+                    }
+                }
+                Action::Live(open) => self.set_live(open),
+                Action::Wrote => self.local_writes_committed(1),
+                _ => {}
+            }
+        }
+    }
+
+    fn set_live(self: &Host, open: bool) {
+        let Some(side) = &self.sync else { return };
+        if !open {
+            side.live.borrow_mut().take(); // closes the socket
+            return;
+        }
+        if side.live.borrow().is_none() {
+            let channel = LiveChannel::start(&side.options.url, side.get_token.as_ref(), self);
+            *side.live.borrow_mut() = Some(channel);
+        }
+    }
+
+    /// What `io.js` reports.
+    fn report(&self, kind: &str, ticket: u32, number: f64, text: Option<String>, extra: Option<String>) {
+        let text = text.unwrap_or_default();
+        let event = match kind {
+            "timer" => Event::Timer,
+            "online" => Event::Online,
+            "offline" => Event::Offline,
+            "visible" => Event::Visible,
+            "poke" => Event::Poke,
+            "response" => Event::Http {
+                ticket,
+                reply: HttpReply::Response { status: number as u16, retry_after: extra, body: text },
+            },
+            "network" => Event::Http { ticket, reply: HttpReply::Network { message: text, online: number > 0.0 } },
+            "timeout" => Event::Http { ticket, reply: HttpReply::Timeout },
+            "token" => Event::Token { ticket, token: Ok(text) },
+            "tokenError" => Event::Token { ticket, token: Err(text) },
+            "resolved" => Event::Resolver {
+                ticket,
+                answer: serde_json::from_str(&text).map_err(|_| "the resolver's answer is not JSON".to_owned()),
+            },
+            "resolveError" => Event::Resolver { ticket, answer: Err(text) },
+            _ => return,
+        };
+        self.step(event);
+    }
+
+    /// The next round of transaction `ticket` (the executor calls this inside the transaction).
+    pub fn decide(&self, ticket: u32, results: &str) -> String {
+        self.replica.borrow_mut().decide(ticket, results, now())
+    }
+
+    /// How transaction `ticket` ended: committed (`name` None) or failed.
+    pub fn ended(&self, ticket: u32, name: Option<String>, message: String) {
+        let event = match name {
+            None => Event::Committed { ticket },
+            Some(name) => Event::Failed { ticket, code: storage_failure(&name, &message).0, reason: message },
+        };
+        self.step(event);
+    }
+
+    /// Local writes committed here: wake the drainer, wherever it runs.
+    pub fn local_writes_committed(&self, _writes: u32) {
+        if self.sync.is_none() {
+            return;
+        }
+        match self.leader_elsewhere() {
+            Some(coordinator) => coordinator.kick(),
+            None => self.step(Event::LocalWrite),
+        }
+    }
+
+    /// An API call that runs one of the core's transactions.
+    pub fn request(&self, request: Request) -> Promise {
+        if self.closed.get() {
+            return Promise::reject(&wharf_error(
+                ErrorCode::Closed,
+                "the database is closed; open it again with Wharf.open",
+            ));
+        }
+        let (waiter, promise) = self.waiter();
+        let output = self.replica.borrow_mut().request(waiter, request, now());
+        self.perform(output);
+        promise
+    }
+
+    fn waiter(&self) -> (u32, Promise) {
+        let pair = self.io.promise();
+        (pair.get(0).as_f64().unwrap_or(0.0) as u32, pair.get(1).unchecked_into())
+    }
+
+    /// `db.sync()` (or `db.pull()`): served here, or by the leader when another context drains.
+    pub fn sync_call(&self, pull: bool) -> Promise {
+        let Some(side) = &self.sync else {
+            let message = "this database was opened without a `sync` option; pass sync: { url } to Wharf.open";
+            return Promise::reject(&wharf_error(ErrorCode::NotConfigured, message));
+        };
+        if !side.paused.get() && !self.closed.get() {
+            if let Some(coordinator) = self.leader_elsewhere() {
+                return coordinator.request(if pull { "pull" } else { "sync" });
+            }
+        }
+        self.serve(pull, false)
+    }
+
+    /// A `sync()` or `pull()` run here (`remote`: asked by another context).
+    pub fn serve(&self, pull: bool, remote: bool) -> Promise {
+        if self.closed.get() {
+            return Promise::reject(&wharf_error(ErrorCode::Closed, "the database is closed"));
+        }
+        let (waiter, promise) = self.waiter();
+        self.step(if pull { Event::Pull { waiter, remote } } else { Event::Sync { waiter, remote } });
+        promise
+    }
+
+    /// The sync status as JSON: this context's own, or the leader's while following (unless
+    /// paused); `None` without sync.
+    pub fn status_json(&self) -> Option<String> {
+        let side = self.sync.as_ref()?;
+        if !side.paused.get() && self.leader_elsewhere().is_some() {
+            if let Some(remote) = side.remote_status.borrow().clone() {
+                return Some(remote);
+            }
+        }
+        let replica = self.replica.borrow();
+        let status = replica.sync()?.status();
+        serde_json::to_string(status).ok()
+    }
+
+    /// `db.stats().sync` as JSON.
+    pub fn stats_json(&self) -> Option<String> {
+        let replica = self.replica.borrow();
+        serde_json::to_string(&replica.sync()?.stats()).ok()
+    }
+
+    /// `"leader"` or `"follower"` (`None` without sync).
+    pub fn role(&self) -> Option<&'static str> {
+        self.sync.as_ref()?;
+        Some(if self.leader_elsewhere().is_some() { "follower" } else { "leader" })
+    }
+
+    /// Adds a listener of sync events of `kind` (`SyncEvent::name`).
+    pub fn listen(&self, kind: &str, listener: &Function) -> Result<Function, PlatformError> {
+        if self.sync.is_none() {
+            let message = "this database was opened without a `sync` option; pass sync: { url } to Wharf.open";
+            return Err(PlatformError::Storage { code: ErrorCode::NotConfigured, message: message.into() });
+        }
+        Ok(self.io.listen(kind, listener))
+    }
+
+    /// An event the leader published, heard by this follower: delivered like its own.
+    pub fn deliver_remote(&self, kind: &str, json: String) {
+        let Some(side) = &self.sync else { return };
+        if kind == "status" {
+            *side.remote_status.borrow_mut() = Some(json.clone());
+        }
+        self.io.deliver(kind, &json);
+    }
+
+    pub fn set_paused(&self, paused: bool) -> Result<(), PlatformError> {
+        let Some(side) = &self.sync else {
+            let message = "this database was opened without a `sync` option; pass sync: { url } to Wharf.open";
+            return Err(PlatformError::Storage { code: ErrorCode::NotConfigured, message: message.into() });
+        };
+        side.paused.set(paused);
+        self.step(if paused { Event::Pause } else { Event::Resume });
+        if let Some(coordinator) = self.coordinator() {
+            coordinator.set_eligible(!paused);
+        }
+        Ok(())
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    /// Closes for good: sync stops, pending calls reject with `CLOSED`, the connection closes.
+    pub fn close(&self) {
+        if self.closed.get() {
+            return;
+        }
+        self.step(Event::Close);
+        self.closed.set(true);
+        if let Some(side) = &self.sync {
+            side.live.borrow_mut().take();
+            let coordination = side.coordination.borrow_mut().take();
+            drop(coordination);
+        }
+        self.io.stop();
+        self.hub.close();
+        self.conn.close();
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

@@ -1,0 +1,431 @@
+// The IndexedDB side of a replica: the connection (opened and upgraded as the core plans),
+// local writes placed during the caller's call with group commit, the executor that runs the
+// core's read-decide-write transactions, and plain reads. Everything here moves data: the
+// upgrade plan, validation, ids, stamps, error codes and what each transaction writes are
+// decided in Rust (src/core), which this file calls back synchronously.
+
+const OUTBOX = "__wharf_outbox";
+
+const request = (req) =>
+  new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+
+/** The IndexedDB factory of this global scope (pages, workers, service workers), or null. */
+function factory() {
+  try {
+    return globalThis.indexedDB ?? null;
+  } catch {
+    return null; // opaque origins throw on access
+  }
+}
+
+/** A key range from the core's `[lower, upper, lowerOpen, upperOpen]`, or null for all. */
+function range(r) {
+  if (!r) return null;
+  const [lower, upper, lowerOpen, upperOpen] = r;
+  if (lower !== null && upper !== null) return IDBKeyRange.bound(lower, upper, lowerOpen, upperOpen);
+  if (lower !== null) return IDBKeyRange.lowerBound(lower, lowerOpen);
+  if (upper !== null) return IDBKeyRange.upperBound(upper, upperOpen);
+  return null;
+}
+
+/** The stores of an open database, for the core's upgrade plan. */
+function describe(db, tx) {
+  return [...db.objectStoreNames].map((name) => {
+    const store = tx.objectStore(name);
+    const indexes = [...store.indexNames].map((i) => {
+      const index = store.index(i);
+      return { name: i, keyPath: index.keyPath, unique: index.unique, multiEntry: index.multiEntry };
+    });
+    return { name, keyPath: store.keyPath, autoIncrement: store.autoIncrement, indexes };
+  });
+}
+
+function applyStep(db, tx, step) {
+  if (step.createStore) {
+    const { name, keyPath, autoIncrement } = step.createStore;
+    db.createObjectStore(name, keyPath === null ? { autoIncrement } : { keyPath, autoIncrement });
+  } else if (step.createIndex) {
+    const { store, name, keyPath, unique, multiEntry } = step.createIndex;
+    tx.objectStore(store).createIndex(name, keyPath, { unique, multiEntry });
+  } else {
+    tx.objectStore(step.deleteIndex.store).deleteIndex(step.deleteIndex.name);
+  }
+}
+
+/**
+ * Opens `name` at `version` (current if undefined). `plan(shapesJson)` is the core's upgrade plan:
+ * it answers JSON `{ steps }` or throws the WharfError that refuses the schema. Resolves with the
+ * database and the steps still needed at this version.
+ */
+function openAt(name, version, plan) {
+  return new Promise((resolve, reject) => {
+    const req = version === undefined ? factory().open(name) : factory().open(name, version);
+    let refused = null;
+    req.onupgradeneeded = () => {
+      try {
+        const db = req.result;
+        for (const step of JSON.parse(plan(JSON.stringify(describe(db, req.transaction)))).steps) applyStep(db, req.transaction, step);
+      } catch (error) {
+        refused = error;
+        req.transaction.abort();
+      }
+    };
+    req.onsuccess = () => {
+      const db = req.result;
+      try {
+        const names = [...db.objectStoreNames];
+        const steps = names.length ? JSON.parse(plan(JSON.stringify(describe(db, db.transaction(names, "readonly"))))).steps : JSON.parse(plan("[]")).steps;
+        resolve([db, steps]);
+      } catch (error) {
+        db.close();
+        reject(error);
+      }
+    };
+    req.onerror = () => reject(refused ?? req.error);
+    req.onblocked = () => {}; // other tabs close their connection on versionchange
+  });
+}
+
+/** Opens the database, upgrading it (at the next version) only when the core's plan is not empty. */
+async function open(name, plan) {
+  let last;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const [db, steps] = await openAt(name, undefined, plan);
+    if (steps.length === 0) return db;
+    const next = db.version + 1;
+    db.close();
+    try {
+      return (await openAt(name, next, plan))[0];
+    } catch (error) {
+      if (error?.name !== "VersionError") throw error;
+      last = error; // another tab upgraded first: look again
+    }
+  }
+  throw last;
+}
+
+/** Deletes a database; resolves once every connection to it has closed. */
+export function deleteDatabase(name) {
+  return request(factory().deleteDatabase(name)).then(() => undefined);
+}
+
+/** `{ usage, quota, persisted }` from the StorageManager; nulls where the browser has none. */
+export async function storageInfo() {
+  const manager = globalThis.navigator?.storage;
+  const estimate = (await manager?.estimate?.().catch(() => null)) ?? {};
+  const persisted = (await manager?.persisted?.().catch(() => false)) ?? false;
+  return { usage: estimate.usage ?? null, quota: estimate.quota ?? null, persisted };
+}
+
+let armedFault = null;
+/** Test builds: the next placed write aborts right after its record ("record") or outbox ("outbox") request. */
+export function armFault(point) {
+  armedFault = point;
+}
+
+export class Connection {
+  /**
+   * `hooks`: `plan(shapesJson)` (the core's upgrade plan), `error(name, message)` (the WharfError
+   * for a failure), `committed(writes)` (a local write transaction committed), `decide(ticket,
+   * resultsJson)` and `ended(ticket, name, message)` (the executor: the core's next round, and how
+   * a transaction ended), `hub` (the ChangeHub), `persist` (ask the browser to keep the data).
+   */
+  static async open(name, scope, hooks) {
+    if (!factory()) throw hooks.error("Unavailable", "this global scope has no indexedDB");
+    const db = await open(name, hooks.plan).catch((e) => Promise.reject(e?.code ? e : hooks.error(e?.name, e?.message)));
+    if (hooks.persist) globalThis.navigator?.storage?.persist?.().catch(() => {});
+    return new Connection(name, db, scope, hooks);
+  }
+
+  constructor(name, db, scope, hooks) {
+    this.name = name;
+    this.scope = scope;
+    this.hooks = hooks;
+    this.closed = null; // the error every call fails with once closed
+    this.waiting = []; // work held while the connection is re-established, in call order
+    this.reconnecting = null;
+    this.batch = null; // the write transaction still accepting writes
+    this.listeners = new Set();
+    this.writes = 0;
+    this.writeTransactions = 0;
+    this.install(db);
+  }
+
+  install(db) {
+    this.db = db;
+    db.onclose = () => this.lost(db);
+    db.onversionchange = (event) => {
+      const listeners = [...this.listeners];
+      db.close();
+      this.lost(db);
+      // Reopening would silently create an empty database: after a deletion this handle is done.
+      if (event.newVersion === null) this.close(this.hooks.error("Deleted", "the database was deleted (by Wharf.deleteDatabase or another tab); open it again with Wharf.open"));
+      for (const listener of listeners) {
+        try {
+          listener({ oldVersion: event.oldVersion, newVersion: event.newVersion });
+        } catch (error) {
+          reportError?.(error);
+        }
+      }
+    };
+  }
+
+  lost(db) {
+    if (this.db === db) {
+      this.db = null;
+      this.batch = null;
+    }
+  }
+
+  listen(listener) {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  close(error = this.hooks.error("Closed", "the database is closed; open it again with Wharf.open")) {
+    if (this.closed) return;
+    this.closed = error;
+    this.db?.close();
+    this.db = null;
+    this.batch = null;
+    this.listeners.clear();
+    for (const work of this.waiting.splice(0)) work.fail(error);
+  }
+
+  /**
+   * Runs `start(db)` (which begins a transaction) now if the connection is open and nothing
+   * waits, else once it is back, in call order. `fail(error)` if it cannot.
+   */
+  when(start, fail) {
+    if (this.closed) return fail(this.closed);
+    if (this.db && this.waiting.length === 0) {
+      try {
+        return start(this.db);
+      } catch (error) {
+        if (error?.name !== "InvalidStateError") return fail(this.hooks.error(error?.name, error?.message));
+        this.lost(this.db); // closing under us: reconnect and run it then
+      }
+    }
+    this.waiting.push({ start, fail });
+    this.reconnect();
+  }
+
+  reconnect() {
+    if (this.reconnecting || this.closed) return;
+    this.reconnecting = open(this.name, this.hooks.plan).then(
+      (db) => {
+        this.reconnecting = null;
+        if (this.closed) return db.close();
+        this.install(db);
+        for (const work of this.waiting.splice(0)) this.when(work.start, work.fail);
+      },
+      (error) => {
+        this.reconnecting = null;
+        const failure = error?.code ? error : this.hooks.error(error?.name, error?.message);
+        for (const work of this.waiting.splice(0)) work.fail(failure);
+      },
+    );
+  }
+
+  // ----- local writes -----
+
+  /**
+   * Places local puts and deletes: each record change with its outbox entry, built here as an
+   * object literal (the entry's fields are `core::op::OutboxEntry`'s stored form). `writes` is
+   * `[store, key, record, id, op, hlc][]`; they join the write transaction still active
+   * in this tick unless `isolated` (a unique index: a violation must reject only its own write).
+   * Resolves once committed.
+   */
+  place(writes, now, isolated) {
+    return new Promise((resolve, reject) => {
+      const fail = (error) => reject(error);
+      this.when((db) => this.placeIn(db, writes, now, isolated, resolve, reject), fail);
+    });
+  }
+
+  placeIn(db, writes, now, isolated, resolve, reject) {
+    let batch = isolated ? null : this.batch;
+    if (batch) {
+      try {
+        this.putAll(batch.tx, writes, now, batch);
+        batch.waiters.push([resolve, reject]);
+        batch.count += writes.length;
+        return;
+      } catch (error) {
+        this.batch = null;
+        // Retired before this write: a new transaction takes it. Anything else fails the batch.
+        if (error?.name !== "TransactionInactiveError") {
+          try {
+            batch.tx.abort();
+          } catch {} // already aborted by putAll
+          throw error;
+        }
+      }
+    }
+    const tx = db.transaction(this.scope, "readwrite");
+    batch = { tx, waiters: [[resolve, reject]], count: writes.length, changes: [] };
+    this.writeTransactions += 1;
+    tx.oncomplete = () => {
+      if (this.batch === batch) this.batch = null;
+      this.writes += batch.count;
+      if (batch.changes.length) this.hooks.hub.emit(batch.changes);
+      for (const [ok] of batch.waiters) ok();
+      this.hooks.committed(batch.count);
+    };
+    tx.onabort = () => {
+      if (this.batch === batch) this.batch = null;
+      const error = this.hooks.error(tx.error?.name ?? "AbortError", tx.error?.message ?? "the transaction was aborted");
+      for (const [, fail] of batch.waiters) fail(error);
+    };
+    try {
+      this.putAll(tx, writes, now, batch);
+    } catch (error) {
+      tx.abort(); // never commit part of a batch
+      throw error;
+    }
+    if (!isolated) this.batch = batch;
+  }
+
+  putAll(tx, writes, now, batch) {
+    const hub = this.hooks.hub.active ? batch.changes : null;
+    for (const [store, key, record, id, op, hlc] of writes) {
+      const entry = { id, collection: store, key, op, createdAt: now, attempts: 0, nextAttemptAt: now, lastError: null, hlc };
+      const records = tx.objectStore(store);
+      let recordRequest;
+      if (op === "delete") recordRequest = records.delete(key);
+      else {
+        recordRequest = records.put(record);
+        entry.value = record;
+      }
+      let outboxRequest;
+      try {
+        outboxRequest = tx.objectStore(OUTBOX).add(entry);
+      } catch (error) {
+        tx.abort(); // never let the record change commit without its outbox entry
+        throw error;
+      }
+      if (armedFault) {
+        const target = armedFault === "record" ? recordRequest : outboxRequest;
+        armedFault = null;
+        target.addEventListener("success", () => tx.abort());
+      }
+      hub?.push({ collection: store, key, op: op === "delete" ? "delete" : "put", source: "local" });
+    }
+  }
+
+  // ----- the core's transactions -----
+
+  /**
+   * Runs one of the core's read-decide-write transactions: `scope` `{ stores, write }`, the first
+   * `reads`; each round's results go to `hooks.decide(ticket, resultsJson)`, which answers the next
+   * reads, the writes (and the changes to announce once committed), or an abort.
+   * `hooks.ended(ticket, null)` after the commit; `hooks.ended(ticket, name, message)` if it failed.
+   * A writing transaction ends the current batch of local writes, so writes issued after it
+   * commit after it.
+   */
+  transact(ticket, scope, reads) {
+    const ended = (name, message) => this.hooks.ended(ticket, name, message);
+    this.when(
+      (db) => {
+        if (scope.write) this.batch = null;
+        const tx = db.transaction(scope.stores, scope.write ? "readwrite" : "readonly");
+        let changes = [];
+        let refused = null;
+        tx.oncomplete = () => {
+          if (changes.length) this.hooks.hub.emit(changes);
+          ended(null);
+        };
+        tx.onabort = () => ended(refused ? "Refused" : (tx.error?.name ?? "AbortError"), refused ?? tx.error?.message ?? "the transaction was aborted");
+        const round = (next) => {
+          if (next.reads) return this.perform(tx, next.reads, (results) => round(JSON.parse(this.hooks.decide(ticket, JSON.stringify(results)))));
+          if (next.abort !== undefined) {
+            refused = next.abort;
+            return tx.abort();
+          }
+          for (const write of next.writes) this.write(tx, write);
+          changes = next.changes;
+        };
+        round({ reads });
+      },
+      (error) => ended(error.name === "WharfError" ? error.code : error.name, error.message),
+    );
+  }
+
+  /** Performs `reads` in `tx`; calls `done(results)` once all answered. */
+  perform(tx, reads, done) {
+    const results = new Array(reads.length);
+    let waiting = reads.length;
+    if (waiting === 0) return done(results);
+    reads.forEach((read, i) => {
+      const answer = (value) => {
+        results[i] = value === undefined ? null : value;
+        if (--waiting === 0) done(results);
+      };
+      const [kind, name] = read;
+      const store = tx.objectStore(name);
+      if (kind === "get") store.get(read[2]).onsuccess = (e) => answer(e.target.result);
+      else if (kind === "count") store.count(range(read[2]) ?? undefined).onsuccess = (e) => answer(e.target.result);
+      else if (kind === "keys") store.getAllKeys(range(read[2]), read[3] ?? undefined).onsuccess = (e) => answer(e.target.result);
+      else this.all(store, read, answer);
+    });
+  }
+
+  /** An `["all", store, index, range, limit, keys, reverse]` read: values, or [key, value] pairs. */
+  all(store, [, , index, r, limit, keys, reverse], answer) {
+    const source = index === null ? store : store.index(index);
+    const bound = range(r);
+    const count = limit ?? undefined;
+    if (!reverse && !keys) return void (source.getAll(bound, count).onsuccess = (e) => answer(e.target.result));
+    if (!reverse) {
+      let values;
+      source.getAll(bound, count).onsuccess = (e) => (values = e.target.result);
+      // Requests of one transaction answer in order: the values are in by now.
+      source.getAllKeys(bound, count).onsuccess = (e) => answer(e.target.result.map((key, i) => [key, values[i]]));
+      return;
+    }
+    const out = [];
+    const cursor = source.openCursor(bound, reverse ? "prev" : "next");
+    cursor.onsuccess = () => {
+      const c = cursor.result;
+      if (!c || (limit !== null && out.length >= limit)) return answer(out);
+      out.push(keys ? [c.primaryKey, c.value] : c.value);
+      c.continue();
+    };
+  }
+
+  write(tx, [kind, name, value, key]) {
+    const store = tx.objectStore(name);
+    if (kind === "put") key === null ? store.put(value) : store.put(value, key);
+    else if (kind === "add") store.add(value);
+    else if (kind === "del") store.delete(range(value));
+    else store.clear();
+  }
+
+  /** A function that runs `read(stores, reads, shape)` each time it is called (live queries). */
+  reader(stores, reads, shape) {
+    return () => this.read(stores, reads, shape);
+  }
+
+  /**
+   * Reads for the API, in one read-only transaction: resolves with the results, shaped:
+   * "first" (the first result), "all" (every result), "seq" (the first result's [key, value]
+   * pairs as values with their key as `seq`).
+   */
+  read(stores, reads, shape) {
+    if (typeof reads === "string") reads = JSON.parse(reads);
+    return new Promise((resolve, reject) => {
+      this.when((db) => {
+        const tx = db.transaction(stores, "readonly");
+        this.perform(tx, reads, (results) => {
+          if (shape === "all") return resolve(results.map((v) => (v === null ? undefined : v)));
+          if (shape === "seq") return resolve(results[0].map(([seq, value]) => ({ ...value, seq })));
+          resolve(results[0] === null ? undefined : results[0]);
+        });
+        tx.onabort = () => reject(this.hooks.error(tx.error?.name ?? "AbortError", tx.error?.message ?? "the read was aborted"));
+      }, reject);
+    });
+  }
+}
