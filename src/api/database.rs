@@ -20,6 +20,14 @@ use crate::platform::error::wharf_error;
 use crate::platform::host::{abortable, register_background_sync, SyncSetup};
 use crate::platform::{Host, PlatformError};
 
+#[wasm_bindgen]
+extern "C" {
+    /// A promise, for `then` with functions that return a value.
+    type Thenable;
+    #[wasm_bindgen(method)]
+    fn then(this: &Thenable, fulfilled: &JsValue, rejected: &JsValue) -> Promise;
+}
+
 #[wasm_bindgen(typescript_custom_section)]
 const SYNC_TYPES: &str = r#"import type { ChangeEvent, ConflictEvent, DeadLetter, PullResult, SyncEnd, SyncResult, SyncStatus } from "./index.js";"#;
 
@@ -136,41 +144,12 @@ pub struct Database {
 #[wasm_bindgen]
 impl Database {
     /// Opens (creating or upgrading) a database. Prefer `Wharf.open`, which also loads the module.
-    pub async fn open(options: JsValue) -> Result<Database, JsValue> {
-        if !options.is_object() {
-            return Err(invalid_options("Wharf.open expects an options object".into()).into());
+    #[wasm_bindgen(unchecked_return_type = "Promise<Database>")]
+    pub fn open(options: JsValue) -> Promise {
+        match Database::validate(&options) {
+            Ok((schema, setup)) => Database::start(schema, setup),
+            Err(error) => Promise::reject(&error),
         }
-        let (options, get_token, resolvers) = split_functions(&options)?;
-        let json =
-            encode_json(&options).map_err(|problem| invalid_options(format!("Wharf.open options: {problem}")))?;
-        let schema = DatabaseSchema::from_json(&json)?;
-        let sync = match parse_json(&json, "the options")?.get("sync") {
-            None | Some(serde_json::Value::Null) => None,
-            Some(value) => Some(SyncOptions::from_value(value)?),
-        };
-        if let Some(options) = &sync {
-            check_conflict_rules(options, &resolvers, &schema)?;
-            for name in &options.collections {
-                schema.position(name).map_err(|_| {
-                    invalid_options(format!(
-                        "Wharf.open: sync.collections names \"{name}\", which is not a declared collection"
-                    ))
-                })?;
-            }
-        }
-        let hub = ChangeHub::new(&schema.name);
-        let slot: Rc<RefCell<Weak<Host>>> = Rc::default();
-        let schema = Rc::new(schema);
-        let conn = match connection::open(Rc::clone(&schema), &hub, Rc::clone(&slot)).await {
-            Ok(conn) => conn,
-            Err(error) => {
-                hub.close();
-                return Err(error);
-            }
-        };
-        let setup = sync.map(|options| SyncSetup { options, get_token, resolvers });
-        let schema = Rc::try_unwrap(schema).unwrap_or_else(|shared| (*shared).clone());
-        Ok(Database { host: Host::start(schema, conn, hub, slot, setup) })
     }
 
     /// Deletes a database and everything in it; waits until every connection has closed.
@@ -354,6 +333,52 @@ impl Database {
 }
 
 impl Database {
+    /// Checks `Wharf.open`'s options: the schema, and the sync setup if `sync` is given.
+    fn validate(options: &JsValue) -> Result<(DatabaseSchema, Option<SyncSetup>), JsValue> {
+        if !options.is_object() {
+            return Err(invalid_options("Wharf.open expects an options object".into()).into());
+        }
+        let (options, get_token, resolvers) = split_functions(options)?;
+        let json =
+            encode_json(&options).map_err(|problem| invalid_options(format!("Wharf.open options: {problem}")))?;
+        let schema = DatabaseSchema::from_json(&json)?;
+        let sync = match parse_json(&json, "the options")?.get("sync") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(value) => Some(SyncOptions::from_value(value)?),
+        };
+        if let Some(options) = &sync {
+            check_conflict_rules(options, &resolvers, &schema)?;
+            for name in &options.collections {
+                schema.position(name).map_err(|_| {
+                    invalid_options(format!(
+                        "Wharf.open: sync.collections names \"{name}\", which is not a declared collection"
+                    ))
+                })?;
+            }
+        }
+        Ok((schema, sync.map(|options| SyncSetup { options, get_token, resolvers })))
+    }
+
+    /// Opens the connection, then starts the host: the promise of the database.
+    fn start(schema: DatabaseSchema, setup: Option<SyncSetup>) -> Promise {
+        let hub = ChangeHub::new(&schema.name);
+        let slot: Rc<RefCell<Weak<Host>>> = Rc::default();
+        let schema = Rc::new(schema);
+        let opening = connection::open(Rc::clone(&schema), &hub, Rc::clone(&slot));
+        let failed = {
+            let hub = hub.clone();
+            Closure::once_into_js(move |error: JsValue| -> Promise {
+                hub.close();
+                Promise::reject(&error)
+            })
+        };
+        let opened = Closure::once_into_js(move |conn: JsValue| -> JsValue {
+            let schema = Rc::try_unwrap(schema).unwrap_or_else(|shared| (*shared).clone());
+            JsValue::from(Database { host: Host::start(schema, conn.unchecked_into(), hub, slot, setup) })
+        });
+        opening.unchecked_ref::<Thenable>().then(&opened, &failed)
+    }
+
     fn subscribe(&self, kind: &'static str, listener: JsValue, method: &str) -> Result<Function, JsValue> {
         self.host.role().ok_or_else(not_configured)?;
         let listener = function(listener, method)?;

@@ -6,9 +6,8 @@
 //! flight) may already be applied under its id, and the server would answer a rewritten payload
 //! with `duplicate`, silently dropping the new content.
 
-use std::collections::BTreeMap;
-
 use super::op::OutboxEntry;
+use super::sorted::Slots;
 
 /// The outbox after coalescing.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +17,8 @@ pub struct Coalesced {
     /// Ids of the entries folded into an earlier one: delete them from the outbox together with
     /// rewriting their survivor, in one transaction.
     pub absorbed: Vec<String>,
+    /// Positions in `entries` of the survivors whose payload changed (to write back).
+    pub rewritten: Vec<usize>,
 }
 
 /// Coalesces `entries` (outbox order). `movable(entry)` tells whether an entry may be rewritten
@@ -25,26 +26,30 @@ pub struct Coalesced {
 pub fn coalesce(entries: &[OutboxEntry], movable: impl Fn(&OutboxEntry) -> bool) -> Coalesced {
     let mut out: Vec<OutboxEntry> = Vec::with_capacity(entries.len());
     let mut absorbed = Vec::new();
-    let mut last_for_document: BTreeMap<String, usize> = BTreeMap::new();
+    let mut rewritten = Vec::new();
+    let mut last_for_document = Slots::default();
     for entry in entries {
         let document = entry.op.doc_id();
         if movable(entry) {
-            if let Some(&at) = last_for_document.get(&document) {
+            if let Some(at) = last_for_document.get(&document) {
                 if movable(&out[at]) {
                     if let Some(payload) = out[at].op.payload.then(&entry.op.payload) {
                         let survivor = &mut out[at];
                         survivor.op.payload = payload;
                         survivor.hlc = entry.hlc.clone().or(survivor.hlc.take());
                         absorbed.push(entry.op.id.clone());
+                        if !rewritten.contains(&at) {
+                            rewritten.push(at);
+                        }
                         continue;
                     }
                 }
             }
         }
-        last_for_document.insert(document, out.len());
+        last_for_document.set(document, out.len());
         out.push(entry.clone());
     }
-    Coalesced { entries: out, absorbed }
+    Coalesced { entries: out, absorbed, rewritten }
 }
 
 #[cfg(test)]

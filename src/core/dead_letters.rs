@@ -57,6 +57,11 @@ pub fn edit(letter: &DeadLetter, json: &str, key_path: &KeyPath) -> Result<Paylo
     }
 }
 
+/// Oldest death first.
+fn by_death(letters: &mut [DeadLetter]) {
+    letters.sort_unstable_by(|a, b| a.dead_at.total_cmp(&b.dead_at).then_with(|| a.op.id.cmp(&b.op.id)));
+}
+
 fn not_found(id: &str) -> CoreError {
     CoreError::NotFound { collection: "dead letters".to_owned(), key: format!("{id:?}") }
 }
@@ -84,7 +89,7 @@ impl TxStep for ListDead {
         let Some(found) = results.first() else { return Round::Read(vec![Read::dead_letters()]) };
         match letters(found) {
             Ok(mut letters) => {
-                letters.sort_by(|a, b| a.dead_at.total_cmp(&b.dead_at));
+                by_death(&mut letters);
                 self.outcome = Some(letters);
                 Round::Commit(Commit::default())
             }
@@ -156,7 +161,7 @@ impl TxStep for RetryDead {
                     Ok(all) => all,
                     Err(e) => return Round::Abort(e),
                 };
-                all.sort_by(|a, b| a.dead_at.total_cmp(&b.dead_at));
+                by_death(&mut all);
                 if let Some(id) = &self.id {
                     all.retain(|letter| &letter.op.id == id);
                     if all.is_empty() {

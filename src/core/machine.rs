@@ -12,8 +12,6 @@
 //! visible, a poke, `sync()`, `pull()`) or a timer. After `auth` only an explicit `sync()` tries
 //! again: writes and timers would only collect more 401s with a token the app has not replaced.
 
-use std::collections::BTreeSet;
-
 use serde_json::{json, Value};
 
 use super::activity::{HttpRequest, Input, Need, Progress, SyncTx};
@@ -140,7 +138,7 @@ pub struct SyncMachine {
     pull_waiters: Vec<Waiter>,
     token: Option<String>,
     /// During a resync after `410`: the ids of the documents the full copy named so far.
-    resync_seen: Option<BTreeSet<String>>,
+    resync_seen: Option<Vec<String>>,
     live: bool,
 }
 

@@ -37,6 +37,7 @@ pub mod replica;
 pub mod resolve_run;
 pub mod retry;
 pub mod schema;
+pub mod sorted;
 pub mod status;
 pub mod steps;
 pub mod sync_options;

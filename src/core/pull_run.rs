@@ -9,7 +9,7 @@
 //! server's live documents, after which the documents it had from the server that the copy
 //! lacks are deleted (deleted during the compacted stretch, their tombstones gone).
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 use serde_json::{json, Value};
 
@@ -20,6 +20,7 @@ use super::op::doc_id;
 use super::pull_tx::{read_page, unstorable, ApplyPage, PullPage, SweepUnseen};
 use super::push_engine::HttpReply;
 use super::resolve_run::{RemoteState, ResolveRun};
+use super::sorted::StringSet;
 use super::status::ConflictSource;
 use super::wire;
 
@@ -97,7 +98,7 @@ impl PullRun {
     }
 
     /// `seen`: during a resync, the ids of the documents the full copy named so far.
-    pub fn handle(&mut self, input: Input, env: &mut Env<'_>, seen: &mut Option<BTreeSet<String>>) -> Turn {
+    pub fn handle(&mut self, input: Input, env: &mut Env<'_>, seen: &mut Option<Vec<String>>) -> Turn {
         let stage = std::mem::replace(&mut self.stage, Stage::Cursor);
         match (stage, input) {
             (Stage::Resolving(page, mut run), input) => match run.handle(input, env) {
@@ -177,7 +178,7 @@ impl PullRun {
         reply: HttpReply,
         refreshed: bool,
         env: &mut Env<'_>,
-        seen: &mut Option<BTreeSet<String>>,
+        seen: &mut Option<Vec<String>>,
     ) -> Turn {
         let body = match reply {
             HttpReply::Response { status: 200, body, .. } => body,
@@ -189,7 +190,7 @@ impl PullRun {
             HttpReply::Response { status: 410, .. } if !self.cursor.is_empty() && !self.restarted => {
                 self.restarted = true;
                 self.cursor = String::new();
-                *seen = Some(BTreeSet::new());
+                *seen = Some(Vec::new());
                 return self.fetch(env, false);
             }
             HttpReply::Response { status, retry_after, body } => {
@@ -219,14 +220,13 @@ impl PullRun {
         for stamp in page.changes.iter().filter_map(|c| c.hlc.as_deref()) {
             env.clock.observe(stamp, env.now);
         }
-        let keep_base: BTreeSet<String> =
-            page.changes.iter().map(|c| c.collection.clone()).filter(|c| env.options.conflicts.keeps_base(c)).collect();
+        let keep_base = env.options.conflicts.keeping_base(env.schema);
         self.stage = Stage::Applying { invalid: invalid.len() as u64 };
         let apply = ApplyPage::new(page, &invalid, env.options.cursor_key(), keep_base, Some(env.clock.last()));
         Progress::Need(Need::Tx(SyncTx::Apply(apply)))
     }
 
-    fn next_page(&mut self, page: PullPage, env: &mut Env<'_>, seen: &mut Option<BTreeSet<String>>) -> Turn {
+    fn next_page(&mut self, page: PullPage, env: &mut Env<'_>, seen: &mut Option<Vec<String>>) -> Turn {
         self.summary.cursor = page.cursor.clone();
         self.cursor = page.cursor;
         if page.has_more {
@@ -235,7 +235,7 @@ impl PullRun {
         match seen.take() {
             Some(seen) => {
                 self.stage = Stage::Sweeping;
-                Progress::Need(Need::Tx(SyncTx::Sweep(SweepUnseen::new(pulled_collections(env), seen))))
+                Progress::Need(Need::Tx(SyncTx::Sweep(SweepUnseen::new(pulled_collections(env), StringSet::build(seen)))))
             }
             None => Progress::Done(Ok(std::mem::take(&mut self.summary))),
         }

@@ -7,14 +7,13 @@
 //! scan of the backlog. A retried dead letter the server has not answered yet is not in the
 //! record and follows the server (`OutboxEntry::in_record`).
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use serde_json::Value;
 
 use super::document::{key_of, Key, KeyPath};
 use super::op::{doc_id, ConflictInfo, OutboxEntry};
 use super::protocol::{Change, PROTOCOL_VERSION};
 use super::schema::{DatabaseSchema, META_STORE, OUTBOX_STORE, VERSIONS_STORE};
+use super::sorted::{Slots, StringSet};
 use super::steps::{entries_of, record_key, Ctx, TxStep, VersionEntry};
 use super::tx::{ChangeNote, Commit, Range, Read, Round, Scope, Write};
 use super::{read, wire, CoreError};
@@ -71,13 +70,16 @@ pub struct Stored {
 /// stores.
 pub struct ApplyPage {
     page: PullPage,
-    invalid: BTreeSet<usize>,
+    /// Positions of the changes the client cannot store, ascending.
+    invalid: Vec<usize>,
     cursor_key: String,
-    keep_base: BTreeSet<String>,
+    keep_base: StringSet,
     /// The highest clock stamp seen, stored so a reload resumes the clock past it.
     stamp: Option<String>,
     phase: u8,
-    queued: BTreeMap<String, Vec<OutboxEntry>>,
+    /// The queued ops of the page's documents: `queued[slots[doc]]`.
+    slots: Slots,
+    queued: Vec<Vec<OutboxEntry>>,
     held_ids: Vec<String>,
     pub outcome: Option<Stored>,
 }
@@ -87,17 +89,18 @@ impl ApplyPage {
         page: PullPage,
         invalid: &[usize],
         cursor_key: String,
-        keep_base: BTreeSet<String>,
+        keep_base: StringSet,
         stamp: Option<String>,
     ) -> ApplyPage {
         ApplyPage {
             page,
-            invalid: invalid.iter().copied().collect(),
+            invalid: invalid.to_vec(),
             cursor_key,
             keep_base,
             stamp,
             phase: 0,
-            queued: BTreeMap::new(),
+            slots: Slots::default(),
+            queued: Vec::new(),
             held_ids: Vec::new(),
             outcome: None,
         }
@@ -109,7 +112,7 @@ impl ApplyPage {
 
     /// The documents of the page's storable changes, each once, in page order.
     fn documents(&self) -> Vec<(String, &Change)> {
-        let mut seen = BTreeSet::new();
+        let mut seen = StringSet::default();
         self.page
             .changes
             .iter()
@@ -122,7 +125,7 @@ impl ApplyPage {
 
     fn held_documents(&mut self) -> Round {
         self.held_ids =
-            self.documents().into_iter().map(|(id, _)| id).filter(|id| self.queued.contains_key(id)).collect();
+            self.documents().into_iter().map(|(id, _)| id).filter(|id| self.slots.get(id).is_some()).collect();
         if self.held_ids.is_empty() {
             return self.decide(&[]);
         }
@@ -131,12 +134,10 @@ impl ApplyPage {
     }
 
     fn decide(&mut self, versions: &[Value]) -> Round {
-        let bases: BTreeMap<&str, u64> = self
-            .held_ids
-            .iter()
-            .map(String::as_str)
-            .zip(versions.iter().map(|v| VersionEntry::read(v).version))
-            .collect();
+        let base_of = |id: &str| {
+            let at = self.held_ids.iter().position(|held| held == id);
+            at.and_then(|at| versions.get(at)).map_or(0, |v| VersionEntry::read(v).version)
+        };
         let mut writes = Vec::new();
         let mut changes = Vec::new();
         let mut stored = Stored::default();
@@ -145,8 +146,9 @@ impl ApplyPage {
                 continue;
             }
             let id = doc_id(&change.collection, &change.key);
-            if let Some(queued) = self.queued.get_mut(&id) {
-                stored.held.push(Held { index: i, base: bases.get(id.as_str()).copied().unwrap_or(0) });
+            if let Some(slot) = self.slots.get(&id) {
+                stored.held.push(Held { index: i, base: base_of(&id) });
+                let queued = &mut self.queued[slot];
                 // Ops the server already answered `conflict` wait on the newest server state:
                 // their resolution must be against this version.
                 for entry in queued.iter_mut() {
@@ -189,15 +191,9 @@ impl ApplyPage {
 
 impl TxStep for ApplyPage {
     fn scope(&self, _: &DatabaseSchema) -> Scope {
-        let collections: BTreeSet<String> = self
-            .page
-            .changes
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !self.invalid.contains(i))
-            .map(|(_, c)| c.collection.clone())
-            .collect();
-        Scope::write(&[OUTBOX_STORE, META_STORE, VERSIONS_STORE]).with(collections)
+        let changes = self.page.changes.iter().enumerate().filter(|(i, _)| !self.invalid.contains(i));
+        let collections = StringSet::build(changes.map(|(_, c)| c.collection.clone()).collect());
+        Scope::write(&[OUTBOX_STORE, META_STORE, VERSIONS_STORE]).with(collections.into_vec())
     }
 
     fn advance(&mut self, results: Vec<Value>, _: &mut Ctx<'_>) -> Round {
@@ -223,7 +219,14 @@ impl TxStep for ApplyPage {
                         Err(e) => return Round::Abort(CoreError::Unreadable(e)),
                     };
                     for entry in entries.into_iter().filter(OutboxEntry::in_record) {
-                        self.queued.entry(entry.op.doc_id()).or_default().push(entry);
+                        let id = entry.op.doc_id();
+                        match self.slots.get(&id) {
+                            Some(slot) => self.queued[slot].push(entry),
+                            None => {
+                                self.slots.set(id, self.queued.len());
+                                self.queued.push(vec![entry]);
+                            }
+                        }
                     }
                 }
                 self.held_documents()
@@ -238,14 +241,14 @@ impl TxStep for ApplyPage {
 /// their tombstones compacted away), unless local ops on them are queued.
 pub struct SweepUnseen {
     collections: Vec<String>,
-    seen: BTreeSet<String>,
+    seen: StringSet,
     phase: u8,
     unseen: Vec<(String, String, Key)>,
     pub removed: Option<u64>,
 }
 
 impl SweepUnseen {
-    pub fn new(collections: Vec<String>, seen: BTreeSet<String>) -> SweepUnseen {
+    pub fn new(collections: Vec<String>, seen: StringSet) -> SweepUnseen {
         SweepUnseen { collections, seen, phase: 0, unseen: Vec::new(), removed: None }
     }
 }

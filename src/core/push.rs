@@ -6,9 +6,8 @@
 //! The engine (`engine.rs`) strings these together; keeping them pure lets the rules be tested
 //! one by one and lets the property tests check the whole loop against a model server.
 
-use std::collections::BTreeSet;
-
 use super::error::SyncErrorCode;
+use super::sorted::StringSet;
 use super::op::{ConflictInfo, DeadLetter, LastError, Op, OutboxEntry};
 use super::protocol::{MutationResult, PushResponse, PROTOCOL_VERSION};
 use super::retry::RetryPolicy;
@@ -56,7 +55,7 @@ pub fn select(entries: &[OutboxEntry], now: f64, client_id: &str, limits: BatchL
     if let Some(until) = queue_paused_until {
         return Selection::NotBefore(until);
     }
-    let mut blocked = BTreeSet::new();
+    let mut blocked = StringSet::default();
     let mut earliest_wait: Option<f64> = None;
     let mut chosen = Vec::new();
     let mut parts: Vec<String> = Vec::new();
@@ -140,19 +139,18 @@ pub struct Rebase {
 /// a run of consecutive window entries that were all acknowledged can go as one range. Acked seqs
 /// outside the window (there should be none) get a range of their own.
 pub fn acked_ranges(window: &[u64], acked: &[u64]) -> Vec<(u64, u64)> {
-    let acked_set: BTreeSet<u64> = acked.iter().copied().collect();
+    let is_acked = |seq: &u64| acked.contains(seq);
     let mut ranges = Vec::new();
     let mut run: Option<(u64, u64)> = None;
     for &seq in window {
-        if acked_set.contains(&seq) {
+        if is_acked(&seq) {
             run = Some(run.map_or((seq, seq), |(low, _)| (low, seq)));
         } else if let Some(done) = run.take() {
             ranges.push(done);
         }
     }
     ranges.extend(run);
-    let window_set: BTreeSet<u64> = window.iter().copied().collect();
-    ranges.extend(acked.iter().filter(|seq| !window_set.contains(seq)).map(|&seq| (seq, seq)));
+    ranges.extend(acked.iter().filter(|seq| !window.contains(seq)).map(|&seq| (seq, seq)));
     ranges
 }
 

@@ -4,14 +4,13 @@
 //! bases). Each is one storage transaction, so no local write can slip between the read and the
 //! writes.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use serde_json::Value;
 
 use super::coalesce::coalesce;
 use super::op::{doc_id, OutboxEntry};
 use super::push::{select, BatchLimits, Selection, Settlement};
 use super::schema::{DatabaseSchema, DEAD_STORE, META_STORE, OUTBOX_STORE, VERSIONS_STORE};
+use super::sorted::StringSet;
 use super::steps::{entries_of, Ctx, TxStep, VersionEntry};
 use super::tx::{Commit, Range, Read, Round, Scope, Write};
 use super::CoreError;
@@ -48,16 +47,8 @@ pub fn plan(
 ) -> Preparation {
     let movable = |e: &OutboxEntry| e.attempts == 0 && !e.resent && e.conflict.is_none() && e.op.seq > sent_through;
     let coalesced = coalesce(&entries, movable);
-    let mut rewrite = Vec::new();
-    let mut remove = Vec::new();
-    if !coalesced.absorbed.is_empty() {
-        let absorbed: BTreeSet<&str> = coalesced.absorbed.iter().map(String::as_str).collect();
-        let originals: BTreeMap<&str, &OutboxEntry> = entries.iter().map(|e| (e.op.id.as_str(), e)).collect();
-        remove.extend(entries.iter().filter(|e| absorbed.contains(e.op.id.as_str())).map(|e| e.op.seq));
-        rewrite.extend(
-            coalesced.entries.iter().filter(|s| originals.get(s.op.id.as_str()).is_some_and(|o| *o != *s)).cloned(),
-        );
-    }
+    let remove = entries.iter().filter(|e| coalesced.absorbed.contains(&e.op.id)).map(|e| e.op.seq).collect();
+    let rewrite = coalesced.rewritten.iter().map(|&at| coalesced.entries[at].clone()).collect();
     let held = coalesced.entries.iter().filter(|e| e.conflict.is_some()).cloned().collect();
     let selection = select(&coalesced.entries, now, client_id, limits);
     let mark = match &selection {
@@ -109,11 +100,14 @@ impl PrepareBatch {
         }
     }
 
-    fn decide(&mut self, bases: BTreeMap<String, u64>, now: f64) -> Round {
+    /// Decides with the base versions read (`bases[i]` for `self.ids[i]`; none read: all 0).
+    fn decide(&mut self, bases: &[u64], now: f64) -> Round {
+        let ids = std::mem::take(&mut self.ids);
         let entries: Vec<OutboxEntry> = std::mem::take(&mut self.entries)
             .into_iter()
             .map(|mut e| {
-                e.base_version = Some(bases.get(&e.op.doc_id()).copied().unwrap_or(0));
+                let at = ids.binary_search(&e.op.doc_id()).ok();
+                e.base_version = Some(at.and_then(|at| bases.get(at)).copied().unwrap_or(0));
                 e
             })
             .collect();
@@ -168,11 +162,11 @@ impl TxStep for PrepareBatch {
                 self.sent_through = results[1].as_u64().unwrap_or(0);
                 self.dead = results[2].as_u64().unwrap_or(0);
                 self.total = results.get(3).and_then(Value::as_u64);
-                let ids: BTreeSet<String> = self.entries.iter().map(|e| e.op.doc_id()).collect();
+                let ids = StringSet::build(self.entries.iter().map(|e| e.op.doc_id()).collect());
                 if ids.is_empty() {
-                    return self.decide(BTreeMap::new(), ctx.now);
+                    return self.decide(&[], ctx.now);
                 }
-                self.ids = ids.into_iter().collect();
+                self.ids = ids.into_vec();
                 // One key-only read first: which of these documents have a version at all? Writes
                 // the server never saw (an offline backlog) then cost no read each.
                 let cap = 4 * self.ids.len() as u32;
@@ -184,21 +178,20 @@ impl TxStep for PrepareBatch {
                     results[0].as_array().map_or(&[][..], Vec::as_slice).iter().filter_map(Value::as_str).collect();
                 // If the range holds too many other documents to list, read every base.
                 let wanted: Vec<String> = if known.len() < 4 * self.ids.len() {
-                    let known: BTreeSet<&str> = known.into_iter().collect();
-                    self.ids.iter().filter(|id| known.contains(id.as_str())).cloned().collect()
+                    self.ids.iter().filter(|id| known.contains(&id.as_str())).cloned().collect()
                 } else {
                     self.ids.clone()
                 };
                 if wanted.is_empty() {
-                    return self.decide(BTreeMap::new(), ctx.now);
+                    self.ids.clear();
+                    return self.decide(&[], ctx.now);
                 }
                 self.ids = wanted;
                 Round::Read(self.ids.iter().map(|id| Read::version(id)).collect())
             }
             _ => {
-                let bases =
-                    self.ids.iter().zip(&results).map(|(id, v)| (id.clone(), VersionEntry::read(v).version)).collect();
-                self.decide(bases, ctx.now)
+                let bases: Vec<u64> = results.iter().map(|v| VersionEntry::read(v).version).collect();
+                self.decide(&bases, ctx.now)
             }
         }
     }
@@ -210,7 +203,7 @@ impl TxStep for PrepareBatch {
 pub struct SettleBatch {
     settlement: Settlement,
     /// The collections that keep merge bases.
-    keep_base: BTreeSet<String>,
+    keep_base: StringSet,
     phase: u8,
     rebased: Vec<String>,
     /// The number of dead letters after the commit.
@@ -218,7 +211,7 @@ pub struct SettleBatch {
 }
 
 impl SettleBatch {
-    pub fn new(settlement: Settlement, keep_base: BTreeSet<String>) -> SettleBatch {
+    pub fn new(settlement: Settlement, keep_base: StringSet) -> SettleBatch {
         SettleBatch { settlement, keep_base, phase: 0, rebased: Vec::new(), dead_letters: None }
     }
 
@@ -243,11 +236,8 @@ impl TxStep for SettleBatch {
                     range: Some(Range::only(entry.op.seq.into())),
                 });
             }
-            let mut ids = BTreeSet::new();
-            for rebase in s.rebase.iter().filter(|r| self.keep_base.contains(&r.op.collection)) {
-                ids.insert(doc_id(&rebase.op.collection, &rebase.op.key));
-            }
-            self.rebased = ids.into_iter().collect();
+            let kept = s.rebase.iter().filter(|r| self.keep_base.contains(&r.op.collection));
+            self.rebased = StringSet::build(kept.map(|r| doc_id(&r.op.collection, &r.op.key)).collect()).into_vec();
             reads.extend(self.rebased.iter().map(|id| Read::version(id)));
             return Round::Read(reads);
         }

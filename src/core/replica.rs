@@ -7,8 +7,6 @@
 //! replica is synchronous and deterministic given its inputs and the seed of its clock: the
 //! browser, the native tests and the simulation all drive this same code.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 use super::dead_letters::{DiscardDead, EditDead, ListDead, RetryDead};
@@ -87,14 +85,15 @@ pub struct Replica {
     schema: DatabaseSchema,
     clock: WriteClock,
     sync: Option<SyncMachine>,
-    api: BTreeMap<u32, ApiTx>,
+    /// The API transactions in flight, by ticket (a handful at most).
+    api: Vec<(u32, ApiTx)>,
     next_ticket: u32,
 }
 
 impl Replica {
     /// `seed` seeds the op ids (it should come from a cryptographic source).
     pub fn new(schema: DatabaseSchema, seed: u64) -> Replica {
-        Replica { schema, clock: WriteClock::new(seed), sync: None, api: BTreeMap::new(), next_ticket: 0 }
+        Replica { schema, clock: WriteClock::new(seed), sync: None, api: Vec::new(), next_ticket: 0 }
     }
 
     pub fn schema(&self) -> &DatabaseSchema {
@@ -144,37 +143,33 @@ impl Replica {
             Round::Read(reads) => (reads, None),
             round => (Vec::new(), Some(round)),
         };
-        self.api.insert(ticket, ApiTx { waiter, step, stash, refused: None });
+        self.api.push((ticket, ApiTx { waiter, step, stash, refused: None }));
         self.output(vec![Action::Tx { ticket, scope, reads }])
     }
 
     /// Everything the host observed.
     pub fn handle(&mut self, event: Event, now: f64) -> Output {
         let mut actions = Vec::new();
-        let api_ticket = match &event {
-            Event::Committed { ticket } | Event::Failed { ticket, .. } => {
-                self.api.contains_key(ticket).then_some(*ticket)
-            }
+        let api_tx = match &event {
+            Event::Committed { ticket } | Event::Failed { ticket, .. } => self.api_position(*ticket),
             _ => None,
         };
-        match (api_ticket, event) {
-            (Some(ticket), Event::Committed { .. }) => {
-                if let Some(tx) = self.api.remove(&ticket) {
-                    let (value, wrote) = tx.step.outcome();
-                    actions.push(Action::Settle { waiter: tx.waiter, outcome: Ok(value) });
-                    if wrote {
-                        actions.push(Action::Wrote);
-                    }
+        match (api_tx, event) {
+            (Some(at), Event::Committed { .. }) => {
+                let (_, tx) = self.api.remove(at);
+                let (value, wrote) = tx.step.outcome();
+                actions.push(Action::Settle { waiter: tx.waiter, outcome: Ok(value) });
+                if wrote {
+                    actions.push(Action::Wrote);
                 }
             }
-            (Some(ticket), Event::Failed { code, reason, .. }) => {
-                if let Some(tx) = self.api.remove(&ticket) {
-                    let failure = match tx.refused {
-                        Some(error) => Failure::new(error.code(), error.to_string()),
-                        None => Failure::new(code, reason),
-                    };
-                    actions.push(Action::Settle { waiter: tx.waiter, outcome: Err(failure) });
-                }
+            (Some(at), Event::Failed { code, reason, .. }) => {
+                let (_, tx) = self.api.remove(at);
+                let failure = match tx.refused {
+                    Some(error) => Failure::new(error.code(), error.to_string()),
+                    None => Failure::new(code, reason),
+                };
+                actions.push(Action::Settle { waiter: tx.waiter, outcome: Err(failure) });
             }
             (_, event) => {
                 if let Some(mut machine) = self.sync.take() {
@@ -186,6 +181,10 @@ impl Replica {
         self.output(actions)
     }
 
+    fn api_position(&self, ticket: u32) -> Option<usize> {
+        self.api.iter().position(|(t, _)| *t == ticket)
+    }
+
     /// The next round of transaction `ticket`, given the JSON results of its last reads: the
     /// JSON the host's executor reads (`tx::Round::encode`).
     pub fn decide(&mut self, ticket: u32, results: &str, now: f64) -> String {
@@ -193,8 +192,10 @@ impl Replica {
     }
 
     fn decide_round(&mut self, ticket: u32, results: &str, now: f64) -> Round {
+        let api_tx = self.api_position(ticket);
         let mut ctx = Ctx { now, clock: &mut self.clock, schema: &self.schema };
-        if let Some(tx) = self.api.get_mut(&ticket) {
+        if let Some(at) = api_tx {
+            let tx = &mut self.api[at].1;
             let round = match tx.stash.take() {
                 Some(round) => round,
                 None => match parse_any(results) {

@@ -5,7 +5,6 @@
 //! finds and applies the steps inside IndexedDB's `upgradeneeded` transaction.
 
 use serde_json::Value;
-use std::collections::HashSet;
 
 use super::document::KeyPath;
 use super::error::CoreError;
@@ -146,7 +145,7 @@ impl DatabaseSchema {
         if declared.is_empty() {
             return Err(CoreError::InvalidSchema("declare at least one collection".into()));
         }
-        let mut names = HashSet::new();
+        let mut names: Vec<String> = Vec::with_capacity(declared.len());
         let mut collections = Vec::with_capacity(declared.len());
         for schema in declared {
             if schema.name.is_empty() || schema.name.starts_with(RESERVED_PREFIX) {
@@ -155,9 +154,10 @@ impl DatabaseSchema {
                     schema.name
                 )));
             }
-            if !names.insert(schema.name.clone()) {
+            if names.contains(&schema.name) {
                 return Err(CoreError::InvalidSchema(format!("collection \"{}\" is declared twice", schema.name)));
             }
+            names.push(schema.name.clone());
             let key_path = KeyPath::parse(&schema.key_path)?;
             validate_indexes(&schema)?;
             collections.push(Collection { schema, key_path });
@@ -216,12 +216,13 @@ impl DatabaseSchema {
 }
 
 fn validate_indexes(schema: &CollectionSchema) -> Result<(), CoreError> {
-    let mut names = HashSet::new();
+    let mut names: Vec<&str> = Vec::with_capacity(schema.indexes.len());
     for index in &schema.indexes {
         let context = format!("index \"{}\" of collection \"{}\"", index.name, schema.name);
-        if index.name.is_empty() || !names.insert(index.name.as_str()) {
+        if index.name.is_empty() || names.contains(&index.name.as_str()) {
             return Err(CoreError::InvalidSchema(format!("{context}: name is empty or used twice")));
         }
+        names.push(&index.name);
         match &index.key_path {
             IndexKeyPath::Single(path) => {
                 KeyPath::parse(path)?;

@@ -1,8 +1,6 @@
 //! The `sync` option of `Wharf.open`: where and how to push, validated once at open so that a
 //! typo fails loudly (`INVALID_OPTIONS`) instead of silently never syncing.
 
-use std::collections::BTreeSet;
-
 use serde_json::Value;
 
 use super::conflict::Strategy;
@@ -11,6 +9,7 @@ use super::fields::Fields;
 use super::push_engine::EngineOptions;
 use super::retry::RetryPolicy;
 use super::schema::DatabaseSchema;
+use super::sorted::StringSet;
 
 /// Validated sync options. `getToken` is a function and is handled by the JavaScript boundary.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,8 +88,9 @@ impl ConflictRules {
     }
 
     /// The collections of `schema` that keep merge bases.
-    pub fn keeping_base(&self, schema: &DatabaseSchema) -> BTreeSet<String> {
-        schema.collections.iter().map(|c| c.name()).filter(|name| self.keeps_base(name)).map(str::to_owned).collect()
+    pub fn keeping_base(&self, schema: &DatabaseSchema) -> StringSet {
+        let names = schema.collections.iter().map(|c| c.name()).filter(|name| self.keeps_base(name));
+        StringSet::build(names.map(str::to_owned).collect())
     }
 
     fn parse(value: Option<&Value>) -> Result<ConflictRules, String> {

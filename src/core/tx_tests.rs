@@ -3,8 +3,6 @@
 //! stale or outdated, which pulled changes are held and which applied, the reads a pull page
 //! costs, the resync sweep, merge bases moved by acknowledgements, and dead-letter retries.
 
-use std::collections::BTreeSet;
-
 use serde_json::{json, Value};
 
 use crate::core::conflict_tx::{contested, CommitResolution, LoadConflict, ResolutionPlan, Stored};
@@ -18,6 +16,7 @@ use crate::core::pull_tx::{ApplyPage, PullPage, SweepUnseen};
 use crate::core::push::{Rebase, Settlement};
 use crate::core::push_tx::SettleBatch;
 use crate::core::schema::{DatabaseSchema, DEAD_STORE, OUTBOX_STORE, VERSIONS_STORE};
+use crate::core::sorted::StringSet;
 use crate::core::steps::{Ctx, TxStep, VersionEntry};
 use crate::core::tx::{Read, Round, Write};
 use crate::core::Key;
@@ -168,7 +167,7 @@ fn change(k: &str, version: u64, hlc: Option<&str>) -> Change {
 
 fn apply(db: &mut MemDb, changes: Vec<Change>) -> (crate::core::pull_tx::Stored, Vec<Vec<Read>>) {
     let page = PullPage { changes, cursor: "9".into(), has_more: false };
-    let mut step = ApplyPage::new(page, &[], "pullCursor:".into(), BTreeSet::new(), None);
+    let mut step = ApplyPage::new(page, &[], "pullCursor:".into(), StringSet::default(), None);
     let asked = run(db, &mut step).unwrap();
     (step.outcome.unwrap(), asked)
 }
@@ -209,7 +208,7 @@ fn the_resync_sweep_removes_what_the_copy_lacks_unless_it_is_queued() {
         &[json!({"id": "seen"}), json!({"id": "gone"}), json!({"id": "kept"}), json!({"id": "letter"})],
         &[("seen", json!(1)), ("gone", json!(1)), ("kept", json!(1)), ("letter", json!(1))],
     );
-    let seen = [doc_id("todos", &key("seen"))].into_iter().collect();
+    let seen = StringSet::build(vec![doc_id("todos", &key("seen"))]);
     let mut sweep = SweepUnseen::new(vec!["todos".into()], seen);
     run(&mut db, &mut sweep).unwrap();
     assert_eq!(sweep.removed, Some(2));
@@ -230,13 +229,13 @@ fn acknowledgements_move_merge_bases_forward_only() {
     ];
     let settlement =
         Settlement { acked: vec![1], acked_ranges: vec![(1, 1)], rebase: ops.to_vec(), ..Settlement::default() };
-    let mut settle = SettleBatch::new(settlement.clone(), ["todos".to_owned()].into());
+    let mut settle = SettleBatch::new(settlement.clone(), StringSet::build(vec!["todos".to_owned()]));
     run(&mut db, &mut settle).unwrap();
     let stored = VersionEntry::read(&db.get(VERSIONS_STORE, &json!(doc_id("todos", &key("a")))).unwrap());
     assert_eq!(stored, VersionEntry { version: 4, base: Some(Some(json!({"id": "a", "n": 2}))) });
     assert!(outbox(&db).is_empty());
     let mut plain = setup(&[], &[], &[("a", json!(3))]);
-    run(&mut plain, &mut SettleBatch::new(settlement, BTreeSet::new())).unwrap();
+    run(&mut plain, &mut SettleBatch::new(settlement, StringSet::default())).unwrap();
     assert_eq!(
         plain.get(VERSIONS_STORE, &json!(doc_id("todos", &key("a")))),
         Some(json!(3)),
@@ -252,7 +251,7 @@ fn a_rescheduled_entry_is_written_back_only_if_still_queued() {
     let mut kept = outbox(&db)[0].clone();
     kept.attempts = 3;
     let settlement = Settlement { updated: vec![kept, gone], ..Settlement::default() };
-    run(&mut db, &mut SettleBatch::new(settlement, BTreeSet::new())).unwrap();
+    run(&mut db, &mut SettleBatch::new(settlement, StringSet::default())).unwrap();
     let left = outbox(&db);
     assert_eq!((left.len(), left[0].attempts), (1, 3), "a resolution replaced the other meanwhile: not revived");
 }

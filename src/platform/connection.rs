@@ -8,7 +8,6 @@ use std::rc::{Rc, Weak};
 
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 
 use super::changes::ChangeHub;
 use super::error::{message_of, PlatformError};
@@ -67,8 +66,8 @@ fn plan(schema: &DatabaseSchema, shapes: &str) -> Result<String, JsValue> {
     Ok(serde_json::json!({ "steps": steps }).to_string())
 }
 
-/// Opens (creating or upgrading) the database `schema` describes.
-pub async fn open(schema: Rc<DatabaseSchema>, hub: &ChangeHub, host: HostSlot) -> Result<Connection, JsValue> {
+/// Opens (creating or upgrading) the database `schema` describes: the promise of the connection.
+pub fn open(schema: Rc<DatabaseSchema>, hub: &ChangeHub, host: HostSlot) -> Promise {
     let hooks = Object::new();
     let planner = Closure::<dyn FnMut(String) -> Result<String, JsValue>>::new({
         let schema = Rc::clone(&schema);
@@ -112,6 +111,5 @@ pub async fn open(schema: Rc<DatabaseSchema>, hub: &ChangeHub, host: HostSlot) -
     set(&hooks, "hub", hub);
     set(&hooks, "persist", &JsValue::from_bool(schema.persist));
     let scope: Array = schema.write_scope().into_iter().map(JsValue::from).collect();
-    let connection = JsFuture::from(Connection::open_js(&schema.name, &scope, &hooks)).await?;
-    Ok(connection.unchecked_into())
+    Connection::open_js(&schema.name, &scope, &hooks)
 }

@@ -394,7 +394,7 @@ async fn bad_open_options_are_rejected() {
     }
     let with_function = json(r#"{"name":"x","collections":[{"name":"a","keyPath":"id"}]}"#);
     set(&with_function, "name", &js_sys::Function::new_no_args("").into());
-    expect_wharf_error(&Database::open(with_function).await.err().expect("rejected"), "INVALID_OPTIONS");
+    expect_wharf_error(&open_database(with_function).await.err().expect("rejected"), "INVALID_OPTIONS");
     expect_wharf_error(&Database::delete_database(JsValue::from_f64(1.0)).await.expect_err("rejected"), "INVALID_OPTIONS");
 }
 
@@ -513,7 +513,7 @@ async fn version_change_closes_reports_and_reopens_in_order() {
 async fn storage_reports_usage_quota_and_whether_persisted() {
     let name = unique_name("storage");
     let options = json(&format!(r#"{{"name":"{name}","collections":[{{"name":"a","keyPath":"id"}}],"persist":true}}"#));
-    let db = Database::open(options).await.unwrap();
+    let db = open_database(options).await.unwrap();
     let info = resolve(db.storage()).await;
     assert!(prop(&info, "usage").as_f64().is_some(), "usage is a number in Chromium");
     assert!(prop(&info, "quota").as_f64().unwrap() > 0.0);
@@ -549,7 +549,7 @@ async fn persist_option_asks_the_browser_where_it_can() {
         // Workers have no persist(): the option must be accepted and skipped (checked below).
         let name = unique_name("persist-skip");
         let options = json(&format!(r#"{{"name":"{name}","collections":[{{"name":"a","keyPath":"id"}}],"persist":true}}"#));
-        Database::open(options).await.expect("persist: true opens where persist() is missing").close();
+        open_database(options).await.expect("persist: true opens where persist() is missing").close();
         delete_db(&name).await;
         return;
     }
@@ -565,7 +565,7 @@ async fn persist_option_asks_the_browser_where_it_can() {
     for persist in [false, true] {
         let name = unique_name("persist");
         let options = json(&format!(r#"{{"name":"{name}","collections":[{{"name":"a","keyPath":"id"}}],"persist":{persist}}}"#));
-        Database::open(options).await.unwrap().close();
+        open_database(options).await.unwrap().close();
         names.push(name);
     }
     Reflect::delete_property(&hidden, &"persist".into()).unwrap();

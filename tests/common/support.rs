@@ -26,9 +26,16 @@ const TODOS_SCHEMA: &str = r#"[{"name":"todos","keyPath":"id","indexes":[
     {"name":"by_tag","keyPath":"tags","multiEntry":true},
     {"name":"by_list_rank","keyPath":["list","rank"]}]}]"#;
 
+/// `Wharf.open`: the promise of the database, awaited.
+async fn open_database(options: JsValue) -> Result<Database, JsValue> {
+    use wasm_bindgen::convert::TryFromJsValue;
+    let db = JsFuture::from(Database::open(options)).await?;
+    Database::try_from_js_value(db).map_err(|_| JsValue::from_str("Wharf.open resolved with something else"))
+}
+
 async fn open_with(name: &str, collections: &str) -> Result<Database, JsValue> {
     let options = json(&format!(r#"{{"name":"{name}","collections":{collections}}}"#));
-    Database::open(options).await
+    open_database(options).await
 }
 
 async fn open_todos(name: &str) -> Database {

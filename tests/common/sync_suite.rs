@@ -14,7 +14,7 @@ async fn sleep_ms(ms: i32) {
 
 async fn open_synced(name: &str, sync: &str) -> Result<Database, JsValue> {
     let options = json(&format!(r#"{{"name":"{name}","collections":[{{"name":"todos","keyPath":"id"}}],"sync":{sync}}}"#));
-    Database::open(options).await
+    open_database(options).await
 }
 
 #[wasm_bindgen_test]
@@ -43,7 +43,7 @@ async fn bad_sync_options_are_rejected_before_anything_is_created() {
     }
     let options = json(&format!(r#"{{"name":"{name}","collections":[{{"name":"todos","keyPath":"id"}}],"sync":{{"url":"https://x"}}}}"#));
     set(&prop(&options, "sync"), "getToken", &JsValue::from_str("not a function"));
-    expect_wharf_error(&Database::open(options).await.err().expect("rejected"), "INVALID_OPTIONS");
+    expect_wharf_error(&open_database(options).await.err().expect("rejected"), "INVALID_OPTIONS");
     assert!(!database_exists(&name).await, "a rejected open creates nothing");
 }
 
