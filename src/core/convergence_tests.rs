@@ -80,17 +80,14 @@ fn write(w: &mut World, client: usize, key: u8, kind: u8, field: u8, n: u64) -> 
 fn quiesce(w: &mut World) {
     for _ in 0..10 {
         for at in 0..w.clients.len() {
-            let now = w.time_of(at);
-            w.clients[at].host.sync(now);
+            w.sync(at);
             w.settle(5_000);
-            let now = w.time_of(at);
-            w.clients[at].host.pull(now);
+            w.pull(at);
             w.settle(5_000);
         }
         if (0..w.clients.len()).all(|at| w.outbox(at).is_empty()) {
             for at in 0..w.clients.len() {
-                let now = w.time_of(at);
-                w.clients[at].host.pull(now);
+                w.pull(at);
                 w.settle(5_000);
             }
             return;
@@ -128,12 +125,10 @@ fn run(strategy: Rule, actions: &[Action], skew: f64) -> Result<(), TestCaseErro
                 w.advance();
             }
             Action::Sync(at) => {
-                let now = w.time_of(at);
-                w.clients[at].host.sync(now);
+                w.sync(at);
             }
             Action::Pull(at) => {
-                let now = w.time_of(at);
-                w.clients[at].host.pull(now);
+                w.pull(at);
             }
         }
     }

@@ -69,15 +69,18 @@ pub enum Event {
     Resume,
     Close,
     /// `db.sync()`: settle `waiter` once a push step that started after it finds nothing to
-    /// send. `remote`: asked by another context, served here.
+    /// send. `remote`: asked by another context, served here. `online`: `navigator.onLine` at
+    /// the call (an app's own `online` listener may call before the library's has run).
     Sync {
         waiter: u32,
         remote: bool,
+        online: bool,
     },
     /// `db.pull()`.
     Pull {
         waiter: u32,
         remote: bool,
+        online: bool,
     },
     /// Whether this context may drain now (it holds the role and has not promised it away).
     Leading(bool),

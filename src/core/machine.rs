@@ -33,6 +33,10 @@ use super::tx::Round;
 
 mod answers;
 
+/// While local writes keep coming, a push waits at most this long after the first of them (the
+/// debounce restarts with every write, up to here).
+const MAX_DEBOUNCE_MS: f64 = 1_000.0;
+
 /// Pages per pull before the loop checks the outbox again (local writes wait at most this long).
 const MAX_PAGES_PER_PULL: u32 = 20;
 /// Pages per pull while a push retry is scheduled.
@@ -133,7 +137,10 @@ pub struct SyncMachine {
     next_conflict_try: f64,
     /// The documents the last prepared window found held by a conflict, with the server's side.
     held: Vec<RemoteState>,
+    /// When the debounced push goes: `debounceMs` after the last local write, and no later than
+    /// `MAX_DEBOUNCE_MS` after the first of a burst (`debounce_deadline`).
     debounce_at: Option<f64>,
+    debounce_deadline: Option<f64>,
     sync_waiters: Vec<Waiter>,
     pull_waiters: Vec<Waiter>,
     token: Option<String>,
@@ -191,6 +198,7 @@ impl SyncMachine {
             next_conflict_try: 0.0,
             held: Vec::new(),
             debounce_at: None,
+            debounce_deadline: None,
             sync_waiters: Vec::new(),
             pull_waiters: Vec::new(),
             token: None,
@@ -248,6 +256,7 @@ impl SyncMachine {
             Event::Timer => {
                 if self.debounce_at.is_some_and(|at| at <= io.now) {
                     self.debounce_at = None;
+                    self.debounce_deadline = None;
                     self.kick(io);
                 }
                 if matches!(self.phase, Phase::Sleeping { until: Some(at) } if at <= io.now) {
@@ -256,8 +265,10 @@ impl SyncMachine {
             }
             Event::LocalWrite => match self.options.debounce_ms {
                 0 => self.kick(io),
-                ms if self.debounce_at.is_none() => self.debounce_at = Some(io.now + f64::from(ms)),
-                _ => {}
+                ms => {
+                    let deadline = *self.debounce_deadline.get_or_insert(io.now + MAX_DEBOUNCE_MS);
+                    self.debounce_at = Some((io.now + f64::from(ms)).min(deadline));
+                }
             },
             Event::Online | Event::Visible | Event::Poke => {
                 if matches!(event, Event::Online) {
@@ -291,6 +302,7 @@ impl SyncMachine {
                 if !self.closed {
                     self.closed = true;
                     self.debounce_at = None;
+                    self.debounce_deadline = None;
                     let closed = || Err(Failure::new(ErrorCode::Closed, "the database was closed"));
                     for waiter in self.sync_waiters.drain(..).chain(self.pull_waiters.drain(..)) {
                         io.actions.push(Action::Settle { waiter: waiter.id, outcome: closed() });
@@ -298,7 +310,8 @@ impl SyncMachine {
                     self.set_live(io, false);
                 }
             }
-            Event::Sync { waiter, remote } => {
+            Event::Sync { waiter, remote, online } => {
+                self.came_online(online);
                 if let Some(refused) = self.refused() {
                     io.actions.push(Action::Settle { waiter, outcome: Err(refused) });
                     return;
@@ -307,7 +320,8 @@ impl SyncMachine {
                 self.explicit = true;
                 self.kick(io);
             }
-            Event::Pull { waiter, remote } => {
+            Event::Pull { waiter, remote, online } => {
+                self.came_online(online);
                 let refused = match self.options.pull {
                     false => {
                         Some(Failure::new(ErrorCode::NotConfigured, "sync.direction is \"push\": nothing is pulled"))
@@ -389,6 +403,15 @@ impl SyncMachine {
     }
 
     /// Wakes the loop now, or makes it go on at once after what is in flight.
+    /// A call saw the browser online before its `online` event reached the loop: the same as
+    /// that event (a later `offline` event still counts).
+    fn came_online(&mut self, online: bool) {
+        if online && !self.online {
+            self.online = true;
+            self.want_pull = true;
+        }
+    }
+
     fn kick(&mut self, io: &mut Io<'_>) {
         self.kicked = true;
         if matches!(self.phase, Phase::Sleeping { .. }) && self.outstanding.is_none() {
@@ -510,13 +533,11 @@ impl SyncMachine {
 
     fn finish_step(&mut self, step: Step, held: bool, io: &mut Io<'_>) -> Flow {
         let now = io.now;
-        let conflict_wait = held.then_some(self.next_conflict_try.max(now));
         if self.engine.stats().acked > self.acked_at_last_pull {
             // What just landed may have changed server versions other clients' changes sit on.
             self.acked_at_last_pull = self.engine.stats().acked;
             self.want_pull = true;
         }
-        let interval = (self.options.push_interval_ms > 0).then(|| now + f64::from(self.options.push_interval_ms));
         let pull_due = self.options.pull && (self.want_pull || now >= self.pull_next_at);
         let pull_at = (self.options.pull && self.pull_next_at.is_finite()).then_some(self.pull_next_at.max(now));
         match step {
@@ -527,7 +548,7 @@ impl SyncMachine {
                 if pull_due {
                     return self.start_pull(MAX_PAGES_PER_PULL, AfterPull::Continue, io);
                 }
-                Flow::Sleep(earliest(&[interval, pull_at, conflict_wait]))
+                Flow::Sleep(self.idle_wake(now, held))
             }
             Step::WaitUntil(at) => {
                 // Pushing backs off; pulling need not wait for it, but takes few pages at a
@@ -553,9 +574,20 @@ impl SyncMachine {
             Step::StorageFailed => {
                 let failure = self.failure(ErrorCode::Storage, "the outbox failed");
                 self.settle_sync_waiters(io, self.step_number, Err(failure));
+                let interval =
+                    (self.options.push_interval_ms > 0).then(|| now + f64::from(self.options.push_interval_ms));
                 Flow::Sleep(interval)
             }
         }
+    }
+
+    /// When an idle loop wakes by itself: the push timer, the pull timer, and (`held`: the outbox
+    /// holds documents in conflict) the next try at resolving them.
+    fn idle_wake(&self, now: f64, held: bool) -> Option<f64> {
+        let interval = (self.options.push_interval_ms > 0).then(|| now + f64::from(self.options.push_interval_ms));
+        let pull_at = (self.options.pull && self.pull_next_at.is_finite()).then_some(self.pull_next_at.max(now));
+        let conflict_wait = held.then_some(self.next_conflict_try.max(now));
+        earliest(&[interval, pull_at, conflict_wait])
     }
 
     fn start_pull(&mut self, max_pages: u32, after: AfterPull, io: &mut Io<'_>) -> Flow {
@@ -567,10 +599,13 @@ impl SyncMachine {
         self.need(need, io)
     }
 
-    fn pulled(&mut self, outcome: Result<PullSummary, PullError>, max_pages: u32, io: &mut Io<'_>) {
+    /// A pull ended. Returns whether the loop has more to do at once: more pages, or conflicts
+    /// the pull met whose resolutions wait to be pushed.
+    fn pulled(&mut self, outcome: Result<PullSummary, PullError>, max_pages: u32, io: &mut Io<'_>) -> bool {
         let now = io.now;
         match outcome {
             Ok(summary) => {
+                let more = summary.pages == max_pages || summary.conflicts > 0;
                 self.pull_failures = 0;
                 self.pull_next_at = match self.options.pull_interval_ms {
                     0 => f64::INFINITY,
@@ -580,6 +615,7 @@ impl SyncMachine {
                     self.want_pull = true; // more to come: go on after the next push step
                 }
                 self.settle_pull_waiters(io, self.pull_number, Ok(summary.to_json()));
+                more
             }
             Err(error) => {
                 self.pull_failures = self.pull_failures.saturating_add(1);
@@ -596,6 +632,7 @@ impl SyncMachine {
                     PullError::Storage(_) => ErrorCode::Storage,
                 };
                 self.settle_pull_waiters(io, self.pull_number, Err(Failure::new(code, error.to_string())));
+                false
             }
         }
     }

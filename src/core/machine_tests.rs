@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::core::error::SyncErrorCode;
+use crate::core::error::{ErrorCode, SyncErrorCode};
 use crate::core::host::Event;
 use crate::core::replica::Request;
 use crate::core::status::{SyncEvent, SyncState};
@@ -59,6 +59,95 @@ fn unsent_edits_coalesce_but_sent_entries_are_never_rewritten() {
     assert_eq!(last.mutations.len(), 2, "the resend and the new patch travel separately");
     assert_eq!(w.record("a"), Some(json!({"id": "a", "t": "z", "done": true})));
     assert_eq!(w.stats(c).duplicates, 1);
+}
+
+/// A user typing: a write every 30 ms for three seconds, with a 50 ms debounce and pulls on.
+/// The pushes wait for the burst but never more than a second, and the loop does not bounce
+/// between pushing and pulling while the writes keep coming.
+#[test]
+fn streaming_writes_push_at_most_a_second_late_without_a_push_pull_ping_pong() {
+    let mut w = World::new();
+    let mut opts = options(500, 10, "both");
+    opts.debounce_ms = 50;
+    let c = w.client("client-1", opts, 1);
+    w.settle(100);
+    let (pushes_before, pulls_before) = (w.requests.len(), w.pulls);
+    let start = w.now;
+    let mut written_at = Vec::new();
+    for i in 0..100 {
+        // A round trip takes a tick: one request is answered per write.
+        let at = start + 30.0 * f64::from(i);
+        while w.next_wake().is_some_and(|wake| wake <= at) {
+            w.advance();
+        }
+        w.now = at;
+        w.answer_one();
+        w.put(c, &format!("k{i}"), json!({"n": i}));
+        written_at.push(at);
+    }
+    w.settle(1_000);
+    assert!(w.outbox(c).is_empty());
+    let pushes = &w.requests[pushes_before..];
+    let times = &w.request_times[pushes_before..];
+    assert!((3..=5).contains(&pushes.len()), "one push per second of typing, not one per write: {}", pushes.len());
+    assert!(w.pulls - pulls_before <= pushes.len() as u32 + 1, "a pull after each push at most");
+    // Each write went out no later than 1 s + the debounce + a round trip.
+    let mut sent = 0;
+    for (push, at) in pushes.iter().zip(times) {
+        for _ in &push.mutations {
+            assert!(*at - written_at[sent] <= 1_080.0, "write {sent} waited {} ms", at - written_at[sent]);
+            sent += 1;
+        }
+    }
+    assert_eq!(sent, 100);
+}
+
+/// A batch that held everything queued ends the run once acknowledged: two transactions per
+/// push (prepare, settle), no third to find the outbox empty.
+#[test]
+fn a_batch_that_drains_the_outbox_costs_two_transactions() {
+    let mut w = World::new();
+    let c = push_client(&mut w, 100, 10);
+    w.settle(100);
+    for round in 0..3 {
+        let before = w.clients[c].host.transactions;
+        w.put(c, &format!("k{round}"), json!({"n": round}));
+        w.settle(100);
+        assert_eq!(w.clients[c].host.transactions - before, 2, "round {round}");
+        assert_eq!(w.status(c).state, SyncState::Idle);
+    }
+    // A batch that could not take everything reads on.
+    let before = w.clients[c].host.transactions;
+    w.event(c, Event::Offline);
+    for i in 0..150 {
+        w.put(c, &format!("b{i}"), json!({"n": i}));
+    }
+    w.event(c, Event::Online);
+    w.settle(100);
+    assert!(w.outbox(c).is_empty());
+    assert_eq!(w.requests.len(), 5);
+    assert!(w.clients[c].host.transactions - before >= 4, "two batches, each prepared and settled");
+}
+
+/// An app's own `online` listener runs before the library's: `sync()` called there finds the
+/// browser online (navigator.onLine) and drains, instead of failing with OFFLINE.
+#[test]
+fn sync_called_before_the_online_event_arrives_drains() {
+    let mut w = World::new();
+    let c = push_client(&mut w, 100, 10);
+    w.event(c, Event::Offline);
+    let ids: Vec<String> = (0..3).map(|i| w.put(c, &format!("k{i}"), json!({"n": i}))).collect();
+    let offline = w.sync(c);
+    w.settle(100);
+    assert_eq!(w.clients[c].host.settled[&offline].as_ref().unwrap_err().code, ErrorCode::Offline);
+    w.clients[c].online = true; // navigator.onLine is true; the `online` event is still queued
+    let waiter = w.sync(c);
+    w.settle(100);
+    assert_eq!(w.clients[c].host.settled[&waiter], Ok(json!({"pending": 0, "deadLetters": 0, "conflicts": 0})));
+    w.applied_once(&ids);
+    w.event(c, Event::Online); // arriving late changes nothing
+    w.settle(100);
+    assert_eq!(w.requests.len(), 1);
 }
 
 #[test]
@@ -136,7 +225,7 @@ fn refused_credentials_refresh_the_token_a_bounded_number_of_times() {
     w.settle(100);
     assert_eq!(w.requests.len(), 5, "after `auth`, writes alone do not try again");
     w.required_token = 0;
-    let waiter = w.clients[c].host.sync(w.now);
+    let waiter = w.sync(c);
     w.settle(100);
     assert_eq!(w.status(c).state, SyncState::Idle);
     assert_eq!(w.clients[c].host.settled[&waiter], Ok(json!({"pending": 0, "deadLetters": 0, "conflicts": 0})));

@@ -51,6 +51,8 @@ pub struct NativeHost {
     pub live: bool,
     /// Waiters the replica handed back to be forwarded to another leader.
     pub forwarded: Vec<(u32, bool)>,
+    /// The sync transactions run so far (local writes not counted).
+    pub transactions: u32,
     next_waiter: u32,
 }
 
@@ -67,6 +69,7 @@ impl NativeHost {
             fail_next_write_to: None,
             live: false,
             forwarded: Vec::new(),
+            transactions: 0,
             next_waiter: 0,
         }
     }
@@ -95,15 +98,17 @@ impl NativeHost {
         self.next_waiter
     }
 
-    pub fn sync(&mut self, now: f64) -> u32 {
+    /// `db.sync()`; `online`: what `navigator.onLine` says.
+    pub fn sync(&mut self, now: f64, online: bool) -> u32 {
         let waiter = self.waiter();
-        self.event(Event::Sync { waiter, remote: false }, now);
+        self.event(Event::Sync { waiter, remote: false, online }, now);
         waiter
     }
 
-    pub fn pull(&mut self, now: f64) -> u32 {
+    /// `db.pull()`; `online`: what `navigator.onLine` says.
+    pub fn pull(&mut self, now: f64, online: bool) -> u32 {
         let waiter = self.waiter();
-        self.event(Event::Pull { waiter, remote: false }, now);
+        self.event(Event::Pull { waiter, remote: false, online }, now);
         waiter
     }
 
@@ -161,6 +166,7 @@ impl NativeHost {
             };
             match action {
                 Action::Tx { ticket, scope, reads } => {
+                    self.transactions += 1;
                     let targeted =
                         scope.write && self.fail_next_write_to.as_ref().is_some_and(|s| scope.stores.contains(s));
                     if targeted {

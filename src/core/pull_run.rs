@@ -235,7 +235,10 @@ impl PullRun {
         match seen.take() {
             Some(seen) => {
                 self.stage = Stage::Sweeping;
-                Progress::Need(Need::Tx(SyncTx::Sweep(SweepUnseen::new(pulled_collections(env), StringSet::build(seen)))))
+                Progress::Need(Need::Tx(SyncTx::Sweep(SweepUnseen::new(
+                    pulled_collections(env),
+                    StringSet::build(seen),
+                ))))
             }
             None => Progress::Done(Ok(std::mem::take(&mut self.summary))),
         }

@@ -42,7 +42,7 @@ fn puller(w: &mut World, limit: u32) -> usize {
 
 fn pull(w: &mut World, c: usize) -> Result<Value, Failure> {
     let now = w.now;
-    let waiter = w.clients[c].host.pull(now);
+    let waiter = w.pull(c);
     w.settle_until(now); // no retries: the next answer is the test's
 
     w.clients[c].host.settled.remove(&waiter).expect("the pull was answered")

@@ -7,10 +7,10 @@
 //! one by one and lets the property tests check the whole loop against a model server.
 
 use super::error::SyncErrorCode;
-use super::sorted::StringSet;
 use super::op::{ConflictInfo, DeadLetter, LastError, Op, OutboxEntry};
 use super::protocol::{MutationResult, PushResponse, PROTOCOL_VERSION};
 use super::retry::RetryPolicy;
+use super::sorted::StringSet;
 
 /// How big one request may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +28,9 @@ pub struct Batch {
     pub body: String,
     /// The `Idempotency-Key` header: a digest of the mutation ids, stable across resends.
     pub idempotency_key: String,
+    /// Every entry given was sendable and went in: once it is acknowledged, nothing that was
+    /// queued is left to send.
+    pub drains: bool,
 }
 
 /// What the outbox allows right now.
@@ -64,12 +67,14 @@ pub fn select(entries: &[OutboxEntry], now: f64, client_id: &str, limits: BatchL
         serde_json::Value::from(client_id)
     );
     let mut bytes = prefix.len() + 2;
+    let mut drains = true;
     for entry in entries {
         let document = entry.op.doc_id();
         if blocked.contains(&document) {
             continue;
         }
         if entry.conflict.is_some() || entry.next_attempt_at > now {
+            drains = false;
             if entry.conflict.is_none() {
                 earliest_wait = Some(earliest_wait.map_or(entry.next_attempt_at, |w| w.min(entry.next_attempt_at)));
             }
@@ -77,10 +82,12 @@ pub fn select(entries: &[OutboxEntry], now: f64, client_id: &str, limits: BatchL
             continue;
         }
         if chosen.len() >= limits.max_count.max(1) {
+            drains = false;
             break;
         }
         let text = entry.mutation_json(client_id).to_string();
         if !chosen.is_empty() && bytes + text.len() + 1 > limits.max_bytes {
+            drains = false;
             break;
         }
         bytes += text.len() + usize::from(!parts.is_empty());
@@ -92,7 +99,7 @@ pub fn select(entries: &[OutboxEntry], now: f64, client_id: &str, limits: BatchL
     }
     let body = format!("{prefix}{}]}}", parts.join(","));
     let idempotency_key = digest(chosen.iter().map(|e| e.op.id.as_str()));
-    Selection::Batch(Batch { entries: chosen, body, idempotency_key })
+    Selection::Batch(Batch { entries: chosen, body, idempotency_key, drains })
 }
 
 /// FNV-1a over the ids, as 16 hex digits.

@@ -102,6 +102,8 @@ pub struct PushEngine {
     refresh_token: bool,
     running: bool,
     run_acked: u64,
+    /// The batch in flight is everything that was queued to send.
+    drains: bool,
     pending: u64,
     counted_at: f64,
     status: SyncStatus,
@@ -122,6 +124,7 @@ impl PushEngine {
             refresh_token: false,
             running: false,
             run_acked: 0,
+            drains: false,
             pending: 0,
             counted_at: f64::NEG_INFINITY,
             status: SyncStatus { online, ..SyncStatus::default() },
@@ -235,13 +238,7 @@ impl PushEngine {
                 self.window = self.window.saturating_mul(2);
                 Turn::Done(Step::Progress)
             }
-            Selection::Nothing => {
-                self.limit = self.options.batch_size.max(1);
-                self.status.next_retry_at = None;
-                self.end_run(report, true, None);
-                self.set_state(report, SyncState::Idle);
-                Turn::Done(Step::Idle)
-            }
+            Selection::Nothing => Turn::Done(self.idle(report)),
             Selection::NotBefore(at) => {
                 self.status.next_retry_at = Some(at);
                 let error = self.status.last_error.clone();
@@ -256,6 +253,7 @@ impl PushEngine {
                     report(SyncEvent::Start);
                 }
                 self.status.in_flight = batch.entries.len() as u64;
+                self.drains = batch.drains;
                 self.status.next_retry_at = None;
                 self.set_state(report, SyncState::Syncing);
                 Turn::Send(batch)
@@ -392,6 +390,7 @@ impl PushEngine {
     /// The settle transaction committed.
     pub fn settled(&mut self, report: Report<'_>, settlement: Settlement, dead_letters: u64) -> Step {
         let gone = (settlement.acked.len() + settlement.dead.len()) as u64;
+        let drained = self.drains && settlement.updated.is_empty() && settlement.dead.is_empty();
         self.pending = self.pending.saturating_sub(gone);
         self.status.pending = self.pending;
         self.status.dead_letters = dead_letters;
@@ -399,8 +398,23 @@ impl PushEngine {
             self.stats.dead_lettered += settlement.dead.len() as u64;
             report(SyncEvent::DeadLettered(settlement.dead));
         }
+        // A batch that was everything queued, all acknowledged: idle, without reading the outbox
+        // again (writes made meanwhile start their own push).
+        if drained {
+            return self.idle(report);
+        }
         self.publish(report);
         Step::Progress
+    }
+
+    /// Nothing left to send.
+    fn idle(&mut self, report: Report<'_>) -> Step {
+        self.drains = false;
+        self.limit = self.options.batch_size.max(1);
+        self.status.next_retry_at = None;
+        self.end_run(report, true, None);
+        self.set_state(report, SyncState::Idle);
+        Step::Idle
     }
 
     /// A push transaction failed.

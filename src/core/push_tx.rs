@@ -50,7 +50,10 @@ pub fn plan(
     let remove = entries.iter().filter(|e| coalesced.absorbed.contains(&e.op.id)).map(|e| e.op.seq).collect();
     let rewrite = coalesced.rewritten.iter().map(|&at| coalesced.entries[at].clone()).collect();
     let held = coalesced.entries.iter().filter(|e| e.conflict.is_some()).cloned().collect();
-    let selection = select(&coalesced.entries, now, client_id, limits);
+    let mut selection = select(&coalesced.entries, now, client_id, limits);
+    if let Selection::Batch(batch) = &mut selection {
+        batch.drains &= complete; // entries beyond the window wait too
+    }
     let mark = match &selection {
         Selection::Batch(batch) => batch.entries.iter().map(|e| e.op.seq).fold(sent_through, u64::max),
         _ => sent_through,

@@ -115,7 +115,7 @@ impl ConflictRules {
     }
 }
 
-pub const DEFAULT_BATCH_SIZE: usize = 100;
+pub const DEFAULT_BATCH_SIZE: usize = 500;
 /// Under the reference server's default body limit (1 MiB).
 pub const DEFAULT_MAX_BATCH_BYTES: usize = 1_000_000;
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u32 = 30_000;
@@ -271,7 +271,7 @@ mod tests {
     fn defaults_fill_everything_but_the_url() {
         let options = SyncOptions::from_value(&json!({"url": "https://api.example.com/sync/"})).unwrap();
         assert_eq!(options.push_url(), "https://api.example.com/sync/push");
-        assert_eq!(options.engine.batch_size, 100);
+        assert_eq!(options.engine.batch_size, DEFAULT_BATCH_SIZE);
         assert_eq!(options.engine.retry, RetryPolicy::default());
         assert_eq!((options.request_timeout_ms, options.push_interval_ms, options.debounce_ms), (30_000, 60_000, 50));
     }

@@ -351,6 +351,18 @@ impl World {
         self.outbox(at).into_iter().map(|e| e.op.id).find(|id| !before.contains(id))
     }
 
+    /// `db.sync()` at client `at`; returns its waiter.
+    pub fn sync(&mut self, at: usize) -> u32 {
+        let (now, online) = (self.time_of(at), self.clients[at].online);
+        self.alive(at).sync(now, online)
+    }
+
+    /// `db.pull()` at client `at`; returns its waiter.
+    pub fn pull(&mut self, at: usize) -> u32 {
+        let (now, online) = (self.time_of(at), self.clients[at].online);
+        self.alive(at).pull(now, online)
+    }
+
     pub fn event(&mut self, at: usize, event: Event) {
         if matches!(event, Event::Online) {
             self.clients[at].online = true;
@@ -484,7 +496,7 @@ impl World {
     }
 
     /// The earliest wake-up any live client asked for, on the world's clock.
-    fn next_wake(&self) -> Option<f64> {
+    pub fn next_wake(&self) -> Option<f64> {
         self.clients.iter().filter(|c| !c.crashed).filter_map(|c| c.host.wake_at.map(|at| at - c.skew)).reduce(f64::min)
     }
 

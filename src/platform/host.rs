@@ -373,7 +373,8 @@ impl Host {
             return Promise::reject(&wharf_error(ErrorCode::Closed, "the database is closed"));
         }
         let (waiter, promise) = self.waiter();
-        self.step(if pull { Event::Pull { waiter, remote } } else { Event::Sync { waiter, remote } });
+        let online = Io::online();
+        self.step(if pull { Event::Pull { waiter, remote, online } } else { Event::Sync { waiter, remote, online } });
         promise
     }
 

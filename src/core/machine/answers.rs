@@ -111,9 +111,13 @@ impl SyncMachine {
                             AfterPull::Continue => MAX_PAGES_PER_PULL,
                             AfterPull::Sleep(_) => PAGES_PER_PULL_WHILE_BACKING_OFF,
                         };
-                        self.pulled(outcome, max_pages, io);
+                        let more = self.pulled(outcome, max_pages, io);
                         match after {
-                            AfterPull::Continue => Flow::Continue,
+                            AfterPull::Continue if more => Flow::Continue,
+                            // Caught up: sleep until a trigger, as after an idle push step.
+                            AfterPull::Continue => {
+                                Flow::Sleep(self.idle_wake(io.now, self.engine.status().conflicts > 0))
+                            }
                             AfterPull::Sleep(at) => {
                                 let pull_at = (self.options.pull && self.pull_next_at.is_finite())
                                     .then_some(self.pull_next_at.max(io.now));

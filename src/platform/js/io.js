@@ -79,13 +79,26 @@ export class Io {
     this.wake(wakeAt);
   }
 
+  /**
+   * Wakes the core at `at` (ms since the epoch; null: no wake-up). A timer already set to fire
+   * sooner is kept: the core, woken early, asks again (resetting a timer on every local write
+   * costs more than an early wake-up).
+   */
   wake(at) {
+    if (at === null || at === undefined || this.stopped) {
+      clearTimeout(this.timer);
+      this.timer = null;
+      return;
+    }
+    if (this.timer !== null && this.timerAt <= at) return;
     clearTimeout(this.timer);
-    this.timer = null;
-    if (at === null || at === undefined || this.stopped) return;
+    this.timerAt = at;
     // setTimeout fires at once for delays past 2^31 - 1 ms; a longer wait wakes early and re-checks.
     const ms = Math.min(Math.max(0, at - Date.now()), 2_147_483_647);
-    this.timer = setTimeout(() => this.report("timer", 0, 0), ms);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.report("timer", 0, 0);
+    }, ms);
   }
 
   async fetch({ ticket, method, url, headers, body, timeout }) {
