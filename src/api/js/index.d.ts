@@ -207,7 +207,7 @@ export interface RetryOptions {
 export interface SyncOptions {
   /** Base URL of the server; pushes go to `{url}/push`. */
   url: string;
-  /** Most ops per request (default 100). */
+  /** Most ops per request (default 500). */
   batchSize?: number;
   /** Largest request body in bytes (default 1,000,000). */
   maxBatchBytes?: number;
@@ -220,7 +220,10 @@ export interface SyncOptions {
   headers?: Record<string, string>;
   /** Period of background pushes, in ms (default 60000; 0 turns the timer off). */
   pushIntervalMs?: number;
-  /** How long a local write waits for more before pushing (default 50 ms). */
+  /**
+   * How long a push waits after the last local write (default 50 ms); writes that keep coming
+   * wait at most 1 s after the first of them.
+   */
   debounceMs?: number;
   /** Fresh tokens asked for in a row after 401/403 before the status turns `auth` (default 3). */
   maxAuthRefreshes?: number;
