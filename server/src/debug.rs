@@ -119,7 +119,7 @@ async fn compact(State(config): State<Arc<Config>>, headers: HeaderMap, body: By
     }
     let before = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(fields)) if fields.len() == 1 => {
-            fields.get("beforeCursor").and_then(Value::as_str).and_then(parse_cursor)
+            fields.get("beforeCursor").and_then(Value::as_str).and_then(parse_cursor).map(|cursor| cursor.seq)
         }
         _ => None,
     };

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod config;
 pub mod counters;
+pub mod cursor;
 pub mod debug;
 pub mod faults;
 pub mod live;

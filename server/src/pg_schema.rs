@@ -13,6 +13,9 @@
 //!   `compacted_through` (the compaction horizon). The same shape as SQLite's version 2.
 //! - 2: `wharf_records.writer_seq`, the `seq` of the last write's mutation (SQLite's version 3;
 //!   see `wharf::core::protocol::is_stale`).
+//! - 3: the `wharf_meta` row `compacted_version`, the highest version compaction removed (the
+//!   `floor` of `store::decide`: a document's versions never go back, even after its tombstone
+//!   was compacted away).
 //!
 //! Tables are prefixed `wharf_` so the database can be shared with an application's own tables.
 
@@ -21,7 +24,7 @@ use deadpool_postgres::Client;
 use crate::store::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The advisory lock key taken around migrations (ASCII "wharfmig").
 pub const MIGRATION_LOCK: i64 = 0x7768_6172_666d_6967;
@@ -56,6 +59,9 @@ const MIGRATIONS: &[&str] = &[
 ",
     "
     ALTER TABLE wharf_records ADD COLUMN writer_seq bigint; -- the last write's mutation seq
+",
+    "
+    INSERT INTO wharf_meta (name, value) VALUES ('compacted_version', 0) ON CONFLICT (name) DO NOTHING;
 ",
 ];
 

@@ -43,7 +43,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
-use futures_util::future::{join, join4};
+use futures_util::future::{join, join5};
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -56,7 +56,7 @@ use wharf::core::Key;
 
 use crate::pg_schema;
 use crate::store::{
-    compacted, decide, key_text, never_issued, now_ms, parse_json, signed, unsigned, CommitHook, Decision,
+    compacted, decide, key_text, never_issued, now_ms, parse_json, signed, unsigned, CommitHook, Cursor, Decision,
     ListedRecord, PullPage, Pushed, Storage, StoreError, StoreFuture, StoredRecord,
 };
 
@@ -209,6 +209,9 @@ const LOCK_RECORDS: &str = "
 
 const READ_APPLIED: &str = "SELECT id, version FROM wharf_applied_mutations WHERE id = ANY($1::text[])";
 const READ_REJECTED: &str = "SELECT id, code, message FROM wharf_rejected_mutations WHERE id = ANY($1::text[])";
+/// The `floor` of `decide`: read after the locks, so a compaction that removed a record the batch
+/// did not find has committed its floor too (they are one transaction).
+const READ_FLOOR: &str = "SELECT value FROM wharf_meta WHERE name = 'compacted_version'";
 
 /// The serialized section: takes the counter lock, numbers and writes everything, notifies.
 /// `$1`: naive (test hook: seqs were drawn already, `$2` is their maximum); otherwise `$2` is
@@ -382,10 +385,11 @@ impl PgStore {
     ) -> Result<Pushed, Failure> {
         // The field, not `session.client()`: `in_transaction` is set while `client` is in use.
         let client = session.object.as_ref().expect("a session has its connection until dropped");
-        let (lock, read_applied, read_rejected, finish) = tokio::try_join!(
+        let (lock, read_applied, read_rejected, read_floor, finish) = tokio::try_join!(
             client.prepare_cached(LOCK_RECORDS),
             client.prepare_cached(READ_APPLIED),
             client.prepare_cached(READ_REJECTED),
+            client.prepare_cached(READ_FLOOR),
             client.prepare_cached(FINISH),
         )?;
 
@@ -402,15 +406,17 @@ impl PgStore {
         let ids: Vec<&str> = mutations.iter().map(|m| m.id.as_str()).collect();
         let by_ids: [&(dyn ToSql + Sync); 1] = [&ids];
         session.in_transaction = true;
-        let (begun, rows, applied_rows, rejected_rows) = join4(
+        let (begun, rows, applied_rows, rejected_rows, floor_row) = join5(
             client.batch_execute("BEGIN"),
             client.query(&lock, &[&collections, &keys]),
             client.query(&read_applied, &by_ids),
             client.query(&read_rejected, &by_ids),
+            client.query_opt(&read_floor, &[]),
         )
         .await;
         begun?;
         let (rows, applied_rows, rejected_rows) = (rows?, applied_rows?, rejected_rows?);
+        let floor = floor_row?.map_or(0, |row| unsigned(row.get(0)));
         let mut current: HashMap<(String, String), Option<StoredRecord>> = HashMap::new();
         for row in rows {
             let (collection, key): (String, String) = (row.get(0), row.get(1));
@@ -455,7 +461,7 @@ impl PgStore {
             }
             let address = (mutation.collection.clone(), key_text(&mutation.key));
             let record = current.get(&address).and_then(Option::as_ref);
-            match decide(client_id, mutation, record, now) {
+            match decide(client_id, mutation, record, floor, now) {
                 Decision::Reject { code, message } => {
                     rejected.insert(id.clone(), (code.to_owned(), message.clone()));
                     new_rejected.push((&mutation.id, code, message.clone()));
@@ -569,7 +575,7 @@ impl PgStore {
 
     async fn pull_page(
         &self,
-        cursor: u64,
+        cursor: Cursor,
         limit: usize,
         collections: Option<Vec<String>>,
     ) -> Result<PullPage, StoreError> {
@@ -578,23 +584,23 @@ impl PgStore {
         let rows = match &collections {
             None => {
                 let statement = client.prepare_cached(PULL).await?;
-                client.query(&statement, &[&signed(cursor), &fetch]).await?
+                client.query(&statement, &[&signed(cursor.seq), &fetch]).await?
             }
             Some(names) => {
                 let statement = client.prepare_cached(PULL_COLLECTIONS).await?;
-                client.query(&statement, &[&signed(cursor), &fetch, names]).await?
+                client.query(&statement, &[&signed(cursor.seq), &fetch, names]).await?
             }
         };
         let first = rows.first().ok_or_else(|| StoreError::Corrupt("wharf_meta has no last_seq row".into()))?;
         let (horizon, last) = (unsigned(first.get(0)), unsigned(first.get(1)));
-        if cursor != 0 && cursor < horizon {
-            return Err(compacted(cursor, horizon));
+        if cursor.expired(horizon) {
+            return Err(compacted(cursor.seq, horizon));
         }
-        if cursor > last {
-            return Err(never_issued(cursor, last));
+        if cursor.seq > last {
+            return Err(never_issued(cursor.seq, last));
         }
         let mut changes = Vec::new();
-        let mut next = cursor;
+        let mut next = cursor.seq;
         let mut has_more = false;
         for row in &rows {
             let Some(seq) = row.get::<_, Option<i64>>(7) else { continue };
@@ -609,7 +615,7 @@ impl PgStore {
             next = unsigned(seq);
             changes.push(Change { collection, key: parsed_key, value, version: unsigned(row.get(5)), hlc: row.get(6) });
         }
-        Ok((changes, next, has_more))
+        Ok((changes, cursor.after(next, horizon), has_more))
     }
 
     async fn compact_through(&self, before_seq: u64) -> Result<(u64, u64), StoreError> {
@@ -619,13 +625,18 @@ impl PgStore {
         let through = signed(before_seq.saturating_sub(1).min(last));
         // SKIP LOCKED: a tombstone a running batch has locked is about to be rewritten (or kept):
         // waiting for it could deadlock with that batch, and leaving it costs nothing.
-        let deleted = tx
-            .execute(
+        let removed = tx
+            .query(
                 "DELETE FROM wharf_records WHERE (collection, key) IN (
                      SELECT collection, key FROM wharf_records WHERE value IS NULL AND seq <= $1
-                     FOR UPDATE SKIP LOCKED)",
+                     FOR UPDATE SKIP LOCKED)
+                 RETURNING version",
                 &[&through],
             )
+            .await?;
+        let deleted = removed.len() as u64;
+        let floor = removed.iter().map(|row| row.get::<_, i64>(0)).max().unwrap_or(0);
+        tx.execute("UPDATE wharf_meta SET value = GREATEST(value, $1) WHERE name = 'compacted_version'", &[&floor])
             .await?;
         let horizon: i64 = tx
             .query_one(
@@ -670,7 +681,7 @@ impl Storage for PgStore {
         Box::pin(async move { self.apply(&client_id, &mutations, true).await.map(|_| ()) })
     }
 
-    fn pull(&self, cursor: u64, limit: usize, collections: Option<Vec<String>>) -> StoreFuture<'_, PullPage> {
+    fn pull(&self, cursor: Cursor, limit: usize, collections: Option<Vec<String>>) -> StoreFuture<'_, PullPage> {
         Box::pin(self.pull_page(cursor, limit, collections))
     }
 

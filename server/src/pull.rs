@@ -1,7 +1,7 @@
 //! `GET /pull` (docs/protocol.md, "Pull"): the records written after the client's cursor, paged
 //! by the store's global change sequence number. Kept apart from `push.rs` because its
 //! query-string rules and cursor semantics are a protocol surface of their own: the cursor is
-//! opaque to clients, and this is the one place that knows it is a decimal `seq`.
+//! opaque to clients; `cursor.rs` says what it holds.
 
 use std::sync::Arc;
 
@@ -13,6 +13,7 @@ use axum::Json;
 use wharf::core::protocol::{PullResponse, DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, PROTOCOL_VERSION};
 
 use crate::config::{authorized, error, storage_error, Config};
+use crate::cursor::Cursor;
 use crate::store::StoreError;
 
 /// Most collection names one pull may filter on.
@@ -21,26 +22,20 @@ pub const MAX_COLLECTIONS: usize = 100;
 /// A pull request's parameters, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullParams {
-    pub cursor: u64,
+    pub cursor: Cursor,
     pub limit: usize,
     pub collections: Option<Vec<String>>,
 }
 
-/// Reads a cursor: `""` is the beginning (0); otherwise the decimal `seq`, digits only.
-pub fn parse_cursor(text: &str) -> Option<u64> {
-    if text.is_empty() {
-        return Some(0);
-    }
-    if !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
+/// Reads a cursor (see `cursor.rs`): `""` is the beginning.
+pub fn parse_cursor(text: &str) -> Option<Cursor> {
+    Cursor::parse(text)
 }
 
 /// Validates the query pairs: `cursor`, `limit` (1 to [`MAX_PULL_LIMIT`]) and `collections`
 /// (comma-separated, non-empty names), each at most once; anything else is an error message.
 pub fn parse_params(pairs: &[(String, String)]) -> Result<PullParams, String> {
-    let mut params = PullParams { cursor: 0, limit: DEFAULT_PULL_LIMIT, collections: None };
+    let mut params = PullParams { cursor: Cursor::default(), limit: DEFAULT_PULL_LIMIT, collections: None };
     let mut seen: Vec<&str> = Vec::new();
     for (name, value) in pairs {
         if seen.contains(&name.as_str()) {
@@ -112,21 +107,14 @@ mod tests {
     }
 
     #[test]
-    fn cursors_are_decimal_seqs_and_empty_is_the_beginning() {
-        assert_eq!(parse_cursor(""), Some(0));
-        assert_eq!(parse_cursor("0"), Some(0));
-        assert_eq!(parse_cursor("18446744073709551615"), Some(u64::MAX));
-        for bad in ["-1", "+1", " 1", "1 ", "0x10", "1.0", "18446744073709551616", "abc", "١"] {
-            assert_eq!(parse_cursor(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
     fn params_have_defaults_and_strict_rules() {
-        assert_eq!(parse_params(&[]).unwrap(), PullParams { cursor: 0, limit: DEFAULT_PULL_LIMIT, collections: None });
+        assert_eq!(
+            parse_params(&[]).unwrap(),
+            PullParams { cursor: Cursor::default(), limit: DEFAULT_PULL_LIMIT, collections: None }
+        );
         assert_eq!(
             parse_params(&pairs(&[("cursor", "12"), ("limit", "1000"), ("collections", "todos,notes")])).unwrap(),
-            PullParams { cursor: 12, limit: 1000, collections: Some(vec!["todos".into(), "notes".into()]) }
+            PullParams { cursor: Cursor::at(12), limit: 1000, collections: Some(vec!["todos".into(), "notes".into()]) }
         );
         for bad in [
             vec![("limit", "0")],

@@ -56,6 +56,7 @@ const TABLES: &str = "
 pub const LAST_SEQ: &str = "last_seq";
 /// `meta` row: tombstones with `seq` up to this may have been deleted by compaction.
 pub const COMPACTED_THROUGH: &str = "compacted_through";
+pub use crate::store::COMPACTED_VERSION;
 
 /// Brings the database to [`SCHEMA_VERSION`], in one IMMEDIATE transaction (two servers opening
 /// the same old file at once: the second finds the work done). Idempotent.
@@ -92,6 +93,7 @@ pub fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
         params![LAST_SEQ],
     )?;
     tx.execute("INSERT OR IGNORE INTO meta (name, value) VALUES (?1, 0)", params![COMPACTED_THROUGH])?;
+    tx.execute("INSERT OR IGNORE INTO meta (name, value) VALUES (?1, 0)", params![COMPACTED_VERSION])?;
     tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))?;
     tx.commit()?;
     Ok(())

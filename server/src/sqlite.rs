@@ -20,9 +20,9 @@ use serde_json::Value;
 use wharf::core::protocol::{Change, Mutation, MutationResult};
 use wharf::core::Key;
 
-use crate::schema::{self, COMPACTED_THROUGH, LAST_SEQ};
+use crate::schema::{self, COMPACTED_THROUGH, COMPACTED_VERSION, LAST_SEQ};
 use crate::store::{
-    compacted, decide, key_text, never_issued, now_ms, parse_json, signed, unsigned, CommitHook, Decision,
+    compacted, decide, key_text, never_issued, now_ms, parse_json, signed, unsigned, CommitHook, Cursor, Decision,
     ListedRecord, PullPage, Pushed, Storage, StoreError, StoreFuture, StoredRecord,
 };
 
@@ -81,11 +81,12 @@ impl SqliteStore {
         let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Read inside the write transaction: see the module comment.
         let first = schema::read_meta(&tx, LAST_SEQ)?;
+        let floor = schema::read_meta(&tx, COMPACTED_VERSION)?;
         let mut seq = first;
         let now = now_ms();
         let mut results = Vec::with_capacity(mutations.len());
         for mutation in mutations {
-            results.push(apply_one(&tx, client_id, mutation, &mut seq, now)?);
+            results.push(apply_one(&tx, client_id, mutation, &mut seq, floor, now)?);
         }
         if seq != first {
             schema::write_meta(&tx, LAST_SEQ, seq)?;
@@ -102,23 +103,21 @@ impl SqliteStore {
     /// The blocking `pull` (see [`Storage::pull`]).
     pub fn pull_blocking(
         &self,
-        cursor: u64,
+        cursor: Cursor,
         limit: usize,
         collections: Option<&[String]>,
     ) -> Result<PullPage, StoreError> {
         let connection = self.connection();
-        if cursor != 0 {
-            let horizon = schema::read_meta(&connection, COMPACTED_THROUGH)?;
-            if cursor < horizon {
-                return Err(compacted(cursor, horizon));
-            }
-            let last = schema::read_meta(&connection, LAST_SEQ)?;
-            if cursor > last {
-                return Err(never_issued(cursor, last));
-            }
+        let horizon = schema::read_meta(&connection, COMPACTED_THROUGH)?;
+        if cursor.expired(horizon) {
+            return Err(compacted(cursor.seq, horizon));
+        }
+        let last = schema::read_meta(&connection, LAST_SEQ)?;
+        if cursor.seq > last {
+            return Err(never_issued(cursor.seq, last));
         }
         let mut sql = "SELECT collection, key, value, version, hlc, seq FROM records WHERE seq > ?1".to_owned();
-        let mut args = vec![rusqlite::types::Value::Integer(signed(cursor))];
+        let mut args = vec![rusqlite::types::Value::Integer(signed(cursor.seq))];
         if let Some(names) = collections {
             let marks: Vec<String> = (0..names.len()).map(|i| format!("?{}", i + 3)).collect();
             sql.push_str(&format!(" AND collection IN ({})", marks.join(", ")));
@@ -138,7 +137,7 @@ impl SqliteStore {
             ))
         })?;
         let mut changes = Vec::new();
-        let mut next = cursor;
+        let mut next = cursor.seq;
         let mut has_more = false;
         for row in rows {
             let (collection, key, value, version, hlc, seq) = row?;
@@ -151,13 +150,20 @@ impl SqliteStore {
             next = unsigned(seq);
             changes.push(Change { collection, key: parsed_key, value, version: unsigned(version), hlc });
         }
-        Ok((changes, next, has_more))
+        Ok((changes, cursor.after(next, horizon), has_more))
     }
 
     fn compact_blocking(&self, before_seq: u64) -> Result<(u64, u64), StoreError> {
         let mut connection = self.connection();
         let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let through = before_seq.saturating_sub(1).min(schema::read_meta(&tx, LAST_SEQ)?);
+        let removed: Option<i64> = tx.query_row(
+            "SELECT MAX(version) FROM records WHERE value IS NULL AND seq <= ?1",
+            params![signed(through)],
+            |row| row.get(0),
+        )?;
+        let floor = schema::read_meta(&tx, COMPACTED_VERSION)?.max(removed.map_or(0, unsigned));
+        schema::write_meta(&tx, COMPACTED_VERSION, floor)?;
         let deleted = tx.execute("DELETE FROM records WHERE value IS NULL AND seq <= ?1", params![signed(through)])?;
         let horizon = through.max(schema::read_meta(&tx, COMPACTED_THROUGH)?);
         schema::write_meta(&tx, COMPACTED_THROUGH, horizon)?;
@@ -214,7 +220,7 @@ impl Storage for SqliteStore {
         self.blocking(move |store| store.apply_push_blocking(&client_id, &mutations, true).map(|_| ()))
     }
 
-    fn pull(&self, cursor: u64, limit: usize, collections: Option<Vec<String>>) -> StoreFuture<'_, PullPage> {
+    fn pull(&self, cursor: Cursor, limit: usize, collections: Option<Vec<String>>) -> StoreFuture<'_, PullPage> {
         self.blocking(move |store| store.pull_blocking(cursor, limit, collections.as_deref()))
     }
 
@@ -264,12 +270,13 @@ fn read_record(connection: &Connection, collection: &str, key: &str) -> Result<O
     .transpose()
 }
 
-/// Applies one mutation; a write takes the next `seq`.
+/// Applies one mutation; a write takes the next `seq`. `floor`: see [`decide`].
 fn apply_one(
     tx: &Connection,
     client_id: &str,
     mutation: &Mutation,
     seq: &mut u64,
+    floor: u64,
     now: f64,
 ) -> Result<MutationResult, StoreError> {
     let earlier: Option<i64> = tx
@@ -288,7 +295,7 @@ fn apply_one(
     }
     let key = key_text(&mutation.key);
     let current = read_record(tx, &mutation.collection, &key)?;
-    match decide(client_id, mutation, current.as_ref(), now) {
+    match decide(client_id, mutation, current.as_ref(), floor, now) {
         Decision::Reject { code, message } => {
             // Recorded, so that a resend of the same id (the client never saw this answer) gets
             // the same answer, even if the data changed meanwhile and it would now apply.
@@ -344,6 +351,6 @@ mod tests {
         SqliteStore::open(path).unwrap().apply_push_blocking("c", &[put], false).unwrap();
         let store = SqliteStore::open(path).unwrap();
         assert_eq!(store.inner.latest.load(Ordering::Acquire), 1, "the counter is persisted");
-        assert_eq!(store.pull_blocking(0, 10, None).unwrap().0.len(), 1);
+        assert_eq!(store.pull_blocking(Cursor::default(), 10, None).unwrap().0.len(), 1);
     }
 }

@@ -21,6 +21,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use thiserror::Error;
+
+pub use crate::cursor::Cursor;
 use wharf::core::hlc;
 use wharf::core::protocol::{is_stale, Change, LastWrite, Mutation, MutationResult};
 use wharf::core::{Key, Payload};
@@ -43,7 +45,7 @@ pub enum StoreError {
 }
 
 /// One page of [`Storage::pull`]: the changes, the cursor after them, and whether more wait.
-pub type PullPage = (Vec<Change>, u64, bool);
+pub type PullPage = (Vec<Change>, Cursor, bool);
 
 /// What [`Storage`]'s methods return: a boxed future, so the trait can be used as `dyn Storage`.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -51,6 +53,10 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// Called with a cursor every time changes up to it are committed, by any server instance
 /// sharing the database (see [`Storage::on_commit`]).
 pub type CommitHook = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// The storage's meta counter of the highest version compaction has removed (with the
+/// tombstones it deleted): the `floor` of [`decide`].
+pub const COMPACTED_VERSION: &str = "compacted_version";
 
 /// The outcome of a push batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,13 +106,14 @@ pub trait Storage: Send + Sync + 'static {
     #[doc(hidden)]
     fn apply_push_then_fail(&self, client_id: String, mutations: Vec<Mutation>) -> StoreFuture<'_, ()>;
 
-    /// The records written after `cursor` (a `seq`; 0 = from the beginning), in `seq` order, at
-    /// most `limit`, only of `collections` when given; returns them with the cursor to continue
-    /// from (the last one's `seq`, or `cursor` when there is none) and whether more wait.
-    /// Each record appears with its latest state only. Fails with `CursorExpired` for a non-zero
-    /// cursor below the compaction horizon (tombstones it has not seen may be gone) or above
-    /// the last assigned `seq` (a cursor from another database, e.g. before a reset).
-    fn pull(&self, cursor: u64, limit: usize, collections: Option<Vec<String>>) -> StoreFuture<'_, PullPage>;
+    /// The records written after `cursor` (the default cursor: from the beginning), in `seq`
+    /// order, at most `limit`, only of `collections` when given; returns them with the cursor to
+    /// continue from (`Cursor::after` the last one's `seq`, or `cursor` when there is none) and
+    /// whether more wait. Each record appears with its latest state only. Fails with
+    /// `CursorExpired` for a cursor compaction has passed (`Cursor::expired`: tombstones it has
+    /// not seen may be gone) or beyond the last assigned `seq` (a cursor from another database,
+    /// e.g. before a reset).
+    fn pull(&self, cursor: Cursor, limit: usize, collections: Option<Vec<String>>) -> StoreFuture<'_, PullPage>;
 
     /// The `seq` of the last committed change (0 when there is none): the cursor a client that
     /// has pulled everything holds. Read from the database, so it includes other instances' writes.
@@ -146,8 +153,17 @@ pub enum Decision {
 }
 
 /// Decides one mutation of `client_id` against the record's current state (`None`: never
-/// written, or compacted away). `now_ms` caps runaway clock stamps.
-pub fn decide(client_id: &str, mutation: &Mutation, current: Option<&StoredRecord>, now_ms: f64) -> Decision {
+/// written, or compacted away). `floor` is the highest version compaction has removed (see
+/// [`COMPACTED_VERSION`]): a missing record's versions continue above it, so no document's
+/// version ever goes back, and a base up to it saw a state that is gone (the write applies over
+/// "absent"). `now_ms` caps runaway clock stamps.
+pub fn decide(
+    client_id: &str,
+    mutation: &Mutation,
+    current: Option<&StoredRecord>,
+    floor: u64,
+    now_ms: f64,
+) -> Decision {
     let op = match mutation.check() {
         Ok(op) => op,
         Err(message) => return Decision::Reject { code: "INVALID_MUTATION", message },
@@ -156,11 +172,17 @@ pub fn decide(client_id: &str, mutation: &Mutation, current: Option<&StoredRecor
         Ok(stamp) => stamp,
         Err(message) => return Decision::Reject { code: "INVALID_MUTATION", message },
     };
-    let current_version = current.map_or(0, |r| r.version);
+    let current_version = current.map_or(floor, |r| r.version);
     if let Some(base) = mutation.base_version {
-        let last =
-            LastWrite { writer: current.and_then(|r| r.writer.as_deref()), seq: current.and_then(|r| r.writer_seq) };
-        if is_stale(base, current_version, last, client_id, mutation.seq) {
+        let stale = match current {
+            Some(record) => {
+                let last = LastWrite { writer: record.writer.as_deref(), seq: record.writer_seq };
+                is_stale(base, current_version, last, client_id, mutation.seq)
+            }
+            // A base the server never issued (ahead of every version it gave out) is stale.
+            None => base > floor,
+        };
+        if stale {
             let (value, hlc) = current.map_or((None, None), |r| (r.value.clone(), r.hlc.clone()));
             return Decision::Conflict(MutationResult::Conflict {
                 id: mutation.id.clone(),
@@ -244,37 +266,54 @@ mod tests {
     fn decisions_cover_writes_patches_conflicts_and_rejections() {
         let put = mutation("put", Some(("value", json!({"x": 1}))), None);
         assert_eq!(
-            decide("c", &put, None, 0.0),
+            decide("c", &put, None, 0, 0.0),
             Decision::Write { value: Some(json!({"x": 1})), version: 1, hlc: None }
         );
         let current = record(json!({"x": 1, "y": 1}), 4, "other");
         let patch = mutation("patch", Some(("patch", json!({"y": 2}))), Some(4));
         assert_eq!(
-            decide("c", &patch, Some(&current), 0.0),
+            decide("c", &patch, Some(&current), 0, 0.0),
             Decision::Write { value: Some(json!({"x": 1, "y": 2})), version: 5, hlc: None }
         );
         let stale = mutation("delete", None, Some(3));
         assert!(matches!(
-            decide("c", &stale, Some(&current), 0.0),
+            decide("c", &stale, Some(&current), 0, 0.0),
             Decision::Conflict(MutationResult::Conflict { version: 4, .. })
         ));
         assert!(matches!(
-            decide("other", &stale, Some(&current), 0.0),
+            decide("other", &stale, Some(&current), 0, 0.0),
             Decision::Write { value: None, version: 5, .. }
         ));
         let late = mutation("delete", None, Some(3)); // seq 1, but version 4 is the writer's op 5
         let mut by_later_op = current.clone();
         by_later_op.writer_seq = Some(5);
         assert!(matches!(
-            decide("other", &late, Some(&by_later_op), 0.0),
+            decide("other", &late, Some(&by_later_op), 0, 0.0),
             Decision::Conflict(MutationResult::Conflict { version: 4, .. })
         ));
         let blind_patch = mutation("patch", Some(("patch", json!({"y": 2}))), None);
-        assert!(matches!(decide("c", &blind_patch, None, 0.0), Decision::Reject { code: "NOT_FOUND", .. }));
-        assert!(matches!(decide("c", &patch, None, 0.0), Decision::Conflict(_)), "a base the server never issued");
+        assert!(matches!(decide("c", &blind_patch, None, 0, 0.0), Decision::Reject { code: "NOT_FOUND", .. }));
+        assert!(matches!(decide("c", &patch, None, 0, 0.0), Decision::Conflict(_)), "a base the server never issued");
         assert!(matches!(
-            decide("c", &mutation("put", None, None), None, 0.0),
+            decide("c", &mutation("put", None, None), None, 0, 0.0),
             Decision::Reject { code: "INVALID_MUTATION", .. }
+        ));
+    }
+
+    #[test]
+    fn after_compaction_versions_never_go_back_and_bases_up_to_the_floor_apply() {
+        // Compaction removed tombstones up to version 6; this document's was version 2.
+        let over_tombstone = mutation("put", Some(("value", json!({"x": 1}))), Some(2));
+        assert_eq!(
+            decide("c", &over_tombstone, None, 6, 0.0),
+            Decision::Write { value: Some(json!({"x": 1})), version: 7, hlc: None }
+        );
+        let fresh = mutation("put", Some(("value", json!({"x": 1}))), None);
+        assert!(matches!(decide("c", &fresh, None, 6, 0.0), Decision::Write { version: 7, .. }));
+        let never_issued = mutation("put", Some(("value", json!({"x": 1}))), Some(7));
+        assert!(matches!(
+            decide("c", &never_issued, None, 6, 0.0),
+            Decision::Conflict(MutationResult::Conflict { version: 6, value: None, .. })
         ));
     }
 }

@@ -17,7 +17,7 @@ use common::{config, delete, pull, push, put, send, site, with_debug_routes, Bac
 use wharf::core::protocol::MutationResult;
 use wharf_server::app::router;
 use wharf_server::sqlite::SqliteStore;
-use wharf_server::store::Storage;
+use wharf_server::store::{Cursor, Storage};
 
 fn keys_of(page: &Value) -> Vec<String> {
     page["changes"].as_array().unwrap().iter().map(|c| c["key"].as_str().unwrap().to_owned()).collect()
@@ -151,7 +151,8 @@ async fn malformed_cursor_limit_or_collections_are_400(backend: Backend) {
     for query in [
         "cursor=abc",
         "cursor=-1",
-        "cursor=1.5",
+        "cursor=1.5.2", // "1.5" is a cursor (seq 1 of a pull that began at horizon 5)
+        "cursor=1.",
         "cursor=99999999999999999999999",
         "limit=0",
         "limit=1001",
@@ -324,7 +325,7 @@ async fn a_database_from_the_push_only_server_is_migrated_and_pulled() {
     }
     let path = path.to_str().unwrap();
     let store = SqliteStore::open(path).unwrap();
-    let (changes, cursor, more) = store.pull_blocking(0, 10, None).unwrap();
+    let (changes, cursor, more) = store.pull_blocking(Cursor::default(), 10, None).unwrap();
     let got: Vec<Value> = changes.iter().map(|c| serde_json::to_value(c).unwrap()).collect();
     assert_eq!(
         got,
@@ -334,16 +335,19 @@ async fn a_database_from_the_push_only_server_is_migrated_and_pulled() {
             json!({"collection": "notes", "key": "x", "value": {"id": "x"}, "version": 1}),
         ]
     );
-    assert_eq!((cursor, more), (3, false));
+    assert_eq!((cursor, more), (Cursor::at(3), false));
     // New writes continue after the backfilled seqs; the old ledger still dedupes.
     let mutation = |id: &str| serde_json::from_value(put(id, "todos", "b")).unwrap();
     let results = store.apply_push_blocking("c", &[mutation("old-1"), mutation("new-1")], false).unwrap().results;
     assert_eq!(results[0], MutationResult::Duplicate { id: "old-1".into(), version: 2 });
     assert_eq!(results[1], MutationResult::Applied { id: "new-1".into(), version: 1 });
-    assert_eq!(store.pull_blocking(3, 10, None).unwrap().1, 4);
+    assert_eq!(store.pull_blocking(Cursor::at(3), 10, None).unwrap().1, Cursor::at(4));
     drop(store);
     let reopened = SqliteStore::open(path).unwrap();
-    assert_eq!((reopened.latest_seq().await.unwrap(), reopened.pull_blocking(0, 10, None).unwrap().0.len()), (4, 4));
+    assert_eq!(
+        (reopened.latest_seq().await.unwrap(), reopened.pull_blocking(Cursor::default(), 10, None).unwrap().0.len()),
+        (4, 4)
+    );
     let version: i64 =
         rusqlite::Connection::open(path).unwrap().query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
     assert_eq!(version, wharf_server::schema::SCHEMA_VERSION);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use wharf::core::protocol::{Change, Mutation, MutationResult};
 use wharf::core::Key;
-use wharf_server::store::{PullPage, Storage, StoreError, StoredRecord};
+use wharf_server::store::{Cursor, Storage, StoreError, StoredRecord};
 
 use common::Backend;
 
@@ -29,9 +29,17 @@ async fn push(store: &Arc<dyn Storage>, client_id: &str, batch: &[Mutation]) -> 
     store.apply_push(client_id.to_owned(), batch.to_vec()).await.unwrap().results
 }
 
-async fn pull(store: &Arc<dyn Storage>, cursor: u64, limit: usize, collections: Option<&[&str]>) -> PullPage {
+/// A pull from `cursor` (a plain `seq`), whose answer is a plain `seq` too.
+async fn pull(
+    store: &Arc<dyn Storage>,
+    cursor: u64,
+    limit: usize,
+    collections: Option<&[&str]>,
+) -> (Vec<Change>, u64, bool) {
     let collections = collections.map(|names| names.iter().map(|n| (*n).to_owned()).collect());
-    store.pull(cursor, limit, collections).await.unwrap()
+    let (changes, next, more) = store.pull(Cursor::at(cursor), limit, collections).await.unwrap();
+    assert_eq!(next.since, 0, "a plain cursor: {next}");
+    (changes, next.seq, more)
 }
 
 async fn record(store: &Arc<dyn Storage>, key: &str) -> Option<StoredRecord> {
@@ -268,7 +276,7 @@ async fn compaction_drops_old_tombstones_and_expires_older_cursors(backend: Back
     push(&store, "c", &[put("m1", "a"), put("m2", "b"), put("m3", "c")]).await; // seqs 1..=3
     push(&store, "c", &[mutation("m4", "delete", "a", None), mutation("m5", "delete", "c", None)]).await; // 4, 5
     assert_eq!(store.compact(5).await.unwrap(), (1, 4), "the tombstone at 4 goes; the one at 5 stays");
-    assert!(matches!(store.pull(3, 10, None).await, Err(StoreError::CursorExpired(_))));
+    assert!(matches!(store.pull(Cursor::at(3), 10, None).await, Err(StoreError::CursorExpired(_))));
     assert_eq!(keys(&pull(&store, 4, 10, None).await.0), vec!["todos/\"c\""]);
     let (all, cursor, _) = pull(&store, 0, 10, None).await;
     assert_eq!((keys(&all), cursor), (vec!["todos/\"b\"".into(), "todos/\"c\"".into()], 5));
@@ -279,14 +287,53 @@ async fn compaction_drops_old_tombstones_and_expires_older_cursors(backend: Back
     assert_eq!(pull(&store, 5, 10, None).await, (vec![], 5, false));
     push(&store, "c", &[put("m6", "d")]).await;
     assert_eq!(pull(&store, 5, 10, None).await.1, 6);
-    // A compacted record written again starts over at version 1; its old ids stay applied.
+    // A compacted record written again goes on above every version compaction removed (2): a
+    // client that saw its tombstone never knows a version ahead of the server's. Its old ids
+    // stay applied.
     push(&store, "c", &[put("m7", "a"), put("m1", "a")]).await;
-    assert_eq!(record(&store, "a").await.unwrap().version, 1);
+    assert_eq!(record(&store, "a").await.unwrap().version, 3);
+    // A write based on the compacted tombstone applies (it saw the latest state); a base the
+    // server never issued is stale.
+    let mut over_tombstone = put("m8", "c");
+    over_tombstone.base_version = Some(2);
+    let mut from_nowhere = put("m9", "e");
+    from_nowhere.base_version = Some(3);
+    let results = push(&store, "other", &[over_tombstone, from_nowhere]).await;
+    assert!(matches!(results[0], MutationResult::Applied { version: 3, .. }), "{results:?}");
+    assert!(matches!(results[1], MutationResult::Conflict { version: 2, value: None, .. }), "{results:?}");
+}
+
+backends!(a_pull_from_the_beginning_finishes_below_the_compaction_horizon);
+async fn a_pull_from_the_beginning_finishes_below_the_compaction_horizon(backend: Backend) {
+    let store = common::store(backend).await;
+    push(&store, "c", &[put("m1", "a"), put("m2", "b"), put("m3", "c"), put("m4", "x")]).await; // seqs 1..=4
+    push(&store, "c", &[mutation("m5", "delete", "x", None)]).await; // 5
+    assert_eq!(store.compact(6).await.unwrap(), (1, 5));
+    // One record per page: every cursor of this pull is below the horizon (5), yet it missed
+    // nothing compaction removed, since it began after that.
+    let mut cursor = Cursor::default();
+    let mut keys_seen = Vec::new();
+    loop {
+        let (page, next, more) = store.pull(cursor, 1, None).await.unwrap();
+        keys_seen.extend(keys(&page));
+        cursor = next;
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(keys_seen, ["todos/\"a\"", "todos/\"b\"", "todos/\"c\""]);
+    // Compaction moving on while such a pull pages: it starts over.
+    let (_, partway, _) = store.pull(Cursor::default(), 1, None).await.unwrap();
+    push(&store, "c", &[mutation("m6", "delete", "a", None), put("m7", "d")]).await; // 6, 7
+    store.compact(7).await.unwrap();
+    assert!(matches!(store.pull(partway, 1, None).await, Err(StoreError::CursorExpired(_))));
 }
 
 backends!(a_cursor_this_database_never_issued_expires);
 async fn a_cursor_this_database_never_issued_expires(backend: Backend) {
     let store = common::store(backend).await;
     assert_eq!(pull(&store, 0, 10, None).await, (vec![], 0, false));
-    assert!(matches!(store.pull(7, 10, None).await, Err(StoreError::CursorExpired(m)) if m.contains("not issued")));
+    assert!(
+        matches!(store.pull(Cursor::at(7), 10, None).await, Err(StoreError::CursorExpired(m)) if m.contains("not issued"))
+    );
 }
