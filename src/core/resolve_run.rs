@@ -142,6 +142,11 @@ impl ResolveRun {
     }
 
     fn begin(&self, env: &Env<'_>, remote: &RemoteState, side: LocalSide) -> Option<Attempt> {
+        if self.source == ConflictSource::Push && !side.held {
+            // Another context resolved it first: the ops queued now are its resolution (maybe
+            // in flight), not this conflict's local side.
+            return None;
+        }
         let (last_seq, local_stamp) = side.last?;
         let conflict = Conflict {
             local: side.local.clone(),
