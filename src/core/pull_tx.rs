@@ -199,40 +199,49 @@ impl TxStep for ApplyPage {
     fn advance(&mut self, results: Vec<Value>, _: &mut Ctx<'_>) -> Round {
         self.phase += 1;
         match self.phase {
-            1 => Round::Read(vec![Read::count(OUTBOX_STORE)]),
-            2 => {
-                let queued = results[0].as_u64().unwrap_or(0);
-                let documents = self.documents();
-                if queued == 0 || documents.is_empty() {
+            1 => {
+                if self.documents().is_empty() {
                     return self.held_documents();
                 }
-                // A small outbox is read whole (one request); a backlog only for these documents.
-                if queued <= 4 * documents.len() as u64 {
-                    return Round::Read(vec![Read::outbox_head(None)]);
+                // The outbox head, one more entry than the page has documents: all of a small
+                // outbox (one request), or the sign of a backlog, which is then read only for
+                // these documents. Either way the reads are proportional to the page.
+                Round::Read(vec![Read::outbox_head(Some(self.documents().len() as u32 + 1))])
+            }
+            2 => {
+                let documents = self.documents();
+                let head = results[0].as_array().map_or(0, Vec::len);
+                if head <= documents.len() {
+                    return self.collect_queued(&results);
                 }
                 Round::Read(documents.iter().map(|(_, c)| Read::document_entries(&c.collection, &c.key)).collect())
             }
-            3 => {
-                for result in &results {
-                    let entries = match entries_of(result) {
-                        Ok(entries) => entries,
-                        Err(e) => return Round::Abort(CoreError::Unreadable(e)),
-                    };
-                    for entry in entries.into_iter().filter(OutboxEntry::in_record) {
-                        let id = entry.op.doc_id();
-                        match self.slots.get(&id) {
-                            Some(slot) => self.queued[slot].push(entry),
-                            None => {
-                                self.slots.set(id, self.queued.len());
-                                self.queued.push(vec![entry]);
-                            }
-                        }
-                    }
-                }
-                self.held_documents()
-            }
+            3 => self.collect_queued(&results),
             _ => self.decide(&results),
         }
+    }
+}
+
+impl ApplyPage {
+    /// Files the queued entries read (whole outbox or per document) under their documents.
+    fn collect_queued(&mut self, results: &[Value]) -> Round {
+        for result in results {
+            let entries = match entries_of(result) {
+                Ok(entries) => entries,
+                Err(e) => return Round::Abort(CoreError::Unreadable(e)),
+            };
+            for entry in entries.into_iter().filter(OutboxEntry::in_record) {
+                let id = entry.op.doc_id();
+                match self.slots.get(&id) {
+                    Some(slot) => self.queued[slot].push(entry),
+                    None => {
+                        self.slots.set(id, self.queued.len());
+                        self.queued.push(vec![entry]);
+                    }
+                }
+            }
+        }
+        self.held_documents()
     }
 }
 

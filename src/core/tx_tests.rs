@@ -192,13 +192,24 @@ fn a_page_reads_the_outbox_only_for_its_own_documents() {
     let backlog: Vec<OutboxEntry> =
         (0..50).map(|i| entry(&format!("{i}"), &format!("q{i}"), Payload::Delete)).collect();
     let mut db = setup(&backlog, &[], &[]);
-    let (_, asked) = apply(&mut db, vec![change("a", 1, None), change("q7", 1, None)]);
-    let whole = asked.iter().flatten().filter(|r| matches!(r, Read::All { index: None, .. })).count();
+    let (stored, asked) = apply(&mut db, vec![change("a", 1, None), change("q7", 1, None)]);
+    // The head read is bounded by the page (two documents: three entries), never the backlog.
+    let head = asked.iter().flatten().filter(|r| matches!(r, Read::All { index: None, .. }));
+    assert!(
+        head.clone().count() == 1 && head.clone().all(|r| matches!(r, Read::All { limit: Some(3), .. })),
+        "{asked:?}"
+    );
     let per_doc = asked.iter().flatten().filter(|r| matches!(r, Read::All { index: Some(_), .. })).count();
-    assert_eq!((whole, per_doc), (0, 2), "{asked:?}");
+    assert_eq!(per_doc, 2, "{asked:?}");
+    assert_eq!((stored.applied, stored.held.len()), (1, 1), "q7 has a queued op");
+    // An outbox no larger than the page is read whole, in the one head read.
+    let mut small = setup(&backlog[..2], &[], &[]);
+    let (stored, asked) = apply(&mut small, vec![change("a", 1, None), change("q1", 1, None)]);
+    assert_eq!(asked.iter().flatten().filter(|r| matches!(r, Read::All { index: Some(_), .. })).count(), 0);
+    assert_eq!((stored.applied, stored.held.len()), (1, 1), "q1 has a queued op");
     let mut empty = setup(&[], &[], &[]);
     let (stored, asked) = apply(&mut empty, vec![change("a", 1, None)]);
-    assert_eq!((stored.applied, asked.len()), (1, 1), "an empty outbox costs one count");
+    assert_eq!((stored.applied, asked.len()), (1, 1), "an empty outbox costs one short read");
 }
 
 #[test]
