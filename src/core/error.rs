@@ -262,6 +262,23 @@ mod tests {
         assert_eq!(SyncErrorCode::parse("SOMETHING_ELSE"), None);
     }
 
+    /// The members of the string union `name` in the package's typings.
+    fn typed_union(name: &str) -> Vec<String> {
+        let typings = include_str!("../api/js/index.d.ts");
+        let start = typings.find(&format!("export type {name} =")).expect("the union is declared");
+        let body = &typings[start..];
+        let body = &body[..body.find(';').expect("the union ends")];
+        body.split('|').skip(1).map(|member| member.trim().trim_matches('"').to_owned()).collect()
+    }
+
+    #[test]
+    fn the_typings_list_exactly_the_codes() {
+        let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(typed_union("WharfErrorCode"), codes);
+        let codes: Vec<&str> = SyncErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(typed_union("SyncErrorCode"), codes);
+    }
+
     #[test]
     fn storage_failures_map_to_stable_codes() {
         for (name, code) in [

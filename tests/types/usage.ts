@@ -18,6 +18,7 @@ import {
   type OutboxEntry,
   type DeadLetter,
   type PushStats,
+  type SyncErrorCode,
   type PullResult,
   type SyncError,
   type SyncResult,
@@ -115,6 +116,12 @@ export async function usage(): Promise<void> {
     void [value, patch, pending];
     // @ts-expect-error "update" is not an outbox op
     if (entry.op === "update") throw new Error("unreachable");
+    if (entry.lastError) {
+      assertType<Equals<typeof entry.lastError.code, SyncErrorCode>>();
+      assertType<Equals<typeof entry.lastError.serverCode, string | undefined>>();
+      // @ts-expect-error sync codes are upper case and from a fixed set
+      if (entry.lastError.code === "timeout") throw new Error("unreachable");
+    }
   }
   const pending = await db.outbox.count();
   assertType<Equals<typeof pending, number>>();

@@ -403,7 +403,40 @@ export interface PullResult {
 export type SyncState = "idle" | "syncing" | "offline" | "error" | "auth" | "paused";
 
 /**
- * Why something failed: a stable `code`, a message, and the HTTP status when there was one.
+ * What a failed push, pull or op came to, as {@link SyncError} reports it. From `"BAD_REQUEST"`
+ * on, the codes are the reference server's own (docs/protocol.md), recognised from the error
+ * body; a code Wharf does not know becomes `"HTTP"` (a request refused) or `"REJECTED"` (one op
+ * refused), and the server's own code is kept in `serverCode`.
+ *
+ * @example
+ * ```ts
+ * const transient: SyncErrorCode[] = ["NETWORK", "TIMEOUT", "HTTP"];
+ * ```
+ */
+export type SyncErrorCode =
+  | "HTTP"
+  | "PROTOCOL"
+  | "TIMEOUT"
+  | "NETWORK"
+  | "STORAGE"
+  | "TOO_LARGE"
+  | "CONFLICT"
+  | "TOKEN"
+  | "REJECTED"
+  | "BAD_REQUEST"
+  | "UNAUTHORIZED"
+  | "INVALID_MUTATION"
+  | "NOT_FOUND"
+  | "UNSUPPORTED_PROTOCOL"
+  | "BATCH_TOO_LARGE"
+  | "CURSOR_EXPIRED"
+  | "INTERNAL"
+  | "INJECTED_FAULT"
+  | "POISON";
+
+/**
+ * Why something failed: a stable `code`, a message, the HTTP status when there was one, and the
+ * server's own error code when its answer carried one.
  *
  * @example
  * ```ts
@@ -411,9 +444,11 @@ export type SyncState = "idle" | "syncing" | "offline" | "error" | "auth" | "pau
  * ```
  */
 export interface SyncError {
-  code: string;
+  code: SyncErrorCode;
   message: string;
   status?: number;
+  /** The `code` of the server's error body, as sent (any string: other backends have their own). */
+  serverCode?: string;
 }
 
 /**
@@ -576,11 +611,7 @@ export interface Query {
  * const e: OutboxError = { code: "HTTP", message: "Service Unavailable", status: 503 };
  * ```
  */
-export interface OutboxError {
-  code: string;
-  message: string;
-  status?: number;
-}
+export type OutboxError = SyncError;
 
 /**
  * A queued local change, with its retry schedule.
