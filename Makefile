@@ -25,3 +25,11 @@ OPS ?= 300
 .PHONY: chaos
 chaos:
 	node tests/chaos/run.mjs --seeds $(SEEDS) --ops $(OPS)
+
+# The deterministic simulation (server/tests/simulation/): a long run, optimized, e.g.
+# make simulate SIM_SEEDS=1..20000. One seed with its trace:
+# WHARF_SIM_SEEDS=1234 WHARF_SIM_TRACE=1 cargo test -p wharf-server --test simulation -- --nocapture
+SIM_SEEDS ?= 1..5000
+.PHONY: simulate
+simulate:
+	WHARF_SIM_SEEDS=$(SIM_SEEDS) cargo test --profile server -p wharf-server --test simulation -- --nocapture

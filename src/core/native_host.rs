@@ -53,6 +53,9 @@ pub struct NativeHost {
     pub forwarded: Vec<(u32, bool)>,
     /// The sync transactions run so far (local writes not counted).
     pub transactions: u32,
+    /// How often a context that does not lead reported its loop idle (nothing in flight: the
+    /// role can be handed over).
+    pub idles: u32,
     next_waiter: u32,
 }
 
@@ -70,15 +73,23 @@ impl NativeHost {
             live: false,
             forwarded: Vec::new(),
             transactions: 0,
+            idles: 0,
             next_waiter: 0,
         }
     }
 
     /// Starts syncing (and tells the replica this context leads).
     pub fn start_sync(&mut self, config: SyncConfig, now: f64) {
+        self.start_sync_as(config, true, now);
+    }
+
+    /// Starts syncing as the context that drains (`leading`) or as one that waits for the role.
+    pub fn start_sync_as(&mut self, config: SyncConfig, leading: bool, now: f64) {
         let output = self.replica.start_sync(config, now);
         self.take(output);
-        self.event(Event::Leading(true), now);
+        if leading {
+            self.event(Event::Leading(true), now);
+        }
     }
 
     fn take(&mut self, output: Output) {
@@ -199,7 +210,7 @@ impl NativeHost {
                 Action::Forward { waiter, pull } => self.forwarded.push((waiter, pull)),
                 Action::Wrote => self.event(Event::LocalWrite, now),
                 Action::Live(open) => self.live = open,
-                Action::Idle => {}
+                Action::Idle => self.idles += 1,
             }
         }
         outside
