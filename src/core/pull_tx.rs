@@ -203,18 +203,21 @@ impl TxStep for ApplyPage {
                 if self.documents().is_empty() {
                     return self.held_documents();
                 }
-                // The outbox head, one more entry than the page has documents: all of a small
-                // outbox (one request), or the sign of a backlog, which is then read only for
-                // these documents. Either way the reads are proportional to the page.
-                Round::Read(vec![Read::outbox_head(Some(self.documents().len() as u32 + 1))])
+                // The keys of the outbox head, one more than the page has documents: an outbox
+                // that small is read whole (one request), a larger one only for these documents.
+                // Either way the reads are proportional to the page, not to the backlog.
+                let limit = Some(self.documents().len() as u32 + 1);
+                Round::Read(vec![Read::Keys { store: OUTBOX_STORE.to_owned(), range: None, limit }])
             }
             2 => {
                 let documents = self.documents();
-                let head = results[0].as_array().map_or(0, Vec::len);
-                if head <= documents.len() {
-                    return self.collect_queued(&results);
+                match results[0].as_array().map_or(0, Vec::len) {
+                    0 => self.held_documents(),
+                    queued if queued <= documents.len() => Round::Read(vec![Read::outbox_head(None)]),
+                    _ => Round::Read(
+                        documents.iter().map(|(_, c)| Read::document_entries(&c.collection, &c.key)).collect(),
+                    ),
                 }
-                Round::Read(documents.iter().map(|(_, c)| Read::document_entries(&c.collection, &c.key)).collect())
             }
             3 => self.collect_queued(&results),
             _ => self.decide(&results),

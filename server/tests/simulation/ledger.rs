@@ -29,7 +29,8 @@ pub struct Written {
     pub kind: OpKind,
     /// `None` for a delete.
     pub token: Option<String>,
-    pub op_id: String,
+    /// `None` for a patch folded into an earlier entry before the simulation could see it.
+    pub op_id: Option<String>,
     /// The commit order across the whole simulation.
     pub order: u64,
 }
@@ -126,7 +127,7 @@ impl Ledger {
                 None => self.writes[..=i]
                     .iter()
                     .filter(|w| same_document(w, write))
-                    .any(|w| landed_deletes.contains(&(w.client.as_str(), w.op_id.as_str()))),
+                    .any(|w| w.op_id.as_deref().is_some_and(|id| landed_deletes.contains(&(w.client.as_str(), id)))),
             };
             let replaced = (i + 1..self.writes.len()).any(|j| {
                 let later = &self.writes[j];
@@ -137,7 +138,7 @@ impl Ledger {
                 s.client == write.client
                     && s.collection == write.collection
                     && s.key == write.key
-                    && (s.op_id == write.op_id
+                    && (write.op_id.as_deref() == Some(s.op_id.as_str())
                         || write.token.as_ref().is_some_and(|t| s.tokens.contains(t))
                         || (write.token.is_none() && s.delete && write.order <= s.order))
             });
@@ -150,7 +151,7 @@ impl Ledger {
                     write.client,
                     write.collection,
                     write.key,
-                    write.op_id,
+                    write.op_id.as_deref().unwrap_or("folded"),
                     write.order
                 ));
             }

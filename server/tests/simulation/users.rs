@@ -152,14 +152,17 @@ fn write(w: &mut World, device: usize) {
     let tab = some_tab(w, device);
     let before = outbox_ids(w, device);
     let now = w.time_of(device);
-    let committed = match kind {
+    // Puts and deletes name their op; a patch's op is found in the outbox, unless a push that
+    // started at once folded it into an earlier entry already (its token still tells).
+    let written: Option<Option<String>> = match kind {
         OpKind::Put => {
             let doc = json!({"id": key, "w": token, &token: 1, "n": w.rng.below(100)});
-            w.with_tab(device, tab, |h| h.write(collection, Payload::Put(doc), None, now).is_ok()).unwrap_or(false)
+            w.with_tab(device, tab, |h| h.write(collection, Payload::Put(doc), None, now).ok()).flatten().map(Some)
         }
         OpKind::Delete => w
-            .with_tab(device, tab, |h| h.write(collection, Payload::Delete, Some(Key::Text(key.clone())), now).is_ok())
-            .unwrap_or(false),
+            .with_tab(device, tab, |h| h.write(collection, Payload::Delete, Some(Key::Text(key.clone())), now).ok())
+            .flatten()
+            .map(Some),
         OpKind::Patch => {
             let request = Request::Patch {
                 collection: collection.into(),
@@ -170,17 +173,14 @@ fn write(w: &mut World, device: usize) {
             let settled = |h: &wharf::core::native_host::NativeHost| waiter.and_then(|id| h.settled.get(&id).cloned());
             let host = w.devices[device].tabs[tab].host.as_ref();
             matches!(host.and_then(settled), Some(Ok(_)))
+                .then(|| outbox_ids(w, device).difference(&before).next().cloned())
         }
     };
-    if !committed {
+    let Some(op_id) = written else {
         return; // a patch of a missing document, or a closed tab: nothing was written
-    }
-    let Some(op_id) = outbox_ids(w, device).difference(&before).next().cloned() else {
-        w.devices[device].errors.push(format!("a committed {kind:?} left no outbox entry"));
-        return;
     };
     let order = w.ledger.tick();
-    w.note(|| format!("write {device} {kind:?} {collection}/{key} {token} as {op_id}"));
+    w.note(|| format!("write {device} {kind:?} {collection}/{key} {token} as {op_id:?}"));
     let token = (kind != OpKind::Delete).then_some(token);
     let key = Value::from(key).to_string();
     w.ledger.writes.push(Written { client, collection: collection.into(), key, kind, token, op_id, order });
@@ -225,8 +225,10 @@ pub fn dead_letters(w: &mut World, device: usize) {
             w.ledger.settled.push(settled);
             let before = outbox_ids(w, device);
             w.with_tab(device, tab, |h| h.request(Request::EditDead { id: id.clone(), json: doc.to_string() }, now));
-            w.with_tab(device, tab, |h| h.request(Request::RetryDead(Some(id)), now));
-            if let Some(op_id) = outbox_ids(w, device).difference(&before).next().cloned() {
+            let waiter = w.with_tab(device, tab, |h| h.request(Request::RetryDead(Some(id)), now));
+            let host = w.devices[device].tabs[tab].host.as_ref();
+            if matches!(host.zip(waiter).and_then(|(h, id)| h.settled.get(&id)), Some(Ok(_))) {
+                let op_id = outbox_ids(w, device).difference(&before).next().cloned();
                 let order = w.ledger.tick();
                 let (collection, key) = (letter.op.collection.clone(), key.to_string());
                 let written = Written { client, collection, key, kind: OpKind::Put, token: Some(token), op_id, order };
