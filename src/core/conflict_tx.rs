@@ -6,12 +6,14 @@
 //! in one transaction that first checks that the newest queued op is still the one loaded and
 //! that no newer server version arrived meanwhile.
 //!
-//! A retried dead letter (`resent`) is not applied to the record: it may have landed before it
-//! died, and then the record must keep following the server. Until the server answers it, it
-//! takes no part in conflicts: a resolution must neither resend its content under a new id (it
-//! would land twice) nor drop it. Once the server answered `conflict`, it certainly never
-//! landed: from it on, the queued ops are replayed over the record (the writes after it were
-//! applied to the record, it was not), so the local side is what the client is sending. One
+//! An op a push took and the server has not answered (its answer was lost, it timed out, the
+//! tab died mid-push), like a retried dead letter (`resent`), may have landed: the record keeps
+//! following the server (pulls apply over it), and until the server answers it, it takes no part
+//! in conflicts: a resolution must neither resend its content under a new id (it would land
+//! twice, over whatever others wrote after seeing it) nor drop it. Once the server answered
+//! `conflict`, it certainly never landed: from the first op that was sent on, the queued ops are
+//! replayed over the record (a pull may have replaced what they wrote), so the local side is
+//! what the client is sending. One
 //! queued after an op the server answered `conflict` cannot be answered first (it waits behind
 //! the conflict), and the resolution's op would land after it and undo it: it is part of the
 //! local side, like every later write.
@@ -20,16 +22,18 @@ use serde_json::Value;
 
 use super::document::Key;
 use super::op::{doc_id, OutboxEntry};
-use super::schema::{DatabaseSchema, OUTBOX_STORE, VERSIONS_STORE};
+use super::schema::{DatabaseSchema, META_STORE, OUTBOX_STORE, SENT_THROUGH, VERSIONS_STORE};
 use super::steps::{entries_of, present, record_key, Ctx, TxStep, VersionEntry};
 use super::tx::{ChangeNote, Commit, Read, Round, Scope, Write};
 use super::CoreError;
 
-/// The queued ops a conflict is about: all but retried dead letters the server has not answered
-/// yet that come before the first op it answered `conflict` (see the module comment).
-pub fn contested(entries: &[OutboxEntry]) -> Vec<&OutboxEntry> {
+/// The queued ops a conflict is about: all but the sent and unanswered ones that come before the
+/// first op the server answered `conflict` (see the module comment). `sent_through`: the
+/// persisted mark of what pushes took (`push_tx::SENT_THROUGH`).
+pub fn contested(entries: &[OutboxEntry], sent_through: u64) -> Vec<&OutboxEntry> {
     let held = entries.iter().position(|e| e.conflict.is_some());
-    entries.iter().enumerate().filter(|(i, e)| e.in_record() || held.is_some_and(|h| *i > h)).map(|(_, e)| e).collect()
+    let covered = |(i, e): &(usize, &OutboxEntry)| e.in_record(sent_through) || held.is_some_and(|h| *i > h);
+    entries.iter().enumerate().filter(covered).map(|(_, e)| e).collect()
 }
 
 /// The local side of a conflict on one document.
@@ -63,7 +67,7 @@ impl LoadConflict {
 
 impl TxStep for LoadConflict {
     fn scope(&self, _: &DatabaseSchema) -> Scope {
-        Scope::read(&[&self.collection, OUTBOX_STORE, VERSIONS_STORE])
+        Scope::read(&[&self.collection, OUTBOX_STORE, VERSIONS_STORE, META_STORE])
     }
 
     fn advance(&mut self, results: Vec<Value>, _: &mut Ctx<'_>) -> Round {
@@ -73,15 +77,17 @@ impl TxStep for LoadConflict {
                 Read::get(&self.collection, record_key(&self.key)),
                 Read::version(&doc_id(&self.collection, &self.key)),
                 Read::document_entries(&self.collection, &self.key),
+                Read::meta(SENT_THROUGH),
             ]);
         }
         let entries = match entries_of(&results[2]) {
             Ok(entries) => entries,
             Err(e) => return Round::Abort(CoreError::Unreadable(e)),
         };
-        let mine = contested(&entries);
+        let sent_through = results[3].as_u64().unwrap_or(0);
+        let mine = contested(&entries, sent_through);
         let mut local = present(&results[0]);
-        if let Some(from) = mine.iter().position(|e| e.resent) {
+        if let Some(from) = mine.iter().position(|e| e.sent(sent_through)) {
             // Patches are shallow field sets: replaying the later ones again gives the same
             // fields as applying them once after the retried op.
             for entry in &mine[from..] {
@@ -136,20 +142,24 @@ impl CommitResolution {
 
 impl TxStep for CommitResolution {
     fn scope(&self, _: &DatabaseSchema) -> Scope {
-        Scope::write(&[&self.collection, OUTBOX_STORE, VERSIONS_STORE])
+        Scope::write(&[&self.collection, OUTBOX_STORE, VERSIONS_STORE, META_STORE])
     }
 
     fn advance(&mut self, results: Vec<Value>, _: &mut Ctx<'_>) -> Round {
         self.phase += 1;
         let id = doc_id(&self.collection, &self.key);
         if self.phase == 1 {
-            return Round::Read(vec![Read::version(&id), Read::document_entries(&self.collection, &self.key)]);
+            return Round::Read(vec![
+                Read::version(&id),
+                Read::document_entries(&self.collection, &self.key),
+                Read::meta(SENT_THROUGH),
+            ]);
         }
         let entries = match entries_of(&results[1]) {
             Ok(entries) => entries,
             Err(e) => return Round::Abort(CoreError::Unreadable(e)),
         };
-        let mine = contested(&entries);
+        let mine = contested(&entries, results[2].as_u64().unwrap_or(0));
         if mine.last().map(|e| e.op.seq) != Some(self.last_seq) {
             self.outcome = Some(Stored::Stale);
             return Round::Commit(Commit::default());

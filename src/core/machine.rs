@@ -505,7 +505,11 @@ impl SyncMachine {
     fn after_step(&mut self, step: Step, io: &mut Io<'_>) -> Flow {
         let held = self.engine.status().conflicts > 0;
         let stats = self.engine.stats();
-        if stats.conflicts > self.conflicts_seen || (held && io.now >= self.next_conflict_try) {
+        // Only the context that drains resolves: one that lost the role while its request was
+        // out still settles the answer (acknowledgements and conflicts are facts), but a
+        // resolution queues a new op, and the leader may be sending the same op meanwhile.
+        let due = stats.conflicts > self.conflicts_seen || (held && io.now >= self.next_conflict_try);
+        if self.leading && due {
             self.conflicts_seen = stats.conflicts;
             let mut run = ResolveRun::new(self.held.clone(), ConflictSource::Push);
             let progress = self.with_env(io, |env| run.start(env));

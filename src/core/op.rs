@@ -282,10 +282,19 @@ impl OutboxEntry {
         }
     }
 
-    /// Whether the server has answered this retried letter `conflict` or it is not a retried
-    /// letter at all: such an entry is part of its document's local side.
-    pub fn in_record(&self) -> bool {
-        !self.resent || self.conflict.is_some()
+    /// Whether this entry is part of its document's local side: it certainly never reached the
+    /// server (never sent: its seq is above `sent_through`, the persisted mark of what pushes
+    /// took, and it is not a retried dead letter), or the server answered it `conflict`. An
+    /// entry that may have landed (sent and unanswered: a lost answer, a timeout, a tab that
+    /// died mid-push) is not: until the server answers it, the record follows the server and no
+    /// resolution may resend its content under a new id.
+    pub fn in_record(&self, sent_through: u64) -> bool {
+        self.conflict.is_some() || !self.sent(sent_through)
+    }
+
+    /// A push took it (or it is a retried dead letter): it may have reached the server.
+    pub fn sent(&self, sent_through: u64) -> bool {
+        self.resent || self.op.seq <= sent_through
     }
 
     /// The stored form, without `seq` (the outbox key).

@@ -4,15 +4,15 @@
 //! A remote change is applied where no local op on that document is queued; otherwise it is held
 //! and the pull tells the echo of its own push from a conflict (`conflict.rs`). Only the queued
 //! ops of the page's own documents are read (the outbox's `by_doc` index): a pull never costs a
-//! scan of the backlog. A retried dead letter the server has not answered yet is not in the
-//! record and follows the server (`OutboxEntry::in_record`).
+//! scan of the backlog. An op that may have landed (sent and unanswered, or a retried dead letter)
+//! is not in the record: the record follows the server (`OutboxEntry::in_record`).
 
 use serde_json::Value;
 
 use super::document::{key_of, Key, KeyPath};
 use super::op::{doc_id, ConflictInfo, OutboxEntry};
 use super::protocol::{Change, PROTOCOL_VERSION};
-use super::schema::{DatabaseSchema, META_STORE, OUTBOX_STORE, VERSIONS_STORE};
+use super::schema::{DatabaseSchema, META_STORE, OUTBOX_STORE, SENT_THROUGH, VERSIONS_STORE};
 use super::sorted::{Slots, StringSet};
 use super::steps::{entries_of, record_key, Ctx, TxStep, VersionEntry};
 use super::tx::{ChangeNote, Commit, Range, Read, Round, Scope, Write};
@@ -81,6 +81,8 @@ pub struct ApplyPage {
     slots: Slots,
     queued: Vec<Vec<OutboxEntry>>,
     held_ids: Vec<String>,
+    /// What pushes took (`SENT_THROUGH`): ops up to it may have landed (`OutboxEntry::in_record`).
+    sent_through: u64,
     pub outcome: Option<Stored>,
 }
 
@@ -98,6 +100,7 @@ impl ApplyPage {
             cursor_key,
             keep_base,
             stamp,
+            sent_through: 0,
             phase: 0,
             slots: Slots::default(),
             queued: Vec::new(),
@@ -207,9 +210,13 @@ impl TxStep for ApplyPage {
                 // that small is read whole (one request), a larger one only for these documents.
                 // Either way the reads are proportional to the page, not to the backlog.
                 let limit = Some(self.documents().len() as u32 + 1);
-                Round::Read(vec![Read::Keys { store: OUTBOX_STORE.to_owned(), range: None, limit }])
+                Round::Read(vec![
+                    Read::Keys { store: OUTBOX_STORE.to_owned(), range: None, limit },
+                    Read::meta(SENT_THROUGH),
+                ])
             }
             2 => {
+                self.sent_through = results[1].as_u64().unwrap_or(0);
                 let documents = self.documents();
                 match results[0].as_array().map_or(0, Vec::len) {
                     0 => self.held_documents(),
@@ -233,7 +240,7 @@ impl ApplyPage {
                 Ok(entries) => entries,
                 Err(e) => return Round::Abort(CoreError::Unreadable(e)),
             };
-            for entry in entries.into_iter().filter(OutboxEntry::in_record) {
+            for entry in entries.into_iter().filter(|e| e.in_record(self.sent_through)) {
                 let id = entry.op.doc_id();
                 match self.slots.get(&id) {
                     Some(slot) => self.queued[slot].push(entry),
@@ -256,18 +263,19 @@ pub struct SweepUnseen {
     seen: StringSet,
     phase: u8,
     unseen: Vec<(String, String, Key)>,
+    sent_through: u64,
     pub removed: Option<u64>,
 }
 
 impl SweepUnseen {
     pub fn new(collections: Vec<String>, seen: StringSet) -> SweepUnseen {
-        SweepUnseen { collections, seen, phase: 0, unseen: Vec::new(), removed: None }
+        SweepUnseen { collections, seen, phase: 0, unseen: Vec::new(), sent_through: 0, removed: None }
     }
 }
 
 impl TxStep for SweepUnseen {
     fn scope(&self, _: &DatabaseSchema) -> Scope {
-        Scope::write(&[VERSIONS_STORE, OUTBOX_STORE]).with(self.collections.iter().cloned())
+        Scope::write(&[VERSIONS_STORE, OUTBOX_STORE, META_STORE]).with(self.collections.iter().cloned())
     }
 
     fn advance(&mut self, results: Vec<Value>, _: &mut Ctx<'_>) -> Round {
@@ -281,9 +289,11 @@ impl TxStep for SweepUnseen {
                         range: Some(Range::prefix(&format!("{c}\0"))),
                         limit: None,
                     })
+                    .chain([Read::meta(SENT_THROUGH)])
                     .collect(),
             ),
             2 => {
+                self.sent_through = results.last().and_then(Value::as_u64).unwrap_or(0);
                 for (collection, ids) in self.collections.iter().zip(&results) {
                     for id in ids.as_array().map_or(&[][..], Vec::as_slice).iter().filter_map(Value::as_str) {
                         if self.seen.contains(id) {
@@ -309,7 +319,7 @@ impl TxStep for SweepUnseen {
                         Ok(entries) => entries,
                         Err(e) => return Round::Abort(CoreError::Unreadable(e)),
                     };
-                    if entries.iter().any(OutboxEntry::in_record) {
+                    if entries.iter().any(|e| e.in_record(self.sent_through)) {
                         continue;
                     }
                     commit.writes.push(Write::delete(collection, record_key(key)));

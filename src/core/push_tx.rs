@@ -9,14 +9,11 @@ use serde_json::Value;
 use super::coalesce::coalesce;
 use super::op::{doc_id, OutboxEntry};
 use super::push::{select, BatchLimits, Selection, Settlement};
-use super::schema::{DatabaseSchema, DEAD_STORE, META_STORE, OUTBOX_STORE, VERSIONS_STORE};
+use super::schema::{DatabaseSchema, DEAD_STORE, META_STORE, OUTBOX_STORE, SENT_THROUGH, VERSIONS_STORE};
 use super::sorted::StringSet;
 use super::steps::{entries_of, Ctx, TxStep, VersionEntry};
 use super::tx::{Commit, Range, Read, Round, Scope, Write};
 use super::CoreError;
-
-/// The meta record of the highest seq ever included in a request.
-pub const SENT_THROUGH: &str = "sentThrough";
 
 /// What the planner writes in the transaction that read the window, and what it chose.
 #[derive(Debug, Clone, PartialEq)]

@@ -14,6 +14,8 @@ use super::fields::Fields;
 pub const OUTBOX_STORE: &str = "__wharf_outbox";
 /// Object store for Wharf's own small records (client id, cursors, clocks).
 pub const META_STORE: &str = "__wharf_meta";
+/// The meta record of the highest seq ever included in a request.
+pub const SENT_THROUGH: &str = "sentThrough";
 /// Object store of dead letters, keyed by op id.
 pub const DEAD_STORE: &str = "__wharf_dead";
 /// Object store of the server version each document was last seen at, keyed by

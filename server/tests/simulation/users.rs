@@ -99,7 +99,10 @@ fn hand_off(w: &mut World, device: usize) {
         w.event(device, from, Event::Leading(false));
         w.schedule(w.now, Scheduled::Handoff { device, from, to, idles });
     } else {
+        // The leader froze (a hung page): another tab takes the role over; the frozen one
+        // thaws later, with answers and timers that waited.
         w.note(|| format!("takeover {device}: {from} -> {to}"));
+        w.devices[device].tabs[from].hung = true;
         w.devices[device].tabs[to].leading = true;
         w.event(device, to, Event::Leading(true));
         let life = w.devices[device].tabs[from].life;
@@ -115,10 +118,13 @@ fn call(w: &mut World, device: usize, pull: bool) {
     w.with_tab(device, tab, |host| if pull { host.pull(now, online) } else { host.sync(now, online) });
 }
 
-/// An open tab of the device, where the user acts.
+/// An open tab that is not frozen (0 if there is none: the user's action then finds it closed).
 fn some_tab(w: &mut World, device: usize) -> usize {
-    let open: Vec<usize> =
-        (0..w.devices[device].tabs.len()).filter(|&t| w.devices[device].tabs[t].host.is_some()).collect();
+    let tabs = &w.devices[device].tabs;
+    let open: Vec<usize> = (0..tabs.len()).filter(|&t| tabs[t].host.is_some() && !tabs[t].hung).collect();
+    if open.is_empty() {
+        return 0;
+    }
     open[w.rng.pick(open.len())]
 }
 

@@ -57,6 +57,10 @@ pub struct Tab {
     pub host: Option<NativeHost>,
     pub life: u32,
     pub leading: bool,
+    /// Frozen (the reason another tab took the role over): what happens to it waits in
+    /// `deferred` until it thaws, and then it first learns that it lost the role.
+    pub hung: bool,
+    pub deferred: Vec<Event>,
 }
 
 pub struct Device {
@@ -142,7 +146,9 @@ impl World {
         self.devices.push(Device {
             client,
             db: MemDb::new(&self.schema),
-            tabs: (0..tabs).map(|_| Tab { host: None, life: 0, leading: false }).collect(),
+            tabs: (0..tabs)
+                .map(|_| Tab { host: None, life: 0, leading: false, hung: false, deferred: Vec::new() })
+                .collect(),
             online: true,
             skew,
             config,
@@ -181,19 +187,25 @@ impl World {
         let d = &mut self.devices[device];
         d.tabs[tab].host = None;
         d.tabs[tab].leading = false;
+        d.tabs[tab].hung = false;
+        d.tabs[tab].deferred.clear();
     }
 
     /// The tab that leads on `device`, if any.
     pub fn leader(&self, device: usize) -> Option<usize> {
-        self.devices[device].tabs.iter().position(|t| t.leading && t.host.is_some())
+        self.devices[device].tabs.iter().position(|t| t.leading && !t.hung && t.host.is_some())
     }
 
     /// Runs `work` on a tab's replica (with the device's database moved into it), then everything
-    /// the replica does locally, and sends what it needs from outside. `None`: the tab is closed.
+    /// the replica does locally, and sends what it needs from outside. `None`: the tab is closed
+    /// or frozen.
     pub fn with_tab<R>(&mut self, device: usize, tab: usize, work: impl FnOnce(&mut NativeHost) -> R) -> Option<R> {
         let now = self.time_of(device);
         let d = &mut self.devices[device];
         let life = d.tabs[tab].life;
+        if d.tabs[tab].hung {
+            return None;
+        }
         let host = d.tabs[tab].host.as_mut()?;
         std::mem::swap(&mut host.db, &mut d.db);
         let result = work(host);
@@ -216,8 +228,12 @@ impl World {
         Some(result)
     }
 
-    /// Gives a tab an event.
+    /// Gives a tab an event (a frozen tab gets it when it thaws).
     pub fn event(&mut self, device: usize, tab: usize, event: Event) {
+        if self.devices[device].tabs[tab].hung {
+            self.devices[device].tabs[tab].deferred.push(event);
+            return;
+        }
         let now = self.time_of(device);
         self.with_tab(device, tab, |host| host.event(event, now));
     }
@@ -317,7 +333,7 @@ impl World {
     fn next_timer(&self) -> Option<(f64, usize, usize)> {
         let mut best: Option<(f64, usize, usize)> = None;
         for (d, device) in self.devices.iter().enumerate() {
-            for (t, tab) in device.tabs.iter().enumerate() {
+            for (t, tab) in device.tabs.iter().enumerate().filter(|(_, tab)| !tab.hung) {
                 let Some(at) = tab.host.as_ref().and_then(|h| h.wake_at) else { continue };
                 let at = (at - device.skew).max(self.now);
                 if best.is_none_or(|(b, ..)| at < b) {
@@ -357,12 +373,21 @@ impl World {
             }
             Scheduled::User { device } => crate::users::act(self, device),
             Scheduled::Demote { device, tab, life } => {
-                // Unless the role came back to it meanwhile (the tab that took it died).
+                if self.devices[device].tabs[tab].life != life {
+                    return; // it died meanwhile
+                }
+                self.devices[device].tabs[tab].hung = false;
+                let deferred = std::mem::take(&mut self.devices[device].tabs[tab].deferred);
+                // It thaws and learns it lost the role, unless the role came back to it
+                // meanwhile (the tab that took it died); then what waited happens.
                 let tabs = &self.devices[device].tabs;
                 let other = tabs.iter().enumerate().any(|(t, other)| t != tab && other.leading && other.host.is_some());
-                if tabs[tab].life == life && other {
+                if other {
                     self.devices[device].tabs[tab].leading = false;
                     self.event(device, tab, Event::Leading(false));
+                }
+                for event in deferred {
+                    self.event(device, tab, event);
                 }
             }
             Scheduled::Handoff { device, from, to, idles } => {
