@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 use wharf::core::conflict::Strategy;
 use wharf::core::machine::SyncConfig;
 use wharf::core::sync_options::SyncOptions;
+use wharf::core::Payload;
 
 use crate::world::{Scheduled, World};
 
@@ -183,8 +184,13 @@ fn check(w: &mut World) -> Result<(), String> {
                 collection: letter.op.collection.clone(),
                 key: letter.op.key.to_json().to_string(),
                 op_id: letter.op.id.clone(),
-                tokens: Default::default(),
-                delete: false,
+                tokens: match &letter.op.payload {
+                    Payload::Put(v) | Payload::Patch(v) => {
+                        v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default()
+                    }
+                    Payload::Delete => Default::default(),
+                },
+                delete: letter.op.payload == Payload::Delete,
                 order: u64::MAX,
                 discarded: false,
             });
