@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::document::{key_of, parse_json, validate_patch, KeyPath};
 use super::error::CoreError;
+use super::json_text::quoted;
 use super::op::{DeadLetter, Op, OpKind, OutboxEntry, Payload};
 use super::schema::{DatabaseSchema, DEAD_STORE, OUTBOX_STORE};
 use super::steps::{present, record_key, Ctx, TxStep};
@@ -63,7 +64,7 @@ fn by_death(letters: &mut [DeadLetter]) {
 }
 
 fn not_found(id: &str) -> CoreError {
-    CoreError::NotFound { collection: "dead letters".to_owned(), key: format!("{id:?}") }
+    CoreError::NotFound { collection: "dead letters".to_owned(), key: quoted(id) }
 }
 
 fn letters(result: &Value) -> Result<Vec<DeadLetter>, CoreError> {

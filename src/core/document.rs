@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::error::CoreError;
+use super::json_text::quoted;
 
 /// Longest accepted key, in UTF-8 bytes. Keys travel in URLs, headers and indexes.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -93,7 +94,7 @@ impl Key {
     /// Describes the key for messages: strings quoted, numbers bare.
     pub fn describe(&self) -> String {
         match self {
-            Key::Text(s) => format!("{s:?}"),
+            Key::Text(s) => quoted(s),
             Key::Number(n) => format_number(*n),
         }
     }
@@ -180,7 +181,8 @@ impl KeyPath {
         };
         if text.is_empty() || !segments.iter().all(valid_segment) {
             return Err(CoreError::InvalidSchema(format!(
-                "key path {text:?} is not a dot-separated list of identifiers such as \"id\" or \"meta.id\""
+                "key path {} is not a dot-separated list of identifiers such as \"id\" or \"meta.id\"",
+                quoted(text)
             )));
         }
         Ok(KeyPath { text: text.to_owned(), segments })

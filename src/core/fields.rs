@@ -7,6 +7,7 @@
 use serde_json::{Map, Value};
 
 use super::document::json_type_name;
+use super::json_text::quoted_list;
 
 /// The fields of one JSON object, with the list of names it may have.
 #[derive(Debug)]
@@ -22,7 +23,10 @@ impl<'a> Fields<'a> {
         let map =
             value.as_object().ok_or_else(|| format!("{what} must be an object, got {}", json_type_name(value)))?;
         if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(format!("{what} has an unknown field \"{unknown}\" (expected one of {allowed:?})"));
+            return Err(format!(
+                "{what} has an unknown field \"{unknown}\" (expected one of {})",
+                quoted_list(allowed)
+            ));
         }
         Ok(Fields { what, map })
     }

@@ -7,6 +7,7 @@ use std::cmp::Ordering;
 use super::document::json_type_name;
 use super::error::CoreError;
 use super::fields::Fields;
+use super::json_text::quoted_list;
 use super::schema::Collection;
 
 /// The argument of `collection.query`.
@@ -82,9 +83,10 @@ impl ValidQuery {
         if collection.index(&spec.index).is_none() {
             let declared: Vec<&str> = collection.schema.indexes.iter().map(|i| i.name.as_str()).collect();
             return Err(CoreError::InvalidQuery(format!(
-                "collection \"{}\" has no index \"{}\" (declared: {declared:?})",
+                "collection \"{}\" has no index \"{}\" (declared: {})",
                 collection.name(),
-                spec.index
+                spec.index,
+                quoted_list(&declared)
             )));
         }
         let selection = match (spec.equals, spec.range) {

@@ -16,6 +16,7 @@ use super::conflict::{decide, settle, Choice, Conflict, Resolution, Strategy};
 use super::conflict_tx::{CommitResolution, LoadConflict, LocalSide, ResolutionPlan, Stored};
 use super::document::{key_of, Key};
 use super::hlc;
+use super::json_text::quoted;
 use super::op::{Op, OutboxEntry, Payload};
 use super::status::{ConflictOutcome, ConflictReport, ConflictSource, SyncEvent};
 use super::steps::VersionEntry;
@@ -209,7 +210,7 @@ fn answer_choice(answer: &Value) -> Result<Choice, String> {
         Value::String(s) if s == "local" => Ok(Choice::Local),
         Value::String(s) if s == "remote" => Ok(Choice::Remote),
         Value::String(s) => {
-            Err(format!("the resolver answered {s:?}; expected \"local\", \"remote\", a document or null"))
+            Err(format!("the resolver answered {}; expected \"local\", \"remote\", a document or null", quoted(s)))
         }
         Value::Null => Ok(Choice::Value(None)),
         doc => Ok(Choice::Value(Some(doc.clone()))),

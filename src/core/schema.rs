@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::document::KeyPath;
 use super::error::CoreError;
 use super::fields::Fields;
+use super::json_text::quoted;
 
 /// Object store holding the outbox: auto-increment keys give a total commit order across tabs.
 pub const OUTBOX_STORE: &str = "__wharf_outbox";
@@ -150,8 +151,8 @@ impl DatabaseSchema {
         for schema in declared {
             if schema.name.is_empty() || schema.name.starts_with(RESERVED_PREFIX) {
                 return Err(CoreError::InvalidSchema(format!(
-                    "collection name {:?} is empty or starts with the reserved prefix \"{RESERVED_PREFIX}\"",
-                    schema.name
+                    "collection name {} is empty or starts with the reserved prefix \"{RESERVED_PREFIX}\"",
+                    quoted(&schema.name)
                 )));
             }
             if names.contains(&schema.name) {

@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::conflict::Strategy;
 use super::error::CoreError;
 use super::fields::Fields;
+use super::json_text::quoted;
 use super::push_engine::EngineOptions;
 use super::retry::RetryPolicy;
 use super::schema::DatabaseSchema;
@@ -105,7 +106,9 @@ impl ConflictRules {
                 default: Strategy::Lww,
                 per_collection: map
                     .iter()
-                    .map(|(name, value)| Ok((name.clone(), strategy(value, &format!("sync.conflicts[{name:?}]"))?)))
+                    .map(|(name, value)| {
+                        Ok((name.clone(), strategy(value, &format!("sync.conflicts[{}]", quoted(name)))?))
+                    })
                     .collect::<Result<_, String>>()?,
             }),
             Some(value) => {
@@ -158,7 +161,7 @@ impl SyncOptions {
         let fields = Fields::new(value, "sync", FIELDS)?;
         let url = fields.string("url")?.trim_end_matches('/');
         if url.trim().is_empty() || url.chars().any(char::is_whitespace) {
-            return Err(format!("sync.url must be a URL without spaces, got {url:?}"));
+            return Err(format!("sync.url must be a URL without spaces, got {}", quoted(url)));
         }
         let mut retry = RetryPolicy::default();
         if let Some(value) = fields.get("retry") {
@@ -189,7 +192,7 @@ impl SyncOptions {
                 map.iter()
                     .map(|(name, value)| match value.as_str() {
                         Some(text) if !name.is_empty() => Ok((name.clone(), text.to_owned())),
-                        _ => Err(format!("sync.headers[{name:?}] must be a string")),
+                        _ => Err(format!("sync.headers[{}] must be a string", quoted(name))),
                     })
                     .collect::<Result<_, String>>()?
             }
