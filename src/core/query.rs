@@ -4,7 +4,7 @@
 use serde_json::Value;
 use std::cmp::Ordering;
 
-use super::document::json_type_name;
+use super::document::{json_problem, json_type_name};
 use super::error::CoreError;
 use super::fields::Fields;
 use super::json_text::quoted_list;
@@ -75,7 +75,7 @@ pub struct ValidQuery {
 impl ValidQuery {
     /// Parses and validates a query given as JSON text.
     pub fn from_json(json: &str, collection: &Collection) -> Result<ValidQuery, CoreError> {
-        let value: Value = serde_json::from_str(json).map_err(|e| CoreError::InvalidQuery(e.to_string()))?;
+        let value: Value = serde_json::from_str(json).map_err(|e| CoreError::InvalidQuery(json_problem(&e, json)))?;
         ValidQuery::validate(QuerySpec::parse(&value).map_err(CoreError::InvalidQuery)?, collection)
     }
 

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use super::document::KeyPath;
+use super::document::{json_problem, KeyPath};
 use super::error::CoreError;
 use super::fields::Fields;
 use super::json_text::quoted;
@@ -124,7 +124,7 @@ impl DatabaseSchema {
     /// Validates options from JSON text (the shape of `Wharf.open`'s argument).
     pub fn from_json(json: &str) -> Result<DatabaseSchema, CoreError> {
         let shape = |problem: String| CoreError::InvalidOptions(format!("Wharf.open: {problem}"));
-        let value: Value = serde_json::from_str(json).map_err(|e| shape(e.to_string()))?;
+        let value: Value = serde_json::from_str(json).map_err(|e| shape(json_problem(&e, json)))?;
         let fields = Fields::new(&value, "options", &["name", "collections", "persist", "sync"]).map_err(shape)?;
         let name = fields.string("name").map_err(shape)?;
         let declared = fields
