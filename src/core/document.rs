@@ -86,7 +86,7 @@ impl Key {
     /// written by JavaScript and must keep matching).
     pub fn js_json(&self) -> String {
         match self {
-            Key::Text(text) => Value::String(text.clone()).to_string(),
+            Key::Text(text) => quoted(text),
             Key::Number(n) => js_number(*n),
         }
     }
@@ -118,7 +118,7 @@ pub fn js_number(value: f64) -> String {
     if value == 0.0 || !value.is_finite() {
         return format_number(value);
     }
-    let printed = Value::from(value.abs()).to_string();
+    let printed = serde_json::Number::from_f64(value.abs()).map_or_else(String::new, |n| n.to_string());
     let (mantissa, exponent) = match printed.split_once(['e', 'E']) {
         Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
         None => (printed.as_str(), 0),

@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 use super::document::json_type_name;
-use super::json_text::quoted_list;
+use super::json_text::{quoted_list, text};
 
 /// The fields of one JSON object, with the list of names it may have.
 #[derive(Debug)]
@@ -78,7 +78,7 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some(value) => match value.as_u64().and_then(|n| u32::try_from(n).ok()) {
                 Some(n) if n >= 1 => Ok(Some(n)),
-                _ => Err(format!("{}.{name} must be a whole number of at least 1, got {value}", self.what)),
+                _ => Err(format!("{}.{name} must be a whole number of at least 1, got {}", self.what, text(value))),
             },
         }
     }
@@ -89,7 +89,9 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some(value) => match value.as_u64() {
                 Some(n) if (u64::from(min)..=u64::from(max)).contains(&n) => Ok(Some(n as u32)),
-                _ => Err(format!("{}.{name} must be a whole number from {min} to {max}, got {value}", self.what)),
+                _ => {
+                    Err(format!("{}.{name} must be a whole number from {min} to {max}, got {}", self.what, text(value)))
+                }
             },
         }
     }

@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 use super::document::{json_problem, json_type_name};
 use super::error::CoreError;
 use super::fields::Fields;
-use super::json_text::quoted_list;
+use super::json_text::{quoted_list, text};
 use super::schema::Collection;
 
 /// The argument of `collection.query`.
@@ -106,7 +106,9 @@ impl ValidQuery {
                     let empty_point = order == Ordering::Equal && (range.lower_open || range.upper_open);
                     if order == Ordering::Greater || empty_point {
                         return Err(CoreError::InvalidQuery(format!(
-                            "range is empty: lower {lower} is not below upper {upper}"
+                            "range is empty: lower {} is not below upper {}",
+                            text(lower),
+                            text(upper)
                         )));
                     }
                 }

@@ -24,7 +24,7 @@ extern "C" {
     /// Places local writes (`[store, key, record, id, op, hlc]` each); resolves once committed.
     #[wasm_bindgen(method)]
     pub fn place(this: &Connection, writes: &Array, now: f64, isolated: bool) -> Promise;
-    /// Reads in one read-only transaction; `reads` is the core's JSON (`tx::Read::encode`).
+    /// Reads in one read-only transaction; `reads` is the core's JSON (`tx::Read::encode_list`).
     #[wasm_bindgen(method)]
     pub fn read(this: &Connection, stores: &Array, reads: &str, shape: &str) -> Promise;
     /// A function that runs `read(stores, reads, shape)` each time it is called.
@@ -62,8 +62,7 @@ fn set(target: &Object, name: &str, value: &JsValue) {
 fn plan(schema: &DatabaseSchema, shapes: &str) -> Result<String, JsValue> {
     let shapes = StoreShape::list_from_json(shapes).map_err(|e| PlatformError::from(e).to_js())?;
     let steps = plan_upgrade(&shapes, schema).map_err(|e| PlatformError::from(e).to_js())?;
-    let steps: Vec<serde_json::Value> = steps.iter().map(UpgradeStep::to_json).collect();
-    Ok(serde_json::json!({ "steps": steps }).to_string())
+    Ok(UpgradeStep::encode_plan(&steps))
 }
 
 /// Opens (creating or upgrading) the database `schema` describes: the promise of the connection.

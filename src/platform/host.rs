@@ -9,7 +9,6 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Map, Promise};
-use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 
 use super::changes::ChangeHub;
@@ -20,6 +19,7 @@ use super::live::LiveChannel;
 use crate::core::error::storage_failure;
 use crate::core::hlc::WriteClock;
 use crate::core::host::{Action, Event, Output};
+use crate::core::json_text::JsonText;
 use crate::core::machine::SyncConfig;
 use crate::core::push_engine::HttpReply;
 use crate::core::replica::{Replica, Request};
@@ -221,36 +221,19 @@ impl Host {
         }
     }
 
-    /// Performs a step's actions: most in one call into `io.js`, the rest here.
+    /// Performs a step's actions: most in one call into `io.js` (`Action::write_json`), the
+    /// rest here.
     fn perform(&self, output: Output) {
-        let mut encoded = Vec::new();
+        let mut out = JsonText::new();
         let mut here = Vec::new();
+        out.open_array();
         for action in output.actions {
-            match action {
-                Action::Tx { ticket, scope, reads } => encoded.push(json!({
-                    "t": "tx", "ticket": ticket, "scope": scope.encode(),
-                    "reads": reads.iter().map(|r| r.encode()).collect::<Vec<_>>(),
-                })),
-                Action::Http { ticket, request, timeout_ms } => encoded.push(json!({
-                    "t": "http", "ticket": ticket, "method": request.method, "url": request.url,
-                    "headers": request.headers, "body": request.body, "timeout": timeout_ms,
-                })),
-                Action::Token { ticket } => encoded.push(json!({ "t": "token", "ticket": ticket })),
-                Action::Resolver { ticket, collection, context, timeout_ms } => encoded.push(json!({
-                    "t": "resolver", "ticket": ticket, "collection": collection, "context": context, "timeout": timeout_ms,
-                })),
-                Action::Emit(event) => {
-                    let (kind, json) = event.to_json();
-                    encoded.push(json!({ "t": "emit", "kind": kind, "json": json }));
-                }
-                Action::Settle { waiter, outcome } => encoded.push(match outcome {
-                    Ok(value) => json!({ "t": "settle", "waiter": waiter, "ok": true, "value": value }),
-                    Err(f) => json!({ "t": "settle", "waiter": waiter, "ok": false, "code": f.code.as_str(), "message": f.message }),
-                }),
-                other => here.push(other),
+            if !action.write_json(&mut out) {
+                here.push(action);
             }
         }
-        self.io.perform(&Value::Array(encoded).to_string(), output.wake_at);
+        out.close_array();
+        self.io.perform(&out.finish(), output.wake_at);
         for action in here {
             match action {
                 Action::Forward { waiter, pull } => {
@@ -388,14 +371,13 @@ impl Host {
             }
         }
         let replica = self.replica.borrow();
-        let status = replica.sync()?.status();
-        serde_json::to_string(status).ok()
+        Some(replica.sync()?.status().to_json())
     }
 
     /// `db.stats().sync` as JSON.
     pub fn stats_json(&self) -> Option<String> {
         let replica = self.replica.borrow();
-        serde_json::to_string(&replica.sync()?.stats()).ok()
+        Some(replica.sync()?.stats().to_json())
     }
 
     /// `"leader"` or `"follower"` (`None` without sync).
