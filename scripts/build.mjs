@@ -2,8 +2,8 @@
 // the way we need: it runs the first wasm-opt on PATH (Debian's breaks wasm-bindgen output) and
 // may try downloads. This script does the same steps itself, driven by wasm-pack.toml (our own
 // config): cargo build -> wasm-bindgen (version checked against Cargo.lock) -> wasm-opt from npm's
-// binaryen -> hand-written entry files + package.json from pkg.json.tmpl -> JavaScript minified
-// with esbuild -> size table and budget.
+// binaryen -> short import names (wasm-names.mjs) -> hand-written entry files + package.json from
+// pkg.json.tmpl -> JavaScript minified with esbuild -> size table and budget.
 // Usage: node scripts/build.mjs   (env WHARF_FEATURES="a,b" adds cargo features, e.g. for tests)
 
 import { spawnSync } from "node:child_process";
@@ -11,6 +11,8 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, r
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import zlib from "node:zlib";
+
+import { shortenImportNames } from "./wasm-names.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const rel = (p) => path.relative(ROOT, p) || ".";
@@ -107,6 +109,21 @@ if (wasmOpt.enabled !== false) {
   renameSync(tmp, wasmFile);
 } else {
   console.log("\nwasm-opt disabled in wasm-pack.toml");
+}
+
+// ---- 3b. short import names (scripts/wasm-names.mjs) ----
+if ((config.minify ?? {}).short_import_names !== false) {
+  step("short import names");
+  const gluePath = path.join(outDir, `${outName}.js`);
+  let shortened;
+  try {
+    shortened = shortenImportNames(readFileSync(wasmFile), readFileSync(gluePath, "utf8"), `./${outName}_bg.js`);
+  } catch (error) {
+    fail(`shortening the import names: ${error.message}`);
+  }
+  writeFileSync(wasmFile, shortened.wasm);
+  writeFileSync(gluePath, shortened.glue);
+  console.log(`${shortened.renamed} imports renamed in ${rel(wasmFile)} and ${rel(gluePath)}`);
 }
 
 // ---- 4. entry files, package.json, README ----
