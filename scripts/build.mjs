@@ -2,7 +2,7 @@
 // the way we need: it runs the first wasm-opt on PATH (Debian's breaks wasm-bindgen output) and
 // may try downloads. This script does the same steps itself, driven by wasm-pack.toml (our own
 // config): cargo build -> wasm-bindgen (version checked against Cargo.lock) -> wasm-opt from npm's
-// binaryen -> short import names (wasm-names.mjs) -> hand-written entry files + package.json from
+// binaryen -> short import/export names (wasm-names.mjs) -> hand-written entry files + package.json from
 // pkg.json.tmpl -> JavaScript minified with esbuild -> size table and budget.
 // Usage: node scripts/build.mjs   (env WHARF_FEATURES="a,b" adds cargo features, e.g. for tests)
 
@@ -12,7 +12,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import zlib from "node:zlib";
 
-import { shortenImportNames } from "./wasm-names.mjs";
+import { shortenNames } from "./wasm-names.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const rel = (p) => path.relative(ROOT, p) || ".";
@@ -111,19 +111,22 @@ if (wasmOpt.enabled !== false) {
   console.log("\nwasm-opt disabled in wasm-pack.toml");
 }
 
-// ---- 3b. short import names (scripts/wasm-names.mjs) ----
-if ((config.minify ?? {}).short_import_names !== false) {
-  step("short import names");
+// ---- 3b. short import and export names (scripts/wasm-names.mjs) ----
+if ((config.minify ?? {}).short_wasm_names !== false) {
+  step("short import and export names");
   const gluePath = path.join(outDir, `${outName}.js`);
+  const typingFiles = [`${outName}.d.ts`, `${outName}_bg.wasm.d.ts`].filter((f) => existsSync(path.join(outDir, f)));
+  const typings = Object.fromEntries(typingFiles.map((f) => [f, readFileSync(path.join(outDir, f), "utf8")]));
   let shortened;
   try {
-    shortened = shortenImportNames(readFileSync(wasmFile), readFileSync(gluePath, "utf8"), `./${outName}_bg.js`);
+    shortened = shortenNames(readFileSync(wasmFile), readFileSync(gluePath, "utf8"), typings, `./${outName}_bg.js`);
   } catch (error) {
-    fail(`shortening the import names: ${error.message}`);
+    fail(`shortening the import and export names: ${error.message}`);
   }
   writeFileSync(wasmFile, shortened.wasm);
   writeFileSync(gluePath, shortened.glue);
-  console.log(`${shortened.renamed} imports renamed in ${rel(wasmFile)} and ${rel(gluePath)}`);
+  for (const [file, text] of Object.entries(shortened.typings)) writeFileSync(path.join(outDir, file), text);
+  console.log(`${shortened.imports} imports and ${shortened.exports} exports renamed in ${rel(wasmFile)}, ${rel(gluePath)} and its typings`);
 }
 
 // ---- 4. entry files, package.json, README ----
