@@ -96,7 +96,14 @@ pub fn select(entries: &[OutboxEntry], now: f64, client_id: &str, limits: BatchL
     if chosen.is_empty() {
         return earliest_wait.map_or(Selection::Nothing, Selection::NotBefore);
     }
-    let body = format!("{prefix}{}]}}", parts.join(","));
+    let mut body = prefix;
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(part);
+    }
+    body.push_str("]}");
     let idempotency_key = digest(chosen.iter().map(|e| e.op.id.as_str()));
     Selection::Batch(Batch { entries: chosen, body, idempotency_key, drains })
 }

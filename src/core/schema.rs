@@ -43,7 +43,14 @@ impl std::fmt::Display for IndexKeyPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             IndexKeyPath::Single(path) => write!(f, "\"{path}\""),
-            IndexKeyPath::Compound(paths) => write!(f, "[\"{}\"]", paths.join("\", \"")),
+            IndexKeyPath::Compound(paths) => {
+                f.write_str("[\"")?;
+                for (i, path) in paths.iter().enumerate() {
+                    f.write_str(if i > 0 { "\", \"" } else { "" })?;
+                    f.write_str(path)?;
+                }
+                f.write_str("\"]")
+            }
         }
     }
 }

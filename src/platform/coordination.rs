@@ -48,7 +48,7 @@ fn group_name(database: &str, options: &SyncOptions) -> String {
         (true, false) => "push",
         _ => "pull",
     };
-    format!("{database}|{direction}|{}|{}", options.url, options.collections.join(","))
+    format!("{database}|{direction}|{}|{}", options.url, options.collection_list())
 }
 
 /// The coordinator of one open database; stops it on drop.
