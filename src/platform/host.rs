@@ -15,6 +15,7 @@ use super::changes::ChangeHub;
 use super::connection::{Connection, HostSlot};
 use super::coordination::{Coordination, Coordinator};
 use super::error::{wharf_error, PlatformError};
+use super::hooks::{self, hook, number};
 use super::live::LiveChannel;
 use crate::core::error::storage_failure;
 use crate::core::hlc::WriteClock;
@@ -141,17 +142,24 @@ impl Host {
                 paused: Cell::new(false),
             });
         }
-        let report = Closure::<dyn FnMut(String, u32, f64, Option<String>, Option<String>)>::new({
+        let report = hook({
             let slot = Rc::clone(&slot);
-            move |kind: String, ticket: u32, number: f64, text: Option<String>, extra: Option<String>| {
+            move |kind, ticket, n, text, extra| {
                 let host = slot.borrow().upgrade();
                 if let Some(host) = host {
-                    host.report(&kind, ticket, number, text, extra);
+                    host.report(
+                        &hooks::text(&kind),
+                        number(&ticket) as u32,
+                        number(&n),
+                        text.as_string(),
+                        extra.as_string(),
+                    );
                 }
+                Ok(JsValue::UNDEFINED)
             }
         });
         let get_token = side.as_ref().and_then(|s| s.get_token.clone()).map_or(JsValue::UNDEFINED, JsValue::from);
-        let io = Io::new(report.into_js_value().unchecked_ref(), &get_token, &resolvers);
+        let io = Io::new(report.unchecked_ref(), &get_token, &resolvers);
         io.set_conn(&conn);
         let host = Rc::new(Host {
             replica: RefCell::new(replica),
