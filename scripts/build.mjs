@@ -2,8 +2,8 @@
 // the way we need: it runs the first wasm-opt on PATH (Debian's breaks wasm-bindgen output) and
 // may try downloads. This script does the same steps itself, driven by wasm-pack.toml (our own
 // config): cargo build -> wasm-bindgen (version checked against Cargo.lock) -> wasm-opt from npm's
-// binaryen -> hand-written entry files + package.json from pkg.json.tmpl -> JavaScript minified
-// with esbuild -> size table and budget.
+// binaryen -> short import/export names (wasm-names.mjs) -> hand-written entry files + package.json from
+// pkg.json.tmpl -> JavaScript minified with esbuild -> size table and budget.
 // Usage: node scripts/build.mjs   (env WHARF_FEATURES="a,b" adds cargo features, e.g. for tests)
 
 import { spawnSync } from "node:child_process";
@@ -11,6 +11,8 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, r
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import zlib from "node:zlib";
+
+import { shortenNames } from "./wasm-names.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const rel = (p) => path.relative(ROOT, p) || ".";
@@ -109,6 +111,24 @@ if (wasmOpt.enabled !== false) {
   console.log("\nwasm-opt disabled in wasm-pack.toml");
 }
 
+// ---- 3b. short import and export names (scripts/wasm-names.mjs) ----
+if ((config.minify ?? {}).short_wasm_names !== false) {
+  step("short import and export names");
+  const gluePath = path.join(outDir, `${outName}.js`);
+  const typingFiles = [`${outName}.d.ts`, `${outName}_bg.wasm.d.ts`].filter((f) => existsSync(path.join(outDir, f)));
+  const typings = Object.fromEntries(typingFiles.map((f) => [f, readFileSync(path.join(outDir, f), "utf8")]));
+  let shortened;
+  try {
+    shortened = shortenNames(readFileSync(wasmFile), readFileSync(gluePath, "utf8"), typings, `./${outName}_bg.js`);
+  } catch (error) {
+    fail(`shortening the import and export names: ${error.message}`);
+  }
+  writeFileSync(wasmFile, shortened.wasm);
+  writeFileSync(gluePath, shortened.glue);
+  for (const [file, text] of Object.entries(shortened.typings)) writeFileSync(path.join(outDir, file), text);
+  console.log(`${shortened.imports} imports and ${shortened.exports} exports renamed in ${rel(wasmFile)}, ${rel(gluePath)} and its typings`);
+}
+
 // ---- 4. entry files, package.json, README ----
 step("package files");
 // The entries: "wharf" (index.js) and "wharf/react" (react.js, the React hooks), with their types.
@@ -159,7 +179,28 @@ if (minify.enabled !== false) {
           e.isDirectory() ? jsFiles(path.join(dir, e.name)) : /\.m?js$/.test(e.name) ? [path.join(dir, e.name)] : [],
         )
       : [];
-  for (const file of jsFiles(outDir)) {
+  const glue = path.join(outDir, `${outName}.js`);
+  if (minify.bundle_snippets !== false) {
+    // The glue and the snippets it imports become one module: one gzip stream instead of seven,
+    // and no exports between them to keep. Nothing else imports a snippet.
+    try {
+      esbuild.buildSync({
+        entryPoints: [glue],
+        outfile: glue,
+        allowOverwrite: true,
+        bundle: true,
+        minify: true,
+        format: "esm",
+        target: minify.target ?? "es2020",
+        legalComments: "none",
+        logLevel: "error",
+      });
+    } catch (error) {
+      fail(`esbuild could not bundle ${rel(glue)} with its snippets: ${error.message}`);
+    }
+    rmSync(path.join(outDir, "snippets"), { recursive: true, force: true });
+  }
+  for (const file of jsFiles(outDir).filter((f) => minify.bundle_snippets === false || f !== glue)) {
     const source = readFileSync(file, "utf8");
     let result;
     try {

@@ -160,9 +160,9 @@ impl Collection {
     }
 }
 
-/// The reads as the executor reads them (`tx::Read::encode`).
+/// The reads as the executor reads them (`tx::Read::encode_list`).
 pub(crate) fn encode_reads(reads: &[Read]) -> String {
-    Value::Array(reads.iter().map(Read::encode).collect()).to_string()
+    Read::encode_list(reads)
 }
 
 #[wasm_bindgen]

@@ -17,6 +17,7 @@ use crate::core::{parse_json, CoreError, DatabaseSchema, ErrorCode};
 use crate::platform::changes::ChangeHub;
 use crate::platform::connection::{self, delete_database, storage_info};
 use crate::platform::error::wharf_error;
+use crate::platform::hooks::hook;
 use crate::platform::host::{abortable, register_background_sync, SyncSetup};
 use crate::platform::{Host, PlatformError};
 
@@ -365,16 +366,19 @@ impl Database {
         let slot: Rc<RefCell<Weak<Host>>> = Rc::default();
         let schema = Rc::new(schema);
         let opening = connection::open(Rc::clone(&schema), &hub, Rc::clone(&slot));
+        // Called once each, by `then` (hooks.rs: one closure signature for every callback).
         let failed = {
             let hub = hub.clone();
-            Closure::once_into_js(move |error: JsValue| -> Promise {
+            hook(move |error, _, _, _, _| {
                 hub.close();
-                Promise::reject(&error)
+                Ok(Promise::reject(&error).into())
             })
         };
-        let opened = Closure::once_into_js(move |conn: JsValue| -> JsValue {
+        let mut start = Some((schema, hub, slot, setup));
+        let opened = hook(move |conn, _, _, _, _| {
+            let Some((schema, hub, slot, setup)) = start.take() else { return Ok(JsValue::UNDEFINED) };
             let schema = Rc::try_unwrap(schema).unwrap_or_else(|shared| (*shared).clone());
-            JsValue::from(Database { host: Host::start(schema, conn.unchecked_into(), hub, slot, setup) })
+            Ok(JsValue::from(Database { host: Host::start(schema, conn.unchecked_into(), hub, slot, setup) }))
         });
         opening.unchecked_ref::<Thenable>().then(&opened, &failed)
     }

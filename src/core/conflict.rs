@@ -13,6 +13,7 @@
 use serde_json::{Map, Value};
 
 use super::hlc;
+use super::json_text::quoted;
 
 /// How a collection settles conflicts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -40,7 +41,8 @@ impl Strategy {
             "client-wins" => Ok(Strategy::ClientWins),
             "merge" => Ok(Strategy::Merge),
             other => Err(format!(
-                "unknown conflict strategy {other:?}: use \"lww\", \"server-wins\", \"client-wins\", \"merge\" or a function"
+                "unknown conflict strategy {}: use \"lww\", \"server-wins\", \"client-wins\", \"merge\" or a function",
+                quoted(other)
             )),
         }
     }

@@ -15,8 +15,10 @@ use serde_json::Value;
 
 use super::document::{key_of, parse_json, validate_patch, KeyPath};
 use super::error::CoreError;
+use super::json_text::quoted;
 use super::op::{DeadLetter, Op, OpKind, OutboxEntry, Payload};
 use super::schema::{DatabaseSchema, DEAD_STORE, OUTBOX_STORE};
+use super::sorted;
 use super::steps::{present, record_key, Ctx, TxStep};
 use super::tx::{ChangeNote, Commit, Range, Read, Round, Scope, Write};
 
@@ -59,11 +61,11 @@ pub fn edit(letter: &DeadLetter, json: &str, key_path: &KeyPath) -> Result<Paylo
 
 /// Oldest death first.
 fn by_death(letters: &mut [DeadLetter]) {
-    letters.sort_unstable_by(|a, b| a.dead_at.total_cmp(&b.dead_at).then_with(|| a.op.id.cmp(&b.op.id)));
+    sorted::sort_by(letters, |a, b| a.dead_at.total_cmp(&b.dead_at).then_with(|| a.op.id.cmp(&b.op.id)));
 }
 
 fn not_found(id: &str) -> CoreError {
-    CoreError::NotFound { collection: "dead letters".to_owned(), key: format!("{id:?}") }
+    CoreError::NotFound { collection: "dead letters".to_owned(), key: quoted(id) }
 }
 
 fn letters(result: &Value) -> Result<Vec<DeadLetter>, CoreError> {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::error::CoreError;
+use super::json_text::quoted;
 
 /// Longest accepted key, in UTF-8 bytes. Keys travel in URLs, headers and indexes.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -85,7 +86,7 @@ impl Key {
     /// written by JavaScript and must keep matching).
     pub fn js_json(&self) -> String {
         match self {
-            Key::Text(text) => Value::String(text.clone()).to_string(),
+            Key::Text(text) => quoted(text),
             Key::Number(n) => js_number(*n),
         }
     }
@@ -93,7 +94,7 @@ impl Key {
     /// Describes the key for messages: strings quoted, numbers bare.
     pub fn describe(&self) -> String {
         match self {
-            Key::Text(s) => format!("{s:?}"),
+            Key::Text(s) => quoted(s),
             Key::Number(n) => format_number(*n),
         }
     }
@@ -117,7 +118,7 @@ pub fn js_number(value: f64) -> String {
     if value == 0.0 || !value.is_finite() {
         return format_number(value);
     }
-    let printed = Value::from(value.abs()).to_string();
+    let printed = serde_json::Number::from_f64(value.abs()).map_or_else(String::new, |n| n.to_string());
     let (mantissa, exponent) = match printed.split_once(['e', 'E']) {
         Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
         None => (printed.as_str(), 0),
@@ -180,7 +181,8 @@ impl KeyPath {
         };
         if text.is_empty() || !segments.iter().all(valid_segment) {
             return Err(CoreError::InvalidSchema(format!(
-                "key path {text:?} is not a dot-separated list of identifiers such as \"id\" or \"meta.id\""
+                "key path {} is not a dot-separated list of identifiers such as \"id\" or \"meta.id\"",
+                quoted(text)
             )));
         }
         Ok(KeyPath { text: text.to_owned(), segments })
@@ -215,13 +217,56 @@ pub fn json_type_name(value: &Value) -> &'static str {
 /// Parses caller JSON text; deeper nesting than serde_json's limit is an `INVALID_DOCUMENT`.
 pub fn parse_json(json: &str, what: &str) -> Result<Value, CoreError> {
     serde_json::from_str::<Value>(json).map_err(|e| {
-        let message = e.to_string();
-        if message.contains("recursion limit") {
+        if nested_too_deep(json) {
             CoreError::InvalidDocument(format!("{what} is nested more than 127 levels deep"))
         } else {
-            CoreError::InvalidDocument(format!("{what} is not valid JSON: {message}"))
+            CoreError::InvalidDocument(format!("{what} is not valid JSON: {}", json_problem(&e, json)))
         }
     })
+}
+
+/// Why serde_json refused `text`: "nested more than 127 levels deep", or where the syntax broke
+/// ("syntax error at line 1 column 5"). serde_json's own messages are not used: their table, and
+/// the `std::io::Error` texts its `Display` drags in, cost 2 KB of WebAssembly for a message no
+/// valid caller ever sees (caller JSON comes from `JSON.stringify`).
+pub fn json_problem(error: &serde_json::Error, text: &str) -> String {
+    if nested_too_deep(text) {
+        return "nested more than 127 levels deep".to_owned();
+    }
+    let what = match error.classify() {
+        serde_json::error::Category::Eof => "unexpected end of the text",
+        _ => "syntax error",
+    };
+    format!("{what} at line {} column {}", error.line(), error.column())
+}
+
+/// Whether arrays and objects in `text` nest deeper than serde_json parses (127 levels): the one
+/// way text `JSON.stringify` wrote can fail to parse.
+fn nested_too_deep(text: &str) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0u32, false, false);
+    for byte in text.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > 127 {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 fn expect_object<'a>(value: &'a Value, what: &str) -> Result<&'a Map<String, Value>, CoreError> {
@@ -343,6 +388,18 @@ mod tests {
         let err = document_key(&deep, &path("id")).unwrap_err();
         assert_eq!(err.code().as_str(), "INVALID_DOCUMENT");
         assert!(err.to_string().contains("nested"), "{err}");
+    }
+
+    #[test]
+    fn names_where_json_broke_and_counts_nesting_outside_strings() {
+        let broken = parse_json("{\"id\": }", "a document").unwrap_err().to_string();
+        assert!(broken.contains("a document is not valid JSON: syntax error at line 1 column 8"), "{broken}");
+        let cut = parse_json("[1,", "a document").unwrap_err().to_string();
+        assert!(cut.contains("unexpected end of the text at line 1"), "{cut}");
+        let brackets_in_strings = format!(r#"{{"id":"{}\"{}"}}"#, "[".repeat(200), "{".repeat(200));
+        assert!(!nested_too_deep(&brackets_in_strings) && parse_json(&brackets_in_strings, "d").is_ok());
+        assert!(!nested_too_deep(&format!("{}{}", "[".repeat(127), "]".repeat(127))));
+        assert!(nested_too_deep(&"[".repeat(128)));
     }
 
     #[test]

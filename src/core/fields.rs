@@ -7,6 +7,7 @@
 use serde_json::{Map, Value};
 
 use super::document::json_type_name;
+use super::json_text::{quoted_list, text};
 
 /// The fields of one JSON object, with the list of names it may have.
 #[derive(Debug)]
@@ -22,7 +23,10 @@ impl<'a> Fields<'a> {
         let map =
             value.as_object().ok_or_else(|| format!("{what} must be an object, got {}", json_type_name(value)))?;
         if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(format!("{what} has an unknown field \"{unknown}\" (expected one of {allowed:?})"));
+            return Err(format!(
+                "{what} has an unknown field \"{unknown}\" (expected one of {})",
+                quoted_list(allowed)
+            ));
         }
         Ok(Fields { what, map })
     }
@@ -74,7 +78,7 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some(value) => match value.as_u64().and_then(|n| u32::try_from(n).ok()) {
                 Some(n) if n >= 1 => Ok(Some(n)),
-                _ => Err(format!("{}.{name} must be a whole number of at least 1, got {value}", self.what)),
+                _ => Err(format!("{}.{name} must be a whole number of at least 1, got {}", self.what, text(value))),
             },
         }
     }
@@ -85,7 +89,9 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some(value) => match value.as_u64() {
                 Some(n) if (u64::from(min)..=u64::from(max)).contains(&n) => Ok(Some(n as u32)),
-                _ => Err(format!("{}.{name} must be a whole number from {min} to {max}, got {value}", self.what)),
+                _ => {
+                    Err(format!("{}.{name} must be a whole number from {min} to {max}, got {}", self.what, text(value)))
+                }
             },
         }
     }

@@ -8,6 +8,8 @@
 //! that sort as plain strings. On the wire a stamp is followed by `-` and the writer's client id,
 //! which breaks ties between devices and tells a client its own writes apart.
 
+use super::json_text::quoted;
+
 /// Length of a stamp without its node suffix.
 pub const STAMP_LEN: usize = 16;
 const MAX_COUNTER: u16 = u16::MAX;
@@ -92,9 +94,9 @@ pub fn node_of(stamp: &str) -> Option<&str> {
 /// (else `Err`, and the mutation is refused); one more than `MAX_DRIFT_MS` ahead of the server's
 /// clock is brought back to that limit, so a runaway clock cannot win every later conflict.
 pub fn accepted(stamp: &str, client_id: &str, now_ms: f64) -> Result<String, String> {
-    let parsed = parse(stamp).ok_or_else(|| format!("hlc {stamp:?} is not a clock stamp"))?;
+    let parsed = parse(stamp).ok_or_else(|| format!("hlc {} is not a clock stamp", quoted(stamp)))?;
     if node_of(stamp) != Some(client_id) {
-        return Err(format!("hlc {stamp:?} does not end with \"-{client_id}\", the pushing client's id"));
+        return Err(format!("hlc {} does not end with \"-{client_id}\", the pushing client's id", quoted(stamp)));
     }
     let limit = wall_ms(now_ms).saturating_add(MAX_DRIFT_MS);
     if parsed.ms <= limit {

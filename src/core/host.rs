@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::activity::HttpRequest;
 use super::error::ErrorCode;
+use super::json_text::JsonText;
 use super::push_engine::HttpReply;
 use super::status::SyncEvent;
 use super::tx::{Read, Scope};
@@ -50,6 +51,52 @@ pub enum Action {
     /// A transaction the core ran changed the outbox or the dead letters: wake the drainer,
     /// wherever it runs, as after a local write.
     Wrote,
+}
+
+impl Action {
+    /// Adds the object `platform/js/io.js` performs for this action (`{ t: "tx" | "http" |
+    /// "token" | "resolver" | "emit" | "settle", ... }`, keys in alphabetical order) to the
+    /// array `out`; false for the actions the host performs itself.
+    pub fn write_json(&self, out: &mut JsonText) -> bool {
+        match self {
+            Action::Tx { ticket, scope, reads } => {
+                Read::write_list(reads, out.open_object().key("reads"));
+                scope.write_json(out.key("scope"));
+                out.key("t").string("tx").key("ticket").uint((*ticket).into());
+            }
+            Action::Http { ticket, request, timeout_ms } => {
+                out.open_object().key("body").opt_string(request.body.as_deref()).key("headers").open_array();
+                for (name, value) in &request.headers {
+                    out.open_array().string(name).string(value).close_array();
+                }
+                out.close_array().key("method").string(request.method).key("t").string("http");
+                out.key("ticket").uint((*ticket).into()).key("timeout").uint((*timeout_ms).into());
+                out.key("url").string(&request.url);
+            }
+            Action::Token { ticket } => {
+                out.open_object().key("t").string("token").key("ticket").uint((*ticket).into());
+            }
+            Action::Resolver { ticket, collection, context, timeout_ms } => {
+                out.open_object().key("collection").string(collection).key("context").value(context);
+                out.key("t").string("resolver").key("ticket").uint((*ticket).into()).key("timeout").float(*timeout_ms);
+            }
+            Action::Emit(event) => {
+                let (kind, json) = event.to_json();
+                out.open_object().key("json").string(&json).key("kind").string(kind).key("t").string("emit");
+            }
+            Action::Settle { waiter, outcome: Ok(value) } => {
+                out.open_object().key("ok").boolean(true).key("t").string("settle").key("value").value(value);
+                out.key("waiter").uint((*waiter).into());
+            }
+            Action::Settle { waiter, outcome: Err(failure) } => {
+                out.open_object().key("code").string(failure.code.as_str()).key("message").string(&failure.message);
+                out.key("ok").boolean(false).key("t").string("settle").key("waiter").uint((*waiter).into());
+            }
+            _ => return false,
+        }
+        out.close_object();
+        true
+    }
 }
 
 /// What the host reports.
@@ -113,4 +160,75 @@ pub enum Event {
 pub struct Output {
     pub actions: Vec<Action>,
     pub wake_at: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::status::SyncStatus;
+    use crate::core::tx::Range;
+    use serde_json::json;
+
+    /// The text is what `json!` and serde_json wrote for each action before `JsonText`.
+    #[test]
+    fn actions_encode_as_serde_json_wrote_them() {
+        let reads = vec![
+            Read::meta("clientId"),
+            Read::Keys { store: "v".into(), range: Some(Range::prefix("t")), limit: None },
+        ];
+        let request = HttpRequest {
+            method: "POST",
+            url: "/sync/push".into(),
+            headers: vec![("Content-Type".into(), "application/json".into()), ("X-A".into(), "\"q\"".into())],
+            body: Some("{\"protocol\":1}".into()),
+        };
+        let status = SyncEvent::Status(SyncStatus::default());
+        let (kind, status_json) = status.to_json();
+        let actions = vec![
+            (
+                Action::Tx { ticket: 1, scope: Scope::write(&["a", "b"]), reads: reads.clone() },
+                json!({"t": "tx", "ticket": 1, "scope": {"stores": ["a", "b"], "write": true},
+                       "reads": [["get", "__wharf_meta", "clientId"], ["keys", "v", ["t", "t\u{FFFF}", false, false], null]]}),
+            ),
+            (
+                Action::Http { ticket: 2, request: request.clone(), timeout_ms: 30_000 },
+                json!({"t": "http", "ticket": 2, "method": "POST", "url": request.url, "headers": request.headers,
+                       "body": request.body, "timeout": 30_000}),
+            ),
+            (
+                Action::Http { ticket: 3, request: HttpRequest { body: None, ..request.clone() }, timeout_ms: 5 },
+                json!({"t": "http", "ticket": 3, "method": "POST", "url": request.url, "headers": request.headers,
+                       "body": null, "timeout": 5}),
+            ),
+            (Action::Token { ticket: 4 }, json!({"t": "token", "ticket": 4})),
+            (
+                Action::Resolver {
+                    ticket: 5,
+                    collection: "todos".into(),
+                    context: json!({"k": [1, 2.5]}),
+                    timeout_ms: 30_000.0,
+                },
+                json!({"t": "resolver", "ticket": 5, "collection": "todos", "context": {"k": [1, 2.5]}, "timeout": 30_000.0}),
+            ),
+            (Action::Emit(status), json!({"t": "emit", "kind": kind, "json": status_json})),
+            (
+                Action::Settle { waiter: 6, outcome: Ok(json!({"pending": 0})) },
+                json!({"t": "settle", "waiter": 6, "ok": true, "value": {"pending": 0}}),
+            ),
+            (
+                Action::Settle { waiter: 7, outcome: Err(Failure::new(ErrorCode::Offline, "the browser is offline")) },
+                json!({"t": "settle", "waiter": 7, "ok": false, "code": "OFFLINE", "message": "the browser is offline"}),
+            ),
+        ];
+        for (action, expected) in actions {
+            let mut out = JsonText::new();
+            assert!(action.write_json(&mut out));
+            assert_eq!(out.finish(), expected.to_string());
+        }
+        for action in [Action::Idle, Action::Wrote, Action::Live(true), Action::Forward { waiter: 1, pull: false }] {
+            let mut out = JsonText::new();
+            assert!(!action.write_json(&mut out));
+            assert_eq!(out.finish(), "");
+        }
+    }
 }

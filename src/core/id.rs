@@ -20,12 +20,13 @@ impl OpId {
     }
 
     fn encode(value: u128) -> OpId {
-        let mut out = [0u8; 26];
-        for (i, slot) in out.iter_mut().enumerate() {
+        // Pushed as chars (the alphabet is ASCII): no UTF-8 check, and no panic path to carry.
+        let mut out = String::with_capacity(26);
+        for i in 0..26 {
             let shift = 5 * (25 - i);
-            *slot = ALPHABET[((value >> shift) & 31) as usize];
+            out.push(char::from(ALPHABET[((value >> shift) & 31) as usize]));
         }
-        OpId(String::from_utf8(out.to_vec()).expect("alphabet is ASCII"))
+        OpId(out)
     }
 }
 

@@ -12,13 +12,14 @@
 //! visible, a poke, `sync()`, `pull()`) or a timer. After `auth` only an explicit `sync()` tries
 //! again: writes and timers would only collect more 401s with a token the app has not replaced.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::activity::{HttpRequest, Input, Need, Progress, SyncTx};
 use super::error::ErrorCode;
 use super::hlc::WriteClock;
 use super::host::{Action, Event, Failure};
 use super::id::SplitMix64;
+use super::json_text::object;
 use super::local_tx::{CountQueues, LoadClient};
 use super::pull_run::{PullError, PullRun, PullSummary};
 use super::push::Batch;
@@ -645,7 +646,11 @@ impl SyncMachine {
 
     fn summary(&self) -> Value {
         let status = self.engine.status();
-        json!({"pending": status.pending, "deadLetters": status.dead_letters, "conflicts": status.conflicts})
+        object(vec![
+            ("pending", status.pending.into()),
+            ("deadLetters", status.dead_letters.into()),
+            ("conflicts", status.conflicts.into()),
+        ])
     }
 
     fn failure(&self, code: ErrorCode, fallback: &str) -> Failure {

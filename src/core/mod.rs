@@ -22,6 +22,7 @@ pub mod fields;
 pub mod hlc;
 pub mod host;
 pub mod id;
+pub mod json_text;
 pub mod local_tx;
 pub mod machine;
 pub mod op;

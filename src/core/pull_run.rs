@@ -11,10 +11,11 @@
 
 use std::collections::VecDeque;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::activity::{Env, HttpRequest, Input, Need, Progress, SyncTx};
 use super::conflict::pulled_change_conflicts;
+use super::json_text::object;
 use super::local_tx::LoadMeta;
 use super::op::doc_id;
 use super::pull_tx::{read_page, unstorable, ApplyPage, PullPage, SweepUnseen};
@@ -44,8 +45,15 @@ pub struct PullSummary {
 
 impl PullSummary {
     pub fn to_json(&self) -> Value {
-        json!({ "pages": self.pages, "applied": self.applied, "skipped": self.skipped, "conflicts": self.conflicts,
-                "removed": self.removed, "invalid": self.invalid, "cursor": self.cursor })
+        object(vec![
+            ("pages", self.pages.into()),
+            ("applied", self.applied.into()),
+            ("skipped", self.skipped.into()),
+            ("conflicts", self.conflicts.into()),
+            ("removed", self.removed.into()),
+            ("invalid", self.invalid.into()),
+            ("cursor", self.cursor.as_str().into()),
+        ])
     }
 }
 

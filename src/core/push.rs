@@ -7,6 +7,7 @@
 //! one by one and lets the property tests check the whole loop against a model server.
 
 use super::error::SyncErrorCode;
+use super::json_text;
 use super::op::{ConflictInfo, DeadLetter, LastError, Op, OutboxEntry};
 use super::protocol::{MutationResult, PushResponse, PROTOCOL_VERSION};
 use super::retry::RetryPolicy;
@@ -62,10 +63,8 @@ pub fn select(entries: &[OutboxEntry], now: f64, client_id: &str, limits: BatchL
     let mut earliest_wait: Option<f64> = None;
     let mut chosen = Vec::new();
     let mut parts: Vec<String> = Vec::new();
-    let prefix = format!(
-        "{{\"protocol\":{PROTOCOL_VERSION},\"clientId\":{},\"mutations\":[",
-        serde_json::Value::from(client_id)
-    );
+    let prefix =
+        format!("{{\"protocol\":{PROTOCOL_VERSION},\"clientId\":{},\"mutations\":[", json_text::quoted(client_id));
     let mut bytes = prefix.len() + 2;
     let mut drains = true;
     for entry in entries {
@@ -85,7 +84,7 @@ pub fn select(entries: &[OutboxEntry], now: f64, client_id: &str, limits: BatchL
             drains = false;
             break;
         }
-        let text = entry.mutation_json(client_id).to_string();
+        let text = json_text::text(&entry.mutation_json(client_id));
         if !chosen.is_empty() && bytes + text.len() + 1 > limits.max_bytes {
             drains = false;
             break;
@@ -97,7 +96,14 @@ pub fn select(entries: &[OutboxEntry], now: f64, client_id: &str, limits: BatchL
     if chosen.is_empty() {
         return earliest_wait.map_or(Selection::Nothing, Selection::NotBefore);
     }
-    let body = format!("{prefix}{}]}}", parts.join(","));
+    let mut body = prefix;
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(part);
+    }
+    body.push_str("]}");
     let idempotency_key = digest(chosen.iter().map(|e| e.op.id.as_str()));
     Selection::Batch(Batch { entries: chosen, body, idempotency_key, drains })
 }

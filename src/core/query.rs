@@ -4,9 +4,10 @@
 use serde_json::Value;
 use std::cmp::Ordering;
 
-use super::document::json_type_name;
+use super::document::{json_problem, json_type_name};
 use super::error::CoreError;
 use super::fields::Fields;
+use super::json_text::{quoted_list, text};
 use super::schema::Collection;
 
 /// The argument of `collection.query`.
@@ -74,7 +75,7 @@ pub struct ValidQuery {
 impl ValidQuery {
     /// Parses and validates a query given as JSON text.
     pub fn from_json(json: &str, collection: &Collection) -> Result<ValidQuery, CoreError> {
-        let value: Value = serde_json::from_str(json).map_err(|e| CoreError::InvalidQuery(e.to_string()))?;
+        let value: Value = serde_json::from_str(json).map_err(|e| CoreError::InvalidQuery(json_problem(&e, json)))?;
         ValidQuery::validate(QuerySpec::parse(&value).map_err(CoreError::InvalidQuery)?, collection)
     }
 
@@ -82,9 +83,10 @@ impl ValidQuery {
         if collection.index(&spec.index).is_none() {
             let declared: Vec<&str> = collection.schema.indexes.iter().map(|i| i.name.as_str()).collect();
             return Err(CoreError::InvalidQuery(format!(
-                "collection \"{}\" has no index \"{}\" (declared: {declared:?})",
+                "collection \"{}\" has no index \"{}\" (declared: {})",
                 collection.name(),
-                spec.index
+                spec.index,
+                quoted_list(&declared)
             )));
         }
         let selection = match (spec.equals, spec.range) {
@@ -104,7 +106,9 @@ impl ValidQuery {
                     let empty_point = order == Ordering::Equal && (range.lower_open || range.upper_open);
                     if order == Ordering::Greater || empty_point {
                         return Err(CoreError::InvalidQuery(format!(
-                            "range is empty: lower {lower} is not below upper {upper}"
+                            "range is empty: lower {} is not below upper {}",
+                            text(lower),
+                            text(upper)
                         )));
                     }
                 }

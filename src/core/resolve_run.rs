@@ -9,13 +9,14 @@
 
 use std::collections::VecDeque;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::activity::{Env, Input, Need, Progress, SyncTx};
 use super::conflict::{decide, settle, Choice, Conflict, Resolution, Strategy};
 use super::conflict_tx::{CommitResolution, LoadConflict, LocalSide, ResolutionPlan, Stored};
 use super::document::{key_of, Key};
 use super::hlc;
+use super::json_text::{object, quoted};
 use super::op::{Op, OutboxEntry, Payload};
 use super::status::{ConflictOutcome, ConflictReport, ConflictSource, SyncEvent};
 use super::steps::VersionEntry;
@@ -204,8 +205,15 @@ fn strategy(env: &Env<'_>, collection: &str) -> Strategy {
 
 /// The resolver's argument.
 fn context(report: &ConflictReport) -> Value {
-    json!({ "collection": report.collection, "key": report.key.to_json(), "local": report.local,
-            "remote": report.remote, "base": report.base, "remoteVersion": report.remote_version })
+    let side = |value: &Option<Value>| value.clone().unwrap_or(Value::Null);
+    object(vec![
+        ("collection", report.collection.as_str().into()),
+        ("key", report.key.to_json()),
+        ("local", side(&report.local)),
+        ("remote", side(&report.remote)),
+        ("base", side(&report.base)),
+        ("remoteVersion", report.remote_version.into()),
+    ])
 }
 
 /// A resolver's answer: `"local"`, `"remote"`, a document or `null`.
@@ -214,7 +222,7 @@ fn answer_choice(answer: &Value) -> Result<Choice, String> {
         Value::String(s) if s == "local" => Ok(Choice::Local),
         Value::String(s) if s == "remote" => Ok(Choice::Remote),
         Value::String(s) => {
-            Err(format!("the resolver answered {s:?}; expected \"local\", \"remote\", a document or null"))
+            Err(format!("the resolver answered {}; expected \"local\", \"remote\", a document or null", quoted(s)))
         }
         Value::Null => Ok(Choice::Value(None)),
         doc => Ok(Choice::Value(Some(doc.clone()))),

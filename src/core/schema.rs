@@ -6,9 +6,10 @@
 
 use serde_json::Value;
 
-use super::document::KeyPath;
+use super::document::{json_problem, KeyPath};
 use super::error::CoreError;
 use super::fields::Fields;
+use super::json_text::{quoted, JsonText};
 
 /// Object store holding the outbox: auto-increment keys give a total commit order across tabs.
 pub const OUTBOX_STORE: &str = "__wharf_outbox";
@@ -44,7 +45,14 @@ impl std::fmt::Display for IndexKeyPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             IndexKeyPath::Single(path) => write!(f, "\"{path}\""),
-            IndexKeyPath::Compound(paths) => write!(f, "[\"{}\"]", paths.join("\", \"")),
+            IndexKeyPath::Compound(paths) => {
+                f.write_str("[\"")?;
+                for (i, path) in paths.iter().enumerate() {
+                    f.write_str(if i > 0 { "\", \"" } else { "" })?;
+                    f.write_str(path)?;
+                }
+                f.write_str("\"]")
+            }
         }
     }
 }
@@ -125,7 +133,7 @@ impl DatabaseSchema {
     /// Validates options from JSON text (the shape of `Wharf.open`'s argument).
     pub fn from_json(json: &str) -> Result<DatabaseSchema, CoreError> {
         let shape = |problem: String| CoreError::InvalidOptions(format!("Wharf.open: {problem}"));
-        let value: Value = serde_json::from_str(json).map_err(|e| shape(e.to_string()))?;
+        let value: Value = serde_json::from_str(json).map_err(|e| shape(json_problem(&e, json)))?;
         let fields = Fields::new(&value, "options", &["name", "collections", "persist", "sync"]).map_err(shape)?;
         let name = fields.string("name").map_err(shape)?;
         let declared = fields
@@ -152,8 +160,8 @@ impl DatabaseSchema {
         for schema in declared {
             if schema.name.is_empty() || schema.name.starts_with(RESERVED_PREFIX) {
                 return Err(CoreError::InvalidSchema(format!(
-                    "collection name {:?} is empty or starts with the reserved prefix \"{RESERVED_PREFIX}\"",
-                    schema.name
+                    "collection name {} is empty or starts with the reserved prefix \"{RESERVED_PREFIX}\"",
+                    quoted(&schema.name)
                 )));
             }
             if names.contains(&schema.name) {
@@ -306,30 +314,56 @@ impl StoreShape {
 }
 
 impl IndexKeyPath {
-    fn to_json(&self) -> Value {
+    fn write_json(&self, out: &mut JsonText) {
         match self {
-            IndexKeyPath::Single(path) => Value::from(path.as_str()),
-            IndexKeyPath::Compound(paths) => Value::from(paths.clone()),
+            IndexKeyPath::Single(path) => {
+                out.string(path);
+            }
+            IndexKeyPath::Compound(paths) => {
+                out.open_array();
+                for path in paths {
+                    out.string(path);
+                }
+                out.close_array();
+            }
         }
     }
 }
 
 impl UpgradeStep {
-    /// The host's form: `{ createStore: { name, keyPath, autoIncrement } }`, `{ createIndex:
-    /// { store, name, keyPath, unique, multiEntry } }` or `{ deleteIndex: { store, name } }`.
-    pub fn to_json(&self) -> Value {
-        match self {
-            UpgradeStep::CreateStore { name, key_path, auto_increment } => serde_json::json!({ "createStore": {
-                "name": name, "keyPath": key_path.as_ref().map(IndexKeyPath::to_json), "autoIncrement": auto_increment,
-            }}),
-            UpgradeStep::CreateIndex { store, index } => serde_json::json!({ "createIndex": {
-                "store": store, "name": index.name, "keyPath": index.key_path.to_json(), "unique": index.unique,
-                "multiEntry": index.multi_entry,
-            }}),
-            UpgradeStep::DeleteIndex { store, name } => {
-                serde_json::json!({ "deleteIndex": { "store": store, "name": name } })
+    /// The host's form of a plan: `{ steps: [...] }`, each step `{ createStore: { name, keyPath,
+    /// autoIncrement } }`, `{ createIndex: { store, name, keyPath, unique, multiEntry } }` or
+    /// `{ deleteIndex: { store, name } }` (keys written in alphabetical order).
+    pub fn encode_plan(steps: &[UpgradeStep]) -> String {
+        let mut out = JsonText::new();
+        out.open_object().key("steps").open_array();
+        for step in steps {
+            out.open_object();
+            match step {
+                UpgradeStep::CreateStore { name, key_path, auto_increment } => {
+                    out.key("createStore").open_object().key("autoIncrement").boolean(*auto_increment).key("keyPath");
+                    match key_path {
+                        Some(path) => path.write_json(&mut out),
+                        None => {
+                            out.null();
+                        }
+                    }
+                    out.key("name").string(name);
+                }
+                UpgradeStep::CreateIndex { store, index } => {
+                    out.key("createIndex").open_object().key("keyPath");
+                    index.key_path.write_json(&mut out);
+                    out.key("multiEntry").boolean(index.multi_entry).key("name").string(&index.name);
+                    out.key("store").string(store).key("unique").boolean(index.unique);
+                }
+                UpgradeStep::DeleteIndex { store, name } => {
+                    out.key("deleteIndex").open_object().key("name").string(name).key("store").string(store);
+                }
             }
+            out.close_object().close_object();
         }
+        out.close_array().close_object();
+        out.finish()
     }
 }
 
@@ -481,13 +515,46 @@ mod tests {
         let shapes = StoreShape::list_from_json(&described.to_string()).unwrap();
         assert_eq!(plan_upgrade(&shapes, &s).unwrap(), vec![], "what exists is what the schema needs");
         let steps = plan_upgrade(&[], &s).unwrap();
-        let encoded: Vec<Value> = steps.iter().map(UpgradeStep::to_json).collect();
+        let plan: Value = serde_json::from_str(&UpgradeStep::encode_plan(&steps)).unwrap();
+        let encoded = plan["steps"].as_array().unwrap();
         assert!(encoded.contains(
             &serde_json::json!({"createStore": {"name": OUTBOX_STORE, "keyPath": null, "autoIncrement": true}})
         ));
         assert!(encoded.contains(&serde_json::json!({"createIndex": {"store": OUTBOX_STORE, "name": "by_doc",
             "keyPath": ["collection", "key"], "unique": false, "multiEntry": false}})));
         assert!(StoreShape::list_from_json("[{\"keyPath\": 3}]").is_err());
+    }
+
+    /// The plan's text is what `json!` and serde_json wrote before `JsonText`.
+    #[test]
+    fn plans_encode_as_serde_json_wrote_them() {
+        let index =
+            |name: &str, key_path, unique| IndexSchema { name: name.into(), key_path, unique, multi_entry: !unique };
+        let steps = vec![
+            UpgradeStep::CreateStore {
+                name: "todos".into(),
+                key_path: Some(IndexKeyPath::Single("id".into())),
+                auto_increment: false,
+            },
+            UpgradeStep::CreateStore { name: "o".into(), key_path: None, auto_increment: true },
+            UpgradeStep::CreateIndex {
+                store: "o".into(),
+                index: index("by_doc", IndexKeyPath::Compound(vec!["collection".into(), "key".into()]), false),
+            },
+            UpgradeStep::CreateIndex {
+                store: "todos".into(),
+                index: index("by_t", IndexKeyPath::Single("t".into()), true),
+            },
+            UpgradeStep::DeleteIndex { store: "todos".into(), name: "old".into() },
+        ];
+        let expected = serde_json::json!({"steps": [
+            {"createStore": {"name": "todos", "keyPath": "id", "autoIncrement": false}},
+            {"createStore": {"name": "o", "keyPath": null, "autoIncrement": true}},
+            {"createIndex": {"store": "o", "name": "by_doc", "keyPath": ["collection", "key"], "unique": false, "multiEntry": true}},
+            {"createIndex": {"store": "todos", "name": "by_t", "keyPath": "t", "unique": true, "multiEntry": false}},
+            {"deleteIndex": {"store": "todos", "name": "old"}},
+        ]});
+        assert_eq!(UpgradeStep::encode_plan(&steps), expected.to_string());
     }
 
     #[test]

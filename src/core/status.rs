@@ -1,18 +1,23 @@
 //! What the push engine tells the application: its status (`db.onStatus`), counters
 //! (`db.stats().sync`) and events (`onSyncStart`, `onSyncEnd`, `onDeadLetter`), serialized once per
 //! change so each crosses to JavaScript as one JSON text.
+//!
+//! The texts are written by hand (`json_text.rs`), fields in declaration order; the tests derive
+//! serde's `Serialize` and check the hand-written text against it byte for byte.
 
+#[cfg(test)]
 use serde::Serialize;
 
 use serde_json::Value;
 
 use super::conflict::{Outcome, Strategy};
 use super::document::Key;
+use super::json_text::JsonText;
 use super::op::{DeadLetter, LastError};
 
 /// The engine's state, as `status.state`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(test, derive(Serialize), serde(rename_all = "lowercase"))]
 pub enum SyncState {
     /// Nothing to send, or waiting for the next trigger.
     Idle,
@@ -29,8 +34,8 @@ pub enum SyncState {
 }
 
 /// `db.onStatus` payload.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(test, derive(Serialize), serde(rename_all = "camelCase"))]
 pub struct SyncStatus {
     pub state: SyncState,
     pub online: bool,
@@ -64,8 +69,8 @@ impl Default for SyncStatus {
 }
 
 /// `db.stats().sync`: counters since the database was opened.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[cfg_attr(test, derive(Serialize), serde(rename_all = "camelCase"))]
 pub struct PushStats {
     /// Push requests sent.
     pub requests: u64,
@@ -84,8 +89,8 @@ pub struct PushStats {
 }
 
 /// How a sync run ended, as `onSyncEnd` receives it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(test, derive(Serialize), serde(rename_all = "camelCase"))]
 pub struct SyncEnd {
     /// True when the run ended with nothing left to send (held conflicts aside).
     pub ok: bool,
@@ -96,8 +101,8 @@ pub struct SyncEnd {
 }
 
 /// Where a conflict was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(test, derive(Serialize), serde(rename_all = "lowercase"))]
 pub enum ConflictSource {
     /// Applying a pulled change to a document with queued local ops.
     Pull,
@@ -106,8 +111,8 @@ pub enum ConflictSource {
 }
 
 /// How a conflict ended, as `onConflict` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(test, derive(Serialize), serde(rename_all = "lowercase"))]
 pub enum ConflictOutcome {
     Local,
     Remote,
@@ -128,8 +133,8 @@ impl From<Outcome> for ConflictOutcome {
 }
 
 /// One conflict and how it ended, as `onConflict` receives it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(test, derive(Serialize), serde(rename_all = "camelCase"))]
 pub struct ConflictReport {
     pub collection: String,
     pub key: Key,
@@ -147,6 +152,71 @@ pub struct ConflictReport {
     pub error: Option<String>,
 }
 
+impl SyncState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncState::Idle => "idle",
+            SyncState::Syncing => "syncing",
+            SyncState::Offline => "offline",
+            SyncState::Error => "error",
+            SyncState::Auth => "auth",
+            SyncState::Paused => "paused",
+        }
+    }
+}
+
+impl SyncStatus {
+    pub fn to_json(&self) -> String {
+        let mut out = JsonText::new();
+        out.open_object().key("state").string(self.state.as_str()).key("online").boolean(self.online);
+        out.key("pending").uint(self.pending).key("inFlight").uint(self.in_flight);
+        out.key("deadLetters").uint(self.dead_letters).key("conflicts").uint(self.conflicts);
+        out.key("lastSyncAt").opt_float(self.last_sync_at).key("lastError");
+        write_error(&mut out, self.last_error.as_ref());
+        out.key("nextRetryAt").opt_float(self.next_retry_at).close_object();
+        out.finish()
+    }
+}
+
+impl PushStats {
+    pub fn to_json(&self) -> String {
+        let mut out = JsonText::new();
+        out.open_object().key("requests").uint(self.requests).key("pushed").uint(self.pushed);
+        out.key("acked").uint(self.acked).key("duplicates").uint(self.duplicates).key("retries").uint(self.retries);
+        out.key("deadLettered").uint(self.dead_lettered).key("conflicts").uint(self.conflicts);
+        out.key("bytesSent").uint(self.bytes_sent).key("lastLatencyMs").opt_float(self.last_latency_ms);
+        out.close_object();
+        out.finish()
+    }
+}
+
+fn write_error(out: &mut JsonText, error: Option<&LastError>) {
+    match error {
+        Some(error) => out.value(&error.to_json()),
+        None => out.null(),
+    };
+}
+
+impl ConflictSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            ConflictSource::Pull => "pull",
+            ConflictSource::Push => "push",
+        }
+    }
+}
+
+impl ConflictOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            ConflictOutcome::Local => "local",
+            ConflictOutcome::Remote => "remote",
+            ConflictOutcome::Merged => "merged",
+            ConflictOutcome::Unresolved => "unresolved",
+        }
+    }
+}
+
 /// Everything the engine reports, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SyncEvent {
@@ -160,14 +230,35 @@ pub enum SyncEvent {
 impl SyncEvent {
     /// The event's name and its payload as JSON, for the JavaScript side.
     pub fn to_json(&self) -> (&'static str, String) {
-        let payload = match self {
-            SyncEvent::Status(status) => serde_json::to_string(status),
-            SyncEvent::Start => Ok("null".to_owned()),
-            SyncEvent::End(end) => serde_json::to_string(end),
-            SyncEvent::DeadLettered(letters) => serde_json::to_string(letters),
-            SyncEvent::Conflict(report) => serde_json::to_string(report),
-        };
-        (self.name(), payload.unwrap_or_else(|_| "null".to_owned()))
+        let mut out = JsonText::new();
+        match self {
+            SyncEvent::Status(status) => return (self.name(), status.to_json()),
+            SyncEvent::Start => {
+                out.null();
+            }
+            SyncEvent::End(end) => {
+                out.open_object().key("ok").boolean(end.ok).key("acked").uint(end.acked);
+                out.key("pending").uint(end.pending).key("error");
+                write_error(&mut out, end.error.as_ref());
+                out.close_object();
+            }
+            SyncEvent::DeadLettered(letters) => {
+                out.open_array();
+                for letter in letters {
+                    out.value(&letter.to_json());
+                }
+                out.close_array();
+            }
+            SyncEvent::Conflict(report) => {
+                out.open_object().key("collection").string(&report.collection).key("key").value(&report.key.to_json());
+                out.key("source").string(report.source.as_str()).key("strategy").string(report.strategy.as_str());
+                out.key("outcome").string(report.outcome.as_str()).key("local").opt_value(report.local.as_ref());
+                out.key("remote").opt_value(report.remote.as_ref()).key("base").opt_value(report.base.as_ref());
+                out.key("value").opt_value(report.value.as_ref()).key("remoteVersion").uint(report.remote_version);
+                out.key("error").opt_string(report.error.as_deref()).close_object();
+            }
+        }
+        (self.name(), out.finish())
     }
 
     pub fn name(&self) -> &'static str {
@@ -206,5 +297,64 @@ mod tests {
         let value: Value = serde_json::from_str(&end.to_json().1).unwrap();
         assert_eq!(value["error"], json!({"code": "HTTP", "message": "x", "status": 503}));
         assert_eq!(SyncEvent::Start.to_json(), ("start", "null".to_owned()));
+    }
+
+    /// The hand-written texts are what serde_json wrote from the derived `Serialize` before.
+    #[test]
+    fn texts_match_serde_byte_for_byte() {
+        let error = LastError::from_server("WHO_KNOWS", "no \"way\"", Some(418), false);
+        let statuses = [
+            SyncStatus::default(),
+            SyncStatus {
+                state: SyncState::Error,
+                online: false,
+                pending: 7,
+                in_flight: 2,
+                dead_letters: 1,
+                conflicts: 3,
+                last_sync_at: Some(1_700_000_000_123.0),
+                last_error: Some(error.clone()),
+                next_retry_at: Some(1.5),
+            },
+        ];
+        for status in statuses {
+            assert_eq!(SyncEvent::Status(status.clone()).to_json().1, serde_json::to_string(&status).unwrap());
+        }
+        for state in [SyncState::Idle, SyncState::Syncing, SyncState::Offline, SyncState::Auth, SyncState::Paused] {
+            assert_eq!(serde_json::to_string(&state).unwrap(), format!("\"{}\"", state.as_str()));
+        }
+        let stats =
+            PushStats { requests: 4, bytes_sent: 1 << 40, last_latency_ms: Some(12.25), ..PushStats::default() };
+        for stats in [stats, PushStats::default()] {
+            assert_eq!(stats.to_json(), serde_json::to_string(&stats).unwrap());
+        }
+        for end in [
+            SyncEnd { ok: true, acked: 3, pending: 0, error: None },
+            SyncEnd { ok: false, acked: 0, pending: 9, error: Some(error) },
+        ] {
+            assert_eq!(SyncEvent::End(end.clone()).to_json().1, serde_json::to_string(&end).unwrap());
+        }
+        let report = |source, outcome, key, error: Option<&str>| ConflictReport {
+            collection: "todos".into(),
+            key,
+            source,
+            strategy: Strategy::ServerWins,
+            outcome,
+            local: Some(json!({"id": "a", "n": [1, 2.5]})),
+            remote: None,
+            base: Some(json!({"id": "a"})),
+            value: Some(Value::Null),
+            remote_version: 12,
+            error: error.map(str::to_owned),
+        };
+        for report in [
+            report(ConflictSource::Pull, ConflictOutcome::Local, Key::Number(7.0), None),
+            report(ConflictSource::Push, ConflictOutcome::Remote, Key::Number(0.5), Some("x")),
+            report(ConflictSource::Push, ConflictOutcome::Merged, Key::Text("k\n".into()), None),
+            report(ConflictSource::Pull, ConflictOutcome::Unresolved, Key::Text("k".into()), Some("y")),
+        ] {
+            let expected = serde_json::to_string(&report).unwrap();
+            assert_eq!(SyncEvent::Conflict(Box::new(report)).to_json().1, expected);
+        }
     }
 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::document::Key;
 use super::hlc::WriteClock;
+use super::json_text::object;
 use super::op::OutboxEntry;
 use super::read;
 use super::schema::DatabaseSchema;
@@ -59,7 +60,7 @@ impl VersionEntry {
     pub fn to_json(&self) -> Value {
         match &self.base {
             None => self.version.into(),
-            Some(base) => serde_json::json!({ "v": self.version, "b": base }),
+            Some(base) => object(vec![("v", self.version.into()), ("b", base.clone().unwrap_or(Value::Null))]),
         }
     }
 

@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::conflict::Strategy;
 use super::error::CoreError;
 use super::fields::Fields;
+use super::json_text::quoted;
 use super::push_engine::EngineOptions;
 use super::retry::RetryPolicy;
 use super::schema::DatabaseSchema;
@@ -105,7 +106,9 @@ impl ConflictRules {
                 default: Strategy::Lww,
                 per_collection: map
                     .iter()
-                    .map(|(name, value)| Ok((name.clone(), strategy(value, &format!("sync.conflicts[{name:?}]"))?)))
+                    .map(|(name, value)| {
+                        Ok((name.clone(), strategy(value, &format!("sync.conflicts[{}]", quoted(name)))?))
+                    })
                     .collect::<Result<_, String>>()?,
             }),
             Some(value) => {
@@ -158,7 +161,7 @@ impl SyncOptions {
         let fields = Fields::new(value, "sync", FIELDS)?;
         let url = fields.string("url")?.trim_end_matches('/');
         if url.trim().is_empty() || url.chars().any(char::is_whitespace) {
-            return Err(format!("sync.url must be a URL without spaces, got {url:?}"));
+            return Err(format!("sync.url must be a URL without spaces, got {}", quoted(url)));
         }
         let mut retry = RetryPolicy::default();
         if let Some(value) = fields.get("retry") {
@@ -189,7 +192,7 @@ impl SyncOptions {
                 map.iter()
                     .map(|(name, value)| match value.as_str() {
                         Some(text) if !name.is_empty() => Ok((name.clone(), text.to_owned())),
-                        _ => Err(format!("sync.headers[{name:?}] must be a string")),
+                        _ => Err(format!("sync.headers[{}] must be a string", quoted(name))),
                     })
                     .collect::<Result<_, String>>()?
             }
@@ -237,7 +240,7 @@ impl SyncOptions {
         let mut url = format!("{}/pull?limit={}&cursor={}", self.url, self.pull_limit, percent_encode(cursor));
         if !self.collections.is_empty() {
             url.push_str("&collections=");
-            url.push_str(&percent_encode(&self.collections.join(",")));
+            url.push_str(&percent_encode(&self.collection_list()));
         }
         url
     }
@@ -245,7 +248,20 @@ impl SyncOptions {
     /// The meta key of the pull cursor: one per collection filter, since a cursor of one
     /// filter says nothing about the collections another filter left out.
     pub fn cursor_key(&self) -> String {
-        format!("pullCursor:{}", self.collections.join(","))
+        format!("pullCursor:{}", self.collection_list())
+    }
+
+    /// `sync.collections` joined with commas (a loop instead of `join`, whose generic code
+    /// would be the only copy in the WebAssembly).
+    pub fn collection_list(&self) -> String {
+        let mut list = String::new();
+        for (i, name) in self.collections.iter().enumerate() {
+            if i > 0 {
+                list.push(',');
+            }
+            list.push_str(name);
+        }
+        list
     }
 }
 
@@ -256,7 +272,9 @@ fn percent_encode(text: &str) -> String {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b',') {
             out.push(byte as char);
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            out.push('%');
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(byte >> 4)]));
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(byte & 0xf)]));
         }
     }
     out

@@ -10,10 +10,11 @@
 //!
 //! Reads and writes cross to JavaScript as compact JSON arrays, once per round.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::document::Key;
 use super::error::CoreError;
+use super::json_text::JsonText;
 use super::schema::{DEAD_STORE, META_STORE, OUTBOX_STORE, VERSIONS_STORE};
 
 /// The outbox index on `[collection, key]`: the queued ops of one document, without a scan.
@@ -45,14 +46,24 @@ impl Range {
         Range::between(prefix.into(), upper.into())
     }
 
-    fn encode(&self) -> Value {
-        json!([self.lower, self.upper, self.lower_open, self.upper_open])
+    /// `[lower, upper, lowerOpen, upperOpen]`, or null for no range.
+    fn write(range: Option<&Range>, out: &mut JsonText) {
+        match range {
+            Some(r) => out
+                .open_array()
+                .opt_value(r.lower.as_ref())
+                .opt_value(r.upper.as_ref())
+                .boolean(r.lower_open)
+                .boolean(r.upper_open)
+                .close_array(),
+            None => out.null(),
+        };
     }
 }
 
 /// The key of one document in the outbox's `by_doc` index.
 pub fn document_key(collection: &str, key: &Key) -> Value {
-    json!([collection, key.to_json()])
+    Value::Array(vec![Value::from(collection), key.to_json()])
 }
 
 /// One read. Results come back in the order the reads were declared.
@@ -125,16 +136,43 @@ impl Read {
 
     /// The executor's form: `["get", store, key]`, `["all", store, index, range, limit, keys,
     /// reverse]`, `["keys", store, range, limit]` or `["count", store, range]`.
-    pub fn encode(&self) -> Value {
-        let range = |r: &Option<Range>| r.as_ref().map_or(Value::Null, Range::encode);
+    pub fn write(&self, out: &mut JsonText) {
+        out.open_array();
         match self {
-            Read::Get { store, key } => json!(["get", store, key]),
-            Read::All { store, index, range: r, limit, keys, reverse } => {
-                json!(["all", store, index, range(r), limit, keys, reverse])
+            Read::Get { store, key } => {
+                out.string("get").string(store).value(key);
             }
-            Read::Keys { store, range: r, limit } => json!(["keys", store, range(r), limit]),
-            Read::Count { store, range: r } => json!(["count", store, range(r)]),
+            Read::All { store, index, range, limit: n, keys, reverse } => {
+                out.string("all").string(store).opt_string(index.as_deref());
+                Range::write(range.as_ref(), out);
+                out.opt_uint(n.map(u64::from)).boolean(*keys).boolean(*reverse);
+            }
+            Read::Keys { store, range, limit: n } => {
+                out.string("keys").string(store);
+                Range::write(range.as_ref(), out);
+                out.opt_uint(n.map(u64::from));
+            }
+            Read::Count { store, range } => {
+                out.string("count").string(store);
+                Range::write(range.as_ref(), out);
+            }
         }
+        out.close_array();
+    }
+
+    /// A list of reads in the executor's form.
+    pub fn encode_list(reads: &[Read]) -> String {
+        let mut out = JsonText::new();
+        Read::write_list(reads, &mut out);
+        out.finish()
+    }
+
+    pub fn write_list(reads: &[Read], out: &mut JsonText) {
+        out.open_array();
+        for read in reads {
+            read.write(out);
+        }
+        out.close_array();
     }
 }
 
@@ -170,13 +208,26 @@ impl Write {
         Write::Delete { store: store.to_owned(), range: Range::only(key) }
     }
 
-    fn encode(&self) -> Value {
+    /// `["put", store, value, key]`, `["add", store, value]`, `["del", store, range]` or
+    /// `["clear", store]`.
+    fn write(&self, out: &mut JsonText) {
+        out.open_array();
         match self {
-            Write::Put { store, value, key } => json!(["put", store, value, key]),
-            Write::Add { store, value } => json!(["add", store, value]),
-            Write::Delete { store, range } => json!(["del", store, range.encode()]),
-            Write::Clear { store } => json!(["clear", store]),
+            Write::Put { store, value, key } => {
+                out.string("put").string(store).value(value).opt_value(key.as_ref());
+            }
+            Write::Add { store, value } => {
+                out.string("add").string(store).value(value);
+            }
+            Write::Delete { store, range } => {
+                out.string("del").string(store);
+                Range::write(Some(range), out);
+            }
+            Write::Clear { store } => {
+                out.string("clear").string(store);
+            }
         }
+        out.close_array();
     }
 }
 
@@ -191,13 +242,10 @@ pub struct ChangeNote {
 }
 
 impl ChangeNote {
-    fn encode(&self) -> Value {
-        json!({
-            "collection": self.collection,
-            "key": self.key.to_json(),
-            "op": if self.deleted { "delete" } else { "put" },
-            "source": if self.local { "local" } else { "remote" },
-        })
+    fn write(&self, out: &mut JsonText) {
+        out.open_object().key("collection").string(&self.collection).key("key").value(&self.key.to_json());
+        out.key("op").string(if self.deleted { "delete" } else { "put" });
+        out.key("source").string(if self.local { "local" } else { "remote" }).close_object();
     }
 }
 
@@ -222,15 +270,27 @@ impl Round {
     /// The JSON the transaction executor reads: `{ "reads": [...] }`, `{ "writes": [...],
     /// "changes": [...] }` or `{ "abort": reason }`.
     pub fn encode(&self) -> String {
+        let mut out = JsonText::new();
+        out.open_object();
         match self {
-            Round::Read(reads) => json!({ "reads": reads.iter().map(Read::encode).collect::<Vec<_>>() }),
-            Round::Commit(commit) => json!({
-                "writes": commit.writes.iter().map(Write::encode).collect::<Vec<_>>(),
-                "changes": commit.changes.iter().map(ChangeNote::encode).collect::<Vec<_>>(),
-            }),
-            Round::Abort(error) => json!({ "abort": error.to_string() }),
+            Round::Read(reads) => Read::write_list(reads, out.key("reads")),
+            Round::Commit(commit) => {
+                out.key("changes").open_array();
+                for change in &commit.changes {
+                    change.write(&mut out);
+                }
+                out.close_array().key("writes").open_array();
+                for write in &commit.writes {
+                    write.write(&mut out);
+                }
+                out.close_array();
+            }
+            Round::Abort(error) => {
+                out.key("abort").string(&error.to_string());
+            }
         }
-        .to_string()
+        out.close_object();
+        out.finish()
     }
 }
 
@@ -337,8 +397,13 @@ impl Scope {
         self
     }
 
-    pub fn encode(&self) -> Value {
-        json!({ "stores": self.stores, "write": self.write })
+    /// `{ "stores": [...], "write": bool }`.
+    pub fn write_json(&self, out: &mut JsonText) {
+        out.open_object().key("stores").open_array();
+        for store in &self.stores {
+            out.string(store);
+        }
+        out.close_array().key("write").boolean(self.write).close_object();
     }
 }
 
@@ -366,6 +431,7 @@ pub fn pairs(result: &Value) -> Result<Vec<(&Value, &Value)>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn rounds_encode_as_the_executor_reads_them() {
@@ -376,7 +442,9 @@ mod tests {
             Read::Keys { store: "v".into(), range: Some(Range::prefix("t")), limit: Some(8) },
             Read::count("__wharf_dead"),
         ]);
-        let value: Value = serde_json::from_str(&reads.encode()).unwrap();
+        let text = reads.encode();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(text, json!({"reads": value["reads"]}).to_string(), "as serde_json wrote it");
         assert_eq!(value["reads"][0], json!(["get", "__wharf_meta", "clientId"]));
         assert_eq!(value["reads"][1], json!(["all", "__wharf_outbox", null, null, 16, true, false]));
         assert_eq!(
@@ -398,7 +466,16 @@ mod tests {
                 local: true,
             }],
         });
-        let value: Value = serde_json::from_str(&commit.encode()).unwrap();
+        let text = commit.encode();
+        // Byte for byte what `json!` and serde_json wrote (keys sorted: changes before writes).
+        assert_eq!(
+            text,
+            json!({"writes": [["put", "todos", {"id": "a"}, null], ["add", "o", {}], ["del", "o", [1, 5, false, false]],
+                              ["clear", "d"]],
+                   "changes": [{"collection": "todos", "key": "a", "op": "put", "source": "local"}]})
+            .to_string()
+        );
+        let value: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(value["writes"][0], json!(["put", "todos", {"id": "a"}, null]));
         assert_eq!(value["writes"][2], json!(["del", "o", [1, 5, false, false]]));
         assert_eq!(value["changes"][0], json!({"collection": "todos", "key": "a", "op": "put", "source": "local"}));

@@ -11,6 +11,7 @@ use wasm_bindgen::prelude::*;
 
 use super::changes::ChangeHub;
 use super::error::{message_of, PlatformError};
+use super::hooks::{hook, number, text};
 use super::host::Host;
 use crate::core::schema::{plan_upgrade, DatabaseSchema, StoreShape, UpgradeStep};
 
@@ -24,7 +25,7 @@ extern "C" {
     /// Places local writes (`[store, key, record, id, op, hlc]` each); resolves once committed.
     #[wasm_bindgen(method)]
     pub fn place(this: &Connection, writes: &Array, now: f64, isolated: bool) -> Promise;
-    /// Reads in one read-only transaction; `reads` is the core's JSON (`tx::Read::encode`).
+    /// Reads in one read-only transaction; `reads` is the core's JSON (`tx::Read::encode_list`).
     #[wasm_bindgen(method)]
     pub fn read(this: &Connection, stores: &Array, reads: &str, shape: &str) -> Promise;
     /// A function that runs `read(stores, reads, shape)` each time it is called.
@@ -62,52 +63,57 @@ fn set(target: &Object, name: &str, value: &JsValue) {
 fn plan(schema: &DatabaseSchema, shapes: &str) -> Result<String, JsValue> {
     let shapes = StoreShape::list_from_json(shapes).map_err(|e| PlatformError::from(e).to_js())?;
     let steps = plan_upgrade(&shapes, schema).map_err(|e| PlatformError::from(e).to_js())?;
-    let steps: Vec<serde_json::Value> = steps.iter().map(UpgradeStep::to_json).collect();
-    Ok(serde_json::json!({ "steps": steps }).to_string())
+    Ok(UpgradeStep::encode_plan(&steps))
 }
 
 /// Opens (creating or upgrading) the database `schema` describes: the promise of the connection.
 pub fn open(schema: Rc<DatabaseSchema>, hub: &ChangeHub, host: HostSlot) -> Promise {
     let hooks = Object::new();
-    let planner = Closure::<dyn FnMut(String) -> Result<String, JsValue>>::new({
+    let planner = hook({
         let schema = Rc::clone(&schema);
-        move |shapes: String| plan(&schema, &shapes)
+        move |shapes, _, _, _, _| plan(&schema, &text(&shapes)).map(JsValue::from)
     });
-    let error = Closure::<dyn FnMut(JsValue, JsValue) -> JsValue>::new(|name: JsValue, message: JsValue| {
+    let error = hook(|name, message, _, _, _| {
         let name = name.as_string().unwrap_or_else(|| "Error".to_owned());
-        PlatformError::storage(&name, &message.as_string().unwrap_or_else(|| message_of(&message))).to_js()
+        Ok(PlatformError::storage(&name, &message.as_string().unwrap_or_else(|| message_of(&message))).to_js())
     });
-    let committed = Closure::<dyn FnMut(f64)>::new({
+    let committed = hook({
         let host = Rc::clone(&host);
-        move |writes: f64| {
+        move |writes, _, _, _, _| {
             let host = host.borrow().upgrade();
             if let Some(host) = host {
-                host.local_writes_committed(writes as u32);
+                host.local_writes_committed(number(&writes) as u32);
             }
+            Ok(JsValue::UNDEFINED)
         }
     });
-    let decide = Closure::<dyn FnMut(u32, String) -> String>::new({
+    let decide = hook({
         let host = Rc::clone(&host);
-        move |ticket: u32, results: String| {
+        move |ticket, results, _, _, _| {
             let host = host.borrow().upgrade();
-            host.map_or_else(|| r#"{"abort":"the database was closed"}"#.to_owned(), |h| h.decide(ticket, &results))
+            let round = host.map_or_else(
+                || r#"{"abort":"the database was closed"}"#.to_owned(),
+                |h| h.decide(number(&ticket) as u32, &text(&results)),
+            );
+            Ok(JsValue::from(round))
         }
     });
-    let ended = Closure::<dyn FnMut(u32, Option<String>, Option<String>)>::new({
+    let ended = hook({
         let host = Rc::clone(&host);
-        move |ticket: u32, name: Option<String>, message: Option<String>| {
+        move |ticket, name, message, _, _| {
             let host = host.borrow().upgrade();
             if let Some(host) = host {
-                host.ended(ticket, name, message.unwrap_or_default());
+                host.ended(number(&ticket) as u32, name.as_string(), text(&message));
             }
+            Ok(JsValue::UNDEFINED)
         }
     });
     // JavaScript owns the hooks: a transaction may outlive every Rust handle to the database.
-    set(&hooks, "plan", &planner.into_js_value());
-    set(&hooks, "error", &error.into_js_value());
-    set(&hooks, "committed", &committed.into_js_value());
-    set(&hooks, "decide", &decide.into_js_value());
-    set(&hooks, "ended", &ended.into_js_value());
+    set(&hooks, "plan", &planner);
+    set(&hooks, "error", &error);
+    set(&hooks, "committed", &committed);
+    set(&hooks, "decide", &decide);
+    set(&hooks, "ended", &ended);
     set(&hooks, "hub", hub);
     set(&hooks, "persist", &JsValue::from_bool(schema.persist));
     let scope: Array = schema.write_scope().into_iter().map(JsValue::from).collect();

@@ -10,6 +10,7 @@ use std::rc::{Rc, Weak};
 use js_sys::{Array, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
+use super::hooks::{hook, text};
 use super::host::Host;
 use crate::core::sync_options::SyncOptions;
 
@@ -48,7 +49,7 @@ fn group_name(database: &str, options: &SyncOptions) -> String {
         (true, false) => "push",
         _ => "pull",
     };
-    format!("{database}|{direction}|{}|{}", options.url, options.collections.join(","))
+    format!("{database}|{direction}|{}|{}", options.url, options.collection_list())
 }
 
 /// The coordinator of one open database; stops it on drop.
@@ -70,13 +71,15 @@ impl Coordination {
         };
         let role = {
             let weak = weak.clone();
-            Closure::<dyn FnMut(bool)>::new(move |_leading: bool| {
+            hook(move |_leading, _, _, _, _| {
                 with_host(&weak, Host::role_changed);
+                Ok(JsValue::UNDEFINED)
             })
         };
         let events = {
             let weak = weak.clone();
-            Closure::<dyn FnMut(Array)>::new(move |pairs: Array| {
+            hook(move |pairs, _, _, _, _| {
+                let pairs: Array = pairs.unchecked_into();
                 with_host(&weak, |host| {
                     for pair in pairs.iter() {
                         let pair = Array::from(&pair);
@@ -85,36 +88,37 @@ impl Coordination {
                         }
                     }
                 });
+                Ok(JsValue::UNDEFINED)
             })
         };
         let serve = {
             let weak = weak.clone();
-            Closure::<dyn FnMut(String) -> Promise>::new(move |kind: String| {
-                with_host(&weak, |host| host.serve(kind == "pull", true)).unwrap_or_else(|| {
+            hook(move |kind, _, _, _, _| {
+                let promise = with_host(&weak, |host| host.serve(text(&kind) == "pull", true)).unwrap_or_else(|| {
                     Promise::reject(&super::error::wharf_error(
                         crate::core::ErrorCode::Closed,
                         "the database was closed",
                     ))
-                })
+                });
+                Ok(promise.into())
             })
         };
         let kick = {
             let weak = weak.clone();
-            Closure::<dyn FnMut()>::new(move || {
+            hook(move |_, _, _, _, _| {
                 with_host(&weak, |host| host.step(crate::core::host::Event::LocalWrite));
+                Ok(JsValue::UNDEFINED)
             })
         };
         let db = {
             let weak = weak.clone();
-            Closure::<dyn FnMut() -> JsValue>::new(move || {
-                with_host(&weak, |host| host.conn.db()).unwrap_or(JsValue::NULL)
-            })
+            hook(move |_, _, _, _, _| Ok(with_host(&weak, |host| host.conn.db()).unwrap_or(JsValue::NULL)))
         };
-        set("role", role.into_js_value());
-        set("events", events.into_js_value());
-        set("serve", serve.into_js_value());
-        set("kick", kick.into_js_value());
-        set("db", db.into_js_value());
+        set("role", role);
+        set("events", events);
+        set("serve", serve);
+        set("kick", kick);
+        set("db", db);
         let name = group_name(&host.schema().name, options);
         let coordinator =
             Coordinator::new(&name, options.coordination.as_str(), context_id, options.leader_timeout_ms, &hooks);

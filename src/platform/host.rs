@@ -9,17 +9,18 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Map, Promise};
-use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 
 use super::changes::ChangeHub;
 use super::connection::{Connection, HostSlot};
 use super::coordination::{Coordination, Coordinator};
 use super::error::{wharf_error, PlatformError};
+use super::hooks::{self, hook, number};
 use super::live::LiveChannel;
 use crate::core::error::storage_failure;
 use crate::core::hlc::WriteClock;
 use crate::core::host::{Action, Event, Output};
+use crate::core::json_text::JsonText;
 use crate::core::machine::SyncConfig;
 use crate::core::push_engine::HttpReply;
 use crate::core::replica::{Replica, Request};
@@ -141,17 +142,24 @@ impl Host {
                 paused: Cell::new(false),
             });
         }
-        let report = Closure::<dyn FnMut(String, u32, f64, Option<String>, Option<String>)>::new({
+        let report = hook({
             let slot = Rc::clone(&slot);
-            move |kind: String, ticket: u32, number: f64, text: Option<String>, extra: Option<String>| {
+            move |kind, ticket, n, text, extra| {
                 let host = slot.borrow().upgrade();
                 if let Some(host) = host {
-                    host.report(&kind, ticket, number, text, extra);
+                    host.report(
+                        &hooks::text(&kind),
+                        number(&ticket) as u32,
+                        number(&n),
+                        text.as_string(),
+                        extra.as_string(),
+                    );
                 }
+                Ok(JsValue::UNDEFINED)
             }
         });
         let get_token = side.as_ref().and_then(|s| s.get_token.clone()).map_or(JsValue::UNDEFINED, JsValue::from);
-        let io = Io::new(report.into_js_value().unchecked_ref(), &get_token, &resolvers);
+        let io = Io::new(report.unchecked_ref(), &get_token, &resolvers);
         io.set_conn(&conn);
         let host = Rc::new(Host {
             replica: RefCell::new(replica),
@@ -221,36 +229,19 @@ impl Host {
         }
     }
 
-    /// Performs a step's actions: most in one call into `io.js`, the rest here.
+    /// Performs a step's actions: most in one call into `io.js` (`Action::write_json`), the
+    /// rest here.
     fn perform(&self, output: Output) {
-        let mut encoded = Vec::new();
+        let mut out = JsonText::new();
         let mut here = Vec::new();
+        out.open_array();
         for action in output.actions {
-            match action {
-                Action::Tx { ticket, scope, reads } => encoded.push(json!({
-                    "t": "tx", "ticket": ticket, "scope": scope.encode(),
-                    "reads": reads.iter().map(|r| r.encode()).collect::<Vec<_>>(),
-                })),
-                Action::Http { ticket, request, timeout_ms } => encoded.push(json!({
-                    "t": "http", "ticket": ticket, "method": request.method, "url": request.url,
-                    "headers": request.headers, "body": request.body, "timeout": timeout_ms,
-                })),
-                Action::Token { ticket } => encoded.push(json!({ "t": "token", "ticket": ticket })),
-                Action::Resolver { ticket, collection, context, timeout_ms } => encoded.push(json!({
-                    "t": "resolver", "ticket": ticket, "collection": collection, "context": context, "timeout": timeout_ms,
-                })),
-                Action::Emit(event) => {
-                    let (kind, json) = event.to_json();
-                    encoded.push(json!({ "t": "emit", "kind": kind, "json": json }));
-                }
-                Action::Settle { waiter, outcome } => encoded.push(match outcome {
-                    Ok(value) => json!({ "t": "settle", "waiter": waiter, "ok": true, "value": value }),
-                    Err(f) => json!({ "t": "settle", "waiter": waiter, "ok": false, "code": f.code.as_str(), "message": f.message }),
-                }),
-                other => here.push(other),
+            if !action.write_json(&mut out) {
+                here.push(action);
             }
         }
-        self.io.perform(&Value::Array(encoded).to_string(), output.wake_at);
+        out.close_array();
+        self.io.perform(&out.finish(), output.wake_at);
         for action in here {
             match action {
                 Action::Forward { waiter, pull } => {
@@ -388,14 +379,13 @@ impl Host {
             }
         }
         let replica = self.replica.borrow();
-        let status = replica.sync()?.status();
-        serde_json::to_string(status).ok()
+        Some(replica.sync()?.status().to_json())
     }
 
     /// `db.stats().sync` as JSON.
     pub fn stats_json(&self) -> Option<String> {
         let replica = self.replica.borrow();
-        serde_json::to_string(&replica.sync()?.stats()).ok()
+        Some(replica.sync()?.stats().to_json())
     }
 
     /// `"leader"` or `"follower"` (`None` without sync).

@@ -5,6 +5,7 @@
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
+use super::hooks::hook;
 use super::host::Host;
 
 #[wasm_bindgen(module = "/src/platform/js/live.js")]
@@ -24,14 +25,15 @@ pub struct LiveChannel {
 impl LiveChannel {
     pub fn start(url: &str, get_token: Option<&Function>, host: &Host) -> LiveChannel {
         let slot = host.slot();
-        let on_poke = Closure::<dyn FnMut(String)>::new(move |_cursor: String| {
+        let on_poke = hook(move |_cursor, _, _, _, _| {
             let host = slot.borrow().upgrade();
             if let Some(host) = host {
                 host.step(crate::core::host::Event::Poke);
             }
+            Ok(JsValue::UNDEFINED)
         });
         let token = get_token.map_or(JsValue::UNDEFINED, |f| f.clone().into());
-        let stop = start_live(url, &token, on_poke.into_js_value().unchecked_ref(), LIVE_SILENCE_MS);
+        let stop = start_live(url, &token, on_poke.unchecked_ref(), LIVE_SILENCE_MS);
         LiveChannel { stop }
     }
 }

@@ -12,6 +12,7 @@ pub mod connection;
 pub mod coordination;
 pub mod error;
 pub mod faults;
+pub mod hooks;
 pub mod host;
 pub mod live;
 

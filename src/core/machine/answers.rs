@@ -2,8 +2,6 @@
 //! response, a token, a resolver's answer) to what is in flight, and turning what activities
 //! need into actions. A child of `machine.rs`, split off to keep each file readable.
 
-use serde_json::json;
-
 use super::{earliest, held_remotes, Io};
 use super::{
     reporter, AfterPull, Flow, Outstanding, Phase, SyncMachine, MAX_PAGES_PER_PULL, PAGES_PER_PULL_WHILE_BACKING_OFF,
@@ -11,6 +9,7 @@ use super::{
 use crate::core::activity::{Env, HttpRequest, Input, Need, Progress, SyncTx};
 use crate::core::error::ErrorCode;
 use crate::core::host::{Action, Failure};
+use crate::core::json_text::JsonText;
 use crate::core::push::Batch;
 use crate::core::push_engine::{HttpReply, PushEngine, Turn};
 use crate::core::push_tx::SettleBatch;
@@ -223,8 +222,10 @@ impl SyncMachine {
             // then `auth`.
             Err(reason) => {
                 self.outstanding = None;
-                let body = json!({"protocol": 1, "code": "TOKEN", "message": format!("getToken failed: {reason}")})
-                    .to_string();
+                let mut body = JsonText::new();
+                body.open_object().key("code").string("TOKEN").key("message");
+                body.string(&format!("getToken failed: {reason}")).key("protocol").uint(1).close_object();
+                let body = body.finish();
                 self.resume(Input::Http(HttpReply::Response { status: 401, retry_after: None, body }), io);
             }
         }
