@@ -309,6 +309,19 @@ pub fn validate_patch(json: &str, key_path: &KeyPath, target: &Key) -> Result<()
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn numbers_come_back_exactly_as_javascript_wrote_them() {
+        // JSON.stringify writes the shortest text that reads back to the same double; the core
+        // must read every such text to that double, or a stored or pushed value drifts.
+        for text in ["0.9941414234726625", "0.1", "5e-324", "1.7976931348623157e+308", "123456789.12345678"] {
+            let doc = parse_json(&format!("{{\"n\":{text}}}"), "the document").unwrap();
+            let expected: f64 = text.parse().unwrap();
+            assert_eq!(doc["n"].as_f64(), Some(expected), "{text}");
+            let mut out = crate::core::json_text::JsonText::new();
+            out.value(&doc);
+            assert_eq!(out.finish(), format!("{{\"n\":{text}}}"));
+        }
+    }
 
     #[test]
     fn numbers_print_as_javascript_prints_them() {

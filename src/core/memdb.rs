@@ -1,5 +1,5 @@
 //! An in-memory IndexedDB for the native tests and the simulation: the same stores, keys,
-//! indexes, reads and writes as the browser's executor (`platform/js/transact.js`), and the same
+//! indexes, reads and writes as the browser's executor (`platform/js/idb.js`), and the same
 //! transaction semantics: a transaction sees its own earlier writes only after it commits, and
 //! commits all of its writes or none. It also checks that a step only touches the stores its
 //! scope names (IndexedDB would throw).

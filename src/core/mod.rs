@@ -4,7 +4,7 @@
 //!
 //! Everything here compiles and is tested on the host with plain `cargo test`; the browser
 //! driver in `platform` and the JavaScript boundary in `api` build on it, and the simulation in
-//! `server/tests/simulation.rs` runs it against the reference server.
+//! `server/tests/simulation/` runs it against the reference server.
 //!
 //! Layers, lowest first: the model (`document`, `op`, `schema`, `query`, `hlc`, `id`, `error`),
 //! the protocol (`protocol`, `wire`), the rules (`coalesce`, `push`, `retry`, `conflict`), the

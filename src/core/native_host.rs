@@ -1,6 +1,6 @@
 //! A native host for the replica, for the native tests and the simulation: it runs the
 //! replica's transactions on `MemDb` and the local write path (a record and its outbox entry in
-//! one transaction, as `platform/js/place_write.js` does), and hands back what needs the outside
+//! one transaction, as `platform/js/idb.js` places it), and hands back what needs the outside
 //! world (requests, `getToken`, the resolver) for the test to answer however it likes.
 
 use std::collections::{BTreeMap, VecDeque};

@@ -262,7 +262,7 @@ pub struct OutboxEntry {
     /// The id may already have reached the server under this payload: an unedited dead letter
     /// queued again keeps its id (so the server's ledger keeps deduplicating it) but starts with
     /// a clean schedule. Such an entry is never rewritten by coalescing nor absorbs later ops,
-    /// and until the server answers it, it takes no part in conflicts (`replica_rules.rs`).
+    /// and until the server answers it, it takes no part in conflicts (`conflict_tx.rs`).
     pub resent: bool,
 }
 

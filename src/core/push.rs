@@ -3,7 +3,7 @@
 //! earlier entry on the same document), the request body, and what each answer means for every
 //! entry: acknowledged, rescheduled, held by a conflict, or moved to the dead letters.
 //!
-//! The engine (`engine.rs`) strings these together; keeping them pure lets the rules be tested
+//! The engine (`push_engine.rs`) strings these together; keeping them pure lets the rules be tested
 //! one by one and lets the property tests check the whole loop against a model server.
 
 use super::error::SyncErrorCode;

@@ -2,7 +2,7 @@
 //! in-memory IndexedDB), a model of the reference server (exactly once per op id, permanent
 //! rejections remembered, the real staleness rule and patch semantics, pull by cursor), a script
 //! of faults for the next requests, a clock the tests move, and the application's `getToken` and
-//! conflict resolver. The simulation in `server/tests/simulation.rs` runs the same clients
+//! conflict resolver. The simulation in `server/tests/simulation/` runs the same clients
 //! against the real server's code instead of this model.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};

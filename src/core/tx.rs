@@ -5,7 +5,7 @@
 //! performs the declared reads, hands the results to the step, performs the next reads it asks
 //! for or the writes it settles on, and reports the commit. No local write can slip between a
 //! step's reads and its writes, and the step itself never sees storage, a clock or a promise:
-//! the browser runs it on IndexedDB (`platform/js/transact.js`), the native tests and the
+//! the browser runs it on IndexedDB (`platform/js/idb.js`), the native tests and the
 //! simulation on an in-memory database (`memdb.rs`).
 //!
 //! Reads and writes cross to JavaScript as compact JSON arrays, once per round.
@@ -294,7 +294,7 @@ impl Round {
     }
 }
 
-/// Reading the executor's JSON back: what `platform/js/transact.js` does with an encoded round,
+/// Reading the executor's JSON back: what `platform/js/idb.js` does with an encoded round,
 /// for the in-memory host, so the native tests exercise the encoding too.
 #[cfg(any(test, feature = "memdb"))]
 mod decode {

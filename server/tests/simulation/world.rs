@@ -213,14 +213,14 @@ impl World {
         std::mem::swap(&mut host.db, &mut d.db);
         let mut reports = Vec::new();
         for event in host.events.drain(..) {
-            if let SyncEvent::Conflict(report) = event {
+            if let SyncEvent::Conflict(report) = &event {
                 d.conflicts.insert((report.collection.clone(), report.key.to_json().to_string()));
-                reports.push(report);
+                reports.push(event.to_json().1);
             }
         }
         host.forwarded.clear(); // `sync()` callers of a tab that lost the role: not tracked here
         for report in reports {
-            self.note(|| format!("conflict at {device}/{tab}: {}", serde_json::to_string(&report).unwrap_or_default()));
+            self.note(|| format!("conflict at {device}/{tab}: {report}"));
         }
         for need in outside {
             self.outside(device, tab, life, need);
