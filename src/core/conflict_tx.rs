@@ -164,7 +164,8 @@ impl TxStep for CommitResolution {
             self.outcome = Some(Stored::Stale);
             return Round::Commit(Commit::default());
         }
-        if VersionEntry::read(&results[0]).version > self.plan.version.version {
+        let stored = VersionEntry::read(&results[0]);
+        if stored.version > self.plan.version.version {
             self.outcome = Some(Stored::Outdated);
             return Round::Commit(Commit::default());
         }
@@ -179,7 +180,9 @@ impl TxStep for CommitResolution {
         if let Some(entry) = &self.plan.entry {
             commit.writes.push(Write::Add { store: OUTBOX_STORE.to_owned(), value: entry.to_json() });
         }
-        commit.writes.push(Write::put(VERSIONS_STORE, self.plan.version.to_json(), Some(id.into())));
+        // A resync's mark stays: the copy named this document.
+        let version = VersionEntry { resync: stored.resync, ..self.plan.version.clone() };
+        commit.writes.push(Write::put(VERSIONS_STORE, version.to_json(), Some(id.into())));
         commit.changes.push(ChangeNote {
             collection: self.collection.clone(),
             key: self.key.clone(),

@@ -83,15 +83,15 @@ impl TxStep for CountQueues {
     }
 }
 
-/// One meta value (null when absent).
+/// Meta values (null when absent), in the order asked.
 pub struct LoadMeta {
-    name: String,
-    pub outcome: Option<Value>,
+    names: Vec<String>,
+    pub outcome: Option<Vec<Value>>,
 }
 
 impl LoadMeta {
-    pub fn new(name: String) -> LoadMeta {
-        LoadMeta { name, outcome: None }
+    pub fn new(names: Vec<String>) -> LoadMeta {
+        LoadMeta { names, outcome: None }
     }
 }
 
@@ -101,13 +101,11 @@ impl TxStep for LoadMeta {
     }
 
     fn advance(&mut self, results: Vec<Value>, _: &mut Ctx<'_>) -> Round {
-        match results.into_iter().next() {
-            None => Round::Read(vec![Read::meta(&self.name)]),
-            Some(value) => {
-                self.outcome = Some(value);
-                Round::Commit(Commit::default())
-            }
+        if self.outcome.is_none() && results.is_empty() {
+            return Round::Read(self.names.iter().map(|name| Read::meta(name)).collect());
         }
+        self.outcome = Some(results);
+        Round::Commit(Commit::default())
     }
 }
 

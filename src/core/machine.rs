@@ -145,8 +145,6 @@ pub struct SyncMachine {
     sync_waiters: Vec<Waiter>,
     pull_waiters: Vec<Waiter>,
     token: Option<String>,
-    /// During a resync after `410`: the ids of the documents the full copy named so far.
-    resync_seen: Option<Vec<String>>,
     live: bool,
 }
 
@@ -203,7 +201,6 @@ impl SyncMachine {
             sync_waiters: Vec::new(),
             pull_waiters: Vec::new(),
             token: None,
-            resync_seen: None,
             live: false,
             options: config.options,
         }

@@ -7,7 +7,9 @@
 //!
 //! After `410 CURSOR_EXPIRED` it pulls again from the beginning, once: a full copy of the
 //! server's live documents, after which the documents it had from the server that the copy
-//! lacks are deleted (deleted during the compacted stretch, their tombstones gone).
+//! lacks are deleted (deleted during the compacted stretch, their tombstones gone). The resync is
+//! kept in the database, not in memory (`pull_tx::PullKeys`): a reload, or another context that
+//! takes the role over, goes on with it and sweeps by what the whole copy named.
 
 use std::collections::VecDeque;
 
@@ -17,11 +19,9 @@ use super::activity::{Env, HttpRequest, Input, Need, Progress, SyncTx};
 use super::conflict::pulled_change_conflicts;
 use super::json_text::object;
 use super::local_tx::LoadMeta;
-use super::op::doc_id;
-use super::pull_tx::{read_page, unstorable, ApplyPage, PullPage, SweepUnseen};
+use super::pull_tx::{read_page, unstorable, ApplyPage, PullKeys, PullPage, SweepUnseen};
 use super::push_engine::HttpReply;
 use super::resolve_run::{RemoteState, ResolveRun};
-use super::sorted::StringSet;
 use super::status::ConflictSource;
 use super::wire;
 
@@ -85,6 +85,8 @@ enum Stage {
 pub struct PullRun {
     max_pages: u32,
     cursor: String,
+    /// The mark of the full resync under way (stored, or started by this pull after `410`).
+    resync: Option<String>,
     restarted: bool,
     summary: PullSummary,
     stage: Stage,
@@ -98,15 +100,16 @@ impl PullRun {
         let run = PullRun {
             max_pages,
             cursor: String::new(),
+            resync: None,
             restarted: false,
             summary: PullSummary::default(),
             stage: Stage::Cursor,
         };
-        (run, Need::Tx(SyncTx::Cursor(LoadMeta::new(env.options.cursor_key()))))
+        let keys = vec![env.options.cursor_key(), env.options.resync_key()];
+        (run, Need::Tx(SyncTx::Cursor(LoadMeta::new(keys))))
     }
 
-    /// `seen`: during a resync, the ids of the documents the full copy named so far.
-    pub fn handle(&mut self, input: Input, env: &mut Env<'_>, seen: &mut Option<Vec<String>>) -> Turn {
+    pub fn handle(&mut self, input: Input, env: &mut Env<'_>) -> Turn {
         let stage = std::mem::replace(&mut self.stage, Stage::Cursor);
         match (stage, input) {
             (Stage::Resolving(page, mut run), input) => match run.handle(input, env) {
@@ -114,16 +117,19 @@ impl PullRun {
                     self.stage = Stage::Resolving(page, run);
                     Progress::Need(need)
                 }
-                Progress::Done(Ok(_)) => self.next_page(page, env, seen),
+                Progress::Done(Ok(_)) => self.next_page(page, env),
                 Progress::Done(Err(reason)) => Progress::Done(Err(PullError::Storage(reason))),
             },
             (_, Input::Failed(reason)) => Progress::Done(Err(PullError::Storage(reason))),
             (Stage::Cursor, Input::Committed(SyncTx::Cursor(meta))) => {
-                self.cursor = meta.outcome.as_ref().and_then(Value::as_str).unwrap_or_default().to_owned();
+                let stored = meta.outcome.unwrap_or_default();
+                let text = |at: usize| stored.get(at).and_then(Value::as_str).map(str::to_owned);
+                self.cursor = text(0).unwrap_or_default();
+                self.resync = text(1);
                 self.summary.cursor = self.cursor.clone();
                 self.fetch(env, false)
             }
-            (Stage::Fetching { refreshed }, Input::Http(reply)) => self.fetched(reply, refreshed, env, seen),
+            (Stage::Fetching { refreshed }, Input::Http(reply)) => self.fetched(reply, refreshed, env),
             (Stage::Applying { invalid }, Input::Committed(SyncTx::Apply(apply))) => {
                 let stored = apply.outcome.clone().unwrap_or_default();
                 let page = apply.into_page();
@@ -147,7 +153,7 @@ impl PullRun {
                     });
                 }
                 if remotes.is_empty() {
-                    return self.next_page(page, env, seen);
+                    return self.next_page(page, env);
                 }
                 let mut run = ResolveRun::new(remotes, ConflictSource::Pull);
                 match run.start(env) {
@@ -155,7 +161,7 @@ impl PullRun {
                         self.stage = Stage::Resolving(page, run);
                         Progress::Need(need)
                     }
-                    Progress::Done(Ok(_)) => self.next_page(page, env, seen),
+                    Progress::Done(Ok(_)) => self.next_page(page, env),
                     Progress::Done(Err(reason)) => Progress::Done(Err(PullError::Storage(reason))),
                 }
             }
@@ -181,13 +187,7 @@ impl PullRun {
         Progress::Need(Need::Http { request, fresh_token })
     }
 
-    fn fetched(
-        &mut self,
-        reply: HttpReply,
-        refreshed: bool,
-        env: &mut Env<'_>,
-        seen: &mut Option<Vec<String>>,
-    ) -> Turn {
+    fn fetched(&mut self, reply: HttpReply, refreshed: bool, env: &mut Env<'_>) -> Turn {
         let body = match reply {
             HttpReply::Response { status: 200, body, .. } => body,
             // A refused token: ask `getToken` once more before giving up on this pull.
@@ -198,7 +198,7 @@ impl PullRun {
             HttpReply::Response { status: 410, .. } if !self.cursor.is_empty() && !self.restarted => {
                 self.restarted = true;
                 self.cursor = String::new();
-                *seen = Some(Vec::new());
+                self.resync = Some(env.clock.stamp(env.now));
                 return self.fetch(env, false);
             }
             HttpReply::Response { status, retry_after, body } => {
@@ -221,34 +221,35 @@ impl PullRun {
         let schema = env.schema;
         let key_path = |name: &str| schema.position(name).ok().map(|i| &schema.collections[i].key_path);
         let invalid = unstorable(&page.changes, key_path);
-        if let Some(seen) = seen {
-            // Even an unstorable change says the server still has the document.
-            seen.extend(page.changes.iter().map(|c| doc_id(&c.collection, &c.key)));
-        }
         for stamp in page.changes.iter().filter_map(|c| c.hlc.as_deref()) {
             env.clock.observe(stamp, env.now);
         }
         let keep_base = env.options.conflicts.keeping_base(env.schema);
         self.stage = Stage::Applying { invalid: invalid.len() as u64 };
-        let apply = ApplyPage::new(page, &invalid, env.options.cursor_key(), keep_base, Some(env.clock.last()));
+        let apply = ApplyPage::new(page, &invalid, self.keys(env), keep_base, Some(env.clock.last()));
         Progress::Need(Need::Tx(SyncTx::Apply(apply)))
     }
 
-    fn next_page(&mut self, page: PullPage, env: &mut Env<'_>, seen: &mut Option<Vec<String>>) -> Turn {
+    fn next_page(&mut self, page: PullPage, env: &mut Env<'_>) -> Turn {
         self.summary.cursor = page.cursor.clone();
         self.cursor = page.cursor;
         if page.has_more {
             return self.fetch(env, false);
         }
-        match seen.take() {
-            Some(seen) => {
-                self.stage = Stage::Sweeping;
-                Progress::Need(Need::Tx(SyncTx::Sweep(SweepUnseen::new(
-                    pulled_collections(env),
-                    StringSet::build(seen),
-                ))))
-            }
-            None => Progress::Done(Ok(std::mem::take(&mut self.summary))),
+        if self.resync.is_none() {
+            return Progress::Done(Ok(std::mem::take(&mut self.summary)));
+        }
+        self.stage = Stage::Sweeping;
+        let keys = self.keys(env);
+        self.resync = None;
+        Progress::Need(Need::Tx(SyncTx::Sweep(SweepUnseen::new(pulled_collections(env), keys))))
+    }
+
+    fn keys(&self, env: &Env<'_>) -> PullKeys {
+        PullKeys {
+            cursor_key: env.options.cursor_key(),
+            resync_key: env.options.resync_key(),
+            resync: self.resync.clone(),
         }
     }
 }

@@ -164,3 +164,25 @@ fn an_expired_cursor_starts_over_once_and_sweeps_what_the_copy_lacks() {
     w.pull_script.extend([answer(410, gone), answer(410, gone)]);
     assert_eq!(pull(&mut w, c).unwrap_err().code, ErrorCode::Server, "not a loop");
 }
+
+#[test]
+fn a_resync_cut_by_a_reload_goes_on_and_sweeps_by_the_whole_copy() {
+    let mut w = World::new();
+    let c = puller(&mut w, 10);
+    w.pull_script.push_back(page(&[change("a", 1), change("b", 1), change("gone", 1)], "40", false));
+    pull(&mut w, c).unwrap();
+    let gone = r#"{"protocol":1,"code":"CURSOR_EXPIRED","message":"compacted"}"#;
+    let cut = HttpReply::Network { message: "connection reset".into(), online: true };
+    w.pull_script.extend([answer(410, gone), page(&[change("a", 3)], "5", true), cut]);
+    assert!(pull(&mut w, c).is_err(), "the resync stopped after its first page");
+    w.reload(c); // the page died; the copy's first page is stored, with the resync's mark
+    w.asked.clear();
+    w.pull_script.push_back(page(&[change("b", 3)], "7", false));
+    let summary = pull(&mut w, c).unwrap();
+    assert_eq!(w.asked, ["5"], "the resync goes on where it was");
+    assert_eq!(summary["removed"], json!(1));
+    let docs = w.clients[c].host.documents("todos");
+    assert_eq!(docs.keys().collect::<Vec<_>>(), ["\"a\"", "\"b\""], "only what the whole copy lacked is gone");
+    w.pull_script.push_back(page(&[], "7", false));
+    assert_eq!(pull(&mut w, c).unwrap()["removed"], json!(0), "the resync is over");
+}

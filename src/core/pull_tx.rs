@@ -68,11 +68,21 @@ pub struct Stored {
 
 /// Stores one page and its cursor in one transaction over the page's collections and Wharf's
 /// stores.
+/// Where a pull keeps its state in the meta store, and the full resync under way, if any.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PullKeys {
+    pub cursor_key: String,
+    pub resync_key: String,
+    /// The resync's mark (a clock stamp): written to every versions entry the copy names, and
+    /// kept under `resync_key` until the sweep, so a reload or another context goes on with it.
+    pub resync: Option<String>,
+}
+
 pub struct ApplyPage {
     page: PullPage,
     /// Positions of the changes the client cannot store, ascending.
     invalid: Vec<usize>,
-    cursor_key: String,
+    keys: PullKeys,
     keep_base: StringSet,
     /// The highest clock stamp seen, stored so a reload resumes the clock past it.
     stamp: Option<String>,
@@ -90,14 +100,14 @@ impl ApplyPage {
     pub fn new(
         page: PullPage,
         invalid: &[usize],
-        cursor_key: String,
+        keys: PullKeys,
         keep_base: StringSet,
         stamp: Option<String>,
     ) -> ApplyPage {
         ApplyPage {
             page,
             invalid: invalid.to_vec(),
-            cursor_key,
+            keys,
             keep_base,
             stamp,
             sent_through: 0,
@@ -129,6 +139,17 @@ impl ApplyPage {
     fn held_documents(&mut self) -> Round {
         self.held_ids =
             self.documents().into_iter().map(|(id, _)| id).filter(|id| self.slots.get(id).is_some()).collect();
+        if self.keys.resync.is_some() {
+            // A resync marks every document the copy names as seen, also those this page does
+            // not write (held back, or unstorable): their stored entries are read to be marked.
+            let mut marked = StringSet::build(self.held_ids.clone());
+            for (i, change) in self.page.changes.iter().enumerate() {
+                let id = doc_id(&change.collection, &change.key);
+                if self.invalid.contains(&i) && marked.insert(id.clone()) {
+                    self.held_ids.push(id);
+                }
+            }
+        }
         if self.held_ids.is_empty() {
             return self.decide(&[]);
         }
@@ -173,7 +194,10 @@ impl ApplyPage {
                 Some(doc) => writes.push(Write::put(&change.collection, doc.clone(), None)),
             }
             let keep = self.keep_base.contains(&change.collection);
-            let version = VersionEntry::at(change.version, change.value.as_ref(), keep);
+            let version = VersionEntry {
+                resync: self.keys.resync.clone(),
+                ..VersionEntry::at(change.version, change.value.as_ref(), keep)
+            };
             writes.push(Write::put(VERSIONS_STORE, version.to_json(), Some(id.into())));
             stored.applied += 1;
             changes.push(ChangeNote {
@@ -183,7 +207,20 @@ impl ApplyPage {
                 local: false,
             });
         }
-        writes.push(Write::put(META_STORE, self.page.cursor.clone().into(), Some(self.cursor_key.clone().into())));
+        if let Some(resync) = &self.keys.resync {
+            // Documents seen but not written by this page keep their entry, marked seen.
+            let written =
+                StringSet::build(changes.iter().map(|c: &ChangeNote| doc_id(&c.collection, &c.key)).collect());
+            for (id, stored) in self.held_ids.iter().zip(versions) {
+                if stored.is_null() || written.contains(id) {
+                    continue;
+                }
+                let entry = VersionEntry { resync: Some(resync.clone()), ..VersionEntry::read(stored) };
+                writes.push(Write::put(VERSIONS_STORE, entry.to_json(), Some(id.clone().into())));
+            }
+            writes.push(Write::put(META_STORE, resync.as_str().into(), Some(self.keys.resync_key.clone().into())));
+        }
+        writes.push(Write::put(META_STORE, self.page.cursor.clone().into(), Some(self.keys.cursor_key.clone().into())));
         if let Some(stamp) = &self.stamp {
             writes.push(Write::put(META_STORE, stamp.clone().into(), Some("hlc".into())));
         }
@@ -256,11 +293,12 @@ impl ApplyPage {
 }
 
 /// After a full resync: deletes the documents of the pulled collections that came from the
-/// server (they have a versions entry) but were not in the full copy (deleted on the server,
-/// their tombstones compacted away), unless local ops on them are queued.
+/// server (they have a versions entry) but that the copy did not name (their entry lacks this
+/// resync's mark: deleted on the server, their tombstones compacted away), unless local ops on
+/// them are in the record; then the resync is over (its meta key goes).
 pub struct SweepUnseen {
     collections: Vec<String>,
-    seen: StringSet,
+    keys: PullKeys,
     phase: u8,
     unseen: Vec<(String, String, Key)>,
     sent_through: u64,
@@ -268,8 +306,15 @@ pub struct SweepUnseen {
 }
 
 impl SweepUnseen {
-    pub fn new(collections: Vec<String>, seen: StringSet) -> SweepUnseen {
-        SweepUnseen { collections, seen, phase: 0, unseen: Vec::new(), sent_through: 0, removed: None }
+    /// `keys.resync` is the mark of the resync that just finished.
+    pub fn new(collections: Vec<String>, keys: PullKeys) -> SweepUnseen {
+        SweepUnseen { collections, keys, phase: 0, unseen: Vec::new(), sent_through: 0, removed: None }
+    }
+
+    fn finish(&mut self, mut commit: Commit) -> Round {
+        commit.writes.push(Write::delete(META_STORE, self.keys.resync_key.clone().into()));
+        self.removed = Some(commit.changes.len() as u64);
+        Round::Commit(commit)
     }
 }
 
@@ -284,20 +329,26 @@ impl TxStep for SweepUnseen {
             1 => Round::Read(
                 self.collections
                     .iter()
-                    .map(|c| Read::Keys {
+                    .map(|c| Read::All {
                         store: VERSIONS_STORE.to_owned(),
+                        index: None,
                         range: Some(Range::prefix(&format!("{c}\0"))),
                         limit: None,
+                        keys: true,
+                        reverse: false,
                     })
                     .chain([Read::meta(SENT_THROUGH)])
                     .collect(),
             ),
             2 => {
                 self.sent_through = results.last().and_then(Value::as_u64).unwrap_or(0);
-                for (collection, ids) in self.collections.iter().zip(&results) {
-                    for id in ids.as_array().map_or(&[][..], Vec::as_slice).iter().filter_map(Value::as_str) {
-                        if self.seen.contains(id) {
+                for (collection, entries) in self.collections.iter().zip(&results) {
+                    for pair in entries.as_array().map_or(&[][..], Vec::as_slice) {
+                        let (Some(id), Some(stored)) = (pair.get(0).and_then(Value::as_str), pair.get(1)) else {
                             continue;
+                        };
+                        if self.keys.resync.is_some() && VersionEntry::read(stored).resync == self.keys.resync {
+                            continue; // the copy named it
                         }
                         let key =
                             id.get(collection.len() + 1..).and_then(|text| serde_json::from_str::<Value>(text).ok());
@@ -307,8 +358,7 @@ impl TxStep for SweepUnseen {
                     }
                 }
                 if self.unseen.is_empty() {
-                    self.removed = Some(0);
-                    return Round::Commit(Commit::default());
+                    return self.finish(Commit::default());
                 }
                 Round::Read(self.unseen.iter().map(|(_, c, k)| Read::document_entries(c, k)).collect())
             }
@@ -331,8 +381,7 @@ impl TxStep for SweepUnseen {
                         local: false,
                     });
                 }
-                self.removed = Some(commit.changes.len() as u64);
-                Round::Commit(commit)
+                self.finish(commit)
             }
         }
     }

@@ -41,6 +41,9 @@ pub struct VersionEntry {
     /// `Some` where the collection keeps merge bases (`b`, the server's value; `None` inside:
     /// deleted or unknown).
     pub base: Option<Option<Value>>,
+    /// The full resync that last saw the document (`r`), while one is under way: what it has
+    /// not seen by its end the server no longer has (`pull_tx::SweepUnseen`).
+    pub resync: Option<String>,
 }
 
 impl VersionEntry {
@@ -49,24 +52,32 @@ impl VersionEntry {
         match stored {
             Value::Object(m) => VersionEntry {
                 version: m.get("v").and_then(Value::as_u64).unwrap_or(0),
-                base: Some(read::some(m, "b").cloned()),
+                base: m.contains_key("b").then(|| read::some(m, "b").cloned()),
+                resync: m.get("r").and_then(Value::as_str).map(str::to_owned),
             },
-            other => VersionEntry { version: other.as_u64().unwrap_or(0), base: None },
+            other => VersionEntry { version: other.as_u64().unwrap_or(0), base: None, resync: None },
         }
     }
 
     /// The stored form: the smallest value IndexedDB can clone is the cheapest to write, once
     /// per pulled change.
     pub fn to_json(&self) -> Value {
-        match &self.base {
-            None => self.version.into(),
-            Some(base) => object(vec![("v", self.version.into()), ("b", base.clone().unwrap_or(Value::Null))]),
+        if self.base.is_none() && self.resync.is_none() {
+            return self.version.into();
         }
+        let mut fields = vec![("v", self.version.into())];
+        if let Some(base) = &self.base {
+            fields.push(("b", base.clone().unwrap_or(Value::Null)));
+        }
+        if let Some(resync) = &self.resync {
+            fields.push(("r", resync.as_str().into()));
+        }
+        object(fields)
     }
 
     /// The entry after a change to `value` at `version`, keeping a base when `keep_base`.
     pub fn at(version: u64, value: Option<&Value>, keep_base: bool) -> VersionEntry {
-        VersionEntry { version, base: keep_base.then(|| value.cloned()) }
+        VersionEntry { version, base: keep_base.then(|| value.cloned()), resync: None }
     }
 }
 

@@ -251,6 +251,11 @@ impl SyncOptions {
         format!("pullCursor:{}", self.collection_list())
     }
 
+    /// The meta key of the full resync under way for that cursor, if any (`pull_run.rs`).
+    pub fn resync_key(&self) -> String {
+        format!("pullResync:{}", self.collection_list())
+    }
+
     /// `sync.collections` joined with commas (a loop instead of `join`, whose generic code
     /// would be the only copy in the WebAssembly).
     pub fn collection_list(&self) -> String {

@@ -12,7 +12,7 @@ use crate::core::hlc::WriteClock;
 use crate::core::memdb::MemDb;
 use crate::core::op::{doc_id, ConflictInfo, DeadLetter, LastError, Op, OutboxEntry, Payload};
 use crate::core::protocol::Change;
-use crate::core::pull_tx::{ApplyPage, PullPage, SweepUnseen};
+use crate::core::pull_tx::{ApplyPage, PullKeys, PullPage, SweepUnseen};
 use crate::core::push::{Rebase, Settlement};
 use crate::core::push_tx::SettleBatch;
 use crate::core::schema::{DatabaseSchema, DEAD_STORE, META_STORE, OUTBOX_STORE, SENT_THROUGH, VERSIONS_STORE};
@@ -155,7 +155,7 @@ fn plan(version: u64) -> ResolutionPlan {
     ResolutionPlan {
         value: Some(json!({"id": "a", "won": true})),
         entry: None,
-        version: VersionEntry { version, base: None },
+        version: VersionEntry { version, base: None, resync: None },
     }
 }
 
@@ -195,7 +195,8 @@ fn change(k: &str, version: u64, hlc: Option<&str>) -> Change {
 
 fn apply(db: &mut MemDb, changes: Vec<Change>) -> (crate::core::pull_tx::Stored, Vec<Vec<Read>>) {
     let page = PullPage { changes, cursor: "9".into(), has_more: false };
-    let mut step = ApplyPage::new(page, &[], "pullCursor:".into(), StringSet::default(), None);
+    let keys = PullKeys { cursor_key: "pullCursor:".into(), resync_key: "pullResync:".into(), resync: None };
+    let mut step = ApplyPage::new(page, &[], keys, StringSet::default(), None);
     let asked = run(db, &mut step).unwrap();
     (step.outcome.unwrap(), asked)
 }
@@ -243,11 +244,21 @@ fn the_resync_sweep_removes_what_the_copy_lacks_unless_it_is_queued() {
     let mut db = setup(
         &[entry("1", "kept", Payload::Patch(json!({"n": 1}))), resent(entry("22", "letter", Payload::Delete))],
         &[json!({"id": "seen"}), json!({"id": "gone"}), json!({"id": "kept"}), json!({"id": "letter"})],
-        &[("seen", json!(1)), ("gone", json!(1)), ("kept", json!(1)), ("letter", json!(1))],
+        &[
+            ("seen", json!({"v": 1, "r": "R2"})),
+            ("gone", json!({"v": 1, "r": "R1"})),
+            ("kept", json!(1)),
+            ("letter", json!(1)),
+        ],
     );
-    let seen = StringSet::build(vec![doc_id("todos", &key("seen"))]);
-    let mut sweep = SweepUnseen::new(vec!["todos".into()], seen);
+    // The resync marked R2 named only "seen" ("gone" was seen by an earlier one).
+    let keys =
+        PullKeys { cursor_key: "pullCursor:".into(), resync_key: "pullResync:".into(), resync: Some("R2".into()) };
+    let scope = crate::core::tx::Scope::write(&[META_STORE]);
+    db.write(&[Write::put(META_STORE, json!("R2"), Some(json!("pullResync:")))], &scope).unwrap();
+    let mut sweep = SweepUnseen::new(vec!["todos".into()], keys);
     run(&mut db, &mut sweep).unwrap();
+    assert_eq!(db.get(META_STORE, &json!("pullResync:")), None, "the resync is over");
     assert_eq!(sweep.removed, Some(2));
     let left: Vec<Value> = db.rows("todos").into_iter().map(|(k, _)| k).collect();
     assert_eq!(left, [json!("kept"), json!("seen")], "an unanswered retried letter keeps nothing the server lost");
@@ -269,7 +280,7 @@ fn acknowledgements_move_merge_bases_forward_only() {
     let mut settle = SettleBatch::new(settlement.clone(), StringSet::build(vec!["todos".to_owned()]));
     run(&mut db, &mut settle).unwrap();
     let stored = VersionEntry::read(&db.get(VERSIONS_STORE, &json!(doc_id("todos", &key("a")))).unwrap());
-    assert_eq!(stored, VersionEntry { version: 4, base: Some(Some(json!({"id": "a", "n": 2}))) });
+    assert_eq!(stored, VersionEntry { version: 4, base: Some(Some(json!({"id": "a", "n": 2}))), resync: None });
     assert!(outbox(&db).is_empty());
     let mut plain = setup(&[], &[], &[("a", json!(3))]);
     run(&mut plain, &mut SettleBatch::new(settlement, StringSet::default())).unwrap();

@@ -11,7 +11,8 @@
 //!
 //! Runs: `cargo test -p wharf-server --test simulation` (the short run, part of the test
 //! command); `make simulate` (the long run: `SIM_SEEDS=1..5000` unless given); one seed with its trace:
-//! `WHARF_SIM_SEEDS=1234 WHARF_SIM_TRACE=1 cargo test -p wharf-server --test simulation -- --nocapture`.
+//! `WHARF_SIM_SEEDS=1234 WHARF_SIM_TRACE=1 cargo test -p wharf-server --test simulation -- --nocapture`
+//! (add `WHARF_SIM_WATCH='todos/"k0"'` to trace one document's local value on every device).
 
 mod ledger;
 mod rng;
@@ -69,6 +70,9 @@ fn config(w: &mut World, client: &str, strategy: Strategy) -> SyncConfig {
 fn run(seed: u64, tracing: bool) -> (World, Result<(), String>) {
     let mut w = World::new(seed, 0.0);
     w.tracing = tracing;
+    w.watch = std::env::var("WHARF_SIM_WATCH")
+        .ok()
+        .and_then(|text| text.split_once('/').map(|(c, k)| (c.to_owned(), k.to_owned())));
     w.fault_rate = [0.0, 0.1, 0.3][w.rng.pick(3)];
     let strategy = STRATEGIES[w.rng.pick(STRATEGIES.len())];
     let devices = 2 + w.rng.pick(2);

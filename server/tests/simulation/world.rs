@@ -91,6 +91,10 @@ pub struct World {
     pub ledger: Ledger,
     pub trace: Vec<String>,
     pub tracing: bool,
+    /// With tracing, a document (`collection`, key as JSON text) whose local value on every
+    /// device is traced whenever it changes (`WHARF_SIM_WATCH=todos/"k0"`).
+    pub watch: Option<(String, String)>,
+    watched: Vec<Option<serde_json::Value>>,
 }
 
 /// The schema every device opens.
@@ -124,6 +128,8 @@ impl World {
             ledger: Ledger::default(),
             trace: Vec::new(),
             tracing: false,
+            watch: None,
+            watched: Vec::new(),
         }
     }
 
@@ -326,7 +332,22 @@ impl World {
                 self.happen(item);
             }
         }
+        self.trace_watched();
         true
+    }
+
+    fn trace_watched(&mut self) {
+        let Some((collection, key)) = self.watch.clone().filter(|_| self.tracing) else { return };
+        self.watched.resize(self.devices.len(), None);
+        for device in 0..self.devices.len() {
+            let rows = self.devices[device].db.rows(&collection);
+            let wanted: serde_json::Value = serde_json::from_str(&key).unwrap_or_default();
+            let value = rows.into_iter().find(|(k, _)| *k == wanted).map(|(_, v)| v);
+            if value != self.watched[device] {
+                self.note(|| format!("watch: device {device} {collection}/{key} is now {value:?}"));
+                self.watched[device] = value;
+            }
+        }
     }
 
     /// The earliest replica wake-up, on the world's clock, with its tab.

@@ -97,9 +97,7 @@ impl SyncMachine {
                 Progress::Done(outcome) => self.resolved(outcome, step, held, io),
             },
             (Phase::Pulling(mut run, after), input) => {
-                let mut seen = self.resync_seen.take();
-                let progress = self.with_env(io, |env| run.handle(input, env, &mut seen));
-                self.resync_seen = seen;
+                let progress = self.with_env(io, |env| run.handle(input, env));
                 match progress {
                     Progress::Need(need) => {
                         self.phase = Phase::Pulling(run, after);
