@@ -180,9 +180,15 @@ impl TxStep for CommitResolution {
         if let Some(entry) = &self.plan.entry {
             commit.writes.push(Write::Add { store: OUTBOX_STORE.to_owned(), value: entry.to_json() });
         }
-        // A resync's mark stays: the copy named this document.
-        let version = VersionEntry { resync: stored.resync, ..self.plan.version.clone() };
-        commit.writes.push(Write::put(VERSIONS_STORE, version.to_json(), Some(id.into())));
+        // The base moves to the version resolved against, unless an op that may have landed
+        // stays queued ahead (sent, unanswered): its resend must be judged on the base it was
+        // built on, or it would land blindly over what it never saw. The resolution's own op
+        // then meets the newer version as a conflict once more, after that op was answered.
+        if mine.len() == entries.len() {
+            // A resync's mark stays: the copy named this document.
+            let version = VersionEntry { resync: stored.resync, ..self.plan.version.clone() };
+            commit.writes.push(Write::put(VERSIONS_STORE, version.to_json(), Some(id.into())));
+        }
         commit.changes.push(ChangeNote {
             collection: self.collection.clone(),
             key: self.key.clone(),

@@ -91,6 +91,10 @@ pub struct ApplyPage {
     slots: Slots,
     queued: Vec<Vec<OutboxEntry>>,
     held_ids: Vec<String>,
+    /// Documents whose queued ops may have landed and are not in the record: a pulled change is
+    /// applied to the record, but the base those ops were built on stays, so that their resend
+    /// is judged against it (a conflict if someone wrote meanwhile), not sent as a blind write.
+    unanswered: StringSet,
     /// What pushes took (`SENT_THROUGH`): ops up to it may have landed (`OutboxEntry::in_record`).
     sent_through: u64,
     pub outcome: Option<Stored>,
@@ -115,6 +119,7 @@ impl ApplyPage {
             slots: Slots::default(),
             queued: Vec::new(),
             held_ids: Vec::new(),
+            unanswered: StringSet::default(),
             outcome: None,
         }
     }
@@ -145,7 +150,8 @@ impl ApplyPage {
             let mut marked = StringSet::build(self.held_ids.clone());
             for (i, change) in self.page.changes.iter().enumerate() {
                 let id = doc_id(&change.collection, &change.key);
-                if self.invalid.contains(&i) && marked.insert(id.clone()) {
+                let unwritten = self.invalid.contains(&i) || self.unanswered.contains(&id);
+                if unwritten && marked.insert(id.clone()) {
                     self.held_ids.push(id);
                 }
             }
@@ -164,6 +170,7 @@ impl ApplyPage {
         };
         let mut writes = Vec::new();
         let mut changes = Vec::new();
+        let mut versioned = StringSet::default();
         let mut stored = Stored::default();
         for (i, change) in self.page.changes.iter().enumerate() {
             if self.invalid.contains(&i) {
@@ -193,12 +200,15 @@ impl ApplyPage {
                 None => writes.push(Write::delete(&change.collection, key)),
                 Some(doc) => writes.push(Write::put(&change.collection, doc.clone(), None)),
             }
-            let keep = self.keep_base.contains(&change.collection);
-            let version = VersionEntry {
-                resync: self.keys.resync.clone(),
-                ..VersionEntry::at(change.version, change.value.as_ref(), keep)
-            };
-            writes.push(Write::put(VERSIONS_STORE, version.to_json(), Some(id.into())));
+            if !self.unanswered.contains(&id) {
+                let keep = self.keep_base.contains(&change.collection);
+                let version = VersionEntry {
+                    resync: self.keys.resync.clone(),
+                    ..VersionEntry::at(change.version, change.value.as_ref(), keep)
+                };
+                writes.push(Write::put(VERSIONS_STORE, version.to_json(), Some(id.clone().into())));
+                versioned.insert(id);
+            }
             stored.applied += 1;
             changes.push(ChangeNote {
                 collection: change.collection.clone(),
@@ -208,11 +218,9 @@ impl ApplyPage {
             });
         }
         if let Some(resync) = &self.keys.resync {
-            // Documents seen but not written by this page keep their entry, marked seen.
-            let written =
-                StringSet::build(changes.iter().map(|c: &ChangeNote| doc_id(&c.collection, &c.key)).collect());
+            // Documents seen but whose entry this page did not write keep it, marked seen.
             for (id, stored) in self.held_ids.iter().zip(versions) {
-                if stored.is_null() || written.contains(id) {
+                if stored.is_null() || versioned.contains(id) {
                     continue;
                 }
                 let entry = VersionEntry { resync: Some(resync.clone()), ..VersionEntry::read(stored) };
@@ -277,7 +285,11 @@ impl ApplyPage {
                 Ok(entries) => entries,
                 Err(e) => return Round::Abort(CoreError::Unreadable(e)),
             };
-            for entry in entries.into_iter().filter(|e| e.in_record(self.sent_through)) {
+            for entry in entries {
+                if !entry.in_record(self.sent_through) {
+                    self.unanswered.insert(entry.op.doc_id());
+                    continue;
+                }
                 let id = entry.op.doc_id();
                 match self.slots.get(&id) {
                     Some(slot) => self.queued[slot].push(entry),

@@ -122,6 +122,8 @@ fn an_op_sent_and_unanswered_leaves_the_record_to_the_server_until_it_is_answere
     assert_eq!((stored.applied, stored.held.len()), (1, 0), "not a conflict: the record follows the server");
     assert_eq!(db.get("todos", &json!("a")), Some(json!({"id": "a", "v": 3})));
     assert_eq!(outbox(&db).len(), 1, "the op stays queued, to be resent under its id");
+    let base = db.get(VERSIONS_STORE, &json!(doc_id("todos", &key("a"))));
+    assert_eq!(base, Some(json!(1)), "its base stays: resent, it meets the newer version as a conflict");
     // Had the server answered `conflict`, the local side would be the record with the op replayed.
     let mut load = LoadConflict::new("todos".into(), key("a"));
     let mut held = outbox(&db)[0].clone();
@@ -181,6 +183,22 @@ fn a_resolution_is_stored_only_if_nothing_moved_meanwhile() {
     let left: Vec<String> = outbox(&db).into_iter().map(|e| e.op.id).collect();
     assert_eq!(left, ["22"], "the retried letter keeps its place and its id");
     assert_eq!(db.get("todos", &json!("a")), Some(json!({"id": "a", "won": true})));
+}
+
+#[test]
+fn a_resolution_leaves_the_base_while_an_op_that_may_have_landed_is_queued() {
+    // Seq 1 went out and was never answered (the mark is at 1); seq 2 met a pulled change.
+    let queued =
+        [entry("1", "a", Payload::Put(json!({"id": "a", "n": 1}))), entry("22", "a", Payload::Patch(json!({"m": 1})))];
+    let mut db = setup(&queued, &[], &[("a", json!(3))]);
+    let scope = crate::core::tx::Scope::write(&[META_STORE]);
+    db.write(&[Write::put(META_STORE, json!(1), Some(json!(SENT_THROUGH)))], &scope).unwrap();
+    let mut done = CommitResolution::new("todos".into(), key("a"), 2, plan(5));
+    run(&mut db, &mut done).unwrap();
+    assert_eq!(done.outcome, Some(Stored::Done));
+    assert_eq!(outbox(&db).iter().map(|e| e.op.id.as_str()).collect::<Vec<_>>(), ["1"], "only seq 2 was resolved");
+    let base = db.get(VERSIONS_STORE, &json!(doc_id("todos", &key("a"))));
+    assert_eq!(base, Some(json!(3)), "seq 1 is resent on the base it was built on, not on version 5");
 }
 
 fn change(k: &str, version: u64, hlc: Option<&str>) -> Change {

@@ -7,7 +7,8 @@
 //!
 //! After the faulty period, the network heals and every device syncs until quiet. Then:
 //! every replica holds exactly the server's documents, every outbox is empty, every dead letter
-//! says why it died, no write was applied twice and none was lost (`ledger.rs`).
+//! says why it died, no write was applied twice and none was lost (`ledger.rs`), and no write
+//! replaced another client's later-stamped one without meeting it as a conflict (`server.rs`).
 //!
 //! Runs: `cargo test -p wharf-server --test simulation` (the short run, part of the test
 //! command); `make simulate` (the long run: `SIM_SEEDS=1..5000` unless given); one seed with its trace:
@@ -202,6 +203,9 @@ fn check(w: &mut World) -> Result<(), String> {
         if let Some(error) = w.devices[device].errors.first() {
             return Err(error.clone());
         }
+    }
+    if let Some(overwrite) = w.server.overwrites.first() {
+        return Err(format!("a write was lost under an older one: {overwrite}"));
     }
     w.ledger.check_applied_once(&w.server.landings)?;
     let mut conflicts = std::collections::BTreeSet::new();

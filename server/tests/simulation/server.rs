@@ -44,6 +44,14 @@ pub struct SimServer {
     router: Router,
     store: Arc<dyn Storage>,
     pub landings: Vec<Landing>,
+    /// Per document, the version and client of the last applied write.
+    last_write: BTreeMap<(String, String), (u64, String)>,
+    /// The base and stamp each op id was first sent with.
+    first_base: BTreeMap<String, (Option<u64>, Option<String>)>,
+    /// Applied ops that replaced another client's write although they were first sent on an
+    /// older base: their base was moved over that write meanwhile (say, by a pull), so they
+    /// landed blindly instead of meeting it as a conflict.
+    pub overwrites: Vec<String>,
     /// Push requests the server answered (deliveries, duplicates included).
     pub pushes: u32,
     pub pulls: u32,
@@ -68,7 +76,26 @@ impl SimServer {
                 live: Live::new(Duration::from_secs(15)),
             })
         });
-        SimServer { runtime, router, store, landings: Vec::new(), pushes: 0, pulls: 0 }
+        SimServer {
+            runtime,
+            router,
+            store,
+            landings: Vec::new(),
+            last_write: BTreeMap::new(),
+            first_base: BTreeMap::new(),
+            overwrites: Vec::new(),
+            pushes: 0,
+            pulls: 0,
+        }
+    }
+
+    /// A client sent `request` (whether or not it arrives): notes the base each op first had.
+    pub fn note_sent(&mut self, request: &HttpRequest) {
+        let Some(body) = request.body.as_deref().filter(|_| request.method == "POST") else { return };
+        let Ok(push) = serde_json::from_str::<PushRequest>(body) else { return };
+        for mutation in push.mutations {
+            self.first_base.entry(mutation.id).or_insert((mutation.base_version, mutation.hlc));
+        }
     }
 
     /// Serves one request as the HTTP server would, and notes what a push applied.
@@ -104,6 +131,23 @@ impl SimServer {
         for (mutation, result) in request.mutations.iter().zip(&response.results) {
             if !matches!(result, MutationResult::Applied { .. }) {
                 continue;
+            }
+            let address = (mutation.collection.clone(), mutation.key.to_json().to_string());
+            // A dead letter the user retried is stamped anew: a write made now, on what is now.
+            let first = self.first_base.get(&mutation.id).filter(|(_, hlc)| *hlc == mutation.hlc);
+            let first = first.and_then(|(base, _)| *base);
+            if let (Some((version, client)), Some(first)) = (self.last_write.get(&address), first) {
+                let moved = mutation.base_version.is_some_and(|base| base > first && base >= *version);
+                if *client != request.client_id && first < *version && moved {
+                    self.overwrites.push(format!(
+                        "{} on {}/{} by {}, first sent on base {first}, landed on base {:?} over {client}'s version \
+                         {version}",
+                        mutation.id, address.0, address.1, request.client_id, mutation.base_version
+                    ));
+                }
+            }
+            if let MutationResult::Applied { version, .. } = result {
+                self.last_write.insert(address, (*version, request.client_id.clone()));
             }
             let payload = mutation.value.as_ref().or(mutation.patch.as_ref());
             let fields = payload.and_then(Value::as_object).map(|o| o.keys().cloned().collect()).unwrap_or_default();

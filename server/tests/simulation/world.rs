@@ -263,6 +263,7 @@ impl World {
     /// Puts a request on the network, with this run's faults.
     fn send(&mut self, to: ReplyTo, request: HttpRequest, timeout: f64) {
         self.devices[to.device].waiting.insert(to);
+        self.server.note_sent(&request);
         let now = self.now;
         if !self.devices[to.device].online {
             let reply = HttpReply::Network { message: "Failed to fetch".into(), online: false };
