@@ -186,3 +186,21 @@ fn a_resync_cut_by_a_reload_goes_on_and_sweeps_by_the_whole_copy() {
     w.pull_script.push_back(page(&[], "7", false));
     assert_eq!(pull(&mut w, c).unwrap()["removed"], json!(0), "the resync is over");
 }
+
+#[test]
+fn a_document_a_resync_resolved_in_the_servers_favour_is_not_swept() {
+    let mut w = World::new();
+    let mut opts = options(100, 10, "pull");
+    opts.pull_limit = 10;
+    opts.conflicts.default = crate::core::conflict::Strategy::ServerWins;
+    let c = w.client("c", opts, 3);
+    w.pull_script.push_back(page(&[], "40", false));
+    pull(&mut w, c).unwrap();
+    w.put(c, "x", json!({"mine": true})); // never seen from the server: no versions entry
+    let gone = r#"{"protocol":1,"code":"CURSOR_EXPIRED","message":"compacted"}"#;
+    let theirs = Change { hlc: Some("00000000000f0000-other".into()), ..change("x", 1) };
+    w.pull_script.extend([answer(410, gone), page(&[theirs], "5", false)]);
+    let summary = pull(&mut w, c).unwrap();
+    assert_eq!((&summary["conflicts"], &summary["removed"]), (&json!(1), &json!(0)));
+    assert_eq!(w.clients[c].host.documents("todos").get("\"x\""), Some(&json!({"id": "x", "v": 1})));
+}

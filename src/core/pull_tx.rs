@@ -218,9 +218,11 @@ impl ApplyPage {
             });
         }
         if let Some(resync) = &self.keys.resync {
-            // Documents seen but whose entry this page did not write keep it, marked seen.
+            // Documents seen but whose entry this page did not write keep it, marked seen (one
+            // never seen before gets an entry at version 0, which reads the same as none: a
+            // resolution then keeps the mark).
             for (id, stored) in self.held_ids.iter().zip(versions) {
-                if stored.is_null() || versioned.contains(id) {
+                if versioned.contains(id) {
                     continue;
                 }
                 let entry = VersionEntry { resync: Some(resync.clone()), ..VersionEntry::read(stored) };
