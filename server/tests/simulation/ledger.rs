@@ -10,8 +10,8 @@
 //!   reported a conflict on the document (the strategy may drop a side), or the user discarded or
 //!   edited its dead letter, or it still sits in a dead letter (with a reason).
 //! - **Nothing is applied twice**: a write's token is the `w` of the applied payloads of at most
-//!   one op id of its client. A resolution or a retry that sends an already applied write again
-//!   under a new id would apply it twice.
+//!   one op id of its client. A resolution or a resend that sends an already applied write again
+//!   under a new id would apply it twice. (A dead letter the user retried is a write made again.)
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -50,10 +50,24 @@ pub struct Settled {
     pub discarded: bool,
 }
 
+impl Settled {
+    /// Whether this settles `write`: its op, a token it carried, or (a delete) one folded into it.
+    fn covers(&self, write: &Written) -> bool {
+        self.client == write.client
+            && self.collection == write.collection
+            && self.key == write.key
+            && (write.op_id.as_deref() == Some(self.op_id.as_str())
+                || write.token.as_ref().is_some_and(|t| self.tokens.contains(t))
+                || (write.token.is_none() && self.delete && write.order <= self.order))
+    }
+}
+
 #[derive(Default)]
 pub struct Ledger {
     pub writes: Vec<Written>,
     pub settled: Vec<Settled>,
+    /// The tokens of dead letters the user retried.
+    pub retried: BTreeSet<String>,
     tokens: u64,
     order: u64,
 }
@@ -80,13 +94,18 @@ impl Ledger {
         self.order
     }
 
-    /// No token is the `w` of applied payloads under two op ids of its own client.
+    /// No token is the `w` of applied payloads under two op ids of its own client, unless the
+    /// user retried its dead letter: a retry is stamped now, a write made again (when it meets a
+    /// conflict, it is part of the local side, which the resolution sends under a new id).
     pub fn check_applied_once(&self, landings: &[Landing]) -> Result<(), String> {
         let mut ids: BTreeMap<&str, &str> = BTreeMap::new();
         for landing in landings {
             let Some(w) = landing.w.as_deref() else { continue };
             if !w.starts_with(&format!("{}.", landing.client)) {
                 continue; // another client's token, carried by a merge
+            }
+            if self.retried.contains(w) {
+                continue;
             }
             match ids.insert(w, &landing.id) {
                 Some(first) if first != landing.id => {
@@ -134,14 +153,7 @@ impl Ledger {
                 same_document(later, write) && later.kind != OpKind::Patch && accounted[j]
             });
             let conflicted = conflicts.contains(&(write.client.clone(), write.collection.clone(), write.key.clone()));
-            let settled = self.settled.iter().any(|s| {
-                s.client == write.client
-                    && s.collection == write.collection
-                    && s.key == write.key
-                    && (write.op_id.as_deref() == Some(s.op_id.as_str())
-                        || write.token.as_ref().is_some_and(|t| s.tokens.contains(t))
-                        || (write.token.is_none() && s.delete && write.order <= s.order))
-            });
+            let settled = self.settled.iter().any(|s| s.covers(write));
             accounted[i] = direct || replaced || conflicted || settled;
             if !accounted[i] {
                 return Err(format!(

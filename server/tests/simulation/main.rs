@@ -115,6 +115,11 @@ fn quiesce(w: &mut World) -> Result<(), String> {
         }
         for device in 0..w.devices.len() {
             while !w.dead_letters(device).is_empty() && w.rng.chance(0.9) {
+                for letter in w.dead_letters(device) {
+                    if let Payload::Put(v) | Payload::Patch(v) = &letter.op.payload {
+                        w.ledger.retried.extend(v.as_object().into_iter().flat_map(|o| o.keys().cloned()));
+                    }
+                }
                 let now = w.time_of(device);
                 w.with_tab(device, 0, |h| h.request(wharf::core::replica::Request::RetryDead(None), now));
             }

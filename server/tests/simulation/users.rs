@@ -220,6 +220,7 @@ pub fn dead_letters(w: &mut World, device: usize) {
     match (w.rng.below(3), &letter.op.payload) {
         (0, _) => {
             w.note(|| format!("retry dead {id}"));
+            w.ledger.retried.extend(settled.tokens.iter().cloned());
             w.with_tab(device, tab, |h| h.request(Request::RetryDead(Some(id)), now));
         }
         (1, Payload::Put(_)) => {

@@ -570,8 +570,9 @@ export interface DeadLetters {
   /**
    * Queue `id` (or every letter) again; resolves with how many were queued. A retry is stamped
    * now, for last-writer-wins. Unedited letters keep their id (the server still deduplicates
-   * them: one that had landed before it died is not applied twice) and leave the local record as
-   * it is until the server has them; edited ones go as a new write and update the local record.
+   * them: resent as it is, one that had landed before it died is not applied twice; one that
+   * meets a conflict counts as a write made now) and leave the local record as it is until the
+   * server has them; edited ones go as a new write and update the local record.
    */
   retry(id?: string): Promise<number>;
   /** Replace the payload: a whole document (same key) for a put, a patch for a patch. */
