@@ -22,6 +22,8 @@ mod users;
 mod world;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use serde_json::{json, Value};
@@ -237,25 +239,45 @@ fn seeds(default: std::ops::Range<u64>) -> std::ops::Range<u64> {
 #[test]
 fn every_seed_keeps_every_write_exactly_once_and_converges() {
     let tracing = std::env::var_os("WHARF_SIM_TRACE").is_some();
-    let seeds = seeds(1..101);
+    let seeds = seeds(1..201);
     let started = Instant::now();
-    let (mut pushes, mut count) = (0u64, 0u64);
-    for seed in seeds.clone() {
-        let (w, outcome) = run(seed, tracing);
-        if tracing {
-            println!("{}", w.trace.join("\n"));
+    // Seeds are independent worlds: one thread per core takes the next seed until none is left.
+    let next = AtomicU64::new(seeds.start);
+    let pushes = AtomicU64::new(0);
+    let failures = Mutex::new(Vec::new());
+    let threads = if tracing { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()) };
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                if seed >= seeds.end {
+                    return;
+                }
+                let (w, outcome) = run(seed, tracing);
+                if tracing {
+                    println!("{}", w.trace.join("\n"));
+                }
+                pushes.fetch_add(u64::from(w.server.pushes), Ordering::Relaxed);
+                if let Err(problem) = outcome {
+                    failures.lock().unwrap_or_else(|e| e.into_inner()).push((seed, problem));
+                }
+            });
         }
-        if let Err(problem) = outcome {
-            panic!(
-                "seed {seed}: {problem}\nreplay: WHARF_SIM_SEEDS={seed} WHARF_SIM_TRACE=1 \
-                 cargo test -p wharf-server --test simulation -- --nocapture"
-            );
-        }
-        pushes += u64::from(w.server.pushes);
-        count += 1;
+    });
+    let mut failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
+    failures.sort();
+    if let Some((seed, problem)) = failures.first() {
+        panic!(
+            "{} of {} seeds failed; the first, seed {seed}: {problem}\nreplay: WHARF_SIM_SEEDS={seed} \
+             WHARF_SIM_TRACE=1 cargo test -p wharf-server --test simulation -- --nocapture",
+            failures.len(),
+            seeds.end - seeds.start
+        );
     }
     println!(
-        "simulation: {count} seeds ({seeds:?}) in {:.1} s, {pushes} push deliveries",
-        started.elapsed().as_secs_f64()
+        "simulation: {} seeds ({seeds:?}) in {:.1} s on {threads} threads, {} push deliveries",
+        seeds.end - seeds.start,
+        started.elapsed().as_secs_f64(),
+        pushes.into_inner()
     );
 }
