@@ -36,7 +36,7 @@ mod answers;
 mod events;
 
 /// While local writes keep coming, a push waits at most this long after the first of them (the
-/// debounce restarts with every write, up to here).
+/// debounce restarts with every write, up to here), and pushes they start are this far apart.
 const MAX_DEBOUNCE_MS: f64 = 1_000.0;
 
 /// Pages per pull before the loop checks the outbox again (local writes wait at most this long).
@@ -143,6 +143,10 @@ pub struct SyncMachine {
     /// `MAX_DEBOUNCE_MS` after the first of a burst (`debounce_deadline`).
     debounce_at: Option<f64>,
     debounce_deadline: Option<f64>,
+    /// When the last debounced push went: while writes keep coming, pushes are at least
+    /// `MAX_DEBOUNCE_MS` apart (each push and the pull after it slow the writes down, which
+    /// would otherwise open the next quiet gap and the next push).
+    debounced_push_at: f64,
     sync_waiters: Vec<Waiter>,
     pull_waiters: Vec<Waiter>,
     token: Option<String>,
@@ -199,6 +203,7 @@ impl SyncMachine {
             held: Vec::new(),
             debounce_at: None,
             debounce_deadline: None,
+            debounced_push_at: f64::NEG_INFINITY,
             sync_waiters: Vec::new(),
             pull_waiters: Vec::new(),
             token: None,

@@ -15,6 +15,7 @@ impl SyncMachine {
                 if self.debounce_at.is_some_and(|at| at <= io.now) {
                     self.debounce_at = None;
                     self.debounce_deadline = None;
+                    self.debounced_push_at = io.now;
                     self.kick(io);
                 }
                 if matches!(self.phase, Phase::Sleeping { until: Some(at) } if at <= io.now) {
@@ -25,9 +26,16 @@ impl SyncMachine {
                 0 => self.kick(io),
                 ms => {
                     let deadline = *self.debounce_deadline.get_or_insert(io.now + MAX_DEBOUNCE_MS);
-                    self.debounce_at = Some((io.now + f64::from(ms)).min(deadline));
+                    let quiet = (io.now + f64::from(ms)).max(self.debounced_push_at + MAX_DEBOUNCE_MS);
+                    self.debounce_at = Some(quiet.min(deadline));
                 }
             },
+            Event::Poke if self.debounce_at.is_some() => {
+                // Local writes are coming in (often the poke is this client's own push coming
+                // back): the pull goes after the debounced push, which would otherwise be pulled
+                // forward by every poke.
+                self.want_pull = true;
+            }
             Event::Online | Event::Visible | Event::Poke => {
                 if matches!(event, Event::Online) {
                     self.online = true;

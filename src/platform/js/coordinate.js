@@ -388,8 +388,21 @@ export class Coordinator {
     });
   }
 
-  /** A follower committed a write: the leader should push it. */
+  /**
+   * A follower committed a write: the leader should push it. At most one message per 25 ms,
+   * and one after the last write of a burst (a message per write of a fast burst costs more
+   * than the writes).
+   */
   kick() {
+    const wait = (this.kickedAt ?? 0) + 25 - Date.now();
+    if (wait > 0) {
+      this.kickTimer ??= setTimeout(() => {
+        this.kickTimer = null;
+        this.kick();
+      }, wait);
+      return;
+    }
+    this.kickedAt = Date.now();
     this.post({ t: "kick" });
   }
 
@@ -445,6 +458,7 @@ export class Coordinator {
     clearInterval(this.timer);
     clearTimeout(this.handoffTimer);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.kickTimer);
     this.unwatch?.();
     for (const request of this.requests.values()) request.reject(wharfError("CLOSED", "the database was closed"));
     this.requests.clear();
