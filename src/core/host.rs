@@ -110,8 +110,16 @@ pub enum Event {
     Offline,
     /// The page became visible.
     Visible,
+    /// The page was hidden.
+    Hidden,
     /// The server announced new changes (the live channel).
     Poke,
+    /// The live channel's socket opened.
+    LiveOpened,
+    /// The server said something on the live channel other than a poke (a ping).
+    LiveHeard,
+    /// The live channel's socket closed, failed to open, or its token could not be had.
+    LiveClosed,
     Pause,
     Resume,
     Close,

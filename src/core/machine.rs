@@ -20,6 +20,7 @@ use super::hlc::WriteClock;
 use super::host::{Action, Failure};
 use super::id::SplitMix64;
 use super::json_text::object;
+use super::live_channel::LiveChannel;
 use super::local_tx::{CountQueues, LoadClient};
 use super::pull_run::{PullError, PullRun, PullSummary};
 use super::push::Batch;
@@ -56,6 +57,8 @@ pub struct SyncConfig {
     /// elsewhere a custom header needs the server's CORS consent).
     pub context_id: Option<String>,
     pub online: bool,
+    /// The page is visible (true where there is no page).
+    pub visible: bool,
     /// A fresh client id, stored if the database has none yet.
     pub fresh_client_id: String,
     pub seed: u64,
@@ -150,7 +153,10 @@ pub struct SyncMachine {
     sync_waiters: Vec<Waiter>,
     pull_waiters: Vec<Waiter>,
     token: Option<String>,
-    live: bool,
+    /// When the live channel's socket should be open, and when to try again.
+    live: LiveChannel,
+    /// The page is visible (a context without a page always is).
+    visible: bool,
 }
 
 /// What a handler may touch besides the machine.
@@ -207,7 +213,8 @@ impl SyncMachine {
             sync_waiters: Vec::new(),
             pull_waiters: Vec::new(),
             token: None,
-            live: false,
+            live: LiveChannel::default(),
+            visible: config.visible,
             options: config.options,
         }
     }
@@ -234,6 +241,7 @@ impl SyncMachine {
             Phase::Sleeping { until } if !self.closed => until,
             _ => None,
         };
+        let sleeping = earliest(&[sleeping, self.live.wake_at()]);
         [sleeping, self.debounce_at].into_iter().flatten().reduce(f64::min)
     }
 

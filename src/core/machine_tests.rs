@@ -484,3 +484,35 @@ mod properties {
         }
     }
 }
+
+/// The live channel's socket is open while the context drains, online and visible; a socket
+/// that closes is opened again after a backoff.
+#[test]
+fn the_live_channel_follows_online_visibility_and_failures() {
+    let mut w = World::new();
+    let mut opts = options(100, 10, "both");
+    opts.live = true;
+    let c = w.client("client-1", opts, 1);
+    w.settle(100);
+    let live = |w: &World| w.clients[c].host.live;
+    assert!(live(&w), "leading, online, visible");
+    for (away, back) in [(Event::Hidden, Event::Visible), (Event::Offline, Event::Online)] {
+        w.event(c, away);
+        w.settle(100);
+        assert!(!live(&w));
+        w.event(c, back);
+        w.settle(100);
+        assert!(live(&w));
+    }
+    w.event(c, Event::LiveOpened);
+    w.event(c, Event::LiveClosed);
+    w.clients[c].host.live = false; // the host saw the socket go
+    w.answer_one();
+    let retry = w.clients[c].host.wake_at.expect("a retry is scheduled");
+    assert!(retry - w.now <= 500.0, "the first retry comes within half a second");
+    w.settle_until(retry);
+    assert!(live(&w), "opened again");
+    w.event(c, Event::Leading(false));
+    w.settle(100);
+    assert!(!live(&w), "only the drainer keeps the socket");
+}

@@ -23,6 +23,7 @@ pub mod hlc;
 pub mod host;
 pub mod id;
 pub mod json_text;
+pub mod live_channel;
 pub mod local_tx;
 pub mod machine;
 pub mod op;

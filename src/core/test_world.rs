@@ -273,6 +273,7 @@ impl World {
             resolvers: Vec::new(),
             context_id: None,
             online: true,
+            visible: true,
             fresh_client_id: id.to_owned(),
             seed,
         };

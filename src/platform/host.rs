@@ -54,6 +54,8 @@ extern "C" {
     fn set_coordinator(this: &Io, coordinator: &Coordinator);
     #[wasm_bindgen(static_method_of = Io)]
     fn online() -> bool;
+    #[wasm_bindgen(static_method_of = Io)]
+    fn visible() -> bool;
 
     pub fn abortable(promise: &Promise, signal: &JsValue) -> Promise;
     #[wasm_bindgen(js_name = registerBackgroundSync)]
@@ -130,6 +132,7 @@ impl Host {
                 resolvers: setup.resolvers.iter().map(|(name, _)| name.clone()).collect(),
                 context_id: same_origin(&setup.options.push_url()).then(|| format!("{seed:016x}")),
                 online: Io::online(),
+                visible: Io::visible(),
                 fresh_client_id: replica.clock().op_id(now()),
                 seed,
             });
@@ -261,27 +264,34 @@ impl Host {
         }
     }
 
+    /// Opens or closes the live channel's socket, as the core asks.
     fn set_live(self: &Host, open: bool) {
         let Some(side) = &self.sync else { return };
-        if !open {
-            side.live.borrow_mut().take(); // closes the socket
-            return;
-        }
         if side.live.borrow().is_none() {
-            let channel = LiveChannel::start(&side.options.url, side.get_token.as_ref(), self);
+            let channel = LiveChannel::new(&side.options.url, side.get_token.as_ref(), self);
             *side.live.borrow_mut() = Some(channel);
+        }
+        let Some(socket) = side.live.borrow().as_ref().map(LiveChannel::handle) else { return };
+        if open {
+            socket.open();
+        } else {
+            socket.close();
         }
     }
 
     /// What `io.js` reports.
-    fn report(&self, kind: &str, ticket: u32, number: f64, text: Option<String>, extra: Option<String>) {
+    pub(crate) fn report(&self, kind: &str, ticket: u32, number: f64, text: Option<String>, extra: Option<String>) {
         let text = text.unwrap_or_default();
         let event = match kind {
             "timer" => Event::Timer,
             "online" => Event::Online,
             "offline" => Event::Offline,
             "visible" => Event::Visible,
+            "hidden" => Event::Hidden,
             "poke" => Event::Poke,
+            "liveOpened" => Event::LiveOpened,
+            "liveHeard" => Event::LiveHeard,
+            "liveClosed" => Event::LiveClosed,
             "response" => Event::Http {
                 ticket,
                 reply: HttpReply::Response { status: number as u16, retry_after: extra, body: text },

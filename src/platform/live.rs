@@ -1,45 +1,69 @@
-//! The live channel (`js/live.js`): a WebSocket to `{url}/live` that only says "the server has
-//! new changes", which the host turns into a `Poke` for the sync machine. Open while this
-//! context drains (the machine asks for it); closed on drop.
+//! The live channel's socket (`js/live.js`): a WebSocket to `{url}/live` whose pokes wake the
+//! sync machine for a pull. The core decides when it is open (`core/live_channel.rs`) and asks
+//! through `Action::Live`; this opens and closes it and hands back what happens to it as events
+//! (`LiveOpened`, `Poke`, `LiveHeard`, `LiveClosed`). Closed on drop.
 
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
-use super::hooks::hook;
+use super::hooks::{hook, text};
 use super::host::Host;
 
 #[wasm_bindgen(module = "/src/platform/js/live.js")]
 extern "C" {
-    #[wasm_bindgen(js_name = startLive)]
-    fn start_live(base: &str, get_token: &JsValue, on_poke: &Function, silence_ms: f64) -> Function;
+    #[derive(Clone)]
+    type LiveSocket;
+
+    #[wasm_bindgen(constructor)]
+    fn new(base: &str, get_token: &JsValue, report: &JsValue) -> LiveSocket;
+    #[wasm_bindgen(method)]
+    fn open(this: &LiveSocket);
+    #[wasm_bindgen(method)]
+    fn close(this: &LiveSocket);
 }
 
-/// The server pings every 15 s by default; three silent periods mean the socket is dead.
-const LIVE_SILENCE_MS: f64 = 50_000.0;
-
-/// An open live channel; closes the socket on drop.
+/// The socket of one database's live channel; closed on drop.
 pub struct LiveChannel {
-    stop: Function,
+    socket: LiveSocket,
 }
 
 impl LiveChannel {
-    pub fn start(url: &str, get_token: Option<&Function>, host: &Host) -> LiveChannel {
+    /// A channel to `{url}/live`, closed until `open`.
+    pub fn new(url: &str, get_token: Option<&Function>, host: &Host) -> LiveChannel {
         let slot = host.slot();
-        let on_poke = hook(move |_cursor, _, _, _, _| {
+        let report = hook(move |kind, _, _, _, _| {
             let host = slot.borrow().upgrade();
             if let Some(host) = host {
-                host.step(crate::core::host::Event::Poke);
+                host.report(&text(&kind), 0, 0.0, None, None);
             }
             Ok(JsValue::UNDEFINED)
         });
         let token = get_token.map_or(JsValue::UNDEFINED, |f| f.clone().into());
-        let stop = start_live(url, &token, on_poke.unchecked_ref(), LIVE_SILENCE_MS);
-        LiveChannel { stop }
+        LiveChannel { socket: LiveSocket::new(url, &token, &report) }
+    }
+
+    /// A handle to call through once the borrow of the channel has ended (opening calls the
+    /// app's `getToken`).
+    pub fn handle(&self) -> LiveHandle {
+        LiveHandle(self.socket.clone())
+    }
+}
+
+/// The channel's socket, to open or close (dropping it closes nothing).
+pub struct LiveHandle(LiveSocket);
+
+impl LiveHandle {
+    pub fn open(&self) {
+        self.0.open();
+    }
+
+    pub fn close(&self) {
+        self.0.close();
     }
 }
 
 impl Drop for LiveChannel {
     fn drop(&mut self) {
-        let _ = self.stop.call0(&JsValue::UNDEFINED);
+        self.socket.close();
     }
 }

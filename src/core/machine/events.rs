@@ -6,12 +6,17 @@ use super::{take_local, Io, Outstanding, Phase, SyncMachine, Waiter, MAX_DEBOUNC
 use crate::core::activity::Input;
 use crate::core::error::ErrorCode;
 use crate::core::host::{Action, Event, Failure};
+use crate::core::live_channel::LiveAction;
 use crate::core::push_engine::HttpReply;
 
 impl SyncMachine {
     pub fn handle(&mut self, event: Event, io: &mut Io<'_>) {
         match event {
             Event::Timer => {
+                let random = self.rng.next_f64();
+                if let Some(action) = self.live.timer(io.now, random) {
+                    io.actions.push(Action::Live(action == LiveAction::Connect));
+                }
                 if self.debounce_at.is_some_and(|at| at <= io.now) {
                     self.debounce_at = None;
                     self.debounce_deadline = None;
@@ -34,18 +39,33 @@ impl SyncMachine {
                 // Local writes are coming in (often the poke is this client's own push coming
                 // back): the pull goes after the debounced push, which would otherwise be pulled
                 // forward by every poke.
+                self.live.heard(io.now);
                 self.want_pull = true;
             }
             Event::Online | Event::Visible | Event::Poke => {
-                if matches!(event, Event::Online) {
-                    self.online = true;
+                match event {
+                    Event::Online => self.online = true,
+                    Event::Visible => self.visible = true,
+                    _ => self.live.heard(io.now),
                 }
+                self.update_live(io);
                 self.want_pull = true;
                 self.kick(io);
             }
             Event::Offline => {
                 self.online = false;
+                self.update_live(io);
                 self.kick(io);
+            }
+            Event::Hidden => {
+                self.visible = false;
+                self.update_live(io);
+            }
+            Event::LiveOpened => self.live.opened(io.now),
+            Event::LiveHeard => self.live.heard(io.now),
+            Event::LiveClosed => {
+                let random = self.rng.next_f64();
+                self.live.closed(io.now, random);
             }
             Event::Pause => {
                 self.paused = true;
@@ -73,7 +93,7 @@ impl SyncMachine {
                     for waiter in self.sync_waiters.drain(..).chain(self.pull_waiters.drain(..)) {
                         io.actions.push(Action::Settle { waiter: waiter.id, outcome: closed() });
                     }
-                    self.set_live(io, false);
+                    self.update_live(io);
                 }
             }
             Event::Sync { waiter, remote, online } => {
@@ -116,7 +136,7 @@ impl SyncMachine {
                         }
                     }
                 }
-                self.set_live(io, leading);
+                self.update_live(io);
                 self.kick(io);
             }
             Event::Committed { ticket } => {
@@ -160,11 +180,13 @@ impl SyncMachine {
         self.paused.then(|| Failure::new(ErrorCode::Paused, "sync is paused; call resumeSync() first"))
     }
 
-    fn set_live(&mut self, io: &mut Io<'_>, open: bool) {
-        let open = open && self.options.live && self.options.pull && !self.closed;
-        if self.live != open {
-            self.live = open;
-            io.actions.push(Action::Live(open));
+    /// Opens or closes the live channel as the context's state now asks (`live_channel.rs`):
+    /// while it drains and pulls with `live` on, online, in a visible page, not closed.
+    fn update_live(&mut self, io: &mut Io<'_>) {
+        let wanted =
+            self.leading && self.options.live && self.options.pull && self.online && self.visible && !self.closed;
+        if let Some(action) = self.live.want(wanted) {
+            io.actions.push(Action::Live(action == LiveAction::Connect));
         }
     }
 

@@ -36,7 +36,7 @@ export class Io {
     const doc = scope.document;
     const online = () => this.report("online", 0, 0);
     const offline = () => this.report("offline", 0, 0);
-    const visible = () => doc.visibilityState === "visible" && this.report("visible", 0, 0);
+    const visible = () => this.report(doc.visibilityState === "hidden" ? "hidden" : "visible", 0, 0);
     scope.addEventListener?.("online", online);
     scope.addEventListener?.("offline", offline);
     doc?.addEventListener?.("visibilitychange", visible);
@@ -50,6 +50,11 @@ export class Io {
   /** `navigator.onLine`; true where the scope cannot tell. */
   static online() {
     return globalThis.navigator?.onLine !== false;
+  }
+
+  /** Whether the page is visible; true where there is no page. */
+  static visible() {
+    return globalThis.document?.visibilityState !== "hidden";
   }
 
   /** Performs a step's actions (JSON), then sets the wake-up time (ms since the epoch, or null). */

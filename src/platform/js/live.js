@@ -1,11 +1,8 @@
-// The live channel: a WebSocket to `{url}/live` (docs/protocol.md) that tells the sync loop when
-// the server has new changes, so pulls happen within moments instead of at the next timer. The
-// socket lives in JavaScript because its whole job is events and timers; Rust only hears
-// `onPoke(cursor)`. It is open while the scope is online and (in a page) visible, reconnects with
-// exponential backoff and full jitter, answers the server's pings, and treats three silent ping
-// periods as a dead connection. `stop()` closes it and clears every timer and listener.
-
-const MAX_BACKOFF_MS = 30_000;
+// The live channel's socket: a WebSocket to `{url}/live` (docs/protocol.md) whose pokes tell
+// the sync loop that the server has new changes. When it should be open, and when to try again,
+// is the core's (`core/live_channel.rs`); this file opens and closes it when told and reports
+// what happens to it: "liveOpened", "poke", "liveHeard" (anything else the server says, such as
+// its pings, which it answers), "liveClosed" (closed, failed, or no token).
 
 /** `{url}/live` as a ws: or wss: URL, resolved against this scope's location. */
 function liveUrl(base, token) {
@@ -15,115 +12,54 @@ function liveUrl(base, token) {
   return url.href;
 }
 
-/**
- * Starts the channel. `getToken` is the app's token function (or undefined); `onPoke(cursor)` is
- * called for every poke, including the one the server sends on connect. Returns `stop()`.
- */
-export function startLive(base, getToken, onPoke, silenceMs) {
-  const scope = globalThis;
-  const doc = scope.document;
-  let socket = null;
-  let retryTimer = null;
-  let silenceTimer = null;
-  let failures = 0;
-  let stopped = false;
+export class LiveSocket {
+  /** `report(kind)` hands what happened to Rust; `getToken` is the app's (or undefined). */
+  constructor(base, getToken, report) {
+    this.base = base;
+    this.getToken = getToken;
+    this.report = report;
+    this.socket = null;
+    this.opening = 0;
+  }
 
-  const wanted = () => !stopped && scope.navigator?.onLine !== false && doc?.visibilityState !== "hidden";
-
-  const clearTimers = () => {
-    clearTimeout(retryTimer);
-    clearTimeout(silenceTimer);
-    retryTimer = silenceTimer = null;
-  };
-
-  const close = () => {
-    clearTimers();
-    if (socket) {
-      const old = socket;
-      socket = null;
-      old.onopen = old.onmessage = old.onclose = old.onerror = null;
-      try {
-        old.close();
-      } catch {}
-    }
-  };
-
-  const heardFromServer = () => {
-    clearTimeout(silenceTimer);
-    silenceTimer = setTimeout(() => {
-      close(); // three ping periods of silence: the connection is dead even if TCP has not noticed
-      schedule();
-    }, silenceMs);
-  };
-
-  const schedule = () => {
-    if (!wanted() || retryTimer !== null) return;
-    const delay = Math.random() * Math.min(MAX_BACKOFF_MS, 500 * 2 ** failures);
-    failures = Math.min(failures + 1, 16);
-    retryTimer = setTimeout(() => {
-      retryTimer = null;
-      connect();
-    }, delay);
-  };
-
-  const connect = async () => {
-    if (!wanted() || socket) return;
+  /** Opens the socket (asking `getToken` first), replacing one that is open. */
+  async open() {
+    this.close();
+    const attempt = ++this.opening;
     let token = null;
     try {
-      token = getToken ? await getToken() : null;
+      token = this.getToken ? await this.getToken() : null;
+      if (attempt !== this.opening) return; // closed or opened again meanwhile
+      const ws = new WebSocket(liveUrl(this.base, token));
+      this.socket = ws;
+      ws.onopen = () => this.report("liveOpened");
+      ws.onmessage = (event) => {
+        let message = null;
+        try {
+          message = JSON.parse(event.data);
+        } catch {}
+        if (message?.type === "ping") ws.send('{"type":"pong"}');
+        this.report(message?.type === "poke" ? "poke" : "liveHeard");
+      };
+      ws.onclose = ws.onerror = () => {
+        if (this.socket !== ws) return;
+        this.close();
+        this.report("liveClosed");
+      };
     } catch {
-      return schedule();
+      if (attempt === this.opening) this.report("liveClosed");
     }
-    if (!wanted() || socket) return;
-    let ws;
+  }
+
+  /** Closes the socket, if any, without reporting it. */
+  close() {
+    this.opening++;
+    const old = this.socket;
+    this.socket = null;
+    if (!old) return;
+    old.onopen = old.onmessage = old.onclose = old.onerror = null;
     try {
-      ws = new WebSocket(liveUrl(base, token));
-    } catch {
-      return schedule();
-    }
-    socket = ws;
-    ws.onopen = () => {
-      failures = 0;
-      heardFromServer();
-    };
-    ws.onmessage = (event) => {
-      heardFromServer();
-      let message;
-      try {
-        message = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      if (message?.type === "ping") ws.send(JSON.stringify({ type: "pong" }));
-      else if (message?.type === "poke" && typeof message.cursor === "string") onPoke(message.cursor);
-    };
-    ws.onclose = ws.onerror = () => {
-      if (socket !== ws) return;
-      close();
-      schedule();
-    };
-  };
-
-  const onChange = () => {
-    if (wanted()) {
-      failures = 0;
-      clearTimeout(retryTimer);
-      retryTimer = null;
-      connect();
-    } else {
-      close();
-    }
-  };
-  scope.addEventListener?.("online", onChange);
-  scope.addEventListener?.("offline", onChange);
-  doc?.addEventListener?.("visibilitychange", onChange);
-  connect();
-
-  return () => {
-    stopped = true;
-    scope.removeEventListener?.("online", onChange);
-    scope.removeEventListener?.("offline", onChange);
-    doc?.removeEventListener?.("visibilitychange", onChange);
-    close();
-  };
+      old.close();
+    } catch {}
+  }
 }
