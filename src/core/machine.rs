@@ -150,6 +150,7 @@ pub struct SyncMachine {
     /// `MAX_DEBOUNCE_MS` apart (each push and the pull after it slow the writes down, which
     /// would otherwise open the next quiet gap and the next push).
     debounced_push_at: f64,
+    last_write_at: f64,
     sync_waiters: Vec<Waiter>,
     pull_waiters: Vec<Waiter>,
     token: Option<String>,
@@ -210,6 +211,7 @@ impl SyncMachine {
             debounce_at: None,
             debounce_deadline: None,
             debounced_push_at: f64::NEG_INFINITY,
+            last_write_at: f64::NEG_INFINITY,
             sync_waiters: Vec::new(),
             pull_waiters: Vec::new(),
             token: None,
@@ -384,8 +386,9 @@ impl SyncMachine {
             self.acked_at_last_pull = self.engine.stats().acked;
             self.want_pull = true;
         }
-        let pull_due = self.options.pull && (self.want_pull || now >= self.pull_next_at);
-        let pull_at = (self.options.pull && self.pull_next_at.is_finite()).then_some(self.pull_next_at.max(now));
+        let writing = self.writing(now);
+        let pull_due = self.options.pull && !writing && (self.want_pull || now >= self.pull_next_at);
+        let pull_at = self.pull_at(now);
         match step {
             Step::Progress => Flow::Continue,
             Step::Idle => {
@@ -427,13 +430,30 @@ impl SyncMachine {
         }
     }
 
+    /// Local writes are coming in (the last less than `MAX_DEBOUNCE_MS` ago) and no `pull()`
+    /// waits: pulling waits until they stop. A pull rewrites records under the writes (often
+    /// just this client's own pushes coming back), and the writes would wait for it.
+    fn writing(&self, now: f64) -> bool {
+        now - self.last_write_at < MAX_DEBOUNCE_MS && self.pull_waiters.is_empty()
+    }
+
     /// When an idle loop wakes by itself: the push timer, the pull timer, and (`held`: the outbox
     /// holds documents in conflict) the next try at resolving them.
     fn idle_wake(&self, now: f64, held: bool) -> Option<f64> {
         let interval = (self.options.push_interval_ms > 0).then(|| now + f64::from(self.options.push_interval_ms));
-        let pull_at = (self.options.pull && self.pull_next_at.is_finite()).then_some(self.pull_next_at.max(now));
         let conflict_wait = held.then_some(self.next_conflict_try.max(now));
-        earliest(&[interval, pull_at, conflict_wait])
+        earliest(&[interval, self.pull_at(now), conflict_wait])
+    }
+
+    /// When the next pull is due: the pull timer, or at once if one is wanted; either way not
+    /// before local writes stop (`writing`).
+    fn pull_at(&self, now: f64) -> Option<f64> {
+        if !self.options.pull {
+            return None;
+        }
+        let writes_end = if self.writing(now) { self.last_write_at + MAX_DEBOUNCE_MS } else { now };
+        let due = if self.want_pull { writes_end } else { self.pull_next_at.max(writes_end) };
+        due.is_finite().then_some(due)
     }
 
     fn start_pull(&mut self, max_pages: u32, after: AfterPull, io: &mut Io<'_>) -> Flow {

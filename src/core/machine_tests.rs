@@ -96,7 +96,9 @@ fn writes_every(gap: f64) {
         w.put(c, &format!("k{i}"), json!({"n": i}));
         written_at.push(at);
     }
+    assert_eq!(w.pulls, pulls_before, "no pull rewrites records while the writes come");
     w.settle(1_000);
+    assert!(w.pulls > pulls_before, "the last push is followed by a pull");
     assert!(w.outbox(c).is_empty());
     let pushes = &w.requests[pushes_before..];
     let times = &w.request_times[pushes_before..];

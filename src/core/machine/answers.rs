@@ -116,8 +116,7 @@ impl SyncMachine {
                                 Flow::Sleep(self.idle_wake(io.now, self.engine.status().conflicts > 0))
                             }
                             AfterPull::Sleep(at) => {
-                                let pull_at = (self.options.pull && self.pull_next_at.is_finite())
-                                    .then_some(self.pull_next_at.max(io.now));
+                                let pull_at = self.pull_at(io.now);
                                 Flow::Sleep(earliest(&[Some(at), pull_at]))
                             }
                         }

@@ -24,21 +24,29 @@ impl SyncMachine {
                     self.kick(io);
                 }
                 if matches!(self.phase, Phase::Sleeping { until: Some(at) } if at <= io.now) {
-                    self.run(io);
+                    if self.debounce_at.is_some() && self.writing(io.now) {
+                        // Writes are coming and their push is due soon: what woke the loop
+                        // (a timer, a wanted pull) goes with it, not ahead of it.
+                        self.phase = Phase::Sleeping { until: self.debounce_at };
+                    } else {
+                        self.run(io);
+                    }
                 }
             }
-            Event::LocalWrite => match self.options.debounce_ms {
-                0 => self.kick(io),
-                ms => {
-                    let deadline = *self.debounce_deadline.get_or_insert(io.now + MAX_DEBOUNCE_MS);
-                    let quiet = (io.now + f64::from(ms)).max(self.debounced_push_at + MAX_DEBOUNCE_MS);
-                    self.debounce_at = Some(quiet.min(deadline));
+            Event::LocalWrite => {
+                self.last_write_at = io.now;
+                match self.options.debounce_ms {
+                    0 => self.kick(io),
+                    ms => {
+                        let deadline = *self.debounce_deadline.get_or_insert(io.now + MAX_DEBOUNCE_MS);
+                        let quiet = (io.now + f64::from(ms)).max(self.debounced_push_at + MAX_DEBOUNCE_MS);
+                        self.debounce_at = Some(quiet.min(deadline));
+                    }
                 }
-            },
-            Event::Poke if self.debounce_at.is_some() => {
+            }
+            Event::Poke if self.writing(io.now) => {
                 // Local writes are coming in (often the poke is this client's own push coming
-                // back): the pull goes after the debounced push, which would otherwise be pulled
-                // forward by every poke.
+                // back): the pull waits until they stop (`SyncMachine::writing`).
                 self.live.heard(io.now);
                 self.want_pull = true;
             }
