@@ -64,6 +64,7 @@ fn config(w: &mut World, client: &str, strategy: Strategy) -> SyncConfig {
         resolvers: if strategy == Strategy::Custom { vec![None] } else { Vec::new() },
         context_id: None,
         online: true,
+        visible: true,
         fresh_client_id: client.to_owned(),
         seed: rng.next_u64(),
     }
