@@ -89,7 +89,8 @@ pub fn reopen(w: &mut World, device: usize, tab: usize) {
 fn hand_off(w: &mut World, device: usize) {
     let tabs = w.devices[device].tabs.len();
     let Some(from) = w.leader(device) else { return };
-    let Some(to) = (1..tabs).map(|i| (from + i) % tabs).find(|&t| w.devices[device].tabs[t].host.is_some()) else {
+    let open = |t: usize| w.devices[device].tabs[t].host.is_some() && !w.devices[device].tabs[t].hung;
+    let Some(to) = (1..tabs).map(|i| (from + i) % tabs).find(|&t| open(t)) else {
         return;
     };
     if w.rng.chance(0.5) {

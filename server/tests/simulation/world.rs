@@ -406,9 +406,12 @@ impl World {
                 let other = tabs.iter().enumerate().any(|(t, other)| t != tab && other.leading && other.host.is_some());
                 if other {
                     self.devices[device].tabs[tab].leading = false;
-                    self.event(device, tab, Event::Leading(false));
                 }
-                for event in deferred {
+                // What it hears first is whether it holds the role now; news of the role from
+                // while it was frozen is stale.
+                let leading = self.devices[device].tabs[tab].leading;
+                self.event(device, tab, Event::Leading(leading));
+                for event in deferred.into_iter().filter(|e| !matches!(e, Event::Leading(_))) {
                     self.event(device, tab, event);
                 }
             }
