@@ -46,12 +46,15 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     } else {
         AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
     };
-    Some(CorsLayer::new().allow_origin(allow).allow_methods([Method::GET, Method::POST]).allow_headers([
+    // `Retry-After` is not a CORS-safelisted response header: without exposing it, a client on
+    // another origin never sees how long the server asks it to wait.
+    let layer = CorsLayer::new().allow_origin(allow).allow_methods([Method::GET, Method::POST]).allow_headers([
         header::CONTENT_TYPE,
         header::AUTHORIZATION,
         "idempotency-key".parse().expect("valid header name"),
         WHARF_CONTEXT.parse().expect("valid header name"),
-    ]))
+    ]);
+    Some(layer.expose_headers([header::RETRY_AFTER]))
 }
 
 /// The server's routes. Registers with the store to hear other instances' commits, and pokes this

@@ -190,6 +190,11 @@ async fn pull_requires_the_token_when_configured_and_answers_cors(backend: Backe
     let response = app.clone().oneshot(right).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["access-control-allow-origin"], "http://localhost:5173");
+    assert_eq!(
+        response.headers()["access-control-expose-headers"],
+        "retry-after",
+        "cross-origin clients see Retry-After"
+    );
     assert_eq!(response.headers()["cache-control"], "no-store");
     let preflight = Request::builder()
         .method("OPTIONS")
