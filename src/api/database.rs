@@ -30,7 +30,7 @@ extern "C" {
 }
 
 #[wasm_bindgen(typescript_custom_section)]
-const SYNC_TYPES: &str = r#"import type { ChangeEvent, ConflictEvent, DeadLetter, PullResult, SyncEnd, SyncResult, SyncStatus } from "./index.js";"#;
+const SYNC_TYPES: &str = r#"import type { ChangeEvent, ConflictEvent, DeadLetter, PullEnd, PullResult, SyncEnd, SyncResult, SyncStatus } from "./index.js";"#;
 
 fn invalid_options(message: String) -> PlatformError {
     CoreError::InvalidOptions(message).into()
@@ -251,6 +251,17 @@ impl Database {
         #[wasm_bindgen(unchecked_param_type = "(letters: DeadLetter[]) => void")] listener: JsValue,
     ) -> Result<Function, JsValue> {
         self.subscribe("deadLetter", listener, "onDeadLetter")
+    }
+
+    /// Calls `listener(end)` when a pull run ends, in the background or for `db.pull()`: `ok`,
+    /// `complete`, `error`, and for a run that succeeded what `db.pull()` resolves with.
+    /// Returns the unsubscribe function.
+    #[wasm_bindgen(js_name = onPull, unchecked_return_type = "() => void")]
+    pub fn on_pull(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(end: PullEnd) => void")] listener: JsValue,
+    ) -> Result<Function, JsValue> {
+        self.subscribe("pull", listener, "onPull")
     }
 
     /// Calls `listener(changes)` after every committed local write transaction and applied pull

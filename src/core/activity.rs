@@ -100,6 +100,9 @@ pub enum Input {
     Committed(SyncTx),
     /// The transaction failed (an IndexedDB error, or the step refused to write).
     Failed(String),
+    /// The transaction failed on a unique index (IndexedDB's `ConstraintError`): nothing of it
+    /// was written; the step comes back so its data can be stored another way.
+    Constraint(SyncTx, String),
     Http(HttpReply),
     /// The resolver's answer (its JSON), or why there is none.
     Resolver(Result<Value, String>),

@@ -216,7 +216,7 @@ pub fn json_type_name(value: &Value) -> &'static str {
 
 /// Parses caller JSON text; deeper nesting than serde_json's limit is an `INVALID_DOCUMENT`.
 pub fn parse_json(json: &str, what: &str) -> Result<Value, CoreError> {
-    serde_json::from_str::<Value>(json).map_err(|e| {
+    super::read::json(json, false).map_err(|e| {
         if nested_too_deep(json) {
             CoreError::InvalidDocument(format!("{what} is nested more than 127 levels deep"))
         } else {
@@ -243,6 +243,11 @@ pub fn json_problem(error: &serde_json::Error, text: &str) -> String {
 /// Whether arrays and objects in `text` nest deeper than serde_json parses (127 levels): the one
 /// way text `JSON.stringify` wrote can fail to parse.
 fn nested_too_deep(text: &str) -> bool {
+    nests_deeper_than(text, 127)
+}
+
+/// Whether arrays and objects in the JSON `text` nest deeper than `limit` levels.
+pub fn nests_deeper_than(text: &str, limit: u32) -> bool {
     let (mut depth, mut in_string, mut escaped) = (0u32, false, false);
     for byte in text.bytes() {
         if in_string {
@@ -258,7 +263,7 @@ fn nested_too_deep(text: &str) -> bool {
             b'"' => in_string = true,
             b'[' | b'{' => {
                 depth += 1;
-                if depth > 127 {
+                if depth > limit {
                     return true;
                 }
             }
@@ -280,9 +285,43 @@ pub fn document_key(json: &str, key_path: &KeyPath) -> Result<Key, CoreError> {
     key_of(&parse_json(json, "a document")?, key_path)
 }
 
+/// How deep a document may nest (objects and arrays). The outbox wraps a document in a few more
+/// levels, and JSON parsers stop at 128 (serde_json, the reference server's): a cap well below
+/// that keeps every stored document readable and sendable, whatever wraps it.
+pub const MAX_DOCUMENT_DEPTH: usize = 100;
+
+/// The nesting depth of `value`: 0 for a scalar, 1 for a flat object or array.
+pub fn depth(value: &Value) -> usize {
+    let mut depth = 0;
+    let mut level = vec![value];
+    while !level.is_empty() {
+        let mut next = Vec::new();
+        let mut containers = false;
+        for value in level {
+            match value {
+                Value::Array(items) => next.extend(items),
+                Value::Object(map) => next.extend(map.values()),
+                _ => continue,
+            }
+            containers = true;
+        }
+        depth += usize::from(containers);
+        level = next;
+    }
+    depth
+}
+
+fn within_depth(value: &Value, what: &str) -> Result<(), CoreError> {
+    if depth(value) > MAX_DOCUMENT_DEPTH {
+        return Err(CoreError::InvalidDocument(format!("{what} is nested more than {MAX_DOCUMENT_DEPTH} levels deep")));
+    }
+    Ok(())
+}
+
 /// Validates a parsed document and returns its key.
 pub fn key_of(doc: &Value, key_path: &KeyPath) -> Result<Key, CoreError> {
     expect_object(doc, "a document")?;
+    within_depth(doc, "a document")?;
     let found = key_path.lookup(doc).ok_or_else(|| CoreError::MissingKey { key_path: key_path.as_str().to_owned() })?;
     Key::from_json(found)
 }
@@ -294,6 +333,7 @@ pub fn key_of(doc: &Value, key_path: &KeyPath) -> Result<Key, CoreError> {
 pub fn validate_patch(json: &str, key_path: &KeyPath, target: &Key) -> Result<(), CoreError> {
     let patch = parse_json(json, "a patch")?;
     expect_object(&patch, "a patch")?;
+    within_depth(&patch, "a patch")?;
     if patch.get(key_path.first_segment()).is_none() {
         return Ok(());
     }
@@ -393,6 +433,23 @@ mod tests {
         }
         let long = format!(r#"{{"id":"{}"}}"#, "k".repeat(MAX_KEY_BYTES + 1));
         assert_eq!(document_key(&long, &path("id")).unwrap_err().code().as_str(), "INVALID_KEY");
+    }
+
+    #[test]
+    fn documents_nest_at_most_the_cap() {
+        let nested =
+            |levels: usize| format!(r#"{{"id":"a","x":{}{}}}"#, "[".repeat(levels - 1), "]".repeat(levels - 1));
+        assert_eq!(depth(&serde_json::from_str(&nested(MAX_DOCUMENT_DEPTH)).unwrap()), MAX_DOCUMENT_DEPTH);
+        assert!(document_key(&nested(MAX_DOCUMENT_DEPTH), &path("id")).is_ok());
+        let err = document_key(&nested(MAX_DOCUMENT_DEPTH + 1), &path("id")).unwrap_err();
+        assert_eq!(err.code().as_str(), "INVALID_DOCUMENT");
+        assert!(err.to_string().contains("more than 100 levels"), "{err}");
+        let patch = format!(r#"{{"x":{}{}}}"#, "{\"y\":".repeat(MAX_DOCUMENT_DEPTH), "}".repeat(MAX_DOCUMENT_DEPTH));
+        assert_eq!(
+            validate_patch(&patch, &path("id"), &Key::Text("a".into())).unwrap_err().code().as_str(),
+            "INVALID_DOCUMENT"
+        );
+        assert_eq!((depth(&serde_json::json!(1)), depth(&serde_json::json!([[], {"a": [1]}]))), (0, 3));
     }
 
     #[test]

@@ -130,7 +130,7 @@ proptest! {
 }
 
 /// A "200 OK" whose body is not an answer to the batch is an error with a clear message, the
-/// batch stays queued with its attempt counted, and the resend lands it (as `duplicate` when the
+/// batch stays queued (an outage: no attempt counted), and the resend lands it (as `duplicate` when the
 /// server had applied it).
 #[test]
 fn a_success_with_a_broken_body_is_a_protocol_error_and_the_batch_is_resent() {
@@ -146,7 +146,7 @@ fn a_success_with_a_broken_body_is_a_protocol_error_and_the_batch_is_resent() {
         assert_eq!(error.code, SyncErrorCode::Protocol, "kind {kind}");
         assert!(!error.message.is_empty());
         assert_eq!(w.outbox(c).len(), 2, "kind {kind}: nothing left the outbox");
-        assert!(w.outbox(c).iter().all(|e| e.attempts == 1));
+        assert!(w.outbox(c).iter().all(|e| e.attempts == 0 && e.last_error.is_some()));
         w.settle(100);
         assert!(w.outbox(c).is_empty());
         assert_eq!(w.stats(c).duplicates, if applied { 2 } else { 0 }, "kind {kind}");

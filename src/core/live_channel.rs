@@ -64,6 +64,11 @@ impl LiveChannel {
         (!was_closed).then_some(LiveAction::Close)
     }
 
+    /// The socket is open and the server has not gone silent.
+    pub fn connected(&self) -> bool {
+        matches!(self.state, State::Open { .. })
+    }
+
     /// The socket opened.
     pub fn opened(&mut self, now: f64) {
         if self.state == State::Connecting {

@@ -28,7 +28,7 @@ use super::push_engine::{PushEngine, Step, Turn};
 use super::resolve_run::{RemoteState, ResolveRun};
 use super::retry::parse_retry_after;
 use super::schema::DatabaseSchema;
-use super::status::{ConflictSource, PushStats, SyncEvent, SyncState, SyncStatus};
+use super::status::{ConflictSource, PullEnd, PushStats, SyncEvent, SyncState, SyncStatus};
 use super::steps::{Ctx, TxStep};
 use super::sync_options::SyncOptions;
 use super::tx::Round;
@@ -72,6 +72,7 @@ struct Waiter {
 }
 
 /// What the machine is doing.
+#[allow(clippy::large_enum_variant)] // one phase at a time, and the size of the code matters more
 enum Phase {
     /// Nothing in flight; `until` is when to go on (`None`: at the next trigger).
     Sleeping {
@@ -154,6 +155,8 @@ pub struct SyncMachine {
     sync_waiters: Vec<Waiter>,
     pull_waiters: Vec<Waiter>,
     token: Option<String>,
+    /// `getToken` was asked and must settle by then (`requestTimeoutMs`), or it counts as failed.
+    token_deadline: Option<f64>,
     /// When the live channel's socket should be open, and when to try again.
     live: LiveChannel,
     /// The page is visible (a context without a page always is).
@@ -215,6 +218,7 @@ impl SyncMachine {
             sync_waiters: Vec::new(),
             pull_waiters: Vec::new(),
             token: None,
+            token_deadline: None,
             live: LiveChannel::default(),
             visible: config.visible,
             options: config.options,
@@ -244,7 +248,7 @@ impl SyncMachine {
             _ => None,
         };
         let sleeping = earliest(&[sleeping, self.live.wake_at()]);
-        [sleeping, self.debounce_at].into_iter().flatten().reduce(f64::min)
+        [sleeping, self.debounce_at, self.token_deadline].into_iter().flatten().reduce(f64::min)
     }
 
     /// Whether `ticket` is this machine's outstanding transaction.
@@ -469,6 +473,32 @@ impl SyncMachine {
     /// the pull met whose resolutions wait to be pushed.
     fn pulled(&mut self, outcome: Result<PullSummary, PullError>, max_pages: u32, io: &mut Io<'_>) -> bool {
         let now = io.now;
+        let report = match &outcome {
+            Ok(summary) => {
+                let complete = summary.pages < max_pages;
+                let stats = self.engine.stats_mut();
+                stats.pulls += 1;
+                stats.pulled += summary.applied;
+                let status = self.engine.status_mut();
+                status.last_pulled_at = Some(now);
+                status.pull_error = None;
+                status.has_synced |= complete;
+                PullEnd { ok: true, complete, summary: summary.to_json(), error: None }
+            }
+            Err(error) => {
+                self.engine.stats_mut().pull_failures += 1;
+                let error = error.to_last_error();
+                self.engine.status_mut().pull_error = Some(error.clone());
+                PullEnd { ok: false, complete: false, summary: Value::Null, error: Some(error) }
+            }
+        };
+        let summary = report.summary.clone();
+        {
+            let mut emit = reporter(io.actions);
+            emit(SyncEvent::Pull(report));
+            self.engine.publish(&mut emit);
+        }
+        let json_summary = summary;
         match outcome {
             Ok(summary) => {
                 let more = summary.pages == max_pages || summary.conflicts > 0;
@@ -480,7 +510,7 @@ impl SyncMachine {
                 if summary.pages == max_pages {
                     self.want_pull = true; // more to come: go on after the next push step
                 }
-                self.settle_pull_waiters(io, self.pull_number, Ok(summary.to_json()));
+                self.settle_pull_waiters(io, self.pull_number, Ok(json_summary));
                 more
             }
             Err(error) => {
@@ -500,6 +530,15 @@ impl SyncMachine {
                 self.settle_pull_waiters(io, self.pull_number, Err(Failure::new(code, error.to_string())));
                 false
             }
+        }
+    }
+
+    /// Tells the status whether the live channel is connected, when that changed.
+    fn show_live(&mut self, io: &mut Io<'_>) {
+        let connected = self.live.connected();
+        if self.engine.status().live != connected {
+            self.engine.status_mut().live = connected;
+            self.engine.publish(&mut reporter(io.actions));
         }
     }
 

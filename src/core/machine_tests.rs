@@ -169,7 +169,7 @@ fn sync_called_before_the_online_event_arrives_drains() {
 }
 
 #[test]
-fn transient_failures_back_off_honour_retry_after_and_count_attempts() {
+fn outages_back_off_honour_retry_after_and_count_no_attempts() {
     let mut w = World::new();
     let c = push_client(&mut w, 100, 10);
     let id = w.put(c, "a", json!({}));
@@ -177,7 +177,8 @@ fn transient_failures_back_off_honour_retry_after_and_count_attempts() {
     let start = w.now;
     assert!(w.answer_one());
     let entry = w.outbox(c)[0].clone();
-    assert_eq!(entry.attempts, 1);
+    assert_eq!(entry.attempts, 0, "an outage is not the op's fault");
+    assert_eq!(w.status(c).failing_since, Some(start));
     let error = entry.last_error.clone().unwrap();
     assert_eq!(
         (error.code, error.server_code.as_deref(), error.status),
@@ -193,12 +194,13 @@ fn transient_failures_back_off_honour_retry_after_and_count_attempts() {
 
     w.settle(100);
     let times = w.request_times.clone();
-    assert_eq!(times.len(), 4);
+    assert_eq!(times.len(), 5, "a timeout after a failure halves the batch (a and b)");
     assert!(times[1] >= start + 30_000.0);
     assert!(times.windows(2).all(|t| t[1] - t[0] <= 10_000.0 + 30_000.0), "delays stay under the cap");
     w.applied_once(&[id]);
     assert_eq!(w.stats(c).retries, 3);
     assert_eq!(w.status(c).last_error, None, "a success clears the error");
+    assert_eq!(w.status(c).failing_since, None);
 }
 
 #[test]
@@ -247,6 +249,33 @@ fn refused_credentials_refresh_the_token_a_bounded_number_of_times() {
     w.settle(100);
     assert_eq!(w.status(c).state, SyncState::Idle);
     assert_eq!(w.clients[c].host.settled[&waiter], Ok(json!({"pending": 0, "deadLetters": 0, "conflicts": 0})));
+}
+
+/// A `getToken` that never settles is a failed token after `requestTimeoutMs`: sync ends in
+/// `auth` (bounded retries) and `sync()` settles instead of hanging; a token that arrives later
+/// is ignored, and an explicit `sync()` with a working provider drains.
+#[test]
+fn a_token_provider_that_hangs_fails_in_time_and_freezes_nothing() {
+    let mut w = World::new();
+    let c = push_client(&mut w, 10, 10);
+    w.clients[c].config.has_token = true;
+    w.reload(c);
+    w.token_hangs = true;
+    let id = w.put(c, "a", json!({}));
+    let waiter = w.sync(c);
+    let start = w.now;
+    w.settle_until(start + 600_000.0);
+    assert_eq!(w.status(c).state, SyncState::Auth);
+    assert!(w.requests.is_empty());
+    let outcome = w.clients[c].host.settled.get(&waiter).cloned().expect("sync() settled");
+    assert_eq!(outcome.unwrap_err().code, ErrorCode::Auth);
+    let error = w.status(c).last_error.clone().unwrap();
+    assert!(error.message.contains("requestTimeoutMs"), "{}", error.message);
+    assert!(w.now - start < 600_000.0, "four tries of 30 s and their backoff");
+    w.token_hangs = false;
+    w.sync(c);
+    w.settle(100);
+    w.applied_once(&[id]);
 }
 
 #[test]
@@ -328,17 +357,119 @@ fn per_op_rejections_and_conflicts_do_not_block_other_documents() {
     assert!(!reports.is_empty(), "the unresolved conflict is reported");
 }
 
+/// Every kind of outage while the browser says online, for three simulated hours with
+/// `maxAttempts: 1` (the old rules dead-lettered all of it on the first failure): nothing is
+/// dead-lettered, the queue backs off within its cap, and everything lands once it is over.
 #[test]
-fn an_op_out_of_attempts_goes_to_the_dead_letters() {
+fn an_outage_while_online_dead_letters_nothing_however_long_it_lasts() {
+    let portal = "<html><body>Sign in to the hotel Wi-Fi</body></html>".to_owned();
+    for (what, status, body) in [
+        ("server down", 0u16, String::new()),
+        ("gateway", 502, String::new()),
+        ("unavailable", 503, r#"{"protocol":1,"code":"STORAGE","message":"db"}"#.to_owned()),
+        ("server error", 500, String::new()),
+        ("captive portal", 200, portal),
+        ("proxy 404", 404, "<h1>Not Found</h1>".to_owned()),
+        ("proxy 405", 405, String::new()),
+        ("old server", 400, r#"{"protocol":1,"code":"UNSUPPORTED_PROTOCOL","message":"v2"}"#.to_owned()),
+        ("refuses everything", 400, r#"{"protocol":1,"code":"BAD_REQUEST","message":"clientId"}"#.to_owned()),
+    ] {
+        let mut w = World::new();
+        let mut opts = options(8, 1, "push");
+        opts.engine.retry.max_ms = 60_000;
+        let c = w.client("client-1", opts, 1);
+        w.event(c, Event::Offline);
+        let ids: Vec<String> = (0..20).map(|i| w.put(c, &format!("k{i}"), json!({"n": i}))).collect();
+        w.server.down = Some((status, body));
+        w.event(c, Event::Online);
+        let start = w.now;
+        w.settle_until(start + 3.0 * 3_600_000.0);
+        assert!(w.dead(c).is_empty(), "{what}: {:?}", w.dead(c).first().map(|d| &d.last_error));
+        assert_eq!(w.outbox(c).len(), 20, "{what}");
+        assert!(w.outbox(c).iter().all(|e| e.attempts == 0), "{what}");
+        let status = w.status(c);
+        assert_eq!((status.state, status.failing_since), (SyncState::Error, Some(start)), "{what}");
+        assert!(status.last_error.is_some() && status.next_retry_at.is_some(), "{what}");
+        let gaps = w.request_times.windows(2).map(|t| t[1] - t[0]);
+        assert!(gaps.clone().all(|gap| gap <= 60_000.0), "{what}: the backoff stays within its cap");
+        assert!(w.requests.len() > 100, "{what}: it keeps trying ({} requests)", w.requests.len());
+        assert!(w.requests.len() < 3 * 360, "{what}: {} requests in three hours", w.requests.len());
+        w.server.down = None;
+        w.settle_until(w.now + 60_000.0);
+        assert!(w.dead(c).is_empty() && w.outbox(c).is_empty(), "{what}");
+        w.applied_once(&ids);
+        assert_eq!(w.status(c).failing_since, None);
+    }
+}
+
+/// `retry.maxAgeMs` replaces counting for whoever wants a limit: an op older than that which
+/// an outage keeps from the server goes to the dead letters, with the outage as its reason.
+#[test]
+fn max_age_dead_letters_what_an_outage_keeps_too_long() {
     let mut w = World::new();
-    let c = push_client(&mut w, 10, 3);
-    w.put(c, "a", json!({}));
-    w.script.extend([Fault::Status(500, None), Fault::Status(500, None), Fault::Status(500, None)]);
-    w.settle(100);
+    let mut opts = options(10, 10, "push");
+    opts.engine.retry.max_age_ms = Some(600_000);
+    let c = w.client("client-1", opts, 1);
+    let old = w.put(c, "a", json!({}));
+    w.server.down = Some((503, String::new()));
+    w.settle_until(w.now + 300_000.0);
+    assert!(w.dead(c).is_empty());
+    let young = w.put(c, "b", json!({}));
+    w.settle_until(w.now + 400_000.0);
     let dead = w.dead(c);
-    assert_eq!((dead.len(), dead[0].attempts, dead[0].last_error.status), (1, 3, Some(500)));
+    assert_eq!(dead.iter().map(|d| d.op.id.clone()).collect::<Vec<_>>(), [old]);
+    assert!(dead[0].last_error.message.contains("maxAgeMs") && dead[0].last_error.status == Some(503));
+    w.server.down = None;
+    w.settle(100);
+    w.applied_once(&[young]);
+}
+
+/// A 500 that follows one op wherever it goes is pinned on it: bisected with backoff down to
+/// the op, which then stays aside while the next op goes alone; when that one lands, the failure
+/// counts against the op, which is dead-lettered when out of attempts. The rest all land.
+#[test]
+fn a_server_failure_that_follows_one_op_is_pinned_on_it() {
+    let mut w = World::new();
+    let c = push_client(&mut w, 16, 2);
+    w.event(c, Event::Offline);
+    let ids: Vec<String> = (0..40).map(|i| w.put(c, &format!("k{i}"), json!({"n": i}))).collect();
+    w.server.poison.insert(ids[13].clone());
+    w.server.poison_status = Some(500);
+    w.event(c, Event::Online);
+    w.settle_until(w.now + 3_600_000.0);
+    let dead = w.dead(c);
+    assert!(dead.is_empty());
+    let good: Vec<String> = ids.iter().filter(|id| **id != ids[13]).cloned().collect();
+    w.applied_once(&good);
+    let outbox = w.outbox(c);
+    assert_eq!((outbox.len(), outbox[0].op.id.as_str(), outbox[0].attempts), (1, ids[13].as_str(), 1));
+    // Alone, it only waits (nothing to compare it with); the next write pins it again.
+    let later = w.put(c, "later", json!({}));
+    w.settle_until(w.now + 3_600_000.0);
+    let dead = w.dead(c);
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].op.id.as_str(), dead[0].attempts), (ids[13].as_str(), 2));
+    assert!(dead[0].last_error.message.contains("each time this op was sent alone"), "{}", dead[0].last_error.message);
+    w.applied_once(&[good, vec![later]].concat());
     assert!(w.outbox(c).is_empty());
-    assert_eq!(w.stats(c).dead_lettered, 1);
+}
+
+/// A protocol refusal of a lone op is pinned only when the next op gets through; when the next
+/// fails alone too, nobody is to blame and nothing is dead-lettered.
+#[test]
+fn a_lone_refusal_is_pinned_only_when_another_op_gets_through() {
+    let mut w = World::new();
+    let c = push_client(&mut w, 10, 10);
+    let poison = w.put(c, "a", json!({}));
+    w.server.poison.insert(poison.clone());
+    w.settle_until(w.now + 600_000.0);
+    assert!(w.dead(c).is_empty(), "alone in the queue, nothing shows it is the op's fault");
+    assert_eq!(w.outbox(c).len(), 1);
+    let next = w.put(c, "b", json!({}));
+    w.settle_until(w.now + 600_000.0);
+    assert_eq!(w.dead(c).iter().map(|d| d.op.id.clone()).collect::<Vec<_>>(), [poison]);
+    assert_eq!(w.dead(c)[0].last_error.status, Some(422));
+    w.applied_once(&[next]);
 }
 
 #[test]
@@ -347,11 +478,15 @@ fn retried_dead_letters_are_never_folded_together() {
     // under their old ids with a clean schedule: folding the second into the first would make the
     // server answer `duplicate` and drop the second write.
     let mut w = World::new();
-    let c = push_client(&mut w, 10, 1);
+    let mut opts = options(10, 1, "push");
+    opts.engine.retry.max_age_ms = Some(1_000);
+    let c = w.client("client-1", opts, 1);
     let first = w.put(c, "a", json!({"rev": "first"}));
+    w.now += 2_000.0;
     w.script.push_back(Fault::DropAfterApply);
     w.settle(100);
     let second = w.put(c, "a", json!({"rev": "second"}));
+    w.now += 2_000.0;
     w.script.push_back(Fault::Status(503, None));
     w.settle(100);
     assert_eq!(w.dead(c).len(), 2);

@@ -42,6 +42,9 @@ struct Store {
     next_key: u64,
     rows: BTreeMap<IdbKey, Value>,
     indexes: BTreeMap<String, IndexKeyPath>,
+    /// The indexes declared `unique`: a put that would give two records one index key fails
+    /// the transaction, as IndexedDB's `ConstraintError` does.
+    unique: Vec<String>,
 }
 
 impl Store {
@@ -98,6 +101,9 @@ pub struct MemDb {
     stores: BTreeMap<String, Store>,
 }
 
+/// How a failed write names a unique index violation (IndexedDB's `ConstraintError`).
+pub const CONSTRAINT: &str = "ConstraintError";
+
 impl MemDb {
     /// A database with every store `schema` needs, as an upgrade would create them.
     pub fn new(schema: &DatabaseSchema) -> MemDb {
@@ -108,9 +114,17 @@ impl MemDb {
                 _ => None,
             };
             let indexes = shape.indexes.iter().map(|i| (i.name.clone(), i.key_path.clone())).collect();
+            let unique = shape.indexes.iter().filter(|i| i.unique).map(|i| i.name.clone()).collect();
             stores.insert(
                 shape.name.clone(),
-                Store { key_path, auto_increment: shape.auto_increment, next_key: 1, rows: BTreeMap::new(), indexes },
+                Store {
+                    key_path,
+                    auto_increment: shape.auto_increment,
+                    next_key: 1,
+                    rows: BTreeMap::new(),
+                    indexes,
+                    unique,
+                },
             );
         }
         MemDb { stores }
@@ -176,6 +190,18 @@ impl MemDb {
                     };
                     if let Some(n) = key.as_u64().filter(|_| store.auto_increment) {
                         store.next_key = store.next_key.max(n + 1);
+                    }
+                    for index in &store.unique {
+                        let path = &store.indexes[index];
+                        let Some(taken) = Store::index_key(path, value) else { continue };
+                        let clash = store.rows.iter().any(|(k, row)| {
+                            compare_keys(&k.0, &key) != Ordering::Equal
+                                && Store::index_key(path, row)
+                                    .is_some_and(|ik| compare_keys(&ik, &taken) == Ordering::Equal)
+                        });
+                        if clash {
+                            return Err(format!("{CONSTRAINT}: index {index} of {name} already holds {taken}"));
+                        }
                     }
                     store.rows.insert(IdbKey(key), value.clone());
                 }

@@ -192,6 +192,9 @@ impl NativeHost {
                     });
                     let event = match outcome {
                         Ok(()) => Event::Committed { ticket },
+                        Err(reason) if reason.starts_with(super::memdb::CONSTRAINT) => {
+                            Event::Failed { ticket, code: ErrorCode::Constraint, reason }
+                        }
                         Err(reason) => Event::Failed { ticket, code: ErrorCode::Storage, reason },
                     };
                     self.event(event, now);

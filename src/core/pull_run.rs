@@ -17,8 +17,12 @@ use serde_json::Value;
 
 use super::activity::{Env, HttpRequest, Input, Need, Progress, SyncTx};
 use super::conflict::pulled_change_conflicts;
+use super::document::Key;
+use super::error::SyncErrorCode;
 use super::json_text::object;
 use super::local_tx::LoadMeta;
+use super::op::LastError;
+use super::protocol::Change;
 use super::pull_tx::{read_page, unstorable, ApplyPage, PullKeys, PullPage, SweepUnseen};
 use super::push_engine::HttpReply;
 use super::resolve_run::{RemoteState, ResolveRun};
@@ -26,7 +30,7 @@ use super::status::ConflictSource;
 use super::wire;
 
 /// What one pull did (`db.pull()` resolves with it).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PullSummary {
     pub pages: u32,
     /// Remote changes written to local records.
@@ -36,11 +40,45 @@ pub struct PullSummary {
     pub skipped: u64,
     /// Remote changes that met queued local ops based on an older version.
     pub conflicts: u64,
-    /// Changes the client could not store (unknown collection, value without its key), ignored.
+    /// Changes the client could not store (unknown collection, value without its key, nesting
+    /// past the cap, a unique index another document holds), skipped.
     pub invalid: u64,
+    /// Each of those, with why.
+    pub unstored: Vec<Unstored>,
     /// Documents deleted after a full resync because the server no longer has them.
     pub removed: u64,
     pub cursor: String,
+}
+
+/// A pulled change the client could not store, and why: the pull went on past it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unstored {
+    pub collection: String,
+    pub key: Key,
+    pub reason: String,
+}
+
+impl Unstored {
+    fn of(change: &Change, reason: String) -> Unstored {
+        Unstored { collection: change.collection.clone(), key: change.key.clone(), reason }
+    }
+
+    pub fn to_json(&self) -> Value {
+        object(vec![
+            ("collection", self.collection.as_str().into()),
+            ("key", self.key.to_json()),
+            ("reason", self.reason.as_str().into()),
+        ])
+    }
+}
+
+/// A page being stored one change at a time, after it failed as a whole on a unique index:
+/// every change that can be stored is, the one that cannot is reported, and the cursor moves.
+struct OneByOne {
+    /// The changes still to store, last first.
+    rest: Vec<Change>,
+    cursor: String,
+    has_more: bool,
 }
 
 impl PullSummary {
@@ -52,6 +90,7 @@ impl PullSummary {
             ("conflicts", self.conflicts.into()),
             ("removed", self.removed.into()),
             ("invalid", self.invalid.into()),
+            ("unstored", Value::Array(self.unstored.iter().map(Unstored::to_json).collect())),
             ("cursor", self.cursor.as_str().into()),
         ])
     }
@@ -72,11 +111,34 @@ pub enum PullError {
     Storage(String),
 }
 
+impl PullError {
+    /// The error as the status and `onPull` report it.
+    pub fn to_last_error(&self) -> LastError {
+        match self {
+            PullError::Http { status, code, message, .. } if !code.is_empty() => {
+                LastError::from_server(code, message.clone(), Some(*status), false)
+            }
+            PullError::Http { status, message, .. } => {
+                LastError::new(SyncErrorCode::Http, message.clone(), Some(*status))
+            }
+            PullError::Network(message) => LastError::new(SyncErrorCode::Network, message.clone(), None),
+            PullError::Timeout => LastError::new(SyncErrorCode::Timeout, self.to_string(), None),
+            PullError::Protocol(_) => LastError::new(SyncErrorCode::Protocol, self.to_string(), None),
+            PullError::Storage(_) => LastError::new(SyncErrorCode::Storage, self.to_string(), None),
+        }
+    }
+}
+
 #[allow(clippy::large_enum_variant)]
 enum Stage {
     Cursor,
-    Fetching { refreshed: bool },
-    Applying { invalid: u64 },
+    Fetching {
+        refreshed: bool,
+    },
+    /// The page's changes that cannot be stored, by position, with why.
+    Applying {
+        invalid: Vec<(usize, String)>,
+    },
     Resolving(PullPage, ResolveRun),
     Sweeping,
 }
@@ -90,6 +152,7 @@ pub struct PullRun {
     restarted: bool,
     summary: PullSummary,
     stage: Stage,
+    one_by_one: Option<OneByOne>,
 }
 
 type Turn = Progress<Result<PullSummary, PullError>>;
@@ -104,6 +167,7 @@ impl PullRun {
             restarted: false,
             summary: PullSummary::default(),
             stage: Stage::Cursor,
+            one_by_one: None,
         };
         let keys = vec![env.options.cursor_key(), env.options.resync_key()];
         (run, Need::Tx(SyncTx::Cursor(LoadMeta::new(keys))))
@@ -120,7 +184,27 @@ impl PullRun {
                 Progress::Done(Ok(_)) => self.next_page(page, env),
                 Progress::Done(Err(reason)) => Progress::Done(Err(PullError::Storage(reason))),
             },
-            (_, Input::Failed(reason)) => Progress::Done(Err(PullError::Storage(reason))),
+            (Stage::Applying { .. }, Input::Constraint(SyncTx::Apply(apply), reason)) => {
+                let mut page = apply.into_page();
+                match &self.one_by_one {
+                    // The one change of this step is what the index refuses: report it, and
+                    // store the step without it (it may carry the page's cursor).
+                    Some(_) if page.changes.len() == 1 => {
+                        let invalid = vec![(0, format!("a unique index already holds one of its values: {reason}"))];
+                        self.store(page, invalid, env)
+                    }
+                    Some(_) => Progress::Done(Err(PullError::Storage(reason))),
+                    None => {
+                        let mut rest = std::mem::take(&mut page.changes);
+                        rest.reverse();
+                        self.one_by_one = Some(OneByOne { rest, cursor: page.cursor, has_more: page.has_more });
+                        self.store_next(env)
+                    }
+                }
+            }
+            (_, Input::Failed(reason) | Input::Constraint(_, reason)) => {
+                Progress::Done(Err(PullError::Storage(reason)))
+            }
             (Stage::Cursor, Input::Committed(SyncTx::Cursor(meta))) => {
                 let stored = meta.outcome.unwrap_or_default();
                 let text = |at: usize| stored.get(at).and_then(Value::as_str).map(str::to_owned);
@@ -133,9 +217,16 @@ impl PullRun {
             (Stage::Applying { invalid }, Input::Committed(SyncTx::Apply(apply))) => {
                 let stored = apply.outcome.clone().unwrap_or_default();
                 let page = apply.into_page();
-                self.summary.pages += 1;
+                if self.one_by_one.as_ref().is_none_or(|o| o.rest.is_empty()) {
+                    self.summary.pages += 1;
+                }
                 self.summary.applied += stored.applied;
-                self.summary.invalid += invalid;
+                self.summary.invalid += invalid.len() as u64;
+                for (index, reason) in invalid {
+                    if let Some(change) = page.changes.get(index) {
+                        self.summary.unstored.push(Unstored::of(change, reason));
+                    }
+                }
                 let mut remotes = VecDeque::new();
                 for held in stored.held {
                     let Some(change) = page.changes.get(held.index) else { continue };
@@ -218,19 +309,49 @@ impl PullRun {
                 "the server says hasMore but its cursor did not move".into(),
             )));
         }
-        let schema = env.schema;
-        let key_path = |name: &str| schema.position(name).ok().map(|i| &schema.collections[i].key_path);
-        let invalid = unstorable(&page.changes, key_path);
         for stamp in page.changes.iter().filter_map(|c| c.hlc.as_deref()) {
             env.clock.observe(stamp, env.now);
         }
+        let schema = env.schema;
+        let key_path = |name: &str| schema.position(name).ok().map(|i| &schema.collections[i].key_path);
+        let invalid = unstorable(&page.changes, key_path);
+        self.store(page, invalid, env)
+    }
+
+    /// Stores `page` with its cursor, leaving out the changes in `invalid`.
+    fn store(&mut self, page: PullPage, invalid: Vec<(usize, String)>, env: &mut Env<'_>) -> Turn {
         let keep_base = env.options.conflicts.keeping_base(env.schema);
-        self.stage = Stage::Applying { invalid: invalid.len() as u64 };
-        let apply = ApplyPage::new(page, &invalid, self.keys(env), keep_base, Some(env.clock.last()));
+        let positions: Vec<usize> = invalid.iter().map(|(i, _)| *i).collect();
+        self.stage = Stage::Applying { invalid };
+        let apply = ApplyPage::new(page, &positions, self.keys(env), keep_base, Some(env.clock.last()));
         Progress::Need(Need::Tx(SyncTx::Apply(apply)))
     }
 
+    /// Stores the next change of a page stored one by one; the last carries the page's cursor.
+    fn store_next(&mut self, env: &mut Env<'_>) -> Turn {
+        let Some(one_by_one) = &mut self.one_by_one else {
+            return Progress::Done(Err(PullError::Storage("no page is being stored".into())));
+        };
+        let Some(change) = one_by_one.rest.pop() else {
+            return Progress::Done(Err(PullError::Storage("no change is left to store".into())));
+        };
+        let last = one_by_one.rest.is_empty();
+        let page = PullPage {
+            changes: vec![change],
+            cursor: if last { one_by_one.cursor.clone() } else { self.cursor.clone() },
+            has_more: last && one_by_one.has_more,
+        };
+        let schema = env.schema;
+        let key_path = |name: &str| schema.position(name).ok().map(|i| &schema.collections[i].key_path);
+        let invalid = unstorable(&page.changes, key_path);
+        self.store(page, invalid, env)
+    }
+
     fn next_page(&mut self, page: PullPage, env: &mut Env<'_>) -> Turn {
+        if self.one_by_one.as_ref().is_some_and(|o| !o.rest.is_empty()) {
+            return self.store_next(env);
+        }
+        self.one_by_one = None;
         self.summary.cursor = page.cursor.clone();
         self.cursor = page.cursor;
         if page.has_more {

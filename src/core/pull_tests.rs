@@ -63,14 +63,55 @@ fn pages_until_has_more_is_false_storing_each_cursor() {
     assert_eq!(cursor(&w, c), Some(json!("3")));
     assert_eq!(w.clients[c].host.documents("todos").len(), 3);
     let wrong_key = Change { value: Some(json!({"id": "other"})), ..change("e", 1) };
-    w.pull_script.push_back(page(&[change("d", 1), wrong_key], "5", false));
+    let nesting = format!(r#"{{"id":"f","x":{}{}}}"#, "[".repeat(100), "]".repeat(100));
+    let too_deep = Change { value: Some(serde_json::from_str(&nesting).unwrap()), ..change("f", 1) };
+    w.pull_script.push_back(page(&[change("d", 1), wrong_key, too_deep], "5", false));
     let filtered = pull(&mut w, c).unwrap();
     assert_eq!(
         (&filtered["applied"], &filtered["invalid"]),
-        (&json!(1), &json!(1)),
-        "unstorable changes are counted and not stored"
+        (&json!(1), &json!(2)),
+        "unstorable changes (a wrong key, nesting past the cap) are counted and not stored"
     );
     assert!(!w.clients[c].host.documents("todos").contains_key("\"e\""));
+    assert!(!w.clients[c].host.documents("todos").contains_key("\"f\""));
+    assert_eq!(cursor(&w, c), Some(json!("5")), "the cursor moves past them");
+}
+
+/// A pulled document that collides with a local unique index used to abort its page on every
+/// retry, and pulls stopped for good. Now the page is stored change by change: the rest is
+/// stored, the one the index refuses is reported with why, and the cursor moves on.
+#[test]
+fn a_unique_index_collision_is_reported_and_the_rest_of_the_page_is_stored() {
+    let mut w = World::new();
+    w.schema = crate::core::schema::DatabaseSchema::from_json(
+        r#"{"name":"db","collections":[{"name":"todos","keyPath":"id","indexes":[{"name":"email","keyPath":"email","unique":true}]}]}"#,
+    )
+    .unwrap();
+    let c = puller(&mut w, 10);
+    let user = |key: &str, email: &str, version| Change {
+        value: Some(json!({"id": key, "email": email})),
+        ..change(key, version)
+    };
+    w.pull_script.push_back(page(&[user("u1", "a@x", 1)], "1", false));
+    pull(&mut w, c).unwrap();
+    let clash = [user("u0", "z@x", 1), user("u2", "a@x", 1), user("u3", "b@x", 1), user("u4", "c@x", 1)];
+    w.pull_script.push_back(page(&clash, "5", false));
+    let summary = pull(&mut w, c).unwrap();
+    assert_eq!((&summary["applied"], &summary["invalid"], &summary["pages"]), (&json!(3), &json!(1), &json!(1)));
+    let unstored = &summary["unstored"][0];
+    assert_eq!((&unstored["collection"], &unstored["key"]), (&json!("todos"), &json!("u2")));
+    assert!(unstored["reason"].as_str().unwrap().contains("unique index"), "{unstored}");
+    let stored = w.clients[c].host.documents("todos");
+    assert!(["\"u0\"", "\"u1\"", "\"u3\"", "\"u4\""].iter().all(|k| stored.contains_key(*k)));
+    assert!(!stored.contains_key("\"u2\""));
+    assert_eq!(cursor(&w, c), Some(json!("5")), "the cursor moved past the page");
+    w.pull_script.push_back(page(&[user("u5", "d@x", 1)], "6", false));
+    assert_eq!(pull(&mut w, c).unwrap()["applied"], json!(1), "pulls go on");
+    let reported = w.clients[c].host.events.iter().filter_map(|e| match e {
+        crate::core::status::SyncEvent::Pull(end) => end.summary["unstored"].as_array().map(Vec::len),
+        _ => None,
+    });
+    assert!(reported.clone().any(|n| n == 1), "onPull reports it");
 }
 
 #[test]

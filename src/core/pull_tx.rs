@@ -41,13 +41,17 @@ pub fn read_page(body: &str) -> Result<PullPage, String> {
 
 /// Positions of the changes the client cannot store: a change must name a declared collection
 /// and, unless it is a deletion, carry a document whose key is its `key`.
-pub fn unstorable<'p>(changes: &[Change], key_path_of: impl Fn(&str) -> Option<&'p KeyPath>) -> Vec<usize> {
-    let fits = |change: &Change| match (key_path_of(&change.collection), &change.value) {
-        (None, _) => false,
-        (Some(_), None) => true,
-        (Some(path), Some(doc)) => key_of(doc, path).is_ok_and(|key: Key| key == change.key),
+pub fn unstorable<'p>(changes: &[Change], key_path_of: impl Fn(&str) -> Option<&'p KeyPath>) -> Vec<(usize, String)> {
+    let problem = |change: &Change| match (key_path_of(&change.collection), &change.value) {
+        (None, _) => Some(format!("this client has no collection {}", change.collection)),
+        (Some(_), None) => None,
+        (Some(path), Some(doc)) => match key_of(doc, path) {
+            Ok(key) if key == change.key => None,
+            Ok(_) => Some("the value's key is not the change's key".to_owned()),
+            Err(error) => Some(error.to_string()),
+        },
     };
-    changes.iter().enumerate().filter(|(_, change)| !fits(change)).map(|(i, _)| i).collect()
+    changes.iter().enumerate().filter_map(|(i, change)| problem(change).map(|reason| (i, reason))).collect()
 }
 
 /// A change held back because local ops on its document are queued.
@@ -364,8 +368,7 @@ impl TxStep for SweepUnseen {
                         if self.keys.resync.is_some() && VersionEntry::read(stored).resync == self.keys.resync {
                             continue; // the copy named it
                         }
-                        let key =
-                            id.get(collection.len() + 1..).and_then(|text| serde_json::from_str::<Value>(text).ok());
+                        let key = id.get(collection.len() + 1..).and_then(|text| super::read::json(text, false).ok());
                         if let Some(key) = key.and_then(|k| Key::from_json(&k).ok()) {
                             self.unseen.push((id.to_owned(), collection.clone(), key));
                         }

@@ -50,9 +50,13 @@ pub enum Selection {
 /// retry time, also after a reload, so a struggling server is not hammered with fresh batches.
 /// An entry held by a conflict or waiting after its own rejection blocks only the later entries
 /// on its document, which must never overtake it.
-pub fn select(entries: &[OutboxEntry], now: f64, client_id: &str, limits: BatchLimits) -> Selection {
+///
+/// `skip` is an op under suspicion (`push_engine.rs`): it stays queued and blocks its document,
+/// while the next batch shows whether the server takes other ops.
+pub fn select(entries: &[OutboxEntry], now: f64, client_id: &str, limits: BatchLimits, skip: Option<u64>) -> Selection {
     let queue_paused_until = entries
         .iter()
+        .filter(|e| Some(e.op.seq) != skip)
         .filter(|e| e.next_attempt_at > now && e.last_error.as_ref().is_some_and(LastError::is_request_level))
         .map(|e| e.next_attempt_at)
         .fold(None, |latest: Option<f64>, at| Some(latest.map_or(at, |l| l.max(at))));
@@ -70,6 +74,11 @@ pub fn select(entries: &[OutboxEntry], now: f64, client_id: &str, limits: BatchL
     for entry in entries {
         let document = entry.op.doc_id();
         if blocked.contains(&document) {
+            continue;
+        }
+        if Some(entry.op.seq) == skip {
+            drains = false;
+            blocked.insert(document);
             continue;
         }
         if entry.conflict.is_some() || entry.next_attempt_at > now {
@@ -256,9 +265,11 @@ pub fn settle_results(
     Ok((settlement, tally))
 }
 
-/// The whole request failed transiently: every entry in it counts an attempt and waits until
-/// `next_attempt_at`; an entry out of attempts goes to the dead letters.
-pub fn settle_failure(
+/// The whole request failed for a reason that is not any op's own (an outage, a refusal that
+/// names no op): every entry waits until `next_attempt_at`, which pauses the queue, also across
+/// a reload. No attempt is counted; only an op older than `retry.maxAgeMs`, when set, goes to
+/// the dead letters.
+pub fn settle_outage(
     batch: &[OutboxEntry],
     error: &LastError,
     next_attempt_at: f64,
@@ -267,12 +278,58 @@ pub fn settle_failure(
 ) -> Settlement {
     let mut settlement = Settlement::default();
     for entry in batch {
-        settlement.reschedule(entry.clone(), error.clone(), next_attempt_at, policy, now);
+        if policy.too_old(entry.created_at, now) {
+            let error = LastError::new(
+                error.code,
+                format!("{} (the op waited past retry.maxAgeMs)", error.message),
+                error.status,
+            );
+            settlement.dead.push(DeadLetter::from_entry(entry.clone(), error, now));
+            continue;
+        }
+        let mut entry = entry.clone();
+        entry.next_attempt_at = next_attempt_at;
+        entry.last_error = Some(error.clone());
+        settlement.updated.push(entry);
     }
     settlement
 }
 
-/// A single entry the server refuses as a request (the end of a bisection, or a lone 413).
+/// A failure pinned on one op: it failed alone, and another op got through right after. A
+/// refusal (`permanent`) dead-letters it; a server failure counts an attempt, and the op waits
+/// until `next_attempt_at` without pausing the rest of the queue.
+pub fn settle_pinned(
+    entry: &OutboxEntry,
+    error: &LastError,
+    permanent: bool,
+    next_attempt_at: f64,
+    policy: &RetryPolicy,
+    now: f64,
+) -> Settlement {
+    let mut settlement = Settlement::default();
+    let mut entry = entry.clone();
+    entry.attempts = entry.attempts.saturating_add(1);
+    let mut error = error.clone();
+    if !permanent {
+        // The status goes into the message: a failure that concerns one op blocks only its
+        // document (`LastError::is_request_level`).
+        let status = error.status.take().map_or_else(String::new, |s| format!(" (HTTP {s})"));
+        error.message = format!(
+            "the server failed{status} each time this op was sent alone, while others got through: {}",
+            error.message
+        );
+    }
+    if permanent || policy.exhausted(entry.attempts) {
+        settlement.dead.push(DeadLetter::from_entry(entry, error, now));
+    } else {
+        entry.next_attempt_at = next_attempt_at;
+        entry.last_error = Some(error);
+        settlement.updated.push(entry);
+    }
+    settlement
+}
+
+/// A single entry the server refuses as a request, whatever else it holds (a lone 413).
 pub fn settle_refused(entry: &OutboxEntry, error: LastError, now: f64) -> Settlement {
     let mut entry = entry.clone();
     entry.attempts = entry.attempts.saturating_add(1);
@@ -341,25 +398,25 @@ mod tests {
     #[test]
     fn the_body_is_a_push_request_in_outbox_order() {
         let entries = [entry(1, "a"), entry(2, "b")];
-        let b = batch(select(&entries, 10.0, "client-1", WIDE));
+        let b = batch(select(&entries, 10.0, "client-1", WIDE, None));
         let request: crate::core::protocol::PushRequest = serde_json::from_str(&b.body).unwrap();
         assert_eq!(request.client_id, "client-1");
         assert_eq!(request.mutations.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2]);
         assert_eq!(b.idempotency_key.len(), 16);
-        assert_eq!(b.idempotency_key, batch(select(&entries, 99.0, "client-1", WIDE)).idempotency_key);
-        assert_ne!(b.idempotency_key, batch(select(&entries[..1], 10.0, "client-1", WIDE)).idempotency_key);
+        assert_eq!(b.idempotency_key, batch(select(&entries, 99.0, "client-1", WIDE, None)).idempotency_key);
+        assert_ne!(b.idempotency_key, batch(select(&entries[..1], 10.0, "client-1", WIDE, None)).idempotency_key);
     }
 
     #[test]
     fn count_and_byte_limits_cut_the_batch_but_never_to_nothing() {
         let entries: Vec<_> = (1..=10).map(|i| entry(i, &format!("k{i}"))).collect();
         assert_eq!(
-            batch(select(&entries, 0.0, "c", BatchLimits { max_count: 3, max_bytes: 1 << 20 })).entries.len(),
+            batch(select(&entries, 0.0, "c", BatchLimits { max_count: 3, max_bytes: 1 << 20 }, None)).entries.len(),
             3
         );
-        let small = batch(select(&entries, 0.0, "c", BatchLimits { max_count: 100, max_bytes: 300 }));
+        let small = batch(select(&entries, 0.0, "c", BatchLimits { max_count: 100, max_bytes: 300 }, None));
         assert!(small.body.len() <= 300 && !small.entries.is_empty(), "{}", small.body.len());
-        let tiny = batch(select(&entries, 0.0, "c", BatchLimits { max_count: 100, max_bytes: 1 }));
+        let tiny = batch(select(&entries, 0.0, "c", BatchLimits { max_count: 100, max_bytes: 1 }, None));
         assert_eq!(tiny.entries.len(), 1, "an entry larger than the limit still goes, alone");
     }
 
@@ -371,11 +428,11 @@ mod tests {
         waiting.next_attempt_at = 50.0;
         waiting.last_error = Some(LastError::from_server("INVALID", "no", None, true));
         let entries = [held, waiting, entry(3, "a"), entry(4, "b"), entry(5, "c")];
-        let b = batch(select(&entries, 10.0, "c", WIDE));
+        let b = batch(select(&entries, 10.0, "c", WIDE, None));
         assert_eq!(b.entries.iter().map(|e| e.op.id.as_str()).collect::<Vec<_>>(), ["op5"]);
-        assert_eq!(select(&entries[..4], 10.0, "c", WIDE), Selection::NotBefore(50.0));
-        assert_eq!(select(&entries[..1], 10.0, "c", WIDE), Selection::Nothing);
-        assert_eq!(select(&[], 10.0, "c", WIDE), Selection::Nothing);
+        assert_eq!(select(&entries[..4], 10.0, "c", WIDE, None), Selection::NotBefore(50.0));
+        assert_eq!(select(&entries[..1], 10.0, "c", WIDE, None), Selection::Nothing);
+        assert_eq!(select(&[], 10.0, "c", WIDE, None), Selection::Nothing);
     }
 
     #[test]
@@ -384,8 +441,8 @@ mod tests {
         failed.next_attempt_at = 500.0;
         failed.last_error = Some(LastError::new(SyncErrorCode::Http, "Service Unavailable", Some(503)));
         let entries = [failed, entry(2, "b")];
-        assert_eq!(select(&entries, 10.0, "c", WIDE), Selection::NotBefore(500.0));
-        assert_eq!(batch(select(&entries, 500.0, "c", WIDE)).entries.len(), 2);
+        assert_eq!(select(&entries, 10.0, "c", WIDE, None), Selection::NotBefore(500.0));
+        assert_eq!(batch(select(&entries, 500.0, "c", WIDE, None)).entries.len(), 2);
     }
 
     fn answer(results: serde_json::Value) -> String {
@@ -394,7 +451,7 @@ mod tests {
 
     #[test]
     fn results_ack_reschedule_hold_and_dead_letter() {
-        let policy = RetryPolicy { base_ms: 100, max_ms: 1_000, max_attempts: 3 };
+        let policy = RetryPolicy { base_ms: 100, max_ms: 1_000, max_attempts: 3, max_age_ms: None };
         let entries = [entry(1, "a"), entry(2, "b"), entry(3, "c"), entry(4, "d"), entry(5, "e")];
         let body = answer(json!([
             {"status": "applied", "id": "op1", "version": 1},
@@ -434,16 +491,48 @@ mod tests {
     }
 
     #[test]
-    fn failures_count_attempts_until_the_dead_letters() {
-        let policy = RetryPolicy { base_ms: 100, max_ms: 1_000, max_attempts: 2 };
-        let mut tired = entry(2, "b");
-        tired.attempts = 1;
+    fn outages_count_no_attempts_and_only_max_age_dead_letters() {
+        let policy = RetryPolicy { base_ms: 100, max_ms: 1_000, max_attempts: 1, max_age_ms: Some(10_000) };
+        let mut old = entry(2, "b");
+        old.created_at = -20_000.0;
         let error = LastError::new(SyncErrorCode::Http, "Bad Gateway", Some(502));
-        let s = settle_failure(&[entry(1, "a"), tired], &error, 900.0, &policy, 100.0);
+        let s = settle_outage(&[entry(1, "a"), old], &error, 900.0, &policy, 100.0);
         assert_eq!((s.updated.len(), s.dead.len()), (1, 1));
-        assert_eq!((s.updated[0].attempts, s.updated[0].next_attempt_at), (1, 900.0));
-        assert_eq!((s.dead[0].attempts, s.dead[0].last_error.status, s.dead[0].dead_at), (2, Some(502), 100.0));
+        assert_eq!((s.updated[0].attempts, s.updated[0].next_attempt_at), (0, 900.0));
+        assert_eq!((s.dead[0].op.seq, s.dead[0].last_error.status, s.dead[0].dead_at), (2, Some(502), 100.0));
+        assert!(s.dead[0].last_error.message.contains("maxAgeMs"));
+        let forever = RetryPolicy { max_age_ms: None, ..policy };
+        assert!(settle_outage(&[entry(3, "c")], &error, 900.0, &forever, 1e15).dead.is_empty());
         let refused = settle_refused(&entry(3, "c"), LastError::new(SyncErrorCode::TooLarge, "413", Some(413)), 5.0);
         assert_eq!((refused.dead[0].op.seq, refused.dead[0].attempts), (3, 1));
+    }
+
+    #[test]
+    fn a_pinned_failure_counts_an_attempt_and_blocks_only_its_document() {
+        let policy = RetryPolicy { base_ms: 100, max_ms: 1_000, max_attempts: 2, max_age_ms: None };
+        let error = LastError::new(SyncErrorCode::Http, "Internal Server Error", Some(500));
+        let s = settle_pinned(&entry(1, "a"), &error, false, 700.0, &policy, 100.0);
+        let pinned = &s.updated[0];
+        assert_eq!((pinned.attempts, pinned.next_attempt_at, s.dead.len()), (1, 700.0, 0));
+        assert!(!pinned.last_error.as_ref().unwrap().is_request_level(), "{:?}", pinned.last_error);
+        let entries = [pinned.clone(), entry(2, "b")];
+        assert_eq!(batch(select(&entries, 200.0, "c", WIDE, None)).entries.len(), 1, "the queue is not paused");
+        let again = settle_pinned(pinned, &error, false, 900.0, &policy, 800.0);
+        assert_eq!((again.dead.len(), again.dead[0].attempts), (1, 2), "out of attempts");
+        let refusal = LastError::new(SyncErrorCode::InvalidMutation, "too deep", Some(400));
+        let s = settle_pinned(&entry(1, "a"), &refusal, true, 700.0, &policy, 100.0);
+        assert_eq!((s.dead.len(), s.dead[0].last_error.status), (1, Some(400)));
+    }
+
+    #[test]
+    fn a_skipped_suspect_blocks_its_document_but_not_the_queue() {
+        let mut suspect = entry(1, "a");
+        suspect.last_error = Some(LastError::new(SyncErrorCode::Http, "Bad Request", Some(400)));
+        suspect.next_attempt_at = 50.0;
+        let entries = [suspect, entry(2, "a"), entry(3, "b")];
+        let chosen = batch(select(&entries, 60.0, "c", WIDE, Some(1)));
+        assert_eq!(chosen.entries.iter().map(|e| e.op.seq).collect::<Vec<_>>(), [3]);
+        assert!(!chosen.drains);
+        assert_eq!(select(&entries[..2], 60.0, "c", WIDE, Some(1)), Selection::Nothing);
     }
 }

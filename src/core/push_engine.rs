@@ -5,13 +5,23 @@
 //! Guarantees, each tested natively (`machine_tests.rs`) and end to end against the reference
 //! server: an entry leaves the outbox only when the server acknowledged it; an entry that may
 //! have been sent is never rewritten (coalescing stops at the persisted "sent through" mark);
-//! offline time never counts attempts; what keeps failing ends in the dead letters, never in a
-//! loop.
+//! offline time and outages never count attempts; only what is pinned on one op ends in the dead
+//! letters, never in a loop.
+//!
+//! Whose fault a failed request is: an outage (no answer, a gateway error, an answer that is not
+//! the protocol, a refusal that names no op) is nobody's; the queue backs off (capped) and waits,
+//! for as long as it lasts. A failure that may be an op's (a 500, a timeout when it repeats, a
+//! protocol refusal) is bisected with backoff down to one op, the *suspect*. The suspect stays
+//! aside while the next op is sent alone: if that one fails too, the server fails everything and
+//! the suspect is released. If it gets through, the suspect goes alone once more: failing again,
+//! right after another op got through, pins the failure on it (a refusal dead-letters it, a server
+//! failure counts one attempt); getting through clears it (the server had just recovered).
 
 use super::error::SyncErrorCode;
 use super::op::LastError;
 use super::push::{
-    acked_ranges, settle_failure, settle_refused, settle_results, Batch, BatchLimits, Selection, Settlement,
+    acked_ranges, settle_outage, settle_pinned, settle_refused, settle_results, Batch, BatchLimits, Selection,
+    Settlement,
 };
 use super::push_tx::{Counts, Preparation, PrepareBatch};
 use super::retry::{classify, parse_retry_after, PushOutcome, Reaction, RetryPolicy};
@@ -87,6 +97,14 @@ pub enum Turn {
 /// Events and status changes the engine reports go here.
 pub type Report<'a> = &'a mut dyn FnMut(SyncEvent);
 
+/// An op that failed alone: kept aside until the next request shows whether it is to blame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Suspect {
+    seq: u64,
+    /// Another op got through after the suspect failed: the suspect goes alone once more.
+    witnessed: bool,
+}
+
 /// The push state machine.
 pub struct PushEngine {
     options: EngineOptions,
@@ -96,8 +114,11 @@ pub struct PushEngine {
     window: usize,
     /// `Preparation::window_seqs` of the batch in flight.
     window_seqs: Vec<u64>,
-    /// No request before this time (backoff after a refused token).
+    /// No request before this time (backoff after a refused token, or between bisection steps).
     gate: f64,
+    /// Requests that failed in a row (the backoff exponent of a request-level failure).
+    failures: u32,
+    suspect: Option<Suspect>,
     auth_failures: u32,
     refresh_token: bool,
     running: bool,
@@ -120,6 +141,8 @@ impl PushEngine {
             window: batch_size.max(16),
             window_seqs: Vec::new(),
             gate: 0.0,
+            failures: 0,
+            suspect: None,
             auth_failures: 0,
             refresh_token: false,
             running: false,
@@ -142,6 +165,10 @@ impl PushEngine {
 
     pub fn stats(&self) -> PushStats {
         self.stats
+    }
+
+    pub fn stats_mut(&mut self) -> &mut PushStats {
+        &mut self.stats
     }
 
     /// Whether the next request asks `getToken` for a fresh token (the last one was refused).
@@ -221,7 +248,8 @@ impl PushEngine {
             self.counted_at = now;
         }
         let limits = BatchLimits { max_count: self.limit, max_bytes: self.options.max_batch_bytes };
-        Turn::Prepare(PrepareBatch::new(self.window, count, self.client_id.clone(), limits))
+        let skip = self.suspect.filter(|s| !s.witnessed).map(|s| s.seq);
+        Turn::Prepare(PrepareBatch::new(self.window, count, self.client_id.clone(), limits, skip))
     }
 
     /// The prepare transaction committed: send the batch, or say why there is none.
@@ -238,6 +266,8 @@ impl PushEngine {
                 self.window = self.window.saturating_mul(2);
                 Turn::Done(Step::Progress)
             }
+            // Nothing else to compare the suspect with: it goes again itself, when it is due.
+            Selection::Nothing | Selection::NotBefore(_) if self.release_unwitnessed() => Turn::Done(Step::Progress),
             Selection::Nothing => Turn::Done(self.idle(report)),
             Selection::NotBefore(at) => {
                 self.status.next_retry_at = Some(at);
@@ -284,42 +314,63 @@ impl PushEngine {
             HttpReply::Network { message, online: false } => (PushOutcome::Offline, None, message),
             HttpReply::Timeout => (PushOutcome::Timeout, None, String::new()),
         };
-        match classify(outcome) {
+        let server_code = match outcome {
+            PushOutcome::Status(200..=299) => None,
+            _ => super::wire::error_response(&body).map(|(code, _)| code),
+        };
+        let retry_after = retry_after.as_deref().and_then(|h| parse_retry_after(h, now));
+        match classify(outcome, server_code.as_deref()) {
             Reaction::ReadResults => {
                 match settle_results(&batch.entries, &body, now, &self.options.retry, &mut *random) {
                     Ok((settlement, tally)) => {
                         self.auth_failures = 0;
                         self.refresh_token = false;
+                        self.failures = 0;
+                        self.status.failing_since = None;
                         self.stats.acked += tally.acked;
                         self.stats.duplicates += tally.duplicates;
                         self.stats.conflicts += tally.conflicts;
                         self.run_acked += tally.acked;
                         self.status.last_sync_at = Some(now);
                         self.status.last_error = None;
+                        self.suspect = match self.suspect {
+                            // Another op got through: the suspect goes alone once more.
+                            Some(suspect) if !suspect.witnessed => Some(Suspect { witnessed: true, ..suspect }),
+                            Some(suspect) if batch.entries.iter().all(|e| e.op.seq != suspect.seq) => Some(suspect),
+                            _ => None,
+                        };
                         if !settlement.dead.is_empty() {
                             self.limit = self.options.batch_size.max(1);
                         }
                         self.settlement(settlement)
                     }
-                    Err(reason) => self.retry_later(
-                        batch,
-                        LastError::new(SyncErrorCode::Protocol, reason, None),
-                        None,
-                        now,
-                        random,
-                    ),
+                    Err(reason) => {
+                        let error = LastError::new(SyncErrorCode::Protocol, reason, None);
+                        self.outage(batch, error, None, now, random)
+                    }
                 }
             }
-            Reaction::Retry => {
+            Reaction::Outage | Reaction::Refused => {
                 let error = match outcome {
-                    PushOutcome::Timeout => {
-                        LastError::new(SyncErrorCode::Timeout, "no answer within requestTimeoutMs", None)
-                    }
                     PushOutcome::Status(status) => http_error(status, &body),
                     _ => LastError::new(SyncErrorCode::Network, body, None),
                 };
-                let wait = retry_after.as_deref().and_then(|h| parse_retry_after(h, now));
-                self.retry_later(batch, error, wait, now, random)
+                self.outage(batch, error, retry_after, now, random)
+            }
+            Reaction::Failed => {
+                let error = match outcome {
+                    PushOutcome::Status(status) => http_error(status, &body),
+                    _ => LastError::new(SyncErrorCode::Timeout, "no answer within requestTimeoutMs", None),
+                };
+                if self.failures == 0 && !self.witnessed_alone(batch) {
+                    // Once is likely a blip of the server's: retry as is.
+                    return self.outage(batch, error, retry_after, now, random);
+                }
+                self.narrow(report, batch, error, false, retry_after, now, random)
+            }
+            Reaction::Bisect => {
+                let status = status_of(outcome);
+                self.narrow(report, batch, http_error(status, &body), true, retry_after, now, random)
             }
             Reaction::WaitForOnline => {
                 // Offline: nothing happened on the server side that counts; no attempt is recorded.
@@ -343,18 +394,13 @@ impl PushEngine {
                 self.gate = now + self.options.retry.delay_ms(self.auth_failures, random(), None) as f64;
                 Turn::Done(Step::Progress)
             }
-            Reaction::Split | Reaction::Bisect => {
-                let status = status_of(outcome);
+            Reaction::Split => {
                 if batch.entries.len() == 1 {
-                    let error = if status == 413 {
-                        LastError::new(
-                            SyncErrorCode::TooLarge,
-                            "the server refuses this mutation as too large",
-                            Some(413),
-                        )
-                    } else {
-                        http_error(status, &body)
-                    };
+                    let error = LastError::new(
+                        SyncErrorCode::TooLarge,
+                        "the server refuses this mutation as too large",
+                        Some(413),
+                    );
                     self.limit = self.options.batch_size.max(1);
                     return self.settlement(settle_refused(&batch.entries[0], error, now));
                 }
@@ -364,7 +410,18 @@ impl PushEngine {
         }
     }
 
-    fn retry_later(
+    /// A failed request, whatever its kind: the streak of failures grows, and the status says
+    /// since when requests have been failing.
+    fn count_failure(&mut self, error: &LastError, now: f64) {
+        self.failures = self.failures.saturating_add(1);
+        self.stats.retries += 1;
+        self.status.failing_since.get_or_insert(now);
+        self.status.state = SyncState::Error;
+        self.status.last_error = Some(error.clone());
+    }
+
+    /// Nobody's fault: the batch waits (the queue with it, persisted) and no attempt counts.
+    fn outage(
         &mut self,
         batch: &Batch,
         error: LastError,
@@ -372,14 +429,67 @@ impl PushEngine {
         now: f64,
         random: &mut dyn FnMut() -> f64,
     ) -> Turn {
-        let attempts = batch.entries.iter().map(|e| e.attempts).max().unwrap_or(0).saturating_add(1);
-        let delay = self.options.retry.delay_ms(attempts, random(), retry_after_ms);
-        let next = now + delay as f64;
-        self.stats.retries += 1;
-        self.status.state = SyncState::Error;
-        self.status.last_error = Some(error.clone());
+        if self.suspect.take().is_some() {
+            // The op sent to clear the suspect failed too: the server fails everything.
+            self.limit = self.options.batch_size.max(1);
+        }
+        self.count_failure(&error, now);
+        let next = now + self.options.retry.delay_ms(self.failures, random(), retry_after_ms) as f64;
         self.status.next_retry_at = Some(next);
-        self.settlement(settle_failure(&batch.entries, &error, next, &self.options.retry, now))
+        self.settlement(settle_outage(&batch.entries, &error, next, &self.options.retry, now))
+    }
+
+    /// Lets a suspect no other op has been compared with go again; true if there was one.
+    fn release_unwitnessed(&mut self) -> bool {
+        let release = self.suspect.is_some_and(|s| !s.witnessed);
+        if release {
+            self.suspect = None;
+        }
+        release
+    }
+
+    /// The batch is the witnessed suspect, alone.
+    fn witnessed_alone(&self, batch: &Batch) -> bool {
+        matches!((self.suspect, batch.entries.as_slice()), (Some(s), [entry]) if s.witnessed && s.seq == entry.op.seq)
+    }
+
+    /// A failure that may be one op's: halve the batch after a backoff; a lone op becomes the
+    /// suspect, or is pinned when it is the witnessed suspect (see the header).
+    #[allow(clippy::too_many_arguments)]
+    fn narrow(
+        &mut self,
+        report: Report<'_>,
+        batch: &Batch,
+        error: LastError,
+        refused: bool,
+        retry_after_ms: Option<u64>,
+        now: f64,
+        random: &mut dyn FnMut() -> f64,
+    ) -> Turn {
+        if self.witnessed_alone(batch) {
+            self.suspect = None;
+            self.limit = self.options.batch_size.max(1);
+            self.count_failure(&error, now);
+            let entry = &batch.entries[0];
+            let at =
+                now + self.options.retry.delay_ms(entry.attempts.saturating_add(1), random(), retry_after_ms) as f64;
+            return self.settlement(settle_pinned(entry, &error, refused, at, &self.options.retry, now));
+        }
+        if batch.entries.len() > 1 && self.suspect.is_none() {
+            self.count_failure(&error, now);
+            self.limit = batch.entries.len().div_ceil(2);
+            self.gate = now + self.options.retry.delay_ms(self.failures, random(), retry_after_ms) as f64;
+            self.status.next_retry_at = Some(self.gate);
+            self.publish(report);
+            return Turn::Done(Step::Progress);
+        }
+        if self.suspect.is_some() || batch.entries.len() > 1 {
+            return self.outage(batch, error, retry_after_ms, now, random);
+        }
+        let turn = self.outage(batch, error, retry_after_ms, now, random);
+        self.gate = self.status.next_retry_at.unwrap_or(now);
+        self.suspect = Some(Suspect { seq: batch.entries[0].op.seq, witnessed: false });
+        turn
     }
 
     fn settlement(&self, mut settlement: Settlement) -> Turn {
@@ -419,6 +529,7 @@ impl PushEngine {
 
     /// A push transaction failed.
     pub fn storage_failed(&mut self, report: Report<'_>, reason: String) -> Step {
+        self.suspect = None;
         let error = LastError::new(SyncErrorCode::Storage, reason, None);
         self.status.last_error = Some(error.clone());
         self.end_run(report, false, Some(error));

@@ -41,13 +41,14 @@ pub fn plan(
     now: f64,
     client_id: &str,
     limits: BatchLimits,
+    skip: Option<u64>,
 ) -> Preparation {
     let movable = |e: &OutboxEntry| e.attempts == 0 && !e.resent && e.conflict.is_none() && e.op.seq > sent_through;
     let coalesced = coalesce(&entries, movable);
     let remove = entries.iter().filter(|e| coalesced.absorbed.contains(&e.op.id)).map(|e| e.op.seq).collect();
     let rewrite = coalesced.rewritten.iter().map(|&at| coalesced.entries[at].clone()).collect();
     let held = coalesced.entries.iter().filter(|e| e.conflict.is_some()).cloned().collect();
-    let mut selection = select(&coalesced.entries, now, client_id, limits);
+    let mut selection = select(&coalesced.entries, now, client_id, limits, skip);
     if let Selection::Batch(batch) = &mut selection {
         batch.drains &= complete; // entries beyond the window wait too
     }
@@ -74,6 +75,8 @@ pub struct PrepareBatch {
     count: bool,
     client_id: String,
     limits: BatchLimits,
+    /// The op under suspicion, left out of the batch (`push::select`).
+    skip: Option<u64>,
     phase: u8,
     entries: Vec<OutboxEntry>,
     sent_through: u64,
@@ -84,12 +87,13 @@ pub struct PrepareBatch {
 }
 
 impl PrepareBatch {
-    pub fn new(window: usize, count: bool, client_id: String, limits: BatchLimits) -> PrepareBatch {
+    pub fn new(window: usize, count: bool, client_id: String, limits: BatchLimits, skip: Option<u64>) -> PrepareBatch {
         PrepareBatch {
             window,
             count,
             client_id,
             limits,
+            skip,
             phase: 0,
             entries: Vec::new(),
             sent_through: 0,
@@ -113,7 +117,7 @@ impl PrepareBatch {
             .collect();
         let read = entries.len();
         let complete = read < self.window || Some(read as u64) == self.total;
-        let preparation = plan(entries, self.sent_through, complete, now, &self.client_id, self.limits);
+        let preparation = plan(entries, self.sent_through, complete, now, &self.client_id, self.limits, self.skip);
         let mut writes = Vec::new();
         for seq in &preparation.remove {
             writes.push(Write::delete(OUTBOX_STORE, (*seq).into()));
@@ -197,8 +201,9 @@ impl TxStep for PrepareBatch {
     }
 }
 
-/// Writes a settlement: deletes acknowledged entries, rewrites rescheduled ones (only if still
-/// queued: a conflict resolution may have replaced them meanwhile), moves dead letters, and moves
+/// Writes a settlement: deletes acknowledged entries, rewrites rescheduled ones and moves dead
+/// letters (each only if still queued: a conflict resolution may have replaced it meanwhile, and
+/// an op pinned after its own request was read before the last one), and moves
 /// the merge bases of acknowledged changes (in order; never to an older version).
 pub struct SettleBatch {
     settlement: Settlement,
@@ -230,11 +235,8 @@ impl TxStep for SettleBatch {
         let s = &self.settlement;
         if self.phase == 1 {
             let mut reads = vec![Read::count(DEAD_STORE)];
-            for entry in &s.updated {
-                reads.push(Read::Count {
-                    store: OUTBOX_STORE.to_owned(),
-                    range: Some(Range::only(entry.op.seq.into())),
-                });
+            for seq in s.updated.iter().map(|e| e.op.seq).chain(s.dead.iter().map(|d| d.op.seq)) {
+                reads.push(Read::Count { store: OUTBOX_STORE.to_owned(), range: Some(Range::only(seq.into())) });
             }
             let kept = s.rebase.iter().filter(|r| self.keep_base.contains(&r.op.collection));
             self.rebased = StringSet::build(kept.map(|r| doc_id(&r.op.collection, &r.op.key)).collect()).into_vec();
@@ -251,7 +253,8 @@ impl TxStep for SettleBatch {
                 writes.push(Write::put(OUTBOX_STORE, entry.to_json(), Some(entry.op.seq.into())));
             }
         }
-        let stored = &results[1 + s.updated.len()..];
+        let queued = &results[1 + s.updated.len()..1 + s.updated.len() + s.dead.len()];
+        let stored = &results[1 + s.updated.len() + s.dead.len()..];
         for (id, current) in self.rebased.iter().zip(stored) {
             let mut entry = VersionEntry::read(current);
             let mut base = entry.base.take().flatten();
@@ -265,6 +268,10 @@ impl TxStep for SettleBatch {
             entry.base = Some(base);
             writes.push(Write::put(VERSIONS_STORE, entry.to_json(), Some(id.clone().into())));
         }
+        let still: Vec<bool> = queued.iter().map(|count| count.as_u64().unwrap_or(0) > 0).collect();
+        let mut kept = still.iter();
+        self.settlement.dead.retain(|_| kept.next().copied().unwrap_or(false));
+        let s = &self.settlement;
         for letter in &s.dead {
             writes.push(Write::delete(OUTBOX_STORE, letter.op.seq.into()));
             writes.push(Write::put(DEAD_STORE, letter.to_json(), Some(letter.op.id.clone().into())));

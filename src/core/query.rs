@@ -75,7 +75,8 @@ pub struct ValidQuery {
 impl ValidQuery {
     /// Parses and validates a query given as JSON text.
     pub fn from_json(json: &str, collection: &Collection) -> Result<ValidQuery, CoreError> {
-        let value: Value = serde_json::from_str(json).map_err(|e| CoreError::InvalidQuery(json_problem(&e, json)))?;
+        let value: Value =
+            super::read::json(json, false).map_err(|e| CoreError::InvalidQuery(json_problem(&e, json)))?;
         ValidQuery::validate(QuerySpec::parse(&value).map_err(CoreError::InvalidQuery)?, collection)
     }
 

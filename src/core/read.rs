@@ -18,7 +18,20 @@ pub fn bad(field: &str) -> String {
 }
 
 pub fn parse(text: &str) -> Result<Value, String> {
-    serde_json::from_str(text).map_err(|_| String::from("invalid JSON"))
+    json(text, false).map_err(|_| String::from("invalid JSON"))
+}
+
+/// `serde_json::from_str::<Value>`, with its nesting limit of 128 lifted when `deep` (bound the
+/// depth first: past the limit, parsing recurses as deep as the text nests). Every JSON text the
+/// core parses into a `Value` goes through here, so the WebAssembly holds one copy of the parser.
+pub fn json(text: &str, deep: bool) -> serde_json::Result<Value> {
+    let mut parser = serde_json::Deserializer::from_str(text);
+    if deep {
+        parser.disable_recursion_limit();
+    }
+    let value = serde::Deserialize::deserialize(&mut parser)?;
+    parser.end()?;
+    Ok(value)
 }
 
 pub fn obj<'a>(v: &'a Value, what: &str) -> Result<&'a Obj, String> {

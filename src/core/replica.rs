@@ -218,10 +218,42 @@ impl Replica {
     }
 }
 
+/// How deep read results may nest when they are read again past serde_json's limit of 128: a
+/// record stored before documents were capped (`document::MAX_DOCUMENT_DEPTH`), or a conflict
+/// value another client nested deeper, inside the few levels that wrap a read. Bounded, so a
+/// hostile record cannot exhaust the stack.
+const MAX_READ_DEPTH: u32 = 256;
+
 /// The results of a round: a JSON array.
 fn parse_any(text: &str) -> Result<Vec<Value>, String> {
-    match serde_json::from_str::<Value>(text) {
+    let parsed = super::read::json(text, false).or_else(|error| {
+        if super::document::nests_deeper_than(text, MAX_READ_DEPTH) {
+            return Err(error);
+        }
+        super::read::json(text, true)
+    });
+    match parsed {
         Ok(Value::Array(results)) => Ok(results),
         _ => Err("the storage answered unreadable results".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_any;
+
+    /// An outbox entry whose value nests 126 levels (stored before the cap, or a conflict value
+    /// from another client) stays readable inside a round's results, instead of wedging the
+    /// window; only nesting past `MAX_READ_DEPTH` is refused, without exhausting the stack.
+    #[test]
+    fn deep_records_stay_readable_and_absurd_ones_are_refused() {
+        let value = |levels: usize| format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+        let results = format!(r#"[[[1, {{"seq": 1, "value": {}}}]]]"#, value(126));
+        assert!(serde_json::from_str::<serde_json::Value>(&results).is_err(), "past serde_json's own limit");
+        let read = parse_any(&results).expect("readable");
+        assert_eq!(read[0][0][1]["seq"], 1);
+        let absurd = format!("[{}]", value(10_000));
+        assert_eq!(parse_any(&absurd).unwrap_err(), "the storage answered unreadable results");
+        assert!(parse_any("[1,").is_err());
     }
 }

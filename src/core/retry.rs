@@ -1,21 +1,26 @@
 //! When to try a push again: exponential backoff with full jitter, bounded, honouring the
-//! server's `Retry-After`; and how each outcome of a push request is classified.
+//! server's `Retry-After`; and how each outcome of a push request is classified: whose fault it
+//! can be (the server's or the way to it, never an op's, unless one op is pinned down as the
+//! cause, `push_engine.rs`).
 //!
 //! Pure functions over numbers so the engine can be tested with a fake clock and a seeded random
 //! source, and so the table of reactions is one readable `match`.
 
 /// The `retry` options: delays grow as `base_ms * 2^attempt`, capped at `max_ms`; an operation
-/// that failed transiently `max_attempts` times (offline time never counts) is dead-lettered.
+/// that failed `max_attempts` times for reasons of its own (a transient rejection, a failure
+/// pinned on it) is dead-lettered. Outages never count; `max_age_ms`, when set, dead-letters an
+/// op older than that which an outage keeps from the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     pub base_ms: u64,
     pub max_ms: u64,
     pub max_attempts: u32,
+    pub max_age_ms: Option<u64>,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { base_ms: 1_000, max_ms: 60_000, max_attempts: 10 }
+        RetryPolicy { base_ms: 1_000, max_ms: 60_000, max_attempts: 10, max_age_ms: None }
     }
 }
 
@@ -44,6 +49,11 @@ impl RetryPolicy {
     /// Whether an operation that has now failed `attempts` times goes to the dead letters.
     pub fn exhausted(&self, attempts: u32) -> bool {
         attempts >= self.max_attempts
+    }
+
+    /// Whether an op queued at `created_at` has waited past `max_age_ms` by `now`.
+    pub fn too_old(&self, created_at: f64, now: f64) -> bool {
+        self.max_age_ms.is_some_and(|age| now - created_at >= age as f64)
     }
 }
 
@@ -96,34 +106,46 @@ pub enum PushOutcome {
 /// What the engine does about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reaction {
-    /// A 2xx: read the per-mutation results.
+    /// A 2xx: read the per-mutation results (an answer that is not the protocol's is an outage).
     ReadResults,
-    /// Transient: back off (honouring `Retry-After`) and retry; counts an attempt.
-    Retry,
+    /// The server or the way to it is down or busy (no answer, a gateway error, 408/425/429):
+    /// back off (honouring `Retry-After`) and retry, for as long as it lasts; no op is at fault.
+    Outage,
+    /// The server failed on this request (500, no answer in time): retry with backoff; when it
+    /// repeats, bisect, in case one op makes the server fail.
+    Failed,
     /// Wait for the `online` event; does not count an attempt.
     WaitForOnline,
     /// 401/403: ask `getToken` again, then retry (bounded, with backoff).
     RefreshToken,
     /// 413: the batch is too big; split it in halves.
     Split,
-    /// The server refused the batch as a whole: bisect to find the offending operation(s);
-    /// a single refused operation is a permanent rejection.
+    /// The server refused the batch with a protocol error that may be about an op: bisect, with
+    /// backoff. A lone op is dead-lettered only once another op gets through.
     Bisect,
+    /// A refusal that names no op (a 4xx without the protocol's error body, as a proxy or a
+    /// firewall answers; `UNSUPPORTED_PROTOCOL`): pause the queue, back off, try again.
+    Refused,
 }
 
-/// The classification table of the push engine.
-pub fn classify(outcome: PushOutcome) -> Reaction {
+/// The classification table of the push engine. `server_code` is the `code` of the protocol's
+/// error body, when the answer has one.
+pub fn classify(outcome: PushOutcome, server_code: Option<&str>) -> Reaction {
     match outcome {
         PushOutcome::Offline => Reaction::WaitForOnline,
-        PushOutcome::NetworkError | PushOutcome::Timeout => Reaction::Retry,
-        PushOutcome::Status(status) => match status {
-            200..=299 => Reaction::ReadResults,
-            401 | 403 => Reaction::RefreshToken,
-            413 => Reaction::Split,
-            408 | 425 | 429 => Reaction::Retry,
-            400..=499 => Reaction::Bisect,
-            // 5xx, and anything a fetch should never return (1xx, 3xx): transient.
-            _ => Reaction::Retry,
+        PushOutcome::NetworkError => Reaction::Outage,
+        PushOutcome::Timeout => Reaction::Failed,
+        PushOutcome::Status(status) => match (status, server_code) {
+            (200..=299, _) => Reaction::ReadResults,
+            (401 | 403, _) => Reaction::RefreshToken,
+            (413, _) => Reaction::Split,
+            (408 | 425 | 429, _) => Reaction::Outage,
+            (400..=499, None | Some("UNSUPPORTED_PROTOCOL")) => Reaction::Refused,
+            (400..=499, Some(_)) => Reaction::Bisect,
+            (500, _) => Reaction::Failed,
+            // Gateway and availability errors, and anything a fetch should never return (1xx,
+            // 3xx): the way to the server, not the request.
+            _ => Reaction::Outage,
         },
     }
 }
@@ -134,17 +156,22 @@ mod tests {
 
     #[test]
     fn windows_double_up_to_the_cap() {
-        let policy = RetryPolicy { base_ms: 100, max_ms: 1_000, max_attempts: 5 };
+        let policy = RetryPolicy { base_ms: 100, max_ms: 1_000, max_attempts: 5, max_age_ms: None };
         let windows: Vec<u64> = (1..=6).map(|a| policy.window_ms(a)).collect();
         assert_eq!(windows, [100, 200, 400, 800, 1_000, 1_000]);
         assert_eq!(policy.window_ms(200), 1_000, "huge attempt counts do not overflow");
-        assert_eq!(RetryPolicy { base_ms: u64::MAX, max_ms: u64::MAX, max_attempts: 1 }.window_ms(9), u64::MAX);
+        assert_eq!(
+            RetryPolicy { base_ms: u64::MAX, max_ms: u64::MAX, ..RetryPolicy::default() }.window_ms(9),
+            u64::MAX
+        );
     }
 
     #[test]
     fn jitter_spans_the_window_and_retry_after_is_a_floor() {
-        let policy = RetryPolicy { base_ms: 100, max_ms: 10_000, max_attempts: 5 };
+        let policy = RetryPolicy { base_ms: 100, max_ms: 10_000, max_attempts: 5, max_age_ms: Some(1_000) };
         assert_eq!(policy.delay_ms(3, 0.0, None), 0);
+        assert!(!policy.too_old(500.0, 1_499.0) && policy.too_old(500.0, 1_500.0));
+        assert!(!RetryPolicy::default().too_old(0.0, f64::MAX), "no age limit by default");
         assert_eq!(policy.delay_ms(3, 0.5, None), 200);
         assert_eq!(policy.delay_ms(3, 0.5, Some(5_000)), 5_000);
         assert_eq!(policy.delay_ms(3, 0.999, Some(1)), 399);
@@ -179,28 +206,35 @@ mod tests {
     #[test]
     fn classification_table() {
         use PushOutcome::*;
+        let wharf = Some("INVALID_MUTATION");
         let cases = [
-            (Status(200), Reaction::ReadResults),
-            (Status(204), Reaction::ReadResults),
-            (Status(401), Reaction::RefreshToken),
-            (Status(403), Reaction::RefreshToken),
-            (Status(413), Reaction::Split),
-            (Status(408), Reaction::Retry),
-            (Status(425), Reaction::Retry),
-            (Status(429), Reaction::Retry),
-            (Status(400), Reaction::Bisect),
-            (Status(404), Reaction::Bisect),
-            (Status(409), Reaction::Bisect),
-            (Status(422), Reaction::Bisect),
-            (Status(500), Reaction::Retry),
-            (Status(503), Reaction::Retry),
-            (Status(302), Reaction::Retry),
-            (NetworkError, Reaction::Retry),
-            (Timeout, Reaction::Retry),
-            (Offline, Reaction::WaitForOnline),
+            (Status(200), None, Reaction::ReadResults),
+            (Status(204), None, Reaction::ReadResults),
+            (Status(401), wharf, Reaction::RefreshToken),
+            (Status(403), None, Reaction::RefreshToken),
+            (Status(413), None, Reaction::Split),
+            (Status(408), None, Reaction::Outage),
+            (Status(425), None, Reaction::Outage),
+            (Status(429), wharf, Reaction::Outage),
+            (Status(400), Some("BAD_REQUEST"), Reaction::Bisect),
+            (Status(422), wharf, Reaction::Bisect),
+            (Status(409), wharf, Reaction::Bisect),
+            (Status(400), Some("UNSUPPORTED_PROTOCOL"), Reaction::Refused),
+            (Status(400), None, Reaction::Refused),
+            (Status(404), None, Reaction::Refused),
+            (Status(405), None, Reaction::Refused),
+            (Status(500), None, Reaction::Failed),
+            (Status(500), Some("STORAGE"), Reaction::Failed),
+            (Status(502), None, Reaction::Outage),
+            (Status(503), wharf, Reaction::Outage),
+            (Status(504), None, Reaction::Outage),
+            (Status(302), None, Reaction::Outage),
+            (NetworkError, None, Reaction::Outage),
+            (Timeout, None, Reaction::Failed),
+            (Offline, None, Reaction::WaitForOnline),
         ];
-        for (outcome, reaction) in cases {
-            assert_eq!(classify(outcome), reaction, "{outcome:?}");
+        for (outcome, code, reaction) in cases {
+            assert_eq!(classify(outcome, code), reaction, "{outcome:?} {code:?}");
         }
     }
 
@@ -215,7 +249,7 @@ mod tests {
                 base in 1u64..10_000, max in 1u64..1_000_000, attempt in 0u32..100,
                 random in 0.0f64..1.0, retry_after in proptest::option::of(0u64..10_000_000),
             ) {
-                let policy = RetryPolicy { base_ms: base, max_ms: max, max_attempts: 10 };
+                let policy = RetryPolicy { base_ms: base, max_ms: max, max_attempts: 10, max_age_ms: None };
                 let delay = policy.delay_ms(attempt, random, retry_after);
                 let ceiling = policy.window_ms(attempt).max(retry_after.unwrap_or(0));
                 prop_assert!(delay <= ceiling);
@@ -225,7 +259,7 @@ mod tests {
 
             #[test]
             fn every_status_has_a_reaction(status in 0u16..1000) {
-                let reaction = classify(PushOutcome::Status(status));
+                let reaction = classify(PushOutcome::Status(status), None);
                 prop_assert_eq!(reaction == Reaction::ReadResults, (200..300).contains(&status));
             }
         }

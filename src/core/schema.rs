@@ -133,7 +133,7 @@ impl DatabaseSchema {
     /// Validates options from JSON text (the shape of `Wharf.open`'s argument).
     pub fn from_json(json: &str) -> Result<DatabaseSchema, CoreError> {
         let shape = |problem: String| CoreError::InvalidOptions(format!("Wharf.open: {problem}"));
-        let value: Value = serde_json::from_str(json).map_err(|e| shape(json_problem(&e, json)))?;
+        let value: Value = super::read::json(json, false).map_err(|e| shape(json_problem(&e, json)))?;
         let fields = Fields::new(&value, "options", &["name", "collections", "persist", "sync"]).map_err(shape)?;
         let name = fields.string("name").map_err(shape)?;
         let declared = fields
@@ -271,7 +271,7 @@ impl StoreShape {
     /// indexes: [{ name, keyPath, unique, multiEntry }] }]` (key paths: null, a string or an array).
     pub fn list_from_json(text: &str) -> Result<Vec<StoreShape>, CoreError> {
         let broken = |what: &str| CoreError::Unreadable(format!("the database's description: {what}"));
-        let value: Value = serde_json::from_str(text).map_err(|_| broken("not JSON"))?;
+        let value: Value = super::read::json(text, false).map_err(|_| broken("not JSON"))?;
         let key_path = |v: Option<&Value>| match v {
             Some(Value::String(path)) => Ok(Some(IndexKeyPath::Single(path.clone()))),
             Some(Value::Array(paths)) => Ok(Some(IndexKeyPath::Compound(

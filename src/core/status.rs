@@ -50,6 +50,17 @@ pub struct SyncStatus {
     pub last_sync_at: Option<f64>,
     pub last_error: Option<LastError>,
     pub next_retry_at: Option<f64>,
+    /// Since when push requests have been failing in a row (an outage, if it goes on); `None`
+    /// once one succeeds.
+    pub failing_since: Option<f64>,
+    /// When a pull last succeeded.
+    pub last_pulled_at: Option<f64>,
+    /// A pull reached the end of the server's changes since the database was opened.
+    pub has_synced: bool,
+    /// Why the last pull failed; `None` once one succeeds.
+    pub pull_error: Option<LastError>,
+    /// The live channel (server pokes) is connected.
+    pub live: bool,
 }
 
 impl Default for SyncStatus {
@@ -64,6 +75,11 @@ impl Default for SyncStatus {
             last_sync_at: None,
             last_error: None,
             next_retry_at: None,
+            failing_since: None,
+            last_pulled_at: None,
+            has_synced: false,
+            pull_error: None,
+            live: false,
         }
     }
 }
@@ -86,6 +102,11 @@ pub struct PushStats {
     pub conflicts: u64,
     pub bytes_sent: u64,
     pub last_latency_ms: Option<f64>,
+    /// Pull runs that succeeded, and those that failed.
+    pub pulls: u64,
+    pub pull_failures: u64,
+    /// Remote changes written to local records by pulls.
+    pub pulled: u64,
 }
 
 /// How a sync run ended, as `onSyncEnd` receives it.
@@ -97,6 +118,18 @@ pub struct SyncEnd {
     /// Mutations acknowledged during the run.
     pub acked: u64,
     pub pending: u64,
+    pub error: Option<LastError>,
+}
+
+/// How a pull run ended, as `onPull` receives it: `ok`, `complete` (the run reached the end of
+/// the server's changes), `error`, and, for a run that succeeded, the fields of what
+/// `db.pull()` resolves with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PullEnd {
+    pub ok: bool,
+    pub complete: bool,
+    /// `PullSummary::to_json` (null for a failed run).
+    pub summary: Value,
     pub error: Option<LastError>,
 }
 
@@ -173,7 +206,12 @@ impl SyncStatus {
         out.key("deadLetters").uint(self.dead_letters).key("conflicts").uint(self.conflicts);
         out.key("lastSyncAt").opt_float(self.last_sync_at).key("lastError");
         write_error(&mut out, self.last_error.as_ref());
-        out.key("nextRetryAt").opt_float(self.next_retry_at).close_object();
+        out.key("nextRetryAt").opt_float(self.next_retry_at);
+        out.key("failingSince").opt_float(self.failing_since);
+        out.key("lastPulledAt").opt_float(self.last_pulled_at).key("hasSynced").boolean(self.has_synced);
+        out.key("pullError");
+        write_error(&mut out, self.pull_error.as_ref());
+        out.key("live").boolean(self.live).close_object();
         out.finish()
     }
 }
@@ -185,6 +223,7 @@ impl PushStats {
         out.key("acked").uint(self.acked).key("duplicates").uint(self.duplicates).key("retries").uint(self.retries);
         out.key("deadLettered").uint(self.dead_lettered).key("conflicts").uint(self.conflicts);
         out.key("bytesSent").uint(self.bytes_sent).key("lastLatencyMs").opt_float(self.last_latency_ms);
+        out.key("pulls").uint(self.pulls).key("pullFailures").uint(self.pull_failures).key("pulled").uint(self.pulled);
         out.close_object();
         out.finish()
     }
@@ -225,6 +264,7 @@ pub enum SyncEvent {
     End(SyncEnd),
     DeadLettered(Vec<DeadLetter>),
     Conflict(Box<ConflictReport>),
+    Pull(PullEnd),
 }
 
 impl SyncEvent {
@@ -239,6 +279,15 @@ impl SyncEvent {
             SyncEvent::End(end) => {
                 out.open_object().key("ok").boolean(end.ok).key("acked").uint(end.acked);
                 out.key("pending").uint(end.pending).key("error");
+                write_error(&mut out, end.error.as_ref());
+                out.close_object();
+            }
+            SyncEvent::Pull(end) => {
+                out.open_object().key("ok").boolean(end.ok).key("complete").boolean(end.complete);
+                for (name, value) in end.summary.as_object().into_iter().flatten() {
+                    out.key(name).value(value);
+                }
+                out.key("error");
                 write_error(&mut out, end.error.as_ref());
                 out.close_object();
             }
@@ -268,6 +317,7 @@ impl SyncEvent {
             SyncEvent::End(_) => "end",
             SyncEvent::DeadLettered(_) => "deadLetter",
             SyncEvent::Conflict(_) => "conflict",
+            SyncEvent::Pull(_) => "pull",
         }
     }
 }
@@ -286,7 +336,8 @@ mod tests {
         assert_eq!(
             value,
             json!({"state": "idle", "online": true, "pending": 3, "inFlight": 0, "deadLetters": 0, "conflicts": 0,
-                   "lastSyncAt": null, "lastError": null, "nextRetryAt": 5.0})
+                   "lastSyncAt": null, "lastError": null, "nextRetryAt": 5.0, "failingSince": null,
+                   "lastPulledAt": null, "hasSynced": false, "pullError": null, "live": false})
         );
         let end = SyncEvent::End(SyncEnd {
             ok: false,
@@ -315,6 +366,11 @@ mod tests {
                 last_sync_at: Some(1_700_000_000_123.0),
                 last_error: Some(error.clone()),
                 next_retry_at: Some(1.5),
+                failing_since: Some(1_600_000_000_000.0),
+                last_pulled_at: Some(1_700_000_000_000.5),
+                has_synced: true,
+                pull_error: Some(LastError::new(crate::core::error::SyncErrorCode::Timeout, "slow", None)),
+                live: true,
             },
         ];
         for status in statuses {
@@ -323,11 +379,33 @@ mod tests {
         for state in [SyncState::Idle, SyncState::Syncing, SyncState::Offline, SyncState::Auth, SyncState::Paused] {
             assert_eq!(serde_json::to_string(&state).unwrap(), format!("\"{}\"", state.as_str()));
         }
-        let stats =
-            PushStats { requests: 4, bytes_sent: 1 << 40, last_latency_ms: Some(12.25), ..PushStats::default() };
+        let stats = PushStats {
+            requests: 4,
+            bytes_sent: 1 << 40,
+            last_latency_ms: Some(12.25),
+            pulls: 2,
+            pulled: 7,
+            ..PushStats::default()
+        };
         for stats in [stats, PushStats::default()] {
             assert_eq!(stats.to_json(), serde_json::to_string(&stats).unwrap());
         }
+        let summary =
+            json!({"pages": 1, "applied": 3, "unstored": [{"collection": "todos", "key": 7, "reason": "taken"}]});
+        let pulled = PullEnd { ok: true, complete: true, summary, error: None };
+        let (name, text) = SyncEvent::Pull(pulled).to_json();
+        assert_eq!(name, "pull");
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            json!({"ok": true, "complete": true, "pages": 1, "applied": 3,
+                   "unstored": [{"collection": "todos", "key": 7, "reason": "taken"}], "error": null})
+        );
+        let failed = PullEnd { ok: false, complete: false, summary: json!({}), error: Some(error.clone()) };
+        let value: Value = serde_json::from_str(&SyncEvent::Pull(failed).to_json().1).unwrap();
+        assert_eq!(
+            value["error"],
+            json!({"code": "HTTP", "message": "no \"way\"", "status": 418, "serverCode": "WHO_KNOWS"})
+        );
         for end in [
             SyncEnd { ok: true, acked: 3, pending: 0, error: None },
             SyncEnd { ok: false, acked: 0, pending: 9, error: Some(error) },

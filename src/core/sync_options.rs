@@ -165,10 +165,11 @@ impl SyncOptions {
         }
         let mut retry = RetryPolicy::default();
         if let Some(value) = fields.get("retry") {
-            let r = Fields::new(value, "sync.retry", &["baseMs", "maxMs", "maxAttempts"])?;
+            let r = Fields::new(value, "sync.retry", &["baseMs", "maxMs", "maxAttempts", "maxAgeMs"])?;
             retry.base_ms = u64::from(whole(&r, "baseMs", 1, 3_600_000, retry.base_ms as u32)?);
             retry.max_ms = u64::from(whole(&r, "maxMs", 1, 86_400_000, retry.max_ms as u32)?);
             retry.max_attempts = whole(&r, "maxAttempts", 1, u32::MAX, retry.max_attempts)?;
+            retry.max_age_ms = r.whole_in("maxAgeMs", 1_000, u32::MAX)?.map(u64::from);
             if retry.max_ms < retry.base_ms {
                 return Err(format!("sync.retry.maxMs ({}) is below baseMs ({})", retry.max_ms, retry.base_ms));
             }
@@ -191,7 +192,14 @@ impl SyncOptions {
                 let map = value.as_object().ok_or("sync.headers must be an object of strings")?;
                 map.iter()
                     .map(|(name, value)| match value.as_str() {
-                        Some(text) if !name.is_empty() => Ok((name.clone(), text.to_owned())),
+                        Some(_) if !is_header_name(name) => {
+                            Err(format!("sync.headers: {} is not a valid HTTP header name", quoted(name)))
+                        }
+                        Some(text) if !is_header_value(text) => Err(format!(
+                            "sync.headers[{}] is not a valid HTTP header value (line breaks, NUL or characters beyond U+00FF)",
+                            quoted(name)
+                        )),
+                        Some(text) => Ok((name.clone(), text.to_owned())),
                         _ => Err(format!("sync.headers[{}] must be a string", quoted(name))),
                     })
                     .collect::<Result<_, String>>()?
@@ -270,6 +278,17 @@ impl SyncOptions {
     }
 }
 
+/// An RFC 9110 token, as `fetch` wants a header name: checked at `Wharf.open`, not met later as
+/// a network error on every request.
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// What `fetch` accepts as a header value: a byte string without NUL, CR or LF.
+fn is_header_value(value: &str) -> bool {
+    value.chars().all(|c| (c as u32) <= 0xFF && !matches!(c, '\0' | '\r' | '\n'))
+}
+
 /// Percent-encodes everything but unreserved URL characters (RFC 3986).
 fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -331,11 +350,14 @@ mod tests {
     fn every_option_is_read() {
         let options = SyncOptions::from_value(&json!({
             "url": "/api", "batchSize": 5, "maxBatchBytes": 2048, "requestTimeoutMs": 100,
-            "retry": {"baseMs": 10, "maxMs": 20, "maxAttempts": 3}, "headers": {"x-app": "demo"},
+            "retry": {"baseMs": 10, "maxMs": 20, "maxAttempts": 3, "maxAgeMs": 5000}, "headers": {"x-app": "demo"},
             "pushIntervalMs": 0, "debounceMs": 0, "maxAuthRefreshes": 1
         }))
         .unwrap();
-        assert_eq!(options.engine.retry, RetryPolicy { base_ms: 10, max_ms: 20, max_attempts: 3 });
+        assert_eq!(
+            options.engine.retry,
+            RetryPolicy { base_ms: 10, max_ms: 20, max_attempts: 3, max_age_ms: Some(5_000) }
+        );
         assert_eq!((options.engine.batch_size, options.engine.max_batch_bytes), (5, 2048));
         assert_eq!(options.headers, [("x-app".to_owned(), "demo".to_owned())]);
         assert_eq!((options.push_interval_ms, options.debounce_ms, options.engine.max_auth_refreshes), (0, 0, 1));
@@ -374,6 +396,11 @@ mod tests {
             (json!({"url": "/a", "retry": {"baseMs": 100, "maxMs": 10}}), "below baseMs"),
             (json!({"url": "/a", "retry": {"tries": 1}}), "unknown field \"tries\""),
             (json!({"url": "/a", "headers": {"x": 1}}), "sync.headers"),
+            (json!({"url": "/a", "headers": {"": "v"}}), "not a valid HTTP header name"),
+            (json!({"url": "/a", "headers": {"x app": "v"}}), "not a valid HTTP header name"),
+            (json!({"url": "/a", "headers": {"x-app": "a\r\nx-evil: 1"}}), "not a valid HTTP header value"),
+            (json!({"url": "/a", "headers": {"x-app": "caf\u{e9} \u{2603}"}}), "not a valid HTTP header value"),
+            (json!({"url": "/a", "retry": {"maxAgeMs": 10}}), "sync.retry.maxAgeMs"),
             (json!({"url": "/a", "batchsize": 1}), "unknown field \"batchsize\""),
             (json!({"url": "/a", "requestTimeoutMs": -1}), "sync.requestTimeoutMs"),
         ] {

@@ -65,8 +65,12 @@ pub struct ModelServer {
     /// How many times each op id changed the records (must never exceed 1).
     pub effects: HashMap<String, u32>,
     pub seq: u64,
-    /// Op ids that make the whole batch a 422; refused permanently per op; answered `conflict`.
+    /// Op ids that make the whole batch fail with `poison_status` (422 unless set); refused
+    /// permanently per op; answered `conflict`.
     pub poison: BTreeSet<String>,
+    pub poison_status: Option<u16>,
+    /// While set, every push gets this answer (status, body; status 0: no answer): an outage.
+    pub down: Option<(u16, String)>,
     pub refuse: BTreeSet<String>,
     pub conflict: BTreeSet<String>,
     pub max_batch: Option<usize>,
@@ -212,7 +216,7 @@ pub fn options(batch_size: usize, max_attempts: u32, direction: &str) -> SyncOpt
         "direction": direction, "live": false, "maxAuthRefreshes": 2,
     }))
     .unwrap();
-    options.engine.retry = RetryPolicy { base_ms: 100, max_ms: 10_000, max_attempts };
+    options.engine.retry = RetryPolicy { base_ms: 100, max_ms: 10_000, max_attempts, max_age_ms: None };
     options
 }
 
@@ -242,6 +246,10 @@ pub struct World {
     /// `getToken` answers `t0`, `t1`, ...; the server accepts tokens numbered at least this.
     pub required_token: u32,
     pub tokens_issued: u32,
+    /// `getToken` never settles while set.
+    pub token_hangs: bool,
+    /// The schema clients open (`todos_schema` unless a test sets another before adding them).
+    pub schema: DatabaseSchema,
     pub resolver: Option<fn(&Value) -> Value>,
     needs: VecDeque<(usize, Outside)>,
 }
@@ -260,6 +268,8 @@ impl World {
             asked: Vec::new(),
             required_token: 0,
             tokens_issued: 0,
+            token_hangs: false,
+            schema: todos_schema(),
             resolver: None,
             needs: VecDeque::new(),
         }
@@ -277,7 +287,7 @@ impl World {
             fresh_client_id: id.to_owned(),
             seed,
         };
-        let mut host = NativeHost::new(todos_schema(), seed);
+        let mut host = NativeHost::new(self.schema.clone(), seed);
         host.start_sync(config.clone(), self.now);
         self.clients.push(Client { host, config, online: true, crashed: false, skew: 0.0 });
         self.clients.len() - 1
@@ -298,7 +308,7 @@ impl World {
         let db = client.host.db.clone();
         // Every page load seeds its ids afresh (from crypto in the browser).
         client.config.seed = client.config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
-        let mut host = NativeHost::new(todos_schema(), client.config.seed);
+        let mut host = NativeHost::new(self.schema.clone(), client.config.seed);
         host.db = db;
         self.needs.retain(|(c, _)| *c != at);
         let mut config = client.config.clone();
@@ -392,6 +402,7 @@ impl World {
         let Some((at, need)) = self.needs.pop_front() else { return false };
         let event = match need {
             Outside::Http { ticket, request, .. } => Event::Http { ticket, reply: self.http(at, &request) },
+            Outside::Token { .. } if self.token_hangs => return true,
             Outside::Token { ticket } => {
                 let token = format!("t{}", self.tokens_issued);
                 self.tokens_issued += 1;
@@ -474,8 +485,14 @@ impl World {
         if self.server.max_batch.is_some_and(|max| push.mutations.len() > max) {
             return respond(413, None);
         }
+        if let Some((status, body)) = &self.server.down {
+            return match status {
+                0 => HttpReply::Network { message: "connection refused".into(), online: true },
+                &status => HttpReply::Response { status, retry_after: None, body: body.clone() },
+            };
+        }
         if push.mutations.iter().any(|m| self.server.poison.contains(&m.id)) {
-            return respond(422, None);
+            return respond(self.server.poison_status.unwrap_or(422), None);
         }
         let results = self.server.push(&push);
         let body = serde_json::to_string(&PushResponse { protocol: PROTOCOL_VERSION, results }).unwrap();

@@ -409,7 +409,7 @@ impl Scope {
 
 /// Reads the results of a round: one JSON value per declared read.
 pub fn parse_results(text: &str, expected: usize) -> Result<Vec<Value>, String> {
-    match serde_json::from_str::<Value>(text) {
+    match super::read::json(text, false) {
         Ok(Value::Array(results)) if results.len() == expected => Ok(results),
         Ok(_) => Err(format!("the storage answered the wrong number of results (expected {expected})")),
         Err(_) => Err("the storage answered unreadable results".to_owned()),

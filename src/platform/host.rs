@@ -302,7 +302,8 @@ impl Host {
             "tokenError" => Event::Token { ticket, token: Err(text) },
             "resolved" => Event::Resolver {
                 ticket,
-                answer: serde_json::from_str(&text).map_err(|_| "the resolver's answer is not JSON".to_owned()),
+                answer: crate::core::read::json(&text, false)
+                    .map_err(|_| "the resolver's answer is not JSON".to_owned()),
             },
             "resolveError" => Event::Resolver { ticket, answer: Err(text) },
             _ => return,

@@ -4,6 +4,7 @@
 // fails if it ever compiles). Written the way an app would use the package.
 
 import {
+  type UnstoredChange,
   Wharf,
   handleBackgroundSync,
   init,
@@ -229,6 +230,21 @@ export async function syncing(db: Database): Promise<void> {
   off();
   db.onSyncEnd((end) => assertType<Equals<typeof end.error, SyncError | null>>());
   db.onDeadLetter((letters) => assertType<Equals<typeof letters, DeadLetter[]>>());
+  db.onPull((end) => {
+    if (end.ok) {
+      assertType<Equals<typeof end.unstored, UnstoredChange[]>>();
+      const applied: number = end.applied;
+      void applied;
+    } else {
+      assertType<Equals<typeof end.error, SyncError>>();
+    }
+  });
+  const since: number | null | undefined = db.syncStatus?.failingSince;
+  const pullError: SyncError | null | undefined = db.syncStatus?.pullError;
+  void since;
+  void pullError;
+  const aged: OpenOptions = { name: "a", collections: [], sync: { url: "/api", retry: { maxAgeMs: 86_400_000 } } };
+  void aged;
   const letters = await db.deadLetters.list();
   if (letters[0]) {
     await db.deadLetters.edit(letters[0].id, { id: "1", title: "fixed" });

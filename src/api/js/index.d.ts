@@ -177,10 +177,13 @@ export interface OpenOptions {
 
 /**
  * Retry schedule of failed pushes: exponential backoff with full jitter, capped at `maxMs`.
+ * An outage (server unreachable, timing out, failing every request, or answering something that
+ * is not the protocol, like a captive portal or a proxy's 404) never counts against an op: the
+ * queue waits, backing off, for as long as it lasts.
  *
  * @example
  * ```ts
- * const retry: RetryOptions = { baseMs: 500, maxMs: 30_000, maxAttempts: 8 };
+ * const retry: RetryOptions = { baseMs: 500, maxMs: 30_000, maxAttempts: 8, maxAgeMs: 7 * 86_400_000 };
  * ```
  */
 export interface RetryOptions {
@@ -188,8 +191,17 @@ export interface RetryOptions {
   baseMs?: number;
   /** Largest delay, in ms (default 60000). */
   maxMs?: number;
-  /** Failed attempts (offline time never counts) before an op moves to the dead letters (default 10). */
+  /**
+   * Failures of an op's own before it moves to the dead letters (default 10): transient
+   * rejections of the op, and server failures pinned on it (it fails alone while other ops get
+   * through). Offline time and outages never count.
+   */
   maxAttempts?: number;
+  /**
+   * Off by default. When set (at least 1000 ms, at most 2^32 - 1), an op queued longer than this
+   * that an outage keeps from the server moves to the dead letters with the outage as its reason.
+   */
+  maxAgeMs?: number;
 }
 
 /**
@@ -385,10 +397,30 @@ export interface PullResult {
    * tombstones) and the full copy pulled instead no longer has them.
    */
   removed: number;
-  /** Changes the client could not store (unknown collection, a value without its key). */
+  /**
+   * Changes the client could not store (unknown collection, a value without its key, nesting
+   * deeper than 100 levels, a value a unique index already holds for another document): skipped,
+   * so the pull goes on.
+   */
   invalid: number;
+  /** Each of those, with why. */
+  unstored: UnstoredChange[];
   /** The stored cursor after this pull. */
   cursor: string;
+}
+
+/**
+ * A pulled change the client could not store, reported in {@link PullResult} and `onPull`.
+ *
+ * @example
+ * ```ts
+ * const explain = (u: UnstoredChange) => `${u.collection}/${String(u.key)}: ${u.reason}`;
+ * ```
+ */
+export interface UnstoredChange {
+  collection: string;
+  key: string | number;
+  reason: string;
 }
 
 /**
@@ -474,7 +506,38 @@ export interface SyncStatus {
   lastError: SyncError | null;
   /** When the next attempt is due, while backing off. */
   nextRetryAt: number | null;
+  /**
+   * Since when push requests have been failing in a row (ms since the epoch); null once one
+   * succeeds. Long ago means an outage: nothing is dead-lettered for it, the queue waits.
+   */
+  failingSince: number | null;
+  /** When a pull last succeeded (ms since the epoch). */
+  lastPulledAt: number | null;
+  /** A pull has reached the end of the server's changes since the database was opened. */
+  hasSynced: boolean;
+  /** Why the last pull failed (background pulls too); null once one succeeds. */
+  pullError: SyncError | null;
+  /** The live channel (server pokes over a WebSocket) is connected. */
+  live: boolean;
 }
+
+/**
+ * Sent to {@link Database.onPull} listeners when a pull run ends, in the background or for
+ * `db.pull()`: what the run stored, or why it failed.
+ *
+ * @example
+ * ```ts
+ * db.onPull((end) => console.log(end.ok ? `${end.applied} changes` : end.error.message));
+ * ```
+ */
+export type PullEnd =
+  | (PullResult & {
+      ok: true;
+      /** The run reached the end of the server's changes. */
+      complete: boolean;
+      error: null;
+    })
+  | { ok: false; complete: false; error: SyncError };
 
 /**
  * What `db.sync()` resolves with: the outbox has nothing left it can send.
@@ -526,6 +589,12 @@ export interface PushStats {
   conflicts: number;
   bytesSent: number;
   lastLatencyMs: number | null;
+  /** Pull runs that succeeded. */
+  pulls: number;
+  /** Pull runs that failed (see `SyncStatus.pullError`). */
+  pullFailures: number;
+  /** Remote changes written to local records by pulls. */
+  pulled: number;
 }
 
 /**
@@ -847,6 +916,16 @@ export interface Database {
   onSyncEnd(listener: (end: SyncEnd) => void): () => void;
   /** Called with the ops that just moved to the dead letters; returns the unsubscribe function. */
   onDeadLetter(listener: (letters: DeadLetter[]) => void): () => void;
+  /**
+   * Called when a pull run ends, succeeded or failed (background pulls too); returns the
+   * unsubscribe function.
+   *
+   * @example
+   * ```ts
+   * const off = db.onPull((end) => { if (!end.ok) console.warn("pull failed", end.error.code); });
+   * ```
+   */
+  onPull(listener: (end: PullEnd) => void): () => void;
   /**
    * Called after every committed write transaction and applied pull page with the documents it
    * changed; works with or without sync. Returns the unsubscribe function.

@@ -178,6 +178,7 @@ impl SyncMachine {
             Need::Http { request, fresh_token } => {
                 if self.has_token && (self.token.is_none() || fresh_token) {
                     io.actions.push(Action::Token { ticket });
+                    self.token_deadline = Some(io.now + f64::from(self.options.request_timeout_ms));
                     self.outstanding = Some((ticket, Outstanding::Http { request, awaiting_token: true }));
                 } else {
                     self.request(ticket, request, io);
@@ -204,6 +205,7 @@ impl SyncMachine {
             Some((t, Outstanding::Http { request, awaiting_token: true })) if *t == ticket => request.clone(),
             _ => return,
         };
+        self.token_deadline = None;
         match token.and_then(|t| {
             if t.is_empty() {
                 Err("getToken must resolve to a non-empty string".into())
@@ -225,6 +227,19 @@ impl SyncMachine {
                 let body = body.finish();
                 self.resume(Input::Http(HttpReply::Response { status: 401, retry_after: None, body }), io);
             }
+        }
+    }
+
+    /// `getToken` did not settle in time: a failed token (its late answer is ignored).
+    pub(super) fn token_overdue(&mut self, io: &mut Io<'_>) {
+        if self.token_deadline.is_some_and(|at| at <= io.now) {
+            if let Some((ticket, Outstanding::Http { awaiting_token: true, .. })) = &self.outstanding {
+                let ticket = *ticket;
+                let reason =
+                    format!("it did not settle within requestTimeoutMs ({} ms)", self.options.request_timeout_ms);
+                self.token_arrived(ticket, Err(reason), io);
+            }
+            self.token_deadline = None;
         }
     }
 

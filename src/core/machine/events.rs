@@ -3,7 +3,7 @@
 //! answer) does to the loop. A child of `machine.rs`, split off to keep each file readable.
 
 use super::{take_local, Io, Outstanding, Phase, SyncMachine, Waiter, MAX_DEBOUNCE_MS};
-use crate::core::activity::Input;
+use crate::core::activity::{Input, SyncTx};
 use crate::core::error::ErrorCode;
 use crate::core::host::{Action, Event, Failure};
 use crate::core::live_channel::LiveAction;
@@ -13,9 +13,11 @@ impl SyncMachine {
     pub fn handle(&mut self, event: Event, io: &mut Io<'_>) {
         match event {
             Event::Timer => {
+                self.token_overdue(io);
                 let random = self.rng.next_f64();
                 if let Some(action) = self.live.timer(io.now, random) {
                     io.actions.push(Action::Live(action == LiveAction::Connect));
+                    self.show_live(io);
                 }
                 if self.debounce_at.is_some_and(|at| at <= io.now) {
                     self.debounce_at = None;
@@ -69,11 +71,15 @@ impl SyncMachine {
                 self.visible = false;
                 self.update_live(io);
             }
-            Event::LiveOpened => self.live.opened(io.now),
+            Event::LiveOpened => {
+                self.live.opened(io.now);
+                self.show_live(io);
+            }
             Event::LiveHeard => self.live.heard(io.now),
             Event::LiveClosed => {
                 let random = self.rng.next_f64();
                 self.live.closed(io.now, random);
+                self.show_live(io);
             }
             Event::Pause => {
                 self.paused = true;
@@ -152,9 +158,13 @@ impl SyncMachine {
                     self.resume(Input::Committed(tx), io);
                 }
             }
-            Event::Failed { ticket, reason, .. } => {
-                if let Some(Outstanding::Tx(..)) = self.take(ticket) {
-                    self.resume(Input::Failed(reason), io);
+            Event::Failed { ticket, code, reason } => {
+                if let Some(Outstanding::Tx(tx, _)) = self.take(ticket) {
+                    let input = match (code, tx) {
+                        (ErrorCode::Constraint, tx @ SyncTx::Apply(_)) => Input::Constraint(tx, reason),
+                        _ => Input::Failed(reason),
+                    };
+                    self.resume(input, io);
                 }
             }
             Event::Http { ticket, reply } => {
@@ -195,6 +205,7 @@ impl SyncMachine {
             self.leading && self.options.live && self.options.pull && self.online && self.visible && !self.closed;
         if let Some(action) = self.live.want(wanted) {
             io.actions.push(Action::Live(action == LiveAction::Connect));
+            self.show_live(io);
         }
     }
 
