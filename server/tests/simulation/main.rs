@@ -78,6 +78,11 @@ fn run(seed: u64, tracing: bool) -> (World, Result<(), String>) {
         .ok()
         .and_then(|text| text.split_once('/').map(|(c, k)| (c.to_owned(), k.to_owned())));
     w.fault_rate = [0.0, 0.1, 0.3][w.rng.pick(3)];
+    if w.rng.chance(0.4) {
+        // Many times what `maxAttempts` failures used to take to dead-letter everything.
+        let from = w.now + w.rng.ms(0, 30_000);
+        w.outage = Some((from, from + w.rng.ms(5_000, 30_000), w.rng.next_u64()));
+    }
     let strategy = STRATEGIES[w.rng.pick(STRATEGIES.len())];
     let devices = 2 + w.rng.pick(2);
     for device in 0..devices {

@@ -6,7 +6,8 @@
 //! The network delivers each request after a delay, and with the run's fault rate it drops it,
 //! answers 503 (sometimes with `Retry-After`), cuts the connection after the server applied it,
 //! delivers it twice, holds it past the client's timeout (the server applies it late: a zombie),
-//! or answers like a captive portal (a 200 that is not the protocol). An offline device's
+//! or answers like a captive portal (a 200 that is not the protocol); some runs add an outage
+//! of up to half a minute that every request meets (`outage_reply`). An offline device's
 //! requests fail at once.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{json, Value};
 
 use wharf::core::activity::HttpRequest;
+use wharf::core::error::SyncErrorCode;
 use wharf::core::host::Event;
 use wharf::core::machine::SyncConfig;
 use wharf::core::memdb::MemDb;
@@ -88,6 +90,9 @@ pub struct World {
     queued: u64,
     pub schema: DatabaseSchema,
     pub fault_rate: f64,
+    /// A stretch of simulated time when every request meets the same outage while the devices
+    /// believe they are online: `(from, until, kind)`, see `outage_reply`.
+    pub outage: Option<(f64, f64, u64)>,
     pub ledger: Ledger,
     pub trace: Vec<String>,
     pub tracing: bool,
@@ -125,6 +130,7 @@ impl World {
             queued: 0,
             schema: schema(),
             fault_rate,
+            outage: None,
             ledger: Ledger::default(),
             trace: Vec::new(),
             tracing: false,
@@ -271,6 +277,13 @@ impl World {
             return;
         }
         self.schedule(now + timeout, Scheduled::Deliver { to, reply: HttpReply::Timeout });
+        if let Some(reply) =
+            self.outage.and_then(|(from, until, kind)| (from..until).contains(&now).then(|| outage_reply(kind)))
+        {
+            self.note(|| format!("send from {}/{} ticket {} meets the outage", to.device, to.tab, to.ticket));
+            self.schedule(now + 5.0, Scheduled::Deliver { to, reply });
+            return;
+        }
         let (there, back) = (self.rng.ms(1, 60), self.rng.ms(1, 60));
         let fault = if self.rng.chance(self.fault_rate) { self.rng.below(7) } else { u64::MAX };
         self.note(|| {
@@ -439,7 +452,27 @@ impl World {
             if letter.last_error.message.trim().is_empty() {
                 d.errors.push(format!("dead letter {} has no reason", letter.op.id));
             }
+            let error = &letter.last_error;
+            let outage =
+                matches!(error.code, SyncErrorCode::Network | SyncErrorCode::Timeout | SyncErrorCode::Protocol)
+                    || error.status.is_some_and(|s| s >= 500 || s == 404 || s == 200);
+            if outage {
+                d.errors.push(format!("dead letter {} blames the op for an outage: {error:?}", letter.op.id));
+            }
         }
         letters
+    }
+}
+
+/// What every request gets during an outage: the server down, a gateway error, a captive
+/// portal, a proxy that lost the route, or the server failing everything.
+pub fn outage_reply(kind: u64) -> HttpReply {
+    let html = |status: u16, body: &str| HttpReply::Response { status, retry_after: None, body: body.to_owned() };
+    match kind % 5 {
+        0 => HttpReply::Network { message: "connection refused".into(), online: true },
+        1 => html(502, "<html><body>Bad Gateway</body></html>"),
+        2 => html(200, "<html><body>Sign in to the hotel Wi-Fi</body></html>"),
+        3 => html(404, "<html><body>Not Found</body></html>"),
+        _ => html(500, r#"{"protocol":1,"code":"INTERNAL","message":"the database is down"}"#),
     }
 }
