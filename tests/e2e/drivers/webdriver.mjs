@@ -87,7 +87,7 @@ export async function launchFirefox() {
     /** Runs `fn(arg)` in the page (it may be async) and returns its JSON result. */
     async evaluate(fn, arg) {
       const script = `const done = arguments[arguments.length - 1];
-        Promise.resolve((${fn})(arguments[0])).then((v) => done({ ok: v }), (e) => done({ err: String(e && e.stack || e) }));`;
+        Promise.resolve((${fn})(arguments[0])).then((v) => done({ ok: v }), (e) => done({ err: e && e.stack ? \`\${e}\n\${e.stack}\` : String(e) }));`;
       const result = await session("POST", "/execute/async", { script, args: [arg ?? null] });
       if (result && "err" in result) throw new Error(`in page: ${result.err}`);
       return result?.ok;
