@@ -46,15 +46,15 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     } else {
         AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
     };
-    // `Retry-After` is not a CORS-safelisted response header: without exposing it, a client on
-    // another origin never sees how long the server asks it to wait.
+    // `Retry-After` and `Date` are not CORS-safelisted response headers: without exposing them, a
+    // client on another origin never sees how long the server asks it to wait, nor its time.
     let layer = CorsLayer::new().allow_origin(allow).allow_methods([Method::GET, Method::POST]).allow_headers([
         header::CONTENT_TYPE,
         header::AUTHORIZATION,
         "idempotency-key".parse().expect("valid header name"),
         WHARF_CONTEXT.parse().expect("valid header name"),
     ]);
-    Some(layer.expose_headers([header::RETRY_AFTER]))
+    Some(layer.expose_headers([header::RETRY_AFTER, header::DATE]))
 }
 
 /// The server's routes. Registers with the store to hear other instances' commits, and pokes this

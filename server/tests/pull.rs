@@ -192,8 +192,8 @@ async fn pull_requires_the_token_when_configured_and_answers_cors(backend: Backe
     assert_eq!(response.headers()["access-control-allow-origin"], "http://localhost:5173");
     assert_eq!(
         response.headers()["access-control-expose-headers"],
-        "retry-after",
-        "cross-origin clients see Retry-After"
+        "retry-after,date",
+        "cross-origin clients see Retry-After and Date"
     );
     assert_eq!(response.headers()["cache-control"], "no-store");
     let preflight = Request::builder()

@@ -16,6 +16,9 @@ const MAX_COUNTER: u16 = u16::MAX;
 /// Remote stamps further ahead of the local wall clock than this are not followed (a runaway
 /// clock elsewhere must not drag every later local write into the far future).
 pub const MAX_DRIFT_MS: u64 = 24 * 60 * 60 * 1000;
+/// How far the device's clock may be from the server's (its `Date` header) before stamps follow
+/// the server's clock instead (`WriteClock::server_time`).
+pub const TRUSTED_SKEW_MS: f64 = 60_000.0;
 
 /// The clock state of one client.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -122,17 +125,27 @@ pub fn later(a: Option<&str>, b: Option<&str>) -> bool {
 pub struct WriteClock {
     hlc: Hlc,
     ids: super::id::OpIdGenerator,
+    /// Added to the device's clock: the server's time minus the device's, when they differ by
+    /// more than `TRUSTED_SKEW_MS`, else 0.
+    offset_ms: f64,
+    /// The latest stamp observed from elsewhere (pulled, stored, in a conflict).
+    remote: Hlc,
 }
 
 impl WriteClock {
     /// `seed` should come from a cryptographic source (ids must not collide across devices).
     pub fn new(seed: u64) -> WriteClock {
-        WriteClock { hlc: Hlc::default(), ids: super::id::OpIdGenerator::new(seed) }
+        WriteClock {
+            hlc: Hlc::default(),
+            ids: super::id::OpIdGenerator::new(seed),
+            offset_ms: 0.0,
+            remote: Hlc::default(),
+        }
     }
 
     /// A stamp for a write at `now_ms`, later than every stamp issued or observed.
     pub fn stamp(&mut self, now_ms: f64) -> String {
-        self.hlc.tick(now_ms)
+        self.hlc.tick(now_ms + self.offset_ms)
     }
 
     /// A fresh op id.
@@ -142,7 +155,36 @@ impl WriteClock {
 
     /// Moves the clock past a stamp seen elsewhere (pulled, stored, or in a conflict).
     pub fn observe(&mut self, stamp: &str, now_ms: f64) -> bool {
-        self.hlc.observe(stamp, now_ms)
+        let moved = self.hlc.observe(stamp, now_ms + self.offset_ms);
+        if let Some(seen) = parse(stamp).filter(|seen| seen.ms <= self.hlc.ms) {
+            self.remote = self.remote.max(seen);
+        }
+        moved
+    }
+
+    /// Resumes from the last stamp this database stored (it may hold this device's own runaway
+    /// stamps, which `server_time` can bring back).
+    pub fn restore(&mut self, stamp: &str, now_ms: f64) {
+        self.hlc.observe(stamp, now_ms + self.offset_ms);
+    }
+
+    /// The server said its time is `server_ms` (its `Date` header) when the device's clock said
+    /// `now_ms`. A device clock off by more than `TRUSTED_SKEW_MS` is corrected by the
+    /// difference, and a clock that ran ahead with it comes back: a device a year ahead would
+    /// otherwise win every last-writer-wins conflict it takes part in. The clock never goes
+    /// below a stamp observed from elsewhere, so a write made after seeing another still stamps
+    /// later; only this device's own runaway stamps are left behind (its own writes are ordered
+    /// by the server, not by stamps).
+    pub fn server_time(&mut self, server_ms: f64, now_ms: f64) {
+        if !server_ms.is_finite() || !now_ms.is_finite() {
+            return;
+        }
+        let skew = server_ms - now_ms;
+        self.offset_ms = if skew.abs() > TRUSTED_SKEW_MS { skew } else { 0.0 };
+        let limit = Hlc { ms: wall_ms(server_ms), counter: 0 };
+        if self.hlc > limit {
+            self.hlc = limit.max(self.remote);
+        }
     }
 
     /// The highest stamp issued or observed.
@@ -207,6 +249,35 @@ mod tests {
         let mut clock = Hlc { ms: 5, counter: MAX_COUNTER - 1 };
         assert_eq!(clock.tick(5.0), "000000000005ffff");
         assert_eq!(clock.tick(5.0), "0000000000060000");
+    }
+
+    /// A device a year ahead stamps a year ahead until the server tells it the time; then its
+    /// stamps follow the server's clock, never going below a stamp it saw from elsewhere.
+    #[test]
+    fn a_runaway_device_clock_follows_the_server_once_told() {
+        const YEAR: f64 = 365.0 * 86_400_000.0;
+        let server_now = 1_800_000_000_000.0;
+        let mut clock = WriteClock::new(1);
+        clock.restore(&Hlc { ms: (server_now + YEAR) as u64, counter: 3 }.format(), server_now + YEAR);
+        let runaway = clock.stamp(server_now + YEAR);
+        let seen = Hlc { ms: server_now as u64 + 5_000, counter: 0 }.format();
+        assert!(!clock.observe(&seen, server_now + YEAR), "behind the runaway clock, yet remembered");
+        clock.server_time(server_now, server_now + YEAR);
+        let corrected = clock.stamp(server_now + YEAR + 10.0);
+        assert!(corrected < runaway, "{corrected} < {runaway}");
+        let ms = parse(&corrected).unwrap().ms as f64;
+        assert!((server_now..server_now + TRUSTED_SKEW_MS).contains(&ms), "{corrected}");
+        assert!(corrected.as_str() > seen.as_str(), "still after what it saw elsewhere");
+        // A small skew is the device's own business: the hybrid clock absorbs it.
+        let mut fine = WriteClock::new(2);
+        fine.server_time(server_now, server_now + 30_000.0);
+        assert_eq!(parse(&fine.stamp(server_now + 30_000.0)).unwrap().ms, server_now as u64 + 30_000);
+        // A clock far behind is brought forward.
+        let mut slow = WriteClock::new(3);
+        slow.server_time(server_now, server_now - YEAR);
+        assert_eq!(parse(&slow.stamp(server_now - YEAR)).unwrap().ms, server_now as u64);
+        slow.server_time(f64::NAN, 0.0);
+        assert_eq!(parse(&slow.stamp(server_now - YEAR + 1.0)).unwrap().ms, server_now as u64 + 1);
     }
 
     #[test]

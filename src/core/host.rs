@@ -114,6 +114,8 @@ pub enum Event {
     Hidden,
     /// The server announced new changes (the live channel).
     Poke,
+    /// A server's answer said its time (its `Date` header, in ms since the epoch).
+    ServerDate(f64),
     /// The live channel's socket opened.
     LiveOpened,
     /// The server said something on the live channel other than a poke (a ping).

@@ -454,14 +454,16 @@ fn a_server_failure_that_follows_one_op_is_pinned_on_it() {
     assert!(w.outbox(c).is_empty());
 }
 
-/// A protocol refusal of a lone op is pinned only when the next op gets through; when the next
-/// fails alone too, nobody is to blame and nothing is dead-lettered.
+/// `BAD_REQUEST` for a lone op is pinned on it only when the next op gets through; when the next
+/// fails alone too, nobody is to blame and nothing is dead-lettered. (A refusal naming the
+/// content, such as `POISON`, dead-letters a lone op at once: `bisection_finds_the_poison_op`.)
 #[test]
-fn a_lone_refusal_is_pinned_only_when_another_op_gets_through() {
+fn a_lone_bad_request_is_pinned_only_when_another_op_gets_through() {
     let mut w = World::new();
     let c = push_client(&mut w, 10, 10);
     let poison = w.put(c, "a", json!({}));
     w.server.poison.insert(poison.clone());
+    w.server.poison_code = Some("BAD_REQUEST");
     w.settle_until(w.now + 600_000.0);
     assert!(w.dead(c).is_empty(), "alone in the queue, nothing shows it is the op's fault");
     assert_eq!(w.outbox(c).len(), 1);
@@ -470,6 +472,19 @@ fn a_lone_refusal_is_pinned_only_when_another_op_gets_through() {
     assert_eq!(w.dead(c).iter().map(|d| d.op.id.clone()).collect::<Vec<_>>(), [poison]);
     assert_eq!(w.dead(c)[0].last_error.status, Some(422));
     w.applied_once(&[next]);
+}
+
+/// A refusal that names the content dead-letters a lone op at once, as before.
+#[test]
+fn a_lone_op_the_server_refuses_by_name_is_dead_lettered_at_once() {
+    let mut w = World::new();
+    let c = push_client(&mut w, 10, 10);
+    let poison = w.put(c, "a", json!({}));
+    w.server.poison.insert(poison.clone());
+    w.server.poison_code = Some("POISON");
+    w.settle_until(w.now + 600_000.0);
+    assert_eq!(w.dead(c).iter().map(|d| d.op.id.clone()).collect::<Vec<_>>(), [poison]);
+    assert_eq!((w.requests.len(), w.dead(c)[0].last_error.code), (1, crate::core::error::SyncErrorCode::Poison));
 }
 
 #[test]
@@ -652,4 +667,32 @@ fn the_live_channel_follows_online_visibility_and_failures() {
     w.event(c, Event::Leading(false));
     w.settle(100);
     assert!(!live(&w), "only the drainer keeps the socket");
+}
+
+/// A device whose clock runs a year ahead stamps its writes a year ahead (and so would win every
+/// last-writer-wins conflict) until a server answer tells it the time; from then on its stamps
+/// follow the server's clock.
+#[test]
+fn a_device_clock_a_year_ahead_is_bounded_by_the_servers_date() {
+    const YEAR: f64 = 365.0 * 86_400_000.0;
+    let mut w = World::new();
+    let c = push_client(&mut w, 10, 10);
+    w.clients[c].skew = YEAR;
+    w.reload(c);
+    let stamp_ms = |w: &World| {
+        let stamp = w.requests.last().and_then(|r| r.mutations[0].hlc.clone()).expect("a stamped mutation");
+        crate::core::hlc::parse(&stamp).map(|h| u64::from_str_radix(&h.format()[..12], 16).unwrap() as f64).unwrap()
+    };
+    w.put(c, "a", json!({"n": 1}));
+    w.settle(100);
+    assert!(stamp_ms(&w) >= w.now + YEAR - 1_000.0, "before: a year ahead");
+    let server_now = w.now;
+    w.event(c, Event::ServerDate(server_now));
+    w.put(c, "b", json!({"n": 2}));
+    w.settle(100);
+    let after = stamp_ms(&w);
+    assert!(
+        (server_now..server_now + 60_000.0).contains(&after),
+        "after: the server's time, got {after} for {server_now}"
+    );
 }

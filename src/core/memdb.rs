@@ -107,7 +107,15 @@ pub const CONSTRAINT: &str = "ConstraintError";
 impl MemDb {
     /// A database with every store `schema` needs, as an upgrade would create them.
     pub fn new(schema: &DatabaseSchema) -> MemDb {
-        let mut stores = BTreeMap::new();
+        let mut db = MemDb { stores: BTreeMap::new() };
+        db.upgrade(schema);
+        db
+    }
+
+    /// Adds the stores `schema` needs and this database lacks (an app update that declares a
+    /// new collection), keeping every record.
+    pub fn upgrade(&mut self, schema: &DatabaseSchema) {
+        let stores = &mut self.stores;
         for shape in schema.required_stores() {
             let key_path = match &shape.key_path {
                 Some(IndexKeyPath::Single(path)) => KeyPath::parse(path).ok(),
@@ -115,6 +123,9 @@ impl MemDb {
             };
             let indexes = shape.indexes.iter().map(|i| (i.name.clone(), i.key_path.clone())).collect();
             let unique = shape.indexes.iter().filter(|i| i.unique).map(|i| i.name.clone()).collect();
+            if stores.contains_key(&shape.name) {
+                continue;
+            }
             stores.insert(
                 shape.name.clone(),
                 Store {
@@ -127,7 +138,6 @@ impl MemDb {
                 },
             );
         }
-        MemDb { stores }
     }
 
     fn store(&self, name: &str) -> &Store {

@@ -169,7 +169,8 @@ impl PullRun {
             stage: Stage::Cursor,
             one_by_one: None,
         };
-        let keys = vec![env.options.cursor_key(), env.options.resync_key()];
+        let pulled = pulled_collections(env);
+        let keys = vec![env.options.cursor_key(&pulled), env.options.resync_key(&pulled)];
         (run, Need::Tx(SyncTx::Cursor(LoadMeta::new(keys))))
     }
 
@@ -271,7 +272,7 @@ impl PullRun {
         self.stage = Stage::Fetching { refreshed: fresh_token };
         let request = HttpRequest {
             method: "GET",
-            url: env.options.pull_url(&self.cursor),
+            url: env.options.pull_url(&self.cursor, &pulled_collections(env)),
             headers: env.options.headers.clone(),
             body: None,
         };
@@ -368,17 +369,20 @@ impl PullRun {
 
     fn keys(&self, env: &Env<'_>) -> PullKeys {
         PullKeys {
-            cursor_key: env.options.cursor_key(),
-            resync_key: env.options.resync_key(),
+            cursor_key: env.options.cursor_key(&pulled_collections(env)),
+            resync_key: env.options.resync_key(&pulled_collections(env)),
             resync: self.resync.clone(),
         }
     }
 }
 
-/// The collections a full pull covers.
+/// The collections a pull covers: `sync.collections`, or else every declared collection, by
+/// name (so the same set in another order is the same cursor).
 pub fn pulled_collections(env: &Env<'_>) -> Vec<String> {
     if env.options.collections.is_empty() {
-        env.schema.collections.iter().map(|c| c.name().to_owned()).collect()
+        let mut names: Vec<String> = env.schema.collections.iter().map(|c| c.name().to_owned()).collect();
+        names.sort_unstable();
+        names
     } else {
         env.options.collections.clone()
     }

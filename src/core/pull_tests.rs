@@ -49,7 +49,10 @@ fn pull(w: &mut World, c: usize) -> Result<Value, Failure> {
 }
 
 fn cursor(w: &World, c: usize) -> Option<Value> {
-    w.clients[c].host.db.get(META_STORE, &json!(w.clients[c].host.replica.sync().unwrap().options().cursor_key()))
+    w.clients[c]
+        .host
+        .db
+        .get(META_STORE, &json!(w.clients[c].host.replica.sync().unwrap().options().cursor_key(&["todos".to_owned()])))
 }
 
 #[test]
@@ -112,6 +115,33 @@ fn a_unique_index_collision_is_reported_and_the_rest_of_the_page_is_stored() {
         _ => None,
     });
     assert!(reported.clone().any(|n| n == 1), "onPull reports it");
+}
+
+/// An app update that declares a new collection used to keep the old cursor, so documents
+/// written to that collection before the update never arrived. The cursor belongs to the set of
+/// collections pulled: a new set starts from the beginning, and asks the server for exactly it.
+#[test]
+fn a_collection_added_by_an_app_update_gets_its_history() {
+    let mut w = World::new();
+    let c = puller(&mut w, 10);
+    w.pull_script.push_back(page(&[change("a", 1)], "7", false));
+    pull(&mut w, c).unwrap();
+    assert!(w.pull_urls.last().unwrap().ends_with("&collections=todos"), "{:?}", w.pull_urls);
+    w.pull_script.push_back(page(&[], "7", false));
+    pull(&mut w, c).unwrap();
+    assert_eq!(w.asked.last().map(String::as_str), Some("7"), "same collections: the cursor goes on");
+    w.schema = crate::core::schema::DatabaseSchema::from_json(
+        r#"{"name":"db","collections":[{"name":"todos","keyPath":"id"},{"name":"notes","keyPath":"id"}]}"#,
+    )
+    .unwrap();
+    w.reload(c);
+    let note = Change { collection: "notes".into(), value: Some(json!({"id": "n1"})), ..change("n1", 1) };
+    w.pull_script.push_back(page(&[change("a", 1), note], "7", false));
+    let summary = pull(&mut w, c).unwrap();
+    assert_eq!(w.asked.last().map(String::as_str), Some(""), "a new collection: from the beginning");
+    assert!(w.pull_urls.last().unwrap().ends_with("&collections=notes,todos"), "{:?}", w.pull_urls);
+    assert_eq!(summary["invalid"], json!(0));
+    assert!(w.clients[c].host.documents("notes").contains_key("\"n1\""), "the note written before the update arrived");
 }
 
 #[test]

@@ -10,8 +10,10 @@
 //!
 //! Whose fault a failed request is: an outage (no answer, a gateway error, an answer that is not
 //! the protocol, a refusal that names no op) is nobody's; the queue backs off (capped) and waits,
-//! for as long as it lasts. A failure that may be an op's (a 500, a timeout when it repeats, a
-//! protocol refusal) is bisected with backoff down to one op, the *suspect*. The suspect stays
+//! for as long as it lasts. A protocol refusal of the content (`POISON`, `INVALID_MUTATION`...)
+//! is bisected with backoff, and the op it comes down to is dead-lettered. A failure that may be
+//! an op's or the server's (a 500, a timeout when it repeats, `BAD_REQUEST`) is bisected with
+//! backoff down to one op, the *suspect*. The suspect stays
 //! aside while the next op is sent alone: if that one fails too, the server fails everything and
 //! the suspect is released. If it gets through, the suspect goes alone once more: failing again,
 //! right after another op got through, pins the failure on it (a refusal dead-letters it, a server
@@ -368,7 +370,14 @@ impl PushEngine {
                 }
                 self.narrow(report, batch, error, false, retry_after, now, random)
             }
-            Reaction::Bisect => {
+            Reaction::Bisect if batch.entries.len() == 1 => {
+                // The server named a reason about the content, and this op is all of it.
+                self.limit = self.options.batch_size.max(1);
+                self.suspect = None;
+                let error = http_error(status_of(outcome), &body);
+                self.settlement(settle_refused(&batch.entries[0], error, now))
+            }
+            Reaction::Bisect | Reaction::BisectWithWitness => {
                 let status = status_of(outcome);
                 self.narrow(report, batch, http_error(status, &body), true, retry_after, now, random)
             }

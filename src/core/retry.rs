@@ -68,8 +68,8 @@ pub fn parse_retry_after(header: &str, now_ms: f64) -> Option<u64> {
     Some((at_ms - now_ms).max(0.0) as u64)
 }
 
-/// `Sun, 06 Nov 1994 08:49:37 GMT` → milliseconds since the epoch.
-fn parse_imf_fixdate(text: &str) -> Option<f64> {
+/// `Sun, 06 Nov 1994 08:49:37 GMT` → milliseconds since the epoch (`Retry-After`, `Date`).
+pub fn parse_imf_fixdate(text: &str) -> Option<f64> {
     let parts: Vec<&str> = text.split_whitespace().collect();
     let [_, day, month, year, time, "GMT"] = parts.as_slice() else { return None };
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -120,9 +120,13 @@ pub enum Reaction {
     RefreshToken,
     /// 413: the batch is too big; split it in halves.
     Split,
-    /// The server refused the batch with a protocol error that may be about an op: bisect, with
-    /// backoff. A lone op is dead-lettered only once another op gets through.
+    /// The server refused the batch with a protocol error about its content (`POISON`,
+    /// `INVALID_MUTATION`, `NOT_FOUND`...): bisect, with backoff; a lone op refused so is
+    /// dead-lettered.
     Bisect,
+    /// `BAD_REQUEST` for a whole batch: about one op or about the request itself. Bisect, with
+    /// backoff; a lone op is dead-lettered only once another op gets through.
+    BisectWithWitness,
     /// A refusal that names no op (a 4xx without the protocol's error body, as a proxy or a
     /// firewall answers; `UNSUPPORTED_PROTOCOL`): pause the queue, back off, try again.
     Refused,
@@ -141,6 +145,7 @@ pub fn classify(outcome: PushOutcome, server_code: Option<&str>) -> Reaction {
             (413, _) => Reaction::Split,
             (408 | 425 | 429, _) => Reaction::Outage,
             (400..=499, None | Some("UNSUPPORTED_PROTOCOL")) => Reaction::Refused,
+            (400..=499, Some("BAD_REQUEST")) => Reaction::BisectWithWitness,
             (400..=499, Some(_)) => Reaction::Bisect,
             (500, _) => Reaction::Failed,
             // Gateway and availability errors, and anything a fetch should never return (1xx,
@@ -216,7 +221,8 @@ mod tests {
             (Status(408), None, Reaction::Outage),
             (Status(425), None, Reaction::Outage),
             (Status(429), wharf, Reaction::Outage),
-            (Status(400), Some("BAD_REQUEST"), Reaction::Bisect),
+            (Status(400), Some("BAD_REQUEST"), Reaction::BisectWithWitness),
+            (Status(422), Some("POISON"), Reaction::Bisect),
             (Status(422), wharf, Reaction::Bisect),
             (Status(409), wharf, Reaction::Bisect),
             (Status(400), Some("UNSUPPORTED_PROTOCOL"), Reaction::Refused),

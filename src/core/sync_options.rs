@@ -243,39 +243,48 @@ impl SyncOptions {
         format!("{}/push", self.url)
     }
 
-    /// The pull endpoint for `cursor`, with the page size and the collection filter.
-    pub fn pull_url(&self, cursor: &str) -> String {
+    /// The pull endpoint for `cursor`, with the page size and the collections pulled (see
+    /// `pull_run::pulled_collections`). A list the protocol cannot carry (a name with a comma,
+    /// more than 100 names) is left out: the server then sends every collection, and changes of
+    /// the undeclared ones are skipped.
+    pub fn pull_url(&self, cursor: &str, pulled: &[String]) -> String {
         let mut url = format!("{}/pull?limit={}&cursor={}", self.url, self.pull_limit, percent_encode(cursor));
-        if !self.collections.is_empty() {
+        if !pulled.is_empty() && pulled.len() <= 100 && !pulled.iter().any(|name| name.contains(',')) {
             url.push_str("&collections=");
-            url.push_str(&percent_encode(&self.collection_list()));
+            url.push_str(&percent_encode(&list(pulled)));
         }
         url
     }
 
-    /// The meta key of the pull cursor: one per collection filter, since a cursor of one
-    /// filter says nothing about the collections another filter left out.
-    pub fn cursor_key(&self) -> String {
-        format!("pullCursor:{}", self.collection_list())
+    /// The meta key of the pull cursor of the collections `pulled`: a cursor says nothing about
+    /// the collections it left out, so adding a collection (an app update) starts a new cursor,
+    /// and the new collection's history arrives.
+    pub fn cursor_key(&self, pulled: &[String]) -> String {
+        format!("pullCursor:{}", list(pulled))
     }
 
     /// The meta key of the full resync under way for that cursor, if any (`pull_run.rs`).
-    pub fn resync_key(&self) -> String {
-        format!("pullResync:{}", self.collection_list())
+    pub fn resync_key(&self, pulled: &[String]) -> String {
+        format!("pullResync:{}", list(pulled))
     }
 
-    /// `sync.collections` joined with commas (a loop instead of `join`, whose generic code
-    /// would be the only copy in the WebAssembly).
+    /// `sync.collections` joined with commas.
     pub fn collection_list(&self) -> String {
-        let mut list = String::new();
-        for (i, name) in self.collections.iter().enumerate() {
-            if i > 0 {
-                list.push(',');
-            }
-            list.push_str(name);
-        }
-        list
+        list(&self.collections)
     }
+}
+
+/// Names joined with commas (a loop instead of `join`, whose generic code would be the only
+/// copy in the WebAssembly).
+fn list(names: &[String]) -> String {
+    let mut list = String::new();
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            list.push(',');
+        }
+        list.push_str(name);
+    }
+    list
 }
 
 /// An RFC 9110 token, as `fetch` wants a header name: checked at `Wharf.open`, not met later as
@@ -325,8 +334,13 @@ mod tests {
             "pullIntervalMs": 0, "pullLimit": 50}))
             .unwrap();
         assert_eq!((options.push, options.pull, options.pull_interval_ms), (false, true, 0));
-        assert_eq!(options.pull_url("12&x"), "/api/pull?limit=50&cursor=12%26x&collections=todos,a%20b");
-        assert_eq!(options.cursor_key(), "pullCursor:todos,a b");
+        let pulled = options.collections.clone();
+        assert_eq!(options.pull_url("12&x", &pulled), "/api/pull?limit=50&cursor=12%26x&collections=todos,a%20b");
+        assert_eq!(options.cursor_key(&pulled), "pullCursor:todos,a b");
+        let odd = ["a,b".to_owned()];
+        assert_eq!(options.pull_url("", &odd), "/api/pull?limit=50&cursor=", "a list the protocol cannot carry");
+        let many: Vec<String> = (0..101).map(|i| format!("c{i}")).collect();
+        assert!(!options.pull_url("", &many).contains("collections"));
         let both = SyncOptions::from_value(&json!({"url": "/api"})).unwrap();
         assert_eq!((both.push, both.pull, both.pull_limit, both.live), (true, true, 500, true));
         assert!(!SyncOptions::from_value(&json!({"url": "/a", "live": false})).unwrap().live);
@@ -336,7 +350,7 @@ mod tests {
         assert_eq!(lease.map(|o| (o.coordination, o.leader_timeout_ms)), Ok((Coordination::Lease, 2000)));
         assert!(SyncOptions::from_value(&json!({"url": "/a", "coordination": "locks"})).is_err());
         assert!(SyncOptions::from_value(&json!({"url": "/a", "leaderTimeoutMs": 10})).is_err());
-        assert_eq!(both.pull_url(""), "/api/pull?limit=500&cursor=");
+        assert_eq!(both.pull_url("", &[]), "/api/pull?limit=500&cursor=");
         for bad in [
             json!({"url": "/a", "direction": "up"}),
             json!({"url": "/a", "collections": [1]}),

@@ -69,6 +69,8 @@ pub struct ModelServer {
     /// permanently per op; answered `conflict`.
     pub poison: BTreeSet<String>,
     pub poison_status: Option<u16>,
+    /// The protocol error code of that answer (`FAULT` unless set).
+    pub poison_code: Option<&'static str>,
     /// While set, every push gets this answer (status, body; status 0: no answer): an outage.
     pub down: Option<(u16, String)>,
     pub refuse: BTreeSet<String>,
@@ -241,8 +243,9 @@ pub struct World {
     pub pulls: u32,
     /// Answers to the next pull requests, before the model server answers again.
     pub pull_script: VecDeque<HttpReply>,
-    /// The cursor of every pull request.
+    /// The cursor and the URL of every pull request.
     pub asked: Vec<String>,
+    pub pull_urls: Vec<String>,
     /// `getToken` answers `t0`, `t1`, ...; the server accepts tokens numbered at least this.
     pub required_token: u32,
     pub tokens_issued: u32,
@@ -266,6 +269,7 @@ impl World {
             pulls: 0,
             pull_script: VecDeque::new(),
             asked: Vec::new(),
+            pull_urls: Vec::new(),
             required_token: 0,
             tokens_issued: 0,
             token_hangs: false,
@@ -310,6 +314,7 @@ impl World {
         client.config.seed = client.config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
         let mut host = NativeHost::new(self.schema.clone(), client.config.seed);
         host.db = db;
+        host.db.upgrade(&self.schema);
         self.needs.retain(|(c, _)| *c != at);
         let mut config = client.config.clone();
         config.online = client.online;
@@ -430,6 +435,7 @@ impl World {
             };
             let cursor = param("cursor");
             self.asked.push(cursor.clone());
+            self.pull_urls.push(request.url.clone());
             if !self.clients[at].online {
                 return HttpReply::Network { message: "Failed to fetch".into(), online: false };
             }
@@ -492,7 +498,9 @@ impl World {
             };
         }
         if push.mutations.iter().any(|m| self.server.poison.contains(&m.id)) {
-            return respond(self.server.poison_status.unwrap_or(422), None);
+            let status = self.server.poison_status.unwrap_or(422);
+            let body = error_body(self.server.poison_code.unwrap_or("FAULT"), "poison");
+            return HttpReply::Response { status, retry_after: None, body };
         }
         let results = self.server.push(&push);
         let body = serde_json::to_string(&PushResponse { protocol: PROTOCOL_VERSION, results }).unwrap();

@@ -289,6 +289,10 @@ impl Host {
             "visible" => Event::Visible,
             "hidden" => Event::Hidden,
             "poke" => Event::Poke,
+            "serverDate" => match crate::core::retry::parse_imf_fixdate(&text) {
+                Some(ms) => Event::ServerDate(ms),
+                None => return,
+            },
             "liveOpened" => Event::LiveOpened,
             "liveHeard" => Event::LiveHeard,
             "liveClosed" => Event::LiveClosed,

@@ -148,7 +148,7 @@ test("the hooks render a real database live, and let go of it on unmount", { tim
       assert.deepEqual(await items(page, "#outbox"), ["t3:put:0", "t4:put:0", "t5:put:0"]);
     });
 
-    // Back online, but every push fails: attempts show up in the outbox.
+    // Back online, but every push fails: the status says so, and the outage costs no op an attempt.
     const pushUrl = `${server.url}/push`;
     await page.route(pushUrl, (route) => route.fulfill({ status: 503, body: "down" }));
     await context.setOffline(false);
@@ -156,7 +156,9 @@ test("the hooks render a real database live, and let go of it on unmount", { tim
       assert.match(await text(page, "#status"), /^error pending=3 /);
       const attempts = (await items(page, "#outbox")).map((item) => Number(item.split(":")[2]));
       assert.equal(attempts.length, 3);
-      assert.ok(attempts.every((n) => n >= 2), `attempts are counted (${attempts})`);
+      assert.ok(attempts.every((n) => n === 0), `an outage counts no attempts (${attempts})`);
+      const status = await page.evaluate(() => db.syncStatus);
+      assert.ok(status.failingSince !== null && status.lastError?.status === 503, JSON.stringify(status));
     });
     await page.unroute(pushUrl);
     await eventually(async () => {

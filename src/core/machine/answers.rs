@@ -25,7 +25,7 @@ impl SyncMachine {
             (Phase::Loading, Input::Committed(SyncTx::LoadClient(load))) => match load.outcome {
                 Some((id, stamps)) => {
                     for stamp in &stamps {
-                        io.clock.observe(stamp, io.now);
+                        io.clock.restore(stamp, io.now);
                     }
                     self.engine = PushEngine::new(id.clone(), self.options.engine, self.online);
                     self.client_id = id;

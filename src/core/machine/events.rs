@@ -76,6 +76,7 @@ impl SyncMachine {
                 self.show_live(io);
             }
             Event::LiveHeard => self.live.heard(io.now),
+            Event::ServerDate(ms) => io.clock.server_time(ms, io.now),
             Event::LiveClosed => {
                 let random = self.rng.next_f64();
                 self.live.closed(io.now, random);

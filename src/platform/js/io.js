@@ -116,6 +116,8 @@ export class Io {
     try {
       const response = await fetch(url, { method, body: body ?? undefined, headers: Object.fromEntries(headers), signal: controller.signal, credentials: "same-origin" });
       const text = await response.text();
+      const date = response.headers.get("Date");
+      if (date) this.report("serverDate", 0, 0, date);
       this.report("response", ticket, response.status, text, response.headers.get("Retry-After") ?? undefined);
     } catch (error) {
       if (timedOut) this.report("timeout", ticket, 0);
