@@ -81,6 +81,13 @@ export function check(run) {
     if (answers.length === 0) fail("exactly-once", `op ${id} was sent but its fate is unknown (no answer, no probe)`);
   }
   for (const r of run.rewritten) fail("exactly-once", `op ${r.id} was resent with another payload: ${r.first} then ${r.later}`);
+  // An outage is never an op's fault: no dead letter may give one as its reason (a failure pinned
+  // on the op itself, "each time this op was sent alone", carries no status).
+  for (const letter of Object.values(run.deadLetters).flat()) {
+    const { code, status } = letter.lastError ?? {};
+    const outage = ["NETWORK", "TIMEOUT", "PROTOCOL", "INJECTED_FAULT"].includes(code) || status >= 500 || [408, 425, 429].includes(status);
+    if (outage) fail("no-outage-dead-letters", `dead letter ${letter.id} blames the op for an outage: ${code} ${status ?? ""} ${letter.lastError?.message}`, docKey(letter.collection, letter.key));
+  }
   // A new clock stamp under the same id is what deadLetters.retry() does to an unedited letter (a
   // retry is a write of now, for last-writer-wins; src/platform/dead_letters.rs). Anywhere else a
   // sent op must keep its stamp.

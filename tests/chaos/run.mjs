@@ -28,7 +28,9 @@
 // ends by a calm restart or POST /debug/faults, a late one always by the latter),
 // server restarts (graceful or SIGKILL, down for up to 400 ms), reloads and tab closes (most of
 // them right after a write, once a push is in flight), and explicit sync()/pull() calls. The
-// clients retry quickly and give up after 6 attempts, so ops also die of exhaustion. A replay runs
+// clients retry quickly with maxAttempts 6; outages never count against an op (an op dies only
+// for a reason of its own: a refusal, or a 500 pinned on it), so fault bursts dead-letter
+// nothing, and any dead letter that blames an outage is a failure of the run. A replay runs
 // the same schedule; how the clients' background pushes and pulls interleave with it depends on
 // timing, so a failure may need a few replays (the repros/ folder pins down the ones found so far).
 //
@@ -85,6 +87,9 @@
 //    unhandled rejection, console error or panic in the service worker (forwarded by
 //    fixtures/sw.js), no write that never settled. Chromium's own log lines for the injected
 //    network failures ("Failed to load resource", "net::ERR_...", WebSocket failures) are expected.
+// 7. no-outage-dead-letters: no dead letter gives an outage as its reason (no answer, a timeout,
+//    an answer that is not the protocol, an injected fault, 5xx, 408/425/429): the fault bursts
+//    are outages, and an outage is never an op's fault.
 // A failing seed prints the violations (with how the offending op was applied: e.g. "1216 ms after
 // the browser had given up on that request"), the schedule's events, the writes and the server
 // history of the documents involved, and the command that replays it. --sabotage lose | duplicate
