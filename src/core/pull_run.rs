@@ -380,9 +380,7 @@ impl PullRun {
 /// name (so the same set in another order is the same cursor).
 pub fn pulled_collections(env: &Env<'_>) -> Vec<String> {
     if env.options.collections.is_empty() {
-        let mut names: Vec<String> = env.schema.collections.iter().map(|c| c.name().to_owned()).collect();
-        names.sort_unstable();
-        names
+        super::sorted::StringSet::build(env.schema.collections.iter().map(|c| c.name().to_owned()).collect()).into_vec()
     } else {
         env.options.collections.clone()
     }
