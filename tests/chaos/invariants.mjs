@@ -82,9 +82,11 @@ export function check(run) {
   }
   for (const r of run.rewritten) fail("exactly-once", `op ${r.id} was resent with another payload: ${r.first} then ${r.later}`);
   // An outage is never an op's fault: no dead letter may give one as its reason (a failure pinned
-  // on the op itself, "each time this op was sent alone", carries no status).
+  // on the op itself, "each time this op was sent alone", carries no status), unless the op died
+  // of age, the limit the app set (`retry.maxAgeMs`).
   for (const letter of Object.values(run.deadLetters).flat()) {
-    const { code, status } = letter.lastError ?? {};
+    const { code, status, message = "" } = letter.lastError ?? {};
+    if (message.includes("retry.maxAgeMs")) continue;
     const outage = ["NETWORK", "TIMEOUT", "PROTOCOL", "INJECTED_FAULT"].includes(code) || status >= 500 || [408, 425, 429].includes(status);
     if (outage) fail("no-outage-dead-letters", `dead letter ${letter.id} blames the op for an outage: ${code} ${status ?? ""} ${letter.lastError?.message}`, docKey(letter.collection, letter.key));
   }

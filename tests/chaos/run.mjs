@@ -29,8 +29,9 @@
 // server restarts (graceful or SIGKILL, down for up to 400 ms), reloads and tab closes (most of
 // them right after a write, once a push is in flight), and explicit sync()/pull() calls. The
 // clients retry quickly with maxAttempts 6; outages never count against an op (an op dies only
-// for a reason of its own: a refusal, or a 500 pinned on it), so fault bursts dead-letter
-// nothing, and any dead letter that blames an outage is a failure of the run. A replay runs
+// for a reason of its own: a refusal, or a 500 pinned on it), but `retry.maxAgeMs: 2000` lets an
+// op an outage keeps from the server die of age, so dead letters and their retries still happen
+// under faults; any other dead letter that blames an outage fails the run. A replay runs
 // the same schedule; how the clients' background pushes and pulls interleave with it depends on
 // timing, so a failure may need a few replays (the repros/ folder pins down the ones found so far).
 //
@@ -88,8 +89,9 @@
 //    fixtures/sw.js), no write that never settled. Chromium's own log lines for the injected
 //    network failures ("Failed to load resource", "net::ERR_...", WebSocket failures) are expected.
 // 7. no-outage-dead-letters: no dead letter gives an outage as its reason (no answer, a timeout,
-//    an answer that is not the protocol, an injected fault, 5xx, 408/425/429): the fault bursts
-//    are outages, and an outage is never an op's fault.
+//    an answer that is not the protocol, an injected fault, 5xx, 408/425/429) unless the op died
+//    of age (`maxAgeMs`, the app's own limit): the fault bursts are outages, and an outage is
+//    never an op's fault.
 // A failing seed prints the violations (with how the offending op was applied: e.g. "1216 ms after
 // the browser had given up on that request"), the schedule's events, the writes and the server
 // history of the documents involved, and the command that replays it. --sabotage lose | duplicate
@@ -107,12 +109,15 @@ import { chaosServer, freePort } from "./server.mjs";
 
 const FIXTURES = path.join(REPO_ROOT, "tests", "chaos", "fixtures");
 
-/** Every context's sync options: quick retries that give up after a few, short timeouts. */
+/**
+ * Every context's sync options: quick retries, short timeouts, and ops an outage keeps from the
+ * server for 2 s die of age (`maxAgeMs`), so dead letters and their retries happen under faults.
+ */
 const BASE_SYNC = {
   batchSize: 5,
   debounceMs: 30,
   requestTimeoutMs: 1000, // the "timeout" bursts add 1300-2000 ms of latency
-  retry: { baseMs: 50, maxMs: 1000, maxAttempts: 6 },
+  retry: { baseMs: 50, maxMs: 1000, maxAttempts: 6, maxAgeMs: 2000 },
   pushIntervalMs: 1000,
   pullIntervalMs: 1500,
   live: true,
@@ -138,7 +143,7 @@ function parseArgs(argv) {
     else if (arg === "--help" || arg === "-h") {
       console.log(
         "node tests/chaos/run.mjs [--seeds 1,2,3 | 1..20] [--ops 100] [--clients 3] [--without KIND,...] [--sabotage lose|duplicate|diverge|pageerror] [--verbose]\n" +
-          `  --without leaves kinds of faults out of the schedule: ${[...EVENTS, ...BURSTS].join(", ")}, or exhaustion (ops never run out of attempts)`,
+          `  --without leaves kinds of faults out of the schedule: ${[...EVENTS, ...BURSTS].join(", ")}, or exhaustion (ops never die of age or attempts)`,
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${arg} (see --help)`);
@@ -184,7 +189,8 @@ const MIME = { ".html": "text/html", ".js": "text/javascript", ".wasm": "applica
 async function runSeed(seed, options) {
   const started = Date.now();
   const steps = makeSchedule(seed, options);
-  const SYNC = options.without.includes("exhaustion") ? { ...BASE_SYNC, retry: { ...BASE_SYNC.retry, maxAttempts: 10_000 } } : BASE_SYNC;
+  const { maxAgeMs, ...retryForever } = BASE_SYNC.retry;
+  const SYNC = options.without.includes("exhaustion") ? { ...BASE_SYNC, retry: { ...retryForever, maxAttempts: 10_000 } } : BASE_SYNC;
   const trace = []; // what was executed, for the failure report
   const writes = [];
   const errors = [];

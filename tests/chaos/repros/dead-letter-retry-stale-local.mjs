@@ -10,7 +10,8 @@
 // Kept as a regression test (repros.test.mjs runs it): node tests/chaos/repros/dead-letter-retry-stale-local.mjs   (exit 1 = reproduced)
 import { record, setup, until, verdict } from "./common.mjs";
 
-const SYNC = { live: false, pushIntervalMs: 0, pullIntervalMs: 0, retry: { baseMs: 10, maxMs: 20, maxAttempts: 2 } };
+const SYNC = { live: false, pushIntervalMs: 0, pullIntervalMs: 0, retry: { baseMs: 10, maxMs: 20, maxAttempts: 2, maxAgeMs: 1000 } };
+// An outage never counts against an op: `maxAgeMs` is what makes ops die of one here, after 1 s.
 const env = await setup();
 try {
   const a = await env.client("A", SYNC);
