@@ -696,3 +696,29 @@ fn a_device_clock_a_year_ahead_is_bounded_by_the_servers_date() {
         "after: the server's time, got {after} for {server_now}"
     );
 }
+
+/// An outbox entry that cannot be read (a corrupt record, a format from elsewhere) used to make
+/// the whole window unreadable, so pushing stopped for good. It is moved to the dead letters
+/// alone, with why and its stored text, and the rest of the queue goes on.
+#[test]
+fn an_unreadable_outbox_entry_is_dead_lettered_alone_and_the_queue_goes_on() {
+    use crate::core::schema::{DEAD_STORE, OUTBOX_STORE};
+    let mut w = World::new();
+    let c = push_client(&mut w, 10, 10);
+    w.event(c, Event::Offline);
+    let before = w.put(c, "a", json!({"n": 1}));
+    let broken = json!({"seq": 2, "id": "broken", "collection": "todos", "key": "b", "op": "frobnicate"});
+    w.clients[c].host.db.put_row(OUTBOX_STORE, json!(2), broken.clone());
+    let after = w.put(c, "c", json!({"n": 3}));
+    w.event(c, Event::Online);
+    w.settle(100);
+    w.applied_once(&[before, after]);
+    assert!(w.outbox(c).is_empty());
+    let dead = w.dead(c);
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].op.id.as_str(), dead[0].last_error.code), ("broken", SyncErrorCode::Storage));
+    assert!(dead[0].last_error.message.contains("outbox entry 2 is unreadable"), "{}", dead[0].last_error.message);
+    assert!(dead[0].op.payload == crate::core::op::Payload::Put(json!({"unreadable": broken.to_string()})));
+    assert_eq!(w.clients[c].host.db.rows(DEAD_STORE).len(), 1);
+    assert!(w.clients[c].host.events.iter().any(|e| matches!(e, SyncEvent::DeadLettered(l) if l[0].op.id == "broken")));
+}

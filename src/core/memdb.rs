@@ -149,6 +149,13 @@ impl MemDb {
         self.store(store).rows.iter().map(|(k, v)| (k.0.clone(), v.clone())).collect()
     }
 
+    /// Stores `value` under `key` as it is, valid or not (a test plants records it cannot write
+    /// through the core).
+    pub fn put_row(&mut self, store: &str, key: Value, value: Value) {
+        let scope = Scope::write(&[store]);
+        self.write(&[Write::put(store, value, Some(key))], &scope).expect("the row is stored");
+    }
+
     pub fn get(&self, store: &str, key: &Value) -> Option<Value> {
         self.store(store).rows.get(&IdbKey(key.clone())).cloned()
     }

@@ -385,6 +385,31 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
+    /// An outbox entry that could not be read, kept as a dead letter with `reason`: what can be
+    /// read of it names it, and the stored text is kept whole under `unreadable` for recovery. Its
+    /// put has no key in its value, so a retry is refused by the server, never applied.
+    pub fn unreadable(seq: u64, raw: &Value, reason: String, now: f64) -> DeadLetter {
+        let m = raw.as_object();
+        let text = |k: &str| m.and_then(|m| m.get(k)).and_then(Value::as_str).map(str::to_owned);
+        let key = m.and_then(|m| m.get("key")).and_then(|k| Key::from_json(k).ok());
+        let mut kept = Map::new();
+        kept.insert("unreadable".into(), raw.to_string().into());
+        DeadLetter {
+            op: Op {
+                id: text("id").unwrap_or_else(|| format!("unreadable-{seq}")),
+                seq,
+                collection: text("collection").unwrap_or_default(),
+                key: key.unwrap_or(Key::Number(seq as f64)),
+                payload: Payload::Put(Value::Object(kept)),
+            },
+            created_at: m.and_then(|m| m.get("createdAt")).and_then(Value::as_f64).unwrap_or(now),
+            attempts: 0,
+            last_error: LastError::new(SyncErrorCode::Storage, reason, None),
+            dead_at: now,
+            edited: false,
+        }
+    }
+
     pub fn from_entry(entry: OutboxEntry, error: LastError, now: f64) -> DeadLetter {
         DeadLetter {
             op: entry.op,

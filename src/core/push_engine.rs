@@ -255,7 +255,11 @@ impl PushEngine {
     }
 
     /// The prepare transaction committed: send the batch, or say why there is none.
-    pub fn prepared(&mut self, report: Report<'_>, preparation: Preparation, counts: Counts) -> Turn {
+    pub fn prepared(&mut self, report: Report<'_>, mut preparation: Preparation, counts: Counts) -> Turn {
+        if !preparation.unreadable.is_empty() {
+            self.stats.dead_lettered += preparation.unreadable.len() as u64;
+            report(SyncEvent::DeadLettered(std::mem::take(&mut preparation.unreadable)));
+        }
         let pending = if counts.exact { counts.pending } else { counts.pending.max(self.pending) };
         self.pending = pending;
         self.status.pending = pending;

@@ -7,11 +7,11 @@
 use serde_json::Value;
 
 use super::coalesce::coalesce;
-use super::op::{doc_id, OutboxEntry};
+use super::op::{doc_id, DeadLetter, OutboxEntry};
 use super::push::{select, BatchLimits, Selection, Settlement};
 use super::schema::{DatabaseSchema, DEAD_STORE, META_STORE, OUTBOX_STORE, SENT_THROUGH, VERSIONS_STORE};
 use super::sorted::StringSet;
-use super::steps::{entries_of, Ctx, TxStep, VersionEntry};
+use super::steps::{outbox_window, Ctx, TxStep, VersionEntry};
 use super::tx::{Commit, Range, Read, Round, Scope, Write};
 use super::CoreError;
 
@@ -30,6 +30,8 @@ pub struct Preparation {
     pub window_complete: bool,
     /// Seqs of the window's entries after coalescing, in order (for `push::acked_ranges`).
     pub window_seqs: Vec<u64>,
+    /// Entries that could not be read, moved to the dead letters by this transaction.
+    pub unreadable: Vec<DeadLetter>,
 }
 
 /// Coalesces what was never sent, then selects the batch and advances the "sent through" mark.
@@ -57,7 +59,16 @@ pub fn plan(
         _ => sent_through,
     };
     let window_seqs = coalesced.entries.iter().map(|e| e.op.seq).collect();
-    Preparation { rewrite, remove, sent_through: mark, selection, held, window_complete: complete, window_seqs }
+    Preparation {
+        rewrite,
+        remove,
+        sent_through: mark,
+        selection,
+        held,
+        window_complete: complete,
+        window_seqs,
+        unreadable: Vec::new(),
+    }
 }
 
 /// Queue sizes read with a push transaction. Counting a large outbox is a scan in IndexedDB, so
@@ -79,6 +90,7 @@ pub struct PrepareBatch {
     skip: Option<u64>,
     phase: u8,
     entries: Vec<OutboxEntry>,
+    unreadable: Vec<DeadLetter>,
     sent_through: u64,
     total: Option<u64>,
     dead: u64,
@@ -96,6 +108,7 @@ impl PrepareBatch {
             skip,
             phase: 0,
             entries: Vec::new(),
+            unreadable: Vec::new(),
             sent_through: 0,
             total: None,
             dead: 0,
@@ -115,9 +128,9 @@ impl PrepareBatch {
                 e
             })
             .collect();
-        let read = entries.len();
+        let read = entries.len() + self.unreadable.len();
         let complete = read < self.window || Some(read as u64) == self.total;
-        let preparation = plan(entries, self.sent_through, complete, now, &self.client_id, self.limits, self.skip);
+        let mut preparation = plan(entries, self.sent_through, complete, now, &self.client_id, self.limits, self.skip);
         let mut writes = Vec::new();
         for seq in &preparation.remove {
             writes.push(Write::delete(OUTBOX_STORE, (*seq).into()));
@@ -125,14 +138,21 @@ impl PrepareBatch {
         for entry in &preparation.rewrite {
             writes.push(Write::put(OUTBOX_STORE, entry.to_json(), Some(entry.op.seq.into())));
         }
+        for letter in &self.unreadable {
+            writes.push(Write::delete(OUTBOX_STORE, letter.op.seq.into()));
+            writes.push(Write::put(DEAD_STORE, letter.to_json(), Some(letter.op.id.clone().into())));
+        }
+        let gone = self.unreadable.len() as u64;
+        preparation.unreadable = std::mem::take(&mut self.unreadable);
         if preparation.sent_through != self.sent_through {
             writes.push(Write::put(META_STORE, preparation.sent_through.into(), Some(SENT_THROUGH.into())));
         }
         let removed = preparation.remove.len() as u64;
         let counts = Counts {
-            pending: if complete { read as u64 } else { self.total.unwrap_or(read as u64) }.saturating_sub(removed),
+            pending: if complete { read as u64 } else { self.total.unwrap_or(read as u64) }
+                .saturating_sub(removed + gone),
             exact: complete || self.total.is_some(),
-            dead_letters: self.dead,
+            dead_letters: self.dead + gone,
         };
         self.outcome = Some((preparation, counts));
         Round::Commit(Commit { writes, changes: Vec::new() })
@@ -159,10 +179,15 @@ impl TxStep for PrepareBatch {
                 Round::Read(reads)
             }
             2 => {
-                self.entries = match entries_of(&results[0]) {
-                    Ok(entries) => entries,
+                let (entries, unreadable) = match outbox_window(&results[0]) {
+                    Ok(window) => window,
                     Err(e) => return Round::Abort(CoreError::Unreadable(e)),
                 };
+                self.entries = entries;
+                self.unreadable = unreadable
+                    .into_iter()
+                    .map(|(seq, raw, why)| DeadLetter::unreadable(seq, &raw, why, ctx.now))
+                    .collect();
                 self.sent_through = results[1].as_u64().unwrap_or(0);
                 self.dead = results[2].as_u64().unwrap_or(0);
                 self.total = results.get(3).and_then(Value::as_u64);

@@ -81,15 +81,25 @@ impl VersionEntry {
     }
 }
 
-/// Reads `[seq, entry]` pairs into outbox entries; an unreadable entry is an error that names it.
+/// Reads `[seq, entry]` pairs into outbox entries, leaving out any that cannot be read (the
+/// push moves those to the dead letters: `unreadable_entries`).
 pub fn entries_of(result: &Value) -> Result<Vec<OutboxEntry>, String> {
-    pairs(result)?
-        .into_iter()
-        .map(|(seq, value)| {
-            let seq = seq.as_u64().ok_or("an outbox key is not a sequence number")?;
-            OutboxEntry::from_json(value, seq).map_err(|e| format!("outbox entry {seq} is unreadable: {e}"))
-        })
-        .collect()
+    Ok(outbox_window(result)?.0)
+}
+
+/// The readable entries of a `[seq, entry]` read, and the unreadable ones as dead letters with
+/// why, so one broken entry never stops the window.
+pub fn outbox_window(result: &Value) -> Result<(Vec<OutboxEntry>, Vec<(u64, Value, String)>), String> {
+    let mut entries = Vec::new();
+    let mut unreadable = Vec::new();
+    for (seq, value) in pairs(result)? {
+        let seq = seq.as_u64().ok_or("an outbox key is not a sequence number")?;
+        match OutboxEntry::from_json(value, seq) {
+            Ok(entry) => entries.push(entry),
+            Err(e) => unreadable.push((seq, value.clone(), format!("outbox entry {seq} is unreadable: {e}"))),
+        }
+    }
+    Ok((entries, unreadable))
 }
 
 /// The key of a record as its store holds it.
