@@ -87,9 +87,12 @@ pub fn entries_of(result: &Value) -> Result<Vec<OutboxEntry>, String> {
     Ok(outbox_window(result)?.0)
 }
 
-/// The readable entries of a `[seq, entry]` read, and the unreadable ones as dead letters with
-/// why, so one broken entry never stops the window.
-pub fn outbox_window(result: &Value) -> Result<(Vec<OutboxEntry>, Vec<(u64, Value, String)>), String> {
+/// An outbox entry that cannot be read: its seq, its stored value, and why.
+pub type UnreadableEntry = (u64, Value, String);
+
+/// The readable entries of a `[seq, entry]` read, and the unreadable ones apart, so one broken
+/// entry never stops the window.
+pub fn outbox_window(result: &Value) -> Result<(Vec<OutboxEntry>, Vec<UnreadableEntry>), String> {
     let mut entries = Vec::new();
     let mut unreadable = Vec::new();
     for (seq, value) in pairs(result)? {
