@@ -393,7 +393,7 @@ impl DeadLetter {
         let text = |k: &str| m.and_then(|m| m.get(k)).and_then(Value::as_str).map(str::to_owned);
         let key = m.and_then(|m| m.get("key")).and_then(|k| Key::from_json(k).ok());
         let mut kept = Map::new();
-        kept.insert("unreadable".into(), raw.to_string().into());
+        kept.insert("unreadable".into(), super::json_text::text(raw).into());
         DeadLetter {
             op: Op {
                 id: text("id").unwrap_or_else(|| format!("unreadable-{seq}")),
@@ -402,7 +402,7 @@ impl DeadLetter {
                 key: key.unwrap_or(Key::Number(seq as f64)),
                 payload: Payload::Put(Value::Object(kept)),
             },
-            created_at: m.and_then(|m| m.get("createdAt")).and_then(Value::as_f64).unwrap_or(now),
+            created_at: now,
             attempts: 0,
             last_error: LastError::new(SyncErrorCode::Storage, reason, None),
             dead_at: now,
