@@ -38,6 +38,9 @@ export function payloadOf(m) {
  */
 export async function startProxy({ upstreamPort }) {
   let lateApply = false;
+  // "portal" or "proxy404" while such a burst lasts: /push and /pull are answered here, never
+  // reaching the server (schedule.mjs INTERCEPTS).
+  let intercept = null;
   const wire = {
     /** id -> { id, clientId, collection, key, op, value, patch, hlc, sends, firstAt } */
     mutations: new Map(),
@@ -152,6 +155,13 @@ export async function startProxy({ upstreamPort }) {
       } else if (req.url.startsWith("/pull")) {
         wire.counts.pulls++;
       }
+      if (intercept && (isPush || req.url.startsWith("/pull"))) {
+        wire.counts.intercepted = (wire.counts.intercepted ?? 0) + 1;
+        const [status, page] = intercept === "portal" ? [200, "<html><body>Sign in to the Wi-Fi</body></html>"] : [404, "<html><body>Not Found</body></html>"];
+        res.writeHead(status, { "content-type": "text/html", "content-length": Buffer.byteLength(page) });
+        res.end(page);
+        return;
+      }
       upstream = http.request(
         {
           host: "127.0.0.1",
@@ -230,6 +240,12 @@ export async function startProxy({ upstreamPort }) {
     },
     set lateApply(value) {
       lateApply = value;
+    },
+    get intercept() {
+      return intercept;
+    },
+    set intercept(value) {
+      intercept = value;
     },
     async close() {
       for (const socket of sockets) socket.destroy();

@@ -23,7 +23,8 @@
 // 3% of puts carry a field the server refuses, `--reject-batches-with poison`, so dead letters
 // happen) interleaved with offline flaps, fault bursts (the server restarted with 5xx / 429 +
 // Retry-After / slow / timeout-length latency / dropped-after-apply / mixed flags and a seeded
-// --fault-seed; "late" bursts also let pushes the browser gave up on run on to the end, as behind a
+// --fault-seed, or the proxy answering /push and /pull itself as a captive portal (200 HTML) or a
+// proxy that lost the route (404 HTML); "late" bursts also let pushes the browser gave up on run on to the end, as behind a
 // load balancer that ignores client aborts, where otherwise an abort cancels the request; a burst
 // ends by a calm restart or POST /debug/faults, a late one always by the latter),
 // server restarts (graceful or SIGKILL, down for up to 400 ms), reloads and tab closes (most of
@@ -104,7 +105,7 @@ import { chromium } from "playwright-core";
 import { CHROMIUM_ARGS, CHROMIUM_PATH, REPO_ROOT, assertPkgBuilt } from "../e2e/helpers.mjs";
 import { check, revOf } from "./invariants.mjs";
 import { startProxy } from "./proxy.mjs";
-import { BURSTS, EVENTS, contextsOf, describe, makeSchedule } from "./schedule.mjs";
+import { BURSTS, EVENTS, INTERCEPTS, contextsOf, describe, makeSchedule } from "./schedule.mjs";
 import { chaosServer, freePort } from "./server.mjs";
 
 const FIXTURES = path.join(REPO_ROOT, "tests", "chaos", "fixtures");
@@ -354,15 +355,18 @@ async function runSeed(seed, options) {
         case "burst":
           await server.restart([...step.flags, "--fault-seed", String(step.faultSeed)]);
           proxy.lateApply = step.fault === "late";
+          proxy.intercept = INTERCEPTS.includes(step.fault) ? step.fault : null;
           count(`burst ${step.fault}`);
           break;
         case "calm":
           proxy.lateApply = false;
+          proxy.intercept = null;
           if (step.how === "restart") await server.restart([]);
           else await server.setFaults(false);
           break;
         case "restart":
           proxy.lateApply = false;
+          proxy.intercept = null;
           await server.restart([], { signal: step.signal, downMs: step.downMs });
           count(`restart ${step.signal}`);
           break;
@@ -404,6 +408,7 @@ async function runSeed(seed, options) {
     // ---- Settle ------------------------------------------------------------------------------------
     trace.push("settle: faults off, everyone online, every tab open");
     proxy.lateApply = false;
+    proxy.intercept = null;
     await server.setFaults(false);
     for (const c of clients) if (c.offline) await c.context.setOffline(false);
     const primary = (client) => clients[client].pages.a;
@@ -498,6 +503,7 @@ async function runSeed(seed, options) {
     if (proxy.wire.counts.refused) observed["refused (server down)"] = proxy.wire.counts.refused;
     if (proxy.wire.counts.clientGaveUp) observed["answers after the browser gave up"] = proxy.wire.counts.clientGaveUp;
     if (proxy.wire.counts.cancelled) observed["pushes cancelled by the browser"] = proxy.wire.counts.cancelled;
+    if (proxy.wire.counts.intercepted) observed["answered by a portal or a proxy"] = proxy.wire.counts.intercepted;
     const outcomes = {};
     for (const c of conflicts.values()) outcomes[c.outcome] = (outcomes[c.outcome] ?? 0) + 1;
     return {

@@ -46,7 +46,10 @@ export const KEYS = Array.from({ length: 8 }, (_, i) => `k${i}`);
 
 /** Kinds of schedule events and of fault bursts (each can be left out with --without). */
 export const EVENTS = ["offline", "burst", "restart", "reload", "close", "sync", "pull"];
-export const BURSTS = ["5xx", "429", "slow", "timeout", "late", "drop", "mixed"];
+export const BURSTS = ["5xx", "429", "slow", "timeout", "late", "drop", "mixed", "portal", "proxy404"];
+
+/** Bursts the proxy plays itself, answering /push and /pull without the server (proxy.mjs). */
+export const INTERCEPTS = ["portal", "proxy404"];
 
 /** The server's flags for each kind of fault burst (on top of the calm flags). */
 export function burstFlags(kind, rng) {
@@ -65,6 +68,9 @@ export function burstFlags(kind, rng) {
       return ["--drop-after-apply-rate", String(rng.pick([0.3, 0.6, 1]))];
     case "mixed":
       return ["--fail-rate", "0.3", "--latency-ms", "150", "--drop-after-apply-rate", "0.3"];
+    case "portal": // a captive portal's 200 HTML page, played by the proxy; the server is calm
+    case "proxy404": // a proxy that lost the route: 404 with an HTML body
+      return [];
     default:
       throw new Error(`unknown burst kind ${kind}`);
   }
@@ -164,7 +170,7 @@ export function makeSchedule(seed, { ops, clients, without = [] }) {
       offlineUntil.set(client, i + rng.int(5, 40));
     } else if (event === "burst") {
       if (burstUntil > i) continue;
-      const kinds = Object.entries({ "5xx": 3, 429: 2, slow: 2, timeout: 2, late: 1, drop: 3, mixed: 1 }).filter(([kind]) => !without.includes(kind));
+      const kinds = Object.entries({ "5xx": 3, 429: 2, slow: 2, timeout: 2, late: 1, drop: 3, mixed: 1, portal: 1, proxy404: 1 }).filter(([kind]) => !without.includes(kind));
       if (kinds.length === 0) continue;
       const fault = rng.weighted(Object.fromEntries(kinds));
       burstCount++;
