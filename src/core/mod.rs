@@ -57,6 +57,8 @@ pub mod memdb;
 #[cfg(any(test, feature = "memdb"))]
 pub mod native_host;
 #[cfg(test)]
+mod outage_tests;
+#[cfg(test)]
 mod pull_tests;
 #[cfg(test)]
 mod test_world;
