@@ -155,6 +155,16 @@ impl WriteClock {
 
     /// Moves the clock past a stamp seen elsewhere (pulled, stored, or in a conflict).
     pub fn observe(&mut self, stamp: &str, now_ms: f64) -> bool {
+        self.observe_from(stamp, now_ms, "")
+    }
+
+    /// `observe`, knowing this client's id: its own stamps coming back (its pushed writes, pulled
+    /// again) are passed over. The clock issued them already; after `server_time` brought a
+    /// runaway clock back, they must not carry it forward again.
+    pub fn observe_from(&mut self, stamp: &str, now_ms: f64, own_client: &str) -> bool {
+        if !own_client.is_empty() && node_of(stamp) == Some(own_client) {
+            return false;
+        }
         let moved = self.hlc.observe(stamp, now_ms + self.offset_ms);
         if let Some(seen) = parse(stamp).filter(|seen| seen.ms <= self.hlc.ms) {
             self.remote = self.remote.max(seen);
@@ -268,6 +278,20 @@ mod tests {
         let ms = parse(&corrected).unwrap().ms as f64;
         assert!((server_now..server_now + TRUSTED_SKEW_MS).contains(&ms), "{corrected}");
         assert!(corrected.as_str() > seen.as_str(), "still after what it saw elsewhere");
+        // Its own writes coming back, stamped ahead, do not hold it there.
+        let mut echo = WriteClock::new(4);
+        let own = with_node(&Hlc { ms: server_now as u64 + 86_400_000, counter: 0 }.format(), "me");
+        assert!(!echo.observe_from(&own, server_now, "me"), "its own echo is passed over");
+        echo.server_time(server_now, server_now);
+        assert_eq!(parse(&echo.stamp(server_now)).unwrap().ms, server_now as u64);
+        let mut other = WriteClock::new(5);
+        let theirs = with_node(&Hlc { ms: server_now as u64 + 86_400_000, counter: 0 }.format(), "them");
+        assert!(other.observe_from(&theirs, server_now + 86_400_000.0, "me"));
+        other.server_time(server_now, server_now);
+        assert!(
+            parse(&other.stamp(server_now)).unwrap().ms > server_now as u64 + 86_000_000,
+            "another device's stamp holds"
+        );
         // A small skew is the device's own business: the hybrid clock absorbs it.
         let mut fine = WriteClock::new(2);
         fine.server_time(server_now, server_now + 30_000.0);

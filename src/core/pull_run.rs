@@ -311,7 +311,7 @@ impl PullRun {
             )));
         }
         for stamp in page.changes.iter().filter_map(|c| c.hlc.as_deref()) {
-            env.clock.observe(stamp, env.now);
+            env.clock.observe_from(stamp, env.now, env.client_id);
         }
         let schema = env.schema;
         let key_path = |name: &str| schema.position(name).ok().map(|i| &schema.collections[i].key_path);
