@@ -6,11 +6,10 @@
 // Run: node --test tests/e2e/clock.test.mjs  (needs pkg/ and target/debug/wharf-server).
 
 import assert from "node:assert/strict";
-import http from "node:http";
 import { test } from "node:test";
 import { launchChromium } from "./drivers/playwright.mjs";
 import { launchFirefox } from "./drivers/webdriver.mjs";
-import { assertPkgBuilt, eventually } from "./helpers.mjs";
+import { assertPkgBuilt, eventually, startProxy } from "./helpers.mjs";
 import { startSyncServer } from "./sync-server.mjs";
 
 assertPkgBuilt();
@@ -21,32 +20,14 @@ const YEAR = 365 * 86_400_000;
  * stamps of the pushed mutations, by key. */
 async function startDateProxy(target) {
   const proxy = { shift: 0, stamps: new Map() };
-  const server = http.createServer((request, response) => {
-    if (request.url === "/blank.html") {
-      response.writeHead(200, { "Content-Type": "text/html" });
-      return response.end("<!doctype html><title>clock</title>");
+  const intercept = (request, response, body) => {
+    if (request.url.startsWith("/push")) {
+      for (const m of JSON.parse(body.toString("utf8")).mutations) proxy.stamps.set(m.key, m.hlc);
     }
-    const chunks = [];
-    request.on("data", (chunk) => chunks.push(chunk));
-    request.on("end", () => {
-      const body = Buffer.concat(chunks);
-      if (request.url.startsWith("/push")) {
-        for (const m of JSON.parse(body.toString("utf8")).mutations) proxy.stamps.set(m.key, m.hlc);
-      }
-      const upstream = http.request(`${target}${request.url}`, { method: request.method, headers: request.headers }, (reply) => {
-        const headers = { ...reply.headers };
-        headers.date = new Date(Date.parse(reply.headers.date) + proxy.shift).toUTCString();
-        response.writeHead(reply.statusCode, headers);
-        reply.pipe(response);
-      });
-      upstream.on("error", () => request.socket.destroy());
-      upstream.end(body);
-    });
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  proxy.url = `http://127.0.0.1:${server.address().port}`;
-  proxy.close = () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); });
-  return proxy;
+    return false;
+  };
+  const mapHeaders = (headers) => ({ ...headers, date: new Date(Date.parse(headers.date) + proxy.shift).toUTCString() });
+  return Object.assign(proxy, await startProxy(target, { intercept, mapHeaders }));
 }
 
 /** Milliseconds of a wire stamp (`{ms:012x}{counter:04x}-{client}`). */

@@ -136,3 +136,36 @@ export async function eventually(fn, { timeout = 10_000, interval = 50 } = {}) {
     }
   }
 }
+
+/**
+ * A proxy in front of `target` that the page loads from, so it can stand between the client and
+ * the server: `/blank.html` is an empty page of its origin; `intercept(request, response, body)`
+ * may answer a request itself (return true); `mapHeaders(headers)` may change an answer's headers.
+ * @returns {Promise<{ url: string, close(): Promise<void> }>}
+ */
+export async function startProxy(target, { intercept = () => false, mapHeaders = (headers) => headers } = {}) {
+  const { createServer, request: forward } = await import("node:http");
+  const server = createServer((request, response) => {
+    const chunks = [];
+    request.on("data", (chunk) => chunks.push(chunk));
+    request.on("end", () => {
+      const body = Buffer.concat(chunks);
+      if (request.url === "/blank.html") {
+        response.writeHead(200, { "Content-Type": "text/html" });
+        return response.end("<!doctype html><title>wharf test</title>");
+      }
+      if (intercept(request, response, body)) return;
+      const upstream = forward(`${target}${request.url}`, { method: request.method, headers: request.headers }, (reply) => {
+        response.writeHead(reply.statusCode, mapHeaders({ ...reply.headers }));
+        reply.pipe(response);
+      });
+      upstream.on("error", () => request.socket.destroy());
+      upstream.end(body);
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }),
+  };
+}

@@ -8,11 +8,10 @@
 // outage. Run: node --test tests/e2e/outage.test.mjs  (needs pkg/ and target/debug/wharf-server).
 
 import assert from "node:assert/strict";
-import http from "node:http";
 import { test } from "node:test";
 import { launchChromium } from "./drivers/playwright.mjs";
 import { launchFirefox } from "./drivers/webdriver.mjs";
-import { assertPkgBuilt, eventually } from "./helpers.mjs";
+import { assertPkgBuilt, eventually, startProxy } from "./helpers.mjs";
 import { startSyncServer } from "./sync-server.mjs";
 
 assertPkgBuilt();
@@ -33,26 +32,13 @@ function answer(response, status, type, body) {
 /** A proxy to `target` that plays `proxy.outage` (a key of OUTAGES, or null) on /push and /pull. */
 async function startOutageProxy(target) {
   const proxy = { outage: null, hits: 0 };
-  const server = http.createServer((request, response) => {
-    if (request.url === "/blank.html") return answer(response, 200, "text/html", "<!doctype html><title>outage</title>");
-    const syncing = /^\/(push|pull)\b/.test(request.url);
-    if (syncing && proxy.outage) {
-      proxy.hits++;
-      request.resume();
-      OUTAGES[proxy.outage](request, response);
-      return;
-    }
-    const upstream = http.request(`${target}${request.url}`, { method: request.method, headers: request.headers }, (reply) => {
-      response.writeHead(reply.statusCode, reply.headers);
-      reply.pipe(response);
-    });
-    upstream.on("error", () => request.socket.destroy());
-    request.pipe(upstream);
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  proxy.url = `http://127.0.0.1:${server.address().port}`;
-  proxy.close = () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); });
-  return proxy;
+  const intercept = (request, response) => {
+    if (!proxy.outage || !/^\/(push|pull)\b/.test(request.url)) return false;
+    proxy.hits++;
+    OUTAGES[proxy.outage](request, response);
+    return true;
+  };
+  return Object.assign(proxy, await startProxy(target, { intercept }));
 }
 
 const key = (i) => `t${String(i).padStart(4, "0")}`;
