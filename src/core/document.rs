@@ -290,7 +290,19 @@ pub fn document_key(json: &str, key_path: &KeyPath) -> Result<Key, CoreError> {
 /// that keeps every stored document readable and sendable, whatever wraps it.
 pub const MAX_DOCUMENT_DEPTH: usize = 100;
 
+/// Whether `value` nests more than `levels` levels deep (a scalar: 0, a flat object or array: 1).
+/// No allocation, and the recursion stops at `levels`: it runs on every local write and pulled
+/// change.
+pub fn nests_deeper(value: &Value, levels: usize) -> bool {
+    match value {
+        Value::Array(items) => levels == 0 || items.iter().any(|item| nests_deeper(item, levels - 1)),
+        Value::Object(map) => levels == 0 || map.values().any(|item| nests_deeper(item, levels - 1)),
+        _ => false,
+    }
+}
+
 /// The nesting depth of `value`: 0 for a scalar, 1 for a flat object or array.
+#[cfg(test)]
 pub fn depth(value: &Value) -> usize {
     let mut depth = 0;
     let mut level = vec![value];
@@ -312,7 +324,7 @@ pub fn depth(value: &Value) -> usize {
 }
 
 fn within_depth(value: &Value, what: &str) -> Result<(), CoreError> {
-    if depth(value) > MAX_DOCUMENT_DEPTH {
+    if nests_deeper(value, MAX_DOCUMENT_DEPTH) {
         return Err(CoreError::InvalidDocument(format!("{what} is nested more than {MAX_DOCUMENT_DEPTH} levels deep")));
     }
     Ok(())

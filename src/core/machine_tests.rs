@@ -9,11 +9,7 @@ use crate::core::error::{ErrorCode, SyncErrorCode};
 use crate::core::host::Event;
 use crate::core::replica::Request;
 use crate::core::status::{SyncEvent, SyncState};
-use crate::core::test_world::{options, Fault, World};
-
-fn push_client(world: &mut World, batch_size: usize, max_attempts: u32) -> usize {
-    world.client("client-1", options(batch_size, max_attempts, "push"), 1)
-}
+use crate::core::test_world::{options, push_client, Fault, World};
 
 #[test]
 fn an_offline_backlog_drains_in_batches_exactly_once() {

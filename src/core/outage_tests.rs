@@ -9,11 +9,7 @@ use serde_json::json;
 use crate::core::error::{ErrorCode, SyncErrorCode};
 use crate::core::host::Event;
 use crate::core::status::{SyncEvent, SyncState};
-use crate::core::test_world::{options, World};
-
-fn push_client(world: &mut World, batch_size: usize, max_attempts: u32) -> usize {
-    world.client("client-1", options(batch_size, max_attempts, "push"), 1)
-}
+use crate::core::test_world::{options, push_client, World};
 
 /// A `getToken` that never settles is a failed token after `requestTimeoutMs`: sync ends in
 /// `auth` (bounded retries) and `sync()` settles instead of hanging; a token that arrives later

@@ -584,3 +584,8 @@ impl World {
         self.server.records.get(&doc_id("todos", &Key::Text(key.into()))).and_then(|r| r.value.clone())
     }
 }
+
+/// A push-only client of `world`.
+pub fn push_client(world: &mut World, batch_size: usize, max_attempts: u32) -> usize {
+    world.client("client-1", options(batch_size, max_attempts, "push"), 1)
+}
