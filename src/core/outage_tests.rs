@@ -12,13 +12,17 @@ use crate::core::status::{SyncEvent, SyncState};
 use crate::core::test_world::{options, push_client, World};
 
 /// A `getToken` that never settles is a failed token after `requestTimeoutMs`: sync ends in
-/// `auth` (bounded retries) and `sync()` settles instead of hanging; a token that arrives later
-/// is ignored, and an explicit `sync()` with a working provider drains.
+/// `auth` (bounded retries) and `sync()` settles instead of hanging, also when asked again in the
+/// `auth` state (a failure that asked again at once used to lose its new deadline, and that
+/// `sync()` hung); a token that arrives later is ignored, and an explicit `sync()` with a working
+/// provider drains. A client that pulls too, as apps run it.
 #[test]
 fn a_token_provider_that_hangs_fails_in_time_and_freezes_nothing() {
     let mut w = World::new();
-    let c = push_client(&mut w, 10, 10);
+    let c = w.client("client-1", options(10, 10, "both"), 1);
     w.clients[c].config.has_token = true;
+    w.clients[c].config.options.engine.max_auth_refreshes = 1;
+    w.clients[c].config.options.request_timeout_ms = 300;
     w.reload(c);
     w.token_hangs = true;
     let id = w.put(c, "a", json!({}));
@@ -32,6 +36,17 @@ fn a_token_provider_that_hangs_fails_in_time_and_freezes_nothing() {
     let error = w.status(c).last_error.clone().unwrap();
     assert!(error.message.contains("requestTimeoutMs"), "{}", error.message);
     assert!(w.now - start < 600_000.0, "four tries of 30 s and their backoff");
+    // An explicit sync() once the state is `auth`, the provider still hanging: it tries again
+    // and settles the same way, however often the app asks.
+    for _ in 0..2 {
+        w.now += 1_400.0;
+        let again = w.sync(c);
+        let asked = w.now;
+        w.settle_until(asked + 600_000.0);
+        let outcome = w.clients[c].host.settled.get(&again).cloned().expect("sync() settled again");
+        assert_eq!(outcome.unwrap_err().code, ErrorCode::Auth);
+        assert_eq!(w.status(c).state, SyncState::Auth);
+    }
     w.token_hangs = false;
     w.sync(c);
     w.settle(100);

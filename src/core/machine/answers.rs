@@ -27,7 +27,8 @@ impl SyncMachine {
                     for stamp in &stamps {
                         io.clock.restore(stamp, io.now);
                     }
-                    self.engine = PushEngine::new(id.clone(), self.options.engine, self.online);
+                    self.engine = PushEngine::new(id.clone(), self.options.engine, self.online)
+                        .for_user(self.options.user.clone());
                     self.client_id = id;
                     Flow::Continue
                 }
@@ -233,13 +234,14 @@ impl SyncMachine {
     /// `getToken` did not settle in time: a failed token (its late answer is ignored).
     pub(super) fn token_overdue(&mut self, io: &mut Io<'_>) {
         if self.token_deadline.is_some_and(|at| at <= io.now) {
+            // Cleared first: the failure may ask for a token again at once, with a new deadline.
+            self.token_deadline = None;
             if let Some((ticket, Outstanding::Http { awaiting_token: true, .. })) = &self.outstanding {
                 let ticket = *ticket;
                 let reason =
                     format!("it did not settle within requestTimeoutMs ({} ms)", self.options.request_timeout_ms);
                 self.token_arrived(ticket, Err(reason), io);
             }
-            self.token_deadline = None;
         }
     }
 
