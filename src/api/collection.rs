@@ -89,7 +89,7 @@ impl Collection {
                 batch.push(&Array::of(&[name.clone(), write.key, write.record, id, op, hlc]));
             }
         });
-        self.host.conn.place(&batch, now, self.schema.has_unique_index())
+        self.host.conn.place(&batch, now, self.schema.has_unique_index(), &self.host.user())
     }
 
     fn prepare_put(&self, doc: &JsValue) -> Result<Placed, CoreError> {

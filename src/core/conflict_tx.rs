@@ -46,6 +46,8 @@ pub struct LocalSide {
     pub base: Option<Value>,
     /// The newest contested op's seq and stamp; `None` when nothing is queued any more.
     pub last: Option<(u64, Option<String>)>,
+    /// The user that queued the newest contested op: its resolution is queued for that user.
+    pub user: Option<String>,
     /// An op on the document still holds the server's `conflict` answer. When none does, a
     /// conflict the push met was settled meanwhile (by another context that drained too).
     pub held: bool,
@@ -98,6 +100,7 @@ impl TxStep for LoadConflict {
             local,
             base: VersionEntry::read(&results[1]).base.flatten(),
             last: mine.last().map(|e| (e.op.seq, e.hlc.clone())),
+            user: mine.last().and_then(|e| e.user.clone()),
             held: entries.iter().any(|e| e.conflict.is_some()),
         });
         Round::Commit(Commit::default())

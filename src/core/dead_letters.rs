@@ -27,7 +27,7 @@ use super::tx::{ChangeNote, Commit, Range, Read, Round, Scope, Write};
 pub fn requeue(letter: &DeadLetter, now: f64, stamp: String, fresh_id: impl FnOnce() -> String) -> OutboxEntry {
     let id = if letter.edited { fresh_id() } else { letter.op.id.clone() };
     let op = Op { id, seq: 0, ..letter.op.clone() };
-    let mut entry = OutboxEntry::new(op, now, Some(stamp));
+    let mut entry = OutboxEntry::new(op, now, Some(stamp)).by(letter.user.as_deref());
     entry.resent = !letter.edited;
     entry
 }
@@ -287,6 +287,7 @@ mod tests {
             last_error: LastError::new(SyncErrorCode::Poison, "no", Some(422)),
             dead_at: 2.0,
             edited,
+            user: None,
         }
     }
 
@@ -299,6 +300,9 @@ mod tests {
         assert!(again.resent, "its id may be applied: coalescing must leave it alone");
         assert_eq!((again.attempts, again.next_attempt_at, again.last_error.clone()), (0, 50.0, None));
         assert_eq!((again.op.seq, again.hlc.as_deref()), (0, Some("s")), "a new outbox position, stamped now");
+        let mine = DeadLetter { user: Some("ada".into()), ..letter(Payload::Delete, true) };
+        let again = requeue(&mine, 50.0, "s".into(), || "01NEW".into());
+        assert_eq!(again.user.as_deref(), Some("ada"), "a retry queues it for the user who wrote it");
     }
 
     #[test]

@@ -115,13 +115,15 @@ pub struct LocalPatch {
     collection: String,
     key: Key,
     patch: Value,
+    /// `sync.user`, whose entry it queues.
+    user: Option<String>,
     pub done: bool,
 }
 
 impl LocalPatch {
     /// `patch` must already be validated (`document::validate_patch`).
-    pub fn new(collection: String, key: Key, patch: Value) -> LocalPatch {
-        LocalPatch { collection, key, patch, done: false }
+    pub fn new(collection: String, key: Key, patch: Value, user: Option<String>) -> LocalPatch {
+        LocalPatch { collection, key, patch, user, done: false }
     }
 }
 
@@ -152,7 +154,7 @@ impl TxStep for LocalPatch {
             payload,
         };
         let stamp = ctx.clock.stamp(ctx.now);
-        let entry = OutboxEntry::new(op, ctx.now, Some(stamp));
+        let entry = OutboxEntry::new(op, ctx.now, Some(stamp)).by(self.user.as_deref());
         self.done = true;
         Round::Commit(Commit {
             writes: vec![

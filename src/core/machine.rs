@@ -181,6 +181,7 @@ impl Io<'_> {
 
 impl SyncMachine {
     pub fn new(config: SyncConfig) -> SyncMachine {
+        // Replaced with the client id once loaded; until then it sends nothing.
         let engine = PushEngine::new(String::new(), config.options.engine, config.online);
         SyncMachine {
             has_token: config.has_token,

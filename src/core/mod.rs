@@ -64,6 +64,8 @@ mod pull_tests;
 mod test_world;
 #[cfg(test)]
 mod tx_tests;
+#[cfg(test)]
+mod user_tests;
 
 pub use document::{document_key, key_of, parse_json, validate_patch, Key, KeyPath};
 pub use error::{CoreError, ErrorCode, SyncErrorCode};

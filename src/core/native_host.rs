@@ -156,7 +156,7 @@ impl NativeHost {
         let id = self.replica.clock().op_id(now);
         let stamp = self.replica.clock().stamp(now);
         let op = Op { id: id.clone(), seq: 0, collection: collection.to_owned(), key, payload };
-        let entry = OutboxEntry::new(op, now, Some(stamp));
+        let entry = OutboxEntry::new(op, now, Some(stamp)).by(self.replica.user());
         let writes = vec![record, Write::Add { store: OUTBOX_STORE.to_owned(), value: entry.to_json() }];
         self.queue.push_back(Job::Write(writes, scope));
         Ok(id)

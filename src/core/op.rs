@@ -264,6 +264,9 @@ pub struct OutboxEntry {
     /// a clean schedule. Such an entry is never rewritten by coalescing nor absorbs later ops,
     /// and until the server answers it, it takes no part in conflicts (`conflict_tx.rs`).
     pub resent: bool,
+    /// The `sync.user` that queued it (none: queued without one). Only that user's pushes send
+    /// it; it keeps its user as a dead letter and as the resolution of its conflict.
+    pub user: Option<String>,
 }
 
 impl OutboxEntry {
@@ -279,7 +282,19 @@ impl OutboxEntry {
             conflict: None,
             base_version: None,
             resent: false,
+            user: None,
         }
+    }
+
+    /// Queued by `user` (a context without `sync.user` queues without one).
+    pub fn by(mut self, user: Option<&str>) -> OutboxEntry {
+        self.user = user.map(str::to_owned);
+        self
+    }
+
+    /// Whether a push bound to `user` may send it: its own, or queued without a user.
+    pub fn pushable_by(&self, user: Option<&str>) -> bool {
+        self.user.is_none() || self.user.as_deref() == user
     }
 
     /// Whether this entry is part of its document's local side: it certainly never reached the
@@ -323,6 +338,7 @@ impl OutboxEntry {
         if self.resent {
             out.insert("resent".into(), true.into());
         }
+        write_user(&mut out, &self.user);
         Value::Object(out)
     }
 
@@ -352,6 +368,7 @@ impl OutboxEntry {
             conflict,
             base_version: read::opt_uint(m, "baseVersion")?,
             resent: read::flag(m, "resent")?,
+            user: read::opt_string(m, "user")?,
         })
     }
 
@@ -382,6 +399,8 @@ pub struct DeadLetter {
     pub dead_at: f64,
     /// True once `deadLetters.edit` replaced the payload: a retry then also writes it locally.
     pub edited: bool,
+    /// The `sync.user` that queued it; a retry queues it for that user again.
+    pub user: Option<String>,
 }
 
 impl DeadLetter {
@@ -407,6 +426,7 @@ impl DeadLetter {
             last_error: LastError::new(SyncErrorCode::Storage, reason, None),
             dead_at: now,
             edited: false,
+            user: text("user"),
         }
     }
 
@@ -418,6 +438,7 @@ impl DeadLetter {
             last_error: error,
             dead_at: now,
             edited: false,
+            user: entry.user,
         }
     }
 
@@ -430,6 +451,7 @@ impl DeadLetter {
         out.insert("lastError".into(), self.last_error.to_json());
         out.insert("deadAt".into(), time_json(self.dead_at));
         out.insert("edited".into(), self.edited.into());
+        write_user(&mut out, &self.user);
         Value::Object(out)
     }
 
@@ -442,6 +464,7 @@ impl DeadLetter {
             last_error: LastError::from_json(m.get("lastError").unwrap_or(&Value::Null))?,
             dead_at: read::float(m, "deadAt")?,
             edited: read::flag(m, "edited")?,
+            user: read::opt_string(m, "user")?,
         })
     }
 }
@@ -449,6 +472,13 @@ impl DeadLetter {
 impl serde::Serialize for DeadLetter {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.to_json().serialize(serializer)
+    }
+}
+
+/// The stored `user` of an entry or letter, when it has one.
+fn write_user(out: &mut Map<String, Value>, user: &Option<String>) {
+    if let Some(user) = user {
+        out.insert("user".into(), user.clone().into());
     }
 }
 
@@ -526,7 +556,10 @@ mod tests {
         entry.conflict = Some(ConflictInfo { version: 4, value: None, hlc: Some("s".into()) });
         entry.base_version = Some(2);
         entry.resent = true;
+        let entry = entry.by(Some("ada"));
         let stored = entry.to_json();
+        assert_eq!(stored["user"], json!("ada"));
+        assert!(!entry.pushable_by(Some("bob")) && !entry.pushable_by(None) && entry.pushable_by(Some("ada")));
         assert!(stored.get("seq").is_none(), "the seq is the outbox key, not a field");
         assert_eq!(stored["conflict"], json!({"version": 4, "value": null, "hlc": "s"}));
         assert_eq!(OutboxEntry::from_json(&stored, 3).unwrap(), entry);
@@ -534,8 +567,9 @@ mod tests {
             "createdAt": 5.0, "attempts": 0, "nextAttemptAt": 5.0, "lastError": null, "hlc": "h"});
         let read = OutboxEntry::from_json(&written_by_place_write, 9).unwrap();
         assert_eq!((read.op.seq, read.op.payload.clone(), read.resent), (9, Payload::Delete, false));
+        assert!(read.user.is_none() && read.pushable_by(Some("bob")), "queued without a user: anyone's");
         let letter = DeadLetter::from_entry(entry, LastError::from_server("POISON", "no", Some(422), false), 7.0);
-        assert_eq!(letter.last_error.code, SyncErrorCode::Poison);
+        assert_eq!((letter.last_error.code, letter.user.as_deref()), (SyncErrorCode::Poison, Some("ada")));
         assert_eq!(DeadLetter::from_json(&letter.to_json()).unwrap(), letter);
         assert_eq!(letter.to_json()["seq"], json!(3));
     }

@@ -111,6 +111,8 @@ struct Suspect {
 pub struct PushEngine {
     options: EngineOptions,
     client_id: String,
+    /// `sync.user`: only its entries (and those queued without a user) are pushed.
+    user: Option<String>,
     /// The current batch limit: `batch_size`, halved by a 413 split or a 4xx bisection.
     limit: usize,
     window: usize,
@@ -134,11 +136,18 @@ pub struct PushEngine {
 }
 
 impl PushEngine {
+    /// Binds the pushes to `sync.user`.
+    pub fn for_user(mut self, user: Option<String>) -> PushEngine {
+        self.user = user;
+        self
+    }
+
     pub fn new(client_id: String, options: EngineOptions, online: bool) -> PushEngine {
         let batch_size = options.batch_size.max(1);
         PushEngine {
             options,
             client_id,
+            user: None,
             limit: batch_size,
             window: batch_size.max(16),
             window_seqs: Vec::new(),
@@ -251,7 +260,8 @@ impl PushEngine {
         }
         let limits = BatchLimits { max_count: self.limit, max_bytes: self.options.max_batch_bytes };
         let skip = self.suspect.filter(|s| !s.witnessed).map(|s| s.seq);
-        Turn::Prepare(PrepareBatch::new(self.window, count, self.client_id.clone(), limits, skip))
+        let prepare = PrepareBatch::new(self.window, count, self.client_id.clone(), limits, skip);
+        Turn::Prepare(prepare.for_user(self.user.clone()))
     }
 
     /// The prepare transaction committed: send the batch, or say why there is none.

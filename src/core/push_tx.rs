@@ -88,8 +88,15 @@ pub struct PrepareBatch {
     limits: BatchLimits,
     /// The op under suspicion, left out of the batch (`push::select`).
     skip: Option<u64>,
+    /// `sync.user`: entries other users queued are kept, neither pushed nor counted as pending.
+    user: Option<String>,
     phase: u8,
     entries: Vec<OutboxEntry>,
+    /// The seqs of the window, other users' entries included, and how many are theirs.
+    seqs: Vec<u64>,
+    foreign: usize,
+    /// Entries in the window read.
+    read: usize,
     unreadable: Vec<DeadLetter>,
     sent_through: u64,
     total: Option<u64>,
@@ -106,8 +113,12 @@ impl PrepareBatch {
             client_id,
             limits,
             skip,
+            user: None,
             phase: 0,
             entries: Vec::new(),
+            seqs: Vec::new(),
+            foreign: 0,
+            read: 0,
             unreadable: Vec::new(),
             sent_through: 0,
             total: None,
@@ -115,6 +126,40 @@ impl PrepareBatch {
             ids: Vec::new(),
             outcome: None,
         }
+    }
+
+    /// Pushes only what `user` may send (`OutboxEntry::pushable_by`): after an account switch,
+    /// the previous user's entries stay queued for that user.
+    pub fn for_user(mut self, user: Option<String>) -> PrepareBatch {
+        self.user = user;
+        self
+    }
+
+    /// Takes the window of the outbox read: entries `self.user` may push are planned, others are
+    /// only noted (a window full of them grows, as one full of held entries does).
+    fn take_window(&mut self, result: &Value, now: f64) -> Result<(), CoreError> {
+        let (entries, unreadable) = outbox_window(result).map_err(CoreError::Unreadable)?;
+        self.read = entries.len() + unreadable.len();
+        self.seqs = entries.iter().map(|e| e.op.seq).collect();
+        self.entries = entries.into_iter().filter(|e| e.pushable_by(self.user.as_deref())).collect();
+        self.foreign = self.seqs.len() - self.entries.len();
+        self.unreadable =
+            unreadable.into_iter().map(|(seq, raw, why)| DeadLetter::unreadable(seq, &raw, why, now)).collect();
+        Ok(())
+    }
+
+    /// Asks which documents of the entries to push have a base version, or decides at once.
+    fn read_bases(&mut self, now: f64) -> Round {
+        let ids = StringSet::build(self.entries.iter().map(|e| e.op.doc_id()).collect());
+        if ids.is_empty() {
+            return self.decide(&[], now);
+        }
+        self.ids = ids.into_vec();
+        // One key-only read first: which of these documents have a version at all? Writes
+        // the server never saw (an offline backlog) then cost no read each.
+        let cap = 4 * self.ids.len() as u32;
+        let range = Range::between(self.ids[0].clone().into(), self.ids[self.ids.len() - 1].clone().into());
+        Round::Read(vec![Read::Keys { store: VERSIONS_STORE.to_owned(), range: Some(range), limit: Some(cap) }])
     }
 
     /// Decides with the base versions read (`bases[i]` for `self.ids[i]`; none read: all 0).
@@ -128,9 +173,12 @@ impl PrepareBatch {
                 e
             })
             .collect();
-        let read = entries.len() + self.unreadable.len();
+        let read = self.read;
         let complete = read < self.window || Some(read as u64) == self.total;
         let mut preparation = plan(entries, self.sent_through, complete, now, &self.client_id, self.limits, self.skip);
+        // Other users' entries stay in the window: no acknowledged range may span them.
+        let seqs = std::mem::take(&mut self.seqs);
+        preparation.window_seqs = seqs.into_iter().filter(|seq| !preparation.remove.contains(seq)).collect();
         let mut writes = Vec::new();
         for seq in &preparation.remove {
             writes.push(Write::delete(OUTBOX_STORE, (*seq).into()));
@@ -150,7 +198,7 @@ impl PrepareBatch {
         let removed = preparation.remove.len() as u64;
         let counts = Counts {
             pending: if complete { read as u64 } else { self.total.unwrap_or(read as u64) }
-                .saturating_sub(removed + gone),
+                .saturating_sub(removed + gone + self.foreign as u64),
             exact: complete || self.total.is_some(),
             dead_letters: self.dead + gone,
         };
@@ -179,28 +227,13 @@ impl TxStep for PrepareBatch {
                 Round::Read(reads)
             }
             2 => {
-                let (entries, unreadable) = match outbox_window(&results[0]) {
-                    Ok(window) => window,
-                    Err(e) => return Round::Abort(CoreError::Unreadable(e)),
-                };
-                self.entries = entries;
-                self.unreadable = unreadable
-                    .into_iter()
-                    .map(|(seq, raw, why)| DeadLetter::unreadable(seq, &raw, why, ctx.now))
-                    .collect();
                 self.sent_through = results[1].as_u64().unwrap_or(0);
                 self.dead = results[2].as_u64().unwrap_or(0);
                 self.total = results.get(3).and_then(Value::as_u64);
-                let ids = StringSet::build(self.entries.iter().map(|e| e.op.doc_id()).collect());
-                if ids.is_empty() {
-                    return self.decide(&[], ctx.now);
+                match self.take_window(&results[0], ctx.now) {
+                    Ok(()) => self.read_bases(ctx.now),
+                    Err(error) => Round::Abort(error),
                 }
-                self.ids = ids.into_vec();
-                // One key-only read first: which of these documents have a version at all? Writes
-                // the server never saw (an offline backlog) then cost no read each.
-                let cap = 4 * self.ids.len() as u32;
-                let range = Range::between(self.ids[0].clone().into(), self.ids[self.ids.len() - 1].clone().into());
-                Round::Read(vec![Read::Keys { store: VERSIONS_STORE.to_owned(), range: Some(range), limit: Some(cap) }])
             }
             3 => {
                 let known: Vec<&str> =

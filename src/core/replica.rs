@@ -85,6 +85,8 @@ pub struct Replica {
     schema: DatabaseSchema,
     clock: WriteClock,
     sync: Option<SyncMachine>,
+    /// `sync.user`, under which local writes are queued.
+    user: Option<String>,
     /// The API transactions in flight, by ticket (a handful at most).
     api: Vec<(u32, ApiTx)>,
     next_ticket: u32,
@@ -93,7 +95,7 @@ pub struct Replica {
 impl Replica {
     /// `seed` seeds the op ids (it should come from a cryptographic source).
     pub fn new(schema: DatabaseSchema, seed: u64) -> Replica {
-        Replica { schema, clock: WriteClock::new(seed), sync: None, api: Vec::new(), next_ticket: 0 }
+        Replica { schema, clock: WriteClock::new(seed), sync: None, user: None, api: Vec::new(), next_ticket: 0 }
     }
 
     pub fn schema(&self) -> &DatabaseSchema {
@@ -109,9 +111,15 @@ impl Replica {
         self.sync.as_ref()
     }
 
+    /// The user local writes are queued under (`sync.user`), if any.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
     /// Starts syncing; the first actions load the client id.
     pub fn start_sync(&mut self, config: SyncConfig, now: f64) -> Output {
         let mut actions = Vec::new();
+        self.user = config.options.user.clone();
         let mut machine = SyncMachine::new(config);
         machine.start(&mut self.io(now, &mut actions));
         self.sync = Some(machine);
@@ -129,7 +137,9 @@ impl Replica {
     /// An API call: its transaction starts now; `waiter` is settled when it ends.
     pub fn request(&mut self, waiter: u32, request: Request, now: f64) -> Output {
         let mut step = match request {
-            Request::Patch { collection, key, patch } => ApiStep::Patch(LocalPatch::new(collection, key, patch)),
+            Request::Patch { collection, key, patch } => {
+                ApiStep::Patch(LocalPatch::new(collection, key, patch, self.user.clone()))
+            }
             Request::ListDead => ApiStep::List(ListDead::default()),
             Request::RetryDead(id) => ApiStep::Retry(RetryDead::new(id)),
             Request::EditDead { id, json } => ApiStep::Edit(EditDead::new(id, json)),

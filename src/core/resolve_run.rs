@@ -51,6 +51,8 @@ struct Attempt {
     report: ConflictReport,
     last_seq: u64,
     local_stamp: Option<String>,
+    /// Who queued the contested ops: the resolution is queued for that user.
+    user: Option<String>,
 }
 
 /// Resolves a queue of conflicts; done with how many resolutions were stored, or with the
@@ -169,7 +171,7 @@ impl ResolveRun {
             remote_version: remote.version,
             error: None,
         };
-        Some(Attempt { conflict, report, last_seq, local_stamp })
+        Some(Attempt { conflict, report, last_seq, local_stamp, user: side.user })
     }
 
     fn choose(
@@ -192,7 +194,7 @@ impl ResolveRun {
         if let Some(stamp) = &remote.hlc {
             env.clock.observe(stamp, env.now); // a merged value's new stamp must come after the remote's
         }
-        let plan = plan(env, &remote, &resolution, attempt.local_stamp.as_deref());
+        let plan = plan(env, &remote, &resolution, &attempt);
         let commit = CommitResolution::new(remote.collection.clone(), remote.key.clone(), attempt.last_seq, plan);
         self.current = Some((remote, tries, Stage::Storing(attempt, resolution)));
         Progress::Need(Need::Tx(SyncTx::Resolution(commit)))
@@ -253,9 +255,9 @@ fn checked(env: &Env<'_>, remote: &RemoteState, choice: Result<Choice, String>) 
 
 /// What storing a resolution writes: the record, the op to queue (re-stamped, unless the local
 /// side won on its own stamp), the versions entry.
-fn plan(env: &mut Env<'_>, remote: &RemoteState, resolution: &Resolution, local_stamp: Option<&str>) -> ResolutionPlan {
+fn plan(env: &mut Env<'_>, remote: &RemoteState, resolution: &Resolution, attempt: &Attempt) -> ResolutionPlan {
     let entry = resolution.requeue.then(|| {
-        let stamp = match (resolution.outcome, local_stamp) {
+        let stamp = match (resolution.outcome, attempt.local_stamp.as_deref()) {
             (super::conflict::Outcome::Local, Some(stamp)) => stamp.to_owned(),
             _ => env.clock.stamp(env.now),
         };
@@ -270,7 +272,7 @@ fn plan(env: &mut Env<'_>, remote: &RemoteState, resolution: &Resolution, local_
             key: remote.key.clone(),
             payload,
         };
-        OutboxEntry::new(op, env.now, Some(stamp))
+        OutboxEntry::new(op, env.now, Some(stamp)).by(attempt.user.as_deref())
     });
     let keep_base = env.options.conflicts.keeps_base(&remote.collection);
     ResolutionPlan {

@@ -40,6 +40,10 @@ pub struct SyncOptions {
     pub coordination: Coordination,
     /// How long a drainer may stay silent before another context takes the role over.
     pub leader_timeout_ms: u32,
+    /// `sync.user`: the signed-in identity the outbox is bound to. Local writes are queued under
+    /// it, and only its own entries (and entries queued without a user) are pushed, so after an
+    /// account switch the previous user's writes wait, kept, until that user is back.
+    pub user: Option<String>,
 }
 
 /// `sync.coordination`: how tabs, workers and the service worker pick the one context that
@@ -145,7 +149,11 @@ const FIELDS: &[&str] = &[
     "conflicts",
     "coordination",
     "leaderTimeoutMs",
+    "user",
 ];
+
+/// The longest `sync.user` accepted: an identity, not a document.
+pub const MAX_USER_LENGTH: usize = 256;
 
 fn whole(fields: &Fields, name: &str, min: u32, max: u32, default: u32) -> Result<u32, String> {
     Ok(fields.whole_in(name, min, max)?.unwrap_or(default))
@@ -235,6 +243,11 @@ impl SyncOptions {
                 Some(_) => return Err("sync.coordination must be \"auto\", \"lease\" or \"none\"".to_owned()),
             },
             leader_timeout_ms: whole(&fields, "leaderTimeoutMs", 1_000, 3_600_000, DEFAULT_LEADER_TIMEOUT_MS)?,
+            user: match fields.get("user") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(user)) if !user.is_empty() && user.len() <= MAX_USER_LENGTH => Some(user.clone()),
+                Some(_) => return Err("sync.user must be a non-empty string of at most 256 bytes".to_owned()),
+            },
         })
     }
 
@@ -260,12 +273,22 @@ impl SyncOptions {
     /// the collections it left out, so adding a collection (an app update) starts a new cursor,
     /// and the new collection's history arrives.
     pub fn cursor_key(&self, pulled: &[String]) -> String {
-        format!("pullCursor:{}", list(pulled))
+        self.for_user(format!("pullCursor:{}", list(pulled)))
     }
 
     /// The meta key of the full resync under way for that cursor, if any (`pull_run.rs`).
     pub fn resync_key(&self, pulled: &[String]) -> String {
-        format!("pullResync:{}", list(pulled))
+        self.for_user(format!("pullResync:{}", list(pulled)))
+    }
+
+    /// A meta key of `sync.user`'s own: a cursor says nothing of what another user may read, so
+    /// after an account switch the new user's history arrives whole.
+    fn for_user(&self, mut key: String) -> String {
+        if let Some(user) = &self.user {
+            key.push('@');
+            key.push_str(user);
+        }
+        key
     }
 
     /// `sync.collections` joined with commas.
@@ -337,6 +360,15 @@ mod tests {
         let pulled = options.collections.clone();
         assert_eq!(options.pull_url("12&x", &pulled), "/api/pull?limit=50&cursor=12%26x&collections=todos,a%20b");
         assert_eq!(options.cursor_key(&pulled), "pullCursor:todos,a b");
+        let bound = SyncOptions::from_value(&json!({"url": "/api", "user": "ada"})).unwrap();
+        assert_eq!(bound.user.as_deref(), Some("ada"));
+        assert_eq!(bound.cursor_key(&pulled), "pullCursor:todos,a b@ada", "each user has a cursor of its own");
+        assert_eq!(bound.resync_key(&pulled), "pullResync:todos,a b@ada");
+        assert_eq!(SyncOptions::from_value(&json!({"url": "/api", "user": null})).unwrap().user, None);
+        for bad in [json!(""), json!(7), json!("x".repeat(MAX_USER_LENGTH + 1))] {
+            let problem = SyncOptions::from_value(&json!({"url": "/api", "user": bad})).unwrap_err().to_string();
+            assert!(problem.contains("sync.user"), "{problem}");
+        }
         let odd = ["a,b".to_owned()];
         assert_eq!(options.pull_url("", &odd), "/api/pull?limit=50&cursor=", "a list the protocol cannot carry");
         let many: Vec<String> = (0..101).map(|i| format!("c{i}")).collect();

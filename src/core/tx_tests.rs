@@ -330,6 +330,7 @@ fn letter(id: &str, payload: Payload, edited: bool) -> DeadLetter {
         last_error: LastError::new(SyncErrorCode::Poison, "no", Some(422)),
         dead_at: if edited { 2.0 } else { 1.0 },
         edited,
+        user: None,
     }
 }
 

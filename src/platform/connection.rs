@@ -22,9 +22,10 @@ extern "C" {
     pub type Connection;
     #[wasm_bindgen(static_method_of = Connection, js_name = open)]
     fn open_js(name: &str, scope: &Array, hooks: &Object) -> Promise;
-    /// Places local writes (`[store, key, record, id, op, hlc]` each); resolves once committed.
+    /// Places local writes (`[store, key, record, id, op, hlc]` each), their outbox entries
+    /// queued under `user` (`sync.user`, or undefined); resolves once committed.
     #[wasm_bindgen(method)]
-    pub fn place(this: &Connection, writes: &Array, now: f64, isolated: bool) -> Promise;
+    pub fn place(this: &Connection, writes: &Array, now: f64, isolated: bool, user: &JsValue) -> Promise;
     /// Reads in one read-only transaction; `reads` is the core's JSON (`tx::Read::encode_list`).
     #[wasm_bindgen(method)]
     pub fn read(this: &Connection, stores: &Array, reads: &str, shape: &str) -> Promise;

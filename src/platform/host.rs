@@ -198,6 +198,11 @@ impl Host {
         f(self.replica.borrow_mut().clock())
     }
 
+    /// `sync.user` as JavaScript (undefined without one): the user local writes are queued under.
+    pub fn user(&self) -> JsValue {
+        self.replica.borrow().user().map_or(JsValue::UNDEFINED, JsValue::from_str)
+    }
+
     fn coordinator(&self) -> Option<Coordinator> {
         self.sync.as_ref()?.coordination.borrow().as_ref().map(|c| c.coordinator().clone())
     }

@@ -206,8 +206,14 @@ export async function syncing(db: Database): Promise<void> {
       headers: { "X-App": "demo" },
       coordination: "lease",
       leaderTimeoutMs: 10_000,
+      user: "user-42",
     },
   };
+  // @ts-expect-error sync.user is an identity string, not a number
+  const badUser: OpenOptions = { name: "x", collections: [], sync: { url: "/s", user: 42 } };
+  void badUser;
+  const queuedFor: string | undefined = (await db.outbox.snapshot())[0]?.user;
+  void queuedFor;
   // @ts-expect-error "locks" is not a coordination mode (Web Locks are what "auto" uses)
   const badMode: OpenOptions = { name: "x", collections: [], sync: { url: "/s", coordination: "locks" } };
   void badMode;

@@ -272,6 +272,21 @@ export interface SyncOptions {
    * cannot.
    */
   leaderTimeoutMs?: number;
+  /**
+   * The signed-in identity this context writes and pushes as (up to 256 bytes; `null` or absent:
+   * none). Local writes are queued under it, and only its own queued writes (and those queued
+   * without a user) are pushed, so after an account switch on a shared device the previous
+   * user's writes are neither sent with the new user's token nor lost: they stay queued
+   * (`OutboxEntry.user`) until that user signs in again. Each user also pulls from a cursor of
+   * its own. It binds the outbox, not the documents: give each user a database of its own
+   * (`name: \`app-${userId}\``) when users must not see each other's records.
+   *
+   * @example
+   * ```ts
+   * const db = await Wharf.open({ name: "app", collections, sync: { url, getToken, user: session.userId } });
+   * ```
+   */
+  user?: string | null;
 }
 
 /**
@@ -621,6 +636,8 @@ export interface DeadLetter {
   deadAt: number;
   /** Set by `edit`: a retry then sends it as a new write and updates the local record. */
   edited: boolean;
+  /** The `sync.user` that queued it; a retry queues it for that user again. */
+  user?: string;
 }
 
 /**
@@ -713,6 +730,8 @@ export interface OutboxEntry {
   hlc?: string;
   /** Set when the server answered `conflict`: its version, value and stamp; resolution follows. */
   conflict?: { version: number; value: JsonValue | null; hlc?: string };
+  /** The `sync.user` that queued it (absent: queued without one, pushed by any user). */
+  user?: string;
 }
 
 /**

@@ -239,18 +239,18 @@ export class Connection {
    * in this tick unless `isolated` (a unique index: a violation must reject only its own write).
    * Resolves once committed.
    */
-  place(writes, now, isolated) {
+  place(writes, now, isolated, user) {
     return new Promise((resolve, reject) => {
       const fail = (error) => reject(error);
-      this.when((db) => this.placeIn(db, writes, now, isolated, resolve, reject), fail);
+      this.when((db) => this.placeIn(db, writes, now, isolated, user, resolve, reject), fail);
     });
   }
 
-  placeIn(db, writes, now, isolated, resolve, reject) {
+  placeIn(db, writes, now, isolated, user, resolve, reject) {
     let batch = isolated ? null : this.batch;
     if (batch) {
       try {
-        this.putAll(batch.tx, writes, now, batch);
+        this.putAll(batch.tx, writes, now, batch, user);
         batch.waiters.push([resolve, reject]);
         batch.count += writes.length;
         return;
@@ -281,7 +281,7 @@ export class Connection {
       for (const [, fail] of batch.waiters) fail(error);
     };
     try {
-      this.putAll(tx, writes, now, batch);
+      this.putAll(tx, writes, now, batch, user);
     } catch (error) {
       tx.abort(); // never commit part of a batch
       throw error;
@@ -289,10 +289,11 @@ export class Connection {
     if (!isolated) this.batch = batch;
   }
 
-  putAll(tx, writes, now, batch) {
+  putAll(tx, writes, now, batch, user) {
     const hub = this.hooks.hub.active ? batch.changes : null;
     for (const [store, key, record, id, op, hlc] of writes) {
       const entry = { id, collection: store, key, op, createdAt: now, attempts: 0, nextAttemptAt: now, lastError: null, hlc };
+      if (user !== undefined) entry.user = user;
       const records = tx.objectStore(store);
       let recordRequest;
       if (op === "delete") recordRequest = records.delete(key);
