@@ -275,3 +275,65 @@ fn a_document_a_resync_resolved_in_the_servers_favour_is_not_swept() {
     assert_eq!((&summary["conflicts"], &summary["removed"]), (&json!(1), &json!(0)));
     assert_eq!(w.clients[c].host.documents("todos").get("\"x\""), Some(&json!({"id": "x", "v": 1})));
 }
+
+/// A conflict whose resolution cannot be stored (the document the rules chose collides with a
+/// local unique index) used to fail its whole resolution run as a storage error, silently, on
+/// every retry. Now it stays held, is reported with why (`onConflict`), the rest goes on, and it
+/// resolves once the app moves the colliding value.
+#[test]
+fn a_resolution_that_a_unique_index_refuses_is_held_and_reported() {
+    let mut w = World::new();
+    w.schema = crate::core::schema::DatabaseSchema::from_json(
+        r#"{"name":"db","collections":[{"name":"todos","keyPath":"id","indexes":[{"name":"email","keyPath":"email","unique":true}]}]}"#,
+    )
+    .unwrap();
+    let mut opts = options(100, 10, "both");
+    let rules = crate::core::sync_options::SyncOptions::from_value(&json!({"url": "/s", "conflicts": "server-wins"}));
+    opts.conflicts = rules.unwrap().conflicts;
+    let c = w.client("c", opts, 3);
+    let user = |key: &str, email: &str, version| Change {
+        value: Some(json!({"id": key, "email": email})),
+        ..change(key, version)
+    };
+    w.pull_script.push_back(page(&[user("u1", "a@x", 1)], "1", false));
+    pull(&mut w, c).unwrap();
+    w.event(c, crate::core::host::Event::Offline);
+    w.put(c, "u2", json!({"email": "b@x"}));
+    w.put(c, "u1", json!({"email": "c@x"}));
+    // Another client gave u1 the email of the local u2 meanwhile; server-wins would store it.
+    w.server.records.insert(
+        doc_id("todos", &Key::text("u1").unwrap()),
+        crate::core::test_world::Record {
+            collection: "todos".into(),
+            key: Key::text("u1").unwrap(),
+            value: Some(json!({"id": "u1", "email": "b@x"})),
+            version: 2,
+            writer: "another-client".into(),
+            writer_seq: 1,
+            hlc: None,
+            seq: 2,
+        },
+    );
+    w.event(c, crate::core::host::Event::Online);
+    w.settle_until(w.now + 30_000.0);
+    let reports: Vec<_> = w.clients[c]
+        .host
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            crate::core::status::SyncEvent::Conflict(report) => Some(report.clone()),
+            _ => None,
+        })
+        .collect();
+    let report = reports.last().expect("the conflict is reported");
+    assert_eq!(report.outcome, crate::core::status::ConflictOutcome::Unresolved);
+    assert!(report.error.as_deref().unwrap_or_default().contains("unique index"), "{report:?}");
+    assert_eq!(w.status(c).conflicts, 1, "held");
+    assert!(w.record("u2").is_some(), "the rest was pushed");
+    // The app moves u2 to another email: the held conflict resolves as the rules say.
+    w.put(c, "u2", json!({"email": "e@x"}));
+    w.settle_until(w.now + 60_000.0);
+    assert_eq!(w.status(c).conflicts, 0);
+    assert_eq!(w.clients[c].host.documents("todos")["\"u1\""]["email"], "b@x", "server-wins");
+    assert!(w.outbox(c).is_empty());
+}

@@ -88,6 +88,13 @@ impl ResolveRun {
             input => input,
         };
         match (stage, input) {
+            // The resolved document collides with a local unique index: the conflict stays held
+            // (found again by the next push or pull), reported with why, and the others go on.
+            (Stage::Storing(mut attempt, _), Input::Constraint(SyncTx::Resolution(_), reason)) => {
+                attempt.report.error = Some(format!("a unique index already holds one of its values: {reason}"));
+                (env.report)(SyncEvent::Conflict(Box::new(attempt.report)));
+                self.start(env)
+            }
             (Stage::Unusable(problem), Input::Committed(SyncTx::LoadConflict(load))) => {
                 if let Some(mut attempt) = load.outcome.and_then(|side| self.begin(env, &remote, side)) {
                     attempt.report.error = Some(problem);

@@ -162,7 +162,9 @@ impl SyncMachine {
             Event::Failed { ticket, code, reason } => {
                 if let Some(Outstanding::Tx(tx, _)) = self.take(ticket) {
                     let input = match (code, tx) {
-                        (ErrorCode::Constraint, tx @ SyncTx::Apply(_)) => Input::Constraint(tx, reason),
+                        (ErrorCode::Constraint, tx @ (SyncTx::Apply(_) | SyncTx::Resolution(_))) => {
+                            Input::Constraint(tx, reason)
+                        }
                         _ => Input::Failed(reason),
                     };
                     self.resume(input, io);
