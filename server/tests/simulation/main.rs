@@ -60,7 +60,7 @@ fn config(w: &mut World, client: &str, strategy: Strategy) -> SyncConfig {
     options.conflicts.default = strategy;
     SyncConfig {
         options,
-        has_token: false,
+        has_token: w.token_hang.is_some(),
         resolvers: if strategy == Strategy::Custom { vec![None] } else { Vec::new() },
         context_id: None,
         online: true,
@@ -82,6 +82,11 @@ fn run(seed: u64, tracing: bool) -> (World, Result<(), String>) {
         // Many times what `maxAttempts` failures used to take to dead-letter everything.
         let from = w.now + w.rng.ms(0, 30_000);
         w.outage = Some((from, from + w.rng.ms(5_000, 30_000), w.rng.next_u64()));
+    }
+    if w.rng.chance(0.3) {
+        // Many times `requestTimeoutMs`: every push and pull meanwhile waits for a token in vain.
+        let from = w.now + w.rng.ms(0, 30_000);
+        w.token_hang = Some((from, from + w.rng.ms(5_000, 60_000)));
     }
     let strategy = STRATEGIES[w.rng.pick(STRATEGIES.len())];
     let devices = 2 + w.rng.pick(2);

@@ -7,7 +7,8 @@
 //! answers 503 (sometimes with `Retry-After`), cuts the connection after the server applied it,
 //! delivers it twice, holds it past the client's timeout (the server applies it late: a zombie),
 //! or answers like a captive portal (a 200 that is not the protocol); some runs add an outage
-//! of up to half a minute that every request meets (`outage_reply`). An offline device's
+//! of up to half a minute that every request meets (`outage_reply`), others a token provider
+//! that never settles for up to a minute (`token_hang`). An offline device's
 //! requests fail at once.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -93,6 +94,9 @@ pub struct World {
     /// A stretch of simulated time when every request meets the same outage while the devices
     /// believe they are online: `(from, until, kind)`, see `outage_reply`.
     pub outage: Option<(f64, f64, u64)>,
+    /// A stretch of simulated time when the app's `getToken` never settles (`from`, `until`):
+    /// the devices of such a run have a token provider.
+    pub token_hang: Option<(f64, f64)>,
     pub ledger: Ledger,
     pub trace: Vec<String>,
     pub tracing: bool,
@@ -131,6 +135,7 @@ impl World {
             schema: schema(),
             fault_rate,
             outage: None,
+            token_hang: None,
             ledger: Ledger::default(),
             trace: Vec::new(),
             tracing: false,
@@ -258,6 +263,11 @@ impl World {
                 self.send(to, request, f64::from(timeout_ms));
             }
             Outside::Token { ticket } => {
+                let now = self.now;
+                if self.token_hang.is_some_and(|(from, until)| (from..until).contains(&now)) {
+                    self.note(|| format!("getToken of {device}/{tab} ticket {ticket} never settles"));
+                    return;
+                }
                 self.event(device, tab, Event::Token { ticket, token: Ok("sim".into()) });
             }
             Outside::Resolver { ticket, context, .. } => {
@@ -453,9 +463,10 @@ impl World {
                 d.errors.push(format!("dead letter {} has no reason", letter.op.id));
             }
             let error = &letter.last_error;
-            let outage =
-                matches!(error.code, SyncErrorCode::Network | SyncErrorCode::Timeout | SyncErrorCode::Protocol)
-                    || error.status.is_some_and(|s| s >= 500 || s == 404 || s == 200);
+            let outage = matches!(
+                error.code,
+                SyncErrorCode::Network | SyncErrorCode::Timeout | SyncErrorCode::Protocol | SyncErrorCode::Token
+            ) || error.status.is_some_and(|s| s >= 500 || s == 404 || s == 200);
             if outage {
                 d.errors.push(format!("dead letter {} blames the op for an outage: {error:?}", letter.op.id));
             }
