@@ -33,6 +33,19 @@ fn answer(status: u16, body: &str) -> HttpReply {
     HttpReply::Response { status, retry_after: None, body: body.to_owned() }
 }
 
+/// Documents whose `email` a unique index keeps unique.
+fn unique_emails() -> crate::core::schema::DatabaseSchema {
+    crate::core::schema::DatabaseSchema::from_json(
+        r#"{"name":"db","collections":[{"name":"todos","keyPath":"id","indexes":[{"name":"email","keyPath":"email","unique":true}]}]}"#,
+    )
+    .unwrap()
+}
+
+/// A change of the document `key` with that email, at `version`.
+fn user(key: &str, email: &str, version: u64) -> Change {
+    Change { value: Some(json!({"id": key, "email": email})), ..change(key, version) }
+}
+
 /// A pull-only client; its start-up pull is the test's first pull.
 fn puller(w: &mut World, limit: u32) -> usize {
     let mut opts = options(100, 10, "pull");
@@ -86,15 +99,8 @@ fn pages_until_has_more_is_false_storing_each_cursor() {
 #[test]
 fn a_unique_index_collision_is_reported_and_the_rest_of_the_page_is_stored() {
     let mut w = World::new();
-    w.schema = crate::core::schema::DatabaseSchema::from_json(
-        r#"{"name":"db","collections":[{"name":"todos","keyPath":"id","indexes":[{"name":"email","keyPath":"email","unique":true}]}]}"#,
-    )
-    .unwrap();
+    w.schema = unique_emails();
     let c = puller(&mut w, 10);
-    let user = |key: &str, email: &str, version| Change {
-        value: Some(json!({"id": key, "email": email})),
-        ..change(key, version)
-    };
     w.pull_script.push_back(page(&[user("u1", "a@x", 1)], "1", false));
     pull(&mut w, c).unwrap();
     let clash = [user("u0", "z@x", 1), user("u2", "a@x", 1), user("u3", "b@x", 1), user("u4", "c@x", 1)];
@@ -283,18 +289,11 @@ fn a_document_a_resync_resolved_in_the_servers_favour_is_not_swept() {
 #[test]
 fn a_resolution_that_a_unique_index_refuses_is_held_and_reported() {
     let mut w = World::new();
-    w.schema = crate::core::schema::DatabaseSchema::from_json(
-        r#"{"name":"db","collections":[{"name":"todos","keyPath":"id","indexes":[{"name":"email","keyPath":"email","unique":true}]}]}"#,
-    )
-    .unwrap();
+    w.schema = unique_emails();
     let mut opts = options(100, 10, "both");
     let rules = crate::core::sync_options::SyncOptions::from_value(&json!({"url": "/s", "conflicts": "server-wins"}));
     opts.conflicts = rules.unwrap().conflicts;
     let c = w.client("c", opts, 3);
-    let user = |key: &str, email: &str, version| Change {
-        value: Some(json!({"id": key, "email": email})),
-        ..change(key, version)
-    };
     w.pull_script.push_back(page(&[user("u1", "a@x", 1)], "1", false));
     pull(&mut w, c).unwrap();
     w.event(c, crate::core::host::Event::Offline);
