@@ -32,7 +32,8 @@ pub fn coalesce(entries: &[OutboxEntry], movable: impl Fn(&OutboxEntry) -> bool)
         let document = entry.op.doc_id();
         if movable(entry) {
             if let Some(at) = last_for_document.get(&document) {
-                if movable(&out[at]) {
+                // Never across users: the survivor is sent under its own user (`sync.user`).
+                if movable(&out[at]) && out[at].user == entry.user {
                     if let Some(payload) = out[at].op.payload.then(&entry.op.payload) {
                         let survivor = &mut out[at];
                         survivor.op.payload = payload;

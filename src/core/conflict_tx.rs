@@ -30,10 +30,13 @@ use super::CoreError;
 /// The queued ops a conflict is about: all but the sent and unanswered ones that come before the
 /// first op the server answered `conflict` (see the module comment). `sent_through`: the
 /// persisted mark of what pushes took (`push_tx::SENT_THROUGH`).
-pub fn contested(entries: &[OutboxEntry], sent_through: u64) -> Vec<&OutboxEntry> {
-    let held = entries.iter().position(|e| e.conflict.is_some());
-    let covered = |(i, e): &(usize, &OutboxEntry)| e.in_record(sent_through) || held.is_some_and(|h| *i > h);
-    entries.iter().enumerate().filter(covered).map(|(_, e)| e).collect()
+/// Only `user`'s own entries (and those queued without a user) take part: another user's stay
+/// queued for that user, never resolved nor sent in this user's name (`sync.user`).
+pub fn contested<'a>(entries: &'a [OutboxEntry], sent_through: u64, user: Option<&str>) -> Vec<&'a OutboxEntry> {
+    let own: Vec<&OutboxEntry> = entries.iter().filter(|e| e.pushable_by(user)).collect();
+    let held = own.iter().position(|e| e.conflict.is_some());
+    let covered = |(i, e): &(usize, &&OutboxEntry)| e.in_record(sent_through) || held.is_some_and(|h| *i > h);
+    own.iter().enumerate().filter(covered).map(|(_, e)| *e).collect()
 }
 
 /// The local side of a conflict on one document.
@@ -57,13 +60,15 @@ pub struct LocalSide {
 pub struct LoadConflict {
     collection: String,
     key: Key,
+    /// `sync.user`, whose ops the conflict is about (`contested`).
+    user: Option<String>,
     phase: u8,
     pub outcome: Option<LocalSide>,
 }
 
 impl LoadConflict {
-    pub fn new(collection: String, key: Key) -> LoadConflict {
-        LoadConflict { collection, key, phase: 0, outcome: None }
+    pub fn new(collection: String, key: Key, user: Option<String>) -> LoadConflict {
+        LoadConflict { collection, key, user, phase: 0, outcome: None }
     }
 }
 
@@ -87,7 +92,7 @@ impl TxStep for LoadConflict {
             Err(e) => return Round::Abort(CoreError::Unreadable(e)),
         };
         let sent_through = results[3].as_u64().unwrap_or(0);
-        let mine = contested(&entries, sent_through);
+        let mine = contested(&entries, sent_through, self.user.as_deref());
         let mut local = present(&results[0]);
         if let Some(from) = mine.iter().position(|e| e.sent(sent_through)) {
             // Patches are shallow field sets: replaying the later ones again gives the same
@@ -131,6 +136,8 @@ pub struct ResolutionPlan {
 pub struct CommitResolution {
     collection: String,
     key: Key,
+    /// `sync.user`, whose ops the resolution replaces (`contested`).
+    user: Option<String>,
     last_seq: u64,
     plan: ResolutionPlan,
     phase: u8,
@@ -139,7 +146,13 @@ pub struct CommitResolution {
 
 impl CommitResolution {
     pub fn new(collection: String, key: Key, last_seq: u64, plan: ResolutionPlan) -> CommitResolution {
-        CommitResolution { collection, key, last_seq, plan, phase: 0, outcome: None }
+        CommitResolution { collection, key, user: None, last_seq, plan, phase: 0, outcome: None }
+    }
+
+    /// Replaces only `user`'s ops (see `contested`).
+    pub fn for_user(mut self, user: Option<String>) -> CommitResolution {
+        self.user = user;
+        self
     }
 }
 
@@ -162,7 +175,7 @@ impl TxStep for CommitResolution {
             Ok(entries) => entries,
             Err(e) => return Round::Abort(CoreError::Unreadable(e)),
         };
-        let mine = contested(&entries, results[2].as_u64().unwrap_or(0));
+        let mine = contested(&entries, results[2].as_u64().unwrap_or(0), self.user.as_deref());
         if mine.last().map(|e| e.op.seq) != Some(self.last_seq) {
             self.outcome = Some(Stored::Stale);
             return Round::Commit(Commit::default());

@@ -307,6 +307,12 @@ impl OutboxEntry {
         self.conflict.is_some() || !self.sent(sent_through)
     }
 
+    /// `in_record` for a pull of `user`: another user's entry also keeps its document's local
+    /// side (this user's pull neither overwrites nor resolves it; that user's own pull will).
+    pub fn in_record_for(&self, sent_through: u64, user: Option<&str>) -> bool {
+        !self.pushable_by(user) || self.in_record(sent_through)
+    }
+
     /// A push took it (or it is a retried dead letter): it may have reached the server.
     pub fn sent(&self, sent_through: u64) -> bool {
         self.resent || self.op.seq <= sent_through

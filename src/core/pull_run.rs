@@ -372,6 +372,7 @@ impl PullRun {
             cursor_key: env.options.cursor_key(&pulled_collections(env)),
             resync_key: env.options.resync_key(&pulled_collections(env)),
             resync: self.resync.clone(),
+            user: env.options.user.clone(),
         }
     }
 }

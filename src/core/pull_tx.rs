@@ -80,6 +80,8 @@ pub struct PullKeys {
     /// The resync's mark (a clock stamp): written to every versions entry the copy names, and
     /// kept under `resync_key` until the sweep, so a reload or another context goes on with it.
     pub resync: Option<String>,
+    /// `sync.user`: documents with another user's queued writes are left as they are.
+    pub user: Option<String>,
 }
 
 pub struct ApplyPage {
@@ -292,7 +294,7 @@ impl ApplyPage {
                 Err(e) => return Round::Abort(CoreError::Unreadable(e)),
             };
             for entry in entries {
-                if !entry.in_record(self.sent_through) {
+                if !entry.in_record_for(self.sent_through, self.keys.user.as_deref()) {
                     self.unanswered.insert(entry.op.doc_id());
                     continue;
                 }
@@ -386,7 +388,7 @@ impl TxStep for SweepUnseen {
                         Ok(entries) => entries,
                         Err(e) => return Round::Abort(CoreError::Unreadable(e)),
                     };
-                    if entries.iter().any(|e| e.in_record(self.sent_through)) {
+                    if entries.iter().any(|e| e.in_record_for(self.sent_through, self.keys.user.as_deref())) {
                         continue;
                     }
                     commit.writes.push(Write::delete(collection, record_key(key)));

@@ -76,7 +76,8 @@ impl ResolveRun {
             Some(problem) => Stage::Unusable(problem),
             None => Stage::Loading,
         };
-        let load = SyncTx::LoadConflict(LoadConflict::new(remote.collection.clone(), remote.key.clone()));
+        let user = env.options.user.clone();
+        let load = SyncTx::LoadConflict(LoadConflict::new(remote.collection.clone(), remote.key.clone(), user));
         self.current = Some((remote, 0, stage));
         Progress::Need(Need::Tx(load))
     }
@@ -138,8 +139,12 @@ impl ResolveRun {
                         Progress::Done(Err("the document kept changing while its conflict was being resolved".into()))
                     }
                     _ => {
-                        let load =
-                            SyncTx::LoadConflict(LoadConflict::new(remote.collection.clone(), remote.key.clone()));
+                        let user = env.options.user.clone();
+                        let load = SyncTx::LoadConflict(LoadConflict::new(
+                            remote.collection.clone(),
+                            remote.key.clone(),
+                            user,
+                        ));
                         self.current = Some((remote, tries + 1, Stage::Loading));
                         Progress::Need(Need::Tx(load))
                     }
@@ -202,7 +207,8 @@ impl ResolveRun {
             env.clock.observe(stamp, env.now); // a merged value's new stamp must come after the remote's
         }
         let plan = plan(env, &remote, &resolution, &attempt);
-        let commit = CommitResolution::new(remote.collection.clone(), remote.key.clone(), attempt.last_seq, plan);
+        let commit = CommitResolution::new(remote.collection.clone(), remote.key.clone(), attempt.last_seq, plan)
+            .for_user(env.options.user.clone());
         self.current = Some((remote, tries, Stage::Storing(attempt, resolution)));
         Progress::Need(Need::Tx(SyncTx::Resolution(commit)))
     }

@@ -96,17 +96,21 @@ fn a_conflict_covers_every_op_but_unanswered_retried_letters_ahead_of_it() {
     for (seq, entry) in (1..).zip(entries.iter_mut()) {
         entry.op.seq = seq;
     }
-    let ids: Vec<&str> = contested(&entries, 0).iter().map(|e| e.op.id.as_str()).collect();
+    let ids: Vec<&str> = contested(&entries, 0, None).iter().map(|e| e.op.id.as_str()).collect();
     assert_eq!(
         ids,
         ["1", "333", "4444"],
         "the retried letter ahead waits for its own answer; the one behind is covered"
     );
     let answered = conflicted(letter.clone(), 4);
-    assert_eq!(contested(&[answered], 0).len(), 1, "a retried letter answered `conflict` never landed: it is covered");
-    assert!(contested(&[letter], 0).is_empty());
+    assert_eq!(
+        contested(&[answered], 0, None).len(),
+        1,
+        "a retried letter answered `conflict` never landed: it is covered"
+    );
+    assert!(contested(&[letter], 0, None).is_empty());
     // An op a push took and the server never answered is like a retried letter: it may have landed.
-    let ids: Vec<&str> = contested(&entries, 1).iter().map(|e| e.op.id.as_str()).collect();
+    let ids: Vec<&str> = contested(&entries, 1, None).iter().map(|e| e.op.id.as_str()).collect();
     assert_eq!(ids, ["333", "4444"], "the put was sent (seq 1, mark 1) and is unanswered");
 }
 
@@ -125,7 +129,7 @@ fn an_op_sent_and_unanswered_leaves_the_record_to_the_server_until_it_is_answere
     let base = db.get(VERSIONS_STORE, &json!(doc_id("todos", &key("a"))));
     assert_eq!(base, Some(json!(1)), "its base stays: resent, it meets the newer version as a conflict");
     // Had the server answered `conflict`, the local side would be the record with the op replayed.
-    let mut load = LoadConflict::new("todos".into(), key("a"));
+    let mut load = LoadConflict::new("todos".into(), key("a"), None);
     let mut held = outbox(&db)[0].clone();
     held.conflict = Some(ConflictInfo { version: 3, value: Some(json!({"id": "a", "v": 3})), hlc: None });
     let scope = crate::core::tx::Scope::write(&[OUTBOX_STORE]);
@@ -145,7 +149,7 @@ fn the_local_side_replays_the_queue_from_a_retried_letter_the_server_refused() {
         &[json!({"id": "a", "m": 2, "old": true})],
         &[("a", json!({"v": 2, "b": {"id": "a"}}))],
     );
-    let mut load = LoadConflict::new("todos".into(), key("a"));
+    let mut load = LoadConflict::new("todos".into(), key("a"), None);
     run(&mut db, &mut load).unwrap();
     let side = load.outcome.unwrap();
     assert_eq!(side.local, Some(json!({"id": "a", "n": 5, "m": 2})));
@@ -213,7 +217,8 @@ fn change(k: &str, version: u64, hlc: Option<&str>) -> Change {
 
 fn apply(db: &mut MemDb, changes: Vec<Change>) -> (crate::core::pull_tx::Stored, Vec<Vec<Read>>) {
     let page = PullPage { changes, cursor: "9".into(), has_more: false };
-    let keys = PullKeys { cursor_key: "pullCursor:".into(), resync_key: "pullResync:".into(), resync: None };
+    let keys =
+        PullKeys { cursor_key: "pullCursor:".into(), resync_key: "pullResync:".into(), resync: None, user: None };
     let mut step = ApplyPage::new(page, &[], keys, StringSet::default(), None);
     let asked = run(db, &mut step).unwrap();
     (step.outcome.unwrap(), asked)
@@ -270,8 +275,12 @@ fn the_resync_sweep_removes_what_the_copy_lacks_unless_it_is_queued() {
         ],
     );
     // The resync marked R2 named only "seen" ("gone" was seen by an earlier one).
-    let keys =
-        PullKeys { cursor_key: "pullCursor:".into(), resync_key: "pullResync:".into(), resync: Some("R2".into()) };
+    let keys = PullKeys {
+        cursor_key: "pullCursor:".into(),
+        resync_key: "pullResync:".into(),
+        resync: Some("R2".into()),
+        user: None,
+    };
     let scope = crate::core::tx::Scope::write(&[META_STORE]);
     db.write(&[Write::put(META_STORE, json!("R2"), Some(json!("pullResync:")))], &scope).unwrap();
     let mut sweep = SweepUnseen::new(vec!["todos".into()], keys);
@@ -360,4 +369,40 @@ fn a_retry_requeues_letters_and_writes_only_edited_ones_locally() {
     assert!(db.rows(DEAD_STORE).is_empty());
     let mut missing = RetryDead::new(Some("NOPE".into()));
     assert!(run(&mut db, &mut missing).unwrap_err().contains("NOPE"));
+}
+
+/// A conflict is only ever about the signed-in user's ops: another user's queued op on the same
+/// document (even one held by its own conflict) is neither loaded into the local side nor
+/// replaced by the resolution, so it is never sent in this user's name nor lost.
+#[test]
+fn a_resolution_replaces_only_the_signed_in_users_ops() {
+    let mut ada = conflicted(entry("1", "a", Payload::Patch(json!({"ada": 1}))), 3).by(Some("ada"));
+    let mut bob = entry("22", "a", Payload::Patch(json!({"bob": 1}))).by(Some("bob"));
+    (ada.op.seq, bob.op.seq) = (1, 2);
+    let ids = |mine: Vec<&OutboxEntry>| mine.iter().map(|e| e.op.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(contested(&[ada.clone(), bob.clone()], 0, Some("bob"))), ["22"]);
+    assert_eq!(ids(contested(&[ada.clone(), bob.clone()], 0, Some("ada"))), ["1"]);
+    let mut db = setup(&[ada, bob], &[json!({"id": "a"})], &[("a", json!(3))]);
+    let mut load = LoadConflict::new("todos".into(), key("a"), Some("bob".into()));
+    run(&mut db, &mut load).unwrap();
+    let side = load.outcome.unwrap();
+    assert_eq!((side.last.map(|(seq, _)| seq), side.user.as_deref(), side.held), (Some(2), Some("bob"), true));
+    let mut done = CommitResolution::new("todos".into(), key("a"), 2, plan(3)).for_user(Some("bob".into()));
+    run(&mut db, &mut done).unwrap();
+    assert_eq!(done.outcome, Some(Stored::Done));
+    let left: Vec<(String, Option<String>)> = outbox(&db).into_iter().map(|e| (e.op.id, e.user)).collect();
+    assert_eq!(left, [("1".to_owned(), Some("ada".to_owned()))], "Ada's op stays hers");
+}
+
+/// Coalescing never folds one user's write into another's entry (nor into one queued without a
+/// user, which any user may send).
+#[test]
+fn coalescing_never_crosses_users() {
+    let anyone = entry("1", "a", Payload::Put(json!({"id": "a"})));
+    let ada = entry("22", "a", Payload::Patch(json!({"ada": 1}))).by(Some("ada"));
+    let ada_again = entry("333", "a", Payload::Patch(json!({"more": 1}))).by(Some("ada"));
+    let folded = crate::core::coalesce::coalesce(&[anyone, ada, ada_again], |_| true);
+    let kept: Vec<(&str, Option<&str>)> =
+        folded.entries.iter().map(|e| (e.op.id.as_str(), e.user.as_deref())).collect();
+    assert_eq!(kept, [("1", None), ("22", Some("ada"))], "Ada's two patches fold; the anonymous put stays apart");
 }

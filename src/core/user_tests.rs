@@ -147,3 +147,30 @@ fn a_retried_dead_letter_stays_with_its_user() {
     w.settle(100);
     w.applied_once(&[id]);
 }
+
+/// Bob's push raises the mark of what pushes took above Ada's queued writes, which were never
+/// sent. His pulls must still leave her documents as she left them (her edit stays on screen, and
+/// no resolution of his replaces her op), and after a resync his sweep must not delete them.
+#[test]
+fn another_users_pending_documents_are_left_alone_by_this_users_pulls() {
+    let mut w = World::new();
+    let c = w.client("device-1", options(10, 3, "both"), 1);
+    sign_in(&mut w, c, Some("ada"));
+    let ada = w.put(c, "x", json!({"by": "ada"}));
+    sign_in(&mut w, c, Some("bob"));
+    let bob = w.put(c, "y", json!({"by": "bob"}));
+    w.sync(c);
+    w.settle(100);
+    w.applied_once(&[bob]);
+    let change = json!({"collection": "todos", "key": "x", "value": {"id": "x", "by": "server"}, "version": 5});
+    let body = json!({"protocol": 1, "changes": [change], "cursor": "9", "hasMore": false});
+    w.pull_script.push_back(crate::core::push_engine::HttpReply::Response {
+        status: 200,
+        retry_after: None,
+        body: body.to_string(),
+    });
+    w.pull(c);
+    w.settle(100);
+    assert_eq!(w.clients[c].host.documents("todos")["\"x\""]["by"], "ada", "Ada's edit is still what the device shows");
+    assert_eq!(queued_for(&w, c), vec![(ada, Some("ada".to_owned()))]);
+}

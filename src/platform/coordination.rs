@@ -42,14 +42,16 @@ extern "C" {
 }
 
 /// Contexts elect one drainer among those that sync the database the same way: a pull-only page
-/// must not drain for a service worker that pushes, nor a context of another server's.
+/// must not drain for a service worker that pushes, nor a context of another server's, nor a
+/// context signed in as another user (`sync.user`: it would push only its own user's writes).
 fn group_name(database: &str, options: &SyncOptions) -> String {
     let direction = match (options.push, options.pull) {
         (true, true) => "both",
         (true, false) => "push",
         _ => "pull",
     };
-    format!("{database}|{direction}|{}|{}", options.url, options.collection_list())
+    let user = options.user.as_deref().unwrap_or("");
+    format!("{database}|{direction}|{}|{}|{user}", options.url, options.collection_list())
 }
 
 /// The coordinator of one open database; stops it on drop.

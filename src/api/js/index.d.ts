@@ -273,12 +273,13 @@ export interface SyncOptions {
    */
   leaderTimeoutMs?: number;
   /**
-   * The signed-in identity this context writes and pushes as (up to 256 bytes; `null` or absent:
-   * none). Local writes are queued under it, and only its own queued writes (and those queued
+   * The signed-in identity this context writes and pushes as (1 to 256 bytes; `null` or absent:
+   * none; an empty string fails `Wharf.open` with `INVALID_OPTIONS`). Local writes are queued under it, and only its own queued writes (and those queued
    * without a user) are pushed, so after an account switch on a shared device the previous
    * user's writes are neither sent with the new user's token nor lost: they stay queued
    * (`OutboxEntry.user`) until that user signs in again. Each user also pulls from a cursor of
-   * its own. It binds the outbox, not the documents: give each user a database of its own
+   * its own, and contexts signed in as different users elect their own drainers. Reopen the
+   * database on an account switch, so `user` and `getToken` agree. It binds the outbox, not the documents: give each user a database of its own
    * (`name: \`app-${userId}\``) when users must not see each other's records.
    *
    * @example

@@ -54,6 +54,8 @@ export class Coordinator {
     this.hooks = hooks;
     this.timeoutMs = timeoutMs;
     this.lockName = `wharf-drain:${name}`;
+    /** The lease of this group (as the lock and the channel): groups never wait for each other. */
+    this.leaseKey = `${LEASE_KEY}:${name}`;
     /** This context holds the role (the lock, or a lease of its own). */
     this.leading = false;
     this.eligible = true;
@@ -206,11 +208,11 @@ export class Coordinator {
         const tx = this.db.transaction(META, "readwrite");
         const meta = tx.objectStore(META);
         let taken = false;
-        meta.get(LEASE_KEY).onsuccess = (e) => {
+        meta.get(this.leaseKey).onsuccess = (e) => {
           const lease = e.target.result;
           const free = !lease || lease.expires <= now || lease.owner === this.departed;
           if (force || free || lease.owner === this.id) {
-            meta.put({ owner: this.id, expires }, LEASE_KEY);
+            meta.put({ owner: this.id, expires }, this.leaseKey);
             taken = true;
           }
         };
@@ -244,8 +246,8 @@ export class Coordinator {
       const tx = this.db?.transaction(META, "readwrite");
       const meta = tx?.objectStore(META);
       if (meta) {
-        meta.get(LEASE_KEY).onsuccess = (e) => {
-          if (e.target.result?.owner === this.id) meta.delete(LEASE_KEY);
+        meta.get(this.leaseKey).onsuccess = (e) => {
+          if (e.target.result?.owner === this.id) meta.delete(this.leaseKey);
         };
       }
     } catch {}
