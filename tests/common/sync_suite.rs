@@ -220,3 +220,33 @@ async fn two_handles_elect_one_drainer_with_web_locks() {
 async fn two_handles_elect_one_drainer_with_the_lease() {
     two_handles_elect_one_drainer("lease").await;
 }
+
+/// Contexts signed in as different users (`sync.user`) each push only their own user's writes,
+/// so they never stand in for each other: each elects its own drainer, with Web Locks and with
+/// the IndexedDB lease alike.
+async fn two_users_elect_their_own_drainers(coordination: &str) {
+    let name = unique_name(&format!("users-{coordination}"));
+    let sync = |user: &str| {
+        format!(
+            r#"{{"url":"http://127.0.0.1:59999","retry":{{"baseMs":60000,"maxMs":60000}},"live":false,"coordination":"{coordination}","leaderTimeoutMs":60000,"user":"{user}"}}"#
+        )
+    };
+    let ada = open_synced(&name, &sync("ada")).await.expect("open succeeds");
+    role_becomes(&ada, "leader").await;
+    let bob = open_synced(&name, &sync("bob")).await.expect("open succeeds");
+    role_becomes(&bob, "leader").await;
+    assert_eq!(ada.sync_role().as_string().as_deref(), Some("leader"), "each user has a drainer");
+    ada.close();
+    bob.close();
+    delete_db(&name).await;
+}
+
+#[wasm_bindgen_test]
+async fn two_users_elect_their_own_drainers_with_web_locks() {
+    two_users_elect_their_own_drainers("auto").await;
+}
+
+#[wasm_bindgen_test]
+async fn two_users_elect_their_own_drainers_with_the_lease() {
+    two_users_elect_their_own_drainers("lease").await;
+}
