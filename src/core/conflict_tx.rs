@@ -21,7 +21,7 @@
 use serde_json::Value;
 
 use super::document::Key;
-use super::op::{doc_id, OutboxEntry};
+use super::op::{doc_id, OutboxEntry, Payload};
 use super::schema::{DatabaseSchema, META_STORE, OUTBOX_STORE, SENT_THROUGH, VERSIONS_STORE};
 use super::steps::{entries_of, present, record_key, Ctx, TxStep, VersionEntry};
 use super::tx::{ChangeNote, Commit, Read, Round, Scope, Write};
@@ -49,6 +49,9 @@ pub struct LocalSide {
     pub base: Option<Value>,
     /// The newest contested op's seq and stamp; `None` when nothing is queued any more.
     pub last: Option<(u64, Option<String>)>,
+    /// Set when `local` cannot be known here (a retried patch of a document deleted here since):
+    /// these payloads, applied over the server's document, are the local side.
+    pub over_remote: Vec<Payload>,
     /// The user that queued the newest contested op: its resolution is queued for that user.
     pub user: Option<String>,
     /// An op on the document still holds the server's `conflict` answer. When none does, a
@@ -94,7 +97,14 @@ impl TxStep for LoadConflict {
         let sent_through = results[3].as_u64().unwrap_or(0);
         let mine = contested(&entries, sent_through, self.user.as_deref());
         let mut local = present(&results[0]);
+        let mut over_remote = Vec::new();
         if let Some(from) = mine.iter().position(|e| e.sent(sent_through)) {
+            if local.is_none() && matches!(mine[from].op.payload, Payload::Patch(_)) {
+                // A retried patch of a document deleted here since: its fields go over the
+                // server's document, as the server would have set them (patching nothing here
+                // would read as a delete, and push one).
+                over_remote = mine[from..].iter().map(|e| e.op.payload.clone()).collect();
+            }
             // Patches are shallow field sets: replaying the later ones again gives the same
             // fields as applying them once after the retried op.
             for entry in &mine[from..] {
@@ -103,6 +113,7 @@ impl TxStep for LoadConflict {
         }
         self.outcome = Some(LocalSide {
             local,
+            over_remote,
             base: VersionEntry::read(&results[1]).base.flatten(),
             last: mine.last().map(|e| (e.op.seq, e.hlc.clone())),
             user: mine.last().and_then(|e| e.user.clone()),

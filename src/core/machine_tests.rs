@@ -507,3 +507,40 @@ fn the_live_channel_follows_online_visibility_and_failures() {
     w.settle(100);
     assert!(!live(&w), "only the drainer keeps the socket");
 }
+
+/// Found by the chaos suite: a dead patch, then a delete of its document here, then another
+/// client writes the document again; the unedited patch retried without a pull meets a
+/// conflict. Patching the locally deleted document read as a delete, and lww pushed it: the
+/// other client's newer document was deleted and the patch applied nowhere. The patch now goes
+/// over the server's document, as it would have without the conflict.
+#[test]
+fn a_retried_patch_of_a_document_deleted_here_patches_the_servers_document() {
+    let mut w = World::new();
+    let c = w.client("client-1", options(10, 1, "push"), 1);
+    let other = w.client("client-2", options(10, 1, "push"), 2);
+    w.put(c, "k", json!({"n": 1}));
+    w.settle(100);
+    w.patch_now(c, "k", json!({"p": 1})).expect("patched");
+    let patch = w.outbox(c)[0].op.id.clone();
+    w.server.refuse.insert(patch.clone());
+    w.settle(100);
+    assert_eq!(w.dead(c).len(), 1);
+    w.delete(c, "k");
+    w.settle(100);
+    assert_eq!(w.record("k"), None);
+    w.now += 1_000.0; // a later write: it wins its conflict with the delete
+    w.put(other, "k", json!({"by": "other"}));
+    w.settle(100);
+    assert_eq!(w.record("k"), Some(json!({"id": "k", "by": "other"})));
+    w.server.refuse.clear();
+    w.server.rejected.clear();
+    w.now += 1_000.0; // the retry counts as a write made now: it wins its conflict
+    let now = w.now;
+    w.clients[c].host.request(Request::RetryDead(None), now);
+    w.settle(200);
+    assert_eq!(
+        w.record("k"),
+        Some(json!({"id": "k", "by": "other", "p": 1})),
+        "the patch lands on the server's document"
+    );
+}

@@ -163,8 +163,12 @@ impl ResolveRun {
             return None;
         }
         let (last_seq, local_stamp) = side.last?;
+        let local = match side.over_remote.is_empty() {
+            true => side.local,
+            false => side.over_remote.iter().fold(remote.value.clone(), |doc, payload| payload.apply(doc.as_ref())),
+        };
         let conflict = Conflict {
-            local: side.local.clone(),
+            local: local.clone(),
             remote: remote.value.clone(),
             base: side.base.clone(),
             local_hlc: local_stamp.as_deref().map(|stamp| hlc::with_node(stamp, env.client_id)),
@@ -176,7 +180,7 @@ impl ResolveRun {
             source: self.source,
             strategy: strategy(env, &remote.collection),
             outcome: ConflictOutcome::Unresolved,
-            local: side.local,
+            local,
             remote: remote.value.clone(),
             base: side.base,
             value: None,
