@@ -27,6 +27,11 @@ export function stampMs(stamp) {
   return typeof stamp === "string" && /^[0-9a-f]{16}/.test(stamp) ? parseInt(stamp.slice(0, 12), 16) : null;
 }
 
+/** The node (clientId) a wire stamp `{ms:012x}{counter:04x}-clientId` names, or null. */
+export function nodeOf(stamp) {
+  return typeof stamp === "string" && /^[0-9a-f]{16}-./.test(stamp) ? stamp.slice(17) : null;
+}
+
 const docKey = (collection, key) => `${collection}/${JSON.stringify(key)}`;
 
 /** How an applied op got applied, from the proxy's answers: "late" when the browser had given up. */
@@ -45,23 +50,32 @@ function howApplied(answers, deadIds, id) {
  *   acked: boolean, unknown?: boolean, refused?: string, retried?: boolean }[]} run.writes every
  *   write the driver attempted, in order: `acked` its promise resolved; `unknown` the call never
  *   settled (its page died under it); `refused` it rejected (e.g. NOT_FOUND), so nothing was
- *   written; `retried` (not acknowledged) an unedited dead letter retried while settling
+ *   written; `retried` (not acknowledged) an unedited dead letter retried while settling; a
+ *   retry (unedited, or the edited fix of a POISON letter) names its `letter` id, the settling
+ *   `round` and how many letters retry() `queued`
  * @param {Map<string, object>} run.mutations the proxy's wire log: op id -> first payload sent
  * @param {Map<string, object[]>} run.answers op id -> every per-mutation answer the server sent
  * @param {Map<string, object>} run.probes op id -> the answer to a probe after the run (see run.mjs)
  * @param {object[]} run.rewritten ids resent with another payload (proxy.mjs)
  * @param {object[]} run.restamped ids resent with another clock stamp only (proxy.mjs)
  * @param {{ applied: number, records: object[] }} run.server the final GET /debug/state
+ * @param {{ collection: string, key: unknown, version: number, hlc?: string }[]} run.pulled every
+ *   record as a pull from the beginning returns it, straight from the server: the stamp it holds
+ * @param {{ client: number, id: string, round: number, lastError: object }[]} run.deaths every
+ *   sighting of a dead letter while settling
  * @param {Record<number, string>} run.clientIds client index -> its Wharf clientId
  * @param {Record<number, object[]>} run.deadLetters client -> every dead letter seen (before fixing)
  * @param {Record<number, { docs: object[], outbox: number, deadLetters: object[] }>} run.finals
+ * @param {{ client: number, key: string, source: string, outcome: string, localRev: string | null,
+ *   remoteVersion: number, at: number }[]} run.conflicts every conflict a client reported (once)
  * @param {string[]} run.errors console errors, uncaught exceptions and crashes of every context
  */
 export function check(run) {
   const violations = [];
   const deadIds = new Set(Object.values(run.deadLetters).flat().map((l) => l.id));
   const fail = (invariant, message, key) => violations.push({ invariant, message, key });
-  const stats = { acked: 0, applied: 0, superseded: 0, overruled: 0, redundant: 0, deadLettered: 0, lost: 0, duplicated: 0 };
+  const stats = { acked: 0, applied: 0, superseded: 0, overruled: 0, redundant: 0, deadLettered: 0, lost: 0, duplicated: 0, retried: 0, overruledBy: {} };
+  const retriedFates = { applied: 0, deadAgain: 0, superseded: 0, overruled: 0 };
 
   // ---- Which op ids did the server apply, and which version did each produce? -------------------
   const applied = new Map(); // id -> { ...mutation, version }
@@ -83,11 +97,12 @@ export function check(run) {
   for (const r of run.rewritten) fail("exactly-once", `op ${r.id} was resent with another payload: ${r.first} then ${r.later}`);
   // An outage is never an op's fault: no dead letter may give one as its reason (a failure pinned
   // on the op itself, "each time this op was sent alone", carries no status), unless the op died
-  // of age, the limit the app set (`retry.maxAgeMs`).
+  // of age, the limit the app set (`retry.maxAgeMs`). Nor is a token the app could not give, or one
+  // the server refused (the chaos server checks none: only the proxy's expired sessions do that).
   for (const letter of Object.values(run.deadLetters).flat()) {
     const { code, status, message = "" } = letter.lastError ?? {};
     if (message.includes("retry.maxAgeMs")) continue;
-    const outage = ["NETWORK", "TIMEOUT", "PROTOCOL", "INJECTED_FAULT"].includes(code) || status >= 500 || [408, 425, 429].includes(status);
+    const outage = ["NETWORK", "TIMEOUT", "PROTOCOL", "INJECTED_FAULT", "TOKEN", "UNAUTHORIZED"].includes(code) || status >= 500 || [401, 403, 408, 425, 429].includes(status);
     if (outage) fail("no-outage-dead-letters", `dead letter ${letter.id} blames the op for an outage: ${code} ${status ?? ""} ${letter.lastError?.message}`, docKey(letter.collection, letter.key));
   }
   // A new clock stamp under the same id is what deadLetters.retry() does to an unedited letter (a
@@ -125,6 +140,7 @@ export function check(run) {
   // of versions 1, 2, ... never decrease; one that does is an older write applied over a newer one.
   // (Compared in milliseconds: two tabs of one client keep separate counters within a millisecond.)
   const clientOf = new Map(Object.entries(run.clientIds).map(([c, id]) => [id, Number(c)]));
+  const describeNode = (node) => (node === null ? "no client" : clientOf.has(node) ? `c${clientOf.get(node)}` : `client ${node}`);
   const histories = new Map();
   for (const [k, list] of byDoc) {
     const history = [...list].sort((a, b) => a.version - b.version);
@@ -144,6 +160,65 @@ export function check(run) {
       }
     }
   }
+
+  // ---- The server's own record agrees with the wire log -----------------------------------------
+  // A pull from the beginning, straight from the server, gives every record's version and the
+  // stamp of the write that produced it. That stamp is the evidence "overruled" rests on (below),
+  // so it is cross-checked: each record the server holds is there at the version /debug/state
+  // says, and its stamp is one the op that produced that version was sent with.
+  const serverStamps = new Map(run.pulled.map((r) => [docKey(r.collection, r.key), r]));
+  for (const [k, record] of records) {
+    const pulled = serverStamps.get(k);
+    if (!pulled) {
+      fail("server-record", `${k} (v${record.version}) is in /debug/state but a pull from the beginning does not return it`, k);
+      continue;
+    }
+    if (pulled.version !== record.version) fail("server-record", `${k}: /debug/state says v${record.version}, a pull v${pulled.version}`, k);
+    const last = (histories.get(k) ?? []).find((v) => v.version === pulled.version);
+    if (last && !last.stamps.includes(pulled.hlc)) {
+      fail("server-record", `${k} v${pulled.version} is stamped ${pulled.hlc ?? "nothing"} on the server, but op ${last.id} that produced it was sent with ${last.stamps.join(" or ")}`, k);
+    }
+  }
+  for (const k of serverStamps.keys()) if (!records.has(k)) fail("server-record", `a pull returns ${k}, which /debug/state does not hold`, k);
+
+  /**
+   * Whether a write of `clientId` on `key`, stamped `stamp` when it was sent (else, never sent, at
+   * the latest at `t1`, the end of the call), was overruled under last-writer-wins, with proof of
+   * both halves:
+   * - it took part in a conflict: it was sent (an op carrying it is in the proxy's wire log); or
+   *   the server answered `conflict` to an op of its client on that document after it was
+   *   written (it was queued behind that op, which holds every later op on the document: the
+   *   resolution decides them together, under the newest one's stamp); or, never sent, it met a
+   *   pulled change (a pulled change for a document with queued ops is a conflict the client
+   *   decides without sending anything: docs/protocol.md) and `pulled` proves that one: its
+   *   client reported a conflict on the document from a pull, lost by its local side (`rev`, or
+   *   a deletion), after it was written, to a version the server's ledger shows was written by
+   *   another client stamped after it. A write that never left its client and met no conflict
+   *   lost nothing on the server: its own client dropped it;
+   * - and the server's record ends with a write of another client stamped later than this one
+   *   (the stamp and its node as the server itself returns them, not guessed from the proxy).
+   */
+  const overruled = (clientId, key, stamp, t1, pulled = null) => {
+    const final = serverStamps.get(docKey("docs", key));
+    const node = nodeOf(final?.hlc);
+    if (!final?.hlc || node === null || node === clientId) return false;
+    if (stamp) return final.hlc > stamp && "sent";
+    if (!(stampMs(final.hlc) > t1)) return false;
+    const contested = [...run.mutations.values()].some(
+      (m) => m.clientId === clientId && m.key === key && (run.answers.get(m.id) ?? []).some((a) => a.status === "conflict" && a.answeredAt >= t1),
+    );
+    if (contested) return "queued behind a conflict";
+    if (!pulled) return false;
+    const client = clientOf.get(clientId);
+    return (run.conflicts ?? []).some((c) => {
+      if (c.client !== client || c.key !== key || c.source !== "pull" || c.outcome !== "remote" || c.at < pulled.t0) return false;
+      if ((c.localRev ?? null) !== (pulled.op === "delete" ? null : pulled.rev)) return false;
+      const remote = (histories.get(docKey("docs", key)) ?? []).find((v) => v.version === c.remoteVersion);
+      return remote !== undefined && remote.client !== client && remote.stamps.every((s) => stampMs(s) > t1);
+    })
+      ? "lost a conflict from a pull"
+      : false;
+  };
 
   // ---- No logical write applied twice (under two op ids) ------------------------------------------
   const byRev = new Map();
@@ -213,17 +288,15 @@ export function check(run) {
       continue;
     }
     // Its client's last write to the document, never applied: legitimate only if last-writer-wins
-    // gave the document to another client's write with a later clock stamp.
+    // gave the document to another client's later write, and only with proof (see overruled()).
     const sent = sentOf(w, clientId);
     const ownStamp = sent.flatMap((m) => m.stamps ?? [m.hlc]).filter(Boolean).sort().pop();
-    const winner = [...applied.values()].find(
-      (m) =>
-        m.key === w.key &&
-        m.clientId !== clientId &&
-        m.appliedStamps.some((stamp) => (ownStamp ? stamp > ownStamp : stampMs(stamp) >= w.t0)),
-    );
-    if (winner) {
+    const final = serverStamps.get(k);
+    const finalNode = nodeOf(final?.hlc);
+    const proof = overruled(clientId, w.key, ownStamp, w.t1, w);
+    if (proof) {
       stats.overruled++;
+      stats.overruledBy[proof] = (stats.overruledBy[proof] ?? 0) + 1;
       continue;
     }
     // A delete that met another client's delete is settled as already done and not sent again
@@ -251,9 +324,97 @@ export function check(run) {
     }
     stats.lost++;
     const what = w.op === "delete" ? `delete (t ${w.t0}..${w.t1})` : `${w.op} ${w.rev}`;
+    const why =
+      sent.length === 0
+        ? `it was never sent (no op carrying it crossed the proxy), no conflict on ${k} was answered to its client after it was written, and its client reported no conflict from a pull that it lost to a later write of another client, so no later write can have overruled it${final ? ` (the server's record ends with v${final.version} by ${describeNode(finalNode)})` : ""}`
+        : `sent as ${sent.map((m) => m.id).join(", ")} (stamped ${ownStamp ?? "?"}), but the server's record ends with ${final ? `v${final.version} stamped ${final.hlc ?? "nothing"} by ${describeNode(finalNode)}` : "nothing"}, not a later write of another client`;
     fail(
       "no-loss",
-      `c${w.client}'s acknowledged ${what} on ${k} is neither applied, dead-lettered, superseded by a later write of its own, nor overruled by a later-stamped write of another client (sent as ${sent.map((m) => m.id).join(", ") || "nothing"})`,
+      `c${w.client}'s acknowledged ${what} on ${k} is neither applied, dead-lettered, superseded by a later write of its own, nor overruled by a later-stamped write of another client: ${why}`,
+      k,
+    );
+  }
+
+  // ---- Every retried dead letter: applied once, dead again with a reason, superseded or overruled -
+  // "Dead-lettered" above is a final answer only for a letter nobody retried. The run retries every
+  // letter while settling (run.mjs fixDeadLetter), and an unedited retry keeps the letter's op id:
+  // the server's ledger (the answers, and the probe of every id whose answer was never seen) says
+  // whether that id, or an op of the same client carrying its content, was applied. Each retry
+  // must end one of four ways, or the letter vanished after the app handed it back:
+  //   applied: exactly one applied op carries it (its own id, or the same client's rev or delete
+  //     stamp; two would be one write applied twice);
+  //   dead again: the letter was seen among the dead letters after this retry, with a reason
+  //     (it is then retried again, and that retry is checked in turn);
+  //   superseded: its client wrote the same document later (that write is checked in turn);
+  //   overruled: with the proof overruled() asks for, from the retry's own stamp.
+  const wireOf = (clientId, key) => [...run.mutations.values()].filter((m) => m.clientId === clientId && m.key === key);
+  for (const r of run.writes) {
+    if (!r.letter) continue;
+    const k = docKey("docs", r.key);
+    const what = `c${r.client}'s ${r.retried ? "unedited" : "edited"} retry of dead letter ${r.letter} (${r.op} ${r.rev ?? ""} on ${k}, settle round ${r.round})`;
+    if (r.queued !== 1) {
+      fail("dead-letter-fate", `${what}: deadLetters.retry() queued ${r.queued}: the letter had left the dead letters without the app`, k);
+      continue;
+    }
+    if (!r.retried) continue; // an edited retry is a new write under a new id: checked above (no-loss)
+    stats.retried++;
+    const clientId = run.clientIds[r.client];
+    const own = run.mutations.get(r.letter);
+    const lineage = new Set((own?.stamps ?? []).filter(Boolean));
+    const carriesLetter = (m) =>
+      m.id === r.letter ||
+      (m.clientId === clientId &&
+        m.key === r.key &&
+        (r.op === "delete"
+          ? m.op === "delete" && (m.stamps ?? [m.hlc]).some((s) => lineage.has(s) || (stampMs(s) !== null && stampMs(s) >= r.t0 - 1 && stampMs(s) <= r.t1 + 1))
+          : r.rev !== null && revOf(m) === r.rev));
+    const carriers = [...applied.values()].filter(carriesLetter);
+    if (run.probes.get(r.letter)?.status === "duplicate" && !applied.has(r.letter)) {
+      fail("dead-letter-fate", `${what}: the server's ledger holds ${r.letter}, which never crossed the proxy`, k);
+    }
+    if (carriers.length > 1) {
+      fail("dead-letter-fate", `${what} was applied ${carriers.length} times: ${carriers.map((m) => `op ${m.id} -> v${m.version}`).join(", ")}`, k);
+      continue;
+    }
+    if (carriers.length === 1) {
+      retriedFates.applied++;
+      continue;
+    }
+    const again = run.deaths.filter((d) => d.client === r.client && d.id === r.letter && d.round > r.round);
+    if (again.length > 0) {
+      retriedFates.deadAgain++;
+      for (const d of again) {
+        if (!d.lastError?.code || !d.lastError?.message) fail("dead-letter-fate", `${what} died again in round ${d.round} without a reason: ${JSON.stringify(d.lastError)}`, k);
+      }
+      continue;
+    }
+    if (run.writes.some((x) => x.i > r.i && x.client === r.client && x.key === r.key && (x.acked || x.unknown || x.retried))) {
+      retriedFates.superseded++;
+      continue;
+    }
+    // Sent after the retry: an op of this client carrying the letter went out with the retry's stamp.
+    const retrySends = wireOf(clientId, r.key)
+      .filter((m) => m.id === r.letter || carriesLetter(m))
+      .flatMap((m) => (m.stamps ?? [m.hlc]).filter((s) => stampMs(s) !== null && stampMs(s) >= r.t0 - 1 && stampMs(s) <= r.t1 + 1));
+    const retryStamp = retrySends.sort().pop();
+    const final = serverStamps.get(k);
+    const finalNode = nodeOf(final?.hlc);
+    if (overruled(clientId, r.key, retryStamp, r.t1)) {
+      retriedFates.overruled++;
+      continue;
+    }
+    const ledger = run.answers.get(r.letter)?.map((a) => a.status) ?? [];
+    // An applied op of its client under the retry's stamp that does not carry the letter: a
+    // conflict resolution sent something else in its name.
+    const inItsName = [...applied.values()].filter(
+      (m) => m.clientId === clientId && m.key === r.key && m.appliedStamps.some((s) => stampMs(s) >= r.t0 - 1 && stampMs(s) <= r.t1 + 1),
+    );
+    fail(
+      "dead-letter-fate",
+      `${what} vanished: the server's ledger never applied it (answers [${ledger.join(", ")}]${run.probes.has(r.letter) ? `, probe ${run.probes.get(r.letter).status}` : ""}), ` +
+        `it was ${retryStamp ? `sent with the retry's stamp ${retryStamp}` : "never sent after the retry, nor queued behind a conflict answered after it"}, it did not die again, no later write of its client replaced it, ` +
+        `and the server's record ends with ${final ? `v${final.version} by ${describeNode(finalNode)}` : "nothing"}` +
+        inItsName.map((m) => `; under the retry's stamp its client had op ${m.id} applied as v${m.version}: a ${m.op}${revOf(m) ? ` ${revOf(m)}` : ""}, not the letter's ${r.op}`).join(""),
       k,
     );
   }
@@ -274,5 +435,5 @@ export function check(run) {
   // ---- No uncaught error, console error or panic in any context ---------------------------------
   for (const error of run.errors) fail("no-errors", error);
 
-  return { violations, stats, appliedCount: applied.size, histories };
+  return { violations, stats: { ...stats, retriedFates }, appliedCount: applied.size, histories };
 }

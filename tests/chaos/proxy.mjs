@@ -3,9 +3,10 @@
 // pulls, the live WebSocket, the package's files) goes through it, and it writes down, before
 // forwarding them, every mutation pushed (id, client, document, payload, stamp) and every answer
 // the server gave (applied / duplicate with the version produced, conflict, rejected). That is the
-// wire log the invariants are checked against (invariants.mjs). It injects nothing: when the server
-// is down or drops a connection it drops the browser's connection too, and it forwards the
-// server's answers as they are.
+// wire log the invariants are checked against (invariants.mjs). It injects nothing of its own:
+// when the server is down or drops a connection it drops the browser's connection too, and it
+// forwards the server's answers as they are; only while the run tells it to does it play a captive
+// portal or a proxy that lost the route (`intercept`), or a session that expired (`expireTokens`).
 
 import http from "node:http";
 import net from "node:net";
@@ -41,6 +42,9 @@ export async function startProxy({ upstreamPort }) {
   // "portal" or "proxy404" while such a burst lasts: /push and /pull are answered here, never
   // reaching the server (schedule.mjs INTERCEPTS).
   let intercept = null;
+  // Tokens issued before this time (fixtures/harness.js issues "chaos-<ms>") are refused with 401
+  // on /push and /pull, as a server whose session expired: the client must ask getToken() again.
+  let tokensValidFrom = 0;
   const wire = {
     /** id -> { id, clientId, collection, key, op, value, patch, hlc, sends, firstAt } */
     mutations: new Map(),
@@ -155,6 +159,15 @@ export async function startProxy({ upstreamPort }) {
       } else if (req.url.startsWith("/pull")) {
         wire.counts.pulls++;
       }
+      const token = /^Bearer chaos-(\d+)$/.exec(req.headers.authorization ?? "");
+      if (token && Number(token[1]) < tokensValidFrom && (isPush || req.url.startsWith("/pull"))) {
+        const counted = isPush ? "tokenRefused" : "tokenRefusedPulls";
+        wire.counts[counted] = (wire.counts[counted] ?? 0) + 1;
+        const page = JSON.stringify({ protocol: 1, code: "UNAUTHORIZED", message: "the session expired (chaos proxy)" });
+        res.writeHead(401, { "content-type": "application/json", "content-length": Buffer.byteLength(page) });
+        res.end(page);
+        return;
+      }
       if (intercept && (isPush || req.url.startsWith("/pull"))) {
         wire.counts.intercepted = (wire.counts.intercepted ?? 0) + 1;
         const [status, page] = intercept === "portal" ? [200, "<html><body>Sign in to the Wi-Fi</body></html>"] : [404, "<html><body>Not Found</body></html>"];
@@ -246,6 +259,10 @@ export async function startProxy({ upstreamPort }) {
     },
     set intercept(value) {
       intercept = value;
+    },
+    /** From now on, tokens issued before now are refused (401). */
+    expireTokens() {
+      tokensValidFrom = Date.now();
     },
     async close() {
       for (const socket of sockets) socket.destroy();

@@ -7,9 +7,12 @@
 //   make chaos SEEDS=1..50 OPS=300                    # the long run
 //   node tests/chaos/run.mjs --seeds 7 --without late,exhaustion   # leave fault kinds out
 //   node tests/chaos/run.mjs --seeds 4 --sabotage lose              # prove a check bites
+//   node tests/chaos/run.mjs --seeds 4 --sabotage vanish            # ... the dead letters' fate check
 //
 // Needs pkg/ (node scripts/build.mjs) and target/debug/wharf-server (cargo build -p wharf-server).
-// Exit status 1 when a seed fails; each failure prints the command that replays it.
+// Exit status 1 when a seed fails; each failure prints the command that replays it. With
+// CHAOS_DUMP=/tmp/prefix, each seed also writes what the checks read (writes, wire log, answers,
+// probes, the server's records, dead letters, conflicts, trace) to /tmp/prefix-<seed>.json.
 //
 // ONE SEED. The server runs with a SQLite file in a temporary folder, on a fixed loopback port, so
 // it can be killed (SIGINT or SIGKILL) and started again on the same data. In front of it sits a
@@ -24,11 +27,18 @@
 // happen) interleaved with offline flaps, fault bursts (the server restarted with 5xx / 429 +
 // Retry-After / slow / timeout-length latency / dropped-after-apply / mixed flags and a seeded
 // --fault-seed, or the proxy answering /push and /pull itself as a captive portal (200 HTML) or a
-// proxy that lost the route (404 HTML); "late" bursts also let pushes the browser gave up on run on to the end, as behind a
-// load balancer that ignores client aborts, where otherwise an abort cancels the request; a burst
-// ends by a calm restart or POST /debug/faults, a late one always by the latter),
-// server restarts (graceful or SIGKILL, down for up to 400 ms), reloads and tab closes (most of
-// them right after a write, once a push is in flight), and explicit sync()/pull() calls. The
+// proxy that lost the route (404 HTML), or the server stopped ("down") while every client stays
+// online, for 6 to 15 s (schedule.mjs DOWN_MS: 3 to 7 times what the old attempt counting needed
+// to dead-letter everything with these retry options); "late" bursts also let pushes the browser
+// gave up on run on to the end, as behind a load balancer that ignores client aborts, where
+// otherwise an abort cancels the request; a burst ends by a calm restart or POST /debug/faults, a
+// late one always by the latter, a down one by starting the server), server restarts (graceful or
+// SIGKILL, down for up to 400 ms), reloads and tab closes (most of them right after a write, once
+// a push is in flight), explicit sync()/pull() calls, and, overlapping all that, spells in which
+// the session expires (the proxy answers 401 to every token issued before) and the app's
+// getToken() (fixtures/harness.js) hangs, its hung calls never settling or settling too late; the
+// client bounds getToken() by requestTimeoutMs, gives up ("auth") after a few, and an app whose
+// sign-in works again calls sync(), as the run does when the spell ends. The
 // clients retry quickly with maxAttempts 6; outages never count against an op (an op dies only
 // for a reason of its own: a refusal, or a 500 pinned on it), but `retry.maxAgeMs: 2000` lets an
 // op an outage keeps from the server die of age, so dead letters and their retries still happen
@@ -41,11 +51,14 @@
 // more). Dead letters are recorded with their lastError and handled as an app would: a POISON
 // letter is edited (field removed, rev suffixed "~fix") and retried; a NOT_FOUND patch is
 // discarded and the local document put again; any other (out of attempts) is retried unedited,
-// keeping its op id. Those fixes are writes too and are checked like the others. Finally every op
-// id the proxy saw without seeing it answered applied/duplicate is probed: the same id resent
-// straight to the server with baseVersion 2^53-1. The server looks an id up in its ledger first:
-// an applied id is answered `duplicate` with the version it produced; any other meets a base no
-// record can have and is answered `conflict`, which writes and records nothing.
+// keeping its op id. Those fixes are writes too and are checked like the others, and every
+// sighting of a letter is kept with its round (one seen again after its retry died again).
+// Finally every op id the proxy saw without seeing it answered applied/duplicate, and every dead
+// letter's id, is probed: the same id resent straight to the server with baseVersion 2^53-1. The
+// server looks an id up in its ledger first: an applied id is answered `duplicate` with the
+// version it produced; any other meets a base no record can have and is answered `conflict`,
+// which writes and records nothing. And a pull from the beginning, straight from the server, gives
+// every record with the stamp of the write that produced it (the server's own word on who won).
 //
 // INVARIANTS (invariants.mjs), and why they are sound:
 // 1. exactly-once, per op id (server side). From the answers and probes: every op id the server
@@ -76,9 +89,16 @@
 //    (an applied op carries its rev, or is its delete with a stamp taken during the call);
 //    dead-lettered (in its client's dead letters, with a lastError code and message); superseded
 //    (its own client wrote the same document later: coalescing folds it into that write, which is
-//    checked in turn); or overruled: its client's last write to the document, never applied, while
-//    another client's applied write to that document has a later stamp (than the write's own when
-//    it was sent, else than the time of the call, which its stamp cannot precede); or, for a
+//    checked in turn); or overruled, with proof of both halves: its client's last write to the
+//    document, never applied, that took part in a conflict, while the server's record ends with a
+//    write of another client stamped later than it (the stamp and its node as the server itself
+//    returns them). Took part: it was sent (an op carrying it is in the proxy's wire log); or the
+//    server answered `conflict` to an op of its client on the document after it was written (the
+//    resolution decides every op queued behind that one); or, never sent, its client reported a
+//    conflict from a pull on the document, lost by this write, to a version the server's ledger
+//    shows another client wrote after it (a pulled change meeting queued ops is decided without
+//    sending them). A write that never left its client and met no conflict lost nothing on the
+//    server, whatever the other clients wrote later: its own client dropped it. Or, for a
 //    delete, redundant: another client's tombstone is on the server and no put or patch stamped
 //    before this delete was applied after that tombstone (the conflict settles "already deleted"
 //    and sends nothing; an older write reviving the document afterwards loses the delete). Under
@@ -90,22 +110,39 @@
 //    fixtures/sw.js), no write that never settled. Chromium's own log lines for the injected
 //    network failures ("Failed to load resource", "net::ERR_...", WebSocket failures) are expected.
 // 7. no-outage-dead-letters: no dead letter gives an outage as its reason (no answer, a timeout,
-//    an answer that is not the protocol, an injected fault, 5xx, 408/425/429) unless the op died
-//    of age (`maxAgeMs`, the app's own limit): the fault bursts are outages, and an outage is
-//    never an op's fault.
+//    an answer that is not the protocol, an injected fault, 5xx, 408/425/429, or a token:
+//    one getToken() did not give, a 401/403) unless the op died of age (`maxAgeMs`, the app's
+//    own limit): the fault bursts are outages, and an outage is never an op's fault.
+// 8. dead-letter-fate: "dead-lettered" ends the story of a write only if nobody retried the letter.
+//    Every letter the run retried: retry() must have queued it (one that left the dead letters by
+//    itself vanished); an unedited retry must end applied exactly once (the server's ledger, i.e.
+//    the answers and probes, holds its id, or one applied op of its client carries its rev or
+//    delete stamp), dead again with a reason (seen among the dead letters after the retry), or
+//    superseded (its client wrote the document later), or overruled with the proof of 4 (sent with
+//    the retry's stamp, the server's record ends with another client's later write); an edited
+//    retry is a new write, checked by 4. Anything else vanished after the app handed it back.
+// 9. server-record: the server's own record (the pull) agrees with /debug/state (every record, at
+//    the same version) and its stamp is one the op that produced that version was sent with, so
+//    the stamps 4 and 8 rely on are the server's, not a misreading of the wire.
 // A failing seed prints the violations (with how the offending op was applied: e.g. "1216 ms after
 // the browser had given up on that request"), the schedule's events, the writes and the server
-// history of the documents involved, and the command that replays it. --sabotage lose | duplicate
-// | diverge | pageerror injects a real fault of that kind into a run, to show the checks catch it.
+// history of the documents involved, and the command that replays it. --sabotage injects a real
+// fault into a run, to show the checks catch it: lose (an acknowledged write's outbox entry is
+// deleted before it is sent, on a key the other clients write after it: no-loss, where an unproven
+// "overruled" would have let it pass), vanish (a write dies of age behind a portal, and its retry
+// is deleted from the outbox before it is sent: dead-letter-fate), tokenwedge (a getToken() hang
+// that never settles, on a client that waits ten minutes for it, as if it did not bound it: its
+// outbox never drains, convergence), duplicate (an applied put sent again under a new op id),
+// diverge (a stored document edited behind Wharf's back), pageerror.
 
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
 import { CHROMIUM_ARGS, CHROMIUM_PATH, REPO_ROOT, assertPkgBuilt } from "../e2e/helpers.mjs";
 import { check, revOf } from "./invariants.mjs";
 import { startProxy } from "./proxy.mjs";
-import { BURSTS, EVENTS, INTERCEPTS, contextsOf, describe, makeSchedule } from "./schedule.mjs";
+import { BURSTS, CLIENT_FAULTS, EVENTS, INTERCEPTS, KEYS, contextsOf, describe, makeSchedule } from "./schedule.mjs";
 import { chaosServer, freePort } from "./server.mjs";
 
 const FIXTURES = path.join(REPO_ROOT, "tests", "chaos", "fixtures");
@@ -124,7 +161,7 @@ const BASE_SYNC = {
   live: true,
 };
 
-const SABOTAGE = ["lose", "duplicate", "diverge", "pageerror"];
+const SABOTAGE = ["lose", "vanish", "tokenwedge", "duplicate", "diverge", "pageerror"];
 const DEFAULT_OPS = 100;
 
 function parseArgs(argv) {
@@ -143,8 +180,8 @@ function parseArgs(argv) {
     else if (arg === "--without") options.without = value().split(",").map((k) => k.trim()).filter(Boolean);
     else if (arg === "--help" || arg === "-h") {
       console.log(
-        "node tests/chaos/run.mjs [--seeds 1,2,3 | 1..20] [--ops 100] [--clients 3] [--without KIND,...] [--sabotage lose|duplicate|diverge|pageerror] [--verbose]\n" +
-          `  --without leaves kinds of faults out of the schedule: ${[...EVENTS, ...BURSTS].join(", ")}, or exhaustion (ops never die of age or attempts)`,
+        `node tests/chaos/run.mjs [--seeds 1,2,3 | 1..20] [--ops 100] [--clients 3] [--without KIND,...] [--sabotage ${SABOTAGE.join("|")}] [--verbose]\n` +
+          `  --without leaves kinds of faults out of the schedule: ${[...EVENTS, ...BURSTS, ...CLIENT_FAULTS].join(", ")}, or exhaustion (ops never die of age or attempts)`,
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${arg} (see --help)`);
@@ -152,8 +189,10 @@ function parseArgs(argv) {
   if (!Number.isInteger(options.ops) || options.ops < 1) throw new Error("--ops must be a positive integer");
   if (!Number.isInteger(options.clients) || options.clients < 2) throw new Error("--clients must be at least 2");
   if (options.sabotage && !SABOTAGE.includes(options.sabotage)) throw new Error(`--sabotage is one of ${SABOTAGE.join(", ")}`);
-  const kinds = [...EVENTS, ...BURSTS, "exhaustion"];
+  const kinds = [...EVENTS, ...BURSTS, ...CLIENT_FAULTS, "exhaustion"];
   for (const kind of options.without) if (!kinds.includes(kind)) throw new Error(`--without takes some of ${kinds.join(", ")}`);
+  // The vanishing letter must first die of age behind a portal.
+  if (options.sabotage === "vanish" && options.without.includes("exhaustion")) throw new Error("--sabotage vanish needs ops to die of age: drop --without exhaustion");
   return options;
 }
 
@@ -221,7 +260,8 @@ async function runSeed(seed, options) {
     const onReport = (client, event) => {
       if (event.type === "conflict") {
         // Every context of a client hears the leader's conflicts: count each once.
-        conflicts.set(`${client} ${event.key} ${event.remoteVersion} ${event.localRev} ${event.outcome}`, event);
+        const id = `${client} ${event.key} ${event.remoteVersion} ${event.localRev} ${event.outcome}`;
+        if (!conflicts.has(id)) conflicts.set(id, { ...event, client, at: Date.now() });
       } else if (event.type === "error" || event.type === "console.error" || PANIC.test(event.message ?? "")) {
         const id = `c${client}/sw ${event.type}: ${event.message}`;
         if (!errors.includes(id)) errors.push(id);
@@ -242,16 +282,54 @@ async function runSeed(seed, options) {
       });
     };
 
+    // The token provider's state (fixtures/harness.js), set in every client's own IndexedDB; a
+    // client with no page open gets it when one opens again.
+    const token = { hang: false, hung: null, since: 0 };
+    const setTokenOf = (page) => page.evaluate(async ([hang, hung]) => (await import("/harness.js")).setTokenHang(hang, hung), [token.hang, token.hung]);
+    const applyToken = async () => {
+      for (let client = 0; client < clients.length; client++) {
+        const page = anyPage(client);
+        clients[client].tokenStale = !page;
+        if (page) await setTokenOf(page);
+      }
+    };
+    // The hang is set first, then the tokens expire: every client meets it at its next request.
+    const startTokenHang = async (hung) => {
+      Object.assign(token, { hang: true, hung, since: Date.now() });
+      await applyToken();
+      proxy.expireTokens();
+    };
+    const endTokenHang = async () => {
+      if (!token.hang) return;
+      token.hang = false;
+      await applyToken();
+      // As an app does once its sign-in works again: a client that gave up ("auth") syncs.
+      for (let client = 0; client < clients.length; client++) {
+        for (const page of Object.values(clients[client].pages)) {
+          if (!page || page.isClosed()) continue;
+          const resumed = await page.evaluate(() => db.syncStatus?.state === "auth" && (void db.sync().catch(() => {}), true)).catch(() => false);
+          if (resumed) count("auth resumed by sync()");
+        }
+      }
+    };
+
     const openPage = async (client, ctx) => {
       const c = clients[client];
       const page = await c.context.newPage();
       watch(client, ctx, page);
       await page.goto(`${proxy.url}/index.html`);
-      await openDb(page);
+      if (c.tokenStale) {
+        await setTokenOf(page);
+        c.tokenStale = false;
+      }
+      await openDb(page, client);
       c.pages[ctx] = page;
       return page;
     };
-    const openDb = (page) =>
+    // --sabotage tokenwedge: the last client waits for getToken() as long as for anything else,
+    // ten minutes: as good as a client that does not bound it.
+    const syncOf = (client) => (options.sabotage === "tokenwedge" && client === options.clients - 1 ? { ...SYNC, requestTimeoutMs: 600_000 } : SYNC);
+    const openDb = (page, client) =>
       within(30_000, "Wharf.open", page.evaluate(async (sync) => {
         const h = await import("/harness.js");
         globalThis.h = h;
@@ -259,7 +337,7 @@ async function runSeed(seed, options) {
         navigator.serviceWorker?.addEventListener("message", (event) => {
           if (event.data?.chaosReport) globalThis.__chaosReport(event.data.chaosReport);
         });
-      }, SYNC));
+      }, syncOf(client)));
 
     for (let client = 0; client < options.clients; client++) {
       const context = await browser.newContext();
@@ -310,8 +388,10 @@ async function runSeed(seed, options) {
       return false;
     };
 
+    let down = null; // a "down" burst under way: { since, minMs }
     let sabotaged = false;
     const sabotageAt = Math.floor(steps.length / 2);
+    const sabotage = options.sabotage ? { kind: options.sabotage, key: sabotageKey(steps, sabotageAt, options.clients - 1) } : null;
 
     // ---- The schedule ----------------------------------------------------------------------------
     for (let index = 0; index < steps.length; index++) {
@@ -319,7 +399,7 @@ async function runSeed(seed, options) {
       if (step.kind !== "write" && step.kind !== "pause") trace.push(`#${index} ${describe(step)}`);
       if (options.verbose) console.log(`  #${index} ${describe(step)}`);
       if (options.sabotage && !sabotaged && index >= sabotageAt) {
-        sabotaged = await sabotageMidRun(options.sabotage, { clients, writes, trace, anyPage });
+        sabotaged = await sabotageMidRun(options.sabotage, { clients, writes, trace, anyPage, proxy, key: sabotage.key, startTokenHang });
       }
       const stepStarted = Date.now();
       switch (step.kind) {
@@ -353,20 +433,39 @@ async function runSeed(seed, options) {
           if (step.kind === "offline") count("offline flap");
           break;
         case "burst":
-          await server.restart([...step.flags, "--fault-seed", String(step.faultSeed)]);
+          if (step.fault === "down") {
+            // Down for good until the calm step, and at least minMs, while every client is online.
+            await server.stop(step.signal);
+            down = { since: Date.now(), minMs: step.minMs };
+          } else {
+            await server.restart([...step.flags, "--fault-seed", String(step.faultSeed)]);
+          }
           proxy.lateApply = step.fault === "late";
           proxy.intercept = INTERCEPTS.includes(step.fault) ? step.fault : null;
           count(`burst ${step.fault}`);
           break;
+        case "tokenhang":
+          await startTokenHang(step.hung);
+          count(`token hang (${step.hung})`);
+          break;
+        case "tokenok":
+          if (options.sabotage !== "tokenwedge" || !sabotaged) await endTokenHang();
+          break;
         case "calm":
           proxy.lateApply = false;
           proxy.intercept = null;
-          if (step.how === "restart") await server.restart([]);
+          if (down) {
+            await sleep(down.since + down.minMs - Date.now());
+            timing.down = (timing.down ?? 0) + (Date.now() - down.since);
+            down = null;
+            await server.start([]);
+          } else if (step.how === "restart") await server.restart([]);
           else await server.setFaults(false);
           break;
         case "restart":
           proxy.lateApply = false;
           proxy.intercept = null;
+          down = null;
           await server.restart([], { signal: step.signal, downMs: step.downMs });
           count(`restart ${step.signal}`);
           break;
@@ -374,7 +473,7 @@ async function runSeed(seed, options) {
           const page = clients[step.client].pages[step.ctx];
           const mid = step.midPush ? await waitInFlight(page) : false;
           await page.reload();
-          await openDb(page);
+          await openDb(page, step.client);
           count(mid ? "reload mid-push" : "reload");
           break;
         }
@@ -409,10 +508,16 @@ async function runSeed(seed, options) {
     trace.push("settle: faults off, everyone online, every tab open");
     proxy.lateApply = false;
     proxy.intercept = null;
+    await endTokenHang();
+    if (down) {
+      down = null;
+      await server.start([]);
+    }
     await server.setFaults(false);
     for (const c of clients) if (c.offline) await c.context.setOffline(false);
     const primary = (client) => clients[client].pages.a;
     const deadSeen = new Map(); // letter id -> letter, as first seen
+    const deaths = []; // every dead letter seen, in every round
     let finals = {};
     let server_state;
     const settleDeadline = Date.now() + 60_000;
@@ -430,12 +535,14 @@ async function runSeed(seed, options) {
       for (let client = 0; client < clients.length; client++) {
         finals[client] = await primary(client).evaluate(() => h.snapshot(db));
         for (const letter of finals[client].deadLetters) {
+          // Every sighting, with its round: a letter seen again after the run retried it died again.
+          deaths.push({ client, id: letter.id, round, lastError: letter.lastError });
           if (!deadSeen.has(letter.id)) {
             deadSeen.set(letter.id, letter);
             (deadLetters[client] ??= []).push(letter);
             deadCodes[letter.lastError?.code ?? "?"] = (deadCodes[letter.lastError?.code ?? "?"] ?? 0) + 1;
           }
-          fixed += await fixDeadLetter(primary(client), client, letter, writes, trace);
+          fixed += await fixDeadLetter(primary(client), client, letter, writes, trace, round, sabotage);
         }
       }
       server_state = await server.state();
@@ -483,7 +590,11 @@ async function runSeed(seed, options) {
         }),
       );
     }
-    const probes = await probe(server.url, proxy.wire);
+    // Every retried letter's id is looked up in the server's ledger, even one never seen on the wire.
+    const letters = [...deadSeen.values()].filter((l) => !proxy.wire.mutations.has(l.id));
+    const probes = await probe(server.url, proxy.wire, letters);
+    const pulled = await pullEverything(server.url);
+    if (process.env.CHAOS_DUMP) await writeFile(`${process.env.CHAOS_DUMP}-${seed}.json`, JSON.stringify({ writes, mutations: [...proxy.wire.mutations.values()], answers: [...proxy.wire.answers], probes: [...probes], server: server_state, pulled, deaths, clientIds, deadLetters, finals, conflicts: [...conflicts.values()], trace }, null, 1));
     const result = check({
       writes,
       mutations: proxy.wire.mutations,
@@ -492,6 +603,9 @@ async function runSeed(seed, options) {
       rewritten: proxy.wire.rewritten,
       restamped: proxy.wire.restamped,
       server: server_state,
+      pulled,
+      deaths,
+      conflicts: [...conflicts.values()],
       clientIds,
       deadLetters,
       finals,
@@ -504,6 +618,11 @@ async function runSeed(seed, options) {
     if (proxy.wire.counts.clientGaveUp) observed["answers after the browser gave up"] = proxy.wire.counts.clientGaveUp;
     if (proxy.wire.counts.cancelled) observed["pushes cancelled by the browser"] = proxy.wire.counts.cancelled;
     if (proxy.wire.counts.intercepted) observed["answered by a portal or a proxy"] = proxy.wire.counts.intercepted;
+    if (proxy.wire.counts.tokenRefused) observed["pushes refused 401 (expired token)"] = proxy.wire.counts.tokenRefused;
+    if (proxy.wire.counts.tokenRefusedPulls) observed["pulls refused 401 (expired token)"] = proxy.wire.counts.tokenRefusedPulls;
+    let hungTokens = 0;
+    for (let client = 0; client < clients.length; client++) hungTokens += await primary(client).evaluate(() => h.hungTokenCalls());
+    if (hungTokens) observed["getToken() calls that hung"] = hungTokens;
     const outcomes = {};
     for (const c of conflicts.values()) outcomes[c.outcome] = (outcomes[c.outcome] ?? 0) + 1;
     return {
@@ -553,19 +672,26 @@ const sortKeys = (doc) => Object.fromEntries(Object.entries(doc).sort(([a], [b])
  * Handles one dead letter as an app would (see the header); a fix that writes is recorded as a
  * write. Returns 1 when it changed something.
  */
-async function fixDeadLetter(page, client, letter, writes, trace) {
+async function fixDeadLetter(page, client, letter, writes, trace, round, sabotage) {
   const code = letter.lastError?.code;
   const rev = revOf(letter);
   const fixRev = `${rev ?? `dead-${letter.id}`}~fix`;
   trace.push(`settle: c${client} dead letter ${letter.id} seq ${letter.seq} ${letter.op} ${letter.key} ${rev ?? ""} attempts ${letter.attempts} (${code}: ${letter.lastError?.message}) -> ${code === "POISON" ? "edit + retry" : code === "NOT_FOUND" ? "discard + put again" : "retry"}`);
+  // --sabotage vanish: the letter the sabotage made is retried with its client offline, and its
+  // outbox entry is then deleted behind Wharf's back: handed back by the app, it silently vanishes.
+  const vanish = sabotage?.kind === "vanish" && letter.key === sabotage.key && rev === "sabotage-vanished";
+  if (vanish) {
+    trace.push(`SABOTAGE: c${client}'s retried dead letter ${letter.id} is deleted from the outbox before it is sent`);
+    await page.context().setOffline(true);
+  }
   const result = await page.evaluate(
-    async ({ letter, code, fixRev }) => {
+    async ({ letter, code, fixRev, vanish }) => {
       const t0 = Date.now();
       if (code === "POISON") {
         const { poison, ...rest } = letter.op === "put" ? letter.value : letter.patch;
         await db.deadLetters.edit(letter.id, { ...rest, rev: fixRev });
-        await db.deadLetters.retry(letter.id);
-        return { op: letter.op, t0, t1: Date.now() };
+        const queued = await db.deadLetters.retry(letter.id);
+        return { op: letter.op, t0, t1: Date.now(), queued };
       }
       if (code === "NOT_FOUND") {
         await db.deadLetters.discard(letter.id);
@@ -575,15 +701,19 @@ async function fixDeadLetter(page, client, letter, writes, trace) {
         await db.collection("docs").put({ ...rest, rev: fixRev });
         return { op: "put", t0, t1: Date.now() };
       }
-      await db.deadLetters.retry(letter.id);
-      return { op: letter.op, t0, t1: Date.now(), retried: true };
+      const queued = await db.deadLetters.retry(letter.id);
+      return { op: letter.op, t0, t1: Date.now(), retried: true, queued };
     },
-    { letter, code, fixRev },
+    { letter, code, fixRev, vanish },
   );
+  if (vanish && (await page.evaluate(deleteFromOutbox, { id: letter.id })) !== 1) throw new Error(`sabotage: the retried letter ${letter.id} was not in the outbox`);
+  if (vanish) await page.context().setOffline(false);
   // An unedited retry is not a new write (it keeps its op id and content) but it is stamped now:
-  // recorded, not acknowledged, so that it may supersede the client's earlier writes.
-  if (result?.retried) writes.push({ i: writes.length, step: "settle", client, ctx: "a", key: letter.key, rev, acked: false, ...result });
-  else if (result) writes.push({ i: writes.length, step: "settle", client, ctx: "a", key: letter.key, rev: fixRev, acked: true, fix: true, ...result });
+  // recorded, not acknowledged, so that it may supersede the client's earlier writes; its fate is
+  // checked against the server's ledger (invariants.mjs, dead-letter-fate).
+  const meta = { letter: letter.id, round };
+  if (result?.retried) writes.push({ i: writes.length, step: "settle", client, ctx: "a", key: letter.key, rev, acked: false, ...meta, ...result });
+  else if (result) writes.push({ i: writes.length, step: "settle", client, ctx: "a", key: letter.key, rev: fixRev, acked: true, fix: true, ...(code === "POISON" ? meta : {}), ...result });
   return 1;
 }
 
@@ -592,9 +722,9 @@ async function fixDeadLetter(page, client, letter, writes, trace) {
  * with a base version no record can have: an applied id is answered `duplicate` with its version
  * (the ledger is read first), any other `conflict`, which writes nothing.
  */
-async function probe(url, wire) {
+async function probe(url, wire, extra = []) {
   const seen = (id) => (wire.answers.get(id) ?? []).some((a) => a.status === "applied" || a.status === "duplicate");
-  const unknown = [...wire.mutations.values()].filter((m) => !seen(m.id));
+  const unknown = [...wire.mutations.values(), ...extra].filter((m) => !seen(m.id));
   const answers = new Map();
   for (let i = 0; i < unknown.length; i += 500) {
     const batch = unknown.slice(i, i + 500);
@@ -616,12 +746,50 @@ async function probe(url, wire) {
   return answers;
 }
 
+/**
+ * Every record the server holds, with the stamp of the write that produced its state: a pull from
+ * the beginning, straight from the server (not through the proxy).
+ */
+async function pullEverything(url) {
+  const records = [];
+  for (let cursor = "", more = true; more; ) {
+    const response = await fetch(`${url}/pull?cursor=${encodeURIComponent(cursor)}&limit=1000`);
+    if (!response.ok) throw new Error(`pull: HTTP ${response.status} ${await response.text()}`);
+    const page = await response.json();
+    records.push(...page.changes);
+    if (page.hasMore && page.cursor === cursor) throw new Error("pull: the cursor did not move");
+    ({ cursor, hasMore: more } = page);
+  }
+  return records;
+}
+
 // ---- Sabotage: real faults the invariants must catch (--sabotage) --------------------------------
 
-async function sabotageMidRun(kind, { clients, writes, trace, anyPage }) {
+/**
+ * The key a "lose" or "vanish" sabotage writes: one every client writes (schedule.mjs KEYS), chosen
+ * from the schedule so that the sabotaging client (the last) never writes it again after the
+ * sabotage (a later write of its own would legitimately supersede the sabotaged one) while the
+ * other clients write it most often after it (later-stamped writes of others: what an unproven
+ * "overruled" would hide the loss behind).
+ */
+function sabotageKey(steps, from, client) {
+  const later = steps.slice(from).filter((s) => s.kind === "write" && s.ctx !== null);
+  const candidates = KEYS.filter((key) => !later.some((s) => s.client === client && s.key === key));
+  const others = (key) => later.filter((s) => s.client !== client && s.key === key).length;
+  return candidates.sort((a, b) => others(b) - others(a))[0] ?? KEYS[0];
+}
+
+async function sabotageMidRun(kind, { clients, writes, trace, anyPage, proxy, key, startTokenHang }) {
   const client = clients.length - 1;
   const page = anyPage(client);
   if (!page) return false;
+  if (kind === "tokenwedge") {
+    // A getToken() hang that never settles, until the settling: a client that does not give up on
+    // it wedges (its outbox never drains), one that bounds it by requestTimeoutMs asks again.
+    trace.push(`SABOTAGE: tokens expire and getToken() hangs for good, c${client} waiting for it ten minutes`);
+    await startTokenHang("never");
+    return true;
+  }
   if (kind === "pageerror") {
     trace.push(`SABOTAGE: an uncaught exception in c${client}`);
     await page.evaluate(() => setTimeout(() => {
@@ -629,35 +797,65 @@ async function sabotageMidRun(kind, { clients, writes, trace, anyPage }) {
     }));
     return true;
   }
-  if (kind !== "lose") return true;
-  // An acknowledged write whose outbox entry then vanishes (deleted behind Wharf's back).
-  trace.push(`SABOTAGE: c${client} writes "sabotage", then its outbox entry is deleted`);
-  await clients[client].context.setOffline(true);
-  const result = await page.evaluate(async () => {
+  if (kind === "lose") {
+    // An acknowledged write whose outbox entry then vanishes (deleted behind Wharf's back), on a
+    // key the other clients write too: their later writes must not pass it off as overruled.
+    trace.push(`SABOTAGE: c${client} writes ${key} (a key every client writes), then its outbox entry is deleted`);
+    await clients[client].context.setOffline(true);
     const t0 = Date.now();
-    await db.collection("docs").put({ id: "sabotage", rev: "sabotage-lost" });
+    await page.evaluate((key) => db.collection("docs").put({ id: key, rev: "sabotage-lost" }), key);
     const t1 = Date.now();
-    await new Promise((resolve, reject) => {
-      const request = indexedDB.open("chaos");
-      request.onsuccess = () => {
-        const tx = request.result.transaction("__wharf_outbox", "readwrite");
-        const store = tx.objectStore("__wharf_outbox");
-        store.openCursor().onsuccess = (e) => {
-          const cursor = e.target.result;
-          if (!cursor) return;
-          if (cursor.value.key === "sabotage") cursor.delete();
-          cursor.continue();
-        };
-        tx.oncomplete = () => (request.result.close(), resolve());
-        tx.onerror = () => reject(tx.error);
-      };
-      request.onerror = () => reject(request.error);
-    });
-    return { t0, t1 };
-  });
-  writes.push({ i: writes.length, step: "sabotage", client, ctx: "a", key: "sabotage", op: "put", rev: "sabotage-lost", acked: true, ...result });
-  await clients[client].context.setOffline(clients[client].offline);
+    const deleted = await page.evaluate(deleteFromOutbox, { key });
+    if (deleted < 1) throw new Error(`sabotage: no outbox entry for ${key}`);
+    writes.push({ i: writes.length, step: "sabotage", client, ctx: "a", key, op: "put", rev: "sabotage-lost", acked: true, t0, t1 });
+    await clients[client].context.setOffline(clients[client].offline);
+    return true;
+  }
+  if (kind === "vanish") {
+    // A write that dies (of age, behind a captive portal while online) so that the settling
+    // retries it; fixDeadLetter then makes that retry vanish.
+    trace.push(`SABOTAGE: a captive portal while c${client} writes ${key}, until that write is a dead letter`);
+    await clients[client].context.setOffline(false);
+    const intercept = proxy.intercept;
+    proxy.intercept = "portal";
+    const t0 = Date.now();
+    await page.evaluate((key) => db.collection("docs").put({ id: key, rev: "sabotage-vanished", by: "sabotage" }), key);
+    const t1 = Date.now();
+    writes.push({ i: writes.length, step: "sabotage", client, ctx: "a", key, op: "put", rev: "sabotage-vanished", acked: true, t0, t1 });
+    const deadline = Date.now() + 15_000;
+    while (!(await page.evaluate(() => db.deadLetters.list()).then((l) => l.some((x) => x.value?.rev === "sabotage-vanished")))) {
+      if (Date.now() > deadline) throw new Error("sabotage: the write did not die of age behind the portal");
+      await sleep(100);
+    }
+    proxy.intercept = intercept;
+    await clients[client].context.setOffline(clients[client].offline);
+    return true;
+  }
   return true;
+}
+
+/** In a page: deletes the outbox entries of `key`, or the one of op `id`; answers how many. */
+function deleteFromOutbox({ key, id }) {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open("chaos");
+    request.onsuccess = () => {
+      let deleted = 0;
+      const tx = request.result.transaction("__wharf_outbox", "readwrite");
+      tx.objectStore("__wharf_outbox").openCursor().onsuccess = (e) => {
+        const cursor = e.target.result;
+        if (!cursor) return;
+        const entry = cursor.value;
+        if ((key !== undefined && entry.key === key) || (id !== undefined && (entry.id ?? entry.op?.id) === id)) {
+          cursor.delete();
+          deleted++;
+        }
+        cursor.continue();
+      };
+      tx.oncomplete = () => (request.result.close(), resolve(deleted));
+      tx.onerror = () => reject(tx.error);
+    };
+    request.onerror = () => reject(request.error);
+  });
 }
 
 /** A local document changed behind Wharf's back (no outbox entry): clients no longer agree. */
@@ -700,7 +898,8 @@ function summary(r, verbose) {
   const s = r.stats;
   return [
     `seed ${r.seed}: ${r.ok ? "ok" : "FAILED"} in ${(r.ms / 1000).toFixed(1)} s`,
-    `  writes acknowledged ${s.acked}: applied ${s.applied}, superseded ${s.superseded}, overruled (lww) ${s.overruled}, redundant deletes ${s.redundant}, dead-lettered ${s.deadLettered}; lost = ${s.lost}, duplicated = ${s.duplicated}`,
+    `  writes acknowledged ${s.acked}: applied ${s.applied}, superseded ${s.superseded}, overruled (lww) ${s.overruled}${s.overruled ? ` (${Object.entries(s.overruledBy).map(([k, n]) => `${k} ${n}`).join(", ")})` : ""}, redundant deletes ${s.redundant}, dead-lettered ${s.deadLettered}; lost = ${s.lost}, duplicated = ${s.duplicated}`,
+    `  dead letters retried unedited ${s.retried}: applied ${s.retriedFates.applied}, dead again ${s.retriedFates.deadAgain}, superseded ${s.retriedFates.superseded}, overruled (lww) ${s.retriedFates.overruled}`,
     `  server: ${r.server.applied} ops applied (${r.wire.ops} op ids on the wire, ${r.server.probed} probed), ${r.wire.pushes} pushes, ${r.server.duplicates} duplicate answers, ${r.server.instances} server instances`,
     `  faults injected: ${faults || "none"}`,
     `  faults observed at the proxy: ${observed || "none"}; conflicts: ${conflicts}; dead letters: ${Object.entries(r.deadCodes).map(([k, n]) => `${k} ${n}`).join(", ") || "none"}`,
@@ -721,7 +920,7 @@ function failureReport(r, options) {
     const t0 = r.writes.find((w) => w.t0)?.t0 ?? 0;
     lines.push(`  writes to ${key} (t in ms from the first write):`);
     for (const w of r.writes.filter((w) => w.key === key)) {
-      lines.push(`    step ${w.step} c${w.client}/${w.ctx} ${w.op ?? "?"} ${w.rev} ${w.acked ? `acked (t ${w.t0 - t0}..${w.t1 - t0})` : w.retried ? `retried unedited (t ${w.t0 - t0}..${w.t1 - t0})` : w.refused ? `refused ${w.refused}` : "unknown"}`);
+      lines.push(`    step ${w.step} c${w.client}/${w.ctx} ${w.op ?? "?"} ${w.rev} ${w.acked ? `acked (t ${w.t0 - t0}..${w.t1 - t0})` : w.retried ? `retried unedited (t ${w.t0 - t0}..${w.t1 - t0})` : w.refused ? `refused ${w.refused}` : "unknown"}${w.letter ? ` (dead letter ${w.letter}, round ${w.round})` : ""}`);
     }
     lines.push(`  server history of ${key} (stamp and first send in ms from the first write):`);
     for (const v of r.histories.get(`docs/${JSON.stringify(key)}`) ?? []) {

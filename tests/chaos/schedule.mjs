@@ -46,10 +46,27 @@ export const KEYS = Array.from({ length: 8 }, (_, i) => `k${i}`);
 
 /** Kinds of schedule events and of fault bursts (each can be left out with --without). */
 export const EVENTS = ["offline", "burst", "restart", "reload", "close", "sync", "pull"];
-export const BURSTS = ["5xx", "429", "slow", "timeout", "late", "drop", "mixed", "portal", "proxy404"];
+export const BURSTS = ["5xx", "429", "slow", "timeout", "late", "drop", "mixed", "portal", "proxy404", "down"];
+
+/**
+ * Faults on the clients' side that overlap everything else, drawn from the side generator (see
+ * makeSchedule): "tokenhang", the session expires (the proxy answers 401 to the tokens issued
+ * before) and the app's getToken() hangs for a while, its hung calls never settling or settling
+ * too late, when the hang ends.
+ */
+export const CLIENT_FAULTS = ["tokenhang"];
 
 /** Bursts the proxy plays itself, answering /push and /pull without the server (proxy.mjs). */
 export const INTERCEPTS = ["portal", "proxy404"];
+
+/**
+ * How long a "down" burst keeps the server stopped while every client stays online, at least (in
+ * ms; the burst ends at its calm step or later). Under the old rules, with the run's retry options
+ * (baseMs 50, maxMs 1000, maxAttempts 6, run.mjs) six refused attempts dead-lettered a batch in
+ * about 2 s: these are 3 to 7 times that. (`maxAgeMs` still lets ops die of age after 2 s, unless
+ * --without exhaustion; a dead letter blaming the outage itself fails the run.)
+ */
+export const DOWN_MS = [6000, 10000, 15000];
 
 /** The server's flags for each kind of fault burst (on top of the calm flags). */
 export function burstFlags(kind, rng) {
@@ -70,6 +87,7 @@ export function burstFlags(kind, rng) {
       return ["--fail-rate", "0.3", "--latency-ms", "150", "--drop-after-apply-rate", "0.3"];
     case "portal": // a captive portal's 200 HTML page, played by the proxy; the server is calm
     case "proxy404": // a proxy that lost the route: 404 with an HTML body
+    case "down": // the server stopped (run.mjs), the clients online: every push refused
       return [];
     default:
       throw new Error(`unknown burst kind ${kind}`);
@@ -90,8 +108,10 @@ export function contextsOf(client) {
  *   { kind: "pause", ms }                         let background sync run
  *   { kind: "offline", client } / { kind: "online", client }
  *   { kind: "burst", fault, flags, faultSeed }   restart the server with these fault flags ("late":
- *                                                also let pushes outlive their client's timeout)
+ *                                                also let pushes outlive their client's timeout;
+ *                                                "down": stop it, `signal`, for `minMs` at least)
  *   { kind: "calm", how: "restart" | "toggle" }  end the burst (restart calm, or POST /debug/faults)
+ *   { kind: "tokenhang", hung: "never" | "late" } / { kind: "tokenok" }  the token provider hangs / answers
  *   { kind: "restart", signal: "SIGINT" | "SIGKILL", downMs }
  *   { kind: "reload", client, ctx, midPush }      reload a tab (once one of its pushes is in flight)
  *   { kind: "close", client, ctx, midPush, unload } / { kind: "reopen", client, ctx }
@@ -99,12 +119,15 @@ export function contextsOf(client) {
  */
 export function makeSchedule(seed, { ops, clients, without = [] }) {
   const rng = prng(seed);
+  const side = prng(seed ^ 0x5a5a5a5a);
   const steps = [];
   const offlineUntil = new Map(); // client -> step index at which it comes back
   const closedUntil = new Map(); // "client/ctx" -> step index at which it reopens
   let burstUntil = -1;
   let burstCount = 0;
   let lateBurst = false;
+  let downBurst = false;
+  let tokenUntil = -1;
   let writes = 0;
   const revs = new Map(); // client -> next write number
   const tabs = [];
@@ -125,10 +148,19 @@ export function makeSchedule(seed, { ops, clients, without = [] }) {
         steps.push({ kind: "reopen", client: Number(client), ctx });
       }
     }
+    if (tokenUntil === i) {
+      steps.push({ kind: "tokenok" });
+      tokenUntil = -1;
+    }
+    if (!without.includes("tokenhang") && tokenUntil < 0 && side.chance(0.01)) {
+      steps.push({ kind: "tokenhang", hung: side.pick(["never", "late"]) });
+      tokenUntil = i + side.int(10, 40);
+    }
     if (burstUntil === i) {
       const how = rng.pick(["restart", "toggle"]);
-      // A restart would kill the pushes a "late" burst keeps running: end those by the toggle.
-      steps.push({ kind: "calm", how: lateBurst ? "toggle" : how });
+      // A restart would kill the pushes a "late" burst keeps running: end those by the toggle. A
+      // stopped server ("down") can only be started.
+      steps.push({ kind: "calm", how: lateBurst ? "toggle" : downBurst ? "restart" : how });
     }
 
     const what = rng.weighted({ write: 80, pause: 6, event: EVENTS.every((kind) => without.includes(kind)) ? 0 : 14 });
@@ -171,11 +203,19 @@ export function makeSchedule(seed, { ops, clients, without = [] }) {
     } else if (event === "burst") {
       if (burstUntil > i) continue;
       const kinds = Object.entries({ "5xx": 3, 429: 2, slow: 2, timeout: 2, late: 1, drop: 3, mixed: 1, portal: 1, proxy404: 1 }).filter(([kind]) => !without.includes(kind));
-      if (kinds.length === 0) continue;
-      const fault = rng.weighted(Object.fromEntries(kinds));
+      // The kinds added later are drawn from a side generator, so that every seed keeps the
+      // schedule it had before they existed, with some of its bursts replaced by them.
+      const down = !without.includes("down");
+      if (kinds.length === 0 && !down) continue;
+      const drawn = kinds.length > 0 ? rng.weighted(Object.fromEntries(kinds)) : null;
+      const flags = drawn ? burstFlags(drawn, rng) : [];
+      const fault = down && (drawn === null || side.chance(0.3)) ? "down" : drawn;
       burstCount++;
       lateBurst = fault === "late";
-      steps.push({ kind: "burst", fault, flags: burstFlags(fault, rng), faultSeed: seed * 1000 + burstCount });
+      downBurst = fault === "down";
+      const step = { kind: "burst", fault, flags: fault === drawn ? flags : [], faultSeed: seed * 1000 + burstCount };
+      if (fault === "down") Object.assign(step, { signal: side.pick(["SIGINT", "SIGKILL"]), minMs: side.pick(DOWN_MS) });
+      steps.push(step);
       burstUntil = i + rng.int(8, 35);
     } else if (event === "restart") {
       steps.push({ kind: "restart", signal: rng.pick(["SIGINT", "SIGKILL"]), downMs: rng.int(0, 400) });
@@ -202,6 +242,7 @@ export function makeSchedule(seed, { ops, clients, without = [] }) {
     }
   }
   // Everything ends: faults off, everyone online, every tab open (run.mjs then settles).
+  if (tokenUntil >= 0) steps.push({ kind: "tokenok" });
   for (const client of offlineUntil.keys()) steps.push({ kind: "online", client });
   for (const id of closedUntil.keys()) {
     const [client, ctx] = id.split("/");
@@ -218,9 +259,14 @@ export function describe(step) {
     case "pause":
       return `pause ${step.ms} ms`;
     case "burst":
+      if (step.fault === "down") return `burst down: the server stopped (${step.signal}) for at least ${step.minMs} ms, every client online`;
       return `burst ${step.fault}: restart with ${step.flags.join(" ")} --fault-seed ${step.faultSeed}`;
     case "calm":
       return `calm (${step.how})`;
+    case "tokenhang":
+      return `tokens expire (401) and getToken() hangs (its calls ${step.hung === "never" ? "never settle" : "settle when the hang ends"})`;
+    case "tokenok":
+      return "getToken() answers again";
     case "restart":
       return `server restart (${step.signal}, down ${step.downMs} ms)`;
     case "offline":
