@@ -89,26 +89,41 @@ fn check_conflict_rules(
     Ok(())
 }
 
-/// Splits the functions JSON cannot carry (`sync.getToken`, resolvers in `sync.conflicts`) from
-/// the rest of the options, which are returned as a copy safe to encode.
-fn split_functions(options: &JsValue) -> Result<(JsValue, Option<Function>, Resolvers), PlatformError> {
+/// The functions of `Wharf.open`'s options, which JSON cannot carry.
+struct Functions {
+    get_token: Option<Function>,
+    fetch: Option<Function>,
+    resolvers: Resolvers,
+}
+
+/// `sync[name]` as a function, if given.
+fn function_option(sync: &JsValue, name: &str, expected: &str) -> Result<Option<Function>, PlatformError> {
+    let value = Reflect::get(sync, &name.into()).unwrap_or(JsValue::UNDEFINED);
+    if value.is_undefined() {
+        return Ok(None);
+    }
+    value
+        .dyn_into::<Function>()
+        .map(Some)
+        .map_err(|_| invalid_options(format!("Wharf.open: sync.{name} must be {expected}")))
+}
+
+/// Splits the functions JSON cannot carry (`sync.getToken`, `sync.fetch`, resolvers in
+/// `sync.conflicts`) from the rest of the options, which are returned as a copy safe to encode.
+fn split_functions(options: &JsValue) -> Result<(JsValue, Functions), PlatformError> {
     let sync = Reflect::get(options, &"sync".into()).unwrap_or(JsValue::UNDEFINED);
     if !sync.is_object() {
-        return Ok((options.clone(), None, Vec::new()));
+        return Ok((options.clone(), Functions { get_token: None, fetch: None, resolvers: Vec::new() }));
     }
-    let get_token = Reflect::get(&sync, &"getToken".into()).unwrap_or(JsValue::UNDEFINED);
-    let get_token = match get_token.is_undefined() {
-        true => None,
-        false => Some(get_token.dyn_into::<Function>().map_err(|_| {
-            invalid_options("Wharf.open: sync.getToken must be a function returning a Promise<string>".into())
-        })?),
-    };
+    let get_token = function_option(&sync, "getToken", "a function returning a Promise<string>")?;
+    let fetch = function_option(&sync, "fetch", "a function like the global fetch")?;
     let sync_copy = Object::assign(&Object::new(), sync.unchecked_ref());
     let _ = Reflect::delete_property(&sync_copy, &"getToken".into());
+    let _ = Reflect::delete_property(&sync_copy, &"fetch".into());
     let resolvers = split_resolvers(&sync_copy)?;
     let copy = Object::assign(&Object::new(), options.unchecked_ref());
     let _ = Reflect::set(&copy, &"sync".into(), &sync_copy);
-    Ok((copy.into(), get_token, resolvers))
+    Ok((copy.into(), Functions { get_token, fetch, resolvers }))
 }
 
 /// `options.signal` of `sync()` / `pull()`, or undefined.
@@ -350,7 +365,7 @@ impl Database {
         if !options.is_object() {
             return Err(invalid_options("Wharf.open expects an options object".into()).into());
         }
-        let (options, get_token, resolvers) = split_functions(options)?;
+        let (options, Functions { get_token, fetch, resolvers }) = split_functions(options)?;
         let json =
             encode_json(&options).map_err(|problem| invalid_options(format!("Wharf.open options: {problem}")))?;
         let schema = DatabaseSchema::from_json(&json)?;
@@ -368,7 +383,7 @@ impl Database {
                 })?;
             }
         }
-        Ok((schema, sync.map(|options| SyncSetup { options, get_token, resolvers })))
+        Ok((schema, sync.map(|options| SyncSetup { options, get_token, fetch, resolvers })))
     }
 
     /// Opens the connection, then starts the host: the promise of the database.

@@ -32,7 +32,7 @@ use crate::core::ErrorCode;
 extern "C" {
     type Io;
     #[wasm_bindgen(constructor)]
-    fn new(report: &Function, get_token: &JsValue, resolvers: &Map) -> Io;
+    fn new(report: &Function, get_token: &JsValue, fetch: &JsValue, resolvers: &Map) -> Io;
     #[wasm_bindgen(method)]
     fn perform(this: &Io, actions: &str, wake_at: Option<f64>);
     #[wasm_bindgen(method)]
@@ -80,6 +80,8 @@ fn now() -> f64 {
 pub struct SyncSetup {
     pub options: SyncOptions,
     pub get_token: Option<Function>,
+    /// `sync.fetch`: the app's own `fetch` for pushes and pulls.
+    pub fetch: Option<Function>,
     /// Resolver functions by collection; the one under `None` serves every collection.
     pub resolvers: Vec<(Option<String>, Function)>,
 }
@@ -120,8 +122,10 @@ impl Host {
         let resolvers = Map::new();
         let mut side = None;
         let mut config = None;
+        let mut sync_fetch = None;
         let mut replica = Replica::new(schema, random_seed());
         if let Some(setup) = sync {
+            sync_fetch = setup.fetch;
             for (name, resolver) in &setup.resolvers {
                 resolvers.set(&JsValue::from_str(name.as_deref().unwrap_or("")), resolver);
             }
@@ -162,7 +166,8 @@ impl Host {
             }
         });
         let get_token = side.as_ref().and_then(|s| s.get_token.clone()).map_or(JsValue::UNDEFINED, JsValue::from);
-        let io = Io::new(report.unchecked_ref(), &get_token, &resolvers);
+        let fetch = sync_fetch.map_or(JsValue::UNDEFINED, JsValue::from);
+        let io = Io::new(report.unchecked_ref(), &get_token, &fetch, &resolvers);
         io.set_conn(&conn);
         let host = Rc::new(Host {
             replica: RefCell::new(replica),

@@ -44,6 +44,9 @@ async fn bad_sync_options_are_rejected_before_anything_is_created() {
     let options = json(&format!(r#"{{"name":"{name}","collections":[{{"name":"todos","keyPath":"id"}}],"sync":{{"url":"https://x"}}}}"#));
     set(&prop(&options, "sync"), "getToken", &JsValue::from_str("not a function"));
     expect_wharf_error(&open_database(options).await.err().expect("rejected"), "INVALID_OPTIONS");
+    let options = json(&format!(r#"{{"name":"{name}","collections":[{{"name":"todos","keyPath":"id"}}],"sync":{{"url":"https://x"}}}}"#));
+    set(&prop(&options, "sync"), "fetch", &JsValue::from_str("not a function"));
+    expect_wharf_error(&open_database(options).await.err().expect("rejected"), "INVALID_OPTIONS");
     assert!(!database_exists(&name).await, "a rejected open creates nothing");
 }
 

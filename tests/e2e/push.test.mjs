@@ -264,3 +264,33 @@ test("the periodic timer pushes writes whose debounce has not fired yet", { time
     await assertServerHolds(server, 0, 5);
   });
 });
+
+test("sync.fetch carries every push and pull; while the app's fetch fails it is an outage, then everything lands once", { timeout: 60_000 }, async () => {
+  await scenario([], async ({ server, page }) => {
+    await page.evaluate(async () => {
+      const { Wharf } = await import("/pkg/index.js");
+      globalThis.seen = [];
+      globalThis.fetchFails = true;
+      const fetchThroughApp = (url, init) => {
+        seen.push(new URL(url).pathname);
+        if (globalThis.fetchFails) return Promise.reject(new TypeError("the app's fetch failed"));
+        return fetch(url, init);
+      };
+      const sync = { url: location.origin, live: false, retry: { baseMs: 20, maxMs: 100, maxAttempts: 1 }, fetch: fetchThroughApp };
+      globalThis.db = await Wharf.open({ name: "own-fetch", collections: [{ name: "todos", keyPath: "id" }], sync });
+    });
+    await writeTodos(page, 0, 3);
+    await eventually(async () => assert.ok((await page.evaluate(() => seen.filter((path) => path === "/push").length)) >= 3));
+    const during = await page.evaluate(() => db.syncStatus);
+    assert.equal(during.deadLetters, 0, "a failing fetch is an outage: nothing is dead-lettered");
+    assert.equal(during.lastError.code, "NETWORK");
+    await page.evaluate(() => {
+      globalThis.fetchFails = false;
+    });
+    assert.equal((await page.evaluate(() => db.sync())).pending, 0);
+    await page.evaluate(() => db.pull());
+    const paths = await page.evaluate(() => seen);
+    assert.ok(paths.includes("/push") && paths.includes("/pull"), JSON.stringify(paths));
+    await assertServerHolds(server, 0, 3);
+  });
+});

@@ -207,6 +207,7 @@ export async function syncing(db: Database): Promise<void> {
       coordination: "lease",
       leaderTimeoutMs: 10_000,
       user: "user-42",
+      fetch: (input: string, init: RequestInit) => fetch(input, { ...init, credentials: "include" }),
     },
   };
   // @ts-expect-error sync.user is an identity string, not a number

@@ -228,6 +228,19 @@ export interface SyncOptions {
   requestTimeoutMs?: number;
   /** Resolves to a bearer token; asked again after a 401/403 (at most `maxAuthRefreshes` times in a row). */
   getToken?: () => Promise<string> | string;
+  /**
+   * The `fetch` pushes and pulls go through (default: the scope's own), called as
+   * `fetch(url, init)` with `init.signal` (the request timeout) and `credentials: "same-origin"`,
+   * which it may change: add credentials or tracing headers, or answer from a test double. A
+   * thrown error or a rejection counts as a network failure (an outage: retried, never a dead
+   * letter). Must be a function, or `Wharf.open` fails with `INVALID_OPTIONS`.
+   *
+   * @example
+   * ```ts
+   * const sync = { url, fetch: (input: string, init: RequestInit) => fetch(input, { ...init, credentials: "include" }) };
+   * ```
+   */
+  fetch?: (input: string, init: RequestInit) => Promise<Response>;
   /** Extra headers for every push. */
   headers?: Record<string, string>;
   /** Period of background pushes, in ms (default 60000; 0 turns the timer off). */

@@ -19,10 +19,14 @@ export function wharfError(code, message) {
 }
 
 export class Io {
-  /** `report(kind, ticket, number, text, extra)` hands what happened to Rust. */
-  constructor(report, getToken, resolvers) {
+  /**
+   * `report(kind, ticket, number, text, extra)` hands what happened to Rust; `fetch` is the app's
+   * own (`sync.fetch`), or undefined for the scope's.
+   */
+  constructor(report, getToken, fetch, resolvers) {
     this.report = report;
     this.getToken = getToken;
+    this.fetchImpl = fetch ?? ((url, init) => globalThis.fetch(url, init));
     this.resolvers = resolvers; // Map: collection (or "" for all) -> function
     this.listeners = new Map(); // kind -> Set of functions
     this.waiters = new Map(); // id -> [resolve, reject]
@@ -114,7 +118,7 @@ export class Io {
       controller.abort();
     }, timeout);
     try {
-      const response = await fetch(url, { method, body: body ?? undefined, headers: Object.fromEntries(headers), signal: controller.signal, credentials: "same-origin" });
+      const response = await this.fetchImpl(url, { method, body: body ?? undefined, headers: Object.fromEntries(headers), signal: controller.signal, credentials: "same-origin" });
       const text = await response.text();
       const date = response.headers.get("Date");
       if (date) this.report("serverDate", 0, 0, date);
