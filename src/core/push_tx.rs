@@ -35,11 +35,13 @@ pub struct Preparation {
 }
 
 /// Coalesces what was never sent, then selects the batch and advances the "sent through" mark.
-/// Entries at or below the mark may have reached the server and are never rewritten.
+/// Entries at or below the mark may have reached the server and are never rewritten. `seqs`: of
+/// every entry in the window, other users' included (no acknowledged range may span those).
+/// The caller marks the selection and the preparation with whether the window was complete.
 pub fn plan(
     entries: Vec<OutboxEntry>,
+    seqs: Vec<u64>,
     sent_through: u64,
-    complete: bool,
     now: f64,
     client_id: &str,
     limits: BatchLimits,
@@ -47,25 +49,22 @@ pub fn plan(
 ) -> Preparation {
     let movable = |e: &OutboxEntry| e.attempts == 0 && !e.resent && e.conflict.is_none() && e.op.seq > sent_through;
     let coalesced = coalesce(&entries, movable);
-    let remove = entries.iter().filter(|e| coalesced.absorbed.contains(&e.op.id)).map(|e| e.op.seq).collect();
+    let remove: Vec<u64> = entries.iter().filter(|e| coalesced.absorbed.contains(&e.op.id)).map(|e| e.op.seq).collect();
     let rewrite = coalesced.rewritten.iter().map(|&at| coalesced.entries[at].clone()).collect();
     let held = coalesced.entries.iter().filter(|e| e.conflict.is_some()).cloned().collect();
-    let mut selection = select(&coalesced.entries, now, client_id, limits, skip);
-    if let Selection::Batch(batch) = &mut selection {
-        batch.drains &= complete; // entries beyond the window wait too
-    }
+    let selection = select(&coalesced.entries, now, client_id, limits, skip);
     let mark = match &selection {
         Selection::Batch(batch) => batch.entries.iter().map(|e| e.op.seq).fold(sent_through, u64::max),
         _ => sent_through,
     };
-    let window_seqs = coalesced.entries.iter().map(|e| e.op.seq).collect();
+    let window_seqs = seqs.into_iter().filter(|seq| !remove.contains(seq)).collect();
     Preparation {
         rewrite,
         remove,
         sent_through: mark,
         selection,
         held,
-        window_complete: complete,
+        window_complete: false,
         window_seqs,
         unreadable: Vec::new(),
     }
@@ -92,9 +91,8 @@ pub struct PrepareBatch {
     user: Option<String>,
     phase: u8,
     entries: Vec<OutboxEntry>,
-    /// The seqs of the window, other users' entries included, and how many are theirs.
+    /// The seqs of the window, other users' entries included.
     seqs: Vec<u64>,
-    foreign: usize,
     /// Entries in the window read.
     read: usize,
     unreadable: Vec<DeadLetter>,
@@ -117,7 +115,6 @@ impl PrepareBatch {
             phase: 0,
             entries: Vec::new(),
             seqs: Vec::new(),
-            foreign: 0,
             read: 0,
             unreadable: Vec::new(),
             sent_through: 0,
@@ -142,7 +139,6 @@ impl PrepareBatch {
         self.read = entries.len() + unreadable.len();
         self.seqs = entries.iter().map(|e| e.op.seq).collect();
         self.entries = entries.into_iter().filter(|e| e.pushable_by(self.user.as_deref())).collect();
-        self.foreign = self.seqs.len() - self.entries.len();
         self.unreadable =
             unreadable.into_iter().map(|(seq, raw, why)| DeadLetter::unreadable(seq, &raw, why, now)).collect();
         Ok(())
@@ -175,10 +171,13 @@ impl PrepareBatch {
             .collect();
         let read = self.read;
         let complete = read < self.window || Some(read as u64) == self.total;
-        let mut preparation = plan(entries, self.sent_through, complete, now, &self.client_id, self.limits, self.skip);
-        // Other users' entries stay in the window: no acknowledged range may span them.
         let seqs = std::mem::take(&mut self.seqs);
-        preparation.window_seqs = seqs.into_iter().filter(|seq| !preparation.remove.contains(seq)).collect();
+        let foreign = (seqs.len() - entries.len()) as u64;
+        let mut preparation = plan(entries, seqs, self.sent_through, now, &self.client_id, self.limits, self.skip);
+        preparation.window_complete = complete;
+        if let Selection::Batch(batch) = &mut preparation.selection {
+            batch.drains &= complete; // entries beyond the window wait too
+        }
         let mut writes = Vec::new();
         for seq in &preparation.remove {
             writes.push(Write::delete(OUTBOX_STORE, (*seq).into()));
@@ -198,7 +197,7 @@ impl PrepareBatch {
         let removed = preparation.remove.len() as u64;
         let counts = Counts {
             pending: if complete { read as u64 } else { self.total.unwrap_or(read as u64) }
-                .saturating_sub(removed + gone + self.foreign as u64),
+                .saturating_sub(removed + gone + foreign),
             exact: complete || self.total.is_some(),
             dead_letters: self.dead + gone,
         };
