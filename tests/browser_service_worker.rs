@@ -5,4 +5,5 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_service_worker);
 
 include!("common/store_suite.rs");
 include!("common/sync_suite.rs");
+include!("common/transport_suite.rs");
 include!("common/change_suite.rs");

@@ -76,15 +76,17 @@ impl Collection {
     }
 
     /// Places writes in one transaction (joining the one still open in this tick, unless the
-    /// collection has a unique index); each gets its op id and clock stamp now.
+    /// collection has a unique index); each gets its op id and clock stamp now, unless the
+    /// collection is not pushed (`sync: "pull"` or false): then no id, and no outbox entry.
     fn place(&self, writes: Vec<Placed>) -> Promise {
         let name = &self.name_js;
         let now = js_sys::Date::now();
         let batch = Array::new();
+        let queued = self.schema.schema.push;
         self.host.with_clock(|clock| {
             for write in writes {
-                let id = JsValue::from_str(&clock.op_id(now));
-                let hlc = JsValue::from_str(&clock.stamp(now));
+                let id = if queued { JsValue::from_str(&clock.op_id(now)) } else { JsValue::NULL };
+                let hlc = if queued { JsValue::from_str(&clock.stamp(now)) } else { JsValue::NULL };
                 let op = JsValue::from_str(write.op.as_str());
                 batch.push(&Array::of(&[name.clone(), write.key, write.record, id, op, hlc]));
             }

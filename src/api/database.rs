@@ -93,37 +93,70 @@ fn check_conflict_rules(
 struct Functions {
     get_token: Option<Function>,
     fetch: Option<Function>,
+    transport: Option<Object>,
     resolvers: Resolvers,
 }
 
-/// `sync[name]` as a function, if given.
-fn function_option(sync: &JsValue, name: &str, expected: &str) -> Result<Option<Function>, PlatformError> {
-    let value = Reflect::get(sync, &name.into()).unwrap_or(JsValue::UNDEFINED);
+/// `owner[name]` as a function, if given (`owner` is `sync`, or `sync.transport`: `path`).
+fn function_option(owner: &JsValue, path: &str, name: &str, expected: &str) -> Result<Option<Function>, PlatformError> {
+    let value = Reflect::get(owner, &name.into()).unwrap_or(JsValue::UNDEFINED);
     if value.is_undefined() {
         return Ok(None);
     }
     value
         .dyn_into::<Function>()
         .map(Some)
-        .map_err(|_| invalid_options(format!("Wharf.open: sync.{name} must be {expected}")))
+        .map_err(|_| invalid_options(format!("Wharf.open: {path}.{name} must be {expected}")))
 }
 
-/// Splits the functions JSON cannot carry (`sync.getToken`, `sync.fetch`, resolvers in
-/// `sync.conflicts`) from the rest of the options, which are returned as a copy safe to encode.
+/// `sync.transport`, checked: an object with `push` and `pull` functions (and maybe `live`). The
+/// options keep `{ live }` in its place, so the core knows one is there and whether it pokes.
+fn split_transport(sync: &JsValue, copy: &Object) -> Result<Option<Object>, PlatformError> {
+    let transport = Reflect::get(sync, &"transport".into()).unwrap_or(JsValue::UNDEFINED);
+    if transport.is_undefined() {
+        return Ok(None);
+    }
+    if !transport.is_object() {
+        return Err(invalid_options("Wharf.open: sync.transport must be an object with push and pull".into()));
+    }
+    for name in ["push", "pull"] {
+        let expected = "a function returning a Promise";
+        function_option(&transport, "sync.transport", name, expected)?
+            .ok_or_else(|| invalid_options(format!("Wharf.open: sync.transport.{name} must be {expected}")))?;
+    }
+    let live = function_option(&transport, "sync.transport", "live", "a function returning an unsubscribe function")?;
+    let shape = Object::new();
+    let _ = Reflect::set(&shape, &"live".into(), &live.is_some().into());
+    let _ = Reflect::set(copy, &"transport".into(), &shape);
+    Ok(Some(transport.unchecked_into()))
+}
+
+/// Splits the functions JSON cannot carry (`sync.getToken`, `sync.fetch`, `sync.transport`,
+/// resolvers in `sync.conflicts`) from the rest of the options, which are returned as a copy safe
+/// to encode.
 fn split_functions(options: &JsValue) -> Result<(JsValue, Functions), PlatformError> {
     let sync = Reflect::get(options, &"sync".into()).unwrap_or(JsValue::UNDEFINED);
     if !sync.is_object() {
-        return Ok((options.clone(), Functions { get_token: None, fetch: None, resolvers: Vec::new() }));
+        return Ok((
+            options.clone(),
+            Functions { get_token: None, fetch: None, transport: None, resolvers: Vec::new() },
+        ));
     }
-    let get_token = function_option(&sync, "getToken", "a function returning a Promise<string>")?;
-    let fetch = function_option(&sync, "fetch", "a function like the global fetch")?;
+    let get_token = function_option(&sync, "sync", "getToken", "a function returning a Promise<string>")?;
+    let fetch = function_option(&sync, "sync", "fetch", "a function like the global fetch")?;
     let sync_copy = Object::assign(&Object::new(), sync.unchecked_ref());
     let _ = Reflect::delete_property(&sync_copy, &"getToken".into());
     let _ = Reflect::delete_property(&sync_copy, &"fetch".into());
+    let transport = split_transport(&sync, &sync_copy)?;
+    if transport.is_some() && fetch.is_some() {
+        return Err(invalid_options(
+            "Wharf.open: sync.fetch serves sync.url; a transport does its own requests".into(),
+        ));
+    }
     let resolvers = split_resolvers(&sync_copy)?;
     let copy = Object::assign(&Object::new(), options.unchecked_ref());
     let _ = Reflect::set(&copy, &"sync".into(), &sync_copy);
-    Ok((copy.into(), Functions { get_token, fetch, resolvers }))
+    Ok((copy.into(), Functions { get_token, fetch, transport, resolvers }))
 }
 
 /// `options.signal` of `sync()` / `pull()`, or undefined.
@@ -365,7 +398,7 @@ impl Database {
         if !options.is_object() {
             return Err(invalid_options("Wharf.open expects an options object".into()).into());
         }
-        let (options, Functions { get_token, fetch, resolvers }) = split_functions(options)?;
+        let (options, Functions { get_token, fetch, transport, resolvers }) = split_functions(options)?;
         let json =
             encode_json(&options).map_err(|problem| invalid_options(format!("Wharf.open options: {problem}")))?;
         let schema = DatabaseSchema::from_json(&json)?;
@@ -376,14 +409,14 @@ impl Database {
         if let Some(options) = &sync {
             check_conflict_rules(options, &resolvers, &schema)?;
             for name in &options.collections {
-                schema.position(name).map_err(|_| {
+                schema.pulled(name).ok_or_else(|| {
                     invalid_options(format!(
-                        "Wharf.open: sync.collections names \"{name}\", which is not a declared collection"
+                        "Wharf.open: sync.collections names \"{name}\", which is not a declared collection that pulls"
                     ))
                 })?;
             }
         }
-        Ok((schema, sync.map(|options| SyncSetup { options, get_token, fetch, resolvers })))
+        Ok((schema, sync.map(|options| SyncSetup { options, get_token, fetch, transport, resolvers })))
     }
 
     /// Opens the connection, then starts the host: the promise of the database.

@@ -74,6 +74,8 @@ pub struct HttpRequest {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<String>,
+    /// A pull's question as JSON, for a transport (`SyncOptions::pull_query`); a push's is its body.
+    pub query: Option<String>,
 }
 
 /// What an activity needs next. (One is in flight at a time: boxing the transaction would

@@ -28,11 +28,14 @@ pub enum ErrorCode {
     NotConfigured,
     Network,
     Server,
+    /// What a `sync.transport` throws to tell how a call failed (`transportError`); Wharf itself
+    /// never rejects with it.
+    Transport,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustiveness tests.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::InvalidDocument,
         ErrorCode::MissingKey,
         ErrorCode::InvalidKey,
@@ -53,6 +56,7 @@ impl ErrorCode {
         ErrorCode::NotConfigured,
         ErrorCode::Network,
         ErrorCode::Server,
+        ErrorCode::Transport,
     ];
 
     /// The string JavaScript sees in `error.code`.
@@ -78,6 +82,7 @@ impl ErrorCode {
             ErrorCode::NotConfigured => "NOT_CONFIGURED",
             ErrorCode::Network => "NETWORK",
             ErrorCode::Server => "SERVER",
+            ErrorCode::Transport => "TRANSPORT",
         }
     }
 }

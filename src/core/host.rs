@@ -69,7 +69,12 @@ impl Action {
                 for (name, value) in &request.headers {
                     out.open_array().string(name).string(value).close_array();
                 }
-                out.close_array().key("method").string(request.method).key("t").string("http");
+                out.close_array()
+                    .key("method")
+                    .string(request.method)
+                    .key("query")
+                    .opt_string(request.query.as_deref());
+                out.key("t").string("http");
                 out.key("ticket").uint((*ticket).into()).key("timeout").uint((*timeout_ms).into());
                 out.key("url").string(&request.url);
             }
@@ -191,6 +196,7 @@ mod tests {
             url: "/sync/push".into(),
             headers: vec![("Content-Type".into(), "application/json".into()), ("X-A".into(), "\"q\"".into())],
             body: Some("{\"protocol\":1}".into()),
+            query: None,
         };
         let status = SyncEvent::Status(SyncStatus::default());
         let (kind, status_json) = status.to_json();
@@ -203,12 +209,16 @@ mod tests {
             (
                 Action::Http { ticket: 2, request: request.clone(), timeout_ms: 30_000 },
                 json!({"t": "http", "ticket": 2, "method": "POST", "url": request.url, "headers": request.headers,
-                       "body": request.body, "timeout": 30_000}),
+                       "body": request.body, "query": null, "timeout": 30_000}),
             ),
             (
-                Action::Http { ticket: 3, request: HttpRequest { body: None, ..request.clone() }, timeout_ms: 5 },
+                Action::Http {
+                    ticket: 3,
+                    request: HttpRequest { body: None, query: Some("{}".into()), ..request.clone() },
+                    timeout_ms: 5,
+                },
                 json!({"t": "http", "ticket": 3, "method": "POST", "url": request.url, "headers": request.headers,
-                       "body": null, "timeout": 5}),
+                       "body": null, "query": "{}", "timeout": 5}),
             ),
             (Action::Token { ticket: 4 }, json!({"t": "token", "ticket": 4})),
             (

@@ -4,6 +4,7 @@
 //! page visible; after a failure, wait a random time up to `min(30 s, 0.5 s * 2^failures)` (full
 //! jitter) before trying again; a socket that has said nothing for `SILENCE_MS` (three of the
 //! server's ping periods) is dead even if TCP has not noticed, and is closed and opened again.
+//! A transport's `live` subscription (docs/transports.md) has no pings: it is never silent.
 
 /// The server pings every 15 s by default; three silent periods mean the socket is dead.
 pub const SILENCE_MS: f64 = 50_000.0;
@@ -35,6 +36,8 @@ enum State {
 /// The live channel's state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveChannel {
+    /// The server pings (a Wharf server's socket, not a transport's subscription).
+    pinged: bool,
     wanted: bool,
     state: State,
     failures: u32,
@@ -42,11 +45,24 @@ pub struct LiveChannel {
 
 impl Default for LiveChannel {
     fn default() -> LiveChannel {
-        LiveChannel { wanted: false, state: State::Closed, failures: 0 }
+        LiveChannel::new(true)
     }
 }
 
 impl LiveChannel {
+    /// A closed channel; `pinged`: silence means a dead socket.
+    pub fn new(pinged: bool) -> LiveChannel {
+        LiveChannel { pinged, wanted: false, state: State::Closed, failures: 0 }
+    }
+
+    fn silent_at(&self, now: f64) -> f64 {
+        if self.pinged {
+            now + SILENCE_MS
+        } else {
+            f64::INFINITY
+        }
+    }
+
     /// Whether the channel should be open now. Becoming wanted connects at once (a fresh start:
     /// no backoff carried over); no longer wanted closes it.
     pub fn want(&mut self, wanted: bool) -> Option<LiveAction> {
@@ -73,14 +89,14 @@ impl LiveChannel {
     pub fn opened(&mut self, now: f64) {
         if self.state == State::Connecting {
             self.failures = 0;
-            self.state = State::Open { silent_at: now + SILENCE_MS };
+            self.state = State::Open { silent_at: self.silent_at(now) };
         }
     }
 
     /// The server said something (a ping or a poke).
     pub fn heard(&mut self, now: f64) {
         if let State::Open { .. } = self.state {
-            self.state = State::Open { silent_at: now + SILENCE_MS };
+            self.state = State::Open { silent_at: self.silent_at(now) };
         }
     }
 
@@ -115,7 +131,7 @@ impl LiveChannel {
     pub fn wake_at(&self) -> Option<f64> {
         match self.state {
             State::Waiting { at } => Some(at),
-            State::Open { silent_at } => Some(silent_at),
+            State::Open { silent_at } => Some(silent_at).filter(|at| at.is_finite()),
             State::Closed | State::Connecting => None,
         }
     }
@@ -181,5 +197,17 @@ mod tests {
         assert!(live.wake_at().is_some());
         assert_eq!(live.want(false), Some(LiveAction::Close), "a scheduled retry is dropped too");
         assert_eq!(live.wake_at(), None);
+    }
+
+    #[test]
+    fn a_transport_subscription_is_never_silent_but_retried_when_it_ends() {
+        let mut live = LiveChannel::new(false);
+        live.want(true);
+        live.opened(0.0);
+        assert_eq!(live.wake_at(), None, "no pings to miss");
+        assert_eq!(live.timer(1e12, 0.5), None);
+        assert!(live.connected());
+        live.closed(10.0, 0.5);
+        assert_eq!(live.wake_at(), Some(260.0), "ended by the transport: subscribed again after a backoff");
     }
 }

@@ -156,11 +156,12 @@ impl TxStep for LocalPatch {
         let stamp = ctx.clock.stamp(ctx.now);
         let entry = OutboxEntry::new(op, ctx.now, Some(stamp)).by(self.user.as_deref());
         self.done = true;
+        let mut writes = vec![Write::put(&self.collection, merged, None)];
+        if ctx.schema.pushes(&self.collection) {
+            writes.push(Write::Add { store: OUTBOX_STORE.to_owned(), value: entry.to_json() });
+        }
         Round::Commit(Commit {
-            writes: vec![
-                Write::put(&self.collection, merged, None),
-                Write::Add { store: OUTBOX_STORE.to_owned(), value: entry.to_json() },
-            ],
+            writes,
             changes: vec![ChangeNote {
                 collection: self.collection.clone(),
                 key: self.key.clone(),

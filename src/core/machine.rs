@@ -220,7 +220,7 @@ impl SyncMachine {
             pull_waiters: Vec::new(),
             token: None,
             token_deadline: None,
-            live: LiveChannel::default(),
+            live: LiveChannel::new(!config.options.transport),
             visible: config.visible,
             options: config.options,
         }

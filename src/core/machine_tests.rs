@@ -247,6 +247,47 @@ fn refused_credentials_refresh_the_token_a_bounded_number_of_times() {
     assert_eq!(w.clients[c].host.settled[&waiter], Ok(json!({"pending": 0, "deadLetters": 0, "conflicts": 0})));
 }
 
+/// A backend that applies one mutation per request answers the results it has when a later one
+/// fails (a transport's prefix): those settle, and the rest go again at once, without a backoff
+/// and without counting an attempt against anyone.
+#[test]
+fn a_prefix_of_results_settles_it_and_sends_the_rest_at_once() {
+    let mut w = World::new();
+    let c = push_client(&mut w, 10, 10);
+    w.event(c, Event::Offline);
+    let ids: Vec<String> = (0..5).map(|i| w.put(c, &format!("k{i}"), json!({}))).collect();
+    w.script.extend([Fault::Prefix(2, None), Fault::Prefix(1, None)]);
+    let start = w.now;
+    w.event(c, Event::Online);
+    w.settle(100);
+    let sizes: Vec<usize> = w.requests.iter().map(|r| r.mutations.len()).collect();
+    assert_eq!(sizes, [5, 3, 2]);
+    assert!(w.request_times.iter().all(|&at| at - start < 1_000.0), "no backoff: {:?}", w.request_times);
+    w.applied_once(&ids);
+    assert!(w.outbox(c).is_empty() && w.dead(c).is_empty());
+    assert_eq!(w.status(c).last_error, None);
+}
+
+/// A prefix with a Retry-After (a transport that failed part-way, `transportError` with its
+/// results): the prefix settles at once, the rest wait out the outage, counting no attempt.
+#[test]
+fn a_prefix_with_retry_after_settles_it_and_the_rest_wait() {
+    let mut w = World::new();
+    let c = push_client(&mut w, 10, 10);
+    w.event(c, Event::Offline);
+    let ids: Vec<String> = (0..5).map(|i| w.put(c, &format!("k{i}"), json!({}))).collect();
+    w.script.push_back(Fault::Prefix(2, Some("30")));
+    let start = w.now;
+    w.event(c, Event::Online);
+    w.settle(100);
+    let sizes: Vec<usize> = w.requests.iter().map(|r| r.mutations.len()).collect();
+    assert_eq!(sizes, [5, 3]);
+    assert!(w.request_times[1] - start >= 30_000.0, "the rest waited: {:?}", w.request_times);
+    w.applied_once(&ids);
+    assert!(w.outbox(c).is_empty() && w.dead(c).is_empty());
+    assert_eq!(w.stats(c).retries, 1);
+}
+
 #[test]
 fn a_413_splits_the_batch_and_a_lone_oversized_op_is_dead_lettered() {
     let mut w = World::new();

@@ -43,6 +43,7 @@ pub mod sorted;
 pub mod status;
 pub mod steps;
 pub mod sync_options;
+pub mod transport;
 pub mod tx;
 pub mod wire;
 

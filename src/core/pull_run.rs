@@ -270,11 +270,13 @@ impl PullRun {
             return Progress::Done(Ok(std::mem::take(&mut self.summary)));
         }
         self.stage = Stage::Fetching { refreshed: fresh_token };
+        let (options, pulled) = (env.options, pulled_collections(env));
         let request = HttpRequest {
             method: "GET",
-            url: env.options.pull_url(&self.cursor, &pulled_collections(env)),
-            headers: env.options.headers.clone(),
+            url: if options.transport { String::new() } else { options.pull_url(&self.cursor, &pulled) },
+            headers: options.headers.clone(),
             body: None,
+            query: options.transport.then(|| options.pull_query(&self.cursor, &pulled)),
         };
         Progress::Need(Need::Http { request, fresh_token })
     }
@@ -314,7 +316,7 @@ impl PullRun {
             env.clock.observe_from(stamp, env.now, env.client_id);
         }
         let schema = env.schema;
-        let key_path = |name: &str| schema.position(name).ok().map(|i| &schema.collections[i].key_path);
+        let key_path = |name: &str| schema.pulled(name).map(|c| &c.key_path);
         let invalid = unstorable(&page.changes, key_path);
         self.store(page, invalid, env)
     }
@@ -343,7 +345,7 @@ impl PullRun {
             has_more: last && one_by_one.has_more,
         };
         let schema = env.schema;
-        let key_path = |name: &str| schema.position(name).ok().map(|i| &schema.collections[i].key_path);
+        let key_path = |name: &str| schema.pulled(name).map(|c| &c.key_path);
         let invalid = unstorable(&page.changes, key_path);
         self.store(page, invalid, env)
     }
@@ -377,11 +379,12 @@ impl PullRun {
     }
 }
 
-/// The collections a pull covers: `sync.collections`, or else every declared collection, by
-/// name (so the same set in another order is the same cursor).
+/// The collections a pull covers: `sync.collections`, or else every declared collection that
+/// pulls (`sync` "both" or "pull"), by name (so the same set in another order is the same cursor).
 pub fn pulled_collections(env: &Env<'_>) -> Vec<String> {
     if env.options.collections.is_empty() {
-        super::sorted::StringSet::build(env.schema.collections.iter().map(|c| c.name().to_owned()).collect()).into_vec()
+        let pulled = env.schema.collections.iter().filter(|c| c.schema.pull).map(|c| c.name().to_owned());
+        super::sorted::StringSet::build(pulled.collect()).into_vec()
     } else {
         env.options.collections.clone()
     }

@@ -336,3 +336,40 @@ fn a_resolution_that_a_unique_index_refuses_is_held_and_reported() {
     assert_eq!(w.clients[c].host.documents("todos")["\"u1\""]["email"], "b@x", "server-wins");
     assert!(w.outbox(c).is_empty());
 }
+
+/// `collections[i].sync`: a collection that is not pulled is left out of the pull's question and
+/// its changes are not stored (a server that sends them anyway is told why); a collection that is
+/// not pushed queues nothing when patched.
+#[test]
+fn collections_that_do_not_sync_stay_out_of_pulls_and_the_outbox() {
+    let mut w = World::new();
+    w.schema = crate::core::schema::DatabaseSchema::from_json(
+        r#"{"name":"db","collections":[{"name":"todos","keyPath":"id"},{"name":"drafts","keyPath":"id","sync":false},
+            {"name":"sent","keyPath":"id","sync":"push"},{"name":"feed","keyPath":"id","sync":"pull"}]}"#,
+    )
+    .unwrap();
+    let mut opts = options(100, 10, "both");
+    opts.pull_limit = 10;
+    let c = w.client("c", opts, 3);
+    let draft = Change { collection: "drafts".into(), ..change("d1", 1) };
+    w.pull_script.push_back(page(&[change("a", 1), draft], "2", false));
+    let summary = pull(&mut w, c).unwrap();
+    assert!(w.pull_urls.iter().all(|url| url.contains("collections=feed,todos")), "{:?}", w.pull_urls);
+    assert_eq!((&summary["applied"], &summary["invalid"]), (&json!(1), &json!(1)));
+    assert!(summary["unstored"][0]["reason"].as_str().unwrap().contains("does not pull"), "{summary}");
+    assert!(w.clients[c].host.documents("drafts").is_empty());
+
+    let draft = [crate::core::tx::Write::put("drafts", json!({"id": "d2", "body": "x"}), None)];
+    w.clients[c].host.db.write(&draft, &crate::core::tx::Scope::write(&["drafts"])).unwrap();
+    let request = crate::core::replica::Request::Patch {
+        collection: "drafts".into(),
+        key: Key::text("d2").unwrap(),
+        patch: json!({"body": "y"}),
+    };
+    let now = w.now;
+    let waiter = w.clients[c].host.request(request, now);
+    w.gather();
+    assert!(w.clients[c].host.settled[&waiter].is_ok());
+    assert_eq!(w.clients[c].host.documents("drafts")["\"d2\""]["body"], json!("y"), "patched here");
+    assert!(w.outbox(c).is_empty(), "and nothing queued");
+}

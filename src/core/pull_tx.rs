@@ -30,7 +30,8 @@ pub struct PullPage {
 pub fn read_page(body: &str) -> Result<PullPage, String> {
     let value = read::parse(body)?;
     let fields = read::obj(&value, "pull answer")?;
-    let protocol = read::uint(fields, "protocol")?;
+    // Absent: a transport's answer, which may leave the version out.
+    let protocol = if fields.contains_key("protocol") { read::uint(fields, "protocol")? } else { 1 };
     if protocol != u64::from(PROTOCOL_VERSION) {
         return Err(format!("the server speaks protocol {protocol}, this client {PROTOCOL_VERSION}"));
     }
@@ -39,11 +40,11 @@ pub fn read_page(body: &str) -> Result<PullPage, String> {
     Ok(PullPage { changes, cursor: read::string(fields, "cursor")?, has_more })
 }
 
-/// Positions of the changes the client cannot store: a change must name a declared collection
+/// Positions of the changes the client cannot store: a change must name a pulled collection
 /// and, unless it is a deletion, carry a document whose key is its `key`.
 pub fn unstorable<'p>(changes: &[Change], key_path_of: impl Fn(&str) -> Option<&'p KeyPath>) -> Vec<(usize, String)> {
     let problem = |change: &Change| match (key_path_of(&change.collection), &change.value) {
-        (None, _) => Some(format!("this client has no collection {}", change.collection)),
+        (None, _) => Some(format!("this client does not pull a collection {}", change.collection)),
         (Some(_), None) => None,
         (Some(path), Some(doc)) => match key_of(doc, path) {
             Ok(key) if key == change.key => None,

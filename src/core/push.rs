@@ -183,6 +183,9 @@ pub struct Tally {
     pub duplicates: u64,
     pub rejected: u64,
     pub conflicts: u64,
+    /// How many of the batch's entries the answer settled: fewer than the batch is a prefix,
+    /// and the rest are still queued.
+    pub answered: usize,
 }
 
 impl Settlement {
@@ -222,11 +225,14 @@ pub fn settle_results(
             response.protocol
         ));
     }
-    if response.results.len() != batch.len() {
+    // Fewer results than mutations are a prefix: those are settled and the rest sent again (a
+    // backend that applies one mutation per request can stop at the first that fails). None at
+    // all would make no progress, so it is a failure of the request like any other bad answer.
+    if response.results.is_empty() || response.results.len() > batch.len() {
         return Err(format!("the server answered {} results for {} mutations", response.results.len(), batch.len()));
     }
     let mut settlement = Settlement::default();
-    let mut tally = Tally::default();
+    let mut tally = Tally { answered: response.results.len(), ..Tally::default() };
     for (entry, result) in batch.iter().zip(response.results) {
         if result.id() != entry.op.id {
             return Err(format!("result for \"{}\" where \"{}\" was expected", result.id(), entry.op.id));
@@ -462,7 +468,7 @@ mod tests {
         ]));
         let (s, tally) = settle_results(&entries, &body, 1_000.0, &policy, || 0.5).unwrap();
         assert_eq!(s.acked, [1, 2]);
-        assert_eq!(tally, Tally { acked: 2, duplicates: 1, rejected: 2, conflicts: 1 });
+        assert_eq!(tally, Tally { acked: 2, duplicates: 1, rejected: 2, conflicts: 1, answered: 6 });
         assert_eq!(s.dead.len(), 1);
         assert_eq!((s.dead[0].op.id.as_str(), s.dead[0].last_error.server_code.as_deref()), ("op3", Some("INVALID")));
         assert_eq!(s.updated[0].op.id, "op4");
@@ -478,16 +484,26 @@ mod tests {
     fn bad_server_answers_are_errors_not_panics() {
         let policy = RetryPolicy::default();
         let entries = [entry(1, "a"), entry(2, "b")];
+        let applied = |id: &str| json!({"status": "applied", "id": id, "version": 1});
         for body in [
             "not json".to_owned(),
-            answer(json!([{"status": "applied", "id": "op1", "version": 1}])),
-            answer(
-                json!([{"status": "applied", "id": "op2", "version": 1}, {"status": "applied", "id": "op1", "version": 1}]),
-            ),
+            answer(json!([])),
+            answer(json!([applied("op2")])),
+            answer(json!([applied("op1"), applied("op2"), applied("op3")])),
+            answer(json!([applied("op2"), applied("op1")])),
             json!({"protocol": 2, "results": []}).to_string(),
         ] {
             assert!(settle_results(&entries, &body, 0.0, &policy, || 0.0).is_err(), "{body}");
         }
+    }
+
+    #[test]
+    fn a_prefix_of_results_settles_the_prefix_and_leaves_the_rest_queued() {
+        let entries = [entry(1, "a"), entry(2, "b"), entry(3, "c")];
+        let body = answer(json!([{"status": "applied", "id": "op1", "version": 4}]));
+        let (settlement, tally) = settle_results(&entries, &body, 0.0, &RetryPolicy::default(), || 0.0).unwrap();
+        assert_eq!((settlement.acked.as_slice(), tally.acked, tally.answered), (&[1][..], 1, 1));
+        assert!(settlement.updated.is_empty() && settlement.dead.is_empty(), "the rest are untouched");
     }
 
     #[test]

@@ -338,7 +338,7 @@ impl PushEngine {
         match classify(outcome, server_code.as_deref()) {
             Reaction::ReadResults => {
                 match settle_results(&batch.entries, &body, now, &self.options.retry, &mut *random) {
-                    Ok((settlement, tally)) => {
+                    Ok((mut settlement, tally)) => {
                         self.auth_failures = 0;
                         self.refresh_token = false;
                         self.failures = 0;
@@ -357,6 +357,22 @@ impl PushEngine {
                         };
                         if !settlement.dead.is_empty() {
                             self.limit = self.options.batch_size.max(1);
+                        }
+                        let rest = &batch.entries[tally.answered.min(batch.entries.len())..];
+                        self.drains &= rest.is_empty();
+                        if let (false, Some(after)) = (rest.is_empty(), retry_after) {
+                            // A prefix, and a Retry-After: the rest wait out an outage (a
+                            // transport that failed part-way, docs/transports.md).
+                            let error = match super::wire::error_response(&body) {
+                                Some((code, message)) => LastError::from_server(&code, message, None, false),
+                                None => LastError::new(SyncErrorCode::Http, "the rest of the batch must wait", None),
+                            };
+                            self.count_failure(&error, now);
+                            self.gate = now + self.options.retry.delay_ms(self.failures, random(), Some(after)) as f64;
+                            self.status.next_retry_at = Some(self.gate);
+                            let waiting = settle_outage(rest, &error, self.gate, &self.options.retry, now);
+                            settlement.updated.extend(waiting.updated);
+                            settlement.dead.extend(waiting.dead);
                         }
                         self.settlement(settlement)
                     }

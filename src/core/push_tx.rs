@@ -266,6 +266,10 @@ pub struct SettleBatch {
     settlement: Settlement,
     /// The collections that keep merge bases.
     keep_base: StringSet,
+    /// Record the version of every acknowledged change, not only where a base is kept: a
+    /// transport's backend may tell conflicts by version alone, and must not take this client's
+    /// next write for a conflict with its own last one.
+    record_versions: bool,
     phase: u8,
     rebased: Vec<String>,
     /// The number of dead letters after the commit.
@@ -274,7 +278,13 @@ pub struct SettleBatch {
 
 impl SettleBatch {
     pub fn new(settlement: Settlement, keep_base: StringSet) -> SettleBatch {
-        SettleBatch { settlement, keep_base, phase: 0, rebased: Vec::new(), dead_letters: None }
+        SettleBatch { settlement, keep_base, record_versions: false, phase: 0, rebased: Vec::new(), dead_letters: None }
+    }
+
+    /// Records every acknowledged version (`sync.transport`), see `record_versions`.
+    pub fn recording_versions(mut self, record: bool) -> SettleBatch {
+        self.record_versions = record;
+        self
     }
 
     pub fn into_settlement(self) -> Settlement {
@@ -295,7 +305,7 @@ impl TxStep for SettleBatch {
             for seq in s.updated.iter().map(|e| e.op.seq).chain(s.dead.iter().map(|d| d.op.seq)) {
                 reads.push(Read::Count { store: OUTBOX_STORE.to_owned(), range: Some(Range::only(seq.into())) });
             }
-            let kept = s.rebase.iter().filter(|r| self.keep_base.contains(&r.op.collection));
+            let kept = s.rebase.iter().filter(|r| self.record_versions || self.keep_base.contains(&r.op.collection));
             self.rebased = StringSet::build(kept.map(|r| doc_id(&r.op.collection, &r.op.key)).collect()).into_vec();
             reads.extend(self.rebased.iter().map(|id| Read::version(id)));
             return Round::Read(reads);
@@ -315,14 +325,18 @@ impl TxStep for SettleBatch {
         for (id, current) in self.rebased.iter().zip(stored) {
             let mut entry = VersionEntry::read(current);
             let mut base = entry.base.take().flatten();
+            let mut keeps = false;
             for rebase in s.rebase.iter().filter(|r| doc_id(&r.op.collection, &r.op.key) == *id) {
+                keeps = self.keep_base.contains(&rebase.op.collection);
                 if rebase.version < entry.version {
                     continue;
                 }
                 entry.version = rebase.version;
-                base = rebase.op.payload.apply(base.as_ref());
+                if keeps {
+                    base = rebase.op.payload.apply(base.as_ref());
+                }
             }
-            entry.base = Some(base);
+            entry.base = keeps.then_some(base);
             writes.push(Write::put(VERSIONS_STORE, entry.to_json(), Some(id.clone().into())));
         }
         let still: Vec<bool> = queued.iter().map(|count| count.as_u64().unwrap_or(0) > 0).collect();

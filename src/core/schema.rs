@@ -32,6 +32,11 @@ pub struct CollectionSchema {
     pub name: String,
     pub key_path: String,
     pub indexes: Vec<IndexSchema>,
+    /// `sync: "both" | "push"`: local writes are queued in the outbox. (Not stored in IndexedDB:
+    /// an app update may change it, and writes queued before stay queued.)
+    pub push: bool,
+    /// `sync: "both" | "pull"`: pulls bring its changes.
+    pub pull: bool,
 }
 
 /// A key path of an index: one path, or several for a compound index.
@@ -67,17 +72,27 @@ pub struct IndexSchema {
 }
 
 fn parse_collection(value: &Value, position: usize) -> Result<CollectionSchema, String> {
-    let fields = Fields::new(value, format!("collections[{position}]"), &["name", "keyPath", "indexes"])?;
+    let fields = Fields::new(value, format!("collections[{position}]"), &["name", "keyPath", "indexes", "sync"])?;
     let indexes = fields
         .optional_array("indexes")?
         .iter()
         .enumerate()
         .map(|(i, index)| parse_index(index, &format!("collections[{position}].indexes[{i}]")))
         .collect::<Result<_, _>>()?;
+    let (push, pull) = match fields.get("sync") {
+        None => (true, true),
+        Some(Value::Bool(false)) => (false, false),
+        Some(Value::String(mode)) if mode == "both" => (true, true),
+        Some(Value::String(mode)) if mode == "push" => (true, false),
+        Some(Value::String(mode)) if mode == "pull" => (false, true),
+        Some(_) => return Err(format!("collections[{position}].sync must be \"both\", \"push\", \"pull\" or false")),
+    };
     Ok(CollectionSchema {
         name: fields.string("name")?.to_owned(),
         key_path: fields.string("keyPath")?.to_owned(),
         indexes,
+        push,
+        pull,
     })
 }
 
@@ -176,6 +191,17 @@ impl DatabaseSchema {
     }
 
     /// Where the collection `name` is in `collections`.
+    /// Whether `name` is a declared collection whose local writes are queued (`sync` "both" or
+    /// "push").
+    pub fn pushes(&self, name: &str) -> bool {
+        self.position(name).is_ok_and(|i| self.collections[i].schema.push)
+    }
+
+    /// The declared collection `name`, if pulls bring its changes.
+    pub fn pulled(&self, name: &str) -> Option<&Collection> {
+        self.position(name).ok().map(|i| &self.collections[i]).filter(|c| c.schema.pull)
+    }
+
     pub fn position(&self, name: &str) -> Result<usize, CoreError> {
         self.collections
             .iter()
@@ -589,6 +615,8 @@ mod tests {
             ),
             (r#"{"name":"d","collections":[{"name":"__wharf_x","keyPath":"id"}]}"#, "INVALID_SCHEMA"),
             (r#"{"name":"d","collections":[{"name":"a","keyPath":"1x"}]}"#, "INVALID_SCHEMA"),
+            (r#"{"name":"d","collections":[{"name":"a","keyPath":"id","sync":true}]}"#, "INVALID_OPTIONS"),
+            (r#"{"name":"d","collections":[{"name":"a","keyPath":"id","sync":"up"}]}"#, "INVALID_OPTIONS"),
             (
                 r#"{"name":"d","collections":[{"name":"a","keyPath":"id","indexes":[{"name":"i","keyPath":["x","y"],"multiEntry":true}]}]}"#,
                 "INVALID_SCHEMA",

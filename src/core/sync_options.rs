@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::conflict::Strategy;
 use super::error::CoreError;
 use super::fields::Fields;
-use super::json_text::quoted;
+use super::json_text::{quoted, JsonText};
 use super::push_engine::EngineOptions;
 use super::retry::RetryPolicy;
 use super::schema::DatabaseSchema;
@@ -15,8 +15,12 @@ use super::sorted::StringSet;
 /// Validated sync options. `getToken` is a function and is handled by the JavaScript boundary.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncOptions {
-    /// The server's base URL, without a trailing slash: pushes go to `{url}/push`.
+    /// The server's base URL, without a trailing slash: pushes go to `{url}/push`. Empty with a
+    /// transport.
     pub url: String,
+    /// `sync.transport`: the app's own push and pull functions stand in for HTTP (`io.js`); the
+    /// requests keep their shape, and the transport's failures are read by `transport.rs`.
+    pub transport: bool,
     pub engine: EngineOptions,
     pub request_timeout_ms: u32,
     /// Extra request headers, sent with every push.
@@ -133,6 +137,7 @@ pub const DEFAULT_PULL_LIMIT: u32 = 500;
 
 const FIELDS: &[&str] = &[
     "url",
+    "transport",
     "batchSize",
     "maxBatchBytes",
     "retry",
@@ -167,8 +172,17 @@ impl SyncOptions {
 
     fn parse(value: &Value) -> Result<SyncOptions, String> {
         let fields = Fields::new(value, "sync", FIELDS)?;
-        let url = fields.string("url")?.trim_end_matches('/');
-        if url.trim().is_empty() || url.chars().any(char::is_whitespace) {
+        // The JavaScript boundary replaces a transport by `{ live }`: whether it has `live`.
+        let transport = fields.get("transport").map(|t| t.get("live") == Some(&Value::Bool(true)));
+        let url = match (transport, fields.get("url")) {
+            (Some(_), None) => "",
+            (Some(_), Some(_)) => return Err("give sync.url or sync.transport, not both".to_owned()),
+            (None, None) => {
+                return Err("sync needs \"url\" (a Wharf server) or \"transport\" (your own backend)".into())
+            }
+            (None, _) => fields.string("url")?.trim_end_matches('/'),
+        };
+        if transport.is_none() && (url.trim().is_empty() || url.chars().any(char::is_whitespace)) {
             return Err(format!("sync.url must be a URL without spaces, got {}", quoted(url)));
         }
         let mut retry = RetryPolicy::default();
@@ -215,6 +229,7 @@ impl SyncOptions {
         };
         Ok(SyncOptions {
             url: url.to_owned(),
+            transport: transport.is_some(),
             engine: EngineOptions {
                 batch_size: whole(&fields, "batchSize", 1, 10_000, DEFAULT_BATCH_SIZE as u32)? as usize,
                 max_batch_bytes: whole(&fields, "maxBatchBytes", 1_024, 1 << 30, DEFAULT_MAX_BATCH_BYTES as u32)?
@@ -231,10 +246,12 @@ impl SyncOptions {
             collections,
             pull_interval_ms: whole(&fields, "pullIntervalMs", 0, 86_400_000, DEFAULT_PULL_INTERVAL_MS)?,
             pull_limit: whole(&fields, "pullLimit", 1, 1_000, DEFAULT_PULL_LIMIT)?,
-            live: match fields.get("live") {
-                None => true,
-                Some(value) => value.as_bool().ok_or("sync.live must be true or false")?,
-            },
+            // A transport without `live` has no channel to keep open.
+            live: transport != Some(false)
+                && match fields.get("live") {
+                    None => true,
+                    Some(value) => value.as_bool().ok_or("sync.live must be true or false")?,
+                },
             conflicts: ConflictRules::parse(fields.get("conflicts"))?,
             coordination: match fields.get("coordination").map(|c| c.as_str()) {
                 None | Some(Some("auto")) => Coordination::Auto,
@@ -267,6 +284,18 @@ impl SyncOptions {
             url.push_str(&percent_encode(&list(pulled)));
         }
         url
+    }
+
+    /// What a transport's `pull` receives (`{ collections, cursor, limit }`, JSON): the same
+    /// question as `pull_url`, whole (no list is too long for it).
+    pub fn pull_query(&self, cursor: &str, pulled: &[String]) -> String {
+        let mut out = JsonText::new();
+        out.open_object().key("collections").open_array();
+        for name in pulled {
+            out.string(name);
+        }
+        out.close_array().key("cursor").string(cursor).key("limit").uint(self.pull_limit.into()).close_object();
+        out.finish()
     }
 
     /// The meta key of the pull cursor of the collections `pulled`: a cursor says nothing about
@@ -433,9 +462,25 @@ mod tests {
     }
 
     #[test]
+    fn a_transport_stands_in_for_the_url_and_keeps_live_only_when_it_has_live() {
+        let with_live = SyncOptions::from_value(&json!({"transport": {"live": true}})).unwrap();
+        assert!(with_live.transport && with_live.live);
+        assert_eq!(with_live.url, "");
+        let without = SyncOptions::from_value(&json!({"transport": {"live": false}, "live": true})).unwrap();
+        assert!(without.transport && !without.live, "no channel to keep open");
+        let off = SyncOptions::from_value(&json!({"transport": {"live": true}, "live": false})).unwrap();
+        assert!(!off.live);
+        assert!(!SyncOptions::from_value(&json!({"url": "/a"})).unwrap().transport);
+        let pulled = ["todos".to_owned(), "a,b".to_owned()];
+        let query: Value = serde_json::from_str(&with_live.pull_query("7&x", &pulled)).unwrap();
+        assert_eq!(query, json!({"collections": ["todos", "a,b"], "cursor": "7&x", "limit": 500}));
+    }
+
+    #[test]
     fn bad_options_name_the_field() {
         for (bad, needle) in [
-            (json!({}), "\"url\""),
+            (json!({}), "\"url\" (a Wharf server) or \"transport\""),
+            (json!({"url": "/a", "transport": {"live": true}}), "not both"),
             (json!({"url": " "}), "sync.url"),
             (json!({"url": "/a", "batchSize": 0}), "sync.batchSize"),
             (json!({"url": "/a", "batchSize": 2.5}), "whole number"),

@@ -35,6 +35,9 @@ pub enum Fault {
     CrashAfterApply,
     /// The device goes offline as the request leaves.
     GoOffline,
+    /// The server applies the first `n` mutations and answers their results only (a backend that
+    /// applies one mutation per request and stopped at a failure), with this Retry-After.
+    Prefix(usize, Option<&'static str>),
     /// A broken or hostile answer: `status` with `body`, after applying the batch if `applied`.
     Garbage {
         applied: bool,
@@ -393,7 +396,7 @@ impl World {
     }
 
     /// Runs every client locally and collects what they need from outside.
-    fn gather(&mut self) {
+    pub fn gather(&mut self) {
         for (at, client) in self.clients.iter_mut().enumerate().filter(|(_, c)| !c.crashed) {
             for need in client.host.run(self.now + client.skew) {
                 self.needs.push_back((at, need));
@@ -479,6 +482,12 @@ impl World {
                 self.clients[at].crashed = true;
                 self.needs.retain(|(c, _)| *c != at);
                 return HttpReply::Network { message: "the page died".into(), online: true };
+            }
+            Some(Fault::Prefix(n, retry_after)) => {
+                let prefix = PushRequest { mutations: push.mutations[..n.min(push.mutations.len())].to_vec(), ..push };
+                let results = self.server.push(&prefix);
+                let body = serde_json::to_string(&PushResponse { protocol: PROTOCOL_VERSION, results }).unwrap();
+                return HttpReply::Response { status: 200, retry_after: retry_after.map(str::to_owned), body };
             }
             Some(Fault::Garbage { applied, status, body }) => {
                 if applied {

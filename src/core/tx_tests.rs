@@ -310,12 +310,16 @@ fn acknowledgements_move_merge_bases_forward_only() {
     assert_eq!(stored, VersionEntry { version: 4, base: Some(Some(json!({"id": "a", "n": 2}))), resync: None });
     assert!(outbox(&db).is_empty());
     let mut plain = setup(&[], &[], &[("a", json!(3))]);
-    run(&mut plain, &mut SettleBatch::new(settlement, StringSet::default())).unwrap();
+    run(&mut plain, &mut SettleBatch::new(settlement.clone(), StringSet::default())).unwrap();
     assert_eq!(
         plain.get(VERSIONS_STORE, &json!(doc_id("todos", &key("a")))),
         Some(json!(3)),
         "no base kept: untouched"
     );
+    // With a transport, every acknowledged version is recorded (a bare number: no base kept).
+    let mut recorded = setup(&[], &[], &[("a", json!(3))]);
+    run(&mut recorded, &mut SettleBatch::new(settlement, StringSet::default()).recording_versions(true)).unwrap();
+    assert_eq!(recorded.get(VERSIONS_STORE, &json!(doc_id("todos", &key("a")))), Some(json!(4)));
 }
 
 #[test]

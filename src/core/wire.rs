@@ -32,7 +32,11 @@ pub fn push_response(body: &str) -> Result<PushResponse, String> {
     let v = parse(body)?;
     let m = obj(&v, "response")?;
     Ok(PushResponse {
-        protocol: u32::try_from(uint(m, "protocol")?).map_err(|_| bad("protocol"))?,
+        // Absent: a transport's answer, which may leave the version out.
+        protocol: match m.contains_key("protocol") {
+            true => u32::try_from(uint(m, "protocol")?).map_err(|_| bad("protocol"))?,
+            false => 1,
+        },
         results: array(m.get("results").unwrap_or(&Value::Null), "results", mutation_result)?,
     })
 }

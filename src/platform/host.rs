@@ -8,7 +8,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Map, Promise};
+use js_sys::{Array, Function, Map, Object, Promise};
 use wasm_bindgen::prelude::*;
 
 use super::changes::ChangeHub;
@@ -32,7 +32,7 @@ use crate::core::ErrorCode;
 extern "C" {
     type Io;
     #[wasm_bindgen(constructor)]
-    fn new(report: &Function, get_token: &JsValue, fetch: &JsValue, resolvers: &Map) -> Io;
+    fn new(report: &Function, get_token: &JsValue, fetch: &JsValue, transport: &JsValue, resolvers: &Map) -> Io;
     #[wasm_bindgen(method)]
     fn perform(this: &Io, actions: &str, wake_at: Option<f64>);
     #[wasm_bindgen(method)]
@@ -82,6 +82,8 @@ pub struct SyncSetup {
     pub get_token: Option<Function>,
     /// `sync.fetch`: the app's own `fetch` for pushes and pulls.
     pub fetch: Option<Function>,
+    /// `sync.transport`: the app's own `push`, `pull` and `live` instead of HTTP.
+    pub transport: Option<Object>,
     /// Resolver functions by collection; the one under `None` serves every collection.
     pub resolvers: Vec<(Option<String>, Function)>,
 }
@@ -89,6 +91,7 @@ pub struct SyncSetup {
 struct SyncSide {
     options: SyncOptions,
     get_token: Option<Function>,
+    transport: Option<Object>,
     coordination: RefCell<Option<Coordination>>,
     live: RefCell<Option<LiveChannel>>,
     /// The leader's last status (JSON), shown while this context follows.
@@ -122,10 +125,11 @@ impl Host {
         let resolvers = Map::new();
         let mut side = None;
         let mut config = None;
-        let mut sync_fetch = None;
+        let (mut sync_fetch, mut transport) = (None, None);
         let mut replica = Replica::new(schema, random_seed());
         if let Some(setup) = sync {
             sync_fetch = setup.fetch;
+            transport = setup.transport.clone();
             for (name, resolver) in &setup.resolvers {
                 resolvers.set(&JsValue::from_str(name.as_deref().unwrap_or("")), resolver);
             }
@@ -143,6 +147,7 @@ impl Host {
             side = Some(SyncSide {
                 options: setup.options,
                 get_token: setup.get_token,
+                transport: setup.transport,
                 coordination: RefCell::default(),
                 live: RefCell::default(),
                 remote_status: RefCell::default(),
@@ -167,7 +172,8 @@ impl Host {
         });
         let get_token = side.as_ref().and_then(|s| s.get_token.clone()).map_or(JsValue::UNDEFINED, JsValue::from);
         let fetch = sync_fetch.map_or(JsValue::UNDEFINED, JsValue::from);
-        let io = Io::new(report.unchecked_ref(), &get_token, &fetch, &resolvers);
+        let transport = transport.map_or(JsValue::UNDEFINED, JsValue::from);
+        let io = Io::new(report.unchecked_ref(), &get_token, &fetch, &transport, &resolvers);
         io.set_conn(&conn);
         let host = Rc::new(Host {
             replica: RefCell::new(replica),
@@ -278,7 +284,7 @@ impl Host {
     fn set_live(self: &Host, open: bool) {
         let Some(side) = &self.sync else { return };
         if side.live.borrow().is_none() {
-            let channel = LiveChannel::new(&side.options.url, side.get_token.as_ref(), self);
+            let channel = LiveChannel::new(&side.options.url, side.get_token.as_ref(), side.transport.as_ref(), self);
             *side.live.borrow_mut() = Some(channel);
         }
         let Some(socket) = side.live.borrow().as_ref().map(LiveChannel::handle) else { return };
@@ -312,6 +318,7 @@ impl Host {
             },
             "network" => Event::Http { ticket, reply: HttpReply::Network { message: text, online: number > 0.0 } },
             "timeout" => Event::Http { ticket, reply: HttpReply::Timeout },
+            "transportError" => Event::Http { ticket, reply: crate::core::transport::failure_reply(&text) },
             "token" => Event::Token { ticket, token: Ok(text) },
             "tokenError" => Event::Token { ticket, token: Err(text) },
             "resolved" => Event::Resolver {

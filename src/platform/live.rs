@@ -1,9 +1,10 @@
-//! The live channel's socket (`js/live.js`): a WebSocket to `{url}/live` whose pokes wake the
-//! sync machine for a pull. The core decides when it is open (`core/live_channel.rs`) and asks
-//! through `Action::Live`; this opens and closes it and hands back what happens to it as events
-//! (`LiveOpened`, `Poke`, `LiveHeard`, `LiveClosed`). Closed on drop.
+//! The live channel's socket (`js/live.js`): a WebSocket to `{url}/live`, or a transport's `live`
+//! subscription, whose pokes wake the sync machine for a pull. The core decides when it is open
+//! (`core/live_channel.rs`) and asks through `Action::Live`; this opens and closes it and hands
+//! back what happens to it as events (`LiveOpened`, `Poke`, `LiveHeard`, `LiveClosed`). Closed on
+//! drop.
 
-use js_sys::Function;
+use js_sys::{Function, Object};
 use wasm_bindgen::prelude::*;
 
 use super::hooks::{hook, text};
@@ -15,7 +16,7 @@ extern "C" {
     type LiveSocket;
 
     #[wasm_bindgen(constructor)]
-    fn new(base: &str, get_token: &JsValue, report: &JsValue) -> LiveSocket;
+    fn new(base: &str, get_token: &JsValue, transport: &JsValue, report: &JsValue) -> LiveSocket;
     #[wasm_bindgen(method)]
     fn open(this: &LiveSocket);
     #[wasm_bindgen(method)]
@@ -28,8 +29,8 @@ pub struct LiveChannel {
 }
 
 impl LiveChannel {
-    /// A channel to `{url}/live`, closed until `open`.
-    pub fn new(url: &str, get_token: Option<&Function>, host: &Host) -> LiveChannel {
+    /// A channel to `{url}/live` (or the transport's `live`), closed until `open`.
+    pub fn new(url: &str, get_token: Option<&Function>, transport: Option<&Object>, host: &Host) -> LiveChannel {
         let slot = host.slot();
         let report = hook(move |kind, _, _, _, _| {
             let host = slot.borrow().upgrade();
@@ -39,7 +40,8 @@ impl LiveChannel {
             Ok(JsValue::UNDEFINED)
         });
         let token = get_token.map_or(JsValue::UNDEFINED, |f| f.clone().into());
-        LiveChannel { socket: LiveSocket::new(url, &token, &report) }
+        let transport = transport.map_or(JsValue::UNDEFINED, |t| t.into());
+        LiveChannel { socket: LiveSocket::new(url, &token, &transport, &report) }
     }
 
     /// A handle to call through once the borrow of the channel has ended (opening calls the

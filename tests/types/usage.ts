@@ -5,6 +5,10 @@
 
 import {
   type UnstoredChange,
+  transportError,
+  type Transport,
+  type TransportErrorKind,
+  type TransportMutation,
   Wharf,
   handleBackgroundSync,
   init,
@@ -222,9 +226,37 @@ export async function syncing(db: Database): Promise<void> {
   assertType<Equals<typeof role, "leader" | "follower" | null>>();
   // @ts-expect-error syncRole is read-only
   db.syncRole = "leader";
-  // @ts-expect-error the sync url is required
+  // @ts-expect-error a sync url or a transport is required
   const noUrl: OpenOptions = { name: "x", collections: [], sync: { batchSize: 5 } };
   void noUrl;
+  const transport: Transport = {
+    async push(request, { signal, token }) {
+      assertType<Equals<typeof request.mutations, TransportMutation[]>>();
+      void signal;
+      void token;
+      if (request.mutations.length > 99) throw transportError("permanent", { status: 413 });
+      return { protocol: 1, results: request.mutations.map((m) => ({ status: "applied", id: m.id, version: 1 })) };
+    },
+    async pull({ cursor, limit, collections }) {
+      void limit;
+      void collections;
+      return { changes: [], cursor, hasMore: false };
+    },
+    live: (onPoke) => {
+      const timer = setInterval(onPoke, 10_000);
+      return () => clearInterval(timer);
+    },
+  };
+  const viaTransport: OpenOptions = { name: "x", collections: [{ name: "t", keyPath: "id", sync: "pull" }], sync: { transport } };
+  void viaTransport;
+  // @ts-expect-error url and transport exclude each other
+  const both: OpenOptions = { name: "x", collections: [], sync: { url: "/s", transport } };
+  void both;
+  // @ts-expect-error a collection's sync is "both", "push", "pull" or false
+  const badMode2: OpenOptions = { name: "x", collections: [{ name: "t", keyPath: "id", sync: true }] };
+  void badMode2;
+  const failure = transportError("transient", { retryAfterMs: 5_000 });
+  assertType<Equals<typeof failure.kind, TransportErrorKind>>();
   void synced;
   const result = await db.sync({ signal: AbortSignal.timeout(5_000) });
   assertType<Equals<typeof result, SyncResult>>();

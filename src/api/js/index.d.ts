@@ -39,7 +39,8 @@ export type WharfErrorCode =
   | "PAUSED"
   | "NOT_CONFIGURED"
   | "NETWORK"
-  | "SERVER";
+  | "SERVER"
+  | "TRANSPORT";
 
 /**
  * The only error Wharf throws or rejects with: a real `Error` named `"WharfError"`.
@@ -154,6 +155,13 @@ export interface CollectionSchema {
   keyPath: string;
   /** Secondary indexes; adding or changing one later upgrades the database in place. */
   indexes?: IndexSchema[];
+  /**
+   * What syncs (default `"both"`): `"push"` sends local writes and never pulls, `"pull"` only
+   * receives (local writes are kept here and never queued), `false` keeps the collection local
+   * (drafts, UI state): its writes never enter the outbox. May change with an app update; writes
+   * queued before stay queued.
+   */
+  sync?: "both" | "push" | "pull" | false;
 }
 
 /**
@@ -172,7 +180,7 @@ export interface OpenOptions {
   /** Ask the browser for persistent storage (`navigator.storage.persist()`), where it exists. */
   persist?: boolean;
   /** Push the outbox to a server speaking docs/protocol.md. Without it, nothing is synced. */
-  sync?: SyncOptions;
+  sync?: SyncOptions & SyncTarget;
 }
 
 /**
@@ -205,6 +213,19 @@ export interface RetryOptions {
 }
 
 /**
+ * Where sync goes: a Wharf server's `url` (with an optional `fetch`), or your own `transport`;
+ * exactly one of them.
+ *
+ * @example
+ * ```ts
+ * const target: SyncTarget = { url: "https://api.example.com/wharf" };
+ * ```
+ */
+export type SyncTarget =
+  | { url: string; transport?: undefined }
+  | { transport: Transport; url?: undefined; fetch?: undefined };
+
+/**
  * Where and how to push. Invalid options make `Wharf.open` reject with `INVALID_OPTIONS`.
  *
  * @example
@@ -217,8 +238,20 @@ export interface RetryOptions {
  * ```
  */
 export interface SyncOptions {
-  /** Base URL of the server; pushes go to `{url}/push`. */
-  url: string;
+  /** Base URL of a Wharf server; pushes go to `{url}/push`. Give `url` or `transport`, not both. */
+  url?: string;
+  /**
+   * Your own backend instead of a Wharf server: the engine calls `transport.push` and
+   * `transport.pull` where it would send a request, with every guarantee kept (batching,
+   * backoff, dead letters, conflicts, one drainer across tabs). See {@link Transport} and
+   * docs/transports.md.
+   *
+   * @example
+   * ```ts
+   * const sync: SyncOptions = { transport: restTransport("/api"), getToken: () => session.token };
+   * ```
+   */
+  transport?: Transport;
   /** Most ops per request (default 500). */
   batchSize?: number;
   /** Largest request body in bytes (default 1,000,000). */
@@ -1057,3 +1090,208 @@ export function init(input?: InitInput | Promise<InitInput>): Promise<void>;
  * ```
  */
 export function initSync(module: BufferSource | WebAssembly.Module): void;
+
+/**
+ * One queued change, as a transport's `push` receives it (docs/protocol.md, "Push").
+ *
+ * @example
+ * ```ts
+ * const m: TransportMutation = { id: "01J...", seq: 7, collection: "todos", key: "a", op: "put", value: { id: "a" } };
+ * ```
+ */
+export interface TransportMutation {
+  /** The op id: apply each id at most once (deduplicate by it). */
+  id: string;
+  /** The client's commit order. */
+  seq: number;
+  collection: string;
+  key: Key;
+  op: "put" | "patch" | "delete";
+  /** The whole document (`put`). */
+  value?: JsonValue;
+  /** A JSON merge patch (`patch`). */
+  patch?: JsonValue;
+  /** The server version the client last saw; absent: a blind write. */
+  baseVersion?: number;
+  /** The write's hybrid logical clock stamp, opaque. */
+  hlc?: string;
+}
+
+/**
+ * What a transport's `push` receives: the protocol's push body.
+ *
+ * @example
+ * ```ts
+ * const body: TransportPushRequest = { protocol: 1, clientId: "c1", mutations: [] };
+ * ```
+ */
+export interface TransportPushRequest {
+  protocol: 1;
+  clientId: string;
+  mutations: TransportMutation[];
+}
+
+/**
+ * The outcome of one mutation. `applied` and `duplicate` acknowledge it with the record's new
+ * version; `rejected` with `permanent: true` sends it to the dead letters (false: retried);
+ * `conflict` hands back the server's side for the conflict rules.
+ *
+ * @example
+ * ```ts
+ * const r: TransportMutationResult = { status: "applied", id: m.id, version: 3 };
+ * ```
+ */
+export type TransportMutationResult =
+  | { status: "applied" | "duplicate"; id: string; version: number }
+  | { status: "rejected"; id: string; code: string; message: string; permanent: boolean }
+  | { status: "conflict"; id: string; version: number; value: JsonValue | null; hlc?: string };
+
+/**
+ * What a transport's `push` resolves: one result per mutation, in the request's order.
+ *
+ * @example
+ * ```ts
+ * const answer: TransportPushResponse = { protocol: 1, results: body.mutations.map((m) => ({ status: "applied", id: m.id, version: 1 })) };
+ * ```
+ */
+export interface TransportPushResponse {
+  /** Optional; when given, must be 1. */
+  protocol?: 1;
+  results: TransportMutationResult[];
+}
+
+/**
+ * What a transport's `pull` receives.
+ *
+ * @example
+ * ```ts
+ * const q: TransportPullRequest = { cursor: "", limit: 500, collections: ["todos"] };
+ * ```
+ */
+export interface TransportPullRequest {
+  /** Your cursor from the last page ("" at first). */
+  cursor: string;
+  /** Most changes to answer. */
+  limit: number;
+  /** The collections pulled. */
+  collections: string[];
+}
+
+/**
+ * One record's latest state, as pulled; `value: null` is a deletion.
+ *
+ * @example
+ * ```ts
+ * const c: TransportChange = { collection: "todos", key: "a", value: { id: "a" }, version: 4 };
+ * ```
+ */
+export interface TransportChange {
+  collection: string;
+  key: Key;
+  value: JsonValue | null;
+  version: number;
+  hlc?: string;
+}
+
+/**
+ * What a transport's `pull` resolves.
+ *
+ * @example
+ * ```ts
+ * const page: TransportPullResponse = { changes: [], cursor: "42", hasMore: false };
+ * ```
+ */
+export interface TransportPullResponse {
+  /** Optional; when given, must be 1. */
+  protocol?: 1;
+  changes: TransportChange[];
+  /** Opaque to Wharf: handed back as the next pull's `cursor`. */
+  cursor: string;
+  /** More changes wait: Wharf pulls again at once. */
+  hasMore: boolean;
+}
+
+/**
+ * What every transport call receives: `signal` aborts at `requestTimeoutMs`, `token` is the
+ * last `getToken()` answer (after an `auth` failure, a fresh one).
+ *
+ * @example
+ * ```ts
+ * const call = (o: TransportCallOptions) => fetch(url, { signal: o.signal, headers: { Authorization: `Bearer ${o.token}` } });
+ * ```
+ */
+export interface TransportCallOptions {
+  signal: AbortSignal;
+  token?: string;
+}
+
+/**
+ * Your own backend, in the shapes of protocol v1. Tell a failure by throwing
+ * {@link transportError}; anything else thrown, and an answer of the wrong shape, is a transient
+ * failure (retried with backoff, never a dead letter). Runs in the context that drains.
+ *
+ * @example
+ * ```ts
+ * const transport: Transport = {
+ *   async push(body, { signal }) { return (await fetch("/my/push", { method: "POST", body: JSON.stringify(body), signal })).json(); },
+ *   async pull(q, { signal }) { return (await fetch(`/my/pull?cursor=${q.cursor}`, { signal })).json(); },
+ * };
+ * ```
+ */
+export interface Transport {
+  push(request: TransportPushRequest, options: TransportCallOptions): Promise<TransportPushResponse>;
+  pull(request: TransportPullRequest, options: TransportCallOptions): Promise<TransportPullResponse>;
+  /**
+   * Optional: subscribe to "something changed" hints; call `onPoke` for each (Wharf pulls), and
+   * `onClosed` if the subscription ends by itself (Wharf subscribes again after a backoff).
+   * Returns the unsubscribe function.
+   */
+  live?(onPoke: () => void, onClosed: () => void): () => void;
+}
+
+/**
+ * How a transport call failed: `transient` (retried after a backoff, or `retryAfterMs`), `auth`
+ * (a fresh `getToken()`, then the `auth` state), `permanent` (the batch is narrowed down to the
+ * op to blame, which goes to the dead letters; `status: 413` splits the batch instead),
+ * `offline` (waits for the browser's `online`).
+ *
+ * @example
+ * ```ts
+ * const kind: TransportErrorKind = response.status >= 500 ? "transient" : "permanent";
+ * ```
+ */
+export type TransportErrorKind = "transient" | "auth" | "permanent" | "offline";
+
+/**
+ * What a transport tells with {@link transportError}: `status` (kept as the error's status where
+ * HTTP gives it the same meaning), `retryAfterMs` (a floor for the next try of a `transient`
+ * failure), `message`, and, for a push that failed part-way, `results`: the results of the
+ * mutations done before the failure, in order (a prefix). Wharf settles those and the rest wait
+ * out the failure (after `transient`, a backoff; otherwise they meet it again at once).
+ *
+ * @example
+ * ```ts
+ * const details: TransportErrorDetails = { status: 503, retryAfterMs: 2_000, results: done };
+ * ```
+ */
+export interface TransportErrorDetails {
+  status?: number;
+  retryAfterMs?: number;
+  message?: string;
+  results?: TransportMutationResult[];
+}
+
+/**
+ * The error a transport throws to say how a call failed: a `WharfError` with code `TRANSPORT`.
+ *
+ * @example
+ * ```ts
+ * if (response.status === 503) {
+ *   throw transportError("transient", { status: 503, retryAfterMs: Number(response.headers.get("Retry-After")) * 1000 });
+ * }
+ * ```
+ */
+export function transportError(
+  kind: TransportErrorKind,
+  details?: TransportErrorDetails,
+): WharfError & { kind: TransportErrorKind } & TransportErrorDetails;

@@ -71,3 +71,16 @@ export function handleBackgroundSync(event, database, tag = "wharf-sync") {
 export function isWharfError(error) {
   return error instanceof Error && error.name === "WharfError" && typeof error.code === "string";
 }
+
+const TRANSPORT_KINDS = ["transient", "auth", "permanent", "offline"];
+
+export function transportError(kind, { status, retryAfterMs, message, results } = {}) {
+  if (!TRANSPORT_KINDS.includes(kind)) {
+    throw new TypeError(`transportError: kind must be one of ${TRANSPORT_KINDS.join(", ")}, got ${String(kind)}`);
+  }
+  const error = new Error(message ?? `the transport failed (${kind}${status ? `, status ${status}` : ""})`);
+  error.name = "WharfError";
+  error.code = "TRANSPORT";
+  Object.assign(error, { kind, status, retryAfterMs, results });
+  return error;
+}

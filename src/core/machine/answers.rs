@@ -67,7 +67,8 @@ impl SyncMachine {
                     Turn::Settle(settlement) => {
                         let keep_base = self.options.conflicts.keeping_base(io.schema);
                         self.phase = Phase::Settling;
-                        self.need(Need::Tx(SyncTx::Settle(SettleBatch::new(settlement, keep_base))), io)
+                        let settle = SettleBatch::new(settlement, keep_base).recording_versions(self.options.transport);
+                        self.need(Need::Tx(SyncTx::Settle(settle)), io)
                     }
                     Turn::Done(step) => self.after_step(step, io),
                     _ => Flow::Continue,
@@ -153,8 +154,13 @@ impl SyncMachine {
         if let Some(context) = &self.context_id {
             headers.push(("X-Wharf-Context".into(), context.clone()));
         }
-        let request =
-            HttpRequest { method: "POST", url: self.options.push_url(), headers, body: Some(batch.body.clone()) };
+        let request = HttpRequest {
+            method: "POST",
+            url: self.options.push_url(),
+            headers,
+            body: Some(batch.body.clone()),
+            query: None,
+        };
         let fresh_token = self.engine.wants_fresh_token();
         self.phase = Phase::Sending(batch, io.now);
         self.need(Need::Http { request, fresh_token }, io)

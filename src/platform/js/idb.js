@@ -235,7 +235,8 @@ export class Connection {
   /**
    * Places local puts and deletes: each record change with its outbox entry, built here as an
    * object literal (the entry's fields are `core::op::OutboxEntry`'s stored form). `writes` is
-   * `[store, key, record, id, op, hlc][]`; they join the write transaction still active
+   * `[store, key, record, id, op, hlc][]`, `id` null for a collection that is not pushed (no
+   * entry); they join the write transaction still active
    * in this tick unless `isolated` (a unique index: a violation must reject only its own write).
    * Resolves once committed.
    */
@@ -301,9 +302,9 @@ export class Connection {
         recordRequest = records.put(record);
         entry.value = record;
       }
-      let outboxRequest;
+      let outboxRequest = recordRequest;
       try {
-        outboxRequest = tx.objectStore(OUTBOX).add(entry);
+        if (id !== null) outboxRequest = tx.objectStore(OUTBOX).add(entry);
       } catch (error) {
         tx.abort(); // never let the record change commit without its outbox entry
         throw error;

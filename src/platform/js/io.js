@@ -21,12 +21,14 @@ export function wharfError(code, message) {
 export class Io {
   /**
    * `report(kind, ticket, number, text, extra)` hands what happened to Rust; `fetch` is the app's
-   * own (`sync.fetch`), or undefined for the scope's.
+   * own (`sync.fetch`), or undefined for the scope's; `transport` (`sync.transport`), when given,
+   * stands in for HTTP.
    */
-  constructor(report, getToken, fetch, resolvers) {
+  constructor(report, getToken, fetch, transport, resolvers) {
     this.report = report;
     this.getToken = getToken;
     this.fetchImpl = fetch ?? ((url, init) => globalThis.fetch(url, init));
+    this.transport = transport;
     this.resolvers = resolvers; // Map: collection (or "" for all) -> function
     this.listeners = new Map(); // kind -> Set of functions
     this.waiters = new Map(); // id -> [resolve, reject]
@@ -110,7 +112,7 @@ export class Io {
     }, ms);
   }
 
-  async fetch({ ticket, method, url, headers, body, timeout }) {
+  async fetch({ ticket, method, url, headers, body, query, timeout }) {
     const controller = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -118,6 +120,7 @@ export class Io {
       controller.abort();
     }, timeout);
     try {
+      if (this.transport) return await this.call(ticket, headers, body, query, controller.signal);
       const response = await this.fetchImpl(url, { method, body: body ?? undefined, headers: Object.fromEntries(headers), signal: controller.signal, credentials: "same-origin" });
       const text = await response.text();
       const date = response.headers.get("Date");
@@ -125,10 +128,23 @@ export class Io {
       this.report("response", ticket, response.status, text, response.headers.get("Retry-After") ?? undefined);
     } catch (error) {
       if (timedOut) this.report("timeout", ticket, 0);
-      else this.report("network", ticket, Io.online() ? 1 : 0, String(error?.message ?? error));
+      else if (this.transport && error?.name === "WharfError" && error.code === "TRANSPORT") {
+        const { kind, status, retryAfterMs, message, results } = error;
+        this.report("transportError", ticket, 0, JSON.stringify({ kind, status, retryAfterMs, message, results }));
+      } else this.report("network", ticket, Io.online() ? 1 : 0, String(error?.message ?? error));
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** A push (`query` null) or pull through the app's transport; its answer is read as a 200's body. */
+  async call(ticket, headers, body, query, signal) {
+    const auth = headers.find(([name]) => name === "Authorization");
+    const options = { signal, token: auth?.[1].slice("Bearer ".length) };
+    const transport = this.transport;
+    const asked = query === null ? transport.push(JSON.parse(body), options) : transport.pull(JSON.parse(query), options);
+    const answer = await abortable(Promise.resolve(asked), signal);
+    this.report("response", ticket, 200, JSON.stringify(answer) ?? "");
   }
 
   async token(ticket) {

@@ -2,7 +2,8 @@
 // the sync loop that the server has new changes. When it should be open, and when to try again,
 // is the core's (`core/live_channel.rs`); this file opens and closes it when told and reports
 // what happens to it: "liveOpened", "poke", "liveHeard" (anything else the server says, such as
-// its pings, which it answers), "liveClosed" (closed, failed, or no token).
+// its pings, which it answers), "liveClosed" (closed, failed, or no token). With a transport
+// (`sync.transport`), its `live(onPoke, onClosed)` subscription stands in for the socket.
 
 /** `{url}/live` as a ws: or wss: URL, resolved against this scope's location. */
 function liveUrl(base, token) {
@@ -13,10 +14,11 @@ function liveUrl(base, token) {
 }
 
 export class LiveSocket {
-  /** `report(kind)` hands what happened to Rust; `getToken` is the app's (or undefined). */
-  constructor(base, getToken, report) {
+  /** `report(kind)` hands what happened to Rust; `getToken` and `transport` are the app's (or undefined). */
+  constructor(base, getToken, transport, report) {
     this.base = base;
     this.getToken = getToken;
+    this.transport = transport;
     this.report = report;
     this.socket = null;
     this.opening = 0;
@@ -26,6 +28,7 @@ export class LiveSocket {
   async open() {
     this.close();
     const attempt = ++this.opening;
+    if (this.transport) return this.subscribe(attempt);
     let token = null;
     try {
       token = this.getToken ? await this.getToken() : null;
@@ -48,6 +51,24 @@ export class LiveSocket {
       };
     } catch {
       if (attempt === this.opening) this.report("liveClosed");
+    }
+  }
+
+  /** Subscribes to the transport's pokes; the subscription stands where the socket would. */
+  subscribe(attempt) {
+    const ended = () => {
+      if (attempt !== this.opening) return;
+      this.close();
+      this.report("liveClosed");
+    };
+    try {
+      const unsubscribe = this.transport.live(() => attempt === this.opening && this.report("poke"), ended);
+      if (typeof unsubscribe !== "function") throw new TypeError("transport.live must return an unsubscribe function");
+      this.socket = { close: unsubscribe };
+      this.report("liveOpened");
+    } catch (error) {
+      ended();
+      globalThis.reportError?.(error);
     }
   }
 
