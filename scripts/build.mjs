@@ -131,8 +131,9 @@ if ((config.minify ?? {}).short_wasm_names !== false) {
 
 // ---- 4. entry files, package.json, README ----
 step("package files");
-// The entries: "wharf" (index.js) and "wharf/react" (react.js, the React hooks), with their types.
-for (const name of ["index.js", "index.d.ts", "react.js", "react.d.ts"]) {
+// The entries: "wharf" (index.js; node.js under Node, which loads the wasm from disk) and
+// "wharf/react" (react.js, the React hooks), with their types (node.js's are index.d.ts).
+for (const name of ["index.js", "index.d.ts", "node.js", "react.js", "react.d.ts"]) {
   const source = path.join(ROOT, "src/api/js", name);
   if (!existsSync(source)) fail(`${rel(source)} is missing (a hand-written package entry)`);
   cpSync(source, path.join(outDir, name));
@@ -241,11 +242,12 @@ const measured = [
 ].map(measure);
 // Opt-in entries, shown but left out of the total: react.js is loaded only by apps that import
 // "wharf/react", which already ship React itself (tens of KB), so the hooks' few hundred bytes
-// would only blur the number the budget guards (the cost of Wharf for everyone).
-const optional = [path.join(outDir, "react.js")].map(measure);
+// would only blur the number the budget guards (the cost of Wharf for everyone); node.js only
+// under Node (the "node" export condition), never in a browser bundle.
+const optional = [path.join(outDir, "react.js"), path.join(outDir, "node.js")].map(measure);
 const total = { file: "total", raw: 0, gzip: 0, brotli: 0 };
 for (const row of measured) for (const k of ["raw", "gzip", "brotli"]) total[k] += row[k];
-const optionalLabel = (r) => ({ ...r, file: `${r.file} (opt-in, not in total)` });
+const optionalLabel = (r) => ({ ...r, file: `${r.file} (${r.file === "node.js" ? "Node only" : "opt-in"}, not in total)` });
 const width = Math.max(...[...measured, total, ...optional.map(optionalLabel)].map((r) => r.file.length), 4);
 const line = (r) => `${r.file.padEnd(width)}  ${[r.raw, r.gzip, r.brotli].map((n) => String(n).padStart(9)).join("  ")}`;
 console.log(`${"file".padEnd(width)}  ${["raw", "gzip -9", "brotli 11"].map((h) => h.padStart(9)).join("  ")}`);

@@ -64,6 +64,11 @@ fn range_of(selection: &KeySelection) -> Option<Range> {
     }
 }
 
+// `live` and `liveDoc` are added by the package entry (src/api/js/index.js), over `subscribe`
+// and `watch`; declared here so the generated class carries them.
+#[wasm_bindgen(typescript_custom_section)]
+const LIVE_TYPES: &str = r#"export interface Collection { live(query?: object | null): LiveValue<any[]>; liveDoc(key: string | number): LiveValue<any>; }"#;
+
 impl Collection {
     pub(crate) fn new(host: Rc<Host>, position: usize) -> Collection {
         let schema = host.schema().collections[position].clone();

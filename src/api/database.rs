@@ -9,6 +9,7 @@ use wasm_bindgen::prelude::*;
 
 use super::collection::Collection;
 use super::dead_letters::DeadLetters;
+use super::debug::Debug;
 use super::json::encode_json;
 use super::outbox::Outbox;
 use crate::core::conflict::Strategy;
@@ -30,7 +31,7 @@ extern "C" {
 }
 
 #[wasm_bindgen(typescript_custom_section)]
-const SYNC_TYPES: &str = r#"import type { ChangeEvent, ConflictEvent, DeadLetter, PullEnd, PullResult, SyncEnd, SyncResult, SyncStatus } from "./index.js";"#;
+const SYNC_TYPES: &str = r#"import type { ChangeEvent, ConflictEvent, DeadLetter, DebugReport, LiveValue, PullEnd, PullResult, SyncEnd, SyncResult, SyncStatus } from "./index.js";"#;
 
 fn invalid_options(message: String) -> PlatformError {
     CoreError::InvalidOptions(message).into()
@@ -94,6 +95,8 @@ struct Functions {
     get_token: Option<Function>,
     fetch: Option<Function>,
     transport: Option<Object>,
+    /// `options.log`: receives each sync event with its level.
+    log: Option<Function>,
     resolvers: Resolvers,
 }
 
@@ -135,11 +138,14 @@ fn split_transport(sync: &JsValue, copy: &Object) -> Result<Option<Object>, Plat
 /// resolvers in `sync.conflicts`) from the rest of the options, which are returned as a copy safe
 /// to encode.
 fn split_functions(options: &JsValue) -> Result<(JsValue, Functions), PlatformError> {
+    let log = function_option(options, "options", "log", "a function receiving { level, event, data, at }")?;
+    let copy = Object::assign(&Object::new(), options.unchecked_ref());
+    let _ = Reflect::delete_property(&copy, &"log".into());
     let sync = Reflect::get(options, &"sync".into()).unwrap_or(JsValue::UNDEFINED);
     if !sync.is_object() {
         return Ok((
-            options.clone(),
-            Functions { get_token: None, fetch: None, transport: None, resolvers: Vec::new() },
+            copy.into(),
+            Functions { get_token: None, fetch: None, transport: None, log, resolvers: Vec::new() },
         ));
     }
     let get_token = function_option(&sync, "sync", "getToken", "a function returning a Promise<string>")?;
@@ -154,9 +160,8 @@ fn split_functions(options: &JsValue) -> Result<(JsValue, Functions), PlatformEr
         ));
     }
     let resolvers = split_resolvers(&sync_copy)?;
-    let copy = Object::assign(&Object::new(), options.unchecked_ref());
     let _ = Reflect::set(&copy, &"sync".into(), &sync_copy);
-    Ok((copy.into(), Functions { get_token, fetch, transport, resolvers }))
+    Ok((copy.into(), Functions { get_token, fetch, transport, log, resolvers }))
 }
 
 /// `options.signal` of `sync()` / `pull()`, or undefined.
@@ -233,6 +238,12 @@ impl Database {
     #[wasm_bindgen(getter, js_name = deadLetters)]
     pub fn dead_letters(&self) -> DeadLetters {
         DeadLetters::new(Rc::clone(&self.host))
+    }
+
+    /// Diagnostics: `db.debug.export()` for a bug report.
+    #[wasm_bindgen(getter)]
+    pub fn debug(&self) -> Debug {
+        Debug::new(Rc::clone(&self.host))
     }
 
     /// Pushes now. Resolves with `{ pending, deadLetters, conflicts }` once nothing is left to
@@ -398,13 +409,13 @@ impl Database {
         if !options.is_object() {
             return Err(invalid_options("Wharf.open expects an options object".into()).into());
         }
-        let (options, Functions { get_token, fetch, transport, resolvers }) = split_functions(options)?;
+        let (options, Functions { get_token, fetch, transport, log, resolvers }) = split_functions(options)?;
         let json =
             encode_json(&options).map_err(|problem| invalid_options(format!("Wharf.open options: {problem}")))?;
         let schema = DatabaseSchema::from_json(&json)?;
         let sync = match parse_json(&json, "the options")?.get("sync") {
             None | Some(serde_json::Value::Null) => None,
-            Some(value) => Some(SyncOptions::from_value(value)?),
+            Some(value) => Some(SyncOptions::from_value(value)?.fit(&schema)),
         };
         if let Some(options) = &sync {
             check_conflict_rules(options, &resolvers, &schema)?;
@@ -416,7 +427,7 @@ impl Database {
                 })?;
             }
         }
-        Ok((schema, sync.map(|options| SyncSetup { options, get_token, fetch, transport, resolvers })))
+        Ok((schema, sync.map(|options| SyncSetup { options, get_token, fetch, transport, log, resolvers })))
     }
 
     /// Opens the connection, then starts the host: the promise of the database.

@@ -6,6 +6,7 @@
 pub mod collection;
 pub mod database;
 pub mod dead_letters;
+pub mod debug;
 pub mod json;
 pub mod outbox;
 

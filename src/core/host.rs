@@ -87,7 +87,8 @@ impl Action {
             }
             Action::Emit(event) => {
                 let (kind, json) = event.to_json();
-                out.open_object().key("json").string(&json).key("kind").string(kind).key("t").string("emit");
+                out.open_object().key("json").string(&json).key("kind").string(kind);
+                out.key("level").string(super::debug_report::level(kind, &json)).key("t").string("emit");
             }
             Action::Settle { waiter, outcome: Ok(value) } => {
                 out.open_object().key("ok").boolean(true).key("t").string("settle").key("value").value(value);
@@ -230,7 +231,7 @@ mod tests {
                 },
                 json!({"t": "resolver", "ticket": 5, "collection": "todos", "context": {"k": [1, 2.5]}, "timeout": 30_000.0}),
             ),
-            (Action::Emit(status), json!({"t": "emit", "kind": kind, "json": status_json})),
+            (Action::Emit(status), json!({"t": "emit", "kind": kind, "json": status_json, "level": "debug"})),
             (
                 Action::Settle { waiter: 6, outcome: Ok(json!({"pending": 0})) },
                 json!({"t": "settle", "waiter": 6, "ok": true, "value": {"pending": 0}}),

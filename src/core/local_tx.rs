@@ -118,12 +118,14 @@ pub struct LocalPatch {
     /// `sync.user`, whose entry it queues.
     user: Option<String>,
     pub done: bool,
+    /// The patch was queued (its collection is pushed).
+    pub queued: bool,
 }
 
 impl LocalPatch {
     /// `patch` must already be validated (`document::validate_patch`).
     pub fn new(collection: String, key: Key, patch: Value, user: Option<String>) -> LocalPatch {
-        LocalPatch { collection, key, patch, user, done: false }
+        LocalPatch { collection, key, patch, user, done: false, queued: false }
     }
 }
 
@@ -157,7 +159,8 @@ impl TxStep for LocalPatch {
         let entry = OutboxEntry::new(op, ctx.now, Some(stamp)).by(self.user.as_deref());
         self.done = true;
         let mut writes = vec![Write::put(&self.collection, merged, None)];
-        if ctx.schema.pushes(&self.collection) {
+        self.queued = ctx.schema.pushes(&self.collection);
+        if self.queued {
             writes.push(Write::Add { store: OUTBOX_STORE.to_owned(), value: entry.to_json() });
         }
         Round::Commit(Commit {

@@ -234,6 +234,11 @@ impl SyncMachine {
         self.engine.stats()
     }
 
+    /// Whether this context drains (for the debug report).
+    pub fn leading(&self) -> bool {
+        self.leading
+    }
+
     pub fn client_id(&self) -> &str {
         &self.client_id
     }

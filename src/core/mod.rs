@@ -16,6 +16,7 @@ pub mod coalesce;
 pub mod conflict;
 pub mod conflict_tx;
 pub mod dead_letters;
+pub mod debug_report;
 pub mod document;
 pub mod error;
 pub mod fields;

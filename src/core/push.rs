@@ -18,6 +18,11 @@ use super::sorted::StringSet;
 pub struct BatchLimits {
     pub max_count: usize,
     pub max_bytes: usize,
+    /// At most one op per document (`sync.transport`): every op of a batch carries the base
+    /// known before the batch, and a backend that tells conflicts by version alone would take
+    /// the second for a conflict with the first; one at a time, each is based on the version
+    /// its predecessor's acknowledgement recorded.
+    pub one_per_document: bool,
 }
 
 /// One request, ready to send.
@@ -74,6 +79,7 @@ pub fn select(entries: &[OutboxEntry], now: f64, client_id: &str, limits: BatchL
     for entry in entries {
         let document = entry.op.doc_id();
         if blocked.contains(&document) {
+            drains &= !limits.one_per_document;
             continue;
         }
         if Some(entry.op.seq) == skip {
@@ -101,6 +107,9 @@ pub fn select(entries: &[OutboxEntry], now: f64, client_id: &str, limits: BatchL
         bytes += text.len() + usize::from(!parts.is_empty());
         parts.push(text);
         chosen.push(entry.clone());
+        if limits.one_per_document {
+            blocked.insert(document);
+        }
     }
     if chosen.is_empty() {
         return earliest_wait.map_or(Selection::Nothing, Selection::NotBefore);
@@ -392,7 +401,7 @@ mod tests {
         OutboxEntry::new(op, 0.0, None)
     }
 
-    const WIDE: BatchLimits = BatchLimits { max_count: 100, max_bytes: 1 << 20 };
+    const WIDE: BatchLimits = BatchLimits { max_count: 100, max_bytes: 1 << 20, one_per_document: false };
 
     fn batch(selection: Selection) -> Batch {
         match selection {
@@ -417,13 +426,45 @@ mod tests {
     fn count_and_byte_limits_cut_the_batch_but_never_to_nothing() {
         let entries: Vec<_> = (1..=10).map(|i| entry(i, &format!("k{i}"))).collect();
         assert_eq!(
-            batch(select(&entries, 0.0, "c", BatchLimits { max_count: 3, max_bytes: 1 << 20 }, None)).entries.len(),
+            batch(select(
+                &entries,
+                0.0,
+                "c",
+                BatchLimits { max_count: 3, max_bytes: 1 << 20, one_per_document: false },
+                None
+            ))
+            .entries
+            .len(),
             3
         );
-        let small = batch(select(&entries, 0.0, "c", BatchLimits { max_count: 100, max_bytes: 300 }, None));
+        let small = batch(select(
+            &entries,
+            0.0,
+            "c",
+            BatchLimits { max_count: 100, max_bytes: 300, one_per_document: false },
+            None,
+        ));
         assert!(small.body.len() <= 300 && !small.entries.is_empty(), "{}", small.body.len());
-        let tiny = batch(select(&entries, 0.0, "c", BatchLimits { max_count: 100, max_bytes: 1 }, None));
+        let tiny = batch(select(
+            &entries,
+            0.0,
+            "c",
+            BatchLimits { max_count: 100, max_bytes: 1, one_per_document: false },
+            None,
+        ));
         assert_eq!(tiny.entries.len(), 1, "an entry larger than the limit still goes, alone");
+    }
+
+    #[test]
+    fn with_a_transport_a_batch_takes_one_op_per_document() {
+        let mut second = entry(2, "a");
+        second.op.id = "op2".into();
+        let entries = [entry(1, "a"), second, entry(3, "b")];
+        let one = BatchLimits { one_per_document: true, ..WIDE };
+        let b = batch(select(&entries, 0.0, "c", one, None));
+        assert_eq!(b.entries.iter().map(|e| e.op.seq).collect::<Vec<_>>(), [1, 3]);
+        assert!(!b.drains, "the second op of a waits for the next batch");
+        assert_eq!(batch(select(&entries, 0.0, "c", WIDE, None)).entries.len(), 3);
     }
 
     #[test]
@@ -468,7 +509,7 @@ mod tests {
         ]));
         let (s, tally) = settle_results(&entries, &body, 1_000.0, &policy, || 0.5).unwrap();
         assert_eq!(s.acked, [1, 2]);
-        assert_eq!(tally, Tally { acked: 2, duplicates: 1, rejected: 2, conflicts: 1, answered: 6 });
+        assert_eq!(tally, Tally { acked: 2, duplicates: 1, rejected: 2, conflicts: 1, answered: 5 });
         assert_eq!(s.dead.len(), 1);
         assert_eq!((s.dead[0].op.id.as_str(), s.dead[0].last_error.server_code.as_deref()), ("op3", Some("INVALID")));
         assert_eq!(s.updated[0].op.id, "op4");

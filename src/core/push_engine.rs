@@ -20,7 +20,7 @@
 //! failure counts one attempt); getting through clears it (the server had just recovered).
 
 use super::error::SyncErrorCode;
-use super::op::LastError;
+use super::op::{LastError, OutboxEntry};
 use super::push::{
     acked_ranges, settle_outage, settle_pinned, settle_refused, settle_results, Batch, BatchLimits, Selection,
     Settlement,
@@ -37,6 +37,8 @@ pub struct EngineOptions {
     pub retry: RetryPolicy,
     /// How many times in a row `getToken` is asked again after 401/403 before giving up (`auth`).
     pub max_auth_refreshes: u32,
+    /// `sync.transport`: at most one op per document in a batch (`BatchLimits`).
+    pub one_per_document: bool,
 }
 
 impl Default for EngineOptions {
@@ -46,6 +48,7 @@ impl Default for EngineOptions {
             max_batch_bytes: 1 << 20,
             retry: RetryPolicy::default(),
             max_auth_refreshes: 3,
+            one_per_document: false,
         }
     }
 }
@@ -258,7 +261,11 @@ impl PushEngine {
         if count {
             self.counted_at = now;
         }
-        let limits = BatchLimits { max_count: self.limit, max_bytes: self.options.max_batch_bytes };
+        let limits = BatchLimits {
+            max_count: self.limit,
+            max_bytes: self.options.max_batch_bytes,
+            one_per_document: self.options.one_per_document,
+        };
         let skip = self.suspect.filter(|s| !s.witnessed).map(|s| s.seq);
         let prepare = PrepareBatch::new(self.window, count, self.client_id.clone(), limits, skip);
         Turn::Prepare(prepare.for_user(self.user.clone()))
@@ -349,28 +356,23 @@ impl PushEngine {
                         self.run_acked += tally.acked;
                         self.status.last_sync_at = Some(now);
                         self.status.last_error = None;
+                        let (answered, rest) = batch.entries.split_at(tally.answered.min(batch.entries.len()));
                         self.suspect = match self.suspect {
                             // Another op got through: the suspect goes alone once more.
                             Some(suspect) if !suspect.witnessed => Some(Suspect { witnessed: true, ..suspect }),
-                            Some(suspect) if batch.entries.iter().all(|e| e.op.seq != suspect.seq) => Some(suspect),
+                            Some(suspect) if answered.iter().all(|e| e.op.seq != suspect.seq) => Some(suspect),
                             _ => None,
                         };
                         if !settlement.dead.is_empty() {
                             self.limit = self.options.batch_size.max(1);
                         }
-                        let rest = &batch.entries[tally.answered.min(batch.entries.len())..];
                         self.drains &= rest.is_empty();
                         if let (false, Some(after)) = (rest.is_empty(), retry_after) {
                             // A prefix, and a Retry-After: the rest wait out an outage (a
-                            // transport that failed part-way, docs/transports.md).
-                            let error = match super::wire::error_response(&body) {
-                                Some((code, message)) => LastError::from_server(&code, message, None, false),
-                                None => LastError::new(SyncErrorCode::Http, "the rest of the batch must wait", None),
-                            };
-                            self.count_failure(&error, now);
-                            self.gate = now + self.options.retry.delay_ms(self.failures, random(), Some(after)) as f64;
-                            self.status.next_retry_at = Some(self.gate);
-                            let waiting = settle_outage(rest, &error, self.gate, &self.options.retry, now);
+                            // transport that failed part-way, docs/transports.md), which pauses
+                            // the queue like any failure of a request (a status), reload or not.
+                            let error = http_error(503, &body);
+                            let waiting = self.wait_out(rest, &error, Some(after), now, random);
                             settlement.updated.extend(waiting.updated);
                             settlement.dead.extend(waiting.dead);
                         }
@@ -472,10 +474,24 @@ impl PushEngine {
             // The op sent to clear the suspect failed too: the server fails everything.
             self.limit = self.options.batch_size.max(1);
         }
-        self.count_failure(&error, now);
+        let settlement = self.wait_out(&batch.entries, &error, retry_after_ms, now, random);
+        self.settlement(settlement)
+    }
+
+    /// `entries` wait out a failure of the request: a backoff (Retry-After as its floor), and no
+    /// attempt counts.
+    fn wait_out(
+        &mut self,
+        entries: &[OutboxEntry],
+        error: &LastError,
+        retry_after_ms: Option<u64>,
+        now: f64,
+        random: &mut dyn FnMut() -> f64,
+    ) -> Settlement {
+        self.count_failure(error, now);
         let next = now + self.options.retry.delay_ms(self.failures, random(), retry_after_ms) as f64;
         self.status.next_retry_at = Some(next);
-        self.settlement(settle_outage(&batch.entries, &error, next, &self.options.retry, now))
+        settle_outage(entries, error, next, &self.options.retry, now)
     }
 
     /// Lets a suspect no other op has been compared with go again; true if there was one.

@@ -10,6 +10,7 @@
 use serde_json::Value;
 
 use super::dead_letters::{DiscardDead, EditDead, ListDead, RetryDead};
+use super::debug_report::{DebugSnapshot, EventLog, SyncSide};
 use super::error::CoreError;
 use super::hlc::WriteClock;
 use super::host::{Action, Event, Failure, Output};
@@ -35,6 +36,10 @@ pub enum Request {
         json: String,
     },
     DiscardDead(Option<String>),
+    /// `db.debug.export({ redact })`.
+    DebugExport {
+        redact: bool,
+    },
 }
 
 enum ApiStep {
@@ -43,6 +48,7 @@ enum ApiStep {
     Retry(RetryDead),
     Edit(EditDead),
     Discard(DiscardDead),
+    Debug(DebugSnapshot),
 }
 
 impl ApiStep {
@@ -53,6 +59,7 @@ impl ApiStep {
             ApiStep::Retry(s) => s,
             ApiStep::Edit(s) => s,
             ApiStep::Discard(s) => s,
+            ApiStep::Debug(s) => s,
         }
     }
 
@@ -60,13 +67,15 @@ impl ApiStep {
     /// and whether it changed the outbox or the dead letters.
     fn outcome(self) -> (Value, bool) {
         match self {
-            ApiStep::Patch(_) | ApiStep::Edit(_) => (Value::Null, true),
+            ApiStep::Patch(patch) => (Value::Null, patch.queued),
+            ApiStep::Edit(_) => (Value::Null, true),
             ApiStep::List(list) => {
                 let letters = list.outcome.unwrap_or_default();
                 (Value::Array(letters.iter().map(|l| l.to_json()).collect()), false)
             }
             ApiStep::Retry(retry) => (retry.queued.unwrap_or(0).into(), true),
             ApiStep::Discard(discard) => (discard.removed.unwrap_or(0).into(), true),
+            ApiStep::Debug(_) => (Value::Null, false), // `Replica::report` answers it
         }
     }
 }
@@ -90,12 +99,22 @@ pub struct Replica {
     /// The API transactions in flight, by ticket (a handful at most).
     api: Vec<(u32, ApiTx)>,
     next_ticket: u32,
+    /// The last sync events, for `db.debug.export()`.
+    events: EventLog,
 }
 
 impl Replica {
     /// `seed` seeds the op ids (it should come from a cryptographic source).
     pub fn new(schema: DatabaseSchema, seed: u64) -> Replica {
-        Replica { schema, clock: WriteClock::new(seed), sync: None, user: None, api: Vec::new(), next_ticket: 0 }
+        Replica {
+            schema,
+            clock: WriteClock::new(seed),
+            sync: None,
+            user: None,
+            api: Vec::new(),
+            next_ticket: 0,
+            events: EventLog::default(),
+        }
     }
 
     pub fn schema(&self) -> &DatabaseSchema {
@@ -123,15 +142,38 @@ impl Replica {
         let mut machine = SyncMachine::new(config);
         machine.start(&mut self.io(now, &mut actions));
         self.sync = Some(machine);
-        self.output(actions)
+        self.output(actions, now)
     }
 
     fn io<'a>(&'a mut self, now: f64, actions: &'a mut Vec<Action>) -> Io<'a> {
         Io { now, clock: &mut self.clock, schema: &self.schema, actions, next_ticket: &mut self.next_ticket }
     }
 
-    fn output(&self, actions: Vec<Action>) -> Output {
+    /// The actions of a step, the events among them kept for the debug report.
+    fn output(&mut self, actions: Vec<Action>, now: f64) -> Output {
+        for action in &actions {
+            if let Action::Emit(event) = action {
+                self.events.record(now, event);
+            }
+        }
         Output { actions, wake_at: self.sync.as_ref().and_then(SyncMachine::wake_at) }
+    }
+
+    /// An event the leader published, heard here: kept for the debug report like one's own.
+    pub fn heard(&mut self, kind: &str, json: &str, now: f64) {
+        self.events.record_heard(now, kind, json);
+    }
+
+    fn report(&self, snapshot: DebugSnapshot, now: f64) -> Value {
+        let sync = self.sync.as_ref().map(|machine| SyncSide {
+            status: machine.status().to_json(),
+            stats: machine.stats().to_json(),
+            client_id: machine.client_id(),
+            leading: machine.leading(),
+            transport: machine.options().transport,
+            user: self.user.as_deref(),
+        });
+        snapshot.report(&self.schema, sync, &self.events, now)
     }
 
     /// An API call: its transaction starts now; `waiter` is settled when it ends.
@@ -144,6 +186,7 @@ impl Replica {
             Request::RetryDead(id) => ApiStep::Retry(RetryDead::new(id)),
             Request::EditDead { id, json } => ApiStep::Edit(EditDead::new(id, json)),
             Request::DiscardDead(id) => ApiStep::Discard(DiscardDead::new(id)),
+            Request::DebugExport { redact } => ApiStep::Debug(DebugSnapshot::new(redact)),
         };
         self.next_ticket = self.next_ticket.wrapping_add(1).max(1);
         let ticket = self.next_ticket;
@@ -154,7 +197,7 @@ impl Replica {
             round => (Vec::new(), Some(round)),
         };
         self.api.push((ticket, ApiTx { waiter, step, stash, refused: None }));
-        self.output(vec![Action::Tx { ticket, scope, reads }])
+        self.output(vec![Action::Tx { ticket, scope, reads }], now)
     }
 
     /// Everything the host observed.
@@ -167,7 +210,10 @@ impl Replica {
         match (api_tx, event) {
             (Some(at), Event::Committed { .. }) => {
                 let (_, tx) = self.api.remove(at);
-                let (value, wrote) = tx.step.outcome();
+                let (value, wrote) = match tx.step {
+                    ApiStep::Debug(snapshot) => (self.report(snapshot, now), false),
+                    step => step.outcome(),
+                };
                 actions.push(Action::Settle { waiter: tx.waiter, outcome: Ok(value) });
                 if wrote {
                     actions.push(Action::Wrote);
@@ -188,7 +234,7 @@ impl Replica {
                 }
             }
         }
-        self.output(actions)
+        self.output(actions, now)
     }
 
     fn api_position(&self, ticket: u32) -> Option<usize> {

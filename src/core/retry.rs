@@ -145,7 +145,9 @@ pub fn classify(outcome: PushOutcome, server_code: Option<&str>) -> Reaction {
             (413, _) => Reaction::Split,
             (408 | 425 | 429, _) => Reaction::Outage,
             (400..=499, None | Some("UNSUPPORTED_PROTOCOL")) => Reaction::Refused,
-            (400..=499, Some("BAD_REQUEST")) => Reaction::BisectWithWitness,
+            // A transport's `permanent` (core/transport.rs) is pinned on an op only with a
+            // witness: a backend that refuses everything (a proxy, a bad deploy) is an outage.
+            (400..=499, Some("BAD_REQUEST" | "TRANSPORT")) => Reaction::BisectWithWitness,
             (400..=499, Some(_)) => Reaction::Bisect,
             (500, _) => Reaction::Failed,
             // Gateway and availability errors, and anything a fetch should never return (1xx,

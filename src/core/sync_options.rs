@@ -210,6 +210,9 @@ impl SyncOptions {
             .ok_or("sync.collections must be an array of collection names")?;
         let headers = match fields.get("headers") {
             None => Vec::new(),
+            Some(_) if transport.is_some() => {
+                return Err("sync.headers go with sync.url; a transport sets its own headers".to_owned())
+            }
             Some(value) => {
                 let map = value.as_object().ok_or("sync.headers must be an object of strings")?;
                 map.iter()
@@ -236,6 +239,7 @@ impl SyncOptions {
                     as usize,
                 retry,
                 max_auth_refreshes: whole(&fields, "maxAuthRefreshes", 0, 100, 3)?,
+                one_per_document: transport.is_some(),
             },
             request_timeout_ms: whole(&fields, "requestTimeoutMs", 1, 600_000, DEFAULT_REQUEST_TIMEOUT_MS)?,
             headers,
@@ -266,6 +270,16 @@ impl SyncOptions {
                 Some(_) => return Err("sync.user must be a non-empty string of at most 256 bytes".to_owned()),
             },
         })
+    }
+
+    /// Fits the options to the declared collections: with none that pulls (every one `"push"`
+    /// or `false`), nothing is pulled and no live channel is kept.
+    pub fn fit(mut self, schema: &DatabaseSchema) -> SyncOptions {
+        if self.collections.is_empty() && !schema.collections.iter().any(|c| c.schema.pull) {
+            self.pull = false;
+            self.live = false;
+        }
+        self
     }
 
     /// The push endpoint.
@@ -477,10 +491,26 @@ mod tests {
     }
 
     #[test]
+    fn with_no_collection_that_pulls_nothing_is_pulled() {
+        let schema = |sync: &str| {
+            DatabaseSchema::from_json(&format!(
+                r#"{{"name":"d","collections":[{{"name":"a","keyPath":"id","sync":{sync}}}]}}"#
+            ))
+            .unwrap()
+        };
+        let options = SyncOptions::from_value(&json!({"url": "/a"})).unwrap();
+        let pushing = options.clone().fit(&schema(r#""push""#));
+        assert!(pushing.push && !pushing.pull && !pushing.live);
+        let both = options.fit(&schema(r#""both""#));
+        assert!(both.pull && both.live);
+    }
+
+    #[test]
     fn bad_options_name_the_field() {
         for (bad, needle) in [
             (json!({}), "\"url\" (a Wharf server) or \"transport\""),
             (json!({"url": "/a", "transport": {"live": true}}), "not both"),
+            (json!({"transport": {"live": true}, "headers": {"x": "y"}}), "a transport sets its own headers"),
             (json!({"url": " "}), "sync.url"),
             (json!({"url": "/a", "batchSize": 0}), "sync.batchSize"),
             (json!({"url": "/a", "batchSize": 2.5}), "whole number"),

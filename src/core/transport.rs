@@ -2,8 +2,9 @@
 //! in for HTTP (docs/transports.md); they tell a failure by throwing `transportError(kind, ...)`,
 //! which `io.js` hands over as JSON. This turns it into the reply the engines already classify
 //! (`retry::classify`, `pull_run`), so a transport gets every rule HTTP gets: backoff with
-//! Retry-After for `transient`, a fresh token for `auth`, bisection and dead letters for
-//! `permanent` (a 413 still splits the batch), waiting for `online` for `offline`. A kind this
+//! Retry-After for `transient`, a fresh token for `auth`, bisection down to the op to blame for
+//! `permanent` (pinned on it only once another op got through; a 413 still splits the batch),
+//! waiting for `online` for `offline`. A kind this
 //! build does not know is transient: a retry can do no harm that a dead letter would not.
 
 use serde_json::Value;
@@ -17,6 +18,22 @@ pub fn failure_reply(failure: &str) -> HttpReply {
     let text = |name: &str| failure.get(name).and_then(Value::as_str);
     let given = failure.get("status").and_then(Value::as_u64).and_then(|s| u16::try_from(s).ok());
     let message = format!("the transport failed: {}", text("message").unwrap_or("(no message)"));
+    // The results of the mutations done before the failure: a prefix the engine settles; after a
+    // transient failure the rest wait out a backoff (Retry-After "0": the policy's alone), after
+    // any other they are sent again at once and meet the failure themselves.
+    if let Some(done) = failure.get("results").and_then(Value::as_array).filter(|results| !results.is_empty()) {
+        let transient = !matches!(text("kind"), Some("auth" | "permanent" | "offline"));
+        let wait = failure.get("retryAfterMs").and_then(Value::as_f64).filter(|_| transient);
+        let mut body = JsonText::new();
+        body.open_object().key("code").string("TRANSPORT").key("message").string(&message);
+        body.key("protocol").uint(1).key("results").open_array();
+        for result in done {
+            body.value(result);
+        }
+        body.close_array().close_object();
+        let retry_after = transient.then(|| seconds(wait.unwrap_or(0.0)));
+        return HttpReply::Response { status: 200, retry_after, body: body.finish() };
+    }
     // The status the transport gave, where HTTP gives it the same meaning; else a stand-in.
     let (status, transient) = match (text("kind"), given) {
         (Some("offline"), _) => return HttpReply::Network { message, online: false },
@@ -30,26 +47,18 @@ pub fn failure_reply(failure: &str) -> HttpReply {
         _ => (503, true),
     };
     let retry_after = match failure.get("retryAfterMs").and_then(Value::as_f64) {
-        Some(ms) if transient && ms > 0.0 => Some(((ms / 1000.0).ceil() as u64).to_string()),
+        Some(ms) if transient && ms > 0.0 => Some(seconds(ms)),
         _ => None,
     };
     let mut body = JsonText::new();
     body.open_object().key("code").string("TRANSPORT").key("message").string(&message);
-    body.key("protocol").uint(1);
-    // The results of the mutations done before the failure: a prefix the engine settles; after a
-    // transient failure the rest wait out a backoff (Retry-After "0": the policy's alone).
-    let done = failure.get("results").and_then(Value::as_array).filter(|results| !results.is_empty());
-    if let Some(done) = done {
-        body.key("results").open_array();
-        for result in done {
-            body.value(result);
-        }
-        body.close_array().close_object();
-        let retry_after = transient.then(|| retry_after.unwrap_or_else(|| "0".to_owned()));
-        return HttpReply::Response { status: 200, retry_after, body: body.finish() };
-    }
-    body.close_object();
+    body.key("protocol").uint(1).close_object();
     HttpReply::Response { status, retry_after, body: body.finish() }
+}
+
+/// A Retry-After header of at least `ms`: whole seconds, rounded up (never sooner).
+fn seconds(ms: f64) -> String {
+    ((ms.max(0.0) / 1000.0).ceil() as u64).to_string()
 }
 
 #[cfg(test)]
@@ -77,11 +86,11 @@ mod tests {
             (r#"{"kind":"transient","status":429}"#, Reaction::Outage),
             (r#"{"kind":"auth"}"#, Reaction::RefreshToken),
             (r#"{"kind":"auth","status":500}"#, Reaction::RefreshToken),
-            (r#"{"kind":"permanent","status":400}"#, Reaction::Bisect),
-            (r#"{"kind":"permanent"}"#, Reaction::Bisect),
-            (r#"{"kind":"permanent","status":429}"#, Reaction::Bisect),
-            (r#"{"kind":"permanent","status":401}"#, Reaction::Bisect),
-            (r#"{"kind":"permanent","status":503}"#, Reaction::Bisect),
+            (r#"{"kind":"permanent","status":400}"#, Reaction::BisectWithWitness),
+            (r#"{"kind":"permanent"}"#, Reaction::BisectWithWitness),
+            (r#"{"kind":"permanent","status":429}"#, Reaction::BisectWithWitness),
+            (r#"{"kind":"permanent","status":401}"#, Reaction::BisectWithWitness),
+            (r#"{"kind":"permanent","status":503}"#, Reaction::BisectWithWitness),
             (r#"{"kind":"permanent","status":413}"#, Reaction::Split),
             (r#"{"kind":"offline"}"#, Reaction::WaitForOnline),
             (r#"{"kind":"weird"}"#, Reaction::Outage),
@@ -106,6 +115,8 @@ mod tests {
         assert!(matches!(reply, HttpReply::Response { status: 200, retry_after: Some(ref a), .. } if a == "0"));
         let reply = failure_reply(&format!(r#"{{"kind":"permanent",{done}}}"#));
         assert!(matches!(reply, HttpReply::Response { status: 200, retry_after: None, .. }), "the rest meet it again");
+        let reply = failure_reply(&format!(r#"{{"kind":"offline",{done}}}"#));
+        assert!(matches!(reply, HttpReply::Response { status: 200, retry_after: None, .. }), "kept, offline or not");
         let none = failure_reply(r#"{"kind":"transient","results":[]}"#);
         assert!(matches!(none, HttpReply::Response { status: 503, .. }), "no results: the failure alone");
     }

@@ -40,7 +40,7 @@ extern "C" {
     #[wasm_bindgen(method)]
     fn listen(this: &Io, kind: &str, listener: &Function) -> Function;
     #[wasm_bindgen(method)]
-    fn deliver(this: &Io, kind: &str, json: &str);
+    fn deliver(this: &Io, kind: &str, json: &str, level: &str);
     /// `[id, promise]`.
     #[wasm_bindgen(method)]
     fn promise(this: &Io) -> Array;
@@ -50,6 +50,8 @@ extern "C" {
     fn stop(this: &Io);
     #[wasm_bindgen(method, setter)]
     fn set_conn(this: &Io, conn: &Connection);
+    #[wasm_bindgen(method, setter)]
+    fn set_log(this: &Io, log: &Function);
     #[wasm_bindgen(method, setter)]
     fn set_coordinator(this: &Io, coordinator: &Coordinator);
     #[wasm_bindgen(static_method_of = Io)]
@@ -84,6 +86,8 @@ pub struct SyncSetup {
     pub fetch: Option<Function>,
     /// `sync.transport`: the app's own `push`, `pull` and `live` instead of HTTP.
     pub transport: Option<Object>,
+    /// `options.log`: receives each sync event with its level.
+    pub log: Option<Function>,
     /// Resolver functions by collection; the one under `None` serves every collection.
     pub resolvers: Vec<(Option<String>, Function)>,
 }
@@ -125,11 +129,12 @@ impl Host {
         let resolvers = Map::new();
         let mut side = None;
         let mut config = None;
-        let (mut sync_fetch, mut transport) = (None, None);
+        let (mut sync_fetch, mut transport, mut log) = (None, None, None);
         let mut replica = Replica::new(schema, random_seed());
         if let Some(setup) = sync {
             sync_fetch = setup.fetch;
             transport = setup.transport.clone();
+            log = setup.log.clone();
             for (name, resolver) in &setup.resolvers {
                 resolvers.set(&JsValue::from_str(name.as_deref().unwrap_or("")), resolver);
             }
@@ -175,6 +180,9 @@ impl Host {
         let transport = transport.map_or(JsValue::UNDEFINED, JsValue::from);
         let io = Io::new(report.unchecked_ref(), &get_token, &fetch, &transport, &resolvers);
         io.set_conn(&conn);
+        if let Some(log) = &log {
+            io.set_log(log);
+        }
         let host = Rc::new(Host {
             replica: RefCell::new(replica),
             conn,
@@ -347,8 +355,8 @@ impl Host {
     }
 
     /// Local writes committed here: wake the drainer, wherever it runs.
-    pub fn local_writes_committed(&self, _writes: u32) {
-        if self.sync.is_none() {
+    pub fn local_writes_committed(&self, queued: u32) {
+        if self.sync.is_none() || queued == 0 {
             return;
         }
         match self.leader_elsewhere() {
@@ -441,7 +449,8 @@ impl Host {
         if kind == "status" {
             *side.remote_status.borrow_mut() = Some(json.clone());
         }
-        self.io.deliver(kind, &json);
+        self.replica.borrow_mut().heard(kind, &json, now());
+        self.io.deliver(kind, &json, crate::core::debug_report::level(kind, &json));
     }
 
     pub fn set_paused(&self, paused: bool) -> Result<(), PlatformError> {

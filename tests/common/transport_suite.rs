@@ -158,10 +158,39 @@ async fn each_transport_failure_keeps_the_queue_and_gets_its_http_twins_treatmen
     let refused = throw_transport_error("auth", "status: 401");
     push_fails(&refused, r#","maxAuthRefreshes":0"#, "auth", false).await;
     push_fails(&throw_transport_error("offline", ""), "", "offline", false).await;
-    let (.., letters) = push_fails(&throw_transport_error("permanent", "status: 400"), "", "idle", true).await;
+    // A permanent failure is pinned on an op only once another got through: alone, it waits.
+    let refuses = throw_transport_error("permanent", "status: 400");
+    push_fails(&refuses, "", "error", false).await;
+}
+
+/// A permanent failure of a batch is narrowed down to the op to blame, which is dead-lettered
+/// with the transport's status once another op got through; the others land.
+#[wasm_bindgen_test]
+async fn a_permanent_failure_dead_letters_only_the_op_to_blame() {
+    let name = unique_name("transport-blame");
+    let push = format!(
+        "if (request.mutations.some((m) => m.key === 'bad')) {{ {} }}
+         return {{ results: request.mutations.map((m) => ({{ status: 'applied', id: m.id, version: 1 }})) }};",
+        throw_transport_error("permanent", "status: 400")
+    );
+    let (transport, _) = scripted_transport(&push, "return { changes: [], cursor: '', hasMore: false };");
+    let retry = r#","live":false,"retry":{"baseMs":10,"maxMs":50}"#;
+    let db = open_with_transport(&name, &transport, retry).await;
+    db.pause_sync().unwrap();
+    let todos = db.collection("todos".into()).unwrap();
+    for id in ["a", "bad", "c"] {
+        resolve(todos.put(todo(id, 1.0))).await;
+    }
+    db.resume_sync().unwrap();
+    until("the op to blame is dead", || prop(&db.sync_status(), "deadLetters").as_f64() == Some(1.0), || stringify(&db.sync_status())).await;
+    until("the rest landed", || prop(&db.sync_status(), "pending").as_f64() == Some(0.0), || stringify(&db.sync_status())).await;
+    let letters = Array::from(&resolve(db.dead_letters().list()).await);
     let letter = letters.get(0);
+    assert_eq!(prop(&letter, "key").as_string().as_deref(), Some("bad"));
     assert_eq!(last_error(&letter, "status").as_deref(), Some("400"), "the transport's status is kept");
     assert_eq!(last_error(&letter, "serverCode").as_deref(), Some("TRANSPORT"));
+    db.close();
+    delete_db(&name).await;
 }
 
 #[wasm_bindgen_test]
@@ -230,6 +259,37 @@ async fn a_local_only_collection_never_enters_the_outbox() {
     let _ = JsFuture::from(db.pull(JsValue::UNDEFINED)).await;
     let asked = calls(&log, "pull").last().unwrap().get(1);
     assert_eq!(stringify(&prop(&asked, "collections")), r#"["todos"]"#, "the local collection is not pulled");
+    db.close();
+    delete_db(&name).await;
+}
+
+/// `db.debug.export()` and the `log` option: what happened, for a bug report.
+#[wasm_bindgen_test]
+async fn a_debug_report_and_the_log_tell_what_happened() {
+    let name = unique_name("debug");
+    let busy = throw_transport_error("transient", "status: 503, retryAfterMs: 120000");
+    let (transport, _) = scripted_transport(&busy, "return { changes: [], cursor: '', hasMore: false };");
+    let options = json(&format!(
+        r#"{{"name":"{name}","collections":[{{"name":"todos","keyPath":"id"}}],"sync":{{"live":false,"debounceMs":0}}}}"#
+    ));
+    set(&prop(&options, "sync"), "transport", &transport);
+    let logged = Array::new();
+    let log = js_sys::Function::new_with_args("list", "return (entry) => list.push(entry)").call1(&JsValue::NULL, &logged).unwrap();
+    set(&options, "log", &log);
+    let db = open_database(options).await.expect("opens with a log");
+    resolve(db.collection("todos".into()).unwrap().put(json(r#"{"id":"a","secret":"hunter2"}"#))).await;
+    until("the push failed", || prop(&db.sync_status(), "state").as_string().as_deref() == Some("error"), || stringify(&db.sync_status())).await;
+    until("the log heard it", || logged.iter().any(|e| prop(&e, "level").as_string().as_deref() == Some("warn")), || stringify(&logged)).await;
+    let report = resolve(db.debug().export(JsValue::UNDEFINED)).await;
+    assert_eq!(prop(&report, "format").as_string().as_deref(), Some("wharf-debug/1"));
+    assert_eq!(prop(&prop(&prop(&report, "sync"), "status"), "state").as_string().as_deref(), Some("error"));
+    let outbox = Array::from(&prop(&prop(&report, "stored"), "outbox"));
+    assert_eq!(prop(&prop(&outbox.get(0), "value"), "secret").as_string().as_deref(), Some("hunter2"));
+    let events = Array::from(&prop(&report, "events"));
+    assert!(events.iter().any(|e| prop(&e, "event").as_string().as_deref() == Some("end")), "{}", stringify(&events));
+    let redacted = resolve(db.debug().export(json(r#"{"redact":true}"#))).await;
+    assert!(!stringify(&redacted).contains("hunter2"), "redacted: no document contents");
+    reject(db.debug().export(json(r#"{"redact":"yes"}"#)), "INVALID_OPTIONS").await;
     db.close();
     delete_db(&name).await;
 }

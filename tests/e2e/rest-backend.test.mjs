@@ -53,12 +53,9 @@ test("push: one request per mutation, each answer mapped to its result", async (
   await withApi(async (server, transport) => {
     const other = restTransport(`${server.url}/api`); // the short form: a base URL
     await push(other, [mutation("put", "c", { value: { id: "c", by: "other" } })]);
+    // One op per document per push, as Wharf sends them with a transport.
     const batch = [
       mutation("put", "a", { value: { id: "a", n: 1 }, baseVersion: 0 }),
-      // Based on version 0 too, as Wharf sends it before it pulls: the transport knows that
-      // version 1 is its own write, so this is no conflict.
-      mutation("patch", "a", { patch: { n: 2 }, baseVersion: 0 }),
-      mutation("delete", "a", { baseVersion: 0 }),
       mutation("patch", "b", { patch: { n: 1 } }),
       mutation("put", "c", { value: { id: "c", by: "me" }, baseVersion: 0 }),
       mutation("put", 7, { value: { id: 7 } }),
@@ -67,14 +64,18 @@ test("push: one request per mutation, each answer mapped to its result", async (
     assert.equal(protocol, 1);
     assert.deepEqual(results, [
       { status: "applied", id: batch[0].id, version: 1 },
-      { status: "applied", id: batch[1].id, version: 2 },
-      { status: "applied", id: batch[2].id, version: 3 },
-      { status: "rejected", id: batch[3].id, code: "NOT_FOUND", message: "no document todos/b to patch", permanent: true },
-      { status: "conflict", id: batch[4].id, version: 1, value: { id: "c", by: "other" } },
-      { status: "rejected", id: batch[5].id, code: "INVALID_KEY", message: "this API takes string keys", permanent: true },
+      { status: "rejected", id: batch[1].id, code: "NOT_FOUND", message: "no document todos/b to patch", permanent: true },
+      { status: "conflict", id: batch[2].id, version: 1, value: { id: "c", by: "other" } },
+      { status: "rejected", id: batch[3].id, code: "INVALID_KEY", message: "this API takes string keys", permanent: true },
     ]);
+    // The next ops on a, based on the versions their predecessors' acknowledgements recorded.
+    const patch = mutation("patch", "a", { patch: { n: 2 }, baseVersion: 1 });
+    const remove = mutation("delete", "a", { baseVersion: 2 });
+    assert.deepEqual((await push(transport, [patch])).results, [{ status: "applied", id: patch.id, version: 2 }]);
+    assert.deepEqual((await push(transport, [remove])).results, [{ status: "applied", id: remove.id, version: 3 }]);
     const requests = server.log().filter((e) => e.method !== "GET");
-    assert.deepEqual(requests.map((e) => [e.method, e.requestId]).slice(1), batch.slice(0, 5).map((m) => [{ put: "PUT", patch: "PATCH", delete: "DELETE" }[m.op], m.id]));
+    const sent = [...batch.slice(0, 3), patch, remove];
+    assert.deepEqual(requests.map((e) => [e.method, e.requestId]).slice(1), sent.map((m) => [{ put: "PUT", patch: "PATCH", delete: "DELETE" }[m.op], m.id]));
     assert.deepEqual(server.state().records.map((r) => [r.id, r.version, r.data]), [["a", 3, null], ["c", 1, { id: "c", by: "other" }]]);
   });
 });

@@ -5,21 +5,29 @@
 //   2. the tarball's files equal pkg/'s, every module the entry imports is in it, and the sizes of
 //      its JavaScript + wasm (raw / gzip -9 / brotli 11) are printed and checked against
 //      wasm-pack.toml [budget];
-//   3. fresh copies of the fixture apps tests/packaging/vite-app (Vite, no config, no plugin) and
+//   3. publint --strict and "are the types wrong" (attw) on the tarball, offline (root devDependencies);
+//   4. fresh copies of the fixture apps tests/packaging/vite-app (Vite, no config, no plugin) and
 //      tests/packaging/webpack-app (webpack 5, no config file, no plugin) install their pinned
 //      devDependencies from the committed lockfile (npm ci) and then the tarball (npm install
 //      --no-save), build, and must emit the package's .wasm as an asset;
-//   4. each built dist/ is served by the reference server (target/debug/wharf-server) and loaded in
+//   5. each built dist/ is served by the reference server (target/debug/wharf-server) and loaded in
 //      headless Chromium: the page writes a note and syncs it, then a service worker that the
 //      bundler built from a file importing "wharf" opens a database of its own, writes and pushes
 //      one more (Vite's must run as a module service worker; webpack turns its into a classic one
-//      by default). The server's /debug/state must hold each note once (version 1); no page errors.
-// Usage: node tests/packaging/run.mjs   (needs pkg/ built by node scripts/build.mjs and
-// target/debug/wharf-server by cargo build -p wharf-server; npm's cache in ~/.npm makes reruns fast)
+//      by default). The server's /debug/state must hold each note once (version 1); no page errors;
+//   6. a fresh vitest project (tests/packaging/vitest-app, no config) installs its lockfile and the
+//      tarball the same way, gets README.md's "Tests in Node (vitest)" example written in, and runs
+//      both tests of app code in Node ("node" export condition, IndexedDB from fake-indexeddb):
+//      writes, reads, live queries, sync through a transport stub and, over HTTP, through the
+//      reference server; every test must pass (none skipped) and the server must hold the pushed
+//      record once.
+// Usage: node tests/packaging/run.mjs   (needs pkg/ built by node scripts/build.mjs,
+// target/debug/wharf-server by cargo build -p wharf-server, and the root devDependencies by npm ci;
+// npm's cache in ~/.npm makes reruns fast)
 // Exit code 0 when every check passed, 1 otherwise.
 
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import zlib from "node:zlib";
@@ -73,9 +81,10 @@ function finish() {
 }
 
 /** Runs a command with inherited output; throws when it exits non-zero. */
-function run(cmd, args, { cwd = REPO_ROOT, capture = false } = {}) {
+function run(cmd, args, { cwd = REPO_ROOT, capture = false, env } = {}) {
   console.log(`$ ${cmd} ${args.join(" ")}${cwd === REPO_ROOT ? "" : `   (in ${rel(cwd)})`}`);
-  const result = spawnSync(cmd, args, { cwd, stdio: capture ? ["ignore", "pipe", "inherit"] : "inherit", encoding: "utf8", timeout: COMMAND_TIMEOUT_MS });
+  const options = { cwd, stdio: capture ? ["ignore", "pipe", "inherit"] : "inherit", encoding: "utf8", timeout: COMMAND_TIMEOUT_MS };
+  const result = spawnSync(cmd, args, { ...options, env: env ? { ...process.env, ...env } : process.env });
   if (result.error?.code === "ETIMEDOUT") throw new Failure(`${cmd} ${args.join(" ")} still running after ${COMMAND_TIMEOUT_MS / 1000}s: stopped`);
   if (result.error) throw new Failure(`${cmd}: ${result.error.message}`);
   check(result.status === 0, `${cmd} ${args.join(" ")} exited with ${result.status ?? result.signal}`);
@@ -107,6 +116,9 @@ await step(
     check(existsSync(CHROMIUM_PATH), `${CHROMIUM_PATH} is missing: run scripts/setup.sh (apt-get install chromium)`);
     const npm = spawnSync("npm", ["--version"], { encoding: "utf8" });
     check(npm.status === 0, "npm is not on PATH");
+    for (const tool of ["publint", "@arethetypeswrong/cli"]) {
+      check(existsSync(path.join(REPO_ROOT, "node_modules", tool, "package.json")), `node_modules/${tool} is missing: run npm ci (or scripts/setup.sh)`);
+    }
     console.log(`pkg/ built; ${rel(SERVER_BIN)}; ${CHROMIUM_PATH}; node ${process.version}, npm ${npm.stdout.trim()}`);
   },
   { fatal: true },
@@ -199,14 +211,15 @@ await step("sizes of the shipped JavaScript and wasm, against wasm-pack.toml [bu
   const rows = main.map((file) => ({ file, ...measure(readFileSync(path.join(unpacked, file))) }));
   const sum = (list, file) => list.reduce((t, r) => ({ file, raw: t.raw + r.raw, gzip: t.gzip + r.gzip, brotli: t.brotli + r.brotli }), { file, raw: 0, gzip: 0, brotli: 0 });
   const total = sum(rows, 'total of "wharf" (the "." entry)');
-  const others = entryPoints
-    .filter(([k]) => k !== ".")
-    .map(([k, e]) => {
-      const extra = closure(entryFile(e)).filter((f) => /\.(m?js|wasm)$/.test(f) && !main.includes(f));
-      return sum(extra.map((f) => measure(readFileSync(path.join(unpacked, f)))), `"wharf/${k.slice(2)}" adds (${extra.join(", ")})`);
-    });
+  const adds = (file, label) => {
+    const extra = closure(file).filter((f) => /\.(m?js|wasm)$/.test(f) && !main.includes(f));
+    return sum(extra.map((f) => measure(readFileSync(path.join(unpacked, f)))), `${label} adds (${extra.join(", ")})`);
+  };
+  const others = entryPoints.filter(([k]) => k !== ".").map(([k, e]) => adds(entryFile(e), `"wharf/${k.slice(2)}"`));
+  // Node's entry ("node" condition of "."): never in a browser bundle, so outside the budget too.
+  if (typeof exportsMap["."] === "object" && exportsMap["."].node) others.push(adds(exportsMap["."].node, '"wharf" under Node'));
   const shippedCode = walk(unpacked).map((f) => posix(path.relative(unpacked, f))).filter((f) => /\.(m?js|wasm)$/.test(f));
-  const reached = new Set(entryPoints.flatMap(([, e]) => closure(entryFile(e))));
+  const reached = new Set(entryPoints.flatMap(([, e]) => [entryFile(e), e?.node].filter(Boolean).flatMap(closure)));
   const unreached = shippedCode.filter((f) => !reached.has(f));
   const width = Math.max(...[...rows, total, ...others].map((r) => r.file.length));
   const line = (r) => `${r.file.padEnd(width)}  ${[r.raw, r.gzip, r.brotli].map((n) => String(n).padStart(9)).join("  ")}`;
@@ -230,7 +243,29 @@ await step("sizes of the shipped JavaScript and wasm, against wasm-pack.toml [bu
   check(over.length === 0, `over the size budget: ${over.join("; ")}`);
 });
 
-// ---- 3 and 4. the fixture apps ----
+// ---- 3. lints of the tarball: publint and "are the types wrong" (both offline on a .tgz) ----
+await step("publint --strict (the tarball)", () => {
+  run("npx", ["--no-install", "publint", "run", tarball.file, "--strict"]);
+});
+
+await step("attw, are the types wrong (the tarball)", () => {
+  run("npx", [
+    "--no-install",
+    "attw",
+    tarball.file,
+    // The package is ESM only (wasm-bindgen's --target web glue): CommonJS code loads it with
+    // import(), which this rule would flag for every entry under node16-from-CJS. Every other
+    // rule, in every resolution mode (node10, node16 CJS and ESM, bundler), still applies.
+    "--ignore-rules",
+    "cjs-resolves-to-esm",
+    // A file, not a module: exported so that init(url) users can point a bundler or a server at
+    // it (`new URL("wharf/wharf_wasm_bg.wasm", import.meta.url)`, `?url`); it has no types to find.
+    "--exclude-entrypoints",
+    "./wharf_wasm_bg.wasm",
+  ]);
+});
+
+// ---- 4 and 5. the fixture apps ----
 
 /** Copies a fixture (without node_modules/dist) to target/packaging/<name>, installs its lockfile and the tarball. */
 function install(name) {
@@ -340,6 +375,59 @@ for (const { name, expected, scriptType } of [
   await step(`${name}: dist/ served by wharf-server, in headless Chromium: page and service worker write + sync`, async () =>
     checkServiceWorker(await runApp(built, expected), scriptType),
   );
+}
+
+// ---- 6. a vitest project: app code tested in Node, on fake-indexeddb ----
+
+/**
+ * Writes README.md's example of "### Tests in Node (vitest)" into `dir`/readme/: each ```ts block
+ * whose first line is a comment naming a file (`// todos.ts: ...`) becomes that file, so the
+ * README's example runs as written. Returns the file names.
+ */
+function writeReadmeExample(dir) {
+  const readme = readFileSync(path.join(REPO_ROOT, "README.md"), "utf8");
+  const section = /\n### Tests in Node \(vitest\)\n([\s\S]*?)\n##/.exec(readme)?.[1];
+  check(section, 'README.md has no "### Tests in Node (vitest)" section');
+  const blocks = [...section.matchAll(/```ts\n(\/\/ ([\w.-]+\.ts)\b[^\n]*\n[\s\S]*?)```/g)];
+  check(blocks.some((m) => m[2].endsWith(".test.ts")), 'README.md\'s "Tests in Node (vitest)" has no ```ts block starting with a `// <name>.test.ts` comment');
+  mkdirSync(path.join(dir, "readme"), { recursive: true });
+  for (const [, code, name] of blocks) writeFileSync(path.join(dir, "readme", name), code);
+  console.log(`README.md's example: ${blocks.map((m) => `readme/${m[2]}`).join(", ")}`);
+  return blocks.map((m) => m[2]);
+}
+
+const vitestDir = await step(`vitest-app: npm ci + npm install --no-save ${path.basename(tarball.file)}, and README.md's example`, () => {
+  const dir = install("vitest-app");
+  writeReadmeExample(dir);
+  return dir;
+});
+if (vitestDir) {
+  await step('vitest-app: npm test (vitest run in Node: the "node" entry, fake-indexeddb, a transport stub and the reference server)', async () => {
+    const server = await startSyncServer([]);
+    try {
+      const results = path.join(vitestDir, "vitest-results.json");
+      run("npm", ["test", "--", "--reporter=default", "--reporter=json", `--outputFile.json=${results}`], {
+        cwd: vitestDir,
+        env: { WHARF_SERVER_URL: server.url },
+      });
+      const report = JSON.parse(readFileSync(results, "utf8"));
+      const { numTotalTests: total, numPassedTests: passed, numPendingTests: skipped, numTodoTests: todo } = report;
+      console.log(`vitest: ${passed} of ${total} tests passed, ${skipped} skipped, ${todo} todo`);
+      check(report.success === true && total >= 5 && passed === total, `vitest ran ${total} tests, ${passed} passed (expected at least 5, all passing, none skipped)`);
+      const files = report.testResults.map((r) => posix(path.relative(vitestDir, r.name)));
+      console.log(`test files: ${files.join(", ")}`);
+      check(files.includes("src/todos.test.ts") && files.some((f) => f.startsWith("readme/")), `vitest did not run both src/todos.test.ts and README.md's example (ran ${files.join(", ")})`);
+      const state = await server.state();
+      const records = state.records.filter((r) => r.collection === "todos");
+      console.log(`server /debug/state: ${records.map((r) => `${r.collection}/${r.key} v${r.version}`).join(", ") || "no records"}`);
+      check(
+        records.length === 1 && records[0].version === 1 && records[0].value?.title === "Synced over HTTP",
+        `the server should hold the test's one todo at version 1, it holds ${JSON.stringify(records)}`,
+      );
+    } finally {
+      await server.close();
+    }
+  });
 }
 
 finish();

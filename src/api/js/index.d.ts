@@ -157,9 +157,9 @@ export interface CollectionSchema {
   indexes?: IndexSchema[];
   /**
    * What syncs (default `"both"`): `"push"` sends local writes and never pulls, `"pull"` only
-   * receives (local writes are kept here and never queued), `false` keeps the collection local
-   * (drafts, UI state): its writes never enter the outbox. May change with an app update; writes
-   * queued before stay queued.
+   * receives (a local write is kept here, never queued, until a pulled change of the document
+   * replaces it), `false` keeps the collection local (drafts, UI state): its writes never enter
+   * the outbox. May change with an app update; writes queued before stay queued.
    */
   sync?: "both" | "push" | "pull" | false;
 }
@@ -180,7 +180,84 @@ export interface OpenOptions {
   /** Ask the browser for persistent storage (`navigator.storage.persist()`), where it exists. */
   persist?: boolean;
   /** Push the outbox to a server speaking docs/protocol.md. Without it, nothing is synced. */
-  sync?: SyncOptions & SyncTarget;
+  sync?: SyncOptions;
+  /**
+   * Receives every sync event as it happens, with its level (status changes are `"debug"`, dead
+   * letters and failed pushes or pulls `"warn"`). Called outside IndexedDB transactions; one that
+   * throws is reported and sync goes on. The same events are kept for {@link Debug.export}.
+   */
+  log?: (entry: LogEntry) => void;
+}
+
+/**
+ * One sync event, as `log` receives it and {@link DebugReport} keeps it.
+ *
+ * @example
+ * ```ts
+ * const log = (e: LogEntry) => { if (e.level !== "debug") console.info(e.event, e.data); };
+ * ```
+ */
+export interface LogEntry {
+  level: "debug" | "info" | "warn";
+  /** `"status"`, `"start"`, `"end"`, `"deadLetter"`, `"conflict"` or `"pull"`. */
+  event: string;
+  /** The event's payload, as its listener (`onStatus`, `onSyncEnd`, ...) receives it. */
+  data: JsonValue;
+  /** When it happened, in ms since the epoch. */
+  at: number;
+}
+
+/**
+ * What `db.debug.export()` resolves: one JSON object to attach to a bug report.
+ *
+ * @example
+ * ```ts
+ * const report: DebugReport = await db.debug.export({ redact: true });
+ * await fetch("/bug-reports", { method: "POST", body: JSON.stringify(report) });
+ * ```
+ */
+export interface DebugReport {
+  format: "wharf-debug/1";
+  /** The package's version. */
+  version: string;
+  exportedAt: number;
+  database: string;
+  collections: string[];
+  /** `null` when the database was opened without `sync`. */
+  sync: {
+    clientId: string;
+    role: "leader" | "follower";
+    status: SyncStatus;
+    stats: JsonValue;
+    transport: boolean;
+    user: string | null;
+  } | null;
+  /** What IndexedDB holds, read in one transaction. */
+  stored: {
+    /** The outbox as stored, each entry with its `seq` (values and patches replaced by `{ redactedBytes }` when redacted). */
+    outbox: JsonValue[];
+    deadLetters: JsonValue[];
+    /** Wharf's own records: the client id, pull cursors, the clock. */
+    meta: Record<string, JsonValue>;
+  };
+  /** The last (at most 300) sync events, oldest first. */
+  events: LogEntry[];
+}
+
+/**
+ * Diagnostics of an open database.
+ *
+ * @example
+ * ```ts
+ * const report = await db.debug.export({ redact: true }); // no document contents
+ * ```
+ */
+export interface Debug {
+  /**
+   * The report: status, role, counters, the outbox and dead letters, cursors and the recent sync
+   * events. `redact: true` replaces document values and patches by their size (keys stay).
+   */
+  export(options?: { redact?: boolean }): Promise<DebugReport>;
 }
 
 /**
@@ -237,7 +314,17 @@ export type SyncTarget =
  * };
  * ```
  */
-export interface SyncOptions {
+export type SyncOptions = SyncOptionsBase & SyncTarget;
+
+/**
+ * Everything of {@link SyncOptions} but where sync goes ({@link SyncTarget}).
+ *
+ * @example
+ * ```ts
+ * const common: SyncOptionsBase = { batchSize: 200, retry: { maxAttempts: 5 } };
+ * ```
+ */
+export interface SyncOptionsBase {
   /** Base URL of a Wharf server; pushes go to `{url}/push`. Give `url` or `transport`, not both. */
   url?: string;
   /**
@@ -901,6 +988,31 @@ export interface Collection<T = JsonValue> {
    * ```
    */
   watch(key: Key, callback: (doc: T | undefined) => void): () => void;
+  /**
+   * The live query as a standard Observable and a Svelte store: each subscriber gets the result
+   * now and after every change (`subscribe` is `subscribe(query, callback)` underneath). A bad
+   * query goes to the observer's `error`, or throws `INVALID_QUERY` when it has none.
+   *
+   * @example
+   * ```ts
+   * const open = todos.live({ index: "by_done", equals: false });
+   * const subscription = open.subscribe((list) => render(list)); // Svelte: {#each $open as todo}
+   * subscription.unsubscribe();                                  // RxJS: from(open)
+   * ```
+   */
+  live(query?: Query | null): LiveValue<T[]>;
+  /**
+   * A live document as a standard Observable and a Svelte store: `undefined` while it does not
+   * exist. A bad key goes to the observer's `error`, or throws `INVALID_KEY`.
+   *
+   * @example
+   * ```ts
+   * const todo = todos.liveDoc("t1");
+   * const stop = todo.subscribe((t) => (title.textContent = t?.title ?? "(deleted)"));
+   * stop(); // or stop.unsubscribe()
+   * ```
+   */
+  liveDoc(key: Key): LiveValue<T | undefined>;
 }
 
 /**
@@ -947,6 +1059,8 @@ export interface Database {
   stats(): WriteStats;
   /** Parked ops the server rejected. */
   readonly deadLetters: DeadLetters;
+  /** Diagnostics for bug reports: `db.debug.export()`. */
+  readonly debug: Debug;
   /**
    * Push now. Resolves once nothing is left to send; rejects with `OFFLINE`, `AUTH`, `STORAGE`,
    * `PAUSED`, `CLOSED`, `ABORTED` (the signal fired; pushing goes on) or `NOT_CONFIGURED`.
@@ -1109,7 +1223,7 @@ export interface TransportMutation {
   op: "put" | "patch" | "delete";
   /** The whole document (`put`). */
   value?: JsonValue;
-  /** A JSON merge patch (`patch`). */
+  /** The fields to change (`patch`): a shallow merge, `{ ...current, ...patch }`, where `null` stores `null` (not RFC 7396, which would delete the field). */
   patch?: JsonValue;
   /** The server version the client last saw; absent: a blind write. */
   baseVersion?: number;
@@ -1251,8 +1365,9 @@ export interface Transport {
 
 /**
  * How a transport call failed: `transient` (retried after a backoff, or `retryAfterMs`), `auth`
- * (a fresh `getToken()`, then the `auth` state), `permanent` (the batch is narrowed down to the
- * op to blame, which goes to the dead letters; `status: 413` splits the batch instead),
+ * (a fresh `getToken()`, then the `auth` state), `permanent` (the whole request was refused: the
+ * batch is narrowed down to the op to blame, which goes to the dead letters once another op got
+ * through; `status: 413` splits the batch instead; refuse one mutation with a `rejected` result),
  * `offline` (waits for the browser's `online`).
  *
  * @example
@@ -1295,3 +1410,47 @@ export function transportError(
   kind: TransportErrorKind,
   details?: TransportErrorDetails,
 ): WharfError & { kind: TransportErrorKind } & TransportErrorDetails;
+
+declare global {
+  interface SymbolConstructor {
+    /** The interop symbol of Observables (TC39 proposal; RxJS declares it the same way). */
+    readonly observable: symbol;
+  }
+}
+
+/**
+ * What `subscribe` of a {@link LiveValue} answers: a function that ends the subscription, which
+ * is also a subscription object (`unsubscribe()`, `closed`), as Svelte stores and Observables
+ * expect.
+ *
+ * @example
+ * ```ts
+ * const stop: LiveSubscription = todos.live().subscribe(render);
+ * stop(); // or stop.unsubscribe()
+ * ```
+ */
+export type LiveSubscription = (() => void) & { unsubscribe(): void; readonly closed: boolean };
+
+/**
+ * An observer of a {@link LiveValue}: a callback, or an Observable observer.
+ *
+ * @example
+ * ```ts
+ * const observer: LiveObserver<Todo[]> = { next: render, error: (e) => console.error(e) };
+ * ```
+ */
+export type LiveObserver<T> = ((value: T) => void) | { next?(value: T): void; error?(error: unknown): void };
+
+/**
+ * A live query or document: a standard Observable (`Symbol.observable`) and a Svelte store.
+ *
+ * @example
+ * ```ts
+ * import { from } from "rxjs";
+ * const open$ = from(todos.live({ index: "by_done", equals: false }));
+ * ```
+ */
+export interface LiveValue<T> {
+  subscribe(observer: LiveObserver<T>): LiveSubscription;
+  [Symbol.observable](): LiveValue<T>;
+}

@@ -2,7 +2,7 @@
 // is just `await Wharf.open(...)`; service workers and other hosts that must control loading call
 // `init(url)` or `initSync(bytes)` first. Everything else is the wasm-bindgen classes themselves.
 
-import initWasm, { initSync as initWasmSync, Database } from "./wharf_wasm.js";
+import initWasm, { initSync as initWasmSync, Collection, Database } from "./wharf_wasm.js";
 
 let ready = null;
 
@@ -39,6 +39,46 @@ Database.prototype.collection = function collection(name) {
     byName.set(name, found);
   }
   return found;
+};
+
+// Live queries and documents as standard Observables (`Symbol.observable`, RxJS `from`, Vue's and
+// Solid's `from`, Angular's `async` pipe) and Svelte stores: `subscribe` answers a function that
+// is also the subscription (`unsubscribe()`, `closed`), which both contracts accept.
+const OBSERVABLE = (typeof Symbol === "function" && Symbol.observable) || "@@observable";
+
+function live(start) {
+  return {
+    subscribe(observer) {
+      const next = typeof observer === "function" ? observer : observer?.next?.bind(observer);
+      let closed = false;
+      let stop = () => {};
+      const unsubscribe = () => {
+        if (closed) return;
+        closed = true;
+        stop();
+      };
+      unsubscribe.unsubscribe = unsubscribe;
+      Object.defineProperty(unsubscribe, "closed", { get: () => closed });
+      try {
+        stop = start((value) => closed || next?.(value));
+      } catch (error) {
+        closed = true;
+        if (typeof observer?.error !== "function") throw error; // INVALID_QUERY, INVALID_KEY
+        observer.error(error);
+      }
+      return unsubscribe;
+    },
+    [OBSERVABLE]() {
+      return this;
+    },
+  };
+}
+
+Collection.prototype.live = function (query) {
+  return live((callback) => this.subscribe(query, callback));
+};
+Collection.prototype.liveDoc = function (key) {
+  return live((callback) => this.watch(key, callback));
 };
 
 export const Wharf = Object.freeze({
@@ -78,7 +118,7 @@ export function transportError(kind, { status, retryAfterMs, message, results } 
   if (!TRANSPORT_KINDS.includes(kind)) {
     throw new TypeError(`transportError: kind must be one of ${TRANSPORT_KINDS.join(", ")}, got ${String(kind)}`);
   }
-  const error = new Error(message ?? `the transport failed (${kind}${status ? `, status ${status}` : ""})`);
+  const error = new Error(message ?? `${kind}${status ? ` (status ${status})` : ""}`);
   error.name = "WharfError";
   error.code = "TRANSPORT";
   Object.assign(error, { kind, status, retryAfterMs, results });

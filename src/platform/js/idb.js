@@ -6,6 +6,12 @@
 
 const OUTBOX = "__wharf_outbox";
 
+/** Reports `error` the way the rest of Wharf does (an uncaught error, not a rejection). */
+function report(error) {
+  if (typeof reportError === "function") reportError(error);
+  else setTimeout(() => { throw error; });
+}
+
 const request = (req) =>
   new Promise((resolve, reject) => {
     req.onsuccess = () => resolve(req.result);
@@ -167,7 +173,7 @@ export class Connection {
         try {
           listener({ oldVersion: event.oldVersion, newVersion: event.newVersion });
         } catch (error) {
-          reportError?.(error);
+          report(error);
         }
       }
     };
@@ -267,14 +273,14 @@ export class Connection {
       }
     }
     const tx = db.transaction(this.scope, "readwrite");
-    batch = { tx, waiters: [[resolve, reject]], count: writes.length, changes: [] };
+    batch = { tx, waiters: [[resolve, reject]], count: writes.length, queued: 0, changes: [] };
     this.writeTransactions += 1;
     tx.oncomplete = () => {
       if (this.batch === batch) this.batch = null;
       this.writes += batch.count;
       if (batch.changes.length) this.hooks.hub.emit(batch.changes);
       for (const [ok] of batch.waiters) ok();
-      this.hooks.committed(batch.count);
+      if (batch.queued) this.hooks.committed(batch.queued);
     };
     tx.onabort = () => {
       if (this.batch === batch) this.batch = null;
@@ -304,7 +310,10 @@ export class Connection {
       }
       let outboxRequest = recordRequest;
       try {
-        if (id !== null) outboxRequest = tx.objectStore(OUTBOX).add(entry);
+        if (id !== null) {
+          outboxRequest = tx.objectStore(OUTBOX).add(entry);
+          batch.queued += 1;
+        }
       } catch (error) {
         tx.abort(); // never let the record change commit without its outbox entry
         throw error;

@@ -35,6 +35,7 @@ export class Io {
     this.nextWaiter = 0;
     this.timer = null;
     this.events = [];
+    this.log = null; // `options.log`: every event, with its level
     this.conn = null;
     this.coordinator = null;
     this.stopped = false;
@@ -80,7 +81,7 @@ export class Io {
           this.resolve(action);
           break;
         case "emit":
-          this.emit(action.kind, action.json);
+          this.emit(action.kind, action.json, action.level);
           break;
         case "settle":
           this.settle(action);
@@ -130,7 +131,14 @@ export class Io {
       if (timedOut) this.report("timeout", ticket, 0);
       else if (this.transport && error?.name === "WharfError" && error.code === "TRANSPORT") {
         const { kind, status, retryAfterMs, message, results } = error;
-        this.report("transportError", ticket, 0, JSON.stringify({ kind, status, retryAfterMs, message, results }));
+        let failure;
+        try {
+          failure = JSON.stringify({ kind, status, retryAfterMs, message, results });
+        } catch (unwritable) {
+          // Results JSON cannot carry (a BigInt, a cycle): the failure without them.
+          failure = JSON.stringify({ kind, status: Number(status), retryAfterMs: Number(retryAfterMs), message: String(message) });
+        }
+        this.report("transportError", ticket, 0, failure);
       } else this.report("network", ticket, Io.online() ? 1 : 0, String(error?.message ?? error));
     } finally {
       clearTimeout(timer);
@@ -188,22 +196,24 @@ export class Io {
   }
 
   /** Delivers an event (JSON payload) from a microtask, outside any transaction; the leader also tells the followers. */
-  emit(kind, json) {
+  emit(kind, json, level) {
     if (this.coordinator?.holds()) this.coordinator.broadcast([[kind, json]]);
-    this.deliver(kind, json);
+    this.deliver(kind, json, level);
   }
 
-  deliver(kind, json) {
-    if (this.events.push([kind, json]) > 1) return;
+  deliver(kind, json, level) {
+    if (this.events.push([kind, json, level, Date.now()]) > 1) return;
     queueMicrotask(() => {
       const events = this.events.splice(0);
-      for (const [kind, json] of events) {
+      for (const [kind, json, level, at] of events) {
         const set = this.listeners.get(kind);
-        if (!set?.size) continue;
+        if (!set?.size && !this.log) continue;
         const value = JSON.parse(json);
-        for (const { listener } of [...set]) {
+        const calls = [...(set ?? [])].map(({ listener }) => () => listener(value));
+        if (this.log) calls.push(() => this.log({ level, event: kind, data: value, at }));
+        for (const call of calls) {
           try {
-            listener(value);
+            call();
           } catch (error) {
             report(error);
           }

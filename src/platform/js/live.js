@@ -29,11 +29,13 @@ export class LiveSocket {
     this.close();
     const attempt = ++this.opening;
     if (this.transport) return this.subscribe(attempt);
+    // No WebSocket in this scope (Node 20): closed at once, without asking for a token.
+    if (typeof globalThis.WebSocket !== "function") return void this.report("liveClosed");
     let token = null;
     try {
       token = this.getToken ? await this.getToken() : null;
       if (attempt !== this.opening) return; // closed or opened again meanwhile
-      const ws = new WebSocket(liveUrl(this.base, token));
+      const ws = new globalThis.WebSocket(liveUrl(this.base, token));
       this.socket = ws;
       ws.onopen = () => this.report("liveOpened");
       ws.onmessage = (event) => {
@@ -64,6 +66,7 @@ export class LiveSocket {
     try {
       const unsubscribe = this.transport.live(() => attempt === this.opening && this.report("poke"), ended);
       if (typeof unsubscribe !== "function") throw new TypeError("transport.live must return an unsubscribe function");
+      if (attempt !== this.opening) return void unsubscribe(); // it ended while subscribing
       this.socket = { close: unsubscribe };
       this.report("liveOpened");
     } catch (error) {

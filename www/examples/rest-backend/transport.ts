@@ -54,21 +54,17 @@ export function restTransport(where: RestTransportOptions | string): Transport {
     return { status, json, replayed: response.headers.get("Idempotent-Replayed") === "true" };
   }
 
-  /** One mutation as one request; `written` holds the versions this push already produced. */
-  async function pushOne(m: TransportMutation, requestOptions: TransportCallOptions, written: Map<string, number>): Promise<TransportMutationResult> {
+  /** One mutation as one request. */
+  async function pushOne(m: TransportMutation, requestOptions: TransportCallOptions): Promise<TransportMutationResult> {
     if (typeof m.key !== "string") return { status: "rejected", id: m.id, code: "INVALID_KEY", message: "this API takes string keys", permanent: true };
-    const doc = `${m.collection}\u0000${m.key}`;
     const headers: Record<string, string> = { "Request-Id": m.id };
-    if (m.baseVersion !== undefined) {
-      // Every mutation of one push carries the base Wharf knew before the push; an earlier one
-      // of this push to the same document moved it on (this API knows no writers and would call
-      // that a conflict). Across pushes Wharf records the versions its transport acknowledged.
-      headers["If-Match"] = String(Math.max(m.baseVersion, written.get(doc) ?? 0));
-    }
+    // With a transport, Wharf sends one op per document per push and records the version each
+    // acknowledged write produced, so the base is this client's own last write when it was the
+    // last writer: only someone else's write makes it stale.
+    if (m.baseVersion !== undefined) headers["If-Match"] = String(m.baseVersion);
     const path = `/${encodeURIComponent(m.collection)}/${encodeURIComponent(m.key)}`;
     const { status, json, replayed } = await call(METHOD[m.op], path, requestOptions, headers, m.op === "put" ? m.value : m.op === "patch" ? m.patch : undefined);
     if (status < 300 && isDoc(json)) {
-      written.set(doc, json.version);
       return { status: replayed ? "duplicate" : "applied", id: m.id, version: json.version };
     }
     if (status === 409 && isDoc(json.current)) return { status: "conflict", id: m.id, version: json.current.version, value: json.current.data };
@@ -85,10 +81,9 @@ export function restTransport(where: RestTransportOptions | string): Transport {
     // of writing twice.
     async push(request, requestOptions) {
       const results: TransportMutationResult[] = [];
-      const written = new Map<string, number>();
       for (const m of request.mutations) {
         try {
-          results.push(await pushOne(m, requestOptions, written));
+          results.push(await pushOne(m, requestOptions));
         } catch (error) {
           const failure = isWharfError(error) ? error : transportError("transient", { message: String(error) });
           throw Object.assign(failure, { results });
