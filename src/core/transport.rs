@@ -4,7 +4,8 @@
 //! (`retry::classify`, `pull_run`), so a transport gets every rule HTTP gets: backoff with
 //! Retry-After for `transient`, a fresh token for `auth`, bisection down to the op to blame for
 //! `permanent` (pinned on it only once another op got through; a 413 still splits the batch),
-//! waiting for `online` for `offline`. A kind this
+//! waiting for `online` for `offline` (where the scope agrees that it is offline; elsewhere an
+//! outage). A kind this
 //! build does not know is transient: a retry can do no harm that a dead letter would not.
 
 use serde_json::Value;
@@ -36,7 +37,12 @@ pub fn failure_reply(failure: &str) -> HttpReply {
     }
     // The status the transport gave, where HTTP gives it the same meaning; else a stand-in.
     let (status, transient) = match (text("kind"), given) {
-        (Some("offline"), _) => return HttpReply::Network { message, online: false },
+        // Waiting for `online` makes sense only where the scope says it is offline: elsewhere
+        // (Node, a browser that thinks it is online) no `online` event would ever come.
+        (Some("offline"), _) => {
+            let online = failure.get("online") != Some(&Value::Bool(false));
+            return HttpReply::Network { message, online };
+        }
         (Some("auth"), Some(status @ (401 | 403))) => (status, false),
         (Some("auth"), _) => (401, false),
         (Some("permanent"), Some(status @ 400..=499)) if !matches!(status, 401 | 403 | 408 | 425 | 429) => {
@@ -92,7 +98,9 @@ mod tests {
             (r#"{"kind":"permanent","status":401}"#, Reaction::BisectWithWitness),
             (r#"{"kind":"permanent","status":503}"#, Reaction::BisectWithWitness),
             (r#"{"kind":"permanent","status":413}"#, Reaction::Split),
-            (r#"{"kind":"offline"}"#, Reaction::WaitForOnline),
+            (r#"{"kind":"offline","online":false}"#, Reaction::WaitForOnline),
+            (r#"{"kind":"offline","online":true}"#, Reaction::Outage),
+            (r#"{"kind":"offline"}"#, Reaction::Outage),
             (r#"{"kind":"weird"}"#, Reaction::Outage),
             ("not json", Reaction::Outage),
             ("null", Reaction::Outage),

@@ -157,7 +157,10 @@ async fn each_transport_failure_keeps_the_queue_and_gets_its_http_twins_treatmen
 
     let refused = throw_transport_error("auth", "status: 401");
     push_fails(&refused, r#","maxAuthRefreshes":0"#, "auth", false).await;
-    push_fails(&throw_transport_error("offline", ""), "", "offline", false).await;
+    // "offline" while the scope says online (the test's browser): an outage, retried, since no
+    // `online` event would ever come.
+    let (status, ..) = push_fails(&throw_transport_error("offline", ""), "", "error", false).await;
+    assert_eq!(last_error(&status, "code").as_deref(), Some("NETWORK"));
     // A permanent failure is pinned on an op only once another got through: alone, it waits.
     let refuses = throw_transport_error("permanent", "status: 400");
     push_fails(&refuses, "", "error", false).await;

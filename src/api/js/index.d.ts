@@ -1368,7 +1368,7 @@ export interface Transport {
  * (a fresh `getToken()`, then the `auth` state), `permanent` (the whole request was refused: the
  * batch is narrowed down to the op to blame, which goes to the dead letters once another op got
  * through; `status: 413` splits the batch instead; refuse one mutation with a `rejected` result),
- * `offline` (waits for the browser's `online`).
+ * `offline` (waits for the browser's `online`; where the scope says it is online, an outage).
  *
  * @example
  * ```ts

@@ -131,12 +131,14 @@ export class Io {
       if (timedOut) this.report("timeout", ticket, 0);
       else if (this.transport && error?.name === "WharfError" && error.code === "TRANSPORT") {
         const { kind, status, retryAfterMs, message, results } = error;
+        const online = Io.online();
         let failure;
         try {
-          failure = JSON.stringify({ kind, status, retryAfterMs, message, results });
+          failure = JSON.stringify({ kind, status, retryAfterMs, message, results, online });
         } catch (unwritable) {
           // Results JSON cannot carry (a BigInt, a cycle): the failure without them.
-          failure = JSON.stringify({ kind, status: Number(status), retryAfterMs: Number(retryAfterMs), message: String(message) });
+          const number = (n) => (typeof n === "number" ? n : undefined);
+          failure = JSON.stringify({ kind, status: number(status), retryAfterMs: number(retryAfterMs), message: String(message), online });
         }
         this.report("transportError", ticket, 0, failure);
       } else this.report("network", ticket, Io.online() ? 1 : 0, String(error?.message ?? error));
