@@ -755,15 +755,7 @@ export interface PushStats {
  * if (first?.lastError.status === 422) console.warn(first.lastError.message);
  * ```
  */
-export interface DeadLetter {
-  id: string;
-  /** Its position in the outbox when it died. */
-  seq: number;
-  collection: string;
-  key: Key;
-  op: "put" | "patch" | "delete";
-  value?: JsonValue;
-  patch?: JsonValue;
+export interface DeadLetter extends Op {
   createdAt: number;
   attempts: number;
   lastError: SyncError;
@@ -835,6 +827,29 @@ export interface Query {
 export type OutboxError = SyncError;
 
 /**
+ * One local change, as the outbox queues it, a transport receives it and a dead letter keeps it:
+ * the one op type of every place an op appears.
+ *
+ * @example
+ * ```ts
+ * const op: Op = { id: "01J9Z3N4T6YB", seq: 7, collection: "todos", key: "a", op: "patch", patch: { done: true } };
+ * ```
+ */
+export interface Op {
+  /** Unique, time-sortable operation id (a ULID): a backend applies each id at most once. */
+  id: string;
+  /** Commit order across every tab of this database. */
+  seq: number;
+  collection: string;
+  key: Key;
+  op: "put" | "patch" | "delete";
+  /** The whole document, for `put`. */
+  value?: JsonValue;
+  /** The fields to change, for `patch`: a shallow merge, `{ ...current, ...patch }`, where `null` stores `null` (not RFC 7396, which would delete the field). */
+  patch?: JsonValue;
+}
+
+/**
  * A queued local change, with its retry schedule.
  *
  * @example
@@ -842,18 +857,7 @@ export type OutboxError = SyncError;
  * const pending = (await db.outbox.snapshot()).filter((e) => e.op === "delete");
  * ```
  */
-export interface OutboxEntry {
-  /** Unique, time-sortable operation id (a ULID). */
-  id: string;
-  /** Commit order across every tab of this database. */
-  seq: number;
-  collection: string;
-  key: Key;
-  op: "put" | "patch" | "delete";
-  /** The stored document, for `put`. */
-  value?: JsonValue;
-  /** The shallow patch, for `patch`. */
-  patch?: JsonValue;
+export interface OutboxEntry extends Op {
   /** Milliseconds since the epoch. */
   createdAt: number;
   attempts: number;
@@ -1213,18 +1217,7 @@ export function initSync(module: BufferSource | WebAssembly.Module): void;
  * const m: TransportMutation = { id: "01J...", seq: 7, collection: "todos", key: "a", op: "put", value: { id: "a" } };
  * ```
  */
-export interface TransportMutation {
-  /** The op id: apply each id at most once (deduplicate by it). */
-  id: string;
-  /** The client's commit order. */
-  seq: number;
-  collection: string;
-  key: Key;
-  op: "put" | "patch" | "delete";
-  /** The whole document (`put`). */
-  value?: JsonValue;
-  /** The fields to change (`patch`): a shallow merge, `{ ...current, ...patch }`, where `null` stores `null` (not RFC 7396, which would delete the field). */
-  patch?: JsonValue;
+export interface TransportMutation extends Op {
   /** The server version the client last saw; absent: a blind write. */
   baseVersion?: number;
   /** The write's hybrid logical clock stamp, opaque. */
