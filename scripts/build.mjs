@@ -133,7 +133,7 @@ if ((config.minify ?? {}).short_wasm_names !== false) {
 step("package files");
 // The entries: "wharf" (index.js; node.js under Node, which loads the wasm from disk) and
 // "wharf/react" (react.js, the React hooks), with their types (node.js's are index.d.ts).
-for (const name of ["index.js", "index.d.ts", "node.js", "react.js", "react.d.ts"]) {
+for (const name of ["index.js", "internal.js", "index.d.ts", "node.js", "react.js", "react.d.ts"]) {
   const source = path.join(ROOT, "src/api/js", name);
   if (!existsSync(source)) fail(`${rel(source)} is missing (a hand-written package entry)`);
   cpSync(source, path.join(outDir, name));
@@ -238,6 +238,7 @@ const measured = [
   wasmFile,
   path.join(outDir, `${outName}.js`),
   path.join(outDir, "index.js"),
+  path.join(outDir, "internal.js"),
   ...walk(path.join(outDir, "snippets")).filter((f) => /\.m?js$/.test(f)).sort(),
 ].map(measure);
 // Opt-in entries, shown but left out of the total: react.js is loaded only by apps that import

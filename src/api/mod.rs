@@ -9,6 +9,7 @@ pub mod dead_letters;
 pub mod debug;
 pub mod json;
 pub mod outbox;
+pub mod panics;
 
 pub use collection::Collection;
 pub use database::Database;

@@ -16,7 +16,9 @@
 //! what the client is sending. One
 //! queued after an op the server answered `conflict` cannot be answered first (it waits behind
 //! the conflict), and the resolution's op would land after it and undo it: it is part of the
-//! local side, like every later write.
+//! local side, like every later write. Except a retried dead letter: it may have landed in an
+//! earlier life, so it is sent under its own id first (`push::select` lets it past the
+//! conflict), and answered `duplicate`, or `conflict` (then it never landed and is covered).
 
 use serde_json::Value;
 
@@ -35,7 +37,10 @@ use super::CoreError;
 pub fn contested<'a>(entries: &'a [OutboxEntry], sent_through: u64, user: Option<&str>) -> Vec<&'a OutboxEntry> {
     let own: Vec<&OutboxEntry> = entries.iter().filter(|e| e.pushable_by(user)).collect();
     let held = own.iter().position(|e| e.conflict.is_some());
-    let covered = |(i, e): &(usize, &&OutboxEntry)| e.in_record(sent_through) || held.is_some_and(|h| *i > h);
+    // A retried dead letter behind the held op may have landed in an earlier life: it goes under
+    // its own id first (`push::select` lets it), never folded into a resolution unanswered.
+    let behind_held = |i: usize, e: &OutboxEntry| held.is_some_and(|h| i > h) && !e.resent;
+    let covered = |(i, e): &(usize, &&OutboxEntry)| e.in_record(sent_through) || behind_held(*i, e);
     own.iter().enumerate().filter(covered).map(|(_, e)| *e).collect()
 }
 

@@ -31,11 +31,14 @@ pub enum ErrorCode {
     /// What a `sync.transport` throws to tell how a call failed (`transportError`); Wharf itself
     /// never rejects with it.
     Transport,
+    /// A bug in Wharf: a panic, surfaced with its message by the package entry instead of a
+    /// bare trap. Never expected; reopen the database.
+    Internal,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustiveness tests.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::InvalidDocument,
         ErrorCode::MissingKey,
         ErrorCode::InvalidKey,
@@ -57,6 +60,7 @@ impl ErrorCode {
         ErrorCode::Network,
         ErrorCode::Server,
         ErrorCode::Transport,
+        ErrorCode::Internal,
     ];
 
     /// The string JavaScript sees in `error.code`.
@@ -83,6 +87,7 @@ impl ErrorCode {
             ErrorCode::Network => "NETWORK",
             ErrorCode::Server => "SERVER",
             ErrorCode::Transport => "TRANSPORT",
+            ErrorCode::Internal => "INTERNAL",
         }
     }
 }

@@ -585,3 +585,47 @@ fn a_retried_patch_of_a_document_deleted_here_patches_the_servers_document() {
         "the patch lands on the server's document"
     );
 }
+
+/// Two dead letters of one document are retried: a1 never landed, a2 did (every answer to it
+/// was lost until it died of age). a1, sent alone, meets B's newer write (`conflict`); a2 waits
+/// behind it. A resolution must not fold a2 into its local side and send its content under a
+/// new id: a2 would land twice, over B's write made after seeing it. Sent under its own id, a2
+/// is answered `duplicate` (found by the chaos run against the REST example).
+#[test]
+fn a_retried_letter_that_had_landed_is_never_resent_under_a_new_id() {
+    let mut w = World::new();
+    let mut opts = options(1, 10, "both");
+    opts.engine.retry.max_age_ms = Some(1_000);
+    let a = w.client("client-a", opts, 1);
+    let b = w.client("client-b", options(10, 10, "both"), 2);
+    w.settle(100);
+    w.server.down = Some((503, crate::core::test_world::error_body("DOWN", "down")));
+    w.put(a, "k", json!({"rev": "a1"}));
+    w.settle(200);
+    assert_eq!(w.dead(a).len(), 1, "a1 died of age, never landed");
+    w.server.down = None;
+    w.script.extend(std::iter::repeat_n(Fault::DropAfterApply, 40));
+    let a2 = w.put(a, "k", json!({"rev": "a2"}));
+    w.settle(300);
+    assert_eq!(w.dead(a).len(), 2, "a2 died of age, though it landed");
+    assert_eq!(w.record("k"), Some(json!({"id": "k", "rev": "a2"})));
+    w.script.clear();
+    w.pull(b);
+    w.settle(100);
+    w.now += 1_000.0;
+    w.put(b, "k", json!({"rev": "b1"}));
+    w.settle(100);
+    w.now += 1_000.0;
+    let now = w.now;
+    w.clients[a].host.request(Request::RetryDead(None), now);
+    w.settle(300);
+    let resent: Vec<&str> = w
+        .requests
+        .iter()
+        .flat_map(|r| &r.mutations)
+        .filter(|m| m.value.as_ref().and_then(|v| v.get("rev")) == Some(&json!("a2")) && m.id != a2)
+        .map(|m| m.id.as_str())
+        .collect();
+    assert_eq!(resent, Vec::<&str>::new(), "a2's content went out only under its own id");
+    assert!(w.outbox(a).is_empty() && w.dead(a).is_empty());
+}

@@ -69,6 +69,10 @@ pub fn select(entries: &[OutboxEntry], now: f64, client_id: &str, limits: BatchL
         return Selection::NotBefore(until);
     }
     let mut blocked = StringSet::default();
+    // Documents with an op the server answered `conflict`: their later ops wait for the
+    // resolution, except a retried dead letter, which may have landed in an earlier life and
+    // must be answered under its own id first (`conflict_tx::contested`).
+    let mut held = StringSet::default();
     let mut earliest_wait: Option<f64> = None;
     let mut chosen = Vec::new();
     let mut parts: Vec<String> = Vec::new();
@@ -87,9 +91,14 @@ pub fn select(entries: &[OutboxEntry], now: f64, client_id: &str, limits: BatchL
             blocked.insert(document);
             continue;
         }
-        if entry.conflict.is_some() || entry.next_attempt_at > now {
+        if entry.conflict.is_some() {
             drains = false;
-            if entry.conflict.is_none() {
+            held.insert(document);
+            continue;
+        }
+        if entry.next_attempt_at > now || (!entry.resent && held.contains(&document)) {
+            drains = false;
+            if entry.next_attempt_at > now {
                 earliest_wait = Some(earliest_wait.map_or(entry.next_attempt_at, |w| w.min(entry.next_attempt_at)));
             }
             blocked.insert(document);
@@ -480,6 +489,17 @@ mod tests {
         assert_eq!(select(&entries[..4], 10.0, "c", WIDE, None), Selection::NotBefore(50.0));
         assert_eq!(select(&entries[..1], 10.0, "c", WIDE, None), Selection::Nothing);
         assert_eq!(select(&[], 10.0, "c", WIDE, None), Selection::Nothing);
+        let mut letter = entry(6, "a");
+        letter.resent = true;
+        let behind = [entries[0].clone(), letter.clone()];
+        let b = batch(select(&behind, 10.0, "c", WIDE, None));
+        assert_eq!(
+            b.entries.iter().map(|e| e.op.id.as_str()).collect::<Vec<_>>(),
+            ["op6"],
+            "a retried letter behind a conflict goes under its own id: it may have landed"
+        );
+        let ordered = [entries[0].clone(), entries[2].clone(), letter];
+        assert_eq!(select(&ordered, 10.0, "c", WIDE, None), Selection::Nothing, "never ahead of an earlier write");
     }
 
     #[test]

@@ -69,8 +69,18 @@ function howApplied(answers, deadIds, id) {
  * @param {{ client: number, key: string, source: string, outcome: string, localRev: string | null,
  *   remoteVersion: number, at: number }[]} run.conflicts every conflict a client reported (once)
  * @param {string[]} run.errors console errors, uncaught exceptions and crashes of every context
+ * @param {object} [options] what the backend's semantics allow (defaults: the reference server's)
+ * @param {"all" | "client"} [options.order] lww-order over every pair of successive versions
+ *   ("all"), or only between successive versions written by the same client ("client": a backend
+ *   that keeps no clock stamps, whose conflicting state counts as older than any local write, so
+ *   an older write of one client may rightly replace a newer one of another; a client's own
+ *   older write must still never replace its own newer one)
+ * @param {boolean} [options.overruled] whether a write may end "overruled" (or a delete
+ *   "redundant"): false where the local side wins every conflict, so every acknowledged write
+ *   must end applied, superseded by its own client or dead-lettered
+ * @param {string[]} [options.outageCodes] more dead-letter codes that name an outage
  */
-export function check(run) {
+export function check(run, { order = "all", overruled: mayBeOverruled = true, outageCodes = [] } = {}) {
   const violations = [];
   const deadIds = new Set(Object.values(run.deadLetters).flat().map((l) => l.id));
   const fail = (invariant, message, key) => violations.push({ invariant, message, key });
@@ -102,7 +112,7 @@ export function check(run) {
   for (const letter of Object.values(run.deadLetters).flat()) {
     const { code, status, message = "" } = letter.lastError ?? {};
     if (message.includes("retry.maxAgeMs")) continue;
-    const outage = ["NETWORK", "TIMEOUT", "PROTOCOL", "INJECTED_FAULT", "TOKEN", "UNAUTHORIZED"].includes(code) || status >= 500 || [401, 403, 408, 425, 429].includes(status);
+    const outage = ["NETWORK", "TIMEOUT", "PROTOCOL", "INJECTED_FAULT", "TOKEN", "UNAUTHORIZED", ...outageCodes].includes(code) || status >= 500 || [401, 403, 408, 425, 429].includes(status);
     if (outage) fail("no-outage-dead-letters", `dead letter ${letter.id} blames the op for an outage: ${code} ${status ?? ""} ${letter.lastError?.message}`, docKey(letter.collection, letter.key));
   }
   // A new clock stamp under the same id is what deadLetters.retry() does to an unedited letter (a
@@ -145,8 +155,11 @@ export function check(run) {
   for (const [k, list] of byDoc) {
     const history = [...list].sort((a, b) => a.version - b.version);
     histories.set(k, history.map((m) => ({ version: m.version, id: m.id, client: clientOf.get(m.clientId) ?? m.clientId, op: m.op, rev: revOf(m), stamps: m.appliedStamps, firstAt: m.firstAt })));
+    const lastBy = new Map(); // clientId -> its latest version so far ("client" order)
     for (let i = 1; i < history.length; i++) {
-      const [before, after] = [history[i - 1], history[i]];
+      lastBy.set(history[i - 1].clientId, history[i - 1]);
+      const [before, after] = order === "client" ? [lastBy.get(history[i].clientId), history[i]] : [history[i - 1], history[i]];
+      if (!before) continue;
       // Flagged only when certain: the latest stamp `after` may have is earlier than the earliest
       // `before` may have.
       const latestAfter = Math.max(...after.appliedStamps.map(stampMs).filter((x) => x !== null));
@@ -154,7 +167,7 @@ export function check(run) {
       if (Number.isFinite(latestAfter) && Number.isFinite(earliestBefore) && latestAfter < earliestBefore) {
         fail(
           "lww-order",
-          `${k} v${after.version} (${after.op} ${revOf(after) ?? ""} by c${clientOf.get(after.clientId)}, op ${after.id}, stamped ${earliestBefore - latestAfter} ms earlier; ${howApplied(run.answers.get(after.id) ?? [], deadIds, after.id)}) overwrote v${before.version} (${before.op} ${revOf(before) ?? ""} by c${clientOf.get(before.clientId)}, op ${before.id})`,
+          `${k} v${after.version} (${after.op} ${revOf(after) ?? ""} by c${clientOf.get(after.clientId)}, op ${after.id}, stamped ${earliestBefore - latestAfter} ms earlier; ${howApplied(run.answers.get(after.id) ?? [], deadIds, after.id)}) ${order === "client" ? "came after its own client's newer" : "overwrote"} v${before.version} (${before.op} ${revOf(before) ?? ""} by c${clientOf.get(before.clientId)}, op ${before.id})`,
           k,
         );
       }
@@ -199,6 +212,7 @@ export function check(run) {
    *   (the stamp and its node as the server itself returns them, not guessed from the proxy).
    */
   const overruled = (clientId, key, stamp, t1, pulled = null) => {
+    if (!mayBeOverruled) return false;
     const final = serverStamps.get(docKey("docs", key));
     const node = nodeOf(final?.hlc);
     if (!final?.hlc || node === null || node === clientId) return false;
@@ -303,7 +317,7 @@ export function check(run) {
     // (the outcome equals the server's state). Its effect holds unless a put or patch stamped
     // before it was applied after that tombstone: last-writer-wins should have let the later
     // delete beat it, and only the older tombstone's stamp was there to compare with.
-    if (w.op === "delete") {
+    if (w.op === "delete" && mayBeOverruled) {
       const history = histories.get(k) ?? [];
       const tombstone = [...history].reverse().find((v) => v.op === "delete" && v.client !== w.client);
       if (tombstone) {
@@ -324,8 +338,9 @@ export function check(run) {
     }
     stats.lost++;
     const what = w.op === "delete" ? `delete (t ${w.t0}..${w.t1})` : `${w.op} ${w.rev}`;
-    const why =
-      sent.length === 0
+    const why = !mayBeOverruled
+      ? `${sent.length === 0 ? "it was never sent (no op carrying it crossed the proxy)" : `sent as ${sent.map((m) => m.id).join(", ")}, never applied`}; with this backend the local side wins every conflict, so nothing may overrule it${final ? ` (the server's record ends with v${final.version} by ${describeNode(finalNode)})` : ""}`
+      : sent.length === 0
         ? `it was never sent (no op carrying it crossed the proxy), no conflict on ${k} was answered to its client after it was written, and its client reported no conflict from a pull that it lost to a later write of another client, so no later write can have overruled it${final ? ` (the server's record ends with v${final.version} by ${describeNode(finalNode)})` : ""}`
         : `sent as ${sent.map((m) => m.id).join(", ")} (stamped ${ownStamp ?? "?"}), but the server's record ends with ${final ? `v${final.version} stamped ${final.hlc ?? "nothing"} by ${describeNode(finalNode)}` : "nothing"}, not a later write of another client`;
     fail(
@@ -436,4 +451,60 @@ export function check(run) {
   for (const error of run.errors) fail("no-errors", error);
 
   return { violations, stats: { ...stats, retriedFates }, appliedCount: applied.size, histories };
+}
+
+/**
+ * Exactly-once from a backend's own ledger of applied writes (the REST example's GET
+ * /admin/writes: one row per write applied, { seq, requestId, method, collection, id, version }),
+ * beside what check() derives from the answers: every write carried a Request-Id (an op id), one
+ * that crossed the proxy, and no id was applied twice (`twice`, the server's own query, must
+ * agree); each document's rows are its versions 1, 2, ... in order; and every applied or
+ * duplicate answer the proxy saw names the version and document the ledger holds for that id.
+ * @param {{ ledger: object[], twice: { requestId: string, n: number }[], mutations: Map<string, object>,
+ *   answers: Map<string, object[]> }} run
+ * @returns {{ violations: object[], duplicated: number }}
+ */
+export function checkLedger({ ledger, twice, mutations, answers }) {
+  const violations = [];
+  const fail = (invariant, message, key) => violations.push({ invariant, message, key });
+  const byId = new Map();
+  const byDoc = new Map();
+  for (const row of ledger) {
+    const k = docKey(row.collection, row.id);
+    if (!byDoc.has(k)) byDoc.set(k, []);
+    byDoc.get(k).push(row);
+    if (row.requestId === null || row.requestId === undefined) {
+      fail("exactly-once", `the ledger's write #${row.seq} (${row.method} ${k} -> v${row.version}) carried no Request-Id`, k);
+      continue;
+    }
+    if (!byId.has(row.requestId)) byId.set(row.requestId, []);
+    byId.get(row.requestId).push(row);
+    if (!mutations.has(row.requestId)) fail("exactly-once", `the ledger's write #${row.seq} (${row.method} ${k} -> v${row.version}) has Request-Id ${row.requestId}, which never crossed the proxy`, k);
+  }
+  let duplicated = 0;
+  for (const [id, rows] of byId) {
+    if (rows.length < 2) continue;
+    duplicated++;
+    const k = docKey(rows[0].collection, rows[0].id);
+    fail("exactly-once", `Request-Id ${id} was applied ${rows.length} times: ${rows.map((r) => `#${r.seq} ${r.method} ${docKey(r.collection, r.id)} -> v${r.version}`).join(", ")}`, k);
+  }
+  for (const t of twice ?? []) {
+    if ((byId.get(t.requestId) ?? []).length < 2) fail("exactly-once", `the server reports Request-Id ${t.requestId} applied ${t.n} times, its ledger does not`);
+  }
+  for (const [k, rows] of byDoc) {
+    const versions = rows.map((r) => r.version);
+    if (versions.some((v, i) => v !== i + 1)) fail("exactly-once", `${k}: the ledger's versions, in the order written, are [${versions.join(",")}], not 1, 2, ...`, k);
+  }
+  for (const [id, list] of answers) {
+    for (const a of list.filter((x) => x.status === "applied" || x.status === "duplicate")) {
+      const m = mutations.get(id);
+      const rows = byId.get(id) ?? [];
+      const k = m ? docKey(m.collection, m.key) : undefined;
+      if (rows.length === 0) fail("exactly-once", `op ${id} was answered ${a.status} v${a.version}, but the ledger never applied it`, k);
+      else if (!rows.some((r) => r.version === a.version && (!m || (r.collection === m.collection && r.id === m.key)))) {
+        fail("exactly-once", `op ${id} was answered ${a.status} v${a.version} on ${k}, the ledger applied it as ${rows.map((r) => `${docKey(r.collection, r.id)} v${r.version}`).join(", ")}`, k);
+      }
+    }
+  }
+  return { violations, duplicated };
 }

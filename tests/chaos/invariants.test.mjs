@@ -2,12 +2,14 @@
 // the checks that decide "overruled" and the fate of a retried dead letter cannot be fooled
 // (issue 17): each case is built so that the check under test is the one that must speak, and
 // its twin with the missing proof present must pass. No browser or server: a few milliseconds.
-// (run.mjs --sabotage lose | vanish shows the same checks biting on a real run.)
+// (run.mjs --sabotage lose | vanish shows the same checks biting on a real run.) The last tests
+// cover how a run against the REST example is read (run.mjs --backend rest): check()'s options
+// and checkLedger, the exactly-once check on the server's own ledger.
 // Run: node --test tests/chaos/
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { check } from "./invariants.mjs";
+import { check, checkLedger } from "./invariants.mjs";
 
 const IDS = { 0: "clientA", 1: "clientB" };
 const stamp = (ms, client) => `${ms.toString(16).padStart(12, "0")}0000-${IDS[client]}`;
@@ -16,7 +18,7 @@ const stamp = (ms, client) => `${ms.toString(16).padStart(12, "0")}0000-${IDS[cl
  * A run of two clients on document k0: `records` is what the server holds at the end, `ops` the
  * wire log ({ id, client, op, rev, ms, answers, probe }), `writes` what the driver saw.
  */
-function run({ writes, ops = [], record = null, deadLetters = {}, deaths = [], pulledStamp, conflicts = [] }) {
+function run({ writes, ops = [], record = null, deadLetters = {}, deaths = [], pulledStamp, conflicts = [] }, options) {
   const mutations = new Map();
   const answers = new Map();
   const probes = new Map();
@@ -44,7 +46,7 @@ function run({ writes, ops = [], record = null, deadLetters = {}, deaths = [], p
     deadLetters,
     finals: { 0: { docs, outbox: 0, deadLetters: [] }, 1: { docs, outbox: 0, deadLetters: [] } },
     errors: [],
-  });
+  }, options);
 }
 
 const only = (result) => result.violations.map((v) => `${v.invariant}: ${v.message}`);
@@ -162,4 +164,61 @@ test("a retried dead letter sent and lost to a later write of another client is 
   const result = run({ writes: [loser, retry, { client: 1, op: "put", rev: "c1-2", acked: true, t0: 6000, t1: 6001 }], ops: [sent, newer], deadLetters: { 0: [letter] }, record });
   assert.deepEqual(only(result), []);
   assert.equal(result.stats.retriedFates.overruled, 1);
+});
+
+// ---- Against the REST example (run.mjs --backend rest, REST_CHECKS) ------------------------------
+
+const REST = { order: "client", overruled: false, outageCodes: ["TRANSPORT"] };
+
+test("REST: without stamps on the server an older write of another client may win; a client's own older write may not", () => {
+  // c1's put (2000) is v1; c0's older put (1000) meets its 409 and, the server's side having no
+  // stamp, wins: v2.
+  const first = { id: "B1", client: 1, op: "put", rev: "c1-1", ms: 2000, answers: [{ status: "applied", version: 1 }] };
+  const older = { id: "A1", client: 0, op: "put", rev: "c0-1", ms: 1000, answers: [{ status: "conflict" }, { status: "applied", version: 2 }] };
+  const record = { version: 2, value: { id: "k0", rev: "c0-1" }, hlc: stamp(1000, 0) };
+  assert.match(only(run({ writes: [loser, later], ops: [first, older], record })).join("\n"), /^lww-order: /m, "the reference server's rule");
+  assert.deepEqual(only(run({ writes: [loser, later], ops: [first, older], record }, REST)), []);
+  // The same client's older write after its own newer one: a zombie, under any rule.
+  const own = { ...first, id: "A2", client: 0, rev: "c0-2" };
+  const zombie = run({ writes: [loser, { ...later, client: 0, rev: "c0-2" }], ops: [own, older], record }, REST);
+  assert.match(only(zombie).join("\n"), /^lww-order: docs\/"k0" v2 .* came after its own client's newer v1/m);
+});
+
+test("REST: the local side wins every conflict, so a write sent and never applied is lost, not overruled", () => {
+  const sent = { id: "A1", client: 0, op: "put", rev: "c0-1", ms: 1000, answers: [{ status: "conflict" }] };
+  assert.deepEqual(only(run({ writes: [loser, later], ops: [sent, winner], record: winnerRecord })), []);
+  const result = run({ writes: [loser, later], ops: [sent, winner], record: winnerRecord }, REST);
+  assert.equal(result.stats.lost, 1);
+  assert.match(only(result).join("\n"), /^no-loss: c0's acknowledged put c0-1 .* sent as A1, never applied; with this backend the local side wins every conflict/m);
+});
+
+test("REST: a dead letter blaming the transport's failure (an outage) fails", () => {
+  const dead = { ...letter, lastError: { code: "TRANSPORT", message: "the transport failed: busy" } };
+  const result = run({ writes: [loser], ops: [], deadLetters: { 0: [dead] } }, REST);
+  assert.match(only(result).join("\n"), /^no-outage-dead-letters: dead letter A1 blames the op for an outage: TRANSPORT/m);
+});
+
+test("REST ledger: every write carried a Request-Id that crossed the proxy, none applied twice, answers agree", () => {
+  const mutations = new Map([
+    ["A1", { id: "A1", collection: "docs", key: "k0" }],
+    ["A2", { id: "A2", collection: "docs", key: "k0" }],
+  ]);
+  const row = (seq, requestId, version, id = "k0") => ({ seq, requestId, method: "PUT", collection: "docs", id, version });
+  const answers = new Map([["A1", [{ status: "applied", version: 1 }]], ["A2", [{ status: "duplicate", version: 2 }]]]);
+  const clean = checkLedger({ ledger: [row(1, "A1", 1), row(2, "A2", 2)], twice: [], mutations, answers });
+  assert.deepEqual(clean, { violations: [], duplicated: 0 });
+  const messages = (r) => r.violations.map((v) => `${v.invariant}: ${v.message}`).join("\n");
+  // A resent op written again (a server that forgot its Request-Ids).
+  const twice = checkLedger({ ledger: [row(1, "A1", 1), row(2, "A1", 2), row(3, "A2", 3)], twice: [{ requestId: "A1", n: 2 }], mutations, answers });
+  assert.equal(twice.duplicated, 1);
+  assert.match(messages(twice), /^exactly-once: Request-Id A1 was applied 2 times: #1 PUT docs\/"k0" -> v1, #2 PUT docs\/"k0" -> v2$/m);
+  assert.match(messages(twice), /^exactly-once: op A2 was answered duplicate v2 on docs\/"k0", the ledger applied it as docs\/"k0" v3$/m);
+  // The server's own `twice` must agree with its ledger.
+  assert.match(messages(checkLedger({ ledger: [row(1, "A1", 1), row(2, "A2", 2)], twice: [{ requestId: "A1", n: 2 }], mutations, answers })), /the server reports Request-Id A1 applied 2 times, its ledger does not/);
+  // A write without an id, one whose id never crossed the proxy, versions out of order, an applied answer the ledger never had.
+  const odd = checkLedger({ ledger: [row(1, null, 1), row(2, "X9", 3), row(3, "A2", 2)], twice: [], mutations, answers });
+  assert.match(messages(odd), /write #1 .* carried no Request-Id/);
+  assert.match(messages(odd), /Request-Id X9, which never crossed the proxy/);
+  assert.match(messages(odd), /the ledger's versions, in the order written, are \[1,3,2\]/);
+  assert.match(messages(odd), /^exactly-once: op A1 was answered applied v1, but the ledger never applied it$/m);
 });

@@ -8,8 +8,11 @@
 //   node tests/chaos/run.mjs --seeds 7 --without late,exhaustion   # leave fault kinds out
 //   node tests/chaos/run.mjs --seeds 4 --sabotage lose              # prove a check bites
 //   node tests/chaos/run.mjs --seeds 4 --sabotage vanish            # ... the dead letters' fate check
+//   node tests/chaos/run.mjs --backend rest                         # against the REST example (below)
+//   node tests/chaos/run.mjs --backend rest --sabotage nodedupe     # its Request-Id dedupe turned off
 //
-// Needs pkg/ (node scripts/build.mjs) and target/debug/wharf-server (cargo build -p wharf-server).
+// Needs pkg/ (node scripts/build.mjs) and target/debug/wharf-server (cargo build -p wharf-server);
+// --backend rest needs pkg/ only (and sql.js and typescript from the root devDependencies).
 // Exit status 1 when a seed fails; each failure prints the command that replays it. With
 // CHAOS_DUMP=/tmp/prefix, each seed also writes what the checks read (writes, wire log, answers,
 // probes, the server's records, dead letters, conflicts, trace) to /tmp/prefix-<seed>.json.
@@ -134,14 +137,51 @@
 // that never settles, on a client that waits ten minutes for it, as if it did not bound it: its
 // outbox never drains, convergence), duplicate (an applied put sent again under a new op id),
 // diverge (a stored document edited behind Wharf's back), pageerror.
+//
+// --backend rest: THE SAME RUN AGAINST YOUR OWN REST API. The clients sync with
+// `sync: { transport: restTransport(...) }` (www/examples/rest-backend/transport.ts, compiled with
+// the repository's TypeScript and type-checked against pkg/index.d.ts) against that example's
+// server.mjs (an ordinary REST API: PUT / PATCH / DELETE with If-Match and Request-Id, a change
+// feed; SQLite through sql.js) instead of the reference server: the same schedule, contexts,
+// offline flaps, reloads and tab closes mid-push, token hangs, portals, restarts (SIGINT and
+// SIGKILL) and server-down bursts; rest.mjs says how each fault burst maps to the example's
+// fault injection (503 with Retry-After, connections cut before anything is done, answers lost
+// after the write was applied, latency past the clients' timeout, whose requests this server still
+// carries out). The invariants are checked as above where they apply, with these differences:
+// - exactly-once reads the server's own ledger (GET /admin/writes, a read-only admin route of
+//   server.mjs: which Request-Id produced which version of which document) instead of probing:
+//   invariants.mjs checkLedger (every write carried a Request-Id that crossed the proxy, none was
+//   applied twice, and `twice` of /admin/state, the server's own query, is empty; each
+//   document's versions 1, 2, ...; every applied/duplicate answer names the version the ledger
+//   holds), besides everything check() derives from the answers and the ledger;
+// - the API keeps no clock stamps, so the stamps come from the wire: the app's `fetch` given to
+//   restTransport (fixtures/harness.js) adds the op's client and stamp as headers for the proxy,
+//   and the stamp of a record's last version is the one the op that the ledger names was sent with;
+// - lww-order applies within each client only: a conflicting server state without a stamp
+//   counts as older than any local write (transport.ts, "Limits"), so under "lww" the local side
+//   wins every conflict and may rightly replace a newer write of another client; a client's own
+//   older write must still never replace its own newer one;
+// - no-loss is stricter: since the local side wins every conflict (a delete meeting a tombstone
+//   too, resent for its stamp), no write may end "overruled" or "redundant": every acknowledged
+//   write is applied, superseded by its own client, or dead-lettered; and no-outage-dead-letters
+//   also counts the code TRANSPORT as an outage (the example's transport throws nothing else from
+//   a push; its transient failures reach the letters as HTTP 503, an outage already).
+// The short run (scripts/test.sh) is seeds 4 and 11: answers lost after apply, late and timed-out
+// requests the server still carries out, a portal, a server down for 10 s, SIGKILL restarts, a
+// token hang, reloads and tab closes mid-push. tests/chaos/findings/ holds what a REST run found
+// and is not fixed yet (reproduced against the reference server).
+// Sabotage nodedupe (REST only) turns the server's Request-Id dedupe off mid-run (POST
+// /admin/faults { dedupe: false }, kept across restarts) and loses the next answers after the
+// writes are applied, so resent ops are written again: exactly-once / no-duplicate must report it.
 
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
 import { CHROMIUM_ARGS, CHROMIUM_PATH, REPO_ROOT, assertPkgBuilt } from "../e2e/helpers.mjs";
-import { check, revOf } from "./invariants.mjs";
+import { check, checkLedger, revOf } from "./invariants.mjs";
 import { startProxy } from "./proxy.mjs";
+import { compileRestTransport, ledgerProbes, restPullEverything, restSabotageDuplicate, restServer, startRestProxy } from "./rest.mjs";
 import { BURSTS, CLIENT_FAULTS, EVENTS, INTERCEPTS, KEYS, contextsOf, describe, makeSchedule } from "./schedule.mjs";
 import { chaosServer, freePort } from "./server.mjs";
 
@@ -161,18 +201,23 @@ const BASE_SYNC = {
   live: true,
 };
 
-const SABOTAGE = ["lose", "vanish", "tokenwedge", "duplicate", "diverge", "pageerror"];
-const DEFAULT_OPS = 100;
+/** How invariants.mjs check() reads a run against the REST example (see the header). */
+const REST_CHECKS = { order: "client", overruled: false, outageCodes: ["TRANSPORT"] };
+
+const SABOTAGE = ["lose", "vanish", "tokenwedge", "duplicate", "diverge", "pageerror", "nodedupe"];
+/** The short run of each backend (what scripts/test.sh runs). */
+const DEFAULTS = { wharf: { seeds: [1, 2, 3], ops: 100 }, rest: { seeds: [4, 11], ops: 100 } };
 
 function parseArgs(argv) {
-  const options = { seeds: [1, 2, 3], ops: DEFAULT_OPS, clients: 3, sabotage: null, verbose: false, without: [] };
+  const options = { backend: "wharf", seeds: null, ops: null, clients: 3, sabotage: null, verbose: false, without: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
       if (i + 1 >= argv.length) throw new Error(`${arg} needs a value`);
       return argv[++i];
     };
-    if (arg === "--seeds") options.seeds = parseSeeds(value());
+    if (arg === "--backend") options.backend = value();
+    else if (arg === "--seeds") options.seeds = parseSeeds(value());
     else if (arg === "--ops") options.ops = Number(value());
     else if (arg === "--clients") options.clients = Number(value());
     else if (arg === "--sabotage") options.sabotage = value();
@@ -180,15 +225,20 @@ function parseArgs(argv) {
     else if (arg === "--without") options.without = value().split(",").map((k) => k.trim()).filter(Boolean);
     else if (arg === "--help" || arg === "-h") {
       console.log(
-        `node tests/chaos/run.mjs [--seeds 1,2,3 | 1..20] [--ops 100] [--clients 3] [--without KIND,...] [--sabotage ${SABOTAGE.join("|")}] [--verbose]\n` +
+        `node tests/chaos/run.mjs [--backend wharf|rest] [--seeds 1,2,3 | 1..20] [--ops 100] [--clients 3] [--without KIND,...] [--sabotage ${SABOTAGE.join("|")}] [--verbose]\n` +
+          `  --backend rest runs against www/examples/rest-backend (its server.mjs and transport.ts); default seeds ${DEFAULTS.rest.seeds}, ops ${DEFAULTS.rest.ops}\n` +
           `  --without leaves kinds of faults out of the schedule: ${[...EVENTS, ...BURSTS, ...CLIENT_FAULTS].join(", ")}, or exhaustion (ops never die of age or attempts)`,
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${arg} (see --help)`);
   }
+  if (!(options.backend in DEFAULTS)) throw new Error(`--backend is one of ${Object.keys(DEFAULTS).join(", ")}`);
+  options.seeds ??= DEFAULTS[options.backend].seeds;
+  options.ops ??= DEFAULTS[options.backend].ops;
   if (!Number.isInteger(options.ops) || options.ops < 1) throw new Error("--ops must be a positive integer");
   if (!Number.isInteger(options.clients) || options.clients < 2) throw new Error("--clients must be at least 2");
   if (options.sabotage && !SABOTAGE.includes(options.sabotage)) throw new Error(`--sabotage is one of ${SABOTAGE.join(", ")}`);
+  if (options.sabotage === "nodedupe" && options.backend !== "rest") throw new Error("--sabotage nodedupe needs --backend rest (the reference server has no such switch)");
   const kinds = [...EVENTS, ...BURSTS, ...CLIENT_FAULTS, "exhaustion"];
   for (const kind of options.without) if (!kinds.includes(kind)) throw new Error(`--without takes some of ${kinds.join(", ")}`);
   // The vanishing letter must first die of age behind a portal.
@@ -228,9 +278,12 @@ const MIME = { ".html": "text/html", ".js": "text/javascript", ".wasm": "applica
 
 async function runSeed(seed, options) {
   const started = Date.now();
+  const rest = options.backend === "rest";
   const steps = makeSchedule(seed, options);
   const { maxAgeMs, ...retryForever } = BASE_SYNC.retry;
-  const SYNC = options.without.includes("exhaustion") ? { ...BASE_SYNC, retry: { ...retryForever, maxAttempts: 10_000 } } : BASE_SYNC;
+  // REST: the example's transport (fixtures/harness.js); it has no live channel.
+  const BASE = rest ? { ...BASE_SYNC, live: false, rest: true } : BASE_SYNC;
+  const SYNC = options.without.includes("exhaustion") ? { ...BASE, retry: { ...retryForever, maxAttempts: 10_000 } } : BASE;
   const trace = []; // what was executed, for the failure report
   const writes = [];
   const errors = [];
@@ -244,14 +297,26 @@ async function runSeed(seed, options) {
 
   const dir = await mkdtemp(path.join(tmpdir(), "wharf-chaos-"));
   const port = await freePort();
-  const server = chaosServer({ port, database: path.join(dir, "wharf.sqlite"), www: FIXTURES, calmFlags: ["--reject-batches-with", "poison"] });
+  const calmFlags = ["--reject-batches-with", "poison"];
+  const server = rest
+    ? restServer({ port, file: path.join(dir, "rest.sqlite"), calmFlags })
+    : chaosServer({ port, database: path.join(dir, "wharf.sqlite"), www: FIXTURES, calmFlags });
   let proxy;
   let browser;
   let closing = false;
   const clients = [];
   try {
     await server.start();
-    proxy = await startProxy({ upstreamPort: port });
+    proxy = rest
+      ? await startRestProxy({
+          upstreamPort: port,
+          statics: [
+            { prefix: "/pkg/", dir: path.join(REPO_ROOT, "pkg") },
+            { prefix: "/rest/", dir: options.restDir },
+            { prefix: "/", dir: FIXTURES },
+          ],
+        })
+      : await startProxy({ upstreamPort: port });
     browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...CHROMIUM_ARGS] });
     browser.on("disconnected", () => {
       if (!closing) errors.push("Chromium disconnected (the browser process exited or crashed)");
@@ -343,10 +408,14 @@ async function runSeed(seed, options) {
       const context = await browser.newContext();
       await context.exposeBinding("__chaosReport", (_source, event) => onReport(client, event));
       // The app shell from disk: pages load and reload offline too. Sync traffic is not routed.
-      const shell = (url) => url.origin === proxy.url && /^\/(index\.html|harness\.js|pkg\/.+)$/.test(url.pathname);
+      const shell = (url) => url.origin === proxy.url && /^\/(index\.html|harness\.js|pkg\/.+|rest\/transport\.js)$/.test(url.pathname);
       await context.route(shell, (route) => {
         const { pathname } = new URL(route.request().url());
-        const file = pathname.startsWith("/pkg/") ? path.join(REPO_ROOT, pathname) : path.join(FIXTURES, pathname);
+        const file = pathname.startsWith("/pkg/")
+          ? path.join(REPO_ROOT, pathname)
+          : pathname.startsWith("/rest/") && options.restDir
+            ? path.join(options.restDir, pathname.slice("/rest/".length))
+            : path.join(FIXTURES, pathname);
         return route.fulfill({ path: file, contentType: MIME[path.extname(file)] ?? "application/octet-stream" });
       });
       clients.push({ context, pages: {}, offline: false });
@@ -354,10 +423,10 @@ async function runSeed(seed, options) {
     }
     // Client 0's service worker: register it, and open its database (it may become the leader).
     const first = clients[0].pages.a;
-    await first.evaluate(async () => {
-      await navigator.serviceWorker.register("/sw.js", { type: "module" });
+    await first.evaluate(async (script) => {
+      await navigator.serviceWorker.register(script, { type: "module" });
       await navigator.serviceWorker.ready;
-    });
+    }, rest ? "/sw-rest.js" : "/sw.js");
     await askWorker(first, { call: "role" });
 
     const anyPage = (client) => Object.values(clients[client].pages).find((p) => p && !p.isClosed());
@@ -399,7 +468,7 @@ async function runSeed(seed, options) {
       if (step.kind !== "write" && step.kind !== "pause") trace.push(`#${index} ${describe(step)}`);
       if (options.verbose) console.log(`  #${index} ${describe(step)}`);
       if (options.sabotage && !sabotaged && index >= sabotageAt) {
-        sabotaged = await sabotageMidRun(options.sabotage, { clients, writes, trace, anyPage, proxy, key: sabotage.key, startTokenHang });
+        sabotaged = await sabotageMidRun(options.sabotage, { clients, writes, trace, anyPage, proxy, server, key: sabotage.key, startTokenHang });
       }
       const stepStarted = Date.now();
       switch (step.kind) {
@@ -564,7 +633,7 @@ async function runSeed(seed, options) {
 
     timing.settle = Date.now() - settleStarted;
     if (options.sabotage === "diverge") await sabotageDiverge(primary(0), trace);
-    if (options.sabotage === "duplicate") await sabotageDuplicate(proxy, trace);
+    if (options.sabotage === "duplicate") await (rest ? restSabotageDuplicate(proxy, trace) : sabotageDuplicate(proxy, trace));
     if (options.sabotage) {
       finals[0] = await primary(0).evaluate(() => h.snapshot(db));
       server_state = await server.state();
@@ -592,9 +661,12 @@ async function runSeed(seed, options) {
     }
     // Every retried letter's id is looked up in the server's ledger, even one never seen on the wire.
     const letters = [...deadSeen.values()].filter((l) => !proxy.wire.mutations.has(l.id));
-    const probes = await probe(server.url, proxy.wire, letters);
-    const pulled = await pullEverything(server.url);
-    if (process.env.CHAOS_DUMP) await writeFile(`${process.env.CHAOS_DUMP}-${seed}.json`, JSON.stringify({ writes, mutations: [...proxy.wire.mutations.values()], answers: [...proxy.wire.answers], probes: [...probes], server: server_state, pulled, deaths, clientIds, deadLetters, finals, conflicts: [...conflicts.values()], trace }, null, 1));
+    // REST: the server's ledger says which op ids were applied (no probing), and a pull from the
+    // beginning is its change feed.
+    const ledger = rest ? await server.ledger() : null;
+    const probes = rest ? ledgerProbes(ledger, proxy.wire, letters) : await probe(server.url, proxy.wire, letters);
+    const pulled = rest ? await restPullEverything(server.url, ledger, proxy.wire) : await pullEverything(server.url);
+    if (process.env.CHAOS_DUMP) await writeFile(`${process.env.CHAOS_DUMP}-${seed}.json`, JSON.stringify({ writes, mutations: [...proxy.wire.mutations.values()], answers: [...proxy.wire.answers], probes: [...probes], server: server_state, ledger, pulled, deaths, clientIds, deadLetters, finals, conflicts: [...conflicts.values()], trace }, null, 1));
     const result = check({
       writes,
       mutations: proxy.wire.mutations,
@@ -610,7 +682,12 @@ async function runSeed(seed, options) {
       deadLetters,
       finals,
       errors,
-    });
+    }, rest ? REST_CHECKS : {});
+    if (rest) {
+      const fromLedger = checkLedger({ ledger, twice: totals.twice, mutations: proxy.wire.mutations, answers: proxy.wire.answers });
+      result.violations.push(...fromLedger.violations);
+      result.stats.duplicated += fromLedger.duplicated;
+    }
     const observed = {};
     for (const [status, n] of Object.entries(proxy.wire.counts.answered)) if (status !== "200") observed[`HTTP ${status}`] = n;
     if (proxy.wire.counts.dropped) observed["dropped connections"] = proxy.wire.counts.dropped;
@@ -636,7 +713,8 @@ async function runSeed(seed, options) {
       conflicts: outcomes,
       deadCodes,
       timing,
-      server: { applied: totals.applied, pushes: totals.pushes, duplicates: totals.duplicates, instances: server.totals.instances, probed: probes.size, records: server_state.records.length },
+      backend: options.backend,
+      server: { applied: totals.applied, pushes: rest ? proxy.wire.counts.pushes : totals.pushes, duplicates: totals.duplicates, instances: server.totals.instances, probed: probes.size, records: server_state.records.length },
       wire: { pushes: proxy.wire.counts.pushes, ops: proxy.wire.mutations.size },
       networkNoise: noise.network,
       trace,
@@ -779,8 +857,15 @@ function sabotageKey(steps, from, client) {
   return candidates.sort((a, b) => others(b) - others(a))[0] ?? KEYS[0];
 }
 
-async function sabotageMidRun(kind, { clients, writes, trace, anyPage, proxy, key, startTokenHang }) {
+async function sabotageMidRun(kind, { clients, writes, trace, anyPage, proxy, server, key, startTokenHang }) {
   const client = clients.length - 1;
+  if (kind === "nodedupe") {
+    // The REST server forgets Request-Ids from now on (across restarts too), and the answers to
+    // the next writes are lost after they were applied: each is sent again, and written again.
+    trace.push("SABOTAGE: the server's Request-Id dedupe turned off; the next answers lost after the writes are applied");
+    await server.pin({ dedupe: false }, { script: Array(12).fill("lost-answer"), methods: ["PUT", "PATCH", "DELETE"] });
+    return true;
+  }
   const page = anyPage(client);
   if (!page) return false;
   if (kind === "tokenwedge") {
@@ -900,7 +985,9 @@ function summary(r, verbose) {
     `seed ${r.seed}: ${r.ok ? "ok" : "FAILED"} in ${(r.ms / 1000).toFixed(1)} s`,
     `  writes acknowledged ${s.acked}: applied ${s.applied}, superseded ${s.superseded}, overruled (lww) ${s.overruled}${s.overruled ? ` (${Object.entries(s.overruledBy).map(([k, n]) => `${k} ${n}`).join(", ")})` : ""}, redundant deletes ${s.redundant}, dead-lettered ${s.deadLettered}; lost = ${s.lost}, duplicated = ${s.duplicated}`,
     `  dead letters retried unedited ${s.retried}: applied ${s.retriedFates.applied}, dead again ${s.retriedFates.deadAgain}, superseded ${s.retriedFates.superseded}, overruled (lww) ${s.retriedFates.overruled}`,
-    `  server: ${r.server.applied} ops applied (${r.wire.ops} op ids on the wire, ${r.server.probed} probed), ${r.wire.pushes} pushes, ${r.server.duplicates} duplicate answers, ${r.server.instances} server instances`,
+    r.backend === "rest"
+      ? `  REST server: ${r.server.applied} writes in its ledger (${r.wire.ops} op ids on the wire, ${r.server.probed} of them never answered applied: looked up in the ledger), ${r.server.pushes} write requests, ${r.server.duplicates} answers replayed for a repeated Request-Id, ${r.server.instances} server instances`
+      : `  server: ${r.server.applied} ops applied (${r.wire.ops} op ids on the wire, ${r.server.probed} probed), ${r.wire.pushes} pushes, ${r.server.duplicates} duplicate answers, ${r.server.instances} server instances`,
     `  faults injected: ${faults || "none"}`,
     `  faults observed at the proxy: ${observed || "none"}; conflicts: ${conflicts}; dead letters: ${Object.entries(r.deadCodes).map(([k, n]) => `${k} ${n}`).join(", ") || "none"}`,
     ...(verbose ? [`  time (ms) by step kind: ${Object.entries(r.timing).map(([k, n]) => `${k} ${n}`).join(", ")}`] : []),
@@ -934,8 +1021,8 @@ function failureReport(r, options) {
 
 /** The flags that replay `seed` with the same options. */
 function replayFlags(seed, options) {
-  const flags = [`--seeds ${seed}`];
-  if (options.ops !== DEFAULT_OPS) flags.push(`--ops ${options.ops}`);
+  const flags = options.backend === "wharf" ? [`--seeds ${seed}`] : [`--backend ${options.backend}`, `--seeds ${seed}`];
+  if (options.ops !== DEFAULTS[options.backend].ops) flags.push(`--ops ${options.ops}`);
   if (options.clients !== 3) flags.push(`--clients ${options.clients}`);
   if (options.without.length) flags.push(`--without ${options.without.join(",")}`);
   if (options.sabotage) flags.push(`--sabotage ${options.sabotage}`);
@@ -945,8 +1032,14 @@ function replayFlags(seed, options) {
 async function main() {
   const options = parseArgs(process.argv.slice(2));
   assertPkgBuilt();
-  console.log(`chaos: seeds ${options.seeds.join(",")}, ${options.ops} writes, ${options.clients} clients (client 0: two tabs + a service worker)${options.sabotage ? `, SABOTAGE ${options.sabotage}` : ""}`);
   const started = Date.now();
+  if (options.backend === "rest") {
+    options.restDir = await mkdtemp(path.join(tmpdir(), "wharf-chaos-rest-"));
+    await compileRestTransport(options.restDir);
+  }
+  console.log(
+    `chaos${options.backend === "rest" ? " (backend: the REST example, www/examples/rest-backend)" : ""}: seeds ${options.seeds.join(",")}, ${options.ops} writes, ${options.clients} clients (client 0: two tabs + a service worker)${options.sabotage ? `, SABOTAGE ${options.sabotage}` : ""}`,
+  );
   const results = [];
   for (const seed of options.seeds) {
     let result;
@@ -966,11 +1059,12 @@ async function main() {
     console.log(summary(result, options.verbose));
     if (!result.ok) console.log(failureReport(result, options));
   }
+  if (options.restDir) await rm(options.restDir, { recursive: true, force: true });
   const failed = results.filter((r) => !r.ok);
   const done = results.filter((r) => r.stats);
   const sum = (f) => done.reduce((n, r) => n + f(r), 0);
   console.log(
-    `chaos: ${results.length - failed.length}/${results.length} seeds passed in ${((Date.now() - started) / 1000).toFixed(1)} s; ` +
+    `chaos${options.backend === "rest" ? " (REST)" : ""}: ${results.length - failed.length}/${results.length} seeds passed in ${((Date.now() - started) / 1000).toFixed(1)} s; ` +
       `${sum((r) => r.stats.acked)} acknowledged writes, ${sum((r) => r.server.applied)} applied ops, ` +
       `${sum((r) => Object.values(r.events).reduce((a, b) => a + b, 0))} fault events; lost = ${sum((r) => r.stats.lost)}, duplicated = ${sum((r) => r.stats.duplicated)}`,
   );

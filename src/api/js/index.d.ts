@@ -40,7 +40,8 @@ export type WharfErrorCode =
   | "NOT_CONFIGURED"
   | "NETWORK"
   | "SERVER"
-  | "TRANSPORT";
+  | "TRANSPORT"
+  | "INTERNAL";
 
 /**
  * The only error Wharf throws or rejects with: a real `Error` named `"WharfError"`.

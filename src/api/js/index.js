@@ -2,7 +2,16 @@
 // is just `await Wharf.open(...)`; service workers and other hosts that must control loading call
 // `init(url)` or `initSync(bytes)` first. Everything else is the wasm-bindgen classes themselves.
 
-import initWasm, { initSync as initWasmSync, Collection, Database } from "./wharf_wasm.js";
+import initWasm, {
+  initSync as initWasmSync,
+  Collection,
+  Database,
+  DeadLetters,
+  Debug,
+  Outbox,
+  lastPanic,
+} from "./wharf_wasm.js";
+import { surfacePanics } from "./internal.js";
 
 let ready = null;
 
@@ -80,6 +89,8 @@ Collection.prototype.live = function (query) {
 Collection.prototype.liveDoc = function (key) {
   return live((callback) => this.watch(key, callback));
 };
+
+surfacePanics([Database, Collection, Outbox, DeadLetters, Debug], lastPanic);
 
 export const Wharf = Object.freeze({
   async open(options) {

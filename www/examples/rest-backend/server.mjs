@@ -27,15 +27,26 @@
 // and loaded from it at start. Good for an example and tests; a real backend would use a server
 // database, with the same three tables.
 //
-// For tests and demos, --admin adds /admin/state, /admin/log and /admin/faults (fault injection
-// on /api: connections dropped before anything is done, 503 with Retry-After, the answer lost
-// after the write was applied, the whole API down, latency).
+// For tests and demos, --admin adds /admin/state, /admin/log, /admin/writes and /admin/faults
+// (fault injection on /api: connections dropped before anything is done, 503 with Retry-After,
+// the answer lost after the write was applied, the whole API down, latency).
+//   GET  /admin/state    every record (tombstones too), write and request counts, `twice`
+//                        (Request-Ids applied more than once: always []), injected fault counts
+//   GET  /admin/log      the last requests to /api and what became of each (this process only)
+//   GET  /admin/writes   read-only: the ledger of applied writes, oldest first: [{ seq, requestId,
+//                        method, collection, id, version, at }] (which Request-Id produced which
+//                        version of which document; the chaos suite checks exactly-once with it)
+//   POST /admin/faults   merged into the fault settings (DEFAULT_FAULTS below); answers them. Two
+//                        settings are for test suites only: `rejectField: "name"` refuses for good
+//                        (422 POISON, nothing stored) a PUT or PATCH whose body has that field, as
+//                        a validation rule would; `dedupe: false` turns the Request-Id dedupe OFF
+//                        (a repeated id is written again), to prove a checker catches duplicates.
 //
 // CLI:    node server.mjs [--port 8787] [--host 127.0.0.1] [--db FILE] [--token SECRET]
 //                         [--cors-origin ORIGIN] [--admin] [--static PREFIX=DIR]...
 // Module: const server = await startRestServer({ port: 0, file, admin: true, mounts: [{ prefix: "/", dir }] });
 
-import { createHash } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 import { createReadStream, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { realpath, stat } from "node:fs/promises";
 import http from "node:http";
@@ -167,10 +178,11 @@ const final = (status) => status < 300 || status === 400 || status === 404 || st
  * One write (PUT, PATCH or DELETE) of `collection`/`id`, in one transaction with its Request-Id
  * ledger entry. Returns { status, body, replayed? }.
  */
-export function write(store, { method, collection, id, ifMatch, requestId, body }) {
+export function write(store, { method, collection, id, ifMatch, requestId, body, dedupe = true }) {
   const fingerprint = createHash("sha256").update(`${method} ${collection}/${id}\n${JSON.stringify(body ?? null)}`).digest("hex");
   return store.transaction(() => {
-    if (requestId !== undefined) {
+    // `dedupe: false` (a test switch, see /admin/faults) skips the lookup and the storing below.
+    if (requestId !== undefined && dedupe) {
       const seen = store.get("SELECT fingerprint, status, body FROM requests WHERE request_id = ?", [requestId]);
       if (seen && seen.fingerprint !== fingerprint) {
         return failure(422, "REQUEST_ID_REUSED", `Request-Id ${requestId} was used for another request`);
@@ -212,7 +224,7 @@ export function write(store, { method, collection, id, ifMatch, requestId, body 
       const created = method === "PUT" && current === null;
       answer = { status: created ? 201 : 200, body: { id, data, version: version + 1, updatedAt: now } };
     }
-    if (requestId !== undefined && final(answer.status)) {
+    if (requestId !== undefined && dedupe && final(answer.status)) {
       store.run("INSERT INTO requests (request_id, fingerprint, status, body, at) VALUES (?, ?, ?, ?, ?)", [
         requestId,
         fingerprint,
@@ -254,8 +266,10 @@ function readBody(req) {
     let size = 0;
     req.on("data", (chunk) => {
       size += chunk.length;
-      if (size > MAX_BODY) reject(Object.assign(new Error("body too large"), { status: 413 }));
-      else chunks.push(chunk);
+      if (size > MAX_BODY) {
+        reject(Object.assign(new Error("body too large"), { status: 413 }));
+        req.destroy(); // stop reading what would be thrown away
+      } else chunks.push(chunk);
     });
     req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
     req.on("error", reject);
@@ -284,6 +298,8 @@ const DEFAULT_FAULTS = Object.freeze({
   latencyMs: 0,
   methods: ["PUT", "PATCH", "DELETE"], // which /api requests the script and the rates apply to
   seed: 1,
+  rejectField: null, // a PUT or PATCH whose body has this field: 422 POISON, for good (tests)
+  dedupe: true, // false: Request-Ids are NOT deduplicated (tests only: proves a checker bites)
 });
 
 /**
@@ -328,6 +344,8 @@ export async function startRestServer({ port = 8787, host = "127.0.0.1", file, t
     twice: store.all("SELECT request_id AS requestId, COUNT(*) AS n FROM writes WHERE request_id IS NOT NULL GROUP BY request_id HAVING n > 1"),
     injected: { ...counters },
   });
+  /** The ledger: one row per write applied, oldest first. */
+  const writes = () => store.all("SELECT seq, request_id AS requestId, method, collection, id, version, at FROM writes ORDER BY seq");
 
   const cors = (res) => {
     if (!corsOrigin) return;
@@ -379,9 +397,7 @@ export async function startRestServer({ port = 8787, host = "127.0.0.1", file, t
   }
 
   async function route(req, url, segments) {
-    if (token !== undefined && req.headers.authorization !== `Bearer ${token}`) {
-      return failure(401, "UNAUTHORIZED", "a valid bearer token is required");
-    }
+    if (!authorized(req)) return failure(401, "UNAUTHORIZED", "a valid bearer token is required");
     let collection;
     let id;
     try {
@@ -424,13 +440,31 @@ export async function startRestServer({ port = 8787, host = "127.0.0.1", file, t
         return failure(400, "BAD_REQUEST", "the body is not JSON");
       }
       if (body === null || typeof body !== "object" || Array.isArray(body)) return failure(400, "BAD_REQUEST", "the body must be a JSON object");
+      if (config.rejectField && Object.hasOwn(body, config.rejectField)) {
+        return failure(422, "POISON", `a body with "${config.rejectField}" is refused (injected)`);
+      }
     }
-    return write(store, { method: req.method, collection, id, ifMatch, requestId, body });
+    return write(store, { method: req.method, collection, id, ifMatch, requestId, body, dedupe: config.dedupe !== false });
+  }
+
+  /** The bearer token, when there is one, compared in constant time. */
+  function authorized(req) {
+    if (token === undefined) return true;
+    const given = Buffer.from(req.headers.authorization ?? "");
+    const expected = Buffer.from(`Bearer ${token}`);
+    return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
   async function adminRoute(req, res, url) {
+    // The token guards the admin routes too, and a write must be JSON: a web page cannot send
+    // `application/json` to another origin without a preflight, which this server never allows.
+    if (!authorized(req)) return send(res, 401, failure(401, "UNAUTHORIZED", "a valid bearer token is required").body);
+    if (req.method === "POST" && !/^application\/json\b/.test(req.headers["content-type"] ?? "")) {
+      return send(res, 415, failure(415, "UNSUPPORTED_MEDIA_TYPE", "send application/json").body);
+    }
     if (req.method === "GET" && url.pathname === "/admin/state") return send(res, 200, state());
     if (req.method === "GET" && url.pathname === "/admin/log") return send(res, 200, log);
+    if (req.method === "GET" && url.pathname === "/admin/writes") return send(res, 200, writes());
     if (req.method === "POST" && url.pathname === "/admin/faults") {
       try {
         return send(res, 200, setFaults(JSON.parse((await readBody(req)) || "{}")));
@@ -450,7 +484,9 @@ export async function startRestServer({ port = 8787, host = "127.0.0.1", file, t
       const base = await realpath(mount.dir);
       let file = await realpath(path.resolve(base, `.${decodeURIComponent(pathname).slice(mount.prefix.length - 1)}`));
       if (file !== base && !file.startsWith(base + path.sep)) return notFound();
-      if ((await stat(file)).isDirectory()) file = path.join(file, "index.html");
+      if ((await stat(file)).isDirectory()) file = await realpath(path.join(file, "index.html"));
+      if (file !== base && !file.startsWith(base + path.sep)) return notFound(); // a symlinked index.html
+      if (path.basename(file).startsWith(".")) return notFound(); // no dotfiles
       const info = await stat(file);
       res.writeHead(200, {
         "Content-Type": MIME[path.extname(file)] ?? "application/octet-stream",
@@ -503,6 +539,8 @@ export async function startRestServer({ port = 8787, host = "127.0.0.1", file, t
     state,
     /** The last requests to /api: { at, method, path, requestId, outcome: status or fault }. */
     log: () => [...log],
+    /** Every write applied, oldest first: { seq, requestId, method, collection, id, version, at }. */
+    writes,
     /** Changes the fault injection (merged into the current settings); returns the settings. */
     setFaults,
     close: () =>
