@@ -2,7 +2,8 @@
 # Installs everything Wharf's build, tests and demo need on a fresh Debian 12 machine that has
 # rustup/cargo, node 20, npm and python3 (see shared TOOLCHAIN.md): the wasm32 target, rustfmt and
 # clippy, wasm-bindgen-cli of exactly Cargo.lock's wasm-bindgen version, Debian's chromium and
-# chromium-driver, Debian's postgresql (the server's tests), and the npm devDependencies
+# chromium-driver, Debian's postgresql (the server's tests), Debian's firefox-esr, geckodriver,
+# webkit2gtk-driver and xvfb (WebKit), and the npm devDependencies
 # (binaryen's wasm-opt, playwright-core, typescript, smol-toml). Every step is skipped when already
 # done, so a warm run takes a few seconds.
 # Never installs Debian's binaryen, never runs `npx playwright install` (no browser downloads here).
@@ -123,6 +124,16 @@ if [ "$(cli_version geckodriver)" = "$geckodriver_version" ]; then
 else
   installing "geckodriver $geckodriver_version (cargo install, ~2 min)"
   cargo install geckodriver --version "$geckodriver_version" --force
+fi
+
+# 5b. WebKitGTK (Debian): the third engine. webkit2gtk-driver gives /usr/bin/WebKitWebDriver and
+#     pulls in WebKitGTK's MiniBrowser (libwebkit2gtk-4.1-0). MiniBrowser has no headless mode:
+#     scripts/test.sh and tests/e2e/drivers/webdriver.mjs start an Xvfb display for it.
+if [ -x /usr/bin/WebKitWebDriver ] && [ -x /usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser ] &&
+  command -v Xvfb >/dev/null; then
+  ok "webkit2gtk-driver (WebKitWebDriver, MiniBrowser) and xvfb present"
+else
+  apt_install webkit2gtk-driver xvfb
 fi
 
 # 6. npm devDependencies, exactly as package-lock.json says.

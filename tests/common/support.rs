@@ -126,3 +126,8 @@ async fn database_exists(name: &str) -> bool {
     let names: js_sys::Array = resolve(list.call0(&factory).unwrap().unchecked_into()).await.unchecked_into();
     names.iter().any(|info| prop(&info, "name").as_string().as_deref() == Some(name))
 }
+
+/// Whether this scope has `navigator.storage.estimate()` (WebKitGTK has no StorageManager at all).
+fn storage_can_estimate() -> bool {
+    prop(&prop(&prop(&js_sys::global(), "navigator"), "storage"), "estimate").is_function()
+}

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { launchChromium } from "./drivers/playwright.mjs";
-import { launchFirefox } from "./drivers/webdriver.mjs";
+import { launchFirefox, launchWebKit } from "./drivers/webdriver.mjs";
 import { assertPkgBuilt, eventually, startProxy } from "./helpers.mjs";
 import { startSyncServer } from "./sync-server.mjs";
 
@@ -96,7 +96,7 @@ async function run(launch) {
   }
 }
 
-for (const [engine, launch] of Object.entries({ Firefox: launchFirefox, Chromium: launchChromium })) {
+for (const [engine, launch] of Object.entries({ Firefox: launchFirefox, WebKit: launchWebKit, Chromium: launchChromium })) {
   test(`${engine}: after an account switch the other user's queued writes wait for that user, with that user's token`, { timeout: 90_000 }, () =>
     run(launch),
   );

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { launchChromium } from "./drivers/playwright.mjs";
-import { launchFirefox } from "./drivers/webdriver.mjs";
+import { launchFirefox, launchWebKit } from "./drivers/webdriver.mjs";
 import { assertPkgBuilt, eventually, startProxy } from "./helpers.mjs";
 import { startSyncServer } from "./sync-server.mjs";
 
@@ -69,6 +69,6 @@ async function run(launch) {
   }
 }
 
-for (const [engine, launch] of Object.entries({ Firefox: launchFirefox, Chromium: launchChromium })) {
+for (const [engine, launch] of Object.entries({ Firefox: launchFirefox, WebKit: launchWebKit, Chromium: launchChromium })) {
   test(`${engine}: the server's Date bounds the clock that stamps writes, both ways`, { timeout: 90_000 }, () => run(launch));
 }

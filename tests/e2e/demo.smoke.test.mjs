@@ -1,8 +1,9 @@
-// Smoke test of the demo PWA (www/, built with the packed package by buildDemo()) in both
-// engines: headless Firefox ESR through WebDriver (the second engine; Playwright cannot drive
-// Debian's Firefox) and headless Chromium through Playwright, running the same small story
-// (demo-story.mjs: add, toggle, delete, synced, reload; a write queued while paused survives a
-// reload). The full story of every feature, Chromium only, is demo.test.mjs.
+// Smoke test of the demo PWA (www/, built with the packed package by buildDemo()) in three
+// engines: headless Firefox ESR and WebKitGTK's MiniBrowser (under Xvfb) through WebDriver
+// (Playwright cannot drive Debian's builds of either) and headless Chromium through Playwright,
+// running the same small story (demo-story.mjs: add, toggle, delete, synced, reload; a write
+// queued while paused survives a reload). The full story of every feature, Chromium only, is
+// demo.test.mjs.
 // Run: node --test tests/e2e/demo.smoke.test.mjs  (needs pkg/ and target/debug/wharf-server).
 
 import assert from "node:assert/strict";
@@ -10,9 +11,9 @@ import { test } from "node:test";
 import { addToggleDeleteReload } from "./demo-story.mjs";
 import { startDemoServer } from "./demo-server.mjs";
 import { launchChromium } from "./drivers/playwright.mjs";
-import { launchFirefox } from "./drivers/webdriver.mjs";
+import { launchFirefox, launchWebKit } from "./drivers/webdriver.mjs";
 
-const engines = { Firefox: launchFirefox, Chromium: launchChromium };
+const engines = { Firefox: launchFirefox, WebKit: launchWebKit, Chromium: launchChromium };
 
 for (const [engine, launch] of Object.entries(engines)) {
   test(`demo in ${engine}: add, toggle, delete, sync, and it all survives reloads`, { timeout: 120_000 }, async () => {

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { launchChromium } from "./drivers/playwright.mjs";
-import { launchFirefox } from "./drivers/webdriver.mjs";
+import { launchFirefox, launchWebKit } from "./drivers/webdriver.mjs";
 import { assertPkgBuilt, eventually, startProxy } from "./helpers.mjs";
 import { startSyncServer } from "./sync-server.mjs";
 
@@ -124,7 +124,7 @@ async function run(launch) {
   }
 }
 
-for (const [engine, launch] of Object.entries({ Firefox: launchFirefox, Chromium: launchChromium })) {
+for (const [engine, launch] of Object.entries({ Firefox: launchFirefox, WebKit: launchWebKit, Chromium: launchChromium })) {
   test(`${engine}: outages while online (down, gateway, portal, proxy 404) dead-letter nothing; a poison op still does`, { timeout: 120_000 }, () =>
     run(launch),
   );

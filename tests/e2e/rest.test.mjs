@@ -19,7 +19,7 @@ import { after, before, test } from "node:test";
 import initSqlJs from "sql.js";
 import { startRestServer } from "../../www/examples/rest-backend/server.mjs";
 import { launchChromium } from "./drivers/playwright.mjs";
-import { launchFirefox } from "./drivers/webdriver.mjs";
+import { launchFirefox, launchWebKit } from "./drivers/webdriver.mjs";
 import { assertPkgBuilt, eventually, REPO_ROOT } from "./helpers.mjs";
 import { compileTransport } from "./rest-helpers.mjs";
 
@@ -250,7 +250,7 @@ async function run(launch, engine, t) {
   }
 }
 
-for (const [engine, launch] of Object.entries({ firefox: launchFirefox, chromium: launchChromium })) {
+for (const [engine, launch] of Object.entries({ firefox: launchFirefox, webkit: launchWebKit, chromium: launchChromium })) {
   test(`${engine}: offline writes, a second device, a 409 merged, and under drops, 503s and lost answers every write lands once`, { timeout: 90_000 }, (t) =>
     run(launch, engine, t),
   );

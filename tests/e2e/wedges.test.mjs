@@ -15,7 +15,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { launchChromium } from "./drivers/playwright.mjs";
-import { launchFirefox } from "./drivers/webdriver.mjs";
+import { launchFirefox, launchWebKit } from "./drivers/webdriver.mjs";
 import { assertPkgBuilt, startProxy } from "./helpers.mjs";
 import { startSyncServer } from "./sync-server.mjs";
 
@@ -197,7 +197,7 @@ async function run(launch) {
   }
 }
 
-for (const [engine, launch] of Object.entries({ Firefox: launchFirefox, Chromium: launchChromium })) {
+for (const [engine, launch] of Object.entries({ Firefox: launchFirefox, WebKit: launchWebKit, Chromium: launchChromium })) {
   test(`${engine}: a unique-index collision, a too-deep document, a hanging getToken and a new collection wedge nothing`, { timeout: 120_000 }, () =>
     run(launch),
   );

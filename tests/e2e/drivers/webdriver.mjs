@@ -1,7 +1,8 @@
-// A minimal W3C WebDriver client for driving Firefox ESR through geckodriver, for the end-to-end
-// stories that run in Playwright on Chromium. Playwright cannot drive Debian's firefox-esr (it
-// needs its own patched Firefox build, which cannot be downloaded here), but geckodriver speaks
-// the standard protocol to it. Implements the small `Driver` surface the stories use.
+// A minimal W3C WebDriver client for the end-to-end stories that run in Playwright on Chromium,
+// in the two engines Playwright cannot drive here: Firefox ESR through geckodriver (Playwright
+// needs its own patched Firefox build, which cannot be downloaded here) and WebKitGTK's
+// MiniBrowser through WebKitWebDriver (Debian's webkit2gtk-driver). Both speak the standard
+// protocol. Implements the small `Driver` surface the stories use.
 
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -12,6 +13,8 @@ import path from "node:path";
 export const FIREFOX_PATH = process.env.WHARF_FIREFOX || "/usr/bin/firefox-esr";
 export const GECKODRIVER_PATH =
   process.env.GECKODRIVER || path.join(process.env.CARGO_HOME || path.join(os.homedir(), ".cargo"), "bin", "geckodriver");
+export const MINIBROWSER_PATH = process.env.WHARF_MINIBROWSER || "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
+export const WEBKITWEBDRIVER_PATH = process.env.WEBKITWEBDRIVER || "/usr/bin/WebKitWebDriver";
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -41,43 +44,62 @@ async function call(base, method, route, body) {
   return payload.value;
 }
 
-/** Starts geckodriver and a headless Firefox session with a fresh profile. */
-export async function launchFirefox() {
-  const port = await freePort();
-  const profile = mkdtempSync(path.join(os.tmpdir(), "wharf-firefox-"));
-  const driver = spawn(GECKODRIVER_PATH, ["--host", "127.0.0.1", "--port", String(port)], {
-    stdio: ["ignore", "ignore", "pipe"],
+/**
+ * Starts Xvfb on a display it picks itself (-displayfd), for a browser with no headless mode.
+ * @returns {Promise<{ display: string, stop(): void }>}
+ */
+export function startXvfb() {
+  return new Promise((resolve, reject) => {
+    const xvfb = spawn("Xvfb", ["-displayfd", "3", "-screen", "0", "1280x800x24", "-nolisten", "tcp"], {
+      stdio: ["ignore", "ignore", "pipe", "pipe"],
+    });
+    let log = "";
+    let number = "";
+    xvfb.stderr.on("data", (chunk) => (log = (log + chunk).slice(-2000)));
+    xvfb.on("error", reject);
+    xvfb.on("exit", (code) => reject(new Error(`Xvfb exited (${code}) before it was ready: ${log}`)));
+    xvfb.stdio[3].on("data", (chunk) => {
+      number += chunk;
+      if (!number.includes("\n")) return;
+      xvfb.removeAllListeners("exit");
+      resolve({ display: `:${number.trim()}`, stop: () => xvfb.kill() });
+    });
   });
+}
+
+/**
+ * Starts `command` (a WebDriver server) on a free port and opens a session with `capabilities`.
+ * `cleanup()` runs after the session and the server are gone.
+ */
+async function launchWebDriver({ engine, command, args, env = process.env, capabilities, cleanup = () => {} }) {
+  const port = await freePort();
+  const driver = spawn(command, args(port), { env, stdio: ["ignore", "ignore", "pipe"] });
   let driverLog = "";
   driver.stderr.on("data", (chunk) => (driverLog = (driverLog + chunk).slice(-4000)));
   const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    try {
-      if ((await call(base, "GET", "/status")).ready) break;
-    } catch (error) {
-      if (i > 100) throw new Error(`geckodriver did not start: ${error.message}\n${driverLog}`);
+  let sessionId;
+  try {
+    for (let i = 0; ; i++) {
+      try {
+        if ((await call(base, "GET", "/status")).ready) break;
+      } catch (error) {
+        if (i > 100) throw new Error(`${path.basename(command)} did not start: ${error.message}\n${driverLog}`);
+      }
+      await sleep(100);
     }
-    await sleep(100);
+    ({ sessionId } = await call(base, "POST", "/session", { capabilities: { alwaysMatch: capabilities } }));
+  } catch (error) {
+    driver.kill();
+    await cleanup();
+    throw error;
   }
-  const { sessionId } = await call(base, "POST", "/session", {
-    capabilities: {
-      alwaysMatch: {
-        browserName: "firefox",
-        "moz:firefoxOptions": {
-          binary: FIREFOX_PATH,
-          args: ["-headless", "-profile", profile],
-          prefs: { "browser.shell.checkDefaultBrowser": false, "app.update.enabled": false },
-        },
-      },
-    },
-  });
   const session = (method, route, body) => call(base, method, `/session/${sessionId}${route}`, body);
   const find = async (selector) => {
     const element = await session("POST", "/element", { using: "css selector", value: selector });
     return Object.values(element)[0];
   };
   return {
-    engine: "firefox",
+    engine,
     async goto(url) {
       await session("POST", "/url", { url });
     },
@@ -116,8 +138,52 @@ export async function launchFirefox() {
         await session("DELETE", "", undefined);
       } finally {
         driver.kill();
-        rmSync(profile, { recursive: true, force: true });
+        await cleanup();
       }
     },
   };
+}
+
+/** Starts geckodriver and a headless Firefox session with a fresh profile. */
+export async function launchFirefox() {
+  const profile = mkdtempSync(path.join(os.tmpdir(), "wharf-firefox-"));
+  return launchWebDriver({
+    engine: "firefox",
+    command: GECKODRIVER_PATH,
+    args: (port) => ["--host", "127.0.0.1", "--port", String(port)],
+    capabilities: {
+      browserName: "firefox",
+      "moz:firefoxOptions": {
+        binary: FIREFOX_PATH,
+        args: ["-headless", "-profile", profile],
+        prefs: { "browser.shell.checkDefaultBrowser": false, "app.update.enabled": false },
+      },
+    },
+    cleanup: () => rmSync(profile, { recursive: true, force: true }),
+  });
+}
+
+/**
+ * Starts WebKitWebDriver and a MiniBrowser session (WebKitGTK, Safari's engine) on an Xvfb display
+ * of its own: MiniBrowser has no headless mode. Automation sessions keep their website data in
+ * memory, so each launch starts with an empty profile that lives until close().
+ * `features` (e.g. ["+StorageAPI"]) are WebKit feature flags (MiniBrowser --features=help lists them).
+ */
+export async function launchWebKit({ features = [] } = {}) {
+  const xvfb = process.env.WHARF_WEBKIT_DISPLAY ? null : await startXvfb();
+  const display = process.env.WHARF_WEBKIT_DISPLAY || xvfb.display;
+  return launchWebDriver({
+    engine: "webkit",
+    command: WEBKITWEBDRIVER_PATH,
+    args: (port) => [`--port=${port}`],
+    env: { ...process.env, DISPLAY: display },
+    capabilities: {
+      browserName: "MiniBrowser",
+      "webkitgtk:browserOptions": {
+        binary: MINIBROWSER_PATH,
+        args: ["--automation", ...(features.length ? [`--features=${features.join(",")}`] : [])],
+      },
+    },
+    cleanup: () => xvfb?.stop(),
+  });
 }
