@@ -62,6 +62,11 @@ pub struct LocalSide {
     /// An op on the document still holds the server's `conflict` answer. When none does, a
     /// conflict the push met was settled meanwhile (by another context that drained too).
     pub held: bool,
+    /// A retried dead letter behind the conflict has no answer yet: it goes under its own id
+    /// first, and the conflict is resolved once it is answered (folded in unanswered, a letter
+    /// that had landed would land twice; left out, the resolution would land after it and undo
+    /// the newer write).
+    pub waiting: bool,
 }
 
 /// Reads the local side of a conflict.
@@ -101,6 +106,8 @@ impl TxStep for LoadConflict {
         };
         let sent_through = results[3].as_u64().unwrap_or(0);
         let mine = contested(&entries, sent_through, self.user.as_deref());
+        let own = || entries.iter().filter(|e| e.pushable_by(self.user.as_deref()));
+        let waiting = own().skip_while(|e| e.conflict.is_none()).any(|e| e.resent && e.conflict.is_none());
         let mut local = present(&results[0]);
         let mut over_remote = Vec::new();
         if let Some(from) = mine.iter().position(|e| e.sent(sent_through)) {
@@ -123,6 +130,7 @@ impl TxStep for LoadConflict {
             last: mine.last().map(|e| (e.op.seq, e.hlc.clone())),
             user: mine.last().and_then(|e| e.user.clone()),
             held: entries.iter().any(|e| e.conflict.is_some()),
+            waiting,
         });
         Round::Commit(Commit::default())
     }

@@ -629,3 +629,32 @@ fn a_retried_letter_that_had_landed_is_never_resent_under_a_new_id() {
     assert_eq!(resent, Vec::<&str>::new(), "a2's content went out only under its own id");
     assert!(w.outbox(a).is_empty() && w.dead(a).is_empty());
 }
+
+/// Two dead letters of one document, neither of which landed, are retried; a1 meets B's write
+/// (`conflict`) and a2 waits behind it. a2 goes under its own id first (it might have landed)
+/// and meets the conflict too; the resolution then covers both, so the newest write, a2, is
+/// what the document ends with, never a1's resolution landing after it.
+#[test]
+fn retried_letters_behind_a_conflict_end_with_the_newest_write() {
+    let mut w = World::new();
+    let mut opts = options(1, 10, "both");
+    opts.engine.retry.max_age_ms = Some(1_000);
+    let a = w.client("client-a", opts, 1);
+    let b = w.client("client-b", options(10, 10, "both"), 2);
+    w.settle(100);
+    w.server.down = Some((503, crate::core::test_world::error_body("DOWN", "down")));
+    w.put(a, "k", json!({"rev": "a1"}));
+    w.settle(200);
+    w.put(a, "k", json!({"rev": "a2"}));
+    w.settle(200);
+    assert_eq!(w.dead(a).len(), 2, "both died of age, neither landed");
+    w.server.down = None;
+    w.put(b, "k", json!({"rev": "b1"}));
+    w.settle(100);
+    w.now += 1_000.0; // the retries count as writes made now
+    let now = w.now;
+    w.clients[a].host.request(Request::RetryDead(None), now);
+    w.settle(300);
+    assert_eq!(w.record("k"), Some(json!({"id": "k", "rev": "a2"})), "the newest write stands");
+    assert!(w.outbox(a).is_empty() && w.dead(a).is_empty());
+}

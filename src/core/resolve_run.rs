@@ -157,9 +157,10 @@ impl ResolveRun {
     }
 
     fn begin(&self, env: &Env<'_>, remote: &RemoteState, side: LocalSide) -> Option<Attempt> {
-        if self.source == ConflictSource::Push && !side.held {
+        if (self.source == ConflictSource::Push && !side.held) || side.waiting {
             // Another context resolved it first: the ops queued now are its resolution (maybe
-            // in flight), not this conflict's local side.
+            // in flight), not this conflict's local side. Or a retried letter behind it is still
+            // unanswered: resolved once it is (`LocalSide::waiting`), tried again after a backoff.
             return None;
         }
         let (last_seq, local_stamp) = side.last?;

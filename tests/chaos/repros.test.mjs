@@ -18,6 +18,7 @@ test("every reproduction is here", () => {
     "dead-letter-retry-behind-conflict.mjs",
     "dead-letter-retry-coalesced.mjs",
     "dead-letter-retry-duplicate.mjs",
+    "dead-letter-retry-landed-behind-conflict.mjs",
     "dead-letter-retry-patch-resolved-as-delete.mjs",
     "dead-letter-retry-resolved-twice.mjs",
     "dead-letter-retry-stale-local.mjs",
