@@ -53,6 +53,8 @@ mod convergence_tests;
 #[cfg(test)]
 mod hostile_tests;
 #[cfg(test)]
+mod letter_tests;
+#[cfg(test)]
 mod machine_tests;
 #[cfg(any(test, feature = "memdb"))]
 pub mod memdb;
