@@ -37,6 +37,26 @@ export function payloadOf(m) {
  * closes the upstream connection too, and the reference server then drops the request (hyper
  * cancels a handler whose client went away).
  */
+/**
+ * Starts `server` on a free port of 127.0.0.1: `{ url, close }`, `close` cutting every open
+ * connection first (a proxy's clients keep theirs alive).
+ */
+export async function listenTracked(server) {
+  const sockets = new Set();
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
 export async function startProxy({ upstreamPort }) {
   let lateApply = false;
   // "portal" or "proxy404" while such a burst lasts: /push and /pull are answered here, never
@@ -237,16 +257,9 @@ export async function startProxy({ upstreamPort }) {
     socket.on("close", end);
   });
 
-  const sockets = new Set();
-  server.on("connection", (socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
-
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address();
+  const { url, close } = await listenTracked(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     wire,
     get lateApply() {
       return lateApply;
@@ -264,9 +277,6 @@ export async function startProxy({ upstreamPort }) {
     expireTokens() {
       tokensValidFrom = Date.now();
     },
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
+    close,
   };
 }

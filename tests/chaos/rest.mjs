@@ -29,14 +29,14 @@
 //   version of which document); restPullEverything: every record as the change feed gives it
 //   from the beginning, with the stamp of the op the ledger says produced its last version.
 
-import { spawn } from "node:child_process";
 import { realpathSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import http from "node:http";
 import path from "node:path";
 import { REPO_ROOT } from "../e2e/helpers.mjs";
 import { compileTransport, EXAMPLE_DIR } from "../e2e/rest-helpers.mjs";
-import { payloadOf } from "./proxy.mjs";
+import { listenTracked, payloadOf } from "./proxy.mjs";
+import { spawnReady } from "./server.mjs";
 
 // Its real path: server.mjs runs its CLI only when started by the path Node resolved it to.
 const SERVER = realpathSync(path.join(EXAMPLE_DIR, "server.mjs"));
@@ -104,35 +104,10 @@ export function restServer({ port, file, calmFlags = [] }) {
   // A runner that dies (or exits without stopping it) takes the server with it.
   const orphaned = () => child?.kill("SIGKILL");
 
-  function spawnOnce() {
-    const proc = spawn(process.execPath, [SERVER, "--port", String(port), "--host", "127.0.0.1", "--db", file, "--admin"], { stdio: ["ignore", "pipe", "pipe"] });
-    const lines = [];
-    proc.stderr.on("data", (chunk) => {
-      lines.push(String(chunk));
-      log.push(String(chunk));
-      if (log.length > 200) log.shift();
-    });
-    return new Promise((resolve, reject) => {
-      let out = "";
-      const timer = setTimeout(() => {
-        proc.kill("SIGKILL");
-        reject(new Error(`server.mjs did not start: ${out}${lines.join("")}`));
-      }, 15_000);
-      proc.stdout.on("data", (chunk) => {
-        out += chunk;
-        if (/REST backend: http:\/\//.test(out)) {
-          clearTimeout(timer);
-          child = proc;
-          exited = new Promise((done) => (proc.exitCode !== null ? done() : proc.on("exit", done)));
-          process.on("exit", orphaned);
-          resolve();
-        }
-      });
-      proc.on("exit", (code) => {
-        clearTimeout(timer);
-        reject(new Error(`server.mjs exited with ${code}: ${lines.join("")}`));
-      });
-    });
+  async function spawnOnce() {
+    const args = [SERVER, "--port", String(port), "--host", "127.0.0.1", "--db", file, "--admin"];
+    ({ proc: child, exited } = await spawnReady(process.execPath, args, { name: "server.mjs", ready: /REST backend: http:\/\//, log }));
+    process.on("exit", orphaned);
   }
 
   async function start(extraFlags = []) {
@@ -411,15 +386,9 @@ export async function startRestProxy({ upstreamPort, statics }) {
     });
   });
 
-  const sockets = new Set();
-  server.on("connection", (socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address();
+  const { url, close } = await listenTracked(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     wire,
     get lateApply() {
       return lateApply;
@@ -437,10 +406,7 @@ export async function startRestProxy({ upstreamPort, statics }) {
     expireTokens() {
       tokensValidFrom = Date.now();
     },
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
+    close,
   };
 }
 

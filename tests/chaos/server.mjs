@@ -27,6 +27,40 @@ export function freePort() {
 /**
  * @param {{ port: number, database: string, www: string, calmFlags: string[] }} options
  */
+/**
+ * Spawns `command` and resolves once its stdout matches `ready` (15 s at most): `{ proc, exited }`,
+ * `exited` settling when it exits. Its stderr goes to `log` (the last 200 chunks), and into the
+ * error when it does not start.
+ */
+export function spawnReady(command, args, { name, ready, log }) {
+  const proc = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const lines = [];
+  proc.stderr.on("data", (chunk) => {
+    lines.push(String(chunk));
+    log.push(String(chunk));
+    if (log.length > 200) log.shift();
+  });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => {
+      proc.kill("SIGKILL");
+      reject(new Error(`${name} did not start: ${out}${lines.join("")}`));
+    }, 15_000);
+    proc.stdout.on("data", (chunk) => {
+      out += chunk;
+      if (ready.test(out)) {
+        clearTimeout(timer);
+        const exited = new Promise((done) => (proc.exitCode !== null ? done() : proc.on("exit", done)));
+        resolve({ proc, exited });
+      }
+    });
+    proc.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with ${code}: ${lines.join("")}`));
+    });
+  });
+}
+
 export function chaosServer({ port, database, www, calmFlags }) {
   if (!existsSync(SERVER_BIN)) throw new Error(`${SERVER_BIN} is missing: run cargo build -p wharf-server`);
   const url = `http://127.0.0.1:${port}`;
@@ -50,34 +84,8 @@ export function chaosServer({ port, database, www, calmFlags }) {
     }
   }
 
-  function spawnOnce(args) {
-    const proc = spawn(SERVER_BIN, args, { stdio: ["ignore", "pipe", "pipe"] });
-    const lines = [];
-    proc.stderr.on("data", (chunk) => {
-      lines.push(String(chunk));
-      log.push(String(chunk));
-      if (log.length > 200) log.shift();
-    });
-    return new Promise((resolve, reject) => {
-      let out = "";
-      const timer = setTimeout(() => {
-        proc.kill("SIGKILL");
-        reject(new Error(`wharf-server did not start: ${out}${lines.join("")}`));
-      }, 15_000);
-      proc.stdout.on("data", (chunk) => {
-        out += chunk;
-        if (/Wharf server: http:\/\//.test(out)) {
-          clearTimeout(timer);
-          child = proc;
-          exited = new Promise((done) => (proc.exitCode !== null ? done() : proc.on("exit", done)));
-          resolve();
-        }
-      });
-      proc.on("exit", (code) => {
-        clearTimeout(timer);
-        reject(new Error(`wharf-server exited with ${code}: ${lines.join("")}`));
-      });
-    });
+  async function spawnOnce(args) {
+    ({ proc: child, exited } = await spawnReady(SERVER_BIN, args, { name: "wharf-server", ready: /Wharf server: http:\/\//, log }));
   }
 
   async function state() {
