@@ -194,11 +194,20 @@ test("the hooks render a real database live, and let go of it on unmount", { tim
     await page.evaluate(() => (tearing.mismatches.length = 0));
     const checksBefore = await page.evaluate(() => tearing.checks);
     await page.evaluate(async () => {
+      // Chunks of 10. After every other chunk the next waits until the lists have rendered (so a
+      // slow machine still renders mid-burst); the chunks between follow at once and overtake.
+      const rendered = (since) =>
+        new Promise((resolve) => {
+          const deadline = Date.now() + 2000;
+          const poll = () => (tearing.checks > since || Date.now() > deadline ? resolve() : setTimeout(poll, 5));
+          poll();
+        });
       const writes = [];
       for (let i = 0; i < 200; i++) {
+        const since = tearing.checks;
         writes.push(todos.put({ id: `b${String(i).padStart(3, "0")}`, title: `burst ${i}`, rank: 100 + i }));
-        // Chunks of 10, a little apart: some results land between chunks, others are overtaken.
-        if (i % 10 === 9) await new Promise((resolve) => setTimeout(resolve, i % 20 === 9 ? 0 : 15));
+        if (i % 20 === 19) await rendered(since);
+        else if (i % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 0));
       }
       await Promise.all(writes);
     });
