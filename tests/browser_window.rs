@@ -7,3 +7,4 @@ include!("common/store_suite.rs");
 include!("common/sync_suite.rs");
 include!("common/transport_suite.rs");
 include!("common/change_suite.rs");
+include!("common/reconnect_suite.rs");

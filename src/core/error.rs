@@ -139,9 +139,32 @@ impl CoreError {
     }
 }
 
+/// How often a transaction that died with its connection is run again on a new one before its
+/// failure is reported (`connection_lost`).
+pub const RECONNECT_RETRIES: u32 = 1;
+
+/// How long the host lets an IndexedDB transaction run before it gives it up as hung and aborts
+/// it (WebKit can leave a transaction that never completes nor fails once its connection to the
+/// IndexedDB server is gone). Generous: a slow phone storing a large page must not trip it.
+pub const HUNG_TRANSACTION_MS: u32 = 30_000;
+
+/// Whether a failed transaction died with its IndexedDB connection rather than for what it
+/// did: Safari's "Connection to Indexed Database server lost" and `UnknownError`, the host's
+/// `Hung` (its watchdog gave up on it) and `Lost` (the host aborted it because its connection
+/// died under another one). Nothing of it committed; the host reconnects, and the transaction
+/// is run again (`RECONNECT_RETRIES`) before its failure is reported.
+pub fn connection_lost(name: &str, message: &str) -> bool {
+    const SAFARI: &[u8] = b"Connection to Indexed Database server lost";
+    // Not `str::contains`: its searcher costs 1.5 KB of WebAssembly.
+    matches!(name, "UnknownError" | "Hung" | "Lost") || message.as_bytes().windows(SAFARI.len()).any(|w| w == SAFARI)
+}
+
 /// The code and message of a storage failure, by the name of the DOMException IndexedDB raised
 /// (or the platform's own names for a closed, deleted or missing database).
 pub fn storage_failure(name: &str, message: &str) -> (ErrorCode, String) {
+    if connection_lost(name, message) {
+        return (ErrorCode::Storage, format!("IndexedDB failed ({name}), also on a new connection: {message}"));
+    }
     match name {
         "QuotaExceededError" => {
             (ErrorCode::QuotaExceeded, format!("the browser's storage quota is exhausted: {message}"))
@@ -303,6 +326,23 @@ mod tests {
             let (mapped, message) = storage_failure(name, "why");
             assert_eq!(mapped, code, "{name}");
             assert!(message.contains("why"), "{name}: {message}");
+        }
+    }
+
+    #[test]
+    fn only_a_dead_connection_counts_as_lost() {
+        for (name, message) in [
+            ("UnknownError", "Connection to Indexed Database server lost. Refresh the page to try again"),
+            ("UnknownError", "The operation failed for reasons unrelated to the database itself"),
+            ("AbortError", "Connection to Indexed Database server lost. Refresh the page to try again"),
+            ("Hung", "IndexedDB did not finish the transaction"),
+            ("Lost", "its connection was lost"),
+        ] {
+            assert!(connection_lost(name, message), "{name}: {message}");
+            assert_eq!(storage_failure(name, message).0, ErrorCode::Storage, "{name}");
+        }
+        for name in ["AbortError", "ConstraintError", "QuotaExceededError", "TransactionInactiveError", "Closed"] {
+            assert!(!connection_lost(name, "the transaction was aborted"), "{name}");
         }
     }
 

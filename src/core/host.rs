@@ -150,11 +150,13 @@ pub enum Event {
     Committed {
         ticket: u32,
     },
-    /// The transaction failed; nothing of it was written.
+    /// The transaction failed; nothing of it was written. `lost`: it died with its connection
+    /// (`error::connection_lost`); the host reconnects for the next transaction.
     Failed {
         ticket: u32,
         code: ErrorCode,
         reason: String,
+        lost: bool,
     },
     Http {
         ticket: u32,

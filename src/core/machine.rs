@@ -137,6 +137,11 @@ pub struct SyncMachine {
     want_pull: bool,
     pull_next_at: f64,
     pull_failures: u32,
+    /// Transactions that died with their connection since one ended otherwise.
+    lost_in_a_row: u32,
+    /// The transaction that just failed died with its connection, and may be run again
+    /// (`error::RECONNECT_RETRIES`): the loop goes on at once instead of reporting it.
+    retry_lost: bool,
     acked_at_last_pull: u64,
     conflicts_seen: u64,
     conflict_failures: u32,
@@ -207,6 +212,8 @@ impl SyncMachine {
             want_pull: true,
             pull_next_at: 0.0,
             pull_failures: 0,
+            lost_in_a_row: 0,
+            retry_lost: false,
             acked_at_last_pull: 0,
             conflicts_seen: 0,
             conflict_failures: 0,
@@ -430,6 +437,7 @@ impl SyncMachine {
                 self.settle_sync_waiters(io, self.step_number, Err(failure));
                 Flow::Sleep(None)
             }
+            Step::StorageFailed if self.retrying_lost() => Flow::Continue,
             Step::StorageFailed => {
                 let failure = self.failure(ErrorCode::Storage, "the outbox failed");
                 self.settle_sync_waiters(io, self.step_number, Err(failure));
@@ -519,6 +527,10 @@ impl SyncMachine {
                 self.settle_pull_waiters(io, self.pull_number, Ok(json_summary));
                 more
             }
+            Err(PullError::Storage(_)) if self.retrying_lost() => {
+                self.want_pull = true;
+                true
+            }
             Err(error) => {
                 self.pull_failures = self.pull_failures.saturating_add(1);
                 let retry_after = match &error {
@@ -537,6 +549,12 @@ impl SyncMachine {
                 false
             }
         }
+    }
+
+    /// Whether the transaction that just failed is to be run again on a new connection (the
+    /// host reconnects): the loop's next turn reads afresh and redoes what did not commit.
+    fn retrying_lost(&mut self) -> bool {
+        std::mem::take(&mut self.retry_lost)
     }
 
     /// Tells the status whether the live channel is connected, when that changed.

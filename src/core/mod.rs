@@ -65,6 +65,8 @@ mod outage_tests;
 #[cfg(test)]
 mod pull_tests;
 #[cfg(test)]
+mod reconnect_tests;
+#[cfg(test)]
 mod test_world;
 #[cfg(test)]
 mod tx_tests;

@@ -47,6 +47,11 @@ pub struct NativeHost {
     pub failing_txs: u32,
     /// The next writing transaction over this store fails at commit.
     pub fail_next_write_to: Option<String>,
+    /// Transactions to fail at commit as if their connection died (Safari's lost IndexedDB
+    /// server), counted down.
+    pub losing_txs: u32,
+    /// The next writing transaction over this store dies with its connection.
+    pub lose_next_write_to: Option<String>,
     /// Whether the replica asked for the live channel.
     pub live: bool,
     /// Waiters the replica handed back to be forwarded to another leader.
@@ -70,6 +75,8 @@ impl NativeHost {
             wake_at: None,
             failing_txs: 0,
             fail_next_write_to: None,
+            losing_txs: 0,
+            lose_next_write_to: None,
             live: false,
             forwarded: Vec::new(),
             transactions: 0,
@@ -183,7 +190,14 @@ impl NativeHost {
                     if targeted {
                         self.fail_next_write_to = None;
                     }
-                    let fail = self.failing_txs > 0 || targeted;
+                    let lost_target =
+                        scope.write && self.lose_next_write_to.as_ref().is_some_and(|s| scope.stores.contains(s));
+                    if lost_target {
+                        self.lose_next_write_to = None;
+                    }
+                    let lost = self.losing_txs > 0 || lost_target;
+                    self.losing_txs = self.losing_txs.saturating_sub(1);
+                    let fail = self.failing_txs > 0 || targeted || lost;
                     self.failing_txs = self.failing_txs.saturating_sub(1);
                     let replica = &mut self.replica;
                     let outcome = self.db.run(&scope, reads, fail, |results| {
@@ -193,9 +207,9 @@ impl NativeHost {
                     let event = match outcome {
                         Ok(()) => Event::Committed { ticket },
                         Err(reason) if reason.starts_with(super::memdb::CONSTRAINT) => {
-                            Event::Failed { ticket, code: ErrorCode::Constraint, reason }
+                            Event::Failed { ticket, code: ErrorCode::Constraint, reason, lost: false }
                         }
-                        Err(reason) => Event::Failed { ticket, code: ErrorCode::Storage, reason },
+                        Err(reason) => Event::Failed { ticket, code: ErrorCode::Storage, reason, lost },
                     };
                     self.event(event, now);
                 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::dead_letters::{DiscardDead, EditDead, ListDead, RetryDead};
 use super::debug_report::{DebugSnapshot, EventLog, SyncSide};
-use super::error::CoreError;
+use super::error::{CoreError, RECONNECT_RETRIES};
 use super::hlc::WriteClock;
 use super::host::{Action, Event, Failure, Output};
 use super::local_tx::LocalPatch;
@@ -87,6 +87,9 @@ struct ApiTx {
     stash: Option<Round>,
     /// Why the step refused to write, reported instead of the host's abort.
     refused: Option<CoreError>,
+    /// The call, to run again if the transaction dies with its connection, and how often
+    /// that may happen again after this one.
+    again: Option<(Request, u32)>,
 }
 
 /// One open database's decisions.
@@ -178,6 +181,14 @@ impl Replica {
 
     /// An API call: its transaction starts now; `waiter` is settled when it ends.
     pub fn request(&mut self, waiter: u32, request: Request, now: f64) -> Output {
+        let action = self.begin(waiter, request, RECONNECT_RETRIES, now);
+        self.output(vec![action], now)
+    }
+
+    /// Starts the transaction of an API call; `retries`: how often it may be run again if it
+    /// dies with its connection.
+    fn begin(&mut self, waiter: u32, request: Request, retries: u32, now: f64) -> Action {
+        let again = (retries > 0).then(|| (request.clone(), retries - 1));
         let mut step = match request {
             Request::Patch { collection, key, patch } => {
                 ApiStep::Patch(LocalPatch::new(collection, key, patch, self.user.clone()))
@@ -196,8 +207,8 @@ impl Replica {
             Round::Read(reads) => (reads, None),
             round => (Vec::new(), Some(round)),
         };
-        self.api.push((ticket, ApiTx { waiter, step, stash, refused: None }));
-        self.output(vec![Action::Tx { ticket, scope, reads }], now)
+        self.api.push((ticket, ApiTx { waiter, step, stash, refused: None, again }));
+        Action::Tx { ticket, scope, reads }
     }
 
     /// Everything the host observed.
@@ -219,13 +230,21 @@ impl Replica {
                     actions.push(Action::Wrote);
                 }
             }
-            (Some(at), Event::Failed { code, reason, .. }) => {
+            (Some(at), Event::Failed { code, reason, lost, .. }) => {
                 let (_, tx) = self.api.remove(at);
-                let failure = match tx.refused {
-                    Some(error) => Failure::new(error.code(), error.to_string()),
-                    None => Failure::new(code, reason),
-                };
-                actions.push(Action::Settle { waiter: tx.waiter, outcome: Err(failure) });
+                match (tx.refused, tx.again) {
+                    (Some(error), _) => {
+                        let failure = Failure::new(error.code(), error.to_string());
+                        actions.push(Action::Settle { waiter: tx.waiter, outcome: Err(failure) });
+                    }
+                    // Nothing of it committed: the host reconnects, and the call runs afresh.
+                    (None, Some((request, retries))) if lost => {
+                        actions.push(self.begin(tx.waiter, request, retries, now));
+                    }
+                    (None, _) => {
+                        actions.push(Action::Settle { waiter: tx.waiter, outcome: Err(Failure::new(code, reason)) })
+                    }
+                }
             }
             (_, event) => {
                 if let Some(mut machine) = self.sync.take() {

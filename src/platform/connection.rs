@@ -1,7 +1,9 @@
 //! The IndexedDB connection of one open database (`js/idb.js`): opening and upgrading it as
 //! `core::schema::plan_upgrade` plans, placing local writes, running the core's transactions and
 //! plain reads. This file gives the JavaScript its hooks into Rust: the upgrade plan, the error
-//! for a failure, and the host's executor callbacks (`host.rs`), all synchronous.
+//! for a failure, whether a failure killed the connection (and how often what died with it runs
+//! again, and when a transaction counts as hung), and the host's executor callbacks (`host.rs`),
+//! all synchronous.
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -13,6 +15,7 @@ use super::changes::ChangeHub;
 use super::error::{message_of, PlatformError};
 use super::hooks::{hook, number, text};
 use super::host::Host;
+use crate::core::error::{connection_lost, HUNG_TRANSACTION_MS, RECONNECT_RETRIES};
 use crate::core::schema::{plan_upgrade, DatabaseSchema, StoreShape, UpgradeStep};
 
 #[wasm_bindgen(module = "/src/platform/js/idb.js")]
@@ -50,7 +53,7 @@ extern "C" {
     #[wasm_bindgen(js_name = storageInfo)]
     pub fn storage_info() -> Promise;
     #[wasm_bindgen(js_name = armFault)]
-    pub fn arm_fault(point: &str);
+    pub fn arm_fault(point: &str, times: u32, ms: u32);
 }
 
 /// The host a connection reports to, set once the host exists (the connection is opened first).
@@ -78,6 +81,7 @@ pub fn open(schema: Rc<DatabaseSchema>, hub: &ChangeHub, host: HostSlot) -> Prom
         let name = name.as_string().unwrap_or_else(|| "Error".to_owned());
         Ok(PlatformError::storage(&name, &message.as_string().unwrap_or_else(|| message_of(&message))).to_js())
     });
+    let lost = hook(|name, message, _, _, _| Ok(JsValue::from_bool(connection_lost(&text(&name), &text(&message)))));
     let committed = hook({
         let host = Rc::clone(&host);
         move |writes, _, _, _, _| {
@@ -116,6 +120,9 @@ pub fn open(schema: Rc<DatabaseSchema>, hub: &ChangeHub, host: HostSlot) -> Prom
     set(&hooks, "decide", &decide);
     set(&hooks, "ended", &ended);
     set(&hooks, "hub", hub);
+    set(&hooks, "lost", &lost);
+    set(&hooks, "retries", &JsValue::from(RECONNECT_RETRIES));
+    set(&hooks, "hungMs", &JsValue::from(HUNG_TRANSACTION_MS));
     set(&hooks, "persist", &JsValue::from_bool(schema.persist));
     let scope: Array = schema.write_scope().into_iter().map(JsValue::from).collect();
     Connection::open_js(&schema.name, &scope, &hooks)

@@ -17,7 +17,7 @@ use super::coordination::{Coordination, Coordinator};
 use super::error::{wharf_error, PlatformError};
 use super::hooks::{self, hook, number};
 use super::live::LiveChannel;
-use crate::core::error::storage_failure;
+use crate::core::error::{connection_lost, storage_failure};
 use crate::core::hlc::WriteClock;
 use crate::core::host::{Action, Event, Output};
 use crate::core::json_text::JsonText;
@@ -349,7 +349,12 @@ impl Host {
     pub fn ended(&self, ticket: u32, name: Option<String>, message: String) {
         let event = match name {
             None => Event::Committed { ticket },
-            Some(name) => Event::Failed { ticket, code: storage_failure(&name, &message).0, reason: message },
+            Some(name) => Event::Failed {
+                ticket,
+                code: storage_failure(&name, &message).0,
+                lost: connection_lost(&name, &message),
+                reason: message,
+            },
         };
         self.step(event);
     }

@@ -136,6 +136,9 @@ impl SyncMachine {
     }
 
     pub(super) fn load_failed(&mut self, reason: String, io: &mut Io<'_>) -> Flow {
+        if self.retrying_lost() {
+            return Flow::Continue;
+        }
         let step = self.steps_started + 1;
         self.settle_sync_waiters(io, step, Err(Failure::new(ErrorCode::Storage, reason)));
         self.kicked = false;

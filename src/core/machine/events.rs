@@ -4,7 +4,7 @@
 
 use super::{take_local, Io, Outstanding, Phase, SyncMachine, Waiter, MAX_DEBOUNCE_MS};
 use crate::core::activity::{Input, SyncTx};
-use crate::core::error::ErrorCode;
+use crate::core::error::{ErrorCode, RECONNECT_RETRIES};
 use crate::core::host::{Action, Event, Failure};
 use crate::core::live_channel::LiveAction;
 use crate::core::push_engine::HttpReply;
@@ -156,11 +156,15 @@ impl SyncMachine {
             }
             Event::Committed { ticket } => {
                 if let Some(Outstanding::Tx(tx, _)) = self.take(ticket) {
+                    self.lost_in_a_row = 0;
+                    self.retry_lost = false;
                     self.resume(Input::Committed(tx), io);
                 }
             }
-            Event::Failed { ticket, code, reason } => {
+            Event::Failed { ticket, code, reason, lost } => {
                 if let Some(Outstanding::Tx(tx, _)) = self.take(ticket) {
+                    self.retry_lost = lost && self.lost_in_a_row < RECONNECT_RETRIES;
+                    self.lost_in_a_row = if lost { self.lost_in_a_row + 1 } else { 0 };
                     let input = match (code, tx) {
                         (ErrorCode::Constraint, tx @ (SyncTx::Apply(_) | SyncTx::Resolution(_))) => {
                             Input::Constraint(tx, reason)

@@ -127,9 +127,32 @@ export async function storageInfo() {
 }
 
 let armedFault = null;
-/** Test builds: the next placed write aborts right after its record ("record") or outbox ("outbox") request. */
-export function armFault(point) {
-  armedFault = point;
+/**
+ * Test builds. "record" / "outbox": the next placed write aborts right after that request.
+ * "lost": the next `times` transactions die as with Safari's lost IndexedDB server. "hang": the
+ * next `times` transactions never end until the watchdog, set to `ms` for them, gives up.
+ */
+export function armFault(point, times, ms) {
+  armedFault = { point, times, ms };
+}
+
+/** The armed connection fault for a transaction starting now ("lost", "hang"), used up; or null. */
+function connectionFault() {
+  const fault = armedFault;
+  if (fault?.point !== "lost" && fault?.point !== "hang") return null;
+  if (--fault.times <= 0) armedFault = null;
+  return fault;
+}
+
+/** Keeps `tx` busy so that it never ends by itself (the "hang" fault). */
+function spin(tx) {
+  const store = tx.objectStore(tx.objectStoreNames[0]);
+  const again = () => {
+    try {
+      store.count().onsuccess = again;
+    } catch {} // aborted
+  };
+  again();
 }
 
 export class Connection {
@@ -137,7 +160,10 @@ export class Connection {
    * `hooks`: `plan(shapesJson)` (the core's upgrade plan), `error(name, message)` (the WharfError
    * for a failure), `committed(writes)` (a local write transaction committed), `decide(ticket,
    * resultsJson)` and `ended(ticket, name, message)` (the executor: the core's next round, and how
-   * a transaction ended), `hub` (the ChangeHub), `persist` (ask the browser to keep the data).
+   * a transaction ended), `hub` (the ChangeHub), `persist` (ask the browser to keep the data),
+   * `lost(name, message)` (the failure killed the connection: reconnect), `retries` (how often
+   * what died with its connection is run again) and `hungMs` (when a transaction that has not
+   * ended is given up).
    */
   static async open(name, scope, hooks) {
     if (!factory()) throw hooks.error("Unavailable", "this global scope has no indexedDB");
@@ -154,6 +180,8 @@ export class Connection {
     this.waiting = []; // work held while the connection is re-established, in call order
     this.reconnecting = null;
     this.batch = null; // the write transaction still accepting writes
+    this.running = new Map(); // each transaction not yet ended -> fails it as lost
+    this.dropped = new WeakSet(); // connections that died
     this.listeners = new Set();
     this.writes = 0;
     this.writeTransactions = 0;
@@ -162,7 +190,7 @@ export class Connection {
 
   install(db) {
     this.db = db;
-    db.onclose = () => this.lost(db);
+    db.onclose = () => this.drop(db);
     db.onversionchange = (event) => {
       const listeners = [...this.listeners];
       db.close();
@@ -184,6 +212,71 @@ export class Connection {
       this.db = null;
       this.batch = null;
     }
+  }
+
+  /**
+   * `db`'s connection died (a lost IndexedDB server, a hung transaction): each transaction still
+   * running on it is aborted and fails as "Lost", to run again in order on the next connection,
+   * which the next call opens. One that is already committing is left to end by itself.
+   */
+  drop(db) {
+    if (this.dropped.has(db)) return;
+    this.dropped.add(db);
+    this.lost(db);
+    for (const [tx, lose] of [...this.running]) {
+      if (tx.db !== db) continue;
+      try {
+        tx.abort();
+      } catch {
+        continue;
+      }
+      lose();
+    }
+    try {
+      db.close();
+    } catch {}
+  }
+
+  /**
+   * Follows `tx` to its end: `complete()`, or once `fail(name, message, lost)`: it aborted, its
+   * connection died under another ("Lost"), or it had not ended after `hooks.hungMs` ("Hung":
+   * aborted, unless already committing). `lost`: the connection died with it (the core's
+   * `connection_lost`); it is dropped, and the next call reconnects.
+   */
+  watch(tx, complete, fail) {
+    const fault = connectionFault();
+    const ms = fault?.point === "hang" ? fault.ms : this.hooks.hungMs;
+    let done = false;
+    const end = (name, message) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      this.running.delete(tx);
+      if (name === null) return complete();
+      const lost = this.hooks.lost(name, message);
+      if (!lost) return fail(name, message, false);
+      // New work waits for the next connection; this transaction's retry goes first, then
+      // those of the transactions started after it, which the drop aborts.
+      this.lost(tx.db);
+      fail(name, message, true);
+      this.drop(tx.db);
+    };
+    const timer = setTimeout(() => {
+      try {
+        tx.abort();
+      } catch {
+        return; // committing: its own event ends it
+      }
+      end("Hung", `IndexedDB did not finish a transaction in ${ms} ms; it was aborted`);
+    }, ms);
+    this.running.set(tx, () => end("Lost", "its IndexedDB connection was lost"));
+    tx.oncomplete = () => end(null);
+    tx.onabort = () =>
+      fault?.point === "lost"
+        ? end("UnknownError", "Connection to Indexed Database server lost. Refresh the page to try again")
+        : end(tx.error?.name ?? "AbortError", tx.error?.message ?? "the transaction was aborted");
+    if (fault?.point === "lost") tx.objectStore(tx.objectStoreNames[0]).count().onsuccess = () => tx.abort();
+    if (fault?.point === "hang") spin(tx);
   }
 
   listen(listener) {
@@ -211,8 +304,9 @@ export class Connection {
       try {
         return start(this.db);
       } catch (error) {
-        if (error?.name !== "InvalidStateError") return fail(this.hooks.error(error?.name, error?.message));
-        this.lost(this.db); // closing under us: reconnect and run it then
+        if (this.hooks.lost(error?.name, error?.message)) this.drop(this.db);
+        else if (error?.name === "InvalidStateError") this.lost(this.db); // closing under us: reconnect and run it then
+        else return fail(this.hooks.error(error?.name, error?.message));
       }
     }
     this.waiting.push({ start, fail });
@@ -248,17 +342,18 @@ export class Connection {
    */
   place(writes, now, isolated, user) {
     return new Promise((resolve, reject) => {
-      const fail = (error) => reject(error);
-      this.when((db) => this.placeIn(db, writes, now, isolated, user, resolve, reject), fail);
+      const waiter = { writes, now, isolated, user, resolve, reject, tries: 0 };
+      this.when((db) => this.placeIn(db, waiter), reject);
     });
   }
 
-  placeIn(db, writes, now, isolated, user, resolve, reject) {
+  placeIn(db, waiter) {
+    const { writes, now, isolated, user } = waiter;
     let batch = isolated ? null : this.batch;
     if (batch) {
       try {
         this.putAll(batch.tx, writes, now, batch, user);
-        batch.waiters.push([resolve, reject]);
+        batch.waiters.push(waiter);
         batch.count += writes.length;
         return;
       } catch (error) {
@@ -273,20 +368,25 @@ export class Connection {
       }
     }
     const tx = db.transaction(this.scope, "readwrite");
-    batch = { tx, waiters: [[resolve, reject]], count: writes.length, queued: 0, changes: [] };
+    batch = { tx, waiters: [waiter], count: writes.length, queued: 0, changes: [] };
     this.writeTransactions += 1;
-    tx.oncomplete = () => {
+    const committed = () => {
       if (this.batch === batch) this.batch = null;
       this.writes += batch.count;
       if (batch.changes.length) this.hooks.hub.emit(batch.changes);
-      for (const [ok] of batch.waiters) ok();
+      for (const w of batch.waiters) w.resolve();
       if (batch.queued) this.hooks.committed(batch.queued);
     };
-    tx.onabort = () => {
+    // Nothing of it committed. Died with its connection: each write runs again, in order.
+    const failed = (name, message, lost) => {
       if (this.batch === batch) this.batch = null;
-      const error = this.hooks.error(tx.error?.name ?? "AbortError", tx.error?.message ?? "the transaction was aborted");
-      for (const [, fail] of batch.waiters) fail(error);
+      const error = this.hooks.error(name, message);
+      for (const w of batch.waiters) {
+        if (lost && w.tries++ < this.hooks.retries) this.when((next) => this.placeIn(next, w), w.reject);
+        else w.reject(error);
+      }
     };
+    this.watch(tx, committed, failed);
     try {
       this.putAll(tx, writes, now, batch, user);
     } catch (error) {
@@ -318,8 +418,8 @@ export class Connection {
         tx.abort(); // never let the record change commit without its outbox entry
         throw error;
       }
-      if (armedFault) {
-        const target = armedFault === "record" ? recordRequest : outboxRequest;
+      if (armedFault?.point === "record" || armedFault?.point === "outbox") {
+        const target = armedFault.point === "record" ? recordRequest : outboxRequest;
         armedFault = null;
         target.addEventListener("success", () => tx.abort());
       }
@@ -345,11 +445,11 @@ export class Connection {
         const tx = db.transaction(scope.stores, scope.write ? "readwrite" : "readonly");
         let changes = [];
         let refused = null;
-        tx.oncomplete = () => {
+        const committed = () => {
           if (changes.length) this.hooks.hub.emit(changes);
           ended(null);
         };
-        tx.onabort = () => ended(refused ? "Refused" : (tx.error?.name ?? "AbortError"), refused ?? tx.error?.message ?? "the transaction was aborted");
+        this.watch(tx, committed, (name, message) => ended(refused ? "Refused" : name, refused ?? message));
         const round = (next) => {
           if (next.reads) return this.perform(tx, next.reads, (results) => round(JSON.parse(this.hooks.decide(ticket, JSON.stringify(results)))));
           if (next.abort !== undefined) {
@@ -425,17 +525,22 @@ export class Connection {
    * "first" (the first result), "all" (every result), "seq" (the first result's [key, value]
    * pairs as values with their key as `seq`).
    */
-  read(stores, reads, shape) {
+  read(stores, reads, shape, tries = 0) {
     if (typeof reads === "string") reads = JSON.parse(reads);
     return new Promise((resolve, reject) => {
       this.when((db) => {
         const tx = db.transaction(stores, "readonly");
+        this.watch(
+          tx,
+          () => {},
+          (name, message, lost) =>
+            lost && tries < this.hooks.retries ? resolve(this.read(stores, reads, shape, tries + 1)) : reject(this.hooks.error(name, message)),
+        );
         this.perform(tx, reads, (results) => {
           if (shape === "all") return resolve(results.map((v) => (v === null ? undefined : v)));
           if (shape === "seq") return resolve(results[0].map(([seq, value]) => ({ ...value, seq })));
           resolve(results[0] === null ? undefined : results[0]);
         });
-        tx.onabort = () => reject(this.hooks.error(tx.error?.name ?? "AbortError", tx.error?.message ?? "the read was aborted"));
       }, reject);
     });
   }
