@@ -49,6 +49,7 @@ pub fn act(w: &mut World, device: usize) {
             w.note(|| format!("compact keeping {keep}"));
             w.server.compact(keep);
         }
+        94..=95 => lose_connection(w, device),
         _ => {}
     }
     let next = w.now + w.rng.ms(10, 1_500);
@@ -117,6 +118,17 @@ fn call(w: &mut World, device: usize, pull: bool) {
     let Some(tab) = w.leader(device) else { return };
     let (now, online) = (w.time_of(device), w.devices[device].online);
     w.with_tab(device, tab, |host| if pull { host.pull(now, online) } else { host.sync(now, online) });
+}
+
+/// The IndexedDB connection of a tab dies (WebKit's lost IndexedDB server): its next one or two
+/// transactions fail as lost; the replica runs what did not commit again on a new connection.
+fn lose_connection(w: &mut World, device: usize) {
+    let tab = some_tab(w, device);
+    let times = 1 + w.rng.below(2) as u32;
+    w.note(|| format!("connection lost at {device}/{tab} for {times} transactions"));
+    if let Some(host) = w.devices[device].tabs[tab].host.as_mut() {
+        host.losing_txs = times;
+    }
 }
 
 /// An open tab that is not frozen (0 if there is none: the user's action then finds it closed).
