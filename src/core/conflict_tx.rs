@@ -44,6 +44,13 @@ pub fn contested<'a>(entries: &'a [OutboxEntry], sent_through: u64, user: Option
     own.iter().enumerate().filter(covered).map(|(_, e)| *e).collect()
 }
 
+/// Whether a retried dead letter behind the document's conflict has no answer yet
+/// (`LocalSide::waiting`).
+fn letter_waiting(entries: &[OutboxEntry], user: Option<&str>) -> bool {
+    let own = entries.iter().filter(|e| e.pushable_by(user));
+    own.skip_while(|e| e.conflict.is_none()).any(|e| e.resent && e.conflict.is_none())
+}
+
 /// The local side of a conflict on one document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LocalSide {
@@ -106,8 +113,7 @@ impl TxStep for LoadConflict {
         };
         let sent_through = results[3].as_u64().unwrap_or(0);
         let mine = contested(&entries, sent_through, self.user.as_deref());
-        let own = || entries.iter().filter(|e| e.pushable_by(self.user.as_deref()));
-        let waiting = own().skip_while(|e| e.conflict.is_none()).any(|e| e.resent && e.conflict.is_none());
+        let waiting = letter_waiting(&entries, self.user.as_deref());
         let mut local = present(&results[0]);
         let mut over_remote = Vec::new();
         if let Some(from) = mine.iter().position(|e| e.sent(sent_through)) {
@@ -140,7 +146,8 @@ impl TxStep for LoadConflict {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stored {
     Done,
-    /// A local write or another resolution came in between: nothing was stored; resolve again.
+    /// A local write, another resolution or a retried letter came in between: nothing was
+    /// stored; resolve again.
     Stale,
     /// A newer server version is known: nothing was stored; that version's own conflict will be
     /// resolved instead.
@@ -200,7 +207,8 @@ impl TxStep for CommitResolution {
             Err(e) => return Round::Abort(CoreError::Unreadable(e)),
         };
         let mine = contested(&entries, results[2].as_u64().unwrap_or(0), self.user.as_deref());
-        if mine.last().map(|e| e.op.seq) != Some(self.last_seq) {
+        // A letter retried meanwhile is no contested op, yet the resolution would land after it.
+        if mine.last().map(|e| e.op.seq) != Some(self.last_seq) || letter_waiting(&entries, self.user.as_deref()) {
             self.outcome = Some(Stored::Stale);
             return Round::Commit(Commit::default());
         }

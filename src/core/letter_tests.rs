@@ -5,8 +5,10 @@
 
 use serde_json::json;
 
+use crate::core::conflict::Strategy;
+use crate::core::op::Payload;
 use crate::core::replica::Request;
-use crate::core::test_world::{options, Fault, World};
+use crate::core::test_world::{error_body, options, Fault, World};
 
 /// Client A (batches of one, ops dying of age after 1 s) and client B, and A's write of `k`
 /// (rev a1) dead after an outage, never landed.
@@ -16,7 +18,7 @@ fn a1_dead(w: &mut World) -> (usize, usize) {
     let a = w.client("client-a", opts, 1);
     let b = w.client("client-b", options(10, 10, "both"), 2);
     w.settle(100);
-    w.server.down = Some((503, crate::core::test_world::error_body("DOWN", "down")));
+    w.server.down = Some((503, error_body("DOWN", "down")));
     w.put(a, "k", json!({"rev": "a1"}));
     w.settle(200);
     assert_eq!(w.dead(a).len(), 1, "a1 died of age, never landed");
@@ -80,5 +82,47 @@ fn retried_letters_behind_a_conflict_end_with_the_newest_write() {
     w.settle(100);
     retry_letters(&mut w, a);
     assert_eq!(w.record("k"), Some(json!({"id": "k", "rev": "a2"})), "the newest write stands");
+    assert!(w.outbox(a).is_empty() && w.dead(a).is_empty());
+}
+
+/// A's put (a1) and then its delete of the same document both died in an outage; B wrote the
+/// document since. A retries a1, which meets B's write (`conflict`), and while A's resolver is
+/// still deciding, the app retries the delete too. The resolution must not be stored over the
+/// delete (a retried letter, unanswered, which takes no part in the local side): stored, it
+/// queued a1's content under a new id, and the delete, the newest write, was undone by it
+/// (found by the chaos suite: a retried delete that "vanished" behind its own put).
+#[test]
+fn a_letter_retried_while_its_documents_conflict_is_resolved_is_not_undone() {
+    let mut w = World::new();
+    w.resolver = Some(|_| json!("local"));
+    let mut opts = options(1, 10, "both");
+    opts.engine.retry.max_age_ms = Some(1_000);
+    opts.conflicts.default = Strategy::Custom;
+    let a = w.client("client-a", opts, 1);
+    w.clients[a].config.resolvers = vec![None];
+    w.reload(a);
+    let b = w.client("client-b", options(10, 10, "both"), 2);
+    w.settle(100);
+    w.server.down = Some((503, error_body("DOWN", "down")));
+    w.put(a, "k", json!({"rev": "a1"}));
+    w.settle(200);
+    w.delete(a, "k");
+    w.settle(200);
+    let letters = w.dead(a);
+    assert_eq!(letters.len(), 2, "both died of age, neither landed");
+    let id_of = |delete: bool| {
+        let letter = letters.iter().find(|l| matches!(l.op.payload, Payload::Delete) == delete).unwrap();
+        letter.op.id.clone()
+    };
+    w.server.down = None;
+    w.put(b, "k", json!({"rev": "b1"}));
+    w.settle(100);
+    w.now += 1_000.0;
+    let now = w.now;
+    w.clients[a].host.request(Request::RetryDead(Some(id_of(false))), now);
+    w.until_resolver_asked(a);
+    w.clients[a].host.request(Request::RetryDead(Some(id_of(true))), now);
+    w.settle(300);
+    assert_eq!(w.record("k"), None, "the newest write, the delete, stands");
     assert!(w.outbox(a).is_empty() && w.dead(a).is_empty());
 }

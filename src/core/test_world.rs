@@ -516,6 +516,23 @@ impl World {
         HttpReply::Response { status: 200, retry_after: None, body }
     }
 
+    /// Answers needs and moves time until client `at` asks its resolver; that question is left
+    /// unanswered, first in line, so the test can act while the resolver "thinks".
+    pub fn until_resolver_asked(&mut self, at: usize) {
+        for _ in 0..10_000 {
+            self.gather();
+            let asked = self.needs.iter().position(|(c, n)| *c == at && matches!(n, Outside::Resolver { .. }));
+            if let Some(need) = asked.and_then(|i| self.needs.remove(i)) {
+                self.needs.push_front(need);
+                return;
+            }
+            if !self.answer_one() && !self.advance() {
+                break;
+            }
+        }
+        panic!("client {at} never asked its resolver");
+    }
+
     /// Moves the clock to the earliest wake-up any client asked for and wakes those clients;
     /// false when nobody waits for time.
     pub fn advance(&mut self) -> bool {
