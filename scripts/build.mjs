@@ -3,7 +3,9 @@
 // may try downloads. This script does the same steps itself, driven by wasm-pack.toml (our own
 // config): cargo build -> wasm-bindgen (version checked against Cargo.lock) -> wasm-opt from npm's
 // binaryen -> short import/export names (wasm-names.mjs) -> hand-written entry files + package.json from
-// pkg.json.tmpl -> JavaScript minified with esbuild -> size table and budget.
+// pkg.json.tmpl -> JavaScript minified with esbuild, each file with an external source map
+// (`.js.map` next to it, sources named by their repository paths, texts embedded) -> size table
+// and budget (JS + wasm, what browsers load; the maps are reported apart).
 // Usage: node scripts/build.mjs   (env WHARF_FEATURES="a,b" adds cargo features, e.g. for tests)
 
 import { spawnSync } from "node:child_process";
@@ -133,10 +135,13 @@ if ((config.minify ?? {}).short_wasm_names !== false) {
 step("package files");
 // The entries: "wharf" (index.js; node.js under Node, which loads the wasm from disk) and
 // "wharf/react" (react.js, the React hooks), with their types (node.js's are index.d.ts).
+// Where each copied file came from, for its source map (see step 5).
+const originals = new Map();
 for (const name of ["index.js", "internal.js", "index.d.ts", "node.js", "react.js", "react.d.ts"]) {
   const source = path.join(ROOT, "src/api/js", name);
   if (!existsSync(source)) fail(`${rel(source)} is missing (a hand-written package entry)`);
   cpSync(source, path.join(outDir, name));
+  originals.set(path.join(outDir, name), source);
 }
 const values = {
   name: cargo.package.name,
@@ -157,17 +162,46 @@ try {
 writeFileSync(path.join(outDir, "package.json"), `${JSON.stringify(pkgJson, null, 2)}\n`);
 if (existsSync(path.join(ROOT, "README.md"))) cpSync(path.join(ROOT, "README.md"), path.join(outDir, "README.md"));
 else console.warn("warning: README.md is missing, pkg/ ships without one");
-for (const entry of pkgJson.files ?? []) {
-  if (entry !== "README.md" && entry !== "snippets/" && !existsSync(path.join(outDir, entry))) {
-    fail(`package.json "files" lists ${entry}, which the build did not produce`);
-  }
-}
 console.log(`pkg/package.json: ${pkgJson.name}@${pkgJson.version}`);
 
-// ---- 5. minified JavaScript ----
+// ---- 5. minified JavaScript, each file with its source map ----
+// A map is written next to each minified file (`wharf_wasm.js.map`...), linked by the
+// `//# sourceMappingURL=` comment esbuild puts last, with the original texts in `sourcesContent`
+// so that devtools and bundlers need nothing but node_modules. Its `sources` name the files of
+// this repository, relative to the map: pkg/ sits at the repository's root, so index.js's source
+// is "../src/api/js/index.js" and a snippet's "../src/platform/js/idb.js". The glue wasm-bindgen
+// generated has no file here: it is named "wasm-bindgen/wharf_wasm.js" (its text is embedded).
+// tests/packaging/sourcemaps.mjs checks the shipped maps.
+const GENERATED = "wasm-bindgen";
+const posix = (p) => p.split(path.sep).join("/");
+const snippetsDir = path.join(outDir, "snippets");
+/** The repository file `file` (in pkg/) is a copy of, or null (generated, or changed since). */
+function originalOf(file) {
+  let original = originals.get(file);
+  // snippets/<crate>-<hash>/<path from the crate's root>, and the crate's root is ROOT.
+  if (!original && file.startsWith(snippetsDir + path.sep)) original = path.join(ROOT, ...path.relative(snippetsDir, file).split(path.sep).slice(1));
+  return original && existsSync(original) && readFileSync(original).equals(readFileSync(file)) ? original : null;
+}
+/** The name a map in `mapDir` gives the source `file` (in pkg/). */
+function sourceName(file, mapDir) {
+  const original = originalOf(file);
+  return posix(original ? path.relative(mapDir, original) : path.join(GENERATED, path.relative(outDir, file)));
+}
+/** Writes `file`.map from esbuild's map (sources relative to `file`'s directory), renamed as above. */
+function writeMap(file, mapText, sourceFiles) {
+  const map = JSON.parse(mapText);
+  if (!Array.isArray(map.sourcesContent) || map.sourcesContent.length !== map.sources.length) {
+    fail(`esbuild's map of ${rel(file)} has no sourcesContent for every source`);
+  }
+  const dir = path.dirname(file);
+  map.sources = map.sources.map((s, i) => sourceName(sourceFiles?.[i] ?? path.resolve(dir, s), dir));
+  map.file = path.basename(file);
+  writeFileSync(`${file}.map`, JSON.stringify(map));
+}
 const minify = config.minify ?? {};
+const sourceMaps = minify.source_maps !== false;
 if (minify.enabled !== false) {
-  step("minify JavaScript (esbuild)");
+  step(`minify JavaScript (esbuild)${sourceMaps ? ", with source maps" : ""}`);
   let esbuild;
   try {
     esbuild = await import("esbuild");
@@ -195,23 +229,42 @@ if (minify.enabled !== false) {
         target: minify.target ?? "es2020",
         legalComments: "none",
         logLevel: "error",
+        sourcemap: sourceMaps ? "linked" : false,
+        sourcesContent: true,
       });
     } catch (error) {
       fail(`esbuild could not bundle ${rel(glue)} with its snippets: ${error.message}`);
     }
+    // Renamed while the snippets are still there to compare with the repository's files.
+    if (sourceMaps) writeMap(glue, readFileSync(`${glue}.map`, "utf8"));
     rmSync(path.join(outDir, "snippets"), { recursive: true, force: true });
   }
   for (const file of jsFiles(outDir).filter((f) => minify.bundle_snippets === false || f !== glue)) {
     const source = readFileSync(file, "utf8");
+    const options = { minify: true, format: "esm", target: minify.target ?? "es2020", legalComments: "none" };
     let result;
     try {
-      result = esbuild.transformSync(source, { minify: true, format: "esm", target: minify.target ?? "es2020", legalComments: "none" });
+      result = esbuild.transformSync(source, sourceMaps ? { ...options, sourcemap: "external", sourcefile: path.basename(file), sourcesContent: true } : options);
     } catch (error) {
       fail(`esbuild could not minify ${rel(file)}: ${error.message}`);
     }
-    writeFileSync(file, result.code);
+    if (sourceMaps) {
+      writeMap(file, result.map, [file]);
+      writeFileSync(file, `${result.code}//# sourceMappingURL=${path.basename(file)}.map\n`);
+    } else {
+      writeFileSync(file, result.code);
+    }
   }
-  console.log(`esbuild ${esbuild.version}: ${jsFiles(outDir).length} files`);
+  // Every file of the package's JavaScript ends with the link to its map.
+  const unlinked = sourceMaps ? jsFiles(outDir).filter((f) => !readFileSync(f, "utf8").endsWith(`//# sourceMappingURL=${path.basename(f)}.map\n`) || !existsSync(`${f}.map`)) : [];
+  if (unlinked.length) fail(`no source map linked from ${unlinked.map(rel).join(", ")}`);
+  console.log(`esbuild ${esbuild.version}: ${jsFiles(outDir).length} files${sourceMaps ? ", each with its .js.map" : ""}`);
+}
+// "files" (a name or a glob: "*.js.map" also matches nothing when maps are off) against what exists.
+for (const entry of pkgJson.files ?? []) {
+  if (entry !== "README.md" && entry !== "snippets/" && !entry.includes("*") && !existsSync(path.join(outDir, entry))) {
+    fail(`package.json "files" lists ${entry}, which the build did not produce`);
+  }
 }
 
 // ---- 6. sizes and budget ----
@@ -249,12 +302,18 @@ const optional = [path.join(outDir, "react.js"), path.join(outDir, "node.js")].m
 const total = { file: "total", raw: 0, gzip: 0, brotli: 0 };
 for (const row of measured) for (const k of ["raw", "gzip", "brotli"]) total[k] += row[k];
 const optionalLabel = (r) => ({ ...r, file: `${r.file} (${r.file === "node.js" ? "Node only" : "opt-in"}, not in total)` });
-const width = Math.max(...[...measured, total, ...optional.map(optionalLabel)].map((r) => r.file.length), 4);
+// The source maps: shipped in the tarball, but fetched only by open devtools (and read only by
+// bundlers asked for maps), so never in the total or the budget; shown apart, summed.
+const maps = walk(outDir).filter((f) => f.endsWith(".map")).sort().map(measure);
+const mapsTotal = { file: `source maps (${maps.length} .js.map, devtools only, not in total)`, raw: 0, gzip: 0, brotli: 0 };
+for (const row of maps) for (const k of ["raw", "gzip", "brotli"]) mapsTotal[k] += row[k];
+const width = Math.max(...[...measured, total, ...optional.map(optionalLabel), mapsTotal].map((r) => r.file.length), 4);
 const line = (r) => `${r.file.padEnd(width)}  ${[r.raw, r.gzip, r.brotli].map((n) => String(n).padStart(9)).join("  ")}`;
 console.log(`${"file".padEnd(width)}  ${["raw", "gzip -9", "brotli 11"].map((h) => h.padStart(9)).join("  ")}`);
 measured.forEach((r) => console.log(line(r)));
 console.log(`${"-".repeat(width + 33)}\n${line(total)}`);
 optional.forEach((r) => console.log(line(optionalLabel(r))));
+if (maps.length) console.log(line(mapsTotal));
 
 const report = {
   package: `${pkgJson.name}@${pkgJson.version}`,
@@ -266,6 +325,7 @@ const report = {
   files: measured,
   total,
   optional,
+  maps: { files: maps, total: { ...mapsTotal, file: "total" } },
   builtAt: new Date().toISOString(),
 };
 mkdirSync(path.join(ROOT, "target"), { recursive: true });

@@ -5,6 +5,9 @@
 //   2. the tarball's files equal pkg/'s, every module the entry imports is in it, and the sizes of
 //      its JavaScript + wasm (raw / gzip -9 / brotli 11) are printed and checked against
 //      wasm-pack.toml [budget];
+//   2b. the source maps of the shipped JavaScript (tests/packaging/sourcemaps.mjs): each file links
+//      its .js.map, which is in the tarball, valid, embeds its sources' texts and maps positions
+//      back to the repository's original files and lines;
 //   3. publint --strict and "are the types wrong" (attw) on the tarball, offline (root devDependencies);
 //   4. fresh copies of the fixture apps tests/packaging/vite-app (Vite, no config, no plugin) and
 //      tests/packaging/webpack-app (webpack 5, no config file, no plugin) install their pinned
@@ -34,6 +37,7 @@ import zlib from "node:zlib";
 import { parse as parseToml } from "smol-toml";
 import { CHROMIUM_PATH, REPO_ROOT, collectPageErrors, eventually, launchBrowser } from "../e2e/helpers.mjs";
 import { SERVER_BIN, startSyncServer } from "../e2e/sync-server.mjs";
+import { checkSourceMaps } from "./sourcemaps.mjs";
 
 const PKG = path.join(REPO_ROOT, "pkg");
 const OUT = path.join(REPO_ROOT, "target", "packaging");
@@ -174,7 +178,8 @@ await step(
       check(readFileSync(ours).equals(readFileSync(path.join(unpacked, f))), `${f} in the tarball differs from pkg/${f}`);
     }
     // Everything pkg/ has that a user's bundle or browser loads is shipped.
-    const needed = walk(PKG).map((f) => posix(path.relative(PKG, f))).filter((f) => /\.(m?js|wasm|d\.ts)$/.test(f) || f === "package.json");
+    // The source maps too: devtools fetch them from the package, bundlers read them from node_modules.
+    const needed = walk(PKG).map((f) => posix(path.relative(PKG, f))).filter((f) => /\.(m?js|wasm|d\.ts|js\.map)$/.test(f) || f === "package.json");
     const missing = needed.filter((f) => !shipped.includes(f));
     check(missing.length === 0, `pkg/ files left out of the tarball (package.json "files"): ${missing.join(", ")}`);
     // package.json's entry points resolve inside the tarball, and so does every relative import.
@@ -189,6 +194,14 @@ await step(
   },
   { fatal: true },
 );
+
+await step("source maps of the shipped JavaScript (tests/packaging/sourcemaps.mjs)", () => {
+  try {
+    for (const line of checkSourceMaps(unpacked)) console.log(line);
+  } catch (error) {
+    throw new Failure(error.message);
+  }
+});
 
 const wasmName = existsSync(unpacked) ? readdirSync(unpacked).find((f) => f.endsWith(".wasm")) : undefined;
 if (!wasmName) {
@@ -221,13 +234,15 @@ await step("sizes of the shipped JavaScript and wasm, against wasm-pack.toml [bu
   const shippedCode = walk(unpacked).map((f) => posix(path.relative(unpacked, f))).filter((f) => /\.(m?js|wasm)$/.test(f));
   const reached = new Set(entryPoints.flatMap(([, e]) => [entryFile(e), e?.node].filter(Boolean).flatMap(closure)));
   const unreached = shippedCode.filter((f) => !reached.has(f));
-  const width = Math.max(...[...rows, total, ...others].map((r) => r.file.length));
+  const maps = sum(walk(unpacked).filter((f) => f.endsWith(".map")).map((f) => measure(readFileSync(f))), "source maps (devtools only, not in the budget)");
+  const width = Math.max(...[...rows, total, ...others, maps].map((r) => r.file.length));
   const line = (r) => `${r.file.padEnd(width)}  ${[r.raw, r.gzip, r.brotli].map((n) => String(n).padStart(9)).join("  ")}`;
   console.log(`${"file".padEnd(width)}  ${["raw", "gzip -9", "brotli 11"].map((h) => h.padStart(9)).join("  ")}`);
   rows.forEach((r) => console.log(line(r)));
   console.log(`${"-".repeat(width + 33)}\n${line(total)}`);
   others.forEach((r) => console.log(line(r)));
   if (unreached.length) console.log(`shipped but loaded by no entry point: ${unreached.join(", ")}`);
+  if (maps.raw) console.log(line(maps));
   const wasm = rows.find((r) => r.file.endsWith(".wasm"));
   check(wasm, 'the "." entry loads no .wasm (no new URL("....wasm", import.meta.url) found)');
   console.log(`budget (wasm-pack.toml): wasm gzip ${wasm.gzip} / ${budget.wasm_gzip_bytes ?? "none"} B, total gzip ${total.gzip} / ${budget.total_gzip_bytes ?? "none"} B`);
