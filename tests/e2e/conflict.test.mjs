@@ -1,12 +1,16 @@
 // End to end: conflicts between two browser profiles against the real reference server. Both
 // edit the same document while offline; after both sync they hold the same value, the one the
 // configured strategy decides, and `onConflict` reported it with both sides. Also: delete against
-// update, a conflict found by a pull (not a push), and an application resolver.
+// update, a conflict found by a pull (not a push), and an application resolver. In Chromium
+// (Playwright: two browsers, `setOffline`); the last-writer-wins story also in WebKit, where the
+// two profiles are two origins (a proxy each in front of the one server) of one MiniBrowser
+// session and "offline" is the proxy cutting every connection to the server.
 // Run: node --test tests/e2e/  (needs pkg/ and target/debug/wharf-server built).
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { assertPkgBuilt, collectPageErrors, eventually, launchBrowser } from "./helpers.mjs";
+import { launchWebKit } from "./drivers/webdriver.mjs";
+import { assertPkgBuilt, collectPageErrors, eventually, launchBrowser, startUnreliableProxy } from "./helpers.mjs";
 import { startSyncServer } from "./sync-server.mjs";
 
 assertPkgBuilt();
@@ -49,14 +53,41 @@ const todos = (page) => page.evaluate(() => db.collection("todos").getAll());
 const reported = (page) => page.evaluate(() => globalThis.conflicts);
 const run = (page, script, arg) => page.evaluate(script, arg);
 
+/** Two Chromium profiles: `{ page, setOffline(offline) }` each. */
+async function chromiumProfiles(server) {
+  const browsers = [await launchBrowser(), await launchBrowser()];
+  const errors = browsers.map((x) => collectPageErrors(x.page));
+  for (const x of browsers) await x.page.goto(`${server.url}/pkg/package.json`);
+  return {
+    sides: browsers.map((x) => ({ page: x.page, setOffline: (offline) => x.context.setOffline(offline) })),
+    errors: () => errors.flat().filter((e) => e.startsWith("pageerror")),
+    close: async () => Promise.all(browsers.map((x) => x.close())),
+  };
+}
+
+/** Two WebKit "profiles": two windows of one session on two origins, a proxy each. */
+async function webkitProfiles(server) {
+  const proxies = [await startUnreliableProxy(server.url), await startUnreliableProxy(server.url)];
+  const driver = await launchWebKit();
+  const pages = [driver, await driver.newPage()];
+  for (const [i, page] of pages.entries()) await page.goto(`${proxies[i].url}/blank.html`);
+  return {
+    sides: pages.map((page, i) => ({ page, setOffline: (offline) => void (proxies[i].mode = offline ? "down" : null) })),
+    errors: () => [], // WebDriver reports uncaught errors only through the call that raised them
+    close: async () => {
+      await driver.close();
+      await Promise.all(proxies.map((proxy) => proxy.close()));
+    },
+  };
+}
+
 /** A and B share `t1` = { title: "original", done: false }, both synced. */
-async function sharedTodo(strategy, fn, syncOfB = {}) {
+async function sharedTodo(strategy, fn, syncOfB = {}, profiles = chromiumProfiles) {
   const server = await startSyncServer();
-  const a = await launchBrowser();
-  const b = await launchBrowser();
-  const errors = [a, b].map((x) => collectPageErrors(x.page));
+  let twoProfiles;
   try {
-    for (const x of [a, b]) await x.page.goto(`${server.url}/pkg/package.json`);
+    twoProfiles = await profiles(server);
+    const [a, b] = twoProfiles.sides;
     await open(a.page, "a", strategy);
     await open(b.page, "b", strategy, syncOfB);
     await run(a.page, async () => {
@@ -66,24 +97,23 @@ async function sharedTodo(strategy, fn, syncOfB = {}) {
     await run(b.page, () => db.pull());
     assert.deepEqual(await todos(b.page), [{ id: "t1", title: "original", done: false }]);
     await fn({ server, a, b });
-    for (const list of errors) assert.deepEqual(list.filter((e) => e.startsWith("pageerror")), []);
+    assert.deepEqual(twoProfiles.errors(), []);
   } finally {
-    await a.close();
-    await b.close();
+    await twoProfiles?.close();
     await server.close();
   }
 }
 
 /** Both offline: A edits first, then B (so B's clock stamp is later); then A syncs, then B. */
 async function editOffline({ a, b }, editA, editB) {
-  await a.context.setOffline(true);
-  await b.context.setOffline(true);
+  await a.setOffline(true);
+  await b.setOffline(true);
   await run(a.page, editA);
   await new Promise((resolve) => setTimeout(resolve, 20));
   await run(b.page, editB);
-  await a.context.setOffline(false);
+  await a.setOffline(false);
   await run(a.page, () => db.sync());
-  await b.context.setOffline(false);
+  await b.setOffline(false);
   await run(b.page, () => db.sync());
   await run(a.page, () => db.pull());
   await run(b.page, () => db.pull());
@@ -111,24 +141,31 @@ test("an edit made on top of the pulled version is no conflict", { timeout: 60_0
   });
 });
 
-test("lww: both edit offline, the later write wins everywhere and onConflict reports it", { timeout: 60_000 }, async () => {
-  await sharedTodo("lww", async ({ server, a, b }) => {
-    await editOffline(
-      { a, b },
-      () => db.collection("todos").patch("t1", { title: "from A" }),
-      () => db.collection("todos").patch("t1", { title: "from B" }),
+for (const [engine, profiles] of [["Chromium", chromiumProfiles], ["WebKit", webkitProfiles]]) {
+  test(`${engine}: lww: both edit offline, the later write wins everywhere and onConflict reports it`, { timeout: 60_000 }, async () => {
+    await sharedTodo(
+      "lww",
+      async ({ server, a, b }) => {
+        await editOffline(
+          { a, b },
+          () => db.collection("todos").patch("t1", { title: "from A" }),
+          () => db.collection("todos").patch("t1", { title: "from B" }),
+        );
+        await assertConverged(server, a, b, [{ id: "t1", title: "from B", done: false }]);
+        const [conflict, ...more] = await reported(b.page);
+        assert.deepEqual(more, []);
+        assert.equal(conflict.source, "push");
+        assert.equal(conflict.strategy, "lww");
+        assert.equal(conflict.outcome, "local");
+        assert.deepEqual(conflict.remote, { id: "t1", title: "from A", done: false });
+        assert.deepEqual(conflict.local, { id: "t1", title: "from B", done: false });
+        assert.deepEqual(await reported(a.page), [], "A pushed first: no conflict on its side");
+      },
+      {},
+      profiles,
     );
-    await assertConverged(server, a, b, [{ id: "t1", title: "from B", done: false }]);
-    const [conflict, ...more] = await reported(b.page);
-    assert.deepEqual(more, []);
-    assert.equal(conflict.source, "push");
-    assert.equal(conflict.strategy, "lww");
-    assert.equal(conflict.outcome, "local");
-    assert.deepEqual(conflict.remote, { id: "t1", title: "from A", done: false });
-    assert.deepEqual(conflict.local, { id: "t1", title: "from B", done: false });
-    assert.deepEqual(await reported(a.page), [], "A pushed first: no conflict on its side");
   });
-});
+}
 
 test("merge: each side's field changes survive", { timeout: 60_000 }, async () => {
   await sharedTodo("merge", async ({ server, a, b }) => {

@@ -169,3 +169,32 @@ export async function startProxy(target, { intercept = () => false, mapHeaders =
     close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }),
   };
 }
+
+/**
+ * A proxy (startProxy) whose `mode` plays an unreliable way to the server on /push and /pull, for
+ * engines whose WebDriver cannot switch the browser offline: null passes through; "down" cuts the
+ * connection before anything reaches the server (unreachable); "lost" lets the server apply the
+ * request and cuts the connection before its answer reaches the page. `failed` counts the
+ * requests it failed.
+ * @returns {Promise<{ mode: null | "down" | "lost", failed: number, url: string, close(): Promise<void> }>}
+ */
+export async function startUnreliableProxy(target) {
+  const { request: forward } = await import("node:http");
+  const proxy = { mode: null, failed: 0 };
+  const intercept = (request, response, body) => {
+    if (!proxy.mode || !/^\/(push|pull)\b/.test(request.url)) return false;
+    proxy.failed++;
+    if (proxy.mode === "down") {
+      request.socket.destroy();
+      return true;
+    }
+    const upstream = forward(`${target}${request.url}`, { method: request.method, headers: request.headers }, (reply) => {
+      reply.resume();
+      reply.on("end", () => request.socket.destroy());
+    });
+    upstream.on("error", () => request.socket.destroy());
+    upstream.end(body);
+    return true;
+  };
+  return Object.assign(proxy, await startProxy(target, { intercept }));
+}

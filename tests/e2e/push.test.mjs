@@ -3,11 +3,14 @@
 // after the server applied a batch, refused tokens, a poison op among good ones, and a page reload
 // in the middle of a drain. Every test ends by checking the server's records: each written key
 // exactly once, with version 1 (a write applied twice would have bumped it to 2), and the values
-// the page wrote. Run: node --test tests/e2e/  (needs pkg/ and target/debug/wharf-server built).
+// the page wrote. The same story in brief runs in WebKit too (the last test), with the server made
+// unreachable by a proxy instead of `setOffline`.
+// Run: node --test tests/e2e/  (needs pkg/ and target/debug/wharf-server built).
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { assertPkgBuilt, collectPageErrors, eventually, launchBrowser } from "./helpers.mjs";
+import { launchWebKit } from "./drivers/webdriver.mjs";
+import { assertPkgBuilt, collectPageErrors, eventually, launchBrowser, startUnreliableProxy } from "./helpers.mjs";
 import { startSyncServer } from "./sync-server.mjs";
 
 assertPkgBuilt();
@@ -293,4 +296,33 @@ test("sync.fetch carries every push and pull; while the app's fetch fails it is 
     assert.ok(paths.includes("/push") && paths.includes("/pull"), JSON.stringify(paths));
     await assertServerHolds(server, 0, 3);
   });
+});
+
+test("WebKit: writes queued while the server is unreachable, then 503s, dropped answers and a reload mid-drain: each lands once", { timeout: 90_000 }, async () => {
+  const flags = ["--fail-rate", "0.2", "--drop-after-apply-rate", "0.1", "--latency-ms", "40", "--fault-seed", "7"];
+  const server = await startSyncServer(flags);
+  const proxy = await startUnreliableProxy(server.url);
+  const driver = await launchWebKit();
+  try {
+    await driver.goto(`${proxy.url}/blank.html`);
+    await openSynced(driver, "webkit", { batchSize: 20 });
+    proxy.mode = "down";
+    await writeTodos(driver, 0, 600);
+    await eventually(async () => assert.equal(await driver.evaluate(() => db.syncStatus.lastError?.code), "NETWORK"));
+    assert.equal((await server.state()).pushes, 0, "nothing reached the server");
+    assert.equal(await driver.evaluate(() => db.syncStatus.deadLetters), 0, "an unreachable server is an outage: nothing dead-lettered");
+    assert.equal(await driver.evaluate(() => db.outbox.count()), 600);
+    proxy.mode = null;
+    await eventually(async () => assert.ok((await server.state()).applied >= 40), { timeout: 20_000, interval: 20 });
+    await driver.reload();
+    const midway = (await server.state()).applied;
+    assert.ok(midway < 600, `the reload happened mid-drain (${midway} applied)`);
+    await openSynced(driver, "webkit", { batchSize: 20 });
+    assert.deepEqual(await driver.evaluate(() => db.sync()), { pending: 0, deadLetters: 0, conflicts: 0 });
+    await assertServerHolds(server, 0, 600);
+  } finally {
+    await driver.close();
+    await proxy.close();
+    await server.close();
+  }
 });

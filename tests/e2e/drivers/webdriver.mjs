@@ -2,7 +2,9 @@
 // in the two engines Playwright cannot drive here: Firefox ESR through geckodriver (Playwright
 // needs its own patched Firefox build, which cannot be downloaded here) and WebKitGTK's
 // MiniBrowser through WebKitWebDriver (Debian's webkit2gtk-driver). Both speak the standard
-// protocol. Implements the small `Driver` surface the stories use.
+// protocol. Implements the small `Driver` surface the stories use, plus windows of one session
+// (`newPage()`, `closeWindow()`), which share a profile as tabs do: for the stories that need two
+// tabs, or a page that closes while the profile stays.
 
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -78,6 +80,7 @@ async function launchWebDriver({ engine, command, args, env = process.env, capab
   driver.stderr.on("data", (chunk) => (driverLog = (driverLog + chunk).slice(-4000)));
   const base = `http://127.0.0.1:${port}`;
   let sessionId;
+  let current; // the window commands go to
   try {
     for (let i = 0; ; i++) {
       try {
@@ -88,54 +91,100 @@ async function launchWebDriver({ engine, command, args, env = process.env, capab
       await sleep(100);
     }
     ({ sessionId } = await call(base, "POST", "/session", { capabilities: { alwaysMatch: capabilities } }));
+    current = await call(base, "GET", `/session/${sessionId}/window`);
   } catch (error) {
     driver.kill();
     await cleanup();
     throw error;
   }
-  const session = (method, route, body) => call(base, method, `/session/${sessionId}${route}`, body);
-  const find = async (selector) => {
-    const element = await session("POST", "/element", { using: "css selector", value: selector });
-    return Object.values(element)[0];
+  const raw = (method, route, body) => call(base, method, `/session/${sessionId}${route}`, body);
+  // One WebDriver session drives one window at a time: every command of a page (a window of the
+  // session's profile) switches to it first, and commands run one after another, so pages may be
+  // used from concurrent promises.
+  let queue = Promise.resolve();
+  const inWindow = (handle, fn) => {
+    const run = queue.then(async () => {
+      if (handle !== null && handle !== current) {
+        await raw("POST", "/window", { handle });
+        current = handle;
+      }
+      return fn();
+    });
+    queue = run.catch(() => {});
+    return run;
   };
+  const pageOf = (handle) => {
+    const session = (method, route, body) => inWindow(handle, () => raw(method, route, body));
+    const find = async (selector) => {
+      const element = await session("POST", "/element", { using: "css selector", value: selector });
+      return Object.values(element)[0];
+    };
+    return {
+      async goto(url) {
+        await session("POST", "/url", { url });
+      },
+      async reload() {
+        await session("POST", "/refresh", {});
+      },
+      /** Runs `fn(arg)` in the page (it may be async) and returns its JSON result. */
+      async evaluate(fn, arg) {
+        const script = `const done = arguments[arguments.length - 1];
+          Promise.resolve((${fn})(arguments[0])).then((v) => done({ ok: v }), (e) => done({ err: e && e.stack ? \`\${e}\n\${e.stack}\` : String(e) }));`;
+        const result = await session("POST", "/execute/async", { script, args: [arg ?? null] });
+        if (result && "err" in result) throw new Error(`in page: ${result.err}`);
+        return result?.ok;
+      },
+      async waitFor(selector, { timeout = 15_000 } = {}) {
+        const deadline = Date.now() + timeout;
+        for (;;) {
+          try {
+            return await find(selector);
+          } catch (error) {
+            if (Date.now() > deadline) throw error;
+            await sleep(50);
+          }
+        }
+      },
+      async fill(selector, text) {
+        const element = await find(selector);
+        await session("POST", `/element/${element}/clear`, {});
+        await session("POST", `/element/${element}/value`, { text });
+      },
+      async click(selector) {
+        await session("POST", `/element/${await find(selector)}/click`, {});
+      },
+      /** Closes this window (its page gets pagehide), as a user closing a tab; the session lives on. */
+      async closeWindow() {
+        await inWindow(handle, async () => {
+          await raw("DELETE", "/window");
+          current = null;
+        });
+      },
+    };
+  };
+  const first = pageOf(current);
   return {
     engine,
-    async goto(url) {
-      await session("POST", "/url", { url });
-    },
-    async reload() {
-      await session("POST", "/refresh", {});
-    },
-    /** Runs `fn(arg)` in the page (it may be async) and returns its JSON result. */
-    async evaluate(fn, arg) {
-      const script = `const done = arguments[arguments.length - 1];
-        Promise.resolve((${fn})(arguments[0])).then((v) => done({ ok: v }), (e) => done({ err: e && e.stack ? \`\${e}\n\${e.stack}\` : String(e) }));`;
-      const result = await session("POST", "/execute/async", { script, args: [arg ?? null] });
-      if (result && "err" in result) throw new Error(`in page: ${result.err}`);
-      return result?.ok;
-    },
-    async waitFor(selector, { timeout = 15_000 } = {}) {
-      const deadline = Date.now() + timeout;
-      for (;;) {
-        try {
-          return await find(selector);
-        } catch (error) {
-          if (Date.now() > deadline) throw error;
-          await sleep(50);
+    ...first,
+    /**
+     * Opens another top-level window of the same session: the same profile (origin storage, Web
+     * Locks, BroadcastChannel), like a second tab. Returns the same surface as the driver's.
+     */
+    async newPage() {
+      const { handle } = await inWindow(null, async () => {
+        if (current === null) {
+          // The window commands went to was closed: New Window needs an open one to start from.
+          [current] = await raw("GET", "/window/handles");
+          await raw("POST", "/window", { handle: current });
         }
-      }
-    },
-    async fill(selector, text) {
-      const element = await find(selector);
-      await session("POST", `/element/${element}/clear`, {});
-      await session("POST", `/element/${element}/value`, { text });
-    },
-    async click(selector) {
-      await session("POST", `/element/${await find(selector)}/click`, {});
+        return raw("POST", "/window/new", { type: "window" });
+      });
+      return pageOf(handle);
     },
     async close() {
       try {
-        await session("DELETE", "", undefined);
+        await queue;
+        await raw("DELETE", "", undefined);
       } finally {
         driver.kill();
         await cleanup();
