@@ -16,15 +16,19 @@ pub const CLIENT_ID: &str = "clientId";
 pub const LAST_STAMP: &str = "hlc";
 
 /// The stored client id (`fresh` is stored when there is none yet), and the clock stamps to
-/// resume from: the highest pulled one and the newest queued write's.
+/// resume from: the highest pulled one and the newest queued write's. Each `sync.user` has a
+/// client id of its own, stored under `key` (`SyncOptions::for_user(CLIENT_ID)`): a server binds
+/// a client id to the user who first pushed with it, so after an account switch on one device the
+/// next user must not push under the previous user's id (nor pass for that user's own writes).
 pub struct LoadClient {
     fresh: String,
+    key: String,
     pub outcome: Option<(String, Vec<String>)>,
 }
 
 impl LoadClient {
-    pub fn new(fresh: String) -> LoadClient {
-        LoadClient { fresh, outcome: None }
+    pub fn new(fresh: String, key: String) -> LoadClient {
+        LoadClient { fresh, key, outcome: None }
     }
 }
 
@@ -43,13 +47,13 @@ impl TxStep for LoadClient {
                 keys: true,
                 reverse: true,
             };
-            return Round::Read(vec![Read::meta(CLIENT_ID), Read::meta(LAST_STAMP), newest]);
+            return Round::Read(vec![Read::meta(&self.key), Read::meta(LAST_STAMP), newest]);
         }
         let mut commit = Commit::default();
         let id = match results[0].as_str() {
             Some(id) if !id.is_empty() => id.to_owned(),
             _ => {
-                commit.writes.push(Write::put(META_STORE, self.fresh.clone().into(), Some(CLIENT_ID.into())));
+                commit.writes.push(Write::put(META_STORE, self.fresh.clone().into(), Some(self.key.as_str().into())));
                 self.fresh.clone()
             }
         };

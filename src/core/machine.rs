@@ -21,7 +21,7 @@ use super::host::{Action, Failure};
 use super::id::SplitMix64;
 use super::json_text::object;
 use super::live_channel::LiveChannel;
-use super::local_tx::{CountQueues, LoadClient};
+use super::local_tx::{CountQueues, LoadClient, CLIENT_ID};
 use super::pull_run::{PullError, PullRun, PullSummary};
 use super::push::Batch;
 use super::push_engine::{PushEngine, Step, Turn};
@@ -317,7 +317,8 @@ impl SyncMachine {
         if self.client_id.is_empty() {
             self.kicked = false;
             self.phase = Phase::Loading;
-            return self.need(Need::Tx(SyncTx::LoadClient(LoadClient::new(self.fresh_client_id.clone()))), io);
+            let key = self.options.for_user(CLIENT_ID.to_owned());
+            return self.need(Need::Tx(SyncTx::LoadClient(LoadClient::new(self.fresh_client_id.clone(), key))), io);
         }
         if self.paused {
             if self.engine.status().state != SyncState::Paused {

@@ -325,8 +325,9 @@ impl SyncOptions {
     }
 
     /// A meta key of `sync.user`'s own: a cursor says nothing of what another user may read, so
-    /// after an account switch the new user's history arrives whole.
-    fn for_user(&self, mut key: String) -> String {
+    /// after an account switch the new user's history arrives whole; and each user pushes under a
+    /// client id of its own (`local_tx::LoadClient`).
+    pub fn for_user(&self, mut key: String) -> String {
         if let Some(user) = &self.user {
             key.push('@');
             key.push_str(user);

@@ -17,6 +17,9 @@ fn device(w: &mut World) -> usize {
 /// The app signs `user` in: the page opens the database again with `sync.user` set so.
 fn sign_in(w: &mut World, at: usize, user: Option<&str>) {
     w.clients[at].config.options.user = user.map(str::to_owned);
+    // As in the browser, each start brings a fresh id, stored only where none is yet.
+    w.clients[at].config.fresh_client_id = format!("device-1-start-{}", w.now);
+    w.now += 1.0;
     w.reload(at);
 }
 
@@ -173,4 +176,25 @@ fn another_users_pending_documents_are_left_alone_by_this_users_pulls() {
     w.settle(100);
     assert_eq!(w.clients[c].host.documents("todos")["\"x\""]["by"], "ada", "Ada's edit is still what the device shows");
     assert_eq!(queued_for(&w, c), vec![(ada, Some("ada".to_owned()))]);
+}
+
+/// A server binds a client id to the user who first pushed with it (a JWT's `sub`): after an
+/// account switch the next user pushes under an id of its own, kept for that user's next visit,
+/// never under the previous user's (the server would refuse it, 403, and Bob would be stuck).
+#[test]
+fn each_user_pushes_under_a_client_id_of_its_own() {
+    let mut w = World::new();
+    let c = device(&mut w);
+    let mut pushed_as = |w: &mut World, user: &str| {
+        sign_in(w, c, Some(user));
+        w.put(c, &format!("{user}-{}", w.now), json!({"by": user}));
+        w.sync(c);
+        w.settle(100);
+        w.requests.last().unwrap().client_id.clone()
+    };
+    let ada = pushed_as(&mut w, "ada");
+    let bob = pushed_as(&mut w, "bob");
+    assert_ne!(ada, bob, "Bob does not push under Ada's client id");
+    assert_eq!(pushed_as(&mut w, "ada"), ada, "Ada keeps hers");
+    assert_eq!(pushed_as(&mut w, "bob"), bob, "and Bob his");
 }
