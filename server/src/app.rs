@@ -1,7 +1,7 @@
 //! The reference server's router: wires `POST /push` (`push.rs`), `GET /pull` (`pull.rs`), the
 //! `GET /live` WebSocket (`live.rs`), `GET /health`, the `/debug` routes of `--faults`
-//! (`debug.rs`), the demo app from `www/` and the built package from `pkg/`, with the body limit
-//! and CORS. It also registers with the store to hear other instances' commits (PostgreSQL's
+//! (`debug.rs`), the demo app from `www/` and the built package from `pkg/`, with the body limit,
+//! the `Origin` check of `browser.rs` on the three protocol routes, and CORS. It also registers with the store to hear other instances' commits (PostgreSQL's
 //! LISTEN/NOTIFY) and pokes this instance's live sockets with them. Nothing imports this file:
 //! the handlers and what they share (`config.rs`) sit below it.
 
@@ -9,22 +9,25 @@ use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 
+use crate::browser::check_origin;
 use crate::config::{error, storage_error, Config};
 use crate::debug;
 use crate::live::live;
 use crate::pull::pull;
 use crate::push::{push, WHARF_CONTEXT};
 
-/// `GET /health`: 200 `{ "ok": true, "backend", "cursor" }` when the database answers, else 503.
-/// For load balancers and orchestrators; unauthenticated, and it reveals only the latest cursor.
+/// `GET /health`: 200 `{ "ok": true, "backend", "cursor" }` when the database answers a query
+/// (`Storage::probe`), else 503. For load balancers and orchestrators; unauthenticated, and it
+/// reveals only the latest cursor.
 async fn health(State(config): State<Arc<Config>>) -> Response {
-    let probe = tokio::time::timeout(std::time::Duration::from_secs(5), config.store.latest_seq()).await;
+    let probe = tokio::time::timeout(std::time::Duration::from_secs(5), config.store.probe()).await;
     match probe {
         Ok(Ok(cursor)) => {
             let body = serde_json::json!({"ok": true, "backend": config.store.backend(), "cursor": cursor.to_string()});
@@ -72,6 +75,8 @@ pub fn router(config: Config) -> Router {
         .route("/push", post(push))
         .route("/pull", get(pull))
         .route("/live", get(live))
+        // Only the routes above: /health is for load balancers, which send no Origin anyway.
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&config), check_origin))
         .route("/health", get(health))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(Arc::clone(&config));

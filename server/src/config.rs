@@ -1,6 +1,6 @@
 //! The server's configuration and shared state (`Config`), and the request helpers every route
-//! handler uses: the bearer-token check, the JSON error body of docs/protocol.md, and the answer
-//! to a storage failure. They sit below the handlers (`push.rs`, `pull.rs`, `live.rs`,
+//! handler uses: authentication (the bearer token to a [`Principal`], through `auth.rs`), the
+//! JSON error body of docs/protocol.md, and the answer to a storage failure. They sit below the handlers (`push.rs`, `pull.rs`, `live.rs`,
 //! `debug.rs`) and the router (`app.rs`), and import none of them, so that no two files import
 //! each other.
 
@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use wharf::core::protocol::{ErrorResponse, PROTOCOL_VERSION};
 
+use crate::auth::{AuthError, Authenticator, Principal};
 use crate::counters::Counters;
 use crate::faults::Faults;
 use crate::live_hub::Live;
@@ -21,9 +22,13 @@ use crate::store::{Storage, StoreError};
 pub struct Config {
     /// SQLite or PostgreSQL, behind the `Storage` trait (`store.rs`).
     pub store: Arc<dyn Storage>,
-    /// When set, `/push`, `/pull`, `/live` (also as `?token=`) and `/debug/*` require
-    /// `Authorization: Bearer <token>`.
-    pub token: Option<String>,
+    /// How `/push`, `/pull`, `/live` (also as `?token=`) and `/debug/*` authenticate requests
+    /// (`Authorization: Bearer <token>`): a JWT, the development token, or nothing.
+    pub auth: Authenticator,
+    /// Whether a client id is bound to the JWT user who first pushed with it (another user's
+    /// push with it is 403). Off with `--shared-client-ids`, for clients that share one id
+    /// between the users of a device.
+    pub bind_client_ids: bool,
     pub max_body_bytes: usize,
     pub max_batch: usize,
     pub www: PathBuf,
@@ -43,19 +48,33 @@ pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) 
     (status, Json(body)).into_response()
 }
 
-pub(crate) fn authorized(config: &Config, headers: &HeaderMap) -> bool {
-    let presented =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    token_matches(config, presented)
+/// The token of `Authorization: Bearer <token>`, if any.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
 }
 
-/// Whether `presented` is the configured token (anything is, when none is configured).
-pub(crate) fn token_matches(config: &Config, presented: Option<&str>) -> bool {
-    let Some(token) = &config.token else { return true };
-    // Constant-time comparison: the token is a secret.
-    presented.is_some_and(|p| {
-        p.len() == token.len() && p.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-    })
+/// Who sent the request (its bearer token); answer a refusal with [`unauthorized`].
+pub(crate) fn authenticate(config: &Config, headers: &HeaderMap) -> Result<Principal, AuthError> {
+    config.auth.authenticate(bearer(headers))
+}
+
+/// Like [`authenticate`], also accepting the token as `presented` elsewhere (the `?token=` of a
+/// WebSocket, which browsers cannot give headers). The header is tried first.
+pub(crate) fn authenticate_either(
+    config: &Config,
+    headers: &HeaderMap,
+    presented: Option<&str>,
+) -> Result<Principal, AuthError> {
+    match (config.auth.authenticate(bearer(headers)), presented) {
+        (Ok(principal), _) => Ok(principal),
+        (Err(_), Some(token)) => config.auth.authenticate(Some(token)),
+        (Err(e), None) => Err(e),
+    }
+}
+
+/// 401 `UNAUTHORIZED`, saying why.
+pub(crate) fn unauthorized(e: &AuthError) -> Response {
+    error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", e.to_string())
 }
 
 /// The answer to a storage failure: 503 `STORAGE` (transient: the client retries), or 500

@@ -8,7 +8,7 @@
 //! belongs to docs/protocol.md.
 //!
 //! The routes are outside the CORS layer (same-origin only: a page on another origin cannot read
-//! the stored records) and require the bearer token when one is configured, like `/push`.
+//! the stored records) and authenticate like `/push` (any principal may use them: they exist only with `--faults`).
 //!
 //! `/debug/state` also proves the client's one-drainer-per-database rule: pushes carrying the
 //! diagnostic `X-Wharf-Context` header are tracked while in flight, and a push that starts while
@@ -25,7 +25,7 @@ use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::config::{authorized, error, storage_error, Config};
+use crate::config::{authenticate, error, storage_error, unauthorized, Config};
 use crate::counters::Counters;
 use crate::pull::parse_cursor;
 use crate::store::StoreError;
@@ -47,15 +47,11 @@ async fn not_found() -> StatusCode {
     StatusCode::NOT_FOUND
 }
 
-fn unauthorized() -> Response {
-    error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong bearer token")
-}
-
 /// `GET /debug/state` → `{applied, pushes, duplicates, overlaps, contexts, sockets, overlapSamples:
 /// [{clientId, inFlight, started}], records: [{collection, key, version, value}]}`.
 async fn state(State(config): State<Arc<Config>>, headers: HeaderMap) -> Response {
-    if !authorized(&config, &headers) {
-        return unauthorized();
+    if let Err(e) = authenticate(&config, &headers) {
+        return unauthorized(&e);
     }
     let read = async { Ok::<_, StoreError>((config.store.applied_count().await?, config.store.records().await?)) };
     let (applied, records) = match read.await {
@@ -91,8 +87,8 @@ fn overlap_samples(counters: &Counters) -> Vec<Value> {
 
 /// `POST /debug/faults` with `{"enabled": bool}` → pauses or resumes injection, answers `{"enabled": bool}`.
 async fn set_faults(State(config): State<Arc<Config>>, headers: HeaderMap, body: Bytes) -> Response {
-    if !authorized(&config, &headers) {
-        return unauthorized();
+    if let Err(e) = authenticate(&config, &headers) {
+        return unauthorized(&e);
     }
     let Some(faults) = &config.faults else { return StatusCode::NOT_FOUND.into_response() };
     let enabled = match serde_json::from_slice::<Value>(&body) {
@@ -114,8 +110,8 @@ async fn set_faults(State(config): State<Arc<Config>>, headers: HeaderMap, body:
 /// that cursor's change and answers `{"deleted": n, "compactedThrough": "<cursor>"}`: pulls from
 /// a non-zero cursor below `compactedThrough` are refused with 410 from then on.
 async fn compact(State(config): State<Arc<Config>>, headers: HeaderMap, body: Bytes) -> Response {
-    if !authorized(&config, &headers) {
-        return unauthorized();
+    if let Err(e) = authenticate(&config, &headers) {
+        return unauthorized(&e);
     }
     let before = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(fields)) if fields.len() == 1 => {

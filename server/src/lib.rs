@@ -1,6 +1,8 @@
 //! Wharf's reference sync server, as a library so tests can drive its router in process.
 
 pub mod app;
+pub mod auth;
+pub mod browser;
 pub mod config;
 pub mod counters;
 pub mod cursor;

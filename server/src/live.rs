@@ -16,23 +16,25 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{interval_at, sleep, timeout, Instant, MissedTickBehavior};
 use wharf::core::protocol::LiveMessage;
 
-use crate::config::{authorized, error, token_matches, Config};
+use crate::config::{authenticate_either, error, unauthorized, Config};
 
 /// A socket that sent nothing for this many ping periods is closed.
 pub const IDLE_PINGS: u32 = 3;
 /// WebSocket close code sent to an idle socket (application range 4000-4999).
 pub const IDLE_CLOSE_CODE: u16 = 4000;
+/// WebSocket close code sent to every socket when the server shuts down ("going away", RFC 6455).
+pub const SHUTDOWN_CLOSE_CODE: u16 = 1001;
 /// Largest message accepted from a client: they only ever send `{"type":"ping"}`.
 const MAX_CLIENT_MESSAGE: usize = 4096;
 
-/// `GET /live`: checks the token (header, or `?token=` since browsers cannot set headers on a
-/// WebSocket), then upgrades.
+/// `GET /live`: authenticates (the header, or `?token=` since browsers cannot set headers on a
+/// WebSocket; the origin is checked before, by `browser.rs`), then upgrades.
 pub async fn live(
     State(config): State<Arc<Config>>,
     headers: HeaderMap,
@@ -40,9 +42,9 @@ pub async fn live(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let query_token = query.ok().and_then(|Query(pairs)| pairs.into_iter().find(|(k, _)| k == "token").map(|(_, v)| v));
-    let allowed = authorized(&config, &headers) || query_token.is_some_and(|t| token_matches(&config, Some(&t)));
-    if !allowed {
-        return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong token");
+    // Every principal hears every poke for now (pokes carry no data, only a cursor).
+    if let Err(e) = authenticate_either(&config, &headers, query_token.as_deref()) {
+        return unauthorized(&e);
     }
     match upgrade {
         Ok(upgrade) => {
@@ -71,10 +73,19 @@ fn poke(cursor: u64) -> Message {
     text(&LiveMessage::Poke { cursor: cursor.to_string() })
 }
 
-/// One socket's life: the initial poke, then pokes, pings and pongs until it closes, errs or
-/// stays silent for [`IDLE_PINGS`] ping periods.
+fn close(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame { code, reason: reason.into() }))
+}
+
+/// One socket's life: the initial poke, then pokes, pings and pongs until it closes, errs, stays
+/// silent for [`IDLE_PINGS`] ping periods, or the server shuts down.
 async fn serve(config: Arc<Config>, mut socket: WebSocket) {
     let period = config.live.ping_every;
+    let mut closing = config.live.closing();
+    if *closing.borrow_and_update() {
+        let _ = send(&mut socket, close(SHUTDOWN_CLOSE_CODE, "server shutting down"), period).await;
+        return;
+    }
     // Subscribe before reading the latest cursor: a push committing in between is then heard
     // as a poke rather than lost.
     let mut pokes = config.live.subscribe();
@@ -92,8 +103,12 @@ async fn serve(config: Arc<Config>, mut socket: WebSocket) {
         tokio::select! {
             () = &mut idle => {
                 let reason = format!("nothing received for {IDLE_PINGS} ping periods");
-                let close = Message::Close(Some(CloseFrame { code: IDLE_CLOSE_CODE, reason: reason.into() }));
-                let _ = send(&mut socket, close, period).await;
+                let _ = send(&mut socket, close(IDLE_CLOSE_CODE, &reason), period).await;
+                return;
+            }
+            // Any change is the shutdown (the flag only ever goes up), and so is the hub going away.
+            _ = closing.changed() => {
+                let _ = send(&mut socket, close(SHUTDOWN_CLOSE_CODE, "server shutting down"), period).await;
                 return;
             }
             _ = pings.tick() => {

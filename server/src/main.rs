@@ -1,16 +1,19 @@
 //! `wharf-server`: runs the reference sync server. `cargo run -p wharf-server -- --help`.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
 use wharf_server::app::router;
+use wharf_server::auth::{Authenticator, JwtSettings, JwtVerifier};
 use wharf_server::config::Config;
 use wharf_server::counters::Counters;
 use wharf_server::faults::{FaultSettings, Faults};
-use wharf_server::live_hub::Live;
+use wharf_server::live_hub::{Live, LiveCloser};
 use wharf_server::postgres::{PgOptions, PgStore};
 use wharf_server::sqlite::SqliteStore;
 use wharf_server::store::{Storage, StoreError};
@@ -22,11 +25,11 @@ use wharf_server::store::{Storage, StoreError};
 #[command(version)]
 struct Options {
     /// Address to listen on. Keep it on loopback unless you mean to expose the server.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value = "127.0.0.1:8080", env = "WHARF_ADDR")]
     addr: SocketAddr,
     /// SQLite database file, or ":memory:" for a store that lives as long as the process. A file
     /// written by an older server is upgraded in place when opened.
-    #[arg(long, default_value = ":memory:")]
+    #[arg(long, default_value = ":memory:", env = "WHARF_DATABASE")]
     database: String,
     /// Use PostgreSQL instead of SQLite: `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (also
     /// `host=… user=… dbname=…` key-value form; `?host=/run/postgresql` for a Unix socket). Any
@@ -36,31 +39,60 @@ struct Options {
     database_url: Option<String>,
     /// Most PostgreSQL connections this instance opens for requests (one more is used for
     /// LISTEN). Only with --database-url.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1000), env = "WHARF_DATABASE_POOL")]
     database_pool: u64,
-    /// Require `Authorization: Bearer <TOKEN>` on /push, /pull and /live (where `?token=TOKEN`
-    /// is accepted too, since browsers cannot set WebSocket headers). Also read from WHARF_TOKEN.
-    #[arg(long, env = "WHARF_TOKEN")]
+    /// A static development token: `Authorization: Bearer <TOKEN>` on /push, /pull and /live
+    /// (where `?token=TOKEN` is accepted too, since browsers cannot set WebSocket headers) is
+    /// then the fixed user "development". For development; use JWTs for real users.
+    #[arg(long, env = "WHARF_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Verify HS256 JWTs signed with this shared secret (at least 32 bytes); the token's `sub` is
+    /// the user. Prefer the environment variable: a command line is visible to other users.
+    #[arg(long, env = "WHARF_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// Verify RS256 (RSA) or ES256 (P-256) JWTs with the public key in this PEM file; the
+    /// token's `sub` is the user.
+    #[arg(long, env = "WHARF_JWT_PUBLIC_KEY", value_name = "FILE")]
+    jwt_public_key: Option<PathBuf>,
+    /// Require JWTs to carry this `iss`.
+    #[arg(long, env = "WHARF_JWT_ISSUER")]
+    jwt_issuer: Option<String>,
+    /// Require JWTs to name this audience in `aud` (recommended: otherwise a token your issuer
+    /// minted for another service is accepted too).
+    #[arg(long, env = "WHARF_JWT_AUDIENCE")]
+    jwt_audience: Option<String>,
+    /// Do not bind client ids to users. By default the first JWT user to push with a client id
+    /// owns it, and another user's push with it is refused (403 FORBIDDEN); with this, users
+    /// may share one client id (the client shares its database's id between the users who
+    /// sign in on it).
+    #[arg(long, env = "WHARF_SHARED_CLIENT_IDS")]
+    shared_client_ids: bool,
+    /// Listen on a non-loopback address although no authentication (--token, --jwt-secret,
+    /// --jwt-public-key) is configured: anyone who reaches the server can then read and change
+    /// every document.
+    #[arg(long, env = "WHARF_INSECURE")]
+    insecure: bool,
     /// Largest accepted request body, in bytes (larger: 413).
-    #[arg(long, default_value_t = 1 << 20)]
+    #[arg(long, default_value_t = 1 << 20, env = "WHARF_MAX_BODY_BYTES")]
     max_body_bytes: usize,
     /// Most mutations accepted in one push (more: 413 BATCH_TOO_LARGE).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, env = "WHARF_MAX_BATCH")]
     max_batch: usize,
     /// Directory served at / (the demo app).
-    #[arg(long, default_value = "www")]
+    #[arg(long, default_value = "www", env = "WHARF_WWW")]
     www: PathBuf,
     /// Directory served at /pkg (the built npm package).
-    #[arg(long, default_value = "pkg")]
+    #[arg(long, default_value = "pkg", env = "WHARF_PKG")]
     pkg: PathBuf,
     /// Origin allowed to call /push and /pull cross-origin (repeatable; "*" for any). Default:
-    /// same origin only.
-    #[arg(long = "cors-origin")]
+    /// same origin only. A request whose `Origin` is neither the server's own (its `Host`) nor
+    /// one of these is refused (403) on /push, /pull and /live. In WHARF_CORS_ORIGIN, separate
+    /// origins with commas.
+    #[arg(long = "cors-origin", env = "WHARF_CORS_ORIGIN", value_delimiter = ',')]
     cors_origins: Vec<String>,
     /// Seconds between the server's heartbeats on each /live WebSocket (`{"type":"ping"}`). A
     /// socket from which nothing arrives for 3 of these periods is closed.
-    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600), env = "WHARF_LIVE_PING_SECS")]
     live_ping_secs: u64,
     /// Turn fault injection on (for tests and demos; never in production). The --fail-*,
     /// --retry-after-secs, --latency-ms, --drop-after-apply-rate, --fault-seed and
@@ -69,36 +101,36 @@ struct Options {
     /// POST /debug/faults {"enabled": bool} (pause or resume injection) and
     /// POST /debug/compact {"beforeCursor": "<cursor>"} (delete older tombstones; pulls from
     /// older cursors then answer 410 CURSOR_EXPIRED); without it they are 404.
-    #[arg(long)]
+    #[arg(long, env = "WHARF_FAULTS")]
     faults: bool,
     /// Start with fault injection configured but paused, as if `POST /debug/faults
     /// {"enabled": false}` had been sent (the demo's "flaky server" toggle resumes it). Needs
     /// --faults.
-    #[arg(long, requires = "faults")]
+    #[arg(long, requires = "faults", env = "WHARF_FAULTS_PAUSED")]
     faults_paused: bool,
     /// Probability (0 to 1) that a push fails before anything is applied.
-    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    #[arg(long, default_value_t = 0.0, value_parser = probability, env = "WHARF_FAIL_RATE")]
     fail_rate: f64,
     /// HTTP status of injected failures.
-    #[arg(long, default_value_t = 503)]
+    #[arg(long, default_value_t = 503, env = "WHARF_FAIL_STATUS")]
     fail_status: u16,
     /// Retry-After (seconds) sent with injected failures.
-    #[arg(long)]
+    #[arg(long, env = "WHARF_RETRY_AFTER_SECS")]
     retry_after_secs: Option<u64>,
     /// Latency added to every push, in milliseconds.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, env = "WHARF_LATENCY_MS")]
     latency_ms: u64,
     /// Probability (0 to 1) that the connection is dropped after a push was applied.
-    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    #[arg(long, default_value_t = 0.0, value_parser = probability, env = "WHARF_DROP_AFTER_APPLY_RATE")]
     drop_after_apply_rate: f64,
     /// Seed of the fault schedule (the same seed replays the same faults).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, env = "WHARF_FAULT_SEED")]
     fault_seed: u64,
     /// Refuse a whole push (422, code POISON, nothing applied) when any of its mutations has a
     /// `value` or `patch` object with a top-level field named FIELD: a server that rejects whole
     /// batches, so the client has to split them to isolate the bad mutation. Holds while
     /// injection is paused (--faults-paused, POST /debug/faults) too.
-    #[arg(long, value_name = "FIELD")]
+    #[arg(long, value_name = "FIELD", env = "WHARF_REJECT_BATCHES_WITH")]
     reject_batches_with: Option<String>,
 }
 
@@ -154,9 +186,109 @@ fn describe_database(options: &Options) -> String {
     }
 }
 
+/// The authentication the options configure (possibly none), or why they cannot be used.
+fn authenticator(options: &Options) -> Result<Authenticator, String> {
+    if options.token.as_deref().is_some_and(str::is_empty) {
+        return Err("--token must not be empty".to_owned());
+    }
+    let public_key_pem = match &options.jwt_public_key {
+        Some(path) => {
+            Some(std::fs::read(path).map_err(|e| format!("cannot read --jwt-public-key {}: {e}", path.display()))?)
+        }
+        None => None,
+    };
+    let settings = JwtSettings {
+        secret: options.jwt_secret.clone(),
+        public_key_pem,
+        issuer: options.jwt_issuer.clone(),
+        audience: options.jwt_audience.clone(),
+    };
+    let jwt = JwtVerifier::new(&settings).map_err(|e| e.to_string())?;
+    if jwt.is_none() && (settings.issuer.is_some() || settings.audience.is_some()) {
+        return Err("--jwt-issuer and --jwt-audience need --jwt-secret or --jwt-public-key".to_owned());
+    }
+    Ok(Authenticator::new(options.token.clone(), jwt))
+}
+
+/// Refuses to expose a server without authentication beyond loopback, unless `--insecure`.
+fn check_exposure(addr: SocketAddr, auth: &Authenticator, insecure: bool) -> Result<(), String> {
+    if addr.ip().is_loopback() || auth.is_configured() || insecure {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to listen on {addr} without authentication: anyone who can reach it could read and \
+         overwrite every document. Configure --jwt-secret or --jwt-public-key (or --token for \
+         development), listen on a loopback address, or pass --insecure to do it anyway."
+    ))
+}
+
+/// The authentication in words, for the start-up line.
+fn describe_auth(options: &Options, auth: &Authenticator) -> String {
+    let mut ways = Vec::new();
+    if options.jwt_secret.is_some() {
+        ways.push("JWT HS256".to_owned());
+    }
+    if let Some(path) = &options.jwt_public_key {
+        ways.push(format!("JWT with the key in {}", path.display()));
+    }
+    if options.token.is_some() {
+        ways.push("development token".to_owned());
+    }
+    if !auth.is_configured() {
+        ways.push("none".to_owned());
+    }
+    ways.join(", ")
+}
+
+/// What resolves at the first SIGTERM or SIGINT (Ctrl-C), naming it. The handlers are installed
+/// here, at once: called before the server says it listens, a SIGTERM sent right after that line
+/// is never the default "terminate at once".
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<Pin<Box<dyn Future<Output = &'static str> + Send>>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(Box::pin(async move {
+        tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        }
+    }))
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<Pin<Box<dyn Future<Output = &'static str> + Send>>> {
+    Ok(Box::pin(async {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }))
+}
+
+/// How long, after the last request finished, the server waits for its live sockets to close.
+const SOCKETS_CLOSE_WITHIN: Duration = Duration::from_secs(5);
+
+/// Waits (a bounded time) until every live socket has sent its close frame and gone.
+async fn sockets_closed(closer: &LiveCloser) {
+    let deadline = tokio::time::Instant::now() + SOCKETS_CLOSE_WITHIN;
+    while closer.sockets() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let options = Options::parse();
+    let auth = match authenticator(&options) {
+        Ok(auth) => auth,
+        Err(message) => {
+            eprintln!("wharf-server: {message}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(message) = check_exposure(options.addr, &auth, options.insecure) {
+        eprintln!("wharf-server: {message}");
+        std::process::exit(2);
+    }
     let store = match open_store(&options).await {
         Ok(store) => store,
         Err(e) => {
@@ -166,9 +298,13 @@ async fn main() {
     };
     let faults = fault_injector(&options);
     let database = describe_database(&options);
+    let authentication = describe_auth(&options, &auth);
+    let live = Live::new(Duration::from_secs(options.live_ping_secs));
+    let closer = live.closer();
     let app = router(Config {
         store,
-        token: options.token,
+        auth,
+        bind_client_ids: !options.shared_client_ids,
         max_body_bytes: options.max_body_bytes,
         max_batch: options.max_batch,
         www: options.www,
@@ -176,7 +312,7 @@ async fn main() {
         cors_origins: options.cors_origins,
         faults,
         counters: Counters::default(),
-        live: Live::new(Duration::from_secs(options.live_ping_secs)),
+        live,
     });
     let listener = match tokio::net::TcpListener::bind(options.addr).await {
         Ok(listener) => listener,
@@ -185,15 +321,29 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    let signal = match shutdown_signal() {
+        Ok(signal) => signal,
+        Err(e) => {
+            eprintln!("wharf-server: cannot install the SIGTERM/SIGINT handlers: {e}");
+            std::process::exit(2);
+        }
+    };
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| options.addr.to_string());
-    println!("Wharf server: http://{addr}/ ({database})");
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+    println!("Wharf server: http://{addr}/ ({database}; authentication: {authentication})");
+    // Stop accepting, let the requests in flight finish (a push either commits and is answered,
+    // or never started), and close the live sockets with 1001 (the clients reconnect elsewhere).
+    let closing = closer.clone();
+    let shutdown = async move {
+        let signal = signal.await;
+        eprintln!("wharf-server: {signal}: finishing the requests in flight, closing live sockets");
+        closing.close_all();
     };
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
         eprintln!("wharf-server: {e}");
         std::process::exit(1);
     }
+    sockets_closed(&closer).await;
+    eprintln!("wharf-server: stopped");
 }
 
 #[cfg(test)]

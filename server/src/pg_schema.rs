@@ -16,6 +16,8 @@
 //! - 3: the `wharf_meta` row `compacted_version`, the highest version compaction removed (the
 //!   `floor` of `store::decide`: a document's versions never go back, even after its tombstone
 //!   was compacted away).
+//! - 4: `wharf_client_owners`, the user each client id was first pushed by (SQLite's version 4;
+//!   see `Storage::bind_client`).
 //!
 //! Tables are prefixed `wharf_` so the database can be shared with an application's own tables.
 
@@ -24,7 +26,7 @@ use deadpool_postgres::Client;
 use crate::store::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The advisory lock key taken around migrations (ASCII "wharfmig").
 pub const MIGRATION_LOCK: i64 = 0x7768_6172_666d_6967;
@@ -62,6 +64,12 @@ const MIGRATIONS: &[&str] = &[
 ",
     "
     INSERT INTO wharf_meta (name, value) VALUES ('compacted_version', 0) ON CONFLICT (name) DO NOTHING;
+",
+    "
+    CREATE TABLE wharf_client_owners (
+        client_id text PRIMARY KEY,
+        user_id text NOT NULL           -- the JWT `sub` that first pushed with this client id
+    );
 ",
 ];
 

@@ -689,6 +689,27 @@ impl Storage for PgStore {
         Box::pin(async move { read_latest(&self.pool).await })
     }
 
+    fn bind_client(&self, client_id: String, user: String) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            // Two statements, each its own transaction: a concurrent claim of the same new id
+            // makes the INSERT wait for it and then do nothing; the SELECT then sees the winner.
+            let claim = client
+                .prepare_cached(
+                    "INSERT INTO wharf_client_owners (client_id, user_id) VALUES ($1, $2) ON CONFLICT (client_id) DO NOTHING",
+                )
+                .await?;
+            client.execute(&claim, &[&client_id, &user]).await?;
+            let owner = client.prepare_cached("SELECT user_id FROM wharf_client_owners WHERE client_id = $1").await?;
+            let owner: String = client.query_one(&owner, &[&client_id]).await?.get(0);
+            Ok(owner == user)
+        })
+    }
+
+    fn probe(&self) -> StoreFuture<'_, u64> {
+        Box::pin(async move { read_latest(&self.pool).await })
+    }
+
     fn compact(&self, before_seq: u64) -> StoreFuture<'_, (u64, u64)> {
         Box::pin(self.compact_through(before_seq))
     }

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use wharf::core::protocol::{PullResponse, DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, PROTOCOL_VERSION};
 
-use crate::config::{authorized, error, storage_error, Config};
+use crate::config::{authenticate, error, storage_error, unauthorized, Config};
 use crate::cursor::Cursor;
 use crate::store::StoreError;
 
@@ -74,8 +74,9 @@ pub async fn pull(
     headers: HeaderMap,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
-    if !authorized(&config, &headers) {
-        return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong bearer token");
+    // Who is asking does not narrow the pull yet (every principal reads everything).
+    if let Err(e) = authenticate(&config, &headers) {
+        return unauthorized(&e);
     }
     let params = match query {
         Ok(Query(pairs)) => parse_params(&pairs),

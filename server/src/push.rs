@@ -14,18 +14,25 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use wharf::core::protocol::{MutationResult, PushRequest, PushResponse, MAX_ID_BYTES, PROTOCOL_VERSION};
 
-use crate::config::{authorized, error, storage_error, Config};
+use crate::auth::Principal;
+use crate::browser::require_json;
+use crate::config::{authenticate, error, storage_error, unauthorized, Config};
 use crate::faults::{FaultPlan, Faults};
 use crate::store::Pushed;
 
 /// The diagnostic header naming the JS context that sent a push (docs/protocol.md).
 pub(crate) const WHARF_CONTEXT: &str = "x-wharf-context";
 
-/// `POST /push` with a [`PushRequest`] → [`PushResponse`], or 400, 401, 413, 422 `POISON`, 503.
+/// `POST /push` with a [`PushRequest`] → [`PushResponse`], or 400, 401, 403, 413, 415, 422
+/// `POISON`, 503.
 pub async fn push(State(config): State<Arc<Config>>, headers: HeaderMap, body: Bytes) -> Response {
     config.counters.count_push();
-    if !authorized(&config, &headers) {
-        return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong bearer token");
+    let principal = match authenticate(&config, &headers) {
+        Ok(principal) => principal,
+        Err(e) => return unauthorized(&e),
+    };
+    if let Err(not_json) = require_json(&headers) {
+        return not_json.into_response();
     }
     let request: PushRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
@@ -40,6 +47,23 @@ pub async fn push(State(config): State<Arc<Config>>, headers: HeaderMap, body: B
     }
     if request.client_id.is_empty() || request.client_id.len() > MAX_ID_BYTES {
         return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("clientId must be 1 to {MAX_ID_BYTES} bytes"));
+    }
+    // A client id belongs to the user who first pushed with it: another user cannot take it over
+    // (and so slip past the "a client's own later writes never conflict" rule). The shared
+    // development and anonymous principals bind nothing, so turning JWTs on later refuses no
+    // existing client. `--shared-client-ids` turns this off.
+    if let (Principal::User(user), true) = (&principal, config.bind_client_ids) {
+        match config.store.bind_client(request.client_id.clone(), user.clone()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return error(
+                    StatusCode::FORBIDDEN,
+                    "FORBIDDEN",
+                    format!("client id {:?} belongs to another user", request.client_id),
+                )
+            }
+            Err(e) => return storage_error(&e),
+        }
     }
     // In flight from here (before the injected latency) until the handler returns, whichever way.
     // Tracked with `--faults` only: it is test tooling, and its set of seen contexts only grows.

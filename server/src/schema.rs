@@ -13,13 +13,15 @@
 //!   writes do not conflict with it; see `wharf::core::protocol::is_stale`).
 //! - 3: late requests: `records.writer_seq`, the `seq` of the last write's mutation (an older op
 //!   of the same client arriving after it is a late request and conflicts).
+//! - 4: identity: `client_owners`, the user each client id was first pushed by (a client id is
+//!   bound to that user; see `Storage::bind_client`).
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::store::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The current schema, for a new database. `IF NOT EXISTS`: on an old file the tables already
 /// exist in their old shape and `migrate` adds what is missing.
@@ -49,6 +51,10 @@ const TABLES: &str = "
     CREATE TABLE IF NOT EXISTS meta (
         name TEXT PRIMARY KEY,
         value INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS client_owners (
+        client_id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL       -- the JWT `sub` that first pushed with this client id
     );
 ";
 

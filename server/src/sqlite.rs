@@ -229,6 +229,26 @@ impl Storage for SqliteStore {
         Box::pin(async move { Ok(latest) })
     }
 
+    fn bind_client(&self, client_id: String, user: String) -> StoreFuture<'_, bool> {
+        self.blocking(move |store| {
+            let connection = store.connection();
+            connection.execute(
+                "INSERT INTO client_owners (client_id, user_id) VALUES (?1, ?2) ON CONFLICT (client_id) DO NOTHING",
+                params![client_id, user],
+            )?;
+            let owner: String = connection.query_row(
+                "SELECT user_id FROM client_owners WHERE client_id = ?1",
+                params![client_id],
+                |row| row.get(0),
+            )?;
+            Ok(owner == user)
+        })
+    }
+
+    fn probe(&self) -> StoreFuture<'_, u64> {
+        self.blocking(|store| schema::read_meta(&store.connection(), LAST_SEQ))
+    }
+
     fn compact(&self, before_seq: u64) -> StoreFuture<'_, (u64, u64)> {
         self.blocking(move |store| store.compact_blocking(before_seq))
     }

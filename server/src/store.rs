@@ -119,6 +119,15 @@ pub trait Storage: Send + Sync + 'static {
     /// has pulled everything holds. Read from the database, so it includes other instances' writes.
     fn latest_seq(&self) -> StoreFuture<'_, u64>;
 
+    /// Binds `client_id` to `user` if no user has it yet; returns whether it belongs to `user`
+    /// (now or from before). Durable and race-free across instances: of two users claiming a new
+    /// id at once, exactly one gets it.
+    fn bind_client(&self, client_id: String, user: String) -> StoreFuture<'_, bool>;
+
+    /// Reads the last committed change's `seq` from the database itself, never from memory: the
+    /// trivial query `/health` makes to prove the storage answers.
+    fn probe(&self) -> StoreFuture<'_, u64>;
+
     /// Deletes the tombstones with `seq < before_seq` and raises the compaction horizon to
     /// `before_seq - 1` (never above the last assigned `seq`, never down): pulls from a non-zero
     /// cursor below it are refused from then on. Returns how many tombstones went and the horizon.

@@ -324,3 +324,34 @@ async fn health_names_the_backend_and_the_latest_cursor(backend: Backend) {
     let (_, health, _) = send(&app, get("/health")).await;
     assert_eq!(health["cursor"], "2", "no token needed, and it follows the latest commit");
 }
+
+backends!(health_queries_the_database_and_is_503_when_it_fails);
+async fn health_queries_the_database_and_is_503_when_it_fails(backend: Backend) {
+    let dir = site();
+    // A database this test can also reach directly, to break it under the running server.
+    let (store, url) = match backend {
+        Backend::Sqlite => {
+            let path = dir.path().join("wharf.sqlite").to_string_lossy().into_owned();
+            (wharf_server::sqlite::SqliteStore::open_shared(&path).unwrap(), path)
+        }
+        Backend::Postgres => {
+            let url = common::pg::database().await;
+            (common::pg_store(&url, wharf_server::postgres::PgOptions::default()).await, url)
+        }
+    };
+    let app = router(common::config_with(store, dir.path(), None));
+    let (status, _, text) = send(&app, get("/health")).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    match backend {
+        Backend::Sqlite => {
+            rusqlite::Connection::open(&url).unwrap().execute_batch("DROP TABLE meta").unwrap();
+        }
+        Backend::Postgres => {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(connection);
+            client.batch_execute("DROP TABLE wharf_meta").await.unwrap();
+        }
+    }
+    let (status, error, text) = send(&app, get("/health")).await;
+    assert_eq!((status, error["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("STORAGE")), "{text}");
+}

@@ -14,6 +14,7 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
+use wharf_server::auth::Authenticator;
 use wharf_server::config::Config;
 use wharf_server::counters::Counters;
 use wharf_server::faults::{FaultSettings, Faults};
@@ -71,7 +72,8 @@ pub async fn pg_store(url: &str, options: PgOptions) -> Arc<dyn Storage> {
 pub fn config_with(store: Arc<dyn Storage>, dir: &Path, token: Option<&str>) -> Config {
     Config {
         store,
-        token: token.map(str::to_owned),
+        auth: token.map_or_else(Authenticator::none, Authenticator::token),
+        bind_client_ids: true,
         max_body_bytes: 1 << 20,
         max_batch: 1000,
         www: dir.join("www"),

@@ -65,7 +65,8 @@ impl SimServer {
         let router = runtime.block_on(async {
             wharf_server::app::router(Config {
                 store: Arc::clone(&store),
-                token: None,
+                auth: wharf_server::auth::Authenticator::none(),
+                bind_client_ids: true,
                 max_body_bytes: 1 << 20,
                 max_batch: 1000,
                 www: dir.join("wharf-sim-www"),

@@ -1,0 +1,266 @@
+//! Who is asking: authentication turns the bearer token of a request into a [`Principal`]. It is
+//! its own layer, below the request helpers of `config.rs`, because what a token proves is a
+//! security decision that must be made in exactly one place, the same way for `/push`, `/pull`,
+//! `/live` and `/debug/*`.
+//!
+//! Three ways to authenticate, any of which may be configured (the first that accepts a token
+//! wins):
+//! - **JWT** (`--jwt-secret` for HS256, `--jwt-public-key` for RS256 or ES256): the signature,
+//!   `exp` and `nbf` (with [`CLOCK_SKEW_SECS`] of leeway) and, when configured, `iss` and `aud`
+//!   are verified; the token's `sub` is the user. A token must carry `exp` and `sub`.
+//! - **The static development token** (`--token`): its principal is the fixed user
+//!   [`DEVELOPMENT_USER`].
+//! - **Nothing configured**: every request is [`Principal::Anonymous`] (and `main.rs` refuses to
+//!   listen beyond loopback without `--insecure`).
+//!
+//! The algorithm a key is used with is fixed by the key (an HMAC secret for HS256, an RSA key for
+//! RS256, a P-256 key for ES256), never by the token's header, so a token cannot pick a weaker
+//! check (the classic "HS256 signed with the RSA public key" confusion fails).
+
+use std::collections::HashSet;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use thiserror::Error;
+
+/// The user of the static development token (`--token`).
+pub const DEVELOPMENT_USER: &str = "development";
+/// The user every request is when no authentication is configured.
+pub const ANONYMOUS_USER: &str = "anonymous";
+/// How far `exp` and `nbf` may be off (clocks of the issuer and the server disagree a little).
+pub const CLOCK_SKEW_SECS: u64 = 30;
+/// Shortest HS256 secret accepted: shorter ones can be brute-forced from one token.
+pub const MIN_SECRET_BYTES: usize = 32;
+/// Longest `sub` accepted (it becomes a key in the database).
+pub const MAX_SUBJECT_BYTES: usize = 255;
+
+/// Who a request is from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Principal {
+    /// No authentication is configured: everyone is the same nobody.
+    Anonymous,
+    /// The holder of the static development token (`--token`).
+    Development,
+    /// The `sub` of a verified JWT.
+    User(String),
+}
+
+impl Principal {
+    /// The user's name: the JWT's `sub`, [`DEVELOPMENT_USER`] or [`ANONYMOUS_USER`].
+    pub fn user(&self) -> &str {
+        match self {
+            Principal::Anonymous => ANONYMOUS_USER,
+            Principal::Development => DEVELOPMENT_USER,
+            Principal::User(sub) => sub,
+        }
+    }
+
+    /// Whether this is a verified identity (a JWT's subject), as opposed to the shared
+    /// development or anonymous principal.
+    pub fn is_verified_user(&self) -> bool {
+        matches!(self, Principal::User(_))
+    }
+}
+
+/// Why a request's token was refused (answered 401 `UNAUTHORIZED`).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AuthError {
+    #[error("missing bearer token")]
+    Missing,
+    #[error("wrong bearer token")]
+    WrongToken,
+    /// A JWT that does not verify: the reason, for the client's logs (never the token itself).
+    #[error("invalid token: {0}")]
+    InvalidJwt(String),
+}
+
+/// Why the authentication settings cannot be used (the server does not start).
+#[derive(Debug, Error)]
+pub enum AuthSetupError {
+    #[error("--jwt-secret must be at least {MIN_SECRET_BYTES} bytes (it is {0}): a short secret can be guessed from one token")]
+    SecretTooShort(usize),
+    #[error("--jwt-public-key is neither an RSA nor a P-256 (EC) public key in PEM form: {0}")]
+    UnreadableKey(String),
+    #[error("{0} must not be empty")]
+    Empty(&'static str),
+}
+
+/// What `--jwt-*` configure.
+#[derive(Debug, Clone, Default)]
+pub struct JwtSettings {
+    /// HS256 shared secret.
+    pub secret: Option<String>,
+    /// RS256 (RSA) or ES256 (P-256) public key, PEM.
+    pub public_key_pem: Option<Vec<u8>>,
+    /// Required `iss`.
+    pub issuer: Option<String>,
+    /// Required `aud` (one of the token's audiences).
+    pub audience: Option<String>,
+}
+
+/// A key with the one algorithm it verifies and the claim rules.
+struct VerificationKey {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+/// Verifies JWTs with the configured keys.
+pub struct JwtVerifier {
+    keys: Vec<VerificationKey>,
+}
+
+/// The claims the server reads; `exp`, `nbf`, `iss` and `aud` are checked by `jsonwebtoken`.
+#[derive(Deserialize)]
+struct Claims {
+    sub: Option<String>,
+}
+
+impl JwtVerifier {
+    /// The verifier `settings` describe, or `None` when they configure no key.
+    pub fn new(settings: &JwtSettings) -> Result<Option<JwtVerifier>, AuthSetupError> {
+        let mut keys = Vec::new();
+        if let Some(secret) = &settings.secret {
+            if secret.len() < MIN_SECRET_BYTES {
+                return Err(AuthSetupError::SecretTooShort(secret.len()));
+            }
+            let key = DecodingKey::from_secret(secret.as_bytes())
+                .map_err(|e| AuthSetupError::UnreadableKey(e.to_string()))?;
+            keys.push(VerificationKey { key, validation: validation(Algorithm::HS256, settings)? });
+        }
+        if let Some(pem) = &settings.public_key_pem {
+            let (key, algorithm) = match DecodingKey::from_rsa_pem(pem) {
+                Ok(key) => (key, Algorithm::RS256),
+                Err(rsa) => match DecodingKey::from_ec_pem(pem) {
+                    Ok(key) => (key, Algorithm::ES256),
+                    Err(ec) => return Err(AuthSetupError::UnreadableKey(format!("as RSA: {rsa}; as EC: {ec}"))),
+                },
+            };
+            keys.push(VerificationKey { key, validation: validation(algorithm, settings)? });
+        }
+        Ok((!keys.is_empty()).then_some(JwtVerifier { keys }))
+    }
+
+    /// The algorithms accepted, for the start-up line.
+    pub fn algorithms(&self) -> Vec<String> {
+        self.keys.iter().flat_map(|k| k.validation.algorithms.iter().map(|a| format!("{a:?}"))).collect()
+    }
+
+    /// The principal `token` proves.
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let header = decode_header(token).map_err(|_| AuthError::InvalidJwt("not a well-formed JWT".to_owned()))?;
+        let Some(key) = self.keys.iter().find(|k| k.validation.algorithms.contains(&header.alg)) else {
+            return Err(AuthError::InvalidJwt(format!("algorithm {:?} is not accepted here", header.alg)));
+        };
+        let data = decode::<Claims>(token, &key.key, &key.validation)
+            .map_err(|e| AuthError::InvalidJwt(describe(e.kind())))?;
+        let Some(sub) = data.claims.sub else { return Err(AuthError::InvalidJwt(describe_missing("sub"))) };
+        if sub.is_empty() || sub.len() > MAX_SUBJECT_BYTES {
+            return Err(AuthError::InvalidJwt(format!("sub must be 1 to {MAX_SUBJECT_BYTES} bytes")));
+        }
+        Ok(Principal::User(sub))
+    }
+}
+
+/// The claim rules for tokens signed with `algorithm`.
+fn validation(algorithm: Algorithm, settings: &JwtSettings) -> Result<Validation, AuthSetupError> {
+    let mut validation = Validation::new(algorithm);
+    validation.leeway = CLOCK_SKEW_SECS;
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    let mut required = vec!["exp", "sub"];
+    if let Some(issuer) = &settings.issuer {
+        if issuer.is_empty() {
+            return Err(AuthSetupError::Empty("--jwt-issuer"));
+        }
+        validation.set_issuer(&[issuer]);
+        required.push("iss");
+    }
+    match &settings.audience {
+        Some(audience) if audience.is_empty() => return Err(AuthSetupError::Empty("--jwt-audience")),
+        Some(audience) => {
+            validation.set_audience(&[audience]);
+            required.push("aud");
+        }
+        // Without a configured audience, a token's `aud` is not checked (jsonwebtoken would
+        // otherwise refuse every token that has one).
+        None => validation.validate_aud = false,
+    }
+    validation.required_spec_claims = required.into_iter().map(str::to_owned).collect::<HashSet<_>>();
+    Ok(validation)
+}
+
+/// A verification failure in words (without the token).
+fn describe(kind: &ErrorKind) -> String {
+    match kind {
+        ErrorKind::ExpiredSignature => "the token has expired".to_owned(),
+        ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)".to_owned(),
+        ErrorKind::InvalidSignature => "wrong signature".to_owned(),
+        ErrorKind::InvalidAudience => "wrong audience (aud)".to_owned(),
+        ErrorKind::InvalidIssuer => "wrong issuer (iss)".to_owned(),
+        ErrorKind::InvalidAlgorithm => "wrong algorithm".to_owned(),
+        ErrorKind::MissingRequiredClaim(claim) => describe_missing(claim),
+        ErrorKind::InvalidClaimFormat(claim) => format!("the {claim} claim is malformed"),
+        ErrorKind::Json(_) => "malformed claims (sub must be a string, exp and nbf numbers)".to_owned(),
+        ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Utf8(_) => "not a well-formed JWT".to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn describe_missing(claim: &str) -> String {
+    format!("the {claim} claim is missing")
+}
+
+/// Everything that may authenticate a request: the development token, a JWT verifier, both, or
+/// neither.
+#[derive(Default)]
+pub struct Authenticator {
+    token: Option<String>,
+    jwt: Option<JwtVerifier>,
+}
+
+impl Authenticator {
+    pub fn new(token: Option<String>, jwt: Option<JwtVerifier>) -> Authenticator {
+        Authenticator { token, jwt }
+    }
+
+    /// No authentication: every request is anonymous.
+    pub fn none() -> Authenticator {
+        Authenticator::default()
+    }
+
+    /// Only the static development token.
+    pub fn token(token: &str) -> Authenticator {
+        Authenticator::new(Some(token.to_owned()), None)
+    }
+
+    /// Whether any authentication is configured.
+    pub fn is_configured(&self) -> bool {
+        self.token.is_some() || self.jwt.is_some()
+    }
+
+    /// Whether JWTs are verified.
+    pub fn verifies_jwts(&self) -> bool {
+        self.jwt.is_some()
+    }
+
+    /// The principal a request presenting `bearer` (the token of `Authorization: Bearer`) is.
+    pub fn authenticate(&self, bearer: Option<&str>) -> Result<Principal, AuthError> {
+        if !self.is_configured() {
+            return Ok(Principal::Anonymous);
+        }
+        let Some(presented) = bearer.filter(|b| !b.is_empty()) else { return Err(AuthError::Missing) };
+        if self.token.as_deref().is_some_and(|token| same_secret(presented, token)) {
+            return Ok(Principal::Development);
+        }
+        match &self.jwt {
+            Some(jwt) => jwt.verify(presented),
+            None => Err(AuthError::WrongToken),
+        }
+    }
+}
+
+/// Constant-time comparison: the token is a secret.
+fn same_secret(presented: &str, secret: &str) -> bool {
+    presented.len() == secret.len() && presented.bytes().zip(secret.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
