@@ -312,6 +312,17 @@ impl Database {
         self.subscribe("deadLetter", listener, "onDeadLetter")
     }
 
+    /// Calls `listener()` when this context finds the database emptied under the app
+    /// (`sync.expectSynced`): evicted by the browser, or a new device. `status.evicted` stays
+    /// true until a full pull has refilled it. Returns the unsubscribe function.
+    #[wasm_bindgen(js_name = onEvicted, unchecked_return_type = "() => void")]
+    pub fn on_evicted(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "() => void")] listener: JsValue,
+    ) -> Result<Function, JsValue> {
+        self.subscribe("evicted", listener, "onEvicted")
+    }
+
     /// Calls `listener(end)` when a pull run ends, in the background or for `db.pull()`: `ok`,
     /// `complete`, `error`, and for a run that succeeded what `db.pull()` resolves with.
     /// Returns the unsubscribe function.

@@ -71,12 +71,12 @@ impl EventLog {
     }
 }
 
-/// How much an event matters: `"debug"` for status changes, `"warn"` for dead letters and for a
-/// push or pull that ended in failure, `"info"` for the rest.
+/// How much an event matters: `"debug"` for status changes, `"warn"` for dead letters, an emptied
+/// database and a push or pull that ended in failure, `"info"` for the rest.
 pub fn level(kind: &str, json: &str) -> &'static str {
     match kind {
         "status" => "debug",
-        "deadLetter" => "warn",
+        "deadLetter" | "evicted" => "warn",
         _ if json.starts_with("{\"ok\":false") => "warn",
         _ => "info",
     }

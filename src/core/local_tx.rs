@@ -23,12 +23,36 @@ pub const LAST_STAMP: &str = "hlc";
 pub struct LoadClient {
     fresh: String,
     key: String,
-    pub outcome: Option<(String, Vec<String>)>,
+    /// `SyncOptions::evicted_key`, and whether the app expects this browser to have synced.
+    evicted_key: String,
+    expect_synced: bool,
+    pub outcome: Option<LoadedClient>,
+}
+
+/// What `LoadClient` read.
+pub struct LoadedClient {
+    pub id: String,
+    /// The clock stamps to resume from.
+    pub stamps: Vec<String>,
+    /// The database was found emptied now (reported once, by the context that found it).
+    pub found_evicted: bool,
+    /// It is still to be refilled: found now, or by another context whose refill has not ended.
+    pub refilling: bool,
+}
+
+/// Whether the database was emptied under the app: the app's own marker says this browser had
+/// synced (`sync.expectSynced`), yet no client id is stored. Browsers evict an origin's storage
+/// whole (Safari after seven days without a visit, any browser under storage pressure), so the
+/// client id went with the records and the outbox, and nothing in the database can tell; nor can
+/// the server, which never saw the id the client will now use. A new device looks the same, and
+/// is refilled the same way.
+pub fn evicted(client_id_stored: bool, expect_synced: bool) -> bool {
+    !client_id_stored && expect_synced
 }
 
 impl LoadClient {
-    pub fn new(fresh: String, key: String) -> LoadClient {
-        LoadClient { fresh, key, outcome: None }
+    pub fn new(fresh: String, key: String, evicted_key: String, expect_synced: bool) -> LoadClient {
+        LoadClient { fresh, key, evicted_key, expect_synced, outcome: None }
     }
 }
 
@@ -47,22 +71,33 @@ impl TxStep for LoadClient {
                 keys: true,
                 reverse: true,
             };
-            return Round::Read(vec![Read::meta(&self.key), Read::meta(LAST_STAMP), newest]);
+            return Round::Read(vec![
+                Read::meta(&self.key),
+                Read::meta(LAST_STAMP),
+                newest,
+                Read::meta(&self.evicted_key),
+            ]);
         }
         let mut commit = Commit::default();
-        let id = match results[0].as_str() {
-            Some(id) if !id.is_empty() => id.to_owned(),
-            _ => {
+        let stored = results[0].as_str().filter(|id| !id.is_empty());
+        let found_evicted = evicted(stored.is_some(), self.expect_synced);
+        let id = match stored {
+            Some(id) => id.to_owned(),
+            None => {
                 commit.writes.push(Write::put(META_STORE, self.fresh.clone().into(), Some(self.key.as_str().into())));
                 self.fresh.clone()
             }
         };
+        if found_evicted {
+            commit.writes.push(Write::put(META_STORE, true.into(), Some(self.evicted_key.as_str().into())));
+        }
+        let refilling = found_evicted || results.get(3).is_some_and(|mark| mark.as_bool() == Some(true));
         let mut stamps: Vec<String> = results[1].as_str().map(str::to_owned).into_iter().collect();
         // An unreadable newest entry must not keep sync from starting: the push reports it.
         if let Ok(newest) = entries_of(&results[2]) {
             stamps.extend(newest.into_iter().filter_map(|e| e.hlc));
         }
-        self.outcome = Some((id, stamps));
+        self.outcome = Some(LoadedClient { id, stamps, found_evicted, refilling });
         Round::Commit(commit)
     }
 }

@@ -317,8 +317,9 @@ impl SyncMachine {
         if self.client_id.is_empty() {
             self.kicked = false;
             self.phase = Phase::Loading;
-            let key = self.options.for_user(CLIENT_ID.to_owned());
-            return self.need(Need::Tx(SyncTx::LoadClient(LoadClient::new(self.fresh_client_id.clone(), key))), io);
+            let (key, evicted_key) = (self.options.for_user(CLIENT_ID.to_owned()), self.options.evicted_key());
+            let load = LoadClient::new(self.fresh_client_id.clone(), key, evicted_key, self.options.expect_synced);
+            return self.need(Need::Tx(SyncTx::LoadClient(load)), io);
         }
         if self.paused {
             if self.engine.status().state != SyncState::Paused {
@@ -350,6 +351,11 @@ impl SyncMachine {
         self.step_number = self.steps_started;
         if !self.options.push {
             return self.after_step(Step::Idle, io);
+        }
+        if self.refilling() {
+            // What an emptied database would push was written without the server's state: it
+            // waits for the full pull, which finds any overlap as a conflict.
+            return self.after_step(if self.online { Step::Idle } else { Step::Offline }, io);
         }
         let online = self.online;
         let turn = self.engine.begin(&mut reporter(io.actions), online, io.now);
@@ -410,8 +416,10 @@ impl SyncMachine {
         match step {
             Step::Progress => Flow::Continue,
             Step::Idle => {
-                let summary = self.summary();
-                self.settle_sync_waiters(io, self.step_number, Ok(summary));
+                if !self.refilling() {
+                    let summary = self.summary();
+                    self.settle_sync_waiters(io, self.step_number, Ok(summary));
+                }
                 if pull_due {
                     return self.start_pull(MAX_PAGES_PER_PULL, AfterPull::Continue, io);
                 }
@@ -447,6 +455,11 @@ impl SyncMachine {
                 Flow::Sleep(interval)
             }
         }
+    }
+
+    /// An emptied database is being refilled (`SyncStatus::evicted`): pushes wait for the pull.
+    fn refilling(&self) -> bool {
+        self.engine.status().evicted && self.options.pull
     }
 
     /// Local writes are coming in (the last less than `MAX_DEBOUNCE_MS` ago) and no `pull()`
@@ -488,9 +501,12 @@ impl SyncMachine {
     /// the pull met whose resolutions wait to be pushed.
     fn pulled(&mut self, outcome: Result<PullSummary, PullError>, max_pages: u32, io: &mut Io<'_>) -> bool {
         let now = io.now;
+        // An emptied database refilled: what waited for it is pushed now.
+        let mut refilled = false;
         let report = match &outcome {
             Ok(summary) => {
                 let complete = summary.pages < max_pages;
+                refilled = complete && self.engine.status().evicted;
                 let stats = self.engine.stats_mut();
                 stats.pulls += 1;
                 stats.pulled += summary.applied;
@@ -498,6 +514,7 @@ impl SyncMachine {
                 status.last_pulled_at = Some(now);
                 status.pull_error = None;
                 status.has_synced |= complete;
+                status.evicted &= !complete;
                 PullEnd { ok: true, complete, summary: summary.to_json(), error: None }
             }
             Err(error) => {
@@ -516,7 +533,7 @@ impl SyncMachine {
         let json_summary = summary;
         match outcome {
             Ok(summary) => {
-                let more = summary.pages == max_pages || summary.conflicts > 0;
+                let more = summary.pages == max_pages || summary.conflicts > 0 || refilled;
                 self.pull_failures = 0;
                 self.pull_next_at = match self.options.pull_interval_ms {
                     0 => f64::INFINITY,
@@ -546,7 +563,12 @@ impl SyncMachine {
                     PullError::Network(_) | PullError::Timeout => ErrorCode::Network,
                     PullError::Storage(_) => ErrorCode::Storage,
                 };
-                self.settle_pull_waiters(io, self.pull_number, Err(Failure::new(code, error.to_string())));
+                let failure = Failure::new(code, error.to_string());
+                if self.refilling() {
+                    self.settle_sync_waiters(io, u64::MAX, Err(failure.clone()));
+                    // they wait for the refill
+                }
+                self.settle_pull_waiters(io, self.pull_number, Err(failure));
                 false
             }
         }

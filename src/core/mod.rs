@@ -51,6 +51,8 @@ pub mod wire;
 #[cfg(test)]
 mod convergence_tests;
 #[cfg(test)]
+mod eviction_tests;
+#[cfg(test)]
 mod hostile_tests;
 #[cfg(test)]
 mod letter_tests;

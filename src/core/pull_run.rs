@@ -373,6 +373,7 @@ impl PullRun {
         PullKeys {
             cursor_key: env.options.cursor_key(&pulled_collections(env)),
             resync_key: env.options.resync_key(&pulled_collections(env)),
+            evicted_key: env.options.evicted_key(),
             resync: self.resync.clone(),
             user: env.options.user.clone(),
         }

@@ -78,6 +78,9 @@ pub struct Stored {
 pub struct PullKeys {
     pub cursor_key: String,
     pub resync_key: String,
+    /// `SyncOptions::evicted_key`: the mark of an emptied database, removed by the page that
+    /// reaches the end of the server's changes.
+    pub evicted_key: String,
     /// The resync's mark (a clock stamp): written to every versions entry the copy names, and
     /// kept under `resync_key` until the sweep, so a reload or another context goes on with it.
     pub resync: Option<String>,
@@ -238,6 +241,9 @@ impl ApplyPage {
             writes.push(Write::put(META_STORE, resync.as_str().into(), Some(self.keys.resync_key.clone().into())));
         }
         writes.push(Write::put(META_STORE, self.page.cursor.clone().into(), Some(self.keys.cursor_key.clone().into())));
+        if !self.page.has_more {
+            writes.push(Write::delete(META_STORE, self.keys.evicted_key.clone().into()));
+        }
         if let Some(stamp) = &self.stamp {
             writes.push(Write::put(META_STORE, stamp.clone().into(), Some("hlc".into())));
         }

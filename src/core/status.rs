@@ -61,6 +61,9 @@ pub struct SyncStatus {
     pub pull_error: Option<LastError>,
     /// The live channel (server pokes) is connected.
     pub live: bool,
+    /// The database was found emptied under the app (`sync.expectSynced`, `LoadedClient::evicted`): a full
+    /// pull refills it, and pushes wait until that pull has reached the end.
+    pub evicted: bool,
 }
 
 impl Default for SyncStatus {
@@ -80,6 +83,7 @@ impl Default for SyncStatus {
             has_synced: false,
             pull_error: None,
             live: false,
+            evicted: false,
         }
     }
 }
@@ -211,7 +215,7 @@ impl SyncStatus {
         out.key("lastPulledAt").opt_float(self.last_pulled_at).key("hasSynced").boolean(self.has_synced);
         out.key("pullError");
         write_error(&mut out, self.pull_error.as_ref());
-        out.key("live").boolean(self.live).close_object();
+        out.key("live").boolean(self.live).key("evicted").boolean(self.evicted).close_object();
         out.finish()
     }
 }
@@ -265,6 +269,8 @@ pub enum SyncEvent {
     DeadLettered(Vec<DeadLetter>),
     Conflict(Box<ConflictReport>),
     Pull(PullEnd),
+    /// The database was found emptied under the app (`LoadedClient::evicted`).
+    Evicted,
 }
 
 impl SyncEvent {
@@ -273,7 +279,7 @@ impl SyncEvent {
         let mut out = JsonText::new();
         match self {
             SyncEvent::Status(status) => return (self.name(), status.to_json()),
-            SyncEvent::Start => {
+            SyncEvent::Start | SyncEvent::Evicted => {
                 out.null();
             }
             SyncEvent::End(end) => {
@@ -318,6 +324,7 @@ impl SyncEvent {
             SyncEvent::DeadLettered(_) => "deadLetter",
             SyncEvent::Conflict(_) => "conflict",
             SyncEvent::Pull(_) => "pull",
+            SyncEvent::Evicted => "evicted",
         }
     }
 }
@@ -337,7 +344,7 @@ mod tests {
             value,
             json!({"state": "idle", "online": true, "pending": 3, "inFlight": 0, "deadLetters": 0, "conflicts": 0,
                    "lastSyncAt": null, "lastError": null, "nextRetryAt": 5.0, "failingSince": null,
-                   "lastPulledAt": null, "hasSynced": false, "pullError": null, "live": false})
+                   "lastPulledAt": null, "hasSynced": false, "pullError": null, "live": false, "evicted": false})
         );
         let end = SyncEvent::End(SyncEnd {
             ok: false,
@@ -371,6 +378,7 @@ mod tests {
                 has_synced: true,
                 pull_error: Some(LastError::new(crate::core::error::SyncErrorCode::Timeout, "slow", None)),
                 live: true,
+                evicted: true,
             },
         ];
         for status in statuses {

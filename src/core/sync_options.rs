@@ -48,6 +48,10 @@ pub struct SyncOptions {
     /// it, and only its own entries (and entries queued without a user) are pushed, so after an
     /// account switch the previous user's writes wait, kept, until that user is back.
     pub user: Option<String>,
+    /// `sync.expectSynced`: the app's own marker (one that outlives the browser's storage, such
+    /// as a cookie its server set) says this browser had synced before. A database that then has
+    /// no client id was emptied under the app (`LoadedClient::evicted`).
+    pub expect_synced: bool,
 }
 
 /// `sync.coordination`: how tabs, workers and the service worker pick the one context that
@@ -155,6 +159,7 @@ const FIELDS: &[&str] = &[
     "coordination",
     "leaderTimeoutMs",
     "user",
+    "expectSynced",
 ];
 
 /// The longest `sync.user` accepted: an identity, not a document.
@@ -269,6 +274,10 @@ impl SyncOptions {
                 Some(Value::String(user)) if !user.is_empty() && user.len() <= MAX_USER_LENGTH => Some(user.clone()),
                 Some(_) => return Err("sync.user must be a non-empty string of at most 256 bytes".to_owned()),
             },
+            expect_synced: match fields.get("expectSynced") {
+                None | Some(Value::Null) => false,
+                Some(value) => value.as_bool().ok_or("sync.expectSynced must be true or false")?,
+            },
         })
     }
 
@@ -317,6 +326,13 @@ impl SyncOptions {
     /// and the new collection's history arrives.
     pub fn cursor_key(&self, pulled: &[String]) -> String {
         self.for_user(format!("pullCursor:{}", list(pulled)))
+    }
+
+    /// The meta key of the mark an emptied database keeps until a pull has refilled it
+    /// (`local_tx::LoadedClient::evicted`): every context that opens meanwhile reads it, so the
+    /// one that drains holds its pushes whichever context found the database empty.
+    pub fn evicted_key(&self) -> String {
+        self.for_user("evicted".to_owned())
     }
 
     /// The meta key of the full resync under way for that cursor, if any (`pull_run.rs`).

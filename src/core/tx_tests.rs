@@ -217,8 +217,7 @@ fn change(k: &str, version: u64, hlc: Option<&str>) -> Change {
 
 fn apply(db: &mut MemDb, changes: Vec<Change>) -> (crate::core::pull_tx::Stored, Vec<Vec<Read>>) {
     let page = PullPage { changes, cursor: "9".into(), has_more: false };
-    let keys =
-        PullKeys { cursor_key: "pullCursor:".into(), resync_key: "pullResync:".into(), resync: None, user: None };
+    let keys = PullKeys { cursor_key: "pullCursor:".into(), resync_key: "pullResync:".into(), ..PullKeys::default() };
     let mut step = ApplyPage::new(page, &[], keys, StringSet::default(), None);
     let asked = run(db, &mut step).unwrap();
     (step.outcome.unwrap(), asked)
@@ -279,7 +278,7 @@ fn the_resync_sweep_removes_what_the_copy_lacks_unless_it_is_queued() {
         cursor_key: "pullCursor:".into(),
         resync_key: "pullResync:".into(),
         resync: Some("R2".into()),
-        user: None,
+        ..PullKeys::default()
     };
     let scope = crate::core::tx::Scope::write(&[META_STORE]);
     db.write(&[Write::put(META_STORE, json!("R2"), Some(json!("pullResync:")))], &scope).unwrap();

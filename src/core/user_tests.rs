@@ -185,7 +185,7 @@ fn another_users_pending_documents_are_left_alone_by_this_users_pulls() {
 fn each_user_pushes_under_a_client_id_of_its_own() {
     let mut w = World::new();
     let c = device(&mut w);
-    let mut pushed_as = |w: &mut World, user: &str| {
+    let pushed_as = |w: &mut World, user: &str| {
         sign_in(w, c, Some(user));
         w.put(c, &format!("{user}-{}", w.now), json!({"by": user}));
         w.sync(c);

@@ -296,3 +296,64 @@ async fn a_debug_report_and_the_log_tell_what_happened() {
     db.close();
     delete_db(&name).await;
 }
+
+/// Opens `name` with `sync.expectSynced` (the app's marker says this browser had synced) and a
+/// transport whose pull answers the server's one document `k` after 300 ms, and writes `n`
+/// right away; returns the database, the transport's calls and the log's entries.
+async fn open_marked(name: &str) -> (Database, Array, Array) {
+    let pull = "await new Promise((r) => setTimeout(r, 300)); log.push(['pulled']);
+                return request.cursor === ''
+                  ? { changes: [{ collection: 'todos', key: 'k', value: { id: 'k', rank: 1 }, version: 3 }], cursor: 'c1', hasMore: false }
+                  : { changes: [], cursor: request.cursor, hasMore: false };";
+    let push = "return { protocol: 1, results: request.mutations.map((m, i) => ({ status: 'applied', id: m.id, version: i + 1 })) };";
+    let (transport, calls_log) = scripted_transport(push, pull);
+    let options = json(&format!(
+        r#"{{"name":"{name}","collections":[{{"name":"todos","keyPath":"id"}}],"sync":{{"live":false,"debounceMs":0,"pullIntervalMs":0,"expectSynced":true}}}}"#
+    ));
+    set(&prop(&options, "sync"), "transport", &transport);
+    let logged = Array::new();
+    let log = js_sys::Function::new_with_args("list", "return (entry) => list.push(entry)").call1(&JsValue::NULL, &logged).unwrap();
+    set(&options, "log", &log);
+    let db = open_database(options).await.expect("opens");
+    resolve(db.collection("todos".into()).unwrap().put(todo("n", 2.0))).await;
+    (db, calls_log, logged)
+}
+
+fn evictions(logged: &Array) -> usize {
+    logged.iter().filter(|e| prop(e, "event").as_string().as_deref() == Some("evicted")).count()
+}
+
+/// Safari evicts an origin's storage after seven days without a visit, and the database opens
+/// empty. With the app's marker it is reported (the event and `status.evicted`), refilled by a
+/// full pull, and what the app wrote meanwhile is pushed only after that pull. Deleting the
+/// database stands in for the eviction: the browser removes it the same way, whole.
+#[wasm_bindgen_test]
+async fn an_evicted_database_is_reported_and_refilled_before_anything_is_pushed() {
+    let name = unique_name("evicted");
+    let (db, log, logged) = open_marked(&name).await;
+    // sync() asked while the database is refilled waits for the refill, then pushes.
+    resolve(db.sync(JsValue::UNDEFINED)).await;
+    assert_eq!(number(db.outbox().count()).await, 0.0, "n was pushed");
+    assert_eq!(evictions(&logged), 1, "reported: {}", stringify(&logged));
+    assert_eq!(prop(&logged.iter().find(|e| prop(e, "event").as_string().as_deref() == Some("evicted")).unwrap(), "level").as_string().as_deref(), Some("warn"));
+    let order: Vec<String> = log.iter().filter_map(|call| Array::from(&call).get(0).as_string()).collect();
+    let pulled = order.iter().position(|c| c == "pulled").expect("the pull answered");
+    let pushed = order.iter().position(|c| c == "push").expect("n was pushed");
+    assert!(pulled < pushed, "nothing pushed before the full pull answered: {order:?}");
+    assert_eq!(prop(&db.sync_status(), "evicted").as_bool(), Some(false), "refilled");
+    assert!(!resolve(db.collection("todos".into()).unwrap().get("k".into())).await.is_undefined(), "k came back");
+    db.close();
+
+    let (db, _, logged) = open_marked(&name).await;
+    resolve(db.sync(JsValue::UNDEFINED)).await;
+    assert_eq!(evictions(&logged), 0, "the next visit finds its client id: not emptied");
+    assert_eq!(prop(&db.sync_status(), "evicted").as_bool(), Some(false));
+    db.close();
+
+    delete_db(&name).await; // evicted again
+    let (db, _, logged) = open_marked(&name).await;
+    resolve(db.sync(JsValue::UNDEFINED)).await;
+    assert_eq!(evictions(&logged), 1, "found emptied again");
+    db.close();
+    delete_db(&name).await;
+}

@@ -216,6 +216,8 @@ export async function syncing(db: Database): Promise<void> {
   };
   // @ts-expect-error sync.user is an identity string, not a number
   const badUser: OpenOptions = { name: "x", collections: [], sync: { url: "/s", user: 42 } };
+  const marked: OpenOptions = { name: "x", collections: [], sync: { url: "/s", expectSynced: document.cookie.includes("synced=1") } };
+  void marked;
   void badUser;
   const queuedFor: string | undefined = (await db.outbox.snapshot())[0]?.user;
   void queuedFor;
@@ -269,6 +271,9 @@ export async function syncing(db: Database): Promise<void> {
   off();
   db.onSyncEnd((end) => assertType<Equals<typeof end.error, SyncError | null>>());
   db.onDeadLetter((letters) => assertType<Equals<typeof letters, DeadLetter[]>>());
+  const offEvicted: () => void = db.onEvicted(() => assertType<Equals<typeof db.syncStatus, SyncStatus | null>>());
+  offEvicted();
+  db.onStatus((status) => assertType<Equals<typeof status.evicted, boolean>>());
   db.onPull((end) => {
     if (end.ok) {
       assertType<Equals<typeof end.unstored, UnstoredChange[]>>();

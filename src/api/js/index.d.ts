@@ -200,7 +200,7 @@ export interface OpenOptions {
  */
 export interface LogEntry {
   level: "debug" | "info" | "warn";
-  /** `"status"`, `"start"`, `"end"`, `"deadLetter"`, `"conflict"` or `"pull"`. */
+  /** `"status"`, `"start"`, `"end"`, `"deadLetter"`, `"conflict"`, `"pull"` or `"evicted"`. */
   event: string;
   /** The event's payload, as its listener (`onStatus`, `onSyncEnd`, ...) receives it. */
   data: JsonValue;
@@ -422,6 +422,23 @@ export interface SyncOptionsBase {
    * ```
    */
   user?: string | null;
+  /**
+   * The app's own marker says this browser had synced before: a marker that outlives the
+   * browser's storage, such as a cookie your server set, or a flag on the user's account. If
+   * the database then opens without its client id, the browser evicted it (Safari after seven
+   * days without a visit; any browser under storage pressure): `onEvicted` fires,
+   * `status.evicted` is true, a full pull refills the database, and nothing is pushed until that
+   * pull reached the end, so what the app wrote meanwhile meets the server's documents as
+   * conflicts instead of overwriting them. Default `false` (an empty database is just new).
+   *
+   * @example
+   * ```ts
+   * const expectSynced = document.cookie.includes("synced=1"); // set by your server
+   * const db = await Wharf.open({ name: "app", collections, sync: { url, expectSynced } });
+   * db.onEvicted(() => toast("Restoring your data from the server..."));
+   * ```
+   */
+  expectSynced?: boolean;
 }
 
 /**
@@ -669,6 +686,11 @@ export interface SyncStatus {
   pullError: SyncError | null;
   /** The live channel (server pokes over a WebSocket) is connected. */
   live: boolean;
+  /**
+   * The database was found emptied under the app (`sync.expectSynced`) and a full pull is
+   * refilling it; pushes wait until it is done. Show "restoring" rather than "no data".
+   */
+  evicted: boolean;
 }
 
 /**
@@ -1101,6 +1123,17 @@ export interface Database {
   onSyncEnd(listener: (end: SyncEnd) => void): () => void;
   /** Called with the ops that just moved to the dead letters; returns the unsubscribe function. */
   onDeadLetter(listener: (letters: DeadLetter[]) => void): () => void;
+  /**
+   * Called when this context finds the database emptied under the app (see
+   * `sync.expectSynced`); `status.evicted` stays true until a full pull has refilled it. Returns
+   * the unsubscribe function.
+   *
+   * @example
+   * ```ts
+   * const off = db.onEvicted(() => console.warn("storage was evicted; refilling from the server"));
+   * ```
+   */
+  onEvicted(listener: () => void): () => void;
   /**
    * Called when a pull run ends, succeeded or failed (background pulls too); returns the
    * unsubscribe function.

@@ -14,6 +14,7 @@ use crate::core::push::Batch;
 use crate::core::push_engine::{HttpReply, PushEngine, Turn};
 use crate::core::push_tx::SettleBatch;
 use crate::core::resolve_run::RESOLVER_TIMEOUT_MS;
+use crate::core::status::SyncEvent;
 use crate::core::steps::{Ctx, TxStep};
 use crate::core::tx::{Round, Scope};
 
@@ -23,13 +24,21 @@ impl SyncMachine {
         let phase = std::mem::replace(&mut self.phase, Phase::Sleeping { until: None });
         let flow = match (phase, input) {
             (Phase::Loading, Input::Committed(SyncTx::LoadClient(load))) => match load.outcome {
-                Some((id, stamps)) => {
-                    for stamp in &stamps {
+                Some(loaded) => {
+                    for stamp in &loaded.stamps {
                         io.clock.restore(stamp, io.now);
                     }
-                    self.engine = PushEngine::new(id.clone(), self.options.engine, self.online)
+                    self.engine = PushEngine::new(loaded.id.clone(), self.options.engine, self.online)
                         .for_user(self.options.user.clone());
-                    self.client_id = id;
+                    if loaded.refilling {
+                        self.engine.status_mut().evicted = true;
+                        let mut emit = reporter(io.actions);
+                        if loaded.found_evicted {
+                            emit(SyncEvent::Evicted);
+                        }
+                        self.engine.publish(&mut emit);
+                    }
+                    self.client_id = loaded.id;
                     Flow::Continue
                 }
                 None => self.load_failed("the client id could not be read".into(), io),
