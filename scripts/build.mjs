@@ -133,11 +133,12 @@ if ((config.minify ?? {}).short_wasm_names !== false) {
 
 // ---- 4. entry files, package.json, README ----
 step("package files");
-// The entries: "wharf" (index.js; node.js under Node, which loads the wasm from disk) and
-// "wharf/react" (react.js, the React hooks), with their types (node.js's are index.d.ts).
+// The entries: "wharf" (index.js; node.js under Node, which loads the wasm from disk),
+// "wharf/react" (react.js, the React hooks) and "wharf/vue" (vue.js, the Vue composables), with
+// their types (node.js's are index.d.ts).
 // Where each copied file came from, for its source map (see step 5).
 const originals = new Map();
-for (const name of ["index.js", "internal.js", "index.d.ts", "node.js", "react.js", "react.d.ts"]) {
+for (const name of ["index.js", "internal.js", "index.d.ts", "node.js", "react.js", "react.d.ts", "vue.js", "vue.d.ts"]) {
   const source = path.join(ROOT, "src/api/js", name);
   if (!existsSync(source)) fail(`${rel(source)} is missing (a hand-written package entry)`);
   cpSync(source, path.join(outDir, name));
@@ -294,11 +295,11 @@ const measured = [
   path.join(outDir, "internal.js"),
   ...walk(path.join(outDir, "snippets")).filter((f) => /\.m?js$/.test(f)).sort(),
 ].map(measure);
-// Opt-in entries, shown but left out of the total: react.js is loaded only by apps that import
-// "wharf/react", which already ship React itself (tens of KB), so the hooks' few hundred bytes
-// would only blur the number the budget guards (the cost of Wharf for everyone); node.js only
-// under Node (the "node" export condition), never in a browser bundle.
-const optional = [path.join(outDir, "react.js"), path.join(outDir, "node.js")].map(measure);
+// Opt-in entries, shown but left out of the total: react.js and vue.js are loaded only by apps
+// that import "wharf/react" or "wharf/vue", which already ship React or Vue itself (tens of KB),
+// so their few hundred bytes would only blur the number the budget guards (the cost of Wharf for
+// everyone); node.js only under Node (the "node" export condition), never in a browser bundle.
+const optional = ["react.js", "vue.js", "node.js"].map((file) => measure(path.join(outDir, file)));
 const total = { file: "total", raw: 0, gzip: 0, brotli: 0 };
 for (const row of measured) for (const k of ["raw", "gzip", "brotli"]) total[k] += row[k];
 const optionalLabel = (r) => ({ ...r, file: `${r.file} (${r.file === "node.js" ? "Node only" : "opt-in"}, not in total)` });

@@ -1,4 +1,4 @@
-// Type test of Wharf's published declarations (pkg/index.d.ts), checked by
+// Type test of Wharf's published declarations (pkg/index.d.ts; pkg/vue.d.ts at the end), checked by
 // `npx tsc -p tests/types` in strict mode and never run. Each `assertType<Equals<...>>()` pins an
 // exact type; each `// @ts-expect-error` line is a misuse that must stay a compile error (tsc
 // fails if it ever compiles). Written the way an app would use the package.
@@ -30,6 +30,8 @@ import {
   type SyncState,
   type SyncStatus,
 } from "../../pkg/index.js";
+import { useDeadLetters, useDoc, useOutbox, useQuery, useSyncStatus } from "../../pkg/vue.js";
+import { computed, effectScope, ref, shallowRef, type Ref } from "vue";
 
 /** True when A and B are the same type (not merely assignable). */
 type Equals<A, B> = (<X>() => X extends A ? 1 : 2) extends <X>() => X extends B ? 1 : 2 ? true : false;
@@ -346,4 +348,36 @@ export async function syncing(db: Database): Promise<void> {
   handleBackgroundSync({ tag: "x", waitUntil: () => {} }, "todos");
   db.pauseSync();
   db.resumeSync();
+}
+
+// The Vue composables ("wharf/vue"): the collection's T carries through plain values, refs and
+// getters, and the refs they answer are readonly.
+export function vueComposables(db: Database): void {
+  effectScope().run(() => {
+    const todos = db.collection<Todo>("todos");
+    const all = useQuery(todos);
+    assertType<Equals<typeof all, Readonly<Ref<Todo[] | undefined>>>>();
+    const database = shallowRef<Database | null>(null);
+    const byTitle = useQuery(() => database.value?.collection<Todo>("todos"), () => ({ index: "by_title", equals: "Milk" }));
+    assertType<Equals<typeof byTitle, Readonly<Ref<Todo[] | undefined>>>>();
+    const fromRef = useQuery(shallowRef<Collection<Todo> | null>(null), null);
+    assertType<Equals<typeof fromRef, Readonly<Ref<Todo[] | undefined>>>>();
+    const id = ref<string | null>("t1");
+    const doc = useDoc(todos, id);
+    assertType<Equals<typeof doc, Readonly<Ref<Todo | undefined>>>>();
+    const title = computed(() => doc.value?.title ?? "(none)");
+    assertType<Equals<typeof title.value, string>>();
+    const status = useSyncStatus(database);
+    assertType<Equals<typeof status, Readonly<Ref<SyncStatus | null>>>>();
+    const outbox = useOutbox(() => db);
+    assertType<Equals<typeof outbox, Readonly<Ref<OutboxEntry[] | undefined>>>>();
+    const letters = useDeadLetters(db);
+    assertType<Equals<typeof letters, Readonly<Ref<DeadLetter[] | undefined>>>>();
+    // @ts-expect-error the refs are readonly: the data changes through the collection
+    all.value = [];
+    // @ts-expect-error a key is a string or a number
+    useDoc(todos, ref(true));
+    // @ts-expect-error the first argument is a collection (or a ref or getter of one), not its name
+    useQuery("todos");
+  });
 }
