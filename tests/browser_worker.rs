@@ -8,3 +8,4 @@ include!("common/sync_suite.rs");
 include!("common/transport_suite.rs");
 include!("common/change_suite.rs");
 include!("common/reconnect_suite.rs");
+include!("common/migration_suite.rs");

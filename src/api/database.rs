@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
 use super::collection::Collection;
@@ -98,6 +98,39 @@ struct Functions {
     /// `options.log`: receives each sync event with its level.
     log: Option<Function>,
     resolvers: Resolvers,
+    /// The collections' `migrate` functions, by collection name.
+    migrations: Object,
+}
+
+/// Takes the collections' `migrate` functions out of a copy of `collections`, leaving
+/// `"function"` in their place for the core, which checks the rest of each declaration.
+fn split_migrations(options: &JsValue, copy: &Object) -> Result<Object, PlatformError> {
+    let migrations = Object::new();
+    let declared = Reflect::get(options, &"collections".into()).unwrap_or(JsValue::UNDEFINED);
+    let Some(declared) = declared.dyn_ref::<Array>() else { return Ok(migrations) };
+    let copied = Array::new();
+    for (i, collection) in declared.iter().enumerate() {
+        let migrate = match collection.is_object() {
+            true => Reflect::get(&collection, &"migrate".into()).unwrap_or(JsValue::UNDEFINED),
+            false => JsValue::UNDEFINED,
+        };
+        if migrate.is_undefined() {
+            copied.push(&collection);
+            continue;
+        }
+        if !migrate.is_function() {
+            return Err(invalid_options(format!(
+                "Wharf.open: collections[{i}].migrate must be a function (doc, fromVersion) => doc"
+            )));
+        }
+        let name = Reflect::get(&collection, &"name".into()).unwrap_or(JsValue::UNDEFINED);
+        let _ = Reflect::set(&migrations, &name, &migrate);
+        let entry = Object::assign(&Object::new(), collection.unchecked_ref());
+        let _ = Reflect::set(&entry, &"migrate".into(), &"function".into());
+        copied.push(&entry);
+    }
+    let _ = Reflect::set(copy, &"collections".into(), &copied);
+    Ok(migrations)
 }
 
 /// `owner[name]` as a function, if given (`owner` is `sync`, or `sync.transport`: `path`).
@@ -141,11 +174,12 @@ fn split_functions(options: &JsValue) -> Result<(JsValue, Functions), PlatformEr
     let log = function_option(options, "options", "log", "a function receiving { level, event, data, at }")?;
     let copy = Object::assign(&Object::new(), options.unchecked_ref());
     let _ = Reflect::delete_property(&copy, &"log".into());
+    let migrations = split_migrations(options, &copy)?;
     let sync = Reflect::get(options, &"sync".into()).unwrap_or(JsValue::UNDEFINED);
     if !sync.is_object() {
         return Ok((
             copy.into(),
-            Functions { get_token: None, fetch: None, transport: None, log, resolvers: Vec::new() },
+            Functions { get_token: None, fetch: None, transport: None, log, resolvers: Vec::new(), migrations },
         ));
     }
     let get_token = function_option(&sync, "sync", "getToken", "a function returning a Promise<string>")?;
@@ -161,7 +195,7 @@ fn split_functions(options: &JsValue) -> Result<(JsValue, Functions), PlatformEr
     }
     let resolvers = split_resolvers(&sync_copy)?;
     let _ = Reflect::set(&copy, &"sync".into(), &sync_copy);
-    Ok((copy.into(), Functions { get_token, fetch, transport, log, resolvers }))
+    Ok((copy.into(), Functions { get_token, fetch, transport, log, resolvers, migrations }))
 }
 
 /// `options.signal` of `sync()` / `pull()`, or undefined.
@@ -201,7 +235,7 @@ impl Database {
     #[wasm_bindgen(unchecked_return_type = "Promise<Database>")]
     pub fn open(options: JsValue) -> Promise {
         match Database::validate(&options) {
-            Ok((schema, setup)) => Database::start(schema, setup),
+            Ok((schema, setup, migrations)) => Database::start(schema, setup, &migrations),
             Err(error) => Promise::reject(&error),
         }
     }
@@ -416,11 +450,12 @@ impl Database {
 
 impl Database {
     /// Checks `Wharf.open`'s options: the schema, and the sync setup if `sync` is given.
-    fn validate(options: &JsValue) -> Result<(DatabaseSchema, Option<SyncSetup>), JsValue> {
+    fn validate(options: &JsValue) -> Result<(DatabaseSchema, Option<SyncSetup>, Object), JsValue> {
         if !options.is_object() {
             return Err(invalid_options("Wharf.open expects an options object".into()).into());
         }
-        let (options, Functions { get_token, fetch, transport, log, resolvers }) = split_functions(options)?;
+        let (options, Functions { get_token, fetch, transport, log, resolvers, migrations }) =
+            split_functions(options)?;
         let json =
             encode_json(&options).map_err(|problem| invalid_options(format!("Wharf.open options: {problem}")))?;
         let schema = DatabaseSchema::from_json(&json)?;
@@ -438,15 +473,16 @@ impl Database {
                 })?;
             }
         }
-        Ok((schema, sync.map(|options| SyncSetup { options, get_token, fetch, transport, log, resolvers })))
+        let setup = sync.map(|options| SyncSetup { options, get_token, fetch, transport, log, resolvers });
+        Ok((schema, setup, migrations))
     }
 
     /// Opens the connection, then starts the host: the promise of the database.
-    fn start(schema: DatabaseSchema, setup: Option<SyncSetup>) -> Promise {
+    fn start(schema: DatabaseSchema, setup: Option<SyncSetup>, migrations: &Object) -> Promise {
         let hub = ChangeHub::new(&schema.name);
         let slot: Rc<RefCell<Weak<Host>>> = Rc::default();
         let schema = Rc::new(schema);
-        let opening = connection::open(Rc::clone(&schema), &hub, Rc::clone(&slot));
+        let opening = connection::open(Rc::clone(&schema), &hub, Rc::clone(&slot), migrations);
         // Called once each, by `then` (hooks.rs: one closure signature for every callback).
         let failed = {
             let hub = hub.clone();

@@ -31,6 +31,9 @@ pub enum ErrorCode {
     /// What a `sync.transport` throws to tell how a call failed (`transportError`); Wharf itself
     /// never rejects with it.
     Transport,
+    /// A collection's `migrate` threw or returned something that is not the same document: the
+    /// upgrade was undone, the database is at its old version.
+    MigrationFailed,
     /// A bug in Wharf: a panic, surfaced with its message by the package entry instead of a
     /// bare trap. Never expected; reopen the database.
     Internal,
@@ -38,7 +41,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustiveness tests.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::InvalidDocument,
         ErrorCode::MissingKey,
         ErrorCode::InvalidKey,
@@ -60,6 +63,7 @@ impl ErrorCode {
         ErrorCode::Network,
         ErrorCode::Server,
         ErrorCode::Transport,
+        ErrorCode::MigrationFailed,
         ErrorCode::Internal,
     ];
 
@@ -87,6 +91,7 @@ impl ErrorCode {
             ErrorCode::Network => "NETWORK",
             ErrorCode::Server => "SERVER",
             ErrorCode::Transport => "TRANSPORT",
+            ErrorCode::MigrationFailed => "MIGRATION_FAILED",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -117,6 +122,8 @@ pub enum CoreError {
     InvalidOptions(String),
     #[error("no document with key {key} in \"{collection}\"")]
     NotFound { collection: String, key: String },
+    #[error("migration failed: {0}")]
+    MigrationFailed(String),
     /// Stored data Wharf cannot read (written by a bug, another library, or a broken disk).
     #[error("stored data is unreadable: {0}")]
     Unreadable(String),
@@ -134,6 +141,7 @@ impl CoreError {
             CoreError::InvalidQuery(_) => ErrorCode::InvalidQuery,
             CoreError::InvalidOptions(_) => ErrorCode::InvalidOptions,
             CoreError::NotFound { .. } => ErrorCode::NotFound,
+            CoreError::MigrationFailed(_) => ErrorCode::MigrationFailed,
             CoreError::Unreadable(_) => ErrorCode::Storage,
         }
     }

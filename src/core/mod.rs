@@ -27,6 +27,7 @@ pub mod json_text;
 pub mod live_channel;
 pub mod local_tx;
 pub mod machine;
+pub mod migration;
 pub mod op;
 pub mod protocol;
 pub mod pull_run;

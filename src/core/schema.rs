@@ -23,6 +23,23 @@ pub const DEAD_STORE: &str = "__wharf_dead";
 /// `collection + "\0" + JSON key`: the version as a number, or `{ v, b }` with the server's value
 /// as the three-way merge base for collections that merge or resolve in JavaScript.
 pub const VERSIONS_STORE: &str = "__wharf_versions";
+/// The name of a collection's version marker index, before the version number: IndexedDB keeps
+/// no metadata per store but its indexes (`migration.rs` says why the version lives there).
+pub const VERSION_MARKER: &str = "__wharf_version_";
+/// The highest version a collection may declare.
+pub const MAX_VERSION: u32 = 1_000_000;
+
+/// The marker index of a collection at `version` (none at version 1): empty, over a path no
+/// document is expected to have.
+pub fn version_marker(version: u32) -> Option<IndexSchema> {
+    (version > 1).then(|| IndexSchema {
+        name: format!("{VERSION_MARKER}{version}"),
+        key_path: IndexKeyPath::Single("__wharfVersion".to_owned()),
+        unique: false,
+        multi_entry: false,
+    })
+}
+
 /// Prefix reserved for Wharf's own stores.
 pub const RESERVED_PREFIX: &str = "__wharf";
 
@@ -37,6 +54,8 @@ pub struct CollectionSchema {
     pub push: bool,
     /// `sync: "both" | "pull"`: pulls bring its changes.
     pub pull: bool,
+    /// The version of its documents' shape (`migration.rs`); 1 unless declared.
+    pub version: u32,
 }
 
 /// A key path of an index: one path, or several for a compound index.
@@ -72,7 +91,15 @@ pub struct IndexSchema {
 }
 
 fn parse_collection(value: &Value, position: usize) -> Result<CollectionSchema, String> {
-    let fields = Fields::new(value, format!("collections[{position}]"), &["name", "keyPath", "indexes", "sync"])?;
+    let fields = Fields::new(
+        value,
+        format!("collections[{position}]"),
+        &["name", "keyPath", "indexes", "sync", "version", "migrate"],
+    )?;
+    // `migrate` is the app's function: the JavaScript side keeps it and calls it (`migration.rs`).
+    if fields.get("migrate").is_some_and(|m| m != "function") {
+        return Err(format!("collections[{position}].migrate must be a function"));
+    }
     let indexes = fields
         .optional_array("indexes")?
         .iter()
@@ -93,6 +120,7 @@ fn parse_collection(value: &Value, position: usize) -> Result<CollectionSchema, 
         indexes,
         push,
         pull,
+        version: fields.whole_in("version", 1, MAX_VERSION)?.unwrap_or(1),
     })
 }
 
@@ -385,6 +413,24 @@ impl UpgradeStep {
                 UpgradeStep::DeleteIndex { store, name } => {
                     out.key("deleteIndex").open_object().key("name").string(name).key("store").string(store);
                 }
+                UpgradeStep::Migrate { store, from, to, marker, drop } => {
+                    out.key("migrate").open_object().key("drop").open_array();
+                    for name in drop {
+                        out.string(name);
+                    }
+                    out.close_array().key("from").uint((*from).into()).key("marker");
+                    match marker {
+                        Some(index) => {
+                            out.open_object().key("keyPath");
+                            index.key_path.write_json(&mut out);
+                            out.key("name").string(&index.name).close_object();
+                        }
+                        None => {
+                            out.null();
+                        }
+                    }
+                    out.key("store").string(store).key("to").uint((*to).into());
+                }
             }
             out.close_object().close_object();
         }
@@ -396,9 +442,28 @@ impl UpgradeStep {
 /// One change applied inside an IndexedDB version upgrade.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpgradeStep {
-    CreateStore { name: String, key_path: Option<IndexKeyPath>, auto_increment: bool },
-    CreateIndex { store: String, index: IndexSchema },
-    DeleteIndex { store: String, name: String },
+    CreateStore {
+        name: String,
+        key_path: Option<IndexKeyPath>,
+        auto_increment: bool,
+    },
+    CreateIndex {
+        store: String,
+        index: IndexSchema,
+    },
+    DeleteIndex {
+        store: String,
+        name: String,
+    },
+    /// Run the collection's `migrate` over its documents and queued values (`migration.rs`);
+    /// once it succeeded, drop the old version markers and create `marker`.
+    Migrate {
+        store: String,
+        from: u32,
+        to: u32,
+        marker: Option<IndexSchema>,
+        drop: Vec<String>,
+    },
 }
 
 impl std::fmt::Display for UpgradeStep {
@@ -409,6 +474,9 @@ impl std::fmt::Display for UpgradeStep {
                 write!(f, "creating the index \"{}\" on {} of \"{store}\"", index.name, index.key_path)
             }
             UpgradeStep::DeleteIndex { store, name } => write!(f, "removing the index \"{name}\" of \"{store}\""),
+            UpgradeStep::Migrate { store, from, to, .. } => {
+                write!(f, "migrating \"{store}\" from version {from} to {to}")
+            }
         }
     }
 }

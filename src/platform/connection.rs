@@ -16,7 +16,8 @@ use super::error::{message_of, PlatformError};
 use super::hooks::{hook, number, text};
 use super::host::Host;
 use crate::core::error::{connection_lost, HUNG_TRANSACTION_MS, RECONNECT_RETRIES};
-use crate::core::schema::{plan_upgrade, DatabaseSchema, StoreShape, UpgradeStep};
+use crate::core::migration::{self, plan_with_migrations};
+use crate::core::schema::{DatabaseSchema, StoreShape, UpgradeStep};
 
 #[wasm_bindgen(module = "/src/platform/js/idb.js")]
 extern "C" {
@@ -66,16 +67,40 @@ fn set(target: &Object, name: &str, value: &JsValue) {
 /// The core's upgrade plan for the stores the host describes (JSON), as the steps' JSON.
 fn plan(schema: &DatabaseSchema, shapes: &str) -> Result<String, JsValue> {
     let shapes = StoreShape::list_from_json(shapes).map_err(|e| PlatformError::from(e).to_js())?;
-    let steps = plan_upgrade(&shapes, schema).map_err(|e| PlatformError::from(e).to_js())?;
+    let steps = plan_with_migrations(&shapes, schema).map_err(|e| PlatformError::from(e).to_js())?;
     Ok(UpgradeStep::encode_plan(&steps))
 }
 
+/// Checks what a collection's `migrate` made of its values (`migration::check`), or turns what
+/// it threw into the error the upgrade fails with.
+fn check_migrated(schema: &DatabaseSchema, store: &str, migrated: &JsValue, thrown: &JsValue) -> Result<(), JsValue> {
+    let position = schema.position(store).map_err(|e| PlatformError::from(e).to_js())?;
+    let collection = &schema.collections[position];
+    let checked = match thrown.as_string() {
+        Some(message) => Err(migration::threw(collection, &message)),
+        None => migration::check(collection, &text(migrated)),
+    };
+    checked.map_err(|e| PlatformError::from(e).to_js())
+}
+
 /// Opens (creating or upgrading) the database `schema` describes: the promise of the connection.
-pub fn open(schema: Rc<DatabaseSchema>, hub: &ChangeHub, host: HostSlot) -> Promise {
+/// `migrations`: the collections' `migrate` functions by name.
+pub fn open(schema: Rc<DatabaseSchema>, hub: &ChangeHub, host: HostSlot, migrations: &Object) -> Promise {
     let hooks = Object::new();
     let planner = hook({
         let schema = Rc::clone(&schema);
         move |shapes, _, _, _, _| plan(&schema, &text(&shapes)).map(JsValue::from)
+    });
+    let migrated = hook({
+        let schema = Rc::clone(&schema);
+        move |store, migrated, thrown, _, _| {
+            // A failure is returned for idb.js to abort with when the app's function threw.
+            match check_migrated(&schema, &text(&store), &migrated, &thrown) {
+                Ok(()) => Ok(JsValue::UNDEFINED),
+                Err(error) if thrown.is_string() => Ok(error),
+                Err(error) => Err(error),
+            }
+        }
     });
     let error = hook(|name, message, _, _, _| {
         let name = name.as_string().unwrap_or_else(|| "Error".to_owned());
@@ -115,6 +140,8 @@ pub fn open(schema: Rc<DatabaseSchema>, hub: &ChangeHub, host: HostSlot) -> Prom
     });
     // JavaScript owns the hooks: a transaction may outlive every Rust handle to the database.
     set(&hooks, "plan", &planner);
+    set(&hooks, "migrated", &migrated);
+    set(&hooks, "migrations", migrations);
     set(&hooks, "error", &error);
     set(&hooks, "committed", &committed);
     set(&hooks, "decide", &decide);

@@ -218,6 +218,14 @@ export async function syncing(db: Database): Promise<void> {
   };
   // @ts-expect-error sync.user is an identity string, not a number
   const badUser: OpenOptions = { name: "x", collections: [], sync: { url: "/s", user: 42 } };
+  const migrated: OpenOptions = {
+    name: "x",
+    collections: [{ name: "t", keyPath: "id", version: 2, migrate: (doc, from, { patch }) => (patch || from > 1 ? doc : { ...doc, v: 2 }) }],
+  };
+  void migrated;
+  // @ts-expect-error migrate must return the document, not a Promise of it
+  const asyncMigration: OpenOptions = { name: "x", collections: [{ name: "t", keyPath: "id", version: 2, migrate: async (doc) => doc }] };
+  void asyncMigration;
   const marked: OpenOptions = { name: "x", collections: [], sync: { url: "/s", expectSynced: document.cookie.includes("synced=1") } };
   void marked;
   void badUser;

@@ -41,6 +41,7 @@ export type WharfErrorCode =
   | "NETWORK"
   | "SERVER"
   | "TRANSPORT"
+  | "MIGRATION_FAILED"
   | "INTERNAL";
 
 /**
@@ -163,6 +164,33 @@ export interface CollectionSchema {
    * the outbox. May change with an app update; writes queued before stay queued.
    */
   sync?: "both" | "push" | "pull" | false;
+  /**
+   * The version of this collection's document shape (an integer from 1, default 1). Raise it
+   * when the shape changes and give `migrate`: opening a database whose documents are older runs
+   * `migrate` over every stored document, every queued op's value and every dead letter's value
+   * of the collection (and the merge bases), inside the upgrade, whole or not at all. A database
+   * whose documents are newer than the app's `version` does not open (`INVALID_SCHEMA`).
+   */
+  version?: number;
+  /**
+   * Turns a document of version `fromVersion` into the current shape; returns it (synchronous:
+   * it runs inside IndexedDB's upgrade transaction). For a queued patch it gets the patch's
+   * fields only (`info.patch`). It must keep the document's key. If it throws, or returns
+   * something that is not the same document, the upgrade is undone, the database stays at its
+   * old version, and `Wharf.open` rejects with `MIGRATION_FAILED`.
+   *
+   * @example
+   * ```ts
+   * const todos: CollectionSchema = {
+   *   name: "todos", keyPath: "id", version: 2,
+   *   migrate: (doc, from, { patch }) => {
+   *     const { title, ...rest } = doc as { title?: string };
+   *     return patch && title === undefined ? rest : { ...rest, text: title ?? "" };
+   *   },
+   * };
+   * ```
+   */
+  migrate?: (doc: Record<string, JsonValue>, fromVersion: number, info: { patch: boolean }) => Record<string, JsonValue>;
 }
 
 /**

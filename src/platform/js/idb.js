@@ -49,7 +49,89 @@ function describe(db, tx) {
   });
 }
 
-function applyStep(db, tx, step) {
+/**
+ * A collection's migration (the core's `migrate` step), inside the upgrade transaction `tx`:
+ * reads its documents, the queued ops and dead letters of the collection and the merge bases,
+ * passes each value through the app's `migrate(value, from, { patch })`, has the core check the
+ * results (`hooks.migrated`), then writes them. `fail(error)` aborts the upgrade.
+ */
+function migrateStore(tx, { store, from, marker, drop }, hooks, fail) {
+  const records = tx.objectStore(store);
+  // The version marker moves last, once everything was migrated (see core::migration).
+  const mark = () => {
+    for (const name of drop) records.deleteIndex(name);
+    if (marker) records.createIndex(marker.name, marker.keyPath);
+  };
+  const migrate = hooks.migrations?.[store];
+  if (typeof migrate !== "function") return mark(); // the version moves on; the documents stay as they are
+  const guard = (fn) => (...args) => {
+    try {
+      fn(...args);
+    } catch (error) {
+      fail(error?.name === "WharfError" ? error : hooks.migrated(store, null, String(error?.message ?? error)));
+    }
+  };
+  const call = (value, patch) => {
+    const out = migrate(value, from, { patch });
+    if (typeof out?.then === "function") throw new Error("migrate returned a Promise; it must return the document");
+    return out;
+  };
+  const checked = []; // [key, value, patch] for the core's check
+  const writes = [];
+  let reads = 4;
+  const done = () => {
+    if (--reads > 0) return;
+    hooks.migrated(store, JSON.stringify(checked), null); // throws MIGRATION_FAILED
+    for (const write of writes) write();
+    mark();
+  };
+  const keys = records.getAllKeys();
+  const docs = records.getAll();
+  docs.onsuccess = guard(() => {
+    docs.result.forEach((doc, i) => {
+      const after = call(doc, false);
+      checked.push([keys.result[i], after, false]);
+      writes.push(() => records.put(after));
+    });
+    done();
+  });
+  for (const name of [OUTBOX, "__wharf_dead"]) {
+    const queue = tx.objectStore(name);
+    const cursor = queue.openCursor();
+    cursor.onsuccess = guard(() => {
+      const at = cursor.result;
+      if (!at) return done();
+      const entry = at.value;
+      if (entry?.collection === store && (entry.op === "put" || entry.op === "patch")) {
+        const patch = entry.op === "patch";
+        const after = call(patch ? entry.patch : entry.value, patch);
+        checked.push([entry.key, after, patch]);
+        const key = at.primaryKey; // the cursor object moves on
+        writes.push(() => queue.put({ ...entry, [patch ? "patch" : "value"]: after }, key));
+      }
+      at.continue();
+    });
+  }
+  // Merge bases (`{ v, b }` under `collection + "\0" + JSON key`): kept in the shape the local side has.
+  const bases = tx.objectStore("__wharf_versions");
+  const prefix = `${store}\u0000`;
+  const all = bases.openCursor(IDBKeyRange.bound(prefix, `${prefix}\uffff`));
+  all.onsuccess = guard(() => {
+    const at = all.result;
+    if (!at) return done();
+    const entry = at.value;
+    if (entry?.b !== null && typeof entry?.b === "object") {
+      const after = call(entry.b, false);
+      checked.push([JSON.parse(at.primaryKey.slice(prefix.length)), after, false]);
+      const key = at.primaryKey;
+      writes.push(() => bases.put({ ...entry, b: after }, key));
+    }
+    at.continue();
+  });
+}
+
+function applyStep(db, tx, step, hooks, fail) {
+  if (step.migrate) return migrateStore(tx, step.migrate, hooks, fail);
   if (step.createStore) {
     const { name, keyPath, autoIncrement } = step.createStore;
     db.createObjectStore(name, keyPath === null ? { autoIncrement } : { keyPath, autoIncrement });
@@ -66,17 +148,25 @@ function applyStep(db, tx, step) {
  * it answers JSON `{ steps }` or throws the WharfError that refuses the schema. Resolves with the
  * database and the steps still needed at this version.
  */
-function openAt(name, version, plan) {
+function openAt(name, version, hooks) {
+  const plan = hooks.plan;
   return new Promise((resolve, reject) => {
     const req = version === undefined ? factory().open(name) : factory().open(name, version);
     let refused = null;
+    let upgrade = null; // req.transaction, which WebKit clears once upgradeneeded has returned
+    const fail = (error) => {
+      refused ??= error;
+      try {
+        upgrade.abort();
+      } catch {} // already ending
+    };
     req.onupgradeneeded = () => {
+      upgrade = req.transaction;
       try {
         const db = req.result;
-        for (const step of JSON.parse(plan(JSON.stringify(describe(db, req.transaction)))).steps) applyStep(db, req.transaction, step);
+        for (const step of JSON.parse(plan(JSON.stringify(describe(db, req.transaction)))).steps) applyStep(db, req.transaction, step, hooks, fail);
       } catch (error) {
-        refused = error;
-        req.transaction.abort();
+        fail(error);
       }
     };
     req.onsuccess = () => {
@@ -96,15 +186,15 @@ function openAt(name, version, plan) {
 }
 
 /** Opens the database, upgrading it (at the next version) only when the core's plan is not empty. */
-async function open(name, plan) {
+async function open(name, hooks) {
   let last;
   for (let attempt = 0; attempt < 5; attempt++) {
-    const [db, steps] = await openAt(name, undefined, plan);
+    const [db, steps] = await openAt(name, undefined, hooks);
     if (steps.length === 0) return db;
     const next = db.version + 1;
     db.close();
     try {
-      return (await openAt(name, next, plan))[0];
+      return (await openAt(name, next, hooks))[0];
     } catch (error) {
       if (error?.name !== "VersionError") throw error;
       last = error; // another tab upgraded first: look again
@@ -167,7 +257,7 @@ export class Connection {
    */
   static async open(name, scope, hooks) {
     if (!factory()) throw hooks.error("Unavailable", "this global scope has no indexedDB");
-    const db = await open(name, hooks.plan).catch((e) => Promise.reject(e?.code ? e : hooks.error(e?.name, e?.message)));
+    const db = await open(name, hooks).catch((e) => Promise.reject(e?.code ? e : hooks.error(e?.name, e?.message)));
     if (hooks.persist) globalThis.navigator?.storage?.persist?.().catch(() => {});
     return new Connection(name, db, scope, hooks);
   }
@@ -315,7 +405,7 @@ export class Connection {
 
   reconnect() {
     if (this.reconnecting || this.closed) return;
-    this.reconnecting = open(this.name, this.hooks.plan).then(
+    this.reconnecting = open(this.name, this.hooks).then(
       (db) => {
         this.reconnecting = null;
         if (this.closed) return db.close();

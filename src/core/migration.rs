@@ -1,0 +1,185 @@
+//! Schema migrations: a collection declares the `version` of its documents' shape and a
+//! `migrate(doc, fromVersion)` function; opening a database whose documents are older runs that
+//! function over every stored document, every queued op's value and every dead letter's value of
+//! the collection, inside IndexedDB's upgrade transaction, so it happens whole or not at all: a
+//! migration that throws, or returns something that is not the same document, aborts the
+//! upgrade, and the database stays at its old version with its old documents (`MIGRATION_FAILED`).
+//!
+//! Where the version lives: IndexedDB keeps no metadata per object store but its indexes, and the
+//! upgrade plan must know the version synchronously, from the stores' shapes, inside the upgrade
+//! transaction itself (read anywhere else, another tab could migrate in between and the
+//! documents would be migrated twice). So a collection past version 1 carries an empty marker
+//! index, `__wharf_version_<n>`, over a path no document has. No marker: version 1.
+//!
+//! The rules (which version a store holds, what to migrate, whether a migrated value is valid)
+//! are here; the host only calls the app's function and writes what it returned.
+
+use serde_json::Value;
+
+use super::document::{key_of, Key, KeyPath};
+use super::error::CoreError;
+use super::schema::{
+    plan_upgrade, version_marker, Collection, DatabaseSchema, StoreShape, UpgradeStep, VERSION_MARKER,
+};
+
+/// The version of the documents an existing store holds.
+pub fn stored_version(store: &StoreShape) -> u32 {
+    let versions = store.indexes.iter().filter_map(|i| digits(i.name.strip_prefix(VERSION_MARKER)?));
+    versions.max().unwrap_or(1)
+}
+
+/// A marker's version number (not `str::parse`, whose generic code costs half a kilobyte).
+fn digits(text: &str) -> Option<u32> {
+    let digit =
+        |n: u32, b: u8| b.is_ascii_digit().then(|| n.checked_mul(10)?.checked_add(u32::from(b - b'0'))).flatten();
+    text.bytes().try_fold(0, digit).filter(|_| !text.is_empty())
+}
+
+/// The whole upgrade plan: the stores and indexes `schema::plan_upgrade` adds, then, for each
+/// existing store of an older version, its migration. A migrated store's markers change only
+/// once its migration succeeded (the `Migrate` step does it last): WebKit does not undo an index
+/// created or deleted by an upgrade that was then aborted, and the next upgrade would trip on it.
+/// A store newer than the app is refused: the app's code would read and write documents of a
+/// shape it does not know.
+pub fn plan_with_migrations(existing: &[StoreShape], schema: &DatabaseSchema) -> Result<Vec<UpgradeStep>, CoreError> {
+    let mut steps = plan_upgrade(existing, schema)?;
+    for collection in &schema.collections {
+        let (name, to) = (collection.name(), collection.schema.version);
+        let Some(found) = existing.iter().find(|s| s.name == name) else {
+            // A new store: its documents are of the current version from the start.
+            steps.extend(version_marker(to).map(|index| UpgradeStep::CreateIndex { store: name.to_owned(), index }));
+            continue;
+        };
+        let from = stored_version(found);
+        if from > to {
+            return Err(CoreError::InvalidSchema(format!(
+                "collection \"{name}\" holds documents of version {from}, newer than this app's version {to}: \
+                 an older version of the app cannot open it (reload to get the new one)"
+            )));
+        }
+        if from < to {
+            let drop =
+                found.indexes.iter().filter(|i| i.name.starts_with(VERSION_MARKER)).map(|i| i.name.clone()).collect();
+            steps.push(UpgradeStep::Migrate { store: name.to_owned(), from, to, marker: version_marker(to), drop });
+        }
+    }
+    Ok(steps)
+}
+
+/// What the host migrated in one collection, for `check`: `[[key, value, patch], ...]`, each
+/// key as the document had it before, `value` what `migrate` returned for a stored document, a
+/// queued or dead-lettered put's value, a merge base, or (`patch` true) a queued patch's fields.
+pub fn check(collection: &Collection, migrated: &str) -> Result<(), CoreError> {
+    let value: Value = super::read::json(migrated, false)
+        .map_err(|_| CoreError::MigrationFailed(format!("collection \"{}\": unreadable values", collection.name())))?;
+    for entry in value.as_array().map_or(&[][..], Vec::as_slice) {
+        let problem = match entry.as_array().map(Vec::as_slice) {
+            Some([key, doc, patch]) => Key::from_json(key)
+                .map_err(|e| e.to_string())
+                .and_then(|key| check_one(&collection.key_path, &key, doc, patch.as_bool() == Some(true))),
+            _ => Err("the host sent a malformed entry".to_owned()),
+        };
+        problem.map_err(|why| CoreError::MigrationFailed(format!("collection \"{}\": {why}", collection.name())))?;
+    }
+    Ok(())
+}
+
+/// The failure of a collection whose `migrate` threw `message`.
+pub fn threw(collection: &Collection, message: &str) -> CoreError {
+    CoreError::MigrationFailed(format!("collection \"{}\": migrate threw: {message}", collection.name()))
+}
+
+/// A migrated value must still be a document (an object) with the same key; a patch may leave
+/// the key out, but not change it.
+fn check_one(path: &KeyPath, key: &Key, doc: &Value, patch: bool) -> Result<(), String> {
+    let found = match doc.is_object() {
+        true => key_of(doc, path).ok(),
+        false => None,
+    };
+    match found {
+        Some(found) if found == *key => Ok(()),
+        None if patch && doc.is_object() => Ok(()),
+        _ => Err(format!(
+            "{} was migrated to something else than the same document: migrate must return it, \
+             with its key unchanged",
+            key.describe()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn todos(version: u32) -> DatabaseSchema {
+        let json = format!(r#"{{"name":"db","collections":[{{"name":"todos","keyPath":"id","version":{version}}}]}}"#);
+        DatabaseSchema::from_json(&json).unwrap()
+    }
+
+    /// The stores of `todos(version)` as an upgrade to it left them.
+    fn stores(version: u32) -> Vec<StoreShape> {
+        let mut stores = todos(version).required_stores();
+        stores[0].indexes.extend(version_marker(version));
+        stores
+    }
+
+    fn migrate(from: u32, to: u32, drop: &[&str]) -> UpgradeStep {
+        let drop = drop.iter().map(|d| d.to_string()).collect();
+        UpgradeStep::Migrate { store: "todos".into(), from, to, marker: version_marker(to), drop }
+    }
+
+    #[test]
+    fn a_store_without_a_marker_holds_version_1_and_migrates_up() {
+        let v1 = stores(1);
+        assert_eq!(stored_version(&v1[0]), 1);
+        assert_eq!(plan_with_migrations(&v1, &todos(1)).unwrap(), vec![]);
+        assert_eq!(plan_with_migrations(&v1, &todos(3)).unwrap(), vec![migrate(1, 3, &[])], "the marker comes last");
+    }
+
+    #[test]
+    fn the_old_marker_goes_after_the_migration_and_a_current_store_needs_nothing() {
+        let v2 = stores(2);
+        assert_eq!(stored_version(&v2[0]), 2);
+        assert_eq!(plan_with_migrations(&v2, &todos(3)).unwrap(), vec![migrate(2, 3, &["__wharf_version_2"])]);
+        assert_eq!(plan_with_migrations(&stores(3), &todos(3)).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_new_store_gets_its_marker_and_no_migration() {
+        let steps = plan_with_migrations(&[], &todos(2)).unwrap();
+        let marker =
+            |s: &UpgradeStep| matches!(s, UpgradeStep::CreateIndex { index, .. } if index.name == "__wharf_version_2");
+        assert!(steps.iter().any(marker));
+        assert!(!steps.iter().any(|s| matches!(s, UpgradeStep::Migrate { .. })));
+    }
+
+    #[test]
+    fn marker_versions_are_read_and_anything_else_ignored() {
+        assert_eq!((digits("12"), digits(""), digits("1x"), digits("99999999999")), (Some(12), None, None, None));
+    }
+
+    #[test]
+    fn a_store_newer_than_the_app_is_refused() {
+        let error = plan_with_migrations(&stores(4), &todos(3)).unwrap_err();
+        assert!(matches!(&error, CoreError::InvalidSchema(m) if m.contains("version 4") && m.contains("version 3")));
+    }
+
+    #[test]
+    fn migrated_values_keep_their_keys_and_stay_documents() {
+        let schema = todos(2);
+        let c = &schema.collections[0];
+        assert_eq!(check(c, r#"[["a",{"id":"a","title":"x"},false],["a",{"done":true},true]]"#), Ok(()));
+        let bad = [
+            r#"[["a",{"id":"b"},false]]"#,
+            r#"[["a",null,false]]"#,
+            r#"[["a",{"title":"no key"},false]]"#,
+            r#"[["a",[1,2],false]]"#,
+            r#"[["a",{"id":"b"},true]]"#,
+            r#"[["a",{"id":"a"}]]"#,
+            "not json",
+        ];
+        for text in bad {
+            assert!(matches!(check(c, text), Err(CoreError::MigrationFailed(_))), "{text}");
+        }
+    }
+}

@@ -1,0 +1,110 @@
+// Schema migrations (a collection's `version` and `migrate`) in every scope, on real IndexedDB:
+// the app's function runs once over stored documents and queued values inside the upgrade, and a
+// migration that throws or changes a key leaves the database at its old version, whole.
+// Included by browser_*.rs after store_suite.rs (support and imports come from there).
+
+/// Opens `name` with one collection "notes" at `version`, migrated by `migrate` (the body of a
+/// JavaScript `(doc, from, info) => ...`, which also counts its calls in `globalThis.migrations`).
+async fn open_notes(name: &str, version: u32, migrate: Option<&str>) -> Result<Database, JsValue> {
+    let options = json(&format!(
+        r#"{{"name":"{name}","collections":[{{"name":"notes","keyPath":"id","version":{version}}}]}}"#
+    ));
+    if let Some(body) = migrate {
+        let function = js_sys::Function::new_with_args(
+            "doc, from, info",
+            &format!("globalThis.migrations = (globalThis.migrations ?? 0) + 1; {body}"),
+        );
+        set(&Array::from(&prop(&options, "collections")).get(0), "migrate", &function);
+    }
+    open_database(options).await
+}
+
+fn migrations_run() -> f64 {
+    js_sys::Reflect::get(&js_sys::global(), &"migrations".into()).ok().and_then(|n| n.as_f64()).unwrap_or(0.0)
+}
+
+fn text_of(value: &JsValue) -> String {
+    js_sys::JSON::stringify(value).map(String::from).unwrap_or_default()
+}
+
+/// `title` becomes `text` (with a "!" so that a second run would show); a patch keeps only what
+/// it sets.
+const TITLE_TO_TEXT: &str = "if (from !== 1) throw new Error('from ' + from);
+    const { title, ...rest } = doc;
+    return title === undefined ? rest : { ...rest, text: title + '!' };";
+
+async fn notes_v1(name: &str) {
+    let db = open_notes(name, 1, None).await.expect("opens at version 1");
+    let notes = db.collection("notes".into()).unwrap();
+    resolve(notes.put(json(r#"{"id":"a","title":"A"}"#))).await;
+    resolve(notes.put(json(r#"{"id":"b","title":"B","pinned":true}"#))).await;
+    resolve(notes.patch("b".into(), json(r#"{"title":"B2"}"#))).await;
+    db.close();
+}
+
+#[wasm_bindgen_test]
+async fn a_migration_reshapes_documents_and_queued_ops_once_inside_the_upgrade() {
+    let name = unique_name("migrate");
+    notes_v1(&name).await;
+    let before = migrations_run();
+    let db = open_notes(&name, 2, Some(TITLE_TO_TEXT)).await.expect("migrates");
+    let notes = db.collection("notes".into()).unwrap();
+    assert_eq!(text_of(&resolve(notes.get("a".into())).await), r#"{"id":"a","text":"A!"}"#);
+    assert_eq!(text_of(&resolve(notes.get("b".into())).await), r#"{"id":"b","pinned":true,"text":"B2!"}"#);
+    let queued = text_of(&resolve(db.outbox().snapshot()).await);
+    assert!(!queued.contains("title"), "nothing queued in the old shape: {queued}");
+    assert!(queued.contains(r#""text":"A!""#) && queued.contains(r#""text":"B2!""#), "{queued}");
+    let ran = migrations_run() - before;
+    assert!(ran >= 3.0, "every document and queued value went through migrate ({ran} calls)");
+    db.close();
+
+    let db = open_notes(&name, 2, Some(TITLE_TO_TEXT)).await.expect("opens again");
+    assert_eq!(migrations_run() - before, ran, "a migrated database is not migrated again");
+    db.close();
+    delete_db(&name).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_failing_migration_leaves_the_database_at_its_old_version() {
+    let name = unique_name("migrate-fails");
+    notes_v1(&name).await;
+    let threw = open_notes(&name, 2, Some("if (doc.id === 'b') throw new Error('no B on purpose'); return doc;")).await;
+    let message = expect_wharf_error(&threw.err().expect("refused"), "MIGRATION_FAILED");
+    assert!(message.contains("no B on purpose") && message.contains("notes"), "{message}");
+    let rekeyed = open_notes(&name, 2, Some("return { ...doc, id: doc.id + '2' };")).await;
+    let message = expect_wharf_error(&rekeyed.err().expect("refused"), "MIGRATION_FAILED");
+    assert!(message.contains("with its key unchanged"), "{message}");
+    let not_a_doc = open_notes(&name, 2, Some("return Promise.resolve(doc);")).await;
+    expect_wharf_error(&not_a_doc.err().expect("refused"), "MIGRATION_FAILED");
+
+    // Still version 1, untouched: the old app opens it, and a good migration runs later.
+    let db = open_notes(&name, 1, None).await.expect("the old version opens");
+    let notes = db.collection("notes".into()).unwrap();
+    assert_eq!(text_of(&resolve(notes.get("a".into())).await), r#"{"id":"a","title":"A"}"#);
+    assert_eq!(number(db.outbox().count()).await, 3.0, "nothing queued was lost or doubled");
+    db.close();
+    let db = open_notes(&name, 2, Some(TITLE_TO_TEXT)).await.expect("migrates");
+    assert_eq!(text_of(&resolve(db.collection("notes".into()).unwrap().get("a".into())).await), r#"{"id":"a","text":"A!"}"#);
+    db.close();
+
+    // An older app cannot open documents of a newer shape.
+    let message = reject_open(open_notes(&name, 1, None).await);
+    assert!(message.contains("version 2"), "{message}");
+    let bumped = open_notes(&name, 3, None).await; // a version bump without a function is allowed
+    bumped.expect("no migrate: the documents stay as they are").close();
+    let before = migrations_run();
+    open_notes(&name, 3, Some(TITLE_TO_TEXT)).await.expect("at version 3 already").close();
+    assert_eq!(migrations_run(), before, "nothing to migrate at the version it holds");
+    assert!(reject_open(open_notes(&name, 2, None).await).contains("version 3"));
+    delete_db(&name).await;
+}
+
+fn reject_open(opened: Result<Database, JsValue>) -> String {
+    match opened {
+        Ok(db) => {
+            db.close();
+            panic!("opened a database of a newer version");
+        }
+        Err(error) => expect_wharf_error(&error, "INVALID_SCHEMA"),
+    }
+}
