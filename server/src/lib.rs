@@ -15,5 +15,6 @@ pub mod postgres;
 pub mod pull;
 pub mod push;
 pub mod schema;
+pub mod spaces;
 pub mod sqlite;
 pub mod store;
