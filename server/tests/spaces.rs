@@ -396,3 +396,15 @@ async fn a_version_4_database_keeps_its_documents_and_ledger_in_the_shared_space
     let answer = push_as(&app, "alice-phone", vec![put("m1", "todos", "a")], Some(&alice)).await;
     assert_eq!(results(&answer)[0], json!({"id": "m1", "status": "applied", "version": 1}));
 }
+
+backends!(compaction_removes_a_users_tombstone_and_never_another_spaces_document_under_that_key);
+async fn compaction_removes_a_users_tombstone_and_never_another_spaces_document_under_that_key(backend: Backend) {
+    let dir = site();
+    let (app, store) = app(backend, dir.path()).await;
+    let (alice, bob) = (user_token("alice"), user_token("bob"));
+    push_as(&app, "bob-laptop", vec![put("m1", "todos", "a"), common::delete("m2", "todos", "a")], Some(&bob)).await;
+    push_as(&app, "alice-phone", vec![put("m1", "todos", "a")], Some(&alice)).await;
+    assert_eq!(store.compact(u64::MAX).await.unwrap(), (1, 3), "bob's tombstone goes");
+    assert_eq!(changes(&pull_as(&app, &alice, "").await), vec![r#""todos"/"a" v1 {"id":"a"}"#], "alice's stays");
+    assert_eq!(changes(&pull_as(&app, &bob, "").await), Vec::<String>::new());
+}
