@@ -30,13 +30,18 @@
 //! all inserts happen under the counter lock, and NOTIFY). Compaction skips locked tombstones.
 //!
 //! Exactly once: the ledgers are read after the record locks (a concurrent batch carrying the
-//! same mutation, necessarily on the same record, has then committed and its id is seen); a
-//! batch that still loses a race (its new record or ledger row was created by a transaction that
-//! committed after its reads: `ON CONFLICT DO NOTHING` inserted fewer rows than planned) rolls
-//! back and starts over, as it does on a deadlock or serialization error.
+//! same mutation of the same author, necessarily on the same record of the same space, has then
+//! committed and its id is seen); a batch that still loses a race (its new record or ledger row
+//! was created by a transaction that committed after its reads: `ON CONFLICT DO NOTHING`
+//! inserted fewer rows than planned) rolls back and starts over, as it does on a deadlock or
+//! serialization error.
 //!
-//! Live pokes across instances: the final statement's NOTIFY is delivered at commit, in commit
-//! order, to every instance's LISTEN connection, which pokes that instance's sockets.
+//! Spaces: a document's identity is (space, collection, key); a batch locks, reads and writes
+//! records of its author's space only, and reads the ledgers of its author and client only.
+//!
+//! Live pokes across instances: the final statement's NOTIFY (the cursor and the space written)
+//! is delivered at commit, in commit order, to every instance's LISTEN connection
+//! (`pg_listen.rs`), which pokes that instance's sockets that read the space.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -44,25 +49,22 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use futures_util::future::{join, join5};
-use futures_util::StreamExt;
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{AsyncMessage, NoTls, Row};
+use tokio_postgres::{NoTls, Row};
 use wharf::core::id::SplitMix64;
 use wharf::core::protocol::{Change, Mutation, MutationResult};
 use wharf::core::Key;
 
+pub use crate::pg_listen::CHANNEL;
+use crate::pg_listen::{listen, Hooks};
 use crate::pg_schema;
 use crate::store::{
     compacted, decide, key_text, never_issued, now_ms, parse_json, signed, unsigned, Author, CommitHook, Cursor,
     Decision, ListedRecord, PullPage, Pushed, Space, Storage, StoreError, StoreFuture, StoredRecord,
 };
-
-/// The NOTIFY channel commits are announced on; the payload is the new `last_seq`, a space, and
-/// the space's name (`"42 user:alice"`), one notification per space a commit wrote into.
-pub const CHANNEL: &str = "wharf_changes";
 
 /// How often a batch that lost a race (or a deadlock) is started over before giving up.
 const MAX_ATTEMPTS: u32 = 20;
@@ -101,21 +103,6 @@ impl From<PoolError> for StoreError {
             other => StoreError::Postgres(format!("connection pool: {other}")),
         }
     }
-}
-
-type Hooks = Arc<Mutex<Vec<CommitHook>>>;
-
-fn fire(hooks: &Hooks, space: &Space, cursor: u64) {
-    let hooks: Vec<CommitHook> = hooks.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    for hook in hooks {
-        hook(space, cursor);
-    }
-}
-
-/// Reads a notification's payload: the cursor, then the space (see [`CHANNEL`]).
-fn parse_notice(payload: &str) -> Option<(u64, Space)> {
-    let (cursor, space) = payload.split_once(' ')?;
-    Some((cursor.parse().ok()?, Space::from_stored(space)))
 }
 
 /// The PostgreSQL store: a connection pool, and a LISTEN connection that hears every
@@ -314,16 +301,12 @@ const PULL_COLLECTIONS: &str = "
     WHERE h.name = 'compacted_through'
     ORDER BY r.seq";
 
+const LATEST: &str = "SELECT value FROM wharf_meta WHERE name = 'last_seq'";
+
 /// The last change of each of `$1`'s spaces (a backward step in the `(space, seq)` index each).
 const LATEST_IN: &str = "
     SELECT COALESCE(max(m.seq), 0) FROM unnest($1::text[]) AS sp(space),
         LATERAL (SELECT max(seq) AS seq FROM wharf_records WHERE space = sp.space) m";
-
-/// What a LISTEN connection may have missed while down: the last change of each space written
-/// after `$1` (a range of the unique `seq` index).
-const CHANGED_SINCE: &str = "SELECT space, max(seq) FROM wharf_records WHERE seq > $1 GROUP BY space";
-
-const LATEST: &str = "SELECT value FROM wharf_meta WHERE name = 'last_seq'";
 
 impl PgStore {
     /// Connects to `url` (`postgres://user:password@host:port/database`, or any form
@@ -807,87 +790,8 @@ impl Storage for PgStore {
     }
 }
 
-async fn read_latest(pool: &Pool) -> Result<u64, StoreError> {
+pub(crate) async fn read_latest(pool: &Pool) -> Result<u64, StoreError> {
     let client = pool.get().await?;
     let statement = client.prepare_cached(LATEST).await?;
     Ok(unsigned(client.query_one(&statement, &[]).await?.get(0)))
-}
-
-/// The spaces written after `heard`, each with its last change: what a LISTEN connection that
-/// was down may have missed.
-async fn changed_since(pool: &Pool, heard: u64) -> Result<Vec<(Space, u64)>, StoreError> {
-    let client = pool.get().await?;
-    let statement = client.prepare_cached(CHANGED_SINCE).await?;
-    let rows = client.query(&statement, &[&signed(heard)]).await?;
-    Ok(rows.iter().map(|row| (Space::from_stored(row.get::<_, String>(0)), unsigned(row.get(1)))).collect())
-}
-
-/// The LISTEN loop: a dedicated connection (not from the pool) that hears every commit's NOTIFY
-/// and fires the hooks with its space and cursor. Reconnects with backoff when the connection
-/// fails, and after every reconnection fires, for each space written since the last cursor it
-/// heard, that space's last change: the commits it missed meanwhile. Checks the connection every
-/// 30 s, so a silently dead one is noticed.
-async fn listen(config: tokio_postgres::Config, pool: Pool, hooks: Hooks, ready: oneshot::Sender<()>) {
-    let mut ready = Some(ready);
-    let mut delay = Duration::from_millis(100);
-    // The highest cursor announced so far; the first connection hears everything after it.
-    let mut heard: Option<u64> = None;
-    loop {
-        if let Ok((client, mut connection)) = config.connect(NoTls).await {
-            let (sender, mut notices) = mpsc::unbounded_channel::<String>();
-            let driver = tokio::spawn(async move {
-                let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-                while let Some(Ok(message)) = messages.next().await {
-                    if let AsyncMessage::Notification(notice) = message {
-                        if sender.send(notice.payload().to_owned()).is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
-            if client.batch_execute(&format!("LISTEN {CHANNEL}")).await.is_ok() {
-                delay = Duration::from_millis(100);
-                if let Some(ready) = ready.take() {
-                    let _ = ready.send(());
-                }
-                match heard {
-                    // Nothing can have been missed before the first connection: no socket
-                    // listened yet.
-                    None => heard = read_latest(&pool).await.ok(),
-                    Some(since) => {
-                        if let Ok(missed) = changed_since(&pool, since).await {
-                            for (space, cursor) in missed {
-                                heard = heard.max(Some(cursor));
-                                fire(&hooks, &space, cursor);
-                            }
-                        }
-                    }
-                }
-                let mut check = tokio::time::interval(Duration::from_secs(30));
-                check.tick().await;
-                loop {
-                    tokio::select! {
-                        notice = notices.recv() => match notice {
-                            Some(payload) => {
-                                if let Some((cursor, space)) = parse_notice(&payload) {
-                                    heard = heard.max(Some(cursor));
-                                    fire(&hooks, &space, cursor);
-                                }
-                            }
-                            None => break,
-                        },
-                        _ = check.tick() => {
-                            let alive = tokio::time::timeout(Duration::from_secs(10), client.simple_query("SELECT 1")).await;
-                            if !matches!(alive, Ok(Ok(_))) {
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-            driver.abort();
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
-    }
 }
