@@ -149,8 +149,8 @@ pub trait Storage: Send + Sync + 'static {
         collections: Option<Vec<String>>,
     ) -> StoreFuture<'_, PullPage>;
 
-    /// The `seq` of the last committed change (0 when there is none): the cursor a client that
-    /// has pulled everything holds. Read from the database, so it includes other instances' writes.
+    /// The `seq` of the last committed change in any space (0 when there is none). Read from the
+    /// database, so it includes other instances' writes.
     fn latest_seq(&self) -> StoreFuture<'_, u64>;
 
     /// The `seq` of the last committed change in any of `spaces` (0 when there is none): the
