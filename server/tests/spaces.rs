@@ -408,3 +408,52 @@ async fn compaction_removes_a_users_tombstone_and_never_another_spaces_document_
     assert_eq!(changes(&pull_as(&app, &alice, "").await), vec![r#""todos"/"a" v1 {"id":"a"}"#], "alice's stays");
     assert_eq!(changes(&pull_as(&app, &bob, "").await), Vec::<String>::new());
 }
+
+/// After its LISTEN connection comes back, an instance catches up on the spaces written while it
+/// was down, and pokes only their readers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_instance_catching_up_after_its_listen_connection_died_pokes_only_readers() {
+    let url = pg::database().await;
+    let dir = site();
+    let mut routers = Vec::new();
+    for _ in 0..2 {
+        let store = common::pg_store(&url, PgOptions::default()).await;
+        routers.push(router(with_users(common::config_with(store, dir.path(), None))));
+    }
+    let addr = common::serve(routers[1].clone()).await;
+    let (alice, bob) = (user_token("alice"), user_token("bob"));
+    let (mut alices, mut bobs) = (connect(addr, &alice).await, connect(addr, &bob).await);
+    assert_eq!((poke_within(&mut alices, SOON).await, poke_within(&mut bobs, SOON).await), (Some(0), Some(0)));
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let killed = client
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(killed.len(), 2, "one LISTEN connection per instance");
+    push_as(&routers[0], "alice-phone", vec![put("m1", "todos", "a")], Some(&alice)).await;
+    assert_eq!(poke_within(&mut alices, SOON).await, Some(1), "caught up");
+    assert_eq!(poke_within(&mut bobs, QUIET).await, None, "bob's space did not change");
+}
+
+/// A server of the build before spaces, still running against a migrated database, cannot write
+/// a record or a ledger entry that belongs to no space or author (docs/server.md, "Migrations").
+#[tokio::test]
+async fn writes_of_a_build_before_spaces_fail_on_a_migrated_database() {
+    let url = pg::database().await;
+    let _migrated = common::pg_store(&url, PgOptions::default()).await;
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    for old_write in [
+        "INSERT INTO wharf_records (collection, key, value, version, seq) VALUES ('t', '\"a\"', '{}', 1, 1)",
+        "INSERT INTO wharf_applied_mutations (id, client_id, version) VALUES ('m1', 'c1', 1)",
+        "INSERT INTO wharf_rejected_mutations (id, client_id, code, message) VALUES ('m1', 'c1', 'X', 'x')",
+    ] {
+        let error = client.execute(old_write, &[]).await.expect_err(old_write);
+        assert_eq!(error.code(), Some(&tokio_postgres::error::SqlState::NOT_NULL_VIOLATION), "{old_write}: {error}");
+    }
+}
