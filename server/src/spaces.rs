@@ -101,6 +101,8 @@ mod tests {
         let (anonymous, development) = (access(&Principal::Anonymous), access(&Principal::Development));
         assert_eq!(anonymous, development);
         assert_eq!(anonymous.home, Space::shared());
+        // The PostgreSQL migration to schema 5 writes these names as literals.
+        assert_eq!((anonymous.home.as_str(), anonymous.author.as_str()), ("shared", "shared"));
         // A user called "shared" or "user:x" gets a space of its own, not the shared one.
         assert_ne!(access(&Principal::User(SHARED_SPACE.into())).home, Space::shared());
         assert_ne!(access(&Principal::User("user:x".into())).home, Space::of_user("x"));
