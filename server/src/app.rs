@@ -66,9 +66,9 @@ pub fn router(config: Config) -> Router {
     let config = Arc::new(config);
     // Weak: the store (inside the config) holds the hook, which must not keep the config alive.
     let weak = Arc::downgrade(&config);
-    config.store.on_commit(Arc::new(move |cursor| {
+    config.store.on_commit(Arc::new(move |space, cursor| {
         if let Some(config) = weak.upgrade() {
-            config.live.poke(cursor);
+            config.live.poke(space, cursor);
         }
     }));
     let api = Router::new()

@@ -28,6 +28,7 @@ use serde_json::{json, Value};
 use crate::config::{authenticate, error, storage_error, unauthorized, Config};
 use crate::counters::Counters;
 use crate::pull::parse_cursor;
+use crate::spaces;
 use crate::store::StoreError;
 
 /// The `/debug` routes: the real ones when faults are configured, otherwise a 404 for any
@@ -48,11 +49,13 @@ async fn not_found() -> StatusCode {
 }
 
 /// `GET /debug/state` → `{applied, pushes, duplicates, overlaps, contexts, sockets, overlapSamples:
-/// [{clientId, inFlight, started}], records: [{collection, key, version, value}]}`.
+/// [{clientId, inFlight, started}], records: [{collection, key, version, value}]}`; the records
+/// of the spaces the caller can read only (the counters are the whole server's).
 async fn state(State(config): State<Arc<Config>>, headers: HeaderMap) -> Response {
-    if let Err(e) = authenticate(&config, &headers) {
-        return unauthorized(&e);
-    }
+    let access = match authenticate(&config, &headers) {
+        Ok(principal) => spaces::access(&principal),
+        Err(e) => return unauthorized(&e),
+    };
     let read = async { Ok::<_, StoreError>((config.store.applied_count().await?, config.store.records().await?)) };
     let (applied, records) = match read.await {
         Ok(read) => read,
@@ -60,6 +63,7 @@ async fn state(State(config): State<Arc<Config>>, headers: HeaderMap) -> Respons
     };
     let records: Vec<Value> = records
         .into_iter()
+        .filter(|r| access.can_read(&r.space))
         .map(
             |r| json!({"collection": r.collection, "key": r.key, "version": r.record.version, "value": r.record.value}),
         )

@@ -7,7 +7,9 @@
 //! Pokes are hints: they carry the latest cursor, never data, and the client's pull is what
 //! delivers changes. So a poke may be lost (a lagging socket skips to the latest) or repeated
 //! without harm; what matters is that, after every push that applied something, each socket
-//! eventually hears a cursor at least that push's.
+//! eventually hears a cursor at least that push's, and only if its principal can read the space
+//! that push wrote (`spaces.rs`): a socket hears of its own spaces and of nothing else, from its
+//! first poke on (the last change of its spaces, not the server's latest).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,11 +20,11 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{interval_at, sleep, timeout, Instant, MissedTickBehavior};
 use wharf::core::protocol::LiveMessage;
 
 use crate::config::{authenticate_either, error, unauthorized, Config};
+use crate::spaces::{self, Space};
 
 /// A socket that sent nothing for this many ping periods is closed.
 pub const IDLE_PINGS: u32 = 3;
@@ -42,14 +44,16 @@ pub async fn live(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let query_token = query.ok().and_then(|Query(pairs)| pairs.into_iter().find(|(k, _)| k == "token").map(|(_, v)| v));
-    // Every principal hears every poke for now (pokes carry no data, only a cursor).
-    if let Err(e) = authenticate_either(&config, &headers, query_token.as_deref()) {
-        return unauthorized(&e);
-    }
+    let principal = match authenticate_either(&config, &headers, query_token.as_deref()) {
+        Ok(principal) => principal,
+        Err(e) => return unauthorized(&e),
+    };
+    let readable = spaces::access(&principal).readable;
     match upgrade {
-        Ok(upgrade) => {
-            upgrade.max_message_size(MAX_CLIENT_MESSAGE).on_upgrade(move |socket| serve(config, socket)).into_response()
-        }
+        Ok(upgrade) => upgrade
+            .max_message_size(MAX_CLIENT_MESSAGE)
+            .on_upgrade(move |socket| serve(config, readable, socket))
+            .into_response(),
         Err(rejection) => {
             error(rejection.status(), "BAD_REQUEST", format!("/live is a WebSocket: {}", rejection.body_text()))
         }
@@ -77,9 +81,9 @@ fn close(code: u16, reason: &str) -> Message {
     Message::Close(Some(CloseFrame { code, reason: reason.into() }))
 }
 
-/// One socket's life: the initial poke, then pokes, pings and pongs until it closes, errs, stays
-/// silent for [`IDLE_PINGS`] ping periods, or the server shuts down.
-async fn serve(config: Arc<Config>, mut socket: WebSocket) {
+/// One socket's life: the initial poke, then pokes for the `readable` spaces, pings and pongs
+/// until it closes, errs, stays silent for [`IDLE_PINGS`] ping periods, or the server shuts down.
+async fn serve(config: Arc<Config>, readable: Vec<Space>, mut socket: WebSocket) {
     let period = config.live.ping_every;
     let mut closing = config.live.closing();
     if *closing.borrow_and_update() {
@@ -88,9 +92,10 @@ async fn serve(config: Arc<Config>, mut socket: WebSocket) {
     }
     // Subscribe before reading the latest cursor: a push committing in between is then heard
     // as a poke rather than lost.
-    let mut pokes = config.live.subscribe();
-    // From the database, so a socket on any instance starts from the latest commit of all.
-    let Ok(mut sent) = config.store.latest_seq().await else { return };
+    let mut pokes = config.live.subscribe(&readable);
+    // From the database, so a socket on any instance starts from the latest commit of all in its
+    // spaces.
+    let Ok(mut sent) = config.store.latest_seq_in(readable).await else { return };
     if send(&mut socket, poke(sent), period).await.is_err() {
         return;
     }
@@ -116,16 +121,8 @@ async fn serve(config: Arc<Config>, mut socket: WebSocket) {
                     return;
                 }
             }
-            announced = pokes.recv() => {
-                let cursor = match announced {
-                    Ok(cursor) => cursor,
-                    // Missed some: the latest is all that matters.
-                    Err(RecvError::Lagged(_)) => match config.store.latest_seq().await {
-                        Ok(latest) => latest,
-                        Err(_) => continue,
-                    },
-                    Err(RecvError::Closed) => return,
-                };
+            announced = pokes.next() => {
+                let Some(cursor) = announced else { return };
                 if cursor > sent {
                     sent = cursor;
                     if send(&mut socket, poke(cursor), period).await.is_err() {

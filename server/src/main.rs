@@ -43,11 +43,13 @@ struct Options {
     database_pool: u64,
     /// A static development token: `Authorization: Bearer <TOKEN>` on /push, /pull and /live
     /// (where `?token=TOKEN` is accepted too, since browsers cannot set WebSocket headers) is
-    /// then the fixed user "development". For development; use JWTs for real users.
+    /// then the fixed user "development", who reads and writes the shared space (the one every
+    /// request uses when no authentication is configured). For development; use JWTs for real
+    /// users.
     #[arg(long, env = "WHARF_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// Verify HS256 JWTs signed with this shared secret (at least 32 bytes); the token's `sub` is
-    /// the user. Prefer the environment variable: a command line is visible to other users.
+    /// the user, who reads and writes a private space of its own. Prefer the environment variable: a command line is visible to other users.
     #[arg(long, env = "WHARF_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
     /// Verify RS256 (RSA) or ES256 (P-256) JWTs with the public key in this PEM file; the

@@ -18,6 +18,13 @@
 //!   was compacted away).
 //! - 4: `wharf_client_owners`, the user each client id was first pushed by (SQLite's version 4;
 //!   see `Storage::bind_client`).
+//! - 5: spaces (SQLite's version 5): `wharf_records.space` (the space a document lives in,
+//!   `spaces.rs`) leads the records' primary key, and the change-feed index `(space, seq)` joins
+//!   the unique `(seq)` one; the ledgers gain `author` and are keyed by (`author`, `client_id`,
+//!   `id`). Existing records go to the shared space and existing ledger entries to the shared
+//!   principals. The new columns have no default, so a server of an older build that is still
+//!   running fails every write (a not-null violation, answered 503) instead of writing rows
+//!   that belong to no space.
 //!
 //! Tables are prefixed `wharf_` so the database can be shared with an application's own tables.
 
@@ -26,13 +33,15 @@ use deadpool_postgres::Client;
 use crate::store::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The advisory lock key taken around migrations (ASCII "wharfmig").
 pub const MIGRATION_LOCK: i64 = 0x7768_6172_666d_6967;
 
-/// Migration `i` brings the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+/// Migration `i` brings the schema from version `i` to `i + 1`. Public for the tests that build
+/// a database of an older version.
+#[doc(hidden)]
+pub const MIGRATIONS: &[&str] = &[
     "
     CREATE TABLE wharf_records (
         collection text NOT NULL,
@@ -70,6 +79,22 @@ const MIGRATIONS: &[&str] = &[
         client_id text PRIMARY KEY,
         user_id text NOT NULL           -- the JWT `sub` that first pushed with this client id
     );
+",
+    // The defaults fill the existing rows without rewriting the table, then go.
+    "
+    ALTER TABLE wharf_records ADD COLUMN space text NOT NULL DEFAULT 'shared'; -- spaces.rs
+    ALTER TABLE wharf_records ALTER COLUMN space DROP DEFAULT;
+    ALTER TABLE wharf_records DROP CONSTRAINT wharf_records_pkey;
+    ALTER TABLE wharf_records ADD PRIMARY KEY (space, collection, key);
+    CREATE INDEX wharf_records_by_space_seq ON wharf_records (space, seq);
+    ALTER TABLE wharf_applied_mutations ADD COLUMN author text NOT NULL DEFAULT 'shared';
+    ALTER TABLE wharf_applied_mutations ALTER COLUMN author DROP DEFAULT;
+    ALTER TABLE wharf_applied_mutations DROP CONSTRAINT wharf_applied_mutations_pkey;
+    ALTER TABLE wharf_applied_mutations ADD PRIMARY KEY (author, client_id, id);
+    ALTER TABLE wharf_rejected_mutations ADD COLUMN author text NOT NULL DEFAULT 'shared';
+    ALTER TABLE wharf_rejected_mutations ALTER COLUMN author DROP DEFAULT;
+    ALTER TABLE wharf_rejected_mutations DROP CONSTRAINT wharf_rejected_mutations_pkey;
+    ALTER TABLE wharf_rejected_mutations ADD PRIMARY KEY (author, client_id, id);
 ",
 ];
 

@@ -30,13 +30,18 @@
 //! all inserts happen under the counter lock, and NOTIFY). Compaction skips locked tombstones.
 //!
 //! Exactly once: the ledgers are read after the record locks (a concurrent batch carrying the
-//! same mutation, necessarily on the same record, has then committed and its id is seen); a
-//! batch that still loses a race (its new record or ledger row was created by a transaction that
-//! committed after its reads: `ON CONFLICT DO NOTHING` inserted fewer rows than planned) rolls
-//! back and starts over, as it does on a deadlock or serialization error.
+//! same mutation of the same author, necessarily on the same record of the same space, has then
+//! committed and its id is seen); a batch that still loses a race (its new record or ledger row
+//! was created by a transaction that committed after its reads: `ON CONFLICT DO NOTHING`
+//! inserted fewer rows than planned) rolls back and starts over, as it does on a deadlock or
+//! serialization error.
 //!
-//! Live pokes across instances: the final statement's NOTIFY is delivered at commit, in commit
-//! order, to every instance's LISTEN connection, which pokes that instance's sockets.
+//! Spaces: a document's identity is (space, collection, key); a batch locks, reads and writes
+//! records of its author's space only, and reads the ledgers of its author and client only.
+//!
+//! Live pokes across instances: the final statement's NOTIFY (the cursor and the space written)
+//! is delivered at commit, in commit order, to every instance's LISTEN connection
+//! (`pg_listen.rs`), which pokes that instance's sockets that read the space.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -44,24 +49,22 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use futures_util::future::{join, join5};
-use futures_util::StreamExt;
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{AsyncMessage, NoTls, Row};
+use tokio_postgres::{NoTls, Row};
 use wharf::core::id::SplitMix64;
 use wharf::core::protocol::{Change, Mutation, MutationResult};
 use wharf::core::Key;
 
+pub use crate::pg_listen::CHANNEL;
+use crate::pg_listen::{listen, Hooks};
 use crate::pg_schema;
 use crate::store::{
-    compacted, decide, key_text, never_issued, now_ms, parse_json, signed, unsigned, CommitHook, Cursor, Decision,
-    ListedRecord, PullPage, Pushed, Storage, StoreError, StoreFuture, StoredRecord,
+    compacted, decide, key_text, never_issued, now_ms, parse_json, signed, unsigned, Author, CommitHook, Cursor,
+    Decision, ListedRecord, PullPage, Pushed, Space, Storage, StoreError, StoreFuture, StoredRecord,
 };
-
-/// The NOTIFY channel commits are announced on; the payload is the new `last_seq`.
-pub const CHANNEL: &str = "wharf_changes";
 
 /// How often a batch that lost a race (or a deadlock) is started over before giving up.
 const MAX_ATTEMPTS: u32 = 20;
@@ -99,15 +102,6 @@ impl From<PoolError> for StoreError {
             PoolError::Backend(e) => e.into(),
             other => StoreError::Postgres(format!("connection pool: {other}")),
         }
-    }
-}
-
-type Hooks = Arc<Mutex<Vec<CommitHook>>>;
-
-fn fire(hooks: &Hooks, cursor: u64) {
-    let hooks: Vec<CommitHook> = hooks.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    for hook in hooks {
-        hook(cursor);
     }
 }
 
@@ -203,12 +197,15 @@ struct PendingWrite {
 /// a cycle), and reads them.
 const LOCK_RECORDS: &str = "
     SELECT collection, key, value, version, writer, hlc, writer_seq FROM wharf_records
-    WHERE (collection, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+    WHERE space = $3 AND (collection, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
     ORDER BY collection, key
     FOR UPDATE";
 
-const READ_APPLIED: &str = "SELECT id, version FROM wharf_applied_mutations WHERE id = ANY($1::text[])";
-const READ_REJECTED: &str = "SELECT id, code, message FROM wharf_rejected_mutations WHERE id = ANY($1::text[])";
+/// The ledgers of the batch's author and client: `$1` author, `$2` client id, `$3` op ids.
+const READ_APPLIED: &str =
+    "SELECT id, version FROM wharf_applied_mutations WHERE author = $1 AND client_id = $2 AND id = ANY($3::text[])";
+const READ_REJECTED: &str = "SELECT id, code, message FROM wharf_rejected_mutations
+    WHERE author = $1 AND client_id = $2 AND id = ANY($3::text[])";
 /// The `floor` of `decide`: read after the locks, so a compaction that removed a record the batch
 /// did not find has committed its floor too (they are one transaction).
 const READ_FLOOR: &str = "SELECT value FROM wharf_meta WHERE name = 'compacted_version'";
@@ -219,7 +216,8 @@ const READ_FLOOR: &str = "SELECT value FROM wharf_meta WHERE name = 'compacted_v
 /// `$17`: the rows the batch planned to update and insert (records, applied, rejected); if
 /// fewer were written, a transaction that committed after this one's reads created some of them,
 /// and the statement fails with [`RACED`], aborting the transaction (the batch starts over).
-/// `$18`: the writes' mutation seqs (`writer_seq`), in the order of `$4..$10`.
+/// `$18`: the writes' mutation seqs (`writer_seq`), in the order of `$4..$10`. `$19`: the space
+/// the batch writes into; `$20`: its author's ledger name. The NOTIFY names the space.
 /// (The failing cast mentions `s.last` so the planner cannot fold it, and fail, in advance.)
 const FINISH: &str = "
     WITH s AS (
@@ -237,30 +235,31 @@ const FINISH: &str = "
         SET value = w.value, version = w.version, seq = s.base + w.o, hlc = w.hlc, writer = $3,
             writer_seq = w.writer_seq
         FROM s, w
-        WHERE w.existed AND r.collection = w.collection AND r.key = w.key
+        WHERE w.existed AND r.space = $19 AND r.collection = w.collection AND r.key = w.key
         RETURNING 1
     ),
     ins AS (
-        INSERT INTO wharf_records (collection, key, value, version, seq, hlc, writer, writer_seq)
-        SELECT w.collection, w.key, w.value, w.version, s.base + w.o, w.hlc, $3, w.writer_seq FROM s, w
+        INSERT INTO wharf_records (space, collection, key, value, version, seq, hlc, writer, writer_seq)
+        SELECT $19, w.collection, w.key, w.value, w.version, s.base + w.o, w.hlc, $3, w.writer_seq FROM s, w
         WHERE NOT w.existed
         ON CONFLICT DO NOTHING
         RETURNING 1
     ),
     app AS (
-        INSERT INTO wharf_applied_mutations (id, client_id, version)
-        SELECT a.id, $3, a.version FROM s, unnest($11::text[], $12::int8[]) AS a(id, version)
+        INSERT INTO wharf_applied_mutations (author, client_id, id, version)
+        SELECT $20, $3, a.id, a.version FROM s, unnest($11::text[], $12::int8[]) AS a(id, version)
         ON CONFLICT DO NOTHING
         RETURNING 1
     ),
     rej AS (
-        INSERT INTO wharf_rejected_mutations (id, client_id, code, message)
-        SELECT j.id, $3, j.code, j.message FROM s, unnest($13::text[], $14::text[], $15::text[]) AS j(id, code, message)
+        INSERT INTO wharf_rejected_mutations (author, client_id, id, code, message)
+        SELECT $20, $3, j.id, j.code, j.message
+        FROM s, unnest($13::text[], $14::text[], $15::text[]) AS j(id, code, message)
         ON CONFLICT DO NOTHING
         RETURNING 1
     )
     SELECT s.last,
-        (SELECT count(*) FROM (SELECT pg_notify('wharf_changes', s.last::text) WHERE $16) AS n),
+        (SELECT count(*) FROM (SELECT pg_notify('wharf_changes', s.last::text || ' ' || $19) WHERE $16) AS n),
         CASE WHEN ARRAY[(SELECT count(*) FROM upd), (SELECT count(*) FROM ins), (SELECT count(*) FROM app),
                         (SELECT count(*) FROM rej)] <> $17::int8[]
              THEN CAST('wharf: raced at ' || s.last AS int) END
@@ -269,15 +268,20 @@ const FINISH: &str = "
 /// What the final statement's failing cast says when the batch lost a race.
 const RACED: &str = "wharf: raced";
 
-/// One statement, so one snapshot: the horizon, the last seq and the page agree.
+/// One statement, so one snapshot: the horizon, the last seq and the page agree. `$3`: the
+/// spaces read; each is one range of the `(space, seq)` index, and the ranges are merged by seq,
+/// so a page costs the same however many records other spaces hold.
 const PULL: &str = "
     SELECT h.value, l.value, r.collection, r.key, r.value, r.version, r.hlc, r.seq
     FROM wharf_meta h
     JOIN wharf_meta l ON l.name = 'last_seq'
     LEFT JOIN LATERAL (
-        SELECT collection, key, value, version, hlc, seq FROM wharf_records
-        WHERE seq > $1
-        ORDER BY seq LIMIT $2
+        SELECT p.* FROM unnest($3::text[]) AS sp(space), LATERAL (
+            SELECT collection, key, value, version, hlc, seq FROM wharf_records
+            WHERE space = sp.space AND seq > $1
+            ORDER BY seq LIMIT $2
+        ) p
+        ORDER BY p.seq LIMIT $2
     ) r ON true
     WHERE h.name = 'compacted_through'
     ORDER BY r.seq";
@@ -287,14 +291,22 @@ const PULL_COLLECTIONS: &str = "
     FROM wharf_meta h
     JOIN wharf_meta l ON l.name = 'last_seq'
     LEFT JOIN LATERAL (
-        SELECT collection, key, value, version, hlc, seq FROM wharf_records
-        WHERE seq > $1 AND collection = ANY($3::text[])
-        ORDER BY seq LIMIT $2
+        SELECT p.* FROM unnest($3::text[]) AS sp(space), LATERAL (
+            SELECT collection, key, value, version, hlc, seq FROM wharf_records
+            WHERE space = sp.space AND seq > $1 AND collection = ANY($4::text[])
+            ORDER BY seq LIMIT $2
+        ) p
+        ORDER BY p.seq LIMIT $2
     ) r ON true
     WHERE h.name = 'compacted_through'
     ORDER BY r.seq";
 
 const LATEST: &str = "SELECT value FROM wharf_meta WHERE name = 'last_seq'";
+
+/// The last change of each of `$1`'s spaces (a backward step in the `(space, seq)` index each).
+const LATEST_IN: &str = "
+    SELECT COALESCE(max(m.seq), 0) FROM unnest($1::text[]) AS sp(space),
+        LATERAL (SELECT max(seq) AS seq FROM wharf_records WHERE space = sp.space) m";
 
 impl PgStore {
     /// Connects to `url` (`postgres://user:password@host:port/database`, or any form
@@ -344,12 +356,12 @@ impl PgStore {
         Ok(Arc::new(PgStore::connect(url, options).await?))
     }
 
-    async fn apply(&self, client_id: &str, mutations: &[Mutation], fail: bool) -> Result<Pushed, StoreError> {
+    async fn apply(&self, author: &Author, mutations: &[Mutation], fail: bool) -> Result<Pushed, StoreError> {
         let mut connection = Session { object: Some(self.pool.get().await?), in_transaction: false };
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.attempt(&mut connection, client_id, mutations, fail).await {
+            match self.attempt(&mut connection, author, mutations, fail).await {
                 Ok(pushed) => return Ok(pushed),
                 Err(Failure::Fatal(error)) => {
                     connection.rollback().await;
@@ -379,10 +391,11 @@ impl PgStore {
     async fn attempt(
         &self,
         session: &mut Session,
-        client_id: &str,
+        author: &Author,
         mutations: &[Mutation],
         fail: bool,
     ) -> Result<Pushed, Failure> {
+        let (client_id, space) = (author.client_id.as_str(), author.space.as_str());
         // The field, not `session.client()`: `in_transaction` is set while `client` is in use.
         let client = session.object.as_ref().expect("a session has its connection until dropped");
         let (lock, read_applied, read_rejected, read_floor, finish) = tokio::try_join!(
@@ -404,11 +417,11 @@ impl PgStore {
         let collections: Vec<&str> = addresses.iter().map(|(c, _)| c.as_str()).collect();
         let keys: Vec<&str> = addresses.iter().map(|(_, k)| k.as_str()).collect();
         let ids: Vec<&str> = mutations.iter().map(|m| m.id.as_str()).collect();
-        let by_ids: [&(dyn ToSql + Sync); 1] = [&ids];
+        let by_ids: [&(dyn ToSql + Sync); 3] = [&author.name, &client_id, &ids];
         session.in_transaction = true;
         let (begun, rows, applied_rows, rejected_rows, floor_row) = join5(
             client.batch_execute("BEGIN"),
-            client.query(&lock, &[&collections, &keys]),
+            client.query(&lock, &[&collections, &keys, &space]),
             client.query(&read_applied, &by_ids),
             client.query(&read_rejected, &by_ids),
             client.query_opt(&read_floor, &[]),
@@ -539,7 +552,7 @@ impl PgStore {
             r_ids.len(),
         ]
         .map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-        let params: [&(dyn ToSql + Sync); 18] = [
+        let params: [&(dyn ToSql + Sync); 20] = [
             &self.options.naive_seq,
             &step,
             &client_id,
@@ -558,6 +571,8 @@ impl PgStore {
             &notify,
             &planned.as_slice(),
             &w_writer_seqs,
+            &space,
+            &author.name,
         ];
         if fail {
             client.query_one(&finish, &params).await?;
@@ -575,20 +590,22 @@ impl PgStore {
 
     async fn pull_page(
         &self,
+        spaces: Vec<Space>,
         cursor: Cursor,
         limit: usize,
         collections: Option<Vec<String>>,
     ) -> Result<PullPage, StoreError> {
         let client = self.pool.get().await?;
         let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let spaces: Vec<&str> = spaces.iter().map(Space::as_str).collect();
         let rows = match &collections {
             None => {
                 let statement = client.prepare_cached(PULL).await?;
-                client.query(&statement, &[&signed(cursor.seq), &fetch]).await?
+                client.query(&statement, &[&signed(cursor.seq), &fetch, &spaces]).await?
             }
             Some(names) => {
                 let statement = client.prepare_cached(PULL_COLLECTIONS).await?;
-                client.query(&statement, &[&signed(cursor.seq), &fetch, names]).await?
+                client.query(&statement, &[&signed(cursor.seq), &fetch, &spaces, names]).await?
             }
         };
         let first = rows.first().ok_or_else(|| StoreError::Corrupt("wharf_meta has no last_seq row".into()))?;
@@ -627,8 +644,8 @@ impl PgStore {
         // waiting for it could deadlock with that batch, and leaving it costs nothing.
         let removed = tx
             .query(
-                "DELETE FROM wharf_records WHERE (collection, key) IN (
-                     SELECT collection, key FROM wharf_records WHERE value IS NULL AND seq <= $1
+                "DELETE FROM wharf_records WHERE (space, collection, key) IN (
+                     SELECT space, collection, key FROM wharf_records WHERE value IS NULL AND seq <= $1
                      FOR UPDATE SKIP LOCKED)
                  RETURNING version",
                 &[&through],
@@ -650,20 +667,22 @@ impl PgStore {
     }
 }
 
+/// A row of `space, collection, key, value, version, writer, hlc, writer_seq`.
 fn listed(row: &Row) -> Result<ListedRecord, StoreError> {
-    let (collection, key): (String, String) = (row.get(0), row.get(1));
-    let value: Option<String> = row.get(2);
+    let (collection, key): (String, String) = (row.get(1), row.get(2));
+    let value: Option<String> = row.get(3);
     let value = value.map(|text| parse_json::<Value>(&text, &collection, &key)).transpose()?;
     let parsed_key = parse_json::<Value>(&key, &collection, &key)?;
     Ok(ListedRecord {
+        space: Space::from_stored(row.get::<_, String>(0)),
         collection,
         key: parsed_key,
         record: StoredRecord {
             value,
-            version: unsigned(row.get(3)),
-            writer: row.get(4),
-            writer_seq: row.get::<_, Option<i64>>(6).map(unsigned),
-            hlc: row.get(5),
+            version: unsigned(row.get(4)),
+            writer: row.get(5),
+            writer_seq: row.get::<_, Option<i64>>(7).map(unsigned),
+            hlc: row.get(6),
         },
     })
 }
@@ -673,20 +692,35 @@ impl Storage for PgStore {
         "postgres"
     }
 
-    fn apply_push(&self, client_id: String, mutations: Vec<Mutation>) -> StoreFuture<'_, Pushed> {
-        Box::pin(async move { self.apply(&client_id, &mutations, false).await })
+    fn apply_push(&self, author: Author, mutations: Vec<Mutation>) -> StoreFuture<'_, Pushed> {
+        Box::pin(async move { self.apply(&author, &mutations, false).await })
     }
 
-    fn apply_push_then_fail(&self, client_id: String, mutations: Vec<Mutation>) -> StoreFuture<'_, ()> {
-        Box::pin(async move { self.apply(&client_id, &mutations, true).await.map(|_| ()) })
+    fn apply_push_then_fail(&self, author: Author, mutations: Vec<Mutation>) -> StoreFuture<'_, ()> {
+        Box::pin(async move { self.apply(&author, &mutations, true).await.map(|_| ()) })
     }
 
-    fn pull(&self, cursor: Cursor, limit: usize, collections: Option<Vec<String>>) -> StoreFuture<'_, PullPage> {
-        Box::pin(self.pull_page(cursor, limit, collections))
+    fn pull(
+        &self,
+        spaces: Vec<Space>,
+        cursor: Cursor,
+        limit: usize,
+        collections: Option<Vec<String>>,
+    ) -> StoreFuture<'_, PullPage> {
+        Box::pin(self.pull_page(spaces, cursor, limit, collections))
     }
 
     fn latest_seq(&self) -> StoreFuture<'_, u64> {
         Box::pin(async move { read_latest(&self.pool).await })
+    }
+
+    fn latest_seq_in(&self, spaces: Vec<Space>) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let statement = client.prepare_cached(LATEST_IN).await?;
+            let spaces: Vec<&str> = spaces.iter().map(Space::as_str).collect();
+            Ok(unsigned(client.query_one(&statement, &[&spaces]).await?.get(0)))
+        })
     }
 
     fn bind_client(&self, client_id: String, user: String) -> StoreFuture<'_, bool> {
@@ -714,14 +748,15 @@ impl Storage for PgStore {
         Box::pin(self.compact_through(before_seq))
     }
 
-    fn record(&self, collection: String, key: Key) -> StoreFuture<'_, Option<StoredRecord>> {
+    fn record(&self, space: Space, collection: String, key: Key) -> StoreFuture<'_, Option<StoredRecord>> {
         Box::pin(async move {
             let client = self.pool.get().await?;
             let key = key_text(&key);
             let row = client
                 .query_opt(
-                    "SELECT collection, key, value, version, writer, hlc, writer_seq FROM wharf_records WHERE collection = $1 AND key = $2",
-                    &[&collection, &key],
+                    "SELECT space, collection, key, value, version, writer, hlc, writer_seq FROM wharf_records
+                     WHERE space = $1 AND collection = $2 AND key = $3",
+                    &[&space.as_str(), &collection, &key],
                 )
                 .await?;
             row.map(|row| listed(&row).map(|listed| listed.record)).transpose()
@@ -733,8 +768,8 @@ impl Storage for PgStore {
             let client = self.pool.get().await?;
             let rows = client
                 .query(
-                    r#"SELECT collection, key, value, version, writer, hlc, writer_seq FROM wharf_records
-                       ORDER BY collection COLLATE "C", key COLLATE "C""#,
+                    r#"SELECT space, collection, key, value, version, writer, hlc, writer_seq FROM wharf_records
+                       ORDER BY space COLLATE "C", collection COLLATE "C", key COLLATE "C""#,
                     &[],
                 )
                 .await?;
@@ -755,64 +790,8 @@ impl Storage for PgStore {
     }
 }
 
-async fn read_latest(pool: &Pool) -> Result<u64, StoreError> {
+pub(crate) async fn read_latest(pool: &Pool) -> Result<u64, StoreError> {
     let client = pool.get().await?;
     let statement = client.prepare_cached(LATEST).await?;
     Ok(unsigned(client.query_one(&statement, &[]).await?.get(0)))
-}
-
-/// The LISTEN loop: a dedicated connection (not from the pool) that hears every commit's NOTIFY
-/// and fires the hooks with its cursor. Reconnects with backoff when the connection fails, and
-/// fires the latest cursor after every (re)connection, for the commits it missed meanwhile.
-/// Checks the connection every 30 s, so a silently dead one is noticed.
-async fn listen(config: tokio_postgres::Config, pool: Pool, hooks: Hooks, ready: oneshot::Sender<()>) {
-    let mut ready = Some(ready);
-    let mut delay = Duration::from_millis(100);
-    loop {
-        if let Ok((client, mut connection)) = config.connect(NoTls).await {
-            let (sender, mut notices) = mpsc::unbounded_channel::<String>();
-            let driver = tokio::spawn(async move {
-                let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-                while let Some(Ok(message)) = messages.next().await {
-                    if let AsyncMessage::Notification(notice) = message {
-                        if sender.send(notice.payload().to_owned()).is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
-            if client.batch_execute(&format!("LISTEN {CHANNEL}")).await.is_ok() {
-                delay = Duration::from_millis(100);
-                if let Some(ready) = ready.take() {
-                    let _ = ready.send(());
-                }
-                if let Ok(latest) = read_latest(&pool).await {
-                    fire(&hooks, latest);
-                }
-                let mut check = tokio::time::interval(Duration::from_secs(30));
-                check.tick().await;
-                loop {
-                    tokio::select! {
-                        notice = notices.recv() => match notice {
-                            Some(payload) => {
-                                if let Ok(cursor) = payload.parse::<u64>() {
-                                    fire(&hooks, cursor);
-                                }
-                            }
-                            None => break,
-                        },
-                        _ = check.tick() => {
-                            let alive = tokio::time::timeout(Duration::from_secs(10), client.simple_query("SELECT 1")).await;
-                            if !matches!(alive, Ok(Ok(_))) {
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-            driver.abort();
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
-    }
 }

@@ -1,5 +1,6 @@
-//! `GET /pull` (docs/protocol.md, "Pull"): the records written after the client's cursor, paged
-//! by the store's global change sequence number. Kept apart from `push.rs` because its
+//! `GET /pull` (docs/protocol.md, "Pull"): the records of the spaces the caller can read
+//! (`spaces.rs`) written after the client's cursor, paged by the store's global change sequence
+//! number. Kept apart from `push.rs` because its
 //! query-string rules and cursor semantics are a protocol surface of their own: the cursor is
 //! opaque to clients; `cursor.rs` says what it holds.
 
@@ -14,6 +15,7 @@ use wharf::core::protocol::{PullResponse, DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, PR
 
 use crate::config::{authenticate, error, storage_error, unauthorized, Config};
 use crate::cursor::Cursor;
+use crate::spaces;
 use crate::store::StoreError;
 
 /// Most collection names one pull may filter on.
@@ -74,10 +76,10 @@ pub async fn pull(
     headers: HeaderMap,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
-    // Who is asking does not narrow the pull yet (every principal reads everything).
-    if let Err(e) = authenticate(&config, &headers) {
-        return unauthorized(&e);
-    }
+    let principal = match authenticate(&config, &headers) {
+        Ok(principal) => principal,
+        Err(e) => return unauthorized(&e),
+    };
     let params = match query {
         Ok(Query(pairs)) => parse_params(&pairs),
         Err(rejection) => Err(format!("unreadable query string: {}", rejection.body_text())),
@@ -86,7 +88,8 @@ pub async fn pull(
         Ok(params) => params,
         Err(message) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", message),
     };
-    let mut response = match config.store.pull(params.cursor, params.limit, params.collections).await {
+    let readable = spaces::access(&principal).readable;
+    let mut response = match config.store.pull(readable, params.cursor, params.limit, params.collections).await {
         Ok((changes, cursor, has_more)) => {
             Json(PullResponse { protocol: PROTOCOL_VERSION, changes, cursor: cursor.to_string(), has_more })
                 .into_response()

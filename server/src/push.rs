@@ -1,5 +1,6 @@
-//! `POST /push` (docs/protocol.md, "Push"): validates a batch, applies it through the store, and
-//! answers one result per mutation. With `--faults` this is also where the injected faults of
+//! `POST /push` (docs/protocol.md, "Push"): validates a batch, applies it through the store in
+//! the caller's space (`spaces.rs`: a JWT user's private space, or the shared one), and answers
+//! one result per mutation. With `--faults` this is also where the injected faults of
 //! `faults.rs` act (latency, failures before apply, a connection dropped after apply, poisoned
 //! batches) and where pushes are counted for `/debug/state` (`counters.rs`). A push that applied
 //! something pokes this instance's live sockets directly; other instances hear of it through the
@@ -18,7 +19,8 @@ use crate::auth::Principal;
 use crate::browser::require_json;
 use crate::config::{authenticate, error, storage_error, unauthorized, Config};
 use crate::faults::{FaultPlan, Faults};
-use crate::store::Pushed;
+use crate::spaces;
+use crate::store::{Author, Pushed};
 
 /// The diagnostic header naming the JS context that sent a push (docs/protocol.md).
 pub(crate) const WHARF_CONTEXT: &str = "x-wharf-context";
@@ -96,9 +98,12 @@ pub async fn push(State(config): State<Arc<Config>>, headers: HeaderMap, body: B
     if let (FaultPlan::Fail, Some(faults)) = (plan, &config.faults) {
         return injected_failure(faults);
     }
-    let applied = config.store.apply_push(request.client_id, request.mutations).await;
+    let access = spaces::access(&principal);
+    let author = Author { name: access.author, client_id: request.client_id, space: access.home };
+    let space = author.space.clone();
+    let applied = config.store.apply_push(author, request.mutations).await;
     if let Ok(Pushed { cursor: Some(cursor), .. }) = &applied {
-        config.live.poke(*cursor);
+        config.live.poke(&space, *cursor);
     }
     match applied {
         Ok(_) if plan == FaultPlan::DropAfterApply => dropped_connection(),

@@ -15,18 +15,22 @@
 //!   of the same client arriving after it is a late request and conflicts).
 //! - 4: identity: `client_owners`, the user each client id was first pushed by (a client id is
 //!   bound to that user; see `Storage::bind_client`).
+//! - 5: spaces: `records.space` (the space a document lives in, `spaces.rs`) leads the records'
+//!   primary key and a second change-feed index `(space, seq)`; the ledgers are keyed by
+//!   (`author`, `client_id`, `id`). The tables are rebuilt; existing records go to the shared
+//!   space and existing ledger entries to the shared principals (see `into_spaces`).
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::store::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
-/// The current schema, for a new database. `IF NOT EXISTS`: on an old file the tables already
-/// exist in their old shape and `migrate` adds what is missing.
-const TABLES: &str = "
+/// The records of schema 5 (a new database; an older one is rebuilt into this shape).
+const RECORDS: &str = "
     CREATE TABLE IF NOT EXISTS records (
+        space TEXT NOT NULL,        -- the space the document lives in (spaces.rs)
         collection TEXT NOT NULL,
         key TEXT NOT NULL,          -- the key as canonical JSON (\"a\" or 7)
         value TEXT,                 -- JSON document; NULL marks a tombstone
@@ -35,19 +39,33 @@ const TABLES: &str = "
         hlc TEXT,                   -- hybrid logical clock stamp of the last write, if sent
         writer TEXT,                -- client id of the last write (NULL: unknown, written before v2)
         writer_seq INTEGER,         -- that write's mutation seq (NULL: unknown, written before v3)
-        PRIMARY KEY (collection, key)
+        PRIMARY KEY (space, collection, key)
     );
+";
+
+/// The two ledgers of schema 5, keyed by (author, client id, op id): one principal's op ids
+/// never answer another's.
+const LEDGERS: &str = "
     CREATE TABLE IF NOT EXISTS rejected_mutations (
-        id TEXT PRIMARY KEY,
+        author TEXT NOT NULL,       -- the principal's ledger name (spaces::Access::author)
         client_id TEXT NOT NULL,
+        id TEXT NOT NULL,
         code TEXT NOT NULL,
-        message TEXT NOT NULL
+        message TEXT NOT NULL,
+        PRIMARY KEY (author, client_id, id)
     );
     CREATE TABLE IF NOT EXISTS applied_mutations (
-        id TEXT PRIMARY KEY,
+        author TEXT NOT NULL,
         client_id TEXT NOT NULL,
-        version INTEGER NOT NULL    -- the record version this mutation produced
+        id TEXT NOT NULL,
+        version INTEGER NOT NULL,   -- the record version this mutation produced
+        PRIMARY KEY (author, client_id, id)
     );
+";
+
+/// The rest of the current schema. `IF NOT EXISTS`: on an old file the tables already exist and
+/// `migrate` brings them to the current shape.
+const OTHER_TABLES: &str = "
     CREATE TABLE IF NOT EXISTS meta (
         name TEXT PRIMARY KEY,
         value INTEGER NOT NULL
@@ -56,6 +74,13 @@ const TABLES: &str = "
         client_id TEXT PRIMARY KEY,
         user_id TEXT NOT NULL       -- the JWT `sub` that first pushed with this client id
     );
+";
+
+/// `seq` is unique across spaces (one global sequence); pull pages through one space's changes
+/// by `(space, seq)`, so its cost does not grow with the other spaces' records.
+const INDEXES: &str = "
+    CREATE UNIQUE INDEX IF NOT EXISTS records_by_seq ON records (seq);
+    CREATE INDEX IF NOT EXISTS records_by_space_seq ON records (space, seq);
 ";
 
 /// `meta` row: the highest `seq` ever assigned.
@@ -74,7 +99,9 @@ pub fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
             "the database has schema version {version}; this server knows up to {SCHEMA_VERSION}"
         )));
     }
-    tx.execute_batch(TABLES)?;
+    tx.execute_batch(RECORDS)?;
+    tx.execute_batch(LEDGERS)?;
+    tx.execute_batch(OTHER_TABLES)?;
     let columns = column_names(&tx, "records")?;
     if !columns.iter().any(|c| c == "seq") {
         // A version-0 file. Existing records get distinct sequence numbers in rowid order: there
@@ -93,7 +120,10 @@ pub fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     if !columns.iter().any(|c| c == "writer_seq") {
         tx.execute_batch("ALTER TABLE records ADD COLUMN writer_seq INTEGER;")?;
     }
-    tx.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS records_by_seq ON records (seq);")?;
+    if !columns.iter().any(|c| c == "space") {
+        into_spaces(&tx)?;
+    }
+    tx.execute_batch(INDEXES)?;
     tx.execute(
         "INSERT OR IGNORE INTO meta (name, value) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) FROM records))",
         params![LAST_SEQ],
@@ -102,6 +132,40 @@ pub fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     tx.execute("INSERT OR IGNORE INTO meta (name, value) VALUES (?1, 0)", params![COMPACTED_VERSION])?;
     tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))?;
     tx.commit()?;
+    Ok(())
+}
+
+/// Version 5: the space becomes part of a record's identity and the author part of a ledger
+/// entry's. SQLite cannot change a primary key, so the three tables are rebuilt. Every existing
+/// record goes to the shared space and every ledger entry to the shared principals' name (before
+/// spaces, every principal read and wrote every document: there is no owner to give them to).
+fn into_spaces(tx: &Connection) -> Result<(), StoreError> {
+    let shared = crate::spaces::Space::shared();
+    let author = crate::spaces::access(&crate::auth::Principal::Anonymous).author;
+    tx.execute_batch(
+        "ALTER TABLE records RENAME TO records_v4;
+         ALTER TABLE applied_mutations RENAME TO applied_mutations_v4;
+         ALTER TABLE rejected_mutations RENAME TO rejected_mutations_v4;
+         DROP INDEX IF EXISTS records_by_seq;",
+    )?;
+    tx.execute_batch(RECORDS)?;
+    tx.execute_batch(LEDGERS)?;
+    tx.execute(
+        "INSERT INTO records (space, collection, key, value, version, seq, hlc, writer, writer_seq)
+         SELECT ?1, collection, key, value, version, seq, hlc, writer, writer_seq FROM records_v4",
+        params![shared.as_str()],
+    )?;
+    tx.execute(
+        "INSERT INTO applied_mutations (author, client_id, id, version)
+         SELECT ?1, client_id, id, version FROM applied_mutations_v4",
+        params![author],
+    )?;
+    tx.execute(
+        "INSERT INTO rejected_mutations (author, client_id, id, code, message)
+         SELECT ?1, client_id, id, code, message FROM rejected_mutations_v4",
+        params![author],
+    )?;
+    tx.execute_batch("DROP TABLE records_v4; DROP TABLE applied_mutations_v4; DROP TABLE rejected_mutations_v4;")?;
     Ok(())
 }
 
@@ -165,7 +229,7 @@ mod tests {
         migrate(&mut connection).unwrap();
         assert_eq!(user_version(&connection), SCHEMA_VERSION);
         let columns = column_names(&connection, "records").unwrap();
-        for column in ["seq", "hlc", "writer", "writer_seq"] {
+        for column in ["space", "seq", "hlc", "writer", "writer_seq"] {
             assert!(columns.contains(&column.to_owned()), "{column} missing from {columns:?}");
         }
         let seqs: Vec<(String, i64)> = connection
@@ -178,6 +242,57 @@ mod tests {
         assert_eq!(seqs, vec![("\"b\"".to_owned(), 1), ("\"a\"".to_owned(), 2)], "rowid order");
         assert_eq!(read_meta(&connection, LAST_SEQ).unwrap(), 2);
         assert_eq!(read_meta(&connection, COMPACTED_THROUGH).unwrap(), 0);
+    }
+
+    /// The version-4 statements, as the server before spaces created them.
+    const VERSION_4: &str = "
+        CREATE TABLE records (
+            collection TEXT NOT NULL, key TEXT NOT NULL, value TEXT, version INTEGER NOT NULL,
+            seq INTEGER NOT NULL, hlc TEXT, writer TEXT, writer_seq INTEGER,
+            PRIMARY KEY (collection, key)
+        );
+        CREATE TABLE rejected_mutations (
+            id TEXT PRIMARY KEY, client_id TEXT NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL
+        );
+        CREATE TABLE applied_mutations (id TEXT PRIMARY KEY, client_id TEXT NOT NULL, version INTEGER NOT NULL);
+        CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        CREATE TABLE client_owners (client_id TEXT PRIMARY KEY, user_id TEXT NOT NULL);
+        CREATE UNIQUE INDEX records_by_seq ON records (seq);
+        INSERT INTO records VALUES ('todos', '\"a\"', '{\"id\":\"a\"}', 3, 1, NULL, 'c1', 4);
+        INSERT INTO records VALUES ('todos', '\"b\"', NULL, 2, 2, NULL, 'c1', 5);
+        INSERT INTO applied_mutations VALUES ('m1', 'c1', 3);
+        INSERT INTO rejected_mutations VALUES ('m2', 'c1', 'NOT_FOUND', 'no document');
+        INSERT INTO meta VALUES ('last_seq', 2), ('compacted_through', 0), ('compacted_version', 0);
+        PRAGMA user_version = 4;
+    ";
+
+    fn strings(connection: &Connection, sql: &str) -> Vec<String> {
+        let mut statement = connection.prepare(sql).unwrap();
+        let rows = statement.query_map([], |row| row.get::<_, String>(0)).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    }
+
+    #[test]
+    fn a_version_4_file_moves_its_records_and_ledgers_to_the_shared_space() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        connection.execute_batch(VERSION_4).unwrap();
+        migrate(&mut connection).unwrap();
+        migrate(&mut connection).unwrap();
+        assert_eq!(user_version(&connection), SCHEMA_VERSION);
+        let spaces = strings(&connection, "SELECT space || ' ' || key || ' ' || seq FROM records ORDER BY seq");
+        assert_eq!(spaces, vec!["shared \"a\" 1", "shared \"b\" 2"]);
+        let authors = strings(
+            &connection,
+            "SELECT author || ' ' || client_id || ' ' || id FROM applied_mutations
+             UNION ALL SELECT author || ' ' || client_id || ' ' || id FROM rejected_mutations",
+        );
+        assert_eq!(authors, vec!["shared c1 m1", "shared c1 m2"]);
+        let indexes =
+            strings(&connection, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'");
+        for index in ["records_by_seq", "records_by_space_seq"] {
+            assert!(indexes.contains(&index.to_owned()), "{index} missing from {indexes:?}");
+        }
+        assert_eq!(read_meta(&connection, LAST_SEQ).unwrap(), 2);
     }
 
     #[test]

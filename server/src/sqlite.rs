@@ -22,8 +22,8 @@ use wharf::core::Key;
 
 use crate::schema::{self, COMPACTED_THROUGH, COMPACTED_VERSION, LAST_SEQ};
 use crate::store::{
-    compacted, decide, key_text, never_issued, now_ms, parse_json, signed, unsigned, CommitHook, Cursor, Decision,
-    ListedRecord, PullPage, Pushed, Storage, StoreError, StoreFuture, StoredRecord,
+    compacted, decide, key_text, never_issued, now_ms, parse_json, signed, unsigned, Author, CommitHook, Cursor,
+    Decision, ListedRecord, PullPage, Pushed, Space, Storage, StoreError, StoreFuture, StoredRecord,
 };
 
 /// The SQLite store. Cheap to clone: clones share the connection.
@@ -73,7 +73,7 @@ impl SqliteStore {
     /// The blocking `apply_push`; with `fail_before_commit` it does everything, then rolls back.
     pub fn apply_push_blocking(
         &self,
-        client_id: &str,
+        author: &Author,
         mutations: &[Mutation],
         fail_before_commit: bool,
     ) -> Result<Pushed, StoreError> {
@@ -86,7 +86,7 @@ impl SqliteStore {
         let now = now_ms();
         let mut results = Vec::with_capacity(mutations.len());
         for mutation in mutations {
-            results.push(apply_one(&tx, client_id, mutation, &mut seq, floor, now)?);
+            results.push(apply_one(&tx, author, mutation, &mut seq, floor, now)?);
         }
         if seq != first {
             schema::write_meta(&tx, LAST_SEQ, seq)?;
@@ -103,6 +103,7 @@ impl SqliteStore {
     /// The blocking `pull` (see [`Storage::pull`]).
     pub fn pull_blocking(
         &self,
+        spaces: &[Space],
         cursor: Cursor,
         limit: usize,
         collections: Option<&[String]>,
@@ -116,15 +117,32 @@ impl SqliteStore {
         if cursor.seq > last {
             return Err(never_issued(cursor.seq, last));
         }
-        let mut sql = "SELECT collection, key, value, version, hlc, seq FROM records WHERE seq > ?1".to_owned();
-        let mut args = vec![rusqlite::types::Value::Integer(signed(cursor.seq))];
+        // One `(space, seq)` index range per space, merged by seq: the page costs the same however
+        // many records other spaces hold.
+        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let mut args =
+            vec![rusqlite::types::Value::Integer(signed(cursor.seq)), rusqlite::types::Value::Integer(fetch)];
+        let mut in_collections = String::new();
         if let Some(names) = collections {
             let marks: Vec<String> = (0..names.len()).map(|i| format!("?{}", i + 3)).collect();
-            sql.push_str(&format!(" AND collection IN ({})", marks.join(", ")));
+            in_collections = format!(" AND collection IN ({})", marks.join(", "));
+            args.extend(names.iter().map(|c| rusqlite::types::Value::Text(c.clone())));
         }
-        sql.push_str(" ORDER BY seq LIMIT ?2");
-        args.push(rusqlite::types::Value::Integer(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX)));
-        args.extend(collections.unwrap_or_default().iter().map(|c| rusqlite::types::Value::Text(c.clone())));
+        let per_space: Vec<String> = spaces
+            .iter()
+            .map(|space| {
+                args.push(rusqlite::types::Value::Text(space.as_str().to_owned()));
+                format!(
+                    "SELECT * FROM (SELECT collection, key, value, version, hlc, seq FROM records
+                     WHERE space = ?{} AND seq > ?1{in_collections} ORDER BY seq LIMIT ?2)",
+                    args.len()
+                )
+            })
+            .collect();
+        if per_space.is_empty() {
+            return Ok((Vec::new(), cursor, false));
+        }
+        let sql = format!("{} ORDER BY seq LIMIT ?2", per_space.join(" UNION ALL "));
         let mut statement = connection.prepare(&sql)?;
         let rows = statement.query_map(rusqlite::params_from_iter(args), |row| {
             Ok((
@@ -174,24 +192,27 @@ impl SqliteStore {
     fn records_blocking(&self) -> Result<Vec<ListedRecord>, StoreError> {
         let connection = self.connection();
         let mut statement = connection.prepare(
-            "SELECT collection, key, value, version, writer, hlc, writer_seq FROM records ORDER BY collection, key",
+            "SELECT space, collection, key, value, version, writer, hlc, writer_seq FROM records
+             ORDER BY space, collection, key",
         )?;
         let rows = statement.query_map([], |row| {
             Ok((
                 row.get::<_, String>(0)?,
                 row.get::<_, String>(1)?,
-                row.get::<_, Option<String>>(2)?,
-                row.get::<_, i64>(3)?,
-                row.get::<_, Option<String>>(4)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, Option<String>>(3)?,
+                row.get::<_, i64>(4)?,
                 row.get::<_, Option<String>>(5)?,
-                row.get::<_, Option<i64>>(6)?,
+                row.get::<_, Option<String>>(6)?,
+                row.get::<_, Option<i64>>(7)?,
             ))
         })?;
         rows.map(|row| {
-            let (collection, key, value, version, writer, hlc, writer_seq) = row?;
+            let (space, collection, key, value, version, writer, hlc, writer_seq) = row?;
             let value = value.as_deref().map(|text| parse_json::<Value>(text, &collection, &key)).transpose()?;
             let parsed_key = parse_json::<Value>(&key, &collection, &key)?;
             Ok(ListedRecord {
+                space: Space::from_stored(space),
                 collection,
                 key: parsed_key,
                 record: StoredRecord {
@@ -212,21 +233,40 @@ impl Storage for SqliteStore {
         "sqlite"
     }
 
-    fn apply_push(&self, client_id: String, mutations: Vec<Mutation>) -> StoreFuture<'_, Pushed> {
-        self.blocking(move |store| store.apply_push_blocking(&client_id, &mutations, false))
+    fn apply_push(&self, author: Author, mutations: Vec<Mutation>) -> StoreFuture<'_, Pushed> {
+        self.blocking(move |store| store.apply_push_blocking(&author, &mutations, false))
     }
 
-    fn apply_push_then_fail(&self, client_id: String, mutations: Vec<Mutation>) -> StoreFuture<'_, ()> {
-        self.blocking(move |store| store.apply_push_blocking(&client_id, &mutations, true).map(|_| ()))
+    fn apply_push_then_fail(&self, author: Author, mutations: Vec<Mutation>) -> StoreFuture<'_, ()> {
+        self.blocking(move |store| store.apply_push_blocking(&author, &mutations, true).map(|_| ()))
     }
 
-    fn pull(&self, cursor: Cursor, limit: usize, collections: Option<Vec<String>>) -> StoreFuture<'_, PullPage> {
-        self.blocking(move |store| store.pull_blocking(cursor, limit, collections.as_deref()))
+    fn pull(
+        &self,
+        spaces: Vec<Space>,
+        cursor: Cursor,
+        limit: usize,
+        collections: Option<Vec<String>>,
+    ) -> StoreFuture<'_, PullPage> {
+        self.blocking(move |store| store.pull_blocking(&spaces, cursor, limit, collections.as_deref()))
     }
 
     fn latest_seq(&self) -> StoreFuture<'_, u64> {
         let latest = self.inner.latest.load(Ordering::Acquire);
         Box::pin(async move { Ok(latest) })
+    }
+
+    fn latest_seq_in(&self, spaces: Vec<Space>) -> StoreFuture<'_, u64> {
+        self.blocking(move |store| {
+            let connection = store.connection();
+            let mut statement = connection.prepare_cached("SELECT MAX(seq) FROM records WHERE space = ?1")?;
+            let mut latest = 0;
+            for space in &spaces {
+                let seq: Option<i64> = statement.query_row(params![space.as_str()], |row| row.get(0))?;
+                latest = latest.max(seq.map_or(0, unsigned));
+            }
+            Ok(latest)
+        })
     }
 
     fn bind_client(&self, client_id: String, user: String) -> StoreFuture<'_, bool> {
@@ -253,8 +293,8 @@ impl Storage for SqliteStore {
         self.blocking(move |store| store.compact_blocking(before_seq))
     }
 
-    fn record(&self, collection: String, key: Key) -> StoreFuture<'_, Option<StoredRecord>> {
-        self.blocking(move |store| read_record(&store.connection(), &collection, &key_text(&key)))
+    fn record(&self, space: Space, collection: String, key: Key) -> StoreFuture<'_, Option<StoredRecord>> {
+        self.blocking(move |store| read_record(&store.connection(), &space, &collection, &key_text(&key)))
     }
 
     fn records(&self) -> StoreFuture<'_, Vec<ListedRecord>> {
@@ -274,12 +314,18 @@ impl Storage for SqliteStore {
     }
 }
 
-fn read_record(connection: &Connection, collection: &str, key: &str) -> Result<Option<StoredRecord>, StoreError> {
+fn read_record(
+    connection: &Connection,
+    space: &Space,
+    collection: &str,
+    key: &str,
+) -> Result<Option<StoredRecord>, StoreError> {
     type Row = (Option<String>, i64, Option<String>, Option<String>, Option<i64>);
     let row: Option<Row> = connection
         .query_row(
-            "SELECT value, version, writer, hlc, writer_seq FROM records WHERE collection = ?1 AND key = ?2",
-            params![collection, key],
+            "SELECT value, version, writer, hlc, writer_seq FROM records
+             WHERE space = ?1 AND collection = ?2 AND key = ?3",
+            params![space.as_str(), collection, key],
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
         )
         .optional()?;
@@ -290,38 +336,47 @@ fn read_record(connection: &Connection, collection: &str, key: &str) -> Result<O
     .transpose()
 }
 
-/// Applies one mutation; a write takes the next `seq`. `floor`: see [`decide`].
+/// Applies one mutation of `author`, in its space; a write takes the next `seq`. `floor`: see
+/// [`decide`].
 fn apply_one(
     tx: &Connection,
-    client_id: &str,
+    author: &Author,
     mutation: &Mutation,
     seq: &mut u64,
     floor: u64,
     now: f64,
 ) -> Result<MutationResult, StoreError> {
+    let (client_id, space) = (author.client_id.as_str(), author.space.as_str());
+    let ledger_key = params![author.name, client_id, mutation.id];
     let earlier: Option<i64> = tx
-        .query_row("SELECT version FROM applied_mutations WHERE id = ?1", params![mutation.id], |row| row.get(0))
+        .query_row(
+            "SELECT version FROM applied_mutations WHERE author = ?1 AND client_id = ?2 AND id = ?3",
+            ledger_key,
+            |row| row.get(0),
+        )
         .optional()?;
     if let Some(version) = earlier {
         return Ok(MutationResult::Duplicate { id: mutation.id.clone(), version: unsigned(version) });
     }
     let refused: Option<(String, String)> = tx
-        .query_row("SELECT code, message FROM rejected_mutations WHERE id = ?1", params![mutation.id], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
+        .query_row(
+            "SELECT code, message FROM rejected_mutations WHERE author = ?1 AND client_id = ?2 AND id = ?3",
+            ledger_key,
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
         .optional()?;
     if let Some((code, message)) = refused {
         return Ok(MutationResult::Rejected { id: mutation.id.clone(), code, message, permanent: true });
     }
     let key = key_text(&mutation.key);
-    let current = read_record(tx, &mutation.collection, &key)?;
+    let current = read_record(tx, &author.space, &mutation.collection, &key)?;
     match decide(client_id, mutation, current.as_ref(), floor, now) {
         Decision::Reject { code, message } => {
             // Recorded, so that a resend of the same id (the client never saw this answer) gets
             // the same answer, even if the data changed meanwhile and it would now apply.
             tx.execute(
-                "INSERT INTO rejected_mutations (id, client_id, code, message) VALUES (?1, ?2, ?3, ?4)",
-                params![mutation.id, client_id, code, message],
+                "INSERT INTO rejected_mutations (author, client_id, id, code, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![author.name, client_id, mutation.id, code, message],
             )?;
             Ok(MutationResult::Rejected { id: mutation.id.clone(), code: code.to_owned(), message, permanent: true })
         }
@@ -330,11 +385,13 @@ fn apply_one(
             let text = value.as_ref().map(Value::to_string);
             *seq += 1;
             tx.execute(
-                "INSERT INTO records (collection, key, value, version, seq, hlc, writer, writer_seq)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (collection, key) DO UPDATE SET value = excluded.value, version = excluded.version,
-                 seq = excluded.seq, hlc = excluded.hlc, writer = excluded.writer, writer_seq = excluded.writer_seq",
+                "INSERT INTO records (space, collection, key, value, version, seq, hlc, writer, writer_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (space, collection, key) DO UPDATE SET value = excluded.value,
+                 version = excluded.version, seq = excluded.seq, hlc = excluded.hlc, writer = excluded.writer,
+                 writer_seq = excluded.writer_seq",
                 params![
+                    space,
                     mutation.collection,
                     key,
                     text,
@@ -346,8 +403,8 @@ fn apply_one(
                 ],
             )?;
             tx.execute(
-                "INSERT INTO applied_mutations (id, client_id, version) VALUES (?1, ?2, ?3)",
-                params![mutation.id, client_id, signed(version)],
+                "INSERT INTO applied_mutations (author, client_id, id, version) VALUES (?1, ?2, ?3, ?4)",
+                params![author.name, client_id, mutation.id, signed(version)],
             )?;
             Ok(MutationResult::Applied { id: mutation.id.clone(), version })
         }
@@ -368,9 +425,9 @@ mod tests {
             json!({"id": "m1", "seq": 1, "collection": "t", "key": "a", "op": "put", "value": {}}),
         )
         .unwrap();
-        SqliteStore::open(path).unwrap().apply_push_blocking("c", &[put], false).unwrap();
+        SqliteStore::open(path).unwrap().apply_push_blocking(&Author::shared("c"), &[put], false).unwrap();
         let store = SqliteStore::open(path).unwrap();
         assert_eq!(store.inner.latest.load(Ordering::Acquire), 1, "the counter is persisted");
-        assert_eq!(store.pull_blocking(Cursor::default(), 10, None).unwrap().0.len(), 1);
+        assert_eq!(store.pull_blocking(&[Space::shared()], Cursor::default(), 10, None).unwrap().0.len(), 1);
     }
 }

@@ -2,8 +2,12 @@
 //! SQLite (`sqlite.rs`, the default) and PostgreSQL (`postgres.rs`, `--database-url`). Both keep
 //! the same guarantees, which the protocol tests in `server/tests/` check against each:
 //!
-//! - **Exactly once per mutation id.** Every applied id is recorded with the version it produced
-//!   (a resend is answered `duplicate` with it) and every permanent rejection with its answer.
+//! - **Every document lives in a space** (`spaces.rs`): its identity is (space, collection,
+//!   key), pulls read only the spaces they are given, and a batch writes into one space.
+//! - **Exactly once per mutation id, per author and client.** Every applied id is recorded under
+//!   (author, client id, op id) with the version it produced (a resend is answered `duplicate`
+//!   with it) and every permanent rejection with its answer; one author's ids never answer
+//!   another's.
 //! - **One transaction per batch**: a failure applies nothing of the batch.
 //! - **Tombstones and compaction**: a delete keeps the record with `value: None` until
 //!   compaction removes tombstones below a horizon; pulls from older cursors then expire.
@@ -23,6 +27,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 pub use crate::cursor::Cursor;
+pub use crate::spaces::Space;
 use wharf::core::hlc;
 use wharf::core::protocol::{is_stale, Change, LastWrite, Mutation, MutationResult};
 use wharf::core::{Key, Payload};
@@ -50,13 +55,31 @@ pub type PullPage = (Vec<Change>, Cursor, bool);
 /// What [`Storage`]'s methods return: a boxed future, so the trait can be used as `dyn Storage`.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
-/// Called with a cursor every time changes up to it are committed, by any server instance
-/// sharing the database (see [`Storage::on_commit`]).
-pub type CommitHook = Arc<dyn Fn(u64) + Send + Sync>;
+/// Called with a space and a cursor every time changes in that space up to the cursor are
+/// committed, by any server instance sharing the database (see [`Storage::on_commit`]).
+pub type CommitHook = Arc<dyn Fn(&Space, u64) + Send + Sync>;
 
 /// The storage's meta counter of the highest version compaction has removed (with the
 /// tombstones it deleted): the `floor` of [`decide`].
 pub const COMPACTED_VERSION: &str = "compacted_version";
+
+/// Who pushes a batch and where its writes go: the author's name keys the ledgers (with the
+/// client id), and `space` is the space every mutation of the batch reads and writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    /// The principal's ledger name (`spaces::Access::author`).
+    pub name: String,
+    pub client_id: String,
+    pub space: Space,
+}
+
+impl Author {
+    /// A client of the shared principals (anonymous or the development token), in their space.
+    pub fn shared(client_id: impl Into<String>) -> Author {
+        let access = crate::spaces::access(&crate::auth::Principal::Anonymous);
+        Author { name: access.author, client_id: client_id.into(), space: access.home }
+    }
+}
 
 /// The outcome of a push batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,6 +108,7 @@ pub struct StoredRecord {
 /// A record with its address, as listed by [`Storage::records`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListedRecord {
+    pub space: Space,
     pub collection: String,
     /// The key as JSON: a string or a number.
     pub key: Value,
@@ -98,26 +122,40 @@ pub trait Storage: Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`, for logs and `/health`.
     fn backend(&self) -> &'static str;
 
-    /// Applies a batch in one transaction and returns a result per mutation, in order.
-    fn apply_push(&self, client_id: String, mutations: Vec<Mutation>) -> StoreFuture<'_, Pushed>;
+    /// Applies a batch of `author` in one transaction, in `author.space`, and returns a result per
+    /// mutation, in order.
+    fn apply_push(&self, author: Author, mutations: Vec<Mutation>) -> StoreFuture<'_, Pushed>;
 
     /// Test hook: does all the work of `apply_push`, then fails instead of committing, so a test
     /// can check that nothing of the batch remains.
     #[doc(hidden)]
-    fn apply_push_then_fail(&self, client_id: String, mutations: Vec<Mutation>) -> StoreFuture<'_, ()>;
+    fn apply_push_then_fail(&self, author: Author, mutations: Vec<Mutation>) -> StoreFuture<'_, ()>;
 
-    /// The records written after `cursor` (the default cursor: from the beginning), in `seq`
-    /// order, at most `limit`, only of `collections` when given; returns them with the cursor to
+    /// The records of `spaces` written after `cursor` (the default cursor: from the beginning),
+    /// in `seq` order, at most `limit`, only of `collections` when given; returns them with the
+    /// cursor to
     /// continue from (`Cursor::after` the last one's `seq`, or `cursor` when there is none) and
     /// whether more wait. Each record appears with its latest state only. Fails with
     /// `CursorExpired` for a cursor compaction has passed (`Cursor::expired`: tombstones it has
     /// not seen may be gone) or beyond the last assigned `seq` (a cursor from another database,
-    /// e.g. before a reset).
-    fn pull(&self, cursor: Cursor, limit: usize, collections: Option<Vec<String>>) -> StoreFuture<'_, PullPage>;
+    /// e.g. before a reset). The cursor is a position in the one global sequence, but a page only
+    /// ever holds records of `spaces`, and it ends at the last of them: other spaces' changes
+    /// neither appear nor move the cursor.
+    fn pull(
+        &self,
+        spaces: Vec<Space>,
+        cursor: Cursor,
+        limit: usize,
+        collections: Option<Vec<String>>,
+    ) -> StoreFuture<'_, PullPage>;
 
-    /// The `seq` of the last committed change (0 when there is none): the cursor a client that
-    /// has pulled everything holds. Read from the database, so it includes other instances' writes.
+    /// The `seq` of the last committed change in any space (0 when there is none). Read from the
+    /// database, so it includes other instances' writes.
     fn latest_seq(&self) -> StoreFuture<'_, u64>;
+
+    /// The `seq` of the last committed change in any of `spaces` (0 when there is none): the
+    /// cursor a live socket that reads them starts from, which tells nothing of other spaces.
+    fn latest_seq_in(&self, spaces: Vec<Space>) -> StoreFuture<'_, u64>;
 
     /// Binds `client_id` to `user` if no user has it yet; returns whether it belongs to `user`
     /// (now or from before). Durable and race-free across instances: of two users claiming a new
@@ -133,19 +171,19 @@ pub trait Storage: Send + Sync + 'static {
     /// cursor below it are refused from then on. Returns how many tombstones went and the horizon.
     fn compact(&self, before_seq: u64) -> StoreFuture<'_, (u64, u64)>;
 
-    /// The stored record, tombstones included.
-    fn record(&self, collection: String, key: Key) -> StoreFuture<'_, Option<StoredRecord>>;
+    /// The stored record of `space`, tombstones included.
+    fn record(&self, space: Space, collection: String, key: Key) -> StoreFuture<'_, Option<StoredRecord>>;
 
-    /// Every record, tombstones included, ordered by collection, then by the key's JSON text
-    /// (byte order).
+    /// Every record of every space, tombstones included, ordered by space, collection, then by
+    /// the key's JSON text (byte order).
     fn records(&self) -> StoreFuture<'_, Vec<ListedRecord>>;
 
-    /// How many distinct mutation ids have been applied.
+    /// How many mutations have been applied (distinct (author, client, id) triples).
     fn applied_count(&self) -> StoreFuture<'_, u64>;
 
-    /// Registers `hook` to hear of commits made by *other* processes sharing the database (the
-    /// server pokes its own live sockets after its own pushes). SQLite has no other writers: a
-    /// no-op. PostgreSQL: LISTEN/NOTIFY.
+    /// Registers `hook` to hear of commits made by *other* processes sharing the database, once
+    /// per space a commit wrote into (the server pokes its own live sockets after its own
+    /// pushes). SQLite has no other writers: a no-op. PostgreSQL: LISTEN/NOTIFY.
     fn on_commit(&self, hook: CommitHook);
 }
 

@@ -30,7 +30,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use common::{config_with, pg, pg_store, pull, push_as, put, site};
 use wharf_server::app::router;
 use wharf_server::postgres::{PgOptions, PgStore};
-use wharf_server::store::Storage;
+use wharf_server::store::{Author, Space, Storage};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -129,7 +129,8 @@ async fn the_same_mutation_sent_through_two_instances_is_applied_once() {
     }
     let store = &nodes[0].2;
     assert_eq!(store.applied_count().await.unwrap(), 60);
-    let shared = store.record("todos".into(), wharf::core::Key::Text("shared".into())).await.unwrap().unwrap();
+    let shared =
+        store.record(Space::shared(), "todos".into(), wharf::core::Key::Text("shared".into())).await.unwrap().unwrap();
     assert_eq!(shared.version, 20, "each odd round's update applied exactly once");
     assert_eq!(store.latest_seq().await.unwrap(), 60, "one seq per applied write, none lost to a retry");
 }
@@ -257,7 +258,8 @@ async fn instances_starting_together_migrate_once_and_a_newer_schema_is_refused(
     let version: i64 =
         client.query_one("SELECT value FROM wharf_meta WHERE name = 'schema_version'", &[]).await.unwrap().get(0);
     assert_eq!(version, wharf_server::pg_schema::SCHEMA_VERSION);
-    let pushed = stores[3].apply_push("c".into(), vec![serde_json::from_value(put("m1", "t", "a")).unwrap()]).await;
+    let pushed =
+        stores[3].apply_push(Author::shared("c"), vec![serde_json::from_value(put("m1", "t", "a")).unwrap()]).await;
     assert_eq!(pushed.unwrap().cursor, Some(1));
     drop(stores);
 

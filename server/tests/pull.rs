@@ -17,7 +17,7 @@ use common::{config, delete, pull, push, put, send, site, with_debug_routes, Bac
 use wharf::core::protocol::MutationResult;
 use wharf_server::app::router;
 use wharf_server::sqlite::SqliteStore;
-use wharf_server::store::{Cursor, Storage};
+use wharf_server::store::{Author, Cursor, Space, Storage};
 
 fn keys_of(page: &Value) -> Vec<String> {
     page["changes"].as_array().unwrap().iter().map(|c| c["key"].as_str().unwrap().to_owned()).collect()
@@ -330,7 +330,7 @@ async fn a_database_from_the_push_only_server_is_migrated_and_pulled() {
     }
     let path = path.to_str().unwrap();
     let store = SqliteStore::open(path).unwrap();
-    let (changes, cursor, more) = store.pull_blocking(Cursor::default(), 10, None).unwrap();
+    let (changes, cursor, more) = store.pull_blocking(&[Space::shared()], Cursor::default(), 10, None).unwrap();
     let got: Vec<Value> = changes.iter().map(|c| serde_json::to_value(c).unwrap()).collect();
     assert_eq!(
         got,
@@ -343,14 +343,20 @@ async fn a_database_from_the_push_only_server_is_migrated_and_pulled() {
     assert_eq!((cursor, more), (Cursor::at(3), false));
     // New writes continue after the backfilled seqs; the old ledger still dedupes.
     let mutation = |id: &str| serde_json::from_value(put(id, "todos", "b")).unwrap();
-    let results = store.apply_push_blocking("c", &[mutation("old-1"), mutation("new-1")], false).unwrap().results;
+    let results = store
+        .apply_push_blocking(&Author::shared("c"), &[mutation("old-1"), mutation("new-1")], false)
+        .unwrap()
+        .results;
     assert_eq!(results[0], MutationResult::Duplicate { id: "old-1".into(), version: 2 });
     assert_eq!(results[1], MutationResult::Applied { id: "new-1".into(), version: 1 });
-    assert_eq!(store.pull_blocking(Cursor::at(3), 10, None).unwrap().1, Cursor::at(4));
+    assert_eq!(store.pull_blocking(&[Space::shared()], Cursor::at(3), 10, None).unwrap().1, Cursor::at(4));
     drop(store);
     let reopened = SqliteStore::open(path).unwrap();
     assert_eq!(
-        (reopened.latest_seq().await.unwrap(), reopened.pull_blocking(Cursor::default(), 10, None).unwrap().0.len()),
+        (
+            reopened.latest_seq().await.unwrap(),
+            reopened.pull_blocking(&[Space::shared()], Cursor::default(), 10, None).unwrap().0.len()
+        ),
         (4, 4)
     );
     let version: i64 =

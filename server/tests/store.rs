@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use wharf::core::protocol::{Change, Mutation, MutationResult};
 use wharf::core::Key;
-use wharf_server::store::{Cursor, Storage, StoreError, StoredRecord};
+use wharf_server::store::{Author, Cursor, Space, Storage, StoreError, StoredRecord};
 
 use common::Backend;
 
@@ -26,7 +26,7 @@ fn put(id: &str, key: &str) -> Mutation {
 }
 
 async fn push(store: &Arc<dyn Storage>, client_id: &str, batch: &[Mutation]) -> Vec<MutationResult> {
-    store.apply_push(client_id.to_owned(), batch.to_vec()).await.unwrap().results
+    store.apply_push(Author::shared(client_id), batch.to_vec()).await.unwrap().results
 }
 
 /// A pull from `cursor` (a plain `seq`), whose answer is a plain `seq` too.
@@ -37,13 +37,14 @@ async fn pull(
     collections: Option<&[&str]>,
 ) -> (Vec<Change>, u64, bool) {
     let collections = collections.map(|names| names.iter().map(|n| (*n).to_owned()).collect());
-    let (changes, next, more) = store.pull(Cursor::at(cursor), limit, collections).await.unwrap();
+    let (changes, next, more) =
+        store.pull(vec![Space::shared()], Cursor::at(cursor), limit, collections).await.unwrap();
     assert_eq!(next.since, 0, "a plain cursor: {next}");
     (changes, next.seq, more)
 }
 
 async fn record(store: &Arc<dyn Storage>, key: &str) -> Option<StoredRecord> {
-    store.record("todos".into(), Key::Text(key.into())).await.unwrap()
+    store.record(Space::shared(), "todos".into(), Key::Text(key.into())).await.unwrap()
 }
 
 fn keys(changes: &[Change]) -> Vec<String> {
@@ -75,7 +76,7 @@ backends!(a_batch_commits_whole_or_not_at_all);
 async fn a_batch_commits_whole_or_not_at_all(backend: Backend) {
     let store = common::store(backend).await;
     let batch = vec![put("m1", "a"), put("m2", "b"), mutation("bad", "patch", "zz", Some(("patch", json!({}))))];
-    assert!(store.apply_push_then_fail("c".into(), batch.clone()).await.is_err());
+    assert!(store.apply_push_then_fail(Author::shared("c"), batch.clone()).await.is_err());
     assert_eq!(store.applied_count().await.unwrap(), 0);
     assert_eq!(record(&store, "a").await, None, "the writes rolled back");
     assert_eq!(store.latest_seq().await.unwrap(), 0, "so did the sequence");
@@ -247,10 +248,10 @@ async fn writes_take_increasing_seqs_and_pull_pages_by_them(backend: Backend) {
         mutation("m3", "patch", "zz", Some(("patch", json!({"x": 1})))), // rejected: no seq
         put("m4", "b"),
     ];
-    let pushed = store.apply_push("c".into(), batch.to_vec()).await.unwrap();
+    let pushed = store.apply_push(Author::shared("c"), batch.to_vec()).await.unwrap();
     assert_eq!(pushed.cursor, Some(3), "the batch's last seq");
     assert_eq!(store.latest_seq().await.unwrap(), 3);
-    let again = store.apply_push("c".into(), batch.to_vec()).await.unwrap(); // all duplicates or rejected
+    let again = store.apply_push(Author::shared("c"), batch.to_vec()).await.unwrap(); // all duplicates or rejected
     assert_eq!((again.cursor, store.latest_seq().await.unwrap()), (None, 3), "nothing moves");
     let (page, cursor, more) = pull(&store, 0, 2, None).await;
     assert_eq!((keys(&page), cursor, more), (vec!["todos/\"a\"".into(), "notes/\"n\"".into()], 2, true));
@@ -276,7 +277,10 @@ async fn compaction_drops_old_tombstones_and_expires_older_cursors(backend: Back
     push(&store, "c", &[put("m1", "a"), put("m2", "b"), put("m3", "c")]).await; // seqs 1..=3
     push(&store, "c", &[mutation("m4", "delete", "a", None), mutation("m5", "delete", "c", None)]).await; // 4, 5
     assert_eq!(store.compact(5).await.unwrap(), (1, 4), "the tombstone at 4 goes; the one at 5 stays");
-    assert!(matches!(store.pull(Cursor::at(3), 10, None).await, Err(StoreError::CursorExpired(_))));
+    assert!(matches!(
+        store.pull(vec![Space::shared()], Cursor::at(3), 10, None).await,
+        Err(StoreError::CursorExpired(_))
+    ));
     assert_eq!(keys(&pull(&store, 4, 10, None).await.0), vec!["todos/\"c\""]);
     let (all, cursor, _) = pull(&store, 0, 10, None).await;
     assert_eq!((keys(&all), cursor), (vec!["todos/\"b\"".into(), "todos/\"c\"".into()], 5));
@@ -314,7 +318,7 @@ async fn a_pull_from_the_beginning_finishes_below_the_compaction_horizon(backend
     let mut cursor = Cursor::default();
     let mut keys_seen = Vec::new();
     loop {
-        let (page, next, more) = store.pull(cursor, 1, None).await.unwrap();
+        let (page, next, more) = store.pull(vec![Space::shared()], cursor, 1, None).await.unwrap();
         keys_seen.extend(keys(&page));
         cursor = next;
         if !more {
@@ -323,10 +327,10 @@ async fn a_pull_from_the_beginning_finishes_below_the_compaction_horizon(backend
     }
     assert_eq!(keys_seen, ["todos/\"a\"", "todos/\"b\"", "todos/\"c\""]);
     // Compaction moving on while such a pull pages: it starts over.
-    let (_, partway, _) = store.pull(Cursor::default(), 1, None).await.unwrap();
+    let (_, partway, _) = store.pull(vec![Space::shared()], Cursor::default(), 1, None).await.unwrap();
     push(&store, "c", &[mutation("m6", "delete", "a", None), put("m7", "d")]).await; // 6, 7
     store.compact(7).await.unwrap();
-    assert!(matches!(store.pull(partway, 1, None).await, Err(StoreError::CursorExpired(_))));
+    assert!(matches!(store.pull(vec![Space::shared()], partway, 1, None).await, Err(StoreError::CursorExpired(_))));
 }
 
 backends!(a_cursor_this_database_never_issued_expires);
@@ -334,6 +338,6 @@ async fn a_cursor_this_database_never_issued_expires(backend: Backend) {
     let store = common::store(backend).await;
     assert_eq!(pull(&store, 0, 10, None).await, (vec![], 0, false));
     assert!(
-        matches!(store.pull(Cursor::at(7), 10, None).await, Err(StoreError::CursorExpired(m)) if m.contains("not issued"))
+        matches!(store.pull(vec![Space::shared()], Cursor::at(7), 10, None).await, Err(StoreError::CursorExpired(m)) if m.contains("not issued"))
     );
 }

@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-use wharf_server::auth::Authenticator;
+use wharf_server::auth::{Authenticator, JwtSettings, JwtVerifier};
 use wharf_server::config::Config;
 use wharf_server::counters::Counters;
 use wharf_server::faults::{FaultSettings, Faults};
@@ -104,6 +104,28 @@ pub fn with_debug_routes(mut config: Config) -> Config {
     config
 }
 
+/// The HS256 secret of [`with_users`] (protects nothing).
+pub const JWT_SECRET: &str = "a test secret of at least 32 bytes, not a real one";
+/// The development token of [`with_users`].
+pub const DEV_TOKEN: &str = "dev-token";
+
+/// `config` accepting JWTs signed with [`JWT_SECRET`] (mint them with [`user_token`]) and the
+/// development token [`DEV_TOKEN`].
+pub fn with_users(mut config: Config) -> Config {
+    let settings = JwtSettings { secret: Some(JWT_SECRET.into()), ..Default::default() };
+    let jwt = JwtVerifier::new(&settings).unwrap().expect("a key is configured");
+    config.auth = Authenticator::new(Some(DEV_TOKEN.into()), Some(jwt));
+    config
+}
+
+/// An HS256 JWT for user `sub`, valid for an hour.
+pub fn user_token(sub: &str) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let claims = json!({"sub": sub, "exp": now + 3600});
+    let key = jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()).unwrap();
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key).unwrap()
+}
+
 pub fn put(id: &str, collection: &str, key: &str) -> Value {
     json!({"id": id, "seq": 1, "collection": collection, "key": key, "op": "put", "value": {"id": key}})
 }
@@ -135,6 +157,14 @@ pub async fn push_as(app: &axum::Router, client_id: &str, mutations: Vec<Value>,
     let (status, answer, text) = send(app, request.body(Body::from(body)).unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     answer
+}
+
+/// `GET /pull?{query}` with `token`, answered 200: the page.
+pub async fn pull_as(app: &axum::Router, token: &str, query: &str) -> Value {
+    let request = Request::get(format!("/pull?{query}")).header("authorization", format!("Bearer {token}"));
+    let (status, page, text) = send(app, request.body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{query}: {text}");
+    page
 }
 
 /// `GET /pull?{query}` (no token).
