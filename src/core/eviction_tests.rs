@@ -28,6 +28,12 @@ fn device(w: &mut World, expect: bool) -> usize {
     w.client("device", opts, 2)
 }
 
+/// The next `n` pulls fail with 503 (pushes are unaffected).
+fn pulls_fail(w: &mut World, n: usize) {
+    let down = || HttpReply::Response { status: 503, retry_after: None, body: error_body("DOWN", "down") };
+    w.pull_script.extend(std::iter::repeat_with(down).take(n));
+}
+
 fn names(w: &World, at: usize) -> Vec<&'static str> {
     w.clients[at].host.event_names()
 }
@@ -76,8 +82,7 @@ fn without_the_apps_marker_or_with_a_stored_client_id_nothing_is_reported() {
 #[test]
 fn while_the_refill_fails_sync_rejects_and_nothing_is_pushed() {
     let mut w = synced_elsewhere();
-    let down = || HttpReply::Response { status: 503, retry_after: None, body: error_body("DOWN", "down") };
-    w.pull_script.extend(std::iter::repeat_with(down).take(3));
+    pulls_fail(&mut w, 3);
     let d = device(&mut w, true);
     let pushes_before = w.requests.len();
     let write = w.put(d, "n1", json!({"rev": "d1"}));
@@ -97,8 +102,7 @@ fn while_the_refill_fails_sync_rejects_and_nothing_is_pushed() {
 #[test]
 fn a_reload_before_the_refill_ended_still_holds_pushes() {
     let mut w = synced_elsewhere();
-    let down = || HttpReply::Response { status: 503, retry_after: None, body: error_body("DOWN", "down") };
-    w.pull_script.extend(std::iter::repeat_with(down).take(2));
+    pulls_fail(&mut w, 2);
     let d = device(&mut w, true);
     w.settle_until(w.now + 10.0);
     let pushes_before = w.requests.len();
@@ -107,7 +111,7 @@ fn a_reload_before_the_refill_ended_still_holds_pushes() {
     w.gather();
     assert!(w.status(d).evicted, "still to be refilled after the reload");
     assert_eq!(evicted_reports(&w, d), 0, "reported once, by the context that found it");
-    w.pull_script.extend(std::iter::repeat_with(down).take(2));
+    pulls_fail(&mut w, 2);
     w.settle_until(w.now + 10.0);
     assert_eq!(w.requests.len(), pushes_before, "nothing pushed before the refill");
     w.settle(300);
