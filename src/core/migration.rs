@@ -18,9 +18,22 @@ use serde_json::Value;
 
 use super::document::{key_of, Key, KeyPath};
 use super::error::CoreError;
-use super::schema::{
-    plan_upgrade, version_marker, Collection, DatabaseSchema, StoreShape, UpgradeStep, VERSION_MARKER,
-};
+use super::schema::{Collection, DatabaseSchema, IndexKeyPath, IndexSchema};
+use super::upgrade::{plan_upgrade, StoreShape, UpgradeStep};
+
+/// The name of a collection's version marker index, before the version number: IndexedDB keeps
+/// no metadata per store but its indexes (`migration.rs` says why the version lives there).
+pub const VERSION_MARKER: &str = "__wharf_version_";
+/// The marker index of a collection at `version` (none at version 1): empty, over a path no
+/// document is expected to have.
+pub fn version_marker(version: u32) -> Option<IndexSchema> {
+    (version > 1).then(|| IndexSchema {
+        name: format!("{VERSION_MARKER}{version}"),
+        key_path: IndexKeyPath::Single("__wharfVersion".to_owned()),
+        unique: false,
+        multi_entry: false,
+    })
+}
 
 /// The version of the documents an existing store holds.
 pub fn stored_version(store: &StoreShape) -> u32 {
@@ -35,7 +48,7 @@ fn digits(text: &str) -> Option<u32> {
     text.bytes().try_fold(0, digit).filter(|_| !text.is_empty())
 }
 
-/// The whole upgrade plan: the stores and indexes `schema::plan_upgrade` adds, then, for each
+/// The whole upgrade plan: the stores and indexes `upgrade::plan_upgrade` adds, then, for each
 /// existing store of an older version, its migration. A migrated store's markers change only
 /// once its migration succeeded (the `Migrate` step does it last): WebKit does not undo an index
 /// created or deleted by an upgrade that was then aborted, and the next upgrade would trip on it.

@@ -47,6 +47,7 @@ pub mod steps;
 pub mod sync_options;
 pub mod transport;
 pub mod tx;
+pub mod upgrade;
 pub mod wire;
 
 #[cfg(test)]
@@ -81,7 +82,5 @@ pub use error::{CoreError, ErrorCode, SyncErrorCode};
 pub use id::{OpId, OpIdGenerator};
 pub use op::{ConflictInfo, DeadLetter, LastError, Op, OpKind, OutboxEntry, Payload};
 pub use query::{KeySelection, ValidQuery};
-pub use schema::{
-    DatabaseSchema, IndexKeyPath, IndexSchema, StoreShape, UpgradeStep, DEAD_STORE, META_STORE, OUTBOX_STORE,
-    VERSIONS_STORE,
-};
+pub use schema::{DatabaseSchema, IndexKeyPath, IndexSchema, DEAD_STORE, META_STORE, OUTBOX_STORE, VERSIONS_STORE};
+pub use upgrade::{StoreShape, UpgradeStep};

@@ -1,5 +1,5 @@
 //! The IndexedDB connection of one open database (`js/idb.js`): opening and upgrading it as
-//! `core::schema::plan_upgrade` plans, placing local writes, running the core's transactions and
+//! `core::migration::plan_with_migrations` plans, placing local writes, running the core's transactions and
 //! plain reads. This file gives the JavaScript its hooks into Rust: the upgrade plan, the error
 //! for a failure, whether a failure killed the connection (and how often what died with it runs
 //! again, and when a transaction counts as hung), and the host's executor callbacks (`host.rs`),
@@ -17,7 +17,8 @@ use super::hooks::{hook, number, text};
 use super::host::Host;
 use crate::core::error::{connection_lost, HUNG_TRANSACTION_MS, RECONNECT_RETRIES};
 use crate::core::migration::{self, plan_with_migrations};
-use crate::core::schema::{DatabaseSchema, StoreShape, UpgradeStep};
+use crate::core::schema::DatabaseSchema;
+use crate::core::upgrade::{StoreShape, UpgradeStep};
 
 #[wasm_bindgen(module = "/src/platform/js/idb.js")]
 extern "C" {
