@@ -121,3 +121,18 @@ fn a_reload_before_the_refill_ended_still_holds_pushes() {
     w.gather();
     assert!(!w.status(d).evicted, "the refill removed the mark");
 }
+
+/// A push-only client cannot refill: the emptied database is reported, nothing waits for a pull
+/// that never comes, and the status does not stay "evicted" for good.
+#[test]
+fn a_push_only_client_reports_the_eviction_and_keeps_pushing() {
+    let mut w = synced_elsewhere();
+    let mut opts = options(10, 10, "push");
+    opts.expect_synced = true;
+    let d = w.client("device", opts, 2);
+    let write = w.put(d, "n1", json!({"rev": "d1"}));
+    w.settle(100);
+    assert_eq!(evicted_reports(&w, d), 1);
+    assert!(!w.status(d).evicted, "no refill to wait for");
+    w.applied_once(&[write]);
+}

@@ -30,14 +30,13 @@ impl SyncMachine {
                     }
                     self.engine = PushEngine::new(loaded.id.clone(), self.options.engine, self.online)
                         .for_user(self.options.user.clone());
-                    if loaded.refilling {
-                        self.engine.status_mut().evicted = true;
-                        let mut emit = reporter(io.actions);
-                        if loaded.found_evicted {
-                            emit(SyncEvent::Evicted);
-                        }
-                        self.engine.publish(&mut emit);
+                    // Only a context that pulls can refill (and then clear the mark).
+                    self.engine.status_mut().evicted = loaded.refilling && self.options.pull;
+                    let mut emit = reporter(io.actions);
+                    if loaded.found_evicted {
+                        emit(SyncEvent::Evicted);
                     }
+                    self.engine.publish(&mut emit);
                     self.client_id = loaded.id;
                     Flow::Continue
                 }
