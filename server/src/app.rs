@@ -1,25 +1,29 @@
 //! The reference server's router: wires `POST /push` (`push.rs`), `GET /pull` (`pull.rs`), the
-//! `GET /live` WebSocket (`live.rs`), `GET /health`, the `/debug` routes of `--faults`
-//! (`debug.rs`), the demo app from `www/` and the built package from `pkg/`, with the body limit,
-//! the `Origin` check of `browser.rs` on the three protocol routes, and CORS. It also registers with the store to hear other instances' commits (PostgreSQL's
-//! LISTEN/NOTIFY) and pokes this instance's live sockets with them. Nothing imports this file:
+//! `GET /live` WebSocket (`live.rs`), `GET /health`, `GET /metrics` (`metrics.rs`), the `/debug`
+//! routes of `--faults` (`debug.rs`), the demo app from `www/` and the built package from `pkg/`,
+//! with the body limit, the `Origin` check of `browser.rs` on the three protocol routes, CORS,
+//! and the request counting of the metrics. It also registers with the store to hear other
+//! instances' commits (PostgreSQL's LISTEN/NOTIFY) and pokes this instance's live sockets with
+//! them. Nothing imports this file:
 //! the handlers and what they share (`config.rs`) sit below it.
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 
+use crate::auth::same_secret;
 use crate::browser::check_origin;
-use crate::config::{error, storage_error, Config};
+use crate::config::{bearer, error, storage_error, Config};
 use crate::debug;
 use crate::live::live;
+use crate::metrics::{MetricsAccess, Route, CONTENT_TYPE};
 use crate::pull::pull;
 use crate::push::{push, WHARF_CONTEXT};
 
@@ -38,6 +42,36 @@ async fn health(State(config): State<Arc<Config>>) -> Response {
         Ok(Err(e)) => storage_error(&e),
         Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "STORAGE", "the database did not answer within 5 s"),
     }
+}
+
+/// `GET /metrics`: the Prometheus text of `metrics.rs`; 404 unless `--metrics`, and with a
+/// metrics token 401 unless the request carries it (`Authorization: Bearer`).
+async fn metrics(State(config): State<Arc<Config>>, headers: HeaderMap) -> Response {
+    match config.metrics.access() {
+        MetricsAccess::Off => return StatusCode::NOT_FOUND.into_response(),
+        MetricsAccess::Open => {}
+        MetricsAccess::Token(token) => {
+            if !bearer(&headers).is_some_and(|presented| same_secret(presented, token)) {
+                let message = "/metrics needs the metrics token (--metrics-token)";
+                return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message);
+            }
+        }
+    }
+    let mut response = config.metrics.render(config.live.sockets()).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Counts every answer of the routes of [`Route`] by status code, refusals by the `Origin` check
+/// and the body limit included.
+async fn count_requests(State(config): State<Arc<Config>>, request: Request, next: Next) -> Response {
+    let route = Route::of_path(request.uri().path());
+    let response = next.run(request).await;
+    if let Some(route) = route {
+        config.metrics.count_request(route, response.status());
+    }
+    response
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {
@@ -85,6 +119,9 @@ pub fn router(config: Config) -> Router {
         None => api,
     };
     // Merged after the CORS layer, which therefore does not cover them: same-origin only.
-    let api = api.merge(debug::routes(&config));
-    api.nest_service("/pkg", ServeDir::new(&config.pkg)).fallback_service(ServeDir::new(&config.www))
+    let metrics_route = Router::new().route("/metrics", get(metrics)).with_state(Arc::clone(&config));
+    let api = api.merge(debug::routes(&config)).merge(metrics_route);
+    api.nest_service("/pkg", ServeDir::new(&config.pkg))
+        .fallback_service(ServeDir::new(&config.www))
+        .layer(middleware::from_fn_with_state(config, count_requests))
 }

@@ -261,6 +261,6 @@ impl Authenticator {
 }
 
 /// Constant-time comparison: the token is a secret.
-fn same_secret(presented: &str, secret: &str) -> bool {
+pub(crate) fn same_secret(presented: &str, secret: &str) -> bool {
     presented.len() == secret.len() && presented.bytes().zip(secret.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }

@@ -16,6 +16,7 @@ use crate::auth::{AuthError, Authenticator, Principal};
 use crate::counters::Counters;
 use crate::faults::Faults;
 use crate::live_hub::Live;
+use crate::metrics::Metrics;
 use crate::store::{Storage, StoreError};
 
 /// Everything a request handler needs.
@@ -41,6 +42,8 @@ pub struct Config {
     pub counters: Counters,
     /// The live channel: its heartbeat period and the hub pushes poke.
     pub live: Live,
+    /// The Prometheus metrics (always counted) and who may read them at `GET /metrics`.
+    pub metrics: Metrics,
 }
 
 pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {

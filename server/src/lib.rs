@@ -10,6 +10,7 @@ pub mod debug;
 pub mod faults;
 pub mod live;
 pub mod live_hub;
+pub mod metrics;
 pub mod pg_listen;
 pub mod pg_schema;
 pub mod postgres;

@@ -14,6 +14,7 @@ use wharf_server::config::Config;
 use wharf_server::counters::Counters;
 use wharf_server::faults::{FaultSettings, Faults};
 use wharf_server::live_hub::{Live, LiveCloser};
+use wharf_server::metrics::{Metrics, MetricsAccess};
 use wharf_server::postgres::{PgOptions, PgStore};
 use wharf_server::sqlite::SqliteStore;
 use wharf_server::store::{Storage, StoreError};
@@ -96,6 +97,16 @@ struct Options {
     /// socket from which nothing arrives for 3 of these periods is closed.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600), env = "WHARF_LIVE_PING_SECS")]
     live_ping_secs: u64,
+    /// Serve Prometheus metrics at GET /metrics (off by default: 404). With authentication
+    /// configured it also needs --metrics-token; without, anyone who reaches the server may read
+    /// them (loopback only, unless --insecure).
+    #[arg(long, env = "WHARF_METRICS")]
+    metrics: bool,
+    /// The bearer token /metrics requires (`Authorization: Bearer <TOKEN>`), apart from every
+    /// user's and from --token. Prefer the environment variable: a command line is visible to
+    /// other users.
+    #[arg(long, requires = "metrics", env = "WHARF_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
     /// Turn fault injection on (for tests and demos; never in production). The --fail-*,
     /// --retry-after-secs, --latency-ms, --drop-after-apply-rate, --fault-seed and
     /// --reject-batches-with options only act with it. Also mounts the test routes
@@ -224,6 +235,27 @@ fn check_exposure(addr: SocketAddr, auth: &Authenticator, insecure: bool) -> Res
     ))
 }
 
+/// Who may read `/metrics`: nobody without `--metrics`; with it, the holders of the metrics
+/// token, or anyone when the server has no authentication at all (and so listens on loopback,
+/// or was told `--insecure`). A server with authentication never serves them without a token:
+/// a reverse proxy on the same host would make every request look local.
+fn metrics_access(options: &Options, auth: &Authenticator) -> Result<MetricsAccess, String> {
+    match (&options.metrics_token, options.metrics) {
+        (_, false) => Ok(MetricsAccess::Off),
+        (Some(token), true) if token.is_empty() => Err("--metrics-token must not be empty".to_owned()),
+        (Some(token), true) if options.token.as_ref() == Some(token) => {
+            Err("--metrics-token must differ from --token: each is a separate key".to_owned())
+        }
+        (Some(token), true) => Ok(MetricsAccess::Token(token.clone())),
+        (None, true) if auth.is_configured() => {
+            Err("--metrics on a server with authentication needs --metrics-token (WHARF_METRICS_TOKEN): \
+             the metrics would otherwise be readable by anyone who reaches the server"
+                .to_owned())
+        }
+        (None, true) => Ok(MetricsAccess::Open),
+    }
+}
+
 /// The authentication in words, for the start-up line.
 fn describe_auth(options: &Options, auth: &Authenticator) -> String {
     let mut ways = Vec::new();
@@ -291,6 +323,13 @@ async fn main() {
         eprintln!("wharf-server: {message}");
         std::process::exit(2);
     }
+    let metrics_access = match metrics_access(&options, &auth) {
+        Ok(access) => access,
+        Err(message) => {
+            eprintln!("wharf-server: {message}");
+            std::process::exit(2);
+        }
+    };
     let store = match open_store(&options).await {
         Ok(store) => store,
         Err(e) => {
@@ -315,6 +354,7 @@ async fn main() {
         faults,
         counters: Counters::default(),
         live,
+        metrics: Metrics::new(metrics_access),
     });
     let listener = match tokio::net::TcpListener::bind(options.addr).await {
         Ok(listener) => listener,
@@ -370,6 +410,27 @@ mod tests {
         assert!(running.enabled(), "without --faults-paused injection starts on");
         assert!(fault_injector(&parse(&[]).unwrap()).is_none());
         assert!(parse(&["--faults-paused"]).is_err(), "--faults-paused needs --faults");
+    }
+
+    #[test]
+    fn metrics_are_off_by_default_and_need_their_own_token_beside_authentication() {
+        let access = |args: &[&str]| {
+            let options = parse(args).unwrap();
+            let auth = authenticator(&options).unwrap();
+            metrics_access(&options, &auth)
+        };
+        assert_eq!(access(&[]), Ok(MetricsAccess::Off));
+        assert_eq!(access(&["--token", "t"]), Ok(MetricsAccess::Off));
+        assert_eq!(access(&["--metrics"]), Ok(MetricsAccess::Open), "no authentication: loopback or --insecure");
+        assert!(access(&["--metrics", "--token", "t"]).is_err_and(|e| e.contains("--metrics-token")));
+        assert_eq!(
+            access(&["--metrics", "--token", "t", "--metrics-token", "m"]),
+            Ok(MetricsAccess::Token("m".to_owned()))
+        );
+        assert_eq!(access(&["--metrics", "--metrics-token", "m"]), Ok(MetricsAccess::Token("m".to_owned())));
+        assert!(access(&["--metrics", "--token", "t", "--metrics-token", "t"]).is_err(), "the same key twice");
+        assert!(access(&["--metrics", "--metrics-token", ""]).is_err());
+        assert!(parse(&["--metrics-token", "m"]).is_err(), "--metrics-token needs --metrics");
     }
 
     #[test]

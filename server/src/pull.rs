@@ -5,6 +5,7 @@
 //! opaque to clients; `cursor.rs` says what it holds.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -15,6 +16,7 @@ use wharf::core::protocol::{PullResponse, DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, PR
 
 use crate::config::{authenticate, error, storage_error, unauthorized, Config};
 use crate::cursor::Cursor;
+use crate::metrics::StorageCall;
 use crate::spaces;
 use crate::store::StoreError;
 
@@ -89,8 +91,12 @@ pub async fn pull(
         Err(message) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", message),
     };
     let readable = spaces::access(&principal).readable;
-    let mut response = match config.store.pull(readable, params.cursor, params.limit, params.collections).await {
+    let started = Instant::now();
+    let page = config.store.pull(readable, params.cursor, params.limit, params.collections).await;
+    config.metrics.observe_storage(StorageCall::Pull, started.elapsed());
+    let mut response = match page {
         Ok((changes, cursor, has_more)) => {
+            config.metrics.count_pull_page(changes.len());
             Json(PullResponse { protocol: PROTOCOL_VERSION, changes, cursor: cursor.to_string(), has_more })
                 .into_response()
         }

@@ -2,11 +2,13 @@
 //! the caller's space (`spaces.rs`: a JWT user's private space, or the shared one), and answers
 //! one result per mutation. With `--faults` this is also where the injected faults of
 //! `faults.rs` act (latency, failures before apply, a connection dropped after apply, poisoned
-//! batches) and where pushes are counted for `/debug/state` (`counters.rs`). A push that applied
+//! batches) and where pushes are counted for `/debug/state` (`counters.rs`) and for the metrics
+//! (`metrics.rs`: committed batches, their results, the store's latency). A push that applied
 //! something pokes this instance's live sockets directly; other instances hear of it through the
 //! store's commit hook (`app.rs`).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -19,6 +21,7 @@ use crate::auth::Principal;
 use crate::browser::require_json;
 use crate::config::{authenticate, error, storage_error, unauthorized, Config};
 use crate::faults::{FaultPlan, Faults};
+use crate::metrics::StorageCall;
 use crate::spaces;
 use crate::store::{Author, Pushed};
 
@@ -101,7 +104,12 @@ pub async fn push(State(config): State<Arc<Config>>, headers: HeaderMap, body: B
     let access = spaces::access(&principal);
     let author = Author { name: access.author, client_id: request.client_id, space: access.home };
     let space = author.space.clone();
+    let started = Instant::now();
     let applied = config.store.apply_push(author, request.mutations).await;
+    config.metrics.observe_storage(StorageCall::Push, started.elapsed());
+    if let Ok(Pushed { results, .. }) = &applied {
+        config.metrics.count_push(results);
+    }
     if let Ok(Pushed { cursor: Some(cursor), .. }) = &applied {
         config.live.poke(&space, *cursor);
     }

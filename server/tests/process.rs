@@ -117,13 +117,21 @@ fn help_never_prints_a_secret() {
         ("WHARF_TOKEN", "token-VERY-SECRET-1"),
         ("WHARF_JWT_SECRET", "jwt-VERY-SECRET-2-padded-to-be-long-enough"),
         ("WHARF_DATABASE_URL", "postgres://u:VERY-SECRET-3@db/wharf"),
+        ("WHARF_METRICS_TOKEN", "metrics-VERY-SECRET-4"),
     ];
     let (code, help) = output(&["--help"], &secrets);
     assert_eq!(code, Some(0), "{help}");
     assert!(!help.contains("VERY-SECRET"), "{help}");
-    for name in
-        ["WHARF_TOKEN", "WHARF_JWT_SECRET", "WHARF_JWT_PUBLIC_KEY", "WHARF_ADDR", "WHARF_CORS_ORIGIN", "WHARF_INSECURE"]
-    {
+    for name in [
+        "WHARF_TOKEN",
+        "WHARF_JWT_SECRET",
+        "WHARF_JWT_PUBLIC_KEY",
+        "WHARF_ADDR",
+        "WHARF_CORS_ORIGIN",
+        "WHARF_INSECURE",
+        "WHARF_METRICS",
+        "WHARF_METRICS_TOKEN",
+    ] {
         assert!(help.contains(name), "every flag has its variable: {name} missing from {help}");
     }
 }
@@ -156,6 +164,16 @@ fn unusable_authentication_settings_stop_the_start() {
     assert!(said.contains("cannot read --jwt-public-key"), "{said}");
     let (code, said) = output(&["--jwt-audience", "wharf"], &[]);
     assert_eq!(code, Some(2), "{said}");
+}
+
+#[test]
+fn metrics_on_a_server_with_authentication_need_their_own_token() {
+    let (code, said) = output(&["--metrics", "--token", "t"], &[]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("needs --metrics-token"), "{said}");
+    let (code, said) = output(&["--metrics"], &[("WHARF_TOKEN", "t"), ("WHARF_METRICS_TOKEN", "t")]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("must differ from --token"), "{said}");
 }
 
 #[tokio::test]

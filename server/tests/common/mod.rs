@@ -19,6 +19,7 @@ use wharf_server::config::Config;
 use wharf_server::counters::Counters;
 use wharf_server::faults::{FaultSettings, Faults};
 use wharf_server::live_hub::Live;
+use wharf_server::metrics::Metrics;
 use wharf_server::postgres::{PgOptions, PgStore};
 use wharf_server::sqlite::SqliteStore;
 use wharf_server::store::Storage;
@@ -82,6 +83,7 @@ pub fn config_with(store: Arc<dyn Storage>, dir: &Path, token: Option<&str>) -> 
         faults: None,
         counters: Counters::default(),
         live: Live::new(Duration::from_secs(15)),
+        metrics: Metrics::default(),
     }
 }
 

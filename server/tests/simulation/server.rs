@@ -21,6 +21,7 @@ use wharf::core::OpKind;
 use wharf_server::config::Config;
 use wharf_server::counters::Counters;
 use wharf_server::live_hub::Live;
+use wharf_server::metrics::Metrics;
 use wharf_server::sqlite::SqliteStore;
 use wharf_server::store::Storage;
 
@@ -75,6 +76,7 @@ impl SimServer {
                 faults: None,
                 counters: Counters::default(),
                 live: Live::new(Duration::from_secs(15)),
+                metrics: Metrics::default(),
             })
         });
         SimServer {
