@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use super::document::{key_of, Key, KeyPath};
 use super::error::CoreError;
+use super::json_text::JsonText;
 use super::schema::{Collection, DatabaseSchema, IndexKeyPath, IndexSchema};
 use super::upgrade::{plan_upgrade, StoreShape, UpgradeStep};
 
@@ -82,7 +83,9 @@ pub fn plan_with_migrations(existing: &[StoreShape], schema: &DatabaseSchema) ->
 /// What the host migrated in one collection, for `check`: `[[key, value, patch], ...]`, each
 /// key as the document had it before, `value` what `migrate` returned for a stored document, a
 /// queued or dead-lettered put's value, a merge base, or (`patch` true) a queued patch's fields.
-pub fn check(collection: &Collection, migrated: &str) -> Result<(), CoreError> {
+/// Answers the values to store, in order, as JSON: the host writes these, never the objects
+/// `migrate` returned (a `Date` or an `undefined` in them would be stored as they are).
+pub fn check(collection: &Collection, migrated: &str) -> Result<String, CoreError> {
     let value: Value = super::read::json(migrated, false)
         .map_err(|_| CoreError::MigrationFailed(format!("collection \"{}\": unreadable values", collection.name())))?;
     for entry in value.as_array().map_or(&[][..], Vec::as_slice) {
@@ -94,7 +97,13 @@ pub fn check(collection: &Collection, migrated: &str) -> Result<(), CoreError> {
         };
         problem.map_err(|why| CoreError::MigrationFailed(format!("collection \"{}\": {why}", collection.name())))?;
     }
-    Ok(())
+    let mut accepted = JsonText::new();
+    accepted.open_array();
+    for entry in value.as_array().map_or(&[][..], Vec::as_slice) {
+        accepted.value(&entry[1]);
+    }
+    accepted.close_array();
+    Ok(accepted.finish())
 }
 
 /// The failure of a collection whose `migrate` threw `message`.
@@ -181,7 +190,8 @@ mod tests {
     fn migrated_values_keep_their_keys_and_stay_documents() {
         let schema = todos(2);
         let c = &schema.collections[0];
-        assert_eq!(check(c, r#"[["a",{"id":"a","title":"x"},false],["a",{"done":true},true]]"#), Ok(()));
+        let accepted = check(c, r#"[["a",{"id":"a","title":"x"},false],["a",{"done":true},true]]"#);
+        assert_eq!(accepted.as_deref(), Ok(r#"[{"id":"a","title":"x"},{"done":true}]"#), "the values to store");
         let bad = [
             r#"[["a",{"id":"b"},false]]"#,
             r#"[["a",null,false]]"#,

@@ -72,9 +72,14 @@ fn plan(schema: &DatabaseSchema, shapes: &str) -> Result<String, JsValue> {
     Ok(UpgradeStep::encode_plan(&steps))
 }
 
-/// Checks what a collection's `migrate` made of its values (`migration::check`), or turns what
-/// it threw into the error the upgrade fails with.
-fn check_migrated(schema: &DatabaseSchema, store: &str, migrated: &JsValue, thrown: &JsValue) -> Result<(), JsValue> {
+/// Checks what a collection's `migrate` made of its values (`migration::check`: the values to
+/// store, as JSON), or turns what it threw into the error the upgrade fails with.
+fn check_migrated(
+    schema: &DatabaseSchema,
+    store: &str,
+    migrated: &JsValue,
+    thrown: &JsValue,
+) -> Result<String, JsValue> {
     let position = schema.position(store).map_err(|e| PlatformError::from(e).to_js())?;
     let collection = &schema.collections[position];
     let checked = match thrown.as_string() {
@@ -97,7 +102,7 @@ pub fn open(schema: Rc<DatabaseSchema>, hub: &ChangeHub, host: HostSlot, migrati
         move |store, migrated, thrown, _, _| {
             // A failure is returned for idb.js to abort with when the app's function threw.
             match check_migrated(&schema, &text(&store), &migrated, &thrown) {
-                Ok(()) => Ok(JsValue::UNDEFINED),
+                Ok(accepted) => Ok(JsValue::from(accepted)),
                 Err(error) if thrown.is_string() => Ok(error),
                 Err(error) => Err(error),
             }

@@ -81,8 +81,9 @@ function migrateStore(tx, { store, from, marker, drop }, hooks, fail) {
   let reads = 4;
   const done = () => {
     if (--reads > 0) return;
-    hooks.migrated(store, JSON.stringify(checked), null); // throws MIGRATION_FAILED
-    for (const write of writes) write();
+    // The values as the core accepted them (JSON), never the objects migrate returned.
+    const accepted = JSON.parse(hooks.migrated(store, JSON.stringify(checked), null)); // or throws MIGRATION_FAILED
+    writes.forEach((write, i) => write(accepted[i]));
     mark();
   };
   const keys = records.getAllKeys();
@@ -91,7 +92,7 @@ function migrateStore(tx, { store, from, marker, drop }, hooks, fail) {
     docs.result.forEach((doc, i) => {
       const after = call(doc, false);
       checked.push([keys.result[i], after, false]);
-      writes.push(() => records.put(after));
+      writes.push((value) => records.put(value));
     });
     done();
   });
@@ -107,7 +108,7 @@ function migrateStore(tx, { store, from, marker, drop }, hooks, fail) {
         const after = call(patch ? entry.patch : entry.value, patch);
         checked.push([entry.key, after, patch]);
         const key = at.primaryKey; // the cursor object moves on
-        writes.push(() => queue.put({ ...entry, [patch ? "patch" : "value"]: after }, key));
+        writes.push((value) => queue.put({ ...entry, [patch ? "patch" : "value"]: value }, key));
       }
       at.continue();
     });
@@ -124,7 +125,7 @@ function migrateStore(tx, { store, from, marker, drop }, hooks, fail) {
       const after = call(entry.b, false);
       checked.push([JSON.parse(at.primaryKey.slice(prefix.length)), after, false]);
       const key = at.primaryKey;
-      writes.push(() => bases.put({ ...entry, b: after }, key));
+      writes.push((value) => bases.put({ ...entry, b: value }, key));
     }
     at.continue();
   });
