@@ -262,14 +262,15 @@ fn validate_indexes(schema: &CollectionSchema) -> Result<(), CoreError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn schema(json: &str) -> DatabaseSchema {
+    /// A valid schema from its JSON (also for `upgrade.rs`'s tests).
+    pub(crate) fn schema(json: &str) -> DatabaseSchema {
         DatabaseSchema::from_json(json).unwrap()
     }
 
-    const TODOS: &str = r#"{"name":"db","collections":[{"name":"todos","keyPath":"id",
+    pub(crate) const TODOS: &str = r#"{"name":"db","collections":[{"name":"todos","keyPath":"id",
         "indexes":[{"name":"by_title","keyPath":"title"}]}]}"#;
 
     #[test]

@@ -266,13 +266,7 @@ pub fn plan_upgrade(existing: &[StoreShape], schema: &DatabaseSchema) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn schema(json: &str) -> DatabaseSchema {
-        DatabaseSchema::from_json(json).unwrap()
-    }
-
-    const TODOS: &str = r#"{"name":"db","collections":[{"name":"todos","keyPath":"id",
-        "indexes":[{"name":"by_title","keyPath":"title"}]}]}"#;
+    use crate::core::schema::tests::{schema, TODOS};
 
     #[test]
     fn fresh_database_creates_everything() {

@@ -65,10 +65,10 @@ async fn a_migration_reshapes_documents_and_queued_ops_once_inside_the_upgrade()
     // What is stored is the JSON the core accepted, not the objects migrate returned.
     let dated = unique_name("migrate-json");
     notes_v1(&dated).await;
-    let db = open_notes(&dated, 2, Some("return { ...doc, at: new Date(0), skip: undefined };")).await.expect("migrates");
+    let db = open_notes(&dated, 2, Some("return { ...doc, at: new Date(0), dropped: undefined };")).await.expect("migrates");
     let a = resolve(db.collection("notes".into()).unwrap().get("a".into())).await;
     assert_eq!(prop(&a, "at").as_string().as_deref(), Some("1970-01-01T00:00:00.000Z"), "a Date is stored as its JSON");
-    assert!(!js_sys::Reflect::has(&a, &"skip".into()).unwrap(), "an undefined field is not stored");
+    assert!(!js_sys::Reflect::has(&a, &"dropped".into()).unwrap(), "an undefined field is not stored");
     db.close();
     delete_db(&dated).await;
     delete_db(&name).await;
