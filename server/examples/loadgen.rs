@@ -153,6 +153,7 @@ async fn client(
                     patch: None,
                     base_version: None,
                     hlc: None,
+                    space: None,
                 }
             })
             .collect();

@@ -7,7 +7,8 @@
 //! wins):
 //! - **JWT** (`--jwt-secret` for HS256, `--jwt-public-key` for RS256 or ES256): the signature,
 //!   `exp` and `nbf` (with [`CLOCK_SKEW_SECS`] of leeway) and, when configured, `iss` and `aud`
-//!   are verified; the token's `sub` is the user. A token must carry `exp` and `sub`.
+//!   are verified; the token's `sub` is the user. A token must carry `exp` and `sub`; its
+//!   optional `spaces` claim grants shared spaces (see [`Grant`]).
 //! - **The static development token** (`--token`): its principal is the fixed user
 //!   [`DEVELOPMENT_USER`].
 //! - **Nothing configured**: every request is [`Principal::Anonymous`] (and `main.rs` refuses to
@@ -17,12 +18,13 @@
 //! RS256, a P-256 key for ES256), never by the token's header, so a token cannot pick a weaker
 //! check (the classic "HS256 signed with the RSA public key" confusion fails).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use thiserror::Error;
+use wharf::core::protocol::is_space_name;
 
 /// The user of the static development token (`--token`).
 pub const DEVELOPMENT_USER: &str = "development";
@@ -34,6 +36,8 @@ pub const CLOCK_SKEW_SECS: u64 = 30;
 pub const MIN_SECRET_BYTES: usize = 32;
 /// Longest `sub` accepted (it becomes a key in the database).
 pub const MAX_SUBJECT_BYTES: usize = 255;
+/// Most shared spaces one token may grant (each is one more index range in every pull).
+pub const MAX_GRANTS: usize = 64;
 
 /// Who a request is from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -42,8 +46,26 @@ pub enum Principal {
     Anonymous,
     /// The holder of the static development token (`--token`).
     Development,
-    /// The `sub` of a verified JWT.
-    User(String),
+    /// The `sub` of a verified JWT, with the shared spaces its `spaces` claim grants (sorted by
+    /// name, each name once).
+    User { sub: String, grants: Vec<Grant> },
+}
+
+/// A shared space granted by a token's `spaces` claim: `{"spaces": {"team-acme": "rw",
+/// "news": "r"}}` grants reading and writing `team-acme` and reading `news`. The names are those
+/// clients write in `Mutation::space` and pull with `spaces=` (docs/protocol.md, "Spaces").
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Grant {
+    pub space: String,
+    /// `"rw"`: the space may be written too (`"r"`: read only).
+    pub write: bool,
+}
+
+impl Principal {
+    /// A JWT user with no shared space.
+    pub fn jwt_user(sub: impl Into<String>) -> Principal {
+        Principal::User { sub: sub.into(), grants: Vec::new() }
+    }
 }
 
 impl Principal {
@@ -52,14 +74,14 @@ impl Principal {
         match self {
             Principal::Anonymous => ANONYMOUS_USER,
             Principal::Development => DEVELOPMENT_USER,
-            Principal::User(sub) => sub,
+            Principal::User { sub, .. } => sub,
         }
     }
 
     /// Whether this is a verified identity (a JWT's subject), as opposed to the shared
     /// development or anonymous principal.
     pub fn is_verified_user(&self) -> bool {
-        matches!(self, Principal::User(_))
+        matches!(self, Principal::User { .. })
     }
 }
 
@@ -114,6 +136,32 @@ pub struct JwtVerifier {
 #[derive(Deserialize)]
 struct Claims {
     sub: Option<String>,
+    #[serde(default)]
+    spaces: Option<BTreeMap<String, String>>,
+}
+
+/// The grants of a `spaces` claim, or why the claim is refused (a token that says something the
+/// server cannot honour is refused whole, rather than read as granting less).
+fn grants(claim: Option<BTreeMap<String, String>>) -> Result<Vec<Grant>, String> {
+    let claim = claim.unwrap_or_default();
+    if claim.len() > MAX_GRANTS {
+        return Err(format!("the spaces claim grants more than {MAX_GRANTS} spaces"));
+    }
+    claim
+        .into_iter()
+        .map(|(space, mode)| {
+            if !is_space_name(&space) {
+                return Err(format!(
+                    "the spaces claim names {space:?}, not a space name (1 to 128 of A-Z a-z 0-9 - _ . :)"
+                ));
+            }
+            match mode.as_str() {
+                "r" => Ok(Grant { space, write: false }),
+                "rw" => Ok(Grant { space, write: true }),
+                _ => Err(format!("the spaces claim gives {space:?} the mode {mode:?}, not \"r\" or \"rw\"")),
+            }
+        })
+        .collect()
 }
 
 impl JwtVerifier {
@@ -158,7 +206,8 @@ impl JwtVerifier {
         if sub.is_empty() || sub.len() > MAX_SUBJECT_BYTES {
             return Err(AuthError::InvalidJwt(format!("sub must be 1 to {MAX_SUBJECT_BYTES} bytes")));
         }
-        Ok(Principal::User(sub))
+        let grants = grants(data.claims.spaces).map_err(AuthError::InvalidJwt)?;
+        Ok(Principal::User { sub, grants })
     }
 }
 
@@ -201,7 +250,9 @@ fn describe(kind: &ErrorKind) -> String {
         ErrorKind::InvalidAlgorithm => "wrong algorithm".to_owned(),
         ErrorKind::MissingRequiredClaim(claim) => describe_missing(claim),
         ErrorKind::InvalidClaimFormat(claim) => format!("the {claim} claim is malformed"),
-        ErrorKind::Json(_) => "malformed claims (sub must be a string, exp and nbf numbers)".to_owned(),
+        ErrorKind::Json(_) => {
+            "malformed claims (sub must be a string, exp and nbf numbers, spaces an object of strings)".to_owned()
+        }
         ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Utf8(_) => "not a well-formed JWT".to_owned(),
         other => format!("{other:?}"),
     }

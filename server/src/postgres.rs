@@ -272,12 +272,12 @@ const RACED: &str = "wharf: raced";
 /// spaces read; each is one range of the `(space, seq)` index, and the ranges are merged by seq,
 /// so a page costs the same however many records other spaces hold.
 const PULL: &str = "
-    SELECT h.value, l.value, r.collection, r.key, r.value, r.version, r.hlc, r.seq
+    SELECT h.value, l.value, r.collection, r.key, r.value, r.version, r.hlc, r.seq, r.space
     FROM wharf_meta h
     JOIN wharf_meta l ON l.name = 'last_seq'
     LEFT JOIN LATERAL (
         SELECT p.* FROM unnest($3::text[]) AS sp(space), LATERAL (
-            SELECT collection, key, value, version, hlc, seq FROM wharf_records
+            SELECT collection, key, value, version, hlc, seq, space FROM wharf_records
             WHERE space = sp.space AND seq > $1
             ORDER BY seq LIMIT $2
         ) p
@@ -287,12 +287,12 @@ const PULL: &str = "
     ORDER BY r.seq";
 
 const PULL_COLLECTIONS: &str = "
-    SELECT h.value, l.value, r.collection, r.key, r.value, r.version, r.hlc, r.seq
+    SELECT h.value, l.value, r.collection, r.key, r.value, r.version, r.hlc, r.seq, r.space
     FROM wharf_meta h
     JOIN wharf_meta l ON l.name = 'last_seq'
     LEFT JOIN LATERAL (
         SELECT p.* FROM unnest($3::text[]) AS sp(space), LATERAL (
-            SELECT collection, key, value, version, hlc, seq FROM wharf_records
+            SELECT collection, key, value, version, hlc, seq, space FROM wharf_records
             WHERE space = sp.space AND seq > $1 AND collection = ANY($4::text[])
             ORDER BY seq LIMIT $2
         ) p
@@ -472,6 +472,10 @@ impl PgStore {
                 });
                 continue;
             }
+            if let Some(forbidden) = author.forbidden(&mutation.id) {
+                results.push(forbidden);
+                continue;
+            }
             let address = (mutation.collection.clone(), key_text(&mutation.key));
             let record = current.get(&address).and_then(Option::as_ref);
             match decide(client_id, mutation, record, floor, now) {
@@ -630,7 +634,14 @@ impl PgStore {
             let value = value.map(|text| parse_json::<Value>(&text, &collection, &key)).transpose()?;
             let parsed_key = parse_json::<Key>(&key, &collection, &key)?;
             next = unsigned(seq);
-            changes.push(Change { collection, key: parsed_key, value, version: unsigned(row.get(5)), hlc: row.get(6) });
+            changes.push(Change {
+                collection,
+                key: parsed_key,
+                value,
+                version: unsigned(row.get(5)),
+                hlc: row.get(6),
+                space: row.get(8),
+            });
         }
         Ok((changes, cursor.after(next, horizon), has_more))
     }

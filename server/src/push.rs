@@ -1,6 +1,7 @@
 //! `POST /push` (docs/protocol.md, "Push"): validates a batch, applies it through the store in
-//! the caller's space (`spaces.rs`: a JWT user's private space, or the shared one), and answers
-//! one result per mutation. With `--faults` this is also where the injected faults of
+//! the spaces its mutations name (`spaces.rs`: none is the caller's own space; a shared space
+//! needs a grant to write, else the op is rejected `FORBIDDEN`), and answers one result per
+//! mutation. With `--faults` this is also where the injected faults of
 //! `faults.rs` act (latency, failures before apply, a connection dropped after apply, poisoned
 //! batches) and where pushes are counted for `/debug/state` (`counters.rs`) and for the metrics
 //! (`metrics.rs`: committed batches, their results, the store's latency). A push that applied
@@ -15,15 +16,18 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use wharf::core::protocol::{MutationResult, PushRequest, PushResponse, MAX_ID_BYTES, PROTOCOL_VERSION};
+use wharf::core::protocol::{
+    speaks, Mutation, MutationResult, PushRequest, PushResponse, MAX_ID_BYTES, OLDEST_PROTOCOL_VERSION,
+    PROTOCOL_VERSION,
+};
 
 use crate::auth::Principal;
 use crate::browser::require_json;
 use crate::config::{authenticate, error, storage_error, unauthorized, Config};
 use crate::faults::{FaultPlan, Faults};
 use crate::metrics::StorageCall;
-use crate::spaces;
-use crate::store::{Author, Pushed};
+use crate::spaces::{self, Access};
+use crate::store::{Author, Pushed, StoreError};
 
 /// The diagnostic header naming the JS context that sent a push (docs/protocol.md).
 pub(crate) const WHARF_CONTEXT: &str = "x-wharf-context";
@@ -43,12 +47,18 @@ pub async fn push(State(config): State<Arc<Config>>, headers: HeaderMap, body: B
         Ok(request) => request,
         Err(e) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("not a push request: {e}")),
     };
-    if request.protocol != PROTOCOL_VERSION {
+    if !speaks(request.protocol.into()) {
         return error(
             StatusCode::BAD_REQUEST,
             "UNSUPPORTED_PROTOCOL",
-            format!("this server speaks protocol {PROTOCOL_VERSION}, the request uses {}", request.protocol),
+            format!(
+                "this server speaks protocols {OLDEST_PROTOCOL_VERSION} to {PROTOCOL_VERSION}, the request uses {}",
+                request.protocol
+            ),
         );
+    }
+    if request.protocol < 2 && request.mutations.iter().any(|m| m.space.is_some()) {
+        return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "a mutation names a space: that needs protocol 2");
     }
     if request.client_id.is_empty() || request.client_id.len() > MAX_ID_BYTES {
         return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("clientId must be 1 to {MAX_ID_BYTES} bytes"));
@@ -57,7 +67,7 @@ pub async fn push(State(config): State<Arc<Config>>, headers: HeaderMap, body: B
     // (and so slip past the "a client's own later writes never conflict" rule). The shared
     // development and anonymous principals bind nothing, so turning JWTs on later refuses no
     // existing client. `--shared-client-ids` turns this off.
-    if let (Principal::User(user), true) = (&principal, config.bind_client_ids) {
+    if let (Principal::User { sub: user, .. }, true) = (&principal, config.bind_client_ids) {
         match config.store.bind_client(request.client_id.clone(), user.clone()).await {
             Ok(true) => {}
             Ok(false) => {
@@ -102,26 +112,54 @@ pub async fn push(State(config): State<Arc<Config>>, headers: HeaderMap, body: B
         return injected_failure(faults);
     }
     let access = spaces::access(&principal);
-    let author = Author { name: access.author, client_id: request.client_id, space: access.home };
+    let mut results = Vec::with_capacity(request.mutations.len());
+    for (author, run) in runs(&access, &request.client_id, request.mutations) {
+        match apply_run(&config, author, run).await {
+            Ok(answered) => results.extend(answered),
+            Err(e) => return storage_error(&e),
+        }
+    }
+    config.metrics.count_push(&results);
+    if plan == FaultPlan::DropAfterApply {
+        return dropped_connection();
+    }
+    let duplicates = results.iter().filter(|r| matches!(r, MutationResult::Duplicate { .. })).count();
+    config.counters.count_duplicates(u64::try_from(duplicates).unwrap_or(u64::MAX));
+    Json(PushResponse { protocol: request.protocol, results }).into_response()
+}
+
+/// Splits a batch into runs of consecutive mutations addressed to the same space, in order, each
+/// with the author it is applied as (denied where the principal may not write). A batch that
+/// names no shared space is one run, one transaction; a run that commits stays committed if a
+/// later one fails, which a resend answers as duplicates.
+fn runs(access: &Access, client_id: &str, mutations: Vec<Mutation>) -> Vec<(Author, Vec<Mutation>)> {
+    let mut runs: Vec<(Author, Vec<Mutation>)> = Vec::new();
+    for mutation in mutations {
+        let space = access.place(mutation.space.as_deref());
+        if let Some((_, run)) = runs.last_mut().filter(|(author, _)| author.space == space) {
+            run.push(mutation);
+            continue;
+        }
+        let denied = (!access.can_write(&space)).then(|| {
+            format!("this token may not write into the space {:?}", mutation.space.as_deref().unwrap_or_default())
+        });
+        let author = Author { name: access.author.clone(), client_id: client_id.to_owned(), space, denied };
+        runs.push((author, vec![mutation]));
+    }
+    runs
+}
+
+/// Applies one run in one transaction and pokes the live sockets of its space.
+async fn apply_run(config: &Config, author: Author, run: Vec<Mutation>) -> Result<Vec<MutationResult>, StoreError> {
     let space = author.space.clone();
     let started = Instant::now();
-    let applied = config.store.apply_push(author, request.mutations).await;
+    let applied = config.store.apply_push(author, run).await;
     config.metrics.observe_storage(StorageCall::Push, started.elapsed());
-    if let Ok(Pushed { results, .. }) = &applied {
-        config.metrics.count_push(results);
+    let Pushed { results, cursor } = applied?;
+    if let Some(cursor) = cursor {
+        config.live.poke(&space, cursor);
     }
-    if let Ok(Pushed { cursor: Some(cursor), .. }) = &applied {
-        config.live.poke(&space, *cursor);
-    }
-    match applied {
-        Ok(_) if plan == FaultPlan::DropAfterApply => dropped_connection(),
-        Ok(Pushed { results, .. }) => {
-            let duplicates = results.iter().filter(|r| matches!(r, MutationResult::Duplicate { .. })).count();
-            config.counters.count_duplicates(u64::try_from(duplicates).unwrap_or(u64::MAX));
-            Json(PushResponse { protocol: PROTOCOL_VERSION, results }).into_response()
-        }
-        Err(e) => storage_error(&e),
-    }
+    Ok(results)
 }
 
 /// The context named by the [`WHARF_CONTEXT`] header. Ignored when empty, not text, or longer

@@ -5,18 +5,21 @@
 //! ([`access`]): the handlers ask it and pass its answer to the store, which knows nothing of
 //! principals.
 //!
-//! Today's rule:
-//! - A JWT user (`Principal::User(sub)`) reads and writes only a private space of its own,
-//!   `user:<sub>`.
+//! The rule:
+//! - A JWT user (`Principal::User`) reads and writes a private space of its own, `user:<sub>`,
+//!   plus the shared spaces its token's `spaces` claim grants (`auth::Grant`), stored as
+//!   `space:<name>`: read with `"r"`, read and written with `"rw"`. A grant lasts as long as
+//!   the token: a token without it (the next one the app's auth server issues) reads and writes
+//!   nothing there.
 //! - The shared principals, anonymous (no authentication configured) and the development token
 //!   (`--token`), use one space together, [`SHARED_SPACE`]: they never meet on one server (a
 //!   server with authentication has no anonymous requests), so a database used without
 //!   authentication keeps its documents when `--token` is turned on, and the reverse. Documents
 //!   written before spaces existed (schema v5) were moved there too.
 //!
-//! Shared spaces granted by a token's claim (read or read-write) will be added here: a grant
-//! adds spaces to [`Access::readable`] and [`Access::writable`], and nothing else has to learn
-//! about it except how a push names the space it writes to.
+//! On the wire a shared space is named by its bare name (`Mutation::space`, `Change::space`, the
+//! pull's `spaces=`), and the caller's own space by no name at all ([`Access::place`],
+//! [`Access::wire_name`]).
 
 use crate::auth::Principal;
 
@@ -24,6 +27,8 @@ use crate::auth::Principal;
 pub const SHARED_SPACE: &str = "shared";
 /// The prefix of a JWT user's private space: `user:<sub>`.
 pub const USER_SPACE_PREFIX: &str = "user:";
+/// The prefix of a shared space granted by a claim: `space:<name>`.
+pub const GRANTED_SPACE_PREFIX: &str = "space:";
 
 /// A space's stored name. The prefixes keep the kinds apart: no `sub` can name the shared space
 /// or a future granted one.
@@ -39,6 +44,11 @@ impl Space {
     /// The private space of the JWT user `sub`.
     pub fn of_user(sub: &str) -> Space {
         Space(format!("{USER_SPACE_PREFIX}{sub}"))
+    }
+
+    /// The shared space a claim grants as `name`.
+    pub fn granted(name: &str) -> Space {
+        Space(format!("{GRANTED_SPACE_PREFIX}{name}"))
     }
 
     /// A space by its stored name, as read back from the database or a change notification.
@@ -58,7 +68,7 @@ pub struct Access {
     /// another's. The shared principals share one name, as they share one space, so a resend
     /// after switching between them (or from before schema v5) is still a duplicate.
     pub author: String,
-    /// Where a push writes (the wire has no way yet to name another space).
+    /// The principal's own space: where a mutation that names no space writes.
     pub home: Space,
     /// The spaces a pull returns and whose changes poke the principal's live sockets.
     pub readable: Vec<Space>,
@@ -76,35 +86,74 @@ impl Access {
     pub fn can_write(&self, space: &Space) -> bool {
         self.writable.contains(space)
     }
+
+    /// The space a wire name addresses: none is the own space, a name is a shared space (which
+    /// the principal may or may not have been granted).
+    pub fn place(&self, wire_name: Option<&str>) -> Space {
+        wire_name.map_or_else(|| self.home.clone(), Space::granted)
+    }
+
+    /// How `space` is named on the wire to this principal: `None` for its own space.
+    pub fn wire_name(&self, space: &Space) -> Option<String> {
+        match space == &self.home {
+            true => None,
+            false => space.as_str().strip_prefix(GRANTED_SPACE_PREFIX).map(str::to_owned),
+        }
+    }
 }
 
 /// The spaces `principal` may read and write (see the module comment).
 pub fn access(principal: &Principal) -> Access {
-    let home = match principal {
-        Principal::Anonymous | Principal::Development => Space::shared(),
-        Principal::User(sub) => Space::of_user(sub),
+    let (home, grants) = match principal {
+        Principal::Anonymous | Principal::Development => (Space::shared(), &[][..]),
+        Principal::User { sub, grants } => (Space::of_user(sub), &grants[..]),
     };
-    Access { author: home.as_str().to_owned(), readable: vec![home.clone()], writable: vec![home.clone()], home }
+    let mut access =
+        Access { author: home.as_str().to_owned(), readable: vec![home.clone()], writable: vec![home.clone()], home };
+    for grant in grants {
+        access.readable.push(Space::granted(&grant.space));
+        if grant.write {
+            access.writable.push(Space::granted(&grant.space));
+        }
+    }
+    access
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::Grant;
 
     #[test]
     fn users_get_a_private_space_and_the_shared_principals_one_space_together() {
-        let alice = access(&Principal::User("alice".into()));
+        let alice = access(&Principal::jwt_user("alice"));
         assert_eq!(alice.home, Space::of_user("alice"));
         assert!(alice.can_read(&alice.home) && alice.can_write(&alice.home));
         assert!(!alice.can_read(&Space::shared()) && !alice.can_read(&Space::of_user("bob")));
-        assert_ne!(alice.author, access(&Principal::User("bob".into())).author);
+        assert_ne!(alice.author, access(&Principal::jwt_user("bob")).author);
         let (anonymous, development) = (access(&Principal::Anonymous), access(&Principal::Development));
         assert_eq!(anonymous, development);
         assert_eq!(anonymous.home, Space::shared());
         // The PostgreSQL migration to schema 5 writes these names as literals.
         assert_eq!((anonymous.home.as_str(), anonymous.author.as_str()), ("shared", "shared"));
         // A user called "shared" or "user:x" gets a space of its own, not the shared one.
-        assert_ne!(access(&Principal::User(SHARED_SPACE.into())).home, Space::shared());
-        assert_ne!(access(&Principal::User("user:x".into())).home, Space::of_user("x"));
+        assert_ne!(access(&Principal::jwt_user(SHARED_SPACE)).home, Space::shared());
+        assert_ne!(access(&Principal::jwt_user("user:x")).home, Space::of_user("x"));
+    }
+
+    #[test]
+    fn grants_add_shared_spaces_read_or_written_by_their_bare_name() {
+        let grants = vec![Grant { space: "acme".into(), write: true }, Grant { space: "news".into(), write: false }];
+        let carol = access(&Principal::User { sub: "carol".into(), grants });
+        let (acme, news) = (carol.place(Some("acme")), carol.place(Some("news")));
+        assert_eq!((acme.as_str(), news.as_str()), ("space:acme", "space:news"));
+        assert!(carol.can_read(&acme) && carol.can_write(&acme));
+        assert!(carol.can_read(&news) && !carol.can_write(&news));
+        assert!(!carol.can_read(&carol.place(Some("other"))));
+        assert_eq!(carol.place(None), carol.home);
+        assert_eq!((carol.wire_name(&carol.home), carol.wire_name(&news)), (None, Some("news".to_owned())));
+        // A granted name can never address someone's private space or the shared one.
+        assert_ne!(carol.place(Some("user:carol")), carol.home);
+        assert!(!carol.can_read(&carol.place(Some("user:bob"))));
     }
 }

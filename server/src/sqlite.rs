@@ -133,7 +133,7 @@ impl SqliteStore {
             .map(|space| {
                 args.push(rusqlite::types::Value::Text(space.as_str().to_owned()));
                 format!(
-                    "SELECT * FROM (SELECT collection, key, value, version, hlc, seq FROM records
+                    "SELECT * FROM (SELECT collection, key, value, version, hlc, seq, space FROM records
                      WHERE space = ?{} AND seq > ?1{in_collections} ORDER BY seq LIMIT ?2)",
                     args.len()
                 )
@@ -152,13 +152,14 @@ impl SqliteStore {
                 row.get::<_, i64>(3)?,
                 row.get::<_, Option<String>>(4)?,
                 row.get::<_, i64>(5)?,
+                row.get::<_, String>(6)?,
             ))
         })?;
         let mut changes = Vec::new();
         let mut next = cursor.seq;
         let mut has_more = false;
         for row in rows {
-            let (collection, key, value, version, hlc, seq) = row?;
+            let (collection, key, value, version, hlc, seq, space) = row?;
             if changes.len() == limit {
                 has_more = true;
                 break;
@@ -166,7 +167,8 @@ impl SqliteStore {
             let value = value.as_deref().map(|text| parse_json::<Value>(text, &collection, &key)).transpose()?;
             let parsed_key = parse_json::<Key>(&key, &collection, &key)?;
             next = unsigned(seq);
-            changes.push(Change { collection, key: parsed_key, value, version: unsigned(version), hlc });
+            let (version, space) = (unsigned(version), Some(space));
+            changes.push(Change { collection, key: parsed_key, value, version, hlc, space });
         }
         Ok((changes, cursor.after(next, horizon), has_more))
     }
@@ -367,6 +369,9 @@ fn apply_one(
         .optional()?;
     if let Some((code, message)) = refused {
         return Ok(MutationResult::Rejected { id: mutation.id.clone(), code, message, permanent: true });
+    }
+    if let Some(forbidden) = author.forbidden(&mutation.id) {
+        return Ok(forbidden);
     }
     let key = key_text(&mutation.key);
     let current = read_record(tx, &author.space, &mutation.collection, &key)?;

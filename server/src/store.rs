@@ -71,13 +71,25 @@ pub struct Author {
     pub name: String,
     pub client_id: String,
     pub space: Space,
+    /// The author may not write into the space the batch names, and why: each mutation not
+    /// already in the ledgers is then answered with a permanent `FORBIDDEN` rejection (not
+    /// recorded, so a later grant lets a retry apply), and nothing is written. The ledgers are
+    /// read first, so a resend of an op applied before the grant was revoked is still a
+    /// duplicate, never a rejection of a write that happened.
+    pub denied: Option<String>,
 }
 
 impl Author {
     /// A client of the shared principals (anonymous or the development token), in their space.
     pub fn shared(client_id: impl Into<String>) -> Author {
         let access = crate::spaces::access(&crate::auth::Principal::Anonymous);
-        Author { name: access.author, client_id: client_id.into(), space: access.home }
+        Author { name: access.author, client_id: client_id.into(), space: access.home, denied: None }
+    }
+
+    /// The answer to a mutation of a batch the author may not write.
+    pub fn forbidden(&self, id: &str) -> Option<MutationResult> {
+        let message = self.denied.clone()?;
+        Some(MutationResult::Rejected { id: id.to_owned(), code: "FORBIDDEN".to_owned(), message, permanent: true })
     }
 }
 
@@ -140,7 +152,8 @@ pub trait Storage: Send + Sync + 'static {
     /// not seen may be gone) or beyond the last assigned `seq` (a cursor from another database,
     /// e.g. before a reset). The cursor is a position in the one global sequence, but a page only
     /// ever holds records of `spaces`, and it ends at the last of them: other spaces' changes
-    /// neither appear nor move the cursor.
+    /// neither appear nor move the cursor. Each change's `space` is the stored name of its space
+    /// (`Space::as_str`); the handler turns it into the name the caller knows it by.
     fn pull(
         &self,
         spaces: Vec<Space>,

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use common::{send, site, Backend};
 use wharf_server::app::router;
-use wharf_server::auth::{AuthError, AuthSetupError, Authenticator, JwtSettings, JwtVerifier, Principal};
+use wharf_server::auth::{AuthError, AuthSetupError, Authenticator, Grant, JwtSettings, JwtVerifier, Principal};
 
 const SECRET: &str = "a test secret of at least 32 bytes, not a real one";
 
@@ -89,7 +89,7 @@ async fn refused_everywhere(app: &axum::Router, token: Option<&str>, why: &str) 
         let uri = request.uri().to_string();
         let (status, error, text) = send(app, request).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri} with {token:?}: {text}");
-        assert_eq!((error["protocol"].as_u64(), error["code"].as_str()), (Some(1), Some("UNAUTHORIZED")), "{text}");
+        assert_eq!((error["protocol"].as_u64(), error["code"].as_str()), (Some(2), Some("UNAUTHORIZED")), "{text}");
         assert!(error["message"].as_str().is_some_and(|m| m.contains(why)), "{uri}: {text} should say {why:?}");
     }
 }
@@ -188,7 +188,7 @@ async fn the_development_token_and_jwts_can_be_configured_together() {
 fn principals_are_the_subject_the_development_user_or_anonymous() {
     let jwt = verifier(JwtSettings { secret: Some(SECRET.into()), ..Default::default() });
     let both = Authenticator::new(Some("dev-token".into()), Some(jwt));
-    assert_eq!(both.authenticate(Some(&hs256(SECRET, &claims("alice")))), Ok(Principal::User("alice".into())));
+    assert_eq!(both.authenticate(Some(&hs256(SECRET, &claims("alice")))), Ok(Principal::jwt_user("alice")));
     assert_eq!(both.authenticate(Some("dev-token")).map(|p| p.user().to_owned()), Ok("development".into()));
     assert_eq!(both.authenticate(None), Err(AuthError::Missing));
     assert_eq!(Authenticator::token("t").authenticate(Some("u")), Err(AuthError::WrongToken));
@@ -196,6 +196,23 @@ fn principals_are_the_subject_the_development_user_or_anonymous() {
     assert!(!Authenticator::none().is_configured());
     let long = "x".repeat(256);
     assert!(matches!(both.authenticate(Some(&hs256(SECRET, &claims(&long)))), Err(AuthError::InvalidJwt(_))));
+}
+
+#[test]
+fn a_spaces_claim_grants_shared_spaces_and_a_malformed_one_refuses_the_token() {
+    let jwt = verifier(JwtSettings { secret: Some(SECRET.into()), ..Default::default() });
+    let with_spaces = |spaces: Value| {
+        let mut c = claims("carol");
+        c["spaces"] = spaces;
+        jwt.verify(&hs256(SECRET, &c))
+    };
+    let grants = vec![Grant { space: "acme".into(), write: true }, Grant { space: "news".into(), write: false }];
+    assert_eq!(with_spaces(json!({"news": "r", "acme": "rw"})), Ok(Principal::User { sub: "carol".into(), grants }));
+    for bad in [json!({"acme": "w"}), json!({"acme": 1}), json!({"a b": "r"}), json!({"": "r"}), json!(["acme"])] {
+        assert!(matches!(with_spaces(bad.clone()), Err(AuthError::InvalidJwt(_))), "{bad}");
+    }
+    let too_many: serde_json::Map<String, Value> = (0..65).map(|i| (format!("s{i}"), json!("r"))).collect();
+    assert!(matches!(with_spaces(Value::Object(too_many)), Err(AuthError::InvalidJwt(_))));
 }
 
 #[test]

@@ -46,7 +46,7 @@ async fn a_push_must_be_json(backend: Backend) {
     for content_type in [Some("text/plain"), Some("application/x-www-form-urlencoded"), None] {
         let (status, error, text) = send(&app, push(content_type, None, "m1")).await;
         assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type:?}: {text}");
-        assert_eq!((error["protocol"].as_u64(), error["code"].as_str()), (Some(1), Some("UNSUPPORTED_MEDIA_TYPE")));
+        assert_eq!((error["protocol"].as_u64(), error["code"].as_str()), (Some(2), Some("UNSUPPORTED_MEDIA_TYPE")));
     }
     let (_, state, _) = send(&app, get("/pull", None)).await;
     assert_eq!(state["changes"], json!([]), "nothing was applied");
@@ -65,7 +65,7 @@ async fn a_foreign_origin_is_refused_on_push_pull_and_live(backend: Backend) {
             let uri = request.uri().to_string();
             let (status, error, text) = send(&app, request).await;
             assert_eq!(status, StatusCode::FORBIDDEN, "{uri} from {origin}: {text}");
-            assert_eq!((error["protocol"].as_u64(), error["code"].as_str()), (Some(1), Some("FORBIDDEN")), "{text}");
+            assert_eq!((error["protocol"].as_u64(), error["code"].as_str()), (Some(2), Some("FORBIDDEN")), "{text}");
         }
     }
     let (_, pulled, _) = send(&app, get("/pull", None)).await;

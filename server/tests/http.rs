@@ -94,14 +94,15 @@ async fn limits_and_bad_requests_are_clear_errors(backend: Backend) {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     for (body, code) in [
         ("{not json".to_owned(), "BAD_REQUEST"),
-        (json!({"protocol": 2, "clientId": "c", "mutations": []}).to_string(), "UNSUPPORTED_PROTOCOL"),
+        (json!({"protocol": 3, "clientId": "c", "mutations": []}).to_string(), "UNSUPPORTED_PROTOCOL"),
+        (json!({"protocol": 0, "clientId": "c", "mutations": []}).to_string(), "UNSUPPORTED_PROTOCOL"),
         (json!({"protocol": 1, "clientId": "", "mutations": []}).to_string(), "BAD_REQUEST"),
         (json!({"protocol": 1, "clientId": "c", "mutations": [{"id": "m"}]}).to_string(), "BAD_REQUEST"),
     ] {
         let (status, error, text) = send(&app, post(body.clone(), None)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {text}");
         assert_eq!(error["code"], code, "{body}");
-        assert_eq!(error["protocol"], 1);
+        assert_eq!(error["protocol"], 2);
     }
 }
 
@@ -201,7 +202,7 @@ async fn a_batch_with_the_poison_field_is_refused_whole_and_one_without_applies(
         "value": {"id": "b", "poison": true}});
     let (status, error, text) = send(&app, post(push_body(json!([put("m1", "a"), poisoned])), None)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
-    assert_eq!((error["protocol"].as_u64(), error["code"].as_str()), (Some(1), Some("POISON")));
+    assert_eq!((error["protocol"].as_u64(), error["code"].as_str()), (Some(2), Some("POISON")));
     assert!(error["message"].as_str().is_some_and(|m| m.contains("m2")), "{text}");
     let (_, state, _) = send(&app, get("/debug/state")).await;
     assert_eq!((state["applied"].as_u64(), state["records"].clone()), (Some(0), json!([])), "nothing applied");

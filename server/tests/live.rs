@@ -173,5 +173,5 @@ async fn a_plain_get_of_live_is_a_clear_error(backend: Backend) {
     let app = router(config(backend, dir.path(), None).await);
     let (status, error, text) = send(&app, Request::get("/live").body(Body::empty()).unwrap()).await;
     assert!(status.is_client_error(), "{status}: {text}");
-    assert_eq!((error["protocol"].as_u64(), error["code"].as_str()), (Some(1), Some("BAD_REQUEST")), "{text}");
+    assert_eq!((error["protocol"].as_u64(), error["code"].as_str()), (Some(2), Some("BAD_REQUEST")), "{text}");
 }

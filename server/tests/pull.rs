@@ -121,7 +121,7 @@ async fn a_cursor_below_the_compaction_horizon_is_gone_and_a_fresh_pull_still_wo
     for old in ["1", "3", "4"] {
         let (status, error, text) = pull(&app, &format!("cursor={old}")).await;
         assert_eq!(status, StatusCode::GONE, "{old}: {text}");
-        assert_eq!((error["protocol"].as_u64(), error["code"].as_str()), (Some(1), Some("CURSOR_EXPIRED")));
+        assert_eq!((error["protocol"].as_u64(), error["code"].as_str()), (Some(2), Some("CURSOR_EXPIRED")));
         assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
     for fresh in ["", "cursor=", "cursor=0"] {
@@ -165,7 +165,7 @@ async fn malformed_cursor_limit_or_collections_are_400(backend: Backend) {
     ] {
         let (status, error, text) = pull(&app, query).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {text}");
-        assert_eq!((error["protocol"].as_u64(), error["code"].as_str()), (Some(1), Some("BAD_REQUEST")), "{query}");
+        assert_eq!((error["protocol"].as_u64(), error["code"].as_str()), (Some(2), Some("BAD_REQUEST")), "{query}");
     }
     let (status, _, _) = pull(&app, "limit=1000&cursor=0").await;
     assert_eq!(status, StatusCode::OK);
@@ -335,9 +335,9 @@ async fn a_database_from_the_push_only_server_is_migrated_and_pulled() {
     assert_eq!(
         got,
         vec![
-            json!({"collection": "todos", "key": "a", "value": {"id": "a", "n": 1}, "version": 2}),
-            json!({"collection": "todos", "key": 7, "value": null, "version": 3}),
-            json!({"collection": "notes", "key": "x", "value": {"id": "x"}, "version": 1}),
+            json!({"collection": "todos", "key": "a", "value": {"id": "a", "n": 1}, "version": 2, "space": "shared"}),
+            json!({"collection": "todos", "key": 7, "value": null, "version": 3, "space": "shared"}),
+            json!({"collection": "notes", "key": "x", "value": {"id": "x"}, "version": 1, "space": "shared"}),
         ]
     );
     assert_eq!((cursor, more), (Cursor::at(3), false));

@@ -265,7 +265,14 @@ async fn writes_take_increasing_seqs_and_pull_pages_by_them(backend: Backend) {
     assert_eq!(cursor, 4);
     assert_eq!(
         page,
-        vec![Change { collection: "todos".into(), key: Key::Text("a".into()), value: None, version: 2, hlc: None }]
+        vec![Change {
+            collection: "todos".into(),
+            key: Key::Text("a".into()),
+            value: None,
+            version: 2,
+            hlc: None,
+            space: None
+        }]
     );
     assert_eq!(keys(&pull(&store, 0, 10, Some(&["todos"])).await.0), vec!["todos/\"b\"", "todos/\"a\""]);
     assert_eq!(pull(&store, 0, 10, Some(&[])).await, (vec![], 0, false));

@@ -22,7 +22,7 @@ fn hostile_body(pick: u8, n: u8, ids: &[String]) -> String {
         0 => String::new(),
         1 => "<html><body>502 Bad Gateway</body></html>".to_owned(),
         2 => "{\"protocol\":1,\"results\":[".to_owned(), // truncated
-        3 => json!({"protocol": 2, "results": []}).to_string(),
+        3 => json!({"protocol": 3, "results": []}).to_string(),
         4 => json!({"protocol": 1, "results": "applied"}).to_string(),
         5 => {
             json!({"protocol": 1, "results": ids.iter().map(|id| applied(id)).skip(1).collect::<Vec<_>>()}).to_string()

@@ -379,9 +379,12 @@ impl OutboxEntry {
     }
 
     /// The wire form of this entry pushed by `client_id` (a `mutations[]` item of docs/protocol.md).
-    pub fn mutation_json(&self, client_id: &str) -> Value {
+    pub fn mutation_json(&self, client_id: &str, space: Option<&str>) -> Value {
         let mut out = Map::new();
         self.op.write(&mut out);
+        if let Some(space) = space {
+            out.insert("space".into(), space.into());
+        }
         out.insert("seq".into(), self.op.seq.into());
         if let Some(base) = self.base_version {
             out.insert("baseVersion".into(), base.into());
@@ -614,7 +617,7 @@ mod tests {
     fn the_mutation_form_names_its_writer_and_base() {
         let mut entry = OutboxEntry::new(op(Payload::Put(json!({"id": "a"}))), 1_000.0, None);
         entry.base_version = Some(4);
-        let m = entry.mutation_json("client-1");
+        let m = entry.mutation_json("client-1", None);
         assert_eq!(m["seq"], json!(3));
         assert_eq!(m["baseVersion"], json!(4));
         assert_eq!(m["value"], json!({"id": "a"}));

@@ -1,4 +1,4 @@
-//! The wire protocol between the client and a sync server, version 1 (docs/protocol.md).
+//! The wire protocol between the client and a sync server, version 2 (docs/protocol.md).
 //!
 //! These types are the single definition of the wire format: the browser engine and the
 //! reference server (`server/`) both use them, so client and server cannot disagree on it.
@@ -10,8 +10,14 @@ use serde_json::Value;
 use super::document::Key;
 use super::op::{Op, OpKind, Payload};
 
-/// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version this build speaks. Version 2 added shared spaces (`Mutation::space`,
+/// `Change::space` and the pull's `spaces`); a version 1 message is a version 2 message that names
+/// no space, so both are read, and answers keep the asker's version.
+pub const PROTOCOL_VERSION: u32 = 2;
+/// The oldest protocol version this build still reads.
+pub const OLDEST_PROTOCOL_VERSION: u32 = 1;
+/// Longest name of a shared space, in bytes.
+pub const MAX_SPACE_BYTES: usize = 128;
 /// Longest accepted mutation id and client id, in bytes (ULIDs are 26).
 pub const MAX_ID_BYTES: usize = 64;
 
@@ -45,6 +51,9 @@ pub struct Mutation {
     /// Hybrid logical clock stamp of the local write, opaque to the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hlc: Option<String>,
+    /// The shared space written into (protocol 2); absent: the caller's own space.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub space: Option<String>,
 }
 
 /// The outcome of one mutation, in request order.
@@ -124,6 +133,22 @@ pub struct Change {
     /// last-writer-wins on clients; absent when the writer sent none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hlc: Option<String>,
+    /// The shared space the record lives in (protocol 2); absent: the caller's own space.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub space: Option<String>,
+}
+
+/// Whether `name` may name a shared space: 1 to [`MAX_SPACE_BYTES`] bytes of ASCII letters,
+/// digits and `-_.:` (a space name travels in a query string and a token, unescaped).
+pub fn is_space_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_SPACE_BYTES
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// Whether this build reads messages of protocol `version`.
+pub fn speaks(version: u64) -> bool {
+    (u64::from(OLDEST_PROTOCOL_VERSION)..=u64::from(PROTOCOL_VERSION)).contains(&version)
 }
 
 /// `GET {url}/pull` response (HTTP 200): the changes after the request's cursor, oldest first.
@@ -274,7 +299,14 @@ mod tests {
         let response: PullResponse = serde_json::from_value(body.clone()).unwrap();
         assert_eq!(
             response.changes[1],
-            Change { collection: "todos".into(), key: Key::Number(7.0), value: None, version: 2, hlc: None }
+            Change {
+                collection: "todos".into(),
+                key: Key::Number(7.0),
+                value: None,
+                version: 2,
+                hlc: None,
+                space: None
+            }
         );
         assert_eq!(response.changes[0].hlc.as_deref(), Some("0001:0:c1"));
         assert!(response.has_more);
@@ -283,7 +315,7 @@ mod tests {
             PullResponse { protocol: PROTOCOL_VERSION, changes: vec![], cursor: String::new(), has_more: false };
         assert_eq!(
             serde_json::to_value(&empty).unwrap(),
-            json!({"protocol": 1, "changes": [], "cursor": "", "hasMore": false})
+            json!({"protocol": 2, "changes": [], "cursor": "", "hasMore": false})
         );
     }
 

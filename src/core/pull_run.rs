@@ -26,6 +26,7 @@ use super::protocol::Change;
 use super::pull_tx::{read_page, unstorable, ApplyPage, PullKeys, PullPage, SweepUnseen};
 use super::push_engine::HttpReply;
 use super::resolve_run::{RemoteState, ResolveRun};
+use super::sorted::StringSet;
 use super::status::ConflictSource;
 use super::wire;
 
@@ -169,8 +170,8 @@ impl PullRun {
             stage: Stage::Cursor,
             one_by_one: None,
         };
-        let pulled = pulled_collections(env);
-        let keys = vec![env.options.cursor_key(&pulled), env.options.resync_key(&pulled)];
+        let named = cursor_names(env);
+        let keys = vec![env.options.cursor_key(&named), env.options.resync_key(&named)];
         (run, Need::Tx(SyncTx::Cursor(LoadMeta::new(keys))))
     }
 
@@ -271,12 +272,15 @@ impl PullRun {
         }
         self.stage = Stage::Fetching { refreshed: fresh_token };
         let (options, pulled) = (env.options, pulled_collections(env));
+        let spaces =
+            StringSet::build(pulled.iter().filter_map(|c| env.schema.space_of(c)).map(str::to_owned).collect());
+        let spaces = spaces.into_vec();
         let request = HttpRequest {
             method: "GET",
-            url: if options.transport { String::new() } else { options.pull_url(&self.cursor, &pulled) },
+            url: if options.transport { String::new() } else { options.pull_url(&self.cursor, &pulled, &spaces) },
             headers: options.headers.clone(),
             body: None,
-            query: options.transport.then(|| options.pull_query(&self.cursor, &pulled)),
+            query: options.transport.then(|| options.pull_query(&self.cursor, &pulled, &spaces)),
         };
         Progress::Need(Need::Http { request, fresh_token })
     }
@@ -315,9 +319,7 @@ impl PullRun {
         for stamp in page.changes.iter().filter_map(|c| c.hlc.as_deref()) {
             env.clock.observe_from(stamp, env.now, env.client_id);
         }
-        let schema = env.schema;
-        let key_path = |name: &str| schema.pulled(name).map(|c| &c.key_path);
-        let invalid = unstorable(&page.changes, key_path);
+        let invalid = unstorable(&page.changes, env.schema);
         self.store(page, invalid, env)
     }
 
@@ -344,9 +346,7 @@ impl PullRun {
             cursor: if last { one_by_one.cursor.clone() } else { self.cursor.clone() },
             has_more: last && one_by_one.has_more,
         };
-        let schema = env.schema;
-        let key_path = |name: &str| schema.pulled(name).map(|c| &c.key_path);
-        let invalid = unstorable(&page.changes, key_path);
+        let invalid = unstorable(&page.changes, env.schema);
         self.store(page, invalid, env)
     }
 
@@ -371,13 +371,24 @@ impl PullRun {
 
     fn keys(&self, env: &Env<'_>) -> PullKeys {
         PullKeys {
-            cursor_key: env.options.cursor_key(&pulled_collections(env)),
-            resync_key: env.options.resync_key(&pulled_collections(env)),
+            cursor_key: env.options.cursor_key(&cursor_names(env)),
+            resync_key: env.options.resync_key(&cursor_names(env)),
             evicted_key: env.options.evicted_key(),
             resync: self.resync.clone(),
             user: env.options.user.clone(),
         }
     }
+}
+
+/// The pulled collections as a cursor knows them: each with the shared space it syncs with
+/// (`boards@acme`), so that moving a collection to another space (an app update) starts a new
+/// cursor, and that space's history arrives whole.
+fn cursor_names(env: &Env<'_>) -> Vec<String> {
+    let qualified = |name: String| match env.schema.space_of(&name) {
+        Some(space) => format!("{name}@{space}"),
+        None => name,
+    };
+    pulled_collections(env).into_iter().map(qualified).collect()
 }
 
 /// The collections a pull covers: `sync.collections`, or else every declared collection that

@@ -21,6 +21,7 @@ fn change(key: &str, version: u64) -> Change {
         value: Some(json!({"id": key, "v": version})),
         version,
         hlc: None,
+        space: None,
     }
 }
 
@@ -151,6 +152,40 @@ fn a_collection_added_by_an_app_update_gets_its_history() {
 }
 
 #[test]
+fn a_collection_in_a_shared_space_takes_that_spaces_changes_alone_under_a_cursor_of_its_own() {
+    let spaced = |space: &str| {
+        crate::core::schema::DatabaseSchema::from_json(&format!(
+            r#"{{"name":"db","collections":[{{"name":"todos","keyPath":"id"}},{{"name":"boards","keyPath":"id","space":"{space}"}}]}}"#
+        ))
+        .unwrap()
+    };
+    let mut w = World::new();
+    w.schema = spaced("acme");
+    let c = puller(&mut w, 10);
+    let board = |key: &str, space: Option<&str>| Change {
+        collection: "boards".into(),
+        value: Some(json!({"id": key})),
+        space: space.map(str::to_owned),
+        ..change(key, 1)
+    };
+    let stray = Change { space: Some("acme".into()), ..change("t2", 1) };
+    w.pull_script.push_back(page(&[board("b1", Some("acme")), board("b2", None), change("t1", 1), stray], "9", false));
+    let summary = pull(&mut w, c).unwrap();
+    assert!(w.pull_urls.last().unwrap().ends_with("&collections=boards,todos&spaces=acme"), "{:?}", w.pull_urls);
+    assert_eq!(summary["invalid"], json!(2), "boards of the own space and todos of acme are not this client's");
+    let host = &w.clients[c].host;
+    assert_eq!(host.documents("boards").keys().collect::<Vec<_>>(), ["\"b1\""]);
+    assert_eq!(host.documents("todos").keys().collect::<Vec<_>>(), ["\"t1\""]);
+    // An app update moves boards to another space: its history there arrives from the beginning.
+    w.schema = spaced("other");
+    w.reload(c);
+    w.pull_script.push_back(page(&[board("b3", Some("other"))], "10", false));
+    pull(&mut w, c).unwrap();
+    assert_eq!(w.asked.last().map(String::as_str), Some(""), "a new cursor for the new space");
+    assert!(w.clients[c].host.documents("boards").contains_key("\"b3\""));
+}
+
+#[test]
 fn a_failure_between_pages_resumes_from_the_last_stored_page() {
     let mut w = World::new();
     let c = puller(&mut w, 1);
@@ -194,7 +229,8 @@ fn hostile_answers_are_errors_not_loops_or_panics() {
         "",
         "{",
         "[]",
-        r#"{"protocol":2,"changes":[],"cursor":"","hasMore":false}"#,
+        r#"{"protocol":3,"changes":[],"cursor":"","hasMore":false}"#,
+        r#"{"protocol":0,"changes":[],"cursor":"","hasMore":false}"#,
         r#"{"protocol":1,"changes":[{}],"cursor":"","hasMore":false}"#,
     ] {
         w.pull_script.push_back(answer(200, body));

@@ -9,9 +9,9 @@
 
 use serde_json::Value;
 
-use super::document::{key_of, Key, KeyPath};
+use super::document::{key_of, Key};
 use super::op::{doc_id, ConflictInfo, OutboxEntry};
-use super::protocol::{Change, PROTOCOL_VERSION};
+use super::protocol::{speaks, Change, PROTOCOL_VERSION};
 use super::schema::{DatabaseSchema, META_STORE, OUTBOX_STORE, SENT_THROUGH, VERSIONS_STORE};
 use super::sorted::{Slots, StringSet};
 use super::steps::{entries_of, record_key, Ctx, TxStep, VersionEntry};
@@ -32,7 +32,7 @@ pub fn read_page(body: &str) -> Result<PullPage, String> {
     let fields = read::obj(&value, "pull answer")?;
     // Absent: a transport's answer, which may leave the version out.
     let protocol = if fields.contains_key("protocol") { read::uint(fields, "protocol")? } else { 1 };
-    if protocol != u64::from(PROTOCOL_VERSION) {
+    if !speaks(protocol) {
         return Err(format!("the server speaks protocol {protocol}, this client {PROTOCOL_VERSION}"));
     }
     let changes = read::array(fields.get("changes").unwrap_or(&Value::Null), "changes", wire::change)?;
@@ -40,13 +40,20 @@ pub fn read_page(body: &str) -> Result<PullPage, String> {
     Ok(PullPage { changes, cursor: read::string(fields, "cursor")?, has_more })
 }
 
-/// Positions of the changes the client cannot store: a change must name a pulled collection
-/// and, unless it is a deletion, carry a document whose key is its `key`.
-pub fn unstorable<'p>(changes: &[Change], key_path_of: impl Fn(&str) -> Option<&'p KeyPath>) -> Vec<(usize, String)> {
-    let problem = |change: &Change| match (key_path_of(&change.collection), &change.value) {
+/// Positions of the changes the client cannot store: a change must name a pulled collection,
+/// come from the space that collection syncs with (a collection moved to a shared space no
+/// longer takes the user's own documents of that name, nor the reverse) and, unless it is a
+/// deletion, carry a document whose key is its `key`.
+pub fn unstorable(changes: &[Change], schema: &DatabaseSchema) -> Vec<(usize, String)> {
+    let problem = |change: &Change| match (schema.pulled(&change.collection), &change.value) {
         (None, _) => Some(format!("this client does not pull a collection {}", change.collection)),
+        (Some(collection), _) if collection.schema.space != change.space => {
+            let space = |name: Option<&str>| name.map_or("the user's own space".to_owned(), |s| format!("space {s}"));
+            let (from, wanted) = (space(change.space.as_deref()), space(collection.schema.space.as_deref()));
+            Some(format!("a change of {} from {from}, which this client pulls from {wanted}", change.collection))
+        }
         (Some(_), None) => None,
-        (Some(path), Some(doc)) => match key_of(doc, path) {
+        (Some(collection), Some(doc)) => match key_of(doc, &collection.key_path) {
             Ok(key) if key == change.key => None,
             Ok(_) => Some("the value's key is not the change's key".to_owned()),
             Err(error) => Some(error.to_string()),

@@ -9,9 +9,13 @@
 use super::error::SyncErrorCode;
 use super::json_text;
 use super::op::{ConflictInfo, DeadLetter, LastError, Op, OutboxEntry};
-use super::protocol::{MutationResult, PushResponse, PROTOCOL_VERSION};
+use super::protocol::{speaks, MutationResult, PushResponse, PROTOCOL_VERSION};
 use super::retry::RetryPolicy;
 use super::sorted::StringSet;
+
+/// The shared space a collection's mutations name (`DatabaseSchema::space_of`; none: the
+/// user's own space).
+pub type SpaceOf<'s> = dyn Fn(&str) -> Option<&'s str> + 's;
 
 /// How big one request may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +62,14 @@ pub enum Selection {
 ///
 /// `skip` is an op under suspicion (`push_engine.rs`): it stays queued and blocks its document,
 /// while the next batch shows whether the server takes other ops.
-pub fn select(entries: &[OutboxEntry], now: f64, client_id: &str, limits: BatchLimits, skip: Option<u64>) -> Selection {
+pub fn select(
+    entries: &[OutboxEntry],
+    now: f64,
+    client_id: &str,
+    limits: BatchLimits,
+    skip: Option<u64>,
+    space_of: &SpaceOf<'_>,
+) -> Selection {
     let queue_paused_until = entries
         .iter()
         .filter(|e| Some(e.op.seq) != skip)
@@ -108,7 +119,7 @@ pub fn select(entries: &[OutboxEntry], now: f64, client_id: &str, limits: BatchL
             drains = false;
             break;
         }
-        let text = json_text::text(&entry.mutation_json(client_id));
+        let text = json_text::text(&entry.mutation_json(client_id, space_of(&entry.op.collection)));
         if !chosen.is_empty() && bytes + text.len() + 1 > limits.max_bytes {
             drains = false;
             break;
@@ -237,7 +248,7 @@ pub fn settle_results(
 ) -> Result<(Settlement, Tally), String> {
     let response: PushResponse =
         super::wire::push_response(body).map_err(|e| format!("the server's answer is not a push response: {e}"))?;
-    if response.protocol != PROTOCOL_VERSION {
+    if !speaks(response.protocol.into()) {
         return Err(format!(
             "the server answered in protocol {}, this client speaks {PROTOCOL_VERSION}",
             response.protocol
@@ -422,13 +433,29 @@ mod tests {
     #[test]
     fn the_body_is_a_push_request_in_outbox_order() {
         let entries = [entry(1, "a"), entry(2, "b")];
-        let b = batch(select(&entries, 10.0, "client-1", WIDE, None));
+        let b = batch(select(&entries, 10.0, "client-1", WIDE, None, &|_| None));
         let request: crate::core::protocol::PushRequest = serde_json::from_str(&b.body).unwrap();
         assert_eq!(request.client_id, "client-1");
         assert_eq!(request.mutations.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2]);
         assert_eq!(b.idempotency_key.len(), 16);
-        assert_eq!(b.idempotency_key, batch(select(&entries, 99.0, "client-1", WIDE, None)).idempotency_key);
-        assert_ne!(b.idempotency_key, batch(select(&entries[..1], 10.0, "client-1", WIDE, None)).idempotency_key);
+        assert_eq!(b.idempotency_key, batch(select(&entries, 99.0, "client-1", WIDE, None, &|_| None)).idempotency_key);
+        assert_ne!(
+            b.idempotency_key,
+            batch(select(&entries[..1], 10.0, "client-1", WIDE, None, &|_| None)).idempotency_key
+        );
+    }
+
+    #[test]
+    fn a_mutation_names_the_shared_space_of_its_collection() {
+        let mut note = entry(2, "n");
+        note.op.collection = "notes".into();
+        let entries = [entry(1, "a"), note];
+        let in_acme = |collection: &str| (collection == "todos").then_some("acme");
+        let request: crate::core::protocol::PushRequest =
+            serde_json::from_str(&batch(select(&entries, 10.0, "c", WIDE, None, &in_acme)).body).unwrap();
+        assert_eq!(request.protocol, 2);
+        let spaces: Vec<Option<&str>> = request.mutations.iter().map(|m| m.space.as_deref()).collect();
+        assert_eq!(spaces, [Some("acme"), None]);
     }
 
     #[test]
@@ -440,7 +467,8 @@ mod tests {
                 0.0,
                 "c",
                 BatchLimits { max_count: 3, max_bytes: 1 << 20, one_per_document: false },
-                None
+                None,
+                &|_| None
             ))
             .entries
             .len(),
@@ -452,6 +480,7 @@ mod tests {
             "c",
             BatchLimits { max_count: 100, max_bytes: 300, one_per_document: false },
             None,
+            &|_| None,
         ));
         assert!(small.body.len() <= 300 && !small.entries.is_empty(), "{}", small.body.len());
         let tiny = batch(select(
@@ -460,6 +489,7 @@ mod tests {
             "c",
             BatchLimits { max_count: 100, max_bytes: 1, one_per_document: false },
             None,
+            &|_| None,
         ));
         assert_eq!(tiny.entries.len(), 1, "an entry larger than the limit still goes, alone");
     }
@@ -470,10 +500,10 @@ mod tests {
         second.op.id = "op2".into();
         let entries = [entry(1, "a"), second, entry(3, "b")];
         let one = BatchLimits { one_per_document: true, ..WIDE };
-        let b = batch(select(&entries, 0.0, "c", one, None));
+        let b = batch(select(&entries, 0.0, "c", one, None, &|_| None));
         assert_eq!(b.entries.iter().map(|e| e.op.seq).collect::<Vec<_>>(), [1, 3]);
         assert!(!b.drains, "the second op of a waits for the next batch");
-        assert_eq!(batch(select(&entries, 0.0, "c", WIDE, None)).entries.len(), 3);
+        assert_eq!(batch(select(&entries, 0.0, "c", WIDE, None, &|_| None)).entries.len(), 3);
     }
 
     #[test]
@@ -484,22 +514,26 @@ mod tests {
         waiting.next_attempt_at = 50.0;
         waiting.last_error = Some(LastError::from_server("INVALID", "no", None, true));
         let entries = [held, waiting, entry(3, "a"), entry(4, "b"), entry(5, "c")];
-        let b = batch(select(&entries, 10.0, "c", WIDE, None));
+        let b = batch(select(&entries, 10.0, "c", WIDE, None, &|_| None));
         assert_eq!(b.entries.iter().map(|e| e.op.id.as_str()).collect::<Vec<_>>(), ["op5"]);
-        assert_eq!(select(&entries[..4], 10.0, "c", WIDE, None), Selection::NotBefore(50.0));
-        assert_eq!(select(&entries[..1], 10.0, "c", WIDE, None), Selection::Nothing);
-        assert_eq!(select(&[], 10.0, "c", WIDE, None), Selection::Nothing);
+        assert_eq!(select(&entries[..4], 10.0, "c", WIDE, None, &|_| None), Selection::NotBefore(50.0));
+        assert_eq!(select(&entries[..1], 10.0, "c", WIDE, None, &|_| None), Selection::Nothing);
+        assert_eq!(select(&[], 10.0, "c", WIDE, None, &|_| None), Selection::Nothing);
         let mut letter = entry(6, "a");
         letter.resent = true;
         let behind = [entries[0].clone(), letter.clone()];
-        let b = batch(select(&behind, 10.0, "c", WIDE, None));
+        let b = batch(select(&behind, 10.0, "c", WIDE, None, &|_| None));
         assert_eq!(
             b.entries.iter().map(|e| e.op.id.as_str()).collect::<Vec<_>>(),
             ["op6"],
             "a retried letter behind a conflict goes under its own id: it may have landed"
         );
         let ordered = [entries[0].clone(), entries[2].clone(), letter];
-        assert_eq!(select(&ordered, 10.0, "c", WIDE, None), Selection::Nothing, "never ahead of an earlier write");
+        assert_eq!(
+            select(&ordered, 10.0, "c", WIDE, None, &|_| None),
+            Selection::Nothing,
+            "never ahead of an earlier write"
+        );
     }
 
     #[test]
@@ -508,8 +542,8 @@ mod tests {
         failed.next_attempt_at = 500.0;
         failed.last_error = Some(LastError::new(SyncErrorCode::Http, "Service Unavailable", Some(503)));
         let entries = [failed, entry(2, "b")];
-        assert_eq!(select(&entries, 10.0, "c", WIDE, None), Selection::NotBefore(500.0));
-        assert_eq!(batch(select(&entries, 500.0, "c", WIDE, None)).entries.len(), 2);
+        assert_eq!(select(&entries, 10.0, "c", WIDE, None, &|_| None), Selection::NotBefore(500.0));
+        assert_eq!(batch(select(&entries, 500.0, "c", WIDE, None, &|_| None)).entries.len(), 2);
     }
 
     fn answer(results: serde_json::Value) -> String {
@@ -593,7 +627,11 @@ mod tests {
         assert_eq!((pinned.attempts, pinned.next_attempt_at, s.dead.len()), (1, 700.0, 0));
         assert!(!pinned.last_error.as_ref().unwrap().is_request_level(), "{:?}", pinned.last_error);
         let entries = [pinned.clone(), entry(2, "b")];
-        assert_eq!(batch(select(&entries, 200.0, "c", WIDE, None)).entries.len(), 1, "the queue is not paused");
+        assert_eq!(
+            batch(select(&entries, 200.0, "c", WIDE, None, &|_| None)).entries.len(),
+            1,
+            "the queue is not paused"
+        );
         let again = settle_pinned(pinned, &error, false, 900.0, &policy, 800.0);
         assert_eq!((again.dead.len(), again.dead[0].attempts), (1, 2), "out of attempts");
         let refusal = LastError::new(SyncErrorCode::InvalidMutation, "too deep", Some(400));
@@ -607,9 +645,9 @@ mod tests {
         suspect.last_error = Some(LastError::new(SyncErrorCode::Http, "Bad Request", Some(400)));
         suspect.next_attempt_at = 50.0;
         let entries = [suspect, entry(2, "a"), entry(3, "b")];
-        let chosen = batch(select(&entries, 60.0, "c", WIDE, Some(1)));
+        let chosen = batch(select(&entries, 60.0, "c", WIDE, Some(1), &|_| None));
         assert_eq!(chosen.entries.iter().map(|e| e.op.seq).collect::<Vec<_>>(), [3]);
         assert!(!chosen.drains);
-        assert_eq!(select(&entries[..2], 60.0, "c", WIDE, Some(1)), Selection::Nothing);
+        assert_eq!(select(&entries[..2], 60.0, "c", WIDE, Some(1), &|_| None), Selection::Nothing);
     }
 }

@@ -37,22 +37,20 @@ pub struct Preparation {
 /// Coalesces what was never sent, then selects the batch and advances the "sent through" mark.
 /// Entries at or below the mark may have reached the server and are never rewritten. `seqs`: of
 /// every entry in the window, other users' included (no acknowledged range may span those).
-/// The caller marks the selection and the preparation with whether the window was complete.
+/// `choose` is `push::select` over the coalesced entries. The caller marks the selection and the
+/// preparation with whether the window was complete.
 pub fn plan(
     entries: Vec<OutboxEntry>,
     seqs: Vec<u64>,
     sent_through: u64,
-    now: f64,
-    client_id: &str,
-    limits: BatchLimits,
-    skip: Option<u64>,
+    choose: impl FnOnce(&[OutboxEntry]) -> Selection,
 ) -> Preparation {
     let movable = |e: &OutboxEntry| e.attempts == 0 && !e.resent && e.conflict.is_none() && e.op.seq > sent_through;
     let coalesced = coalesce(&entries, movable);
     let remove: Vec<u64> = entries.iter().filter(|e| coalesced.absorbed.contains(&e.op.id)).map(|e| e.op.seq).collect();
     let rewrite = coalesced.rewritten.iter().map(|&at| coalesced.entries[at].clone()).collect();
     let held = coalesced.entries.iter().filter(|e| e.conflict.is_some()).cloned().collect();
-    let selection = select(&coalesced.entries, now, client_id, limits, skip);
+    let selection = choose(&coalesced.entries);
     let mark = match &selection {
         Selection::Batch(batch) => batch.entries.iter().map(|e| e.op.seq).fold(sent_through, u64::max),
         _ => sent_through,
@@ -145,10 +143,10 @@ impl PrepareBatch {
     }
 
     /// Asks which documents of the entries to push have a base version, or decides at once.
-    fn read_bases(&mut self, now: f64) -> Round {
+    fn read_bases(&mut self, now: f64, schema: &DatabaseSchema) -> Round {
         let ids = StringSet::build(self.entries.iter().map(|e| e.op.doc_id()).collect());
         if ids.is_empty() {
-            return self.decide(&[], now);
+            return self.decide(&[], now, schema);
         }
         self.ids = ids.into_vec();
         // One key-only read first: which of these documents have a version at all? Writes
@@ -159,7 +157,7 @@ impl PrepareBatch {
     }
 
     /// Decides with the base versions read (`bases[i]` for `self.ids[i]`; none read: all 0).
-    fn decide(&mut self, bases: &[u64], now: f64) -> Round {
+    fn decide(&mut self, bases: &[u64], now: f64, schema: &DatabaseSchema) -> Round {
         let ids = std::mem::take(&mut self.ids);
         let entries: Vec<OutboxEntry> = std::mem::take(&mut self.entries)
             .into_iter()
@@ -173,7 +171,9 @@ impl PrepareBatch {
         let complete = read < self.window || Some(read as u64) == self.total;
         let seqs = std::mem::take(&mut self.seqs);
         let foreign = (seqs.len() - entries.len()) as u64;
-        let mut preparation = plan(entries, seqs, self.sent_through, now, &self.client_id, self.limits, self.skip);
+        let space_of = |collection: &str| schema.space_of(collection);
+        let choose = |entries: &[OutboxEntry]| select(entries, now, &self.client_id, self.limits, self.skip, &space_of);
+        let mut preparation = plan(entries, seqs, self.sent_through, choose);
         preparation.window_complete = complete;
         if let Selection::Batch(batch) = &mut preparation.selection {
             batch.drains &= complete; // entries beyond the window wait too
@@ -230,7 +230,7 @@ impl TxStep for PrepareBatch {
                 self.dead = results[2].as_u64().unwrap_or(0);
                 self.total = results.get(3).and_then(Value::as_u64);
                 match self.take_window(&results[0], ctx.now) {
-                    Ok(()) => self.read_bases(ctx.now),
+                    Ok(()) => self.read_bases(ctx.now, ctx.schema),
                     Err(error) => Round::Abort(error),
                 }
             }
@@ -245,14 +245,14 @@ impl TxStep for PrepareBatch {
                 };
                 if wanted.is_empty() {
                     self.ids.clear();
-                    return self.decide(&[], ctx.now);
+                    return self.decide(&[], ctx.now, ctx.schema);
                 }
                 self.ids = wanted;
                 Round::Read(self.ids.iter().map(|id| Read::version(id)).collect())
             }
             _ => {
                 let bases: Vec<u64> = results.iter().map(|v| VersionEntry::read(v).version).collect();
-                self.decide(&bases, ctx.now)
+                self.decide(&bases, ctx.now, ctx.schema)
             }
         }
     }

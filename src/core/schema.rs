@@ -8,6 +8,7 @@ use super::document::{json_problem, KeyPath};
 use super::error::CoreError;
 use super::fields::Fields;
 use super::json_text::quoted;
+use super::protocol::{is_space_name, MAX_SPACE_BYTES};
 
 /// Object store holding the outbox: auto-increment keys give a total commit order across tabs.
 pub const OUTBOX_STORE: &str = "__wharf_outbox";
@@ -40,6 +41,9 @@ pub struct CollectionSchema {
     pub pull: bool,
     /// The version of its documents' shape (`migration.rs`); 1 unless declared.
     pub version: u32,
+    /// `space`: the shared space it syncs with (docs/protocol.md, "Spaces"); none: the user's
+    /// own. (Not stored either: ops queued before a change go to the space declared when sent.)
+    pub space: Option<String>,
 }
 
 /// A key path of an index: one path, or several for a compound index.
@@ -78,7 +82,7 @@ fn parse_collection(value: &Value, position: usize) -> Result<CollectionSchema, 
     let fields = Fields::new(
         value,
         format!("collections[{position}]"),
-        &["name", "keyPath", "indexes", "sync", "version", "migrate"],
+        &["name", "keyPath", "indexes", "sync", "version", "migrate", "space"],
     )?;
     // `migrate` is the app's function: the JavaScript side keeps it and calls it (`migration.rs`).
     if fields.get("migrate").is_some_and(|m| m != "function") {
@@ -98,7 +102,17 @@ fn parse_collection(value: &Value, position: usize) -> Result<CollectionSchema, 
         Some(Value::String(mode)) if mode == "pull" => (false, true),
         Some(_) => return Err(format!("collections[{position}].sync must be \"both\", \"push\", \"pull\" or false")),
     };
+    let space = match fields.get("space") {
+        None => None,
+        Some(Value::String(name)) if is_space_name(name) => Some(name.clone()),
+        Some(_) => {
+            return Err(format!(
+                "collections[{position}].space must be a space name: 1 to {MAX_SPACE_BYTES} of A-Z a-z 0-9 - _ . :"
+            ))
+        }
+    };
     Ok(CollectionSchema {
+        space,
         name: fields.string("name")?.to_owned(),
         key_path: fields.string("keyPath")?.to_owned(),
         indexes,
@@ -202,7 +216,6 @@ impl DatabaseSchema {
         Ok(DatabaseSchema { name: name.to_owned(), collections, persist })
     }
 
-    /// Where the collection `name` is in `collections`.
     /// Whether `name` is a declared collection whose local writes are queued (`sync` "both" or
     /// "push").
     pub fn pushes(&self, name: &str) -> bool {
@@ -214,6 +227,12 @@ impl DatabaseSchema {
         self.position(name).ok().map(|i| &self.collections[i]).filter(|c| c.schema.pull)
     }
 
+    /// The shared space the collection `name` syncs with (none: the user's own, or undeclared).
+    pub fn space_of(&self, name: &str) -> Option<&str> {
+        self.position(name).ok().and_then(|i| self.collections[i].schema.space.as_deref())
+    }
+
+    /// Where the collection `name` is in `collections`.
     pub fn position(&self, name: &str) -> Result<usize, CoreError> {
         self.collections
             .iter()

@@ -296,28 +296,40 @@ impl SyncOptions {
         format!("{}/push", self.url)
     }
 
-    /// The pull endpoint for `cursor`, with the page size and the collections pulled (see
-    /// `pull_run::pulled_collections`). A list the protocol cannot carry (a name with a comma,
-    /// more than 100 names) is left out: the server then sends every collection, and changes of
-    /// the undeclared ones are skipped.
-    pub fn pull_url(&self, cursor: &str, pulled: &[String]) -> String {
+    /// The pull endpoint for `cursor`, with the page size, the collections pulled and the shared
+    /// spaces they sync with (see `pull_run::pulled_collections`). A list the protocol cannot
+    /// carry (a name with a comma, more than 100 names) is left out: the server then sends every
+    /// collection, and changes of the undeclared ones are skipped.
+    pub fn pull_url(&self, cursor: &str, pulled: &[String], spaces: &[String]) -> String {
         let mut url = format!("{}/pull?limit={}&cursor={}", self.url, self.pull_limit, percent_encode(cursor));
         if !pulled.is_empty() && pulled.len() <= 100 && !pulled.iter().any(|name| name.contains(',')) {
             url.push_str("&collections=");
             url.push_str(&percent_encode(&list(pulled)));
         }
+        if !spaces.is_empty() {
+            url.push_str("&spaces=");
+            url.push_str(&list(spaces));
+        }
         url
     }
 
-    /// What a transport's `pull` receives (`{ collections, cursor, limit }`, JSON): the same
-    /// question as `pull_url`, whole (no list is too long for it).
-    pub fn pull_query(&self, cursor: &str, pulled: &[String]) -> String {
+    /// What a transport's `pull` receives (`{ collections, cursor, limit, spaces? }`, JSON): the
+    /// same question as `pull_url`, whole (no list is too long for it).
+    pub fn pull_query(&self, cursor: &str, pulled: &[String], spaces: &[String]) -> String {
         let mut out = JsonText::new();
         out.open_object().key("collections").open_array();
         for name in pulled {
             out.string(name);
         }
-        out.close_array().key("cursor").string(cursor).key("limit").uint(self.pull_limit.into()).close_object();
+        out.close_array().key("cursor").string(cursor).key("limit").uint(self.pull_limit.into());
+        if !spaces.is_empty() {
+            out.key("spaces").open_array();
+            for space in spaces {
+                out.string(space);
+            }
+            out.close_array();
+        }
+        out.close_object();
         out.finish()
     }
 
@@ -418,7 +430,12 @@ mod tests {
             .unwrap();
         assert_eq!((options.push, options.pull, options.pull_interval_ms), (false, true, 0));
         let pulled = options.collections.clone();
-        assert_eq!(options.pull_url("12&x", &pulled), "/api/pull?limit=50&cursor=12%26x&collections=todos,a%20b");
+        assert_eq!(options.pull_url("12&x", &pulled, &[]), "/api/pull?limit=50&cursor=12%26x&collections=todos,a%20b");
+        let spaces = ["acme".to_owned(), "news".to_owned()];
+        assert_eq!(
+            options.pull_url("", &pulled, &spaces),
+            "/api/pull?limit=50&cursor=&collections=todos,a%20b&spaces=acme,news"
+        );
         assert_eq!(options.cursor_key(&pulled), "pullCursor:todos,a b");
         let bound = SyncOptions::from_value(&json!({"url": "/api", "user": "ada"})).unwrap();
         assert_eq!(bound.user.as_deref(), Some("ada"));
@@ -430,9 +447,9 @@ mod tests {
             assert!(problem.contains("sync.user"), "{problem}");
         }
         let odd = ["a,b".to_owned()];
-        assert_eq!(options.pull_url("", &odd), "/api/pull?limit=50&cursor=", "a list the protocol cannot carry");
+        assert_eq!(options.pull_url("", &odd, &[]), "/api/pull?limit=50&cursor=", "a list the protocol cannot carry");
         let many: Vec<String> = (0..101).map(|i| format!("c{i}")).collect();
-        assert!(!options.pull_url("", &many).contains("collections"));
+        assert!(!options.pull_url("", &many, &[]).contains("collections"));
         let both = SyncOptions::from_value(&json!({"url": "/api"})).unwrap();
         assert_eq!((both.push, both.pull, both.pull_limit, both.live), (true, true, 500, true));
         assert!(!SyncOptions::from_value(&json!({"url": "/a", "live": false})).unwrap().live);
@@ -442,7 +459,7 @@ mod tests {
         assert_eq!(lease.map(|o| (o.coordination, o.leader_timeout_ms)), Ok((Coordination::Lease, 2000)));
         assert!(SyncOptions::from_value(&json!({"url": "/a", "coordination": "locks"})).is_err());
         assert!(SyncOptions::from_value(&json!({"url": "/a", "leaderTimeoutMs": 10})).is_err());
-        assert_eq!(both.pull_url("", &[]), "/api/pull?limit=500&cursor=");
+        assert_eq!(both.pull_url("", &[], &[]), "/api/pull?limit=500&cursor=");
         for bad in [
             json!({"url": "/a", "direction": "up"}),
             json!({"url": "/a", "collections": [1]}),
@@ -503,8 +520,10 @@ mod tests {
         assert!(!off.live);
         assert!(!SyncOptions::from_value(&json!({"url": "/a"})).unwrap().transport);
         let pulled = ["todos".to_owned(), "a,b".to_owned()];
-        let query: Value = serde_json::from_str(&with_live.pull_query("7&x", &pulled)).unwrap();
+        let query: Value = serde_json::from_str(&with_live.pull_query("7&x", &pulled, &[])).unwrap();
         assert_eq!(query, json!({"collections": ["todos", "a,b"], "cursor": "7&x", "limit": 500}));
+        let query: Value = serde_json::from_str(&with_live.pull_query("", &pulled, &["acme".to_owned()])).unwrap();
+        assert_eq!(query, json!({"collections": ["todos", "a,b"], "cursor": "", "limit": 500, "spaces": ["acme"]}));
     }
 
     #[test]

@@ -193,6 +193,7 @@ impl ModelServer {
                 value: r.value.clone(),
                 version: r.version,
                 hlc: r.hlc.clone(),
+                space: None,
             })
             .collect();
         let body =

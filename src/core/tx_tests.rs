@@ -212,6 +212,7 @@ fn change(k: &str, version: u64, hlc: Option<&str>) -> Change {
         value: Some(json!({"id": k, "v": version})),
         version,
         hlc: hlc.map(str::to_owned),
+        space: None,
     }
 }
 

@@ -56,6 +56,7 @@ pub fn change(v: &Value) -> Result<Change, String> {
         },
         version: uint(m, "version")?,
         hlc,
+        space: opt_string(m, "space")?,
     })
 }
 

@@ -81,7 +81,7 @@ async fn a_transport_carries_pushes_pulls_and_pokes_with_the_protocols_shapes() 
     let pushes = calls(&log, "push");
     let request = pushes.iter().map(|call| call.get(1)).find(|r| Array::from(&prop(r, "mutations")).length() == 3);
     let request = request.expect("one push carried the three writes");
-    assert_eq!(prop(&request, "protocol").as_f64(), Some(1.0));
+    assert_eq!(prop(&request, "protocol").as_f64(), Some(2.0));
     assert!(prop(&request, "clientId").as_string().is_some_and(|id| !id.is_empty()));
     let first = Array::from(&prop(&request, "mutations")).get(0);
     assert_eq!(prop(&first, "op").as_string().as_deref(), Some("put"));
@@ -104,6 +104,47 @@ async fn a_transport_carries_pushes_pulls_and_pokes_with_the_protocols_shapes() 
     until("a poke pulls", || calls(&log, "pull").len() > before, || stringify(&log)).await;
     db.close();
     assert_eq!(calls(&log, "unsubscribe").len(), 1, "closed: unsubscribed once");
+    delete_db(&name).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_collection_in_a_shared_space_names_it_on_pushes_and_pulls_and_takes_only_its_changes() {
+    let name = unique_name("transport-spaces");
+    let push = "return { protocol: 2, results: request.mutations.map((m) => ({ status: 'applied', id: m.id, version: 1 })) };";
+    let pull = "return request.cursor === ''
+                  ? { protocol: 2, changes: [
+                      { collection: 'boards', key: 'b1', value: { id: 'b1' }, version: 1, space: 'acme' },
+                      { collection: 'boards', key: 'b2', value: { id: 'b2' }, version: 1 },
+                      { collection: 'todos', key: 't1', value: { id: 't1' }, version: 1 },
+                      { collection: 'todos', key: 't2', value: { id: 't2' }, version: 1, space: 'acme' },
+                    ], cursor: 'c1', hasMore: false }
+                  : { changes: [], cursor: request.cursor, hasMore: false };";
+    let (transport, log) = scripted_transport(push, pull);
+    let options = json(&format!(
+        r#"{{"name":"{name}","collections":[{{"name":"todos","keyPath":"id"}},{{"name":"boards","keyPath":"id","space":"acme"}}],
+            "sync":{{"debounceMs":0,"pullIntervalMs":0,"live":false}}}}"#
+    ));
+    set(&prop(&options, "sync"), "transport", &transport);
+    let db = open_database(options).await.expect("opens with a transport");
+    resolve(db.pull(JsValue::UNDEFINED)).await;
+    let asked = calls(&log, "pull")[0].get(1);
+    assert_eq!(stringify(&prop(&asked, "spaces")), r#"["acme"]"#);
+    let (boards, todos) = (db.collection("boards".into()).unwrap(), db.collection("todos".into()).unwrap());
+    assert!(!resolve(boards.get("b1".into())).await.is_undefined(), "acme's board is stored");
+    assert!(!resolve(todos.get("t1".into())).await.is_undefined(), "the own space's todo is stored");
+    assert!(resolve(boards.get("b2".into())).await.is_undefined(), "a board of the own space is not this collection's");
+    assert!(resolve(todos.get("t2".into())).await.is_undefined(), "a todo of acme is not this collection's");
+
+    resolve(boards.put(json(r#"{"id":"b9"}"#))).await;
+    resolve(todos.put(todo("t9", 1.0))).await;
+    resolve(db.sync(JsValue::UNDEFINED)).await;
+    let sent: Vec<String> = calls(&log, "push")
+        .iter()
+        .flat_map(|call| Array::from(&prop(&call.get(1), "mutations")).iter().collect::<Vec<_>>())
+        .map(|m| format!("{}:{:?}", prop(&m, "collection").as_string().unwrap_or_default(), prop(&m, "space").as_string()))
+        .collect();
+    assert_eq!(sent, [r#"boards:Some("acme")"#, "todos:None"]);
+    db.close();
     delete_db(&name).await;
 }
 

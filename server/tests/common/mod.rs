@@ -122,8 +122,17 @@ pub fn with_users(mut config: Config) -> Config {
 
 /// An HS256 JWT for user `sub`, valid for an hour.
 pub fn user_token(sub: &str) -> String {
+    granted_token(sub, Value::Null)
+}
+
+/// An HS256 JWT for user `sub` with the `spaces` claim `spaces` (none when null), valid for an
+/// hour.
+pub fn granted_token(sub: &str, spaces: Value) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let claims = json!({"sub": sub, "exp": now + 3600});
+    let mut claims = json!({"sub": sub, "exp": now + 3600});
+    if !spaces.is_null() {
+        claims["spaces"] = spaces;
+    }
     let key = jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()).unwrap();
     jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key).unwrap()
 }

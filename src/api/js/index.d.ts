@@ -165,6 +165,22 @@ export interface CollectionSchema {
    */
   sync?: "both" | "push" | "pull" | false;
   /**
+   * The shared space this collection syncs with (docs/protocol.md, "Spaces"): a name your
+   * server's tokens grant (`"spaces": { "team-acme": "rw" }` in the reference server's JWTs).
+   * Without it, the collection syncs with the signed-in user's own space. Pushes name it on
+   * every op; pulls name it and take this collection's changes from it alone. A token that may
+   * not write there has each op rejected `FORBIDDEN` (a dead letter); one that may not read it
+   * fails the pull with `FORBIDDEN` (status `error`), so its history is never skipped. Changing
+   * it (an app update) starts this collection's pull over; ops queued before go to the space
+   * declared when they are sent.
+   *
+   * @example
+   * ```ts
+   * const boards: CollectionSchema = { name: "boards", keyPath: "id", space: "team-acme" };
+   * ```
+   */
+  space?: string;
+  /**
    * The version of this collection's document shape (an integer from 1, default 1). Raise it
    * when the shape changes and give `migrate`: opening a database whose documents are older runs
    * `migrate` over every stored document, every queued op's value and every dead letter's value
@@ -1284,6 +1300,8 @@ export interface TransportMutation extends Op {
   baseVersion?: number;
   /** The write's hybrid logical clock stamp, opaque. */
   hlc?: string;
+  /** The shared space of its collection (`CollectionSchema.space`); absent: the user's own. */
+  space?: string;
 }
 
 /**
@@ -1291,11 +1309,11 @@ export interface TransportMutation extends Op {
  *
  * @example
  * ```ts
- * const body: TransportPushRequest = { protocol: 1, clientId: "c1", mutations: [] };
+ * const body: TransportPushRequest = { protocol: 2, clientId: "c1", mutations: [] };
  * ```
  */
 export interface TransportPushRequest {
-  protocol: 1;
+  protocol: 2;
   clientId: string;
   mutations: TransportMutation[];
 }
@@ -1324,8 +1342,8 @@ export type TransportMutationResult =
  * ```
  */
 export interface TransportPushResponse {
-  /** Optional; when given, must be 1. */
-  protocol?: 1;
+  /** Optional; when given, 1 or 2 (the shapes are the same). */
+  protocol?: 1 | 2;
   results: TransportMutationResult[];
 }
 
@@ -1344,6 +1362,11 @@ export interface TransportPullRequest {
   limit: number;
   /** The collections pulled. */
   collections: string[];
+  /**
+   * The shared spaces the pulled collections sync with (`CollectionSchema.space`), when any:
+   * answer their changes too, each with its `space`.
+   */
+  spaces?: string[];
 }
 
 /**
@@ -1360,6 +1383,8 @@ export interface TransportChange {
   value: JsonValue | null;
   version: number;
   hlc?: string;
+  /** The shared space it lives in; absent: the user's own. */
+  space?: string;
 }
 
 /**
@@ -1371,8 +1396,8 @@ export interface TransportChange {
  * ```
  */
 export interface TransportPullResponse {
-  /** Optional; when given, must be 1. */
-  protocol?: 1;
+  /** Optional; when given, 1 or 2 (the shapes are the same). */
+  protocol?: 1 | 2;
   changes: TransportChange[];
   /** Opaque to Wharf: handed back as the next pull's `cursor`. */
   cursor: string;
@@ -1395,7 +1420,7 @@ export interface TransportCallOptions {
 }
 
 /**
- * Your own backend, in the shapes of protocol v1. Tell a failure by throwing
+ * Your own backend, in the shapes of protocol v2. Tell a failure by throwing
  * {@link transportError}; anything else thrown, and an answer of the wrong shape, is a transient
  * failure (retried with backoff, never a dead letter). Runs in the context that drains.
  *
