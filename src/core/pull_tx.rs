@@ -48,9 +48,7 @@ pub fn unstorable(changes: &[Change], schema: &DatabaseSchema) -> Vec<(usize, St
     let problem = |change: &Change| match (schema.pulled(&change.collection), &change.value) {
         (None, _) => Some(format!("this client does not pull a collection {}", change.collection)),
         (Some(collection), _) if collection.schema.space != change.space => {
-            let space = |name: Option<&str>| name.map_or("the user's own space".to_owned(), |s| format!("space {s}"));
-            let (from, wanted) = (space(change.space.as_deref()), space(collection.schema.space.as_deref()));
-            Some(format!("a change of {} from {from}, which this client pulls from {wanted}", change.collection))
+            Some(format!("a change of {} from a space this client does not pull it from", change.collection))
         }
         (Some(_), None) => None,
         (Some(collection), Some(doc)) => match key_of(doc, &collection.key_path) {
