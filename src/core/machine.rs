@@ -185,7 +185,8 @@ impl Io<'_> {
 }
 
 impl SyncMachine {
-    pub fn new(config: SyncConfig) -> SyncMachine {
+    pub fn new(mut config: SyncConfig) -> SyncMachine {
+        config.options.engine.refreshes_tokens = config.has_token;
         // Replaced with the client id once loaded; until then it sends nothing.
         let engine = PushEngine::new(String::new(), config.options.engine, config.online);
         SyncMachine {

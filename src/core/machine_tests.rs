@@ -247,6 +247,42 @@ fn refused_credentials_refresh_the_token_a_bounded_number_of_times() {
     assert_eq!(w.clients[c].host.settled[&waiter], Ok(json!({"pending": 0, "deadLetters": 0, "conflicts": 0})));
 }
 
+/// An op refused `FORBIDDEN` under the token Wharf kept goes once more with a fresh one (the
+/// grant may be newer than the token), and only one refused under a fresh token is a dead letter.
+#[test]
+fn an_op_refused_forbidden_goes_once_more_with_a_fresh_token_before_it_dies() {
+    let mut w = World::new();
+    let c = push_client(&mut w, 10, 10);
+    w.clients[c].config.has_token = true;
+    w.reload(c);
+    w.writing_token = 1; // t0, the token kept since start-up, predates the grant
+    w.put(c, "a", json!({}));
+    w.settle(100);
+    assert_eq!(w.tokens_issued, 2, "the kept token, then a fresh one");
+    assert_eq!(w.requests.len(), 2);
+    assert_eq!(w.status(c).dead_letters, 0, "the fresh token could write");
+    assert!(w.outbox(c).is_empty());
+
+    w.writing_token = 100; // no token will do
+    w.put(c, "b", json!({}));
+    w.settle(100);
+    assert_eq!(
+        (w.requests.len(), w.tokens_issued, w.status(c).dead_letters, w.outbox(c).len()),
+        (4, 3, 1, 0),
+        "once with the kept token, once with a fresh one"
+    );
+    assert_eq!(w.status(c).dead_letters, 1, "refused under a fresh token: a dead letter");
+    assert_eq!(w.tokens_issued, 3);
+
+    // Without getToken there is no fresh token to try: the refusal is final at once.
+    let mut w = World::new();
+    let c = push_client(&mut w, 10, 10);
+    w.writing_token = 1;
+    w.put(c, "a", json!({}));
+    w.settle(100);
+    assert_eq!((w.requests.len(), w.status(c).dead_letters), (1, 1));
+}
+
 /// A backend that applies one mutation per request answers the results it has when a later one
 /// fails (a transport's prefix): those settle, and the rest go again at once, without a backoff
 /// and without counting an attempt against anyone.

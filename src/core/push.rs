@@ -212,6 +212,9 @@ pub struct Tally {
     pub duplicates: u64,
     pub rejected: u64,
     pub conflicts: u64,
+    /// Ops refused `FORBIDDEN` under a token that may be stale: kept queued as they are, to go
+    /// again with a fresh token.
+    pub forbidden: u64,
     /// How many of the batch's entries the answer settled: fewer than the batch is a prefix,
     /// and the rest are still queued.
     pub answered: usize,
@@ -239,11 +242,14 @@ impl Settlement {
 
 /// Reads a 2xx answer. Bad server data (a different number of results, ids out of order) is an
 /// `Err` with the reason, which the engine treats as a transient failure of the whole request.
+/// `stale_token`: the batch went with a kept token the app could refresh, so an op refused
+/// `FORBIDDEN` stays queued for a fresh one (`Tally::forbidden`) instead of dying.
 pub fn settle_results(
     batch: &[OutboxEntry],
     body: &str,
     now: f64,
     policy: &RetryPolicy,
+    stale_token: bool,
     mut random: impl FnMut() -> f64,
 ) -> Result<(Settlement, Tally), String> {
     let response: PushResponse =
@@ -275,6 +281,10 @@ pub fn settle_results(
             }
             MutationResult::Rejected { code, message, permanent, .. } => {
                 tally.rejected += 1;
+                if permanent && stale_token && code == "FORBIDDEN" {
+                    tally.forbidden += 1;
+                    continue;
+                }
                 let error = LastError::from_server(&code, message, None, true);
                 if permanent {
                     settlement.dead.push(DeadLetter::from_entry(entry.clone(), error, now));
@@ -561,9 +571,9 @@ mod tests {
             {"status": "rejected", "id": "op4", "code": "BUSY", "message": "later", "permanent": false},
             {"status": "conflict", "id": "op5", "version": 7, "value": {"id": "e"}},
         ]));
-        let (s, tally) = settle_results(&entries, &body, 1_000.0, &policy, || 0.5).unwrap();
+        let (s, tally) = settle_results(&entries, &body, 1_000.0, &policy, false, || 0.5).unwrap();
         assert_eq!(s.acked, [1, 2]);
-        assert_eq!(tally, Tally { acked: 2, duplicates: 1, rejected: 2, conflicts: 1, answered: 5 });
+        assert_eq!(tally, Tally { acked: 2, duplicates: 1, rejected: 2, conflicts: 1, forbidden: 0, answered: 5 });
         assert_eq!(s.dead.len(), 1);
         assert_eq!((s.dead[0].op.id.as_str(), s.dead[0].last_error.server_code.as_deref()), ("op3", Some("INVALID")));
         assert_eq!(s.updated[0].op.id, "op4");
@@ -588,7 +598,7 @@ mod tests {
             answer(json!([applied("op2"), applied("op1")])),
             json!({"protocol": 2, "results": []}).to_string(),
         ] {
-            assert!(settle_results(&entries, &body, 0.0, &policy, || 0.0).is_err(), "{body}");
+            assert!(settle_results(&entries, &body, 0.0, &policy, false, || 0.0).is_err(), "{body}");
         }
     }
 
@@ -596,7 +606,7 @@ mod tests {
     fn a_prefix_of_results_settles_the_prefix_and_leaves_the_rest_queued() {
         let entries = [entry(1, "a"), entry(2, "b"), entry(3, "c")];
         let body = answer(json!([{"status": "applied", "id": "op1", "version": 4}]));
-        let (settlement, tally) = settle_results(&entries, &body, 0.0, &RetryPolicy::default(), || 0.0).unwrap();
+        let (settlement, tally) = settle_results(&entries, &body, 0.0, &RetryPolicy::default(), false, || 0.0).unwrap();
         assert_eq!((settlement.acked.as_slice(), tally.acked, tally.answered), (&[1][..], 1, 1));
         assert!(settlement.updated.is_empty() && settlement.dead.is_empty(), "the rest are untouched");
     }

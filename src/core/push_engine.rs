@@ -39,6 +39,10 @@ pub struct EngineOptions {
     pub max_auth_refreshes: u32,
     /// `sync.transport`: at most one op per document in a batch (`BatchLimits`).
     pub one_per_document: bool,
+    /// The app gave `getToken`: an op refused `FORBIDDEN` under a token that was not fresh is
+    /// sent once more with a fresh one before it is a dead letter (a grant may be newer than the
+    /// token Wharf kept).
+    pub refreshes_tokens: bool,
 }
 
 impl Default for EngineOptions {
@@ -49,6 +53,7 @@ impl Default for EngineOptions {
             retry: RetryPolicy::default(),
             max_auth_refreshes: 3,
             one_per_document: false,
+            refreshes_tokens: false,
         }
     }
 }
@@ -344,10 +349,11 @@ impl PushEngine {
         let retry_after = retry_after.as_deref().and_then(|h| parse_retry_after(h, now));
         match classify(outcome, server_code.as_deref()) {
             Reaction::ReadResults => {
-                match settle_results(&batch.entries, &body, now, &self.options.retry, &mut *random) {
+                let stale_token = self.options.refreshes_tokens && !self.refresh_token;
+                match settle_results(&batch.entries, &body, now, &self.options.retry, stale_token, &mut *random) {
                     Ok((mut settlement, tally)) => {
                         self.auth_failures = 0;
-                        self.refresh_token = false;
+                        self.refresh_token = tally.forbidden > 0;
                         self.failures = 0;
                         self.status.failing_since = None;
                         self.stats.acked += tally.acked;
@@ -366,7 +372,8 @@ impl PushEngine {
                         if !settlement.dead.is_empty() {
                             self.limit = self.options.batch_size.max(1);
                         }
-                        self.drains &= rest.is_empty();
+                        // Ops kept for a fresh token are still queued: not drained.
+                        self.drains &= rest.is_empty() && tally.forbidden == 0;
                         if let (false, Some(after)) = (rest.is_empty(), retry_after) {
                             // A prefix, and a Retry-After: the rest wait out an outage (a
                             // transport that failed part-way, docs/transports.md), which pauses

@@ -245,6 +245,8 @@ impl SyncOptions {
                 retry,
                 max_auth_refreshes: whole(&fields, "maxAuthRefreshes", 0, 100, 3)?,
                 one_per_document: transport.is_some(),
+                // Known once the functions are: `SyncMachine::new` sets it from `getToken`.
+                refreshes_tokens: false,
             },
             request_timeout_ms: whole(&fields, "requestTimeoutMs", 1, 600_000, DEFAULT_REQUEST_TIMEOUT_MS)?,
             headers,

@@ -252,6 +252,9 @@ pub struct World {
     pub pull_urls: Vec<String>,
     /// `getToken` answers `t0`, `t1`, ...; the server accepts tokens numbered at least this.
     pub required_token: u32,
+    /// Tokens numbered below this may not write: every op is rejected `FORBIDDEN` (a grant newer
+    /// than the token).
+    pub writing_token: u32,
     pub tokens_issued: u32,
     /// `getToken` never settles while set.
     pub token_hangs: bool,
@@ -275,6 +278,7 @@ impl World {
             asked: Vec::new(),
             pull_urls: Vec::new(),
             required_token: 0,
+            writing_token: 0,
             tokens_issued: 0,
             token_hangs: false,
             schema: todos_schema(),
@@ -460,6 +464,17 @@ impl World {
             request.headers.iter().find(|(n, _)| n == "Authorization").and_then(|(_, v)| v.strip_prefix("Bearer t"));
         if self.required_token > 0 && token.and_then(|t| t.parse::<u32>().ok()).unwrap_or(0) < self.required_token {
             return HttpReply::Response { status: 401, retry_after: None, body: error_body("UNAUTHORIZED", "token") };
+        }
+        if self.writing_token > 0 && token.and_then(|t| t.parse::<u32>().ok()).unwrap_or(0) < self.writing_token {
+            let forbidden = |m: &crate::core::protocol::Mutation| MutationResult::Rejected {
+                id: m.id.clone(),
+                code: "FORBIDDEN".into(),
+                message: "not yours to write".into(),
+                permanent: true,
+            };
+            let results = push.mutations.iter().map(forbidden).collect();
+            let body = serde_json::to_string(&PushResponse { protocol: PROTOCOL_VERSION, results }).unwrap();
+            return HttpReply::Response { status: 200, retry_after: None, body };
         }
         let respond = |status: u16, retry_after: Option<&str>| HttpReply::Response {
             status,

@@ -168,8 +168,10 @@ export interface CollectionSchema {
    * The shared space this collection syncs with (docs/protocol.md, "Spaces"): a name your
    * server's tokens grant (`"spaces": { "team-acme": "rw" }` in the reference server's JWTs).
    * Without it, the collection syncs with the signed-in user's own space. Pushes name it on
-   * every op; pulls name it and take this collection's changes from it alone. A token that may
-   * not write there has each op rejected `FORBIDDEN` (a dead letter); one that may not read it
+   * every op; pulls name it and take this collection's changes from it alone. An op refused
+   * `FORBIDDEN` goes once more with a fresh `getToken()` (a grant newer than the kept token);
+   * refused again, it is a dead letter (retry it once access is granted). A token that may not
+   * read it
    * fails the pull with `FORBIDDEN` (status `error`), so its history is never skipped. Changing
    * it (an app update) starts this collection's pull over; ops queued before go to the space
    * declared when they are sent.
