@@ -494,6 +494,24 @@ mod tests {
     }
 
     #[test]
+    fn compact_is_a_subcommand_that_reads_the_database_and_retention_flags_after_it() {
+        let serve = parse(&["--addr", "127.0.0.1:0", "--compact-every", "1d"]).unwrap();
+        assert!(serve.command.is_none(), "no command: the server runs");
+        assert_eq!(serve.retention.compact_every, Some(Duration::from_secs(86_400)));
+        assert_eq!(serve.retention.retention().tombstones, Duration::from_secs(30 * 86_400));
+        assert_eq!(serve.retention.retention().ledgers, Duration::from_secs(365 * 86_400));
+        let once = parse(&["compact", "--database", "w.sqlite", "--retain", "7d", "--ledger-retain", "90d"]).unwrap();
+        assert!(matches!(once.command, Some(Command::Compact)));
+        assert_eq!(once.database, "w.sqlite");
+        assert_eq!(once.retention.retention().tombstones, Duration::from_secs(7 * 86_400));
+        assert_eq!(once.retention.retention().ledgers, Duration::from_secs(90 * 86_400));
+        assert!(parse(&["--retain", "30"]).is_err(), "a duration needs its unit");
+        assert!(parse(&["--compact-every", "0s"]).is_err());
+        assert!(parse(&["compact", "--addr", "127.0.0.1:0"]).is_err(), "compact serves nothing");
+        assert!(parse(&["--log-format", "xml"]).is_err());
+    }
+
+    #[test]
     fn the_database_is_described_without_its_password() {
         let sqlite = parse(&["--database", "w.sqlite"]).unwrap();
         assert_eq!(describe_database(&sqlite), "SQLite w.sqlite");
