@@ -197,3 +197,30 @@ async fn rows_from_before_write_times_count_from_the_upgrade(backend: Backend) {
     assert_eq!(store.prune_ledgers(after).await.unwrap(), (1, 1));
     assert!(exists(&store, "a").await, "a live document is never compacted");
 }
+
+/// The horizon is global (docs/server.md, "Retention"): a user whose own space has not changed
+/// since before it keeps a cursor below it however often they pull, so another user's old
+/// tombstone going costs them one full pull of their space.
+backends!(the_horizon_is_global_so_a_quiet_users_cursor_expires_with_another_users_tombstone);
+async fn the_horizon_is_global_so_a_quiet_users_cursor_expires_with_another_users_tombstone(backend: Backend) {
+    let dir = site();
+    let store = common::store(backend).await;
+    let app = router(common::with_users(common::config_with(Arc::clone(&store), dir.path(), None)));
+    let (alice, bob) = (common::user_token("alice"), common::user_token("bob"));
+    common::push_as(&app, "alice-phone", vec![common::put("m1", "todos", "a")], Some(&alice)).await; // 1
+    let bobs = vec![common::put("m1", "todos", "b"), common::delete("m2", "todos", "b")]; // 2, 3
+    common::push_as(&app, "bob-laptop", bobs, Some(&bob)).await;
+    let moment = moment_between_writes().await;
+    let alices_cursor = common::pull_as(&app, &alice, "").await["cursor"].as_str().unwrap().to_owned();
+    assert_eq!(alices_cursor, "1", "other spaces' changes do not move a cursor");
+
+    let retention = Retention { tombstones: HOUR, ledgers: YEAR };
+    let removed = compact_once(store.as_ref(), retention, moment + ms(HOUR)).await.unwrap();
+    assert_eq!((removed.tombstones, removed.horizon), (1, 3), "bob's tombstone");
+    let request =
+        Request::get(format!("/pull?cursor={alices_cursor}")).header("authorization", format!("Bearer {alice}"));
+    let (status, _, text) = send(&app, request.body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::GONE, "alice pulled just now, yet resyncs: {text}");
+    let fresh = common::pull_as(&app, &alice, "").await;
+    assert_eq!(fresh["changes"].as_array().map(Vec::len), Some(1), "her space, whole: {fresh}");
+}
