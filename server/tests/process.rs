@@ -131,6 +131,11 @@ fn help_never_prints_a_secret() {
         "WHARF_INSECURE",
         "WHARF_METRICS",
         "WHARF_METRICS_TOKEN",
+        "WHARF_LOG",
+        "WHARF_LOG_FORMAT",
+        "WHARF_COMPACT_EVERY",
+        "WHARF_RETAIN",
+        "WHARF_LEDGER_RETAIN",
     ] {
         assert!(help.contains(name), "every flag has its variable: {name} missing from {help}");
     }
