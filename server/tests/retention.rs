@@ -198,9 +198,9 @@ async fn rows_from_before_write_times_count_from_the_upgrade(backend: Backend) {
     assert!(exists(&store, "a").await, "a live document is never compacted");
 }
 
-/// The horizon is global (docs/server.md, "Retention"): a user whose own space has not changed
-/// since before it keeps a cursor below it however often they pull, so another user's old
-/// tombstone going costs them one full pull of their space.
+// The horizon is global (docs/server.md, "Retention"): a user whose own space has not changed
+// since before it keeps a cursor below it however often they pull, so another user's old
+// tombstone going costs them one full pull of their space.
 backends!(the_horizon_is_global_so_a_quiet_users_cursor_expires_with_another_users_tombstone);
 async fn the_horizon_is_global_so_a_quiet_users_cursor_expires_with_another_users_tombstone(backend: Backend) {
     let dir = site();
