@@ -2,10 +2,10 @@
 //! `GET /live` WebSocket (`live.rs`), `GET /health`, `GET /metrics` (`metrics.rs`), the `/debug`
 //! routes of `--faults` (`debug.rs`), the demo app from `www/` and the built package from `pkg/`,
 //! with the body limit, the `Origin` check of `browser.rs` on the three protocol routes, CORS,
-//! and the request counting of the metrics. It also registers with the store to hear other
-//! instances' commits (PostgreSQL's LISTEN/NOTIFY) and pokes this instance's live sockets with
-//! them. Nothing imports this file:
-//! the handlers and what they share (`config.rs`) sit below it.
+//! the request counting of the metrics and the request log (`logging.rs`). It also registers
+//! with the store to hear other instances' commits (PostgreSQL's LISTEN/NOTIFY) and pokes this
+//! instance's live sockets with them. Nothing imports this file: the handlers and what they
+//! share (`config.rs`) sit below it.
 
 use std::sync::Arc;
 
@@ -23,6 +23,7 @@ use crate::browser::check_origin;
 use crate::config::{bearer, error, storage_error, Config};
 use crate::debug;
 use crate::live::live;
+use crate::logging::log_request;
 use crate::metrics::{MetricsAccess, Route, CONTENT_TYPE};
 use crate::pull::pull;
 use crate::push::{push, WHARF_CONTEXT};
@@ -124,4 +125,5 @@ pub fn router(config: Config) -> Router {
     api.nest_service("/pkg", ServeDir::new(&config.pkg))
         .fallback_service(ServeDir::new(&config.www))
         .layer(middleware::from_fn_with_state(config, count_requests))
+        .layer(middleware::from_fn(log_request))
 }

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod auth;
 pub mod browser;
+pub mod compaction;
 pub mod config;
 pub mod counters;
 pub mod cursor;
@@ -10,6 +11,7 @@ pub mod debug;
 pub mod faults;
 pub mod live;
 pub mod live_hub;
+pub mod logging;
 pub mod metrics;
 pub mod pg_listen;
 pub mod pg_schema;

@@ -1,4 +1,5 @@
-//! `wharf-server`: runs the reference sync server. `cargo run -p wharf-server -- --help`.
+//! `wharf-server`: runs the reference sync server, or with `compact` one retention pass over
+//! its database. `cargo run -p wharf-server -- --help`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -10,14 +11,16 @@ use std::time::Duration;
 use clap::Parser;
 use wharf_server::app::router;
 use wharf_server::auth::{Authenticator, JwtSettings, JwtVerifier};
+use wharf_server::compaction::{self, RetentionOptions};
 use wharf_server::config::Config;
 use wharf_server::counters::Counters;
 use wharf_server::faults::{FaultSettings, Faults};
 use wharf_server::live_hub::{Live, LiveCloser};
+use wharf_server::logging::{self, LogFormat};
 use wharf_server::metrics::{Metrics, MetricsAccess};
 use wharf_server::postgres::{PgOptions, PgStore};
 use wharf_server::sqlite::SqliteStore;
-use wharf_server::store::{Storage, StoreError};
+use wharf_server::store::{now_ms, Storage, StoreError};
 
 /// Wharf's reference sync server: the push and pull endpoints and the live WebSocket of
 /// docs/protocol.md over embedded SQLite or PostgreSQL, plus the demo app (www/) and the built
@@ -25,22 +28,24 @@ use wharf_server::store::{Storage, StoreError};
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Options {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Address to listen on. Keep it on loopback unless you mean to expose the server.
     #[arg(long, default_value = "127.0.0.1:8080", env = "WHARF_ADDR")]
     addr: SocketAddr,
     /// SQLite database file, or ":memory:" for a store that lives as long as the process. A file
     /// written by an older server is upgraded in place when opened.
-    #[arg(long, default_value = ":memory:", env = "WHARF_DATABASE")]
+    #[arg(long, default_value = ":memory:", env = "WHARF_DATABASE", global = true)]
     database: String,
     /// Use PostgreSQL instead of SQLite: `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (also
     /// `host=… user=… dbname=…` key-value form; `?host=/run/postgresql` for a Unix socket). Any
     /// number of instances may share one database. The schema is created or upgraded at start,
     /// under an advisory lock. Also read from WHARF_DATABASE_URL.
-    #[arg(long, env = "WHARF_DATABASE_URL", hide_env_values = true)]
+    #[arg(long, env = "WHARF_DATABASE_URL", hide_env_values = true, global = true)]
     database_url: Option<String>,
     /// Most PostgreSQL connections this instance opens for requests (one more is used for
     /// LISTEN). Only with --database-url.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1000), env = "WHARF_DATABASE_POOL")]
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1000), env = "WHARF_DATABASE_POOL", global = true)]
     database_pool: u64,
     /// A static development token: `Authorization: Bearer <TOKEN>` on /push, /pull and /live
     /// (where `?token=TOKEN` is accepted too, since browsers cannot set WebSocket headers) is
@@ -107,6 +112,16 @@ struct Options {
     /// other users.
     #[arg(long, requires = "metrics", env = "WHARF_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
+    #[command(flatten)]
+    retention: RetentionOptions,
+    /// What is logged (to stderr), in tracing's env-filter syntax: a level (`error`, `warn`,
+    /// `info`, `debug`, `trace`, `off`), or levels per target (`info,wharf_server::request=warn`
+    /// drops the per-request lines).
+    #[arg(long, default_value = "info", env = "WHARF_LOG", global = true)]
+    log: String,
+    /// How log lines are written: `text`, or `json` (one object per line, for log collectors).
+    #[arg(long, value_enum, default_value = "text", env = "WHARF_LOG_FORMAT", global = true)]
+    log_format: LogFormat,
     /// Turn fault injection on (for tests and demos; never in production). The --fail-*,
     /// --retry-after-secs, --latency-ms, --drop-after-apply-rate, --fault-seed and
     /// --reject-batches-with options only act with it. Also mounts the test routes
@@ -145,6 +160,14 @@ struct Options {
     /// injection is paused (--faults-paused, POST /debug/faults) too.
     #[arg(long, value_name = "FIELD", env = "WHARF_REJECT_BATCHES_WITH")]
     reject_batches_with: Option<String>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Run one retention pass over the database (--database or --database-url): delete the
+    /// tombstones older than --retain and the ledger entries older than --ledger-retain, print
+    /// what was removed, and exit. Without a command, the server runs.
+    Compact,
 }
 
 fn probability(text: &str) -> Result<f64, String> {
@@ -309,9 +332,41 @@ async fn sockets_closed(closer: &LiveCloser) {
     }
 }
 
+/// `wharf-server compact`: one retention pass, then the exit status.
+async fn compact(options: &Options) -> i32 {
+    if options.database_url.is_none() && options.database == ":memory:" {
+        eprintln!("wharf-server: compact needs the database: --database FILE or --database-url URL");
+        return 2;
+    }
+    let store = match open_store(options).await {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("wharf-server: cannot open {}: {e}", describe_database(options));
+            return 2;
+        }
+    };
+    match compaction::compact_once(store.as_ref(), options.retention.retention(), now_ms() as u64).await {
+        Ok(removed) => {
+            println!("{}: {removed}", describe_database(options));
+            0
+        }
+        Err(e) => {
+            eprintln!("wharf-server: compaction failed: {e}");
+            1
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let options = Options::parse();
+    if let Err(message) = logging::init(options.log_format, &options.log) {
+        eprintln!("wharf-server: {message}");
+        std::process::exit(2);
+    }
+    if let Some(Command::Compact) = options.command {
+        std::process::exit(compact(&options).await);
+    }
     let auth = match authenticator(&options) {
         Ok(auth) => auth,
         Err(message) => {
@@ -340,6 +395,9 @@ async fn main() {
     let faults = fault_injector(&options);
     let database = describe_database(&options);
     let authentication = describe_auth(&options, &auth);
+    if let Some(every) = options.retention.compact_every {
+        compaction::schedule(Arc::clone(&store), every, options.retention.retention());
+    }
     let live = Live::new(Duration::from_secs(options.live_ping_secs));
     let closer = live.closer();
     let app = router(Config {
@@ -371,21 +429,23 @@ async fn main() {
         }
     };
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| options.addr.to_string());
+    // Scripts and tests wait for this line on stdout; the logs (stderr) say it too.
     println!("Wharf server: http://{addr}/ ({database}; authentication: {authentication})");
+    tracing::info!(%addr, %database, %authentication, "listening");
     // Stop accepting, let the requests in flight finish (a push either commits and is answered,
     // or never started), and close the live sockets with 1001 (the clients reconnect elsewhere).
     let closing = closer.clone();
     let shutdown = async move {
         let signal = signal.await;
-        eprintln!("wharf-server: {signal}: finishing the requests in flight, closing live sockets");
+        tracing::info!(signal, "finishing the requests in flight, closing live sockets");
         closing.close_all();
     };
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
-        eprintln!("wharf-server: {e}");
+        tracing::error!(error = %e, "the server failed");
         std::process::exit(1);
     }
     sockets_closed(&closer).await;
-    eprintln!("wharf-server: stopped");
+    tracing::info!("stopped");
 }
 
 #[cfg(test)]
@@ -431,6 +491,24 @@ mod tests {
         assert!(access(&["--metrics", "--token", "t", "--metrics-token", "t"]).is_err(), "the same key twice");
         assert!(access(&["--metrics", "--metrics-token", ""]).is_err());
         assert!(parse(&["--metrics-token", "m"]).is_err(), "--metrics-token needs --metrics");
+    }
+
+    #[test]
+    fn compact_is_a_subcommand_that_reads_the_database_and_retention_flags_after_it() {
+        let serve = parse(&["--addr", "127.0.0.1:0", "--compact-every", "1d"]).unwrap();
+        assert!(serve.command.is_none(), "no command: the server runs");
+        assert_eq!(serve.retention.compact_every, Some(Duration::from_secs(86_400)));
+        assert_eq!(serve.retention.retention().tombstones, Duration::from_secs(30 * 86_400));
+        assert_eq!(serve.retention.retention().ledgers, Duration::from_secs(365 * 86_400));
+        let once = parse(&["compact", "--database", "w.sqlite", "--retain", "7d", "--ledger-retain", "90d"]).unwrap();
+        assert!(matches!(once.command, Some(Command::Compact)));
+        assert_eq!(once.database, "w.sqlite");
+        assert_eq!(once.retention.retention().tombstones, Duration::from_secs(7 * 86_400));
+        assert_eq!(once.retention.retention().ledgers, Duration::from_secs(90 * 86_400));
+        assert!(parse(&["--retain", "30"]).is_err(), "a duration needs its unit");
+        assert!(parse(&["--compact-every", "0s"]).is_err());
+        assert!(parse(&["compact", "--addr", "127.0.0.1:0"]).is_err(), "compact serves nothing");
+        assert!(parse(&["--log-format", "xml"]).is_err());
     }
 
     #[test]

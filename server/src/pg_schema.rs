@@ -25,6 +25,13 @@
 //!   principals. The new columns have no default, so a server of an older build that is still
 //!   running fails every write (a not-null violation, answered 503) instead of writing rows
 //!   that belong to no space.
+//! - 6: retention (SQLite's version 6): `written_at` (milliseconds since the Unix epoch, by the
+//!   database's clock: one clock for every instance) on `wharf_records` and both ledgers, the
+//!   time of the last write, which compaction and ledger pruning go by (`compaction.rs`), with an
+//!   index on the tombstones' and on each ledger's. The column's default is the transaction's
+//!   time: the statement's value when the column is added (so existing rows take the time of the
+//!   upgrade, without rewriting the table), and every insert's afterwards, so that an instance of
+//!   the previous build, still running during a rollout, keeps writing.
 //!
 //! Tables are prefixed `wharf_` so the database can be shared with an application's own tables.
 
@@ -33,7 +40,7 @@ use deadpool_postgres::Client;
 use crate::store::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// The advisory lock key taken around migrations (ASCII "wharfmig").
 pub const MIGRATION_LOCK: i64 = 0x7768_6172_666d_6967;
@@ -95,6 +102,17 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE wharf_rejected_mutations ALTER COLUMN author DROP DEFAULT;
     ALTER TABLE wharf_rejected_mutations DROP CONSTRAINT wharf_rejected_mutations_pkey;
     ALTER TABLE wharf_rejected_mutations ADD PRIMARY KEY (author, client_id, id);
+",
+    "
+    ALTER TABLE wharf_records ADD COLUMN written_at bigint NOT NULL
+        DEFAULT (extract(epoch FROM now()) * 1000)::bigint;
+    ALTER TABLE wharf_applied_mutations ADD COLUMN written_at bigint NOT NULL
+        DEFAULT (extract(epoch FROM now()) * 1000)::bigint;
+    ALTER TABLE wharf_rejected_mutations ADD COLUMN written_at bigint NOT NULL
+        DEFAULT (extract(epoch FROM now()) * 1000)::bigint;
+    CREATE INDEX wharf_tombstones_by_time ON wharf_records (written_at) WHERE value IS NULL;
+    CREATE INDEX wharf_applied_mutations_by_time ON wharf_applied_mutations (written_at);
+    CREATE INDEX wharf_rejected_mutations_by_time ON wharf_rejected_mutations (written_at);
 ",
 ];
 

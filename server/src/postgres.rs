@@ -216,6 +216,7 @@ const READ_FLOOR: &str = "SELECT value FROM wharf_meta WHERE name = 'compacted_v
 /// `$17`: the rows the batch planned to update and insert (records, applied, rejected); if
 /// fewer were written, a transaction that committed after this one's reads created some of them,
 /// and the statement fails with [`RACED`], aborting the transaction (the batch starts over).
+/// Every row written takes `written_at`'s default, the transaction's time (`pg_schema.rs`).
 /// `$18`: the writes' mutation seqs (`writer_seq`), in the order of `$4..$10`. `$19`: the space
 /// the batch writes into; `$20`: its author's ledger name. The NOTIFY names the space.
 /// (The failing cast mentions `s.last` so the planner cannot fold it, and fail, in advance.)
@@ -233,7 +234,7 @@ const FINISH: &str = "
     upd AS (
         UPDATE wharf_records r
         SET value = w.value, version = w.version, seq = s.base + w.o, hlc = w.hlc, writer = $3,
-            writer_seq = w.writer_seq
+            writer_seq = w.writer_seq, written_at = DEFAULT
         FROM s, w
         WHERE w.existed AND r.space = $19 AND r.collection = w.collection AND r.key = w.key
         RETURNING 1
@@ -757,6 +758,34 @@ impl Storage for PgStore {
 
     fn compact(&self, before_seq: u64) -> StoreFuture<'_, (u64, u64)> {
         Box::pin(self.compact_through(before_seq))
+    }
+
+    fn tombstones_written_before(&self, written_before_ms: u64) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let row = client
+                .query_one(
+                    "SELECT COALESCE(max(seq), 0) FROM wharf_records WHERE value IS NULL AND written_at < $1",
+                    &[&signed(written_before_ms)],
+                )
+                .await?;
+            Ok(unsigned(row.get(0)))
+        })
+    }
+
+    fn prune_ledgers(&self, written_before_ms: u64) -> StoreFuture<'_, (u64, u64)> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let row = client
+                .query_one(
+                    "WITH a AS (DELETE FROM wharf_applied_mutations WHERE written_at < $1 RETURNING 1),
+                          r AS (DELETE FROM wharf_rejected_mutations WHERE written_at < $1 RETURNING 1)
+                     SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM r)",
+                    &[&signed(written_before_ms)],
+                )
+                .await?;
+            Ok((unsigned(row.get(0)), unsigned(row.get(1))))
+        })
     }
 
     fn record(&self, space: Space, collection: String, key: Key) -> StoreFuture<'_, Option<StoredRecord>> {

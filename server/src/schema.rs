@@ -19,15 +19,19 @@
 //!   primary key and a second change-feed index `(space, seq)`; the ledgers are keyed by
 //!   (`author`, `client_id`, `id`). The tables are rebuilt; existing records go to the shared
 //!   space and existing ledger entries to the shared principals (see `into_spaces`).
+//! - 6: retention: `written_at` (milliseconds since the Unix epoch) on records and on both
+//!   ledgers, the time of the last write, which compaction and ledger pruning go by
+//!   (`compaction.rs`), with an index on the tombstones' and on each ledger's. Rows written before
+//!   take the time of the upgrade (`ADD COLUMN … DEFAULT <now>`: no table is rewritten).
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::store::StoreError;
+use crate::store::{now_ms, StoreError};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
-/// The records of schema 5 (a new database; an older one is rebuilt into this shape).
+/// The records of schema 6 (a new database; an older one is rebuilt into this shape).
 const RECORDS: &str = "
     CREATE TABLE IF NOT EXISTS records (
         space TEXT NOT NULL,        -- the space the document lives in (spaces.rs)
@@ -39,11 +43,12 @@ const RECORDS: &str = "
         hlc TEXT,                   -- hybrid logical clock stamp of the last write, if sent
         writer TEXT,                -- client id of the last write (NULL: unknown, written before v2)
         writer_seq INTEGER,         -- that write's mutation seq (NULL: unknown, written before v3)
+        written_at INTEGER NOT NULL, -- when the last write was made (ms since the Unix epoch)
         PRIMARY KEY (space, collection, key)
     );
 ";
 
-/// The two ledgers of schema 5, keyed by (author, client id, op id): one principal's op ids
+/// The two ledgers of schema 6, keyed by (author, client id, op id): one principal's op ids
 /// never answer another's.
 const LEDGERS: &str = "
     CREATE TABLE IF NOT EXISTS rejected_mutations (
@@ -52,6 +57,7 @@ const LEDGERS: &str = "
         id TEXT NOT NULL,
         code TEXT NOT NULL,
         message TEXT NOT NULL,
+        written_at INTEGER NOT NULL, -- when it was refused (ms since the Unix epoch)
         PRIMARY KEY (author, client_id, id)
     );
     CREATE TABLE IF NOT EXISTS applied_mutations (
@@ -59,6 +65,7 @@ const LEDGERS: &str = "
         client_id TEXT NOT NULL,
         id TEXT NOT NULL,
         version INTEGER NOT NULL,   -- the record version this mutation produced
+        written_at INTEGER NOT NULL, -- when it was applied (ms since the Unix epoch)
         PRIMARY KEY (author, client_id, id)
     );
 ";
@@ -77,10 +84,14 @@ const OTHER_TABLES: &str = "
 ";
 
 /// `seq` is unique across spaces (one global sequence); pull pages through one space's changes
-/// by `(space, seq)`, so its cost does not grow with the other spaces' records.
+/// by `(space, seq)`, so its cost does not grow with the other spaces' records. Retention finds
+/// old tombstones and ledger entries by `written_at` (the records' index holds tombstones only).
 const INDEXES: &str = "
     CREATE UNIQUE INDEX IF NOT EXISTS records_by_seq ON records (seq);
     CREATE INDEX IF NOT EXISTS records_by_space_seq ON records (space, seq);
+    CREATE INDEX IF NOT EXISTS tombstones_by_time ON records (written_at) WHERE value IS NULL;
+    CREATE INDEX IF NOT EXISTS applied_mutations_by_time ON applied_mutations (written_at);
+    CREATE INDEX IF NOT EXISTS rejected_mutations_by_time ON rejected_mutations (written_at);
 ";
 
 /// `meta` row: the highest `seq` ever assigned.
@@ -120,8 +131,16 @@ pub fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     if !columns.iter().any(|c| c == "writer_seq") {
         tx.execute_batch("ALTER TABLE records ADD COLUMN writer_seq INTEGER;")?;
     }
+    let upgraded_at = now_ms() as i64;
     if !columns.iter().any(|c| c == "space") {
-        into_spaces(&tx)?;
+        into_spaces(&tx, upgraded_at)?;
+    }
+    for table in ["records", "applied_mutations", "rejected_mutations"] {
+        if !column_names(&tx, table)?.iter().any(|c| c == "written_at") {
+            tx.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN written_at INTEGER NOT NULL DEFAULT {upgraded_at};"
+            ))?;
+        }
     }
     tx.execute_batch(INDEXES)?;
     tx.execute(
@@ -139,7 +158,7 @@ pub fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
 /// entry's. SQLite cannot change a primary key, so the three tables are rebuilt. Every existing
 /// record goes to the shared space and every ledger entry to the shared principals' name (before
 /// spaces, every principal read and wrote every document: there is no owner to give them to).
-fn into_spaces(tx: &Connection) -> Result<(), StoreError> {
+fn into_spaces(tx: &Connection, upgraded_at: i64) -> Result<(), StoreError> {
     let shared = crate::spaces::Space::shared();
     let author = crate::spaces::access(&crate::auth::Principal::Anonymous).author;
     tx.execute_batch(
@@ -151,19 +170,19 @@ fn into_spaces(tx: &Connection) -> Result<(), StoreError> {
     tx.execute_batch(RECORDS)?;
     tx.execute_batch(LEDGERS)?;
     tx.execute(
-        "INSERT INTO records (space, collection, key, value, version, seq, hlc, writer, writer_seq)
-         SELECT ?1, collection, key, value, version, seq, hlc, writer, writer_seq FROM records_v4",
-        params![shared.as_str()],
+        "INSERT INTO records (space, collection, key, value, version, seq, hlc, writer, writer_seq, written_at)
+         SELECT ?1, collection, key, value, version, seq, hlc, writer, writer_seq, ?2 FROM records_v4",
+        params![shared.as_str(), upgraded_at],
     )?;
     tx.execute(
-        "INSERT INTO applied_mutations (author, client_id, id, version)
-         SELECT ?1, client_id, id, version FROM applied_mutations_v4",
-        params![author],
+        "INSERT INTO applied_mutations (author, client_id, id, version, written_at)
+         SELECT ?1, client_id, id, version, ?2 FROM applied_mutations_v4",
+        params![author, upgraded_at],
     )?;
     tx.execute(
-        "INSERT INTO rejected_mutations (author, client_id, id, code, message)
-         SELECT ?1, client_id, id, code, message FROM rejected_mutations_v4",
-        params![author],
+        "INSERT INTO rejected_mutations (author, client_id, id, code, message, written_at)
+         SELECT ?1, client_id, id, code, message, ?2 FROM rejected_mutations_v4",
+        params![author, upgraded_at],
     )?;
     tx.execute_batch("DROP TABLE records_v4; DROP TABLE applied_mutations_v4; DROP TABLE rejected_mutations_v4;")?;
     Ok(())

@@ -26,6 +26,9 @@ use crate::store::{
     Decision, ListedRecord, PullPage, Pushed, Space, Storage, StoreError, StoreFuture, StoredRecord,
 };
 
+/// How many ledger entries one pruning transaction deletes.
+const PRUNE_CHUNK: i64 = 5_000;
+
 /// The SQLite store. Cheap to clone: clones share the connection.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -191,6 +194,25 @@ impl SqliteStore {
         Ok((u64::try_from(deleted).unwrap_or(u64::MAX), horizon))
     }
 
+    /// Deletes the ledger entries written before `before_ms`, [`PRUNE_CHUNK`] rows per
+    /// transaction, so pushes wait for one chunk at most, never for the whole pass.
+    fn prune_ledgers_blocking(&self, before_ms: u64) -> Result<(u64, u64), StoreError> {
+        let mut removed = [0u64; 2];
+        for (table, count) in ["applied_mutations", "rejected_mutations"].into_iter().zip(&mut removed) {
+            let sql = format!(
+                "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE written_at < ?1 LIMIT ?2)"
+            );
+            loop {
+                let deleted = self.connection().execute(&sql, params![signed(before_ms), PRUNE_CHUNK])?;
+                *count += u64::try_from(deleted).unwrap_or(0);
+                if i64::try_from(deleted).unwrap_or(i64::MAX) < PRUNE_CHUNK {
+                    break;
+                }
+            }
+        }
+        Ok((removed[0], removed[1]))
+    }
+
     fn records_blocking(&self) -> Result<Vec<ListedRecord>, StoreError> {
         let connection = self.connection();
         let mut statement = connection.prepare(
@@ -295,6 +317,21 @@ impl Storage for SqliteStore {
         self.blocking(move |store| store.compact_blocking(before_seq))
     }
 
+    fn tombstones_written_before(&self, written_before_ms: u64) -> StoreFuture<'_, u64> {
+        self.blocking(move |store| {
+            let seq: Option<i64> = store.connection().query_row(
+                "SELECT MAX(seq) FROM records WHERE value IS NULL AND written_at < ?1",
+                params![signed(written_before_ms)],
+                |row| row.get(0),
+            )?;
+            Ok(seq.map_or(0, unsigned))
+        })
+    }
+
+    fn prune_ledgers(&self, written_before_ms: u64) -> StoreFuture<'_, (u64, u64)> {
+        self.blocking(move |store| store.prune_ledgers_blocking(written_before_ms))
+    }
+
     fn record(&self, space: Space, collection: String, key: Key) -> StoreFuture<'_, Option<StoredRecord>> {
         self.blocking(move |store| read_record(&store.connection(), &space, &collection, &key_text(&key)))
     }
@@ -380,8 +417,9 @@ fn apply_one(
             // Recorded, so that a resend of the same id (the client never saw this answer) gets
             // the same answer, even if the data changed meanwhile and it would now apply.
             tx.execute(
-                "INSERT INTO rejected_mutations (author, client_id, id, code, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![author.name, client_id, mutation.id, code, message],
+                "INSERT INTO rejected_mutations (author, client_id, id, code, message, written_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![author.name, client_id, mutation.id, code, message, now as i64],
             )?;
             Ok(MutationResult::Rejected { id: mutation.id.clone(), code: code.to_owned(), message, permanent: true })
         }
@@ -390,11 +428,11 @@ fn apply_one(
             let text = value.as_ref().map(Value::to_string);
             *seq += 1;
             tx.execute(
-                "INSERT INTO records (space, collection, key, value, version, seq, hlc, writer, writer_seq)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                "INSERT INTO records (space, collection, key, value, version, seq, hlc, writer, writer_seq, written_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT (space, collection, key) DO UPDATE SET value = excluded.value,
                  version = excluded.version, seq = excluded.seq, hlc = excluded.hlc, writer = excluded.writer,
-                 writer_seq = excluded.writer_seq",
+                 writer_seq = excluded.writer_seq, written_at = excluded.written_at",
                 params![
                     space,
                     mutation.collection,
@@ -404,12 +442,13 @@ fn apply_one(
                     signed(*seq),
                     hlc,
                     client_id,
-                    signed(mutation.seq)
+                    signed(mutation.seq),
+                    now as i64
                 ],
             )?;
             tx.execute(
-                "INSERT INTO applied_mutations (author, client_id, id, version) VALUES (?1, ?2, ?3, ?4)",
-                params![author.name, client_id, mutation.id, signed(version)],
+                "INSERT INTO applied_mutations (author, client_id, id, version, written_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![author.name, client_id, mutation.id, signed(version), now as i64],
             )?;
             Ok(MutationResult::Applied { id: mutation.id.clone(), version })
         }

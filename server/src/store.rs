@@ -10,7 +10,9 @@
 //!   another's.
 //! - **One transaction per batch**: a failure applies nothing of the batch.
 //! - **Tombstones and compaction**: a delete keeps the record with `value: None` until
-//!   compaction removes tombstones below a horizon; pulls from older cursors then expire.
+//!   compaction removes tombstones below a horizon; pulls from older cursors then expire. Every
+//!   record and ledger entry carries the time it was written (`written_at`), which retention
+//!   (`compaction.rs`) goes by.
 //! - **A change sequence pull can trust.** Every write stamps its record with the next number of
 //!   a global sequence (`seq`), and numbers become *visible in the order they were assigned*:
 //!   once a reader sees seq N, every smaller seq is committed and visible too, so paging by
@@ -183,6 +185,16 @@ pub trait Storage: Send + Sync + 'static {
     /// `before_seq - 1` (never above the last assigned `seq`, never down): pulls from a non-zero
     /// cursor below it are refused from then on. Returns how many tombstones went and the horizon.
     fn compact(&self, before_seq: u64) -> StoreFuture<'_, (u64, u64)>;
+
+    /// The highest `seq` of the tombstones last written before `written_before_ms` (milliseconds
+    /// since the Unix epoch), 0 when there is none: `compact` of the next seq removes every
+    /// tombstone older than that time (seqs follow write times, give or take a transaction's
+    /// length).
+    fn tombstones_written_before(&self, written_before_ms: u64) -> StoreFuture<'_, u64>;
+
+    /// Deletes the applied and rejected ledger entries written before `written_before_ms`;
+    /// returns how many of each went. A resend of a deleted op id is no longer recognised.
+    fn prune_ledgers(&self, written_before_ms: u64) -> StoreFuture<'_, (u64, u64)>;
 
     /// The stored record of `space`, tombstones included.
     fn record(&self, space: Space, collection: String, key: Key) -> StoreFuture<'_, Option<StoredRecord>>;

@@ -131,6 +131,11 @@ fn help_never_prints_a_secret() {
         "WHARF_INSECURE",
         "WHARF_METRICS",
         "WHARF_METRICS_TOKEN",
+        "WHARF_LOG",
+        "WHARF_LOG_FORMAT",
+        "WHARF_COMPACT_EVERY",
+        "WHARF_RETAIN",
+        "WHARF_LEDGER_RETAIN",
     ] {
         assert!(help.contains(name), "every flag has its variable: {name} missing from {help}");
     }
@@ -221,4 +226,125 @@ async fn sigterm_answers_the_push_in_flight_and_closes_live_sockets_with_1001() 
     assert_eq!(close.map(|f| f.code), Some(CloseCode::Away));
     assert_eq!(running.exit_code(), Some(0));
     assert!(TcpStream::connect(&running.addr).await.is_err(), "no longer listening");
+}
+
+/// A push of `mutations` as client `c1`, answered 200.
+async fn push(addr: &str, mutations: Value) {
+    let body = json!({"protocol": 1, "clientId": "c1", "mutations": mutations}).to_string();
+    let (status, answer) = http(addr, "POST", "/push", &[("Content-Type", "application/json")], &body).await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+#[tokio::test]
+async fn json_logs_have_one_line_per_request_with_its_route_and_never_a_token() {
+    let token = "token-NEVER-LOGGED";
+    let mut running = Running::start(&["--addr", "127.0.0.1:0", "--log-format", "json", "--token", token], &[]);
+    let bearer = format!("Bearer {token}");
+    let (status, body) = http(&running.addr, "GET", "/pull?limit=5", &[("Authorization", &bearer)], "").await;
+    assert_eq!(status, 200, "{body}");
+    // A token in the query (where browsers put the WebSocket's) and a refused request.
+    let (status, _) = http(&running.addr, "GET", &format!("/live?token={token}"), &[], "").await;
+    assert_ne!(status, 101, "a plain GET is no upgrade");
+    let (status, _) = http(&running.addr, "GET", "/pull?token=token-IN-QUERY", &[], "").await;
+    assert_eq!(status, 401);
+    running.signal("TERM");
+    assert_eq!(running.exit_code(), Some(0));
+    let mut logs = String::new();
+    running.child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    assert!(!logs.contains("NEVER-LOGGED") && !logs.contains("IN-QUERY"), "a token was logged: {logs}");
+    assert!(!logs.to_lowercase().contains("authorization"), "{logs}");
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}")))
+        .collect();
+    let requests: Vec<&Value> = lines.iter().filter(|line| line["message"] == "request").collect();
+    let seen: Vec<(String, String, u64)> = requests
+        .iter()
+        .map(|r| {
+            (r["method"].as_str().unwrap().into(), r["route"].as_str().unwrap().into(), r["status"].as_u64().unwrap())
+        })
+        .collect();
+    let live_status = seen.get(1).map_or(0, |(_, _, status)| *status);
+    assert_eq!(
+        seen,
+        [
+            ("GET".into(), "/pull".into(), 200),
+            ("GET".into(), "/live".into(), live_status),
+            ("GET".into(), "/pull".into(), 401)
+        ]
+    );
+    for request in requests {
+        assert!(request["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{request}");
+        assert_eq!(
+            (request["level"].as_str(), request["target"].as_str()),
+            (Some("INFO"), Some("wharf_server::request"))
+        );
+        assert!(request["timestamp"].as_str().is_some_and(|t| t.starts_with("20")), "{request}");
+    }
+    let said: Vec<&str> = lines.iter().filter_map(|line| line["message"].as_str()).collect();
+    assert_eq!(said.first(), Some(&"listening"), "{logs}");
+    assert_eq!(said.last(), Some(&"stopped"), "{logs}");
+}
+
+#[tokio::test]
+async fn the_compact_subcommand_removes_old_tombstones_from_a_sqlite_file_and_their_cursors_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("wharf.sqlite");
+    let file = file.to_str().unwrap();
+    let mut running = Running::start(&["--addr", "127.0.0.1:0", "--database", file], &[]);
+    push(
+        &running.addr,
+        json!([{"id": "m1", "seq": 1, "collection": "t", "key": "a", "op": "put", "value": {}},
+        {"id": "m2", "seq": 2, "collection": "t", "key": "b", "op": "put", "value": {}}]),
+    )
+    .await;
+    push(&running.addr, json!([{"id": "m3", "seq": 3, "collection": "t", "key": "a", "op": "delete"}])).await;
+    running.signal("TERM");
+    assert_eq!(running.exit_code(), Some(0));
+
+    let (code, said) = output(&["compact", "--database", file], &[]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("removed 0 tombstones (compaction horizon now 0), 0 applied"), "30 days by default: {said}");
+    let (code, said) = output(&["compact", "--database", file, "--retain", "0s"], &[("WHARF_LEDGER_RETAIN", "1h")]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("removed 1 tombstones (compaction horizon now 3), 0 applied and 0 rejected"), "{said}");
+    let (code, said) = output(&["compact", "--database", file, "--retain", "0s", "--ledger-retain", "0s"], &[]);
+    assert!(code == Some(0) && said.contains("0 tombstones (compaction horizon now 3), 3 applied"), "{said}");
+
+    let running = Running::start(&["--addr", "127.0.0.1:0", "--database", file], &[]);
+    let (status, body) = http(&running.addr, "GET", "/pull?cursor=2", &[], "").await;
+    assert_eq!(status, 410, "{body}");
+    let (status, body) = http(&running.addr, "GET", "/pull", &[], "").await;
+    assert_eq!(status, 200, "{body}");
+    let keys: Vec<Value> = serde_json::from_str::<Value>(&body).unwrap()["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|change| change["key"].clone())
+        .collect();
+    assert_eq!(keys, [json!("b")], "the tombstone of a is gone: {body}");
+
+    let (code, said) = output(&["compact"], &[]);
+    assert_eq!(code, Some(2), "an in-memory database has nothing to compact: {said}");
+}
+
+#[tokio::test]
+async fn compact_every_runs_retention_passes_while_the_server_serves() {
+    let running = Running::start(&["--addr", "127.0.0.1:0", "--retain", "0s"], &[("WHARF_COMPACT_EVERY", "1s")]);
+    push(
+        &running.addr,
+        json!([{"id": "m1", "seq": 1, "collection": "t", "key": "a", "op": "put", "value": {}},
+        {"id": "m2", "seq": 2, "collection": "t", "key": "b", "op": "put", "value": {}}]),
+    )
+    .await;
+    push(&running.addr, json!([{"id": "m3", "seq": 3, "collection": "t", "key": "a", "op": "delete"}])).await;
+    let mut status = 0;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        status = http(&running.addr, "GET", "/pull?cursor=2", &[], "").await.0;
+        if status == 410 {
+            break;
+        }
+    }
+    assert_eq!(status, 410, "a pass within 5 s removed the tombstone");
 }
