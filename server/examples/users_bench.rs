@@ -9,7 +9,8 @@
 //!   the ones the server writes (records, ledgers, client bindings).
 //! - `isolation`: the target user (its own JWT) pulls its documents from cursor zero, one request
 //!   at a time, alternately against the first and the second target (small and large database),
-//!   `--rounds` rounds of `--reps` pulls, and prints median and p95 of each and their ratio. With
+//!   pull by pull, `--rounds` rounds of `--reps` pulls of each, and prints median and p95 of each,
+//!   their ratios, and the median ratio of back-to-back pairs. With
 //!   `--store` instead of `--target` it calls `Storage::pull` in-process (no HTTP, no JSON).
 //! - `throughput`: `--users` JWT users, served by `--clients` concurrent connections (user `u`
 //!   by connection `u % clients`), each connection cycling over its users: push a batch of puts
@@ -308,25 +309,31 @@ async fn isolation(o: &Options) -> Value {
             side.pull(o.docs).await;
         }
     }
-    // Interleaved: rounds alternate which side goes first, so drifting load hits both alike.
+    // Interleaved pull by pull (small, large, large, small, …), so load that comes and goes on a
+    // shared machine hits both sides alike; a round is `reps` pulls of each side.
     let mut all: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
-    let mut round_ratios = Vec::new();
+    let (mut round_ratios, mut pair_ratios) = (Vec::new(), Vec::new());
     for round in 0..o.rounds {
-        let mut medians = [0.0; 2];
-        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-        for index in order {
-            let mut latencies = Vec::with_capacity(o.reps);
-            for _ in 0..o.reps {
-                latencies.push(sides[index].1.pull(o.docs).await);
+        let mut latencies: [Vec<Duration>; 2] = [Vec::with_capacity(o.reps), Vec::with_capacity(o.reps)];
+        for rep in 0..o.reps {
+            let order = if rep % 2 == 0 { [0, 1] } else { [1, 0] };
+            for index in order {
+                latencies[index].push(sides[index].1.pull(o.docs).await);
             }
-            latencies.sort();
-            medians[index] = percentile(&latencies, 50.0);
-            all[index].extend(latencies);
+            pair_ratios.push(latencies[1][rep].as_secs_f64() / latencies[0][rep].as_secs_f64());
+        }
+        let mut medians = [0.0; 2];
+        for (index, mut round) in latencies.into_iter().enumerate() {
+            round.sort();
+            medians[index] = percentile(&round, 50.0);
+            all[index].extend(round);
         }
         let r = ratio(medians[1], medians[0]);
         eprintln!("round {round}: median {} ms vs {} ms, ratio {r}", medians[0], medians[1]);
         round_ratios.push(r);
     }
+    pair_ratios.sort_by(f64::total_cmp);
+    let pair_ratio = ratio(pair_ratios[pair_ratios.len() / 2], 1.0);
     for latencies in &mut all {
         latencies.sort();
     }
@@ -341,11 +348,12 @@ async fn isolation(o: &Options) -> Value {
     sorted_ratios.sort_by(f64::total_cmp);
     println!(
         "pull of {} documents from cursor zero, {} rounds x {} pulls each: first p50 {} ms p95 {} ms; \
-         second p50 {} ms p95 {} ms; ratio second/first p50 {ratio_p50}, p95 {ratio_p95}; per-round p50 ratios {:?}",
+         second p50 {} ms p95 {} ms; ratio second/first p50 {ratio_p50}, p95 {ratio_p95}, median of \
+         paired ratios {pair_ratio}; per-round p50 ratios {:?}",
         o.docs, o.rounds, o.reps, small["p50Ms"], small["p95Ms"], large["p50Ms"], large["p95Ms"], round_ratios
     );
     json!({"mode": if o.targets.len() == 2 { "http" } else { "store" }, "docs": o.docs, "rounds": o.rounds,
-           "reps": o.reps, "first": small, "second": large, "ratioP50": ratio_p50, "ratioP95": ratio_p95,
+           "reps": o.reps, "first": small, "second": large, "ratioP50": ratio_p50, "ratioP95": ratio_p95, "pairRatio": pair_ratio,
            "roundRatios": round_ratios, "medianRoundRatio": sorted_ratios[sorted_ratios.len() / 2]})
 }
 
