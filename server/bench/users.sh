@@ -13,8 +13,9 @@
 #      --seconds, against the server holding the large database.
 # The load averages (uptime) are printed before each step: the machine may be shared.
 #
-# PostgreSQL is a throwaway cluster (see lib.sh) with its durable defaults; SQLite runs in WAL mode
-# with synchronous = NORMAL, as the server opens it. Everything this script starts is stopped
+# PostgreSQL is a throwaway cluster (see lib.sh) with its durable defaults, and the seeded
+# databases are ANALYZEd (as autovacuum would soon); SQLite runs in WAL mode with
+# synchronous = NORMAL and without statistics, as the server opens it. Everything this script starts is stopped
 # when it exits; all traffic stays on 127.0.0.1. The HS256 secret is random per run.
 #
 # Usage: server/bench/users.sh [--backend both|sqlite|postgres] [--small 1000] [--large 200000]
@@ -87,7 +88,9 @@ PREPARE pull(int8, int8, text[]) AS
     ) r ON true
     WHERE h.name = 'compacted_through'
     ORDER BY r.seq;
-SELECT '$1' AS database, count(*) AS records, count(DISTINCT space) AS spaces FROM wharf_records;
+SELECT '$1' AS database, count(*) AS records, count(DISTINCT space) AS spaces,
+    (SELECT n_distinct FROM pg_stats WHERE tablename = 'wharf_records' AND attname = 'space') AS planner_spaces
+FROM wharf_records;
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE pull(0, $((docs + 1)), ARRAY['user:bench-target']);
 SET plan_cache_mode = force_generic_plan;
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE pull(0, $((docs + 1)), ARRAY['user:bench-target']);
@@ -124,6 +127,11 @@ if [ "$backend" != sqlite ]; then
   large_db="postgres://postgres@127.0.0.1:$pg_port/large"
   step postgres-seed-small seed --database-url "$small_db" --others "$small" "${seed_args[@]}"
   step postgres-seed-large seed --database-url "$large_db" --others "$large" "${seed_args[@]}"
+  # Planner statistics, as autovacuum's analyze gathers them within a minute of such a load:
+  # without them PostgreSQL guesses the selectivity of `space = …`, and the plan measured would
+  # not be the one a running server gets.
+  psql -d small -c "ANALYZE"
+  psql -d large -c "ANALYZE"
   step postgres-isolation-store isolation --store "$small_db" --store "$large_db" "${pull_args[@]}"
   start_server --database-url "$small_db"
   small_url=$server_url
