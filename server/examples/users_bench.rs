@@ -170,6 +170,7 @@ fn put(client_id: &str, n: u64, key: String) -> Mutation {
         patch: None,
         base_version: None,
         hlc: None,
+        space: None,
     }
 }
 
@@ -178,7 +179,7 @@ fn put(client_id: &str, n: u64, key: String) -> Mutation {
 async fn push_as(store: &dyn Storage, user: &str, client_id: &str, mutations: Vec<Mutation>) {
     assert!(store.bind_client(client_id.to_owned(), user.to_owned()).await.expect("bind"), "client id taken");
     let space = Space::of_user(user);
-    let author = Author { name: space.as_str().to_owned(), client_id: client_id.to_owned(), space };
+    let author = Author { name: space.as_str().to_owned(), client_id: client_id.to_owned(), space, denied: None };
     let pushed = store.apply_push(author, mutations).await.expect("a seeding push");
     assert!(pushed.results.iter().all(|r| matches!(r, MutationResult::Applied { .. })), "seeding must apply");
 }
