@@ -271,7 +271,8 @@ async fn writes_take_increasing_seqs_and_pull_pages_by_them(backend: Backend) {
             value: None,
             version: 2,
             hlc: None,
-            space: None
+            // The store names the stored space; the handler turns it into the wire's name.
+            space: Some("shared".into())
         }]
     );
     assert_eq!(keys(&pull(&store, 0, 10, Some(&["todos"])).await.0), vec!["todos/\"b\"", "todos/\"a\""]);
