@@ -13,6 +13,7 @@ pub mod live_hub;
 pub mod metrics;
 pub mod pg_listen;
 pub mod pg_schema;
+pub mod pg_tls;
 pub mod postgres;
 pub mod pull;
 pub mod push;

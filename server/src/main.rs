@@ -35,9 +35,15 @@ struct Options {
     /// Use PostgreSQL instead of SQLite: `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (also
     /// `host=… user=… dbname=…` key-value form; `?host=/run/postgresql` for a Unix socket). Any
     /// number of instances may share one database. The schema is created or upgraded at start,
-    /// under an advisory lock. Also read from WHARF_DATABASE_URL.
+    /// under an advisory lock. TLS follows the URL's `sslmode` (disable, prefer: the default,
+    /// require, verify-ca, verify-full; only the verify modes authenticate the server). Also read
+    /// from WHARF_DATABASE_URL.
     #[arg(long, env = "WHARF_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// Root certificate(s) (PEM) the PostgreSQL server's certificate must chain to, in every TLS
+    /// mode; without it, verify-ca and verify-full use the system's root store.
+    #[arg(long, env = "WHARF_DATABASE_CA", value_name = "FILE", requires = "database_url")]
+    database_ca: Option<PathBuf>,
     /// Most PostgreSQL connections this instance opens for requests (one more is used for
     /// LISTEN). Only with --database-url.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1000), env = "WHARF_DATABASE_POOL")]
@@ -177,7 +183,12 @@ async fn open_store(options: &Options) -> Result<Arc<dyn Storage>, StoreError> {
     match &options.database_url {
         Some(url) => {
             let pool_size = usize::try_from(options.database_pool).unwrap_or(16);
-            PgStore::connect_shared(url, PgOptions { pool_size, ..PgOptions::default() }).await
+            let read = |path: &PathBuf| {
+                std::fs::read(path)
+                    .map_err(|e| StoreError::Postgres(format!("cannot read --database-ca {}: {e}", path.display())))
+            };
+            let ca_pem = options.database_ca.as_ref().map(read).transpose()?;
+            PgStore::connect_shared(url, PgOptions { pool_size, ca_pem, ..PgOptions::default() }).await
         }
         None => SqliteStore::open_shared(&options.database),
     }
@@ -186,12 +197,13 @@ async fn open_store(options: &Options) -> Result<Arc<dyn Storage>, StoreError> {
 /// Where the data lives, for messages (the URL without its password).
 fn describe_database(options: &Options) -> String {
     match &options.database_url {
-        Some(url) => match url.parse::<tokio_postgres::Config>() {
-            Ok(config) => format!(
-                "PostgreSQL database {:?} on {:?} as {:?}",
+        Some(url) => match wharf_server::pg_tls::parse_url(url) {
+            Ok((config, mode)) => format!(
+                "PostgreSQL database {:?} on {:?} as {:?}, sslmode={}",
                 config.get_dbname().unwrap_or_default(),
                 config.get_hosts(),
-                config.get_user().unwrap_or_default()
+                config.get_user().unwrap_or_default(),
+                mode.name()
             ),
             Err(_) => "PostgreSQL (unreadable --database-url)".to_owned(),
         },
