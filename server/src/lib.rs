@@ -21,3 +21,4 @@ pub mod schema;
 pub mod spaces;
 pub mod sqlite;
 pub mod store;
+pub mod ticket;

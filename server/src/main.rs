@@ -18,6 +18,7 @@ use wharf_server::metrics::{Metrics, MetricsAccess};
 use wharf_server::postgres::{PgOptions, PgStore};
 use wharf_server::sqlite::SqliteStore;
 use wharf_server::store::{Storage, StoreError};
+use wharf_server::ticket::{Tickets, TICKET_TTL};
 
 /// Wharf's reference sync server: the push and pull endpoints and the live WebSocket of
 /// docs/protocol.md over embedded SQLite or PostgreSQL, plus the demo app (www/) and the built
@@ -49,7 +50,7 @@ struct Options {
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1000), env = "WHARF_DATABASE_POOL")]
     database_pool: u64,
     /// A static development token: `Authorization: Bearer <TOKEN>` on /push, /pull and /live
-    /// (where `?token=TOKEN` is accepted too, since browsers cannot set WebSocket headers) is
+    /// (where `?token=TOKEN` is accepted too, for clients older than live tickets) is
     /// then the fixed user "development", who reads and writes the shared space (the one every
     /// request uses when no authentication is configured). For development; use JWTs for real
     /// users.
@@ -63,6 +64,11 @@ struct Options {
     /// token's `sub` is the user.
     #[arg(long, env = "WHARF_JWT_PUBLIC_KEY", value_name = "FILE")]
     jwt_public_key: Option<PathBuf>,
+    /// Key (at least 32 bytes) signing the short-lived tickets that open /live (POST
+    /// /live/ticket). Default: a random key per process, so give every instance behind one load
+    /// balancer the same secret. Prefer the environment variable.
+    #[arg(long, env = "WHARF_TICKET_SECRET", hide_env_values = true)]
+    ticket_secret: Option<String>,
     /// Require JWTs to carry this `iss`.
     #[arg(long, env = "WHARF_JWT_ISSUER")]
     jwt_issuer: Option<String>,
@@ -232,7 +238,11 @@ fn authenticator(options: &Options) -> Result<Authenticator, String> {
     if jwt.is_none() && (settings.issuer.is_some() || settings.audience.is_some()) {
         return Err("--jwt-issuer and --jwt-audience need --jwt-secret or --jwt-public-key".to_owned());
     }
-    Ok(Authenticator::new(options.token.clone(), jwt))
+    if options.ticket_secret.is_some() && options.ticket_secret == options.jwt_secret {
+        return Err("--ticket-secret must differ from --jwt-secret: each is a separate key".to_owned());
+    }
+    let tickets = Tickets::new(options.ticket_secret.as_deref(), TICKET_TTL).map_err(|e| e.to_string())?;
+    Ok(Authenticator::new(options.token.clone(), jwt).with_tickets(tickets))
 }
 
 /// Refuses to expose a server without authentication beyond loopback, unless `--insecure`.
@@ -443,6 +453,15 @@ mod tests {
         assert!(access(&["--metrics", "--token", "t", "--metrics-token", "t"]).is_err(), "the same key twice");
         assert!(access(&["--metrics", "--metrics-token", ""]).is_err());
         assert!(parse(&["--metrics-token", "m"]).is_err(), "--metrics-token needs --metrics");
+    }
+
+    #[test]
+    fn the_ticket_secret_is_long_and_apart_from_the_jwt_secret() {
+        let auth = |args: &[&str]| authenticator(&parse(args).unwrap()).map(|_| ());
+        let (long, other) = ("t".repeat(32), "j".repeat(32));
+        assert!(auth(&["--ticket-secret", "short"]).is_err_and(|e| e.contains("32 bytes")));
+        assert!(auth(&["--ticket-secret", &long, "--jwt-secret", &long]).is_err_and(|e| e.contains("differ")));
+        assert!(auth(&["--ticket-secret", &long, "--jwt-secret", &other]).is_ok());
     }
 
     #[test]
