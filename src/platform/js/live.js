@@ -2,22 +2,25 @@
 // the sync loop that the server has new changes. When it should be open, and when to try again,
 // is the core's (`core/live_channel.rs`); this file opens and closes it when told and reports
 // what happens to it: "liveOpened", "poke", "liveHeard" (anything else the server says, such as
-// its pings, which it answers), "liveClosed" (closed, failed, or no token). With a transport
-// (`sync.transport`), its `live(onPoke, onClosed)` subscription stands in for the socket.
+// its pings, which it answers), "liveClosed" (closed, failed, no ticket). The socket is opened
+// with a short-lived ticket from `POST {url}/live/ticket`, asked with the app's token through
+// the app's fetch, never with the token itself in the URL. With a transport (`sync.transport`),
+// its `live(onPoke, onClosed)` subscription stands in for the socket.
 
 /** `{url}/live` as a ws: or wss: URL, resolved against this scope's location. */
-function liveUrl(base, token) {
+function liveUrl(base, ticket) {
   const url = new URL(`${base}/live`, globalThis.location?.href);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-  if (token) url.searchParams.set("token", token);
+  if (ticket) url.searchParams.set("ticket", ticket);
   return url.href;
 }
 
 export class LiveSocket {
-  /** `report(kind)` hands what happened to Rust; `getToken` and `transport` are the app's (or undefined). */
-  constructor(base, getToken, transport, report) {
+  /** `report(kind)` hands what happened to Rust; `getToken`, `fetch` and `transport` are the app's (or undefined). */
+  constructor(base, getToken, fetch, transport, report) {
     this.base = base;
     this.getToken = getToken;
+    this.fetchImpl = fetch ?? ((url, init) => globalThis.fetch(url, init));
     this.transport = transport;
     this.report = report;
     this.socket = null;
@@ -31,11 +34,12 @@ export class LiveSocket {
     if (this.transport) return this.subscribe(attempt);
     // No WebSocket in this scope (Node 20): closed at once, without asking for a token.
     if (typeof globalThis.WebSocket !== "function") return void this.report("liveClosed");
-    let token = null;
     try {
-      token = this.getToken ? await this.getToken() : null;
+      const token = this.getToken ? await this.getToken() : null;
       if (attempt !== this.opening) return; // closed or opened again meanwhile
-      const ws = new globalThis.WebSocket(liveUrl(this.base, token));
+      const ticket = await this.ticket(token);
+      if (attempt !== this.opening) return;
+      const ws = new globalThis.WebSocket(liveUrl(this.base, ticket));
       this.socket = ws;
       ws.onopen = () => this.report("liveOpened");
       ws.onmessage = (event) => {
@@ -54,6 +58,22 @@ export class LiveSocket {
     } catch {
       if (attempt === this.opening) this.report("liveClosed");
     }
+  }
+
+  /**
+   * A ticket for the socket (`POST {url}/live/ticket`, with the token if there is one), or null
+   * for a server without tickets (404) when there is no token to trade. Throws otherwise.
+   */
+  async ticket(token) {
+    const headers = token ? { Authorization: `Bearer ${token}` } : {};
+    const url = new URL(`${this.base}/live/ticket`, globalThis.location?.href).href;
+    const signal = globalThis.AbortSignal?.timeout?.(10_000);
+    const response = await this.fetchImpl(url, { method: "POST", headers, signal, credentials: "same-origin" });
+    if (response.status === 404 && !token) return null;
+    if (!response.ok) throw new Error(`POST /live/ticket answered ${response.status}`);
+    const { ticket } = await response.json();
+    if (typeof ticket !== "string" || !ticket) throw new Error("POST /live/ticket answered no ticket");
+    return ticket;
   }
 
   /** Subscribes to the transport's pokes; the subscription stands where the socket would. */
