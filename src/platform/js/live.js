@@ -7,12 +7,9 @@
 // the app's fetch, never with the token itself in the URL. With a transport (`sync.transport`),
 // its `live(onPoke, onClosed)` subscription stands in for the socket.
 
-/** `{url}/live` as a ws: or wss: URL, resolved against this scope's location. */
-function liveUrl(base, ticket) {
-  const url = new URL(`${base}/live`, globalThis.location?.href);
-  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-  if (ticket) url.searchParams.set("ticket", ticket);
-  return url.href;
+/** `{url}/live{path}`, resolved against this scope's location. */
+function liveUrl(base, path) {
+  return new URL(`${base}/live${path}`, globalThis.location?.href);
 }
 
 export class LiveSocket {
@@ -39,7 +36,9 @@ export class LiveSocket {
       if (attempt !== this.opening) return; // closed or opened again meanwhile
       const ticket = await this.ticket(token);
       if (attempt !== this.opening) return;
-      const ws = new globalThis.WebSocket(liveUrl(this.base, ticket));
+      const url = liveUrl(this.base, ticket ? `?ticket=${encodeURIComponent(ticket)}` : "");
+      url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+      const ws = new globalThis.WebSocket(url.href);
       this.socket = ws;
       ws.onopen = () => this.report("liveOpened");
       ws.onmessage = (event) => {
@@ -66,13 +65,11 @@ export class LiveSocket {
    */
   async ticket(token) {
     const headers = token ? { Authorization: `Bearer ${token}` } : {};
-    const url = new URL(`${this.base}/live/ticket`, globalThis.location?.href).href;
-    const signal = globalThis.AbortSignal?.timeout?.(10_000);
-    const response = await this.fetchImpl(url, { method: "POST", headers, signal, credentials: "same-origin" });
+    const signal = globalThis.AbortSignal?.timeout?.(1e4);
+    const response = await this.fetchImpl(liveUrl(this.base, "/ticket").href, { method: "POST", headers, signal, credentials: "same-origin" });
     if (response.status === 404 && !token) return null;
-    if (!response.ok) throw new Error(`POST /live/ticket answered ${response.status}`);
-    const { ticket } = await response.json();
-    if (typeof ticket !== "string" || !ticket) throw new Error("POST /live/ticket answered no ticket");
+    const ticket = response.ok && (await response.json()).ticket;
+    if (typeof ticket !== "string" || !ticket) throw new Error(`no ticket: ${response.status}`);
     return ticket;
   }
 
