@@ -72,8 +72,15 @@ pub struct Tickets {
     key: hmac::Key,
     random: SystemRandom,
     ttl: Duration,
-    /// Nonces of redeemed tickets, with their expiry (ms).
-    used: Mutex<HashMap<String, u64>>,
+    used: Mutex<Used>,
+}
+
+/// The nonces of redeemed tickets, with their expiry (ms), and when the expired ones were last
+/// forgotten (at most once a second, so a burst of sockets does not scan them all each time).
+#[derive(Default)]
+struct Used {
+    nonces: HashMap<String, u64>,
+    pruned_at: u64,
 }
 
 impl std::fmt::Debug for Tickets {
@@ -166,16 +173,17 @@ impl Tickets {
             return Err(TicketError::Expired);
         }
         let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
-        if used.len() >= 1024 {
-            used.retain(|_, expiry| *expiry > now);
+        if now >= used.pruned_at.saturating_add(1000) {
+            used.nonces.retain(|_, expiry| *expiry > now);
+            used.pruned_at = now;
         }
-        if used.contains_key(nonce) {
+        if used.nonces.contains_key(nonce) {
             return Err(TicketError::Used);
         }
-        if used.len() >= MAX_REMEMBERED {
+        if used.nonces.len() >= MAX_REMEMBERED {
             return Err(TicketError::Busy);
         }
-        used.insert(nonce.to_owned(), expires);
+        used.nonces.insert(nonce.to_owned(), expires);
         Ok(principal)
     }
 }
@@ -216,5 +224,17 @@ mod tests {
         std::thread::sleep(Duration::from_millis(5));
         assert_eq!(short.redeem(&ticket), Err(TicketError::Expired));
         assert!(matches!(Tickets::new(Some("short"), TICKET_TTL), Err(TicketSetupError::TooShort(5))));
+    }
+
+    #[test]
+    fn used_nonces_are_forgotten_once_expired() {
+        let tickets = Tickets::new(None, Duration::from_millis(20)).unwrap();
+        for _ in 0..3 {
+            tickets.redeem(&tickets.issue(&Principal::Development).unwrap()).unwrap();
+        }
+        assert_eq!(tickets.used.lock().unwrap().nonces.len(), 3);
+        std::thread::sleep(Duration::from_millis(1100));
+        tickets.redeem(&tickets.issue(&Principal::Development).unwrap()).unwrap();
+        assert_eq!(tickets.used.lock().unwrap().nonces.len(), 1, "the expired three are gone");
     }
 }
