@@ -36,6 +36,7 @@ export default defineConfig({
       "/push": server,
       "/pull": server,
       "/debug": server,
+      "/live/ticket": server,
       "/live": { target: server.replace(/^http/, "ws"), ws: true },
     },
   },

@@ -1,11 +1,11 @@
 //! The reference server's router: wires `POST /push` (`push.rs`), `GET /pull` (`pull.rs`), the
 //! `GET /live` WebSocket (`live.rs`), `GET /health`, `GET /metrics` (`metrics.rs`), the `/debug`
 //! routes of `--faults` (`debug.rs`), the demo app from `www/` and the built package from `pkg/`,
-//! with the body limit, the `Origin` check of `browser.rs` on the three protocol routes, CORS,
-//! the request counting of the metrics and the request log (`logging.rs`). It also registers
-//! with the store to hear other instances' commits (PostgreSQL's LISTEN/NOTIFY) and pokes this
-//! instance's live sockets with them. Nothing imports this file: the handlers and what they
-//! share (`config.rs`) sit below it.
+//! with the body limit, the `Origin` check of `browser.rs` on the protocol routes (and
+//! `POST /live/ticket`), CORS, the request counting of the metrics and the request log
+//! (`logging.rs`). It also registers with the store to hear other instances' commits
+//! (PostgreSQL's LISTEN/NOTIFY) and pokes this instance's live sockets with them. Nothing
+//! imports this file: the handlers and what they share (`config.rs`) sit below it.
 
 use std::sync::Arc;
 
@@ -22,7 +22,7 @@ use crate::auth::same_secret;
 use crate::browser::check_origin;
 use crate::config::{bearer, error, storage_error, Config};
 use crate::debug;
-use crate::live::live;
+use crate::live::{live, ticket};
 use crate::logging::log_request;
 use crate::metrics::{MetricsAccess, Route, CONTENT_TYPE};
 use crate::pull::pull;
@@ -110,6 +110,7 @@ pub fn router(config: Config) -> Router {
         .route("/push", post(push))
         .route("/pull", get(pull))
         .route("/live", get(live))
+        .route("/live/ticket", post(ticket))
         // Only the routes above: /health is for load balancers, which send no Origin anyway.
         .route_layer(middleware::from_fn_with_state(Arc::clone(&config), check_origin))
         .route("/health", get(health))

@@ -14,6 +14,9 @@
 //! - **Nothing configured**: every request is [`Principal::Anonymous`] (and `main.rs` refuses to
 //!   listen beyond loopback without `--insecure`).
 //!
+//! The `/live` WebSocket also accepts a *ticket* (`ticket.rs`): a short-lived credential issued
+//! to a principal authenticated here, redeemed by [`Authenticator::redeem_ticket`].
+//!
 //! The algorithm a key is used with is fixed by the key (an HMAC secret for HS256, an RSA key for
 //! RS256, a P-256 key for ES256), never by the token's header, so a token cannot pick a weaker
 //! check (the classic "HS256 signed with the RSA public key" confusion fails).
@@ -25,6 +28,8 @@ use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use thiserror::Error;
 use wharf::core::protocol::is_space_name;
+
+use crate::ticket::{TicketError, Tickets, TICKET_TTL};
 
 /// The user of the static development token (`--token`).
 pub const DEVELOPMENT_USER: &str = "development";
@@ -95,6 +100,18 @@ pub enum AuthError {
     /// A JWT that does not verify: the reason, for the client's logs (never the token itself).
     #[error("invalid token: {0}")]
     InvalidJwt(String),
+    /// A `/live` ticket that does not open the socket.
+    #[error("invalid ticket: {0}")]
+    Ticket(#[from] TicketError),
+    /// `/live?token=` with anything but the development token.
+    #[error(
+        "only the development token is accepted in /live's URL: get a ticket from POST /live/ticket \
+         (Authorization: Bearer <token>) and open /live?ticket=<ticket>"
+    )]
+    NotInUrl,
+    /// A ticket and an `Authorization` header of two different principals.
+    #[error("the ticket was issued to another principal than the Authorization header's")]
+    TicketMismatch,
 }
 
 /// Why the authentication settings cannot be used (the server does not start).
@@ -263,16 +280,30 @@ fn describe_missing(claim: &str) -> String {
 }
 
 /// Everything that may authenticate a request: the development token, a JWT verifier, both, or
-/// neither.
-#[derive(Default)]
+/// neither; and the `/live` tickets of the principals they prove.
 pub struct Authenticator {
     token: Option<String>,
     jwt: Option<JwtVerifier>,
+    tickets: Tickets,
+}
+
+impl Default for Authenticator {
+    fn default() -> Authenticator {
+        Authenticator::new(None, None)
+    }
 }
 
 impl Authenticator {
+    /// With tickets signed by a random key of this process (see [`Authenticator::with_tickets`]).
+    /// Panics only if the operating system's random number generator fails.
     pub fn new(token: Option<String>, jwt: Option<JwtVerifier>) -> Authenticator {
-        Authenticator { token, jwt }
+        let tickets = Tickets::new(None, TICKET_TTL).expect("the system's random number generator works");
+        Authenticator { token, jwt, tickets }
+    }
+
+    /// The same authentication, issuing and redeeming `/live` tickets with `tickets`.
+    pub fn with_tickets(self, tickets: Tickets) -> Authenticator {
+        Authenticator { tickets, ..self }
     }
 
     /// No authentication: every request is anonymous.
@@ -307,6 +338,46 @@ impl Authenticator {
         match &self.jwt {
             Some(jwt) => jwt.verify(presented),
             None => Err(AuthError::WrongToken),
+        }
+    }
+}
+
+impl Authenticator {
+    /// The tickets' lifetime.
+    pub fn ticket_ttl(&self) -> std::time::Duration {
+        self.tickets.ttl()
+    }
+
+    /// A `/live` ticket for `principal` (authenticated by [`Authenticator::authenticate`]).
+    pub fn issue_ticket(&self, principal: &Principal) -> Result<String, TicketError> {
+        self.tickets.issue(principal)
+    }
+
+    /// The principal of a `/live` ticket (used up by this call), if this server would still
+    /// accept that principal: a ticket of the development token stops working with `--token`
+    /// gone, an anonymous one once any authentication is configured.
+    pub fn redeem_ticket(&self, ticket: &str) -> Result<Principal, AuthError> {
+        let principal = self.tickets.redeem(ticket)?;
+        let accepted = match &principal {
+            Principal::Anonymous => !self.is_configured(),
+            Principal::Development => self.token.is_some(),
+            Principal::User { .. } => self.jwt.is_some(),
+        };
+        if accepted {
+            Ok(principal)
+        } else {
+            Err(TicketError::Revoked.into())
+        }
+    }
+
+    /// The principal of `/live?token=`: only the development token (kept so that development
+    /// scripts and clients older than tickets keep working with `--token`); a JWT, which would
+    /// outlive the access logs that may record the URL, is refused.
+    pub fn authenticate_in_url(&self, presented: &str) -> Result<Principal, AuthError> {
+        match &self.token {
+            Some(token) if same_secret(presented, token) => Ok(Principal::Development),
+            _ if !self.is_configured() => Ok(Principal::Anonymous),
+            _ => Err(AuthError::NotInUrl),
         }
     }
 }

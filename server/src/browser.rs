@@ -4,12 +4,12 @@
 //! foreign page would otherwise write to.
 //!
 //! - **`Origin`**: a browser names the page's origin on every cross-origin request and on every
-//!   WebSocket handshake. When the header is present on `/push`, `/pull` or `/live`, it must be the
-//!   server's own origin (its host equals the `Host` header) or one of `--cors-origin` (`*`
-//!   allows any), else 403 `FORBIDDEN`. Without the header (curl, native apps, Node) there is
-//!   nothing a browser could be tricked into, and the request goes on. The CORS layer alone does
-//!   not protect the WebSocket (browsers do not apply CORS to it) nor writes (a "simple"
-//!   cross-origin POST reaches the server without a preflight).
+//!   WebSocket handshake. When the header is present on `/push`, `/pull`, `/live` or
+//!   `/live/ticket`, it must be the server's own origin (its host equals the `Host` header) or one
+//!   of `--cors-origin` (`*` allows any), else 403 `FORBIDDEN`. Without the header (curl,
+//!   native apps, Node) there is nothing a browser could be tricked into, and the request goes
+//!   on. The CORS layer alone does not protect the WebSocket (browsers do not apply CORS to it)
+//!   nor writes (a "simple" cross-origin POST reaches the server without a preflight).
 //! - **`Content-Type: application/json`** on `/push` (else 415): a page can POST `text/plain`
 //!   cross-origin without a preflight, never `application/json`.
 
@@ -22,8 +22,8 @@ use axum::response::{IntoResponse, Response};
 
 use crate::config::{error, Config};
 
-/// Middleware on `/push`, `/pull` and `/live`: 403 `FORBIDDEN` for a request whose `Origin` is
-/// neither the server's own nor allowed by `--cors-origin`.
+/// Middleware on `/push`, `/pull`, `/live` and `/live/ticket`: 403 `FORBIDDEN` for a request
+/// whose `Origin` is neither the server's own nor allowed by `--cors-origin`.
 pub async fn check_origin(State(config): State<Arc<Config>>, request: Request, next: Next) -> Response {
     if let Some(origin) = request.headers().get(header::ORIGIN) {
         let host = request_host(request.headers()).or_else(|| request.uri().authority().map(|a| a.as_str()));

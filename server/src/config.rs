@@ -23,8 +23,9 @@ use crate::store::{Storage, StoreError};
 pub struct Config {
     /// SQLite or PostgreSQL, behind the `Storage` trait (`store.rs`).
     pub store: Arc<dyn Storage>,
-    /// How `/push`, `/pull`, `/live` (also as `?token=`) and `/debug/*` authenticate requests
-    /// (`Authorization: Bearer <token>`): a JWT, the development token, or nothing.
+    /// How `/push`, `/pull`, `/live` and `/debug/*` authenticate requests
+    /// (`Authorization: Bearer <token>`): a JWT, the development token, or nothing; and the
+    /// `/live` tickets (`ticket.rs`).
     pub auth: Authenticator,
     /// Whether a client id is bound to the JWT user who first pushed with it (another user's
     /// push with it is 403). Off with `--shared-client-ids`, for clients that share one id
@@ -59,20 +60,6 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// Who sent the request (its bearer token); answer a refusal with [`unauthorized`].
 pub(crate) fn authenticate(config: &Config, headers: &HeaderMap) -> Result<Principal, AuthError> {
     config.auth.authenticate(bearer(headers))
-}
-
-/// Like [`authenticate`], also accepting the token as `presented` elsewhere (the `?token=` of a
-/// WebSocket, which browsers cannot give headers). The header is tried first.
-pub(crate) fn authenticate_either(
-    config: &Config,
-    headers: &HeaderMap,
-    presented: Option<&str>,
-) -> Result<Principal, AuthError> {
-    match (config.auth.authenticate(bearer(headers)), presented) {
-        (Ok(principal), _) => Ok(principal),
-        (Err(_), Some(token)) => config.auth.authenticate(Some(token)),
-        (Err(e), None) => Err(e),
-    }
 }
 
 /// 401 `UNAUTHORIZED`, saying why.

@@ -10,6 +10,11 @@
 //! eventually hears a cursor at least that push's, and only if its principal can read the space
 //! that push wrote (`spaces.rs`): a socket hears of its own spaces and of nothing else, from its
 //! first poke on (the last change of its spaces, not the server's latest).
+//!
+//! Authentication of the socket: browsers cannot set headers on a WebSocket, so a browser first
+//! trades its bearer token for a short-lived ticket at `POST /live/ticket` ([`ticket`], see
+//! `ticket.rs`) and opens `/live?ticket=…`. Other clients may send `Authorization: Bearer` on the
+//! upgrade itself. `?token=` is accepted for the development token only, never for a JWT.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,12 +23,14 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use axum::Json;
 use tokio::time::{interval_at, sleep, timeout, Instant, MissedTickBehavior};
-use wharf::core::protocol::LiveMessage;
+use wharf::core::protocol::{LiveMessage, PROTOCOL_VERSION};
 
-use crate::config::{authenticate_either, error, unauthorized, Config};
+use crate::auth::{AuthError, Principal};
+use crate::config::{authenticate, bearer, error, unauthorized, Config};
 use crate::spaces::{self, Space};
 
 /// A socket that sent nothing for this many ping periods is closed.
@@ -35,16 +42,55 @@ pub const SHUTDOWN_CLOSE_CODE: u16 = 1001;
 /// Largest message accepted from a client: they only ever send `{"type":"ping"}`.
 const MAX_CLIENT_MESSAGE: usize = 4096;
 
-/// `GET /live`: authenticates (the header, or `?token=` since browsers cannot set headers on a
-/// WebSocket; the origin is checked before, by `browser.rs`), then upgrades.
+/// `POST /live/ticket`: a ticket for the caller (`Authorization: Bearer`, as on `/push`; the
+/// origin is checked before, by `browser.rs`), answered
+/// `{"protocol":1,"ticket":"…","expiresInMs":30000}`.
+pub async fn ticket(State(config): State<Arc<Config>>, headers: HeaderMap) -> Response {
+    let principal = match authenticate(&config, &headers) {
+        Ok(principal) => principal,
+        Err(e) => return unauthorized(&e),
+    };
+    match config.auth.issue_ticket(&principal) {
+        Ok(ticket) => {
+            let expires_in_ms = config.auth.ticket_ttl().as_millis() as u64;
+            let body =
+                serde_json::json!({"protocol": PROTOCOL_VERSION, "ticket": ticket, "expiresInMs": expires_in_ms});
+            let mut response = Json(body).into_response();
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => error(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string()),
+    }
+}
+
+/// Who opens a socket: the principal of `?ticket=` (which must agree with an `Authorization`
+/// header, if one is sent too), else of `?token=` (the development token only), else of the
+/// header (or anonymous, without authentication configured).
+fn socket_principal(config: &Config, headers: &HeaderMap, query: &[(String, String)]) -> Result<Principal, AuthError> {
+    let find = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    if let Some(ticket) = find("ticket") {
+        let principal = config.auth.redeem_ticket(ticket)?;
+        if bearer(headers).is_some() && authenticate(config, headers)? != principal {
+            return Err(AuthError::TicketMismatch);
+        }
+        return Ok(principal);
+    }
+    if let Some(token) = find("token") {
+        return config.auth.authenticate_in_url(token);
+    }
+    authenticate(config, headers)
+}
+
+/// `GET /live`: authenticates ([`socket_principal`]; the origin is checked before, by
+/// `browser.rs`), then upgrades.
 pub async fn live(
     State(config): State<Arc<Config>>,
     headers: HeaderMap,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let query_token = query.ok().and_then(|Query(pairs)| pairs.into_iter().find(|(k, _)| k == "token").map(|(_, v)| v));
-    let principal = match authenticate_either(&config, &headers, query_token.as_deref()) {
+    let query = query.map(|Query(pairs)| pairs).unwrap_or_default();
+    let principal = match socket_principal(&config, &headers, &query) {
         Ok(principal) => principal,
         Err(e) => return unauthorized(&e),
     };

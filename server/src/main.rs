@@ -21,6 +21,7 @@ use wharf_server::metrics::{Metrics, MetricsAccess};
 use wharf_server::postgres::{PgOptions, PgStore};
 use wharf_server::sqlite::SqliteStore;
 use wharf_server::store::{now_ms, Storage, StoreError};
+use wharf_server::ticket::{Tickets, TICKET_TTL};
 
 /// Wharf's reference sync server: the push and pull endpoints and the live WebSocket of
 /// docs/protocol.md over embedded SQLite or PostgreSQL, plus the demo app (www/) and the built
@@ -40,15 +41,21 @@ struct Options {
     /// Use PostgreSQL instead of SQLite: `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (also
     /// `host=… user=… dbname=…` key-value form; `?host=/run/postgresql` for a Unix socket). Any
     /// number of instances may share one database. The schema is created or upgraded at start,
-    /// under an advisory lock. Also read from WHARF_DATABASE_URL.
+    /// under an advisory lock. TLS follows the URL's `sslmode` (disable, prefer: the default,
+    /// require, verify-ca, verify-full; only the verify modes authenticate the server). Also read
+    /// from WHARF_DATABASE_URL.
     #[arg(long, env = "WHARF_DATABASE_URL", hide_env_values = true, global = true)]
     database_url: Option<String>,
+    /// Root certificate(s) (PEM) the PostgreSQL server's certificate must chain to, in every TLS
+    /// mode; without it, verify-ca and verify-full use the system's root store.
+    #[arg(long, env = "WHARF_DATABASE_CA", value_name = "FILE", requires = "database_url", global = true)]
+    database_ca: Option<PathBuf>,
     /// Most PostgreSQL connections this instance opens for requests (one more is used for
     /// LISTEN). Only with --database-url.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1000), env = "WHARF_DATABASE_POOL", global = true)]
     database_pool: u64,
     /// A static development token: `Authorization: Bearer <TOKEN>` on /push, /pull and /live
-    /// (where `?token=TOKEN` is accepted too, since browsers cannot set WebSocket headers) is
+    /// (where `?token=TOKEN` is accepted too, for clients older than live tickets) is
     /// then the fixed user "development", who reads and writes the shared space (the one every
     /// request uses when no authentication is configured). For development; use JWTs for real
     /// users.
@@ -62,6 +69,11 @@ struct Options {
     /// token's `sub` is the user.
     #[arg(long, env = "WHARF_JWT_PUBLIC_KEY", value_name = "FILE")]
     jwt_public_key: Option<PathBuf>,
+    /// Key (at least 32 bytes) signing the short-lived tickets that open /live (POST
+    /// /live/ticket). Default: a random key per process, so give every instance behind one load
+    /// balancer the same secret. Prefer the environment variable.
+    #[arg(long, env = "WHARF_TICKET_SECRET", hide_env_values = true)]
+    ticket_secret: Option<String>,
     /// Require JWTs to carry this `iss`.
     #[arg(long, env = "WHARF_JWT_ISSUER")]
     jwt_issuer: Option<String>,
@@ -200,7 +212,12 @@ async fn open_store(options: &Options) -> Result<Arc<dyn Storage>, StoreError> {
     match &options.database_url {
         Some(url) => {
             let pool_size = usize::try_from(options.database_pool).unwrap_or(16);
-            PgStore::connect_shared(url, PgOptions { pool_size, ..PgOptions::default() }).await
+            let read = |path: &PathBuf| {
+                std::fs::read(path)
+                    .map_err(|e| StoreError::Postgres(format!("cannot read --database-ca {}: {e}", path.display())))
+            };
+            let ca_pem = options.database_ca.as_ref().map(read).transpose()?;
+            PgStore::connect_shared(url, PgOptions { pool_size, ca_pem, ..PgOptions::default() }).await
         }
         None => SqliteStore::open_shared(&options.database),
     }
@@ -209,12 +226,13 @@ async fn open_store(options: &Options) -> Result<Arc<dyn Storage>, StoreError> {
 /// Where the data lives, for messages (the URL without its password).
 fn describe_database(options: &Options) -> String {
     match &options.database_url {
-        Some(url) => match url.parse::<tokio_postgres::Config>() {
-            Ok(config) => format!(
-                "PostgreSQL database {:?} on {:?} as {:?}",
+        Some(url) => match wharf_server::pg_tls::parse_url(url) {
+            Ok((config, mode)) => format!(
+                "PostgreSQL database {:?} on {:?} as {:?}, sslmode={}",
                 config.get_dbname().unwrap_or_default(),
                 config.get_hosts(),
-                config.get_user().unwrap_or_default()
+                config.get_user().unwrap_or_default(),
+                mode.name()
             ),
             Err(_) => "PostgreSQL (unreadable --database-url)".to_owned(),
         },
@@ -243,7 +261,11 @@ fn authenticator(options: &Options) -> Result<Authenticator, String> {
     if jwt.is_none() && (settings.issuer.is_some() || settings.audience.is_some()) {
         return Err("--jwt-issuer and --jwt-audience need --jwt-secret or --jwt-public-key".to_owned());
     }
-    Ok(Authenticator::new(options.token.clone(), jwt))
+    if options.ticket_secret.is_some() && options.ticket_secret == options.jwt_secret {
+        return Err("--ticket-secret must differ from --jwt-secret: each is a separate key".to_owned());
+    }
+    let tickets = Tickets::new(options.ticket_secret.as_deref(), TICKET_TTL).map_err(|e| e.to_string())?;
+    Ok(Authenticator::new(options.token.clone(), jwt).with_tickets(tickets))
 }
 
 /// Refuses to expose a server without authentication beyond loopback, unless `--insecure`.
@@ -509,6 +531,17 @@ mod tests {
         assert!(parse(&["--compact-every", "0s"]).is_err());
         assert!(parse(&["compact", "--addr", "127.0.0.1:0"]).is_err(), "compact serves nothing");
         assert!(parse(&["--log-format", "xml"]).is_err());
+        let with_ca = parse(&["compact", "--database-url", "postgres://h/d", "--database-ca", "ca.pem"]).unwrap();
+        assert!(with_ca.database_ca.is_some(), "compact reaches PostgreSQL over TLS too");
+    }
+
+    #[test]
+    fn the_ticket_secret_is_long_and_apart_from_the_jwt_secret() {
+        let auth = |args: &[&str]| authenticator(&parse(args).unwrap()).map(|_| ());
+        let (long, other) = ("t".repeat(32), "j".repeat(32));
+        assert!(auth(&["--ticket-secret", "short"]).is_err_and(|e| e.contains("32 bytes")));
+        assert!(auth(&["--ticket-secret", &long, "--jwt-secret", &long]).is_err_and(|e| e.contains("differ")));
+        assert!(auth(&["--ticket-secret", &long, "--jwt-secret", &other]).is_ok());
     }
 
     #[test]

@@ -38,12 +38,14 @@ pub enum Route {
     Push,
     Pull,
     Live,
+    /// `POST /live/ticket`.
+    LiveTicket,
     Health,
     Metrics,
 }
 
 impl Route {
-    const ALL: [Route; 5] = [Route::Push, Route::Pull, Route::Live, Route::Health, Route::Metrics];
+    const ALL: [Route; 6] = [Route::Push, Route::Pull, Route::Live, Route::LiveTicket, Route::Health, Route::Metrics];
 
     /// The counted route a request path is, if any (the demo's files and `/debug` are not).
     pub fn of_path(path: &str) -> Option<Route> {
@@ -51,6 +53,7 @@ impl Route {
             "/push" => Some(Route::Push),
             "/pull" => Some(Route::Pull),
             "/live" => Some(Route::Live),
+            "/live/ticket" => Some(Route::LiveTicket),
             "/health" => Some(Route::Health),
             "/metrics" => Some(Route::Metrics),
             _ => None,
@@ -62,6 +65,7 @@ impl Route {
             Route::Push => "push",
             Route::Pull => "pull",
             Route::Live => "live",
+            Route::LiveTicket => "live_ticket",
             Route::Health => "health",
             Route::Metrics => "metrics",
         }
@@ -207,7 +211,7 @@ impl Metrics {
             &mut out,
             "wharf_http_requests_total",
             "counter",
-            "Answers of /push, /pull, /live, /health and /metrics, by route and HTTP status code.",
+            "Answers of /push, /pull, /live, /live/ticket, /health and /metrics, by route and HTTP status code.",
         );
         for (at, route) in Route::ALL.iter().enumerate() {
             for code in 0..STATUS_CODES {

@@ -10,7 +10,8 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::postgres::read_latest;
 use crate::store::{signed, unsigned, CommitHook, Space, StoreError};
@@ -49,18 +50,24 @@ async fn changed_since(pool: &Pool, heard: u64) -> Result<Vec<(Space, u64)>, Sto
     Ok(rows.iter().map(|row| (Space::from_stored(row.get::<_, String>(0)), unsigned(row.get(1)))).collect())
 }
 
-/// The LISTEN loop: a dedicated connection (not from the pool) that hears every commit's NOTIFY
+/// The LISTEN loop: a dedicated connection (not from the pool, but with its TLS) that hears every commit's NOTIFY
 /// and fires the hooks with its space and cursor. Reconnects with backoff when the connection
 /// fails, and after every reconnection fires, for each space written since the last cursor it
 /// heard, that space's last change: the commits it missed meanwhile. Checks the connection every
 /// 30 s, so a silently dead one is noticed.
-pub(crate) async fn listen(config: tokio_postgres::Config, pool: Pool, hooks: Hooks, ready: oneshot::Sender<()>) {
+pub(crate) async fn listen(
+    config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+    pool: Pool,
+    hooks: Hooks,
+    ready: oneshot::Sender<()>,
+) {
     let mut ready = Some(ready);
     let mut delay = Duration::from_millis(100);
     // The highest cursor announced so far; the first connection hears everything after it.
     let mut heard: Option<u64> = None;
     loop {
-        if let Ok((client, mut connection)) = config.connect(NoTls).await {
+        if let Ok((client, mut connection)) = config.connect(tls.clone()).await {
             let (sender, mut notices) = mpsc::unbounded_channel::<String>();
             let driver = tokio::spawn(async move {
                 let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));

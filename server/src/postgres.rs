@@ -53,7 +53,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
 use wharf::core::id::SplitMix64;
 use wharf::core::protocol::{Change, Mutation, MutationResult};
 use wharf::core::Key;
@@ -61,6 +61,7 @@ use wharf::core::Key;
 pub use crate::pg_listen::CHANNEL;
 use crate::pg_listen::{listen, Hooks};
 use crate::pg_schema;
+use crate::pg_tls::{self, PgConnect};
 use crate::store::{
     compacted, decide, key_text, never_issued, now_ms, parse_json, signed, unsigned, Author, CommitHook, Cursor,
     Decision, ListedRecord, PullPage, Pushed, Space, Storage, StoreError, StoreFuture, StoredRecord,
@@ -82,18 +83,34 @@ pub struct PgOptions {
     /// decided and before its final statement, as a slow transaction would.
     #[doc(hidden)]
     pub stall: Option<Duration>,
+    /// The root certificates (PEM, `--database-ca`) the server's TLS certificate must chain to;
+    /// without, `sslmode` decides (`pg_tls.rs`).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for PgOptions {
     fn default() -> PgOptions {
-        PgOptions { pool_size: 16, naive_seq: false, stall: None }
+        PgOptions { pool_size: 16, naive_seq: false, stall: None, ca_pem: None }
     }
 }
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(error: tokio_postgres::Error) -> StoreError {
-        StoreError::Postgres(error.as_db_error().map_or_else(|| error.to_string(), ToString::to_string))
+        StoreError::Postgres(error.as_db_error().map_or_else(|| with_causes(&error), ToString::to_string))
     }
+}
+
+/// An error and its causes, `: `-separated: tokio-postgres shows only its kind ("error performing
+/// TLS handshake"), the reason is in the source ("invalid peer certificate: UnknownIssuer").
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 impl From<PoolError> for StoreError {
@@ -311,18 +328,22 @@ const LATEST_IN: &str = "
 
 impl PgStore {
     /// Connects to `url` (`postgres://user:password@host:port/database`, or any form
-    /// tokio-postgres accepts), migrates the schema (safely when several instances start at
-    /// once) and starts listening for other instances' commits.
+    /// tokio-postgres accepts, with libpq's `sslmode`s: `pg_tls.rs`), migrates the schema (safely
+    /// when several instances start at once) and starts listening for other instances' commits.
     pub async fn connect(url: &str, options: PgOptions) -> Result<PgStore, StoreError> {
-        let mut config: tokio_postgres::Config =
-            url.parse().map_err(|e| StoreError::Postgres(format!("bad database URL: {e}")))?;
+        let connect =
+            pg_tls::prepare(url, options.ca_pem.as_deref()).map_err(|e| StoreError::Postgres(e.to_string()))?;
+        let PgConnect { mut config, tls, .. } = connect.clone();
         if config.get_application_name().is_none() {
             config.application_name("wharf-server");
         }
         config.connect_timeout(Duration::from_secs(10));
         config.keepalives_idle(Duration::from_secs(30));
-        let manager =
-            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_config(
+            config.clone(),
+            tls.clone(),
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
         let pool = Pool::builder(manager)
             .max_size(options.pool_size.max(1))
             .runtime(Runtime::Tokio1)
@@ -332,7 +353,12 @@ impl PgStore {
             .build()
             .map_err(|e| StoreError::Postgres(format!("connection pool: {e}")))?;
         {
-            let mut client = pool.get().await?;
+            // The first connection: a certificate that does not verify fails here, explained.
+            let first = pool.get().await.map_err(StoreError::from);
+            let mut client = first.map_err(|e| match e {
+                StoreError::Postgres(message) => StoreError::Postgres(pg_tls::explain(&connect, message)),
+                other => other,
+            })?;
             pg_schema::migrate(&mut client).await?;
             if options.naive_seq {
                 let tx = client.transaction().await?;
@@ -343,7 +369,7 @@ impl PgStore {
         }
         let hooks: Hooks = Arc::default();
         let (ready, listening) = oneshot::channel();
-        let listener = tokio::spawn(listen(config, pool.clone(), Arc::clone(&hooks), ready));
+        let listener = tokio::spawn(listen(config, tls, pool.clone(), Arc::clone(&hooks), ready));
         if tokio::time::timeout(Duration::from_secs(15), listening).await.is_err() {
             listener.abort();
             return Err(StoreError::Postgres(format!("could not LISTEN on {CHANNEL} within 15 s")));

@@ -85,7 +85,8 @@ fn live_request(token: Option<&str>, query: &str) -> Request<Body> {
 /// Asserts `token` is refused with 401 `UNAUTHORIZED` on `/push`, `/pull` and `/live`, with a
 /// message containing `why`.
 async fn refused_everywhere(app: &axum::Router, token: Option<&str>, why: &str) {
-    for request in [push_request(token), pull_request(token), live_request(token, "")] {
+    let ticket_request = with_bearer(Request::post("/live/ticket"), token).body(Body::empty()).unwrap();
+    for request in [push_request(token), pull_request(token), live_request(token, ""), ticket_request] {
         let uri = request.uri().to_string();
         let (status, error, text) = send(app, request).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri} with {token:?}: {text}");
@@ -94,16 +95,28 @@ async fn refused_everywhere(app: &axum::Router, token: Option<&str>, why: &str) 
     }
 }
 
-/// Asserts `token` is accepted on `/push`, `/pull` and `/live` (header and `?token=`).
+/// Asserts `token` is accepted on `/push`, `/pull` and `/live` (header, or a ticket from
+/// `POST /live/ticket`), and in `/live`'s URL (`?token=`) only if it is not a JWT.
 async fn accepted_everywhere(app: &axum::Router, token: &str) {
     let (status, _, text) = send(app, push_request(Some(token))).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     let (status, _, text) = send(app, pull_request(Some(token))).await;
     assert_eq!(status, StatusCode::OK, "{text}");
-    for request in [live_request(Some(token), ""), live_request(None, &format!("?token={token}"))] {
+    let ticket_request = with_bearer(Request::post("/live/ticket"), Some(token)).body(Body::empty()).unwrap();
+    let (status, answer, text) = send(app, ticket_request).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let ticket = answer["ticket"].as_str().expect("a ticket");
+    for request in [live_request(Some(token), ""), live_request(None, &format!("?ticket={ticket}"))] {
         let (status, error, text) = send(app, request).await;
         assert_ne!(status, StatusCode::UNAUTHORIZED, "{text}");
         assert_eq!(error["code"], "BAD_REQUEST", "not a WebSocket, but authenticated: {text}");
+    }
+    let (status, _, text) = send(app, live_request(None, &format!("?token={token}"))).await;
+    if token.split('.').count() == 3 {
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "a JWT in the URL: {text}");
+        assert!(text.contains("POST /live/ticket"), "{text}");
+    } else {
+        assert_eq!(status, StatusCode::BAD_REQUEST, "the development token in the URL: {text}");
     }
 }
 

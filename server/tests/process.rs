@@ -118,6 +118,7 @@ fn help_never_prints_a_secret() {
         ("WHARF_JWT_SECRET", "jwt-VERY-SECRET-2-padded-to-be-long-enough"),
         ("WHARF_DATABASE_URL", "postgres://u:VERY-SECRET-3@db/wharf"),
         ("WHARF_METRICS_TOKEN", "metrics-VERY-SECRET-4"),
+        ("WHARF_TICKET_SECRET", "ticket-VERY-SECRET-5-padded-to-be-long-enough"),
     ];
     let (code, help) = output(&["--help"], &secrets);
     assert_eq!(code, Some(0), "{help}");
@@ -136,6 +137,8 @@ fn help_never_prints_a_secret() {
         "WHARF_COMPACT_EVERY",
         "WHARF_RETAIN",
         "WHARF_LEDGER_RETAIN",
+        "WHARF_TICKET_SECRET",
+        "WHARF_DATABASE_CA",
     ] {
         assert!(help.contains(name), "every flag has its variable: {name} missing from {help}");
     }

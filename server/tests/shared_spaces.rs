@@ -173,9 +173,17 @@ async fn a_poke_for_a_shared_space_reaches_its_readers_only(backend: Backend) {
     let addr = common::serve(app.clone()).await;
     let carol = granted_token("carol", json!({"acme": "rw"}));
     let (dave, erin) = (granted_token("dave", json!({"acme": "r"})), user_token("erin"));
-    let connect = |token: String| async move {
-        let url = format!("ws://{addr}/live?token={token}");
-        tokio_tungstenite::connect_async(url).await.unwrap().0
+    let app_ = app.clone();
+    let connect = |token: String| {
+        let app = app_.clone();
+        async move {
+            // A ticket carries the token's grants to the socket (`ticket.rs`).
+            let request = Request::post("/live/ticket").header("authorization", format!("Bearer {token}"));
+            let (status, answer, text) = send(&app, request.body(Body::empty()).unwrap()).await;
+            assert_eq!(status, StatusCode::OK, "{text}");
+            let url = format!("ws://{addr}/live?ticket={}", answer["ticket"].as_str().unwrap());
+            tokio_tungstenite::connect_async(url).await.unwrap().0
+        }
     };
     let (daves, erins) = (connect(dave).await, connect(erin).await);
     let (_, answer) = push(&app, 2, "carol-phone", &carol, vec![board("c1", "b1", Some("acme"), "news")]).await;

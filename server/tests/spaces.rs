@@ -16,6 +16,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -227,8 +228,12 @@ async fn the_anonymous_and_development_principals_share_one_space(backend: Backe
     assert_eq!(changes(&pull_as(&with_token, &user_token("alice"), "").await), Vec::<String>::new());
 }
 
+/// A socket of `token`'s principal, authenticated by the upgrade's header (as a non-browser
+/// client does; browsers use tickets, tests/live.rs).
 async fn connect(addr: SocketAddr, token: &str) -> Socket {
-    let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/live?token={token}")).await.unwrap();
+    let mut request = format!("ws://{addr}/live").into_client_request().unwrap();
+    request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     socket
 }
 

@@ -95,6 +95,8 @@ pub struct SyncSetup {
 struct SyncSide {
     options: SyncOptions,
     get_token: Option<Function>,
+    /// `sync.fetch`, for the live socket's ticket.
+    fetch: Option<Function>,
     transport: Option<Object>,
     coordination: RefCell<Option<Coordination>>,
     live: RefCell<Option<LiveChannel>>,
@@ -132,7 +134,7 @@ impl Host {
         let (mut sync_fetch, mut transport, mut log) = (None, None, None);
         let mut replica = Replica::new(schema, random_seed());
         if let Some(setup) = sync {
-            sync_fetch = setup.fetch;
+            sync_fetch = setup.fetch.clone();
             transport = setup.transport.clone();
             log = setup.log.clone();
             for (name, resolver) in &setup.resolvers {
@@ -152,6 +154,7 @@ impl Host {
             side = Some(SyncSide {
                 options: setup.options,
                 get_token: setup.get_token,
+                fetch: setup.fetch,
                 transport: setup.transport,
                 coordination: RefCell::default(),
                 live: RefCell::default(),
@@ -292,7 +295,13 @@ impl Host {
     fn set_live(self: &Host, open: bool) {
         let Some(side) = &self.sync else { return };
         if side.live.borrow().is_none() {
-            let channel = LiveChannel::new(&side.options.url, side.get_token.as_ref(), side.transport.as_ref(), self);
+            let channel = LiveChannel::new(
+                &side.options.url,
+                side.get_token.as_ref(),
+                side.fetch.as_ref(),
+                side.transport.as_ref(),
+                self,
+            );
             *side.live.borrow_mut() = Some(channel);
         }
         let Some(socket) = side.live.borrow().as_ref().map(LiveChannel::handle) else { return };

@@ -1,5 +1,5 @@
-//! The live channel's socket (`js/live.js`): a WebSocket to `{url}/live`, or a transport's `live`
-//! subscription, whose pokes wake the sync machine for a pull. The core decides when it is open
+//! The live channel's socket (`js/live.js`): a WebSocket to `{url}/live` (opened with a ticket
+//! from `{url}/live/ticket`), or a transport's `live` subscription, whose pokes wake the sync machine for a pull. The core decides when it is open
 //! (`core/live_channel.rs`) and asks through `Action::Live`; this opens and closes it and hands
 //! back what happens to it as events (`LiveOpened`, `Poke`, `LiveHeard`, `LiveClosed`). Closed on
 //! drop.
@@ -16,7 +16,7 @@ extern "C" {
     type LiveSocket;
 
     #[wasm_bindgen(constructor)]
-    fn new(base: &str, get_token: &JsValue, transport: &JsValue, report: &JsValue) -> LiveSocket;
+    fn new(base: &str, get_token: &JsValue, fetch: &JsValue, transport: &JsValue, report: &JsValue) -> LiveSocket;
     #[wasm_bindgen(method)]
     fn open(this: &LiveSocket);
     #[wasm_bindgen(method)]
@@ -29,8 +29,15 @@ pub struct LiveChannel {
 }
 
 impl LiveChannel {
-    /// A channel to `{url}/live` (or the transport's `live`), closed until `open`.
-    pub fn new(url: &str, get_token: Option<&Function>, transport: Option<&Object>, host: &Host) -> LiveChannel {
+    /// A channel to `{url}/live` (or the transport's `live`), closed until `open`. Its ticket is
+    /// asked for with `fetch` (`sync.fetch`, or the scope's).
+    pub fn new(
+        url: &str,
+        get_token: Option<&Function>,
+        fetch: Option<&Function>,
+        transport: Option<&Object>,
+        host: &Host,
+    ) -> LiveChannel {
         let slot = host.slot();
         let report = hook(move |kind, _, _, _, _| {
             let host = slot.borrow().upgrade();
@@ -40,8 +47,9 @@ impl LiveChannel {
             Ok(JsValue::UNDEFINED)
         });
         let token = get_token.map_or(JsValue::UNDEFINED, |f| f.clone().into());
+        let fetch = fetch.map_or(JsValue::UNDEFINED, |f| f.clone().into());
         let transport = transport.map_or(JsValue::UNDEFINED, |t| t.into());
-        LiveChannel { socket: LiveSocket::new(url, &token, &transport, &report) }
+        LiveChannel { socket: LiveSocket::new(url, &token, &fetch, &transport, &report) }
     }
 
     /// A handle to call through once the borrow of the channel has ended (opening calls the

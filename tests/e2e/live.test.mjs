@@ -2,7 +2,8 @@
 // server pokes and B pulls within a second, with no pull timer running; B's live queries and
 // `onChange` listeners see the pulled change as remote, and another tab of the same profile sees
 // a tab's local write. With `live: false`
-// nothing arrives until B pulls. When the server restarts, B reconnects and catches up.
+// nothing arrives until B pulls. When the server restarts, B reconnects and catches up. With a
+// token, the socket opens with a ticket from POST /live/ticket, never the token in its URL.
 // Run: node --test tests/e2e/  (needs pkg/ and target/debug/wharf-server built).
 
 import assert from "node:assert/strict";
@@ -77,6 +78,37 @@ test("a push by A reaches B through a poke within a second", { timeout: 60_000 }
         });
         assert.ok(Date.now() - pushedAt <= 1_000);
       }
+    });
+  } finally {
+    await server.close();
+  }
+});
+
+test("with a token, B's socket opens with a ticket (the token never in its URL) and hears A's push", { timeout: 60_000 }, async () => {
+  const token = "e2e-live-token";
+  const server = await startSyncServer(["--token", token]);
+  try {
+    await withClients(server, async (a, b) => {
+      const sockets = [];
+      b.on("websocket", (socket) => sockets.push(socket.url()));
+      for (const [page, name, live] of [[a, "a", false], [b, "b", true]]) {
+        await page.evaluate(
+          async ({ name, live, token }) => {
+            const { Wharf } = await import("/pkg/index.js");
+            globalThis.db = await Wharf.open({
+              name,
+              collections: [{ name: "todos", keyPath: "id" }],
+              sync: { url: location.origin, live, getToken: async () => token, retry: { baseMs: 20, maxMs: 200 }, pullIntervalMs: 0, pushIntervalMs: 0 },
+            });
+          },
+          { name, live, token },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await write(a, { id: "t1" });
+      await eventually(async () => assert.deepEqual(await get(b, "t1"), { id: "t1" }), { timeout: 1_000, interval: 20 });
+      assert.ok(sockets.length > 0, "B opened a socket");
+      for (const url of sockets) assert.ok(url.includes("ticket=") && !url.includes(token), url);
     });
   } finally {
     await server.close();

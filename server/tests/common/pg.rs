@@ -9,6 +9,10 @@
 //!   `WHARF_PG_BIN=/path/to/bin` overrides). If there are none, the PostgreSQL tests fail with a
 //!   message saying so: they never skip.
 //!
+//! [`Cluster::start_tls`] starts a server of its own with `ssl=on` and a given certificate and key
+//! (the TLS tests, `tests/pg_tls.rs`, make them at test time); plaintext connections stay allowed
+//! there, so the admin connection and `sslmode=disable` work.
+//!
 //! Stopping: the server is started by a small watchdog shell that stops it (fast shutdown) and
 //! deletes the data directory as soon as the test process is gone, however it ends (normally, by
 //! a panic, or killed). A [`Cluster`] that is dropped (one started by [`Cluster::start`] for a
@@ -114,12 +118,36 @@ impl Cluster {
     /// initdb into a temporary directory and start a server on a free loopback port (see the
     /// module comment). Panics with the server's log when it does not come up.
     pub fn start() -> Cluster {
+        Cluster::start_with(None)
+    }
+
+    /// [`Cluster::start`] with TLS on: the server presents `cert_pem` (its chain, PEM) and holds
+    /// `key_pem`.
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Cluster {
+        Cluster::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Cluster {
         let bin = find_binaries();
         let as_postgres = running_as_root();
         let dir = tempfile::Builder::new().prefix("wharf-pg-").tempdir().expect("a temporary directory").keep();
         if as_postgres {
             let status = Command::new("chown").arg("postgres:postgres").arg(&dir).status().expect("chown runs");
             assert!(status.success(), "cannot give {} to the postgres user", dir.display());
+        }
+        let mut ssl = String::new();
+        if let Some((cert_pem, key_pem)) = tls {
+            let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+            std::fs::write(&cert, cert_pem).expect("the certificate is written");
+            std::fs::write(&key, key_pem).expect("the key is written");
+            // PostgreSQL refuses a key file that others may read.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod 600 the key");
+            if as_postgres {
+                let status = Command::new("chown").arg("postgres:postgres").arg(&cert).arg(&key).status();
+                assert!(status.is_ok_and(|s| s.success()), "cannot give the certificate to the postgres user");
+            }
+            ssl = format!("-c ssl=on -c ssl_cert_file={} -c ssl_key_file={}", shell_quote(&cert), shell_quote(&key));
         }
         let data = dir.join("data");
         let initdb = pg_command(&bin, "initdb", as_postgres)
@@ -143,7 +171,7 @@ impl Cluster {
             let script = format!(
                 r#"{postgres} -D {data} -p {port} -k {dir} -c listen_addresses=127.0.0.1 \
                     -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-                    -c max_connections=400 -c shared_buffers=64MB >{log} 2>&1 &
+                    -c max_connections=400 -c shared_buffers=64MB {ssl} >{log} 2>&1 &
                 pg=$!
                 while [ -d /proc/{parent} ] && kill -0 $pg 2>/dev/null; do sleep 0.2; done
                 kill -INT $pg 2>/dev/null

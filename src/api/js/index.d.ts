@@ -396,7 +396,8 @@ export interface SyncOptionsBase {
   /** Resolves to a bearer token; asked again after a 401/403 (at most `maxAuthRefreshes` times in a row). */
   getToken?: () => Promise<string> | string;
   /**
-   * The `fetch` pushes and pulls go through (default: the scope's own), called as
+   * The `fetch` pushes, pulls and the live socket's ticket request (`POST {url}/live/ticket`)
+   * go through (default: the scope's own), called as
    * `fetch(url, init)` with `init.signal` (the request timeout) and `credentials: "same-origin"`,
    * which it may change: add credentials or tracing headers, or answer from a test double. A
    * thrown error or a rejection counts as a network failure (an outage: retried, never a dead

@@ -2,22 +2,22 @@
 // the sync loop that the server has new changes. When it should be open, and when to try again,
 // is the core's (`core/live_channel.rs`); this file opens and closes it when told and reports
 // what happens to it: "liveOpened", "poke", "liveHeard" (anything else the server says, such as
-// its pings, which it answers), "liveClosed" (closed, failed, or no token). With a transport
-// (`sync.transport`), its `live(onPoke, onClosed)` subscription stands in for the socket.
+// its pings, which it answers), "liveClosed" (closed, failed, no ticket). The socket is opened
+// with a short-lived ticket from `POST {url}/live/ticket`, asked with the app's token through
+// the app's fetch, never with the token itself in the URL. With a transport (`sync.transport`),
+// its `live(onPoke, onClosed)` subscription stands in for the socket.
 
-/** `{url}/live` as a ws: or wss: URL, resolved against this scope's location. */
-function liveUrl(base, token) {
-  const url = new URL(`${base}/live`, globalThis.location?.href);
-  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-  if (token) url.searchParams.set("token", token);
-  return url.href;
+/** `{url}/live{path}`, resolved against this scope's location. */
+function liveUrl(base, path) {
+  return new URL(`${base}/live${path}`, globalThis.location?.href);
 }
 
 export class LiveSocket {
-  /** `report(kind)` hands what happened to Rust; `getToken` and `transport` are the app's (or undefined). */
-  constructor(base, getToken, transport, report) {
+  /** `report(kind)` hands what happened to Rust; `getToken`, `fetch` and `transport` are the app's (or undefined). */
+  constructor(base, getToken, fetch, transport, report) {
     this.base = base;
     this.getToken = getToken;
+    this.fetchImpl = fetch ?? ((url, init) => globalThis.fetch(url, init));
     this.transport = transport;
     this.report = report;
     this.socket = null;
@@ -31,11 +31,14 @@ export class LiveSocket {
     if (this.transport) return this.subscribe(attempt);
     // No WebSocket in this scope (Node 20): closed at once, without asking for a token.
     if (typeof globalThis.WebSocket !== "function") return void this.report("liveClosed");
-    let token = null;
     try {
-      token = this.getToken ? await this.getToken() : null;
+      const token = this.getToken ? await this.getToken() : null;
       if (attempt !== this.opening) return; // closed or opened again meanwhile
-      const ws = new globalThis.WebSocket(liveUrl(this.base, token));
+      const ticket = await this.ticket(token);
+      if (attempt !== this.opening) return;
+      const url = liveUrl(this.base, ticket ? `?ticket=${encodeURIComponent(ticket)}` : "");
+      url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+      const ws = new globalThis.WebSocket(url.href);
       this.socket = ws;
       ws.onopen = () => this.report("liveOpened");
       ws.onmessage = (event) => {
@@ -54,6 +57,20 @@ export class LiveSocket {
     } catch {
       if (attempt === this.opening) this.report("liveClosed");
     }
+  }
+
+  /**
+   * A ticket for the socket (`POST {url}/live/ticket`, with the token if there is one), or null
+   * for a server without tickets (404) when there is no token to trade. Throws otherwise.
+   */
+  async ticket(token) {
+    const headers = token ? { Authorization: `Bearer ${token}` } : {};
+    const signal = globalThis.AbortSignal?.timeout?.(1e4);
+    const response = await this.fetchImpl(liveUrl(this.base, "/ticket").href, { method: "POST", headers, signal, credentials: "same-origin" });
+    if (response.status === 404 && !token) return null;
+    const ticket = response.ok && (await response.json()).ticket;
+    if (typeof ticket !== "string" || !ticket) throw new Error(`no ticket: ${response.status}`);
+    return ticket;
   }
 
   /** Subscribes to the transport's pokes; the subscription stands where the socket would. */
