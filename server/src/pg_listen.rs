@@ -38,8 +38,10 @@ fn parse_notice(payload: &str) -> Option<(u64, Space)> {
 }
 
 /// What a LISTEN connection may have missed while down: the last change of each space written
-/// after `$1` (a range of the unique `seq` index).
-const CHANGED_SINCE: &str = "SELECT space, max(seq) FROM wharf_records WHERE seq > $1 GROUP BY space";
+/// after `$1` (a range of the unique `seq` index, which only a query stating its predicate may
+/// use: see schema version 7 in `pg_schema.rs`).
+const CHANGED_SINCE: &str =
+    "SELECT space, max(seq) FROM wharf_records WHERE seq > $1 AND written_at IS NOT NULL GROUP BY space";
 
 /// The spaces written after `heard`, each with its last change: what a LISTEN connection that
 /// was down may have missed.

@@ -32,6 +32,13 @@
 //!   time: the statement's value when the column is added (so existing rows take the time of the
 //!   upgrade, without rewriting the table), and every insert's afterwards, so that an instance of
 //!   the previous build, still running during a rollout, keeps writing.
+//! - 7: the unique `(seq)` index becomes partial, `WHERE written_at IS NOT NULL` (true of every
+//!   row, so it still keeps seqs unique), so that only a query that states that predicate can use
+//!   it. A pull must walk its spaces' `(space, seq)` ranges; with planner statistics and a few
+//!   dozen spaces or fewer, PostgreSQL took the global `(seq)` index for it instead, filtering
+//!   every other space's records out (38 to 57 times slower with 30 users and 200,000 records,
+//!   bench/results/server-users.md). The queries that want a global seq range (`pg_listen.rs`'s
+//!   catch-up, compaction) state the predicate.
 //!
 //! Tables are prefixed `wharf_` so the database can be shared with an application's own tables.
 
@@ -40,7 +47,7 @@ use deadpool_postgres::Client;
 use crate::store::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// The advisory lock key taken around migrations (ASCII "wharfmig").
 pub const MIGRATION_LOCK: i64 = 0x7768_6172_666d_6967;
@@ -113,6 +120,10 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX wharf_tombstones_by_time ON wharf_records (written_at) WHERE value IS NULL;
     CREATE INDEX wharf_applied_mutations_by_time ON wharf_applied_mutations (written_at);
     CREATE INDEX wharf_rejected_mutations_by_time ON wharf_rejected_mutations (written_at);
+",
+    "
+    DROP INDEX wharf_records_by_seq;
+    CREATE UNIQUE INDEX wharf_records_by_seq ON wharf_records (seq) WHERE written_at IS NOT NULL;
 ",
 ];
 

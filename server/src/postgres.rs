@@ -288,8 +288,10 @@ const RACED: &str = "wharf: raced";
 
 /// One statement, so one snapshot: the horizon, the last seq and the page agree. `$3`: the
 /// spaces read; each is one range of the `(space, seq)` index, and the ranges are merged by seq,
-/// so a page costs the same however many records other spaces hold.
-const PULL: &str = "
+/// so a page costs the same however many records other spaces hold. (It never states
+/// `written_at IS NOT NULL`, so the global `(seq)` index is not a plan it can take: schema 7.)
+#[doc(hidden)]
+pub const PULL: &str = "
     SELECT h.value, l.value, r.collection, r.key, r.value, r.version, r.hlc, r.seq, r.space
     FROM wharf_meta h
     JOIN wharf_meta l ON l.name = 'last_seq'
@@ -683,7 +685,8 @@ impl PgStore {
         let removed = tx
             .query(
                 "DELETE FROM wharf_records WHERE (space, collection, key) IN (
-                     SELECT space, collection, key FROM wharf_records WHERE value IS NULL AND seq <= $1
+                     SELECT space, collection, key FROM wharf_records
+                     WHERE value IS NULL AND seq <= $1 AND written_at IS NOT NULL
                      FOR UPDATE SKIP LOCKED)
                  RETURNING version",
                 &[&through],
