@@ -192,6 +192,9 @@ export async function misuse(db: Database, todos: Collection<Todo>): Promise<voi
   await Wharf.open({ collections: [] });
   // @ts-expect-error a collection needs a keyPath
   await Wharf.open({ name: "x", collections: [{ name: "todos" }] });
+  await Wharf.open({ name: "x", collections: [{ name: "boards", keyPath: "id", space: "team-acme" }] });
+  // @ts-expect-error a space is named by a string
+  await Wharf.open({ name: "x", collections: [{ name: "boards", keyPath: "id", space: 7 }] });
   // @ts-expect-error the name is read-only
   db.name = "other";
   // @ts-expect-error stats() is synchronous
@@ -244,15 +247,18 @@ export async function syncing(db: Database): Promise<void> {
   const transport: Transport = {
     async push(request, { signal, token }) {
       assertType<Equals<typeof request.mutations, TransportMutation[]>>();
+      assertType<Equals<typeof request.protocol, 2>>();
+      assertType<Equals<(typeof request.mutations)[number]["space"], string | undefined>>();
       void signal;
       void token;
       if (request.mutations.length > 99) throw transportError("permanent", { status: 413 });
       return { protocol: 1, results: request.mutations.map((m) => ({ status: "applied", id: m.id, version: 1 })) };
     },
-    async pull({ cursor, limit, collections }) {
+    async pull({ cursor, limit, collections, spaces }) {
       void limit;
       void collections;
-      return { changes: [], cursor, hasMore: false };
+      assertType<Equals<typeof spaces, string[] | undefined>>();
+      return { protocol: 2, changes: [{ collection: "boards", key: "b1", value: null, version: 2, space: "team-acme" }], cursor, hasMore: false };
     },
     live: (onPoke) => {
       const timer = setInterval(onPoke, 10_000);
