@@ -26,7 +26,7 @@ use crate::browser::require_json;
 use crate::config::{authenticate, error, storage_error, unauthorized, Config};
 use crate::faults::{FaultPlan, Faults};
 use crate::metrics::StorageCall;
-use crate::spaces::{self, Access};
+use crate::spaces::{self, Access, Space};
 use crate::store::{Author, Pushed, StoreError};
 
 /// The diagnostic header naming the JS context that sent a push (docs/protocol.md).
@@ -131,22 +131,27 @@ pub async fn push(State(config): State<Arc<Config>>, headers: HeaderMap, body: B
 /// Splits a batch into runs of consecutive mutations addressed to the same space, in order, each
 /// with the author it is applied as (denied where the principal may not write). A batch that
 /// names no shared space is one run, one transaction; a run that commits stays committed if a
-/// later one fails, which a resend answers as duplicates.
+/// later one fails, which a resend answers as duplicates. A denied run is applied in the
+/// principal's own space: it writes nothing, and so locks nothing of a space it may not use.
 fn runs(access: &Access, client_id: &str, mutations: Vec<Mutation>) -> Vec<(Author, Vec<Mutation>)> {
-    let mut runs: Vec<(Author, Vec<Mutation>)> = Vec::new();
+    let mut runs: Vec<(Space, Author, Vec<Mutation>)> = Vec::new();
     for mutation in mutations {
         let space = access.place(mutation.space.as_deref());
-        if let Some((_, run)) = runs.last_mut().filter(|(author, _)| author.space == space) {
+        if let Some((_, _, run)) = runs.last_mut().filter(|(addressed, _, _)| *addressed == space) {
             run.push(mutation);
             continue;
         }
-        let denied = (!access.can_write(&space)).then(|| {
-            format!("this token may not write into the space {:?}", mutation.space.as_deref().unwrap_or_default())
-        });
-        let author = Author { name: access.author.clone(), client_id: client_id.to_owned(), space, denied };
-        runs.push((author, vec![mutation]));
+        let (applied_in, denied) = match access.can_write(&space) {
+            true => (space.clone(), None),
+            false => {
+                let name = mutation.space.as_deref().unwrap_or_default();
+                (access.home.clone(), Some(format!("this token may not write into the space {name:?}")))
+            }
+        };
+        let author = Author { name: access.author.clone(), client_id: client_id.to_owned(), space: applied_in, denied };
+        runs.push((space, author, vec![mutation]));
     }
-    runs
+    runs.into_iter().map(|(_, author, run)| (author, run)).collect()
 }
 
 /// Applies one run in one transaction and pokes the live sockets of its space.
@@ -188,4 +193,43 @@ fn dropped_connection() -> Response {
         ))
     });
     Response::new(axum::body::Body::from_stream(failing))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{Grant, Principal};
+
+    fn mutation(id: &str, space: Option<&str>) -> Mutation {
+        let mut m = serde_json::json!({"id": id, "seq": 1, "collection": "t", "key": id, "op": "delete"});
+        if let Some(space) = space {
+            m["space"] = space.into();
+        }
+        serde_json::from_value(m).unwrap()
+    }
+
+    #[test]
+    fn a_batch_splits_into_runs_by_space_and_a_denied_run_touches_only_the_own_space() {
+        let grants = vec![Grant { space: "team".into(), write: true }, Grant { space: "news".into(), write: false }];
+        let access = spaces::access(&Principal::User { sub: "carol".into(), grants });
+        let batch = ["own", "own", "team", "news", "other", "own"]
+            .iter()
+            .enumerate()
+            .map(|(i, space)| mutation(&format!("m{i}"), (*space != "own").then_some(*space)))
+            .collect();
+        let runs = runs(&access, "c1", batch);
+        let shape: Vec<(&str, bool, usize)> =
+            runs.iter().map(|(author, run)| (author.space.as_str(), author.denied.is_some(), run.len())).collect();
+        assert_eq!(
+            shape,
+            [
+                ("user:carol", false, 2),
+                ("space:team", false, 1),
+                ("user:carol", true, 1),
+                ("user:carol", true, 1),
+                ("user:carol", false, 1)
+            ]
+        );
+        assert!(runs[2].0.denied.as_deref().is_some_and(|why| why.contains("\"news\"")));
+    }
 }
