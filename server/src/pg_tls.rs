@@ -168,13 +168,9 @@ fn client_config(mode: SslMode, roots: Option<RootCertStore>) -> Result<ClientCo
         .map_err(|e| PgTlsError::Setup(e.to_string()))?;
     let mut config = match (mode, roots) {
         (SslMode::VerifyFull, Some(roots)) => builder.with_root_certificates(roots).with_no_client_auth(),
-        (_, Some(roots)) => builder
+        (_, roots) => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(ChainOnly { roots: Arc::new(roots), algorithms }))
-            .with_no_client_auth(),
-        (_, None) => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Unverified { algorithms }))
+            .with_custom_certificate_verifier(Arc::new(AnyHost { roots: roots.map(Arc::new), algorithms }))
             .with_no_client_auth(),
     };
     // PostgreSQL 17's direct TLS (`sslnegotiation=direct`) requires this ALPN; older servers
@@ -183,22 +179,17 @@ fn client_config(mode: SslMode, roots: Option<RootCertStore>) -> Result<ClientCo
     Ok(config)
 }
 
-/// `verify-ca` (and `prefer`/`require` with a CA): the certificate must chain to the roots, but
-/// may name any host.
+/// The verifier of every mode but `verify-full`. With roots (`verify-ca`, and `prefer`/`require`
+/// with a CA) the certificate must chain to them but may name any host; without (`prefer` and
+/// `require` without a CA: encryption only) the certificate is not checked. Either way the
+/// handshake's signatures are (the server holds the key of the certificate it shows).
 #[derive(Debug)]
-struct ChainOnly {
-    roots: Arc<RootCertStore>,
+struct AnyHost {
+    roots: Option<Arc<RootCertStore>>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-/// `prefer` and `require` without a CA: encryption only. The handshake's signatures are still
-/// checked (the server holds the key of the certificate it shows), the certificate is not.
-#[derive(Debug)]
-struct Unverified {
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for AnyHost {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -207,43 +198,10 @@ impl ServerCertVerifier for ChainOnly {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let cert = ParsedCertificate::try_from(end_entity)?;
-        verify_server_cert_signed_by_trust_anchor(&cert, &self.roots, intermediates, now, self.algorithms.all)?;
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
-impl ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some(roots) = &self.roots {
+            let cert = ParsedCertificate::try_from(end_entity)?;
+            verify_server_cert_signed_by_trust_anchor(&cert, roots, intermediates, now, self.algorithms.all)?;
+        }
         Ok(ServerCertVerified::assertion())
     }
 
