@@ -13,13 +13,14 @@
 //! answered. Targets must be loopback addresses: this tool never sends traffic elsewhere.
 //! `server/bench/run.sh` runs it against SQLite, PostgreSQL with 1 instance and with 3.
 
-use std::net::IpAddr;
+mod bench_common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
+use bench_common::{is_loopback, percentile, request, Http};
+use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
@@ -90,17 +91,6 @@ fn parse_options() -> Options {
     options
 }
 
-/// Whether `url` is `http://` to a loopback host.
-fn is_loopback(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("http://") else { return false };
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
-    };
-    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 /// Latencies and counts of one client (merged at the end).
 #[derive(Default)]
 struct Stats {
@@ -111,15 +101,6 @@ struct Stats {
     other_results: u64,
     pulled_changes: u64,
     errors: u64,
-}
-
-type Http = Client<HttpConnector, Full<Bytes>>;
-
-async fn request(http: &Http, request: hyper::Request<Full<Bytes>>) -> Result<(u16, Bytes), String> {
-    let response = http.request(request).await.map_err(|e| e.to_string())?;
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-    Ok((status, body))
 }
 
 /// One simulated client until `stop`: push a batch of puts (blind writes to random keys of a
@@ -220,14 +201,6 @@ async fn client(
         }
     }
     stats
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
 
 #[tokio::main]

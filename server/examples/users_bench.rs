@@ -24,13 +24,14 @@
 //! `WHARF_JWT_SECRET` (the one the server verifies with). Targets must be loopback addresses.
 //! A benchmark, not a test: it checks only that each pull returned the target's documents.
 
-use std::net::IpAddr;
+mod bench_common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
+use bench_common::{is_loopback, percentile, request, Http};
+use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
@@ -48,8 +49,6 @@ const TARGET: &str = "bench-target";
 const OTHER: &str = "bench-other-";
 /// Seeding batch size (the server's default `--max-batch`).
 const SEED_BATCH: usize = 1000;
-
-type Http = Client<HttpConnector, Full<Bytes>>;
 
 fn usage() -> ! {
     eprintln!(
@@ -118,17 +117,6 @@ fn parse_options(args: impl Iterator<Item = String>) -> Options {
         }
     }
     o
-}
-
-/// Whether `url` is `http://` to a loopback host.
-fn is_loopback(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("http://") else { return false };
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
-    };
-    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// An HS256 token for `sub`, valid for a day, signed with `$WHARF_JWT_SECRET`.
@@ -223,13 +211,6 @@ async fn seed(o: &Options) -> Value {
            "seconds": started.elapsed().as_secs_f64()})
 }
 
-async fn request(http: &Http, request: hyper::Request<Full<Bytes>>) -> Result<(u16, Bytes), String> {
-    let response = http.request(request).await.map_err(|e| e.to_string())?;
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-    Ok((status, body))
-}
-
 /// What one side of the isolation comparison is pulled through.
 enum Side {
     Http { http: Http, url: String, bearer: String },
@@ -263,19 +244,6 @@ impl Side {
         assert_eq!(by.as_deref(), Some("bench-target-client"), "the target's own document");
         elapsed
     }
-}
-
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
-}
-
-/// The `p`th percentile of `sorted` (nearest rank), in ms.
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    ms(sorted[rank.min(sorted.len() - 1)])
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
