@@ -15,6 +15,7 @@ use super::json::{encode_document, encode_json, key_from_js};
 use crate::core::replica::Request;
 use crate::core::schema::Collection as CollectionSchema;
 use crate::core::tx::{Range, Read};
+use crate::core::vault::Vault;
 use crate::core::{document_key, key_of, parse_json, validate_patch, CoreError, Key, KeySelection, OpKind, ValidQuery};
 use crate::platform::changes::{live_document, live_query};
 use crate::platform::error::wharf_error;
@@ -102,7 +103,17 @@ impl Collection {
     fn prepare_put(&self, doc: &JsValue) -> Result<Placed, CoreError> {
         let doc = encode_document(doc, "a document")?;
         let key = document_key(&doc.text, &self.schema.key_path)?;
-        Ok(Placed { key: key_to_js(&key), record: doc.value, op: OpKind::Put })
+        let record = match self.host.vault() {
+            Some(vault) => self.sealed(&vault, &parse_json(&doc.text, "a document")?),
+            None => doc.value,
+        };
+        Ok(Placed { key: key_to_js(&key), record, op: OpKind::Put })
+    }
+
+    /// The record an encrypted database stores for `doc` (`core::vault`).
+    fn sealed(&self, vault: &Vault, doc: &Value) -> JsValue {
+        let envelope = crate::core::json_text::text(&vault.seal(self.schema.name(), doc));
+        js_sys::JSON::parse(&envelope).unwrap_or(JsValue::NULL)
     }
 
     fn prepare_put_many(&self, docs: &JsValue) -> Result<Vec<Placed>, JsValue> {
@@ -114,12 +125,17 @@ impl Collection {
         let items = parsed.as_array().map(Vec::as_slice).unwrap_or_default();
         let records: &Array = docs.value.unchecked_ref();
         let path = &self.schema.key_path;
+        let vault = self.host.vault();
         items
             .iter()
             .enumerate()
             .map(|(i, doc)| {
                 let key = key_of(doc, path).map_err(|e| in_batch(i, e))?;
-                Ok(Placed { key: key_to_js(&key), record: records.get(i as u32), op: OpKind::Put })
+                let record = match &vault {
+                    Some(vault) => self.sealed(vault, doc),
+                    None => records.get(i as u32),
+                };
+                Ok(Placed { key: key_to_js(&key), record, op: OpKind::Put })
             })
             .collect()
     }

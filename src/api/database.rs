@@ -17,6 +17,7 @@ use crate::core::sync_options::SyncOptions;
 use crate::core::{parse_json, CoreError, DatabaseSchema, ErrorCode};
 use crate::platform::changes::ChangeHub;
 use crate::platform::connection::{self, delete_database, storage_info};
+use crate::platform::encryption::VaultSlot;
 use crate::platform::error::wharf_error;
 use crate::platform::hooks::hook;
 use crate::platform::host::{abortable, register_background_sync, SyncSetup};
@@ -100,6 +101,8 @@ struct Functions {
     resolvers: Resolvers,
     /// The collections' `migrate` functions, by collection name.
     migrations: Object,
+    /// `encryption.key`, or undefined.
+    key: JsValue,
 }
 
 /// Takes the collections' `migrate` functions out of a copy of `collections`, leaving
@@ -131,6 +134,24 @@ fn split_migrations(options: &JsValue, copy: &Object) -> Result<Object, Platform
     }
     let _ = Reflect::set(copy, &"collections".into(), &copied);
     Ok(migrations)
+}
+
+/// Takes `encryption` out of the copy: the app's `CryptoKey` (undefined without encryption).
+/// WebCrypto itself checks that it is an AES-GCM key allowed to encrypt and decrypt.
+fn split_encryption(options: &JsValue, copy: &Object) -> Result<JsValue, PlatformError> {
+    let encryption = Reflect::get(options, &"encryption".into()).unwrap_or(JsValue::UNDEFINED);
+    let _ = Reflect::delete_property(copy, &"encryption".into());
+    if encryption.is_undefined() {
+        return Ok(JsValue::UNDEFINED);
+    }
+    let key = match encryption.is_object() {
+        true => Reflect::get(&encryption, &"key".into()).unwrap_or(JsValue::UNDEFINED),
+        false => JsValue::UNDEFINED,
+    };
+    if !key.is_object() {
+        return Err(invalid_options("Wharf.open: encryption must be { key }, with an AES-GCM CryptoKey".into()));
+    }
+    Ok(key)
 }
 
 /// `owner[name]` as a function, if given (`owner` is `sync`, or `sync.transport`: `path`).
@@ -175,11 +196,12 @@ fn split_functions(options: &JsValue) -> Result<(JsValue, Functions), PlatformEr
     let copy = Object::assign(&Object::new(), options.unchecked_ref());
     let _ = Reflect::delete_property(&copy, &"log".into());
     let migrations = split_migrations(options, &copy)?;
+    let key = split_encryption(options, &copy)?;
     let sync = Reflect::get(options, &"sync".into()).unwrap_or(JsValue::UNDEFINED);
     if !sync.is_object() {
         return Ok((
             copy.into(),
-            Functions { get_token: None, fetch: None, transport: None, log, resolvers: Vec::new(), migrations },
+            Functions { get_token: None, fetch: None, transport: None, log, resolvers: Vec::new(), migrations, key },
         ));
     }
     let get_token = function_option(&sync, "sync", "getToken", "a function returning a Promise<string>")?;
@@ -195,7 +217,7 @@ fn split_functions(options: &JsValue) -> Result<(JsValue, Functions), PlatformEr
     }
     let resolvers = split_resolvers(&sync_copy)?;
     let _ = Reflect::set(&copy, &"sync".into(), &sync_copy);
-    Ok((copy.into(), Functions { get_token, fetch, transport, log, resolvers, migrations }))
+    Ok((copy.into(), Functions { get_token, fetch, transport, log, resolvers, migrations, key }))
 }
 
 /// `options.signal` of `sync()` / `pull()`, or undefined.
@@ -235,7 +257,7 @@ impl Database {
     #[wasm_bindgen(unchecked_return_type = "Promise<Database>")]
     pub fn open(options: JsValue) -> Promise {
         match Database::validate(&options) {
-            Ok((schema, setup, migrations)) => Database::start(schema, setup, &migrations),
+            Ok((schema, setup, migrations, key)) => Database::start(schema, setup, &migrations, &key),
             Err(error) => Promise::reject(&error),
         }
     }
@@ -450,11 +472,11 @@ impl Database {
 
 impl Database {
     /// Checks `Wharf.open`'s options: the schema, and the sync setup if `sync` is given.
-    fn validate(options: &JsValue) -> Result<(DatabaseSchema, Option<SyncSetup>, Object), JsValue> {
+    fn validate(options: &JsValue) -> Result<(DatabaseSchema, Option<SyncSetup>, Object, JsValue), JsValue> {
         if !options.is_object() {
             return Err(invalid_options("Wharf.open expects an options object".into()).into());
         }
-        let (options, Functions { get_token, fetch, transport, log, resolvers, migrations }) =
+        let (options, Functions { get_token, fetch, transport, log, resolvers, migrations, key }) =
             split_functions(options)?;
         let json =
             encode_json(&options).map_err(|problem| invalid_options(format!("Wharf.open options: {problem}")))?;
@@ -474,15 +496,16 @@ impl Database {
             }
         }
         let setup = sync.map(|options| SyncSetup { options, get_token, fetch, transport, log, resolvers });
-        Ok((schema, setup, migrations))
+        Ok((schema, setup, migrations, key))
     }
 
     /// Opens the connection, then starts the host: the promise of the database.
-    fn start(schema: DatabaseSchema, setup: Option<SyncSetup>, migrations: &Object) -> Promise {
+    fn start(schema: DatabaseSchema, setup: Option<SyncSetup>, migrations: &Object, key: &JsValue) -> Promise {
         let hub = ChangeHub::new(&schema.name);
         let slot: Rc<RefCell<Weak<Host>>> = Rc::default();
+        let vault: VaultSlot = Rc::default();
         let schema = Rc::new(schema);
-        let opening = connection::open(Rc::clone(&schema), &hub, Rc::clone(&slot), migrations);
+        let opening = connection::open(Rc::clone(&schema), &hub, Rc::clone(&slot), migrations, key, &vault);
         // Called once each, by `then` (hooks.rs: one closure signature for every callback).
         let failed = {
             let hub = hub.clone();
@@ -495,7 +518,8 @@ impl Database {
         let opened = hook(move |conn, _, _, _, _| {
             let Some((schema, hub, slot, setup)) = start.take() else { return Ok(JsValue::UNDEFINED) };
             let schema = Rc::try_unwrap(schema).unwrap_or_else(|shared| (*shared).clone());
-            Ok(JsValue::from(Database { host: Host::start(schema, conn.unchecked_into(), hub, slot, setup) }))
+            let vault = vault.borrow().clone();
+            Ok(JsValue::from(Database { host: Host::start(schema, conn.unchecked_into(), hub, slot, setup, vault) }))
         });
         opening.unchecked_ref::<Thenable>().then(&opened, &failed)
     }

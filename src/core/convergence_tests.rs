@@ -31,9 +31,10 @@ fn client_options(strategy: Rule) -> SyncOptions {
     opts
 }
 
-fn world(strategy: Rule, skew: f64) -> World {
+fn world(strategy: Rule, skew: f64, encryption: Option<[u8; 32]>) -> World {
     let mut w = World::new();
     w.resolver = Some(custom_resolver);
+    w.encryption = encryption;
     for (name, seed) in [("a", 1), ("b", 2)] {
         let at = w.client(name, client_options(strategy), seed);
         if strategy == Rule::Custom {
@@ -108,8 +109,21 @@ fn server_documents(w: &World) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// Whether any stored value of client `at`, as it lies in the database, names a document field.
+fn stores_in_clear(w: &World, at: usize) -> bool {
+    let db = &w.clients[at].host.db;
+    let stores = w.schema.required_stores();
+    stores.iter().flat_map(|s| db.rows(&s.name)).any(|(_, raw)| {
+        let raw = raw.to_string();
+        ["\"x\"", "\"y\"", "\"z\""].iter().any(|field| raw.contains(field))
+    })
+}
+
 fn run(strategy: Rule, actions: &[Action], skew: f64) -> Result<(), TestCaseError> {
-    let mut w = world(strategy, skew);
+    run_in(world(strategy, skew, None), strategy, actions)
+}
+
+fn run_in(mut w: World, strategy: Rule, actions: &[Action]) -> Result<(), TestCaseError> {
     let mut written: Vec<Vec<String>> = vec![Vec::new(), Vec::new()];
     for action in actions {
         match *action {
@@ -144,6 +158,11 @@ fn run(strategy: Rule, actions: &[Action], skew: f64) -> Result<(), TestCaseErro
         let lost = written.iter().filter(|id| sent(id) && !w.server.applied.contains_key(*id)).count();
         let conflicts = w.clients[at].host.events.iter().filter(|e| e.name() == "conflict").count();
         prop_assert!(lost == 0 || conflicts > 0, "{strategy:?}: client {at} lost {lost} writes without a conflict");
+        let sealed = w.encryption.is_some();
+        prop_assert!(
+            !(sealed && stores_in_clear(&w, at)),
+            "{strategy:?}: client {at} stored a document field in clear"
+        );
     }
     prop_assert!(w.server.effects.values().all(|&n| n == 1), "a mutation changed the records twice");
     Ok(())
@@ -165,7 +184,7 @@ proptest! {
 
 #[test]
 fn a_concurrent_edit_of_one_document_is_resolved_by_the_later_stamp_under_lww() {
-    let mut w = world(Rule::Lww, 0.0);
+    let mut w = world(Rule::Lww, 0.0, None);
     w.put(0, "k", json!({"t": 1}));
     quiesce(&mut w);
     w.event(0, Event::Offline);
@@ -184,7 +203,7 @@ fn a_concurrent_edit_of_one_document_is_resolved_by_the_later_stamp_under_lww() 
 
 #[test]
 fn merge_keeps_a_remote_edit_made_after_seeing_this_clients_own_write() {
-    let mut w = world(Rule::Merge, 0.0);
+    let mut w = world(Rule::Merge, 0.0, None);
     w.put(0, "k", json!({"title": 1}));
     quiesce(&mut w);
     w.now += 10.0;
@@ -205,7 +224,7 @@ fn merge_keeps_a_remote_edit_made_after_seeing_this_clients_own_write() {
 #[test]
 fn a_push_that_landed_is_followed_by_a_pull() {
     // What landed may have moved versions other clients' changes sit on.
-    let mut w = world(Rule::Lww, 0.0);
+    let mut w = world(Rule::Lww, 0.0, None);
     w.settle(1_000);
     let pulls = w.pulls;
     w.put(0, "k", json!({"t": 1}));
@@ -217,7 +236,7 @@ fn a_push_that_landed_is_followed_by_a_pull() {
 #[test]
 fn a_local_side_that_wins_keeps_its_own_stamp() {
     // Re-stamping it would make an old write overtake every write made since, here or elsewhere.
-    let mut w = world(Rule::ClientWins, 0.0);
+    let mut w = world(Rule::ClientWins, 0.0, None);
     w.put(0, "k", json!({"t": 0}));
     quiesce(&mut w);
     w.event(0, Event::Offline);
@@ -233,4 +252,20 @@ fn a_local_side_that_wins_keeps_its_own_stamp() {
     let record = w.server.records.values().next().unwrap();
     assert!(record.hlc.as_deref().unwrap().starts_with(&stamp), "{:?} vs {stamp}", record.hlc);
     assert!(w.clients[0].host.events.iter().any(|e| e.name() == "conflict"));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// The same property with every client's database encrypted (`core::vault`): the rules see
+    /// exactly what they saw in clear, and no document field is ever stored in clear.
+    #[test]
+    fn encrypted_clients_converge_and_store_no_field_in_clear(
+        actions in prop::collection::vec(action(), 0..60),
+        skew in (-600_000i64..600_000).prop_map(|ms| ms as f64),
+    ) {
+        for strategy in [Rule::Lww, Rule::Merge, Rule::Custom] {
+            run_in(world(strategy, skew, Some([7; 32])), strategy, &actions)?;
+        }
+    }
 }

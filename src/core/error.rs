@@ -34,6 +34,11 @@ pub enum ErrorCode {
     /// A collection's `migrate` threw or returned something that is not the same document: the
     /// upgrade was undone, the database is at its old version.
     MigrationFailed,
+    /// `encryption.key` does not open this database's data key (another key, or another app).
+    WrongKey,
+    /// An encrypted database opened without `encryption`, or one holding unencrypted data
+    /// opened with it.
+    EncryptionMismatch,
     /// A bug in Wharf: a panic, surfaced with its message by the package entry instead of a
     /// bare trap. Never expected; reopen the database.
     Internal,
@@ -41,7 +46,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustiveness tests.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::InvalidDocument,
         ErrorCode::MissingKey,
         ErrorCode::InvalidKey,
@@ -64,6 +69,8 @@ impl ErrorCode {
         ErrorCode::Server,
         ErrorCode::Transport,
         ErrorCode::MigrationFailed,
+        ErrorCode::WrongKey,
+        ErrorCode::EncryptionMismatch,
         ErrorCode::Internal,
     ];
 
@@ -92,6 +99,8 @@ impl ErrorCode {
             ErrorCode::Server => "SERVER",
             ErrorCode::Transport => "TRANSPORT",
             ErrorCode::MigrationFailed => "MIGRATION_FAILED",
+            ErrorCode::WrongKey => "WRONG_KEY",
+            ErrorCode::EncryptionMismatch => "ENCRYPTION_MISMATCH",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -127,6 +136,10 @@ pub enum CoreError {
     /// Stored data Wharf cannot read (written by a bug, another library, or a broken disk).
     #[error("stored data is unreadable: {0}")]
     Unreadable(String),
+    #[error("{0}")]
+    EncryptionMismatch(String),
+    #[error("{0}")]
+    WrongKey(String),
 }
 
 impl CoreError {
@@ -143,6 +156,8 @@ impl CoreError {
             CoreError::NotFound { .. } => ErrorCode::NotFound,
             CoreError::MigrationFailed(_) => ErrorCode::MigrationFailed,
             CoreError::Unreadable(_) => ErrorCode::Storage,
+            CoreError::EncryptionMismatch(_) => ErrorCode::EncryptionMismatch,
+            CoreError::WrongKey(_) => ErrorCode::WrongKey,
         }
     }
 }

@@ -48,6 +48,7 @@ pub mod sync_options;
 pub mod transport;
 pub mod tx;
 pub mod upgrade;
+pub mod vault;
 pub mod wire;
 
 #[cfg(test)]

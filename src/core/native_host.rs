@@ -4,6 +4,7 @@
 //! world (requests, `getToken`, the resolver) for the test to answer however it likes.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
 
 use serde_json::Value;
 
@@ -18,6 +19,7 @@ use super::replica::{Replica, Request};
 use super::schema::{DatabaseSchema, OUTBOX_STORE};
 use super::status::SyncEvent;
 use super::tx::{Round, Scope, Write};
+use super::vault::Vault;
 
 /// Something only the outside world can answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +90,13 @@ impl NativeHost {
     /// Starts syncing (and tells the replica this context leads).
     pub fn start_sync(&mut self, config: SyncConfig, now: f64) {
         self.start_sync_as(config, true, now);
+    }
+
+    /// Encrypts what this client stores from now on (`Wharf.open({ encryption })` once the data
+    /// key is unwrapped); `nonce_prefix` stands in for the random bytes of a page load.
+    pub fn encrypt(&mut self, key: &[u8; 32], nonce_prefix: [u8; 16]) {
+        let vault = Vault::new(key, nonce_prefix, self.replica.schema());
+        self.replica.set_vault(Rc::new(vault));
     }
 
     /// Starts syncing as the context that drains (`leading`) or as one that waits for the role.
@@ -164,7 +173,10 @@ impl NativeHost {
         let stamp = self.replica.clock().stamp(now);
         let op = Op { id: id.clone(), seq: 0, collection: collection.to_owned(), key, payload };
         let entry = OutboxEntry::new(op, now, Some(stamp)).by(self.replica.user());
-        let writes = vec![record, Write::Add { store: OUTBOX_STORE.to_owned(), value: entry.to_json() }];
+        let mut writes = vec![record, Write::Add { store: OUTBOX_STORE.to_owned(), value: entry.to_json() }];
+        if let Some(vault) = self.replica.vault() {
+            vault.seal_writes(&mut writes);
+        }
         self.queue.push_back(Job::Write(writes, scope));
         Ok(id)
     }
@@ -233,10 +245,20 @@ impl NativeHost {
         outside
     }
 
+    /// Every `(key, value)` of a store, opened if the database is encrypted.
+    pub fn rows(&self, store: &str) -> Vec<(Value, Value)> {
+        let mut rows = self.db.rows(store);
+        if let Some(vault) = self.replica.vault() {
+            for (_, value) in &mut rows {
+                vault.open_tree(value).expect("a value this client sealed opens");
+            }
+        }
+        rows
+    }
+
     /// The outbox, oldest first.
     pub fn outbox(&self) -> Vec<OutboxEntry> {
-        self.db
-            .rows(OUTBOX_STORE)
+        self.rows(OUTBOX_STORE)
             .into_iter()
             .map(|(seq, v)| OutboxEntry::from_json(&v, seq.as_u64().unwrap_or(0)).expect("readable outbox entry"))
             .collect()
@@ -244,7 +266,7 @@ impl NativeHost {
 
     /// The documents of a collection, by key.
     pub fn documents(&self, collection: &str) -> BTreeMap<String, Value> {
-        self.db.rows(collection).into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+        self.rows(collection).into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }
 
     /// The names of the events reported so far, status changes left out.

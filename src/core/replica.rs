@@ -7,6 +7,8 @@
 //! replica is synchronous and deterministic given its inputs and the seed of its clock: the
 //! browser, the native tests and the simulation all drive this same code.
 
+use std::rc::Rc;
+
 use serde_json::Value;
 
 use super::dead_letters::{DiscardDead, EditDead, ListDead, RetryDead};
@@ -19,6 +21,7 @@ use super::machine::{Io, SyncConfig, SyncMachine};
 use super::schema::DatabaseSchema;
 use super::steps::{Ctx, TxStep};
 use super::tx::Round;
+use super::vault::Vault;
 
 /// An API call that runs a transaction of the core's.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,6 +107,9 @@ pub struct Replica {
     next_ticket: u32,
     /// The last sync events, for `db.debug.export()`.
     events: EventLog,
+    /// The data key of an encrypted database: every round's results are opened with it and
+    /// every commit sealed.
+    vault: Option<Rc<Vault>>,
 }
 
 impl Replica {
@@ -117,7 +123,17 @@ impl Replica {
             api: Vec::new(),
             next_ticket: 0,
             events: EventLog::default(),
+            vault: None,
         }
+    }
+
+    /// Encrypts what this replica's transactions store from now on (set before any runs).
+    pub fn set_vault(&mut self, vault: Rc<Vault>) {
+        self.vault = Some(vault);
+    }
+
+    pub fn vault(&self) -> Option<&Rc<Vault>> {
+        self.vault.as_ref()
     }
 
     pub fn schema(&self) -> &DatabaseSchema {
@@ -263,19 +279,33 @@ impl Replica {
     /// The next round of transaction `ticket`, given the JSON results of its last reads: the
     /// JSON the host's executor reads (`tx::Round::encode`).
     pub fn decide(&mut self, ticket: u32, results: &str, now: f64) -> String {
-        self.decide_round(ticket, results, now).encode()
+        let results = self.results(results);
+        let mut round = self.decide_round(ticket, results, now);
+        if let (Some(vault), Round::Commit(commit)) = (&self.vault, &mut round) {
+            vault.seal_commit(commit);
+        }
+        round.encode()
     }
 
-    fn decide_round(&mut self, ticket: u32, results: &str, now: f64) -> Round {
+    /// The results of a round, opened when the database is encrypted.
+    fn results(&self, text: &str) -> Result<Vec<Value>, CoreError> {
+        let mut results = parse_any(text).map_err(CoreError::Unreadable)?;
+        if let Some(vault) = &self.vault {
+            results.iter_mut().try_for_each(|result| vault.open_tree(result))?;
+        }
+        Ok(results)
+    }
+
+    fn decide_round(&mut self, ticket: u32, results: Result<Vec<Value>, CoreError>, now: f64) -> Round {
         let api_tx = self.api_position(ticket);
         let mut ctx = Ctx { now, clock: &mut self.clock, schema: &self.schema };
         if let Some(at) = api_tx {
             let tx = &mut self.api[at].1;
             let round = match tx.stash.take() {
                 Some(round) => round,
-                None => match parse_any(results) {
+                None => match results {
                     Ok(results) => tx.step.step().advance(results, &mut ctx),
-                    Err(reason) => Round::Abort(CoreError::Unreadable(reason)),
+                    Err(error) => Round::Abort(error),
                 },
             };
             if let Round::Abort(error) = &round {
@@ -284,9 +314,9 @@ impl Replica {
             return round;
         }
         match &mut self.sync {
-            Some(machine) if machine.owns(ticket) => match parse_any(results) {
+            Some(machine) if machine.owns(ticket) => match results {
                 Ok(results) => machine.decide(results, &mut ctx),
-                Err(reason) => Round::Abort(CoreError::Unreadable(reason)),
+                Err(error) => Round::Abort(error),
             },
             _ => Round::Abort(CoreError::Unreadable(format!("transaction {ticket} is not running"))),
         }

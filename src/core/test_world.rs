@@ -261,6 +261,8 @@ pub struct World {
     /// The schema clients open (`todos_schema` unless a test sets another before adding them).
     pub schema: DatabaseSchema,
     pub resolver: Option<fn(&Value) -> Value>,
+    /// The data key every client encrypts its database with, if any.
+    pub encryption: Option<[u8; 32]>,
     needs: VecDeque<(usize, Outside)>,
 }
 
@@ -283,6 +285,7 @@ impl World {
             token_hangs: false,
             schema: todos_schema(),
             resolver: None,
+            encryption: None,
             needs: VecDeque::new(),
         }
     }
@@ -299,10 +302,26 @@ impl World {
             fresh_client_id: id.to_owned(),
             seed,
         };
-        let mut host = NativeHost::new(self.schema.clone(), seed);
+        let mut host = self.host(seed);
         host.start_sync(config.clone(), self.now);
         self.clients.push(Client { host, config, online: true, crashed: false, skew: 0.0 });
         self.clients.len() - 1
+    }
+
+    fn host(&self, seed: u64) -> NativeHost {
+        World::host_of(&self.schema, self.encryption, seed)
+    }
+
+    /// A replica over an empty database, encrypted if the world is; each page load seals
+    /// with its own nonces (the seed stands in for its random bytes).
+    fn host_of(schema: &DatabaseSchema, encryption: Option<[u8; 32]>, seed: u64) -> NativeHost {
+        let mut host = NativeHost::new(schema.clone(), seed);
+        if let Some(key) = encryption {
+            let mut prefix = [0u8; 16];
+            prefix[..8].copy_from_slice(&seed.to_le_bytes());
+            host.encrypt(&key, prefix);
+        }
+        host
     }
 
     /// The time on the clock of client `at`.
@@ -320,7 +339,7 @@ impl World {
         let db = client.host.db.clone();
         // Every page load seeds its ids afresh (from crypto in the browser).
         client.config.seed = client.config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
-        let mut host = NativeHost::new(self.schema.clone(), client.config.seed);
+        let mut host = World::host_of(&self.schema, self.encryption, client.config.seed);
         host.db = db;
         host.db.upgrade(&self.schema);
         self.needs.retain(|(c, _)| *c != at);
@@ -600,7 +619,6 @@ impl World {
     pub fn dead(&self, at: usize) -> Vec<super::op::DeadLetter> {
         self.clients[at]
             .host
-            .db
             .rows(super::schema::DEAD_STORE)
             .into_iter()
             .map(|(_, v)| super::op::DeadLetter::from_json(&v).unwrap())

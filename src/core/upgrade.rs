@@ -121,8 +121,9 @@ impl IndexKeyPath {
 
 impl UpgradeStep {
     /// The host's form of a plan: `{ steps: [...] }`, each step `{ createStore: { name, keyPath,
-    /// autoIncrement } }`, `{ createIndex: { store, name, keyPath, unique, multiEntry } }` or
-    /// `{ deleteIndex: { store, name } }` (keys written in alphabetical order).
+    /// autoIncrement } }`, `{ createIndex: { store, name, keyPath, unique, multiEntry } }`,
+    /// `{ deleteIndex: { store, name } }`, `{ migrate: ... }` or `{ reseal: { store } }` (keys
+    /// written in alphabetical order).
     pub fn encode_plan(steps: &[UpgradeStep]) -> String {
         let mut out = JsonText::new();
         out.open_object().key("steps").open_array();
@@ -166,6 +167,9 @@ impl UpgradeStep {
                     }
                     out.key("store").string(store).key("to").uint((*to).into());
                 }
+                UpgradeStep::Reseal { store } => {
+                    out.key("reseal").open_object().key("store").string(store);
+                }
             }
             out.close_object().close_object();
         }
@@ -199,6 +203,11 @@ pub enum UpgradeStep {
         marker: Option<IndexSchema>,
         drop: Vec<String>,
     },
+    /// Seal every record of an encrypted collection again, so that the fields its new indexes
+    /// read are in clear (`vault::with_reseals`).
+    Reseal {
+        store: String,
+    },
 }
 
 impl std::fmt::Display for UpgradeStep {
@@ -212,6 +221,7 @@ impl std::fmt::Display for UpgradeStep {
             UpgradeStep::Migrate { store, from, to, .. } => {
                 write!(f, "migrating \"{store}\" from version {from} to {to}")
             }
+            UpgradeStep::Reseal { store } => write!(f, "sealing the documents of \"{store}\" again"),
         }
     }
 }

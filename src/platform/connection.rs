@@ -12,6 +12,7 @@ use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
 use super::changes::ChangeHub;
+use super::encryption::{self, VaultSlot};
 use super::error::{message_of, PlatformError};
 use super::hooks::{hook, number, text};
 use super::host::Host;
@@ -19,6 +20,7 @@ use crate::core::error::{connection_lost, HUNG_TRANSACTION_MS, RECONNECT_RETRIES
 use crate::core::migration::{self, plan_with_migrations};
 use crate::core::schema::DatabaseSchema;
 use crate::core::upgrade::{StoreShape, UpgradeStep};
+use crate::core::vault::with_reseals;
 
 #[wasm_bindgen(module = "/src/platform/js/idb.js")]
 extern "C" {
@@ -65,10 +67,14 @@ fn set(target: &Object, name: &str, value: &JsValue) {
     let _ = Reflect::set(target, &JsValue::from_str(name), value);
 }
 
-/// The core's upgrade plan for the stores the host describes (JSON), as the steps' JSON.
-fn plan(schema: &DatabaseSchema, shapes: &str) -> Result<String, JsValue> {
+/// The core's upgrade plan for the stores the host describes (JSON), as the steps' JSON; with the
+/// reseals an encrypted database needs once its data key is known.
+fn plan(schema: &DatabaseSchema, shapes: &str, sealed: bool) -> Result<String, JsValue> {
     let shapes = StoreShape::list_from_json(shapes).map_err(|e| PlatformError::from(e).to_js())?;
-    let steps = plan_with_migrations(&shapes, schema).map_err(|e| PlatformError::from(e).to_js())?;
+    let mut steps = plan_with_migrations(&shapes, schema).map_err(|e| PlatformError::from(e).to_js())?;
+    if sealed {
+        steps = with_reseals(steps, &shapes, schema);
+    }
     Ok(UpgradeStep::encode_plan(&steps))
 }
 
@@ -90,12 +96,22 @@ fn check_migrated(
 }
 
 /// Opens (creating or upgrading) the database `schema` describes: the promise of the connection.
-/// `migrations`: the collections' `migrate` functions by name.
-pub fn open(schema: Rc<DatabaseSchema>, hub: &ChangeHub, host: HostSlot, migrations: &Object) -> Promise {
+/// `migrations`: the collections' `migrate` functions by name; `key`: `encryption.key` (or
+/// undefined), whose vault `vault` receives once the data key is unwrapped.
+pub fn open(
+    schema: Rc<DatabaseSchema>,
+    hub: &ChangeHub,
+    host: HostSlot,
+    migrations: &Object,
+    key: &JsValue,
+    vault: &VaultSlot,
+) -> Promise {
     let hooks = Object::new();
+    encryption::install(&hooks, &schema, key, vault);
     let planner = hook({
         let schema = Rc::clone(&schema);
-        move |shapes, _, _, _, _| plan(&schema, &text(&shapes)).map(JsValue::from)
+        let vault = Rc::clone(vault);
+        move |shapes, _, _, _, _| plan(&schema, &text(&shapes), vault.borrow().is_some()).map(JsValue::from)
     });
     let migrated = hook({
         let schema = Rc::clone(&schema);

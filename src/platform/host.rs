@@ -26,6 +26,7 @@ use crate::core::push_engine::HttpReply;
 use crate::core::replica::{Replica, Request};
 use crate::core::schema::DatabaseSchema;
 use crate::core::sync_options::SyncOptions;
+use crate::core::vault::Vault;
 use crate::core::ErrorCode;
 
 #[wasm_bindgen(module = "/src/platform/js/io.js")]
@@ -127,12 +128,16 @@ impl Host {
         hub: ChangeHub,
         slot: HostSlot,
         sync: Option<SyncSetup>,
+        vault: Option<Rc<Vault>>,
     ) -> Rc<Host> {
         let resolvers = Map::new();
         let mut side = None;
         let mut config = None;
         let (mut sync_fetch, mut transport, mut log) = (None, None, None);
         let mut replica = Replica::new(schema, random_seed());
+        if let Some(vault) = vault {
+            replica.set_vault(vault);
+        }
         if let Some(setup) = sync {
             sync_fetch = setup.fetch.clone();
             transport = setup.transport.clone();
@@ -218,6 +223,11 @@ impl Host {
     /// The write clock, for a write placed now.
     pub fn with_clock<T>(&self, f: impl FnOnce(&mut WriteClock) -> T) -> T {
         f(self.replica.borrow_mut().clock())
+    }
+
+    /// The vault of an encrypted database, to seal local writes with.
+    pub fn vault(&self) -> Option<Rc<Vault>> {
+        self.replica.borrow().vault().cloned()
     }
 
     /// `sync.user` as JavaScript (undefined without one): the user local writes are queued under.

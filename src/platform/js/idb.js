@@ -53,7 +53,9 @@ function describe(db, tx) {
  * A collection's migration (the core's `migrate` step), inside the upgrade transaction `tx`:
  * reads its documents, the queued ops and dead letters of the collection and the merge bases,
  * passes each value through the app's `migrate(value, from, { patch })`, has the core check the
- * results (`hooks.migrated`), then writes them. `fail(error)` aborts the upgrade.
+ * results (`hooks.migrated`), then writes them. In an encrypted database the values are opened
+ * as they are read and sealed before they are written (`hooks.open`, `hooks.seal`).
+ * `fail(error)` aborts the upgrade.
  */
 function migrateStore(tx, { store, from, marker, drop }, hooks, fail) {
   const records = tx.objectStore(store);
@@ -76,23 +78,26 @@ function migrateStore(tx, { store, from, marker, drop }, hooks, fail) {
     if (typeof out?.then === "function") throw new Error("migrate returned a Promise; it must return the document");
     return out;
   };
+  const opened = (value) => (hooks.sealed ? JSON.parse(hooks.open(JSON.stringify(value))) : value);
   const checked = []; // [key, value, patch] for the core's check
-  const writes = [];
+  const writes = []; // each makes the [objectStore, value, key] to put from the accepted value
   let reads = 4;
   const done = () => {
     if (--reads > 0) return;
     // The values as the core accepted them (JSON), never the objects migrate returned.
     const accepted = JSON.parse(hooks.migrated(store, JSON.stringify(checked), null)); // or throws MIGRATION_FAILED
-    writes.forEach((write, i) => write(accepted[i]));
+    const puts = writes.map((write, i) => write(accepted[i]));
+    const values = hooks.sealed ? JSON.parse(hooks.seal(JSON.stringify(puts.map(([to, value]) => [to.name, value])))) : puts.map((put) => put[1]);
+    puts.forEach(([to, , key], i) => (key === undefined ? to.put(values[i]) : to.put(values[i], key)));
     mark();
   };
   const keys = records.getAllKeys();
   const docs = records.getAll();
   docs.onsuccess = guard(() => {
-    docs.result.forEach((doc, i) => {
+    opened(docs.result).forEach((doc, i) => {
       const after = call(doc, false);
       checked.push([keys.result[i], after, false]);
-      writes.push((value) => records.put(value));
+      writes.push((value) => [records, value]);
     });
     done();
   });
@@ -102,13 +107,13 @@ function migrateStore(tx, { store, from, marker, drop }, hooks, fail) {
     cursor.onsuccess = guard(() => {
       const at = cursor.result;
       if (!at) return done();
-      const entry = at.value;
+      const entry = opened(at.value);
       if (entry?.collection === store && (entry.op === "put" || entry.op === "patch")) {
         const patch = entry.op === "patch";
         const after = call(patch ? entry.patch : entry.value, patch);
         checked.push([entry.key, after, patch]);
         const key = at.primaryKey; // the cursor object moves on
-        writes.push((value) => queue.put({ ...entry, [patch ? "patch" : "value"]: value }, key));
+        writes.push((value) => [queue, { ...entry, [patch ? "patch" : "value"]: value }, key]);
       }
       at.continue();
     });
@@ -120,19 +125,34 @@ function migrateStore(tx, { store, from, marker, drop }, hooks, fail) {
   all.onsuccess = guard(() => {
     const at = all.result;
     if (!at) return done();
-    const entry = at.value;
+    const entry = opened(at.value);
     if (entry?.b !== null && typeof entry?.b === "object") {
       const after = call(entry.b, false);
       checked.push([JSON.parse(at.primaryKey.slice(prefix.length)), after, false]);
       const key = at.primaryKey;
-      writes.push((value) => bases.put({ ...entry, b: value }, key));
+      writes.push((value) => [bases, { ...entry, b: value }, key]);
     }
     at.continue();
   });
 }
 
+/** Seals every record of `store` again (an encrypted collection whose indexes changed). */
+function reseal(tx, { store }, hooks, fail) {
+  const records = tx.objectStore(store);
+  const all = records.getAll();
+  all.onsuccess = () => {
+    try {
+      const docs = JSON.parse(hooks.open(JSON.stringify(all.result)));
+      for (const record of JSON.parse(hooks.seal(JSON.stringify(docs.map((doc) => [store, doc]))))) records.put(record);
+    } catch (error) {
+      fail(error);
+    }
+  };
+}
+
 function applyStep(db, tx, step, hooks, fail) {
   if (step.migrate) return migrateStore(tx, step.migrate, hooks, fail);
+  if (step.reseal) return reseal(tx, step.reseal, hooks, fail);
   if (step.createStore) {
     const { name, keyPath, autoIncrement } = step.createStore;
     db.createObjectStore(name, keyPath === null ? { autoIncrement } : { keyPath, autoIncrement });
@@ -186,11 +206,23 @@ function openAt(name, version, hooks) {
   });
 }
 
-/** Opens the database, upgrading it (at the next version) only when the core's plan is not empty. */
+/**
+ * Opens the database, upgrading it (at the next version) only when the core's plan is not empty.
+ * The first time, an encrypted database's data key is unwrapped first (`keys.js`, through
+ * `hooks.unlockDatabase`): a migration
+ * opens and seals values with it.
+ */
 async function open(name, hooks) {
   let last;
   for (let attempt = 0; attempt < 5; attempt++) {
     const [db, steps] = await openAt(name, undefined, hooks);
+    if (!hooks.unlocked) {
+      await hooks.unlockDatabase(db, hooks).catch((error) => {
+        db.close();
+        throw error?.code ? error : hooks.error(error?.name, error?.message);
+      });
+      hooks.unlocked = true;
+    }
     if (steps.length === 0) return db;
     const next = db.version + 1;
     db.close();
@@ -628,6 +660,13 @@ export class Connection {
             lost && tries < this.hooks.retries ? resolve(this.read(stores, reads, shape, tries + 1)) : reject(this.hooks.error(name, message)),
         );
         this.perform(tx, reads, (results) => {
+          if (this.hooks.sealed) {
+            try {
+              results = JSON.parse(this.hooks.open(JSON.stringify(results)));
+            } catch (error) {
+              return reject(error);
+            }
+          }
           if (shape === "all") return resolve(results.map((v) => (v === null ? undefined : v)));
           if (shape === "seq") return resolve(results[0].map(([seq, value]) => ({ ...value, seq })));
           resolve(results[0] === null ? undefined : results[0]);

@@ -1,0 +1,114 @@
+// The data key of an encrypted database (`Wharf.open({ encryption: { key } })`), fetched while
+// the connection opens: the key record and how much the database holds are read, the core
+// decides (`hooks.keyPlan`, core::vault::plan_key), and WebCrypto wraps or unwraps the data key
+// with the app's AES-GCM key. The bytes go to `hooks.unlock` and are zeroed here. Why a data key
+// and what is sealed: src/core/vault.rs.
+
+const META = "__wharf_meta";
+const RECORD = "encryption";
+
+const base64 = (bytes) => btoa(String.fromCharCode(...bytes));
+const bytesOf = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+
+/**
+ * Calls `done(record or null, documents and entries stored)` from `tx`. Without a key only the
+ * record matters (and counting can cost a scan): the count is then 0.
+ */
+function look(tx, hooks, done) {
+  const names = [...tx.objectStoreNames].filter((name) => name === META || hooks.encryptionKey !== undefined);
+  let record = null;
+  let stored = 0;
+  let waiting = names.length;
+  for (const name of names) {
+    const store = tx.objectStore(name);
+    const request = name === META ? store.get(RECORD) : store.count();
+    request.onsuccess = () => {
+      if (name === META) record = request.result ?? null;
+      else stored += request.result;
+      if (--waiting === 0) done(record, stored);
+    };
+  }
+}
+
+const ended = (tx) =>
+  new Promise((resolve, reject) => {
+    tx.oncomplete = resolve;
+    tx.onabort = () => reject(tx.error ?? new DOMException("the transaction was aborted", "AbortError"));
+  });
+
+/** The core's plan for what the database holds (throws the WharfError that refuses it). */
+function plan(hooks, record, stored) {
+  return JSON.parse(hooks.keyPlan(JSON.stringify(record), stored));
+}
+
+/**
+ * Stores `record` as the key record unless another context stored one first (or wrote data):
+ * resolves with `null` when ours was stored, else with the plan that now applies.
+ */
+function store(db, record, hooks) {
+  const tx = db.transaction([...db.objectStoreNames], "readwrite");
+  let outcome = null;
+  look(tx, hooks, (found, stored) => {
+    try {
+      const next = plan(hooks, found, stored);
+      if (next.create) tx.objectStore(META).add(record, RECORD);
+      else outcome = next;
+    } catch (error) {
+      outcome = error;
+      tx.abort();
+    }
+  });
+  return ended(tx).then(
+    () => outcome,
+    (error) => Promise.reject(outcome instanceof Error ? outcome : hooks.error(error?.name, error?.message)),
+  );
+}
+
+/**
+ * Gives the core the data key of `db` (a no-op for a database without encryption). Rejects with
+ * `WRONG_KEY`, `ENCRYPTION_MISMATCH`, `INVALID_OPTIONS` (not an AES-GCM key) or `UNSUPPORTED`
+ * (no WebCrypto). Sets `hooks.sealed` once values are to be sealed and opened.
+ */
+export async function unlock(db, hooks) {
+  if (!db.objectStoreNames.contains(META)) return;
+  const tx = db.transaction([...db.objectStoreNames], "readonly");
+  let next = await new Promise((resolve, reject) =>
+    look(tx, hooks, (record, stored) => {
+      try {
+        resolve(plan(hooks, record, stored));
+      } catch (error) {
+        reject(error);
+      }
+    }),
+  );
+  if (next.plain) return;
+  const key = hooks.encryptionKey;
+  const subtle = globalThis.crypto?.subtle;
+  if (!subtle) throw hooks.unlock(null, "NoWebCrypto");
+  const cipher = (iv) => ({ name: "AES-GCM", iv, additionalData: new TextEncoder().encode(`wharf:${db.name}`) });
+  const failed = (error) => {
+    throw hooks.unlock(null, error?.name ?? "TypeError");
+  };
+  if (next.create) {
+    const fresh = crypto.getRandomValues(new Uint8Array(32));
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const wrapped = new Uint8Array(await subtle.encrypt(cipher(iv), key, fresh).catch(failed));
+    fresh.fill(0);
+    // The key must open what it wrapped before the record is stored; unwrapping below checks it.
+    const ours = { unwrap: { iv: base64(iv), wrapped: base64(wrapped) } };
+    await subtle.decrypt(cipher(iv), key, wrapped).then((bytes) => new Uint8Array(bytes).fill(0), failed);
+    // null: ours was stored; else another context created the data key first, and it is used.
+    next = (await store(db, JSON.parse(hooks.keyRecord(ours.unwrap.iv, ours.unwrap.wrapped)), hooks)) ?? ours;
+  }
+  let iv, wrapped;
+  try {
+    [iv, wrapped] = [bytesOf(next.unwrap.iv), bytesOf(next.unwrap.wrapped)];
+  } catch {
+    throw hooks.error("DataError", "the stored key record is damaged");
+  }
+  const data = new Uint8Array(await subtle.decrypt(cipher(iv), key, wrapped).catch(failed));
+  const refused = hooks.unlock(data, null);
+  data.fill(0);
+  if (refused) throw refused;
+  hooks.sealed = true;
+}
