@@ -59,7 +59,7 @@ impl Vault {
     /// `nonce_prefix` must be random (from a cryptographic source), fresh for every vault.
     pub fn new(key: &[u8; 32], nonce_prefix: [u8; 16], schema: &DatabaseSchema) -> Vault {
         Vault {
-            cipher: XChaCha20Poly1305::new(CipherKey::from_slice(key)),
+            cipher: XChaCha20Poly1305::new(&CipherKey::from(*key)),
             prefix: nonce_prefix,
             counter: Cell::new(0),
             shapes: schema.required_stores(),
@@ -77,7 +77,7 @@ impl Vault {
         sealed.extend_from_slice(&nonce);
         sealed.extend_from_slice(plain);
         // Only a message longer than 256 GiB can fail.
-        if let Ok(tag) = self.cipher.encrypt_in_place_detached(XNonce::from_slice(&nonce), b"", &mut sealed[NONCE..]) {
+        if let Ok(tag) = self.cipher.encrypt_in_place_detached(&XNonce::from(nonce), b"", &mut sealed[NONCE..]) {
             sealed.extend_from_slice(&tag);
         }
         base64::encode(&sealed)
@@ -90,11 +90,12 @@ impl Vault {
             return None;
         }
         let tag_at = bytes.len() - TAG;
-        let tag = Tag::clone_from_slice(&bytes[tag_at..]);
-        let nonce = XNonce::clone_from_slice(&bytes[..NONCE]);
+        // (`try_into` then `from`, not `from_slice`: its length assertion costs a formatter.)
+        let tag = Tag::from(<[u8; TAG]>::try_from(&bytes[tag_at..]).ok()?);
+        let nonce = XNonce::from(<[u8; NONCE]>::try_from(&bytes[..NONCE]).ok()?);
         self.cipher.decrypt_in_place_detached(&nonce, b"", &mut bytes[NONCE..tag_at], &tag).ok()?;
-        bytes.truncate(tag_at);
-        bytes.drain(..NONCE);
+        bytes.copy_within(NONCE..tag_at, 0);
+        bytes.truncate(tag_at - NONCE);
         Some(bytes)
     }
 
@@ -223,11 +224,17 @@ pub fn with_reseals(steps: Vec<UpgradeStep>, existing: &[StoreShape], schema: &D
             stores.push(store);
         }
     }
-    let reseals: Vec<UpgradeStep> = stores.into_iter().map(|s| UpgradeStep::Reseal { store: s.to_owned() }).collect();
-    let first_migration = steps.iter().position(|s| matches!(s, UpgradeStep::Migrate { .. })).unwrap_or(steps.len());
-    let mut steps = steps;
-    steps.splice(first_migration..first_migration, reseals);
-    steps
+    let mut reseals: Vec<UpgradeStep> =
+        stores.into_iter().map(|s| UpgradeStep::Reseal { store: s.to_owned() }).collect();
+    let mut planned = Vec::with_capacity(steps.len() + reseals.len());
+    for step in steps {
+        if matches!(step, UpgradeStep::Migrate { .. }) {
+            planned.append(&mut reseals);
+        }
+        planned.push(step);
+    }
+    planned.append(&mut reseals);
+    planned
 }
 
 /// What opening a database with or without a key finds in it.

@@ -16,6 +16,7 @@ use super::error::PlatformError;
 use super::hooks::{hook, number, text};
 use super::host::random_seed;
 use crate::core::error::ErrorCode;
+use crate::core::json_text::{object, text as text_of};
 use crate::core::schema::DatabaseSchema;
 use crate::core::vault::{key_record, plan_key, unwrap_failed, KeyPlan, Vault};
 use crate::core::{parse_json, CoreError};
@@ -49,8 +50,8 @@ fn plan_json(plan: KeyPlan) -> String {
         KeyPlan::Plain => r#"{"plain":true}"#.to_owned(),
         KeyPlan::Create => r#"{"create":true}"#.to_owned(),
         KeyPlan::Unwrap { iv, wrapped } => {
-            let unwrap = serde_json::json!({ "unwrap": { "iv": iv, "wrapped": wrapped } });
-            crate::core::json_text::text(&unwrap)
+            let unwrap = object(vec![("iv", iv.into()), ("wrapped", wrapped.into())]);
+            text_of(&object(vec![("unwrap", unwrap)]))
         }
     }
 }
@@ -70,9 +71,7 @@ pub fn install(hooks: &Object, schema: &Rc<DatabaseSchema>, key: &JsValue, vault
         let plan = plan_key(&record, number(&stored) as u64, with_key).map_err(thrown)?;
         Ok(JsValue::from(plan_json(plan)))
     });
-    let record = hook(|iv, wrapped, _, _, _| {
-        Ok(JsValue::from(crate::core::json_text::text(&key_record(&text(&iv), &text(&wrapped)))))
-    });
+    let record = hook(|iv, wrapped, _, _, _| Ok(JsValue::from(text_of(&key_record(&text(&iv), &text(&wrapped))))));
     let unlock = hook({
         let schema = Rc::clone(schema);
         let slot = Rc::clone(vault);
@@ -85,14 +84,13 @@ pub fn install(hooks: &Object, schema: &Rc<DatabaseSchema>, key: &JsValue, vault
                 }
                 return Ok(thrown(unwrap_failed(&failure)));
             }
-            let mut key = [0u8; 32];
-            let bytes = Uint8Array::new(&bytes);
-            if bytes.length() != 32 {
+            let mut bytes = Uint8Array::new(&bytes).to_vec();
+            let Ok(mut key) = <[u8; 32]>::try_from(bytes.as_slice()) else {
                 return Ok(thrown(CoreError::Unreadable("the data key is not 32 bytes long".into())));
-            }
-            bytes.copy_to(&mut key);
+            };
             *slot.borrow_mut() = Some(Rc::new(Vault::new(&key, nonce_prefix(), &schema)));
             key.fill(0);
+            bytes.fill(0);
             Ok(JsValue::UNDEFINED)
         }
     });

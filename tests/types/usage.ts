@@ -29,6 +29,7 @@ import {
   type SyncResult,
   type SyncState,
   type SyncStatus,
+  type WharfErrorCode,
 } from "../../pkg/index.js";
 import { useDeadLetters, useDoc, useOutbox, useQuery, useSyncStatus } from "../../pkg/vue.js";
 import { computed, effectScope, ref, shallowRef, type Ref } from "vue";
@@ -193,6 +194,12 @@ export async function misuse(db: Database, todos: Collection<Todo>): Promise<voi
   // @ts-expect-error a collection needs a keyPath
   await Wharf.open({ name: "x", collections: [{ name: "todos" }] });
   await Wharf.open({ name: "x", collections: [{ name: "boards", keyPath: "id", space: "team-acme" }] });
+  const key = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+  await Wharf.open({ name: "x", collections: [], encryption: { key } });
+  // @ts-expect-error the key is a CryptoKey, not a passphrase
+  await Wharf.open({ name: "x", collections: [], encryption: { key: "hunter2" } });
+  const refused: WharfErrorCode[] = ["WRONG_KEY", "ENCRYPTION_MISMATCH"];
+  void refused;
   // @ts-expect-error a space is named by a string
   await Wharf.open({ name: "x", collections: [{ name: "boards", keyPath: "id", space: 7 }] });
   // @ts-expect-error the name is read-only

@@ -42,6 +42,8 @@ export type WharfErrorCode =
   | "SERVER"
   | "TRANSPORT"
   | "MIGRATION_FAILED"
+  | "WRONG_KEY"
+  | "ENCRYPTION_MISMATCH"
   | "INTERNAL";
 
 /**
@@ -234,6 +236,39 @@ export interface OpenOptions {
    * throws is reported and sync goes on. The same events are kept for {@link Debug.export}.
    */
   log?: (entry: LogEntry) => void;
+  /**
+   * Encrypts the database at rest. Off by default; see {@link EncryptionOptions} for what stays in
+   * clear (keys and declared index fields) and what the key protects against.
+   */
+  encryption?: EncryptionOptions;
+}
+
+/**
+ * Encryption at rest: documents, queued ops, dead letters, merge bases and sync cursors are
+ * stored sealed (XChaCha20-Poly1305 under a random data key that `key` wraps with AES-GCM).
+ *
+ * **What stays in clear**, because IndexedDB must read it: each document's key, the values of
+ * its declared indexes, and for ops queued by `put`/`delete` their id, collection, key, kind,
+ * times and clock stamp. Everything else of a document is sealed. What goes to the server is
+ * plain JSON, as without encryption, unless your transport encrypts it.
+ *
+ * A wrong key rejects `Wharf.open` with `WRONG_KEY`; an encrypted database opened without a key,
+ * or a database already holding unencrypted data opened with one, with `ENCRYPTION_MISMATCH`
+ * (Wharf does not encrypt an existing database in place). A value changed on disk reads as a
+ * `STORAGE` error, never as garbage. The key protects data at rest on a shared or lost device;
+ * it does not protect against script running in your origin, which can use the open database.
+ *
+ * @example
+ * ```ts
+ * // Non-extractable: the key itself never leaves WebCrypto. Keep it in IndexedDB, or derive
+ * // it from a passphrase (PBKDF2) so that only the user can open the data.
+ * const key = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+ * const db = await Wharf.open({ name: "vault", collections: [{ name: "notes", keyPath: "id" }], encryption: { key } });
+ * ```
+ */
+export interface EncryptionOptions {
+  /** An AES-GCM `CryptoKey` allowed to `"encrypt"` and `"decrypt"`; it may be non-extractable. */
+  key: CryptoKey;
 }
 
 /**
