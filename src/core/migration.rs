@@ -11,12 +11,15 @@
 //! documents would be migrated twice). So a collection past version 1 carries an empty marker
 //! index, `__wharf_version_<n>`, over a path no document has. No marker: version 1.
 //!
+//! A new key path is reached the same way: the store is rebuilt at it in the upgrade, and each
+//! document must keep its key (`plan_with_migrations`, `check`).
+//!
 //! The rules (which version a store holds, what to migrate, whether a migrated value is valid)
 //! are here; the host only calls the app's function and writes what it returned.
 
 use serde_json::Value;
 
-use super::document::{key_of, Key, KeyPath};
+use super::document::{json_type_name, key_of, Key, KeyPath};
 use super::error::CoreError;
 use super::json_text::JsonText;
 use super::schema::{Collection, DatabaseSchema, IndexKeyPath, IndexSchema};
@@ -55,13 +58,20 @@ fn digits(text: &str) -> Option<u32> {
 /// created or deleted by an upgrade that was then aborted, and the next upgrade would trip on it.
 /// A store newer than the app is refused: the app's code would read and write documents of a
 /// shape it does not know.
+///
+/// A new key path needs a migration (a higher version and a `migrate` function): the store is
+/// deleted and created anew at the new key path once every migrated value passed `check`, which
+/// holds each document to the key it had, so the outbox, the merge bases and the server, which
+/// all know it by that key, still do. Otherwise `plan_upgrade` refuses the change.
 pub fn plan_with_migrations(existing: &[StoreShape], schema: &DatabaseSchema) -> Result<Vec<UpgradeStep>, CoreError> {
-    let mut steps = plan_upgrade(existing, schema)?;
+    let mut migrations = Vec::new();
+    let mut rebuilt = Vec::new();
     for collection in &schema.collections {
         let (name, to) = (collection.name(), collection.schema.version);
         let Some(found) = existing.iter().find(|s| s.name == name) else {
             // A new store: its documents are of the current version from the start.
-            steps.extend(version_marker(to).map(|index| UpgradeStep::CreateIndex { store: name.to_owned(), index }));
+            migrations
+                .extend(version_marker(to).map(|index| UpgradeStep::CreateIndex { store: name.to_owned(), index }));
             continue;
         };
         let from = stored_version(found);
@@ -71,12 +81,35 @@ pub fn plan_with_migrations(existing: &[StoreShape], schema: &DatabaseSchema) ->
                  an older version of the app cannot open it (reload to get the new one)"
             )));
         }
-        if from < to {
-            let drop =
-                found.indexes.iter().filter(|i| i.name.starts_with(VERSION_MARKER)).map(|i| i.name.clone()).collect();
-            steps.push(UpgradeStep::Migrate { store: name.to_owned(), from, to, marker: version_marker(to), drop });
+        if from == to {
+            continue;
         }
+        let wanted = StoreShape::of(collection);
+        let rebuild = match collection.schema.migrates && (found.key_path != wanted.key_path || found.auto_increment) {
+            true => {
+                rebuilt.push(name);
+                UpgradeStep::create(&wanted)
+            }
+            false => Vec::new(),
+        };
+        // A rebuilt store is created without the old markers.
+        let drop = match rebuild.is_empty() {
+            true => {
+                found.indexes.iter().filter(|i| i.name.starts_with(VERSION_MARKER)).map(|i| i.name.clone()).collect()
+            }
+            false => Vec::new(),
+        };
+        migrations.push(UpgradeStep::Migrate {
+            store: name.to_owned(),
+            from,
+            to,
+            marker: version_marker(to),
+            drop,
+            rebuild,
+        });
     }
+    let mut steps = plan_upgrade(existing, schema, &rebuilt)?;
+    steps.extend(migrations);
     Ok(steps)
 }
 
@@ -111,20 +144,35 @@ pub fn threw(collection: &Collection, message: &str) -> CoreError {
     CoreError::MigrationFailed(format!("collection \"{}\": migrate threw: {message}", collection.name()))
 }
 
-/// A migrated value must still be a document (an object) with the same key; a patch may leave
-/// the key out, but not change it.
+/// The failure of a collection whose migrated document (its key as JSON) could not be stored:
+/// `why`, a unique index it breaks, say.
+pub fn not_stored(collection: &Collection, key: &str, why: &str) -> CoreError {
+    let key = super::read::json(key, false).ok().and_then(|k| Key::from_json(&k).ok());
+    let key = key.map_or_else(|| "a document".to_owned(), |k| format!("document {}", k.describe()));
+    CoreError::MigrationFailed(format!(
+        "collection \"{}\": {key} could not be stored once migrated: {why}",
+        collection.name()
+    ))
+}
+
+/// A migrated value must still be a document (an object) with the same key, at the key path
+/// the collection declares now (a new one, when the store is rebuilt): the outbox, the merge
+/// bases and the server know the document by that key, and two documents cannot end up with
+/// one. A patch may leave the key out, but not change it.
 fn check_one(path: &KeyPath, key: &Key, doc: &Value, patch: bool) -> Result<(), String> {
     let found = match doc.is_object() {
-        true => key_of(doc, path).ok(),
-        false => None,
+        true => key_of(doc, path).map_err(|_| "no key there".to_owned()),
+        false => Err(format!("{}, not an object", json_type_name(doc))),
     };
     match found {
-        Some(found) if found == *key => Ok(()),
-        None if patch && doc.is_object() => Ok(()),
-        _ => Err(format!(
-            "{} was migrated to something else than the same document: migrate must return it, \
-             with its key unchanged",
-            key.describe()
+        Ok(found) if found == *key => Ok(()),
+        Err(_) if patch && doc.is_object() => Ok(()),
+        found => Err(format!(
+            "document {} was migrated to something else than the same document: migrate must return it, \
+             with its key unchanged at \"{}\" (found {})",
+            key.describe(),
+            path.as_str(),
+            found.map_or_else(|why| why, |other| other.describe())
         )),
     }
 }
@@ -147,7 +195,7 @@ mod tests {
 
     fn migrate(from: u32, to: u32, drop: &[&str]) -> UpgradeStep {
         let drop = drop.iter().map(|d| d.to_string()).collect();
-        UpgradeStep::Migrate { store: "todos".into(), from, to, marker: version_marker(to), drop }
+        UpgradeStep::Migrate { store: "todos".into(), from, to, marker: version_marker(to), drop, rebuild: vec![] }
     }
 
     #[test]
@@ -204,5 +252,92 @@ mod tests {
         for text in bad {
             assert!(matches!(check(c, text), Err(CoreError::MigrationFailed(_))), "{text}");
         }
+    }
+
+    /// `todos` declared at `key_path` and `version`, with an index, migrated by a function or not.
+    fn rekeyed(key_path: &str, version: u32, migrate: bool) -> DatabaseSchema {
+        let migrate = if migrate { r#","migrate":"function""# } else { "" };
+        DatabaseSchema::from_json(&format!(
+            r#"{{"name":"db","collections":[{{"name":"todos","keyPath":"{key_path}","version":{version},
+                "indexes":[{{"name":"by_title","keyPath":"title","unique":true}}]{migrate}}}]}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_new_key_path_with_a_migration_rebuilds_the_store_after_it() {
+        let mut v2 = stores(2);
+        v2[0].indexes.push(IndexSchema {
+            name: "legacy".into(),
+            key_path: IndexKeyPath::Single("x".into()),
+            unique: false,
+            multi_entry: false,
+        });
+        let schema = rekeyed("meta.id", 3, true);
+        let steps = plan_with_migrations(&v2, &schema).unwrap();
+        let rebuild = UpgradeStep::create(&StoreShape::of(&schema.collections[0]));
+        assert!(matches!(&rebuild[..], [UpgradeStep::CreateStore { key_path: Some(IndexKeyPath::Single(p)), .. },
+            UpgradeStep::CreateIndex { index, .. }] if p == "meta.id" && index.unique));
+        let expected = UpgradeStep::Migrate {
+            store: "todos".into(),
+            from: 2,
+            to: 3,
+            marker: version_marker(3),
+            drop: vec![],
+            rebuild,
+        };
+        assert_eq!(steps, vec![expected], "only the migration: no index step on the store it deletes");
+        let mut rebuilt = schema.required_stores();
+        rebuilt[0].indexes.extend(version_marker(3));
+        assert_eq!(plan_with_migrations(&rebuilt, &schema).unwrap(), vec![], "done once");
+    }
+
+    #[test]
+    fn a_new_key_path_without_a_version_bump_or_a_function_is_refused_and_says_how() {
+        for (version, migrate) in [(1, true), (2, false)] {
+            let error = plan_with_migrations(&stores(1), &rekeyed("uuid", version, migrate)).unwrap_err();
+            let message = error.to_string();
+            assert_eq!(error.code().as_str(), "INVALID_SCHEMA", "{message}");
+            assert!(message.contains("raise the collection's version and give a migrate function"), "{message}");
+        }
+        let older_app = plan_with_migrations(&stores(3), &rekeyed("uuid", 2, true)).unwrap_err();
+        assert!(older_app.to_string().contains("newer than this app's version 2"), "{older_app}");
+    }
+
+    #[test]
+    fn a_new_key_path_must_hold_each_documents_old_key() {
+        let schema = rekeyed("meta.id", 2, true);
+        let c = &schema.collections[0];
+        let renamed = r#"[["a",{"meta":{"id":"a"}},false],[7,{"meta":{"id":7}},false],["a",{"title":"t"},true]]"#;
+        assert!(check(c, renamed).is_ok());
+        let cases = [
+            (r#"[["a",{"id":"a"},false]]"#, r#"document "a""#, "found no key there"),
+            (r#"[["a",{"meta":{"id":"b"}},false]]"#, r#"document "a""#, r#"found "b""#),
+            (r#"[["a",{"meta":{"id":"a"}},false],["b",{"meta":{"id":"a"}},false]]"#, r#"document "b""#, r#"found "a""#),
+            (r#"[[7,{"meta":{"id":"7"}},false]]"#, "document 7", r#"found "7""#),
+            (r#"[["a",{"meta":{"id":"b"}},true]]"#, r#"document "a""#, r#"found "b""#),
+            (r#"[["a",[1],false]]"#, r#"document "a""#, "found an array, not an object"),
+        ];
+        for (text, names, why) in cases {
+            let error = check(c, text).unwrap_err();
+            let message = error.to_string();
+            assert_eq!(error.code().as_str(), "MIGRATION_FAILED");
+            assert!(
+                message.contains(names) && message.contains(why) && message.contains("\"meta.id\""),
+                "{text}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_document_that_cannot_be_stored_once_migrated_is_named() {
+        let schema = rekeyed("uuid", 2, true);
+        let error = not_stored(&schema.collections[0], r#""b""#, "ConstraintError: by_title");
+        assert_eq!(error.code().as_str(), "MIGRATION_FAILED");
+        assert!(
+            error.to_string().contains(r#"document "b" could not be stored once migrated: ConstraintError"#),
+            "{error}"
+        );
+        assert!(not_stored(&schema.collections[0], "[1", "x").to_string().contains("a document could not"));
     }
 }

@@ -53,17 +53,18 @@ function describe(db, tx) {
  * A collection's migration (the core's `migrate` step), inside the upgrade transaction `tx`:
  * reads its documents, the queued ops and dead letters of the collection and the merge bases,
  * passes each value through the app's `migrate(value, from, { patch })`, has the core check the
- * results (`hooks.migrated`), then writes them. `fail(error)` aborts the upgrade.
+ * results (`hooks.migrated`), then writes them; a `rebuild` (a new key path) deletes and creates
+ * the store in between, once everything passed. `fail(error)` aborts the upgrade.
  */
-function migrateStore(tx, { store, from, marker, drop }, hooks, fail) {
-  const records = tx.objectStore(store);
+function migrateStore(tx, { store, from, marker, drop, rebuild }, hooks, fail) {
+  let records = tx.objectStore(store);
   // The version marker moves last, once everything was migrated (see core::migration).
   const mark = () => {
     for (const name of drop) records.deleteIndex(name);
     if (marker) records.createIndex(marker.name, marker.keyPath);
   };
   const migrate = hooks.migrations?.[store];
-  if (typeof migrate !== "function") return mark(); // the version moves on; the documents stay as they are
+  if (typeof migrate !== "function" && !rebuild.length) return mark(); // the version moves on; the documents stay as they are
   const guard = (fn) => (...args) => {
     try {
       fn(...args);
@@ -83,6 +84,11 @@ function migrateStore(tx, { store, from, marker, drop }, hooks, fail) {
     if (--reads > 0) return;
     // The values as the core accepted them (JSON), never the objects migrate returned.
     const accepted = JSON.parse(hooks.migrated(store, JSON.stringify(checked), null)); // or throws MIGRATION_FAILED
+    if (rebuild.length) {
+      tx.db.deleteObjectStore(store);
+      for (const step of rebuild) applyStep(tx.db, tx, step, hooks, fail);
+      records = tx.objectStore(store);
+    }
     writes.forEach((write, i) => write(accepted[i]));
     mark();
   };
@@ -92,7 +98,10 @@ function migrateStore(tx, { store, from, marker, drop }, hooks, fail) {
     docs.result.forEach((doc, i) => {
       const after = call(doc, false);
       checked.push([keys.result[i], after, false]);
-      writes.push((value) => records.put(value));
+      writes.push((value) => {
+        // A unique index the migrated documents break: name the document.
+        records.put(value).onerror = (event) => fail(hooks.migrated(store, null, String(event.target.error), JSON.stringify(keys.result[i])));
+      });
     });
     done();
   });
