@@ -19,7 +19,7 @@
 
 use serde_json::Value;
 
-use super::document::{json_type_name, key_of, Key, KeyPath};
+use super::document::{key_of, Key, KeyPath};
 use super::error::CoreError;
 use super::json_text::JsonText;
 use super::schema::{Collection, DatabaseSchema, IndexKeyPath, IndexSchema};
@@ -84,11 +84,11 @@ pub fn plan_with_migrations(existing: &[StoreShape], schema: &DatabaseSchema) ->
         if from == to {
             continue;
         }
-        let wanted = StoreShape::of(collection);
-        let rebuild = match collection.schema.migrates && (found.key_path != wanted.key_path || found.auto_increment) {
+        let moved = !matches!(&found.key_path, Some(IndexKeyPath::Single(p)) if *p == collection.schema.key_path);
+        let rebuild = match collection.schema.migrates && (moved || found.auto_increment) {
             true => {
                 rebuilt.push(name);
-                UpgradeStep::create(&wanted)
+                UpgradeStep::create(&StoreShape::of(collection))
             }
             false => Vec::new(),
         };
@@ -109,7 +109,7 @@ pub fn plan_with_migrations(existing: &[StoreShape], schema: &DatabaseSchema) ->
         });
     }
     let mut steps = plan_upgrade(existing, schema, &rebuilt)?;
-    steps.extend(migrations);
+    steps.append(&mut migrations);
     Ok(steps)
 }
 
@@ -139,20 +139,15 @@ pub fn check(collection: &Collection, migrated: &str) -> Result<String, CoreErro
     Ok(accepted.finish())
 }
 
-/// The failure of a collection whose `migrate` threw `message`.
-pub fn threw(collection: &Collection, message: &str) -> CoreError {
-    CoreError::MigrationFailed(format!("collection \"{}\": migrate threw: {message}", collection.name()))
-}
-
-/// The failure of a collection whose migrated document (its key as JSON) could not be stored:
-/// `why`, a unique index it breaks, say.
-pub fn not_stored(collection: &Collection, key: &str, why: &str) -> CoreError {
-    let key = super::read::json(key, false).ok().and_then(|k| Key::from_json(&k).ok());
-    let key = key.map_or_else(|| "a document".to_owned(), |k| format!("document {}", k.describe()));
-    CoreError::MigrationFailed(format!(
-        "collection \"{}\": {key} could not be stored once migrated: {why}",
-        collection.name()
-    ))
+/// The failure of a collection whose `migrate` threw `message`, or, given `key` (a document's
+/// key as JSON), whose migrated document could not be stored: `message`, a unique index it
+/// breaks, say.
+pub fn threw(collection: &Collection, key: Option<&str>, message: &str) -> CoreError {
+    let (before, key, after) = match key {
+        Some(key) => ("document ", key, " could not be stored once migrated"),
+        None => ("migrate threw", "", ""),
+    };
+    CoreError::MigrationFailed(format!("collection \"{}\": {before}{key}{after}: {message}", collection.name()))
 }
 
 /// A migrated value must still be a document (an object) with the same key, at the key path
@@ -161,18 +156,17 @@ pub fn not_stored(collection: &Collection, key: &str, why: &str) -> CoreError {
 /// one. A patch may leave the key out, but not change it.
 fn check_one(path: &KeyPath, key: &Key, doc: &Value, patch: bool) -> Result<(), String> {
     let found = match doc.is_object() {
-        true => key_of(doc, path).map_err(|_| "no key there".to_owned()),
-        false => Err(format!("{}, not an object", json_type_name(doc))),
+        true => key_of(doc, path).ok(),
+        false => None,
     };
     match found {
-        Ok(found) if found == *key => Ok(()),
-        Err(_) if patch && doc.is_object() => Ok(()),
-        found => Err(format!(
+        Some(found) if found == *key => Ok(()),
+        None if patch && doc.is_object() => Ok(()),
+        _ => Err(format!(
             "document {} was migrated to something else than the same document: migrate must return it, \
-             with its key unchanged at \"{}\" (found {})",
+             with its key unchanged at \"{}\"",
             key.describe(),
-            path.as_str(),
-            found.map_or_else(|why| why, |other| other.describe())
+            path.as_str()
         )),
     }
 }
@@ -311,33 +305,31 @@ mod tests {
         let renamed = r#"[["a",{"meta":{"id":"a"}},false],[7,{"meta":{"id":7}},false],["a",{"title":"t"},true]]"#;
         assert!(check(c, renamed).is_ok());
         let cases = [
-            (r#"[["a",{"id":"a"},false]]"#, r#"document "a""#, "found no key there"),
-            (r#"[["a",{"meta":{"id":"b"}},false]]"#, r#"document "a""#, r#"found "b""#),
-            (r#"[["a",{"meta":{"id":"a"}},false],["b",{"meta":{"id":"a"}},false]]"#, r#"document "b""#, r#"found "a""#),
-            (r#"[[7,{"meta":{"id":"7"}},false]]"#, "document 7", r#"found "7""#),
-            (r#"[["a",{"meta":{"id":"b"}},true]]"#, r#"document "a""#, r#"found "b""#),
-            (r#"[["a",[1],false]]"#, r#"document "a""#, "found an array, not an object"),
+            (r#"[["a",{"id":"a"},false]]"#, r#"document "a""#),
+            (r#"[["a",{"meta":{"id":"b"}},false]]"#, r#"document "a""#),
+            (r#"[["a",{"meta":{"id":"a"}},false],["b",{"meta":{"id":"a"}},false]]"#, r#"document "b""#),
+            (r#"[[7,{"meta":{"id":"7"}},false]]"#, "document 7"),
+            (r#"[["a",{"meta":{"id":"b"}},true]]"#, r#"document "a""#),
+            (r#"[["a",[1],false]]"#, r#"document "a""#),
         ];
-        for (text, names, why) in cases {
+        for (text, names) in cases {
             let error = check(c, text).unwrap_err();
             let message = error.to_string();
             assert_eq!(error.code().as_str(), "MIGRATION_FAILED");
-            assert!(
-                message.contains(names) && message.contains(why) && message.contains("\"meta.id\""),
-                "{text}: {message}"
-            );
+            assert!(message.contains(names) && message.contains(r#"unchanged at "meta.id""#), "{text}: {message}");
         }
     }
 
     #[test]
-    fn a_document_that_cannot_be_stored_once_migrated_is_named() {
+    fn a_throw_or_a_document_that_cannot_be_stored_once_migrated_is_named() {
         let schema = rekeyed("uuid", 2, true);
-        let error = not_stored(&schema.collections[0], r#""b""#, "ConstraintError: by_title");
+        let error = threw(&schema.collections[0], Some(r#""b""#), "ConstraintError: by_title");
         assert_eq!(error.code().as_str(), "MIGRATION_FAILED");
         assert!(
             error.to_string().contains(r#"document "b" could not be stored once migrated: ConstraintError"#),
             "{error}"
         );
-        assert!(not_stored(&schema.collections[0], "[1", "x").to_string().contains("a document could not"));
+        let error = threw(&schema.collections[0], None, "boom");
+        assert!(error.to_string().ends_with(r#"collection "todos": migrate threw: boom"#), "{error}");
     }
 }

@@ -188,13 +188,15 @@ impl UpgradeStep {
     /// The steps that create `store` as it must be, with its indexes.
     pub fn create(store: &StoreShape) -> Vec<UpgradeStep> {
         let name = &store.name;
-        let created = UpgradeStep::CreateStore {
+        let mut steps = vec![UpgradeStep::CreateStore {
             name: name.clone(),
             key_path: store.key_path.clone(),
             auto_increment: store.auto_increment,
-        };
-        let indexes = store.indexes.iter().map(|i| UpgradeStep::CreateIndex { store: name.clone(), index: i.clone() });
-        std::iter::once(created).chain(indexes).collect()
+        }];
+        for index in &store.indexes {
+            steps.push(UpgradeStep::CreateIndex { store: name.clone(), index: index.clone() });
+        }
+        steps
     }
 }
 
@@ -236,9 +238,8 @@ impl std::fmt::Display for UpgradeStep {
                 write!(f, "creating the index \"{}\" on {} of \"{store}\"", index.name, index.key_path)
             }
             UpgradeStep::DeleteIndex { store, name } => write!(f, "removing the index \"{name}\" of \"{store}\""),
-            UpgradeStep::Migrate { store, from, to, rebuild, .. } => {
-                let rebuilt = if rebuild.is_empty() { "" } else { " at a new key path" };
-                write!(f, "migrating \"{store}\" from version {from} to {to}{rebuilt}")
+            UpgradeStep::Migrate { store, from, to, .. } => {
+                write!(f, "migrating \"{store}\" from version {from} to {to}")
             }
         }
     }
@@ -259,7 +260,7 @@ pub fn plan_upgrade(
     let mut steps = Vec::new();
     for wanted in schema.required_stores() {
         let Some(found) = existing.iter().find(|s| s.name == wanted.name) else {
-            steps.extend(UpgradeStep::create(&wanted));
+            steps.append(&mut UpgradeStep::create(&wanted));
             continue;
         };
         if rebuilt.contains(&wanted.name.as_str()) {
@@ -268,9 +269,9 @@ pub fn plan_upgrade(
         if found.key_path != wanted.key_path || found.auto_increment != wanted.auto_increment {
             let describe = |path: &Option<IndexKeyPath>| path.as_ref().map_or("none".to_owned(), |p| p.to_string());
             return Err(CoreError::InvalidSchema(format!(
-                "collection \"{}\" already exists with key path {}; changing it to {} needs a data migration: \
-                 raise the collection's version and give a migrate function that returns each document \
-                 with the same key at the new key path (or use a new collection name)",
+                "collection \"{}\" already exists with key path {}; changing it to {} needs a migration: \
+                 raise the collection's version and give a migrate function that keeps each document's key \
+                 (or use a new collection name)",
                 wanted.name,
                 describe(&found.key_path),
                 describe(&wanted.key_path)

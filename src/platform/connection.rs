@@ -84,10 +84,9 @@ fn check_migrated(
 ) -> Result<String, JsValue> {
     let position = schema.position(store).map_err(|e| PlatformError::from(e).to_js())?;
     let collection = &schema.collections[position];
-    let checked = match (thrown.as_string(), key.as_string()) {
-        (Some(message), Some(key)) => Err(migration::not_stored(collection, &key, &message)),
-        (Some(message), None) => Err(migration::threw(collection, &message)),
-        (None, _) => migration::check(collection, &text(migrated)),
+    let checked = match thrown.as_string() {
+        Some(message) => Err(migration::threw(collection, key.as_string().as_deref(), &message)),
+        None => migration::check(collection, &text(migrated)),
     };
     checked.map_err(|e| PlatformError::from(e).to_js())
 }
