@@ -102,7 +102,8 @@ pub fn open(schema: Rc<DatabaseSchema>, hub: &ChangeHub, host: HostSlot, migrati
     let migrated = hook({
         let schema = Rc::clone(&schema);
         move |store, migrated, thrown, key, _| {
-            // A failure is returned for idb.js to abort with when the app's function threw.
+            // A failure is returned for idb.js to abort with when the app's function threw or a
+            // migrated document could not be stored.
             match check_migrated(&schema, &text(&store), &migrated, &thrown, &key) {
                 Ok(accepted) => Ok(JsValue::from(accepted)),
                 Err(error) if thrown.is_string() => Ok(error),
