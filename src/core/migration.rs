@@ -11,6 +11,9 @@
 //! documents would be migrated twice). So a collection past version 1 carries an empty marker
 //! index, `__wharf_version_<n>`, over a path no document has. No marker: version 1.
 //!
+//! A new key path is reached the same way: the store is rebuilt at it in the upgrade, and each
+//! document must keep its key (`plan_with_migrations`, `check`).
+//!
 //! The rules (which version a store holds, what to migrate, whether a migrated value is valid)
 //! are here; the host only calls the app's function and writes what it returned.
 
@@ -55,13 +58,20 @@ fn digits(text: &str) -> Option<u32> {
 /// created or deleted by an upgrade that was then aborted, and the next upgrade would trip on it.
 /// A store newer than the app is refused: the app's code would read and write documents of a
 /// shape it does not know.
+///
+/// A new key path needs a migration (a higher version and a `migrate` function): the store is
+/// deleted and created anew at the new key path once every migrated value passed `check`, which
+/// holds each document to the key it had, so the outbox, the merge bases and the server, which
+/// all know it by that key, still do. Otherwise `plan_upgrade` refuses the change.
 pub fn plan_with_migrations(existing: &[StoreShape], schema: &DatabaseSchema) -> Result<Vec<UpgradeStep>, CoreError> {
-    let mut steps = plan_upgrade(existing, schema)?;
+    let mut migrations = Vec::new();
+    let mut rebuilt = Vec::new();
     for collection in &schema.collections {
         let (name, to) = (collection.name(), collection.schema.version);
         let Some(found) = existing.iter().find(|s| s.name == name) else {
             // A new store: its documents are of the current version from the start.
-            steps.extend(version_marker(to).map(|index| UpgradeStep::CreateIndex { store: name.to_owned(), index }));
+            migrations
+                .extend(version_marker(to).map(|index| UpgradeStep::CreateIndex { store: name.to_owned(), index }));
             continue;
         };
         let from = stored_version(found);
@@ -71,12 +81,35 @@ pub fn plan_with_migrations(existing: &[StoreShape], schema: &DatabaseSchema) ->
                  an older version of the app cannot open it (reload to get the new one)"
             )));
         }
-        if from < to {
-            let drop =
-                found.indexes.iter().filter(|i| i.name.starts_with(VERSION_MARKER)).map(|i| i.name.clone()).collect();
-            steps.push(UpgradeStep::Migrate { store: name.to_owned(), from, to, marker: version_marker(to), drop });
+        if from == to {
+            continue;
         }
+        let moved = !matches!(&found.key_path, Some(IndexKeyPath::Single(p)) if *p == collection.schema.key_path);
+        let rebuild = match collection.schema.migrates && (moved || found.auto_increment) {
+            true => {
+                rebuilt.push(name);
+                UpgradeStep::create(&StoreShape::of(collection))
+            }
+            false => Vec::new(),
+        };
+        // A rebuilt store is created without the old markers.
+        let drop = match rebuild.is_empty() {
+            true => {
+                found.indexes.iter().filter(|i| i.name.starts_with(VERSION_MARKER)).map(|i| i.name.clone()).collect()
+            }
+            false => Vec::new(),
+        };
+        migrations.push(UpgradeStep::Migrate {
+            store: name.to_owned(),
+            from,
+            to,
+            marker: version_marker(to),
+            drop,
+            rebuild,
+        });
     }
+    let mut steps = plan_upgrade(existing, schema, &rebuilt)?;
+    steps.append(&mut migrations);
     Ok(steps)
 }
 
@@ -106,13 +139,21 @@ pub fn check(collection: &Collection, migrated: &str) -> Result<String, CoreErro
     Ok(accepted.finish())
 }
 
-/// The failure of a collection whose `migrate` threw `message`.
-pub fn threw(collection: &Collection, message: &str) -> CoreError {
-    CoreError::MigrationFailed(format!("collection \"{}\": migrate threw: {message}", collection.name()))
+/// The failure of a collection whose `migrate` threw `message`, or, given `key` (a document's
+/// key as JSON), whose migrated document could not be stored: `message`, a unique index it
+/// breaks, say.
+pub fn threw(collection: &Collection, key: Option<&str>, message: &str) -> CoreError {
+    let (before, key, after) = match key {
+        Some(key) => ("document ", key, " could not be stored once migrated"),
+        None => ("migrate threw", "", ""),
+    };
+    CoreError::MigrationFailed(format!("collection \"{}\": {before}{key}{after}: {message}", collection.name()))
 }
 
-/// A migrated value must still be a document (an object) with the same key; a patch may leave
-/// the key out, but not change it.
+/// A migrated value must still be a document (an object) with the same key, at the key path
+/// the collection declares now (a new one, when the store is rebuilt): the outbox, the merge
+/// bases and the server know the document by that key, and two documents cannot end up with
+/// one. A patch may leave the key out, but not change it.
 fn check_one(path: &KeyPath, key: &Key, doc: &Value, patch: bool) -> Result<(), String> {
     let found = match doc.is_object() {
         true => key_of(doc, path).ok(),
@@ -122,9 +163,10 @@ fn check_one(path: &KeyPath, key: &Key, doc: &Value, patch: bool) -> Result<(), 
         Some(found) if found == *key => Ok(()),
         None if patch && doc.is_object() => Ok(()),
         _ => Err(format!(
-            "{} was migrated to something else than the same document: migrate must return it, \
-             with its key unchanged",
-            key.describe()
+            "document {} was migrated to something else than the same document: migrate must return it, \
+             with its key unchanged at \"{}\"",
+            key.describe(),
+            path.as_str()
         )),
     }
 }
@@ -147,7 +189,7 @@ mod tests {
 
     fn migrate(from: u32, to: u32, drop: &[&str]) -> UpgradeStep {
         let drop = drop.iter().map(|d| d.to_string()).collect();
-        UpgradeStep::Migrate { store: "todos".into(), from, to, marker: version_marker(to), drop }
+        UpgradeStep::Migrate { store: "todos".into(), from, to, marker: version_marker(to), drop, rebuild: vec![] }
     }
 
     #[test]
@@ -204,5 +246,90 @@ mod tests {
         for text in bad {
             assert!(matches!(check(c, text), Err(CoreError::MigrationFailed(_))), "{text}");
         }
+    }
+
+    /// `todos` declared at `key_path` and `version`, with an index, migrated by a function or not.
+    fn rekeyed(key_path: &str, version: u32, migrate: bool) -> DatabaseSchema {
+        let migrate = if migrate { r#","migrate":"function""# } else { "" };
+        DatabaseSchema::from_json(&format!(
+            r#"{{"name":"db","collections":[{{"name":"todos","keyPath":"{key_path}","version":{version},
+                "indexes":[{{"name":"by_title","keyPath":"title","unique":true}}]{migrate}}}]}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_new_key_path_with_a_migration_rebuilds_the_store_after_it() {
+        let mut v2 = stores(2);
+        v2[0].indexes.push(IndexSchema {
+            name: "legacy".into(),
+            key_path: IndexKeyPath::Single("x".into()),
+            unique: false,
+            multi_entry: false,
+        });
+        let schema = rekeyed("meta.id", 3, true);
+        let steps = plan_with_migrations(&v2, &schema).unwrap();
+        let rebuild = UpgradeStep::create(&StoreShape::of(&schema.collections[0]));
+        assert!(matches!(&rebuild[..], [UpgradeStep::CreateStore { key_path: Some(IndexKeyPath::Single(p)), .. },
+            UpgradeStep::CreateIndex { index, .. }] if p == "meta.id" && index.unique));
+        let expected = UpgradeStep::Migrate {
+            store: "todos".into(),
+            from: 2,
+            to: 3,
+            marker: version_marker(3),
+            drop: vec![],
+            rebuild,
+        };
+        assert_eq!(steps, vec![expected], "only the migration: no index step on the store it deletes");
+        let mut rebuilt = schema.required_stores();
+        rebuilt[0].indexes.extend(version_marker(3));
+        assert_eq!(plan_with_migrations(&rebuilt, &schema).unwrap(), vec![], "done once");
+    }
+
+    #[test]
+    fn a_new_key_path_without_a_version_bump_or_a_function_is_refused_and_says_how() {
+        for (version, migrate) in [(1, true), (2, false)] {
+            let error = plan_with_migrations(&stores(1), &rekeyed("uuid", version, migrate)).unwrap_err();
+            let message = error.to_string();
+            assert_eq!(error.code().as_str(), "INVALID_SCHEMA", "{message}");
+            assert!(message.contains("raise the collection's version and give a migrate function"), "{message}");
+        }
+        let older_app = plan_with_migrations(&stores(3), &rekeyed("uuid", 2, true)).unwrap_err();
+        assert!(older_app.to_string().contains("newer than this app's version 2"), "{older_app}");
+    }
+
+    #[test]
+    fn a_new_key_path_must_hold_each_documents_old_key() {
+        let schema = rekeyed("meta.id", 2, true);
+        let c = &schema.collections[0];
+        let renamed = r#"[["a",{"meta":{"id":"a"}},false],[7,{"meta":{"id":7}},false],["a",{"title":"t"},true]]"#;
+        assert!(check(c, renamed).is_ok());
+        let cases = [
+            (r#"[["a",{"id":"a"},false]]"#, r#"document "a""#),
+            (r#"[["a",{"meta":{"id":"b"}},false]]"#, r#"document "a""#),
+            (r#"[["a",{"meta":{"id":"a"}},false],["b",{"meta":{"id":"a"}},false]]"#, r#"document "b""#),
+            (r#"[[7,{"meta":{"id":"7"}},false]]"#, "document 7"),
+            (r#"[["a",{"meta":{"id":"b"}},true]]"#, r#"document "a""#),
+            (r#"[["a",[1],false]]"#, r#"document "a""#),
+        ];
+        for (text, names) in cases {
+            let error = check(c, text).unwrap_err();
+            let message = error.to_string();
+            assert_eq!(error.code().as_str(), "MIGRATION_FAILED");
+            assert!(message.contains(names) && message.contains(r#"unchanged at "meta.id""#), "{text}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_throw_or_a_document_that_cannot_be_stored_once_migrated_is_named() {
+        let schema = rekeyed("uuid", 2, true);
+        let error = threw(&schema.collections[0], Some(r#""b""#), "ConstraintError: by_title");
+        assert_eq!(error.code().as_str(), "MIGRATION_FAILED");
+        assert!(
+            error.to_string().contains(r#"document "b" could not be stored once migrated: ConstraintError"#),
+            "{error}"
+        );
+        let error = threw(&schema.collections[0], None, "boom");
+        assert!(error.to_string().ends_with(r#"collection "todos": migrate threw: boom"#), "{error}");
     }
 }

@@ -41,6 +41,9 @@ pub struct CollectionSchema {
     pub pull: bool,
     /// The version of its documents' shape (`migration.rs`); 1 unless declared.
     pub version: u32,
+    /// A `migrate` function was given (the JavaScript side keeps it): the only way to a new key
+    /// path (`migration.rs`).
+    pub migrates: bool,
     /// `space`: the shared space it syncs with (docs/protocol.md, "Spaces"); none: the user's
     /// own. (Not stored either: ops queued before a change go to the space declared when sent.)
     pub space: Option<String>,
@@ -119,6 +122,7 @@ fn parse_collection(value: &Value, position: usize) -> Result<CollectionSchema, 
         push,
         pull,
         version: fields.whole_in("version", 1, MAX_VERSION)?.unwrap_or(1),
+        migrates: fields.get("migrate").is_some(),
     })
 }
 

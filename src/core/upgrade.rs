@@ -8,21 +8,14 @@ use serde_json::Value;
 
 use super::error::CoreError;
 use super::json_text::JsonText;
-use super::schema::{DatabaseSchema, IndexKeyPath, IndexSchema, DEAD_STORE, META_STORE, OUTBOX_STORE, VERSIONS_STORE};
+use super::schema::{
+    Collection, DatabaseSchema, IndexKeyPath, IndexSchema, DEAD_STORE, META_STORE, OUTBOX_STORE, VERSIONS_STORE,
+};
 
 impl DatabaseSchema {
     /// Every object store this schema needs, Wharf's own included, as the shapes they must have.
     pub fn required_stores(&self) -> Vec<StoreShape> {
-        let mut stores: Vec<StoreShape> = self
-            .collections
-            .iter()
-            .map(|c| StoreShape {
-                name: c.name().to_owned(),
-                key_path: Some(IndexKeyPath::Single(c.schema.key_path.clone())),
-                auto_increment: false,
-                indexes: c.schema.indexes.clone(),
-            })
-            .collect();
+        let mut stores: Vec<StoreShape> = self.collections.iter().map(StoreShape::of).collect();
         for internal in [OUTBOX_STORE, META_STORE, DEAD_STORE, VERSIONS_STORE] {
             // The outbox is read per document (pulled changes, conflicts, the resync sweep)
             // through an index on [collection, key], never by scanning a backlog.
@@ -56,6 +49,16 @@ pub struct StoreShape {
 }
 
 impl StoreShape {
+    /// The store a collection must have.
+    pub fn of(collection: &Collection) -> StoreShape {
+        StoreShape {
+            name: collection.name().to_owned(),
+            key_path: Some(IndexKeyPath::Single(collection.schema.key_path.clone())),
+            auto_increment: false,
+            indexes: collection.schema.indexes.clone(),
+        }
+    }
+
     /// Reads the host's description of the stores that exist: `[{ name, keyPath, autoIncrement,
     /// indexes: [{ name, keyPath, unique, multiEntry }] }]` (key paths: null, a string or an array).
     pub fn list_from_json(text: &str) -> Result<Vec<StoreShape>, CoreError> {
@@ -122,18 +125,26 @@ impl IndexKeyPath {
 impl UpgradeStep {
     /// The host's form of a plan: `{ steps: [...] }`, each step `{ createStore: { name, keyPath,
     /// autoIncrement } }`, `{ createIndex: { store, name, keyPath, unique, multiEntry } }`,
-    /// `{ deleteIndex: { store, name } }`, `{ migrate: ... }` or `{ reseal: { store } }` (keys
-    /// written in alphabetical order).
+    /// `{ deleteIndex: { store, name } }`, `{ migrate: { drop, from, marker, rebuild, store, to } }`
+    /// (`rebuild`: steps of the same form) or `{ reseal: { store } }` (keys written in
+    /// alphabetical order).
     pub fn encode_plan(steps: &[UpgradeStep]) -> String {
         let mut out = JsonText::new();
-        out.open_object().key("steps").open_array();
+        out.open_object().key("steps");
+        UpgradeStep::encode_list(steps, &mut out);
+        out.close_object();
+        out.finish()
+    }
+
+    fn encode_list(steps: &[UpgradeStep], out: &mut JsonText) {
+        out.open_array();
         for step in steps {
             out.open_object();
             match step {
                 UpgradeStep::CreateStore { name, key_path, auto_increment } => {
                     out.key("createStore").open_object().key("autoIncrement").boolean(*auto_increment).key("keyPath");
                     match key_path {
-                        Some(path) => path.write_json(&mut out),
+                        Some(path) => path.write_json(out),
                         None => {
                             out.null();
                         }
@@ -142,14 +153,14 @@ impl UpgradeStep {
                 }
                 UpgradeStep::CreateIndex { store, index } => {
                     out.key("createIndex").open_object().key("keyPath");
-                    index.key_path.write_json(&mut out);
+                    index.key_path.write_json(out);
                     out.key("multiEntry").boolean(index.multi_entry).key("name").string(&index.name);
                     out.key("store").string(store).key("unique").boolean(index.unique);
                 }
                 UpgradeStep::DeleteIndex { store, name } => {
                     out.key("deleteIndex").open_object().key("name").string(name).key("store").string(store);
                 }
-                UpgradeStep::Migrate { store, from, to, marker, drop } => {
+                UpgradeStep::Migrate { store, from, to, marker, drop, rebuild } => {
                     out.key("migrate").open_object().key("drop").open_array();
                     for name in drop {
                         out.string(name);
@@ -158,13 +169,15 @@ impl UpgradeStep {
                     match marker {
                         Some(index) => {
                             out.open_object().key("keyPath");
-                            index.key_path.write_json(&mut out);
+                            index.key_path.write_json(out);
                             out.key("name").string(&index.name).close_object();
                         }
                         None => {
                             out.null();
                         }
                     }
+                    out.key("rebuild");
+                    UpgradeStep::encode_list(rebuild, out);
                     out.key("store").string(store).key("to").uint((*to).into());
                 }
                 UpgradeStep::Reseal { store } => {
@@ -173,8 +186,21 @@ impl UpgradeStep {
             }
             out.close_object().close_object();
         }
-        out.close_array().close_object();
-        out.finish()
+        out.close_array();
+    }
+
+    /// The steps that create `store` as it must be, with its indexes.
+    pub fn create(store: &StoreShape) -> Vec<UpgradeStep> {
+        let name = &store.name;
+        let mut steps = vec![UpgradeStep::CreateStore {
+            name: name.clone(),
+            key_path: store.key_path.clone(),
+            auto_increment: store.auto_increment,
+        }];
+        for index in &store.indexes {
+            steps.push(UpgradeStep::CreateIndex { store: name.clone(), index: index.clone() });
+        }
+        steps
     }
 }
 
@@ -195,13 +221,16 @@ pub enum UpgradeStep {
         name: String,
     },
     /// Run the collection's `migrate` over its documents and queued values (`migration.rs`);
-    /// once it succeeded, drop the old version markers and create `marker`.
+    /// once the core accepted every value: if `rebuild` is not empty, delete the store and run
+    /// these steps to create it anew (a new key path), then write the values, drop the old
+    /// version markers and create `marker`.
     Migrate {
         store: String,
         from: u32,
         to: u32,
         marker: Option<IndexSchema>,
         drop: Vec<String>,
+        rebuild: Vec<UpgradeStep>,
     },
     /// Seal every record of an encrypted collection again, so that the fields its new indexes
     /// read are in clear (`vault::with_reseals`).
@@ -226,34 +255,33 @@ impl std::fmt::Display for UpgradeStep {
     }
 }
 
-/// What must change so that `existing` stores satisfy `schema`.
+/// What must change so that `existing` stores satisfy `schema`, but for the stores in `rebuilt`,
+/// which a migration deletes and creates anew (`migration.rs`).
 ///
 /// Never deletes a store or a record: stores and indexes the schema does not mention are kept (a
 /// newer version of the app in another tab may rely on them). An index whose definition changed
-/// is rebuilt, which loses no data. A store whose key path changed cannot be migrated
-/// automatically and is an `INVALID_SCHEMA` error.
-pub fn plan_upgrade(existing: &[StoreShape], schema: &DatabaseSchema) -> Result<Vec<UpgradeStep>, CoreError> {
+/// is rebuilt, which loses no data. A store whose key path changed, unless rebuilt, is an
+/// `INVALID_SCHEMA` error.
+pub fn plan_upgrade(
+    existing: &[StoreShape],
+    schema: &DatabaseSchema,
+    rebuilt: &[&str],
+) -> Result<Vec<UpgradeStep>, CoreError> {
     let mut steps = Vec::new();
     for wanted in schema.required_stores() {
         let Some(found) = existing.iter().find(|s| s.name == wanted.name) else {
-            steps.push(UpgradeStep::CreateStore {
-                name: wanted.name.clone(),
-                key_path: wanted.key_path.clone(),
-                auto_increment: wanted.auto_increment,
-            });
-            steps.extend(
-                wanted
-                    .indexes
-                    .iter()
-                    .map(|i| UpgradeStep::CreateIndex { store: wanted.name.clone(), index: i.clone() }),
-            );
+            steps.append(&mut UpgradeStep::create(&wanted));
             continue;
         };
+        if rebuilt.contains(&wanted.name.as_str()) {
+            continue;
+        }
         if found.key_path != wanted.key_path || found.auto_increment != wanted.auto_increment {
             let describe = |path: &Option<IndexKeyPath>| path.as_ref().map_or("none".to_owned(), |p| p.to_string());
             return Err(CoreError::InvalidSchema(format!(
-                "collection \"{}\" already exists with key path {}; changing it to {} needs a data migration \
-                 (use a new collection name)",
+                "collection \"{}\" already exists with key path {}; changing it to {} needs a migration: \
+                 raise the collection's version and give a migrate function that keeps each document's key \
+                 (or use a new collection name)",
                 wanted.name,
                 describe(&found.key_path),
                 describe(&wanted.key_path)
@@ -280,7 +308,7 @@ mod tests {
 
     #[test]
     fn fresh_database_creates_everything() {
-        let steps = plan_upgrade(&[], &schema(TODOS)).unwrap();
+        let steps = plan_upgrade(&[], &schema(TODOS), &[]).unwrap();
         assert!(steps.contains(&UpgradeStep::CreateStore {
             name: OUTBOX_STORE.into(),
             key_path: None,
@@ -299,7 +327,7 @@ mod tests {
     fn applied_plan_is_a_fixed_point() {
         let s = schema(TODOS);
         let existing = s.required_stores();
-        assert_eq!(plan_upgrade(&existing, &s).unwrap(), vec![]);
+        assert_eq!(plan_upgrade(&existing, &s, &[]).unwrap(), vec![]);
     }
 
     #[test]
@@ -312,7 +340,7 @@ mod tests {
               {"name":"by_title","keyPath":"title"},{"name":"by_tag","keyPath":"tags","multiEntry":true}]},
               {"name":"notes","keyPath":"id"}]}"#,
         );
-        let steps = plan_upgrade(&existing, &new).unwrap();
+        let steps = plan_upgrade(&existing, &new, &[]).unwrap();
         assert_eq!(steps.len(), 2, "{steps:?}");
         assert!(
             matches!(&steps[0], UpgradeStep::CreateIndex { store, index } if store == "todos" && index.name == "by_tag")
@@ -326,7 +354,7 @@ mod tests {
         let mut existing = s.required_stores();
         let outbox = existing.iter_mut().find(|store| store.name == OUTBOX_STORE).unwrap();
         outbox.indexes.clear();
-        let steps = plan_upgrade(&existing, &s).unwrap();
+        let steps = plan_upgrade(&existing, &s, &[]).unwrap();
         assert_eq!(steps.len(), 1, "{steps:?}");
         assert!(matches!(&steps[0], UpgradeStep::CreateIndex { store, index }
             if store == OUTBOX_STORE && index.name == "by_doc"
@@ -346,8 +374,8 @@ mod tests {
             {"name": VERSIONS_STORE, "keyPath": null, "autoIncrement": false, "indexes": []},
         ]);
         let shapes = StoreShape::list_from_json(&described.to_string()).unwrap();
-        assert_eq!(plan_upgrade(&shapes, &s).unwrap(), vec![], "what exists is what the schema needs");
-        let steps = plan_upgrade(&[], &s).unwrap();
+        assert_eq!(plan_upgrade(&shapes, &s, &[]).unwrap(), vec![], "what exists is what the schema needs");
+        let steps = plan_upgrade(&[], &s, &[]).unwrap();
         let plan: Value = serde_json::from_str(&UpgradeStep::encode_plan(&steps)).unwrap();
         let encoded = plan["steps"].as_array().unwrap();
         assert!(encoded.contains(
@@ -397,7 +425,7 @@ mod tests {
             r#"{"name":"db","collections":[{"name":"todos","keyPath":"id",
             "indexes":[{"name":"by_title","keyPath":"title","unique":true}]}]}"#,
         );
-        let steps = plan_upgrade(&existing, &new).unwrap();
+        let steps = plan_upgrade(&existing, &new, &[]).unwrap();
         assert!(matches!(&steps[0], UpgradeStep::DeleteIndex { name, .. } if name == "by_title"));
         assert!(matches!(&steps[1], UpgradeStep::CreateIndex { index, .. } if index.unique));
     }
@@ -406,8 +434,52 @@ mod tests {
     fn changed_key_path_is_refused() {
         let existing = schema(TODOS).required_stores();
         let new = schema(r#"{"name":"db","collections":[{"name":"todos","keyPath":"uuid"}]}"#);
-        let err = plan_upgrade(&existing, &new).unwrap_err();
+        let err = plan_upgrade(&existing, &new, &[]).unwrap_err();
         assert_eq!(err.code().as_str(), "INVALID_SCHEMA");
-        assert!(err.to_string().contains("todos"));
+        let message = err.to_string();
+        assert!(["todos", "\"id\"", "\"uuid\"", "version", "migrate"].iter().all(|w| message.contains(w)), "{message}");
+    }
+
+    #[test]
+    fn a_store_a_migration_rebuilds_is_left_to_it() {
+        let existing = schema(TODOS).required_stores();
+        let new = schema(
+            r#"{"name":"db","collections":[{"name":"todos","keyPath":"uuid","indexes":[{"name":"by_x","keyPath":"x"}]}]}"#,
+        );
+        assert_eq!(plan_upgrade(&existing, &new, &["todos"]).unwrap(), vec![], "no error, and no index step");
+    }
+
+    #[test]
+    fn a_migration_encodes_its_rebuild_as_steps() {
+        let index = IndexSchema {
+            name: "by_t".into(),
+            key_path: IndexKeyPath::Single("t".into()),
+            unique: true,
+            multi_entry: false,
+        };
+        let store = StoreShape {
+            name: "todos".into(),
+            key_path: Some(IndexKeyPath::Single("meta.id".into())),
+            auto_increment: false,
+            indexes: vec![index.clone()],
+        };
+        let marker =
+            IndexSchema { name: "__wharf_version_2".into(), key_path: IndexKeyPath::Single("v".into()), ..index };
+        let steps = [UpgradeStep::Migrate {
+            store: "todos".into(),
+            from: 1,
+            to: 2,
+            marker: Some(marker),
+            drop: vec!["old".into()],
+            rebuild: UpgradeStep::create(&store),
+        }];
+        let expected = serde_json::json!({"steps": [{"migrate": {"drop": ["old"], "from": 1,
+            "marker": {"keyPath": "v", "name": "__wharf_version_2"},
+            "rebuild": [
+                {"createStore": {"autoIncrement": false, "keyPath": "meta.id", "name": "todos"}},
+                {"createIndex": {"keyPath": "t", "multiEntry": false, "name": "by_t", "store": "todos", "unique": true}},
+            ],
+            "store": "todos", "to": 2}}]});
+        assert_eq!(UpgradeStep::encode_plan(&steps), expected.to_string());
     }
 }

@@ -195,7 +195,14 @@ fn a_collection_whose_indexes_change_is_sealed_again_before_any_migration() {
     let mut existing = schema.required_stores();
     let notes = existing.iter_mut().find(|s| s.name == "notes").unwrap();
     notes.indexes.retain(|i| i.name == "by_tag"); // an older version had one index
-    let migrate = UpgradeStep::Migrate { store: "notes".into(), from: 1, to: 2, marker: None, drop: Vec::new() };
+    let migrate = UpgradeStep::Migrate {
+        store: "notes".into(),
+        from: 1,
+        to: 2,
+        marker: None,
+        drop: Vec::new(),
+        rebuild: Vec::new(),
+    };
     let created = |name: &str| UpgradeStep::CreateIndex {
         store: "notes".into(),
         index: schema.collections[0].schema.indexes.iter().find(|i| i.name == name).unwrap().clone(),

@@ -79,17 +79,19 @@ fn plan(schema: &DatabaseSchema, shapes: &str, sealed: bool) -> Result<String, J
 }
 
 /// Checks what a collection's `migrate` made of its values (`migration::check`: the values to
-/// store, as JSON), or turns what it threw into the error the upgrade fails with.
+/// store, as JSON), or turns what it threw (or, with `key`, what storing that document's
+/// migrated value failed with) into the error the upgrade fails with.
 fn check_migrated(
     schema: &DatabaseSchema,
     store: &str,
     migrated: &JsValue,
     thrown: &JsValue,
+    key: &JsValue,
 ) -> Result<String, JsValue> {
     let position = schema.position(store).map_err(|e| PlatformError::from(e).to_js())?;
     let collection = &schema.collections[position];
     let checked = match thrown.as_string() {
-        Some(message) => Err(migration::threw(collection, &message)),
+        Some(message) => Err(migration::threw(collection, key.as_string().as_deref(), &message)),
         None => migration::check(collection, &text(migrated)),
     };
     checked.map_err(|e| PlatformError::from(e).to_js())
@@ -115,9 +117,10 @@ pub fn open(
     });
     let migrated = hook({
         let schema = Rc::clone(&schema);
-        move |store, migrated, thrown, _, _| {
-            // A failure is returned for idb.js to abort with when the app's function threw.
-            match check_migrated(&schema, &text(&store), &migrated, &thrown) {
+        move |store, migrated, thrown, key, _| {
+            // A failure is returned for idb.js to abort with when the app's function threw or a
+            // migrated document could not be stored.
+            match check_migrated(&schema, &text(&store), &migrated, &thrown, &key) {
                 Ok(accepted) => Ok(JsValue::from(accepted)),
                 Err(error) if thrown.is_string() => Ok(error),
                 Err(error) => Err(error),

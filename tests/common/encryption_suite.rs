@@ -191,3 +191,27 @@ async fn encryption_syncs_plain_json_and_stores_pulled_documents_sealed() {
     assert!(!raw.contains("secret") && !raw.contains("\"c1\""), "documents, merge state and cursor are sealed: {raw}");
     delete_db(&name).await;
 }
+
+#[wasm_bindgen_test]
+async fn encryption_keeps_a_renamed_key_path_in_clear_after_the_store_is_rebuilt() {
+    let name = unique_name("sealed-rekey");
+    let key = app_key().await;
+    let db = open_sealed(&name, r#"[{"name":"notes","keyPath":"id"}]"#, Some(&key)).await.unwrap();
+    resolve(db.collection("notes".into()).unwrap().put(json(r#"{"id":"a","body":"secret"}"#))).await;
+    db.close();
+    let v2 = r#"[{"name":"notes","keyPath":"uuid","version":2}]"#;
+    let options = json(&format!(r#"{{"name":"{name}","collections":{v2}}}"#));
+    let migrate =
+        js_sys::Function::new_with_args("doc, from, info", "const { id, ...rest } = doc; return info.patch ? rest : { ...rest, uuid: id };");
+    set(&Array::from(&prop(&options, "collections")).get(0), "migrate", &migrate);
+    let encryption = js_sys::Object::new();
+    set(&encryption, "key", &key);
+    set(&options, "encryption", &encryption);
+    let db = open_database(options).await.expect("rebuilds the store sealed");
+    let a = resolve(db.collection("notes".into()).unwrap().get("a".into())).await;
+    assert_eq!(stringify(&a), r#"{"body":"secret","uuid":"a"}"#);
+    db.close();
+    let raw = raw_contents(&name).await;
+    assert!(raw.contains(r#""uuid":"a""#) && !raw.contains("secret"), "{raw}");
+    delete_db(&name).await;
+}

@@ -1,20 +1,36 @@
 // Schema migrations (a collection's `version` and `migrate`) in every scope, on real IndexedDB:
 // the app's function runs once over stored documents and queued values inside the upgrade, and a
-// migration that throws or changes a key leaves the database at its old version, whole.
-// Included by browser_*.rs after store_suite.rs (support and imports come from there).
+// migration that throws or changes a key leaves the database at its old version, whole. A new
+// key path goes through a migration too: the store is rebuilt, every document keeps its key, and
+// what was queued still pushes under it.
+// Included by browser_*.rs after store_suite.rs and transport_suite.rs (support, imports,
+// `scripted_transport` and `calls` come from there).
 
 /// Opens `name` with one collection "notes" at `version`, migrated by `migrate` (the body of a
 /// JavaScript `(doc, from, info) => ...`, which also counts its calls in `globalThis.migrations`).
 async fn open_notes(name: &str, version: u32, migrate: Option<&str>) -> Result<Database, JsValue> {
-    let options = json(&format!(
-        r#"{{"name":"{name}","collections":[{{"name":"notes","keyPath":"id","version":{version}}}]}}"#
-    ));
+    open_notes_as(name, &format!(r#""keyPath":"id","version":{version}"#), migrate, None).await
+}
+
+/// Opens `name` with "notes" declared by `fields` (JSON members after its name), migrated as
+/// `open_notes` does, syncing through `transport` if given.
+async fn open_notes_as(
+    name: &str,
+    fields: &str,
+    migrate: Option<&str>,
+    transport: Option<&JsValue>,
+) -> Result<Database, JsValue> {
+    let options = json(&format!(r#"{{"name":"{name}","collections":[{{"name":"notes",{fields}}}]}}"#));
     if let Some(body) = migrate {
         let function = js_sys::Function::new_with_args(
             "doc, from, info",
             &format!("globalThis.migrations = (globalThis.migrations ?? 0) + 1; {body}"),
         );
         set(&Array::from(&prop(&options, "collections")).get(0), "migrate", &function);
+    }
+    if let Some(transport) = transport {
+        set(&options, "sync", &json(r#"{"debounceMs":0,"pullIntervalMs":0,"live":false}"#));
+        set(&prop(&options, "sync"), "transport", transport);
     }
     open_database(options).await
 }
@@ -113,8 +129,138 @@ fn reject_open(opened: Result<Database, JsValue>) -> String {
     match opened {
         Ok(db) => {
             db.close();
-            panic!("opened a database of a newer version");
+            panic!("opened a database it should have refused");
         }
         Err(error) => expect_wharf_error(&error, "INVALID_SCHEMA"),
     }
+}
+
+/// "notes" keyed by `uuid` instead of `id` (same value), at version 2, with an index.
+const BY_UUID: &str = r#""keyPath":"uuid","version":2,"indexes":[{"name":"by_title","keyPath":"title"}]"#;
+/// Moves the key from `id` to `uuid`; a queued patch has no key and keeps its fields.
+const ID_TO_UUID: &str = "const { id, ...rest } = doc; return info.patch ? rest : { ...rest, uuid: id };";
+const NO_CHANGES: &str = "return { changes: [], cursor: 'c0', hasMore: false };";
+
+/// Every mutation pushed through `log`, in order.
+fn pushed(log: &Array) -> Vec<JsValue> {
+    let requests = calls(log, "push").into_iter().map(|call| Array::from(&prop(&call.get(1), "mutations")));
+    requests.flat_map(|mutations| mutations.iter().collect::<Vec<_>>()).collect()
+}
+
+#[wasm_bindgen_test]
+async fn a_new_key_path_through_a_migration_keeps_each_documents_key_for_the_queue_and_the_server() {
+    let name = unique_name("rekey");
+    // Version 1, keyed by `id`: "d" is a dead letter, "a" and "b" (put, then patched) are queued.
+    let refuse_d = "return { results: request.mutations.map((m) => m.key === 'd'
+        ? { status: 'rejected', id: m.id, code: 'NOPE', message: 'refused on purpose', permanent: true }
+        : { status: 'applied', id: m.id, version: 1 }) };";
+    let (transport, _) = scripted_transport(refuse_d, NO_CHANGES);
+    let db = open_notes_as(&name, r#""keyPath":"id""#, None, Some(&transport)).await.expect("opens at version 1");
+    let notes = db.collection("notes".into()).unwrap();
+    resolve(notes.put(json(r#"{"id":"d","title":"D"}"#))).await;
+    resolve(db.sync(JsValue::UNDEFINED)).await;
+    assert_eq!(Array::from(&resolve(db.dead_letters().list()).await).length(), 1, "d is a dead letter");
+    db.pause_sync().unwrap();
+    resolve(notes.put(json(r#"{"id":"a","title":"A"}"#))).await;
+    resolve(notes.put(json(r#"{"id":"b","title":"B"}"#))).await;
+    resolve(notes.patch("b".into(), json(r#"{"title":"B2"}"#))).await;
+    db.close();
+
+    let before = migrations_run();
+    let db = open_notes_as(&name, BY_UUID, Some(ID_TO_UUID), None).await.expect("moves the key path");
+    let notes = db.collection("notes".into()).unwrap();
+    assert_eq!(text_of(&resolve(notes.get("a".into())).await), r#"{"title":"A","uuid":"a"}"#);
+    assert_eq!(text_of(&resolve(notes.get("b".into())).await), r#"{"title":"B2","uuid":"b"}"#);
+    assert_eq!(number(notes.count()).await, 3.0);
+    let found = resolve(notes.query(json(r#"{"index":"by_title","equals":"D"}"#))).await;
+    assert_eq!(text_of(&found), r#"[{"title":"D","uuid":"d"}]"#, "the declared index was built over the migrated documents");
+    let queued = Array::from(&resolve(db.outbox().snapshot()).await);
+    let keys: Vec<_> = queued.iter().map(|e| prop(&e, "key").as_string().unwrap()).collect();
+    assert_eq!(keys, ["a", "b", "b"], "queued under the same keys");
+    assert_eq!(text_of(&prop(&queued.get(0), "value")), r#"{"title":"A","uuid":"a"}"#);
+    assert_eq!(text_of(&prop(&queued.get(2), "patch")), r#"{"title":"B2"}"#);
+    let letter = Array::from(&resolve(db.dead_letters().list()).await).get(0);
+    assert_eq!(text_of(&prop(&letter, "value")), r#"{"title":"D","uuid":"d"}"#, "the dead letter too");
+    resolve(notes.put(json(r#"{"uuid":"c","title":"C"}"#))).await;
+    assert_eq!(text_of(&resolve(notes.get("c".into())).await), r#"{"uuid":"c","title":"C"}"#);
+    let ran = migrations_run() - before;
+    assert_eq!(ran, 7.0, "3 documents, 3 queued values and a dead letter, each once");
+    db.close();
+
+    // What was queued pushes under the key it had, and so does the retried dead letter.
+    let accept = "return { results: request.mutations.map((m) => ({ status: 'applied', id: m.id, version: 2 })) };";
+    let (transport, log) = scripted_transport(accept, NO_CHANGES);
+    let db = open_notes_as(&name, BY_UUID, Some(ID_TO_UUID), Some(&transport)).await.expect("opens again");
+    assert_eq!(migrations_run() - before, ran, "not migrated again");
+    resolve(db.sync(JsValue::UNDEFINED)).await;
+    assert_eq!(number(db.outbox().count()).await, 0.0);
+    let id = prop(&Array::from(&resolve(db.dead_letters().list()).await).get(0), "id");
+    resolve(db.dead_letters().retry(id)).await;
+    resolve(db.sync(JsValue::UNDEFINED)).await;
+    let sent = pushed(&log);
+    let mut keys: Vec<_> = sent.iter().map(|m| prop(m, "key").as_string().unwrap()).collect();
+    keys.dedup(); // b's put and patch, if not folded into one
+    assert_eq!(keys, ["a", "b", "c", "d"], "{}", text_of(&log));
+    for m in sent.iter().filter(|m| prop(m, "op").as_string().as_deref() == Some("put")) {
+        let (key, value) = (prop(m, "key"), prop(m, "value"));
+        assert_eq!(prop(&value, "uuid"), key, "pushed under the key it had: {}", text_of(m));
+        assert!(prop(&value, "id").is_undefined(), "pushed in the new shape: {}", text_of(m));
+    }
+    db.close();
+    delete_db(&name).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_new_key_path_that_loses_a_documents_key_leaves_the_old_store_whole() {
+    let name = unique_name("rekey-fails");
+    notes_v1(&name).await;
+    let changed = open_notes_as(&name, BY_UUID, Some("return { ...doc, uuid: doc.id + '2' };"), None).await;
+    let message = expect_wharf_error(&changed.err().expect("refused"), "MIGRATION_FAILED");
+    assert!(message.contains(r#"document "a""#) && message.contains(r#"unchanged at "uuid""#), "{message}");
+    let dropped = open_notes_as(&name, BY_UUID, Some("const { id, ...rest } = doc; return rest;"), None).await;
+    let message = expect_wharf_error(&dropped.err().expect("refused"), "MIGRATION_FAILED");
+    assert!(message.contains(r#"document "a""#), "{message}");
+    let collide = open_notes_as(&name, BY_UUID, Some("return info.patch ? doc : { ...doc, uuid: 'a' };"), None).await;
+    let message = expect_wharf_error(&collide.err().expect("refused"), "MIGRATION_FAILED");
+    assert!(message.contains(r#"document "b""#), "{message}");
+    // Past the check, the store is deleted and created anew: a unique index the migrated
+    // documents break fails the upgrade there, and IndexedDB must undo the deletion too.
+    let unique = r#""keyPath":"uuid","version":2,"indexes":[{"name":"by_title","keyPath":"title","unique":true}]"#;
+    let same_title = "const { id, ...rest } = doc; return info.patch ? rest : { ...rest, uuid: id, title: 'same' };";
+    let broken = open_notes_as(&name, unique, Some(same_title), None).await;
+    let message = expect_wharf_error(&broken.err().expect("refused"), "MIGRATION_FAILED");
+    assert!(message.contains("could not be stored once migrated") && message.contains("ConstraintError"), "{message}");
+
+    // Still version 1 with its old store: the old app reads every document.
+    let db = open_notes(&name, 1, None).await.expect("the old version opens");
+    let notes = db.collection("notes".into()).unwrap();
+    assert_eq!(text_of(&resolve(notes.get("a".into())).await), r#"{"id":"a","title":"A"}"#);
+    assert_eq!(text_of(&resolve(notes.get("b".into())).await), r#"{"id":"b","pinned":true,"title":"B2"}"#);
+    assert_eq!(number(notes.count()).await, 2.0);
+    assert_eq!(number(db.outbox().count()).await, 3.0, "nothing queued was lost or doubled");
+    resolve(notes.put(json(r#"{"id":"e","title":"E"}"#))).await;
+    db.close();
+    // And a good migration runs after all that.
+    let db = open_notes_as(&name, unique, Some(ID_TO_UUID), None).await.expect("moves the key path");
+    let notes = db.collection("notes".into()).unwrap();
+    assert_eq!(text_of(&resolve(notes.get("e".into())).await), r#"{"title":"E","uuid":"e"}"#);
+    assert_eq!(number(notes.count()).await, 3.0);
+    db.close();
+    delete_db(&name).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_new_key_path_without_a_version_bump_or_a_migrate_function_is_refused() {
+    let name = unique_name("rekey-refused");
+    notes_v1(&name).await;
+    let same_version = open_notes_as(&name, r#""keyPath":"uuid""#, Some(ID_TO_UUID), None).await;
+    let no_function = open_notes_as(&name, r#""keyPath":"uuid","version":2"#, None, None).await;
+    for refused in [same_version, no_function] {
+        let message = reject_open(refused);
+        assert!(message.contains("raise the collection's version and give a migrate function"), "{message}");
+    }
+    let db = open_notes(&name, 1, None).await.expect("the old version opens");
+    assert_eq!(number(db.collection("notes".into()).unwrap().count()).await, 2.0);
+    db.close();
+    delete_db(&name).await;
 }

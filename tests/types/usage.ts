@@ -233,6 +233,14 @@ export async function syncing(db: Database): Promise<void> {
     collections: [{ name: "t", keyPath: "id", version: 2, migrate: (doc, from, { patch }) => (patch || from > 1 ? doc : { ...doc, v: 2 }) }],
   };
   void migrated;
+  const rekeyed: OpenOptions = {
+    name: "x",
+    collections: [{ name: "t", keyPath: "uuid", version: 3, migrate: (doc, from, { patch }) => {
+      const { id, ...rest } = doc;
+      return patch ? rest : { ...rest, uuid: id };
+    } }],
+  };
+  void rekeyed;
   // @ts-expect-error migrate must return the document, not a Promise of it
   const asyncMigration: OpenOptions = { name: "x", collections: [{ name: "t", keyPath: "id", version: 2, migrate: async (doc) => doc }] };
   void asyncMigration;

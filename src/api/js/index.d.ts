@@ -155,7 +155,11 @@ export interface IndexSchema {
 export interface CollectionSchema {
   /** Collection name; must not start with `__wharf`. */
   name: string;
-  /** Dotted path of the document key, such as `"id"` or `"meta.id"`. Cannot change later. */
+  /**
+   * Dotted path of the document key, such as `"id"` or `"meta.id"`. It changes only through a
+   * migration (a higher `version` and `migrate`, see there) that moves each document's key to
+   * the new path unchanged; otherwise `Wharf.open` rejects the change (`INVALID_SCHEMA`).
+   */
   keyPath: string;
   /** Secondary indexes; adding or changing one later upgrades the database in place. */
   indexes?: IndexSchema[];
@@ -189,15 +193,21 @@ export interface CollectionSchema {
    * when the shape changes and give `migrate`: opening a database whose documents are older runs
    * `migrate` over every stored document, every queued op's value and every dead letter's value
    * of the collection (and the merge bases), inside the upgrade, whole or not at all. A database
-   * whose documents are newer than the app's `version` does not open (`INVALID_SCHEMA`).
+   * whose documents are newer than the app's `version` does not open (`INVALID_SCHEMA`). A new
+   * `keyPath` needs a new `version` and `migrate`: the upgrade then rebuilds the collection's
+   * object store at the new key path, with the declared indexes.
    */
   version?: number;
   /**
    * Turns a document of version `fromVersion` into the current shape; returns it (synchronous:
    * it runs inside IndexedDB's upgrade transaction). For a queued patch it gets the patch's
-   * fields only (`info.patch`). It must keep the document's key. If it throws, or returns
-   * something that is not the same document, the upgrade is undone, the database stays at its
-   * old version, and `Wharf.open` rejects with `MIGRATION_FAILED`.
+   * fields only (`info.patch`). It must keep the document's key: with a new `keyPath`, the key
+   * found at the new path must be the one the document had at the old path (the queue, merge
+   * bases and server know it by that key). If it throws, returns something that is not the same
+   * document (another key, none, two documents with one key, not an object), or a migrated
+   * document cannot be stored (a unique index it breaks), the upgrade is undone, the database
+   * stays at its old version with its old store, and `Wharf.open` rejects with `MIGRATION_FAILED`
+   * naming the document.
    *
    * @example
    * ```ts
@@ -206,6 +216,14 @@ export interface CollectionSchema {
    *   migrate: (doc, from, { patch }) => {
    *     const { title, ...rest } = doc as { title?: string };
    *     return patch && title === undefined ? rest : { ...rest, text: title ?? "" };
+   *   },
+   * };
+   * // Version 3 renames the key field `id` to `uuid` (same values); a queued patch has no key.
+   * const renamed: CollectionSchema = {
+   *   name: "todos", keyPath: "uuid", version: 3,
+   *   migrate: (doc, from, { patch }) => {
+   *     const { id, ...rest } = doc;
+   *     return patch ? rest : { ...rest, uuid: id };
    *   },
    * };
    * ```

@@ -53,19 +53,20 @@ function describe(db, tx) {
  * A collection's migration (the core's `migrate` step), inside the upgrade transaction `tx`:
  * reads its documents, the queued ops and dead letters of the collection and the merge bases,
  * passes each value through the app's `migrate(value, from, { patch })`, has the core check the
- * results (`hooks.migrated`), then writes them. In an encrypted database the values are opened
+ * results (`hooks.migrated`), then writes them; a `rebuild` (a new key path) deletes and creates
+ * the store in between, once everything passed. In an encrypted database the values are opened
  * as they are read and sealed before they are written (`hooks.open`, `hooks.seal`).
  * `fail(error)` aborts the upgrade.
  */
-function migrateStore(tx, { store, from, marker, drop }, hooks, fail) {
-  const records = tx.objectStore(store);
+function migrateStore(tx, { store, from, marker, drop, rebuild }, hooks, fail) {
+  let records = tx.objectStore(store);
   // The version marker moves last, once everything was migrated (see core::migration).
   const mark = () => {
     for (const name of drop) records.deleteIndex(name);
     if (marker) records.createIndex(marker.name, marker.keyPath);
   };
   const migrate = hooks.migrations?.[store];
-  if (typeof migrate !== "function") return mark(); // the version moves on; the documents stay as they are
+  if (typeof migrate !== "function" && !rebuild.length) return mark(); // the version moves on; the documents stay as they are
   const guard = (fn) => (...args) => {
     try {
       fn(...args);
@@ -80,15 +81,24 @@ function migrateStore(tx, { store, from, marker, drop }, hooks, fail) {
   };
   const opened = (value) => (hooks.sealed ? JSON.parse(hooks.open(JSON.stringify(value))) : value);
   const checked = []; // [key, value, patch] for the core's check
-  const writes = []; // each makes the [objectStore, value, key] to put from the accepted value
+  const writes = []; // each makes [objectStore, value, key, document named on failure] from the accepted value
   let reads = 4;
   const done = () => {
     if (--reads > 0) return;
     // The values as the core accepted them (JSON), never the objects migrate returned.
     const accepted = JSON.parse(hooks.migrated(store, JSON.stringify(checked), null)); // or throws MIGRATION_FAILED
+    if (rebuild.length) {
+      tx.db.deleteObjectStore(store);
+      for (const step of rebuild) applyStep(tx.db, tx, step, hooks, fail);
+      records = tx.objectStore(store);
+    }
     const puts = writes.map((write, i) => write(accepted[i]));
     const values = hooks.sealed ? JSON.parse(hooks.seal(JSON.stringify(puts.map(([to, value]) => [to.name, value])))) : puts.map((put) => put[1]);
-    puts.forEach(([to, , key], i) => (key === undefined ? to.put(values[i]) : to.put(values[i], key)));
+    puts.forEach(([to, , key, named], i) => {
+      const request = key === undefined ? to.put(values[i]) : to.put(values[i], key);
+      // A unique index the migrated documents break: name the document.
+      if (named !== undefined) request.onerror = (event) => fail(hooks.migrated(store, null, String(event.target.error), named));
+    });
     mark();
   };
   const keys = records.getAllKeys();
@@ -97,7 +107,7 @@ function migrateStore(tx, { store, from, marker, drop }, hooks, fail) {
     opened(docs.result).forEach((doc, i) => {
       const after = call(doc, false);
       checked.push([keys.result[i], after, false]);
-      writes.push((value) => [records, value]);
+      writes.push((value) => [records, value, undefined, JSON.stringify(keys.result[i])]);
     });
     done();
   });
