@@ -34,12 +34,17 @@ async fn raw_contents(name: &str) -> String {
 
 const NOTES: &str = r#"[{"name":"notes","keyPath":"id","indexes":[{"name":"by_tag","keyPath":"tag"}]}]"#;
 
+/// Adds `encryption: { key }` to `Wharf.open`'s options.
+fn with_key(options: &JsValue, key: &JsValue) {
+    let encryption = js_sys::Object::new();
+    set(&encryption, "key", key);
+    set(options, "encryption", &encryption);
+}
+
 async fn open_sealed(name: &str, collections: &str, key: Option<&JsValue>) -> Result<Database, JsValue> {
     let options = json(&format!(r#"{{"name":"{name}","collections":{collections}}}"#));
     if let Some(key) = key {
-        let encryption = js_sys::Object::new();
-        set(&encryption, "key", key);
-        set(&options, "encryption", &encryption);
+        with_key(&options, key);
     }
     open_database(options).await
 }
@@ -139,9 +144,7 @@ async fn encryption_lets_a_collection_migrate_and_gain_an_index() {
     let options = json(&format!(r#"{{"name":"{name}","collections":{v2}}}"#));
     let migrate = js_sys::Function::new_with_args("doc", "const { title, ...rest } = doc; return { ...rest, text: title + '!' };");
     set(&Array::from(&prop(&options, "collections")).get(0), "migrate", &migrate);
-    let encryption = js_sys::Object::new();
-    set(&encryption, "key", &key);
-    set(&options, "encryption", &encryption);
+    with_key(&options, &key);
     let db = open_database(options).await.expect("migrates sealed");
     let notes = db.collection("notes".into()).unwrap();
     let t2 = Array::from(&resolve(notes.query(json(r#"{"index":"by_tag","equals":"t2"}"#))).await);
@@ -174,9 +177,7 @@ async fn encryption_syncs_plain_json_and_stores_pulled_documents_sealed() {
         r#"{{"name":"{name}","collections":[{{"name":"todos","keyPath":"id"}}],"sync":{{"debounceMs":0,"pullIntervalMs":0}}}}"#
     ));
     set(&prop(&options, "sync"), "transport", &transport);
-    let encryption = js_sys::Object::new();
-    set(&encryption, "key", &key);
-    set(&options, "encryption", &encryption);
+    with_key(&options, &key);
     let db = open_database(options).await.expect("opens encrypted with a transport");
     let todos = db.collection("todos".into()).unwrap();
     resolve(todos.put(json(r#"{"id":"a","note":"pushed secret"}"#))).await;
@@ -204,9 +205,7 @@ async fn encryption_keeps_a_renamed_key_path_in_clear_after_the_store_is_rebuilt
     let migrate =
         js_sys::Function::new_with_args("doc, from, info", "const { id, ...rest } = doc; return info.patch ? rest : { ...rest, uuid: id };");
     set(&Array::from(&prop(&options, "collections")).get(0), "migrate", &migrate);
-    let encryption = js_sys::Object::new();
-    set(&encryption, "key", &key);
-    set(&options, "encryption", &encryption);
+    with_key(&options, &key);
     let db = open_database(options).await.expect("rebuilds the store sealed");
     let a = resolve(db.collection("notes".into()).unwrap().get("a".into())).await;
     assert_eq!(stringify(&a), r#"{"body":"secret","uuid":"a"}"#);
