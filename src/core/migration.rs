@@ -113,7 +113,7 @@ pub fn threw(collection: &Collection, message: &str) -> CoreError {
 
 /// A migrated value must still be a document (an object) with the same key; a patch may leave
 /// the key out, but not change it.
-fn check_one(path: &KeyPath, key: &Key, doc: &Value, patch: bool) -> Result<(), String> {
+pub(crate) fn check_one(path: &KeyPath, key: &Key, doc: &Value, patch: bool) -> Result<(), String> {
     let found = match doc.is_object() {
         true => key_of(doc, path).ok(),
         false => None,

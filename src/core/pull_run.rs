@@ -26,6 +26,7 @@ use super::protocol::Change;
 use super::pull_tx::{read_page, unstorable, ApplyPage, PullKeys, PullPage, SweepUnseen};
 use super::push_engine::HttpReply;
 use super::resolve_run::{RemoteState, ResolveRun};
+use super::shapes::{self, Migration};
 use super::sorted::StringSet;
 use super::status::ConflictSource;
 use super::wire;
@@ -76,8 +77,9 @@ impl Unstored {
 /// A page being stored one change at a time, after it failed as a whole on a unique index:
 /// every change that can be stored is, the one that cannot is reported, and the cursor moves.
 struct OneByOne {
-    /// The changes still to store, last first.
-    rest: Vec<Change>,
+    /// The changes still to store, last first, each with why it cannot be stored, if it cannot
+    /// (found for the whole page: a failed migration is not run again).
+    rest: Vec<(Change, Option<String>)>,
     cursor: String,
     has_more: bool,
 }
@@ -140,6 +142,14 @@ enum Stage {
     Applying {
         invalid: Vec<(usize, String)>,
     },
+    /// The app's `migrate` runs over the page's documents in an older shape (`shapes.rs`):
+    /// the changes at `positions`, in order.
+    Migrating {
+        page: PullPage,
+        invalid: Vec<(usize, String)>,
+        positions: Vec<usize>,
+        migrations: Vec<Migration>,
+    },
     Resolving(PullPage, ResolveRun),
     Sweeping,
 }
@@ -186,7 +196,7 @@ impl PullRun {
                 Progress::Done(Ok(_)) => self.next_page(page, env),
                 Progress::Done(Err(reason)) => Progress::Done(Err(PullError::Storage(reason))),
             },
-            (Stage::Applying { .. }, Input::Constraint(SyncTx::Apply(apply), reason)) => {
+            (Stage::Applying { invalid }, Input::Constraint(SyncTx::Apply(apply), reason)) => {
                 let mut page = apply.into_page();
                 match &self.one_by_one {
                     // The one change of this step is what the index refuses: report it, and
@@ -197,7 +207,13 @@ impl PullRun {
                     }
                     Some(_) => Progress::Done(Err(PullError::Storage(reason))),
                     None => {
-                        let mut rest = std::mem::take(&mut page.changes);
+                        let mut refusals: Vec<Option<String>> = vec![None; page.changes.len()];
+                        for (at, why) in invalid {
+                            if let Some(slot) = refusals.get_mut(at) {
+                                *slot = Some(why);
+                            }
+                        }
+                        let mut rest: Vec<_> = std::mem::take(&mut page.changes).into_iter().zip(refusals).collect();
                         rest.reverse();
                         self.one_by_one = Some(OneByOne { rest, cursor: page.cursor, has_more: page.has_more });
                         self.store_next(env)
@@ -216,6 +232,21 @@ impl PullRun {
                 self.fetch(env, false)
             }
             (Stage::Fetching { refreshed }, Input::Http(reply)) => self.fetched(reply, refreshed, env),
+            (Stage::Migrating { mut page, mut invalid, positions, migrations }, Input::Migrated(results)) => {
+                let results = shapes::answers(migrations.len(), Ok(results));
+                for ((at, migration), answer) in positions.into_iter().zip(&migrations).zip(results) {
+                    match (shapes::accept(env.schema, &migration, answer), page.changes.get_mut(at)) {
+                        (Ok(doc), Some(change)) => {
+                            change.value = Some(doc);
+                            change.shape = env.schema.pulled(&change.collection).map(|c| c.schema.version);
+                        }
+                        (Err(reason), _) => invalid.push((at, reason)),
+                        (Ok(_), None) => {}
+                    }
+                }
+                invalid.sort_by_key(|(at, _)| *at);
+                self.store(page, invalid, env)
+            }
             (Stage::Applying { invalid }, Input::Committed(SyncTx::Apply(apply))) => {
                 let stored = apply.outcome.clone().unwrap_or_default();
                 let page = apply.into_page();
@@ -243,6 +274,7 @@ impl PullRun {
                         value: change.value.clone(),
                         version: change.version,
                         hlc: change.hlc.clone(),
+                        shape: change.shape,
                     });
                 }
                 if remotes.is_empty() {
@@ -319,8 +351,16 @@ impl PullRun {
         for stamp in page.changes.iter().filter_map(|c| c.hlc.as_deref()) {
             env.clock.observe_from(stamp, env.now, env.client_id);
         }
-        let invalid = unstorable(&page.changes, env.schema);
-        self.store(page, invalid, env)
+        let mut invalid = unstorable(&page.changes, env.schema);
+        let sorted = shapes::sort(&page.changes, &invalid, env.schema);
+        invalid.extend(sorted.too_new);
+        invalid.sort_by_key(|(at, _)| *at);
+        if sorted.migrations.is_empty() {
+            return self.store(page, invalid, env);
+        }
+        let need = Need::Migrate(sorted.migrations.clone());
+        self.stage = Stage::Migrating { page, invalid, positions: sorted.positions, migrations: sorted.migrations };
+        Progress::Need(need)
     }
 
     /// Stores `page` with its cursor, leaving out the changes in `invalid`.
@@ -337,7 +377,7 @@ impl PullRun {
         let Some(one_by_one) = &mut self.one_by_one else {
             return Progress::Done(Err(PullError::Storage("no page is being stored".into())));
         };
-        let Some(change) = one_by_one.rest.pop() else {
+        let Some((change, refusal)) = one_by_one.rest.pop() else {
             return Progress::Done(Err(PullError::Storage("no change is left to store".into())));
         };
         let last = one_by_one.rest.is_empty();
@@ -346,7 +386,7 @@ impl PullRun {
             cursor: if last { one_by_one.cursor.clone() } else { self.cursor.clone() },
             has_more: last && one_by_one.has_more,
         };
-        let invalid = unstorable(&page.changes, env.schema);
+        let invalid = refusal.map(|why| (0, why)).into_iter().collect();
         self.store(page, invalid, env)
     }
 

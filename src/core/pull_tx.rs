@@ -203,6 +203,7 @@ impl ApplyPage {
                             version: change.version,
                             value: change.value.clone(),
                             hlc: change.hlc.clone(),
+                            shape: change.shape,
                         };
                         entry.conflict = Some(info);
                         writes.push(Write::put(OUTBOX_STORE, entry.to_json(), Some(entry.op.seq.into())));
