@@ -249,6 +249,7 @@ export async function syncing(db: Database): Promise<void> {
       assertType<Equals<typeof request.mutations, TransportMutation[]>>();
       assertType<Equals<typeof request.protocol, 2>>();
       assertType<Equals<(typeof request.mutations)[number]["space"], string | undefined>>();
+      assertType<Equals<(typeof request.mutations)[number]["shape"], number | undefined>>();
       void signal;
       void token;
       if (request.mutations.length > 99) throw transportError("permanent", { status: 413 });
@@ -258,7 +259,11 @@ export async function syncing(db: Database): Promise<void> {
       void limit;
       void collections;
       assertType<Equals<typeof spaces, string[] | undefined>>();
-      return { protocol: 2, changes: [{ collection: "boards", key: "b1", value: null, version: 2, space: "team-acme" }], cursor, hasMore: false };
+      if (cursor === "shaped") {
+        // @ts-expect-error a shape is a version number
+        return { changes: [{ collection: "t", key: "a", value: { id: "a" }, version: 1, shape: "2" }], cursor, hasMore: false };
+      }
+      return { protocol: 2, changes: [{ collection: "boards", key: "b1", value: null, version: 2, space: "team-acme", shape: 1 }], cursor, hasMore: false };
     },
     live: (onPoke) => {
       const timer = setInterval(onPoke, 10_000);
