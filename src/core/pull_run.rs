@@ -232,7 +232,8 @@ impl PullRun {
                 self.fetch(env, false)
             }
             (Stage::Fetching { refreshed }, Input::Http(reply)) => self.fetched(reply, refreshed, env),
-            (Stage::Migrating { mut page, mut invalid, positions, migrations }, Input::Migrated(results)) => {
+            (Stage::Migrating { mut page, invalid, positions, migrations }, Input::Migrated(results)) => {
+                let mut failed = Vec::new();
                 let results = shapes::answers(migrations.len(), Ok(results));
                 for ((at, migration), answer) in positions.into_iter().zip(&migrations).zip(results) {
                     match (shapes::accept(env.schema, &migration, answer), page.changes.get_mut(at)) {
@@ -240,11 +241,11 @@ impl PullRun {
                             change.value = Some(doc);
                             change.shape = env.schema.pulled(&change.collection).map(|c| c.schema.version);
                         }
-                        (Err(reason), _) => invalid.push((at, reason)),
+                        (Err(reason), _) => failed.push((at, reason)),
                         (Ok(_), None) => {}
                     }
                 }
-                invalid.sort_by_key(|(at, _)| *at);
+                let invalid = in_page_order(page.changes.len(), invalid.into_iter().chain(failed));
                 self.store(page, invalid, env)
             }
             (Stage::Applying { invalid }, Input::Committed(SyncTx::Apply(apply))) => {
@@ -351,10 +352,9 @@ impl PullRun {
         for stamp in page.changes.iter().filter_map(|c| c.hlc.as_deref()) {
             env.clock.observe_from(stamp, env.now, env.client_id);
         }
-        let mut invalid = unstorable(&page.changes, env.schema);
+        let invalid = unstorable(&page.changes, env.schema);
         let sorted = shapes::sort(&page.changes, &invalid, env.schema);
-        invalid.extend(sorted.too_new);
-        invalid.sort_by_key(|(at, _)| *at);
+        let invalid = in_page_order(page.changes.len(), invalid.into_iter().chain(sorted.too_new));
         if sorted.migrations.is_empty() {
             return self.store(page, invalid, env);
         }
@@ -418,6 +418,18 @@ impl PullRun {
             user: env.options.user.clone(),
         }
     }
+}
+
+/// The reasons changes cannot be stored, by position, in page order (the first reason of each).
+/// (Not a sort: a stable sort's code costs kilobytes of wasm.)
+fn in_page_order(len: usize, reasons: impl IntoIterator<Item = (usize, String)>) -> Vec<(usize, String)> {
+    let mut slots: Vec<Option<String>> = vec![None; len];
+    for (at, reason) in reasons {
+        if let Some(slot) = slots.get_mut(at) {
+            slot.get_or_insert(reason);
+        }
+    }
+    slots.into_iter().enumerate().filter_map(|(at, reason)| Some((at, reason?))).collect()
 }
 
 /// The pulled collections as a cursor knows them: each with the shared space it syncs with

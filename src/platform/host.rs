@@ -305,7 +305,7 @@ impl Host {
     fn migrate(&self, doc: &Migration) -> Result<serde_json::Value, String> {
         let function = Reflect::get(&self.migrations, &JsValue::from_str(&doc.collection)).ok();
         let function = function.and_then(|f| f.dyn_into::<Function>().ok()).ok_or("no migrate function")?;
-        let value = js_sys::JSON::parse(&doc.value.to_string()).map_err(|e| message_of(&e))?;
+        let value = js_sys::JSON::parse(&crate::core::json_text::text(&doc.value)).map_err(|e| message_of(&e))?;
         let info = Object::new();
         let _ = Reflect::set(&info, &"patch".into(), &JsValue::FALSE);
         let out = function.call3(&JsValue::UNDEFINED, &value, &doc.from.into(), &info).map_err(|e| message_of(&e))?;
