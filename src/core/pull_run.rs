@@ -26,7 +26,7 @@ use super::protocol::Change;
 use super::pull_tx::{read_page, unstorable, ApplyPage, PullKeys, PullPage, SweepUnseen};
 use super::push_engine::HttpReply;
 use super::resolve_run::{RemoteState, ResolveRun};
-use super::shapes::{self, Migration};
+use super::shapes;
 use super::sorted::StringSet;
 use super::status::ConflictSource;
 use super::wire;
@@ -77,9 +77,12 @@ impl Unstored {
 /// A page being stored one change at a time, after it failed as a whole on a unique index:
 /// every change that can be stored is, the one that cannot is reported, and the cursor moves.
 struct OneByOne {
-    /// The changes still to store, last first, each with why it cannot be stored, if it cannot
-    /// (found for the whole page: a failed migration is not run again).
-    rest: Vec<(Change, Option<String>)>,
+    /// The changes still to store, last first.
+    rest: Vec<Change>,
+    /// Why some of the page's changes cannot be stored, by their position in the page (found for
+    /// the whole page: a failed migration is not run again), and the position of the next one.
+    refused: Vec<(usize, String)>,
+    next: usize,
     cursor: String,
     has_more: bool,
 }
@@ -148,7 +151,6 @@ enum Stage {
         page: PullPage,
         invalid: Vec<(usize, String)>,
         positions: Vec<usize>,
-        migrations: Vec<Migration>,
     },
     Resolving(PullPage, ResolveRun),
     Sweeping,
@@ -207,15 +209,10 @@ impl PullRun {
                     }
                     Some(_) => Progress::Done(Err(PullError::Storage(reason))),
                     None => {
-                        let mut refusals: Vec<Option<String>> = vec![None; page.changes.len()];
-                        for (at, why) in invalid {
-                            if let Some(slot) = refusals.get_mut(at) {
-                                *slot = Some(why);
-                            }
-                        }
-                        let mut rest: Vec<_> = std::mem::take(&mut page.changes).into_iter().zip(refusals).collect();
+                        let mut rest = std::mem::take(&mut page.changes);
                         rest.reverse();
-                        self.one_by_one = Some(OneByOne { rest, cursor: page.cursor, has_more: page.has_more });
+                        let (cursor, has_more, refused) = (page.cursor, page.has_more, invalid);
+                        self.one_by_one = Some(OneByOne { rest, refused, next: 0, cursor, has_more });
                         self.store_next(env)
                     }
                 }
@@ -232,20 +229,19 @@ impl PullRun {
                 self.fetch(env, false)
             }
             (Stage::Fetching { refreshed }, Input::Http(reply)) => self.fetched(reply, refreshed, env),
-            (Stage::Migrating { mut page, invalid, positions, migrations }, Input::Migrated(results)) => {
-                let mut failed = Vec::new();
-                let results = shapes::answers(migrations.len(), Ok(results));
-                for ((at, migration), answer) in positions.into_iter().zip(&migrations).zip(results) {
-                    match (shapes::accept(env.schema, &migration, answer), page.changes.get_mut(at)) {
-                        (Ok(doc), Some(change)) => {
+            (Stage::Migrating { mut page, mut invalid, positions }, Input::Migrated(results)) => {
+                let mut results = results.into_iter();
+                for at in positions {
+                    let answer = results.next().unwrap_or_else(|| Err("the host gave no answer".into()));
+                    let Some(change) = page.changes.get_mut(at) else { continue };
+                    match shapes::accept(env.schema, &change.collection, &change.key, answer) {
+                        Ok(doc) => {
                             change.value = Some(doc);
                             change.shape = env.schema.pulled(&change.collection).map(|c| c.schema.version);
                         }
-                        (Err(reason), _) => failed.push((at, reason)),
-                        (Ok(_), None) => {}
+                        Err(reason) => invalid.push((at, reason)),
                     }
                 }
-                let invalid = in_page_order(page.changes.len(), invalid.into_iter().chain(failed));
                 self.store(page, invalid, env)
             }
             (Stage::Applying { invalid }, Input::Committed(SyncTx::Apply(apply))) => {
@@ -352,15 +348,14 @@ impl PullRun {
         for stamp in page.changes.iter().filter_map(|c| c.hlc.as_deref()) {
             env.clock.observe_from(stamp, env.now, env.client_id);
         }
-        let invalid = unstorable(&page.changes, env.schema);
+        let mut invalid = unstorable(&page.changes, env.schema);
         let sorted = shapes::sort(&page.changes, &invalid, env.schema);
-        let invalid = in_page_order(page.changes.len(), invalid.into_iter().chain(sorted.too_new));
+        invalid.extend(sorted.too_new);
         if sorted.migrations.is_empty() {
             return self.store(page, invalid, env);
         }
-        let need = Need::Migrate(sorted.migrations.clone());
-        self.stage = Stage::Migrating { page, invalid, positions: sorted.positions, migrations: sorted.migrations };
-        Progress::Need(need)
+        self.stage = Stage::Migrating { page, invalid, positions: sorted.positions };
+        Progress::Need(Need::Migrate(sorted.migrations))
     }
 
     /// Stores `page` with its cursor, leaving out the changes in `invalid`.
@@ -377,7 +372,7 @@ impl PullRun {
         let Some(one_by_one) = &mut self.one_by_one else {
             return Progress::Done(Err(PullError::Storage("no page is being stored".into())));
         };
-        let Some((change, refusal)) = one_by_one.rest.pop() else {
+        let Some(change) = one_by_one.rest.pop() else {
             return Progress::Done(Err(PullError::Storage("no change is left to store".into())));
         };
         let last = one_by_one.rest.is_empty();
@@ -386,7 +381,12 @@ impl PullRun {
             cursor: if last { one_by_one.cursor.clone() } else { self.cursor.clone() },
             has_more: last && one_by_one.has_more,
         };
-        let invalid = refusal.map(|why| (0, why)).into_iter().collect();
+        let at = one_by_one.next;
+        one_by_one.next += 1;
+        let invalid = match one_by_one.refused.iter().position(|(refused, _)| *refused == at) {
+            Some(i) => vec![(0, one_by_one.refused.swap_remove(i).1)],
+            None => Vec::new(),
+        };
         self.store(page, invalid, env)
     }
 
@@ -418,18 +418,6 @@ impl PullRun {
             user: env.options.user.clone(),
         }
     }
-}
-
-/// The reasons changes cannot be stored, by position, in page order (the first reason of each).
-/// (Not a sort: a stable sort's code costs kilobytes of wasm.)
-fn in_page_order(len: usize, reasons: impl IntoIterator<Item = (usize, String)>) -> Vec<(usize, String)> {
-    let mut slots: Vec<Option<String>> = vec![None; len];
-    for (at, reason) in reasons {
-        if let Some(slot) = slots.get_mut(at) {
-            slot.get_or_insert(reason);
-        }
-    }
-    slots.into_iter().enumerate().filter_map(|(at, reason)| Some((at, reason?))).collect()
 }
 
 /// The pulled collections as a cursor knows them: each with the shared space it syncs with

@@ -95,7 +95,7 @@ pub struct PullKeys {
 
 pub struct ApplyPage {
     page: PullPage,
-    /// Positions of the changes the client cannot store, ascending.
+    /// Positions of the changes the client cannot store (in no particular order).
     invalid: Vec<usize>,
     keys: PullKeys,
     keep_base: StringSet,

@@ -18,7 +18,7 @@ use super::document::{key_of, Key};
 use super::hlc;
 use super::json_text::{object, quoted};
 use super::op::{Op, OutboxEntry, Payload};
-use super::shapes::{self, Migration, Single};
+use super::shapes::{self, Single};
 use super::status::{ConflictOutcome, ConflictReport, ConflictSource, SyncEvent};
 use super::steps::VersionEntry;
 
@@ -42,7 +42,7 @@ pub const RESOLVER_TIMEOUT_MS: f64 = 30_000.0;
 
 enum Stage {
     /// The app's `migrate` runs over the server's side, in an older shape.
-    Migrating(Migration),
+    Migrating,
     /// Loading the local side only to report that the server's side is unusable.
     Unusable(String),
     Loading,
@@ -81,9 +81,8 @@ impl ResolveRun {
             Single::Keep => self.load(remote, None, env),
             Single::Refuse(problem) => self.load(remote, Some(problem), env),
             Single::Migrate(migration) => {
-                let need = Need::Migrate(vec![migration.clone()]);
-                self.current = Some((remote, 0, Stage::Migrating(migration)));
-                Progress::Need(need)
+                self.current = Some((remote, 0, Stage::Migrating));
+                Progress::Need(Need::Migrate(vec![migration]))
             }
         }
     }
@@ -113,10 +112,10 @@ impl ResolveRun {
             input => input,
         };
         match (stage, input) {
-            (Stage::Migrating(migration), Input::Migrated(results)) => {
+            (Stage::Migrating, Input::Migrated(results)) => {
                 let mut remote = remote;
-                let answer = shapes::answers(1, Ok(results)).pop().unwrap_or_else(|| Err(String::new()));
-                match shapes::accept(env.schema, &migration, answer) {
+                let answer = results.into_iter().next().unwrap_or_else(|| Err("the host gave no answer".into()));
+                match shapes::accept(env.schema, &remote.collection, &remote.key, answer) {
                     Ok(doc) => {
                         remote.value = Some(doc);
                         remote.shape = None; // now in the app's own shape

@@ -127,25 +127,20 @@ pub fn single(
     }
 }
 
-/// Checks what `migrate` answered for `migration` (or why it has no answer): the document to
-/// store, or why it cannot be (`MIGRATION_FAILED: ...`).
-pub fn accept(schema: &DatabaseSchema, migration: &Migration, answer: Result<Value, String>) -> Result<Value, String> {
-    let failed = |why: String| format!("MIGRATION_FAILED: collection \"{}\": {why}", migration.collection);
-    let collection = schema.position(&migration.collection).map(|i| &schema.collections[i]);
-    let collection = collection.map_err(|e| failed(e.to_string()))?;
-    let doc = answer.map_err(|message| failed(format!("migrate threw: {message}")))?;
-    super::migration::check_one(&collection.key_path, &migration.key, &doc, false).map_err(failed)?;
-    Ok(doc)
-}
-
-/// The answers the host gives for `count` migrations, each a document or why there is none: a
-/// list of the same length, or that list's problem for each.
-pub fn answers(count: usize, answer: Result<Vec<Result<Value, String>>, String>) -> Vec<Result<Value, String>> {
-    match answer {
-        Ok(results) if results.len() == count => results,
-        Ok(_) => vec![Err("the host answered for another number of documents".into()); count],
-        Err(why) => vec![Err(why); count],
-    }
+/// Checks what `migrate` answered for the document `key` of `collection` (or why it has no
+/// answer): the document to store, or why it cannot be (`MIGRATION_FAILED: ...`).
+pub fn accept(
+    schema: &DatabaseSchema,
+    collection: &str,
+    key: &Key,
+    answer: Result<Value, String>,
+) -> Result<Value, String> {
+    let checked = match (schema.position(collection), answer) {
+        (Ok(i), Ok(doc)) => super::migration::check_one(&schema.collections[i].key_path, key, &doc, false).map(|_| doc),
+        (Err(e), _) => Err(e.to_string()),
+        (_, Err(message)) => Err(format!("migrate threw: {message}")),
+    };
+    checked.map_err(|why| format!("MIGRATION_FAILED: collection \"{collection}\": {why}"))
 }
 
 #[cfg(test)]
@@ -201,13 +196,13 @@ mod tests {
     #[test]
     fn a_migrated_document_must_keep_its_key_and_stay_an_object() {
         let schema = schema();
-        let migration = sort(&[change("todos", "a", Some(2), false)], &[], &schema).migrations.remove(0);
-        assert_eq!(accept(&schema, &migration, Ok(json!({"id": "a", "x": 1}))), Ok(json!({"id": "a", "x": 1})));
+        let key = Key::text("a").unwrap();
+        assert_eq!(accept(&schema, "todos", &key, Ok(json!({"id": "a", "x": 1}))), Ok(json!({"id": "a", "x": 1})));
         for bad in [Ok(json!({"id": "b"})), Ok(json!(null)), Ok(json!([1])), Ok(json!({"x": 1})), Err("boom".into())] {
-            let why = accept(&schema, &migration, bad.clone()).unwrap_err();
+            let why = accept(&schema, "todos", &key, bad.clone()).unwrap_err();
             assert!(why.starts_with("MIGRATION_FAILED: collection \"todos\""), "{bad:?}: {why}");
         }
-        assert!(accept(&schema, &migration, Err("boom".into())).unwrap_err().contains("migrate threw: boom"));
+        assert!(accept(&schema, "todos", &key, Err("boom".into())).unwrap_err().contains("migrate threw: boom"));
     }
 
     #[test]
@@ -219,12 +214,5 @@ mod tests {
         assert!(matches!(single(&schema, "todos", &key, None, Some(1)), Single::Keep), "a deletion");
         assert!(matches!(single(&schema, "todos", &key, Some(&doc), None), Single::Keep));
         assert!(matches!(single(&schema, "notes", &key, Some(&doc), Some(1)), Single::Keep));
-    }
-
-    #[test]
-    fn a_host_answer_of_the_wrong_length_fails_every_document() {
-        assert_eq!(answers(2, Ok(vec![Ok(json!(1))])).len(), 2);
-        assert!(answers(2, Ok(vec![Ok(json!(1))])).iter().all(Result::is_err));
-        assert!(answers(1, Err("closed".into()))[0].is_err());
     }
 }
