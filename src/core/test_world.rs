@@ -22,6 +22,9 @@ use super::sync_options::SyncOptions;
 
 pub const URL: &str = "https://server.test";
 
+/// The app's `migrate(doc, fromVersion)`: the document, or what it threw.
+pub type Migrate = fn(&Value, u32) -> Result<Value, String>;
+
 /// One scripted misbehaviour, consumed by the next push request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
@@ -268,7 +271,7 @@ pub struct World {
     pub resolver: Option<fn(&Value) -> Value>,
     /// The app's `migrate(doc, fromVersion)`: the document, or what it threw. None: every
     /// collection's `migrate` throws.
-    pub migrate: Option<fn(&Value, u32) -> Result<Value, String>>,
+    pub migrate: Option<Migrate>,
     /// How many times the host was asked to migrate, and how many documents in all.
     pub migrations: (u32, usize),
     needs: VecDeque<(usize, Outside)>,
