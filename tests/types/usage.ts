@@ -9,6 +9,7 @@ import {
   type Transport,
   type TransportErrorKind,
   type TransportMutation,
+  type TransportChange,
   Wharf,
   handleBackgroundSync,
   init,
@@ -259,10 +260,6 @@ export async function syncing(db: Database): Promise<void> {
       void limit;
       void collections;
       assertType<Equals<typeof spaces, string[] | undefined>>();
-      if (cursor === "shaped") {
-        // @ts-expect-error a shape is a version number
-        return { changes: [{ collection: "t", key: "a", value: { id: "a" }, version: 1, shape: "2" }], cursor, hasMore: false };
-      }
       return { protocol: 2, changes: [{ collection: "boards", key: "b1", value: null, version: 2, space: "team-acme", shape: 1 }], cursor, hasMore: false };
     },
     live: (onPoke) => {
@@ -270,6 +267,11 @@ export async function syncing(db: Database): Promise<void> {
       return () => clearInterval(timer);
     },
   };
+  const shaped: TransportChange = { collection: "t", key: "a", value: { id: "a" }, version: 1, shape: 2 };
+  void shaped;
+  // @ts-expect-error a shape is a version number
+  const badShape: TransportChange = { collection: "t", key: "a", value: { id: "a" }, version: 1, shape: "2" };
+  void badShape;
   const viaTransport: OpenOptions = { name: "x", collections: [{ name: "t", keyPath: "id", sync: "pull" }], sync: { transport } };
   void viaTransport;
   // @ts-expect-error url and transport exclude each other
