@@ -194,3 +194,32 @@ fn an_old_client_holds_its_ops_against_a_document_in_a_newer_shape() {
     });
     assert!(reported, "reported through onConflict, with why");
 }
+
+#[test]
+fn a_page_stored_one_by_one_after_a_unique_index_refusal_keeps_its_refusals() {
+    let mut w = World::new();
+    w.schema = DatabaseSchema::from_json(
+        r#"{"name":"db","collections":[{"name":"todos","keyPath":"id","version":2,"migrate":"function",
+            "indexes":[{"name":"email","keyPath":"email","unique":true}]}]}"#,
+    )
+    .unwrap();
+    w.migrate = Some(migrate);
+    let c = w.client("c", options(100, 10, "pull"), 3);
+    w.settle(50);
+    let user = |key: &str, email: &str, shape: u32| Change {
+        value: Some(json!({"id": key, "email": email, "title": key})),
+        ..change(key, Some(shape))
+    };
+    w.pull_script.push_back(page(&[user("u1", "a@x", 2)], "1"));
+    pull(&mut w, c);
+    // u2 takes u1's email (the whole page fails on the index, then goes one by one); "bad" cannot
+    // be migrated: it must not slip in unmigrated on the second, one-by-one, pass.
+    let clash = [user("u2", "a@x", 1), user("bad", "b@x", 1), user("u3", "c@x", 1)];
+    w.pull_script.push_back(page(&clash, "4"));
+    let summary = pull(&mut w, c);
+    assert_eq!((&summary["applied"], &summary["invalid"]), (&json!(1), &json!(2)), "{summary}");
+    assert_eq!(local(&w, c, "bad"), None, "never stored unmigrated");
+    assert_eq!(local(&w, c, "u3"), Some(json!({"id": "u3", "email": "c@x", "text": "u3"})));
+    assert_eq!(w.migrations, (1, 3), "migrate ran once per document, not again one by one");
+    assert_eq!(cursor(&w, c), Some(json!("4")));
+}
