@@ -135,6 +135,7 @@ async fn client(
                     base_version: None,
                     hlc: None,
                     space: None,
+                    shape: Some(1), // as every Wharf client sends
                 }
             })
             .collect();

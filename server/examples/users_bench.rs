@@ -159,6 +159,7 @@ fn put(client_id: &str, n: u64, key: String) -> Mutation {
         base_version: None,
         hlc: None,
         space: None,
+        shape: Some(1), // as every Wharf client sends
     }
 }
 

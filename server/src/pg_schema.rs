@@ -39,6 +39,10 @@
 //!   every other space's records out (38 to 57 times slower with 30 users and 200,000 records,
 //!   bench/results/server-users.md). The queries that want a global seq range (`pg_listen.rs`'s
 //!   catch-up, compaction) state the predicate.
+//! - 8: shapes (SQLite's version 8): `wharf_records.shape`, the collection version the last write
+//!   was made in (its mutation's `shape`), handed back on pulls and conflicts. NULL: unknown.
+//!   Added without a default (no rewrite); instances of the schema-7 build keep working during a
+//!   rollout, and write NULL (unknown) for the records they write.
 //!
 //! Tables are prefixed `wharf_` so the database can be shared with an application's own tables.
 
@@ -47,7 +51,7 @@ use deadpool_postgres::Client;
 use crate::store::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// The advisory lock key taken around migrations (ASCII "wharfmig").
 pub const MIGRATION_LOCK: i64 = 0x7768_6172_666d_6967;
@@ -124,6 +128,9 @@ pub const MIGRATIONS: &[&str] = &[
     "
     DROP INDEX wharf_records_by_seq;
     CREATE UNIQUE INDEX wharf_records_by_seq ON wharf_records (seq) WHERE written_at IS NOT NULL;
+",
+    "
+    ALTER TABLE wharf_records ADD COLUMN shape integer; -- the writer's collection version, if sent
 ",
 ];
 

@@ -63,8 +63,8 @@ use crate::pg_listen::{listen, Hooks};
 use crate::pg_schema;
 use crate::pg_tls::{self, PgConnect};
 use crate::store::{
-    compacted, decide, key_text, never_issued, now_ms, parse_json, signed, unsigned, Author, CommitHook, Cursor,
-    Decision, ListedRecord, PullPage, Pushed, Space, Storage, StoreError, StoreFuture, StoredRecord,
+    compacted, decide, key_text, never_issued, now_ms, parse_json, signed, stored_shape, unsigned, Author, CommitHook,
+    Cursor, Decision, ListedRecord, PullPage, Pushed, Space, Storage, StoreError, StoreFuture, StoredRecord,
 };
 
 /// How often a batch that lost a race (or a deadlock) is started over before giving up.
@@ -208,12 +208,14 @@ struct PendingWrite {
     existed: bool,
     /// The mutation's `seq` (its client's commit order), for the late-request rule.
     writer_seq: i64,
+    /// The mutation's `shape`.
+    shape: Option<i32>,
 }
 
 /// Locks the records a batch touches, in key order (so two batches never wait on each other in
 /// a cycle), and reads them.
 const LOCK_RECORDS: &str = "
-    SELECT collection, key, value, version, writer, hlc, writer_seq FROM wharf_records
+    SELECT collection, key, value, version, writer, hlc, writer_seq, shape FROM wharf_records
     WHERE space = $3 AND (collection, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
     ORDER BY collection, key
     FOR UPDATE";
@@ -235,7 +237,7 @@ const READ_FLOOR: &str = "SELECT value FROM wharf_meta WHERE name = 'compacted_v
 /// and the statement fails with [`RACED`], aborting the transaction (the batch starts over).
 /// Every row written takes `written_at`'s default, the transaction's time (`pg_schema.rs`).
 /// `$18`: the writes' mutation seqs (`writer_seq`), in the order of `$4..$10`. `$19`: the space
-/// the batch writes into; `$20`: its author's ledger name. The NOTIFY names the space.
+/// the batch writes into; `$20`: its author's ledger name; `$21`: the writes' shapes. The NOTIFY names the space.
 /// (The failing cast mentions `s.last` so the planner cannot fold it, and fail, in advance.)
 const FINISH: &str = "
     WITH s AS (
@@ -245,20 +247,20 @@ const FINISH: &str = "
     ),
     w AS (
         SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[], $9::text[], $10::bool[],
-                             $18::int8[])
-            AS u(collection, key, value, version, o, hlc, existed, writer_seq)
+                             $18::int8[], $21::int4[])
+            AS u(collection, key, value, version, o, hlc, existed, writer_seq, shape)
     ),
     upd AS (
         UPDATE wharf_records r
         SET value = w.value, version = w.version, seq = s.base + w.o, hlc = w.hlc, writer = $3,
-            writer_seq = w.writer_seq, written_at = DEFAULT
+            writer_seq = w.writer_seq, written_at = DEFAULT, shape = w.shape
         FROM s, w
         WHERE w.existed AND r.space = $19 AND r.collection = w.collection AND r.key = w.key
         RETURNING 1
     ),
     ins AS (
-        INSERT INTO wharf_records (space, collection, key, value, version, seq, hlc, writer, writer_seq)
-        SELECT $19, w.collection, w.key, w.value, w.version, s.base + w.o, w.hlc, $3, w.writer_seq FROM s, w
+        INSERT INTO wharf_records (space, collection, key, value, version, seq, hlc, writer, writer_seq, shape)
+        SELECT $19, w.collection, w.key, w.value, w.version, s.base + w.o, w.hlc, $3, w.writer_seq, w.shape FROM s, w
         WHERE NOT w.existed
         ON CONFLICT DO NOTHING
         RETURNING 1
@@ -292,12 +294,12 @@ const RACED: &str = "wharf: raced";
 /// `written_at IS NOT NULL`, so the global `(seq)` index is not a plan it can take: schema 7.)
 #[doc(hidden)]
 pub const PULL: &str = "
-    SELECT h.value, l.value, r.collection, r.key, r.value, r.version, r.hlc, r.seq, r.space
+    SELECT h.value, l.value, r.collection, r.key, r.value, r.version, r.hlc, r.seq, r.space, r.shape
     FROM wharf_meta h
     JOIN wharf_meta l ON l.name = 'last_seq'
     LEFT JOIN LATERAL (
         SELECT p.* FROM unnest($3::text[]) AS sp(space), LATERAL (
-            SELECT collection, key, value, version, hlc, seq, space FROM wharf_records
+            SELECT collection, key, value, version, hlc, seq, space, shape FROM wharf_records
             WHERE space = sp.space AND seq > $1
             ORDER BY seq LIMIT $2
         ) p
@@ -307,12 +309,12 @@ pub const PULL: &str = "
     ORDER BY r.seq";
 
 const PULL_COLLECTIONS: &str = "
-    SELECT h.value, l.value, r.collection, r.key, r.value, r.version, r.hlc, r.seq, r.space
+    SELECT h.value, l.value, r.collection, r.key, r.value, r.version, r.hlc, r.seq, r.space, r.shape
     FROM wharf_meta h
     JOIN wharf_meta l ON l.name = 'last_seq'
     LEFT JOIN LATERAL (
         SELECT p.* FROM unnest($3::text[]) AS sp(space), LATERAL (
-            SELECT collection, key, value, version, hlc, seq, space FROM wharf_records
+            SELECT collection, key, value, version, hlc, seq, space, shape FROM wharf_records
             WHERE space = sp.space AND seq > $1 AND collection = ANY($4::text[])
             ORDER BY seq LIMIT $2
         ) p
@@ -470,6 +472,7 @@ impl PgStore {
                 writer: row.get(4),
                 writer_seq: row.get::<_, Option<i64>>(6).map(unsigned),
                 hlc: row.get(5),
+                shape: stored_shape(row.get::<_, Option<i32>>(7).map(i64::from)),
             };
             current.insert((collection, key), Some(record));
         }
@@ -527,10 +530,11 @@ impl PgStore {
                             hlc: hlc.clone(),
                             existed,
                             writer_seq: signed(mutation.seq),
+                            shape: mutation.shape.and_then(|s| i32::try_from(s).ok()),
                         },
                     );
-                    let (writer, writer_seq) = (Some(client_id.to_owned()), Some(mutation.seq));
-                    current.insert(address, Some(StoredRecord { value, version, writer, writer_seq, hlc }));
+                    let (writer, writer_seq, shape) = (Some(client_id.to_owned()), Some(mutation.seq), mutation.shape);
+                    current.insert(address, Some(StoredRecord { value, version, writer, writer_seq, hlc, shape }));
                     applied.insert(id.clone(), version);
                     new_applied.push((&mutation.id, signed(version)));
                     results.push(MutationResult::Applied { id, version });
@@ -572,6 +576,7 @@ impl PgStore {
         let w_hlcs: Vec<Option<&str>> = writes.values().map(|w| w.hlc.as_deref()).collect();
         let w_existed: Vec<bool> = writes.values().map(|w| w.existed).collect();
         let w_writer_seqs: Vec<i64> = writes.values().map(|w| w.writer_seq).collect();
+        let w_shapes: Vec<Option<i32>> = writes.values().map(|w| w.shape).collect();
         let a_ids: Vec<&str> = new_applied.iter().map(|(id, _)| *id).collect();
         let a_versions: Vec<i64> = new_applied.iter().map(|(_, v)| *v).collect();
         let r_ids: Vec<&str> = new_rejected.iter().map(|(id, _, _)| *id).collect();
@@ -585,7 +590,7 @@ impl PgStore {
             r_ids.len(),
         ]
         .map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-        let params: [&(dyn ToSql + Sync); 20] = [
+        let params: [&(dyn ToSql + Sync); 21] = [
             &self.options.naive_seq,
             &step,
             &client_id,
@@ -606,6 +611,7 @@ impl PgStore {
             &w_writer_seqs,
             &space,
             &author.name,
+            &w_shapes,
         ];
         if fail {
             client.query_one(&finish, &params).await?;
@@ -670,6 +676,7 @@ impl PgStore {
                 version: unsigned(row.get(5)),
                 hlc: row.get(6),
                 space: row.get(8),
+                shape: stored_shape(row.get::<_, Option<i32>>(9).map(i64::from)),
             });
         }
         Ok((changes, cursor.after(next, horizon), has_more))
@@ -708,7 +715,7 @@ impl PgStore {
     }
 }
 
-/// A row of `space, collection, key, value, version, writer, hlc, writer_seq`.
+/// A row of `space, collection, key, value, version, writer, hlc, writer_seq, shape`.
 fn listed(row: &Row) -> Result<ListedRecord, StoreError> {
     let (collection, key): (String, String) = (row.get(1), row.get(2));
     let value: Option<String> = row.get(3);
@@ -724,6 +731,7 @@ fn listed(row: &Row) -> Result<ListedRecord, StoreError> {
             writer: row.get(5),
             writer_seq: row.get::<_, Option<i64>>(7).map(unsigned),
             hlc: row.get(6),
+            shape: stored_shape(row.get::<_, Option<i32>>(8).map(i64::from)),
         },
     })
 }
@@ -823,7 +831,7 @@ impl Storage for PgStore {
             let key = key_text(&key);
             let row = client
                 .query_opt(
-                    "SELECT space, collection, key, value, version, writer, hlc, writer_seq FROM wharf_records
+                    "SELECT space, collection, key, value, version, writer, hlc, writer_seq, shape FROM wharf_records
                      WHERE space = $1 AND collection = $2 AND key = $3",
                     &[&space.as_str(), &collection, &key],
                 )
@@ -837,7 +845,7 @@ impl Storage for PgStore {
             let client = self.pool.get().await?;
             let rows = client
                 .query(
-                    r#"SELECT space, collection, key, value, version, writer, hlc, writer_seq FROM wharf_records
+                    r#"SELECT space, collection, key, value, version, writer, hlc, writer_seq, shape FROM wharf_records
                        ORDER BY space COLLATE "C", collection COLLATE "C", key COLLATE "C""#,
                     &[],
                 )

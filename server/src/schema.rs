@@ -23,15 +23,20 @@
 //!   ledgers, the time of the last write, which compaction and ledger pruning go by
 //!   (`compaction.rs`), with an index on the tombstones' and on each ledger's. Rows written before
 //!   take the time of the upgrade (`ADD COLUMN … DEFAULT <now>`: no table is rewritten).
+//! - 7: none (PostgreSQL's version 7 changed an index SQLite never had); the numbers stay in step.
+//! - 8: shapes: `records.shape`, the collection version the last write was made in (its
+//!   mutation's `shape`), handed back on pulls and conflicts so a reader on a newer version
+//!   migrates the document. NULL: unknown (written before, or by a client that sent none).
+//!   `ADD COLUMN` without a default: no table is rewritten.
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::store::{now_ms, StoreError};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 8;
 
-/// The records of schema 6 (a new database; an older one is rebuilt into this shape).
+/// The records of schema 8 (a new database; an older one is rebuilt into this shape).
 const RECORDS: &str = "
     CREATE TABLE IF NOT EXISTS records (
         space TEXT NOT NULL,        -- the space the document lives in (spaces.rs)
@@ -44,6 +49,7 @@ const RECORDS: &str = "
         writer TEXT,                -- client id of the last write (NULL: unknown, written before v2)
         writer_seq INTEGER,         -- that write's mutation seq (NULL: unknown, written before v3)
         written_at INTEGER NOT NULL, -- when the last write was made (ms since the Unix epoch)
+        shape INTEGER,              -- the writer's collection version (NULL: unknown, written before v8)
         PRIMARY KEY (space, collection, key)
     );
 ";
@@ -141,6 +147,9 @@ pub fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
                 "ALTER TABLE {table} ADD COLUMN written_at INTEGER NOT NULL DEFAULT {upgraded_at};"
             ))?;
         }
+    }
+    if !column_names(&tx, "records")?.iter().any(|c| c == "shape") {
+        tx.execute_batch("ALTER TABLE records ADD COLUMN shape INTEGER;")?;
     }
     tx.execute_batch(INDEXES)?;
     tx.execute(
@@ -312,6 +321,21 @@ mod tests {
             assert!(indexes.contains(&index.to_owned()), "{index} missing from {indexes:?}");
         }
         assert_eq!(read_meta(&connection, LAST_SEQ).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_version_6_file_gains_shapes_its_records_unknown() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        connection.execute_batch(VERSION_4).unwrap();
+        migrate(&mut connection).unwrap();
+        // What schema 6 was: the records as they are now, without `shape`.
+        connection.execute_batch("ALTER TABLE records DROP COLUMN shape; PRAGMA user_version = 6;").unwrap();
+        assert!(!column_names(&connection, "records").unwrap().contains(&"shape".to_owned()));
+        migrate(&mut connection).unwrap();
+        migrate(&mut connection).unwrap();
+        assert_eq!(user_version(&connection), SCHEMA_VERSION);
+        let shapes = strings(&connection, "SELECT key || ' ' || COALESCE(shape, 'unknown') FROM records ORDER BY seq");
+        assert_eq!(shapes, vec!["\"a\" unknown", "\"b\" unknown"]);
     }
 
     #[test]

@@ -22,8 +22,8 @@ use wharf::core::Key;
 
 use crate::schema::{self, COMPACTED_THROUGH, COMPACTED_VERSION, LAST_SEQ};
 use crate::store::{
-    compacted, decide, key_text, never_issued, now_ms, parse_json, signed, unsigned, Author, CommitHook, Cursor,
-    Decision, ListedRecord, PullPage, Pushed, Space, Storage, StoreError, StoreFuture, StoredRecord,
+    compacted, decide, key_text, never_issued, now_ms, parse_json, signed, stored_shape, unsigned, Author, CommitHook,
+    Cursor, Decision, ListedRecord, PullPage, Pushed, Space, Storage, StoreError, StoreFuture, StoredRecord,
 };
 
 /// How many ledger entries one pruning transaction deletes.
@@ -136,7 +136,7 @@ impl SqliteStore {
             .map(|space| {
                 args.push(rusqlite::types::Value::Text(space.as_str().to_owned()));
                 format!(
-                    "SELECT * FROM (SELECT collection, key, value, version, hlc, seq, space FROM records
+                    "SELECT * FROM (SELECT collection, key, value, version, hlc, seq, space, shape FROM records
                      WHERE space = ?{} AND seq > ?1{in_collections} ORDER BY seq LIMIT ?2)",
                     args.len()
                 )
@@ -156,13 +156,14 @@ impl SqliteStore {
                 row.get::<_, Option<String>>(4)?,
                 row.get::<_, i64>(5)?,
                 row.get::<_, String>(6)?,
+                row.get::<_, Option<i64>>(7)?,
             ))
         })?;
         let mut changes = Vec::new();
         let mut next = cursor.seq;
         let mut has_more = false;
         for row in rows {
-            let (collection, key, value, version, hlc, seq, space) = row?;
+            let (collection, key, value, version, hlc, seq, space, shape) = row?;
             if changes.len() == limit {
                 has_more = true;
                 break;
@@ -171,7 +172,8 @@ impl SqliteStore {
             let parsed_key = parse_json::<Key>(&key, &collection, &key)?;
             next = unsigned(seq);
             let (version, space) = (unsigned(version), Some(space));
-            changes.push(Change { collection, key: parsed_key, value, version, hlc, space });
+            let shape = stored_shape(shape);
+            changes.push(Change { collection, key: parsed_key, value, version, hlc, space, shape });
         }
         Ok((changes, cursor.after(next, horizon), has_more))
     }
@@ -216,7 +218,7 @@ impl SqliteStore {
     fn records_blocking(&self) -> Result<Vec<ListedRecord>, StoreError> {
         let connection = self.connection();
         let mut statement = connection.prepare(
-            "SELECT space, collection, key, value, version, writer, hlc, writer_seq FROM records
+            "SELECT space, collection, key, value, version, writer, hlc, writer_seq, shape FROM records
              ORDER BY space, collection, key",
         )?;
         let rows = statement.query_map([], |row| {
@@ -229,10 +231,11 @@ impl SqliteStore {
                 row.get::<_, Option<String>>(5)?,
                 row.get::<_, Option<String>>(6)?,
                 row.get::<_, Option<i64>>(7)?,
+                row.get::<_, Option<i64>>(8)?,
             ))
         })?;
         rows.map(|row| {
-            let (space, collection, key, value, version, writer, hlc, writer_seq) = row?;
+            let (space, collection, key, value, version, writer, hlc, writer_seq, shape) = row?;
             let value = value.as_deref().map(|text| parse_json::<Value>(text, &collection, &key)).transpose()?;
             let parsed_key = parse_json::<Value>(&key, &collection, &key)?;
             Ok(ListedRecord {
@@ -245,6 +248,7 @@ impl SqliteStore {
                     writer,
                     writer_seq: writer_seq.map(unsigned),
                     hlc,
+                    shape: stored_shape(shape),
                 },
             })
         })
@@ -359,18 +363,19 @@ fn read_record(
     collection: &str,
     key: &str,
 ) -> Result<Option<StoredRecord>, StoreError> {
-    type Row = (Option<String>, i64, Option<String>, Option<String>, Option<i64>);
+    type Row = (Option<String>, i64, Option<String>, Option<String>, Option<i64>, Option<i64>);
     let row: Option<Row> = connection
         .query_row(
-            "SELECT value, version, writer, hlc, writer_seq FROM records
+            "SELECT value, version, writer, hlc, writer_seq, shape FROM records
              WHERE space = ?1 AND collection = ?2 AND key = ?3",
             params![space.as_str(), collection, key],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?)),
         )
         .optional()?;
-    row.map(|(value, version, writer, hlc, writer_seq)| {
+    row.map(|(value, version, writer, hlc, writer_seq, shape)| {
         let value = value.map(|text| parse_json::<Value>(&text, collection, key)).transpose()?;
-        Ok(StoredRecord { value, version: unsigned(version), writer, writer_seq: writer_seq.map(unsigned), hlc })
+        let (version, writer_seq, shape) = (unsigned(version), writer_seq.map(unsigned), stored_shape(shape));
+        Ok(StoredRecord { value, version, writer, writer_seq, hlc, shape })
     })
     .transpose()
 }
@@ -428,11 +433,12 @@ fn apply_one(
             let text = value.as_ref().map(Value::to_string);
             *seq += 1;
             tx.execute(
-                "INSERT INTO records (space, collection, key, value, version, seq, hlc, writer, writer_seq, written_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                "INSERT INTO records
+                 (space, collection, key, value, version, seq, hlc, writer, writer_seq, written_at, shape)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                  ON CONFLICT (space, collection, key) DO UPDATE SET value = excluded.value,
                  version = excluded.version, seq = excluded.seq, hlc = excluded.hlc, writer = excluded.writer,
-                 writer_seq = excluded.writer_seq, written_at = excluded.written_at",
+                 writer_seq = excluded.writer_seq, written_at = excluded.written_at, shape = excluded.shape",
                 params![
                     space,
                     mutation.collection,
@@ -443,7 +449,8 @@ fn apply_one(
                     hlc,
                     client_id,
                     signed(mutation.seq),
-                    now as i64
+                    now as i64,
+                    mutation.shape
                 ],
             )?;
             tx.execute(

@@ -117,6 +117,8 @@ pub struct StoredRecord {
     pub writer_seq: Option<u64>,
     /// The clock stamp of the last write, when its writer sent one.
     pub hlc: Option<String>,
+    /// The shape the last write was made in (its mutation's `shape`), when its writer sent one.
+    pub shape: Option<u32>,
 }
 
 /// A record with its address, as listed by [`Storage::records`].
@@ -255,12 +257,13 @@ pub fn decide(
             None => base > floor,
         };
         if stale {
-            let (value, hlc) = current.map_or((None, None), |r| (r.value.clone(), r.hlc.clone()));
+            let (value, hlc, shape) = current.map_or((None, None, None), |r| (r.value.clone(), r.hlc.clone(), r.shape));
             return Decision::Conflict(MutationResult::Conflict {
                 id: mutation.id.clone(),
                 version: current_version,
                 value,
                 hlc,
+                shape,
             });
         }
     }
@@ -270,6 +273,12 @@ pub fn decide(
         return Decision::Reject { code: "NOT_FOUND", message };
     }
     Decision::Write { value, version: current_version + 1, hlc: stamp }
+}
+
+/// A stored shape: the column holds what a mutation's `shape` was (1 to `MAX_SHAPE`); anything
+/// else reads as unknown.
+pub(crate) fn stored_shape(value: Option<i64>) -> Option<u32> {
+    value.and_then(|n| u32::try_from(n).ok()).filter(|n| (1..=wharf::core::protocol::MAX_SHAPE).contains(n))
 }
 
 /// Milliseconds since the Unix epoch (the server's clock, for [`decide`]).
@@ -331,7 +340,14 @@ mod tests {
     }
 
     fn record(value: Value, version: u64, writer: &str) -> StoredRecord {
-        StoredRecord { value: Some(value), version, writer: Some(writer.into()), writer_seq: None, hlc: None }
+        StoredRecord {
+            value: Some(value),
+            version,
+            writer: Some(writer.into()),
+            writer_seq: None,
+            hlc: None,
+            shape: None,
+        }
     }
 
     #[test]

@@ -108,7 +108,7 @@ async fn patch_merges_delete_tombstones_and_versions_grow(backend: Backend) {
     assert!(matches!(&results[3], MutationResult::Rejected { code, permanent: true, .. } if code == "NOT_FOUND"));
     assert_eq!(
         record(&store, "a").await.unwrap(),
-        StoredRecord { value: None, version: 3, writer: Some("c".into()), writer_seq: Some(1), hlc: None },
+        StoredRecord { value: None, version: 3, writer: Some("c".into()), writer_seq: Some(1), hlc: None, shape: None },
         "a tombstone keeps its version"
     );
     let (page, cursor, _) = pull(&store, 0, 10, None).await;
@@ -145,12 +145,33 @@ async fn a_stale_base_version_is_a_conflict_with_the_server_value(backend: Backe
             id: "m2".into(),
             version: 3,
             value: Some(json!({"id": "a", "v": 1})),
-            hlc: None
+            hlc: None,
+            shape: None
         }]
     );
     assert_eq!(store.latest_seq().await.unwrap(), 3, "a conflict takes no seq");
     stale.base_version = Some(3);
     assert_eq!(push(&store, "other", &[stale]).await[0], MutationResult::Applied { id: "m2".into(), version: 4 });
+}
+
+backends!(each_record_keeps_the_shape_of_its_last_write_for_pulls_and_conflicts);
+async fn each_record_keeps_the_shape_of_its_last_write_for_pulls_and_conflicts(backend: Backend) {
+    let store = common::store(backend).await;
+    let shaped = |id: &str, key: &str, shape: Option<u32>| Mutation { shape, ..put(id, key) };
+    push(&store, "c", &[shaped("m1", "a", Some(1)), shaped("m2", "b", Some(2)), shaped("m3", "c", None)]).await;
+    let (page, _, _) = pull(&store, 0, 10, None).await;
+    let shapes: Vec<Option<u32>> = page.iter().map(|c| c.shape).collect();
+    assert_eq!(shapes, [Some(1), Some(2), None], "absent stays unknown");
+    // A patch by a newer writer: the record is now in its shape.
+    let patch = Mutation { shape: Some(3), ..mutation("m4", "patch", "a", Some(("patch", json!({"x": 1})))) };
+    push(&store, "c", &[patch]).await;
+    assert_eq!(record(&store, "a").await.unwrap().shape, Some(3));
+    let mut stale = shaped("m5", "b", Some(1));
+    stale.base_version = Some(0);
+    let results = push(&store, "other", &[stale]).await;
+    assert!(matches!(&results[0], MutationResult::Conflict { shape: Some(2), .. }), "{results:?}");
+    let (page, _, _) = pull(&store, 3, 10, None).await;
+    assert_eq!((keys(&page), page[0].shape), (vec!["todos/\"a\"".to_owned()], Some(3)));
 }
 
 backends!(a_late_request_never_puts_an_older_op_over_a_newer_one_of_the_same_client);
@@ -272,7 +293,8 @@ async fn writes_take_increasing_seqs_and_pull_pages_by_them(backend: Backend) {
             version: 2,
             hlc: None,
             // The store names the stored space; the handler turns it into the wire's name.
-            space: Some("shared".into())
+            space: Some("shared".into()),
+            shape: None
         }]
     );
     assert_eq!(keys(&pull(&store, 0, 10, Some(&["todos"])).await.0), vec!["todos/\"b\"", "todos/\"a\""]);

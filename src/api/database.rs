@@ -514,12 +514,13 @@ impl Database {
                 Ok(Promise::reject(&error).into())
             })
         };
-        let mut start = Some((schema, hub, slot, setup));
+        let mut start = Some((schema, hub, slot, setup, migrations.clone()));
         let opened = hook(move |conn, _, _, _, _| {
-            let Some((schema, hub, slot, setup)) = start.take() else { return Ok(JsValue::UNDEFINED) };
+            let Some((schema, hub, slot, setup, migrations)) = start.take() else { return Ok(JsValue::UNDEFINED) };
             let schema = Rc::try_unwrap(schema).unwrap_or_else(|shared| (*shared).clone());
             let vault = vault.borrow().clone();
-            Ok(JsValue::from(Database { host: Host::start(schema, conn.unchecked_into(), hub, slot, setup, vault) }))
+            let host = Host::start(schema, conn.unchecked_into(), hub, slot, setup, migrations, vault);
+            Ok(JsValue::from(Database { host }))
         });
         opening.unchecked_ref::<Thenable>().then(&opened, &failed)
     }

@@ -12,6 +12,7 @@ use super::pull_tx::{ApplyPage, SweepUnseen};
 use super::push_engine::HttpReply;
 use super::push_tx::{PrepareBatch, SettleBatch};
 use super::schema::DatabaseSchema;
+use super::shapes::Migration;
 use super::status::SyncEvent;
 use super::steps::{Ctx, TxStep};
 use super::sync_options::SyncOptions;
@@ -93,6 +94,8 @@ pub enum Need {
         collection: String,
         context: Value,
     },
+    /// The application's `migrate` over these documents (`shapes.rs`).
+    Migrate(Vec<Migration>),
 }
 
 /// What an activity hears back.
@@ -108,6 +111,8 @@ pub enum Input {
     Http(HttpReply),
     /// The resolver's answer (its JSON), or why there is none.
     Resolver(Result<Value, String>),
+    /// What `migrate` returned for each document of `Need::Migrate`, in order.
+    Migrated(Vec<Result<Value, String>>),
 }
 
 /// An activity's turn.

@@ -9,6 +9,7 @@ use super::activity::HttpRequest;
 use super::error::ErrorCode;
 use super::json_text::JsonText;
 use super::push_engine::HttpReply;
+use super::shapes::Migration;
 use super::status::SyncEvent;
 use super::tx::{Read, Scope};
 
@@ -37,6 +38,9 @@ pub enum Action {
     Token { ticket: u32 },
     /// Call the application's conflict resolver for `collection` with `context`.
     Resolver { ticket: u32, collection: String, context: Value, timeout_ms: f64 },
+    /// Call the application's `migrate(value, from)` of each document's collection, in order
+    /// (`shapes.rs`), and answer all of them with one `Event::Migrated`.
+    Migrate { ticket: u32, docs: Vec<Migration> },
     /// Deliver a status change or event to the listeners (and, when leading, to the others).
     Emit(SyncEvent),
     /// Settle the API promise `waiter`.
@@ -171,6 +175,12 @@ pub enum Event {
         ticket: u32,
         answer: Result<Value, String>,
     },
+    /// What `migrate` returned for each document of `Action::Migrate` (as JSON), in order, or
+    /// why it returned nothing usable (it threw, or its answer is not JSON).
+    Migrated {
+        ticket: u32,
+        results: Vec<Result<Value, String>>,
+    },
 }
 
 /// The actions of one step, and when to wake the core next (`None`: only on an event).
@@ -248,7 +258,10 @@ mod tests {
             assert!(action.write_json(&mut out));
             assert_eq!(out.finish(), expected.to_string());
         }
-        for action in [Action::Idle, Action::Wrote, Action::Live(true), Action::Forward { waiter: 1, pull: false }] {
+        let migrate = Action::Migrate { ticket: 8, docs: Vec::new() };
+        for action in
+            [Action::Idle, Action::Wrote, Action::Live(true), Action::Forward { waiter: 1, pull: false }, migrate]
+        {
             let mut out = JsonText::new();
             assert!(!action.write_json(&mut out));
             assert_eq!(out.finish(), "");

@@ -108,6 +108,7 @@ enum Outstanding {
     Tx(SyncTx, Option<Round>),
     Http { request: HttpRequest, awaiting_token: bool },
     Resolver,
+    Migrate,
 }
 
 /// The sync loop of one database.
@@ -655,6 +656,7 @@ fn held_remotes(held: &[super::op::OutboxEntry]) -> Vec<RemoteState> {
             value: conflict.value.clone(),
             version: conflict.version,
             hlc: conflict.hlc.clone(),
+            shape: conflict.shape,
         };
         match remotes.iter_mut().find(|r| r.collection == remote.collection && r.key == remote.key) {
             Some(known) => *known = remote,

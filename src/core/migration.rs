@@ -154,7 +154,7 @@ pub fn threw(collection: &Collection, key: Option<&str>, message: &str) -> CoreE
 /// the collection declares now (a new one, when the store is rebuilt): the outbox, the merge
 /// bases and the server know the document by that key, and two documents cannot end up with
 /// one. A patch may leave the key out, but not change it.
-fn check_one(path: &KeyPath, key: &Key, doc: &Value, patch: bool) -> Result<(), String> {
+pub(crate) fn check_one(path: &KeyPath, key: &Key, doc: &Value, patch: bool) -> Result<(), String> {
     let found = match doc.is_object() {
         true => key_of(doc, path).ok(),
         false => None,

@@ -41,6 +41,7 @@ pub mod replica;
 pub mod resolve_run;
 pub mod retry;
 pub mod schema;
+pub mod shapes;
 pub mod sorted;
 pub mod status;
 pub mod steps;
@@ -71,6 +72,8 @@ mod outage_tests;
 mod pull_tests;
 #[cfg(test)]
 mod reconnect_tests;
+#[cfg(test)]
+mod shape_tests;
 #[cfg(test)]
 mod test_world;
 #[cfg(test)]

@@ -24,9 +24,24 @@ use super::vault::Vault;
 /// Something only the outside world can answer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outside {
-    Http { ticket: u32, request: HttpRequest, timeout_ms: u32 },
-    Token { ticket: u32 },
-    Resolver { ticket: u32, collection: String, context: Value },
+    Http {
+        ticket: u32,
+        request: HttpRequest,
+        timeout_ms: u32,
+    },
+    Token {
+        ticket: u32,
+    },
+    Resolver {
+        ticket: u32,
+        collection: String,
+        context: Value,
+    },
+    /// The app's `migrate` over these documents.
+    Migrate {
+        ticket: u32,
+        docs: Vec<super::shapes::Migration>,
+    },
 }
 
 /// Work in the order the browser would start it: IndexedDB runs transactions on the same
@@ -232,6 +247,7 @@ impl NativeHost {
                 Action::Resolver { ticket, collection, context, .. } => {
                     outside.push(Outside::Resolver { ticket, collection, context })
                 }
+                Action::Migrate { ticket, docs } => outside.push(Outside::Migrate { ticket, docs }),
                 Action::Emit(event) => self.events.push(event),
                 Action::Settle { waiter, outcome } => {
                     self.settled.insert(waiter, outcome);

@@ -233,12 +233,14 @@ impl serde::Serialize for LastError {
     }
 }
 
-/// The server's side of a conflict: its version, value (`None` if deleted) and stamp.
+/// The server's side of a conflict: its version, value (`None` if deleted) and stamp, and the
+/// shape of the value when known (migrated when the conflict is resolved, `shapes.rs`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConflictInfo {
     pub version: u64,
     pub value: Option<Value>,
     pub hlc: Option<String>,
+    pub shape: Option<u32>,
 }
 
 /// An op waiting in the outbox, with its retry schedule.
@@ -336,6 +338,9 @@ impl OutboxEntry {
             if let Some(stamp) = &conflict.hlc {
                 c.insert("hlc".into(), stamp.clone().into());
             }
+            if let Some(shape) = conflict.shape {
+                c.insert("shape".into(), shape.into());
+            }
             out.insert("conflict".into(), Value::Object(c));
         }
         if let Some(base) = self.base_version {
@@ -360,6 +365,7 @@ impl OutboxEntry {
                     version: read::uint(c, "version")?,
                     value: read::some(c, "value").cloned(),
                     hlc: read::opt_string(c, "hlc")?,
+                    shape: read::opt_uint(c, "shape")?.and_then(|n| u32::try_from(n).ok()),
                 })
             }
         };
@@ -378,13 +384,15 @@ impl OutboxEntry {
         })
     }
 
-    /// The wire form of this entry pushed by `client_id` (a `mutations[]` item of docs/protocol.md).
-    pub fn mutation_json(&self, client_id: &str, space: Option<&str>) -> Value {
+    /// The wire form of this entry pushed by `client_id` (a `mutations[]` item of docs/protocol.md)
+    /// into `space`, its value in the collection's `shape` (its declared version).
+    pub fn mutation_json(&self, client_id: &str, (space, shape): (Option<&str>, u32)) -> Value {
         let mut out = Map::new();
         self.op.write(&mut out);
         if let Some(space) = space {
             out.insert("space".into(), space.into());
         }
+        out.insert("shape".into(), shape.into());
         out.insert("seq".into(), self.op.seq.into());
         if let Some(base) = self.base_version {
             out.insert("baseVersion".into(), base.into());
@@ -562,7 +570,7 @@ mod tests {
         let mut entry = OutboxEntry::new(op(Payload::Patch(json!({"x": 1}))), 5.0, Some("0000000003e80000".into()));
         entry.attempts = 2;
         entry.last_error = Some(LastError::new(SyncErrorCode::Http, "boom", Some(503)));
-        entry.conflict = Some(ConflictInfo { version: 4, value: None, hlc: Some("s".into()) });
+        entry.conflict = Some(ConflictInfo { version: 4, value: None, hlc: Some("s".into()), shape: Some(2) });
         entry.base_version = Some(2);
         entry.resent = true;
         let entry = entry.by(Some("ada"));
@@ -570,7 +578,7 @@ mod tests {
         assert_eq!(stored["user"], json!("ada"));
         assert!(!entry.pushable_by(Some("bob")) && !entry.pushable_by(None) && entry.pushable_by(Some("ada")));
         assert!(stored.get("seq").is_none(), "the seq is the outbox key, not a field");
-        assert_eq!(stored["conflict"], json!({"version": 4, "value": null, "hlc": "s"}));
+        assert_eq!(stored["conflict"], json!({"version": 4, "value": null, "hlc": "s", "shape": 2}));
         assert_eq!(OutboxEntry::from_json(&stored, 3).unwrap(), entry);
         let written_by_place_write = json!({"id": "01A", "collection": "todos", "key": "a", "op": "delete",
             "createdAt": 5.0, "attempts": 0, "nextAttemptAt": 5.0, "lastError": null, "hlc": "h"});
@@ -617,13 +625,15 @@ mod tests {
     fn the_mutation_form_names_its_writer_and_base() {
         let mut entry = OutboxEntry::new(op(Payload::Put(json!({"id": "a"}))), 1_000.0, None);
         entry.base_version = Some(4);
-        let m = entry.mutation_json("client-1", None);
+        let m = entry.mutation_json("client-1", (None, 2));
         assert_eq!(m["seq"], json!(3));
+        assert_eq!(m["shape"], json!(2));
         assert_eq!(m["baseVersion"], json!(4));
         assert_eq!(m["value"], json!({"id": "a"}));
         assert!(m["hlc"].as_str().unwrap().ends_with("-client-1"), "{m}");
         let wire: crate::core::protocol::Mutation = serde_json::from_value(m).unwrap();
         assert_eq!(wire.check().unwrap(), entry.op, "what the server reads is the same op");
+        assert_eq!(wire.shape, Some(2));
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub const OLDEST_PROTOCOL_VERSION: u32 = 1;
 pub const MAX_SPACE_BYTES: usize = 128;
 /// Longest accepted mutation id and client id, in bytes (ULIDs are 26).
 pub const MAX_ID_BYTES: usize = 64;
+/// The highest `shape` (a collection's declared `version`) a message may carry.
+pub const MAX_SHAPE: u32 = super::schema::MAX_VERSION;
 
 /// `POST {url}/push` body: queued local changes, oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +56,10 @@ pub struct Mutation {
     /// The shared space written into (protocol 2); absent: the caller's own space.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub space: Option<String>,
+    /// The writer's version of the collection (`version` in its schema): the shape of `value`
+    /// and `patch`. Optional and additive in protocol 2; absent: unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "shape")]
+    pub shape: Option<u32>,
 }
 
 /// The outcome of one mutation, in request order.
@@ -74,6 +80,9 @@ pub enum MutationResult {
         value: Option<Value>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         hlc: Option<String>,
+        /// The shape `value` was written in, when the server knows it.
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "shape")]
+        shape: Option<u32>,
     },
 }
 
@@ -136,6 +145,10 @@ pub struct Change {
     /// The shared space the record lives in (protocol 2); absent: the caller's own space.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub space: Option<String>,
+    /// The shape `value` was written in (the writer's `Mutation::shape`), when the server knows
+    /// it; absent: unknown, read as the reader's own version.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "shape")]
+    pub shape: Option<u32>,
 }
 
 /// Whether `name` may name a shared space: 1 to [`MAX_SPACE_BYTES`] bytes of ASCII letters,
@@ -182,6 +195,20 @@ pub enum LiveMessage {
 /// `value` of a [`Change`]: required, `null` allowed (serde would default a missing `Option`).
 fn present_or_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
     Option::<Value>::deserialize(deserializer)
+}
+
+/// A `shape`: a whole number from 1 to [`MAX_SHAPE`] (an error naming the field otherwise).
+fn shape<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    let value = Value::deserialize(deserializer)?;
+    if value.is_null() {
+        return Ok(None);
+    }
+    match value.as_u64().and_then(|n| u32::try_from(n).ok()).filter(|n| (1..=MAX_SHAPE).contains(n)) {
+        Some(shape) => Ok(Some(shape)),
+        None => {
+            Err(serde::de::Error::custom(format!("shape must be a whole number from 1 to {MAX_SHAPE}, not {value}")))
+        }
+    }
 }
 
 /// The last write of a stored record: which client made it, and the `seq` of its mutation when
@@ -261,7 +288,7 @@ mod tests {
             MutationResult::Applied { id: "a".into(), version: 1 },
             MutationResult::Duplicate { id: "b".into(), version: 1 },
             MutationResult::Rejected { id: "c".into(), code: "INVALID".into(), message: "no".into(), permanent: true },
-            MutationResult::Conflict { id: "d".into(), version: 4, value: None, hlc: None },
+            MutationResult::Conflict { id: "d".into(), version: 4, value: None, hlc: None, shape: None },
         ];
         let text = serde_json::to_value(PushResponse { protocol: PROTOCOL_VERSION, results: results.clone() }).unwrap();
         assert_eq!(text["results"][0], json!({"status": "applied", "id": "a", "version": 1}));
@@ -305,7 +332,8 @@ mod tests {
                 value: None,
                 version: 2,
                 hlc: None,
-                space: None
+                space: None,
+                shape: None
             }
         );
         assert_eq!(response.changes[0].hlc.as_deref(), Some("0001:0:c1"));

@@ -26,6 +26,7 @@ use super::protocol::Change;
 use super::pull_tx::{read_page, unstorable, ApplyPage, PullKeys, PullPage, SweepUnseen};
 use super::push_engine::HttpReply;
 use super::resolve_run::{RemoteState, ResolveRun};
+use super::shapes;
 use super::sorted::StringSet;
 use super::status::ConflictSource;
 use super::wire;
@@ -78,6 +79,10 @@ impl Unstored {
 struct OneByOne {
     /// The changes still to store, last first.
     rest: Vec<Change>,
+    /// Why some of the page's changes cannot be stored, by their position in the page (found for
+    /// the whole page: a failed migration is not run again), and the position of the next one.
+    refused: Vec<(usize, String)>,
+    next: usize,
     cursor: String,
     has_more: bool,
 }
@@ -140,6 +145,13 @@ enum Stage {
     Applying {
         invalid: Vec<(usize, String)>,
     },
+    /// The app's `migrate` runs over the page's documents in an older shape (`shapes.rs`):
+    /// the changes at `positions`, in order.
+    Migrating {
+        page: PullPage,
+        invalid: Vec<(usize, String)>,
+        positions: Vec<usize>,
+    },
     Resolving(PullPage, ResolveRun),
     Sweeping,
 }
@@ -186,7 +198,7 @@ impl PullRun {
                 Progress::Done(Ok(_)) => self.next_page(page, env),
                 Progress::Done(Err(reason)) => Progress::Done(Err(PullError::Storage(reason))),
             },
-            (Stage::Applying { .. }, Input::Constraint(SyncTx::Apply(apply), reason)) => {
+            (Stage::Applying { invalid }, Input::Constraint(SyncTx::Apply(apply), reason)) => {
                 let mut page = apply.into_page();
                 match &self.one_by_one {
                     // The one change of this step is what the index refuses: report it, and
@@ -199,7 +211,8 @@ impl PullRun {
                     None => {
                         let mut rest = std::mem::take(&mut page.changes);
                         rest.reverse();
-                        self.one_by_one = Some(OneByOne { rest, cursor: page.cursor, has_more: page.has_more });
+                        let (cursor, has_more, refused) = (page.cursor, page.has_more, invalid);
+                        self.one_by_one = Some(OneByOne { rest, refused, next: 0, cursor, has_more });
                         self.store_next(env)
                     }
                 }
@@ -216,6 +229,21 @@ impl PullRun {
                 self.fetch(env, false)
             }
             (Stage::Fetching { refreshed }, Input::Http(reply)) => self.fetched(reply, refreshed, env),
+            (Stage::Migrating { mut page, mut invalid, positions }, Input::Migrated(results)) => {
+                let mut results = results.into_iter();
+                for at in positions {
+                    let answer = results.next().unwrap_or_else(|| Err("the host gave no answer".into()));
+                    let Some(change) = page.changes.get_mut(at) else { continue };
+                    match shapes::accept(env.schema, &change.collection, &change.key, answer) {
+                        Ok(doc) => {
+                            change.value = Some(doc);
+                            change.shape = env.schema.pulled(&change.collection).map(|c| c.schema.version);
+                        }
+                        Err(reason) => invalid.push((at, reason)),
+                    }
+                }
+                self.store(page, invalid, env)
+            }
             (Stage::Applying { invalid }, Input::Committed(SyncTx::Apply(apply))) => {
                 let stored = apply.outcome.clone().unwrap_or_default();
                 let page = apply.into_page();
@@ -243,6 +271,7 @@ impl PullRun {
                         value: change.value.clone(),
                         version: change.version,
                         hlc: change.hlc.clone(),
+                        shape: change.shape,
                     });
                 }
                 if remotes.is_empty() {
@@ -319,8 +348,14 @@ impl PullRun {
         for stamp in page.changes.iter().filter_map(|c| c.hlc.as_deref()) {
             env.clock.observe_from(stamp, env.now, env.client_id);
         }
-        let invalid = unstorable(&page.changes, env.schema);
-        self.store(page, invalid, env)
+        let mut invalid = unstorable(&page.changes, env.schema);
+        let sorted = shapes::sort(&page.changes, &invalid, env.schema);
+        invalid.extend(sorted.too_new);
+        if sorted.migrations.is_empty() {
+            return self.store(page, invalid, env);
+        }
+        self.stage = Stage::Migrating { page, invalid, positions: sorted.positions };
+        Progress::Need(Need::Migrate(sorted.migrations))
     }
 
     /// Stores `page` with its cursor, leaving out the changes in `invalid`.
@@ -346,7 +381,12 @@ impl PullRun {
             cursor: if last { one_by_one.cursor.clone() } else { self.cursor.clone() },
             has_more: last && one_by_one.has_more,
         };
-        let invalid = unstorable(&page.changes, env.schema);
+        let at = one_by_one.next;
+        one_by_one.next += 1;
+        let invalid = match one_by_one.refused.iter().position(|(refused, _)| *refused == at) {
+            Some(i) => vec![(0, one_by_one.refused.swap_remove(i).1)],
+            None => Vec::new(),
+        };
         self.store(page, invalid, env)
     }
 

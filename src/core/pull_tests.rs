@@ -22,6 +22,7 @@ fn change(key: &str, version: u64) -> Change {
         version,
         hlc: None,
         space: None,
+        shape: None,
     }
 }
 
@@ -347,6 +348,7 @@ fn a_resolution_that_a_unique_index_refuses_is_held_and_reported() {
             writer_seq: 1,
             hlc: None,
             seq: 2,
+            shape: None,
         },
     );
     w.event(c, crate::core::host::Event::Online);

@@ -95,7 +95,7 @@ pub struct PullKeys {
 
 pub struct ApplyPage {
     page: PullPage,
-    /// Positions of the changes the client cannot store, ascending.
+    /// Positions of the changes the client cannot store (in no particular order).
     invalid: Vec<usize>,
     keys: PullKeys,
     keep_base: StringSet,
@@ -203,6 +203,7 @@ impl ApplyPage {
                             version: change.version,
                             value: change.value.clone(),
                             hlc: change.hlc.clone(),
+                            shape: change.shape,
                         };
                         entry.conflict = Some(info);
                         writes.push(Write::put(OUTBOX_STORE, entry.to_json(), Some(entry.op.seq.into())));

@@ -13,9 +13,9 @@ use super::protocol::{speaks, MutationResult, PushResponse, PROTOCOL_VERSION};
 use super::retry::RetryPolicy;
 use super::sorted::StringSet;
 
-/// The shared space a collection's mutations name (`DatabaseSchema::space_of`; none: the
-/// user's own space).
-pub type SpaceOf<'s> = dyn Fn(&str) -> Option<&'s str> + 's;
+/// Where a collection's mutations go and in which shape (`DatabaseSchema::addressing`): the
+/// shared space they name (none: the user's own space) and the collection's version.
+pub type SpaceOf<'s> = dyn Fn(&str) -> (Option<&'s str>, u32) + 's;
 
 /// How big one request may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,7 +294,7 @@ pub fn settle_results(
                     settlement.reschedule(entry.clone(), error, at, policy, now);
                 }
             }
-            MutationResult::Conflict { version, value, hlc, .. } => {
+            MutationResult::Conflict { version, value, hlc, shape, .. } => {
                 tally.conflicts += 1;
                 let mut held = entry.clone();
                 held.last_error = Some(LastError::new(
@@ -302,7 +302,7 @@ pub fn settle_results(
                     format!("the server has version {version} of this document"),
                     None,
                 ));
-                held.conflict = Some(ConflictInfo { version, value, hlc });
+                held.conflict = Some(ConflictInfo { version, value, hlc, shape });
                 settlement.updated.push(held);
             }
         }
@@ -443,15 +443,18 @@ mod tests {
     #[test]
     fn the_body_is_a_push_request_in_outbox_order() {
         let entries = [entry(1, "a"), entry(2, "b")];
-        let b = batch(select(&entries, 10.0, "client-1", WIDE, None, &|_| None));
+        let b = batch(select(&entries, 10.0, "client-1", WIDE, None, &|_| (None, 1)));
         let request: crate::core::protocol::PushRequest = serde_json::from_str(&b.body).unwrap();
         assert_eq!(request.client_id, "client-1");
         assert_eq!(request.mutations.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2]);
         assert_eq!(b.idempotency_key.len(), 16);
-        assert_eq!(b.idempotency_key, batch(select(&entries, 99.0, "client-1", WIDE, None, &|_| None)).idempotency_key);
+        assert_eq!(
+            b.idempotency_key,
+            batch(select(&entries, 99.0, "client-1", WIDE, None, &|_| (None, 1))).idempotency_key
+        );
         assert_ne!(
             b.idempotency_key,
-            batch(select(&entries[..1], 10.0, "client-1", WIDE, None, &|_| None)).idempotency_key
+            batch(select(&entries[..1], 10.0, "client-1", WIDE, None, &|_| (None, 1))).idempotency_key
         );
     }
 
@@ -460,12 +463,13 @@ mod tests {
         let mut note = entry(2, "n");
         note.op.collection = "notes".into();
         let entries = [entry(1, "a"), note];
-        let in_acme = |collection: &str| (collection == "todos").then_some("acme");
+        let in_acme = |collection: &str| ((collection == "todos").then_some("acme"), 3);
         let request: crate::core::protocol::PushRequest =
             serde_json::from_str(&batch(select(&entries, 10.0, "c", WIDE, None, &in_acme)).body).unwrap();
         assert_eq!(request.protocol, 2);
         let spaces: Vec<Option<&str>> = request.mutations.iter().map(|m| m.space.as_deref()).collect();
         assert_eq!(spaces, [Some("acme"), None]);
+        assert!(request.mutations.iter().all(|m| m.shape == Some(3)), "each names its collection's version");
     }
 
     #[test]
@@ -478,7 +482,7 @@ mod tests {
                 "c",
                 BatchLimits { max_count: 3, max_bytes: 1 << 20, one_per_document: false },
                 None,
-                &|_| None
+                &|_| (None, 1)
             ))
             .entries
             .len(),
@@ -490,7 +494,7 @@ mod tests {
             "c",
             BatchLimits { max_count: 100, max_bytes: 300, one_per_document: false },
             None,
-            &|_| None,
+            &|_| (None, 1),
         ));
         assert!(small.body.len() <= 300 && !small.entries.is_empty(), "{}", small.body.len());
         let tiny = batch(select(
@@ -499,7 +503,7 @@ mod tests {
             "c",
             BatchLimits { max_count: 100, max_bytes: 1, one_per_document: false },
             None,
-            &|_| None,
+            &|_| (None, 1),
         ));
         assert_eq!(tiny.entries.len(), 1, "an entry larger than the limit still goes, alone");
     }
@@ -510,29 +514,29 @@ mod tests {
         second.op.id = "op2".into();
         let entries = [entry(1, "a"), second, entry(3, "b")];
         let one = BatchLimits { one_per_document: true, ..WIDE };
-        let b = batch(select(&entries, 0.0, "c", one, None, &|_| None));
+        let b = batch(select(&entries, 0.0, "c", one, None, &|_| (None, 1)));
         assert_eq!(b.entries.iter().map(|e| e.op.seq).collect::<Vec<_>>(), [1, 3]);
         assert!(!b.drains, "the second op of a waits for the next batch");
-        assert_eq!(batch(select(&entries, 0.0, "c", WIDE, None, &|_| None)).entries.len(), 3);
+        assert_eq!(batch(select(&entries, 0.0, "c", WIDE, None, &|_| (None, 1))).entries.len(), 3);
     }
 
     #[test]
     fn held_and_waiting_entries_block_only_their_document() {
         let mut held = entry(1, "a");
-        held.conflict = Some(ConflictInfo { version: 3, value: None, hlc: None });
+        held.conflict = Some(ConflictInfo { version: 3, value: None, hlc: None, shape: None });
         let mut waiting = entry(2, "b");
         waiting.next_attempt_at = 50.0;
         waiting.last_error = Some(LastError::from_server("INVALID", "no", None, true));
         let entries = [held, waiting, entry(3, "a"), entry(4, "b"), entry(5, "c")];
-        let b = batch(select(&entries, 10.0, "c", WIDE, None, &|_| None));
+        let b = batch(select(&entries, 10.0, "c", WIDE, None, &|_| (None, 1)));
         assert_eq!(b.entries.iter().map(|e| e.op.id.as_str()).collect::<Vec<_>>(), ["op5"]);
-        assert_eq!(select(&entries[..4], 10.0, "c", WIDE, None, &|_| None), Selection::NotBefore(50.0));
-        assert_eq!(select(&entries[..1], 10.0, "c", WIDE, None, &|_| None), Selection::Nothing);
-        assert_eq!(select(&[], 10.0, "c", WIDE, None, &|_| None), Selection::Nothing);
+        assert_eq!(select(&entries[..4], 10.0, "c", WIDE, None, &|_| (None, 1)), Selection::NotBefore(50.0));
+        assert_eq!(select(&entries[..1], 10.0, "c", WIDE, None, &|_| (None, 1)), Selection::Nothing);
+        assert_eq!(select(&[], 10.0, "c", WIDE, None, &|_| (None, 1)), Selection::Nothing);
         let mut letter = entry(6, "a");
         letter.resent = true;
         let behind = [entries[0].clone(), letter.clone()];
-        let b = batch(select(&behind, 10.0, "c", WIDE, None, &|_| None));
+        let b = batch(select(&behind, 10.0, "c", WIDE, None, &|_| (None, 1)));
         assert_eq!(
             b.entries.iter().map(|e| e.op.id.as_str()).collect::<Vec<_>>(),
             ["op6"],
@@ -540,7 +544,7 @@ mod tests {
         );
         let ordered = [entries[0].clone(), entries[2].clone(), letter];
         assert_eq!(
-            select(&ordered, 10.0, "c", WIDE, None, &|_| None),
+            select(&ordered, 10.0, "c", WIDE, None, &|_| (None, 1)),
             Selection::Nothing,
             "never ahead of an earlier write"
         );
@@ -552,8 +556,8 @@ mod tests {
         failed.next_attempt_at = 500.0;
         failed.last_error = Some(LastError::new(SyncErrorCode::Http, "Service Unavailable", Some(503)));
         let entries = [failed, entry(2, "b")];
-        assert_eq!(select(&entries, 10.0, "c", WIDE, None, &|_| None), Selection::NotBefore(500.0));
-        assert_eq!(batch(select(&entries, 500.0, "c", WIDE, None, &|_| None)).entries.len(), 2);
+        assert_eq!(select(&entries, 10.0, "c", WIDE, None, &|_| (None, 1)), Selection::NotBefore(500.0));
+        assert_eq!(batch(select(&entries, 500.0, "c", WIDE, None, &|_| (None, 1))).entries.len(), 2);
     }
 
     fn answer(results: serde_json::Value) -> String {
@@ -580,7 +584,7 @@ mod tests {
         assert_eq!((s.updated[0].attempts, s.updated[0].next_attempt_at), (1, 1_050.0));
         assert_eq!(
             s.updated[1].conflict,
-            Some(ConflictInfo { version: 7, value: Some(json!({"id": "e"})), hlc: None })
+            Some(ConflictInfo { version: 7, value: Some(json!({"id": "e"})), hlc: None, shape: None })
         );
         assert_eq!(s.updated[1].attempts, 0, "a conflict is not a failed attempt");
     }
@@ -638,7 +642,7 @@ mod tests {
         assert!(!pinned.last_error.as_ref().unwrap().is_request_level(), "{:?}", pinned.last_error);
         let entries = [pinned.clone(), entry(2, "b")];
         assert_eq!(
-            batch(select(&entries, 200.0, "c", WIDE, None, &|_| None)).entries.len(),
+            batch(select(&entries, 200.0, "c", WIDE, None, &|_| (None, 1))).entries.len(),
             1,
             "the queue is not paused"
         );
@@ -655,9 +659,9 @@ mod tests {
         suspect.last_error = Some(LastError::new(SyncErrorCode::Http, "Bad Request", Some(400)));
         suspect.next_attempt_at = 50.0;
         let entries = [suspect, entry(2, "a"), entry(3, "b")];
-        let chosen = batch(select(&entries, 60.0, "c", WIDE, Some(1), &|_| None));
+        let chosen = batch(select(&entries, 60.0, "c", WIDE, Some(1), &|_| (None, 1)));
         assert_eq!(chosen.entries.iter().map(|e| e.op.seq).collect::<Vec<_>>(), [3]);
         assert!(!chosen.drains);
-        assert_eq!(select(&entries[..2], 60.0, "c", WIDE, Some(1), &|_| None), Selection::Nothing);
+        assert_eq!(select(&entries[..2], 60.0, "c", WIDE, Some(1), &|_| (None, 1)), Selection::Nothing);
     }
 }

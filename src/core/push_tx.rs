@@ -171,7 +171,7 @@ impl PrepareBatch {
         let complete = read < self.window || Some(read as u64) == self.total;
         let seqs = std::mem::take(&mut self.seqs);
         let foreign = (seqs.len() - entries.len()) as u64;
-        let space_of = |collection: &str| schema.space_of(collection);
+        let space_of = |collection: &str| schema.addressing(collection);
         let choose = |entries: &[OutboxEntry]| select(entries, now, &self.client_id, self.limits, self.skip, &space_of);
         let mut preparation = plan(entries, seqs, self.sent_through, choose);
         preparation.window_complete = complete;

@@ -18,6 +18,7 @@ use super::document::{key_of, Key};
 use super::hlc;
 use super::json_text::{object, quoted};
 use super::op::{Op, OutboxEntry, Payload};
+use super::shapes::{self, Single};
 use super::status::{ConflictOutcome, ConflictReport, ConflictSource, SyncEvent};
 use super::steps::VersionEntry;
 
@@ -29,6 +30,8 @@ pub struct RemoteState {
     pub value: Option<Value>,
     pub version: u64,
     pub hlc: Option<String>,
+    /// The shape of `value`, when known: an older one is migrated first (`shapes.rs`).
+    pub shape: Option<u32>,
 }
 
 /// How many times a resolution starts over because the document kept changing.
@@ -38,6 +41,8 @@ const MAX_TRIES: u32 = 5;
 pub const RESOLVER_TIMEOUT_MS: f64 = 30_000.0;
 
 enum Stage {
+    /// The app's `migrate` runs over the server's side, in an older shape.
+    Migrating,
     /// Loading the local side only to report that the server's side is unusable.
     Unusable(String),
     Loading,
@@ -72,7 +77,25 @@ impl ResolveRun {
     /// Starts (or goes on with) the next conflict.
     pub fn start(&mut self, env: &mut Env<'_>) -> Progress<Result<u64, String>> {
         let Some(remote) = self.queue.pop_front() else { return Progress::Done(Ok(self.resolved)) };
-        let stage = match unusable(env, &remote) {
+        match shapes::single(env.schema, &remote.collection, &remote.key, remote.value.as_ref(), remote.shape) {
+            Single::Keep => self.load(remote, None, env),
+            Single::Refuse(problem) => self.load(remote, Some(problem), env),
+            Single::Migrate(migration) => {
+                self.current = Some((remote, 0, Stage::Migrating));
+                Progress::Need(Need::Migrate(vec![migration]))
+            }
+        }
+    }
+
+    /// Loads the local side of `remote`'s conflict, to resolve it, or only to report `problem`
+    /// (the server's side cannot be used).
+    fn load(
+        &mut self,
+        remote: RemoteState,
+        problem: Option<String>,
+        env: &mut Env<'_>,
+    ) -> Progress<Result<u64, String>> {
+        let stage = match problem.or_else(|| unusable(env, &remote)) {
             Some(problem) => Stage::Unusable(problem),
             None => Stage::Loading,
         };
@@ -89,6 +112,18 @@ impl ResolveRun {
             input => input,
         };
         match (stage, input) {
+            (Stage::Migrating, Input::Migrated(results)) => {
+                let mut remote = remote;
+                let answer = results.into_iter().next().unwrap_or_else(|| Err("the host gave no answer".into()));
+                match shapes::accept(env.schema, &remote.collection, &remote.key, answer) {
+                    Ok(doc) => {
+                        remote.value = Some(doc);
+                        remote.shape = None; // now in the app's own shape
+                        self.load(remote, None, env)
+                    }
+                    Err(problem) => self.load(remote, Some(problem), env),
+                }
+            }
             // The resolved document collides with a local unique index: the conflict stays held
             // (found again by the next push or pull), reported with why, and the others go on.
             (Stage::Storing(mut attempt, _), Input::Constraint(SyncTx::Resolution(_), reason)) => {

@@ -42,7 +42,7 @@ pub struct CollectionSchema {
     /// The version of its documents' shape (`migration.rs`); 1 unless declared.
     pub version: u32,
     /// A `migrate` function was given (the JavaScript side keeps it): the only way to a new key
-    /// path (`migration.rs`).
+    /// path (`migration.rs`), and documents pulled in an older shape go through it (`shapes.rs`).
     pub migrates: bool,
     /// `space`: the shared space it syncs with (docs/protocol.md, "Spaces"); none: the user's
     /// own. (Not stored either: ops queued before a change go to the space declared when sent.)
@@ -234,6 +234,15 @@ impl DatabaseSchema {
     /// The shared space the collection `name` syncs with (none: the user's own, or undeclared).
     pub fn space_of(&self, name: &str) -> Option<&str> {
         self.position(name).ok().and_then(|i| self.collections[i].schema.space.as_deref())
+    }
+
+    /// Where the collection `name`'s mutations go: its space, and the shape they are written in
+    /// (its version; 1 for an undeclared collection).
+    pub fn addressing(&self, name: &str) -> (Option<&str>, u32) {
+        match self.position(name) {
+            Ok(i) => (self.collections[i].schema.space.as_deref(), self.collections[i].schema.version),
+            Err(_) => (None, 1),
+        }
     }
 
     /// Where the collection `name` is in `collections`.

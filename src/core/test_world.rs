@@ -22,6 +22,9 @@ use super::sync_options::SyncOptions;
 
 pub const URL: &str = "https://server.test";
 
+/// The app's `migrate(doc, fromVersion)`: the document, or what it threw.
+pub type Migrate = fn(&Value, u32) -> Result<Value, String>;
+
 /// One scripted misbehaviour, consumed by the next push request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
@@ -56,6 +59,8 @@ pub struct Record {
     pub writer_seq: u64,
     pub hlc: Option<String>,
     pub seq: u64,
+    /// The writer's `shape`, as the reference server stores it.
+    pub shape: Option<u32>,
 }
 
 /// A model of the reference server.
@@ -124,7 +129,7 @@ impl ModelServer {
                 continue;
             }
             if self.conflict.contains(&id) {
-                results.push(MutationResult::Conflict { id, version: 99, value: None, hlc: None });
+                results.push(MutationResult::Conflict { id, version: 99, value: None, hlc: None, shape: None });
                 continue;
             }
             let doc = op.doc_id();
@@ -133,8 +138,9 @@ impl ModelServer {
             if let Some(base) = m.base_version {
                 let last = LastWrite { writer: current.map(|r| r.writer.as_str()), seq: current.map(|r| r.writer_seq) };
                 if is_stale(base, version, last, &request.client_id, m.seq) {
-                    let (value, hlc) = current.map_or((None, None), |r| (r.value.clone(), r.hlc.clone()));
-                    results.push(MutationResult::Conflict { id, version, value, hlc });
+                    let (value, hlc, shape) =
+                        current.map_or((None, None, None), |r| (r.value.clone(), r.hlc.clone(), r.shape));
+                    results.push(MutationResult::Conflict { id, version, value, hlc, shape });
                     continue;
                 }
             }
@@ -159,6 +165,7 @@ impl ModelServer {
                 writer_seq: m.seq,
                 hlc: m.hlc.clone(),
                 seq: self.seq,
+                shape: m.shape,
             };
             self.records.insert(doc, record);
             *self.effects.entry(id.clone()).or_default() += 1;
@@ -194,6 +201,7 @@ impl ModelServer {
                 version: r.version,
                 hlc: r.hlc.clone(),
                 space: None,
+                shape: r.shape,
             })
             .collect();
         let body =
@@ -263,6 +271,11 @@ pub struct World {
     pub resolver: Option<fn(&Value) -> Value>,
     /// The data key every client encrypts its database with, if any.
     pub encryption: Option<[u8; 32]>,
+    /// The app's `migrate(doc, fromVersion)`: the document, or what it threw. None: every
+    /// collection's `migrate` throws.
+    pub migrate: Option<Migrate>,
+    /// How many times the host was asked to migrate, and how many documents in all.
+    pub migrations: (u32, usize),
     needs: VecDeque<(usize, Outside)>,
 }
 
@@ -286,6 +299,8 @@ impl World {
             schema: todos_schema(),
             resolver: None,
             encryption: None,
+            migrate: None,
+            migrations: (0, 0),
             needs: VecDeque::new(),
         }
     }
@@ -444,6 +459,15 @@ impl World {
                 Some(resolve) => Event::Resolver { ticket, answer: Ok(resolve(&context)) },
                 None => Event::Resolver { ticket, answer: Err("no resolver".into()) },
             },
+            Outside::Migrate { ticket, docs } => {
+                self.migrations.0 += 1;
+                self.migrations.1 += docs.len();
+                let migrate = |doc: &super::shapes::Migration| match self.migrate {
+                    Some(migrate) => migrate(&doc.value, doc.from),
+                    None => Err("no migrate".into()),
+                };
+                Event::Migrated { ticket, results: docs.iter().map(migrate).collect() }
+            }
         };
         let now = self.time_of(at);
         if !self.clients[at].crashed {

@@ -77,7 +77,8 @@ fn outbox(db: &MemDb) -> Vec<OutboxEntry> {
 }
 
 fn conflicted(mut e: OutboxEntry, version: u64) -> OutboxEntry {
-    e.conflict = Some(ConflictInfo { version, value: Some(json!({"id": "a", "srv": version})), hlc: None });
+    e.conflict =
+        Some(ConflictInfo { version, value: Some(json!({"id": "a", "srv": version})), hlc: None, shape: None });
     e
 }
 
@@ -131,7 +132,7 @@ fn an_op_sent_and_unanswered_leaves_the_record_to_the_server_until_it_is_answere
     // Had the server answered `conflict`, the local side would be the record with the op replayed.
     let mut load = LoadConflict::new("todos".into(), key("a"), None);
     let mut held = outbox(&db)[0].clone();
-    held.conflict = Some(ConflictInfo { version: 3, value: Some(json!({"id": "a", "v": 3})), hlc: None });
+    held.conflict = Some(ConflictInfo { version: 3, value: Some(json!({"id": "a", "v": 3})), hlc: None, shape: None });
     let scope = crate::core::tx::Scope::write(&[OUTBOX_STORE]);
     db.write(&[Write::put(OUTBOX_STORE, held.to_json(), Some(json!(1)))], &scope).unwrap();
     run(&mut db, &mut load).unwrap();
@@ -213,6 +214,7 @@ fn change(k: &str, version: u64, hlc: Option<&str>) -> Change {
         version,
         hlc: hlc.map(str::to_owned),
         space: None,
+        shape: None,
     }
 }
 

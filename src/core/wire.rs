@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 
-use super::protocol::{Change, MutationResult, PushResponse};
-use super::read::{array, bad, boolean, key, obj, opt_string, parse, some, string, uint};
+use super::protocol::{Change, MutationResult, PushResponse, MAX_SHAPE};
+use super::read::{array, bad, boolean, key, obj, opt_string, opt_uint, parse, some, string, uint, Obj};
 
 fn mutation_result(v: &Value) -> Result<MutationResult, String> {
     let m = obj(v, "result")?;
@@ -23,6 +23,7 @@ fn mutation_result(v: &Value) -> Result<MutationResult, String> {
             version: uint(m, "version")?,
             value: some(m, "value").cloned(),
             hlc: opt_string(m, "hlc")?,
+            shape: shape(m)?,
         },
         _ => return Err(bad("status")),
     })
@@ -57,7 +58,14 @@ pub fn change(v: &Value) -> Result<Change, String> {
         version: uint(m, "version")?,
         hlc,
         space: opt_string(m, "space")?,
+        shape: shape(m)?,
     })
+}
+
+/// The optional `shape` of a change or a conflict: 1 to `MAX_SHAPE` when present.
+fn shape(m: &Obj) -> Result<Option<u32>, String> {
+    let valid = |n: u64| u32::try_from(n).ok().filter(|n| (1..=MAX_SHAPE).contains(n)).ok_or_else(|| bad("shape"));
+    opt_uint(m, "shape")?.map(valid).transpose()
 }
 
 /// `(code, message)` of a Wharf error body.
@@ -87,6 +95,7 @@ mod tests {
                     version: 3,
                     value: Some(json!({"a": 1})),
                     hlc: Some("0000000003e80000-b".into()),
+                    shape: Some(2),
                 },
             ],
         };

@@ -8,13 +8,13 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Map, Object, Promise};
+use js_sys::{Array, Function, Map, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
 use super::changes::ChangeHub;
 use super::connection::{Connection, HostSlot};
 use super::coordination::{Coordination, Coordinator};
-use super::error::{wharf_error, PlatformError};
+use super::error::{message_of, wharf_error, PlatformError};
 use super::hooks::{self, hook, number};
 use super::live::LiveChannel;
 use crate::core::error::{connection_lost, storage_failure};
@@ -25,6 +25,7 @@ use crate::core::machine::SyncConfig;
 use crate::core::push_engine::HttpReply;
 use crate::core::replica::{Replica, Request};
 use crate::core::schema::DatabaseSchema;
+use crate::core::shapes::Migration;
 use crate::core::sync_options::SyncOptions;
 use crate::core::vault::Vault;
 use crate::core::ErrorCode;
@@ -118,6 +119,8 @@ pub struct Host {
     leading: Cell<bool>,
     /// This host, for the callbacks JavaScript holds (they must not keep it alive).
     slot: HostSlot,
+    /// The collections' `migrate` functions by name (`Action::Migrate`).
+    migrations: Object,
 }
 
 impl Host {
@@ -128,6 +131,7 @@ impl Host {
         hub: ChangeHub,
         slot: HostSlot,
         sync: Option<SyncSetup>,
+        migrations: Object,
         vault: Option<Rc<Vault>>,
     ) -> Rc<Host> {
         let resolvers = Map::new();
@@ -200,6 +204,7 @@ impl Host {
             closed: Cell::new(false),
             leading: Cell::new(false),
             slot: Rc::clone(&slot),
+            migrations,
         });
         *slot.borrow_mut() = Rc::downgrade(&host);
         if let (Some(config), Some(side)) = (config, &host.sync) {
@@ -296,9 +301,30 @@ impl Host {
                 }
                 Action::Live(open) => self.set_live(open),
                 Action::Wrote => self.local_writes_committed(1),
+                Action::Migrate { ticket, docs } => {
+                    let results = docs.iter().map(|doc| self.migrate(doc)).collect();
+                    self.step(Event::Migrated { ticket, results });
+                }
                 _ => {}
             }
         }
+    }
+
+    /// Runs the app's `migrate(value, from, { patch: false })` of the document's collection, as
+    /// opening the database does (`idb.js` `migrateStore`); the core checks what it returned.
+    fn migrate(&self, doc: &Migration) -> Result<serde_json::Value, String> {
+        let function = Reflect::get(&self.migrations, &JsValue::from_str(&doc.collection)).ok();
+        let function = function.and_then(|f| f.dyn_into::<Function>().ok()).ok_or("no migrate function")?;
+        let value = js_sys::JSON::parse(&crate::core::json_text::text(&doc.value)).map_err(|e| message_of(&e))?;
+        let info = Object::new();
+        let _ = Reflect::set(&info, &"patch".into(), &JsValue::FALSE);
+        let out = function.call3(&JsValue::UNDEFINED, &value, &doc.from.into(), &info).map_err(|e| message_of(&e))?;
+        if Reflect::get(&out, &"then".into()).is_ok_and(|then| then.is_function()) {
+            return Err("migrate returned a Promise; it must return the document".into());
+        }
+        let text = js_sys::JSON::stringify(&out).ok().and_then(|text| text.as_string());
+        let text = text.ok_or("migrate returned something JSON cannot carry")?;
+        crate::core::read::json(&text, false).map_err(|_| "migrate returned something JSON cannot carry".into())
     }
 
     /// Opens or closes the live channel's socket, as the core asks.

@@ -264,3 +264,62 @@ async fn a_new_key_path_without_a_version_bump_or_a_migrate_function_is_refused(
     db.close();
     delete_db(&name).await;
 }
+
+/// Documents pulled in an older shape go through `migrate` before they are stored (one call
+/// each, all of a page in one crossing); one it throws on, and one in a newer shape than the
+/// app's, are skipped and reported while the rest is stored and the cursor moves on; and every
+/// push names the collection's version.
+#[wasm_bindgen_test]
+async fn documents_pulled_in_an_older_shape_are_migrated_on_arrival() {
+    let name = unique_name("migrate-pulled");
+    // The page comes once the test asks for it (after the start-up pull).
+    let pull = "if (!globalThis.shapesPage) return { protocol: 2, cursor: request.cursor, hasMore: false, changes: [] };
+        globalThis.shapesPage = false;
+        return { protocol: 2, cursor: 'c1', hasMore: false, changes: [
+            { collection: 'notes', key: 'a', value: { id: 'a', title: 'A' }, version: 1, shape: 1 },
+            { collection: 'notes', key: 'b', value: { id: 'b', text: 'B' }, version: 1, shape: 2 },
+            { collection: 'notes', key: 'bad', value: { id: 'bad', title: 'X' }, version: 1, shape: 1 },
+            { collection: 'notes', key: 'new', value: { id: 'new', body: 'N' }, version: 1, shape: 3 },
+            { collection: 'notes', key: 'old', value: { id: 'old', title: 'O' }, version: 1 } ] };";
+    let push = "return { protocol: 2, results: request.mutations.map((m) => ({ status: 'applied', id: m.id, version: 1 })) };";
+    let (transport, log) = scripted_transport(push, pull);
+    let options = json(&format!(
+        r#"{{"name":"{name}","collections":[{{"name":"notes","keyPath":"id","version":2}}],
+            "sync":{{"debounceMs":0,"pullIntervalMs":0,"live":false}}}}"#
+    ));
+    set(&prop(&options, "sync"), "transport", &transport);
+    let migrate = js_sys::Function::new_with_args(
+        "doc, from, info",
+        &format!(
+            "globalThis.migrations = (globalThis.migrations ?? 0) + 1;
+             if (doc.id === 'bad') throw new Error('cannot read bad');
+             {TITLE_TO_TEXT}"
+        ),
+    );
+    set(&Array::from(&prop(&options, "collections")).get(0), "migrate", &migrate);
+    let before = migrations_run();
+    let db = open_database(options).await.expect("opens");
+    let notes = db.collection("notes".into()).unwrap();
+    until("the start-up pull", || !calls(&log, "pull").is_empty(), || stringify(&log)).await;
+    resolve(db.pull(JsValue::UNDEFINED)).await;
+    js_sys::Reflect::set(&js_sys::global(), &"shapesPage".into(), &JsValue::TRUE).unwrap();
+    let pulled = resolve(db.pull(JsValue::UNDEFINED)).await;
+    assert_eq!((prop(&pulled, "applied").as_f64(), prop(&pulled, "invalid").as_f64()), (Some(3.0), Some(2.0)));
+    let reasons = text_of(&prop(&pulled, "unstored"));
+    assert!(reasons.contains("MIGRATION_FAILED") && reasons.contains("cannot read bad"), "{reasons}");
+    assert!(reasons.contains("SHAPE_TOO_NEW"), "{reasons}");
+    assert_eq!(prop(&pulled, "cursor").as_string().as_deref(), Some("c1"), "the cursor moved on");
+    assert_eq!(text_of(&resolve(notes.get("a".into())).await), r#"{"id":"a","text":"A!"}"#);
+    assert_eq!(text_of(&resolve(notes.get("b".into())).await), r#"{"id":"b","text":"B"}"#, "already shape 2");
+    assert_eq!(text_of(&resolve(notes.get("old".into())).await), r#"{"id":"old","title":"O"}"#, "no shape: as is");
+    assert!(resolve(notes.get("bad".into())).await.is_undefined(), "never stored unmigrated");
+    assert!(resolve(notes.get("new".into())).await.is_undefined(), "a shape this app does not know");
+    assert_eq!(migrations_run() - before, 2.0, "migrate ran on the two documents in shape 1");
+
+    resolve(notes.put(json(r#"{"id":"z","text":"Z"}"#))).await;
+    resolve(db.sync(JsValue::UNDEFINED)).await;
+    let pushed = calls(&log, "push").last().map(|call| Array::from(&prop(&call.get(1), "mutations")).get(0));
+    assert_eq!(pushed.map(|m| prop(&m, "shape").as_f64()), Some(Some(2.0)), "a push names the collection's version");
+    db.close();
+    delete_db(&name).await;
+}

@@ -9,6 +9,7 @@ import {
   type Transport,
   type TransportErrorKind,
   type TransportMutation,
+  type TransportChange,
   Wharf,
   handleBackgroundSync,
   init,
@@ -264,6 +265,7 @@ export async function syncing(db: Database): Promise<void> {
       assertType<Equals<typeof request.mutations, TransportMutation[]>>();
       assertType<Equals<typeof request.protocol, 2>>();
       assertType<Equals<(typeof request.mutations)[number]["space"], string | undefined>>();
+      assertType<Equals<(typeof request.mutations)[number]["shape"], number | undefined>>();
       void signal;
       void token;
       if (request.mutations.length > 99) throw transportError("permanent", { status: 413 });
@@ -273,13 +275,18 @@ export async function syncing(db: Database): Promise<void> {
       void limit;
       void collections;
       assertType<Equals<typeof spaces, string[] | undefined>>();
-      return { protocol: 2, changes: [{ collection: "boards", key: "b1", value: null, version: 2, space: "team-acme" }], cursor, hasMore: false };
+      return { protocol: 2, changes: [{ collection: "boards", key: "b1", value: null, version: 2, space: "team-acme", shape: 1 }], cursor, hasMore: false };
     },
     live: (onPoke) => {
       const timer = setInterval(onPoke, 10_000);
       return () => clearInterval(timer);
     },
   };
+  const shaped: TransportChange = { collection: "t", key: "a", value: { id: "a" }, version: 1, shape: 2 };
+  void shaped;
+  // @ts-expect-error a shape is a version number
+  const badShape: TransportChange = { collection: "t", key: "a", value: { id: "a" }, version: 1, shape: "2" };
+  void badShape;
   const viaTransport: OpenOptions = { name: "x", collections: [{ name: "t", keyPath: "id", sync: "pull" }], sync: { transport } };
   void viaTransport;
   // @ts-expect-error url and transport exclude each other

@@ -273,6 +273,11 @@ impl World {
             Outside::Resolver { ticket, context, .. } => {
                 self.event(device, tab, Event::Resolver { ticket, answer: Ok(resolve(&context)) });
             }
+            // Every device runs one version of the app: no document arrives in an older shape.
+            Outside::Migrate { ticket, docs } => {
+                let results = docs.into_iter().map(|doc| Ok(doc.value)).collect();
+                self.event(device, tab, Event::Migrated { ticket, results });
+            }
         }
     }
 

@@ -196,6 +196,11 @@ export interface CollectionSchema {
    * whose documents are newer than the app's `version` does not open (`INVALID_SCHEMA`). A new
    * `keyPath` needs a new `version` and `migrate`: the upgrade then rebuilds the collection's
    * object store at the new key path, with the declared indexes.
+   *
+   * Every push names it (`shape`), so that a client on a newer version migrates what this one
+   * wrote when it pulls it. A pulled document of a newer version than the app's is not stored:
+   * it is reported in {@link PullResult.unstored} (`SHAPE_TOO_NEW`) and arrives with its next
+   * change, or the next full copy, once the app is updated.
    */
   version?: number;
   /**
@@ -208,6 +213,14 @@ export interface CollectionSchema {
    * document cannot be stored (a unique index it breaks), the upgrade is undone, the database
    * stays at its old version with its old store, and `Wharf.open` rejects with `MIGRATION_FAILED`
    * naming the document.
+   *
+   * It also runs on documents pulled (and on a conflict's server side) that another client wrote
+   * with an older version of the app (`shape` on the wire), before they are stored, with
+   * `info.patch` false. A server record last changed by an older client's patch may already be
+   * partly in the new shape: keep `migrate` tolerant of that. There, if it throws or returns
+   * something that is not the same document, only that document is skipped: the pull goes on,
+   * and reports it in {@link PullResult.unstored} with a reason starting `MIGRATION_FAILED`
+   * (a conflict is reported through `onConflict` with that error and stays unresolved).
    *
    * @example
    * ```ts
@@ -666,8 +679,9 @@ export interface PullResult {
   removed: number;
   /**
    * Changes the client could not store (unknown collection, a value without its key, nesting
-   * deeper than 100 levels, a value a unique index already holds for another document): skipped,
-   * so the pull goes on.
+   * deeper than 100 levels, a value a unique index already holds for another document, a
+   * document `migrate` failed on, a document of a newer version than the app's): skipped, so the
+   * pull goes on.
    */
   invalid: number;
   /** Each of those, with why. */
@@ -990,7 +1004,7 @@ export interface OutboxEntry extends Op {
   /** The write's hybrid logical clock stamp (sixteen hex digits; see docs/protocol.md). */
   hlc?: string;
   /** Set when the server answered `conflict`: its version, value and stamp; resolution follows. */
-  conflict?: { version: number; value: JsonValue | null; hlc?: string };
+  conflict?: { version: number; value: JsonValue | null; hlc?: string; shape?: number };
   /** The `sync.user` that queued it (absent: queued without one, pushed by any user). */
   user?: string;
 }
@@ -1358,6 +1372,12 @@ export interface TransportMutation extends Op {
   hlc?: string;
   /** The shared space of its collection (`CollectionSchema.space`); absent: the user's own. */
   space?: string;
+  /**
+   * The version of its collection (`CollectionSchema.version`, 1 by default) the value or patch
+   * is in; Wharf always sends it. Store it with the record and hand it back as
+   * {@link TransportChange.shape} (and in a `conflict` result).
+   */
+  shape?: number;
 }
 
 /**
@@ -1387,7 +1407,7 @@ export interface TransportPushRequest {
 export type TransportMutationResult =
   | { status: "applied" | "duplicate"; id: string; version: number }
   | { status: "rejected"; id: string; code: string; message: string; permanent: boolean }
-  | { status: "conflict"; id: string; version: number; value: JsonValue | null; hlc?: string };
+  | { status: "conflict"; id: string; version: number; value: JsonValue | null; hlc?: string; shape?: number };
 
 /**
  * What a transport's `push` resolves: one result per mutation, in the request's order.
@@ -1441,6 +1461,12 @@ export interface TransportChange {
   hlc?: string;
   /** The shared space it lives in; absent: the user's own. */
   space?: string;
+  /**
+   * The `shape` of the mutation that wrote it. Absent: unknown, taken as the reader's own
+   * version. Older: migrated on arrival by the collection's `migrate`. Newer than the reader's
+   * version: not stored (`SHAPE_TOO_NEW` in {@link PullResult.unstored}).
+   */
+  shape?: number;
 }
 
 /**

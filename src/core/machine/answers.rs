@@ -206,6 +206,10 @@ impl SyncMachine {
                 io.actions.push(Action::Resolver { ticket, collection, context, timeout_ms: RESOLVER_TIMEOUT_MS });
                 self.outstanding = Some((ticket, Outstanding::Resolver));
             }
+            Need::Migrate(docs) => {
+                io.actions.push(Action::Migrate { ticket, docs });
+                self.outstanding = Some((ticket, Outstanding::Migrate));
+            }
         }
         Flow::Wait
     }

@@ -188,6 +188,11 @@ impl SyncMachine {
                     self.resume(Input::Resolver(answer), io);
                 }
             }
+            Event::Migrated { ticket, results } => {
+                if let Some(Outstanding::Migrate) = self.take(ticket) {
+                    self.resume(Input::Migrated(results), io);
+                }
+            }
         }
     }
 
