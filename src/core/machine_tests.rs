@@ -514,42 +514,59 @@ mod properties {
         /// and none is applied twice.
         #[test]
         fn every_write_lands_exactly_once_and_in_order(actions in proptest::collection::vec(action(), 1..80), seed in any::<u64>()) {
-            let mut w = World::new();
-            let c = w.client("c", options(3, u32::MAX, "push"), seed);
-            let mut expected = World::new();
-            let e = expected.client("c", options(1, u32::MAX, "push"), seed);
-            for action in actions {
-                match action {
-                    Action::Write(key, op, value) => {
-                        write(&mut w, c, key, op, value);
-                        write(&mut expected, e, key, op, value);
-                        expected.settle(1_000);
-                    }
-                    Action::Step => {
-                        if !w.answer_one() {
-                            w.advance();
-                        }
-                    }
-                    Action::Fault(kind) => w.script.push_back(match kind {
-                        0 => Fault::Status(503, Some("1")),
-                        1 => Fault::Timeout,
-                        2 => Fault::DropAfterApply,
-                        3 => Fault::CrashAfterApply,
-                        4 => Fault::Status(429, None),
-                        _ => Fault::Network,
-                    }),
-                    Action::Offline(true) => w.event(c, Event::Offline),
-                    Action::Offline(false) => w.event(c, Event::Online),
-                    Action::Reload => w.reload(c),
-                }
-            }
-            w.event(c, Event::Online);
-            drain(&mut w, c);
-            prop_assert!(w.outbox(c).is_empty());
-            prop_assert!(w.dead(c).is_empty(), "nothing dies: a local patch of a missing record fails locally");
-            prop_assert_eq!(w.server.documents(), expected.server.documents());
-            prop_assert!(w.server.effects.values().all(|&n| n == 1), "a mutation changed the records twice");
+            lands_exactly_once(actions, seed, None)?;
         }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+        /// The same with the database encrypted (`core::vault`): every read of the sync path
+        /// opens what it stored sealed, through faults, offline periods and reloads.
+        #[test]
+        fn every_write_lands_exactly_once_and_in_order_encrypted(actions in proptest::collection::vec(action(), 1..80), seed in any::<u64>()) {
+            lands_exactly_once(actions, seed, Some([9; 32]))?;
+        }
+    }
+
+    fn lands_exactly_once(actions: Vec<Action>, seed: u64, encryption: Option<[u8; 32]>) -> Result<(), TestCaseError> {
+        let mut w = World::new();
+        w.encryption = encryption;
+        let c = w.client("c", options(3, u32::MAX, "push"), seed);
+        let mut expected = World::new();
+        let e = expected.client("c", options(1, u32::MAX, "push"), seed);
+        for action in actions {
+            match action {
+                Action::Write(key, op, value) => {
+                    write(&mut w, c, key, op, value);
+                    write(&mut expected, e, key, op, value);
+                    expected.settle(1_000);
+                }
+                Action::Step => {
+                    if !w.answer_one() {
+                        w.advance();
+                    }
+                }
+                Action::Fault(kind) => w.script.push_back(match kind {
+                    0 => Fault::Status(503, Some("1")),
+                    1 => Fault::Timeout,
+                    2 => Fault::DropAfterApply,
+                    3 => Fault::CrashAfterApply,
+                    4 => Fault::Status(429, None),
+                    _ => Fault::Network,
+                }),
+                Action::Offline(true) => w.event(c, Event::Offline),
+                Action::Offline(false) => w.event(c, Event::Online),
+                Action::Reload => w.reload(c),
+            }
+        }
+        w.event(c, Event::Online);
+        drain(&mut w, c);
+        prop_assert!(w.outbox(c).is_empty());
+        prop_assert!(w.dead(c).is_empty(), "nothing dies: a local patch of a missing record fails locally");
+        prop_assert_eq!(w.server.documents(), expected.server.documents());
+        prop_assert!(w.server.effects.values().all(|&n| n == 1), "a mutation changed the records twice");
+        Ok(())
     }
 }
 
