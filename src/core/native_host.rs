@@ -190,7 +190,12 @@ impl NativeHost {
         let entry = OutboxEntry::new(op, now, Some(stamp)).by(self.replica.user());
         let mut writes = vec![record, Write::Add { store: OUTBOX_STORE.to_owned(), value: entry.to_json() }];
         if let Some(vault) = self.replica.vault() {
-            vault.seal_writes(&mut writes);
+            // As idb.js places it: the record sealed, and the entry's bookkeeping in clear around
+            // that same sealed record.
+            if let [Write::Put { value: record, .. }, Write::Add { value: entry, .. }] = &mut writes[..] {
+                *record = vault.seal(collection, record);
+                entry["value"] = record.clone();
+            }
         }
         self.queue.push_back(Job::Write(writes, scope));
         Ok(id)

@@ -236,3 +236,33 @@ fn an_unreadable_outbox_entry_is_dead_lettered_alone_and_the_queue_goes_on() {
     assert_eq!(w.clients[c].host.db.rows(DEAD_STORE).len(), 1);
     assert!(w.clients[c].host.events.iter().any(|e| matches!(e, SyncEvent::DeadLettered(l) if l[0].op.id == "broken")));
 }
+
+/// In an encrypted database, an entry whose sealed value was changed on disk does not open: it
+/// is dead-lettered alone as unreadable, and the rest of the queue goes on (before, every push
+/// window that held it failed).
+#[test]
+fn an_outbox_entry_that_does_not_open_is_dead_lettered_alone_and_the_queue_goes_on() {
+    use crate::core::schema::OUTBOX_STORE;
+    use crate::core::vault::SEALED;
+    let mut w = World::new();
+    w.encryption = Some([5; 32]);
+    let c = push_client(&mut w, 10, 10);
+    w.event(c, Event::Offline);
+    let before = w.put(c, "a", json!({"n": 1}));
+    let damaged = w.put(c, "b", json!({"n": 2}));
+    let after = w.put(c, "c", json!({"n": 3}));
+    let db = &mut w.clients[c].host.db;
+    let (seq, mut entry) = db.rows(OUTBOX_STORE).into_iter().nth(1).unwrap();
+    let sealed = entry["value"][SEALED].as_str().unwrap().to_owned();
+    let flipped = if sealed.as_bytes()[40] == b'A' { "B" } else { "A" };
+    entry["value"][SEALED] = json!(format!("{}{flipped}{}", &sealed[..40], &sealed[41..]));
+    db.put_row(OUTBOX_STORE, seq, entry);
+    w.event(c, Event::Online);
+    w.settle(100);
+    w.applied_once(&[before, after]);
+    assert!(w.server.effects.get(&damaged).is_none(), "nothing of the damaged op reached the server");
+    assert!(w.outbox(c).is_empty());
+    let dead = w.dead(c);
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].op.id.as_str(), dead[0].last_error.code), (damaged.as_str(), SyncErrorCode::Storage));
+}

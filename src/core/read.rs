@@ -34,6 +34,21 @@ pub fn json(text: &str, deep: bool) -> serde_json::Result<Value> {
     Ok(value)
 }
 
+/// How deep stored JSON may nest when it is read again past serde_json's limit of 128: a record
+/// stored before documents were capped (`document::MAX_DOCUMENT_DEPTH`), or a conflict value
+/// another client nested deeper, inside the few levels that wrap a read. Bounded, so a hostile
+/// record cannot exhaust the stack.
+pub const MAX_READ_DEPTH: u32 = 256;
+
+/// JSON the storage answered (a round's results, a sealed value), nesting at most
+/// `MAX_READ_DEPTH` levels.
+pub fn stored(text: &str) -> serde_json::Result<Value> {
+    json(text, false).or_else(|error| match super::document::nests_deeper_than(text, MAX_READ_DEPTH) {
+        true => Err(error),
+        false => json(text, true),
+    })
+}
+
 pub fn obj<'a>(v: &'a Value, what: &str) -> Result<&'a Obj, String> {
     v.as_object().ok_or_else(|| bad(what))
 }

@@ -291,7 +291,7 @@ impl Replica {
     fn results(&self, text: &str) -> Result<Vec<Value>, CoreError> {
         let mut results = parse_any(text).map_err(CoreError::Unreadable)?;
         if let Some(vault) = &self.vault {
-            results.iter_mut().try_for_each(|result| vault.open_tree(result))?;
+            results.iter_mut().for_each(|result| vault.open_or_drop(result));
         }
         Ok(results)
     }
@@ -323,21 +323,9 @@ impl Replica {
     }
 }
 
-/// How deep read results may nest when they are read again past serde_json's limit of 128: a
-/// record stored before documents were capped (`document::MAX_DOCUMENT_DEPTH`), or a conflict
-/// value another client nested deeper, inside the few levels that wrap a read. Bounded, so a
-/// hostile record cannot exhaust the stack.
-const MAX_READ_DEPTH: u32 = 256;
-
 /// The results of a round: a JSON array.
 fn parse_any(text: &str) -> Result<Vec<Value>, String> {
-    let parsed = super::read::json(text, false).or_else(|error| {
-        if super::document::nests_deeper_than(text, MAX_READ_DEPTH) {
-            return Err(error);
-        }
-        super::read::json(text, true)
-    });
-    match parsed {
+    match super::read::stored(text) {
         Ok(Value::Array(results)) => Ok(results),
         _ => Err("the storage answered unreadable results".to_owned()),
     }

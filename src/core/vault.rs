@@ -109,21 +109,41 @@ impl Vault {
         Value::Object(envelope)
     }
 
-    /// Replaces every envelope in `value` by the value it seals.
+    /// Replaces every envelope in `value` by the value it seals; one that does not open (changed
+    /// on disk) is an error.
     pub fn open_tree(&self, value: &mut Value) -> Result<(), CoreError> {
+        self.open_all(value, true)
+    }
+
+    /// Replaces every envelope in `value` by the value it seals, and one that does not open by
+    /// null: the sync path then reads that one value as absent (a record the next pull of it
+    /// heals, an outbox entry dead-lettered as unreadable, a cursor that starts over) instead of
+    /// failing every round that meets it.
+    pub fn open_or_drop(&self, value: &mut Value) {
+        let _ = self.open_all(value, false);
+    }
+
+    fn open_all(&self, value: &mut Value, strict: bool) -> Result<(), CoreError> {
         match value {
             Value::Object(map) => match map.get(SEALED) {
                 Some(Value::String(sealed)) => {
-                    let plain = self.open_text(sealed).ok_or_else(|| unreadable("a stored value"))?;
-                    let plain = String::from_utf8(plain).map_err(|_| unreadable("a stored value"))?;
-                    *value = read::json(&plain, true).map_err(|_| unreadable("a stored value"))?;
+                    match self.open_value(sealed) {
+                        Some(opened) => *value = opened,
+                        None if strict => return Err(unreadable("a stored value")),
+                        None => *value = Value::Null,
+                    }
                     Ok(())
                 }
-                _ => map.values_mut().try_for_each(|v| self.open_tree(v)),
+                _ => map.values_mut().try_for_each(|v| self.open_all(v, strict)),
             },
-            Value::Array(items) => items.iter_mut().try_for_each(|v| self.open_tree(v)),
+            Value::Array(items) => items.iter_mut().try_for_each(|v| self.open_all(v, strict)),
             _ => Ok(()),
         }
+    }
+
+    fn open_value(&self, sealed: &str) -> Option<Value> {
+        let plain = String::from_utf8(self.open_text(sealed)?).ok()?;
+        read::stored(&plain).ok()
     }
 
     /// Seals every value a step writes.
@@ -141,7 +161,7 @@ impl Vault {
 
     /// A JSON text of stored values, opened (the API's reads, a migration's reads).
     pub fn open_json(&self, stored: &str) -> Result<String, CoreError> {
-        let mut value = read::json(stored, true).map_err(|_| CoreError::Unreadable("unreadable results".into()))?;
+        let mut value = read::stored(stored).map_err(|_| CoreError::Unreadable("unreadable results".into()))?;
         self.open_tree(&mut value)?;
         Ok(text(&value))
     }
@@ -150,7 +170,7 @@ impl Vault {
     /// writes).
     pub fn seal_json(&self, pairs: &str) -> Result<String, CoreError> {
         let bad = || CoreError::Unreadable("values to seal must be [store, value] pairs".into());
-        let pairs = read::json(pairs, true).map_err(|_| bad())?;
+        let pairs = read::stored(pairs).map_err(|_| bad())?;
         let pairs = pairs.as_array().ok_or_else(bad)?;
         let mut sealed = Vec::with_capacity(pairs.len());
         for pair in pairs {
@@ -164,11 +184,12 @@ impl Vault {
 }
 
 /// The fields of `value` IndexedDB reads in `shape`: its key path and its indexes' paths, where
-/// they hold a valid key (a key is never an object, so no clear field can look like an envelope).
+/// they hold what IndexedDB would index (a key is never an object, so no clear field can look
+/// like an envelope).
 fn clear_fields(shape: &StoreShape, value: &Value) -> Map<String, Value> {
     let mut clear = Map::new();
-    let paths = shape.key_path.iter().chain(shape.indexes.iter().map(|i| &i.key_path));
-    for path in paths {
+    let paths = shape.key_path.iter().map(|p| (p, false));
+    for (path, multi_entry) in paths.chain(shape.indexes.iter().map(|i| (&i.key_path, i.multi_entry))) {
         let single;
         let parts = match path {
             IndexKeyPath::Single(p) => {
@@ -178,13 +199,37 @@ fn clear_fields(shape: &StoreShape, value: &Value) -> Map<String, Value> {
             IndexKeyPath::Compound(ps) => &ps[..],
         };
         for path in parts {
-            let found = path.split('.').try_fold(value, |node, segment| node.as_object()?.get(segment));
-            if let Some(found) = found.filter(|v| is_key(v)) {
-                place(&mut clear, path, found.clone());
+            let kept = match evaluate(value, path) {
+                // A multiEntry index files the record under each element that is a key.
+                Some(Value::Array(items)) if multi_entry => {
+                    Some(Value::Array(items.into_iter().filter(is_key).collect()))
+                }
+                Some(found) if is_key(&found) => Some(found),
+                _ => None,
+            };
+            if let Some(kept) = kept {
+                place(&mut clear, path, kept);
             }
         }
     }
     clear
+}
+
+/// The value at a dotted key path as IndexedDB evaluates it: through objects, and a string's or
+/// an array's `length` as its last step (in UTF-16 units, as JavaScript counts).
+fn evaluate(value: &Value, path: &str) -> Option<Value> {
+    let mut node = value;
+    let mut segments = path.split('.').peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        node = match node {
+            Value::Object(fields) => fields.get(segment)?,
+            Value::String(s) if last && segment == "length" => return Some(s.encode_utf16().count().into()),
+            Value::Array(items) if last && segment == "length" => return Some(items.len().into()),
+            _ => return None,
+        };
+    }
+    Some(node.clone())
 }
 
 /// A value IndexedDB can index: a string, a number or an array of keys.

@@ -55,8 +55,9 @@ fn a_value_that_is_no_key_stays_sealed() {
     // An object, a boolean or an array holding an object is not a key: IndexedDB would not index
     // it, so it is not copied, and no clear field can look like an envelope.
     let doc = json!({ "meta": { "id": 7 }, "tag": { SEALED: "forged" }, "owner": true, "labels": [{ "a": 1 }] });
-    let sealed = v.seal("notes", &doc);
-    assert_eq!(sealed.as_object().unwrap().keys().collect::<Vec<_>>(), vec![SEALED, "meta"]);
+    let mut sealed = v.seal("notes", &doc);
+    sealed.as_object_mut().unwrap().remove(SEALED);
+    assert_eq!(sealed, json!({ "meta": { "id": 7 }, "labels": [] }), "a multiEntry array keeps only its keys");
 }
 
 #[test]
@@ -217,4 +218,41 @@ fn a_collection_whose_indexes_change_is_sealed_again_before_any_migration() {
     let fresh: Vec<StoreShape> = existing.into_iter().filter(|s| s.name != "notes").collect();
     assert_eq!(super::with_reseals(vec![created("by_pair")], &fresh, &schema), vec![created("by_pair")]);
     assert!(UpgradeStep::encode_plan(&planned).contains(r#"{"reseal":{"store":"notes"}}"#));
+}
+
+#[test]
+fn clear_fields_follow_what_indexeddb_would_index() {
+    let options = json!({
+        "name": "vault",
+        "collections": [{
+            "name": "notes", "keyPath": "id",
+            "indexes": [
+                { "name": "by_tag", "keyPath": "tags", "multiEntry": true },
+                { "name": "by_title_length", "keyPath": "title.length" },
+                { "name": "by_count", "keyPath": "items.length" }
+            ]
+        }]
+    });
+    let v = Vault::new(&[1; 32], [1; 16], &DatabaseSchema::from_json(&options.to_string()).unwrap());
+    let doc = json!({ "id": "a", "tags": ["x", null, { "no": 1 }, "y"], "title": "né😀", "items": [1, 2, 3] });
+    let mut clear = v.seal("notes", &doc);
+    clear.as_object_mut().unwrap().remove(SEALED);
+    // A multiEntry index files the record under each element that is a key; `length` counts
+    // UTF-16 units of a string, and the elements of an array.
+    assert_eq!(clear, json!({ "id": "a", "tags": ["x", "y"], "title": { "length": 4 }, "items": { "length": 3 } }));
+}
+
+#[test]
+fn a_value_that_does_not_open_is_an_error_for_reads_and_absent_for_the_sync_path() {
+    let v = vault(1, 1);
+    let good = v.seal("notes", &json!({ "meta": { "id": "a" }, "body": "x" }));
+    let bad = json!({ SEALED: vault(2, 1).seal_text(b"{}") });
+    let mut strict = json!([good.clone(), bad.clone()]);
+    assert!(v.open_tree(&mut strict).is_err());
+    let mut lenient = json!([good, { "collection": "notes", "key": "a", "value": bad }]);
+    v.open_or_drop(&mut lenient);
+    assert_eq!(
+        lenient,
+        json!([{ "meta": { "id": "a" }, "body": "x" }, { "collection": "notes", "key": "a", "value": null }])
+    );
 }

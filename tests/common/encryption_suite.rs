@@ -214,3 +214,22 @@ async fn encryption_keeps_a_renamed_key_path_in_clear_after_the_store_is_rebuilt
     assert!(raw.contains(r#""uuid":"a""#) && !raw.contains("secret"), "{raw}");
     delete_db(&name).await;
 }
+
+/// A context that opened the database without a key before another encrypted it (a service
+/// worker, a tab of an older release) is closed by the encryption's upgrade and refused when it
+/// reconnects: it never writes in clear into an encrypted database.
+#[wasm_bindgen_test]
+async fn encryption_closes_out_a_context_that_opened_without_the_key() {
+    let name = unique_name("sealed-race");
+    let plain = open_sealed(&name, NOTES, None).await.expect("opens an empty database without a key");
+    let key = app_key().await;
+    let sealed = open_sealed(&name, NOTES, Some(&key)).await.expect("encrypts the empty database");
+    let refused = reject(plain.collection("notes".into()).unwrap().put(json(r#"{"id":"p","body":"in clear?"}"#)), "ENCRYPTION_MISMATCH").await;
+    assert!(refused.contains("encrypted"), "{refused}");
+    resolve(sealed.collection("notes".into()).unwrap().put(json(r#"{"id":"s","body":"sealed body"}"#))).await;
+    plain.close();
+    sealed.close();
+    let raw = raw_contents(&name).await;
+    assert!(!raw.contains("in clear?") && !raw.contains("sealed body"), "{raw}");
+    delete_db(&name).await;
+}

@@ -280,14 +280,16 @@ export interface OpenOptions {
  *
  * **What stays in clear**, because IndexedDB must read it: each document's key, the values of
  * its declared indexes, and for ops queued by `put`/`delete` their id, collection, key, kind,
- * times and clock stamp. Everything else of a document is sealed. What goes to the server is
- * plain JSON, as without encryption, unless your transport encrypts it.
+ * times, clock stamp and `sync.user` (until their first push attempt). Everything else of a
+ * document is sealed. What goes to the server is plain JSON, as without encryption, unless your
+ * transport encrypts it.
  *
  * A wrong key rejects `Wharf.open` with `WRONG_KEY`; an encrypted database opened without a key,
  * or a database already holding unencrypted data opened with one, with `ENCRYPTION_MISMATCH`
- * (Wharf does not encrypt an existing database in place). A value changed on disk reads as a
- * `STORAGE` error, never as garbage. The key protects data at rest on a shared or lost device;
- * it does not protect against script running in your origin, which can use the open database.
+ * (Wharf does not encrypt an existing database in place). A sealed value changed on disk is a
+ * `STORAGE` error when read, never garbage. The key keeps data at rest on a shared or lost device
+ * from being read; it does not protect against script running in your origin, which can use the
+ * open database, nor against someone who can write to the disk and delete, replay or plant values.
  *
  * @example
  * ```ts

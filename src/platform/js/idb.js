@@ -226,12 +226,12 @@ async function open(name, hooks) {
   let last;
   for (let attempt = 0; attempt < 5; attempt++) {
     const [db, steps] = await openAt(name, undefined, hooks);
-    if (!hooks.unlocked) {
-      await hooks.unlockDatabase(db, hooks).catch((error) => {
+    if (!hooks.sealed) {
+      const reopen = await hooks.unlockDatabase(db, hooks).catch((error) => {
         db.close();
         throw error?.code ? error : hooks.error(error?.name, error?.message);
       });
-      hooks.unlocked = true;
+      if (reopen) continue;
     }
     if (steps.length === 0) return db;
     const next = db.version + 1;

@@ -30,49 +30,52 @@ function look(tx, hooks, done) {
   }
 }
 
-const ended = (tx) =>
-  new Promise((resolve, reject) => {
-    tx.oncomplete = resolve;
-    tx.onabort = () => reject(tx.error ?? new DOMException("the transaction was aborted", "AbortError"));
-  });
-
 /** The core's plan for what the database holds (throws the WharfError that refuses it). */
 function plan(hooks, record, stored) {
   return JSON.parse(hooks.keyPlan(JSON.stringify(record), stored));
 }
 
 /**
- * Stores `record` as the key record unless another context stored one first (or wrote data):
- * resolves with `null` when ours was stored, else with the plan that now applies.
+ * Stores `record` as the key record in an upgrade of `name` to `version`, unless another context
+ * stored one first (or wrote data). An upgrade, not a plain transaction: every other connection
+ * is closed by it and checks again when it reconnects, so a context that opened the database
+ * without a key before the record existed cannot go on writing in clear (idb.js `open`).
  */
-function store(db, record, hooks) {
-  const tx = db.transaction([...db.objectStoreNames], "readwrite");
-  let outcome = null;
-  look(tx, hooks, (found, stored) => {
-    try {
-      const next = plan(hooks, found, stored);
-      if (next.create) tx.objectStore(META).add(record, RECORD);
-      else outcome = next;
-    } catch (error) {
-      outcome = error;
-      tx.abort();
-    }
+function storeInUpgrade(name, version, record, hooks) {
+  return new Promise((resolve, reject) => {
+    const request = globalThis.indexedDB.open(name, version);
+    let refused = null;
+    request.onupgradeneeded = () => {
+      const tx = request.transaction;
+      look(tx, hooks, (found, stored) => {
+        try {
+          if (plan(hooks, found, stored).create) tx.objectStore(META).add(record, RECORD);
+        } catch (error) {
+          refused = error;
+          tx.abort();
+        }
+      });
+    };
+    request.onsuccess = () => {
+      request.result.close();
+      resolve();
+    };
+    // Another context upgraded first (VersionError): look again.
+    request.onerror = () => (refused ? reject(refused) : request.error?.name === "VersionError" ? resolve() : reject(request.error));
+    request.onblocked = () => {}; // the other connections close on versionchange
   });
-  return ended(tx).then(
-    () => outcome,
-    (error) => Promise.reject(outcome instanceof Error ? outcome : hooks.error(error?.name, error?.message)),
-  );
 }
 
 /**
- * Gives the core the data key of `db` (a no-op for a database without encryption). Rejects with
- * `WRONG_KEY`, `ENCRYPTION_MISMATCH`, `INVALID_OPTIONS` (not an AES-GCM key) or `UNSUPPORTED`
- * (no WebCrypto). Sets `hooks.sealed` once values are to be sealed and opened.
+ * Gives the core the data key of `db` (a no-op for a database without encryption). Resolves
+ * `true` when it closed `db` to store a new key record: open it again. Rejects with `WRONG_KEY`,
+ * `ENCRYPTION_MISMATCH`, `INVALID_OPTIONS` (not an AES-GCM key) or `UNSUPPORTED` (no
+ * WebCrypto). Sets `hooks.sealed` once values are to be sealed and opened.
  */
 export async function unlock(db, hooks) {
   if (!db.objectStoreNames.contains(META)) return;
   const tx = db.transaction([...db.objectStoreNames], "readonly");
-  let next = await new Promise((resolve, reject) =>
+  const next = await new Promise((resolve, reject) =>
     look(tx, hooks, (record, stored) => {
       try {
         resolve(plan(hooks, record, stored));
@@ -94,11 +97,12 @@ export async function unlock(db, hooks) {
     const iv = crypto.getRandomValues(new Uint8Array(12));
     const wrapped = new Uint8Array(await subtle.encrypt(cipher(iv), key, fresh).catch(failed));
     fresh.fill(0);
-    // The key must open what it wrapped before the record is stored; unwrapping below checks it.
-    const ours = { unwrap: { iv: base64(iv), wrapped: base64(wrapped) } };
+    // The key must open what it wrapped before the record is stored.
     await subtle.decrypt(cipher(iv), key, wrapped).then((bytes) => new Uint8Array(bytes).fill(0), failed);
-    // null: ours was stored; else another context created the data key first, and it is used.
-    next = (await store(db, JSON.parse(hooks.keyRecord(ours.unwrap.iv, ours.unwrap.wrapped)), hooks)) ?? ours;
+    const record = JSON.parse(hooks.keyRecord(base64(iv), base64(wrapped)));
+    db.close();
+    await storeInUpgrade(db.name, db.version + 1, record, hooks);
+    return true; // reopen: the record there now (ours, or another context's) is unwrapped then
   }
   let iv, wrapped;
   try {
