@@ -25,7 +25,7 @@ use chacha20poly1305::{Key as CipherKey, Tag, XChaCha20Poly1305, XNonce};
 use serde_json::{Map, Value};
 
 use super::error::CoreError;
-use super::json_text::text;
+use super::json_text::{text, JsonText};
 use super::read;
 use super::schema::{DatabaseSchema, IndexKeyPath};
 use super::tx::{Commit, Write};
@@ -159,11 +159,44 @@ impl Vault {
         }
     }
 
-    /// A JSON text of stored values, opened (the API's reads, a migration's reads).
+    /// A JSON text of stored values, opened (the API's reads, a migration's reads). What an
+    /// envelope seals is JSON text this vault wrote, authenticated: it goes into the answer as
+    /// it is, neither parsed nor written again (that was two thirds of a read's cost).
     pub fn open_json(&self, stored: &str) -> Result<String, CoreError> {
-        let mut value = read::stored(stored).map_err(|_| CoreError::Unreadable("unreadable results".into()))?;
-        self.open_tree(&mut value)?;
-        Ok(text(&value))
+        let value = read::stored(stored).map_err(|_| CoreError::Unreadable("unreadable results".into()))?;
+        let mut out = JsonText::new();
+        self.write_opened(&value, &mut out)?;
+        Ok(out.finish())
+    }
+
+    fn write_opened(&self, value: &Value, out: &mut JsonText) -> Result<(), CoreError> {
+        match value {
+            Value::Object(map) => match map.get(SEALED) {
+                Some(Value::String(sealed)) => {
+                    let plain = self.open_text(sealed).and_then(|plain| String::from_utf8(plain).ok());
+                    out.raw(&plain.ok_or_else(|| unreadable("a stored value"))?);
+                }
+                _ => {
+                    out.open_object();
+                    for (key, item) in map {
+                        out.key(key);
+                        self.write_opened(item, out)?;
+                    }
+                    out.close_object();
+                }
+            },
+            Value::Array(items) => {
+                out.open_array();
+                for item in items {
+                    self.write_opened(item, out)?;
+                }
+                out.close_array();
+            }
+            other => {
+                out.value(other);
+            }
+        }
+        Ok(())
     }
 
     /// A JSON array of `[store, value]` pairs as the array of their envelopes (a migration's

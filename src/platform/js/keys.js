@@ -11,23 +11,25 @@ const base64 = (bytes) => btoa(String.fromCharCode(...bytes));
 const bytesOf = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 
 /**
- * Calls `done(record or null, documents and entries stored)` from `tx`. Without a key only the
- * record matters (and counting can cost a scan): the count is then 0.
+ * Calls `done(record or null, documents and entries stored)` from `tx`. The count matters only
+ * to a key without a record (and counting can cost a scan, on every open): otherwise it is 0.
  */
 function look(tx, hooks, done) {
-  const names = [...tx.objectStoreNames].filter((name) => name === META || hooks.encryptionKey !== undefined);
-  let record = null;
-  let stored = 0;
-  let waiting = names.length;
-  for (const name of names) {
-    const store = tx.objectStore(name);
-    const request = name === META ? store.get(RECORD) : store.count();
-    request.onsuccess = () => {
-      if (name === META) record = request.result ?? null;
-      else stored += request.result;
-      if (--waiting === 0) done(record, stored);
-    };
-  }
+  const get = tx.objectStore(META).get(RECORD);
+  get.onsuccess = () => {
+    const record = get.result ?? null;
+    const names = [...tx.objectStoreNames].filter((name) => name !== META);
+    if (record !== null || hooks.encryptionKey === undefined || names.length === 0) return done(record, 0);
+    let stored = 0;
+    let waiting = names.length;
+    for (const name of names) {
+      const count = tx.objectStore(name).count();
+      count.onsuccess = () => {
+        stored += count.result;
+        if (--waiting === 0) done(record, stored);
+      };
+    }
+  };
 }
 
 /** The core's plan for what the database holds (throws the WharfError that refuses it). */
