@@ -32,6 +32,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { REPO_ROOT, browserVersion, collectPageErrors, launchBrowser } from "../tests/e2e/helpers.mjs";
 import { startSyncServer } from "../tests/e2e/sync-server.mjs";
+import { median, percentile, spread } from "./stats.mjs";
 
 const BENCH_DIR = path.join(REPO_ROOT, "bench");
 const RESULTS = path.join(BENCH_DIR, "results", "debug-ring.md");
@@ -112,19 +113,7 @@ function buildBoth({ worktree, targetDir }) {
 const ORDERS = [["a", "b", "a2"], ["b", "a2", "a"], ["a2", "a", "b"], ["a2", "b", "a"], ["b", "a", "a2"], ["a", "a2", "b"]];
 const VARIANTS = ORDERS[0];
 
-const median = (xs) => {
-  const s = [...xs].sort((x, y) => x - y);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-};
-/** Nearest-rank percentile. */
-const percentile = (xs, p) => {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-};
 const fmt = (x, digits = 1) => x.toFixed(digits);
-/** Median, quartiles and range of a list of ratios. */
-const spread = (xs) => ({ median: median(xs), p25: percentile(xs, 25), p75: percentile(xs, 75), min: Math.min(...xs), max: Math.max(...xs) });
 
 async function serve(context, url, dirs) {
   const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".map": "application/json" };

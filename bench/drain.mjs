@@ -15,6 +15,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { REPO_ROOT, assertPkgBuilt, browserVersion, collectPageErrors, launchBrowser } from "../tests/e2e/helpers.mjs";
 import { startSyncServer } from "../tests/e2e/sync-server.mjs";
+import { median } from "./stats.mjs";
 
 const BENCH_DIR = path.join(REPO_ROOT, "bench");
 const RESULTS = path.join(BENCH_DIR, "results", "drain.md");
@@ -24,11 +25,6 @@ const WORKLOADS = [
   { name: "faulty", label: "drain with 20% 503 + 20 ms latency", flags: ["--fail-rate", "0.2", "--latency-ms", "20", "--fault-seed", "11"] },
 ];
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-};
 
 function options() {
   const { values } = parseArgs({ options: { n: { type: "string", default: "2000" }, rounds: { type: "string", default: "5" } } });

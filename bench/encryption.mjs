@@ -50,6 +50,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { REPO_ROOT, browserVersion, collectPageErrors, launchBrowser } from "../tests/e2e/helpers.mjs";
 import { startSyncServer } from "../tests/e2e/sync-server.mjs";
+import { median, percentile, spread } from "./stats.mjs";
 
 const BENCH_DIR = path.join(REPO_ROOT, "bench");
 const WARMUP_N = 200;
@@ -86,19 +87,7 @@ const ORDERS = [
 const VARIANTS = ORDERS[0];
 const LABEL = { plain: "plain", sealed: "sealed", plain2: "plain'" };
 
-const median = (xs) => {
-  const s = [...xs].sort((x, y) => x - y);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-};
-/** Nearest-rank percentile. */
-const percentile = (xs, p) => {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-};
 const fmt = (x, digits = 1) => x.toFixed(digits);
-/** Median, quartiles and range of a list of ratios. */
-const spread = (xs) => ({ n: xs.length, median: median(xs), p25: percentile(xs, 25), p75: percentile(xs, 75), min: Math.min(...xs), max: Math.max(...xs) });
 
 /** The phases reported, in order: key, label, digits of the times. */
 const PHASES = (n) => [

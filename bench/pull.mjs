@@ -14,15 +14,11 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { REPO_ROOT, assertPkgBuilt, browserVersion, collectPageErrors, launchBrowser } from "../tests/e2e/helpers.mjs";
 import { startSyncServer } from "../tests/e2e/sync-server.mjs";
+import { median } from "./stats.mjs";
 
 const BENCH_DIR = path.join(REPO_ROOT, "bench");
 const RESULTS = path.join(BENCH_DIR, "results", "pull.md");
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-};
 
 function options() {
   const { values } = parseArgs({

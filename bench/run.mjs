@@ -14,6 +14,7 @@ import { readFile, mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { median, percentile } from "./stats.mjs";
 import {
   REPO_ROOT,
   assertPkgBuilt,
@@ -40,17 +41,6 @@ function options() {
   return { n, rounds };
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-};
-
-/** Nearest-rank percentile. */
-const percentile = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-};
 
 /** Even rounds run raw first, odd rounds Wharf first, so neither side always runs warmer. */
 function orderFor(round) {
