@@ -2,7 +2,7 @@
 //! place where stored values are sealed and opened.
 //!
 //! The app's WebCrypto key never touches a document. It wraps a random 256-bit data key, kept in
-//! the meta store (`KeyRecord`); the platform unwraps it once at open (a wrong key fails there,
+//! the meta store (`KEY_RECORD`); the platform unwraps it once at open (a wrong key fails there,
 //! with `WRONG_KEY`) and hands its bytes to a `Vault`. The vault seals synchronously, inside the
 //! IndexedDB transactions, with XChaCha20-Poly1305 (RustCrypto; about 3 KB gzip of the module, where
 //! WebCrypto would be asynchronous and end the transaction at its first `await`).
