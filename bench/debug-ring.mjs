@@ -26,12 +26,13 @@
 
 import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { REPO_ROOT, browserVersion, collectPageErrors, launchBrowser } from "../tests/e2e/helpers.mjs";
 import { startSyncServer } from "../tests/e2e/sync-server.mjs";
+import { servePages } from "./serve.mjs";
 import { median, percentile, spread } from "./stats.mjs";
 
 const BENCH_DIR = path.join(REPO_ROOT, "bench");
@@ -114,23 +115,6 @@ const ORDERS = [["a", "b", "a2"], ["b", "a2", "a"], ["a2", "a", "b"], ["a2", "b"
 const VARIANTS = ORDERS[0];
 
 const fmt = (x, digits = 1) => x.toFixed(digits);
-
-async function serve(context, url, dirs) {
-  const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".map": "application/json" };
-  // Cross-origin isolation gives performance.now() 5 µs resolution instead of 100 µs.
-  const isolation = { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" };
-  await context.route(`${url}/__ring/**`, async (route) => {
-    const parts = new URL(route.request().url()).pathname.split("/").slice(2); // after /__ring/
-    const file =
-      parts.length === 1 && parts[0].startsWith("debug-ring-bench.")
-        ? path.join(BENCH_DIR, parts[0])
-        : parts[0] in dirs && parts.length === 2 && !parts[1].includes("..")
-          ? path.join(dirs[parts[0]], parts[1])
-          : null;
-    if (!file || !existsSync(file)) return route.fulfill({ status: 404, body: "not found" });
-    return route.fulfill({ status: 200, contentType: types[path.extname(file)] ?? "application/octet-stream", headers: isolation, body: await readFile(file) });
-  });
-}
 
 /** The verdict on one phase, from a / b and the control a / a' of the same rounds. */
 function verdict(ab, control) {
@@ -238,7 +222,7 @@ async function main() {
   try {
     const { page, context } = browser;
     const errors = collectPageErrors(page);
-    await serve(context, server.url, dirs);
+    await servePages(context, server.url, "__ring", "debug-ring-bench", dirs);
     await page.goto(`${server.url}/__ring/debug-ring-bench.html`);
     await page.waitForFunction(() => window.ringReady === true, null, { timeout: 30_000 });
     await page.evaluate((variants) => Promise.all(variants.map((v) => window.ringBench.load(v))), VARIANTS);

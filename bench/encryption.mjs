@@ -44,12 +44,13 @@
 
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { REPO_ROOT, browserVersion, collectPageErrors, launchBrowser } from "../tests/e2e/helpers.mjs";
 import { startSyncServer } from "../tests/e2e/sync-server.mjs";
+import { servePages } from "./serve.mjs";
 import { median, percentile, spread } from "./stats.mjs";
 
 const BENCH_DIR = path.join(REPO_ROOT, "bench");
@@ -114,23 +115,6 @@ function verdict(sp, spAlt, control) {
   if (sp.p75 < 1 && spAlt.p75 < 1) return `no cost: sealed was the faster (quartiles exclude 1)${drift}`;
   if (sp.p25 > 1 || spAlt.p25 > 1) return `uncertain: ${pct(sp)} against plain, ${pct(spAlt)} against plain' (the quartiles of one include 1)${drift}`;
   return `no measurable cost (quartiles include 1)${drift}`;
-}
-
-async function serve(context, url, pkg) {
-  const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".map": "application/json" };
-  // Cross-origin isolation gives performance.now() 5 µs resolution instead of 100 µs.
-  const isolation = { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" };
-  await context.route(`${url}/__enc/**`, async (route) => {
-    const parts = new URL(route.request().url()).pathname.split("/").slice(2); // after /__enc/
-    const file =
-      parts.length === 1 && parts[0].startsWith("encryption-bench.")
-        ? path.join(BENCH_DIR, parts[0])
-        : parts[0] === "pkg" && parts.length === 2 && !parts[1].includes("..")
-          ? path.join(pkg, parts[1])
-          : null;
-    if (!file || !existsSync(file)) return route.fulfill({ status: 404, body: "not found" });
-    return route.fulfill({ status: 200, contentType: types[path.extname(file)] ?? "application/octet-stream", headers: isolation, body: await readFile(file) });
-  });
 }
 
 function report({ n, rounds, pkg, out, title, commit, dirty, built, wasmBytes, chromium, isolated, loadBefore, loadAfter, minutes, samples }) {
@@ -217,7 +201,7 @@ async function main() {
   try {
     const { page, context } = browser;
     const errors = collectPageErrors(page);
-    await serve(context, server.url, opts.pkg);
+    await servePages(context, server.url, "__enc", "encryption-bench", { pkg: opts.pkg });
     await page.goto(`${server.url}/__enc/encryption-bench.html`);
     await page.waitForFunction(() => window.encReady === true, null, { timeout: 30_000 });
     await page.evaluate(() => window.encBench.load());
