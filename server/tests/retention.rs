@@ -156,28 +156,8 @@ async fn upgraded_version_5_store(backend: Backend, dir: &std::path::Path) -> Ar
             wharf_server::sqlite::SqliteStore::open_shared(path.to_str().unwrap()).unwrap()
         }
         Backend::Postgres => {
-            let url = common::pg::database().await;
-            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-            tokio::spawn(connection);
-            client
-                .batch_execute("CREATE TABLE wharf_meta (name text PRIMARY KEY, value bigint NOT NULL)")
-                .await
-                .unwrap();
-            for step in &wharf_server::pg_schema::MIGRATIONS[..5] {
-                client.batch_execute(step).await.unwrap();
-            }
-            client
-                .batch_execute(&rows("wharf_records", "wharf_applied_mutations", "wharf_rejected_mutations"))
-                .await
-                .unwrap();
-            client
-                .batch_execute(
-                    "UPDATE wharf_meta SET value = 2 WHERE name = 'last_seq';
-                     INSERT INTO wharf_meta VALUES ('schema_version', 5);",
-                )
-                .await
-                .unwrap();
-            common::pg_store(&url, wharf_server::postgres::PgOptions::default()).await
+            let rows = rows("wharf_records", "wharf_applied_mutations", "wharf_rejected_mutations");
+            common::pg_store_upgraded_from(5, &rows, 2).await
         }
     }
 }

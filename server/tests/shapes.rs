@@ -85,27 +85,7 @@ async fn upgraded_store(backend: Backend, dir: &std::path::Path) -> Arc<dyn Stor
             drop(old);
             wharf_server::sqlite::SqliteStore::open_shared(path.to_str().unwrap()).unwrap()
         }
-        Backend::Postgres => {
-            let url = common::pg::database().await;
-            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-            tokio::spawn(connection);
-            client
-                .batch_execute("CREATE TABLE wharf_meta (name text PRIMARY KEY, value bigint NOT NULL)")
-                .await
-                .unwrap();
-            for step in &wharf_server::pg_schema::MIGRATIONS[..7] {
-                client.batch_execute(step).await.unwrap();
-            }
-            client.batch_execute(&row.replace("{records}", "wharf_records")).await.unwrap();
-            client
-                .batch_execute(
-                    "UPDATE wharf_meta SET value = 1 WHERE name = 'last_seq';
-                     INSERT INTO wharf_meta VALUES ('schema_version', 7);",
-                )
-                .await
-                .unwrap();
-            common::pg_store(&url, wharf_server::postgres::PgOptions::default()).await
-        }
+        Backend::Postgres => common::pg_store_upgraded_from(7, &row.replace("{records}", "wharf_records"), 1).await,
     }
 }
 

@@ -23,7 +23,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use common::{pg, pull_as, push_as, put, send, site, user_token, with_users, Backend, DEV_TOKEN};
 use wharf::core::Key;
 use wharf_server::app::router;
-use wharf_server::postgres::{PgOptions, PgStore};
+use wharf_server::postgres::PgOptions;
 use wharf_server::sqlite::SqliteStore;
 use wharf_server::store::{Space, Storage};
 
@@ -346,33 +346,11 @@ async fn version_4_store(backend: Backend, dir: &std::path::Path) -> Arc<dyn Sto
             SqliteStore::open_shared(path.to_str().unwrap()).unwrap()
         }
         Backend::Postgres => {
-            let url = pg::database().await;
-            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-            tokio::spawn(connection);
-            client
-                .batch_execute("CREATE TABLE wharf_meta (name text PRIMARY KEY, value bigint NOT NULL)")
-                .await
-                .unwrap();
-            for step in &wharf_server::pg_schema::MIGRATIONS[..4] {
-                client.batch_execute(step).await.unwrap();
-            }
             let rows = OLD_ROWS
                 .replace("{records}", "wharf_records")
                 .replace("{applied}", "wharf_applied_mutations")
                 .replace("{rejected}", "wharf_rejected_mutations");
-            client.batch_execute(&rows).await.unwrap();
-            client
-                .batch_execute(
-                    "UPDATE wharf_meta SET value = 2 WHERE name = 'last_seq';
-                     INSERT INTO wharf_meta VALUES ('schema_version', 4);",
-                )
-                .await
-                .unwrap();
-            Arc::new(
-                PgStore::connect(&url, PgOptions { pool_size: common::TEST_POOL, ..PgOptions::default() })
-                    .await
-                    .unwrap(),
-            )
+            common::pg_store_upgraded_from(4, &rows, 2).await
         }
     }
 }

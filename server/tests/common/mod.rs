@@ -64,6 +64,26 @@ pub async fn store(backend: Backend) -> Arc<dyn Storage> {
 }
 
 /// A PostgreSQL store on `url` (an instance: several may share one database).
+/// A PostgreSQL store on a fresh database built to schema `version` (its first `version`
+/// migrations) and holding `rows` (SQL over the `wharf_*` tables, `last_seq` the highest seq
+/// among them), opened, and so upgraded, by this build: the upgrade tests of each schema step.
+pub async fn pg_store_upgraded_from(version: usize, rows: &str, last_seq: u64) -> Arc<dyn Storage> {
+    let url = pg::database().await;
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client.batch_execute("CREATE TABLE wharf_meta (name text PRIMARY KEY, value bigint NOT NULL)").await.unwrap();
+    for step in &wharf_server::pg_schema::MIGRATIONS[..version] {
+        client.batch_execute(step).await.unwrap();
+    }
+    client.batch_execute(rows).await.unwrap();
+    let meta = format!(
+        "UPDATE wharf_meta SET value = {last_seq} WHERE name = 'last_seq';
+         INSERT INTO wharf_meta VALUES ('schema_version', {version});"
+    );
+    client.batch_execute(&meta).await.unwrap();
+    pg_store(&url, PgOptions::default()).await
+}
+
 pub async fn pg_store(url: &str, options: PgOptions) -> Arc<dyn Storage> {
     let options = PgOptions { pool_size: TEST_POOL, ..options };
     PgStore::connect_shared(url, options).await.unwrap_or_else(|e| panic!("cannot open {url}: {e}"))
